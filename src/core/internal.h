@@ -1,0 +1,39 @@
+/* Internal helpers shared by the decoders of libsceplab; not installed. */
+#ifndef SCEPLAB_INTERNAL_H
+#define SCEPLAB_INTERNAL_H
+
+#include <libxml/tree.h>
+#include <openssl/x509.h>
+
+#include "sceplab/codec.h"
+#include "sceplab/decode.h"
+
+/* XML: parse with the network off and no entity expansion; element names are matched by local
+ * name so documents with and without a default namespace read the same. */
+xmlDoc *sceplab_xml_read(const unsigned char *buf, size_t n, const char *what, sceplab_error *err);
+int sceplab_xml_is(const xmlNode *node, const char *local);
+xmlNode *sceplab_xml_child(const xmlNode *parent, const char *local);
+xmlNode *sceplab_xml_path(const xmlNode *node, const char *slash_path);
+/* Trimmed text content, malloc'd (never NULL unless out of memory). */
+char *sceplab_xml_text(const xmlNode *node);
+
+/* X.509 descriptions shared by the certificate, CSR, SyncML and pkiMessage decoders. */
+sceplab_val *sceplab_x509_describe(X509 *x);
+sceplab_val *sceplab_x509_req_describe(X509_REQ *req, const sceplab_decode_opts *opts);
+sceplab_val *sceplab_name_val(const X509_NAME *name);     /* RFC 4514 string */
+sceplab_val *sceplab_name_rdns(const X509_NAME *name);    /* [{type, value}] in encoded order */
+sceplab_val *sceplab_oid_val(const ASN1_OBJECT *obj);     /* {oid, name} */
+char *sceplab_thumbprint(X509 *x, const EVP_MD *md);      /* upper-case hex, malloc'd */
+/* Read every certificate in buf (PEM, DER, PKCS#7 certs-only); NULL with err on failure. */
+STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_error *err);
+
+/* A secret rendered for display: the value itself with show_secrets, else a redaction marker. */
+sceplab_val *sceplab_secret_val(const char *s, size_t n, const sceplab_decode_opts *opts);
+
+/* ISO 8601 UTC from an ASN1_TIME; writes "" when it cannot be read. */
+void sceplab_asn1_time_iso(const ASN1_TIME *t, char *out, size_t outlen);
+
+/* Parse a decimal integer field strictly; returns 0 on success. */
+int sceplab_parse_i64(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,43 @@
+/* sceplab: text codecs used by every decoder. */
+#ifndef SCEPLAB_CODEC_H
+#define SCEPLAB_CODEC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tolerant base64 decode (standard and URL-safe alphabets). Whitespace and line breaks are skipped,
+ * missing padding is accepted. Returns a malloc'd buffer (NUL-terminated for convenience) and its
+ * length in *outlen, or NULL when the text is not base64; *bad_at gets the offset of the first
+ * offending byte when not NULL. */
+unsigned char *sceplab_b64_decode(const char *in, size_t n, size_t *outlen, size_t *bad_at);
+
+/* Base64 encode without line breaks; malloc'd, NUL-terminated. */
+char *sceplab_b64_encode(const unsigned char *in, size_t n);
+
+/* True when every non-space byte is in the base64 alphabet and there are at least min of them. */
+int sceplab_looks_b64(const char *in, size_t n, size_t min);
+
+/* Hex encode into a malloc'd NUL-terminated string. */
+char *sceplab_hex_encode(const unsigned char *in, size_t n, int upper);
+
+/* Decode hex (spaces and colons ignored); NULL when not hex. */
+unsigned char *sceplab_hex_decode(const char *in, size_t n, size_t *outlen);
+
+/* Percent-decoding; '+' becomes a space when plus_is_space. Returns malloc'd NUL-terminated text. */
+char *sceplab_url_decode(const char *in, size_t n, size_t *outlen, int plus_is_space);
+
+/* If buf starts with a UTF-16 (LE or BE) BOM, or looks like BOM-less UTF-16LE text, convert it to
+ * UTF-8 into a malloc'd buffer and return it (length in *outlen). A UTF-8 BOM is skipped by
+ * returning *skip > 0. Returns NULL when no conversion was needed. */
+unsigned char *sceplab_to_utf8(const unsigned char *buf, size_t n, size_t *outlen, size_t *skip);
+
+/* Case-insensitive search for needle within the first n bytes of hay. */
+const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

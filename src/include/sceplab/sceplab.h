@@ -1,0 +1,12 @@
+/* sceplab: public C API of libsceplab. */
+#ifndef SCEPLAB_H
+#define SCEPLAB_H
+
+#include "sceplab/error.h"
+#include "sceplab/value.h"
+#include "sceplab/codec.h"
+#include "sceplab/decode.h"
+
+#define SCEPLAB_API_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,80 @@
+/* sceplab.core.codec: the tolerant base64, hex and URL codecs. */
+#include <stdlib.h>
+
+#include "lutil.h"
+
+static int push_owned(lua_State *L, void *p, size_t n)
+{
+  lua_pushlstring(L, (const char *)p, n);
+  free(p);
+  return 1;
+}
+
+static int l_b64decode(lua_State *L)
+{
+  size_t n, outlen = 0, bad = 0;
+  const char *s = luaL_checklstring(L, 1, &n);
+  unsigned char *out = sceplab_b64_decode(s, n, &outlen, &bad);
+  if(!out) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "not base64 (offset %d)", (int)bad);
+    return 2;
+  }
+  return push_owned(L, out, outlen);
+}
+
+static int l_b64encode(lua_State *L)
+{
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char *out = sceplab_b64_encode((const unsigned char *)s, n);
+  if(!out)
+    return luaL_error(L, "out of memory");
+  lua_pushstring(L, out);
+  free(out);
+  return 1;
+}
+
+static int l_hexencode(lua_State *L)
+{
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char *out = sceplab_hex_encode((const unsigned char *)s, n, lua_toboolean(L, 2));
+  if(!out)
+    return luaL_error(L, "out of memory");
+  return push_owned(L, out, n * 2);
+}
+
+static int l_hexdecode(lua_State *L)
+{
+  size_t n, outlen = 0;
+  const char *s = luaL_checklstring(L, 1, &n);
+  unsigned char *out = sceplab_hex_decode(s, n, &outlen);
+  if(!out) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "not hex");
+    return 2;
+  }
+  return push_owned(L, out, outlen);
+}
+
+static int l_urldecode(lua_State *L)
+{
+  size_t n, outlen = 0;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char *out = sceplab_url_decode(s, n, &outlen, lua_toboolean(L, 2));
+  if(!out)
+    return luaL_error(L, "out of memory");
+  return push_owned(L, out, outlen);
+}
+
+static const luaL_Reg funcs[] = {
+  {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
+  {"hexdecode", l_hexdecode}, {"urldecode", l_urldecode}, {NULL, NULL}
+};
+
+int luaopen_sceplab_core_codec(lua_State *L)
+{
+  luaL_newlib(L, funcs);
+  return 1;
+}
