@@ -1,0 +1,168 @@
+-- The sceplab command line. src/cli/main.c boots the engine and calls main(args, host).
+-- Exit codes (docs/cli.md): 0 success, 1 the operation reports a failure, 2 usage,
+-- 3 unreadable or invalid input, 4 network or transport failure, 70 internal error.
+local argparse = require "argparse"
+local sceplab = require "sceplab"
+
+local M = {}
+
+M.EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4 }
+local CODE_EXIT = { input = 3, nomem = 3, crypto = 3, network = 4, failed = 1, usage = 2 }
+
+local function stderr(fmt, ...)
+  io.stderr:write("sceplab: ", fmt:format(...), "\n")
+end
+
+--- Reads a file, or standard input for "-"; returns bytes | nil, message.
+function M.read_input(path)
+  if path == "-" then
+    local data = io.stdin:read("a")
+    if not data then return nil, "standard input: cannot read" end
+    return data
+  end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local data, rerr = f:read("a")
+  f:close()
+  if not data then return nil, path .. ": " .. tostring(rerr) end
+  return data
+end
+
+local function build_parser()
+  local p = argparse("sceplab")
+    :description("Decode, enroll, probe and diagnose SCEP certificate enrollment through Microsoft Intune and NDES.")
+    :epilog("Run 'sceplab help COMMAND' for a command's options. Exit codes: 0 ok, 1 failure reported, 2 usage, 3 bad input, 4 network.")
+    :add_help(true)
+  p:flag("--version"):description("Print the version and exit.")
+  p:command_target("command")
+  p:require_command(false)
+
+  local help = p:command("help"):description("Show help for sceplab or one command.")
+  help:argument("topic"):args("?"):description("The command to explain.")
+
+  local d = p:command("decode")
+    :description("Decode SyncML, CertEnrollToken, certificates, CSRs, pkiMessages, CRS files, Apple profiles or Intune request ids. The kind is detected from the content.")
+  d:argument("input"):description("File to decode, or - for standard input.")
+  d:flag("--json"):description("Print one JSON document (schema in docs/cli.md).")
+  d:flag("--show-secrets"):description("Show challenges and challengePassword values instead of redacting them.")
+  d:option("--key"):description("Recipient private key (PEM or DER) to open a pkiMessage envelope.")
+  d:option("--key-pass"):description("Passphrase of an encrypted --key.")
+  d:option("--as"):description("Force the kind: " .. table.concat(sceplab.kinds, ", ") .. ".")
+  d:flag("--as-profile"):description("Print the SCEP enrollments found (SyncML or Apple profile) as sceplab Lua profiles.")
+
+  local r = p:command("run"):description("Run a Lua script with the sceplab API (sandboxed: no os.execute, io.popen, package.loadlib).")
+  r:argument("script"):description("The Lua script.")
+  r:argument("args"):args("*"):description("Arguments, available to the script as arg[1..n] and as ...")
+  return p
+end
+
+local function cmd_help(p, args)
+  if not args.topic then
+    io.stdout:write(p:get_help(), "\n")
+    return 0
+  end
+  for _, c in ipairs(p._commands) do
+    if c._name == args.topic then
+      io.stdout:write(c:get_help(), "\n")
+      return 0
+    end
+  end
+  io.stderr:write(p:get_usage(), "\n")
+  stderr("unknown command '%s'", args.topic)
+  return M.EXIT.usage
+end
+
+local function cmd_decode(args)
+  local data, err = M.read_input(args.input)
+  if not data then
+    stderr("%s", err)
+    return M.EXIT.input
+  end
+  local opts = { show_secrets = args.show_secrets }
+  if args.key then
+    local key, kerr = M.read_input(args.key)
+    if not key then
+      stderr("--key: %s", kerr)
+      return M.EXIT.input
+    end
+    opts.key, opts.key_pass = key, args.key_pass
+  end
+  local as = args.as
+  if as then
+    local known = false
+    for _, k in ipairs(sceplab.kinds) do known = known or k == as end
+    if not known then
+      stderr("--as: unknown kind '%s' (one of %s)", as, table.concat(sceplab.kinds, ", "))
+      return M.EXIT.usage
+    end
+  end
+  local kind, doc, code = sceplab.decode(data, opts, as)
+  if not kind then
+    local where = args.input == "-" and "standard input" or args.input
+    stderr("%s: %s", where, doc)
+    return CODE_EXIT[code] or M.EXIT.input
+  end
+  if args.as_profile then
+    local profiles
+    if kind == "syncml" then profiles = sceplab.profile.from_syncml(doc)
+    elseif kind == "mobileconfig" then profiles = sceplab.profile.from_mobileconfig(doc)
+    else
+      stderr("%s: --as-profile needs SyncML or an Apple profile, this is %s", args.input, kind)
+      return M.EXIT.input
+    end
+    if #profiles == 0 then
+      stderr("%s: no SCEP enrollment in this %s", args.input, kind)
+      return M.EXIT.input
+    end
+    for i, prof in ipairs(profiles) do
+      if i > 1 then io.stdout:write("\n") end
+      io.stdout:write(sceplab.profile.to_lua(prof))
+    end
+    return M.EXIT.ok
+  end
+  if args.json then
+    io.stdout:write(sceplab.json.encode(doc), "\n")
+  else
+    io.stdout:write((require "sceplab.render").render(doc), "\n")
+  end
+  -- Asked to open an envelope and could not: the summary is printed, the exit code says so.
+  if doc.decrypted and doc.decrypted.error then
+    stderr("%s: %s", args.input, doc.decrypted.error)
+    return M.EXIT.input
+  end
+  return M.EXIT.ok
+end
+
+local function cmd_run(args)
+  local code, err = sceplab.sandbox.run(args.script, args.args)
+  if err then stderr("%s", err) end
+  return code
+end
+
+--- Entry point: args is the argv table without the program name; host describes the engine.
+function M.main(argv, host)
+  M.host = host or {}
+  local p = build_parser()
+  local ok, args = p:pparse(argv)
+  if not ok then
+    io.stderr:write(p:get_usage(), "\n")
+    stderr("%s", args)
+    return M.EXIT.usage
+  end
+  if args.version then
+    io.stdout:write("sceplab ", M.host.version or sceplab.version, "\n")
+    return 0
+  end
+  if not args.command then
+    io.stderr:write(p:get_usage(), "\n")
+    stderr("no command given (try 'sceplab help')")
+    return M.EXIT.usage
+  end
+  if args.command == "help" then return cmd_help(p, args) end
+  if args.command == "decode" then return cmd_decode(args) end
+  if args.command == "run" then return cmd_run(args) end
+  stderr("command '%s' is not implemented", args.command)
+  return M.EXIT.usage
+end
+
+return M
