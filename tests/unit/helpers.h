@@ -1,0 +1,25 @@
+/* Shared helpers of the cmocka tests. */
+#ifndef SCEPLAB_TEST_HELPERS_H
+#define SCEPLAB_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sceplab/sceplab.h"
+
+/* Reads tests/fixtures/<rel>; fails the test when missing. Caller frees. */
+unsigned char *fixture(const char *rel, size_t *len);
+
+/* String at a dotted path ("scep_enrollments.0.subject_name"), or NULL. */
+const char *str_at(const sceplab_val *v, const char *path);
+/* Integer at a dotted path; fails the test when absent or not an integer. */
+int64_t int_at(const sceplab_val *v, const char *path);
+/* Boolean at a dotted path; fails the test when absent. */
+int bool_at(const sceplab_val *v, const char *path);
+/* True when any string in the "warnings" array at path contains needle. */
+int has_warning(const sceplab_val *v, const char *path, const char *needle);
+
+#endif

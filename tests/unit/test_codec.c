@@ -1,0 +1,103 @@
+/* Codecs: the tolerant base64, hex, URL decoding and UTF-16 conversion every decoder relies on. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static void b64_tolerates_breaks_and_missing_padding(void **state)
+{
+  const char *in = "PENlcnRF\r\n bnJvbGxU\tb2tlbj4";
+  size_t n = 0;
+  unsigned char *out = sceplab_b64_decode(in, strlen(in), &n, NULL);
+  (void)state;
+  assert_non_null(out);
+  assert_int_equal(n, 17);
+  assert_memory_equal(out, "<CertEnrollToken>", 17);
+  free(out);
+  /* URL-safe alphabet */
+  out = sceplab_b64_decode("-_8", 3, &n, NULL);
+  assert_non_null(out);
+  assert_int_equal(n, 2);
+  assert_int_equal(out[0], 0xfb);
+  assert_int_equal(out[1], 0xff);
+  free(out);
+}
+
+static void b64_rejects_garbage_with_offset(void **state)
+{
+  size_t n = 0, bad = 0;
+  (void)state;
+  assert_null(sceplab_b64_decode("QUJD$EVG", 8, &n, &bad));
+  assert_int_equal(bad, 4);
+  assert_null(sceplab_b64_decode("QUJD=QUJD", 9, &n, &bad)); /* data after padding */
+  assert_null(sceplab_b64_decode("QUJDR", 5, &n, &bad));     /* a dangling sextet */
+}
+
+static void b64_round_trip(void **state)
+{
+  const unsigned char in[] = {0, 1, 2, 250, 251, 252, 253};
+  size_t i, n;
+  (void)state;
+  for(i = 0; i <= sizeof(in); i++) {
+    char *enc = sceplab_b64_encode(in, i);
+    unsigned char *dec = sceplab_b64_decode(enc, strlen(enc), &n, NULL);
+    assert_non_null(dec);
+    assert_int_equal(n, i);
+    assert_memory_equal(dec, in, i);
+    free(enc);
+    free(dec);
+  }
+}
+
+static void hex_and_url(void **state)
+{
+  size_t n;
+  unsigned char *h = sceplab_hex_decode("0c:93 E3", 8, &n);
+  char *u;
+  (void)state;
+  assert_non_null(h);
+  assert_int_equal(n, 3);
+  assert_int_equal(h[2], 0xe3);
+  free(h);
+  assert_null(sceplab_hex_decode("0c9", 3, &n));
+  assert_null(sceplab_hex_decode("zz", 2, &n));
+  u = sceplab_url_decode("a%2Bb%2fc+d%", 12, &n, 0);
+  assert_string_equal(u, "a+b/c+d%");
+  free(u);
+  u = sceplab_url_decode("a+b", 3, &n, 1);
+  assert_string_equal(u, "a b");
+  free(u);
+}
+
+static void utf16_to_utf8(void **state)
+{
+  const unsigned char le[] = {0xFF, 0xFE, '<', 0, 'a', 0, 0xE9, 0, '>', 0};
+  const unsigned char be[] = {0xFE, 0xFF, 0, '<', 0xD8, 0x3D, 0xDE, 0x00};
+  const unsigned char bom8[] = {0xEF, 0xBB, 0xBF, '<'};
+  size_t n, skip;
+  unsigned char *o = sceplab_to_utf8(le, sizeof(le), &n, &skip);
+  (void)state;
+  assert_non_null(o);
+  assert_string_equal((char *)o, "<a\xC3\xA9>");
+  free(o);
+  o = sceplab_to_utf8(be, sizeof(be), &n, &skip);
+  assert_non_null(o);
+  assert_string_equal((char *)o, "<\xF0\x9F\x98\x80"); /* surrogate pair */
+  free(o);
+  assert_null(sceplab_to_utf8(bom8, sizeof(bom8), &n, &skip));
+  assert_int_equal(skip, 3);
+  assert_null(sceplab_to_utf8((const unsigned char *)"plain", 5, &n, &skip));
+  assert_int_equal(skip, 0);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(b64_tolerates_breaks_and_missing_padding),
+    cmocka_unit_test(b64_rejects_garbage_with_offset),
+    cmocka_unit_test(b64_round_trip),
+    cmocka_unit_test(hex_and_url),
+    cmocka_unit_test(utf16_to_utf8),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,109 @@
+/* Certificates and CSRs: chains from GetCACert, NDES RA key usages, UPN SANs, redacted challenges. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static void getcacert_chain(void **state)
+{
+  size_t n;
+  unsigned char *buf = fixture("decode/getcacert.p7b", &n);
+  sceplab_error err;
+  sceplab_val *v = sceplab_certs_parse(buf, n, &err);
+  (void)state;
+  assert_non_null(v);
+  assert_int_equal(int_at(v, "count"), 4);
+  assert_string_equal(str_at(v, "certificates.0.subject"), "C=US, O=Joymalya, CN=NDES-MSCEP-RA");
+  assert_string_equal(str_at(v, "certificates.0.key_usage.0"), "digitalSignature");
+  assert_string_equal(str_at(v, "certificates.1.key_usage.0"), "keyEncipherment");
+  assert_string_equal(str_at(v, "certificates.0.role"), "end-entity");
+  assert_string_equal(str_at(v, "certificates.2.role"), "intermediate");
+  assert_string_equal(str_at(v, "certificates.3.role"), "root");
+  assert_true(bool_at(v, "certificates.3.self_signed"));
+  assert_int_equal(int_at(v, "certificates.0.issued_by"), 2);
+  assert_int_equal(int_at(v, "certificates.2.issued_by"), 3);
+  assert_true(bool_at(v, "certificates.2.issuer_signature_valid"));
+  assert_int_equal(strlen(str_at(v, "certificates.3.sha1")), 40);
+  assert_int_equal(strlen(str_at(v, "certificates.3.sha256")), 64);
+  sceplab_val_free(v);
+  free(buf);
+}
+
+static void device_certificate(void **state)
+{
+  size_t n;
+  unsigned char *pem = fixture("decode/device.pem", &n);
+  unsigned char *der;
+  size_t dn;
+  sceplab_error err;
+  sceplab_val *a = sceplab_certs_parse(pem, n, &err), *b;
+  (void)state;
+  der = fixture("decode/device.der", &dn);
+  b = sceplab_certs_parse(der, dn, &err);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_string_equal(str_at(a, "certificates.0.sha256"), str_at(b, "certificates.0.sha256"));
+  assert_string_equal(str_at(a, "certificates.0.san.0.type"), "upn");
+  assert_string_equal(str_at(a, "certificates.0.san.0.value"), "joymalya@joymalya.xyz");
+  assert_string_equal(str_at(a, "certificates.0.eku.0.oid"), "1.3.6.1.5.5.7.3.2");
+  assert_string_equal(str_at(a, "certificates.0.template_name"), "IntuneSCEP");
+  assert_string_equal(str_at(a, "certificates.0.key.type"), "RSA");
+  assert_int_equal(int_at(a, "certificates.0.key.bits"), 2048);
+  assert_false(bool_at(a, "certificates.0.expired"));
+  sceplab_val_free(a);
+  sceplab_val_free(b);
+  free(pem);
+  free(der);
+  pem = fixture("decode/expired.pem", &n);
+  a = sceplab_certs_parse(pem, n, &err);
+  assert_true(bool_at(a, "certificates.0.expired"));
+  sceplab_val_free(a);
+  free(pem);
+}
+
+static void csr_challenge_redacted(void **state)
+{
+  size_t n;
+  unsigned char *buf = fixture("decode/device.csr", &n);
+  sceplab_decode_opts o = {0};
+  sceplab_error err;
+  sceplab_val *v = sceplab_csr_parse(buf, n, &o, &err);
+  (void)state;
+  assert_non_null(v);
+  assert_true(bool_at(v, "challenge_password.present"));
+  assert_int_equal(int_at(v, "challenge_password.length"), 16);
+  assert_null(strstr(str_at(v, "challenge_password.value"), "S3cret"));
+  assert_true(bool_at(v, "signature_valid"));
+  assert_string_equal(str_at(v, "san.0.type"), "upn");
+  sceplab_val_free(v);
+  o.show_secrets = 1;
+  v = sceplab_csr_parse(buf, n, &o, &err);
+  assert_string_equal(str_at(v, "challenge_password.value"), "S3cretChallenge!");
+  sceplab_val_free(v);
+  free(buf);
+}
+
+static void broken_inputs(void **state)
+{
+  size_t n;
+  unsigned char *der = fixture("decode/device.der", &n);
+  sceplab_error err;
+  (void)state;
+  assert_null(sceplab_certs_parse(der, n / 2, &err));
+  assert_int_equal(err.code, SCEPLAB_E_INPUT);
+  assert_null(sceplab_csr_parse(der, n, NULL, &err));
+  assert_non_null(strstr(err.msg, "PKCS#10"));
+  assert_null(sceplab_certs_parse((const unsigned char *)"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 58, &err));
+  free(der);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(getcacert_chain),
+    cmocka_unit_test(device_certificate),
+    cmocka_unit_test(csr_challenge_redacted),
+    cmocka_unit_test(broken_inputs),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
