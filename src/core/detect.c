@@ -62,8 +62,18 @@ static int xml_root(const char *s, size_t n, char *name, size_t namelen)
     if(i >= n || s[i] != '<')
       return 0;
     if(i + 1 < n && (s[i + 1] == '?' || s[i + 1] == '!')) {
-      const char *end = (s[i + 1] == '!' && i + 3 < n && s[i + 2] == '-' && s[i + 3] == '-')
-                          ? sceplab_memcasestr(s + i, n - i, "-->") : memchr(s + i, '>', n - i);
+      const char *end;
+      if(s[i + 1] == '!' && i + 3 < n && s[i + 2] == '-' && s[i + 3] == '-')
+        end = sceplab_memcasestr(s + i, n - i, "-->");
+      else {
+        /* a DOCTYPE may carry an internal subset in [...] with '>' inside */
+        const char *gt = memchr(s + i, '>', n - i), *br = memchr(s + i, '[', n - i);
+        end = gt;
+        if(br && gt && br < gt) {
+          const char *close = sceplab_memcasestr(br, n - (size_t)(br - s), "]>");
+          end = close ? close + 1 : NULL;
+        }
+      }
       if(!end)
         return 0;
       i = (size_t)(end - s) + 1;
@@ -160,6 +170,22 @@ static int pem_label(const char *s, size_t n, char *label, size_t len)
   return 1;
 }
 
+/* Long text that is base64 but for a few characters: worth a precise error rather than "unknown". */
+static int mostly_b64(const char *s, size_t n)
+{
+  size_t i, good = 0, bad = 0;
+  for(i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if(c == '\r' || c == '\n' || c == '=')
+      continue;
+    if(isalnum(c) || c == '+' || c == '/' || c == '-' || c == '_')
+      good++;
+    else
+      bad++;
+  }
+  return good >= 64 && bad * 50 < good;
+}
+
 static int detect_layer(const unsigned char *buf, size_t n, sceplab_detected *d, int depth, sceplab_error *err)
 {
   const char *s = (const char *)buf;
@@ -241,10 +267,18 @@ static int detect_layer(const unsigned char *buf, size_t n, sceplab_detected *d,
     return 0;
   }
   if((unsigned char)s[i] == 0x30) {
+    const unsigned char *p = buf + i;
+    long len = 0;
+    int tag, cls, ret;
     if(classify_der(buf + i, n - i, d)) {
       add_layer(d, "der");
       return 0;
     }
+    ret = ASN1_get_object(&p, &len, &tag, &cls, (long)(n - i));
+    ERR_clear_error();
+    if((ret & 0x80) && len > 0 && (size_t)len > n - i - (size_t)(p - (buf + i)))
+      return sceplab_err_set(err, SCEPLAB_E_INPUT, "truncated DER: the outer SEQUENCE declares %ld bytes, only %zu present",
+                             len, n - i - (size_t)(p - (buf + i)));
     return sceplab_err_set(err, SCEPLAB_E_INPUT, "binary data is not a certificate, CSR, pkiMessage or signed profile");
   }
   /* Text from here on. */
@@ -261,10 +295,13 @@ static int detect_layer(const unsigned char *buf, size_t n, sceplab_detected *d,
       const char *m = sceplab_memcasestr(s + i, end - i, "message=");
       if(m) {
         const char *v = m + 8;
-        size_t vlen = strcspn(v, "& \t\r\n");
-        if((size_t)(v - s) + vlen > end)
-          vlen = end - (size_t)(v - s);
-        char *dec = sceplab_url_decode(v, vlen, &outlen, 0);
+        const char *stop = s + end;
+        size_t vlen = 0;
+        char *dec;
+        /* bounded by the buffer: it is not NUL-terminated */
+        while(v + vlen < stop && !strchr("& \t\r\n", v[vlen] ? v[vlen] : '&'))
+          vlen++;
+        dec = sceplab_url_decode(v, vlen, &outlen, 0);
         if(!dec)
           return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
         add_layer(d, "message-parameter");
@@ -283,7 +320,9 @@ static int detect_layer(const unsigned char *buf, size_t n, sceplab_detected *d,
       }
       free(dec);
     }
-    if(sceplab_looks_b64(s + i, end - i, 16)) {
+    /* Base64 as pasted has line breaks but no spaces between words: that keeps prose out. */
+    if((sceplab_looks_b64(s + i, end - i, 16) && !memchr(s + i, ' ', end - i) && !memchr(s + i, '\t', end - i)) ||
+       mostly_b64(s + i, end - i)) {
       size_t bad = 0;
       unsigned char *bin = sceplab_b64_decode(s + i, end - i, &outlen, &bad);
       if(!bin)

@@ -7,10 +7,36 @@
 
 #include "sceplab/error.h"
 
+/* Errors are printed as one line: libxml2 and OpenSSL texts may carry line breaks. */
+static void one_line(char *msg)
+{
+  const char *in = msg;
+  char *out = msg;
+  int pending_space = 0;
+  for(; *in; in++) {
+    unsigned char c = (unsigned char)*in;
+    if(c < 0x20 || c == 0x7f) {
+      pending_space = out != msg;
+      continue;
+    }
+    if(pending_space && c != ' ')
+      *out++ = ' ';
+    pending_space = 0;
+    *out++ = (char)c;
+  }
+  while(out > msg && out[-1] == ' ')
+    out--;
+  *out = '\0';
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
 static void vset(sceplab_error *err, sceplab_code code, const char *fmt, va_list ap)
 {
   err->code = code;
   vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+  one_line(err->msg);
 }
 
 int sceplab_err_set(sceplab_error *err, sceplab_code code, const char *fmt, ...)
@@ -49,6 +75,7 @@ int sceplab_err_openssl(sceplab_error *err, sceplab_code code, const char *fmt, 
     if(used + 3 < sizeof(err->msg))
       snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", reason);
   }
+  one_line(err->msg);
   return (int)code;
 }
 

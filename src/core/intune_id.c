@@ -91,12 +91,13 @@ static int try_at(const char *s, size_t n, size_t i, sceplab_intune_id *id)
   }
   else {
     if((m = lit(s, n, i, ";Version="))) {
-      char *end;
+      size_t d0;
       i += m;
-      id->version = strtol(s + i, &end, 10);
-      if(end == s + i)
+      /* bounded by n: the text scanned is not NUL-terminated */
+      for(d0 = i, id->version = 0; i < n && isdigit((unsigned char)s[i]) && i - d0 < 9; i++)
+        id->version = id->version * 10 + (s[i] - '0');
+      if(i == d0)
         return 0;
-      i = (size_t)(end - s);
     }
     if(!(m = lit(s, n, i, ";Hash=")))
       return 0;

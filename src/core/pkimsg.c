@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
+#include <openssl/crypto.h>
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 
@@ -183,6 +184,27 @@ static EVP_PKEY *read_key(const sceplab_decode_opts *opts, sceplab_error *err)
   return pk;
 }
 
+static CRYPTO_ONCE legacy_once = CRYPTO_ONCE_STATIC_INIT;
+static OSSL_LIB_CTX *legacy_libctx;
+
+static void legacy_init(void)
+{
+  OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+  if(ctx && OSSL_PROVIDER_load(ctx, "legacy") && OSSL_PROVIDER_load(ctx, "default"))
+    legacy_libctx = ctx;
+  else
+    OSSL_LIB_CTX_free(ctx);
+  ERR_clear_error();
+}
+
+/* A library context with the legacy provider, created once; NULL when unavailable. */
+static OSSL_LIB_CTX *legacy_ctx(void)
+{
+  if(!CRYPTO_THREAD_run_once(&legacy_once, legacy_init))
+    return NULL;
+  return legacy_libctx;
+}
+
 /* Decode what the envelope carried, by message type. */
 static void describe_inner(sceplab_val *out, int msgtype, const unsigned char *p, size_t n,
                            const sceplab_decode_opts *opts)
@@ -252,17 +274,19 @@ static void open_envelope(sceplab_val *v, int msgtype, const unsigned char *der,
   out = BIO_new(BIO_s_mem());
   if(env && out) {
     int ok = CMS_decrypt(env, pk, NULL, NULL, out, CMS_BINARY);
-    if(!ok) {
-      /* Old servers still answer with single DES, which OpenSSL 3 keeps in the legacy provider. */
-      const char *want = "DES-CBC";
-      OSSL_PROVIDER *legacy = OSSL_PROVIDER_load(NULL, "legacy");
-      OSSL_PROVIDER_load(NULL, "default");
+    if(!ok && legacy_ctx()) {
+      /* Old servers still answer with single DES, which OpenSSL 3 keeps in the legacy provider.
+       * It is enabled in a private library context, for decoding only, never process-wide. */
+      CMS_ContentInfo *old = CMS_ContentInfo_new_ex(legacy_ctx(), NULL);
+      p = der;
       ERR_clear_error();
-      if(legacy) {
-        ok = CMS_decrypt(env, pk, NULL, NULL, out, CMS_BINARY);
+      if(old && d2i_CMS_ContentInfo(&old, &p, (long)n)) {
+        (void)BIO_reset(out);
+        ok = CMS_decrypt(old, pk, NULL, NULL, out, CMS_BINARY);
         if(ok)
-          sceplab_warn(v, "envelope uses a legacy cipher (%s or weaker): accepted for decoding only", want);
+          sceplab_warn(v, "envelope uses a legacy cipher (single DES): accepted for decoding only");
       }
+      CMS_ContentInfo_free(old);
     }
     if(ok) {
       char *data = NULL;

@@ -1,0 +1,48 @@
+/* libFuzzer targets, one per decoder: the same file is compiled once per FUZZ_<name> definition.
+ * Every input must come back as a document or an error with a message; never a crash, leak or hang. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sceplab/sceplab.h"
+
+static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
+{
+  static const sceplab_decode_opts opts = {0};
+  (void)opts;
+#if defined(FUZZ_decode)
+  return sceplab_decode(d, n, &opts, err);
+#elif defined(FUZZ_syncml)
+  return sceplab_syncml_parse(d, n, &opts, err);
+#elif defined(FUZZ_token)
+  return sceplab_token_parse(d, n, &opts, err);
+#elif defined(FUZZ_certs)
+  return sceplab_certs_parse(d, n, err);
+#elif defined(FUZZ_csr)
+  return sceplab_csr_parse(d, n, &opts, err);
+#elif defined(FUZZ_pkimsg)
+  return sceplab_pkimsg_parse(d, n, &opts, err);
+#elif defined(FUZZ_crs)
+  return sceplab_crs_parse(d, n, err);
+#elif defined(FUZZ_mobileconfig)
+  return sceplab_mobileconfig_parse(d, n, &opts, err);
+#elif defined(FUZZ_intune_id)
+  return sceplab_intune_id_parse((const char *)d, n, err);
+#else
+#error "define FUZZ_<target>"
+#endif
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  sceplab_error err;
+  sceplab_val *v;
+  sceplab_err_clear(&err);
+  v = run(data, size, &err);
+  if(!v && (err.msg[0] == '\0' || strchr(err.msg, '\n')))
+    abort(); /* every failure must carry a one-line reason */
+  sceplab_val_free(v);
+  return 0;
+}
