@@ -61,6 +61,17 @@ static void text_layers(void **state)
   assert_non_null(v);
   assert_string_equal(str_at(v, "layers"), "url-encoded,base64,der");
   sceplab_val_free(v);
+  /* PEM armour around a pkiMessage (as `openssl cms -outform PEM` writes) */
+  {
+    char *pem = malloc(strlen(b64) + 64);
+    sprintf(pem, "-----BEGIN PKCS7-----\n%s\n-----END PKCS7-----\n", b64);
+    v = sceplab_decode((unsigned char *)pem, strlen(pem), NULL, &err);
+    assert_non_null(v);
+    assert_string_equal(str_at(v, "kind"), "pkimessage");
+    assert_string_equal(str_at(v, "layers"), "pem,der");
+    sceplab_val_free(v);
+    free(pem);
+  }
   free(b64);
   free(enc);
   free(der);
