@@ -34,7 +34,7 @@ sceplab.detect = decode.detect
 sceplab.kinds = decode.kinds()
 
 -- Lua-side modules are loaded lazily so `require "sceplab"` stays cheap and cycle-free.
-local lazy = { profile = "sceplab.profile", sandbox = "sceplab.sandbox", json = "sceplab.json" }
+local lazy = { profile = "sceplab.profile", sandbox = "sceplab.sandbox", json = "sceplab.json", scep = "sceplab.scep" }
 return setmetatable(sceplab, {
   __index = function(t, k)
     local mod = lazy[k]

@@ -5,8 +5,7 @@
 #include <libxml/tree.h>
 #include <openssl/x509.h>
 
-#include "sceplab/codec.h"
-#include "sceplab/decode.h"
+#include "sceplab/sceplab.h"
 
 /* XML: parse with the network off and no entity expansion; element names are matched by local
  * name so documents with and without a default namespace read the same. */
@@ -32,6 +31,13 @@ sceplab_val *sceplab_secret_val(const char *s, size_t n, const sceplab_decode_op
 
 /* ISO 8601 UTC from an ASN1_TIME; writes "" when it cannot be read. */
 void sceplab_asn1_time_iso(const ASN1_TIME *t, char *out, size_t outlen);
+
+/* OpenSSL helpers (ossl.c). */
+int sceplab_pem_pass_cb(char *buf, int size, int rwflag, void *u);
+/* Decrypts a CMS EnvelopedData into out; retries single DES in a private legacy context and sets
+ * *legacy when that was needed. Returns 0 or an error code. */
+int sceplab_envelope_open(const unsigned char *der, size_t n, EVP_PKEY *key, X509 *cert, BIO *out,
+                          int *legacy, sceplab_error *err);
 
 /* Parse a decimal integer field strictly; returns 0 on success. */
 int sceplab_parse_i64(const char *s, int64_t *out);

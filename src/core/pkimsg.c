@@ -9,8 +9,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
-#include <openssl/crypto.h>
-#include <openssl/provider.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
@@ -142,69 +140,6 @@ static int scep_attributes(sceplab_val *v, CMS_SignerInfo *si, sceplab_error *er
   return 0;
 }
 
-/* Never prompt: an encrypted key without --key-pass is an error, not a terminal question. */
-static int pass_cb(char *buf, int size, int rwflag, void *u)
-{
-  const char *pass = u;
-  size_t n;
-  (void)rwflag;
-  if(!pass)
-    return -1;
-  n = strlen(pass);
-  if(n > (size_t)size)
-    return -1;
-  memcpy(buf, pass, n);
-  return (int)n;
-}
-
-static EVP_PKEY *read_key(const sceplab_decode_opts *opts, sceplab_error *err)
-{
-  BIO *b;
-  EVP_PKEY *pk;
-  if(opts->keylen > 0x7fffffff)
-    return NULL;
-  b = BIO_new_mem_buf(opts->key, (int)opts->keylen);
-  pk = b ? PEM_read_bio_PrivateKey(b, NULL, pass_cb, (void *)opts->key_pass) : NULL;
-  BIO_free(b);
-  if(!pk) {
-    const unsigned char *p = opts->key;
-    ERR_clear_error();
-    pk = d2i_AutoPrivateKey(NULL, &p, (long)opts->keylen);
-  }
-  if(!pk) {
-    int encrypted = sceplab_memcasestr((const char *)opts->key, opts->keylen < 4096 ? opts->keylen : 4096,
-                                       "ENCRYPTED") != NULL;
-    if(encrypted && !opts->key_pass)
-      sceplab_err_set(err, SCEPLAB_E_INPUT, "--key: the key is encrypted; give its passphrase with --key-pass");
-    else
-      sceplab_err_openssl(err, SCEPLAB_E_INPUT, "--key: not a private key (PEM or DER)%s",
-                          encrypted ? ", or wrong passphrase" : "");
-    ERR_clear_error();
-  }
-  return pk;
-}
-
-static CRYPTO_ONCE legacy_once = CRYPTO_ONCE_STATIC_INIT;
-static OSSL_LIB_CTX *legacy_libctx;
-
-static void legacy_init(void)
-{
-  OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
-  if(ctx && OSSL_PROVIDER_load(ctx, "legacy") && OSSL_PROVIDER_load(ctx, "default"))
-    legacy_libctx = ctx;
-  else
-    OSSL_LIB_CTX_free(ctx);
-  ERR_clear_error();
-}
-
-/* A library context with the legacy provider, created once; NULL when unavailable. */
-static OSSL_LIB_CTX *legacy_ctx(void)
-{
-  if(!CRYPTO_THREAD_run_once(&legacy_once, legacy_init))
-    return NULL;
-  return legacy_libctx;
-}
-
 /* Decode what the envelope carried, by message type. */
 static void describe_inner(sceplab_val *out, int msgtype, const unsigned char *p, size_t n,
                            const sceplab_decode_opts *opts)
@@ -261,51 +196,28 @@ static void open_envelope(sceplab_val *v, int msgtype, const unsigned char *der,
 {
   sceplab_val *inner = sceplab_val_obj();
   sceplab_error e;
-  EVP_PKEY *pk = read_key(opts, &e);
-  const unsigned char *p = der;
-  CMS_ContentInfo *env;
-  BIO *out;
+  EVP_PKEY *pk = sceplab_key_load(opts->key, opts->keylen, opts->key_pass, &e);
+  BIO *out = BIO_new(BIO_s_mem());
+  int legacy = 0;
   if(!pk) {
-    sceplab_obj_set_str(inner, "error", e.msg);
-    sceplab_obj_set(v, "decrypted", inner);
-    return;
+    char msg[sizeof(e.msg) + 8];
+    snprintf(msg, sizeof(msg), "--key: %s", e.msg);
+    if(strstr(msg, "give its passphrase"))
+      snprintf(msg, sizeof(msg), "--key: the key is encrypted; give its passphrase with --key-pass");
+    sceplab_obj_set_str(inner, "error", msg);
   }
-  env = d2i_CMS_ContentInfo(NULL, &p, (long)n);
-  out = BIO_new(BIO_s_mem());
-  if(env && out) {
-    int ok = CMS_decrypt(env, pk, NULL, NULL, out, CMS_BINARY);
-    if(!ok && legacy_ctx()) {
-      /* Old servers still answer with single DES, which OpenSSL 3 keeps in the legacy provider.
-       * It is enabled in a private library context, for decoding only, never process-wide. */
-      CMS_ContentInfo *old = CMS_ContentInfo_new_ex(legacy_ctx(), NULL);
-      p = der;
-      ERR_clear_error();
-      if(old && d2i_CMS_ContentInfo(&old, &p, (long)n)) {
-        (void)BIO_reset(out);
-        ok = CMS_decrypt(old, pk, NULL, NULL, out, CMS_BINARY);
-        if(ok)
-          sceplab_warn(v, "envelope uses a legacy cipher (single DES): accepted for decoding only");
-      }
-      CMS_ContentInfo_free(old);
-    }
-    if(ok) {
-      char *data = NULL;
-      long len = BIO_get_mem_data(out, &data);
-      sceplab_obj_set_int(inner, "length", len);
-      describe_inner(inner, msgtype, (const unsigned char *)data, len > 0 ? (size_t)len : 0, opts);
-    }
-    else {
-      sceplab_err_openssl(&e, SCEPLAB_E_CRYPTO, "cannot open the envelope with the given key");
-      sceplab_obj_set_str(inner, "error", e.msg);
-    }
+  else if(out && sceplab_envelope_open(der, n, pk, NULL, out, &legacy, &e) == 0) {
+    char *data = NULL;
+    long len = BIO_get_mem_data(out, &data);
+    sceplab_obj_set_int(inner, "length", len);
+    describe_inner(inner, msgtype, (const unsigned char *)data, len > 0 ? (size_t)len : 0, opts);
+    if(legacy)
+      sceplab_warn(v, "envelope uses a legacy cipher (single DES): accepted for decoding only");
   }
-  else {
-    sceplab_err_openssl(&e, SCEPLAB_E_INPUT, "envelope is not CMS EnvelopedData");
-    sceplab_obj_set_str(inner, "error", e.msg);
-  }
+  else
+    sceplab_obj_set_str(inner, "error", out ? e.msg : "out of memory");
   sceplab_obj_set(v, "decrypted", inner);
   BIO_free(out);
-  CMS_ContentInfo_free(env);
   EVP_PKEY_free(pk);
   ERR_clear_error();
 }

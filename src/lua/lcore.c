@@ -12,6 +12,10 @@ static const luaL_Reg modules[] = {
   {"sceplab.core.pkimsg", luaopen_sceplab_core_pkimsg},
   {"sceplab.core.crs", luaopen_sceplab_core_crs},
   {"sceplab.core.plist", luaopen_sceplab_core_plist},
+  {"sceplab.core.pkey", luaopen_sceplab_core_pkey},
+  {"sceplab.core.scep", luaopen_sceplab_core_scep},
+  {"sceplab.core.http", luaopen_sceplab_core_http},
+  {"sceplab.core.sys", luaopen_sceplab_core_sys},
   {NULL, NULL}
 };
 

@@ -47,5 +47,12 @@ int luaopen_sceplab_core_x509(lua_State *L);
 int luaopen_sceplab_core_pkimsg(lua_State *L);
 int luaopen_sceplab_core_crs(lua_State *L);
 int luaopen_sceplab_core_plist(lua_State *L);
+int luaopen_sceplab_core_pkey(lua_State *L);
+int luaopen_sceplab_core_scep(lua_State *L);
+int luaopen_sceplab_core_http(lua_State *L);
+int luaopen_sceplab_core_sys(lua_State *L);
+
+/* The sceplab.pkey at idx (raises when it is not one, or closed). */
+EVP_PKEY *sceplab_lua_checkpkey(lua_State *L, int idx);
 
 #endif

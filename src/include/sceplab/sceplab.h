@@ -6,6 +6,8 @@
 #include "sceplab/value.h"
 #include "sceplab/codec.h"
 #include "sceplab/decode.h"
+#include "sceplab/scep.h"
+#include "sceplab/http.h"
 
 #define SCEPLAB_API_VERSION "0.1.0"
 

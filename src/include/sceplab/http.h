@@ -1,0 +1,52 @@
+/* sceplab: HTTP(S) transport for SCEP (libcurl), with the timings and TLS details a diagnosis needs. */
+#ifndef SCEPLAB_HTTP_H
+#define SCEPLAB_HTTP_H
+
+#include <stddef.h>
+
+#include "sceplab/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sceplab_http_opts {
+  const char *proxy;          /* proxy URL, or NULL for none (environment proxies are not used) */
+  const char *cacert;         /* CA bundle file for TLS, or NULL for the system store */
+  const char *pin_sha256;     /* hex SHA-256 of the server certificate: trusted instead of the CA store */
+  int insecure;               /* skip TLS verification entirely (explicit only) */
+  long timeout_ms;            /* whole request; 0 means 30 s */
+  long connect_timeout_ms;    /* 0 means 10 s */
+  int follow_redirects;
+  size_t max_body;            /* larger bodies are cut and flagged; 0 means 16 MiB */
+  const char *user_agent;
+} sceplab_http_opts;
+
+typedef struct sceplab_http_resp {
+  long status;                /* 0 when no HTTP answer came back */
+  char *headers;              /* raw header block of the final response */
+  unsigned char *body;
+  size_t body_len;
+  int truncated;              /* body cut at max_body */
+  char *content_type;
+  char *server;               /* Server header */
+  char *tls_chain_pem;        /* the server's certificate chain as presented, HTTPS only */
+  double t_dns, t_connect, t_tls, t_first_byte, t_total; /* seconds */
+  long redirects;
+  char *effective_url;
+  int curl_code;              /* 0 when the transfer completed */
+  char curl_error[256];
+} sceplab_http_resp;
+
+/* Performs one request. Returns 0 when an HTTP response was received (whatever its status), or
+ * SCEPLAB_E_NETWORK with err naming the failure (DNS, connect, TLS, timeout). resp is filled in
+ * either case and must be released with sceplab_http_resp_free. */
+int sceplab_http_request(const sceplab_http_opts *o, const char *method, const char *url,
+                         const unsigned char *body, size_t body_len, const char *content_type,
+                         sceplab_http_resp *resp, sceplab_error *err);
+void sceplab_http_resp_free(sceplab_http_resp *resp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,120 @@
+/* sceplab: the SCEP protocol (RFC 8894) for the client side: keys, CSRs, pkiMessages and the
+ * strict verification of replies. Transport is in http.h. */
+#ifndef SCEPLAB_SCEP_H
+#define SCEPLAB_SCEP_H
+
+#include <stddef.h>
+
+#include <openssl/types.h>
+#include <openssl/x509.h>
+
+#include "sceplab/error.h"
+#include "sceplab/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+  SCEPLAB_MSG_CERTREP = 3,
+  SCEPLAB_MSG_RENEWALREQ = 17,
+  SCEPLAB_MSG_PKCSREQ = 19,
+  SCEPLAB_MSG_CERTPOLL = 20,
+  SCEPLAB_MSG_GETCERT = 21,
+  SCEPLAB_MSG_GETCRL = 22
+};
+
+#define SCEPLAB_NONCE_LEN 16
+
+/* Keys: "rsa:1024", "rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384". */
+EVP_PKEY *sceplab_key_generate(const char *spec, sceplab_error *err);
+/* PKCS#8 or traditional PEM, or DER; never prompts (an encrypted key needs pass). */
+EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err);
+/* PKCS#8 PEM of the private key, or the public key when public_only; malloc'd. */
+char *sceplab_key_pem(EVP_PKEY *key, int public_only, size_t *len);
+
+/* Distinguished names as profiles write them ("CN=a,O=b"): RFC 4514 escapes (\, \+ \XX), quoted
+ * values ("a, b"), '+' for multi-valued RDNs; encoded in the order written, as Windows does. */
+X509_NAME *sceplab_dn_parse(const char *dn, sceplab_error *err);
+
+typedef struct sceplab_san {
+  const char *type;   /* email, dns, uri, upn, ip */
+  const char *value;
+} sceplab_san;
+
+typedef struct sceplab_csr_params {
+  const char *subject;
+  const sceplab_san *sans;
+  size_t nsans;
+  const char *const *ekus;     /* OIDs or OpenSSL short names */
+  size_t nekus;
+  const char *const *key_usage; /* names: digitalSignature, keyEncipherment, ... */
+  size_t nkey_usage;
+  const char *challenge;        /* challengePassword, or NULL */
+  const char *template_name;    /* Microsoft certificate template name extension, or NULL */
+  const char *digest;           /* sha256 (default), sha512, sha1 */
+} sceplab_csr_params;
+
+/* DER of a signed PKCS#10 request; malloc'd. */
+unsigned char *sceplab_csr_build(const sceplab_csr_params *p, EVP_PKEY *key, size_t *len, sceplab_error *err);
+
+/* A short-lived self-signed certificate for signing a PKCSReq (RFC 8894 2.3). */
+X509 *sceplab_selfsigned(EVP_PKEY *key, const X509_NAME *subject, const char *digest, sceplab_error *err);
+
+/* RFC 8894 transactionID: hex SHA-256 of the DER SubjectPublicKeyInfo; malloc'd. */
+char *sceplab_transaction_id(EVP_PKEY *key);
+
+typedef struct sceplab_pkimsg_params {
+  int message_type;
+  const unsigned char *content;     /* DER to envelope (CSR, IssuerAndSubject, IssuerAndSerial) */
+  size_t content_len;
+  X509 *recipient;                   /* the RA or CA certificate to encrypt to */
+  const char *cipher;                /* aes128, aes256, des3 */
+  int oaep;                          /* RSA-OAEP key transport instead of PKCS#1 v1.5 */
+  const char *digest;                /* sha256, sha512, sha1 */
+  X509 *signer_cert;
+  EVP_PKEY *signer_key;
+  const char *transaction_id;
+  const unsigned char *sender_nonce; /* SCEPLAB_NONCE_LEN bytes */
+} sceplab_pkimsg_params;
+
+/* DER of the pkiMessage; malloc'd. */
+unsigned char *sceplab_pkimsg_build(const sceplab_pkimsg_params *p, size_t *len, sceplab_error *err);
+
+typedef struct sceplab_reply_expect {
+  const char *transaction_id;        /* must be equal */
+  const unsigned char *sender_nonce; /* our senderNonce: the reply's recipientNonce must be equal */
+  STACK_OF(X509) *signers;           /* certificates allowed to sign the reply (RA signer, CA) */
+  EVP_PKEY *key;                     /* opens the envelope */
+  X509 *cert;                        /* our certificate the server encrypted to */
+  EVP_PKEY *request_key;             /* the issued certificate must carry this public key, or NULL */
+} sceplab_reply_expect;
+
+/* Verifies a CertRep strictly. Returns {status, fail_info?, fail_info_text?, transaction_id,
+ * checks: [{name, ok, detail}], certificate_pem?, chain_pem?, crl_pem?, certificates?}; NULL with
+ * err (SCEPLAB_E_CRYPTO, message "reply refused: <check>: ...") when a check fails. */
+sceplab_val *sceplab_reply_verify(const unsigned char *der, size_t n, const sceplab_reply_expect *x,
+                                  sceplab_error *err);
+
+/* Parses a GetCACaps body: {caps: [...as sent], aes, des3, sha256, sha512, sha1, post, renewal,
+ * getnextca, scep_standard, update}; SCEPStandard implies AES, POSTPKIOperation and SHA-256. */
+sceplab_val *sceplab_caps_parse(const char *text, size_t n);
+
+/* Chooses the CA, the recipient and the signer certificates from a GetCACert answer (one DER
+ * certificate or a degenerate PKCS#7). ndes: ignore RA key usages (NDES split RA certificates are
+ * still preferred by usage but a mismatch is not fatal). Returns {ca, recipient, signer,
+ * certificates, reasons} with certificates as PEM. */
+sceplab_val *sceplab_ca_select(const unsigned char *buf, size_t n, int ndes, sceplab_error *err);
+
+/* DER of IssuerAndSubject (CertPoll) and IssuerAndSerialNumber (GetCert, GetCRL). */
+unsigned char *sceplab_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject, size_t *len);
+unsigned char *sceplab_issuer_and_serial(const X509_NAME *issuer, const ASN1_INTEGER *serial, size_t *len);
+
+/* Certificates from PEM/DER text (first one), and back to PEM. */
+X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
+char *sceplab_cert_pem(X509 *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,128 @@
+/* sceplab.core.http: one HTTP(S) request with timings, headers and the TLS chain. */
+#include <string.h>
+
+#include "lutil.h"
+
+static void push_resp(lua_State *L, const sceplab_http_resp *r)
+{
+  lua_createtable(L, 0, 12);
+  lua_pushinteger(L, r->status);
+  lua_setfield(L, -2, "status");
+  lua_pushlstring(L, r->body ? (const char *)r->body : "", r->body_len);
+  lua_setfield(L, -2, "body");
+  lua_pushboolean(L, r->truncated);
+  lua_setfield(L, -2, "truncated");
+  if(r->headers) {
+    lua_pushstring(L, r->headers);
+    lua_setfield(L, -2, "headers");
+  }
+  if(r->content_type) {
+    lua_pushstring(L, r->content_type);
+    lua_setfield(L, -2, "content_type");
+  }
+  if(r->server) {
+    lua_pushstring(L, r->server);
+    lua_setfield(L, -2, "server");
+  }
+  if(r->tls_chain_pem) {
+    lua_pushstring(L, r->tls_chain_pem);
+    lua_setfield(L, -2, "tls_chain");
+  }
+  if(r->effective_url) {
+    lua_pushstring(L, r->effective_url);
+    lua_setfield(L, -2, "url");
+  }
+  lua_pushinteger(L, r->redirects);
+  lua_setfield(L, -2, "redirects");
+  lua_createtable(L, 0, 5);
+  lua_pushnumber(L, r->t_dns);
+  lua_setfield(L, -2, "dns");
+  lua_pushnumber(L, r->t_connect);
+  lua_setfield(L, -2, "connect");
+  lua_pushnumber(L, r->t_tls);
+  lua_setfield(L, -2, "tls");
+  lua_pushnumber(L, r->t_first_byte);
+  lua_setfield(L, -2, "first_byte");
+  lua_pushnumber(L, r->t_total);
+  lua_setfield(L, -2, "total");
+  lua_setfield(L, -2, "timings");
+}
+
+static const char *opt_str(lua_State *L, const char *field)
+{
+  const char *s = NULL;
+  int t = lua_getfield(L, 1, field);
+  if(t == LUA_TSTRING)
+    s = lua_tostring(L, -1);
+  else if(t != LUA_TNIL)
+    luaL_error(L, "field '%s' must be a string", field);
+  lua_pop(L, 1);
+  return s;
+}
+
+static long opt_ms(lua_State *L, const char *field)
+{
+  long v = 0;
+  if(lua_getfield(L, 1, field) != LUA_TNIL)
+    v = (long)(luaL_checknumber(L, -1) * 1000.0);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* request{method = "GET", url, body, content_type, proxy, cacert, pin, insecure, timeout (s),
+ *         connect_timeout (s), follow, max_body} -> response | nil, message, "network", partial */
+static int l_request(lua_State *L)
+{
+  sceplab_http_opts o;
+  sceplab_http_resp r;
+  sceplab_error err;
+  const char *method, *url, *ctype;
+  const char *body = NULL;
+  size_t blen = 0;
+  int rc;
+  memset(&o, 0, sizeof(o));
+  luaL_checktype(L, 1, LUA_TTABLE);
+  method = opt_str(L, "method");
+  url = opt_str(L, "url");
+  if(!url)
+    return luaL_error(L, "field 'url' is required");
+  ctype = opt_str(L, "content_type");
+  if(lua_getfield(L, 1, "body") != LUA_TNIL)
+    body = luaL_checklstring(L, -1, &blen);
+  lua_pop(L, 1);
+  o.proxy = opt_str(L, "proxy");
+  o.cacert = opt_str(L, "cacert");
+  o.pin_sha256 = opt_str(L, "pin");
+  o.user_agent = opt_str(L, "user_agent");
+  lua_getfield(L, 1, "insecure");
+  o.insecure = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "follow");
+  o.follow_redirects = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  o.timeout_ms = opt_ms(L, "timeout");
+  o.connect_timeout_ms = opt_ms(L, "connect_timeout");
+  if(lua_getfield(L, 1, "max_body") != LUA_TNIL)
+    o.max_body = (size_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  sceplab_err_clear(&err);
+  rc = sceplab_http_request(&o, method ? method : "GET", url, (const unsigned char *)body, blen, ctype, &r, &err);
+  if(rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    lua_pushstring(L, sceplab_code_name(err.code));
+    push_resp(L, &r);
+    sceplab_http_resp_free(&r);
+    return 4;
+  }
+  push_resp(L, &r);
+  sceplab_http_resp_free(&r);
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {{"request", l_request}, {NULL, NULL}};
+
+int luaopen_sceplab_core_http(lua_State *L)
+{
+  luaL_newlib(L, funcs);
+  return 1;
+}
