@@ -50,6 +50,9 @@ local function build_parser()
   d:option("--as"):description("Force the kind: " .. table.concat(sceplab.kinds, ", ") .. ".")
   d:flag("--as-profile"):description("Print the SCEP enrollments found (SyncML or Apple profile) as sceplab Lua profiles.")
 
+  local cli_scep = require "sceplab.cli_scep"
+  cli_scep.register(p)
+
   local r = p:command("run"):description("Run a Lua script with the sceplab API (sandboxed: no os.execute, io.popen, package.loadlib).")
   r:argument("script"):description("The Lua script.")
   r:argument("args"):args("*"):description("Arguments, available to the script as arg[1..n] and as ...")
@@ -161,6 +164,8 @@ function M.main(argv, host)
   if args.command == "help" then return cmd_help(p, args) end
   if args.command == "decode" then return cmd_decode(args) end
   if args.command == "run" then return cmd_run(args) end
+  local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
+  if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)
   return M.EXIT.usage
 end

@@ -23,6 +23,19 @@ local function urlencode(s)
   return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
+-- "HTTP 500 from URL: not implemented": a short text body usually says why.
+local function http_error(op, resp, url)
+  local msg = ("%s: HTTP %d from %s"):format(op, resp.status, url)
+  local body = resp.body or ""
+  local ctype = resp.content_type or ""
+  if #body > 0 and #body <= 300 and (ctype:match("^text/") or ctype == "") and not body:find("[%z\1-\8\14-\31]") then
+    local first = body:gsub("<[^>]*>", " "):gsub("%s+", " "):match("^%s*(.-)%s*$")
+    if first ~= "" then msg = msg .. ": " .. first:sub(1, 160) end
+  end
+  return msg
+end
+M.http_error = http_error
+
 local function norm_fp(s)
   return s and s:gsub("[^%x]", ""):upper() or nil
 end
@@ -95,6 +108,8 @@ function Client:request(op, method, message, opts)
   local url = self.url .. (self.url:find("?", 1, true) and "&" or "?") .. "operation=" .. op
   local body, ctype
   if method == "GET" then
+    -- a pkiMessage travels base64-encoded in the query; GetCACert's message is plain text
+    if message and op == "PKIOperation" then message = codec.b64encode(message) end
     if message then url = url .. "&message=" .. urlencode(message) end
   else
     body, ctype = message, "application/x-pki-message"
@@ -137,7 +152,7 @@ function Client:caps()
   local resp, err, code = self:request("GetCACaps", "GET", self.opts.ca_ident or "", { tolerate_close = true })
   if not resp then return nil, err, code end
   if resp.status ~= 200 then
-    return nil, ("GetCACaps: HTTP %d from %s"):format(resp.status, self.url), "network", resp
+    return nil, http_error("GetCACaps", resp, self.url), "network", resp
   end
   local caps = core.caps(resp.body)
   caps.status, caps.timings, caps.server = resp.status, resp.timings, resp.server
@@ -151,7 +166,7 @@ function Client:ca_certs()
   local resp, err, code = self:request("GetCACert", "GET", self.opts.ca_ident or "")
   if not resp then return nil, err, code end
   if resp.status ~= 200 then
-    return nil, ("GetCACert: HTTP %d from %s"):format(resp.status, self.url), "network", resp
+    return nil, http_error("GetCACert", resp, self.url), "network", resp
   end
   local sel, serr = core.ca_select(resp.body, self:is_ndes())
   if not sel then return nil, "GetCACert: " .. serr, "input" end
@@ -234,7 +249,7 @@ function Client:transact(alg, cas, msgtype, content, signer_cert, signer_key, tx
   if not resp then return nil, err, code end
   result.method = method
   if resp.status ~= 200 then
-    return nil, ("PKIOperation: HTTP %d from %s"):format(resp.status, self.url), "network", resp
+    return nil, http_error("PKIOperation", resp, self.url), "network", resp
   end
   local reply, rerr, rcode = core.verify_reply(resp.body, {
     transaction_id = txid, nonce = nonce, signers = { cas.signer, cas.ca }, key = signer_key, cert = signer_cert,
@@ -307,6 +322,9 @@ function Client:enroll(profile, opts)
   reply, err, code = self:transact(alg, cas, core.PKCSREQ, csr, signer_cert, key, txid, key, result)
   if not reply then return nil, err, code, result end
   merge(result, reply)
+  if result.status == "FAILURE" and key:type() == "ec" then
+    result.hint = "EC keys need a server that answers with ECDH key agreement; NDES and many others only do RSA key transport"
+  end
   if result.status == "PENDING" then
     local state = { transaction_id = txid, subject = profile.subject or "" }
     return self:poll_until(alg, cas, state, key, signer_cert, result, opts)

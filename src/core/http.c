@@ -231,7 +231,7 @@ int sceplab_http_request(const sceplab_http_opts *o, const char *method, const c
   if(rc != CURLE_OK && !(r->status > 0 && rc == CURLE_WRITE_ERROR)) {
     /* A connection closed after a complete status line still counts as an answer for GetCACaps
      * on NDES; callers decide. Here: no usable answer. */
-    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "%s %s: %s", method, url,
+    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "%s %.120s%s: %s", method, url, strlen(url) > 120 ? "..." : "",
                            r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc));
   }
   return 0;

@@ -1,0 +1,428 @@
+-- CLI commands of the SCEP client: enroll, renew, getcert, getcrl, getca, caps.
+local sceplab = require "sceplab"
+local sys = require "sceplab.core.sys"
+
+local M = {}
+
+local EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4 }
+local CODE_EXIT = { input = 3, nomem = 3, network = 4, crypto = 1, failed = 1, usage = 2 }
+
+local function stderr(fmt, ...)
+  io.stderr:write("sceplab: ", fmt:format(...), "\n")
+end
+
+-- Options every command that talks to a server shares.
+local function transport_options(cmd)
+  cmd:flag("--ndes"):description("Force NDES compatibility (automatic when the server says Microsoft-IIS).")
+  cmd:flag("--no-ndes"):description("Never use NDES compatibility.")
+  cmd:option("--ca-fingerprint"):description("SHA-256 or SHA-1 of a certificate GetCACert must return; a mismatch stops before anything is sent.")
+  cmd:option("--ca-ident"):description("The GetCACert/GetCACaps message (CA identifier).")
+  cmd:option("--cacert"):description("CA bundle to verify the HTTPS server with.")
+  cmd:option("--pin"):description("Trust the HTTPS server certificate with this SHA-256 instead of a CA bundle.")
+  cmd:flag("--insecure"):description("Do not verify the HTTPS server at all.")
+  cmd:option("--proxy"):description("HTTP proxy URL.")
+  cmd:option("--timeout"):description("Seconds allowed for each request (default 30)."):convert(tonumber)
+  cmd:option("--trace"):description("Write every request, response and decoded CMS layer to this directory.")
+  cmd:flag("--json"):description("Print the result as JSON.")
+end
+
+local function protocol_options(cmd)
+  cmd:option("--method"):description("auto, get or post."):choices({ "auto", "get", "post" }):default("auto")
+  cmd:option("--cipher"):description("auto, aes128, aes256 or des3."):choices({ "auto", "aes128", "aes256", "des3" }):default("auto")
+  cmd:option("--digest"):description("auto, sha256, sha512 or sha1."):choices({ "auto", "sha256", "sha512", "sha1" }):default("auto")
+  cmd:flag("--oaep"):description("RSA-OAEP key transport instead of PKCS#1 v1.5.")
+end
+
+local function request_options(cmd)
+  cmd:option("--profile"):description("An enrollment profile (lua/profiles/*.lua); flags override its fields.")
+  cmd:option("--challenge"):description("The challenge password (or set SCEPLAB_CHALLENGE, which stays out of ps).")
+  cmd:option("--subject"):description("Subject DN as the profile writes it, e.g. CN=device,O=Contoso.")
+  cmd:option("--san"):description("Subject alternative name TYPE:VALUE (email, dns, uri, upn, ip); repeatable."):count("*")
+  cmd:option("--eku"):description("Extended key usage OID or name; repeatable."):count("*")
+  cmd:option("--key-usage"):description("Key usage name (digitalSignature, keyEncipherment, ...); repeatable."):count("*")
+  cmd:option("--template"):description("Microsoft certificate template name extension.")
+  cmd:option("--key-type"):description("rsa:2048, rsa:4096 or ec:p256 (also rsa:1024, rsa:3072, ec:p384)."):default(nil)
+  cmd:option("--poll-interval"):description("Seconds between CertPoll requests while PENDING (default 5)."):convert(tonumber)
+  cmd:option("--poll-max"):description("Give up polling after this many seconds (default 300)."):convert(tonumber)
+  cmd:option("--state"):description("Save the poll state here while PENDING (holds the private key; mode 0600).")
+end
+
+function M.register(p)
+  local e = p:command("enroll"):description("Enroll for a certificate over SCEP (RFC 8894).")
+  e:option("--url"):description("The SCEP server URL (or the profile's url).")
+  request_options(e)
+  protocol_options(e)
+  transport_options(e)
+  e:option("--key"):description("Use this private key instead of generating one.")
+  e:option("--key-pass"):description("Passphrase of --key.")
+  e:option("--key-out"):description("Write the private key here (PEM, mode 0600).")
+  e:option("--cert-out"):description("Write the issued certificate here (PEM).")
+  e:option("--chain-out"):description("Write every certificate of the reply here (PEM).")
+  e:option("--resume"):description("Continue a PENDING enrollment from a --state file.")
+
+  local r = p:command("renew"):description("Renew a certificate: RenewalReq signed with the current certificate (PKCSReq when Renewal is not advertised).")
+  r:option("--url"):description("The SCEP server URL (or the profile's url).")
+  r:option("--cert"):description("The current certificate (PEM or DER)."):args(1)
+  r:option("--key"):description("The current private key."):args(1)
+  r:option("--key-pass"):description("Passphrase of --key.")
+  r:flag("--reuse-key"):description("Keep the current key instead of generating a new one.")
+  request_options(r)
+  protocol_options(r)
+  transport_options(r)
+  r:option("--key-out"):description("Write the new private key here (PEM, mode 0600).")
+  r:option("--cert-out"):description("Write the new certificate here (PEM).")
+
+  local gc = p:command("getcert"):description("GetCert: a certificate by serial number, from the CA's issuer name.")
+  gc:option("--url"):description("The SCEP server URL."):args(1)
+  gc:option("--serial"):description("Serial number (hex)."):args(1)
+  gc:option("--cert"):description("Your certificate (signs the request)."):args(1)
+  gc:option("--key"):description("Your private key."):args(1)
+  gc:option("--key-pass"):description("Passphrase of --key.")
+  gc:option("--out"):description("Write the certificate here (PEM).")
+  protocol_options(gc)
+  transport_options(gc)
+
+  local gl = p:command("getcrl"):description("GetCRL: the CRL that covers your certificate.")
+  gl:option("--url"):description("The SCEP server URL."):args(1)
+  gl:option("--cert"):description("Your certificate (names the CRL and signs the request)."):args(1)
+  gl:option("--key"):description("Your private key."):args(1)
+  gl:option("--key-pass"):description("Passphrase of --key.")
+  gl:option("--out"):description("Write the CRL here (PEM).")
+  protocol_options(gl)
+  transport_options(gl)
+
+  local ca = p:command("getca"):description("GetCACert: the CA and RA certificates, and which one sceplab would encrypt to and trust.")
+  ca:argument("url"):description("The SCEP server URL.")
+  ca:option("--out"):description("Write the certificates here (PEM).")
+  ca:flag("--next"):description("GetNextCACert instead (the rollover certificate).")
+  transport_options(ca)
+
+  local pr = p:command("probe"):description("Check a SCEP URL the way Intune admins do by hand: 403 on the bare URL, TLS names, GetCACaps, GetCACert and RA certificates, CAThumbprint, long URLs, response times.")
+  pr:argument("url"):description("The SCEP server URL (as in the SCEP profile).")
+  pr:option("--profile"):description("An enrollment profile; its ca_thumbprint is checked.")
+  pr:option("--ca-thumbprint"):description("SHA-1 or SHA-256 thumbprint the profile's trusted certificate has.")
+  pr:option("--root"):description("The root CA certificate, when GetCACert does not return it.")
+  pr:flag("--ndes"):description("Judge as NDES with the Intune connector (automatic for Microsoft-IIS or mscep URLs).")
+  pr:option("--cacert"):description("CA bundle to verify the HTTPS server with.")
+  pr:option("--pin"):description("Trust the HTTPS server certificate with this SHA-256.")
+  pr:flag("--insecure"):description("Do not verify the HTTPS server.")
+  pr:option("--proxy"):description("HTTP proxy URL.")
+  pr:option("--timeout"):description("Seconds allowed for each request (default 30)."):convert(tonumber)
+  pr:flag("--json"):description("Print the report as JSON.")
+
+  local cp = p:command("caps"):description("GetCACaps: what the server says it supports.")
+  cp:argument("url"):description("The SCEP server URL.")
+  transport_options(cp)
+end
+
+local function read(path, what)
+  local data, err = (require "sceplab.cli").read_input(path)
+  if not data then return nil, ("%s: %s"):format(what, err) end
+  return data
+end
+
+local function client_for(args, url)
+  local ndes
+  if args.ndes then ndes = true elseif args.no_ndes then ndes = false end
+  local log
+  if not args.json and sys.isatty(2) then log = function(s) io.stderr:write("  ", s, "\n") end end
+  return sceplab.scep.client{
+    url = url, ndes = ndes, method = args.method, cipher = args.cipher, digest = args.digest, oaep = args.oaep,
+    ca_fingerprint = args.ca_fingerprint, ca_ident = args.ca_ident, cacert = args.cacert, pin = args.pin,
+    insecure = args.insecure, proxy = args.proxy, timeout = args.timeout, trace = args.trace, log = log,
+  }
+end
+
+local function parse_san(s)
+  local t, v = s:match("^(%w+):(.+)$")
+  if not t then return nil, ("--san '%s': expected TYPE:VALUE"):format(s) end
+  t = t:lower()
+  if t == "email" or t == "rfc822" then t = "email" end
+  return { type = t, value = v }
+end
+
+-- The profile for a request: --profile, then the flags on top, validated.
+local function build_profile(args)
+  local p = {}
+  if args.profile then
+    local prof, err = sceplab.profile.load(args.profile)
+    if not prof then return nil, err end
+    p = prof
+  end
+  p.url = args.url or p.url
+  p.subject = args.subject or p.subject
+  p.challenge = args.challenge or os.getenv("SCEPLAB_CHALLENGE") or p.challenge
+  p.template = args.template or p.template
+  if #args.san > 0 then
+    p.san = {}
+    for _, s in ipairs(args.san) do
+      local san, err = parse_san(s)
+      if not san then return nil, err end
+      p.san[#p.san + 1] = san
+    end
+  end
+  if #args.eku > 0 then p.eku = args.eku end
+  if #args.key_usage > 0 then p.key_usage = args.key_usage end
+  if args.key_type then
+    local t, n = args.key_type:match("^(%a+):(%w+)$")
+    if t == "rsa" then p.key = { type = "rsa", bits = tonumber(n) }
+    elseif t == "ec" then p.key = { type = "ec", curve = n }
+    else return nil, ("--key-type '%s': expected rsa:2048, rsa:4096 or ec:p256"):format(args.key_type) end
+  end
+  if p.retry and p.retry.delay and not args.poll_interval then args.poll_interval = p.retry.delay end
+  p.challenge_redacted = nil
+  local ok, err = sceplab.profile.validate(p, args.profile or "request")
+  if not ok then return nil, err end
+  return p
+end
+
+local function ms(t) return t and string.format("%.0f ms", t.total * 1000) or "-" end
+
+local function public(result)
+  local out = {}
+  for k, v in pairs(result) do
+    if k ~= "key" then out[k] = v end
+  end
+  return out
+end
+
+local function print_result(args, result, written)
+  if args.json then
+    local doc = public(result)
+    doc.written = written
+    io.stdout:write(sceplab.json.encode(doc), "\n")
+    return
+  end
+  local out = {}
+  local function f(label, value) if value ~= nil then out[#out + 1] = ("  %-14s %s"):format(label, tostring(value)) end end
+  out[#out + 1] = ("%s %s"):format(result.message_type or "Enrollment", result.status or "?")
+  if result.fail_info then f("Fail info", result.fail_info .. (result.fail_info_text and (": " .. result.fail_info_text) or "")) end
+  f("Hint", result.hint)
+  f("Server", ("%s (%s, %s, %s%s)"):format(args.url or "", result.method or "?", result.cipher or "?", result.digest or "?",
+    result.ndes and ", NDES mode" or ""))
+  f("Transaction", result.transaction_id)
+  if result.retried_with_post then f("Note", result.retried_with_post) end
+  if result.note then f("Note", result.note) end
+  if result.polls then f("Polls", result.polls) end
+  local c = result.certificate
+  if c then
+    f("Certificate", c.subject)
+    f("Issuer", c.issuer)
+    f("Serial", c.serial)
+    f("Valid", c.not_before .. " to " .. c.not_after)
+    f("SHA-256", c.sha256)
+  end
+  if result.checks then
+    local parts = {}
+    for _, ch in ipairs(result.checks) do parts[#parts + 1] = ch.name .. (ch.ok and " ok" or " FAILED") end
+    f("Checks", table.concat(parts, ", "))
+  end
+  local times = {}
+  for _, x in ipairs(result.exchanges or {}) do times[#times + 1] = ("%s %s %s"):format(x.operation, x.method, ms(x.timings)) end
+  f("Requests", table.concat(times, "; "))
+  for _, w in ipairs(result.warnings or {}) do f("Warning", w) end
+  for _, w in ipairs(written or {}) do f("Wrote", w) end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+end
+
+-- Writes the key (0600) and the certificate; returns the list of what was written.
+local function write_outputs(args, result)
+  local written = {}
+  if result.status ~= "SUCCESS" then return written end
+  if args.key_out and result.key then
+    local ok, err = sys.write_private(args.key_out, result.key:pem())
+    if not ok then return nil, err end
+    written[#written + 1] = args.key_out .. " (private key, mode 0600)"
+  end
+  for _, pair in ipairs({ { args.cert_out, result.certificate_pem, "certificate" }, { args.chain_out, result.chain_pem, "chain" },
+                          { args.out, result.certificate_pem or result.crl_pem, result.crl_pem and "CRL" or "certificate" } }) do
+    if pair[1] and pair[2] then
+      local fh, err = io.open(pair[1], "wb")
+      if not fh then return nil, err end
+      fh:write(pair[2])
+      fh:close()
+      written[#written + 1] = pair[1] .. " (" .. pair[3] .. ")"
+    end
+  end
+  return written
+end
+
+local function finish(args, result, err, code)
+  if not result then
+    stderr("%s", err)
+    return CODE_EXIT[code] or EXIT.failed
+  end
+  local written, werr = write_outputs(args, result)
+  if not written then
+    stderr("%s", werr)
+    return EXIT.input
+  end
+  print_result(args, result, written)
+  if result.status == "SUCCESS" then return EXIT.ok end
+  if result.status == "PENDING" then stderr("request still PENDING%s", args.state and ("; resume with --resume " .. args.state) or "") end
+  return EXIT.failed
+end
+
+local function load_key(path, pass)
+  local data, err = read(path, "--key")
+  if not data then return nil, err end
+  local k, kerr = sceplab.scep.pkey.load(data, pass)
+  if not k then return nil, "--key " .. path .. ": " .. kerr end
+  return k
+end
+
+local function cmd_enroll(args)
+  if args.resume then
+    local state, err = sceplab.scep.load_state(args.resume)
+    if not state then stderr("%s", err) return EXIT.input end
+    args.url = args.url or state.url
+    local c = client_for(args, state.url)
+    local result, perr, code = c:poll(state, { poll_interval = args.poll_interval, poll_max = args.poll_max })
+    return finish(args, result, perr, code)
+  end
+  if not args.key_out or not args.cert_out then
+    stderr("enroll needs --key-out FILE and --cert-out FILE")
+    return EXIT.usage
+  end
+  local profile, err = build_profile(args)
+  if not profile then stderr("%s", err) return EXIT.input end
+  args.url = profile.url
+  local key
+  if args.key then
+    key, err = load_key(args.key, args.key_pass)
+    if not key then stderr("%s", err) return EXIT.input end
+  end
+  local c = client_for(args, profile.url)
+  local result, eerr, code = c:enroll(profile, { key = key, poll_interval = args.poll_interval, poll_max = args.poll_max,
+                                                state_file = args.state })
+  return finish(args, result, eerr, code)
+end
+
+local function cmd_renew(args)
+  if not args.key_out or not args.cert_out then
+    stderr("renew needs --key-out FILE and --cert-out FILE")
+    return EXIT.usage
+  end
+  local cert, err = read(args.cert, "--cert")
+  if not cert then stderr("%s", err) return EXIT.input end
+  local old, kerr = load_key(args.key, args.key_pass)
+  if not old then stderr("%s", kerr) return EXIT.input end
+  local profile = {}
+  if args.profile or args.url then
+    local perr
+    profile, perr = build_profile(args)
+    if not profile then stderr("%s", perr) return EXIT.input end
+  end
+  local url = args.url or profile.url
+  if not url then stderr("renew needs --url or a --profile with url") return EXIT.usage end
+  args.url = url
+  local c = client_for(args, url)
+  local result, rerr, code = c:renew(cert, old, profile, { reuse_key = args.reuse_key,
+    poll_interval = args.poll_interval, poll_max = args.poll_max, state_file = args.state })
+  return finish(args, result, rerr, code)
+end
+
+local function cmd_simple(args, fn)
+  local cert, err = read(args.cert, "--cert")
+  if not cert then stderr("%s", err) return EXIT.input end
+  local key, kerr = load_key(args.key, args.key_pass)
+  if not key then stderr("%s", kerr) return EXIT.input end
+  local c = client_for(args, args.url)
+  local result, rerr, code = fn(c, cert, key)
+  if result then result.message_type = fn == nil and "" or (args.serial and "GetCert" or "GetCRL") end
+  return finish(args, result, rerr, code)
+end
+
+local function cmd_getca(args)
+  local c = client_for(args, args.url)
+  if args.next then
+    local r, err, code = c:next_ca()
+    if not r then stderr("%s", err) return CODE_EXIT[code] or 1 end
+    if args.out then local fh = assert(io.open(args.out, "wb")) fh:write(r.body) fh:close() end
+    io.stdout:write(("GetNextCACert: %d bytes (%s)\n"):format(#r.body, tostring(r.content_type)))
+    return 0
+  end
+  local cas, err, code = c:ca_certs()
+  if not cas then stderr("%s", err) return CODE_EXIT[code] or 1 end
+  if args.out then
+    local fh, ferr = io.open(args.out, "wb")
+    if not fh then stderr("%s", ferr) return EXIT.input end
+    fh:write(table.concat(cas.certificates))
+    fh:close()
+  end
+  if args.json then
+    io.stdout:write(sceplab.json.encode(cas), "\n")
+    return 0
+  end
+  local _, doc = sceplab.decode(table.concat(cas.certificates))
+  local render = require "sceplab.render"
+  local lines = {}
+  render.certificates(doc, lines)
+  local roles = {}
+  for i, pem in ipairs(cas.certificates) do
+    local r = {}
+    if pem == cas.ca then r[#r + 1] = "CA" end
+    if pem == cas.recipient then r[#r + 1] = "recipient (encrypt to)" end
+    if pem == cas.signer then r[#r + 1] = "signer (replies)" end
+    roles[i] = table.concat(r, ", ")
+  end
+  lines[#lines + 1] = ""
+  for i, r in ipairs(roles) do lines[#lines + 1] = ("#%d: %s"):format(i, r ~= "" and r or "not used") end
+  for _, reason in ipairs(cas.reasons) do lines[#lines + 1] = "  " .. reason end
+  if cas.fingerprint_match then lines[#lines + 1] = ("--ca-fingerprint matches #%d"):format(cas.fingerprint_match) end
+  io.stdout:write(table.concat(lines, "\n"), "\n")
+  return 0
+end
+
+local function cmd_caps(args)
+  local c = client_for(args, args.url)
+  local caps, err, code = c:caps()
+  if not caps then stderr("%s", err) return CODE_EXIT[code] or 1 end
+  if args.json then
+    io.stdout:write(sceplab.json.encode(caps), "\n")
+    return 0
+  end
+  local implied = {}
+  for _, k in ipairs({ "aes", "des3", "sha256", "sha512", "sha1", "post", "renewal", "getnextca", "update" }) do
+    if caps[k] then implied[#implied + 1] = k end
+  end
+  io.stdout:write(("GetCACaps from %s (HTTP %d, %s)\n  advertised  %s\n  usable      %s%s\n"):format(args.url, caps.status,
+    ms(caps.timings), table.concat(caps.caps, " "), table.concat(implied, " "),
+    caps.scep_standard and "\n  (SCEPStandard implies AES, POSTPKIOperation and SHA-256)" or ""))
+  return 0
+end
+
+local function cmd_probe(args)
+  local opts = { ca_thumbprint = args.ca_thumbprint, ndes = args.ndes or nil, cacert = args.cacert, pin = args.pin,
+                 insecure = args.insecure, proxy = args.proxy, timeout = args.timeout }
+  if args.profile then
+    local prof, err = sceplab.profile.load(args.profile)
+    if not prof then stderr("%s", err) return EXIT.input end
+    opts.profile = prof
+  end
+  if args.root then
+    local pem, err = read(args.root, "--root")
+    if not pem then stderr("%s", err) return EXIT.input end
+    opts.root = pem
+  end
+  local probe = require "sceplab.probe"
+  local report = probe.run(args.url, opts)
+  if args.json then
+    io.stdout:write(sceplab.json.encode(report), "\n")
+  else
+    io.stdout:write(probe.render(report), "\n")
+  end
+  return report.summary.fail > 0 and EXIT.failed or EXIT.ok
+end
+
+M.handlers = {
+  probe = cmd_probe,
+  enroll = cmd_enroll,
+  renew = cmd_renew,
+  getcert = function(args) return cmd_simple(args, function(c, cert, key) return c:getcert(args.serial, cert, key) end) end,
+  getcrl = function(args) return cmd_simple(args, function(c, cert, key) return c:getcrl(cert, key) end) end,
+  getca = cmd_getca,
+  caps = cmd_caps,
+}
+
+return M

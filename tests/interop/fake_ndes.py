@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""A stand-in for an NDES front end in one failure state, for the probe tests. Loopback only.
+
+Answers the bare URL (and everything else) with --status and --body, says Server: Microsoft-IIS/10.0
+unless --server is given, optionally over TLS (--cert/--key). With --scep-upstream, GetCACaps,
+GetCACert and PKIOperation are forwarded to a real SCEP server so the later checks have something to
+read. Prints the port it listens on, then serves until killed (or --max requests)."""
+import argparse, http.server, ssl, sys, urllib.request
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--status", type=int, default=403)
+ap.add_argument("--body", default="<html><body><h1>403 - Forbidden: Access is denied.</h1></body></html>")
+ap.add_argument("--server", default="Microsoft-IIS/10.0")
+ap.add_argument("--cert")
+ap.add_argument("--key")
+ap.add_argument("--scep-upstream")
+ap.add_argument("--max-url", type=int, default=0, help="answer 414 to longer request lines")
+a = ap.parse_args()
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    server_version = a.server
+    sys_version = ""
+
+    def log_message(self, *args):
+        pass
+
+    def version_string(self):
+        return a.server
+
+    def answer(self, status, body, ctype="text/html"):
+        data = body if isinstance(body, bytes) else body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if a.max_url and len(self.path) > a.max_url:
+            return self.answer(414, "<h1>HTTP Error 414. The request URL is too long.</h1>")
+        if a.scep_upstream and "operation=" in self.path:
+            q = self.path.split("?", 1)[1]
+            try:
+                with urllib.request.urlopen(a.scep_upstream + "?" + q, timeout=10) as r:
+                    return self.answer(r.status, r.read(), r.headers.get("Content-Type", ""))
+            except urllib.error.HTTPError as e:
+                return self.answer(e.code, e.read(), e.headers.get("Content-Type", ""))
+        self.answer(a.status, a.body)
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+if a.cert:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(a.cert, a.key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
