@@ -476,29 +476,31 @@ unsigned char *sceplab_pkimsg_build(const sceplab_pkimsg_params *p, size_t *len,
     return (void)sceplab_err_set(err, SCEPLAB_E_USAGE, "content too large"), NULL;
 
   /* The envelope: the inner content encrypted to the RA/CA certificate. */
-  in = BIO_new_mem_buf(p->content, (int)p->content_len);
+  in = BIO_new_mem_buf(p->content ? p->content : (const unsigned char *)"", (int)p->content_len);
   recips = sk_X509_new_null();
   if(!in || !recips || !sk_X509_push(recips, p->recipient))
     goto ossl;
-  if(p->oaep) {
+  if(p->no_content)
+    envlen = 0;
+  else if(p->oaep) {
     CMS_RecipientInfo *ri;
     EVP_PKEY_CTX *pctx;
     env = CMS_encrypt(NULL, NULL, cipher, CMS_BINARY | CMS_PARTIAL);
     if(!env || !(ri = CMS_add1_recipient_cert(env, p->recipient, CMS_KEY_PARAM)))
       goto ossl;
     pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+    /* CMS_final generates the content key and wraps it with the padding set here. */
     if(!pctx || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-       !CMS_RecipientInfo_encrypt(env, ri) || !CMS_final(env, in, NULL, CMS_BINARY))
+       !CMS_final(env, in, NULL, CMS_BINARY))
       goto ossl;
   }
   else if(!(env = CMS_encrypt(recips, in, cipher, CMS_BINARY)))
     goto ossl;
-  envlen = i2d_CMS_ContentInfo(env, &envder);
-  if(envlen <= 0)
+  if(!p->no_content && (envlen = i2d_CMS_ContentInfo(env, &envder)) <= 0)
     goto ossl;
 
   /* The signed message around it, with the SCEP attributes. */
-  envbio = BIO_new_mem_buf(envder, envlen);
+  envbio = BIO_new_mem_buf(envder ? envder : (unsigned char *)"", envlen);
   sd = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
   if(!envbio || !sd)
     goto ossl;
@@ -510,6 +512,21 @@ unsigned char *sceplab_pkimsg_build(const sceplab_pkimsg_params *p, size_t *len,
      !add_attr(si, OID_SCEP_TRANSID, V_ASN1_PRINTABLESTRING, p->transaction_id, (int)strlen(p->transaction_id)) ||
      !add_attr(si, OID_SCEP_SENDERNONCE, V_ASN1_OCTET_STRING, p->sender_nonce, SCEPLAB_NONCE_LEN))
     goto ossl;
+  if(p->recipient_nonce &&
+     !add_attr(si, OID_SCEP_RECIPIENTNONCE, V_ASN1_OCTET_STRING, p->recipient_nonce, SCEPLAB_NONCE_LEN))
+    goto ossl;
+  if(p->pki_status >= 0) {
+    char st[8];
+    snprintf(st, sizeof(st), "%d", p->pki_status);
+    if(!add_attr(si, OID_SCEP_PKISTATUS, V_ASN1_PRINTABLESTRING, st, (int)strlen(st)))
+      goto ossl;
+  }
+  if(p->fail_info >= 0) {
+    char fi[8];
+    snprintf(fi, sizeof(fi), "%d", p->fail_info);
+    if(!add_attr(si, OID_SCEP_FAILINFO, V_ASN1_PRINTABLESTRING, fi, (int)strlen(fi)))
+      goto ossl;
+  }
   if(!CMS_final(sd, envbio, NULL, CMS_BINARY))
     goto ossl;
   n = i2d_CMS_ContentInfo(sd, &der);

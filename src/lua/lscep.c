@@ -143,6 +143,8 @@ static int l_build(lua_State *L)
   size_t clen = 0, nlen = 0, len = 0;
   unsigned char *der;
   memset(&p, 0, sizeof(p));
+  p.pki_status = -1;
+  p.fail_info = -1;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "type");
   p.message_type = (int)luaL_checkinteger(L, -1);

@@ -60,4 +60,65 @@ function M.lines(s)
   return t
 end
 
+-- Tools we start must not inherit the ASan preload that only our Lua module needs under lua5.4.
+local CLEAN = "env -u LD_PRELOAD -u ASAN_OPTIONS "
+M.CLEAN = CLEAN
+
+--- Starts a background process; returns its pid. Output goes to logfile.
+function M.spawn(cmd, logfile)
+  local pidfile = M.tmpname()
+  os.execute(("%s%s >%s 2>&1 & echo $! >%s"):format(CLEAN, cmd, shquote(logfile or "/dev/null"), pidfile))
+  local pid = M.read(pidfile):match("%d+")
+  os.remove(pidfile)
+  return pid
+end
+
+function M.kill(pid)
+  if pid then os.execute("kill " .. pid .. " 2>/dev/null; wait " .. pid .. " 2>/dev/null") end
+end
+
+--- Waits until url answers over HTTP (any status), up to seconds.
+function M.wait_http(url, seconds)
+  for _ = 1, (seconds or 10) * 10 do
+    local code = os.execute(CLEAN .. "curl -s -o /dev/null --max-time 1 " .. shquote(url))
+    if code then return true end
+    os.execute("sleep 0.1")
+  end
+  return false
+end
+
+--- Starts micromdm's scepserver on a free loopback port with a fresh CA; returns {url, ca, dir, pid}.
+function M.scepserver(extra)
+  local dir = M.tmpname()
+  assert(os.execute("mkdir -p " .. dir))
+  assert(os.execute((CLEAN .. "scepserver ca -init -depot %s/depot -keySize 2048 -key-password pw >/dev/null 2>&1"):format(dir)))
+  for _ = 1, 20 do
+    local port = math.random(20000, 60000)
+    local pid = M.spawn(("scepserver -depot %s/depot -capass pw -port %d %s"):format(dir, port, extra or ""), dir .. "/server.log")
+    local url = ("http://127.0.0.1:%d/scep"):format(port)
+    if M.wait_http(url .. "?operation=GetCACaps", 5) then
+      return { url = url, ca = dir .. "/depot/ca.pem", dir = dir, pid = pid, log = dir .. "/server.log" }
+    end
+    M.kill(pid)
+  end
+  error("scepserver did not start")
+end
+
+function M.stop(server)
+  if server then
+    M.kill(server.pid)
+    os.execute("rm -rf " .. shquote(server.dir))
+  end
+end
+
+--- openssl verify of cert against ca: true, or false and what openssl said.
+function M.openssl_verify(ca, cert)
+  local p = io.popen((CLEAN .. "openssl verify -CAfile %s %s 2>&1"):format(shquote(ca), shquote(cert)))
+  local out = p:read("a")
+  p:close()
+  return out:match(": OK") ~= nil, out
+end
+
+math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+
 return M

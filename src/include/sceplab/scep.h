@@ -76,6 +76,11 @@ typedef struct sceplab_pkimsg_params {
   EVP_PKEY *signer_key;
   const char *transaction_id;
   const unsigned char *sender_nonce; /* SCEPLAB_NONCE_LEN bytes */
+  /* For CertRep (the server side): */
+  int pki_status;                    /* 0 SUCCESS, 2 FAILURE, 3 PENDING; -1 to omit */
+  int fail_info;                     /* 0..4 with FAILURE; -1 to omit */
+  const unsigned char *recipient_nonce; /* SCEPLAB_NONCE_LEN bytes, or NULL */
+  int no_content;                    /* no envelope at all (FAILURE and PENDING replies) */
 } sceplab_pkimsg_params;
 
 /* DER of the pkiMessage; malloc'd. */

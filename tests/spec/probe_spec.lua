@@ -1,0 +1,104 @@
+-- sceplab probe against stand-ins for NDES in each failure state (tests/interop/fake_ndes.py) and
+-- a real SCEP server behind them for the later checks.
+local h = require "helper"
+local json = require "cjson"
+
+local fake = h.fixtures .. "/../interop/fake_ndes.py"
+
+local function start(args)
+  local log = h.tmpname()
+  local pid = h.spawn("python3 " .. h.shquote(fake) .. " " .. args, log)
+  local port
+  for _ = 1, 50 do
+    local f = io.open(log, "rb") -- the shell creates it when the job starts
+    port = f and f:read("a"):match("^(%d+)")
+    if f then f:close() end
+    if port then break end
+    os.execute("sleep 0.1")
+  end
+  assert(port, "fake_ndes did not start")
+  return pid, port
+end
+
+local function probe(url, extra)
+  local args = { "probe", url, "--json" }
+  for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+  local code, out, err = h.sceplab(args)
+  local r = json.decode(out)
+  local by = {}
+  for _, c in ipairs(r.checks) do by[c.id] = c end
+  return code, by, r, err
+end
+
+describe("sceplab probe", function()
+  local server
+  setup(function() server = h.scepserver() end)
+  teardown(function() h.stop(server) end)
+
+  local cases = {
+    { status = 403, expect = "ok", code = 0, summary = "HTTP 403 Forbidden" },
+    { status = 200, body = "<h1>Network Device Enrollment Service</h1>", expect = "fail", code = 1, summary = "generic NDES page" },
+    { status = 500, expect = "fail", code = 1, summary = "HTTP 500", fix = "Impersonate a client after authentication" },
+    { status = 503, expect = "fail", code = 1, summary = "application pool", fix = "Trusted Root" },
+    { status = 504, expect = "fail", code = 1, summary = "Gateway Timeout", fix = "application proxy Connector" },
+    { status = 502, expect = "fail", code = 1, summary = "Bad Gateway" },
+    { status = 414, expect = "fail", code = 1, summary = "Request%-URI Too Long", fix = "65534" },
+  }
+  for _, c in ipairs(cases) do
+    it("explains HTTP " .. c.status .. " on the bare URL", function()
+      local pid, port = start(("--status %d %s --scep-upstream %s"):format(c.status,
+        c.body and ("--body " .. h.shquote(c.body)) or "", server.url))
+      local code, by = probe(("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port))
+      h.kill(pid)
+      assert.are.equal(c.expect, by["bare-url"].status)
+      assert.matches(c.summary, by["bare-url"].summary)
+      if c.fix then assert.matches(c.fix, table.concat(by["bare-url"].fix, " ")) end
+      assert.are.equal(c.code, code)
+      assert.are.equal("ok", by.getcacaps.status) -- the checks go on past the bare URL
+    end)
+  end
+
+  it("finds request filtering that refuses long GET URLs", function()
+    local pid, port = start("--status 403 --max-url 8000 --scep-upstream " .. server.url)
+    local code, by = probe(("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port))
+    h.kill(pid)
+    assert.are.equal("warn", by["long-url"].status) -- POST is advertised, so clients that POST still work
+    assert.matches("HTTP 414", by["long-url"].summary)
+    assert.are.equal(0, code)
+  end)
+
+  it("fails a TLS certificate that does not name the host, and goes on", function()
+    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
+      h.fixture("tls/wrongname.pem"), h.fixture("tls/wrongname.key"), server.url))
+    local code, by = probe(("https://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
+      { "--cacert", h.fixture("tls/ca-bundle.pem") })
+    h.kill(pid)
+    assert.are.equal(1, code)
+    assert.are.equal("fail", by.tls.status)
+    assert.matches("does not name 127%.0%.0%.1", by.tls.summary)
+    assert.matches("12175", by.tls.summary)
+    assert.are.equal("ok", by["bare-url"].status)
+    assert.are.equal("ok", by.getcacaps.status)
+  end)
+
+  it("accepts a TLS certificate that names the host", function()
+    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
+      h.fixture("tls/localhost.pem"), h.fixture("tls/localhost.key"), server.url))
+    local code, by = probe(("https://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
+      { "--cacert", h.fixture("tls/ca-bundle.pem") })
+    h.kill(pid)
+    assert.are.equal("ok", by.tls.status, by.tls.summary)
+    assert.are.equal(0, code)
+  end)
+
+  it("checks CAThumbprint against the chain", function()
+    local sha1 = io.popen(h.CLEAN .. "openssl x509 -in " .. h.shquote(server.ca) .. " -noout -fingerprint -sha1"):read("l"):match("=(.+)")
+    local code, by = probe(server.url, { "--ca-thumbprint", sha1 })
+    assert.are.equal("ok", by["ca-thumbprint"].status)
+    assert.are.equal(0, code)
+    code, by = probe(server.url, { "--ca-thumbprint", "0C93E3B330AC0F3770CCED39CE5EDCBD23919305" })
+    assert.are.equal("fail", by["ca-thumbprint"].status)
+    assert.matches("hash value is not correct", by["ca-thumbprint"].summary)
+    assert.are.equal(1, code)
+  end)
+end)

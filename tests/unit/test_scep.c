@@ -1,0 +1,427 @@
+/* The SCEP client protocol: names, requests, messages, and the strict verification of replies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+
+#include "helpers.h"
+
+static X509 *cert_fixture(const char *rel)
+{
+  size_t n;
+  unsigned char *b = fixture(rel, &n);
+  sceplab_error err;
+  X509 *x = sceplab_cert_load(b, n, &err);
+  free(b);
+  assert_non_null(x);
+  return x;
+}
+
+static EVP_PKEY *key_fixture(const char *rel)
+{
+  size_t n;
+  unsigned char *b = fixture(rel, &n);
+  sceplab_error err;
+  EVP_PKEY *k = sceplab_key_load(b, n, NULL, &err);
+  free(b);
+  assert_non_null(k);
+  return k;
+}
+
+/* The DN as the decoders print it (encoded order, RFC 4514 escaping). */
+static char *dn_text(const char *dn)
+{
+  sceplab_error err;
+  X509_NAME *n = sceplab_dn_parse(dn, &err);
+  BIO *b;
+  char *data = NULL, *s;
+  long len;
+  if(!n)
+    return NULL;
+  b = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(b, n, 0, (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN);
+  len = BIO_get_mem_data(b, &data);
+  s = calloc(1, (size_t)len + 1);
+  if(len > 0)
+    memcpy(s, data, (size_t)len);
+  BIO_free(b);
+  X509_NAME_free(n);
+  return s;
+}
+
+static void distinguished_names(void **state)
+{
+  char *s;
+  sceplab_error err;
+  (void)state;
+  s = dn_text("CN=joymalya,O=Contoso");
+  assert_string_equal(s, "CN=joymalya, O=Contoso"); /* encoded in the order written */
+  free(s);
+  s = dn_text("CN=Doe\\, John,OU=IT");           /* the escaped comma Intune profiles carry */
+  assert_string_equal(s, "CN=Doe\\, John, OU=IT");
+  free(s);
+  s = dn_text("CN=\"Doe, John\",O=X");
+  assert_string_equal(s, "CN=Doe\\, John, O=X");
+  free(s);
+  s = dn_text("CN=a+UID=b,O=c");
+  assert_string_equal(s, "CN=a + UID=b, O=c");
+  free(s);
+  s = dn_text("CN=caf\\C3\\A9");
+  assert_string_equal(s, "CN=caf\xC3\xA9");
+  free(s);
+  s = dn_text("");
+  assert_string_equal(s, "");
+  free(s);
+  assert_null(sceplab_dn_parse("CN=\"open", &err));
+  assert_non_null(strstr(err.msg, "unterminated quote"));
+  assert_null(sceplab_dn_parse("novalue", &err));
+  assert_null(sceplab_dn_parse("XYZ=1", &err));
+  assert_non_null(strstr(err.msg, "unknown attribute type 'XYZ'"));
+}
+
+static void csr_round_trip(void **state)
+{
+  sceplab_error err;
+  EVP_PKEY *k = sceplab_key_generate("ec:p256", &err);
+  sceplab_san sans[] = {{"upn", "u@contoso.com"}, {"dns", "dev.contoso.com"}, {"email", "u@contoso.com"},
+                        {"ip", "10.1.2.3"}, {"uri", "https://contoso.com/d"}};
+  const char *ekus[] = {"1.3.6.1.5.5.7.3.2", "msSmartcardLogin"};
+  const char *ku[] = {"digitalSignature", "keyEncipherment"};
+  sceplab_csr_params p;
+  size_t len = 0;
+  unsigned char *der;
+  sceplab_val *v;
+  (void)state;
+  memset(&p, 0, sizeof(p));
+  p.subject = "CN=Doe\\, John,O=Contoso";
+  p.sans = sans;
+  p.nsans = 5;
+  p.ekus = ekus;
+  p.nekus = 2;
+  p.key_usage = ku;
+  p.nkey_usage = 2;
+  p.challenge = "pa$$ with spaces";
+  p.template_name = "IntuneSCEP";
+  der = sceplab_csr_build(&p, k, &len, &err);
+  assert_non_null(der);
+  v = sceplab_csr_parse(der, len, NULL, &err);
+  assert_non_null(v);
+  assert_string_equal(str_at(v, "subject"), "CN=Doe\\, John, O=Contoso");
+  assert_true(bool_at(v, "signature_valid"));
+  assert_string_equal(str_at(v, "key.type"), "EC");
+  assert_string_equal(str_at(v, "san.0.type"), "upn");
+  assert_string_equal(str_at(v, "san.0.value"), "u@contoso.com");
+  assert_string_equal(str_at(v, "san.3.value"), "10.1.2.3");
+  assert_string_equal(str_at(v, "eku.1.oid"), "1.3.6.1.4.1.311.20.2.2");
+  assert_string_equal(str_at(v, "key_usage.1"), "keyEncipherment");
+  assert_string_equal(str_at(v, "template_name"), "IntuneSCEP");
+  assert_int_equal(int_at(v, "challenge_password.length"), 16);
+  sceplab_val_free(v);
+  free(der);
+  /* bad inputs are named */
+  sans[0].type = "fax";
+  assert_null(sceplab_csr_build(&p, k, &len, &err));
+  assert_non_null(strstr(err.msg, "SAN type 'fax'"));
+  EVP_PKEY_free(k);
+  assert_null(sceplab_key_generate("rsa:1000", &err));
+  assert_int_equal(err.code, SCEPLAB_E_USAGE);
+}
+
+/* Builds a PKCSReq from a fresh key to the issuing CA, as a client does. */
+static unsigned char *pkcsreq(EVP_PKEY *k, X509 **signer, int oaep, const char *cipher, size_t *len,
+                              unsigned char nonce[SCEPLAB_NONCE_LEN])
+{
+  sceplab_error err;
+  sceplab_csr_params c;
+  sceplab_pkimsg_params p;
+  size_t clen = 0;
+  unsigned char *csr, *msg;
+  X509 *ca = cert_fixture("pki/issuing.pem");
+  X509_NAME *subj = sceplab_dn_parse("CN=device-1", &err);
+  char *txid = sceplab_transaction_id(k);
+  memset(&c, 0, sizeof(c));
+  c.subject = "CN=device-1";
+  c.challenge = "secret";
+  csr = sceplab_csr_build(&c, k, &clen, &err);
+  *signer = sceplab_selfsigned(k, subj, "sha256", &err);
+  memset(&p, 0, sizeof(p));
+  memset(nonce, 0x5a, SCEPLAB_NONCE_LEN);
+  p.message_type = SCEPLAB_MSG_PKCSREQ;
+  p.content = csr;
+  p.content_len = clen;
+  p.recipient = ca;
+  p.cipher = cipher;
+  p.oaep = oaep;
+  p.digest = "sha256";
+  p.signer_cert = *signer;
+  p.signer_key = k;
+  p.transaction_id = txid;
+  p.sender_nonce = nonce;
+  p.pki_status = -1;
+  p.fail_info = -1;
+  msg = sceplab_pkimsg_build(&p, len, &err);
+  if(!msg)
+    fail_msg("%s", err.msg);
+  free(csr);
+  free(txid);
+  X509_free(ca);
+  X509_NAME_free(subj);
+  return msg;
+}
+
+static void pkcsreq_opens_with_the_ca_key(void **state)
+{
+  static const char *const ciphers[] = {"aes128", "aes256", "des3"};
+  size_t i;
+  (void)state;
+  for(i = 0; i < 4; i++) {
+    sceplab_error err;
+    EVP_PKEY *k = sceplab_key_generate("rsa:2048", &err);
+    X509 *signer;
+    unsigned char nonce[SCEPLAB_NONCE_LEN];
+    size_t len, kn;
+    unsigned char *msg = pkcsreq(k, &signer, i == 3, ciphers[i % 3], &len, nonce);
+    unsigned char *cakey = fixture("pki/issuing.key", &kn);
+    sceplab_decode_opts o = {0};
+    sceplab_val *v;
+    char *txid = sceplab_transaction_id(k);
+    o.key = cakey;
+    o.keylen = kn;
+    v = sceplab_pkimsg_parse(msg, len, &o, &err);
+    assert_non_null(v);
+    assert_string_equal(str_at(v, "message_type"), "PKCSReq");
+    assert_string_equal(str_at(v, "transaction_id"), txid);
+    assert_true(bool_at(v, "signature_valid"));
+    if(!str_at(v, "decrypted.csr.subject"))
+      fail_msg("%s: %s", ciphers[i % 3], str_at(v, "decrypted.error"));
+    assert_string_equal(str_at(v, "decrypted.csr.subject"), "CN=device-1");
+    if(i == 3)
+      assert_string_equal(str_at(v, "envelope.recipients.0.key_encryption_algorithm.name"), "rsaesOaep");
+    sceplab_val_free(v);
+    free(msg);
+    free(cakey);
+    free(txid);
+    X509_free(signer);
+    EVP_PKEY_free(k);
+  }
+}
+
+/* A CertRep as a server would send it, signed by the issuing CA, encrypted to the client. */
+typedef struct reply_spec {
+  const char *txid;
+  const unsigned char *recipient_nonce;
+  int status, fail_info, msgtype;
+  const char *signer_cert, *signer_key;
+  int issue_for_other_key;
+} reply_spec;
+
+static unsigned char *certrep(const reply_spec *r, X509 *client_cert, EVP_PKEY *client_key, size_t *len)
+{
+  sceplab_error err;
+  X509 *ca = cert_fixture(r->signer_cert);
+  EVP_PKEY *cakey = key_fixture(r->signer_key);
+  X509 *issued = cert_fixture("decode/device.pem");
+  EVP_PKEY *other = NULL;
+  unsigned char sn[SCEPLAB_NONCE_LEN], *p7der = NULL, *msg;
+  PKCS7 *p7 = PKCS7_new();
+  int p7len;
+  sceplab_pkimsg_params p;
+  (void)client_key;
+  /* the issued certificate carries the client's key unless asked otherwise */
+  if(!r->issue_for_other_key) {
+    X509_set_pubkey(issued, client_key);
+    X509_sign(issued, cakey, EVP_sha256());
+  }
+  else
+    other = NULL;
+  PKCS7_set_type(p7, NID_pkcs7_signed);
+  PKCS7_content_new(p7, NID_pkcs7_data);
+  PKCS7_add_certificate(p7, issued);
+  p7len = i2d_PKCS7(p7, &p7der);
+  memset(sn, 0x33, sizeof(sn));
+  memset(&p, 0, sizeof(p));
+  p.message_type = r->msgtype ? r->msgtype : SCEPLAB_MSG_CERTREP;
+  p.content = p7der;
+  p.content_len = (size_t)p7len;
+  p.recipient = client_cert;
+  p.cipher = "aes256";
+  p.digest = "sha256";
+  p.signer_cert = ca;
+  p.signer_key = cakey;
+  p.transaction_id = r->txid;
+  p.sender_nonce = sn;
+  p.recipient_nonce = r->recipient_nonce;
+  p.pki_status = r->status;
+  p.fail_info = r->fail_info;
+  p.no_content = r->status != 0;
+  msg = sceplab_pkimsg_build(&p, len, &err);
+  if(!msg)
+    fail_msg("%s", err.msg);
+  OPENSSL_free(p7der);
+  PKCS7_free(p7);
+  X509_free(ca);
+  X509_free(issued);
+  EVP_PKEY_free(cakey);
+  EVP_PKEY_free(other);
+  return msg;
+}
+
+static void strict_reply_checks(void **state)
+{
+  sceplab_error err;
+  EVP_PKEY *k = sceplab_key_generate("rsa:2048", &err);
+  X509 *signer;
+  unsigned char nonce[SCEPLAB_NONCE_LEN], wrong[SCEPLAB_NONCE_LEN];
+  size_t len, rlen;
+  unsigned char *req = pkcsreq(k, &signer, 0, "aes128", &len, nonce);
+  char *txid = sceplab_transaction_id(k);
+  STACK_OF(X509) *signers = sk_X509_new_null();
+  sceplab_reply_expect x;
+  unsigned char *rep;
+  sceplab_val *v;
+  reply_spec ok = {txid, nonce, 0, -1, 0, "pki/issuing.pem", "pki/issuing.key", 0};
+  reply_spec r;
+  (void)state;
+  sk_X509_push(signers, cert_fixture("pki/issuing.pem"));
+  memset(&x, 0, sizeof(x));
+  x.transaction_id = txid;
+  x.sender_nonce = nonce;
+  x.signers = signers;
+  x.key = k;
+  x.cert = signer;
+  x.request_key = k;
+
+  rep = certrep(&ok, signer, k, &rlen);
+  v = sceplab_reply_verify(rep, rlen, &x, &err);
+  if(!v)
+    fail_msg("%s", err.msg);
+  assert_string_equal(str_at(v, "status"), "SUCCESS");
+  assert_string_equal(str_at(v, "certificate.subject"), "CN=joymalya");
+  assert_non_null(strstr(str_at(v, "certificate_pem"), "BEGIN CERTIFICATE"));
+  sceplab_val_free(v);
+  free(rep);
+
+#define REFUSED(spec, reason)                                               \
+  do {                                                                      \
+    rep = certrep(&(spec), signer, k, &rlen);                               \
+    assert_null(sceplab_reply_verify(rep, rlen, &x, &err));                 \
+    assert_int_equal(err.code, SCEPLAB_E_CRYPTO);                           \
+    if(!strstr(err.msg, "reply refused: " reason))                          \
+      fail_msg("expected '%s', got '%s'", reason, err.msg);                 \
+    free(rep);                                                              \
+  } while(0)
+
+  memset(wrong, 0x77, sizeof(wrong));
+  r = ok; r.recipient_nonce = wrong;
+  REFUSED(r, "recipient-nonce");
+  r = ok; r.recipient_nonce = NULL;
+  REFUSED(r, "recipient-nonce: recipientNonce attribute missing");
+  r = ok; r.txid = "0000";
+  REFUSED(r, "transaction-id");
+  r = ok; r.signer_cert = "pki/ra-sign.pem"; r.signer_key = "pki/ra-sign.key";
+  REFUSED(r, "signer");
+  r = ok; r.msgtype = SCEPLAB_MSG_PKCSREQ;
+  REFUSED(r, "message-type: messageType is 19");
+  r = ok; r.status = 7;
+  REFUSED(r, "pki-status: unknown pkiStatus '7'");
+  r = ok; r.issue_for_other_key = 1;
+  REFUSED(r, "public-key");
+
+  /* a tampered signature */
+  rep = certrep(&ok, signer, k, &rlen);
+  rep[rlen - 20] ^= 0x01;
+  assert_null(sceplab_reply_verify(rep, rlen, &x, &err));
+  assert_non_null(strstr(err.msg, "reply refused: signature"));
+  free(rep);
+
+  /* FAILURE with failInfo is a verified answer, not a refusal */
+  r = ok; r.status = 2; r.fail_info = 2;
+  rep = certrep(&r, signer, k, &rlen);
+  v = sceplab_reply_verify(rep, rlen, &x, &err);
+  assert_non_null(v);
+  assert_string_equal(str_at(v, "status"), "FAILURE");
+  assert_string_equal(str_at(v, "fail_info"), "badRequest");
+  sceplab_val_free(v);
+  free(rep);
+  r = ok; r.status = 3;
+  rep = certrep(&r, signer, k, &rlen);
+  v = sceplab_reply_verify(rep, rlen, &x, &err);
+  assert_string_equal(str_at(v, "status"), "PENDING");
+  sceplab_val_free(v);
+  free(rep);
+#undef REFUSED
+  sk_X509_pop_free(signers, X509_free);
+  X509_free(signer);
+  EVP_PKEY_free(k);
+  free(req);
+  free(txid);
+}
+
+static void caps_and_ca_selection(void **state)
+{
+  const char *text = "renewal\r\nsha-256\r\nPOSTPKIOperation\r\nSomethingNew\r\n";
+  sceplab_val *c = sceplab_caps_parse(text, strlen(text));
+  size_t n;
+  unsigned char *chain;
+  sceplab_error err;
+  sceplab_val *sel;
+  (void)state;
+  assert_true(bool_at(c, "renewal"));
+  assert_true(bool_at(c, "sha256"));
+  assert_true(bool_at(c, "post"));
+  assert_false(bool_at(c, "aes"));
+  assert_string_equal(str_at(c, "caps.3"), "SomethingNew");
+  sceplab_val_free(c);
+  c = sceplab_caps_parse("SCEPStandard\n", 13);
+  assert_true(bool_at(c, "aes"));
+  assert_true(bool_at(c, "post"));
+  assert_true(bool_at(c, "sha256"));
+  sceplab_val_free(c);
+  /* NDES's answer: two RA certificates and the issuing CA */
+  chain = fixture("decode/getcacert.p7b", &n);
+  sel = sceplab_ca_select(chain, n, 0, &err);
+  assert_non_null(sel);
+  assert_string_equal(str_at(sel, "recipient"), str_at(sel, "certificates.1"));
+  assert_string_equal(str_at(sel, "signer"), str_at(sel, "certificates.0"));
+  assert_string_equal(str_at(sel, "ca"), str_at(sel, "certificates.2"));
+  sceplab_val_free(sel);
+  free(chain);
+}
+
+static void getcert_and_getcrl_content(void **state)
+{
+  X509 *ca = cert_fixture("pki/issuing.pem");
+  ASN1_INTEGER *serial = ASN1_INTEGER_new();
+  size_t len;
+  unsigned char *der;
+  const unsigned char *p;
+  PKCS7_ISSUER_AND_SERIAL *ias;
+  (void)state;
+  ASN1_INTEGER_set(serial, 0x1234);
+  der = sceplab_issuer_and_serial(X509_get_subject_name(ca), serial, &len);
+  p = der;
+  ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &p, (long)len);
+  assert_non_null(ias);
+  assert_int_equal(ASN1_INTEGER_get(ias->serial), 0x1234);
+  assert_int_equal(X509_NAME_cmp(ias->issuer, X509_get_subject_name(ca)), 0);
+  PKCS7_ISSUER_AND_SERIAL_free(ias);
+  free(der);
+  ASN1_INTEGER_free(serial);
+  X509_free(ca);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(distinguished_names),
+    cmocka_unit_test(csr_round_trip),
+    cmocka_unit_test(pkcsreq_opens_with_the_ca_key),
+    cmocka_unit_test(strict_reply_checks),
+    cmocka_unit_test(caps_and_ca_selection),
+    cmocka_unit_test(getcert_and_getcrl_content),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
