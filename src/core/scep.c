@@ -467,7 +467,7 @@ unsigned char *sceplab_pkimsg_build(const sceplab_pkimsg_params *p, size_t *len,
   BIO *in = NULL, *envbio = NULL;
   unsigned char *envder = NULL, *der = NULL, *out = NULL;
   int envlen, n;
-  char mt[8];
+  char mt[16];
   if(!cipher)
     return (void)sceplab_err_set(err, SCEPLAB_E_USAGE, "cipher '%s': expected aes128, aes256 or des3", p->cipher), NULL;
   if(!md)
@@ -516,13 +516,13 @@ unsigned char *sceplab_pkimsg_build(const sceplab_pkimsg_params *p, size_t *len,
      !add_attr(si, OID_SCEP_RECIPIENTNONCE, V_ASN1_OCTET_STRING, p->recipient_nonce, SCEPLAB_NONCE_LEN))
     goto ossl;
   if(p->pki_status >= 0) {
-    char st[8];
+    char st[16];
     snprintf(st, sizeof(st), "%d", p->pki_status);
     if(!add_attr(si, OID_SCEP_PKISTATUS, V_ASN1_PRINTABLESTRING, st, (int)strlen(st)))
       goto ossl;
   }
   if(p->fail_info >= 0) {
-    char fi[8];
+    char fi[16];
     snprintf(fi, sizeof(fi), "%d", p->fail_info);
     if(!add_attr(si, OID_SCEP_FAILINFO, V_ASN1_PRINTABLESTRING, fi, (int)strlen(fi)))
       goto ossl;

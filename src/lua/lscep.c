@@ -41,7 +41,8 @@ static const char *field_str(lua_State *L, int idx, const char *field, const cha
   return s;
 }
 
-/* Reads a Lua array of strings at t[field] into a malloc'd array (entries owned by the table). */
+/* Reads a Lua array of strings at t[field] into a malloc'd array (entries owned by the table).
+ * Types are checked before anything is allocated, so a raised error leaks nothing. */
 static const char **field_strings(lua_State *L, int idx, const char *field, size_t *n)
 {
   const char **out = NULL;
@@ -49,17 +50,19 @@ static const char **field_strings(lua_State *L, int idx, const char *field, size
   *n = 0;
   if(lua_getfield(L, idx, field) == LUA_TTABLE) {
     len = lua_rawlen(L, -1);
+    for(i = 1; i <= len; i++) {
+      int t = lua_rawgeti(L, -1, (lua_Integer)i);
+      lua_pop(L, 1);
+      if(t != LUA_TSTRING)
+        luaL_error(L, "field '%s' entry %d must be a string", field, (int)i);
+    }
     out = calloc(len + 1, sizeof(*out));
     for(i = 0; out && i < len; i++) {
       lua_rawgeti(L, -1, (lua_Integer)i + 1);
-      if(lua_type(L, -1) != LUA_TSTRING) {
-        free(out);
-        luaL_error(L, "field '%s' entry %d must be a string", field, (int)i + 1);
-      }
       out[i] = lua_tostring(L, -1);
       lua_pop(L, 1);
     }
-    *n = len;
+    *n = out ? len : 0;
   }
   lua_pop(L, 1);
   return out;

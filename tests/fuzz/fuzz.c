@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "sceplab/sceplab.h"
 
 static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
@@ -28,6 +30,39 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
   return sceplab_mobileconfig_parse(d, n, &opts, err);
 #elif defined(FUZZ_intune_id)
   return sceplab_intune_id_parse((const char *)d, n, err);
+#elif defined(FUZZ_caps)
+  (void)err;
+  return sceplab_caps_parse((const char *)d, n);
+#elif defined(FUZZ_ca_select)
+  return sceplab_ca_select(d, n, (int)(n & 1), err);
+#elif defined(FUZZ_dn)
+  {
+    /* profile subjects: NUL-terminated text */
+    char *s = malloc(n + 1);
+    X509_NAME *name;
+    memcpy(s, d, n);
+    s[n] = '\0';
+    name = sceplab_dn_parse(s, err);
+    free(s);
+    if(!name)
+      return NULL;
+    X509_NAME_free(name);
+    return sceplab_val_null();
+  }
+#elif defined(FUZZ_reply)
+  {
+    /* a server's CertRep, verified against a fixed expectation: must be refused or answered */
+    static EVP_PKEY *key;
+    static const unsigned char nonce[SCEPLAB_NONCE_LEN];
+    sceplab_reply_expect x;
+    if(!key)
+      key = sceplab_key_generate("rsa:1024", err);
+    memset(&x, 0, sizeof(x));
+    x.transaction_id = "T";
+    x.sender_nonce = nonce;
+    x.key = key;
+    return sceplab_reply_verify(d, n, &x, err);
+  }
 #else
 #error "define FUZZ_<target>"
 #endif
