@@ -36,16 +36,28 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def forward(self, body=None):
+        q = self.path.split("?", 1)[1] if "?" in self.path else ""
+        req = urllib.request.Request(a.scep_upstream + "?" + q, data=body, method=self.command)
+        if body is not None:
+            req.add_header("Content-Type", self.headers.get("Content-Type", "application/x-pki-message"))
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return self.answer(r.status, r.read(), r.headers.get("Content-Type", ""))
+        except urllib.error.HTTPError as e:
+            return self.answer(e.code, e.read(), e.headers.get("Content-Type", ""))
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if a.scep_upstream:
+            return self.forward(body)
+        self.answer(a.status, a.body)
+
     def do_GET(self):
         if a.max_url and len(self.path) > a.max_url:
             return self.answer(414, "<h1>HTTP Error 414. The request URL is too long.</h1>")
         if a.scep_upstream and "operation=" in self.path:
-            q = self.path.split("?", 1)[1]
-            try:
-                with urllib.request.urlopen(a.scep_upstream + "?" + q, timeout=10) as r:
-                    return self.answer(r.status, r.read(), r.headers.get("Content-Type", ""))
-            except urllib.error.HTTPError as e:
-                return self.answer(e.code, e.read(), e.headers.get("Content-Type", ""))
+            return self.forward()
         self.answer(a.status, a.body)
 
 

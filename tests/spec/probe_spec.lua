@@ -67,6 +67,20 @@ describe("sceplab probe", function()
     assert.are.equal(0, code)
   end)
 
+  it("makes the client retry a GET refused with 414 once with POST", function()
+    local pid, port = start("--status 403 --max-url 1500 --scep-upstream " .. server.url)
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local code, out, err = h.sceplab({ "enroll", "--url", ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
+      "--method", "get", "--subject", "CN=retry-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
+    h.kill(pid)
+    os.execute("rm -rf " .. h.shquote(dir))
+    assert.are.equal(0, code, err)
+    local r = json.decode(out)
+    assert.are.equal("POST", r.method)
+    assert.matches("GET answered HTTP 414; retried once with POST", r.retried_with_post)
+  end)
+
   it("fails a TLS certificate that does not name the host, and goes on", function()
     local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
       h.fixture("tls/wrongname.pem"), h.fixture("tls/wrongname.key"), server.url))
