@@ -22,6 +22,7 @@ local function transport_options(cmd)
   cmd:flag("--insecure"):description("Do not verify the HTTPS server at all.")
   cmd:option("--proxy"):description("HTTP proxy URL.")
   cmd:option("--timeout"):description("Seconds allowed for each request (default 30)."):convert(tonumber)
+  cmd:flag("--follow-redirects"):description("Follow HTTP redirects (off by default: a redirect is reported).")
   cmd:option("--trace"):description("Write every request, response and decoded CMS layer to this directory.")
   cmd:flag("--json"):description("Print the result as JSON.")
 end
@@ -72,24 +73,21 @@ function M.register(p)
   r:option("--key-out"):description("Write the new private key here (PEM, mode 0600).")
   r:option("--cert-out"):description("Write the new certificate here (PEM).")
 
-  local gc = p:command("getcert"):description("GetCert: a certificate by serial number, from the CA's issuer name.")
-  gc:option("--url"):description("The SCEP server URL."):args(1)
-  gc:option("--serial"):description("Serial number (hex)."):args(1)
-  gc:option("--cert"):description("Your certificate (signs the request)."):args(1)
-  gc:option("--key"):description("Your private key."):args(1)
-  gc:option("--key-pass"):description("Passphrase of --key.")
-  gc:option("--out"):description("Write the certificate here (PEM).")
-  protocol_options(gc)
-  transport_options(gc)
-
-  local gl = p:command("getcrl"):description("GetCRL: the CRL that covers your certificate.")
-  gl:option("--url"):description("The SCEP server URL."):args(1)
-  gl:option("--cert"):description("Your certificate (names the CRL and signs the request)."):args(1)
-  gl:option("--key"):description("Your private key."):args(1)
-  gl:option("--key-pass"):description("Passphrase of --key.")
-  gl:option("--out"):description("Write the CRL here (PEM).")
-  protocol_options(gl)
-  transport_options(gl)
+  -- GetCert and GetCRL are signed with the requester's own certificate and key.
+  local function signed_request(name, description, out)
+    local cmd = p:command(name):description(description)
+    cmd:option("--url"):description("The SCEP server URL."):args(1)
+    cmd:option("--cert"):description("Your certificate (signs the request)."):args(1)
+    cmd:option("--key"):description("Your private key."):args(1)
+    cmd:option("--key-pass"):description("Passphrase of --key.")
+    cmd:option("--out"):description(out)
+    protocol_options(cmd)
+    transport_options(cmd)
+    return cmd
+  end
+  signed_request("getcert", "GetCert: a certificate by serial number, from the CA's issuer name.",
+    "Write the certificate here (PEM)."):option("--serial"):description("Serial number (hex)."):args(1)
+  signed_request("getcrl", "GetCRL: the CRL that covers your certificate.", "Write the CRL here (PEM).")
 
   local ca = p:command("getca"):description("GetCACert: the CA and RA certificates, and which one sceplab would encrypt to and trust.")
   ca:argument("url"):description("The SCEP server URL.")
@@ -130,6 +128,7 @@ local function client_for(args, url)
     url = url, ndes = ndes, method = args.method, cipher = args.cipher, digest = args.digest, oaep = args.oaep,
     ca_fingerprint = args.ca_fingerprint, ca_ident = args.ca_ident, cacert = args.cacert, pin = args.pin,
     insecure = args.insecure, proxy = args.proxy, timeout = args.timeout, trace = args.trace, log = log,
+    follow = args.follow_redirects,
   }
 end
 
@@ -201,6 +200,10 @@ local function print_result(args, result, written)
   f("Server", ("%s (%s, %s, %s%s)"):format(args.url or "", result.method or "?", result.cipher or "?", result.digest or "?",
     result.ndes and ", NDES mode" or ""))
   f("Transaction", result.transaction_id)
+  if result.csr_subject then
+    f("Requested", result.csr_subject .. (result.profile_subject and result.profile_subject ~= "" and
+      (" (profile: " .. result.profile_subject .. ")") or ""))
+  end
   if result.retried_with_post then f("Note", result.retried_with_post) end
   if result.note then f("Note", result.note) end
   if result.polls then f("Polls", result.polls) end

@@ -316,8 +316,11 @@ function Client:enroll(profile, opts)
   local signer_cert, serr, scode = core.selfsigned(key, profile.subject or "", alg.digest)
   if not signer_cert then return nil, serr, scode end
   local txid = key:transaction_id()
+  -- What the profile says and what the CSR carries, side by side (escaped commas go wrong here).
+  local requested = (require "sceplab").x509.csr(csr)
   local result = { transaction_id = txid, cipher = alg.cipher, digest = alg.digest, ndes = alg.ndes,
-                   exchanges = self.exchanges, key = key, ca_reasons = cas.reasons }
+                   exchanges = self.exchanges, key = key, ca_reasons = cas.reasons,
+                   profile_subject = profile.subject, csr_subject = requested and requested.subject }
   local reply
   reply, err, code = self:transact(alg, cas, core.PKCSREQ, csr, signer_cert, key, txid, key, result)
   if not reply then return nil, err, code, result end

@@ -133,10 +133,5 @@ sceplab_val *sceplab_cms_describe(const unsigned char *der, size_t n, sceplab_er
     describe_enveloped(v, p7);
   PKCS7_free(p7);
   ERR_clear_error();
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

@@ -17,10 +17,8 @@ sceplab_val *sceplab_crs_parse(const unsigned char *buf, size_t n, sceplab_error
   int64_t num;
   if(!doc)
     return NULL;
-  root = xmlDocGetRootElement(doc);
-  if(!sceplab_xml_is(root, "CertRequestStatus")) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "CRS: root element is <%s>, expected <CertRequestStatus>",
-                    root ? (const char *)root->name : "(none)");
+  root = sceplab_xml_root(doc, "CertRequestStatus", "CRS", err);
+  if(!root) {
     xmlFreeDoc(doc);
     return NULL;
   }
@@ -55,10 +53,5 @@ sceplab_val *sceplab_crs_parse(const unsigned char *buf, size_t n, sceplab_error
   if(!sceplab_obj_get(fields, "CertificateRequestID") && !sceplab_obj_get(fields, "TransactionID"))
     sceplab_warn(v, "neither CertificateRequestID nor TransactionID present");
   xmlFreeDoc(doc);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

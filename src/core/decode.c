@@ -35,12 +35,7 @@ static sceplab_val *wrap(const sceplab_detected *d, sceplab_kind kind, sceplab_v
     body->u.c.items[i] = NULL;
   }
   sceplab_val_free(body); /* the children moved; this frees the shell and its keys */
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }
 
 sceplab_val *sceplab_decode_as(sceplab_kind kind, const unsigned char *buf, size_t n,

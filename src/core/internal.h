@@ -39,6 +39,12 @@ int sceplab_pem_pass_cb(char *buf, int size, int rwflag, void *u);
 int sceplab_envelope_open(const unsigned char *der, size_t n, EVP_PKEY *key, X509 *cert, BIO *out,
                           int *legacy, sceplab_error *err);
 
+/* A decoder's last step: the tree, or NULL with "out of memory" when any part failed to allocate. */
+sceplab_val *sceplab_done(sceplab_val *v, sceplab_error *err);
+
+/* The root element when it is named name; else NULL with "<what>: root element is <x>, expected <name>". */
+xmlNode *sceplab_xml_root(xmlDoc *doc, const char *name, const char *what, sceplab_error *err);
+
 /* Parse a decimal integer field strictly; returns 0 on success. */
 int sceplab_parse_i64(const char *s, int64_t *out);
 

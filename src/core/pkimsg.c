@@ -305,10 +305,5 @@ sceplab_val *sceplab_pkimsg_parse(const unsigned char *buf, size_t n, const scep
     sceplab_obj_set(v, "envelope", sceplab_val_null());
   CMS_ContentInfo_free(cms);
   ERR_clear_error();
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

@@ -166,10 +166,8 @@ static sceplab_val *parse_plist_xml(const unsigned char *buf, size_t n, sceplab_
   doc = sceplab_xml_read(buf, n, "plist", err);
   if(!doc)
     return NULL;
-  root = xmlDocGetRootElement(doc);
-  if(!sceplab_xml_is(root, "plist")) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "plist: root element is <%s>, expected <plist>",
-                    root ? (const char *)root->name : "(none)");
+  root = sceplab_xml_root(doc, "plist", "plist", err);
+  if(!root) {
     xmlFreeDoc(doc);
     return NULL;
   }
@@ -269,10 +267,5 @@ sceplab_val *sceplab_mobileconfig_parse(const unsigned char *buf, size_t n,
       }
   }
   sceplab_obj_set(v, "plist", redacted);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

@@ -791,12 +791,7 @@ out:
     sceplab_val_free(v);
     return NULL;
   }
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }
 
 /* ---- GetCACaps and GetCACert --------------------------------------------------------------- */
@@ -940,12 +935,7 @@ sceplab_val *sceplab_ca_select(const unsigned char *buf, size_t n, int ndes, sce
   sceplab_obj_set(v, "certificates", all);
   sceplab_obj_set(v, "reasons", reasons);
   sk_X509_pop_free(sk, X509_free);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }
 
 unsigned char *sceplab_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject, size_t *len)

@@ -532,10 +532,8 @@ sceplab_val *sceplab_syncml_parse(const unsigned char *buf, size_t n, const scep
   size_t i, j;
   if(!doc)
     return NULL;
-  root = xmlDocGetRootElement(doc);
-  if(!sceplab_xml_is(root, "SyncML")) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "SyncML: root element is <%s>, expected <SyncML>",
-                    root ? (const char *)root->name : "(none)");
+  root = sceplab_xml_root(doc, "SyncML", "SyncML", err);
+  if(!root) {
     xmlFreeDoc(doc);
     return NULL;
   }
@@ -600,10 +598,5 @@ sceplab_val *sceplab_syncml_parse(const unsigned char *buf, size_t n, const scep
   sceplab_obj_set(v, "scep_enrollments", enrollments);
   sceplab_obj_set(v, "trusted_certificates", trusted);
   xmlFreeDoc(doc);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

@@ -62,6 +62,19 @@ static void note_case(sceplab_val *v, const char *name, span sp)
     sceplab_warn(v, "element %s has mismatched tag case (closed as %s); read anyway", name, sp.close);
 }
 
+/* A plain text field: stored under key when present, its tag case checked. */
+static char *text_field(sceplab_val *v, span root, const char *name, const char *key)
+{
+  span sp = find_elem(root.p, root.n, name);
+  char *text;
+  if(!sp.found || !(text = trimmed(sp)))
+    return NULL;
+  note_case(v, name, sp);
+  if(key)
+    sceplab_obj_set_str(v, key, text);
+  return text;
+}
+
 static void challenge_field(sceplab_val *v, const char *text, const sceplab_decode_opts *opts)
 {
   sceplab_val *c = sceplab_val_obj();
@@ -162,55 +175,24 @@ sceplab_val *sceplab_token_parse(const unsigned char *buf, size_t n, const scepl
   else
     sceplab_warn(v, "CertEnrollChallenge missing");
 
-  sp = find_elem(root.p, root.n, "SignerThumbprint");
-  if(sp.found && (text = trimmed(sp))) {
-    note_case(v, "SignerThumbprint", sp);
-    sceplab_obj_set_str(v, "signer_thumbprint", text);
-    free(text);
-  }
-  sp = find_elem(root.p, root.n, "Signature");
-  if(sp.found && (text = trimmed(sp))) {
-    note_case(v, "Signature", sp);
+  free(text_field(v, root, "SignerThumbprint", "signer_thumbprint"));
+  if((text = text_field(v, root, "Signature", NULL))) {
     signature_field(v, text, opts);
     free(text);
   }
   else
     sceplab_warn(v, "Signature missing");
-
-  sp = find_elem(root.p, root.n, "DeviceID");
-  if(sp.found && (text = trimmed(sp))) {
-    note_case(v, "DeviceID", sp);
-    sceplab_obj_set_str(v, "device_id", text);
-    free(text);
-  }
-  sp = find_elem(root.p, root.n, "UserID");
-  if(sp.found && (text = trimmed(sp))) {
-    note_case(v, "UserID", sp);
-    sceplab_obj_set_str(v, "user_id", text);
-    free(text);
-  }
-  sp = find_elem(root.p, root.n, "CertificateRequestId");
-  if(sp.found && (text = trimmed(sp))) {
+  free(text_field(v, root, "DeviceID", "device_id"));
+  free(text_field(v, root, "UserID", "user_id"));
+  if((text = text_field(v, root, "CertificateRequestId", "certificate_request_id"))) {
     sceplab_intune_id id;
-    note_case(v, "CertificateRequestId", sp);
-    sceplab_obj_set_str(v, "certificate_request_id", text);
     if(sceplab_intune_id_scan(text, strlen(text), &id))
       sceplab_obj_set(v, "request", sceplab_intune_id_to_val(&id));
     else
       sceplab_warn(v, "CertificateRequestId is not an Intune request identifier");
     free(text);
   }
-  sp = find_elem(root.p, root.n, "Timestamp");
-  if(sp.found && (text = trimmed(sp))) {
-    note_case(v, "Timestamp", sp);
-    sceplab_obj_set_str(v, "timestamp", text);
-    free(text);
-  }
+  free(text_field(v, root, "Timestamp", "timestamp"));
   free(decoded);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

@@ -546,12 +546,7 @@ sceplab_val *sceplab_certs_parse(const unsigned char *buf, size_t n, sceplab_err
   sceplab_obj_set_int(v, "count", sk_X509_num(sk));
   sceplab_obj_set(v, "certificates", list);
   sk_X509_pop_free(sk, X509_free);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }
 
 sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab_decode_opts *opts,
@@ -576,10 +571,5 @@ sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab
   }
   v = sceplab_x509_req_describe(req, opts);
   X509_REQ_free(req);
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
+  return sceplab_done(v, err);
 }

@@ -99,3 +99,24 @@ char *sceplab_xml_text(const xmlNode *node)
   xmlFree(c);
   return out;
 }
+
+xmlNode *sceplab_xml_root(xmlDoc *doc, const char *name, const char *what, sceplab_error *err)
+{
+  xmlNode *root = xmlDocGetRootElement(doc);
+  if(!sceplab_xml_is(root, name)) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: root element is <%s>, expected <%s>", what,
+                    root ? (const char *)root->name : "(none)", name);
+    return NULL;
+  }
+  return root;
+}
+
+sceplab_val *sceplab_done(sceplab_val *v, sceplab_error *err)
+{
+  if(sceplab_val_failed(v)) {
+    sceplab_val_free(v);
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  return v;
+}
