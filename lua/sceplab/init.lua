@@ -18,6 +18,14 @@ local x509 = require "sceplab.core.x509"
 sceplab.x509 = { parse = x509.certs, certs = x509.certs, csr = x509.csr }
 sceplab.mobileconfig = { parse = (require "sceplab.core.plist").parse }
 
+--- Logs: sceplab.logs.open(path [, filter [, opts]]) iterates normalized records (the filter runs
+-- in C); sceplab.logs.timeline(paths [, opts]) merges files and groups attempts.
+sceplab.logs = {
+  open = (require "sceplab.core.logs").open,
+  explain = (require "sceplab.core.logs").explain,
+  timeline = function(paths, opts) return (require "sceplab.timeline").timeline(paths, opts) end,
+}
+
 --- Detects the kind from the content and decodes it: returns kind, table | nil, message, code.
 -- opts: {show_secrets = bool, key = PEM/DER private key string, key_pass = string}; kind forces one.
 function sceplab.decode(bytes, opts, kind)
@@ -34,7 +42,8 @@ sceplab.detect = decode.detect
 sceplab.kinds = decode.kinds()
 
 -- Lua-side modules are loaded lazily so `require "sceplab"` stays cheap and cycle-free.
-local lazy = { profile = "sceplab.profile", sandbox = "sceplab.sandbox", json = "sceplab.json", scep = "sceplab.scep" }
+local lazy = { profile = "sceplab.profile", sandbox = "sceplab.sandbox", json = "sceplab.json", scep = "sceplab.scep",
+               timeline = "sceplab.timeline", probe = "sceplab.probe" }
 return setmetatable(sceplab, {
   __index = function(t, k)
     local mod = lazy[k]

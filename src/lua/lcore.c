@@ -16,6 +16,7 @@ static const luaL_Reg modules[] = {
   {"sceplab.core.scep", luaopen_sceplab_core_scep},
   {"sceplab.core.http", luaopen_sceplab_core_http},
   {"sceplab.core.sys", luaopen_sceplab_core_sys},
+  {"sceplab.core.logs", luaopen_sceplab_core_logs},
   {NULL, NULL}
 };
 

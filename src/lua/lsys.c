@@ -1,5 +1,6 @@
 /* sceplab.core.sys: the few operating-system services the Lua side needs and Lua lacks: files
  * only the owner can read (keys, poll state), directories, a sleep, a monotonic clock. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -79,6 +80,45 @@ static int l_now(lua_State *L)
   return 1;
 }
 
+/* kind(path) -> "file", "directory", "other", or nil, message */
+static int l_kind(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if(stat(path, &st) != 0)
+    return luaL_fileresult(L, 0, path);
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+  return 1;
+}
+
+/* listdir(path) -> sorted array of names (without . and ..), or nil, message */
+static int l_listdir(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int n = 0;
+  if(!d)
+    return luaL_fileresult(L, 0, path);
+  lua_newtable(L);
+  while((e = readdir(d)) != NULL) {
+    if(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  /* sort for a stable order */
+  lua_getglobal(L, "table");
+  if(lua_istable(L, -1)) {
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, -3);
+    lua_call(L, 1, 0);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
 static int l_isatty(lua_State *L)
 {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -87,7 +127,7 @@ static int l_isatty(lua_State *L)
 
 static const luaL_Reg funcs[] = {
   {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
-  {"isatty", l_isatty}, {NULL, NULL}
+  {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_sys(lua_State *L)

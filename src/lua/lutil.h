@@ -51,6 +51,7 @@ int luaopen_sceplab_core_pkey(lua_State *L);
 int luaopen_sceplab_core_scep(lua_State *L);
 int luaopen_sceplab_core_http(lua_State *L);
 int luaopen_sceplab_core_sys(lua_State *L);
+int luaopen_sceplab_core_logs(lua_State *L);
 
 /* The sceplab.pkey at idx (raises when it is not one, or closed). */
 EVP_PKEY *sceplab_lua_checkpkey(lua_State *L, int idx);

@@ -8,6 +8,7 @@
 #include "sceplab/decode.h"
 #include "sceplab/scep.h"
 #include "sceplab/http.h"
+#include "sceplab/logs.h"
 
 #define SCEPLAB_API_VERSION "0.1.0"
 

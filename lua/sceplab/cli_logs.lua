@@ -1,0 +1,129 @@
+-- CLI: sceplab timeline.
+local sceplab = require "sceplab"
+local timeline = require "sceplab.timeline"
+local sys = require "sceplab.core.sys"
+
+local M = {}
+
+local function stderr(fmt, ...)
+  io.stderr:write("sceplab: ", fmt:format(...), "\n")
+end
+
+function M.register(p)
+  local t = p:command("timeline"):description("Parse log files and bundles (directories) into one timeline ordered by UTC time.")
+  t:argument("paths"):args("+"):description("Log files or directories.")
+  t:flag("--jsonl"):description("One JSON record per line (keys: time, source, file, line, level, message, and the extracted fields).")
+  t:option("--since"):description("Only records at or after this time (ISO 8601; UTC unless it carries a zone).")
+  t:option("--until"):description("Only records at or before this time.")
+  t:option("--tz"):description("Display zone: UTC (default), local, or an offset such as +05:30."):default("UTC")
+  t:option("--source"):description("Only this format (iis, cmtrace); repeatable."):count("*")
+  t:option("--grep"):description("Only records whose message contains this text; repeatable."):count("*")
+  t:option("--status"):description("Only HTTP records with this status; repeatable."):count("*"):convert(tonumber)
+  t:option("--min-level"):description("Only records at or above: verbose, info, warning, error."):choices({ "verbose", "info", "warning", "error", "critical" })
+  t:option("--request"):description("Only records of this Intune request id (any spelling).")
+  t:option("--device"):description("Only records of this device id.")
+  t:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written (some writers use the ISO sign)."):convert(tonumber)
+  t:flag("--explain-format"):description("Say which format each file is read as, and why; read nothing else.")
+  t:flag("--attempts"):description("After the timeline, list the enrollment attempts it groups into.")
+end
+
+local function zone_offset(tz)
+  if tz == "UTC" or tz == "Z" then return 0, "Z" end
+  if tz == "local" then
+    local now = os.time()
+    local off = os.difftime(now, os.time(os.date("!*t", now)))
+    return off, nil
+  end
+  local sign, h, m = tz:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = (tonumber(h) * 60 + tonumber(m)) * 60
+  return sign == "-" and -off or off, tz
+end
+
+local function fmt_time(r, off, label)
+  if not r.time_us then return "(no time)                " end
+  local secs = r.time_us // 1000000 + off
+  local ms = (r.time_us % 1000000) // 1000
+  local s = os.date("!%Y-%m-%d %H:%M:%S", secs) .. (".%03d"):format(ms)
+  return s .. (label or os.date(" %z", secs):gsub("^ ", "")) .. (r.time_inferred and "~" or " ")
+end
+
+local function matches_request(r, want)
+  if not want then return true end
+  return r.request_id ~= nil and r.request_id == want
+end
+
+function M.run(args)
+  if args.explain_format then
+    local files, errors = timeline.expand(args.paths)
+    for _, e in ipairs(errors) do stderr("%s", e) end
+    local code = #errors > 0 and 3 or 0
+    for _, f in ipairs(files) do
+      local why, err = sceplab.logs.explain(f.path)
+      if why then io.stdout:write(f.path, ": ", why, "\n") else
+        io.stdout:write(f.path, ": ", err, "\n")
+        if f.named then code = 3 end
+      end
+    end
+    return code
+  end
+  local off, label = zone_offset(args.tz)
+  if not off then stderr("--tz '%s': expected UTC, local or +HH:MM", args.tz) return 2 end
+  local filter = { sources = #args.source > 0 and args.source or nil, contains = #args.grep > 0 and args.grep or nil,
+                   statuses = #args.status > 0 and args.status or nil, min_level = args.min_level }
+  for _, k in ipairs({ "since", "until" }) do
+    if args[k] then
+      local t = timeline.parse_time(args[k])
+      if not t then stderr("--%s '%s': expected an ISO 8601 time", k, args[k]) return 2 end
+      filter[k] = t
+    end
+  end
+  local want_request
+  if args.request then
+    local id = sceplab.intune_id.parse(args.request)
+    want_request = id and id.canonical or args.request
+  end
+  local json = sceplab.json
+  local out = io.stdout
+  local count = 0
+  local records_for_attempts = args.attempts and {} or nil
+  local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias }, function(r)
+    if not matches_request(r, want_request) or (args.device and r.device_id ~= args.device) then return end
+    count = count + 1
+    if records_for_attempts then records_for_attempts[#records_for_attempts + 1] = r end
+    if args.jsonl then
+      r.time_us = nil
+      out:write(json.encode(r, true), "\n")
+    else
+      local msg = (r.message or ""):gsub("\r?\n", " | ")
+      if #msg > 160 then msg = msg:sub(1, 157) .. "..." end
+      out:write(("%s %-8s %s %-7s %s  [%s:%d]\n"):format(fmt_time(r, off, label), r.source,
+        r.step and ("step " .. r.step) or "      ", r.level, msg, r.file:match("[^/]+$"), r.line))
+    end
+  end)
+  local code = 0
+  local tty = sys.isatty(2)
+  for _, i in ipairs(inputs) do
+    if i.error then
+      if i.fatal then stderr("%s", i.error) code = 3
+      elseif tty then stderr("skipped %s", i.error) end
+    else
+      local line = ("%s: %s, %d record(s), skipped %d"):format(i.file, i.format, i.records, i.skipped)
+      if #i.examples > 0 then line = line .. " (" .. table.concat(i.examples, "; ") .. ")" end
+      if tty or i.skipped > 0 then io.stderr:write("  ", line, "\n") end
+    end
+  end
+  if records_for_attempts then
+    local attempts = timeline.group(records_for_attempts)
+    out:write("\nAttempts\n")
+    for _, a in ipairs(attempts) do
+      out:write(("  %s\n    %s to %s, %d record(s) from %s\n"):format(a.key, a.first or "?", a.last or "?", a.records,
+        table.concat(a.sources, ", ")))
+    end
+    if #attempts == 0 then out:write("  (no record carries a request or transaction id)\n") end
+  end
+  if count == 0 and code == 0 and not args.jsonl then stderr("no records matched") end
+  return code
+end
+
+return M

@@ -1,0 +1,148 @@
+-- One timeline from many log files: each file is parsed in C as a stream; the merge holds one
+-- record per file, so memory stays bounded whatever the sizes. Order: UTC time, then file (in the
+-- order given), then line. Records without a time keep their place at the start of their file.
+local logs = require "sceplab.core.logs"
+local sys = require "sceplab.core.sys"
+
+local M = {}
+
+--- Seconds since the epoch from "YYYY-MM-DD[T ]HH:MM[:SS][.fff][Z|+HH:MM]" (UTC when no zone).
+function M.parse_time(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)-(%d%d)-(%d%d)(.*)$")
+  if not y then return nil end
+  local h, mi, sec, frac, zone = rest:match("^[T ](%d%d):(%d%d):?(%d*)(%.?%d*)(.*)$")
+  if rest ~= "" and not h then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  -- days from civil (proleptic Gregorian)
+  local yy = mo <= 2 and y - 1 or y
+  local era = (yy >= 0 and yy or yy - 399) // 400
+  local yoe = yy - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local days = era * 146097 + doe - 719468
+  local t = days * 86400 + (tonumber(h) or 0) * 3600 + (tonumber(mi) or 0) * 60 + (tonumber(sec) or 0)
+  if frac and #frac > 1 then t = t + tonumber("0" .. frac) end
+  if zone and zone ~= "" and zone ~= "Z" then
+    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    local off = (tonumber(zh) * 60 + tonumber(zm)) * 60
+    t = sign == "+" and t - off or t + off
+  end
+  return t
+end
+
+--- Every file under the given paths (directories walked recursively, sorted).
+-- Returns files, errors (paths that could not be read).
+function M.expand(paths)
+  local files, errors = {}, {}
+  local function walk(path, named)
+    local kind, err = sys.kind(path)
+    if not kind then errors[#errors + 1] = err return end
+    if kind == "directory" then
+      local names, lerr = sys.listdir(path)
+      if not names then errors[#errors + 1] = lerr return end
+      for _, n in ipairs(names) do walk(path .. "/" .. n, false) end
+    elseif kind == "file" then
+      files[#files + 1] = { path = path, named = named }
+    end
+  end
+  for _, p in ipairs(paths) do walk(p, true) end
+  return files, errors
+end
+
+local function before(a, b)
+  local ta, tb = a.rec.time_us or math.mininteger, b.rec.time_us or math.mininteger
+  if ta ~= tb then return ta < tb end
+  if a.index ~= b.index then return a.index < b.index end
+  return a.rec.line < b.rec.line
+end
+
+--- Merges the records of every input in time order, calling emit(record) for each.
+-- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes).
+-- Returns inputs: {{file, format, records, skipped, examples} | {file, error}}.
+function M.merge(paths, opts, emit)
+  opts = opts or {}
+  local files, errors = M.expand(paths)
+  local inputs, streams = {}, {}
+  for _, e in ipairs(errors) do inputs[#inputs + 1] = { error = e, fatal = true } end
+  for _, f in ipairs(files) do
+    local lg, err = logs.open(f.path, opts.filter, { bias = opts.bias })
+    if lg then
+      streams[#streams + 1] = { log = lg, index = #streams + 1, file = f.path }
+    else
+      -- a file named on the command line must be readable; one found in a directory may be anything
+      inputs[#inputs + 1] = { file = f.path, error = err, fatal = f.named }
+    end
+  end
+  local heads = {}
+  for _, s in ipairs(streams) do
+    local rec = s.log:next()
+    if rec then heads[#heads + 1] = { rec = rec, index = s.index, stream = s } end
+  end
+  while #heads > 0 do
+    local best = 1
+    for i = 2, #heads do if before(heads[i], heads[best]) then best = i end end
+    local h = heads[best]
+    emit(h.rec)
+    local nxt = h.stream.log:next()
+    if nxt then h.rec = nxt else table.remove(heads, best) end
+  end
+  for _, s in ipairs(streams) do
+    inputs[#inputs + 1] = s.log:stats()
+    s.log:close()
+  end
+  return inputs
+end
+
+--- The key an enrollment attempt is grouped by, when the record carries one.
+local function attempt_key(r)
+  if r.request_id then return "request:" .. r.request_id end
+  if r.transaction_id then return "transaction:" .. r.transaction_id end
+  return nil
+end
+
+--- Groups records (in time order) into enrollment attempts, setting record.attempt:
+-- {{key, first, last, records, sources}}. Records that carry no identifier join the attempt of the
+-- nearest identified record of the same file within window seconds (default 120).
+function M.group(records, window)
+  window = (window or 120) * 1e6
+  local attempts, by_key, last_by_file = {}, {}, {}
+  for _, r in ipairs(records) do
+    local key = attempt_key(r)
+    if not key and r.time_us then
+      local prev = last_by_file[r.file]
+      if prev and r.time_us - prev.time_us <= window then key = prev.key end
+    end
+    if key then
+      local a = by_key[key]
+      if not a then
+        a = { key = key, first = r.time, last = r.time, records = 0, sources = {} }
+        by_key[key] = a
+        attempts[#attempts + 1] = a
+      end
+      a.records = a.records + 1
+      a.last = r.time or a.last
+      a.sources[r.source] = true
+      r.attempt = key
+      if r.time_us then last_by_file[r.file] = { time_us = r.time_us, key = key } end
+    end
+  end
+  for _, a in ipairs(attempts) do
+    local s = {}
+    for k in pairs(a.sources) do s[#s + 1] = k end
+    table.sort(s)
+    a.sources = s
+  end
+  return attempts
+end
+
+--- All records in order and the attempts they group into: {records, inputs, attempts}.
+function M.timeline(paths, opts)
+  opts = opts or {}
+  local records = {}
+  local inputs = M.merge(paths, opts, function(r) records[#records + 1] = r end)
+  return { records = records, inputs = inputs, attempts = M.group(records, opts.window) }
+end
+
+return M

@@ -1,0 +1,914 @@
+/* Log ingestion: a streaming reader (BOM, UTF-16, CRLF, bounded lines), content detection, and one
+ * parser per format producing sceplab_record. Records point into the reader's buffers, so nothing
+ * is copied for a record the filter rejects. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "internal.h"
+#include "sceplab/logs.h"
+
+#define CHUNK (256u * 1024u)
+#define MAX_LINE (1u << 20)      /* a longer line is cut and counted as skipped */
+#define MAX_MESSAGE (1u << 20)   /* a longer CMTrace message is cut */
+#define MAX_FIELDS 64
+
+typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
+typedef enum { FMT_IIS, FMT_CMTRACE } format;
+
+struct sceplab_log {
+  FILE *f;
+  char *path;
+  encoding enc;
+  format fmt;
+  int eof;
+  unsigned char raw[CHUNK + 4];
+  size_t rawleft;                 /* undecoded UTF-16 bytes kept between reads */
+  char *buf;                      /* decoded UTF-8 */
+  size_t cap, start, end;
+  uint64_t line, offset;          /* the next line's number and offset */
+  uint64_t line_start;            /* offset of the line last returned */
+  int line_cut;                   /* the last line returned was cut at MAX_LINE */
+  /* parser state */
+  char *fields[MAX_FIELDS];
+  int nfields;
+  char *msg;                      /* CMTrace message accumulator */
+  size_t msgcap;
+  char scratch[4096];             /* rendered message and decoded user agent */
+  char ua[1024];
+  int64_t last_time;
+  int bias_set, bias;
+  sceplab_log_filter filter;
+  uint64_t records, skipped;
+  char examples[3][160];
+};
+
+const char *sceplab_level_name(sceplab_level l)
+{
+  static const char *const names[] = {"unknown", "verbose", "info", "warning", "error", "critical"};
+  return (unsigned)l < 6 ? names[l] : "unknown";
+}
+
+static void skip_line(sceplab_log *lg, uint64_t line, const char *why)
+{
+  if(lg->skipped < 3)
+    snprintf(lg->examples[lg->skipped], sizeof(lg->examples[0]), "line %llu: %s", (unsigned long long)line, why);
+  lg->skipped++;
+}
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+  if(cp < 0x80) { o[0] = (char)cp; return 1; }
+  if(cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
+  if(cp < 0x10000) {
+    o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 63)); o[2] = (char)(0x80 | (cp & 63));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 63));
+  o[2] = (char)(0x80 | ((cp >> 6) & 63)); o[3] = (char)(0x80 | (cp & 63));
+  return 4;
+}
+
+/* Appends decoded bytes to buf; returns 0 at end of file, -1 on error. */
+static int refill(sceplab_log *lg, sceplab_error *err)
+{
+  size_t n, need;
+  if(lg->eof)
+    return 0;
+  if(lg->start > 0) { /* compact */
+    memmove(lg->buf, lg->buf + lg->start, lg->end - lg->start);
+    lg->end -= lg->start;
+    lg->start = 0;
+  }
+  n = fread(lg->raw + lg->rawleft, 1, CHUNK, lg->f);
+  if(n == 0) {
+    if(ferror(lg->f))
+      return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: read error: %s", lg->path, strerror(errno)), -1;
+    lg->eof = 1;
+    return 0;
+  }
+  n += lg->rawleft;
+  lg->rawleft = 0;
+  need = lg->end + (lg->enc == ENC_UTF8 ? n : n / 2 * 3 + 4) + 1;
+  if(need > lg->cap) {
+    size_t cap = lg->cap ? lg->cap : CHUNK * 2;
+    char *nb;
+    while(cap < need)
+      cap *= 2;
+    nb = realloc(lg->buf, cap);
+    if(!nb)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    lg->buf = nb;
+    lg->cap = cap;
+  }
+  if(lg->enc == ENC_UTF8) {
+    memcpy(lg->buf + lg->end, lg->raw, n);
+    lg->end += n;
+  }
+  else {
+    size_t i = 0;
+    int le = lg->enc == ENC_UTF16LE;
+    while(i + 1 < n) {
+      uint32_t u = le ? (uint32_t)(lg->raw[i] | lg->raw[i + 1] << 8) : (uint32_t)(lg->raw[i] << 8 | lg->raw[i + 1]);
+      if(u >= 0xD800 && u < 0xDC00) {
+        uint32_t lo;
+        if(i + 3 >= n)
+          break; /* the pair continues in the next chunk */
+        lo = le ? (uint32_t)(lg->raw[i + 2] | lg->raw[i + 3] << 8) : (uint32_t)(lg->raw[i + 2] << 8 | lg->raw[i + 3]);
+        if(lo >= 0xDC00 && lo < 0xE000) {
+          u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+          i += 2;
+        }
+        else
+          u = 0xFFFD;
+      }
+      else if(u >= 0xDC00 && u < 0xE000)
+        u = 0xFFFD;
+      lg->end += put_utf8(lg->buf + lg->end, u);
+      i += 2;
+    }
+    lg->rawleft = n - i;
+    memmove(lg->raw, lg->raw + i, lg->rawleft);
+  }
+  return 1;
+}
+
+/* The next line (CR/LF stripped), as a view valid until the next call; 0 at end, -1 on error. */
+static int next_line(sceplab_log *lg, const char **p, size_t *n, sceplab_error *err)
+{
+  for(;;) {
+    char *nl = lg->end > lg->start ? memchr(lg->buf + lg->start, '\n', lg->end - lg->start) : NULL;
+    size_t len;
+    lg->line_start = lg->offset;
+    if(!nl && lg->end - lg->start > MAX_LINE) {
+      /* cut: hand out the first MAX_LINE bytes, drop the rest up to the newline */
+      *p = lg->buf + lg->start;
+      *n = MAX_LINE;
+      lg->line_cut = 1;
+      lg->start += MAX_LINE;
+      for(;;) {
+        char *e = memchr(lg->buf + lg->start, '\n', lg->end - lg->start);
+        if(e) {
+          lg->offset += (uint64_t)(e + 1 - (lg->buf + lg->start)) + MAX_LINE;
+          lg->start = (size_t)(e + 1 - lg->buf);
+          break;
+        }
+        lg->offset += lg->end - lg->start;
+        lg->start = lg->end;
+        if(refill(lg, err) <= 0)
+          break;
+      }
+      lg->line++;
+      return 1;
+    }
+    if(nl || (lg->eof && lg->end > lg->start)) {
+      size_t stop = nl ? (size_t)(nl - lg->buf) : lg->end;
+      len = stop - lg->start;
+      *p = lg->buf + lg->start;
+      lg->offset += len + (nl ? 1 : 0);
+      lg->start = nl ? stop + 1 : stop;
+      while(len && ((*p)[len - 1] == '\r'))
+        len--;
+      *n = len;
+      lg->line++;
+      lg->line_cut = len > MAX_LINE; /* whole, but too long to be a record */
+      return 1;
+    }
+    if(lg->eof)
+      return 0;
+    {
+      int r = refill(lg, err);
+      if(r < 0)
+        return -1;
+    }
+  }
+}
+
+/* ---- time ----------------------------------------------------------------------------------- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+  /* Howard Hinnant's algorithm: days since 1970-01-01 in the proleptic Gregorian calendar */
+  int64_t era;
+  unsigned yoe, doy, doe;
+  y -= m <= 2;
+  era = (y >= 0 ? y : y - 399) / 400;
+  yoe = (unsigned)(y - era * 400);
+  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t make_time(int y, int mo, int d, int h, int mi, int s, long us)
+{
+  if(y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    return SCEPLAB_TIME_UNKNOWN;
+  return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400) + h * 3600 + mi * 60 + s) * 1000000 + us;
+}
+
+/* Parses up to 7 fraction digits into microseconds; returns the digits consumed. */
+static int fraction_us(const char *p, size_t n, long *us)
+{
+  int i = 0;
+  long v = 0, scale = 100000;
+  while((size_t)i < n && isdigit((unsigned char)p[i])) {
+    if(i < 6) {
+      v += (p[i] - '0') * scale;
+      scale /= 10;
+    }
+    i++;
+  }
+  *us = v;
+  return i;
+}
+
+/* ---- extraction shared by formats --------------------------------------------------------- */
+
+static const struct { uint32_t code; const char *name; } hresults[] = {
+  {0x800B0109, "CERT_E_UNTRUSTEDROOT"}, {0x800B010A, "CERT_E_CHAINING"}, {0x800B0101, "CERT_E_EXPIRED"},
+  {0x800B010F, "CERT_E_CN_NO_MATCH"}, {0x80092013, "CRYPT_E_REVOCATION_OFFLINE"}, {0x80092012, "CRYPT_E_NO_REVOCATION_CHECK"},
+  {0x80094800, "CERTSRV_E_UNSUPPORTED_CERT_TYPE"}, {0x80094811, "CERTSRV_E_KEY_LENGTH"},
+  {0x800706BA, "RPC_S_SERVER_UNAVAILABLE"}, {0x80072EE7, "WININET_E_NAME_NOT_RESOLVED"},
+  {0x80072EFD, "WININET_E_CANNOT_CONNECT"}, {0x80072EE2, "WININET_E_TIMEOUT"}, {0x80072F8F, "WININET_E_DECODING_FAILED"},
+  {0x80190194, "BG_E_HTTP_ERROR_404"}, {0x80070005, "E_ACCESSDENIED"}, {0x80090016, "NTE_BAD_KEYSET"},
+  {0x80091007, "CRYPT_E_HASH_VALUE"}, {0x00000542, "ERROR_BAD_IMPERSONATION_LEVEL"}, {0x00000005, "ERROR_ACCESS_DENIED"},
+  {0x00002F7F, "ERROR_WINHTTP_SECURE_FAILURE"}, {0x00002F8F, "ERROR_WINHTTP_SECURE_INVALID_CERT"},
+};
+
+const char *sceplab_hresult_name(uint32_t code)
+{
+  size_t i;
+  for(i = 0; i < sizeof(hresults) / sizeof(hresults[0]); i++)
+    if(hresults[i].code == code)
+      return hresults[i].name;
+  return NULL;
+}
+
+static void set_hresult(sceplab_record *r, uint32_t code)
+{
+  snprintf(r->hresult, sizeof(r->hresult), "0x%08X", code);
+  r->hresult_name = sceplab_hresult_name(code);
+}
+
+/* Fields any message may carry: request id, HRESULT, transaction, device. */
+static void extract_from_message(sceplab_record *r)
+{
+  const char *m = r->message.p, *p;
+  size_t n = r->message.n;
+  sceplab_intune_id id;
+  if(!m)
+    return;
+  if(sceplab_intune_id_scan(m, n, &id))
+    snprintf(r->request_id, sizeof(r->request_id), "%s", id.canonical);
+  if(!r->hresult[0] && (p = sceplab_memcasestr(m, n, "0x8"))) {
+    size_t k = 2;
+    char hex[9];
+    while((size_t)(p - m) + k < n && isxdigit((unsigned char)p[k]) && k < 11)
+      k++;
+    if(k == 10) { /* exactly eight digits: an HRESULT, not a longer number */
+      memcpy(hex, p + 2, 8);
+      hex[8] = 0;
+      set_hresult(r, (uint32_t)strtoul(hex, NULL, 16));
+    }
+  }
+  if((p = sceplab_memcasestr(m, n, "Transaction: ")) || (p = sceplab_memcasestr(m, n, "TransactionID: "))) {
+    const char *v = strchr(p, ':') + 2;
+    size_t k = 0;
+    while((size_t)(v - m) + k < n && isalnum((unsigned char)v[k]) && k + 1 < sizeof(r->transaction_id))
+      k++;
+    snprintf(r->transaction_id, sizeof(r->transaction_id), "%.*s", (int)k, v);
+  }
+  if((p = sceplab_memcasestr(m, n, "Device : ")) || (p = sceplab_memcasestr(m, n, "DeviceID: "))) {
+    const char *v = strchr(p, ':') + 1;
+    size_t k = 0;
+    while(*v == ' ')
+      v++;
+    while((size_t)(v - m) + k < n && (isxdigit((unsigned char)v[k]) || v[k] == '-') && k + 1 < sizeof(r->device_id))
+      k++;
+    if(k == 36)
+      snprintf(r->device_id, sizeof(r->device_id), "%.*s", (int)k, v);
+  }
+}
+
+/* ---- IIS W3C extended ------------------------------------------------------------------------ */
+
+static int field_index(const sceplab_log *lg, const char *name)
+{
+  int i;
+  for(i = 0; i < lg->nfields; i++)
+    if(strcasecmp(lg->fields[i], name) == 0)
+      return i;
+  return -1;
+}
+
+static void set_fields(sceplab_log *lg, const char *p, size_t n)
+{
+  int i;
+  for(i = 0; i < lg->nfields; i++)
+    free(lg->fields[i]);
+  lg->nfields = 0;
+  while(n && lg->nfields < MAX_FIELDS) {
+    size_t k = 0;
+    while(n && *p == ' ') { p++; n--; }
+    while(k < n && p[k] != ' ')
+      k++;
+    if(k)
+      lg->fields[lg->nfields++] = strndup(p, k);
+    p += k;
+    n -= k;
+  }
+}
+
+static sceplab_str tok_val(const sceplab_str *toks, int idx)
+{
+  sceplab_str s = {NULL, 0};
+  if(idx >= 0 && !(toks[idx].n == 1 && toks[idx].p[0] == '-'))
+    s = toks[idx];
+  return s;
+}
+
+static int copy_view(sceplab_str v, char *out, size_t outlen);
+
+static long tok_long(const sceplab_str *toks, int idx)
+{
+  char buf[24];
+  if(!copy_view(tok_val(toks, idx), buf, sizeof(buf)))
+    return -1;
+  return strtol(buf, NULL, 10);
+}
+
+/* Length of the run before any of set, bounded by end (views are not NUL-terminated). */
+static size_t span_until(const char *p, const char *end, const char *set)
+{
+  size_t k = 0;
+  while(p + k < end && !strchr(set, p[k]))
+    k++;
+  return k;
+}
+
+/* Copies a view into a small NUL-terminated buffer; 0 when it does not fit. */
+static int copy_view(sceplab_str v, char *out, size_t outlen)
+{
+  if(!v.p || v.n >= outlen)
+    return 0;
+  memcpy(out, v.p, v.n);
+  out[v.n] = 0;
+  return 1;
+}
+
+static const char *platform_of(const char *ua)
+{
+  if(strstr(ua, "NDES client") || strstr(ua, "NDES+client")) return "windows";
+  if(strstr(ua, "NDES_Plugin")) return "ndes-plugin";
+  if(strstr(ua, "Dalvik") || strstr(ua, "Android")) return "android";
+  if(strstr(ua, "profiled") || strstr(ua, "Darwin") || strstr(ua, "iPhone") || strstr(ua, "iOS")) return "ios";
+  return NULL;
+}
+
+static int parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_record *r)
+{
+  sceplab_str toks[MAX_FIELDS];
+  int nt = 0, di, ti;
+  size_t i = 0;
+  int y, mo, d, h, mi, s;
+  if(n && p[0] == '#') {
+    if(n > 8 && strncmp(p, "#Fields:", 8) == 0)
+      set_fields(lg, p + 8, n - 8);
+    return 0;
+  }
+  if(lg->nfields == 0) {
+    skip_line(lg, r->line, "data before any #Fields directive");
+    return 0;
+  }
+  while(i < n) {
+    size_t k = i;
+    while(k < n && p[k] != ' ')
+      k++;
+    if(nt == MAX_FIELDS)
+      break;
+    toks[nt].p = p + i;
+    toks[nt].n = k - i;
+    nt++;
+    i = k + 1;
+  }
+  if(nt != lg->nfields) {
+    char why[96];
+    snprintf(why, sizeof(why), "%d fields where #Fields declares %d", nt, lg->nfields);
+    skip_line(lg, r->line, why);
+    return 0;
+  }
+  di = field_index(lg, "date");
+  ti = field_index(lg, "time");
+  {
+    char db[16], tb[24];
+    if(di < 0 || ti < 0 || !copy_view(toks[di], db, sizeof(db)) || !copy_view(toks[ti], tb, sizeof(tb)) ||
+       sscanf(db, "%4d-%2d-%2d", &y, &mo, &d) != 3 || sscanf(tb, "%2d:%2d:%2d", &h, &mi, &s) != 3)
+      y = 0;
+  }
+  if(y == 0) {
+    skip_line(lg, r->line, "no readable date and time");
+    return 0;
+  }
+  r->time_us = make_time(y, mo, d, h, mi, s, 0);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    skip_line(lg, r->line, "date or time out of range");
+    return 0;
+  }
+  r->time_text.p = toks[di].p;
+  r->time_text.n = (size_t)(toks[ti].p + toks[ti].n - toks[di].p);
+  r->utc_offset_min = 0; /* W3C extended logs are written in UTC */
+  r->method = tok_val(toks, field_index(lg, "cs-method"));
+  r->url = tok_val(toks, field_index(lg, "cs-uri-stem"));
+  r->query = tok_val(toks, field_index(lg, "cs-uri-query"));
+  r->client_ip = tok_val(toks, field_index(lg, "c-ip"));
+  r->host = tok_val(toks, field_index(lg, "s-computername"));
+  if(!r->host.n)
+    r->host = tok_val(toks, field_index(lg, "s-ip"));
+  r->http_status = tok_long(toks, field_index(lg, "sc-status"));
+  r->http_substatus = tok_long(toks, field_index(lg, "sc-substatus"));
+  {
+    char buf[24];
+    if(copy_view(tok_val(toks, field_index(lg, "sc-win32-status")), buf, sizeof(buf))) {
+      r->win32_status = strtoll(buf, NULL, 10);
+      if(r->win32_status > 0)
+        set_hresult(r, (uint32_t)r->win32_status);
+    }
+  }
+  r->time_taken_ms = tok_long(toks, field_index(lg, "time-taken"));
+  {
+    sceplab_str ua = tok_val(toks, field_index(lg, "cs(User-Agent)"));
+    size_t k;
+    for(k = 0; k < ua.n && k + 1 < sizeof(lg->ua); k++)
+      lg->ua[k] = ua.p[k] == '+' ? ' ' : ua.p[k];
+    lg->ua[k] = 0;
+    r->user_agent.p = lg->ua;
+    r->user_agent.n = k;
+    if((r->platform.p = platform_of(lg->ua)))
+      r->platform.n = strlen(r->platform.p);
+  }
+  if(r->url.n && sceplab_memcasestr(r->url.p, r->url.n, "mscep")) {
+    r->step = 2;
+    if(r->query.n) {
+      const char *op = sceplab_memcasestr(r->query.p, r->query.n, "operation=");
+      const char *msg = sceplab_memcasestr(r->query.p, r->query.n, "message=");
+      const char *qend = r->query.p + r->query.n;
+      if(op) {
+        r->scep_operation.p = op + 10;
+        r->scep_operation.n = span_until(op + 10, qend, "&");
+      }
+      if(msg) {
+        r->scep_message.p = msg + 8;
+        r->scep_message.n = span_until(msg + 8, qend, "&");
+      }
+    }
+    else if(r->method.n == 4 && memcmp(r->method.p, "POST", 4) == 0) {
+      r->scep_operation.p = "PKIOperation";
+      r->scep_operation.n = 12;
+    }
+  }
+  else if(r->url.n && sceplab_memcasestr(r->url.p, r->url.n, "CertificateRegistrationSvc")) {
+    const char *slash = r->url.p + r->url.n;
+    while(slash > r->url.p && slash[-1] != '/')
+      slash--;
+    r->step = 3;
+    r->scep_operation.p = slash;
+    r->scep_operation.n = (size_t)(r->url.p + r->url.n - slash);
+  }
+  r->level = r->http_status >= 500 ? SCEPLAB_LVL_ERROR : r->http_status >= 400 ? SCEPLAB_LVL_WARNING : SCEPLAB_LVL_INFO;
+  /* A readable message: "GET /certsrv/mscep/mscep.dll GetCACaps -> 200 0 0 (12 ms) windows" */
+  {
+    size_t o = 0, cap = sizeof(lg->scratch);
+#define ADD(...) do { if(o < cap) o += (size_t)snprintf(lg->scratch + o, cap - o, __VA_ARGS__); } while(0)
+    ADD("%.*s %.*s", (int)r->method.n, r->method.p ? r->method.p : "", (int)(r->url.n > 200 ? 200 : r->url.n),
+        r->url.p ? r->url.p : "");
+    if(r->step == 2 && r->scep_operation.n)
+      ADD(" %.*s", (int)r->scep_operation.n, r->scep_operation.p);
+    if(r->http_status >= 0)
+      ADD(" -> %ld", r->http_status);
+    if(r->http_substatus >= 0)
+      ADD(" %ld", r->http_substatus);
+    if(r->win32_status >= 0)
+      ADD(" %lld", (long long)r->win32_status);
+    if(r->time_taken_ms >= 0)
+      ADD(" (%ld ms)", r->time_taken_ms);
+    if(r->platform.n)
+      ADD(" %s", r->platform.p);
+#undef ADD
+  }
+  r->message.p = lg->scratch;
+  r->message.n = strlen(lg->scratch);
+  return 1;
+}
+
+/* ---- CMTrace ---------------------------------------------------------------------------------- */
+
+/* Value of name="..." in the attribute text. */
+static sceplab_str attr_of(const char *a, size_t n, const char *name)
+{
+  sceplab_str s = {NULL, 0};
+  char key[32];
+  const char *p, *q;
+  snprintf(key, sizeof(key), "%s=\"", name);
+  p = sceplab_memcasestr(a, n, key);
+  if(!p)
+    return s;
+  p += strlen(key);
+  q = memchr(p, '"', n - (size_t)(p - a));
+  if(!q)
+    return s;
+  s.p = p;
+  s.n = (size_t)(q - p);
+  return s;
+}
+
+/* "HH:MM:SS.fffffff+BIAS" and "MM-DD-YYYY" -> UTC. Windows bias: UTC = local + bias minutes. */
+static int cm_time(sceplab_log *lg, sceplab_str t, sceplab_str d, sceplab_record *r)
+{
+  char tb[48], db[24];
+  int h, mi, s, mo, day, y, consumed = 0, bias = 0;
+  long us = 0;
+  const char *sign;
+  if(!t.n || !d.n || t.n >= sizeof(tb) || d.n >= sizeof(db))
+    return -1;
+  memcpy(tb, t.p, t.n);
+  tb[t.n] = 0;
+  memcpy(db, d.p, d.n);
+  db[d.n] = 0;
+  if(sscanf(tb, "%d:%d:%d%n", &h, &mi, &s, &consumed) != 3 || sscanf(db, "%d-%d-%d", &mo, &day, &y) != 3)
+    return -1;
+  if(tb[consumed] == '.')
+    consumed += 1 + fraction_us(tb + consumed + 1, strlen(tb + consumed + 1), &us);
+  sign = tb + consumed;
+  if(*sign == '+' || *sign == '-')
+    bias = atoi(sign);
+  else
+    r->zone_assumed = 1;
+  if(lg->bias_set)
+    bias = lg->bias;
+  r->time_us = make_time(y, mo, day, h, mi, s, us);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN)
+    return -1;
+  r->time_us += (int64_t)bias * 60 * 1000000;
+  r->utc_offset_min = -bias;
+  r->time_text = t;
+  return 0;
+}
+
+static int msg_append(sceplab_log *lg, size_t *len, const char *p, size_t n)
+{
+  if(*len + n + 2 > lg->msgcap) {
+    size_t cap = lg->msgcap ? lg->msgcap * 2 : 4096;
+    char *nm;
+    while(cap < *len + n + 2)
+      cap *= 2;
+    if(cap > MAX_MESSAGE + 2) {
+      n = MAX_MESSAGE > *len ? MAX_MESSAGE - *len : 0;
+      cap = MAX_MESSAGE + 2;
+    }
+    nm = realloc(lg->msg, cap);
+    if(!nm)
+      return -1;
+    lg->msg = nm;
+    lg->msgcap = cap;
+  }
+  memcpy(lg->msg + *len, p, n);
+  *len += n;
+  return 0;
+}
+
+/* One CMTrace record, which may span lines: "<![LOG[message]LOG]!><time=... date=... component=...>". */
+static int parse_cmtrace(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
+{
+  const char *open = n >= 7 ? sceplab_memcasestr(p, n < 64 ? n : 64, "<![LOG[") : NULL;
+  const char *body, *close, *attrs;
+  size_t len = 0, blen, alen;
+  uint64_t first = r->line;
+  if(!open) {
+    /* the older form: "message $$<component><MM-dd-yyyy HH:mm:ss.fff+TTT><thread=N (0xN)>" */
+    const char *dd = n > 3 ? sceplab_memcasestr(p, n, "$$<") : NULL;
+    const char *c1, *c2, *t1, *t2, *sp;
+    sceplab_str t, d;
+    if(!dd) {
+      if(n)
+        skip_line(lg, first, "not a CMTrace record");
+      return 0;
+    }
+    c1 = dd + 3;
+    c2 = memchr(c1, '>', n - (size_t)(c1 - p));
+    t1 = c2 && c2 + 1 < p + n && c2[1] == '<' ? c2 + 2 : NULL;
+    t2 = t1 ? memchr(t1, '>', n - (size_t)(t1 - p)) : NULL;
+    sp = t1 && t2 ? memchr(t1, ' ', (size_t)(t2 - t1)) : NULL;
+    if(!sp) {
+      skip_line(lg, first, "CMTrace record without <date time>");
+      return 0;
+    }
+    d.p = t1;
+    d.n = (size_t)(sp - t1);
+    t.p = sp + 1;
+    t.n = (size_t)(t2 - sp - 1);
+    if(cm_time(lg, t, d, r) != 0) {
+      skip_line(lg, first, "unreadable CMTrace time");
+      return 0;
+    }
+    r->time_text.p = t1;
+    r->time_text.n = (size_t)(t2 - t1);
+    r->component.p = c1;
+    r->component.n = (size_t)(c2 - c1);
+    if(t2 + 1 < p + n) {
+      const char *th = sceplab_memcasestr(t2 + 1, n - (size_t)(t2 + 1 - p), "thread=");
+      if(th) {
+        r->thread.p = th + 7;
+        r->thread.n = span_until(th + 7, p + n, " >");
+      }
+    }
+    {
+      size_t mlen = (size_t)(dd - p);
+      while(mlen && p[mlen - 1] == ' ')
+        mlen--;
+      if(msg_append(lg, &len, p, mlen) != 0)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    }
+    r->level = SCEPLAB_LVL_INFO;
+    goto done;
+  }
+  body = open + 7;
+  blen = n - (size_t)(body - p);
+  for(;;) {
+    close = sceplab_memcasestr(body, blen, "]LOG]!>");
+    if(close) {
+      if(msg_append(lg, &len, body, (size_t)(close - body)) != 0)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+      break;
+    }
+    /* the message goes on: an HTML error page inside a message is real */
+    if(msg_append(lg, &len, body, blen) != 0 || msg_append(lg, &len, "\n", 1) != 0)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    {
+      int rc = next_line(lg, &p, &n, err);
+      if(rc < 0)
+        return -1;
+      if(rc == 0) {
+        skip_line(lg, first, "CMTrace message never closed with ]LOG]!>");
+        return 0;
+      }
+    }
+    body = p;
+    blen = n;
+  }
+  attrs = close + 7;
+  alen = (size_t)(body + blen - attrs);
+  r->line = first;
+  if(alen > 0 && attrs[0] == '<') {
+    sceplab_str t = attr_of(attrs, alen, "time"), d = attr_of(attrs, alen, "date"), ty;
+    if(cm_time(lg, t, d, r) != 0) {
+      skip_line(lg, first, "unreadable time= or date= attribute");
+      return 0;
+    }
+    r->component = attr_of(attrs, alen, "component");
+    r->context = attr_of(attrs, alen, "context");
+    r->thread = attr_of(attrs, alen, "thread");
+    r->file_attr = attr_of(attrs, alen, "file");
+    ty = attr_of(attrs, alen, "type");
+    r->level = ty.n == 1 && ty.p[0] == '3' ? SCEPLAB_LVL_ERROR : ty.n == 1 && ty.p[0] == '2' ? SCEPLAB_LVL_WARNING
+                                                                                             : SCEPLAB_LVL_INFO;
+  }
+  else {
+    /* no attributes (excerpts often lose them): keep the order, borrow the previous time */
+    r->time_inferred = 1;
+    r->time_us = lg->last_time;
+    r->level = SCEPLAB_LVL_INFO;
+  }
+done:
+  r->message.p = lg->msg;
+  r->message.n = len;
+  if(r->component.n && sceplab_memcasestr(r->component.p, r->component.n, "NDES"))
+    r->step = 3;
+  return 1;
+}
+
+/* ---- opening, detection, iteration ------------------------------------------------------------ */
+
+static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen)
+{
+  if(sceplab_memcasestr(p, n < 200 ? n : 200, "#Software: Microsoft Internet Information Services") ||
+     (n > 8 && strncmp(p, "#Fields:", 8) == 0) || sceplab_memcasestr(p, n, "\n#Fields: date time")) {
+    *fmt = FMT_IIS;
+    snprintf(why, whylen, "IIS W3C extended log (#Software/#Fields directives)");
+    return 0;
+  }
+  if(sceplab_memcasestr(p, n, "<![LOG[")) {
+    *fmt = FMT_CMTRACE;
+    snprintf(why, whylen, "CMTrace log (<![LOG[...]LOG]!> records)");
+    return 0;
+  }
+  if(sceplab_memcasestr(p, n, "$$<") && sceplab_memcasestr(p, n, "><thread=")) {
+    *fmt = FMT_CMTRACE;
+    snprintf(why, whylen, "CMTrace log, older form (message $$<component><time><thread=N>)");
+    return 0;
+  }
+  return -1;
+}
+
+static sceplab_log *open_raw(const char *path, sceplab_error *err)
+{
+  sceplab_log *lg = calloc(1, sizeof(*lg));
+  if(!lg) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  lg->f = fopen(path, "rb");
+  lg->path = strdup(path);
+  if(!lg->f || !lg->path) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s", path, lg->f ? "out of memory" : strerror(errno));
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  lg->line = 1;
+  lg->last_time = SCEPLAB_TIME_UNKNOWN;
+  /* the encoding, from the BOM or the shape of the first bytes */
+  {
+    unsigned char b[4];
+    size_t got = fread(b, 1, 4, lg->f);
+    size_t skip = 0;
+    if(got >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) skip = 3;
+    else if(got >= 2 && b[0] == 0xFF && b[1] == 0xFE) { lg->enc = ENC_UTF16LE; skip = 2; }
+    else if(got >= 2 && b[0] == 0xFE && b[1] == 0xFF) { lg->enc = ENC_UTF16BE; skip = 2; }
+    else if(got == 4 && b[0] && !b[1] && b[2] && !b[3]) lg->enc = ENC_UTF16LE;
+    memcpy(lg->raw, b + skip, got - skip);
+    lg->rawleft = got - skip;
+    if(lg->enc == ENC_UTF8 && lg->rawleft) {
+      /* hand the bytes to the decoder as if just read */
+      lg->buf = malloc(CHUNK * 2);
+      if(!lg->buf) {
+        sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+        sceplab_log_close(lg);
+        return NULL;
+      }
+      lg->cap = CHUNK * 2;
+      memcpy(lg->buf, lg->raw, lg->rawleft);
+      lg->end = lg->rawleft;
+      lg->rawleft = 0;
+    }
+  }
+  if(refill(lg, err) < 0) {
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  return lg;
+}
+
+sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const int *bias_override,
+                              sceplab_error *err)
+{
+  sceplab_log *lg = open_raw(path, err);
+  char why[160];
+  if(!lg)
+    return NULL;
+  if(detect(lg->buf ? lg->buf : "", lg->end, &lg->fmt, why, sizeof(why)) != 0) {
+    size_t k = 0;
+    while(k < lg->end && k < 60 && lg->buf[k] != '\n' && lg->buf[k] != '\r')
+      k++;
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: log format not recognised (first line: \"%.*s\")", path, (int)k,
+                    lg->buf ? lg->buf : "");
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  if(filter)
+    lg->filter = *filter;
+  else
+    lg->filter.since_us = lg->filter.until_us = SCEPLAB_TIME_UNKNOWN;
+  if(bias_override) {
+    lg->bias_set = 1;
+    lg->bias = *bias_override;
+  }
+  return lg;
+}
+
+static int passes(const sceplab_log *lg, const sceplab_record *r)
+{
+  const sceplab_log_filter *f = &lg->filter;
+  size_t i;
+  int ok;
+  if(f->nsources) {
+    for(ok = 0, i = 0; i < f->nsources && !ok; i++)
+      ok = strcmp(f->sources[i], r->source) == 0;
+    if(!ok)
+      return 0;
+  }
+  if(f->min_level && r->level < f->min_level)
+    return 0;
+  if(f->nstatuses) {
+    for(ok = 0, i = 0; i < f->nstatuses && !ok; i++)
+      ok = f->statuses[i] == r->http_status;
+    if(!ok)
+      return 0;
+  }
+  if(f->nevent_ids) {
+    for(ok = 0, i = 0; i < f->nevent_ids && !ok; i++)
+      ok = f->event_ids[i] == r->event_id;
+    if(!ok)
+      return 0;
+  }
+  if(f->since_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us < f->since_us))
+    return 0;
+  if(f->until_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us > f->until_us))
+    return 0;
+  if(f->ncontains) {
+    for(ok = 0, i = 0; i < f->ncontains && !ok; i++)
+      ok = r->message.n && sceplab_memcasestr(r->message.p, r->message.n, f->contains[i]) != NULL;
+    if(!ok)
+      return 0;
+  }
+  return 1;
+}
+
+int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  for(;;) {
+    const char *p;
+    size_t n;
+    uint64_t offset;
+    int rc = next_line(lg, &p, &n, err), got;
+    if(rc <= 0)
+      return rc;
+    offset = lg->line_start;
+    memset(r, 0, sizeof(*r));
+    r->time_us = SCEPLAB_TIME_UNKNOWN;
+    r->event_id = -1;
+    r->http_status = r->http_substatus = -1;
+    r->win32_status = -1;
+    r->time_taken_ms = -1;
+    r->line = lg->line - 1;
+    r->offset = offset;
+    if(lg->line_cut) {
+      skip_line(lg, r->line, "line longer than 1 MiB");
+      continue;
+    }
+    if(lg->fmt == FMT_IIS) {
+      r->source = "iis";
+      got = parse_iis(lg, p, n, r);
+    }
+    else {
+      r->source = "cmtrace";
+      got = parse_cmtrace(lg, p, n, r, err);
+    }
+    if(got < 0)
+      return -1;
+    if(!got)
+      continue;
+    lg->records++;
+    if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
+      lg->last_time = r->time_us;
+    extract_from_message(r);
+    if(passes(lg, r))
+      return 1;
+  }
+}
+
+void sceplab_log_close(sceplab_log *lg)
+{
+  int i;
+  if(!lg)
+    return;
+  if(lg->f)
+    fclose(lg->f);
+  for(i = 0; i < lg->nfields; i++)
+    free(lg->fields[i]);
+  free(lg->path);
+  free(lg->buf);
+  free(lg->msg);
+  free(lg);
+}
+
+const char *sceplab_log_format(const sceplab_log *lg) { return lg->fmt == FMT_IIS ? "iis" : "cmtrace"; }
+const char *sceplab_log_path(const sceplab_log *lg) { return lg->path; }
+uint64_t sceplab_log_records(const sceplab_log *lg) { return lg->records; }
+uint64_t sceplab_log_skipped(const sceplab_log *lg) { return lg->skipped; }
+
+const char *sceplab_log_skip_example(const sceplab_log *lg, int i)
+{
+  return i >= 0 && (uint64_t)i < lg->skipped && i < 3 ? lg->examples[i] : NULL;
+}
+
+int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_error *err)
+{
+  sceplab_log *lg = open_raw(path, err);
+  format fmt;
+  char why[160];
+  if(!lg)
+    return err ? (int)err->code : SCEPLAB_E_INPUT;
+  if(detect(lg->buf ? lg->buf : "", lg->end, &fmt, why, sizeof(why)) != 0) {
+    sceplab_log_close(lg);
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", path, lg->end);
+  }
+  snprintf(out, outlen, "%s: %s%s", fmt == FMT_IIS ? "iis" : "cmtrace", why,
+           lg->enc == ENC_UTF16LE ? ", UTF-16LE" : lg->enc == ENC_UTF16BE ? ", UTF-16BE" : "");
+  sceplab_log_close(lg);
+  return 0;
+}

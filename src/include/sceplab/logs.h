@@ -1,0 +1,93 @@
+/* sceplab: log ingestion. Each format has a streaming parser that turns a file into normalized
+ * records, one at a time, with bounded memory; a filter evaluated here decides which records reach
+ * the caller at all. */
+#ifndef SCEPLAB_LOGS_H
+#define SCEPLAB_LOGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sceplab/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCEPLAB_TIME_UNKNOWN INT64_MIN
+
+typedef enum sceplab_level {
+  SCEPLAB_LVL_UNKNOWN = 0, SCEPLAB_LVL_VERBOSE, SCEPLAB_LVL_INFO, SCEPLAB_LVL_WARNING, SCEPLAB_LVL_ERROR,
+  SCEPLAB_LVL_CRITICAL
+} sceplab_level;
+
+const char *sceplab_level_name(sceplab_level l);
+
+/* A string view into the reader's buffers: valid until the next record is read. */
+typedef struct sceplab_str { const char *p; size_t n; } sceplab_str;
+
+typedef struct sceplab_record {
+  int64_t time_us;          /* UTC, microseconds since the epoch; SCEPLAB_TIME_UNKNOWN when none */
+  int utc_offset_min;       /* the original text's offset from UTC in minutes (east positive) */
+  int zone_assumed;         /* no zone in the text: UTC (or the per-source override) was assumed */
+  int time_inferred;        /* no time on this record: the previous record's time is used */
+  sceplab_str time_text;    /* the time as written */
+  const char *source;       /* format name: "iis", "cmtrace" */
+  uint64_t line;            /* first line of the record, from 1 */
+  uint64_t offset;          /* byte offset of that line in the (decoded) text */
+  sceplab_level level;
+  int step;                 /* workflow step 1-6 of the Intune SCEP flow, 0 when unclassified */
+  sceplab_str host, component, message;
+  long event_id;            /* -1 when none */
+  /* Extracted fields (empty when absent). */
+  sceplab_str method, url, query, client_ip, user_agent, scep_operation, scep_message, platform,
+              thread, context, file_attr;
+  long http_status, http_substatus;  /* -1 when none */
+  int64_t win32_status;              /* -1 when none */
+  char hresult[12];                  /* "0x800B0109", from win32 status or the message */
+  const char *hresult_name;          /* symbolic name when known */
+  long time_taken_ms;
+  char request_id[256];              /* canonical Intune request id found in the record */
+  char transaction_id[96];
+  char device_id[40];
+} sceplab_record;
+
+typedef struct sceplab_log_filter {
+  const char *const *sources;  /* only these formats; NULL for all */
+  size_t nsources;
+  const char *const *contains; /* message must contain one of these (case-insensitive) */
+  size_t ncontains;
+  const long *statuses;        /* HTTP statuses */
+  size_t nstatuses;
+  const long *event_ids;
+  size_t nevent_ids;
+  sceplab_level min_level;
+  int64_t since_us, until_us;  /* SCEPLAB_TIME_UNKNOWN for open ends */
+} sceplab_log_filter;
+
+typedef struct sceplab_log sceplab_log;
+
+/* Opens a file, detects its format from its content (BOM and UTF-16 handled). bias_override:
+ * minutes to use instead of CMTrace's written bias when set (some writers use the ISO sign). */
+sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const int *bias_override,
+                              sceplab_error *err);
+/* Next record passing the filter: 1, 0 at end, -1 on a read error (err set). */
+int sceplab_log_next(sceplab_log *lg, sceplab_record *rec, sceplab_error *err);
+void sceplab_log_close(sceplab_log *lg);
+
+const char *sceplab_log_format(const sceplab_log *lg);
+const char *sceplab_log_path(const sceplab_log *lg);
+uint64_t sceplab_log_records(const sceplab_log *lg);   /* records parsed (before filtering) */
+uint64_t sceplab_log_skipped(const sceplab_log *lg);   /* lines that could not be read */
+/* Up to 3 examples of skipped lines: "line N: reason". */
+const char *sceplab_log_skip_example(const sceplab_log *lg, int i);
+
+/* Explains detection: which format and why, in one line; 0 or SCEPLAB_E_INPUT (unknown). */
+int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_error *err);
+
+/* Win32 / HRESULT codes that matter to SCEP: symbolic name, or NULL. */
+const char *sceplab_hresult_name(uint32_t code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

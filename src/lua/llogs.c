@@ -1,0 +1,332 @@
+/* sceplab.core.logs: log files as iterators. The filter runs in C; a record becomes a Lua table
+ * only when it passes. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "lutil.h"
+
+#define LOG_MT "sceplab.log"
+
+typedef struct llog {
+  sceplab_log *lg;
+  /* filter storage: strings stay referenced from the uservalue table */
+  const char *sources[16];
+  const char *contains[32];
+  long statuses[32];
+  long event_ids[64];
+} llog;
+
+static llog *check_log(lua_State *L, int idx)
+{
+  llog *l = luaL_checkudata(L, idx, LOG_MT);
+  if(!l->lg)
+    luaL_argerror(L, idx, "log is closed");
+  return l;
+}
+
+static size_t string_list(lua_State *L, int t, const char *field, const char **out, size_t max)
+{
+  size_t n = 0, i, len;
+  if(lua_getfield(L, t, field) == LUA_TTABLE) {
+    len = lua_rawlen(L, -1);
+    if(len > max)
+      luaL_error(L, "filter field '%s': at most %d entries", field, (int)max);
+    for(i = 1; i <= len; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i);
+      if(!lua_isstring(L, -1))
+        luaL_error(L, "filter field '%s' entry %d must be a string", field, (int)i);
+      out[n++] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+static size_t number_list(lua_State *L, int t, const char *field, long *out, size_t max)
+{
+  size_t n = 0, i, len;
+  if(lua_getfield(L, t, field) == LUA_TTABLE) {
+    len = lua_rawlen(L, -1);
+    if(len > max)
+      luaL_error(L, "filter field '%s': at most %d entries", field, (int)max);
+    for(i = 1; i <= len; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i);
+      out[n++] = (long)luaL_checkinteger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+static sceplab_level level_named(const char *s)
+{
+  int l;
+  for(l = SCEPLAB_LVL_VERBOSE; l <= SCEPLAB_LVL_CRITICAL; l++)
+    if(strcmp(sceplab_level_name((sceplab_level)l), s) == 0)
+      return (sceplab_level)l;
+  return SCEPLAB_LVL_UNKNOWN;
+}
+
+/* open(path [, filter [, opts]]) -> log | nil, message, code
+ * filter: {sources, contains, statuses, event_ids, min_level, since, until (epoch seconds)}
+ * opts: {bias = minutes} overrides CMTrace's written bias. */
+static int l_open(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  int has_filter = !lua_isnoneornil(L, 2), has_opts = lua_istable(L, 3);
+  sceplab_log_filter f;
+  sceplab_error err;
+  int bias, has_bias = 0;
+  llog *l;
+  if(has_filter)
+    luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3);
+  /* created closed, before the file is opened */
+  l = lua_newuserdatauv(L, sizeof(*l), 1);
+  memset(l, 0, sizeof(*l));
+  luaL_setmetatable(L, LOG_MT);
+  memset(&f, 0, sizeof(f));
+  f.since_us = f.until_us = SCEPLAB_TIME_UNKNOWN;
+  if(has_filter) {
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 1); /* keeps the filter's strings alive with the log */
+    f.sources = l->sources;
+    f.nsources = string_list(L, 2, "sources", l->sources, 16);
+    f.contains = l->contains;
+    f.ncontains = string_list(L, 2, "contains", l->contains, 32);
+    f.statuses = l->statuses;
+    f.nstatuses = number_list(L, 2, "statuses", l->statuses, 32);
+    f.event_ids = l->event_ids;
+    f.nevent_ids = number_list(L, 2, "event_ids", l->event_ids, 64);
+    if(lua_getfield(L, 2, "min_level") == LUA_TSTRING) {
+      f.min_level = level_named(lua_tostring(L, -1));
+      if(f.min_level == SCEPLAB_LVL_UNKNOWN)
+        return luaL_argerror(L, 2, "min_level must be verbose, info, warning, error or critical");
+    }
+    lua_pop(L, 1);
+    if(lua_getfield(L, 2, "since") != LUA_TNIL)
+      f.since_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
+    if(lua_getfield(L, 2, "until") != LUA_TNIL)
+      f.until_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
+    lua_pop(L, 2);
+  }
+  if(has_opts) {
+    if(lua_getfield(L, 3, "bias") != LUA_TNIL) {
+      bias = (int)luaL_checkinteger(L, -1);
+      has_bias = 1;
+    }
+    lua_pop(L, 1);
+  }
+  sceplab_err_clear(&err);
+  l->lg = sceplab_log_open(path, &f, has_bias ? &bias : NULL, &err);
+  if(!l->lg)
+    return sceplab_lua_fail(L, &err);
+  return 1;
+}
+
+static void set_str(lua_State *L, const char *key, sceplab_str s)
+{
+  if(s.p && s.n) {
+    lua_pushlstring(L, s.p, s.n);
+    lua_setfield(L, -2, key);
+  }
+}
+
+static void set_cstr(lua_State *L, const char *key, const char *s)
+{
+  if(s && *s) {
+    lua_pushstring(L, s);
+    lua_setfield(L, -2, key);
+  }
+}
+
+static void set_int(lua_State *L, const char *key, long long v)
+{
+  if(v >= 0) {
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, key);
+  }
+}
+
+static void iso_time(int64_t us, char *out, size_t outlen)
+{
+  time_t secs = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
+  long frac = (long)(us - (int64_t)secs * 1000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  if(frac)
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  else
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+}
+
+static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
+{
+  lua_createtable(L, 0, 24);
+  if(r->time_us != SCEPLAB_TIME_UNKNOWN) {
+    char iso[40];
+    iso_time(r->time_us, iso, sizeof(iso));
+    lua_pushstring(L, iso);
+    lua_setfield(L, -2, "time");
+    lua_pushinteger(L, (lua_Integer)r->time_us);
+    lua_setfield(L, -2, "time_us");
+    lua_pushinteger(L, r->utc_offset_min);
+    lua_setfield(L, -2, "utc_offset");
+  }
+  if(r->zone_assumed) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "zone_assumed");
+  }
+  if(r->time_inferred) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "time_inferred");
+  }
+  set_str(L, "time_text", r->time_text);
+  set_cstr(L, "source", r->source);
+  set_cstr(L, "file", sceplab_log_path(l->lg));
+  lua_pushinteger(L, (lua_Integer)r->line);
+  lua_setfield(L, -2, "line");
+  lua_pushinteger(L, (lua_Integer)r->offset);
+  lua_setfield(L, -2, "offset");
+  set_cstr(L, "level", sceplab_level_name(r->level));
+  if(r->step) {
+    lua_pushinteger(L, r->step);
+    lua_setfield(L, -2, "step");
+  }
+  set_str(L, "message", r->message);
+  set_str(L, "host", r->host);
+  set_str(L, "component", r->component);
+  set_int(L, "event_id", r->event_id);
+  set_str(L, "method", r->method);
+  set_str(L, "url", r->url);
+  set_str(L, "client_ip", r->client_ip);
+  set_str(L, "user_agent", r->user_agent);
+  set_str(L, "platform", r->platform);
+  set_str(L, "scep_operation", r->scep_operation);
+  if(r->scep_message.n) {
+    lua_pushinteger(L, (lua_Integer)r->scep_message.n);
+    lua_setfield(L, -2, "scep_message_length");
+  }
+  set_int(L, "http_status", r->http_status);
+  set_int(L, "http_substatus", r->http_substatus);
+  set_int(L, "win32_status", r->win32_status);
+  set_cstr(L, "hresult", r->hresult);
+  set_cstr(L, "hresult_name", r->hresult_name);
+  set_int(L, "time_taken_ms", r->time_taken_ms);
+  set_str(L, "thread", r->thread);
+  set_str(L, "context", r->context);
+  set_cstr(L, "request_id", r->request_id);
+  set_cstr(L, "transaction_id", r->transaction_id);
+  set_cstr(L, "device_id", r->device_id);
+}
+
+/* log:next() -> record | nil at the end | nil, message, code on a read error */
+static int m_next(lua_State *L)
+{
+  llog *l = check_log(L, 1);
+  sceplab_record r;
+  sceplab_error err;
+  int rc;
+  sceplab_err_clear(&err);
+  rc = sceplab_log_next(l->lg, &r, &err);
+  if(rc < 0)
+    return sceplab_lua_fail(L, &err);
+  if(rc == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_record(L, l, &r);
+  return 1;
+}
+
+static int iter(lua_State *L)
+{
+  return m_next(L);
+}
+
+/* for rec in log:records() do ... end (raises on a read error) */
+static int m_records(lua_State *L)
+{
+  check_log(L, 1);
+  lua_pushcfunction(L, iter);
+  lua_pushvalue(L, 1);
+  return 2;
+}
+
+static int m_stats(lua_State *L)
+{
+  llog *l = check_log(L, 1);
+  int i;
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, sceplab_log_path(l->lg));
+  lua_setfield(L, -2, "file");
+  lua_pushstring(L, sceplab_log_format(l->lg));
+  lua_setfield(L, -2, "format");
+  lua_pushinteger(L, (lua_Integer)sceplab_log_records(l->lg));
+  lua_setfield(L, -2, "records");
+  lua_pushinteger(L, (lua_Integer)sceplab_log_skipped(l->lg));
+  lua_setfield(L, -2, "skipped");
+  lua_newtable(L);
+  for(i = 0; sceplab_log_skip_example(l->lg, i); i++) {
+    lua_pushstring(L, sceplab_log_skip_example(l->lg, i));
+    lua_rawseti(L, -2, i + 1);
+  }
+  luaL_newmetatable(L, SCEPLAB_LUA_ARRAY_MT);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "examples");
+  return 1;
+}
+
+static int m_close(lua_State *L)
+{
+  llog *l = luaL_checkudata(L, 1, LOG_MT);
+  sceplab_log_close(l->lg);
+  l->lg = NULL;
+  return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+  llog *l = luaL_checkudata(L, 1, LOG_MT);
+  if(l->lg)
+    lua_pushfstring(L, "sceplab.log (%s, %s)", sceplab_log_format(l->lg), sceplab_log_path(l->lg));
+  else
+    lua_pushliteral(L, "sceplab.log (closed)");
+  return 1;
+}
+
+static int l_explain(lua_State *L)
+{
+  char out[256];
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_log_explain(luaL_checkstring(L, 1), out, sizeof(out), &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushstring(L, out);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+  {"next", m_next}, {"records", m_records}, {"stats", m_stats}, {"close", m_close}, {NULL, NULL}
+};
+static const luaL_Reg meta[] = {
+  {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
+};
+static const luaL_Reg funcs[] = {{"open", l_open}, {"explain", l_explain}, {NULL, NULL}};
+
+int luaopen_sceplab_core_logs(lua_State *L)
+{
+  if(luaL_newmetatable(L, LOG_MT)) {
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  return 1;
+}

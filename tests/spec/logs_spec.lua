@@ -1,0 +1,166 @@
+-- Log ingestion: golden records per format, encodings, time zones, C-side filters, skipping,
+-- and the merged timeline.
+local h = require "helper"
+local json = require "cjson"
+local sceplab = require "sceplab"
+
+local dir = h.fixture("logs")
+
+local function records(path, filter, opts)
+  local lg = assert(sceplab.logs.open(path, filter, opts))
+  local out = {}
+  for r in lg:records() do
+    r.time_us = nil
+    out[#out + 1] = r
+  end
+  local stats = lg:stats()
+  lg:close()
+  return out, stats
+end
+
+local function without(r, ...)
+  local c = {}
+  for k, v in pairs(r) do c[k] = v end
+  for _, k in ipairs({ ... }) do c[k] = nil end
+  return c
+end
+
+describe("log formats", function()
+  for _, name in ipairs({ "u_ex200524.log", "NDESPlugin.log", "NDESPlugin-old.log" }) do
+    it("reads " .. name .. " exactly as its golden JSONL", function()
+      local got = records(dir .. "/" .. name)
+      local want = {}
+      for line in io.lines(dir .. "/golden/" .. name .. ".jsonl") do want[#want + 1] = json.decode(line) end
+      assert.are.equal(#want, #got)
+      for i = 1, #want do
+        assert.are.same(without(want[i], "file"), without(got[i], "file"), name .. " record " .. i)
+      end
+    end)
+  end
+
+  it("reads UTF-16LE with a BOM and CRLF as the same records", function()
+    local a = records(dir .. "/NDESPlugin.log")
+    local b = records(dir .. "/NDESPlugin-utf16.log")
+    assert.are.equal(#a, #b)
+    for i = 1, #a do assert.are.same(without(a[i], "file", "offset"), without(b[i], "file", "offset")) end
+    assert.matches("UTF%-16LE", sceplab.logs.explain(dir .. "/NDESPlugin-utf16.log"))
+  end)
+
+  it("keeps the IIS details a diagnosis needs", function()
+    local got, stats = records(dir .. "/u_ex200524.log")
+    assert.are.equal(1, stats.skipped)
+    assert.are.equal("line 8: 9 fields where #Fields declares 15", stats.examples[1])
+    local r500, r403 = got[6], got[7]
+    assert.are.equal(500, r500.http_status)
+    assert.are.equal(1346, r500.win32_status)
+    assert.are.equal("ERROR_BAD_IMPERSONATION_LEVEL", r500.hresult_name)
+    assert.are.equal("ios", r500.platform)
+    assert.are.equal("NDES01", r500.host) -- from the second #Fields directive
+    assert.are.equal(16, r403.http_substatus)
+    assert.are.equal("0x800B0109", r403.hresult)
+    assert.are.equal("CERT_E_UNTRUSTEDROOT", r403.hresult_name)
+    assert.are.equal("VerifyRequest", r403.scep_operation)
+    assert.are.equal("android", got[8].platform)
+  end)
+
+  it("converts CMTrace local time with the Windows bias, and accepts an override", function()
+    local got = records(dir .. "/NDESPlugin.log")
+    assert.are.equal("2020-05-24T10:16:05.500000Z", got[4].time) -- 3:16:05.500 local, bias +420
+    assert.are.equal(-420, got[4].utc_offset)
+    assert.are.equal("2020-05-24T10:15:59.123456Z", got[1].time) -- 7 fraction digits, 1-digit month
+    local iso = records(dir .. "/NDESPlugin.log", nil, { bias = -420 }) -- a writer that used the ISO sign
+    assert.are.equal("2020-05-23T20:16:05.500000Z", iso[4].time)
+  end)
+
+  it("keeps multi-line messages whole", function()
+    local got = records(dir .. "/NDESPlugin.log")
+    local m = got[11].message
+    assert.matches("^Verify challenge returns %-%- 403", m)
+    assert.matches("<body><h2>403 %- Forbidden: Access is denied%.</h2></body></html>$", m)
+    assert.are.equal("error", got[11].level)
+    assert.are.equal(11, got[11].line)
+    assert.are.equal(14, got[12].line)
+  end)
+
+  it("filters in C", function()
+    local errs = records(dir .. "/NDESPlugin.log", { min_level = "error" })
+    assert.are.equal(2, #errs)
+    local hits = records(dir .. "/NDESPlugin.log", { contains = { "verify challenge" } })
+    assert.are.equal(2, #hits)
+    local s500 = records(dir .. "/u_ex200524.log", { statuses = { 500, 403 } })
+    assert.are.equal(2, #s500)
+    local window = records(dir .. "/u_ex200524.log", { since = sceplab.timeline.parse_time("2020-05-24T10:16:05Z"),
+                                                      ["until"] = sceplab.timeline.parse_time("2020-05-24T12:16:17+02:00") })
+    assert.are.equal(3, #window)
+    local none = records(dir .. "/u_ex200524.log", { sources = { "cmtrace" } })
+    assert.are.equal(0, #none)
+    assert.has_error(function() sceplab.logs.open(dir .. "/u_ex200524.log", { min_level = "loud" }) end)
+  end)
+
+  it("skips and counts what it cannot read", function()
+    local tmp = h.tmpname()
+    local f = assert(io.open(tmp, "wb"))
+    f:write("#Software: Microsoft Internet Information Services 10.0\n#Fields: date time cs-method sc-status\n")
+    f:write("2020-05-24 10:00:00 GET 200\n", "2020-13-40 10:00:00 GET 200\n", string.rep("x", 1100000), "\n",
+            "2020-05-24 10:00:01 GET 404\n")
+    f:close()
+    local got, stats = records(tmp)
+    os.remove(tmp)
+    assert.are.equal(2, #got)
+    assert.are.equal(2, stats.skipped)
+    assert.matches("out of range", stats.examples[1])
+    assert.matches("longer than 1 MiB", stats.examples[2])
+    assert.are.equal(6, got[2].line)
+  end)
+
+  it("refuses a file in no known format with the path named", function()
+    local v, err, code = sceplab.logs.open(h.fixture("decode/device.csr"))
+    assert.is_nil(v)
+    assert.are.equal("input", code)
+    assert.matches("device%.csr: log format not recognised", err)
+  end)
+end)
+
+describe("sceplab timeline", function()
+  it("merges a bundle in UTC order with a stable tie-break", function()
+    local code, out, err = h.sceplab({ "timeline", dir, "--jsonl" })
+    assert.are.equal(0, code, err)
+    local prev, n = nil, 0
+    for line in out:gmatch("[^\n]+") do
+      local r = json.decode(line)
+      n = n + 1
+      assert.matches("Z$", r.time)
+      local t = sceplab.timeline.parse_time(r.time)
+      if prev then assert.is_true(prev <= t, r.time .. " comes after a later record") end
+      prev = t
+      for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
+    end
+    assert.are.equal(8 + 12 + 12 + 2, n)
+  end)
+
+  it("filters by request id in any spelling, and groups attempts", function()
+    local code, out = h.sceplab({ "timeline", dir .. "/NDESPlugin.log", "--attempts", "--request",
+      "ModelName_AC_d70bf40e-1822-44b4-9ee5-0cc777c5bf70_LogicalName_3b597a2d_27d2_45ff_bca6_57d2db6f17fb_Hash_1399397888" })
+    assert.are.equal(0, code)
+    assert.matches("Data for User", out)
+    assert.matches("request:AC_d70bf40e", out)
+  end)
+
+  it("shows times in the zone asked for", function()
+    local _, out = h.sceplab({ "timeline", dir .. "/u_ex200524.log", "--tz=-07:00" })
+    assert.matches("^2020%-05%-24 03:16:03%.000%-07:00", out)
+  end)
+
+  it("explains formats, and exits 3 for a named file it cannot read", function()
+    local code, out = h.sceplab({ "timeline", "--explain-format", dir .. "/u_ex200524.log", dir .. "/NDESPlugin-old.log" })
+    assert.are.equal(0, code)
+    assert.matches("u_ex200524%.log: iis: IIS W3C extended log", out)
+    assert.matches("older form", out)
+    local c2, _, err = h.sceplab({ "timeline", h.fixture("decode/device.csr") })
+    assert.are.equal(3, c2)
+    assert.matches("device%.csr: log format not recognised", err)
+    local c3, _, err3 = h.sceplab({ "timeline", "/nonexistent/bundle" })
+    assert.are.equal(3, c3)
+    assert.matches("/nonexistent/bundle", err3)
+  end)
+end)
