@@ -12,13 +12,16 @@
 #include "internal.h"
 #include "sceplab/logs.h"
 
+#include <libxml/parser.h>
+
 #define CHUNK (256u * 1024u)
 #define MAX_LINE (1u << 20)      /* a longer line is cut and counted as skipped */
 #define MAX_MESSAGE (1u << 20)   /* a longer CMTrace message is cut */
 #define MAX_FIELDS 64
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
-typedef enum { FMT_IIS, FMT_CMTRACE } format;
+typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML } format;
+static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml"};
 
 struct sceplab_log {
   FILE *f;
@@ -39,6 +42,11 @@ struct sceplab_log {
   char *msg;                      /* CMTrace message accumulator */
   size_t msgcap;
   char scratch[4096];             /* rendered message and decoded user agent */
+  char *pending;                  /* XML formats: text read but not yet parsed */
+  size_t pendlen, pendcap;
+  uint64_t pend_line, pend_offset;
+  char arena[16384];              /* strings copied out of a parsed XML fragment */
+  size_t arena_used;
   char ua[1024];
   int64_t last_time;
   int bias_set, bias;
@@ -692,6 +700,256 @@ done:
   return 1;
 }
 
+/* ---- XML fragment formats: WCF .svclog and Windows event XML -------------------------------- */
+
+#define MAX_FRAGMENT (4u << 20)
+
+/* Copies a string into the per-record arena; the view lives until the next record. */
+static sceplab_str arena_str(sceplab_log *lg, const char *s)
+{
+  sceplab_str v = {NULL, 0};
+  size_t n = s ? strlen(s) : 0;
+  if(!n)
+    return v;
+  if(lg->arena_used + n + 1 > sizeof(lg->arena))
+    n = lg->arena_used + 1 < sizeof(lg->arena) ? sizeof(lg->arena) - lg->arena_used - 1 : 0;
+  if(!n)
+    return v;
+  memcpy(lg->arena + lg->arena_used, s, n);
+  lg->arena[lg->arena_used + n] = 0;
+  v.p = lg->arena + lg->arena_used;
+  v.n = n;
+  lg->arena_used += n + 1;
+  return v;
+}
+
+static char *xml_attr(const xmlNode *n, const char *name)
+{
+  return n ? (char *)xmlGetProp((xmlNode *)n, (const xmlChar *)name) : NULL;
+}
+
+/* The ISO 8601 SystemTime: "2020-05-24T10:16:06.1234567Z" or with an offset. */
+static int iso_time(const char *t, sceplab_record *r)
+{
+  int y, mo, d, h, mi, s, consumed = 0;
+  long us = 0;
+  const char *z;
+  if(!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) != 6)
+    return -1;
+  z = t + consumed;
+  if(*z == '.')
+    z += 1 + fraction_us(z + 1, strlen(z + 1), &us);
+  r->time_us = make_time(y, mo, d, h, mi, s, us);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN)
+    return -1;
+  if(*z == 'Z')
+    r->utc_offset_min = 0;
+  else if(*z == '+' || *z == '-') {
+    int oh = 0, om = 0;
+    if(sscanf(z + 1, "%2d:%2d", &oh, &om) < 1)
+      return -1;
+    r->utc_offset_min = (*z == '-' ? -1 : 1) * (oh * 60 + om);
+    r->time_us -= (int64_t)r->utc_offset_min * 60 * 1000000;
+  }
+  else
+    r->zone_assumed = 1;
+  return 0;
+}
+
+static int parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_record *r)
+{
+  xmlDoc *doc = xmlReadMemory(frag, (int)n, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL, *sys, *c;
+  char *t;
+  if(!root) {
+    xmlFreeDoc(doc);
+    skip_line(lg, r->line, lg->fmt == FMT_SVCLOG ? "E2ETraceEvent is not well-formed XML" : "Event is not well-formed XML");
+    return 0;
+  }
+  sys = sceplab_xml_child(root, "System");
+  t = xml_attr(sceplab_xml_child(sys, "TimeCreated"), "SystemTime");
+  if(iso_time(t, r) != 0) {
+    xmlFree(t);
+    xmlFreeDoc(doc);
+    skip_line(lg, r->line, "no readable TimeCreated SystemTime");
+    return 0;
+  }
+  r->time_text = arena_str(lg, t);
+  xmlFree(t);
+  {
+    char *comp = sceplab_xml_text(sceplab_xml_child(sys, "Computer"));
+    r->host = arena_str(lg, comp);
+    free(comp);
+  }
+  {
+    xmlNode *ex = sceplab_xml_child(sys, "Execution");
+    char *tid = xml_attr(ex, "ThreadID");
+    r->thread = arena_str(lg, tid);
+    xmlFree(tid);
+  }
+  if(lg->fmt == FMT_SVCLOG) {
+    char *src = xml_attr(sceplab_xml_child(sys, "Source"), "Name");
+    char *lvl = sceplab_xml_text(sceplab_xml_child(sys, "Level"));
+    char *act = xml_attr(sceplab_xml_child(sys, "Correlation"), "ActivityID");
+    char *msg = sceplab_xml_text(sceplab_xml_child(root, "ApplicationData"));
+    int level = lvl ? atoi(lvl) : 0;
+    r->component = arena_str(lg, src);
+    r->context = arena_str(lg, act);
+    r->level = level == 1 ? SCEPLAB_LVL_CRITICAL : level == 2 ? SCEPLAB_LVL_ERROR : level == 4 ? SCEPLAB_LVL_WARNING
+             : level == 16 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
+    if(msg) {
+      size_t len = 0;
+      msg_append(lg, &len, msg, strlen(msg));
+      r->message.p = lg->msg;
+      r->message.n = len;
+    }
+    if(src && (strstr(src, "CertificateRegistration") || strstr(src, "NDES")))
+      r->step = strstr(src, "Connector") ? 6 : 3;
+    xmlFree(src);
+    free(lvl);
+    xmlFree(act);
+    free(msg);
+  }
+  else {
+    char *prov = xml_attr(sceplab_xml_child(sys, "Provider"), "Name");
+    char *eid = sceplab_xml_text(sceplab_xml_child(sys, "EventID"));
+    char *lvl = sceplab_xml_text(sceplab_xml_child(sys, "Level"));
+    xmlNode *ri = sceplab_xml_child(root, "RenderingInfo");
+    char *rendered = ri ? sceplab_xml_text(sceplab_xml_child(ri, "Message")) : NULL;
+    int level = lvl ? atoi(lvl) : 0;
+    size_t len = 0;
+    r->component = arena_str(lg, prov);
+    r->event_id = eid && *eid ? strtol(eid, NULL, 10) : -1;
+    r->level = level == 1 ? SCEPLAB_LVL_CRITICAL : level == 2 ? SCEPLAB_LVL_ERROR : level == 3 ? SCEPLAB_LVL_WARNING
+             : level == 5 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
+    if(rendered && *rendered)
+      msg_append(lg, &len, rendered, strlen(rendered));
+    else {
+      /* /f:xml carries no text: the EventData values, named, stand in for it */
+      xmlNode *ed = sceplab_xml_child(root, "EventData");
+      if(!ed)
+        ed = sceplab_xml_child(root, "UserData");
+      for(c = ed ? ed->children : NULL; c; c = c->next) {
+        char *name, *val;
+        if(c->type != XML_ELEMENT_NODE)
+          continue;
+        name = xml_attr(c, "Name");
+        val = sceplab_xml_text(c);
+        if(len)
+          msg_append(lg, &len, "; ", 2);
+        if(name) {
+          msg_append(lg, &len, name, strlen(name));
+          msg_append(lg, &len, "=", 1);
+        }
+        if(val)
+          msg_append(lg, &len, val, strlen(val));
+        xmlFree(name);
+        free(val);
+      }
+    }
+    r->message.p = lg->msg;
+    r->message.n = len;
+    if(prov) {
+      if(strstr(prov, "DeviceManagement-Enterprise-Diagnostics-Provider"))
+        r->step = r->event_id == 39 ? 5 : 2;
+      else if(strstr(prov, "NetworkDeviceEnrollmentService"))
+        r->step = 3;
+      else if(strstr(prov, "CertificationAuthority"))
+        r->step = 4;
+    }
+    xmlFree(prov);
+    free(eid);
+    free(lvl);
+    free(rendered);
+  }
+  xmlFreeDoc(doc);
+  return 1;
+}
+
+static int pend_append(sceplab_log *lg, const char *p, size_t n)
+{
+  if(lg->pendlen + n + 2 > lg->pendcap) {
+    size_t cap = lg->pendcap ? lg->pendcap : 8192;
+    char *np;
+    while(cap < lg->pendlen + n + 2)
+      cap *= 2;
+    np = realloc(lg->pending, cap);
+    if(!np)
+      return -1;
+    lg->pending = np;
+    lg->pendcap = cap;
+  }
+  memcpy(lg->pending + lg->pendlen, p, n);
+  lg->pendlen += n;
+  lg->pending[lg->pendlen++] = '\n';
+  return 0;
+}
+
+/* Cuts the next <tag ...>...</tag> out of the stream, reading lines as needed. 1, 0 at end, -1. */
+static int parse_xml_record(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  const char *open_tag = lg->fmt == FMT_SVCLOG ? "<E2ETraceEvent" : "<Event", *close_tag;
+  close_tag = lg->fmt == FMT_SVCLOG ? "</E2ETraceEvent>" : "</Event>";
+  for(;;) {
+    const char *o = lg->pendlen ? sceplab_memcasestr(lg->pending, lg->pendlen, open_tag) : NULL;
+    /* "<Event" must not match "<EventData" or "<EventID" */
+    while(o && lg->fmt == FMT_EVENTXML && o[6] != ' ' && o[6] != '>')
+      o = sceplab_memcasestr(o + 1, lg->pendlen - (size_t)(o + 1 - lg->pending), open_tag);
+    if(o) {
+      const char *c = sceplab_memcasestr(o, lg->pendlen - (size_t)(o - lg->pending), close_tag);
+      if(c) {
+        size_t end = (size_t)(c - lg->pending) + strlen(close_tag);
+        const char *q;
+        int got;
+        /* the record's line: count the newlines before its start */
+        r->line = lg->pend_line;
+        r->offset = lg->pend_offset;
+        for(q = lg->pending; q < o; q++)
+          if(*q == '\n')
+            r->line++;
+        lg->arena_used = 0;
+        got = parse_fragment(lg, o, end - (size_t)(o - lg->pending), r);
+        for(q = lg->pending; q < lg->pending + end; q++)
+          if(*q == '\n')
+            lg->pend_line++;
+        memmove(lg->pending, lg->pending + end, lg->pendlen - end);
+        lg->pendlen -= end;
+        if(got)
+          return 1;
+        continue;
+      }
+      if(lg->pendlen > MAX_FRAGMENT) {
+        skip_line(lg, lg->pend_line, "record larger than 4 MiB");
+        lg->pendlen = 0;
+      }
+    }
+    else if(lg->pendlen > 65536) {
+      /* text outside any record: drop it, keep the line count right */
+      const char *q;
+      for(q = lg->pending; q < lg->pending + lg->pendlen; q++)
+        if(*q == '\n')
+          lg->pend_line++;
+      lg->pendlen = 0;
+    }
+    {
+      const char *p;
+      size_t n;
+      int rc = next_line(lg, &p, &n, err);
+      if(rc <= 0) {
+        if(rc == 0 && o)
+          skip_line(lg, lg->pend_line, "record never closed at the end of the file");
+        return rc;
+      }
+      if(lg->pendlen == 0) {
+        lg->pend_line = lg->line - 1;
+        lg->pend_offset = lg->line_start;
+      }
+      if(pend_append(lg, p, n) != 0)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    }
+  }
+}
+
 /* ---- opening, detection, iteration ------------------------------------------------------------ */
 
 static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen)
@@ -700,6 +958,16 @@ static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen
      (n > 8 && strncmp(p, "#Fields:", 8) == 0) || sceplab_memcasestr(p, n, "\n#Fields: date time")) {
     *fmt = FMT_IIS;
     snprintf(why, whylen, "IIS W3C extended log (#Software/#Fields directives)");
+    return 0;
+  }
+  if(sceplab_memcasestr(p, n, "<E2ETraceEvent")) {
+    *fmt = FMT_SVCLOG;
+    snprintf(why, whylen, "WCF trace (.svclog: <E2ETraceEvent> fragments)");
+    return 0;
+  }
+  if(sceplab_memcasestr(p, n, "<Event xmlns=") || sceplab_memcasestr(p, n, "<Event xmlns:")) {
+    *fmt = FMT_EVENTXML;
+    snprintf(why, whylen, "Windows event XML (wevtutil qe /f:xml or /f:RenderedXml)");
     return 0;
   }
   if(sceplab_memcasestr(p, n, "<![LOG[")) {
@@ -830,6 +1098,26 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
 
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
+  if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML) {
+    for(;;) {
+      int rc;
+      memset(r, 0, sizeof(*r));
+      r->time_us = SCEPLAB_TIME_UNKNOWN;
+      r->event_id = -1;
+      r->http_status = r->http_substatus = -1;
+      r->win32_status = -1;
+      r->time_taken_ms = -1;
+      r->source = format_names[lg->fmt];
+      rc = parse_xml_record(lg, r, err);
+      if(rc <= 0)
+        return rc;
+      lg->records++;
+      lg->last_time = r->time_us;
+      extract_from_message(r);
+      if(passes(lg, r))
+        return 1;
+    }
+  }
   for(;;) {
     const char *p;
     size_t n;
@@ -883,10 +1171,11 @@ void sceplab_log_close(sceplab_log *lg)
   free(lg->path);
   free(lg->buf);
   free(lg->msg);
+  free(lg->pending);
   free(lg);
 }
 
-const char *sceplab_log_format(const sceplab_log *lg) { return lg->fmt == FMT_IIS ? "iis" : "cmtrace"; }
+const char *sceplab_log_format(const sceplab_log *lg) { return format_names[lg->fmt]; }
 const char *sceplab_log_path(const sceplab_log *lg) { return lg->path; }
 uint64_t sceplab_log_records(const sceplab_log *lg) { return lg->records; }
 uint64_t sceplab_log_skipped(const sceplab_log *lg) { return lg->skipped; }
@@ -907,7 +1196,7 @@ int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_erro
     sceplab_log_close(lg);
     return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", path, lg->end);
   }
-  snprintf(out, outlen, "%s: %s%s", fmt == FMT_IIS ? "iis" : "cmtrace", why,
+  snprintf(out, outlen, "%s: %s%s", format_names[fmt], why,
            lg->enc == ENC_UTF16LE ? ", UTF-16LE" : lg->enc == ENC_UTF16BE ? ", UTF-16BE" : "");
   sceplab_log_close(lg);
   return 0;

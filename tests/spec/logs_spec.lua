@@ -26,7 +26,9 @@ local function without(r, ...)
 end
 
 describe("log formats", function()
-  for _, name in ipairs({ "u_ex200524.log", "NDESPlugin.log", "NDESPlugin-old.log" }) do
+  for _, name in ipairs({ "u_ex200524.log", "NDESPlugin.log", "NDESPlugin-old.log",
+                          "CertificateRegistrationPoint_2020-05-24_101500.svclog", "DeviceManagement-Admin.xml",
+                          "DeviceManagement-Rendered.xml" }) do
     it("reads " .. name .. " exactly as its golden JSONL", function()
       local got = records(dir .. "/" .. name)
       local want = {}
@@ -82,6 +84,33 @@ describe("log formats", function()
     assert.are.equal(14, got[12].line)
   end)
 
+  it("reads WCF traces in compact and pretty-printed form", function()
+    local got, stats = records(dir .. "/CertificateRegistrationPoint_2020-05-24_101500.svclog")
+    assert.are.equal(3, #got)
+    assert.are.equal(1, stats.skipped)
+    assert.matches("line 18: no readable TimeCreated", stats.examples[1])
+    assert.are.equal("CertificateRegistrationPoint", got[3].component)
+    assert.are.equal("error", got[3].level)
+    assert.are.equal(3, got[3].line)
+    assert.matches("^Signing certificate could not be retrieved%.\r\n", got[3].message)
+    assert.are.equal("59d8b46f903cefd84e9886384eac32c19d266dfa", got[2].transaction_id)
+  end)
+
+  it("reads Windows event XML with and without rendered messages", function()
+    local got = records(dir .. "/DeviceManagement-Admin.xml")
+    assert.are.same({ 306, 36, 307, 32 }, { got[1].event_id, got[2].event_id, got[3].event_id, got[4].event_id })
+    assert.are.equal("error", got[4].level)
+    assert.are.equal("0x80091007", got[4].hresult)
+    assert.are.equal("CRYPT_E_HASH_VALUE", got[4].hresult_name)
+    assert.are.equal("AC_d70bf40e-1822-44b4-9ee5-0cc777c5bf70/LogicalName_3b597a2d_27d2_45ff_bca6_57d2db6f17fb;Hash=1399397888",
+      got[1].request_id)
+    local r = records(dir .. "/DeviceManagement-Rendered.xml")
+    assert.are.equal("SCEP: Certificate installed successfully.", r[1].message)
+    assert.are.equal(5, r[1].step)
+    local only = records(dir .. "/DeviceManagement-Admin.xml", { event_ids = { 32 } })
+    assert.are.equal(1, #only)
+  end)
+
   it("filters in C", function()
     local errs = records(dir .. "/NDESPlugin.log", { min_level = "error" })
     assert.are.equal(2, #errs)
@@ -135,7 +164,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2, n)
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1, n)
   end)
 
   it("filters by request id in any spelling, and groups attempts", function()
