@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sceplab/codec.h"
 
@@ -235,15 +236,27 @@ unsigned char *sceplab_to_utf8(const unsigned char *buf, size_t n, size_t *outle
 
 const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle)
 {
-  size_t m = strlen(needle), i, j;
+  size_t m = strlen(needle);
+  unsigned char lo, up;
+  const char *p, *end;
   if(m == 0)
     return hay;
-  for(i = 0; i + m <= n; i++) {
-    for(j = 0; j < m; j++)
-      if(tolower((unsigned char)hay[i + j]) != tolower((unsigned char)needle[j]))
-        break;
-    if(j == m)
-      return hay + i;
+  if(m > n)
+    return NULL;
+  /* memchr (vectorised) finds candidates for the first character in either case */
+  lo = (unsigned char)tolower((unsigned char)needle[0]);
+  up = (unsigned char)toupper((unsigned char)needle[0]);
+  p = hay;
+  end = hay + n - m + 1;
+  while(p < end) {
+    const char *a = memchr(p, lo, (size_t)(end - p));
+    const char *b = up != lo ? memchr(p, up, (size_t)((a ? a : end) - p)) : NULL;
+    const char *q = b ? b : a;
+    if(!q)
+      return NULL;
+    if(m == 1 || strncasecmp(q + 1, needle + 1, m - 1) == 0)
+      return q;
+    p = q + 1;
   }
   return NULL;
 }

@@ -39,6 +39,7 @@ struct sceplab_log {
   /* parser state */
   char *fields[MAX_FIELDS];
   int nfields;
+  struct { int date, time, method, stem, query, cip, host, sip, status, sub, win32, taken, ua; } ix;
   char *msg;                      /* CMTrace message accumulator */
   size_t msgcap;
   char scratch[4096];             /* rendered message and decoded user agent */
@@ -315,6 +316,8 @@ static int field_index(const sceplab_log *lg, const char *name)
   return -1;
 }
 
+static int field_index(const sceplab_log *lg, const char *name);
+
 static void set_fields(sceplab_log *lg, const char *p, size_t n)
 {
   int i;
@@ -331,6 +334,20 @@ static void set_fields(sceplab_log *lg, const char *p, size_t n)
     p += k;
     n -= k;
   }
+  /* resolved once per directive, not once per line */
+  lg->ix.date = field_index(lg, "date");
+  lg->ix.time = field_index(lg, "time");
+  lg->ix.method = field_index(lg, "cs-method");
+  lg->ix.stem = field_index(lg, "cs-uri-stem");
+  lg->ix.query = field_index(lg, "cs-uri-query");
+  lg->ix.cip = field_index(lg, "c-ip");
+  lg->ix.host = field_index(lg, "s-computername");
+  lg->ix.sip = field_index(lg, "s-ip");
+  lg->ix.status = field_index(lg, "sc-status");
+  lg->ix.sub = field_index(lg, "sc-substatus");
+  lg->ix.win32 = field_index(lg, "sc-win32-status");
+  lg->ix.taken = field_index(lg, "time-taken");
+  lg->ix.ua = field_index(lg, "cs(User-Agent)");
 }
 
 static sceplab_str tok_val(const sceplab_str *toks, int idx)
@@ -411,8 +428,8 @@ static int parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_record *r
     skip_line(lg, r->line, why);
     return 0;
   }
-  di = field_index(lg, "date");
-  ti = field_index(lg, "time");
+  di = lg->ix.date;
+  ti = lg->ix.time;
   {
     char db[16], tb[24];
     if(di < 0 || ti < 0 || !copy_view(toks[di], db, sizeof(db)) || !copy_view(toks[ti], tb, sizeof(tb)) ||
@@ -431,26 +448,26 @@ static int parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_record *r
   r->time_text.p = toks[di].p;
   r->time_text.n = (size_t)(toks[ti].p + toks[ti].n - toks[di].p);
   r->utc_offset_min = 0; /* W3C extended logs are written in UTC */
-  r->method = tok_val(toks, field_index(lg, "cs-method"));
-  r->url = tok_val(toks, field_index(lg, "cs-uri-stem"));
-  r->query = tok_val(toks, field_index(lg, "cs-uri-query"));
-  r->client_ip = tok_val(toks, field_index(lg, "c-ip"));
-  r->host = tok_val(toks, field_index(lg, "s-computername"));
+  r->method = tok_val(toks, lg->ix.method);
+  r->url = tok_val(toks, lg->ix.stem);
+  r->query = tok_val(toks, lg->ix.query);
+  r->client_ip = tok_val(toks, lg->ix.cip);
+  r->host = tok_val(toks, lg->ix.host);
   if(!r->host.n)
-    r->host = tok_val(toks, field_index(lg, "s-ip"));
-  r->http_status = tok_long(toks, field_index(lg, "sc-status"));
-  r->http_substatus = tok_long(toks, field_index(lg, "sc-substatus"));
+    r->host = tok_val(toks, lg->ix.sip);
+  r->http_status = tok_long(toks, lg->ix.status);
+  r->http_substatus = tok_long(toks, lg->ix.sub);
   {
     char buf[24];
-    if(copy_view(tok_val(toks, field_index(lg, "sc-win32-status")), buf, sizeof(buf))) {
+    if(copy_view(tok_val(toks, lg->ix.win32), buf, sizeof(buf))) {
       r->win32_status = strtoll(buf, NULL, 10);
       if(r->win32_status > 0)
         set_hresult(r, (uint32_t)r->win32_status);
     }
   }
-  r->time_taken_ms = tok_long(toks, field_index(lg, "time-taken"));
+  r->time_taken_ms = tok_long(toks, lg->ix.taken);
   {
-    sceplab_str ua = tok_val(toks, field_index(lg, "cs(User-Agent)"));
+    sceplab_str ua = tok_val(toks, lg->ix.ua);
     size_t k;
     for(k = 0; k < ua.n && k + 1 < sizeof(lg->ua); k++)
       lg->ua[k] = ua.p[k] == '+' ? ' ' : ua.p[k];
@@ -489,6 +506,13 @@ static int parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_record *r
     r->scep_operation.n = (size_t)(r->url.p + r->url.n - slash);
   }
   r->level = r->http_status >= 500 ? SCEPLAB_LVL_ERROR : r->http_status >= 400 ? SCEPLAB_LVL_WARNING : SCEPLAB_LVL_INFO;
+  return 1;
+}
+
+
+/* The IIS message is rendered only for records that passed the cheap filters. */
+static void iis_message(sceplab_log *lg, sceplab_record *r)
+{
   /* A readable message: "GET /certsrv/mscep/mscep.dll GetCACaps -> 200 0 0 (12 ms) windows" */
   {
     size_t o = 0, cap = sizeof(lg->scratch);
@@ -511,7 +535,6 @@ static int parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_record *r
   }
   r->message.p = lg->scratch;
   r->message.n = strlen(lg->scratch);
-  return 1;
 }
 
 /* ---- CMTrace ---------------------------------------------------------------------------------- */
@@ -1058,6 +1081,19 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
   return lg;
 }
 
+static int passes_contains(const sceplab_log *lg, const sceplab_record *r)
+{
+  const sceplab_log_filter *f = &lg->filter;
+  size_t i;
+  int ok;
+  if(!f->ncontains)
+    return 1;
+  for(ok = 0, i = 0; i < f->ncontains && !ok; i++)
+    ok = r->message.n && sceplab_memcasestr(r->message.p, r->message.n, f->contains[i]) != NULL;
+  return ok;
+}
+
+/* Everything but the message test, which needs the message rendered. */
 static int passes(const sceplab_log *lg, const sceplab_record *r)
 {
   const sceplab_log_filter *f = &lg->filter;
@@ -1087,12 +1123,6 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
     return 0;
   if(f->until_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us > f->until_us))
     return 0;
-  if(f->ncontains) {
-    for(ok = 0, i = 0; i < f->ncontains && !ok; i++)
-      ok = r->message.n && sceplab_memcasestr(r->message.p, r->message.n, f->contains[i]) != NULL;
-    if(!ok)
-      return 0;
-  }
   return 1;
 }
 
@@ -1113,9 +1143,10 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
         return rc;
       lg->records++;
       lg->last_time = r->time_us;
-      extract_from_message(r);
-      if(passes(lg, r))
-        return 1;
+      if(!passes(lg, r) || !passes_contains(lg, r))
+        continue;
+      extract_from_message(r); /* only for records that will be returned */
+      return 1;
     }
   }
   for(;;) {
@@ -1153,9 +1184,15 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
     lg->records++;
     if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
       lg->last_time = r->time_us;
-    extract_from_message(r);
-    if(passes(lg, r))
-      return 1;
+    if(!passes(lg, r))
+      continue;
+    if(lg->fmt == FMT_IIS)
+      iis_message(lg, r); /* its fields were extracted while parsing */
+    if(!passes_contains(lg, r))
+      continue;
+    if(lg->fmt != FMT_IIS)
+      extract_from_message(r); /* only for records that will be returned */
+    return 1;
   }
 }
 

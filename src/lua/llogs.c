@@ -169,7 +169,7 @@ static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
 {
   lua_createtable(L, 0, 24);
   if(r->time_us != SCEPLAB_TIME_UNKNOWN) {
-    char iso[40];
+    char iso[64];
     iso_time(r->time_us, iso, sizeof(iso));
     lua_pushstring(L, iso);
     lua_setfield(L, -2, "time");
