@@ -23,6 +23,8 @@ function M.register(p)
   t:option("--request"):description("Only records of this Intune request id (any spelling).")
   t:option("--device"):description("Only records of this device id.")
   t:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written (some writers use the ISO sign)."):convert(tonumber)
+  t:option("--assume-offset"):description("UTC offset of formats that write none (Android, Event Viewer exports, syslog), e.g. --assume-offset=-07:00; default UTC.")
+  t:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: the file's modification date.")
   t:flag("--explain-format"):description("Say which format each file is read as, and why; read nothing else.")
   t:flag("--attempts"):description("After the timeline, list the enrollment attempts it groups into.")
 end
@@ -87,7 +89,17 @@ function M.run(args)
   local out = io.stdout
   local count = 0
   local records_for_attempts = args.attempts and {} or nil
-  local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias }, function(r)
+  local offset
+  if args.assume_offset then
+    local sign, hh, mm = args.assume_offset:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then stderr("--assume-offset '%s': expected +HH:MM or -HH:MM", args.assume_offset) return 2 end
+    offset = (tonumber(hh) * 60 + tonumber(mm)) * (sign == "-" and -1 or 1)
+  end
+  if args.date and not args.date:match("^%d%d%d%d%-%d%d%-%d%d$") then
+    stderr("--date '%s': expected YYYY-MM-DD", args.date)
+    return 2
+  end
+  local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias, offset = offset, date = args.date }, function(r)
     if not matches_request(r, want_request) or (args.device and r.device_id ~= args.device) then return end
     count = count + 1
     if records_for_attempts then records_for_attempts[#records_for_attempts + 1] = r end

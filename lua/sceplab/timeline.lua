@@ -59,7 +59,8 @@ local function before(a, b)
 end
 
 --- Merges the records of every input in time order, calling emit(record) for each.
--- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes).
+-- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes), offset (minutes east
+-- assumed for zone-less formats), date ("YYYY-MM-DD" for date-less formats).
 -- Returns inputs: {{file, format, records, skipped, examples} | {file, error}}.
 function M.merge(paths, opts, emit)
   opts = opts or {}
@@ -67,7 +68,7 @@ function M.merge(paths, opts, emit)
   local inputs, streams = {}, {}
   for _, e in ipairs(errors) do inputs[#inputs + 1] = { error = e, fatal = true } end
   for _, f in ipairs(files) do
-    local lg, err = logs.open(f.path, opts.filter, { bias = opts.bias })
+    local lg, err = logs.open(f.path, opts.filter, { bias = opts.bias, offset = opts.offset, date = opts.date })
     if lg then
       streams[#streams + 1] = { log = lg, index = #streams + 1, file = f.path }
     else

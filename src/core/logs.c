@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "internal.h"
@@ -20,8 +21,9 @@
 #define MAX_FIELDS 64
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
-typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML } format;
-static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml"};
+typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV } format;
+static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog",
+                                           "eventtext", "eventcsv"};
 
 struct sceplab_log {
   FILE *f;
@@ -51,6 +53,8 @@ struct sceplab_log {
   char ua[1024];
   int64_t last_time;
   int bias_set, bias;
+  int offset_set, offset_min;     /* assumed zone for zone-less formats */
+  int year, month, day;           /* the date for date-less formats */
   sceplab_log_filter filter;
   uint64_t records, skipped;
   char examples[3][160];
@@ -723,6 +727,353 @@ done:
   return 1;
 }
 
+/* ---- line formats without a zone or a date: Android, iOS, Event Viewer exports ------------------ */
+
+static const char *month_names = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+static sceplab_str arena_str(sceplab_log *lg, const char *s);
+
+/* Applies the assumed zone to a local time. */
+static void assume_zone(sceplab_log *lg, sceplab_record *r)
+{
+  r->zone_assumed = 1;
+  r->utc_offset_min = lg->offset_set ? lg->offset_min : 0;
+  r->time_us -= (int64_t)r->utc_offset_min * 60 * 1000000;
+}
+
+/* Next whitespace-separated token (spaces or tabs) within [*p, end). */
+static sceplab_str next_tok(const char **p, const char *end)
+{
+  sceplab_str t = {NULL, 0};
+  while(*p < end && (**p == ' ' || **p == '\t'))
+    (*p)++;
+  t.p = *p;
+  while(*p < end && **p != ' ' && **p != '\t')
+    (*p)++;
+  t.n = (size_t)(*p - t.p);
+  return t;
+}
+
+static void step_from_text(sceplab_record *r)
+{
+  const char *m = r->message.p;
+  size_t n = r->message.n;
+  if(!m)
+    return;
+  if(sceplab_memcasestr(m, n, "CERT_INSTALL_SUCCESS") || sceplab_memcasestr(m, n, "CERT_ACCESS_GRANTED") ||
+     sceplab_memcasestr(m, n, "installed.") || sceplab_memcasestr(m, n, "installed successfully"))
+    r->step = 5;
+  else if(sceplab_memcasestr(m, n, "mscep") || sceplab_memcasestr(m, n, "pkiStatus="))
+    r->step = 2;
+}
+
+/* "Received '503 Service Unavailable' when sending GetCACaps(ca) to URL" and "Sending GetCACert(ca) to URL" */
+static void jscep_fields(sceplab_record *r)
+{
+  const char *m = r->message.p, *q, *end;
+  if(!m)
+    return;
+  end = m + r->message.n;
+  if((q = sceplab_memcasestr(m, r->message.n, "Received '"))) {
+    char num[8];
+    size_t k = 0;
+    q += 10;
+    while(q + k < end && k < 3 && isdigit((unsigned char)q[k]))
+      k++;
+    memcpy(num, q, k);
+    num[k] = 0;
+    if(k == 3)
+      r->http_status = atol(num);
+  }
+  if((q = sceplab_memcasestr(m, r->message.n, "sending ")) || (q = sceplab_memcasestr(m, r->message.n, "Sending "))) {
+    const char *op = q + 8, *par = op;
+    while(par < end && isalpha((unsigned char)*par))
+      par++;
+    if(par < end && *par == '(' && par > op) {
+      r->scep_operation.p = op;
+      r->scep_operation.n = (size_t)(par - op);
+    }
+  }
+  if((q = sceplab_memcasestr(m, r->message.n, "https://")) || (q = sceplab_memcasestr(m, r->message.n, "http://"))) {
+    r->url.p = q;
+    r->url.n = span_until(q, end, " '\\");
+  }
+}
+
+static int parse_omadm(sceplab_log *lg, const char *p, size_t n, sceplab_record *r)
+{
+  const char *cur = p, *end = p + n;
+  sceplab_str ts = next_tok(&cur, end), lvl = next_tok(&cur, end), ev = next_tok(&cur, end);
+  sceplab_str logger = next_tok(&cur, end), pid = next_tok(&cur, end), tid = next_tok(&cur, end);
+  char tb[40];
+  int y, mo, d, h, mi, s, k = 0;
+  long us = 0;
+  (void)pid;
+  if(!copy_view(ts, tb, sizeof(tb)) || sscanf(tb, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &k) != 6 ||
+     !(ev.n == 5 && memcmp(ev.p, "Event", 5) == 0) || !tid.n) {
+    if(n)
+      skip_line(lg, r->line, "not an OMADM log line");
+    return 0;
+  }
+  if(tb[k] == '.')
+    fraction_us(tb + k + 1, strlen(tb + k + 1), &us);
+  r->time_us = make_time(y, mo, d, h, mi, s, us);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    skip_line(lg, r->line, "date or time out of range");
+    return 0;
+  }
+  assume_zone(lg, r);
+  r->time_text = ts;
+  r->component = logger;
+  r->thread = tid;
+  r->level = lvl.n >= 4 && strncmp(lvl.p, "VERB", 4) == 0 ? SCEPLAB_LVL_VERBOSE
+           : lvl.n >= 4 && strncmp(lvl.p, "WARN", 4) == 0 ? SCEPLAB_LVL_WARNING
+           : lvl.n >= 5 && (strncmp(lvl.p, "ERROR", 5) == 0 || strncmp(lvl.p, "SEVER", 5) == 0) ? SCEPLAB_LVL_ERROR
+                                                                                          : SCEPLAB_LVL_INFO;
+  while(cur < end && (*cur == ' ' || *cur == '\t'))
+    cur++;
+  r->message.p = cur;
+  r->message.n = (size_t)(end - cur);
+  jscep_fields(r);
+  if(r->http_status >= 500 && r->level < SCEPLAB_LVL_ERROR)
+    r->level = SCEPLAB_LVL_ERROR;
+  step_from_text(r);
+  if(logger.n && sceplab_memcasestr(logger.p, logger.n, "jscep"))
+    r->step = r->step ? r->step : 2;
+  return 1;
+}
+
+/* iOS Console copies saved through TextEdit keep RTF debris: a trailing backslash and \'93 \'94. */
+static size_t clean_rtf(sceplab_log *lg, const char *p, size_t n)
+{
+  size_t len = 0, i = 0;
+  while(n && (p[n - 1] == '\\' || p[n - 1] == ' '))
+    n--;
+  while(i < n) {
+    if(p[i] == '\\' && i + 3 < n && p[i + 1] == '\'' && (memcmp(p + i + 2, "93", 2) == 0 || memcmp(p + i + 2, "94", 2) == 0)) {
+      msg_append(lg, &len, "\"", 1);
+      i += 4;
+    }
+    else {
+      size_t k = i;
+      while(k < n && !(p[k] == '\\' && k + 1 < n && p[k + 1] == '\''))
+        k++;
+      if(k == i)
+        k = i + 1;
+      msg_append(lg, &len, p + i, k - i);
+      i = k;
+    }
+  }
+  return len;
+}
+
+static int parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_record *r)
+{
+  const char *cur = p, *end = p + n;
+  sceplab_str type = next_tok(&cur, end), t = next_tok(&cur, end), off = next_tok(&cur, end), proc = next_tok(&cur, end);
+  char tb[24], ob[8];
+  int h, mi, s, k = 0, oh, om;
+  long us = 0;
+  size_t len;
+  if(!copy_view(t, tb, sizeof(tb)) || !copy_view(off, ob, sizeof(ob)) || sscanf(tb, "%2d:%2d:%2d%n", &h, &mi, &s, &k) != 3 ||
+     (ob[0] != '+' && ob[0] != '-') || sscanf(ob + 1, "%2d%2d", &oh, &om) != 2 || !proc.n) {
+    if(n)
+      skip_line(lg, r->line, "not an iOS console line");
+    return 0;
+  }
+  if(tb[k] == '.')
+    fraction_us(tb + k + 1, strlen(tb + k + 1), &us);
+  r->time_us = make_time(lg->year, lg->month, lg->day, h, mi, s, us);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    skip_line(lg, r->line, "time out of range");
+    return 0;
+  }
+  r->date_assumed = 1;
+  r->utc_offset_min = (ob[0] == '-' ? -1 : 1) * (oh * 60 + om);
+  r->time_us -= (int64_t)r->utc_offset_min * 60 * 1000000;
+  r->time_text.p = t.p;
+  r->time_text.n = (size_t)(off.p + off.n - t.p);
+  r->component = proc;
+  r->level = type.n == 5 && memcmp(type.p, "Error", 5) == 0 ? SCEPLAB_LVL_ERROR
+           : type.n == 5 && memcmp(type.p, "Fault", 5) == 0 ? SCEPLAB_LVL_CRITICAL
+           : type.n == 5 && memcmp(type.p, "Debug", 5) == 0 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
+  while(cur < end && *cur == ' ')
+    cur++;
+  len = clean_rtf(lg, cur, (size_t)(end - cur));
+  r->message.p = lg->msg;
+  r->message.n = len;
+  jscep_fields(r);
+  if(r->url.n) {
+    const char *op = sceplab_memcasestr(r->url.p, r->url.n, "operation=");
+    if(op) {
+      r->scep_operation.p = op + 10;
+      r->scep_operation.n = span_until(op + 10, r->url.p + r->url.n, "&");
+    }
+  }
+  step_from_text(r);
+  return 1;
+}
+
+static int parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_record *r)
+{
+  char head[64], mon[4];
+  const char *lt, *gt, *m, *mp;
+  int d, h, mi, s, month;
+  size_t hn = n < sizeof(head) - 1 ? n : sizeof(head) - 1, len;
+  memcpy(head, p, hn);
+  head[hn] = 0;
+  if(sscanf(head, "%3s %2d %2d:%2d:%2d", mon, &d, &h, &mi, &s) != 5 || !(mp = strstr(month_names, mon)) ||
+     !(lt = memchr(p, '<', n)) || !(gt = memchr(lt, '>', n - (size_t)(lt - p)))) {
+    if(n)
+      skip_line(lg, r->line, "not a syslog line");
+    return 0;
+  }
+  month = (int)(mp - month_names) / 3 + 1;
+  r->time_us = make_time(lg->year, month, d, h, mi, s, 0);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    skip_line(lg, r->line, "date out of range");
+    return 0;
+  }
+  r->date_assumed = 1;
+  assume_zone(lg, r);
+  r->time_text.p = p;
+  r->time_text.n = 15;
+  {
+    const char *cur = p + 15, *end = lt;
+    sceplab_str host = next_tok(&cur, end), proc = next_tok(&cur, end);
+    r->host = host;
+    r->component.p = proc.p;
+    r->component.n = span_until(proc.p, proc.p + proc.n, "[");
+  }
+  r->level = sceplab_memcasestr(lt, (size_t)(gt - lt), "Error") ? SCEPLAB_LVL_ERROR
+           : sceplab_memcasestr(lt, (size_t)(gt - lt), "Warn") ? SCEPLAB_LVL_WARNING : SCEPLAB_LVL_INFO;
+  m = gt + 1;
+  while(m < p + n && (*m == ':' || *m == ' '))
+    m++;
+  len = clean_rtf(lg, m, (size_t)(p + n - m));
+  r->message.p = lg->msg;
+  r->message.n = len;
+  jscep_fields(r);
+  step_from_text(r);
+  return 1;
+}
+
+/* Event Viewer "Save as" text (tab) and CSV (comma): Level, Date and Time, Source, Event ID, Task
+ * Category, then the description, quoted (with "" inside) when it spans lines. */
+static int parse_evtexport(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
+{
+  char sep = lg->fmt == FMT_EVTTXT ? '\t' : ',';
+  sceplab_str col[5];
+  const char *cur = p, *end = p + n;
+  size_t len = 0;
+  int i, mo, d, y, h, mi, s, k = 0;
+  char tb[48], ampm[3] = "";
+  if(r->line == 1)
+    return 0; /* the header */
+  for(i = 0; i < 5; i++) {
+    const char *st = cur;
+    if(cur < end && *cur == '"') { /* a quoted column (CSV) */
+      st = ++cur;
+      while(cur < end && *cur != '"')
+        cur++;
+      col[i].p = st;
+      col[i].n = (size_t)(cur - st);
+      if(cur < end)
+        cur++;
+    }
+    else {
+      while(cur < end && *cur != sep)
+        cur++;
+      col[i].p = st;
+      col[i].n = (size_t)(cur - st);
+    }
+    if(cur >= end || *cur != sep) {
+      if(n)
+        skip_line(lg, r->line, "fewer than six columns");
+      return 0;
+    }
+    cur++;
+  }
+  if(!copy_view(col[1], tb, sizeof(tb)) || sscanf(tb, "%d/%d/%d %d:%d:%d%n", &mo, &d, &y, &h, &mi, &s, &k) != 6) {
+    skip_line(lg, r->line, "unreadable Date and Time");
+    return 0;
+  }
+  sscanf(tb + k, " %2s", ampm);
+  if((ampm[0] == 'P' || ampm[0] == 'p') && h < 12)
+    h += 12;
+  else if((ampm[0] == 'A' || ampm[0] == 'a') && h == 12)
+    h = 0;
+  r->time_us = make_time(y, mo, d, h, mi, s, 0);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    skip_line(lg, r->line, "Date and Time out of range");
+    return 0;
+  }
+  assume_zone(lg, r);
+  r->level = col[0].n >= 5 && strncmp(col[0].p, "Error", 5) == 0 ? SCEPLAB_LVL_ERROR
+           : col[0].n >= 4 && strncmp(col[0].p, "Warn", 4) == 0 ? SCEPLAB_LVL_WARNING
+           : col[0].n >= 4 && strncmp(col[0].p, "Crit", 4) == 0 ? SCEPLAB_LVL_CRITICAL
+           : col[0].n >= 4 && strncmp(col[0].p, "Verb", 4) == 0 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
+  {
+    char eid[16];
+    if(copy_view(col[3], eid, sizeof(eid)))
+      r->event_id = strtol(eid, NULL, 10);
+  }
+  /* the columns point into the line buffer, which the next line may move: keep copies */
+  lg->arena_used = 0;
+  r->time_text = col[1];
+  {
+    char tmp[512];
+    if(copy_view(col[1], tmp, sizeof(tmp)))
+      r->time_text = arena_str(lg, tmp);
+    if(copy_view(col[2], tmp, sizeof(tmp)))
+      r->component = arena_str(lg, tmp);
+  }
+  /* the description */
+  if(cur < end && *cur == '"') {
+    const char *q = cur + 1, *e;
+    for(;;) {
+      e = q;
+      while(e < end) {
+        if(*e == '"' && e + 1 < end && e[1] == '"') {
+          msg_append(lg, &len, q, (size_t)(e - q) + 1);
+          q = e += 2;
+          continue;
+        }
+        if(*e == '"')
+          break;
+        e++;
+      }
+      msg_append(lg, &len, q, (size_t)(e - q));
+      if(e < end)
+        break;
+      {
+        int rc;
+        msg_append(lg, &len, "\n", 1);
+        rc = next_line(lg, &p, &n, err);
+        if(rc < 0)
+          return -1;
+        if(rc == 0)
+          break;
+        q = p;
+        end = p + n;
+      }
+    }
+  }
+  else
+    msg_append(lg, &len, cur, (size_t)(end - cur));
+  r->message.p = lg->msg;
+  r->message.n = len;
+  if(r->component.n) {
+    if(sceplab_memcasestr(r->component.p, r->component.n, "DeviceManagement-Enterprise"))
+      r->step = r->event_id == 39 ? 5 : 2;
+    else if(sceplab_memcasestr(r->component.p, r->component.n, "NetworkDeviceEnrollment"))
+      r->step = 3;
+    else if(sceplab_memcasestr(r->component.p, r->component.n, "CertificationAuthority"))
+      r->step = 4;
+  }
+  return 1;
+}
+
 /* ---- XML fragment formats: WCF .svclog and Windows event XML -------------------------------- */
 
 #define MAX_FRAGMENT (4u << 20)
@@ -993,6 +1344,48 @@ static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen
     snprintf(why, whylen, "Windows event XML (wevtutil qe /f:xml or /f:RenderedXml)");
     return 0;
   }
+  if(n > 35 && strncmp(p, "Level\tDate and Time\tSource\tEvent ID", strlen("Level\tDate and Time\tSource\tEvent ID")) == 0) {
+    *fmt = FMT_EVTTXT;
+    snprintf(why, whylen, "Event Viewer text export (Level, Date and Time, Source, Event ID, Task Category)");
+    return 0;
+  }
+  if(n > 35 && strncmp(p, "Level,Date and Time,Source,Event ID", strlen("Level,Date and Time,Source,Event ID")) == 0) {
+    *fmt = FMT_EVTCSV;
+    snprintf(why, whylen, "Event Viewer CSV export (Level,Date and Time,Source,Event ID,Task Category)");
+    return 0;
+  }
+  {
+    /* Android OMADM: "2018-02-27T04:50:52.1890000<ws>LEVEL<ws>Event<ws>logger<ws>pid<ws>tid<ws>message" */
+    int y, mo, d, h, mi, sec, k = 0;
+    char lvl[8] = "";
+    char ev[8] = "";
+    char head[128];
+    size_t hn = n < sizeof(head) - 1 ? n : sizeof(head) - 1;
+    memcpy(head, p, hn);
+    head[hn] = 0;
+    if(sscanf(head, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &k) == 6 && head[k] == '.' &&
+       sscanf(head + k, "%*[.0-9]%*[ \t]%7s%*[ \t]%7s", lvl, ev) == 2 && strcmp(ev, "Event") == 0) {
+      *fmt = FMT_OMADM;
+      snprintf(why, whylen, "Android Company Portal OMADM log (timestamp, level, Event, logger, pid, tid)");
+      return 0;
+    }
+    if(sscanf(head, "%*[A-Za-z] %2d:%2d:%2d.%*d %*[-+]%4d %n", &h, &mi, &sec, &y, &k) == 4 && k > 0 &&
+       (strncmp(head, "Default ", 8) == 0 || strncmp(head, "Debug ", 6) == 0 || strncmp(head, "Info ", 5) == 0 ||
+        strncmp(head, "Error ", 6) == 0 || strncmp(head, "Fault ", 6) == 0)) {
+      *fmt = FMT_IOS;
+      snprintf(why, whylen, "iOS console copy (type, time with offset, process, message)");
+      return 0;
+    }
+    {
+      char mon[4];
+      if(sscanf(head, "%3s %2d %2d:%2d:%2d", mon, &d, &h, &mi, &sec) == 5 && strstr(head, "]: ") == NULL &&
+         strstr(head, "[") && strstr(head, "> ") == NULL && strstr(head, ">: ")) {
+        *fmt = FMT_SYSLOG;
+        snprintf(why, whylen, "iOS syslog (Mon DD HH:MM:SS device process[pid] <Level>: message)");
+        return 0;
+      }
+    }
+  }
   if(sceplab_memcasestr(p, n, "<![LOG[")) {
     *fmt = FMT_CMTRACE;
     snprintf(why, whylen, "CMTrace log (<![LOG[...]LOG]!> records)");
@@ -1054,7 +1447,7 @@ static sceplab_log *open_raw(const char *path, sceplab_error *err)
   return lg;
 }
 
-sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const int *bias_override,
+sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const sceplab_log_opts *opts,
                               sceplab_error *err)
 {
   sceplab_log *lg = open_raw(path, err);
@@ -1074,9 +1467,25 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
     lg->filter = *filter;
   else
     lg->filter.since_us = lg->filter.until_us = SCEPLAB_TIME_UNKNOWN;
-  if(bias_override) {
+  if(opts && opts->has_bias) {
     lg->bias_set = 1;
-    lg->bias = *bias_override;
+    lg->bias = opts->bias;
+  }
+  if(opts && opts->has_offset) {
+    lg->offset_set = 1;
+    lg->offset_min = opts->offset_min;
+  }
+  /* the date for date-less formats: given, else the file's modification date */
+  if(opts && opts->date && sscanf(opts->date, "%4d-%2d-%2d", &lg->year, &lg->month, &lg->day) == 3)
+    ;
+  else {
+    struct stat st;
+    struct tm tm;
+    time_t t = stat(path, &st) == 0 ? st.st_mtime : time(NULL);
+    gmtime_r(&t, &tm);
+    lg->year = tm.tm_year + 1900;
+    lg->month = tm.tm_mon + 1;
+    lg->day = tm.tm_mday;
   }
   return lg;
 }
@@ -1169,13 +1578,15 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
       skip_line(lg, r->line, "line longer than 1 MiB");
       continue;
     }
-    if(lg->fmt == FMT_IIS) {
-      r->source = "iis";
-      got = parse_iis(lg, p, n, r);
-    }
-    else {
-      r->source = "cmtrace";
-      got = parse_cmtrace(lg, p, n, r, err);
+    r->source = format_names[lg->fmt];
+    switch(lg->fmt) {
+    case FMT_IIS: got = parse_iis(lg, p, n, r); break;
+    case FMT_OMADM: got = parse_omadm(lg, p, n, r); break;
+    case FMT_IOS: got = parse_ios(lg, p, n, r); break;
+    case FMT_SYSLOG: got = parse_syslog(lg, p, n, r); break;
+    case FMT_EVTTXT:
+    case FMT_EVTCSV: got = parse_evtexport(lg, p, n, r, err); break;
+    default: got = parse_cmtrace(lg, p, n, r, err); break;
     }
     if(got < 0)
       return -1;
@@ -1230,8 +1641,9 @@ int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_erro
   if(!lg)
     return err ? (int)err->code : SCEPLAB_E_INPUT;
   if(detect(lg->buf ? lg->buf : "", lg->end, &fmt, why, sizeof(why)) != 0) {
+    size_t seen = lg->end;
     sceplab_log_close(lg);
-    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", path, lg->end);
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", path, seen);
   }
   snprintf(out, outlen, "%s: %s%s", format_names[fmt], why,
            lg->enc == ENC_UTF16LE ? ", UTF-16LE" : lg->enc == ENC_UTF16BE ? ", UTF-16BE" : "");

@@ -78,8 +78,8 @@ static int l_open(lua_State *L)
   const char *path = luaL_checkstring(L, 1);
   int has_filter = !lua_isnoneornil(L, 2), has_opts = lua_istable(L, 3);
   sceplab_log_filter f;
+  sceplab_log_opts o;
   sceplab_error err;
-  int bias, has_bias = 0;
   llog *l;
   if(has_filter)
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -113,15 +113,22 @@ static int l_open(lua_State *L)
       f.until_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
     lua_pop(L, 2);
   }
+  memset(&o, 0, sizeof(o));
   if(has_opts) {
     if(lua_getfield(L, 3, "bias") != LUA_TNIL) {
-      bias = (int)luaL_checkinteger(L, -1);
-      has_bias = 1;
+      o.bias = (int)luaL_checkinteger(L, -1);
+      o.has_bias = 1;
     }
-    lua_pop(L, 1);
+    if(lua_getfield(L, 3, "offset") != LUA_TNIL) {
+      o.offset_min = (int)luaL_checkinteger(L, -1);
+      o.has_offset = 1;
+    }
+    if(lua_getfield(L, 3, "date") != LUA_TNIL)
+      o.date = luaL_checkstring(L, -1);
+    lua_pop(L, 3);
   }
   sceplab_err_clear(&err);
-  l->lg = sceplab_log_open(path, &f, has_bias ? &bias : NULL, &err);
+  l->lg = sceplab_log_open(path, &f, &o, &err);
   if(!l->lg)
     return sceplab_lua_fail(L, &err);
   return 1;
@@ -185,6 +192,10 @@ static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
   if(r->time_inferred) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "time_inferred");
+  }
+  if(r->date_assumed) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "date_assumed");
   }
   set_str(L, "time_text", r->time_text);
   set_cstr(L, "source", r->source);

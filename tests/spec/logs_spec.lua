@@ -26,11 +26,14 @@ local function without(r, ...)
 end
 
 describe("log formats", function()
+  -- Formats without a date take it from the file, which git does not keep: the tests give it.
+  local dates = { ["ios-console.txt"] = "2020-05-24", ["ios-syslog.log"] = "2021-06-01" }
   for _, name in ipairs({ "u_ex200524.log", "NDESPlugin.log", "NDESPlugin-old.log",
                           "CertificateRegistrationPoint_2020-05-24_101500.svclog", "DeviceManagement-Admin.xml",
-                          "DeviceManagement-Rendered.xml" }) do
+                          "DeviceManagement-Rendered.xml", "OMADMLog.log", "ios-console.txt", "ios-syslog.log",
+                          "DeviceManagement-Admin-export.txt", "NDES-Application.csv" }) do
     it("reads " .. name .. " exactly as its golden JSONL", function()
-      local got = records(dir .. "/" .. name)
+      local got = records(dir .. "/" .. name, nil, { date = dates[name] })
       local want = {}
       for line in io.lines(dir .. "/golden/" .. name .. ".jsonl") do want[#want + 1] = json.decode(line) end
       assert.are.equal(#want, #got)
@@ -111,6 +114,52 @@ describe("log formats", function()
     assert.are.equal(1, #only)
   end)
 
+  it("reads the Android OMADM log: jscep transport, CertRep, install states", function()
+    local got, stats = records(dir .. "/OMADMLog.log")
+    assert.are.equal(1, stats.skipped)
+    assert.are.equal("2018-02-27T05:16:20.615000Z", got[4].time)
+    assert.is_true(got[4].zone_assumed)
+    assert.are.equal("GetCACert", got[4].scep_operation)
+    assert.are.equal(200, got[5].http_status)
+    assert.are.equal(503, got[8].http_status)
+    assert.are.equal("error", got[8].level)
+    assert.are.equal(5, got[2].step) -- CERT_INSTALL_SUCCESS
+    assert.are.equal("AC_51bad41f-3854-4eb5-a2f2-0f7a94034ee8/LogicalName_39907e78_e61b_4730_b9fa_d44a53e4;Hash=1677525787",
+      got[7].request_id)
+    local shifted = records(dir .. "/OMADMLog.log", nil, { offset = -480 }) -- the device was on US Pacific time
+    assert.are.equal("2018-02-27T13:16:20.615000Z", shifted[4].time)
+  end)
+
+  it("reads iOS console copies, RTF debris and all, and the legacy syslog", function()
+    local got = records(dir .. "/ios-console.txt", nil, { date = "2020-05-24" })
+    assert.are.equal("2020-05-24T23:30:53.691033Z", got[1].time) -- 18:30:53.691033 -0500
+    assert.is_true(got[1].date_assumed)
+    assert.are.equal(-300, got[1].utc_offset)
+    assert.are.equal("GetCACert", got[1].scep_operation)
+    assert.matches('^Profile "www%.windowsintune%.com%.SCEP%..-" installed%.$', got[5].message)
+    assert.are.equal(5, got[5].step)
+    assert.are.equal("AC_51bad41f/LogicalName_1892fe4c;Hash=-912418295", got[5].request_id)
+    assert.are.equal("error", got[6].level)
+    local sys = records(dir .. "/ios-syslog.log", nil, { date = "2021-06-01" })
+    assert.are.equal("2021-05-23T14:15:36Z", sys[1].time)
+    assert.are.equal("profiled", sys[1].component)
+    assert.are.equal("error", sys[2].level)
+  end)
+
+  it("reads Event Viewer text (UTF-16) and CSV exports with multi-line and quoted descriptions", function()
+    local got, stats = records(dir .. "/DeviceManagement-Admin-export.txt")
+    assert.are.equal(3, #got)
+    assert.are.equal(1, stats.skipped)
+    assert.are.same({ 306, 307, 32 }, { got[1].event_id, got[2].event_id, got[3].event_id })
+    assert.matches("SCEPInstallCertificateWithScepHelper:\r?\nFailed to Initialize", got[2].message)
+    assert.are.equal(5, got[3].line)
+    assert.are.equal("2020-05-24T03:16:04Z", got[3].time)
+    local csv = records(dir .. "/NDES-Application.csv")
+    assert.are.equal(29, csv[1].event_id)
+    assert.matches('badly encoded, "quoted" here%.$', csv[1].message)
+    assert.are.equal("2020-05-24T15:16:17Z", csv[2].time) -- 3:16:17 PM
+  end)
+
   it("filters in C", function()
     local errs = records(dir .. "/NDESPlugin.log", { min_level = "error" })
     assert.are.equal(2, #errs)
@@ -164,7 +213,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1, n)
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2, n)
   end)
 
   it("filters by request id in any spelling, and groups attempts", function()

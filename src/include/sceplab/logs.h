@@ -30,6 +30,7 @@ typedef struct sceplab_record {
   int utc_offset_min;       /* the original text's offset from UTC in minutes (east positive) */
   int zone_assumed;         /* no zone in the text: UTC (or the per-source override) was assumed */
   int time_inferred;        /* no time on this record: the previous record's time is used */
+  int date_assumed;         /* the format has no date: the file's (or the given) date is used */
   sceplab_str time_text;    /* the time as written */
   const char *source;       /* format name: "iis", "cmtrace" */
   uint64_t line;            /* first line of the record, from 1 */
@@ -66,9 +67,16 @@ typedef struct sceplab_log_filter {
 
 typedef struct sceplab_log sceplab_log;
 
-/* Opens a file, detects its format from its content (BOM and UTF-16 handled). bias_override:
- * minutes to use instead of CMTrace's written bias when set (some writers use the ISO sign). */
-sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const int *bias_override,
+typedef struct sceplab_log_opts {
+  int has_bias;       /* use bias (minutes) instead of CMTrace's written one (writers using the ISO sign) */
+  int bias;
+  int has_offset;     /* zone-less formats (Android, Event Viewer exports, syslog): the UTC offset in */
+  int offset_min;     /* minutes east to assume instead of UTC */
+  const char *date;   /* "YYYY-MM-DD" for formats without a date (iOS console); default: the file's date */
+} sceplab_log_opts;
+
+/* Opens a file and detects its format from its content (BOM and UTF-16 handled). */
+sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const sceplab_log_opts *opts,
                               sceplab_error *err);
 /* Next record passing the filter: 1, 0 at end, -1 on a read error (err set). */
 int sceplab_log_next(sceplab_log *lg, sceplab_record *rec, sceplab_error *err);
