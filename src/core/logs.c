@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "sceplab/logs.h"
 
+#include <libevtx.h>
 #include <libxml/parser.h>
 
 #define CHUNK (256u * 1024u)
@@ -21,9 +22,10 @@
 #define MAX_FIELDS 64
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
-typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV } format;
+typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
+               FMT_EVTX } format;
 static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog",
-                                           "eventtext", "eventcsv"};
+                                           "eventtext", "eventcsv", "evtx"};
 
 struct sceplab_log {
   FILE *f;
@@ -50,6 +52,10 @@ struct sceplab_log {
   uint64_t pend_line, pend_offset;
   char arena[16384];              /* strings copied out of a parsed XML fragment */
   size_t arena_used;
+  libevtx_file_t *evtx;           /* binary .evtx: libevtx reads the chunks */
+  int evtx_count, evtx_index;
+  char *xml;                      /* one record's XML */
+  size_t xmlcap;
   char ua[1024];
   int64_t last_time;
   int bias_set, bias;
@@ -57,7 +63,7 @@ struct sceplab_log {
   int year, month, day;           /* the date for date-less formats */
   sceplab_log_filter filter;
   uint64_t records, skipped;
-  char examples[3][160];
+  char examples[3][256];
 };
 
 const char *sceplab_level_name(sceplab_level l)
@@ -69,7 +75,7 @@ const char *sceplab_level_name(sceplab_level l)
 static void skip_line(sceplab_log *lg, uint64_t line, const char *why)
 {
   if(lg->skipped < 3)
-    snprintf(lg->examples[lg->skipped], sizeof(lg->examples[0]), "line %llu: %s", (unsigned long long)line, why);
+    snprintf(lg->examples[lg->skipped], sizeof(lg->examples[0]), "line %llu: %.200s", (unsigned long long)line, why);
   lg->skipped++;
 }
 
@@ -1130,6 +1136,42 @@ static int iso_time(const char *t, sceplab_record *r)
   return 0;
 }
 
+/* UserData (CAPI2 and others) nests elements with attributes: "Name a=v b=w Child ... text". */
+static void flatten(sceplab_log *lg, size_t *len, const xmlNode *n, int depth)
+{
+  const xmlNode *c;
+  const xmlAttr *a;
+  if(depth > 16 || *len > 8192)
+    return;
+  if(*len)
+    msg_append(lg, len, " ", 1);
+  msg_append(lg, len, (const char *)n->name, strlen((const char *)n->name));
+  for(a = n->properties; a; a = a->next) {
+    xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
+    msg_append(lg, len, " ", 1);
+    msg_append(lg, len, (const char *)a->name, strlen((const char *)a->name));
+    msg_append(lg, len, "=", 1);
+    if(v)
+      msg_append(lg, len, (const char *)v, strlen((const char *)v));
+    xmlFree(v);
+  }
+  for(c = n->children; c; c = c->next) {
+    if(c->type == XML_ELEMENT_NODE)
+      flatten(lg, len, c, depth + 1);
+    else if(c->type == XML_TEXT_NODE && c->content) {
+      const char *t = (const char *)c->content;
+      size_t tl = strlen(t);
+      while(tl && isspace((unsigned char)*t)) { t++; tl--; }
+      while(tl && isspace((unsigned char)t[tl - 1]))
+        tl--;
+      if(tl) {
+        msg_append(lg, len, " ", 1);
+        msg_append(lg, len, t, tl);
+      }
+    }
+  }
+}
+
 static int parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_record *r)
 {
   xmlDoc *doc = xmlReadMemory(frag, (int)n, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -1201,8 +1243,10 @@ static int parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_r
     else {
       /* /f:xml carries no text: the EventData values, named, stand in for it */
       xmlNode *ed = sceplab_xml_child(root, "EventData");
-      if(!ed)
-        ed = sceplab_xml_child(root, "UserData");
+      xmlNode *ud = sceplab_xml_child(root, "UserData");
+      for(c = ud && !ed ? ud->children : NULL; c; c = c->next)
+        if(c->type == XML_ELEMENT_NODE)
+          flatten(lg, &len, c, 0);
       for(c = ed ? ed->children : NULL; c; c = c->next) {
         char *name, *val;
         if(c->type != XML_ELEMENT_NODE)
@@ -1447,6 +1491,81 @@ static sceplab_log *open_raw(const char *path, sceplab_error *err)
   return lg;
 }
 
+/* libevtx's error text, as one line, into err: "<path>: <what>: <libevtx's reason>". */
+static int evtx_error(sceplab_error *err, libevtx_error_t *e, const char *what, const char *path)
+{
+  char msg[256] = "";
+  if(e) {
+    libevtx_error_sprint(e, msg, sizeof(msg));
+    libevtx_error_free(&e);
+  }
+  return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s: %s", path, what, msg);
+}
+
+static int evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
+{
+  libevtx_error_t *e = NULL;
+  lg->fmt = FMT_EVTX;
+  if(lg->f) {
+    fclose(lg->f);
+    lg->f = NULL;
+  }
+  if(libevtx_file_initialize(&lg->evtx, &e) != 1)
+    return evtx_error(err, e, "cannot read EVTX", path);
+  if(libevtx_file_open(lg->evtx, path, LIBEVTX_OPEN_READ, &e) != 1) {
+    libevtx_file_free(&lg->evtx, NULL);
+    return evtx_error(err, e, "cannot open EVTX", path);
+  }
+  if(libevtx_file_get_number_of_records(lg->evtx, &lg->evtx_count, &e) != 1)
+    return evtx_error(err, e, "cannot count EVTX records", path);
+  return 0;
+}
+
+/* The next EVTX record: its XML, parsed as a Windows event. 1, 0 at end. */
+static int evtx_next(sceplab_log *lg, sceplab_record *r)
+{
+  while(lg->evtx_index < lg->evtx_count) {
+    libevtx_record_t *rec = NULL;
+    libevtx_error_t *e = NULL;
+    size_t size = 0;
+    int index = lg->evtx_index++, got;
+    char why[200];
+    r->line = (uint64_t)index + 1;
+    if(libevtx_file_get_record_by_index(lg->evtx, index, &rec, &e) != 1 ||
+       libevtx_record_get_utf8_xml_string_size(rec, &size, &e) != 1 || size == 0 || size > MAX_FRAGMENT) {
+      char msg[160] = "no XML";
+      if(e) {
+        libevtx_error_sprint(e, msg, sizeof(msg));
+        libevtx_error_free(&e);
+      }
+      snprintf(why, sizeof(why), "record unreadable (%s)", msg);
+      skip_line(lg, r->line, why);
+      libevtx_record_free(&rec, NULL);
+      continue;
+    }
+    if(size > lg->xmlcap) {
+      char *nx = realloc(lg->xml, size);
+      if(!nx) {
+        libevtx_record_free(&rec, NULL);
+        return -1;
+      }
+      lg->xml = nx;
+      lg->xmlcap = size;
+    }
+    got = libevtx_record_get_utf8_xml_string(rec, (uint8_t *)lg->xml, size, &e) == 1;
+    libevtx_record_free(&rec, NULL);
+    if(!got) {
+      libevtx_error_free(&e);
+      skip_line(lg, r->line, "record XML unreadable");
+      continue;
+    }
+    lg->arena_used = 0;
+    if(parse_fragment(lg, lg->xml, strlen(lg->xml), r))
+      return 1;
+  }
+  return 0;
+}
+
 sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const sceplab_log_opts *opts,
                               sceplab_error *err)
 {
@@ -1454,7 +1573,13 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
   char why[160];
   if(!lg)
     return NULL;
-  if(detect(lg->buf ? lg->buf : "", lg->end, &lg->fmt, why, sizeof(why)) != 0) {
+  if(lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0) {
+    if(evtx_open(lg, path, err) != 0) {
+      sceplab_log_close(lg);
+      return NULL;
+    }
+  }
+  else if(detect(lg->buf ? lg->buf : "", lg->end, &lg->fmt, why, sizeof(why)) != 0) {
     size_t k = 0;
     while(k < lg->end && k < 60 && lg->buf[k] != '\n' && lg->buf[k] != '\r')
       k++;
@@ -1537,7 +1662,7 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
 
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
-  if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML) {
+  if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML || lg->fmt == FMT_EVTX) {
     for(;;) {
       int rc;
       memset(r, 0, sizeof(*r));
@@ -1547,7 +1672,9 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
       r->win32_status = -1;
       r->time_taken_ms = -1;
       r->source = format_names[lg->fmt];
-      rc = parse_xml_record(lg, r, err);
+      rc = lg->fmt == FMT_EVTX ? evtx_next(lg, r) : parse_xml_record(lg, r, err);
+      if(rc < 0)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
       if(rc <= 0)
         return rc;
       lg->records++;
@@ -1620,6 +1747,11 @@ void sceplab_log_close(sceplab_log *lg)
   free(lg->buf);
   free(lg->msg);
   free(lg->pending);
+  free(lg->xml);
+  if(lg->evtx) {
+    libevtx_file_close(lg->evtx, NULL);
+    libevtx_file_free(&lg->evtx, NULL);
+  }
   free(lg);
 }
 
@@ -1640,6 +1772,11 @@ int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_erro
   char why[160];
   if(!lg)
     return err ? (int)err->code : SCEPLAB_E_INPUT;
+  if(lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0) {
+    snprintf(out, outlen, "evtx: binary Windows event log (ElfFile signature), read with libevtx");
+    sceplab_log_close(lg);
+    return 0;
+  }
   if(detect(lg->buf ? lg->buf : "", lg->end, &fmt, why, sizeof(why)) != 0) {
     size_t seen = lg->end;
     sceplab_log_close(lg);
