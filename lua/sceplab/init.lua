@@ -20,9 +20,12 @@ sceplab.mobileconfig = { parse = (require "sceplab.core.plist").parse }
 
 --- Logs: sceplab.logs.open(path [, filter [, opts]]) iterates normalized records (the filter runs
 -- in C); sceplab.logs.timeline(paths [, opts]) merges files and groups attempts.
+local core_logs = require "sceplab.core.logs"
 sceplab.logs = {
-  open = (require "sceplab.core.logs").open,
-  explain = (require "sceplab.core.logs").explain,
+  open = core_logs.open,
+  open_member = core_logs.open_member,
+  members = core_logs.members,
+  explain = core_logs.explain,
   timeline = function(paths, opts) return (require "sceplab.timeline").timeline(paths, opts) end,
 }
 

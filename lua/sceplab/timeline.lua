@@ -44,7 +44,15 @@ function M.expand(paths)
       if not names then errors[#errors + 1] = lerr return end
       for _, n in ipairs(names) do walk(path .. "/" .. n, false) end
     elseif kind == "file" then
-      files[#files + 1] = { path = path, named = named }
+      -- a zip bundle is read in place: its members join the walk
+      local members = logs.members(path)
+      if members then
+        for _, m in ipairs(members) do
+          files[#files + 1] = { path = path .. "!" .. m.name, archive = path, index = m.index, named = false }
+        end
+      else
+        files[#files + 1] = { path = path, named = named }
+      end
     end
   end
   for _, p in ipairs(paths) do walk(p, true) end
@@ -68,7 +76,13 @@ function M.merge(paths, opts, emit)
   local inputs, streams = {}, {}
   for _, e in ipairs(errors) do inputs[#inputs + 1] = { error = e, fatal = true } end
   for _, f in ipairs(files) do
-    local lg, err = logs.open(f.path, opts.filter, { bias = opts.bias, offset = opts.offset, date = opts.date })
+    local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date }
+    local lg, err
+    if f.archive then
+      lg, err = logs.open_member(f.archive, f.index, opts.filter, lopts)
+    else
+      lg, err = logs.open(f.path, opts.filter, lopts)
+    end
     if lg then
       streams[#streams + 1] = { log = lg, index = #streams + 1, file = f.path }
     else

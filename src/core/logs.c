@@ -13,6 +13,8 @@
 #include "internal.h"
 #include "sceplab/logs.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <libevtx.h>
 #include <libxml/parser.h>
 
@@ -23,9 +25,9 @@
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
 typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
-               FMT_EVTX } format;
+               FMT_EVTX, FMT_CRS } format;
 static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog",
-                                           "eventtext", "eventcsv", "evtx"};
+                                           "eventtext", "eventcsv", "evtx", "crs"};
 
 struct sceplab_log {
   FILE *f;
@@ -52,6 +54,8 @@ struct sceplab_log {
   uint64_t pend_line, pend_offset;
   char arena[16384];              /* strings copied out of a parsed XML fragment */
   size_t arena_used;
+  int64_t mtime_us;               /* the file's modification time (CRS files have no other) */
+  int done;                       /* single-record formats: already returned */
   libevtx_file_t *evtx;           /* binary .evtx: libevtx reads the chunks */
   int evtx_count, evtx_index;
   char *xml;                      /* one record's XML */
@@ -1368,6 +1372,71 @@ static int parse_xml_record(sceplab_log *lg, sceplab_record *r, sceplab_error *e
   }
 }
 
+/* ---- CRS files: one record per file; the folder is the status ------------------------------- */
+
+static int parse_crs_file(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  sceplab_val *v;
+  sceplab_error e;
+  const char *slash, *prev, *folder = "", *f;
+  size_t flen = 0, len = 0;
+  char line[600];
+  if(lg->done)
+    return 0;
+  lg->done = 1;
+  while(!lg->eof && lg->end - lg->start < MAX_LINE) {
+    int rc = refill(lg, err);
+    if(rc < 0)
+      return -1;
+  }
+  r->line = 1;
+  v = sceplab_crs_parse((const unsigned char *)lg->buf + lg->start, lg->end - lg->start, &e);
+  if(!v) {
+    skip_line(lg, 1, e.msg);
+    return 0;
+  }
+  /* .../CertificateRequestStatus/<Folder>/<id>.CRS */
+  slash = strrchr(lg->path, '/');
+  if(slash && slash > lg->path) {
+    for(prev = slash - 1; prev > lg->path && *prev != '/' && *prev != '!'; prev--)
+      ;
+    folder = (*prev == '/' || *prev == '!') ? prev + 1 : prev;
+    flen = (size_t)(slash - folder);
+  }
+  lg->arena_used = 0;
+  {
+    char fb[64];
+    snprintf(fb, sizeof(fb), "%.*s", (int)(flen < 60 ? flen : 60), folder);
+    r->component = arena_str(lg, fb);
+  }
+  r->time_us = lg->mtime_us;
+  r->time_text = arena_str(lg, "file modification time");
+  r->step = 6;
+  r->level = flen == 6 && strncasecmp(folder, "Failed", 6) == 0 ? SCEPLAB_LVL_ERROR
+           : flen == 10 && strncasecmp(folder, "Processing", 10) == 0 ? SCEPLAB_LVL_WARNING : SCEPLAB_LVL_INFO;
+  if((f = sceplab_obj_get_str(v, "hresult")) && strcmp(f, "0x00000000") != 0) {
+    r->level = SCEPLAB_LVL_ERROR;
+    snprintf(r->hresult, sizeof(r->hresult), "%s", f);
+    r->hresult_name = sceplab_hresult_name((uint32_t)strtoul(f + 2, NULL, 16));
+  }
+  if((f = sceplab_path(v, "request.canonical") ? sceplab_path(v, "request.canonical")->u.s.p : NULL))
+    snprintf(r->request_id, sizeof(r->request_id), "%s", f);
+  if((f = sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "TransactionID")))
+    snprintf(r->transaction_id, sizeof(r->transaction_id), "%.95s", f);
+  if((f = sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "DeviceID")) && strlen(f) == 36)
+    snprintf(r->device_id, sizeof(r->device_id), "%s", f);
+  snprintf(line, sizeof(line), "CRS in %.*s: Status=%s HResult=%s UploadStatus=%s Thumbprint=%s",
+           (int)(flen < 60 ? flen : 60), folder, sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Status") ? sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Status") : "?",
+           sceplab_obj_get_str(v, "hresult") ? sceplab_obj_get_str(v, "hresult") : "?",
+           sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "UploadStatus") ? sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "UploadStatus") : "?",
+           sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Thumbprint") ? sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Thumbprint") : "-");
+  msg_append(lg, &len, line, strlen(line));
+  r->message.p = lg->msg;
+  r->message.n = len;
+  sceplab_val_free(v);
+  return 1;
+}
+
 /* ---- opening, detection, iteration ------------------------------------------------------------ */
 
 static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen)
@@ -1376,6 +1445,11 @@ static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen
      (n > 8 && strncmp(p, "#Fields:", 8) == 0) || sceplab_memcasestr(p, n, "\n#Fields: date time")) {
     *fmt = FMT_IIS;
     snprintf(why, whylen, "IIS W3C extended log (#Software/#Fields directives)");
+    return 0;
+  }
+  if(sceplab_memcasestr(p, n < 4096 ? n : 4096, "<CertRequestStatus")) {
+    *fmt = FMT_CRS;
+    snprintf(why, whylen, "Intune connector CRS file (<CertRequestStatus>)");
     return 0;
   }
   if(sceplab_memcasestr(p, n, "<E2ETraceEvent")) {
@@ -1443,17 +1517,31 @@ static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen
   return -1;
 }
 
+static sceplab_log *open_stream(FILE *f, const char *path, sceplab_error *err);
+
 static sceplab_log *open_raw(const char *path, sceplab_error *err)
+{
+  FILE *f = fopen(path, "rb");
+  if(!f) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  return open_stream(f, path, err);
+}
+
+/* A reader over any stream (a file, or a zip member through fopencookie); takes ownership of f. */
+static sceplab_log *open_stream(FILE *f, const char *path, sceplab_error *err)
 {
   sceplab_log *lg = calloc(1, sizeof(*lg));
   if(!lg) {
+    fclose(f);
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     return NULL;
   }
-  lg->f = fopen(path, "rb");
+  lg->f = f;
   lg->path = strdup(path);
-  if(!lg->f || !lg->path) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s", path, lg->f ? "out of memory" : strerror(errno));
+  if(!lg->path) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     sceplab_log_close(lg);
     return NULL;
   }
@@ -1566,13 +1654,126 @@ static int evtx_next(sceplab_log *lg, sceplab_record *r)
   return 0;
 }
 
+static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
+                                const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err);
+
 sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const sceplab_log_opts *opts,
                               sceplab_error *err)
 {
   sceplab_log *lg = open_raw(path, err);
-  char why[160];
+  struct stat st;
   if(!lg)
     return NULL;
+  return finish_open(lg, path, filter, opts, stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1, err);
+}
+
+/* ---- zip bundles ------------------------------------------------------------------------------ */
+
+typedef struct member_cookie { struct archive *a; } member_cookie;
+
+static ssize_t member_read(void *c, char *buf, size_t n)
+{
+  la_ssize_t r = archive_read_data(((member_cookie *)c)->a, buf, n);
+  return r < 0 ? -1 : (ssize_t)r;
+}
+
+static int member_close(void *c)
+{
+  archive_read_free(((member_cookie *)c)->a);
+  free(c);
+  return 0;
+}
+
+/* An archive handle positioned at regular-file member index (or walking all when each is set). */
+static struct archive *archive_at(const char *path, int index, void (*each)(void *, int, const char *), void *u,
+                                  struct archive_entry **entry, int *count, sceplab_error *err)
+{
+  struct archive *a = archive_read_new();
+  struct archive_entry *e;
+  int i = 0, rc;
+  if(!a) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  archive_read_support_format_zip(a);
+  archive_read_support_filter_all(a);
+  if(archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a zip archive (%s)", path, archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
+  }
+  while((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    if(archive_entry_filetype(e) != AE_IFREG)
+      continue;
+    if(each)
+      each(u, i, archive_entry_pathname(e));
+    else if(i == index) {
+      *entry = e;
+      return a;
+    }
+    i++;
+  }
+  if(rc != ARCHIVE_EOF) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: damaged archive (%s)", path, archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
+  }
+  if(count)
+    *count = i;
+  if(!each)
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no member %d", path, index);
+  archive_read_free(a);
+  return NULL;
+}
+
+int sceplab_archive_members(const char *path, void (*each)(void *u, int index, const char *name), void *u,
+                            sceplab_error *err)
+{
+  int count = 0;
+  FILE *f = fopen(path, "rb");
+  unsigned char magic[4];
+  size_t got = f ? fread(magic, 1, 4, f) : 0;
+  if(f)
+    fclose(f);
+  if(got != 4 || memcmp(magic, "PK\3\4", 4) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a zip archive", path), -1;
+  sceplab_err_clear(err);
+  archive_at(path, -1, each, u, NULL, &count, err);
+  return err && err->code != SCEPLAB_OK ? -1 : count;
+}
+
+sceplab_log *sceplab_log_open_member(const char *archive, int index, const sceplab_log_filter *filter,
+                                     const sceplab_log_opts *opts, sceplab_error *err)
+{
+  struct archive_entry *e = NULL;
+  struct archive *a = archive_at(archive, index, NULL, NULL, &e, NULL, err);
+  member_cookie *c;
+  cookie_io_functions_t io = {member_read, NULL, NULL, member_close};
+  char name[2048];
+  int64_t mtime;
+  FILE *f;
+  sceplab_log *lg;
+  if(!a)
+    return NULL;
+  snprintf(name, sizeof(name), "%s!%s", archive, archive_entry_pathname(e));
+  mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : -1;
+  c = malloc(sizeof(*c));
+  f = c ? fopencookie(c, "rb", io) : NULL;
+  if(!f) {
+    free(c);
+    archive_read_free(a);
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  c->a = a;
+  lg = open_stream(f, name, err);
+  return lg ? finish_open(lg, name, filter, opts, mtime, err) : NULL;
+}
+
+static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
+                                const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err)
+{
+  char why[160];
   if(lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0) {
     if(evtx_open(lg, path, err) != 0) {
       sceplab_log_close(lg);
@@ -1600,13 +1801,13 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
     lg->offset_set = 1;
     lg->offset_min = opts->offset_min;
   }
+  lg->mtime_us = mtime >= 0 ? mtime * 1000000 : SCEPLAB_TIME_UNKNOWN;
   /* the date for date-less formats: given, else the file's modification date */
   if(opts && opts->date && sscanf(opts->date, "%4d-%2d-%2d", &lg->year, &lg->month, &lg->day) == 3)
     ;
   else {
-    struct stat st;
     struct tm tm;
-    time_t t = stat(path, &st) == 0 ? st.st_mtime : time(NULL);
+    time_t t = mtime >= 0 ? (time_t)mtime : time(NULL);
     gmtime_r(&t, &tm);
     lg->year = tm.tm_year + 1900;
     lg->month = tm.tm_mon + 1;
@@ -1662,7 +1863,7 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
 
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
-  if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML || lg->fmt == FMT_EVTX) {
+  if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML || lg->fmt == FMT_EVTX || lg->fmt == FMT_CRS) {
     for(;;) {
       int rc;
       memset(r, 0, sizeof(*r));
@@ -1672,7 +1873,8 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
       r->win32_status = -1;
       r->time_taken_ms = -1;
       r->source = format_names[lg->fmt];
-      rc = lg->fmt == FMT_EVTX ? evtx_next(lg, r) : parse_xml_record(lg, r, err);
+      rc = lg->fmt == FMT_EVTX ? evtx_next(lg, r) : lg->fmt == FMT_CRS ? parse_crs_file(lg, r, err)
+         : parse_xml_record(lg, r, err);
       if(rc < 0)
         return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
       if(rc <= 0)

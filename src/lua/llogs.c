@@ -73,10 +73,15 @@ static sceplab_level level_named(const char *s)
 /* open(path [, filter [, opts]]) -> log | nil, message, code
  * filter: {sources, contains, statuses, event_ids, min_level, since, until (epoch seconds)}
  * opts: {bias = minutes} overrides CMTrace's written bias. */
-static int l_open(lua_State *L)
+static int open_common(lua_State *L, int member)
 {
   const char *path = luaL_checkstring(L, 1);
-  int has_filter = !lua_isnoneornil(L, 2), has_opts = lua_istable(L, 3);
+  int index = member ? (int)luaL_checkinteger(L, 2) : 0;
+  int has_filter, has_opts;
+  if(member)
+    lua_remove(L, 2); /* the index: filter and opts move to 2 and 3 as for open() */
+  has_filter = !lua_isnoneornil(L, 2);
+  has_opts = lua_istable(L, 3);
   sceplab_log_filter f;
   sceplab_log_opts o;
   sceplab_error err;
@@ -128,8 +133,41 @@ static int l_open(lua_State *L)
     lua_pop(L, 3);
   }
   sceplab_err_clear(&err);
-  l->lg = sceplab_log_open(path, &f, &o, &err);
+  l->lg = member ? sceplab_log_open_member(path, index, &f, &o, &err) : sceplab_log_open(path, &f, &o, &err);
   if(!l->lg)
+    return sceplab_lua_fail(L, &err);
+  return 1;
+}
+
+static int l_open(lua_State *L)
+{
+  return open_common(L, 0);
+}
+
+/* open_member(zip, index [, filter [, opts]]): one member of a zip bundle, read in place */
+static int l_open_member(lua_State *L)
+{
+  return open_common(L, 1);
+}
+
+static void add_member(void *u, int index, const char *name)
+{
+  lua_State *L = u;
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, index);
+  lua_setfield(L, -2, "index");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "name");
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+/* members(path) -> {{index, name}...} | nil, message, code (not a zip) */
+static int l_members(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  sceplab_error err;
+  lua_newtable(L);
+  if(sceplab_archive_members(path, add_member, L, &err) < 0)
     return sceplab_lua_fail(L, &err);
   return 1;
 }
@@ -328,7 +366,9 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg meta[] = {
   {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
 };
-static const luaL_Reg funcs[] = {{"open", l_open}, {"explain", l_explain}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {
+  {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"explain", l_explain}, {NULL, NULL}
+};
 
 int luaopen_sceplab_core_logs(lua_State *L)
 {

@@ -160,6 +160,42 @@ describe("log formats", function()
     assert.are.equal("2020-05-24T15:16:17Z", csv[2].time) -- 3:16:17 PM
   end)
 
+  it("reads CRS files as records whose folder is their status", function()
+    local failed = records(dir .. "/CertificateRequestStatus/Failed/9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS")
+    assert.are.equal(1, #failed)
+    local r = failed[1]
+    assert.are.equal("crs", r.source)
+    assert.are.equal("Failed", r.component)
+    assert.are.equal("error", r.level)
+    assert.are.equal(6, r.step)
+    assert.are.equal("0x80094800", r.hresult)
+    assert.are.equal("CERTSRV_E_UNSUPPORTED_CERT_TYPE", r.hresult_name)
+    assert.are.equal("59d8b46f903cefd84e9886384eac32c19d266dfa", r.transaction_id)
+    assert.matches("^AC_d70bf40e%-1822%-44b4%-9ee5%-0cc777c5bf70/LogicalName_c51ae254", r.request_id)
+    local ok = records(dir .. "/CertificateRequestStatus/Succeed/D6CB79962ED142C7B045DC2ED8384609.CRS")
+    assert.are.equal("info", ok[1].level)
+    assert.are.equal("Succeed", ok[1].component)
+  end)
+
+  it("reads a zip bundle in place", function()
+    local bundle = h.fixture("bundles/ndes-bundle.zip")
+    local members = assert(sceplab.logs.members(bundle))
+    assert.are.equal(6, #members)
+    local t = sceplab.logs.timeline({ bundle })
+    local by_format, crs = {}, nil
+    for _, i in ipairs(t.inputs) do
+      if i.format then by_format[i.format] = i.records end
+    end
+    assert.are.same({ iis = 8, cmtrace = 12, svclog = 3, crs = 1, eventtext = 3 }, by_format)
+    for _, r in ipairs(t.records) do if r.source == "crs" then crs = r end end
+    assert.are.equal("2020-05-24T12:00:00Z", crs.time) -- the member's time in the archive
+    assert.matches("ndes%-bundle%.zip!NDES01/CertificateRequestStatus/Failed/", crs.file)
+    assert.are.equal(27, #t.records)
+    local nothing, err = sceplab.logs.members(dir .. "/u_ex200524.log")
+    assert.is_nil(nothing)
+    assert.matches("not a zip archive", err)
+  end)
+
   it("filters in C", function()
     local errs = records(dir .. "/NDESPlugin.log", { min_level = "error" })
     assert.are.equal(2, #errs)
@@ -213,7 +249,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2, n)
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2, n)
   end)
 
   it("filters by request id in any spelling, and groups attempts", function()

@@ -82,6 +82,14 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
 int sceplab_log_next(sceplab_log *lg, sceplab_record *rec, sceplab_error *err);
 void sceplab_log_close(sceplab_log *lg);
 
+/* Zip bundles, read in place: the regular-file members of an archive, by index. Returns the number
+ * of members, or -1 with err (SCEPLAB_E_INPUT when it is not an archive). */
+int sceplab_archive_members(const char *path, void (*each)(void *u, int index, const char *name), void *u,
+                            sceplab_error *err);
+/* Opens one member as a log; its name is "ARCHIVE!member". */
+sceplab_log *sceplab_log_open_member(const char *archive, int index, const sceplab_log_filter *filter,
+                                     const sceplab_log_opts *opts, sceplab_error *err);
+
 const char *sceplab_log_format(const sceplab_log *lg);
 const char *sceplab_log_path(const sceplab_log *lg);
 uint64_t sceplab_log_records(const sceplab_log *lg);   /* records parsed (before filtering) */
