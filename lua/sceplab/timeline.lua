@@ -59,6 +59,71 @@ function M.expand(paths)
   return files, errors
 end
 
+local LEVELS = { verbose = 1, info = 2, warning = 3, error = 4, critical = 5 }
+
+-- sceplab's own JSONL (timeline --jsonl), read back with the same filter semantics as the C readers.
+local function open_jsonl(path, filter)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local first = f:read("l")
+  local cjson = require "cjson.safe"
+  local probe = first and cjson.decode(first)
+  if type(probe) ~= "table" or not (probe.time and probe.source and probe.file and probe.line) then
+    f:close()
+    return nil
+  end
+  f:seek("set", 0)
+  filter = filter or {}
+  local stats = { file = path, format = "jsonl", records = 0, skipped = 0, examples = {} }
+  local lineno = 0
+  local function set_of(list)
+    if not list then return nil end
+    local t = {}
+    for _, v in ipairs(list) do t[v] = true end
+    return t
+  end
+  local sources, statuses, events = set_of(filter.sources), set_of(filter.statuses), set_of(filter.event_ids)
+  local min = filter.min_level and LEVELS[filter.min_level] or 0
+  local function passes(r)
+    if sources and not sources[r.source] then return false end
+    if statuses and not statuses[r.http_status] then return false end
+    if events and not events[r.event_id] then return false end
+    if (LEVELS[r.level] or 0) < min then return false end
+    local t = r.time_us and r.time_us / 1e6
+    if filter.since and (not t or t < filter.since) then return false end
+    if filter["until"] and (not t or t > filter["until"]) then return false end
+    if filter.contains then
+      local msg = (r.message or ""):lower()
+      for _, c in ipairs(filter.contains) do
+        if msg:find(c:lower(), 1, true) then return true end
+      end
+      return false
+    end
+    return true
+  end
+  local reader = {}
+  function reader:next()
+    while true do
+      local line = f:read("l")
+      if not line then return nil end
+      lineno = lineno + 1
+      local r = cjson.decode(line)
+      if type(r) ~= "table" or type(r.time) ~= "string" then
+        stats.skipped = stats.skipped + 1
+        if #stats.examples < 3 then stats.examples[#stats.examples + 1] = ("line %d: not a sceplab record"):format(lineno) end
+      else
+        stats.records = stats.records + 1
+        local secs = M.parse_time(r.time)
+        r.time_us = secs and math.floor(secs * 1e6 + 0.5) or nil
+        if passes(r) then return r end
+      end
+    end
+  end
+  function reader:stats() return stats end
+  function reader:close() f:close() end
+  return reader
+end
+
 local function before(a, b)
   local ta, tb = a.rec.time_us or math.mininteger, b.rec.time_us or math.mininteger
   if ta ~= tb then return ta < tb end
@@ -82,6 +147,10 @@ function M.merge(paths, opts, emit)
       lg, err = logs.open_member(f.archive, f.index, opts.filter, lopts)
     else
       lg, err = logs.open(f.path, opts.filter, lopts)
+      if not lg then
+        local jl = open_jsonl(f.path, opts.filter)
+        if jl then lg, err = jl, nil end
+      end
     end
     if lg then
       streams[#streams + 1] = { log = lg, index = #streams + 1, file = f.path }

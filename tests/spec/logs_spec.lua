@@ -35,7 +35,7 @@ describe("log formats", function()
     it("reads " .. name .. " exactly as its golden JSONL", function()
       local got = records(dir .. "/" .. name, nil, { date = dates[name] })
       local want = {}
-      for line in io.lines(dir .. "/golden/" .. name .. ".jsonl") do want[#want + 1] = json.decode(line) end
+      for line in io.lines(h.fixture("golden/" .. name .. ".jsonl")) do want[#want + 1] = json.decode(line) end
       assert.are.equal(#want, #got)
       for i = 1, #want do
         assert.are.same(without(want[i], "file"), without(got[i], "file"), name .. " record " .. i)
@@ -250,6 +250,29 @@ describe("sceplab timeline", function()
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
     assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2, n)
+  end)
+
+  it("reads its own JSONL back: an exported timeline merges with fresh logs", function()
+    local code, out = h.sceplab({ "timeline", dir .. "/NDESPlugin.log", "--jsonl" })
+    assert.are.equal(0, code)
+    local export = h.write(h.tmpname() .. ".jsonl", out)
+    local c2, merged = h.sceplab({ "timeline", export, dir .. "/u_ex200524.log", "--jsonl" })
+    local c3, errors_only = h.sceplab({ "timeline", export, "--min-level", "error", "--jsonl" })
+    os.remove(export)
+    assert.are.equal(0, c2)
+    assert.are.equal(0, c3)
+    local n, sources, prev = 0, {}, nil
+    for line in merged:gmatch("[^\n]+") do
+      local r = json.decode(line)
+      n = n + 1
+      sources[r.source] = true
+      local t = sceplab.timeline.parse_time(r.time)
+      if prev then assert.is_true(prev <= t) end
+      prev = t
+    end
+    assert.are.equal(12 + 8, n)
+    assert.is_true(sources.cmtrace and sources.iis)
+    assert.are.equal(2, #h.lines(errors_only))
   end)
 
   it("filters by request id in any spelling, and groups attempts", function()
