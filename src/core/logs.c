@@ -25,9 +25,9 @@
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
 typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
-               FMT_EVTX, FMT_CRS } format;
+               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG } format;
 static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog",
-                                           "eventtext", "eventcsv", "evtx", "crs"};
+                                           "eventtext", "eventcsv", "evtx", "crs", "msi", "registry"};
 
 struct sceplab_log {
   FILE *f;
@@ -65,6 +65,7 @@ struct sceplab_log {
   int bias_set, bias;
   int offset_set, offset_min;     /* assumed zone for zone-less formats */
   int year, month, day;           /* the date for date-less formats */
+  char regkey[512];               /* registry exports: the current [key] */
   sceplab_log_filter filter;
   uint64_t records, skipped;
   char examples[3][256];
@@ -262,6 +263,8 @@ static const struct { uint32_t code; const char *name; } hresults[] = {
   {0x80190194, "BG_E_HTTP_ERROR_404"}, {0x80070005, "E_ACCESSDENIED"}, {0x80090016, "NTE_BAD_KEYSET"},
   {0x80091007, "CRYPT_E_HASH_VALUE"}, {0x00000542, "ERROR_BAD_IMPERSONATION_LEVEL"}, {0x00000005, "ERROR_ACCESS_DENIED"},
   {0x00002F7F, "ERROR_WINHTTP_SECURE_FAILURE"}, {0x00002F8F, "ERROR_WINHTTP_SECURE_INVALID_CERT"},
+  {0x00000643, "ERROR_INSTALL_FAILURE"}, {0x00002F7D, "ERROR_WINHTTP_CANNOT_CONNECT"},
+  {0x00002EE7, "ERROR_WINHTTP_NAME_NOT_RESOLVED"}, {0x00002EE2, "ERROR_WINHTTP_TIMEOUT"},
 };
 
 const char *sceplab_hresult_name(uint32_t code)
@@ -1372,6 +1375,113 @@ static int parse_xml_record(sceplab_log *lg, sceplab_record *r, sceplab_error *e
   }
 }
 
+/* ---- Windows Installer logs (SetupMsi.log) --------------------------------------------------- */
+
+/* "=== Verbose logging started: 5/24/2020  16:12:58 ..." gives the date the MSI lines lack;
+ * "MSI (c) (28:54) [16:13:11:905]: message" lines are the records; property dumps are not. */
+static int parse_msi(sceplab_log *lg, const char *p, size_t n, sceplab_record *r)
+{
+  char head[96];
+  int h, mi, s, ms, mo, d, y;
+  const char *br, *msg;
+  size_t hn = n < sizeof(head) - 1 ? n : sizeof(head) - 1;
+  memcpy(head, p, hn);
+  head[hn] = 0;
+  if(strncmp(head, "=== ", 4) == 0) {
+    const char *colon = strchr(head, ':');
+    if(colon && sscanf(colon + 1, " %d/%d/%d", &mo, &d, &y) == 3) {
+      lg->year = y;
+      lg->month = mo;
+      lg->day = d;
+    }
+    return 0;
+  }
+  if(strncmp(head, "MSI (", 5) != 0)
+    return 0; /* property dumps and action lines: not records */
+  br = memchr(p, '[', n);
+  if(!br || sscanf(br, "[%d:%d:%d:%d]", &h, &mi, &s, &ms) != 4) {
+    skip_line(lg, r->line, "MSI line without [HH:MM:SS:mmm]");
+    return 0;
+  }
+  r->time_us = make_time(lg->year, lg->month, lg->day, h, mi, s, ms * 1000L);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    skip_line(lg, r->line, "time out of range");
+    return 0;
+  }
+  assume_zone(lg, r);
+  r->time_text.p = br;
+  r->time_text.n = span_until(br, p + n, "]") + 1;
+  r->component.p = p;
+  r->component.n = 7; /* "MSI (c)" or "MSI (s)" */
+  msg = br + r->time_text.n;
+  while(msg < p + n && (*msg == ':' || *msg == ' '))
+    msg++;
+  r->message.p = msg;
+  r->message.n = (size_t)(p + n - msg);
+  r->level = SCEPLAB_LVL_INFO;
+  {
+    const char *st = sceplab_memcasestr(msg, r->message.n, "error status: ");
+    if(st) {
+      char num[12];
+      size_t k = 0;
+      st += 14;
+      while(st + k < p + n && k + 1 < sizeof(num) && isdigit((unsigned char)st[k]))
+        k++;
+      memcpy(num, st, k);
+      num[k] = 0;
+      r->win32_status = atol(num);
+      if(r->win32_status != 0) {
+        r->level = SCEPLAB_LVL_ERROR;
+        set_hresult(r, (uint32_t)r->win32_status);
+      }
+    }
+    if(sceplab_memcasestr(msg, r->message.n, "Installation failed") || sceplab_memcasestr(msg, r->message.n, "Return value 3"))
+      r->level = SCEPLAB_LVL_ERROR;
+  }
+  return 1;
+}
+
+/* ---- registry exports (.reg) ------------------------------------------------------------------ */
+
+/* One record per value: component is the key, message "name=value"; no times, so the file's. */
+static int parse_reg(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
+{
+  size_t len = 0;
+  if(n && p[0] == '[') {
+    snprintf(lg->regkey, sizeof(lg->regkey), "%.*s", (int)(n > 2 ? n - 2 : 0), p + 1);
+    return 0;
+  }
+  if(!n || p[0] == ';' || (strncmp(p, "Windows Registry", 16) == 0) || strncmp(p, "REGEDIT4", 8) == 0)
+    return 0;
+  if(p[0] != '"' && p[0] != '@') {
+    skip_line(lg, r->line, "not a registry value line");
+    return 0;
+  }
+  msg_append(lg, &len, p, n);
+  /* hex values continue with a trailing backslash */
+  while(len && lg->msg[len - 1] == '\\') {
+    int rc = next_line(lg, &p, &n, err);
+    len--;
+    if(rc < 0)
+      return -1;
+    if(rc == 0)
+      break;
+    while(n && (*p == ' ' || *p == '\t')) {
+      p++;
+      n--;
+    }
+    msg_append(lg, &len, p, n);
+  }
+  r->message.p = lg->msg;
+  r->message.n = len;
+  lg->arena_used = 0;
+  r->component = arena_str(lg, lg->regkey);
+  r->time_us = lg->mtime_us;
+  r->time_text = arena_str(lg, "file modification time");
+  r->level = SCEPLAB_LVL_INFO;
+  return 1;
+}
+
 /* ---- CRS files: one record per file; the folder is the status ------------------------------- */
 
 static int parse_crs_file(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
@@ -1445,6 +1555,17 @@ static int detect(const char *p, size_t n, format *fmt, char *why, size_t whylen
      (n > 8 && strncmp(p, "#Fields:", 8) == 0) || sceplab_memcasestr(p, n, "\n#Fields: date time")) {
     *fmt = FMT_IIS;
     snprintf(why, whylen, "IIS W3C extended log (#Software/#Fields directives)");
+    return 0;
+  }
+  if(n > 28 && (strncmp(p, "=== Verbose logging started:", 28) == 0 || strncmp(p, "=== Logging started:", 20) == 0 ||
+                strncmp(p, "MSI (c) (", 9) == 0 || strncmp(p, "MSI (s) (", 9) == 0)) {
+    *fmt = FMT_MSI;
+    snprintf(why, whylen, "Windows Installer log (MSI (c)/(s) lines)");
+    return 0;
+  }
+  if(n > 20 && (strncmp(p, "Windows Registry Editor Version", 31) == 0 || strncmp(p, "REGEDIT4", 8) == 0)) {
+    *fmt = FMT_REG;
+    snprintf(why, whylen, "registry export (.reg)");
     return 0;
   }
   if(sceplab_memcasestr(p, n < 4096 ? n : 4096, "<CertRequestStatus")) {
@@ -1915,6 +2036,8 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
     case FMT_SYSLOG: got = parse_syslog(lg, p, n, r); break;
     case FMT_EVTTXT:
     case FMT_EVTCSV: got = parse_evtexport(lg, p, n, r, err); break;
+    case FMT_MSI: got = parse_msi(lg, p, n, r); break;
+    case FMT_REG: got = parse_reg(lg, p, n, r, err); break;
     default: got = parse_cmtrace(lg, p, n, r, err); break;
     }
     if(got < 0)

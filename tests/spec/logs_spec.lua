@@ -177,6 +177,30 @@ describe("log formats", function()
     assert.are.equal("Succeed", ok[1].component)
   end)
 
+  it("reads the connector's SetupMsi.log (UTF-16) and names a failed install", function()
+    local got = records(dir .. "/SetupMsi.log")
+    assert.are.equal(3, #got) -- property dumps and action lines are not records
+    assert.are.equal("2020-05-24T16:13:11.905000Z", got[2].time) -- the date from the log's header
+    assert.are.equal("MSI (c)", got[2].component)
+    assert.matches("Installation completed successfully", got[2].message)
+    assert.are.equal(0, got[3].win32_status)
+    local failed = records(dir .. "/SetupMsi-failed.log", nil, { date = "2020-05-24" })
+    assert.are.equal("error", failed[1].level)
+    assert.are.equal(1603, failed[2].win32_status)
+    assert.are.equal("ERROR_INSTALL_FAILURE", failed[2].hresult_name)
+  end)
+
+  it("reads registry exports value by value", function()
+    local got = records(dir .. "/MSCEP.reg")
+    assert.are.equal(6, #got)
+    assert.are.equal("HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Cryptography\\MSCEP", got[1].component)
+    assert.are.equal('"EncryptionTemplate"="IntuneSCEP"', got[1].message)
+    assert.matches("MSCEP\\Modules\\NDESPolicy$", got[4].component)
+    assert.are.equal('"NDESCertThumbprint"="d00593a15526f6026d4e4ebafcf85eccd5389f01"', got[4].message)
+    assert.are.equal('"SigningCertificate"=hex:30,82,03,85,30,82,02,6d,a0,03,02,01,02,02,14,33,01,a2,67,80,81,cd,9b', got[5].message)
+    assert.are.equal(12, got[6].line)
+  end)
+
   it("reads a zip bundle in place", function()
     local bundle = h.fixture("bundles/ndes-bundle.zip")
     local members = assert(sceplab.logs.members(bundle))
@@ -249,7 +273,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2, n)
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6, n)
   end)
 
   it("reads its own JSONL back: an exported timeline merges with fresh logs", function()
