@@ -247,7 +247,7 @@ const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle)
   lo = (unsigned char)tolower((unsigned char)needle[0]);
   up = (unsigned char)toupper((unsigned char)needle[0]);
   p = hay;
-  end = hay + n - m + 1;
+  end = hay + (n - m + 1); /* m <= n: compute the offset, then the pointer */
   while(p < end) {
     const char *a = memchr(p, lo, (size_t)(end - p));
     const char *b = up != lo ? memchr(p, up, (size_t)((a ? a : end) - p)) : NULL;

@@ -950,9 +950,9 @@ static int parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_record
   r->date_assumed = 1;
   assume_zone(lg, r);
   r->time_text.p = p;
-  r->time_text.n = 15;
+  r->time_text.n = n < 15 ? n : 15;
   {
-    const char *cur = p + 15, *end = lt;
+    const char *cur = p + r->time_text.n, *end = lt > cur ? lt : cur;
     sceplab_str host = next_tok(&cur, end), proc = next_tok(&cur, end);
     r->host = host;
     r->component.p = proc.p;
@@ -1399,9 +1399,19 @@ static int parse_msi(sceplab_log *lg, const char *p, size_t n, sceplab_record *r
   if(strncmp(head, "MSI (", 5) != 0)
     return 0; /* property dumps and action lines: not records */
   br = memchr(p, '[', n);
-  if(!br || sscanf(br, "[%d:%d:%d:%d]", &h, &mi, &s, &ms) != 4) {
-    skip_line(lg, r->line, "MSI line without [HH:MM:SS:mmm]");
-    return 0;
+  {
+    char tb[24];
+    size_t tl = br ? span_until(br, p + n, "]") : 0;
+    if(!br || br + tl >= p + n || tl + 1 >= sizeof(tb)) {
+      skip_line(lg, r->line, "MSI line without [HH:MM:SS:mmm]");
+      return 0;
+    }
+    memcpy(tb, br, tl + 1);
+    tb[tl + 1] = 0;
+    if(sscanf(tb, "[%d:%d:%d:%d]", &h, &mi, &s, &ms) != 4) {
+      skip_line(lg, r->line, "MSI line without [HH:MM:SS:mmm]");
+      return 0;
+    }
   }
   r->time_us = make_time(lg->year, lg->month, lg->day, h, mi, s, ms * 1000L);
   if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
