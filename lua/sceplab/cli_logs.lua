@@ -129,8 +129,11 @@ function M.run(args)
     local attempts = timeline.group(records_for_attempts)
     out:write("\nAttempts\n")
     for _, a in ipairs(attempts) do
-      out:write(("  %s\n    %s to %s, %d record(s) from %s\n"):format(a.key, a.first or "?", a.last or "?", a.records,
-        table.concat(a.sources, ", ")))
+      local steps = {}
+      for _, st in ipairs(a.steps) do steps[#steps + 1] = tostring(st) end
+      out:write(("  #%d  %s to %s, %d record(s), %d error(s), steps %s, from %s\n"):format(a.id, a.first or "?", a.last or "?",
+        a.records, a.errors, #steps > 0 and table.concat(steps, ",") or "-", table.concat(a.sources, ", ")))
+      for _, k in ipairs(a.keys) do out:write("       ", k, "\n") end
     end
     if #attempts == 0 then out:write("  (no record carries a request or transaction id)\n") end
   end

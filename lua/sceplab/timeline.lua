@@ -179,44 +179,111 @@ function M.merge(paths, opts, emit)
   return inputs
 end
 
---- The key an enrollment attempt is grouped by, when the record carries one.
-local function attempt_key(r)
-  if r.request_id then return "request:" .. r.request_id end
-  if r.transaction_id then return "transaction:" .. r.transaction_id end
-  return nil
+-- The identifiers that name one enrollment attempt: its request id and its transaction id. A
+-- device id is weaker (a device makes many attempts) and is handled apart.
+local function keys_of(r)
+  local k = {}
+  if r.request_id then k[#k + 1] = "request:" .. r.request_id end
+  if r.transaction_id then k[#k + 1] = "transaction:" .. r.transaction_id end
+  return k
 end
 
---- Groups records (in time order) into enrollment attempts, setting record.attempt:
--- {{key, first, last, records, sources}}. Records that carry no identifier join the attempt of the
--- nearest identified record of the same file within window seconds (default 120).
+--- Groups records (in time order) into enrollment attempts and sets record.attempt.
+-- Identifiers link: a record naming both a request id and a transaction id (NDESPlugin's "Data for
+-- User ..." line, a CRS file) joins them into one attempt, so every record carrying either lands
+-- there. A record carrying only a device id joins that device's attempt nearest in time; one with
+-- no identifier joins the attempt whose records are nearest in time within window seconds
+-- (default 120), preferring its own file.
+-- Returns {{id, keys, first, last, records, sources, steps, errors}} in order of first record.
 function M.group(records, window)
   window = (window or 120) * 1e6
-  local attempts, by_key, last_by_file = {}, {}, {}
-  for _, r in ipairs(records) do
-    local key = attempt_key(r)
-    if not key and r.time_us then
-      local prev = last_by_file[r.file]
-      if prev and r.time_us - prev.time_us <= window then key = prev.key end
+  local parent = {}
+  local function find(x)
+    while parent[x] ~= x do
+      parent[x] = parent[parent[x]]
+      x = parent[x]
     end
-    if key then
-      local a = by_key[key]
-      if not a then
-        a = { key = key, first = r.time, last = r.time, records = 0, sources = {} }
-        by_key[key] = a
-        attempts[#attempts + 1] = a
+    return x
+  end
+  local function union(a, b)
+    a, b = find(a), find(b)
+    if a ~= b then parent[b] = a end
+  end
+  for _, r in ipairs(records) do
+    local k = keys_of(r)
+    for _, key in ipairs(k) do if not parent[key] then parent[key] = key end end
+    for i = 2, #k do union(k[1], k[i]) end
+  end
+  local attempts, by_root = {}, {}
+  local function attempt_for(root)
+    local a = by_root[root]
+    if not a then
+      a = { id = #attempts + 1, keys = {}, records = 0, sources = {}, steps = {}, errors = 0 }
+      by_root[root] = a
+      attempts[#attempts + 1] = a
+    end
+    return a
+  end
+  -- identified records first, remembering the last time each file and attempt was seen
+  local last_in_file, last_any, by_device = {}, {}, {}
+  local unassigned = {}
+  for i, r in ipairs(records) do
+    local k = keys_of(r)
+    if #k > 0 then
+      local a = attempt_for(find(k[1]))
+      r.attempt = a.id
+      if r.time_us then
+        last_in_file[r.file] = last_in_file[r.file] or {}
+        local lf = last_in_file[r.file]
+        lf[#lf + 1] = { t = r.time_us, a = a }
+        last_any[#last_any + 1] = { t = r.time_us, a = a }
+        if r.device_id then
+          local d = r.device_id:lower()
+          by_device[d] = by_device[d] or {}
+          by_device[d][#by_device[d] + 1] = { t = r.time_us, a = a }
+        end
       end
+    else
+      unassigned[#unassigned + 1] = i
+    end
+  end
+  local function nearest(list, t)
+    local best, bestd
+    for _, e in ipairs(list or {}) do
+      local d = math.abs(e.t - t)
+      if d <= window and (not bestd or d < bestd) then best, bestd = e.a, d end
+    end
+    return best
+  end
+  for _, i in ipairs(unassigned) do
+    local r = records[i]
+    if r.time_us then
+      local a = (r.device_id and nearest(by_device[r.device_id:lower()], r.time_us))
+        or nearest(last_in_file[r.file], r.time_us) or nearest(last_any, r.time_us)
+      if a then r.attempt = a.id end
+    end
+  end
+  for _, r in ipairs(records) do
+    if r.attempt then
+      local a = attempts[r.attempt]
       a.records = a.records + 1
+      a.first = a.first or r.time
       a.last = r.time or a.last
       a.sources[r.source] = true
-      r.attempt = key
-      if r.time_us then last_by_file[r.file] = { time_us = r.time_us, key = key } end
+      if r.step then a.steps[r.step] = true end
+      if r.level == "error" or r.level == "critical" then a.errors = a.errors + 1 end
+      for _, key in ipairs(keys_of(r)) do a.keys[key] = true end
+      if r.device_id then a.keys["device:" .. r.device_id:lower()] = true end
     end
   end
   for _, a in ipairs(attempts) do
-    local s = {}
-    for k in pairs(a.sources) do s[#s + 1] = k end
-    table.sort(s)
-    a.sources = s
+    local function sorted(t)
+      local out = {}
+      for k in pairs(t) do out[#out + 1] = k end
+      table.sort(out)
+      return out
+    end
+    a.keys, a.sources, a.steps = sorted(a.keys), sorted(a.sources), sorted(a.steps)
   end
   return attempts
 end

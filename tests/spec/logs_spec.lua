@@ -170,8 +170,9 @@ describe("log formats", function()
     assert.are.equal(6, r.step)
     assert.are.equal("0x80094800", r.hresult)
     assert.are.equal("CERTSRV_E_UNSUPPORTED_CERT_TYPE", r.hresult_name)
-    assert.are.equal("59d8b46f903cefd84e9886384eac32c19d266dfa", r.transaction_id)
-    assert.matches("^AC_d70bf40e%-1822%-44b4%-9ee5%-0cc777c5bf70/LogicalName_c51ae254", r.request_id)
+    assert.are.equal("a1c0ffee0000000000000000000000000000beef", r.transaction_id)
+    assert.are.equal("AC_d70bf40e-1822-44b4-9ee5-0cc777c5bf70/LogicalName_0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0;Hash=-1271337020",
+      r.request_id)
     local ok = records(dir .. "/CertificateRequestStatus/Succeed/D6CB79962ED142C7B045DC2ED8384609.CRS")
     assert.are.equal("info", ok[1].level)
     assert.are.equal("Succeed", ok[1].component)
@@ -215,6 +216,17 @@ describe("log formats", function()
     assert.are.equal("2020-05-24T12:00:00Z", crs.time) -- the member's time in the archive
     assert.matches("ndes%-bundle%.zip!NDES01/CertificateRequestStatus/Failed/", crs.file)
     assert.are.equal(27, #t.records)
+    -- the attempts: the device's enrollment (IIS, NDESPlugin, CRP, device events joined by request id,
+    -- transaction and time) and the failed request the CRS file reports on its own
+    assert.are.equal(2, #t.attempts)
+    local main, failed = t.attempts[1], t.attempts[2]
+    assert.are.same({ "cmtrace", "eventtext", "iis", "svclog" }, main.sources)
+    assert.are.equal(2, main.errors) -- the device events 307 and 32; the 10:20 failures are beyond the window
+    local has = {}
+    for _, k in ipairs(main.keys) do has[k] = true end
+    assert.is_true(has["transaction:59d8b46f903cefd84e9886384eac32c19d266dfa"])
+    assert.is_true(has["request:AC_d70bf40e-1822-44b4-9ee5-0cc777c5bf70/LogicalName_3b597a2d_27d2_45ff_bca6_57d2db6f17fb;Hash=1399397888"])
+    assert.are.same({ "crs" }, failed.sources)
     local nothing, err = sceplab.logs.members(dir .. "/u_ex200524.log")
     assert.is_nil(nothing)
     assert.matches("not a zip archive", err)
