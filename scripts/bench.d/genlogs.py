@@ -32,3 +32,10 @@ write(out + "/cmtrace.log", "", lambda i:
       '0cc777c5bf70/LogicalName_3b597a2d_27d2_45ff_bca6_57d2db6f17fb;Version=1;Hash=1399397888]LOG]!><time="%d:%02d:%02d.%03d+420" '
       'date="05-24-2020" component="NDESPlugin" context="" type="%d" thread="4120" file="">\n'
       % (i, (i // 3600000) % 24, (i // 60000) % 60, (i // 1000) % 60, i % 1000, 3 if i % 101 == 0 else 1))
+write(out + "/svclog.log", "", lambda i:
+      '<E2ETraceEvent xmlns="http://schemas.microsoft.com/2004/06/E2ETraceEvent"><System xmlns="http://schemas.microsoft.com/2004/06/windows/eventlog/system">'
+      '<EventID>0</EventID><Type>3</Type><SubType Name="Information">0</SubType><Level>%d</Level><TimeCreated SystemTime="2020-05-24T%02d:%02d:%02d.%07dZ" />'
+      '<Source Name="CertificateRegistrationPoint" /><Correlation ActivityID="{6f0d8b32-1111-4c4e-9a55-5d1f3c2a9b01}" />'
+      '<Execution ProcessName="w3wp" ProcessID="5112" ThreadID="17" /><Channel /><Computer>NDES01</Computer></System>'
+      '<ApplicationData>VerifyRequest %d: Phase 1 validation succeeded: message signature verified and request decrypted.</ApplicationData></E2ETraceEvent>\n'
+      % (2 if i % 101 == 0 else 8, (i // 3600000) % 24, (i // 60000) % 60, (i // 1000) % 60, i % 1000 * 10000, i))
