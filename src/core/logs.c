@@ -310,6 +310,31 @@ static void extract_from_message(sceplab_record *r)
       k++;
     snprintf(r->transaction_id, sizeof(r->transaction_id), "%.*s", (int)k, v);
   }
+  if((p = sceplab_memcasestr(m, n, "User : ")) || (p = sceplab_memcasestr(m, n, "UserID: "))) {
+    const char *v = strchr(p, ':') + 1;
+    size_t k = 0;
+    while(*v == ' ')
+      v++;
+    while((size_t)(v - m) + k < n && (isxdigit((unsigned char)v[k]) || v[k] == '-') && k + 1 < sizeof(r->user_id))
+      k++;
+    if(k == 36)
+      snprintf(r->user_id, sizeof(r->user_id), "%.*s", (int)k, v);
+  }
+  if(!r->thumbprint[0] && (p = sceplab_memcasestr(m, n, "thumbprint"))) {
+    /* the first run of exactly 40 or 64 hex digits after the word: "thumbprint is d005...",
+     * "CA cert thumbprint '0C93...'", "Thumbprint=584206..." */
+    const char *q = p + 10, *end = m + n;
+    while(q < end && q < p + 40) {
+      size_t k = 0;
+      while(q + k < end && isxdigit((unsigned char)q[k]))
+        k++;
+      if((k == 40 || k == 64) && (q + k == end || !isalnum((unsigned char)q[k]))) {
+        snprintf(r->thumbprint, sizeof(r->thumbprint), "%.*s", (int)k, q);
+        break;
+      }
+      q += k ? k : 1;
+    }
+  }
   if((p = sceplab_memcasestr(m, n, "Device : ")) || (p = sceplab_memcasestr(m, n, "DeviceID: "))) {
     const char *v = strchr(p, ':') + 1;
     size_t k = 0;
@@ -1545,6 +1570,10 @@ static int parse_crs_file(sceplab_log *lg, sceplab_record *r, sceplab_error *err
     snprintf(r->transaction_id, sizeof(r->transaction_id), "%.95s", f);
   if((f = sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "DeviceID")) && strlen(f) == 36)
     snprintf(r->device_id, sizeof(r->device_id), "%s", f);
+  if((f = sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "UserID")) && strlen(f) == 36)
+    snprintf(r->user_id, sizeof(r->user_id), "%s", f);
+  if((f = sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Thumbprint")) && (strlen(f) == 40 || strlen(f) == 64))
+    snprintf(r->thumbprint, sizeof(r->thumbprint), "%s", f);
   snprintf(line, sizeof(line), "CRS in %.*s: Status=%s HResult=%s UploadStatus=%s Thumbprint=%s",
            (int)(flen < 60 ? flen : 60), folder, sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Status") ? sceplab_obj_get_str(sceplab_obj_get(v, "fields"), "Status") : "?",
            sceplab_obj_get_str(v, "hresult") ? sceplab_obj_get_str(v, "hresult") : "?",

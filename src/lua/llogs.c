@@ -272,6 +272,8 @@ static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
   set_cstr(L, "request_id", r->request_id);
   set_cstr(L, "transaction_id", r->transaction_id);
   set_cstr(L, "device_id", r->device_id);
+  set_cstr(L, "user_id", r->user_id);
+  set_cstr(L, "thumbprint", r->thumbprint);
 }
 
 /* log:next() -> record | nil at the end | nil, message, code on a read error */

@@ -50,6 +50,8 @@ typedef struct sceplab_record {
   char request_id[256];              /* canonical Intune request id found in the record */
   char transaction_id[96];
   char device_id[40];
+  char user_id[40];                  /* an Intune/Entra user id (guid) */
+  char thumbprint[66];               /* a certificate thumbprint (SHA-1 or SHA-256 hex) the record names */
 } sceplab_record;
 
 typedef struct sceplab_log_filter {
