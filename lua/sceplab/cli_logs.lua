@@ -26,6 +26,8 @@ function M.register(p)
   t:option("--assume-offset"):description("UTC offset of formats that write none (Android, Event Viewer exports, syslog), e.g. --assume-offset=-07:00; default UTC.")
   t:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: the file's modification date.")
   t:flag("--explain-format"):description("Say which format each file is read as, and why; read nothing else.")
+  t:option("--format"):description("Read every file as this format instead of detecting it.")
+    :choices({ "iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog", "eventtext", "eventcsv", "crs", "msi", "registry" })
   t:flag("--attempts"):description("After the timeline, list the enrollment attempts it groups into.")
 end
 
@@ -99,7 +101,8 @@ function M.run(args)
     stderr("--date '%s': expected YYYY-MM-DD", args.date)
     return 2
   end
-  local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias, offset = offset, date = args.date }, function(r)
+  local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias, offset = offset, date = args.date,
+                                                format = args.format }, function(r)
     if not matches_request(r, want_request) or (args.device and r.device_id ~= args.device) then return end
     count = count + 1
     if records_for_attempts then records_for_attempts[#records_for_attempts + 1] = r end

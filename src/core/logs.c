@@ -1535,6 +1535,10 @@ static int parse_crs_file(sceplab_log *lg, sceplab_record *r, sceplab_error *err
       return -1;
   }
   r->line = 1;
+  if(!lg->buf || lg->end == lg->start) {
+    skip_line(lg, 1, "empty file");
+    return 0;
+  }
   v = sceplab_crs_parse((const unsigned char *)lg->buf + lg->start, lg->end - lg->start, &e);
   if(!v) {
     skip_line(lg, 1, e.msg);
@@ -1934,7 +1938,20 @@ static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab
                                 const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err)
 {
   char why[160];
-  if(lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0) {
+  if(opts && opts->format) {
+    size_t i;
+    for(i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
+      if(strcmp(opts->format, format_names[i]) == 0)
+        break;
+    if(i == sizeof(format_names) / sizeof(format_names[0]) || i == FMT_EVTX) {
+      sceplab_err_set(err, SCEPLAB_E_USAGE, "format '%s' cannot be forced (one of iis, cmtrace, svclog, eventxml, "
+                      "android, ios, syslog, eventtext, eventcsv, crs, msi, registry)", opts->format);
+      sceplab_log_close(lg);
+      return NULL;
+    }
+    lg->fmt = (format)i;
+  }
+  else if(lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0) {
     if(evtx_open(lg, path, err) != 0) {
       sceplab_log_close(lg);
       return NULL;

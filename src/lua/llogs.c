@@ -130,12 +130,17 @@ static int open_common(lua_State *L, int member)
     }
     if(lua_getfield(L, 3, "date") != LUA_TNIL)
       o.date = luaL_checkstring(L, -1);
-    lua_pop(L, 3);
+    if(lua_getfield(L, 3, "format") != LUA_TNIL)
+      o.format = luaL_checkstring(L, -1);
+    lua_pop(L, 4);
   }
   sceplab_err_clear(&err);
   l->lg = member ? sceplab_log_open_member(path, index, &f, &o, &err) : sceplab_log_open(path, &f, &o, &err);
-  if(!l->lg)
+  if(!l->lg) {
+    if(err.code == SCEPLAB_E_USAGE)
+      return luaL_argerror(L, 3, err.msg);
     return sceplab_lua_fail(L, &err);
+  }
   return 1;
 }
 

@@ -71,7 +71,18 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
       return sceplab_val_null();
     fwrite(d, 1, n, f);
     fclose(f);
+#ifdef FUZZ_FORMAT
+    {
+      /* one target per parser: the format is forced, so every input reaches it */
+      sceplab_log_opts o;
+      memset(&o, 0, sizeof(o));
+      o.format = FUZZ_FORMAT;
+      o.date = "2020-05-24";
+      lg = sceplab_log_open(path, NULL, &o, err);
+    }
+#else
     lg = sceplab_log_open(path, NULL, NULL, err);
+#endif
     if(!lg)
       return NULL;
     while((rc = sceplab_log_next(lg, &r, err)) > 0)

@@ -75,6 +75,7 @@ typedef struct sceplab_log_opts {
   int has_offset;     /* zone-less formats (Android, Event Viewer exports, syslog): the UTC offset in */
   int offset_min;     /* minutes east to assume instead of UTC */
   const char *date;   /* "YYYY-MM-DD" for formats without a date (iOS console); default: the file's date */
+  const char *format; /* read as this format ("iis", "cmtrace", ...) instead of detecting it */
 } sceplab_log_opts;
 
 /* Opens a file and detects its format from its content (BOM and UTF-16 handled). */
