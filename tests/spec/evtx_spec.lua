@@ -4,6 +4,8 @@ local h = require "helper"
 local sceplab = require "sceplab"
 
 local shared = assert(os.getenv("SCEPLAB_SHARED"), "SCEPLAB_SHARED unset") .. "/fixtures/evtx/"
+assert(io.open(shared .. "Security_short_selected.evtx", "rb"),
+  shared .. " is missing: the .evtx samples come from ../shared beside the checkout, as CI provides it")
 
 -- evtxexport's event identifiers, in order, and whether it read the whole file.
 local function reference(file)
