@@ -2005,7 +2005,17 @@ static int passes_contains(const sceplab_log *lg, const sceplab_record *r)
   return ok;
 }
 
-/* Everything but the message test, which needs the message rendered. */
+static int in_list(long v, const long *list, size_t n)
+{
+  size_t i;
+  for(i = 0; i < n; i++)
+    if(list[i] == v)
+      return 1;
+  return 0;
+}
+
+/* Everything but the message test, which needs the message rendered. In "any" mode: 1 when the
+ * record passes without the message, 2 when only the message test can still let it through. */
 static int passes(const sceplab_log *lg, const sceplab_record *r)
 {
   const sceplab_log_filter *f = &lg->filter;
@@ -2016,6 +2026,17 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
       ok = strcmp(f->sources[i], r->source) == 0;
     if(!ok)
       return 0;
+  }
+  if(f->since_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us < f->since_us))
+    return 0;
+  if(f->until_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us > f->until_us))
+    return 0;
+  if(f->any) {
+    if((f->nstatuses && in_list(r->http_status, f->statuses, f->nstatuses)) ||
+       (f->nevent_ids && in_list(r->event_id, f->event_ids, f->nevent_ids)) ||
+       (f->min_level && r->level >= f->min_level))
+      return 1;
+    return f->ncontains ? 2 : 0;
   }
   if(f->min_level && r->level < f->min_level)
     return 0;
@@ -2031,10 +2052,6 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
     if(!ok)
       return 0;
   }
-  if(f->since_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us < f->since_us))
-    return 0;
-  if(f->until_us != SCEPLAB_TIME_UNKNOWN && (r->time_us == SCEPLAB_TIME_UNKNOWN || r->time_us > f->until_us))
-    return 0;
   return 1;
 }
 
@@ -2058,8 +2075,11 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
         return rc;
       lg->records++;
       lg->last_time = r->time_us;
-      if(!passes(lg, r) || !passes_contains(lg, r))
-        continue;
+      {
+        int pass = passes(lg, r);
+        if(!pass || ((pass == 2 || !lg->filter.any) && !passes_contains(lg, r)))
+          continue;
+      }
       extract_from_message(r); /* only for records that will be returned */
       return 1;
     }
@@ -2103,12 +2123,15 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
     lg->records++;
     if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
       lg->last_time = r->time_us;
-    if(!passes(lg, r))
-      continue;
-    if(lg->fmt == FMT_IIS)
-      iis_message(lg, r); /* its fields were extracted while parsing */
-    if(!passes_contains(lg, r))
-      continue;
+    {
+      int pass = passes(lg, r);
+      if(!pass)
+        continue;
+      if(lg->fmt == FMT_IIS)
+        iis_message(lg, r); /* its fields were extracted while parsing */
+      if((pass == 2 || !lg->filter.any) && !passes_contains(lg, r))
+        continue;
+    }
     if(lg->fmt != FMT_IIS)
       extract_from_message(r); /* only for records that will be returned */
     return 1;

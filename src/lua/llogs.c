@@ -112,6 +112,9 @@ static int open_common(lua_State *L, int member)
         return luaL_argerror(L, 2, "min_level must be verbose, info, warning, error or critical");
     }
     lua_pop(L, 1);
+    lua_getfield(L, 2, "any");
+    f.any = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     if(lua_getfield(L, 2, "since") != LUA_TNIL)
       f.since_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
     if(lua_getfield(L, 2, "until") != LUA_TNIL)

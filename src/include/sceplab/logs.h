@@ -65,6 +65,8 @@ typedef struct sceplab_log_filter {
   size_t nevent_ids;
   sceplab_level min_level;
   int64_t since_us, until_us;  /* SCEPLAB_TIME_UNKNOWN for open ends */
+  int any;                     /* pass a record matching ANY of statuses, event_ids, min_level, contains
+                                  (the union of many playbooks' match declarations) instead of all */
 } sceplab_log_filter;
 
 typedef struct sceplab_log sceplab_log;
