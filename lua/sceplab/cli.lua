@@ -54,6 +54,7 @@ local function build_parser()
   cli_scep.register(p)
   local cli_logs = require "sceplab.cli_logs"
   cli_logs.register(p)
+  require("sceplab.cli_diagnose").register(p)
 
   local r = p:command("run"):description("Run a Lua script with the sceplab API (sandboxed: no os.execute, io.popen, package.loadlib).")
   r:argument("script"):description("The Lua script.")
@@ -167,6 +168,7 @@ function M.main(argv, host)
   if args.command == "decode" then return cmd_decode(args) end
   if args.command == "run" then return cmd_run(args) end
   if args.command == "timeline" then return (require "sceplab.cli_logs").run(args) end
+  if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
   local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
   if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)

@@ -171,7 +171,8 @@ end
 -- {inputs, attempts, findings, verdicts, steps_without_evidence, playbooks}.
 function M.run(paths, opts)
   opts = opts or {}
-  local playbooks, err = opts.playbooks or M.load_all(opts.dirs)
+  local playbooks, err = opts.playbooks, nil
+  if not playbooks then playbooks, err = M.load_all(opts.dirs) end
   if not playbooks then return nil, err end
   local records = {}
   local inputs = timeline.merge(paths, { filter = union_filter(playbooks), bias = opts.bias, offset = opts.offset,
@@ -239,6 +240,7 @@ function M.run(paths, opts)
   -- which workflow steps the inputs say nothing about
   local steps_seen = {}
   for _, r in ipairs(records) do if r.step then steps_seen[r.step] = true end end
+  for _, f in ipairs(findings) do steps_seen[f.step] = true end
   local missing = {}
   for s = 1, 6 do if not steps_seen[s] then missing[#missing + 1] = s end end
   local clean_inputs = {}

@@ -1,0 +1,256 @@
+-- CLI: sceplab diagnose and sceplab playbooks.
+local sceplab = require "sceplab"
+local diagnose = require "sceplab.diagnose"
+local sys = require "sceplab.core.sys"
+
+local M = {}
+
+local STEPS = {
+  "the profile reaches the device",
+  "the device reaches NDES",
+  "NDES policy module and Certificate Registration Point verify the challenge",
+  "the CA issues",
+  "the device installs the certificate",
+  "the connector reports back",
+}
+M.STEPS = STEPS
+
+local function stderr(fmt, ...)
+  io.stderr:write("sceplab: ", fmt:format(...), "\n")
+end
+
+function M.register(p)
+  local d = p:command("diagnose")
+    :description("Diagnose a log bundle: name the failing enrollment step, the cause, the fix and the evidence (file:line). Exit 1 when an error finding exists.")
+  d:argument("paths"):args("+"):description("Log files, directories or .zip bundles.")
+  d:option("--format"):description("Report format: text (default), json or md."):choices({ "text", "json", "md" }):default("text")
+  d:option("--playbooks"):description("Also load the playbooks in this directory (repeatable; same id overrides the bundled one)."):count("*")
+  d:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written."):convert(tonumber)
+  d:option("--assume-offset"):description("UTC offset of formats that write none, e.g. -07:00; default UTC.")
+  d:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console).")
+
+  local pb = p:command("playbooks"):description("List or show the diagnostic playbooks (bundled, SCEPLAB_PLAYBOOKS and --playbooks).")
+  pb:command_target("playbooks_command")
+  local l = pb:command("list"):description("List the playbooks: id, step, severity, title, file.")
+  l:option("--playbooks"):description("Also load the playbooks in this directory (repeatable)."):count("*")
+  local s = pb:command("show"):description("Show one playbook's declaration.")
+  s:argument("id"):description("A finding id, e.g. iis-impersonation-500.")
+  s:option("--playbooks"):description("Also load the playbooks in this directory (repeatable)."):count("*")
+end
+
+-- Directories from SCEPLAB_PLAYBOOKS (colon-separated) then --playbooks, in that order.
+local function user_dirs(args)
+  local dirs = {}
+  for d in (os.getenv("SCEPLAB_PLAYBOOKS") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = d end
+  for _, d in ipairs(args.playbooks or {}) do dirs[#dirs + 1] = d end
+  for _, d in ipairs(dirs) do
+    if sys.kind(d) ~= "directory" then return nil, ("%s: not a directory of playbooks"):format(d) end
+  end
+  return dirs
+end
+
+local function parse_offset(s)
+  local sign, h, m = s:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = (tonumber(h) * 60 + tonumber(m)) * 60
+  return sign == "-" and -off or off
+end
+
+local function fmt_time(t)
+  if not t then return "(no time)" end
+  return t
+end
+
+local function verdict_line(v, findings_by_id)
+  local who = v.attempt and ("attempt " .. v.attempt) or "unattributed records"
+  if v.status == "failed" then
+    local f = findings_by_id[v.finding]
+    return ("%s: FAILED at step %d (%s): %s [%s]"):format(who, v.failing_step, STEPS[v.failing_step],
+                                                          f and f.title or v.finding, v.finding)
+  end
+  return ("%s: enrollment succeeded"):format(who)
+end
+
+local function index(findings)
+  local by = {}
+  for _, f in ipairs(findings) do by[f.id] = by[f.id] or f end
+  return by
+end
+
+local function render_text(rep, colour)
+  local out = {}
+  local function w(s) out[#out + 1] = s end
+  local function c(code, s) return colour and ("\27[" .. code .. "m" .. s .. "\27[0m") or s end
+  local SEVC = { error = "1;31", warning = "33", info = "36" }
+  w("Read:")
+  for _, i in ipairs(rep.inputs) do
+    if i.error then
+      local e = i.error
+      if e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end
+      w(("  %s: not read (%s)"):format(i.file, e))
+    else w(("  %s: %s, %d records%s"):format(i.file, i.format or "?", i.records or 0,
+                                             (i.skipped or 0) > 0 and (", %d skipped"):format(i.skipped) or "")) end
+  end
+  w("")
+  local by = index(rep.findings)
+  if #rep.verdicts > 0 then
+    w("Verdict:")
+    for _, v in ipairs(rep.verdicts) do w("  " .. verdict_line(v, by)) end
+    w("")
+  end
+  if #rep.findings == 0 then
+    if #rep.verdicts > 0 then w("No findings.")
+    else
+      w("No playbook matched and nothing shows an installed certificate: the inputs do not cover the failure, this is not a clean bill of health.")
+    end
+    w("")
+  end
+  for n, f in ipairs(rep.findings) do
+    w(("%d. %s %s [%s] step %d%s"):format(n, c(SEVC[f.severity], f.severity:upper()), f.title, f.id, f.step,
+                                         f.attempt and (", attempt " .. f.attempt) or ""))
+    w("   Cause: " .. f.cause)
+    if #f.fix > 0 then
+      w("   Fix:")
+      for i, s in ipairs(f.fix) do w(("     %d) %s"):format(i, s)) end
+    end
+    if #f.evidence > 0 then
+      w("   Evidence:")
+      for _, e in ipairs(f.evidence) do
+        w(("     %s:%s  %s"):format(e.file or "?", tostring(e.line or "?"), fmt_time(e.time)))
+        w("       " .. e.text)
+      end
+    end
+    w("")
+  end
+  if #rep.steps_without_evidence > 0 then
+    local s = {}
+    for _, n in ipairs(rep.steps_without_evidence) do s[#s + 1] = ("%d (%s)"):format(n, STEPS[n]) end
+    w("No evidence at all for step " .. table.concat(s, ", ") .. ".")
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- Markdown for a ticket: pipes and backticks in log text are escaped so tables and code stay intact.
+local function md_escape(s) return (s:gsub("|", "\\|")) end
+
+local function render_md(rep)
+  local out = {}
+  local function w(s) out[#out + 1] = s end
+  local by = index(rep.findings)
+  w("# sceplab diagnosis")
+  w("")
+  if #rep.verdicts > 0 then
+    w("## Verdict")
+    w("")
+    for _, v in ipairs(rep.verdicts) do w("- " .. verdict_line(v, by)) end
+    w("")
+  end
+  w("## Findings")
+  w("")
+  if #rep.findings == 0 then w("No playbook matched; see the inputs below.") w("") end
+  for _, f in ipairs(rep.findings) do
+    w(("### %s: %s (`%s`, step %d)"):format(f.severity:upper(), f.title, f.id, f.step))
+    w("")
+    w("**Cause.** " .. f.cause)
+    w("")
+    if #f.fix > 0 then
+      w("**Fix.**")
+      w("")
+      for i, s in ipairs(f.fix) do w(("%d. %s"):format(i, s)) end
+      w("")
+    end
+    if #f.evidence > 0 then
+      w("| File:line | Time (UTC) | Text |")
+      w("|---|---|---|")
+      for _, e in ipairs(f.evidence) do
+        w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), e.time or "", md_escape(e.text)))
+      end
+      w("")
+    end
+  end
+  w("## Inputs")
+  w("")
+  w("| File | Format | Records | Skipped |")
+  w("|---|---|---|---|")
+  for _, i in ipairs(rep.inputs) do
+    w(("| `%s` | %s | %s | %s |"):format(i.file, i.format or (i.error and md_escape(i.error)) or "?", i.records or 0, i.skipped or 0))
+  end
+  if #rep.steps_without_evidence > 0 then
+    local s = {}
+    for _, n in ipairs(rep.steps_without_evidence) do s[#s + 1] = tostring(n) end
+    w("")
+    w("No evidence for step(s) " .. table.concat(s, ", ") .. ".")
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+M.render_text, M.render_md = render_text, render_md
+
+local function has_error(rep)
+  for _, f in ipairs(rep.findings) do if f.severity == "error" then return true end end
+  return false
+end
+
+local function run_diagnose(args)
+  local dirs, derr = user_dirs(args)
+  if not dirs then stderr("%s", derr) return 2 end
+  local offset
+  if args.assume_offset then
+    offset = parse_offset(args.assume_offset)
+    if not offset then stderr("--assume-offset '%s': expected +HH:MM or -HH:MM", args.assume_offset) return 2 end
+  end
+  for _, p in ipairs(args.paths) do
+    if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
+  end
+  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = args.bias, offset = offset, date = args.date })
+  if not rep then stderr("%s", err) return 3 end
+  if args.format == "json" then
+    io.stdout:write(sceplab.json.encode(rep), "\n")
+  elseif args.format == "md" then
+    io.stdout:write(render_md(rep))
+  else
+    io.stdout:write(render_text(rep, sys.isatty(1) and os.getenv("NO_COLOR") == nil))
+  end
+  return has_error(rep) and 1 or 0
+end
+
+local function run_playbooks(args)
+  local dirs, derr = user_dirs(args)
+  if not dirs then stderr("%s", derr) return 2 end
+  local list, err = diagnose.load_all(dirs)
+  if not list then stderr("%s", err) return 3 end
+  if args.playbooks_command == "list" then
+    for _, pb in ipairs(list) do
+      io.stdout:write(("step %d  %-7s  %s  (%s)\n"):format(pb.step, pb.severity, pb.title, pb.file))
+      io.stdout:write("        raises: ", table.concat(pb.ids, ", "), "\n")
+    end
+    return 0
+  end
+  for _, pb in ipairs(list) do
+    for _, id in ipairs(pb.ids) do
+      if id == args.id then
+        local m = {}
+        for k, v in pairs(pb.match) do
+          local vals = type(v) == "table" and v or { v }
+          local s = {}
+          for _, x in ipairs(vals) do s[#s + 1] = tostring(x) end
+          m[#m + 1] = ("  %s: %s"):format(k, table.concat(s, ", "))
+        end
+        table.sort(m)
+        io.stdout:write(("id:          %s\nfindings:    %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nfile:        %s\ndescription: %s\nmatch:\n%s\n")
+          :format(id, table.concat(pb.ids, ", "), pb.title, pb.step, STEPS[pb.step], pb.severity, pb.file,
+                  pb.description, table.concat(m, "\n")))
+        for _, r in ipairs(pb.references or {}) do io.stdout:write("reference:   ", r, "\n") end
+        return 0
+      end
+    end
+  end
+  stderr("no playbook raises '%s' (try 'sceplab playbooks list')", args.id)
+  return 3
+end
+
+function M.run(args)
+  if args.command == "playbooks" then return run_playbooks(args) end
+  return run_diagnose(args)
+end
+
+return M

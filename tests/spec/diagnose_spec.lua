@@ -1,0 +1,178 @@
+-- sceplab diagnose and sceplab playbooks: the findings, evidence lines, verdicts, exit codes and
+-- the user playbook loader that support engineers rely on.
+local h = require "helper"
+local json = require "cjson"
+
+local bundle = h.fixture("bundles/ndes-bundle.zip")
+
+local function diagnose_json(args)
+  local code, out, err = h.sceplab(args)
+  return code, (out ~= "" and json.decode(out) or nil), err
+end
+
+local function by_id(rep, id, attempt)
+  for _, f in ipairs(rep.findings) do
+    if f.id == id and (attempt == nil or f.attempt == attempt) then return f end
+  end
+end
+
+local function has_evidence(f, file_suffix, line)
+  for _, e in ipairs(f.evidence) do
+    if e.file:sub(-#file_suffix) == file_suffix and e.line == line then return true end
+  end
+  return false
+end
+
+describe("sceplab diagnose on the NDES bundle", function()
+  local code, rep
+  setup(function() code, rep = diagnose_json({ "diagnose", "--format", "json", bundle }) end)
+
+  it("exits 1 because error findings exist", function()
+    assert.are.equal(1, code)
+  end)
+
+  it("names each failure with its step and the file:line evidence", function()
+    local cases = {
+      { "ca-thumbprint-mismatch", 1, "DeviceManagement-Admin.txt", 5 },
+      { "iis-impersonation-500", 2, "u_ex200524.log", 13 },
+      { "intermediate-in-root-store", 3, "u_ex200524.log", 14 },
+      { "signing-cert-missing", 3, "CertificateRegistrationPoint_2020-05-24_101500.svclog", 3 },
+      { "ca-template-unsupported", 4, "NDESPlugin.log", 14 },
+      { "connector-upload-failed", 6, "9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS", 1 },
+    }
+    for _, c in ipairs(cases) do
+      local f
+      for _, x in ipairs(rep.findings) do
+        if x.id == c[1] and has_evidence(x, c[3], c[4]) then f = x end
+      end
+      assert.is_truthy(f, c[1] .. " not raised with evidence " .. c[3] .. ":" .. c[4])
+      assert.are.equal(c[2], f.step, c[1])
+      assert.is_string(f.title)
+      assert.is_string(f.cause)
+      assert.is_table(f.fix)
+      assert.is_true(#f.fix > 0, c[1] .. " has no fix")
+      for _, e in ipairs(f.evidence) do
+        assert.is_string(e.time)
+        assert.is_string(e.text)
+      end
+    end
+  end)
+
+  it("ranks errors before warnings", function()
+    local seen_warning = false
+    for _, f in ipairs(rep.findings) do
+      if f.severity ~= "error" then seen_warning = true end
+      if seen_warning then assert.are_not.equal("error", f.severity) end
+    end
+  end)
+
+  it("deduplicates findings per attempt", function()
+    local seen = {}
+    for _, f in ipairs(rep.findings) do
+      local k = f.id .. "@" .. tostring(f.attempt)
+      assert.is_nil(seen[k], "duplicate " .. k)
+      seen[k] = true
+    end
+  end)
+
+  it("gives the failing step of the attempt: the earliest error", function()
+    local v
+    for _, x in ipairs(rep.verdicts) do if x.attempt == 1 then v = x end end
+    assert.is_truthy(v)
+    assert.are.equal("failed", v.status)
+    assert.are.equal(4, v.failing_step)
+    assert.are.equal("ca-template-unsupported", v.finding)
+  end)
+
+  it("reports what it read, with record and skipped counts", function()
+    local iis
+    for _, i in ipairs(rep.inputs) do if i.file:match("u_ex200524%.log$") then iis = i end end
+    assert.are.equal("iis", iis.format)
+    assert.are.equal(8, iis.records)
+    assert.are.equal(1, iis.skipped)
+  end)
+end)
+
+describe("sceplab diagnose on healthy and near-miss logs", function()
+  local dir = h.fixture("diagnose/healthy-windows")
+
+  it("raises no error for a 403 on the bare URL or event 306 with 0x2ab0003, and sees the install", function()
+    local code, rep = diagnose_json({ "diagnose", "--format", "json", dir })
+    assert.are.equal(0, code)
+    for _, f in ipairs(rep.findings) do assert.are_not.equal("error", f.severity, f.id) end
+    assert.are.equal("enrollment-succeeded", rep.verdicts[1].status)
+    assert.matches("installed", rep.verdicts[1].evidence[1].text, 1, true)
+  end)
+
+  it("says which steps have no evidence instead of claiming health", function()
+    local code, out = h.sceplab({ "diagnose", h.fixture("logs/SetupMsi.log") })
+    assert.are.equal(0, code)
+    assert.matches("not a clean bill of health", out, 1, true)
+    assert.matches("No evidence at all for step", out, 1, true)
+  end)
+end)
+
+describe("report formats", function()
+  it("text names the verdict, the fix and the evidence", function()
+    local code, out = h.sceplab({ "diagnose", bundle })
+    assert.are.equal(1, code)
+    assert.matches("attempt 1: FAILED at step 4", out, 1, true)
+    assert.matches("Local Security Policy, User Rights Assignment", out, 1, true)
+    assert.matches("u_ex200524.log:13", out, 1, true)
+    assert.is_nil(out:find("\27[", 1, true), "colour codes when stdout is not a terminal")
+  end)
+
+  it("markdown has a findings section and escaped evidence tables", function()
+    local code, out = h.sceplab({ "diagnose", "--format", "md", bundle })
+    assert.are.equal(1, code)
+    assert.matches("### ERROR: IIS_IUSRS cannot impersonate", out, 1, true)
+    assert.matches("| `tests/", out:gsub(h.fixtures, "tests/fixtures"), 1, true)
+  end)
+end)
+
+describe("user playbooks", function()
+  local function dir_with(name, text)
+    local d = h.tmpname()
+    assert(os.execute("mkdir -p " .. h.shquote(d)))
+    h.write(d .. "/" .. name, text)
+    return d
+  end
+
+  it("stops at load with the file and field named", function()
+    local d = dir_with("bad.lua", [[return { id = "x", title = "t", step = "two", severity = "error",
+      description = "d", match = {}, check = function() return {} end }]])
+    local code, _, err = h.sceplab({ "diagnose", "--playbooks", d, bundle })
+    assert.are.equal(3, code)
+    assert.matches(d .. "/bad.lua: field 'step' must be a number", err, 1, true)
+  end)
+
+  it("refuses os.execute inside a playbook", function()
+    local d = dir_with("evil.lua", [[os.execute("true") return {}]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("evil.lua", err, 1, true)
+  end)
+
+  it("overrides a bundled playbook with the same id, from SCEPLAB_PLAYBOOKS too", function()
+    local d = dir_with("ca.lua", [[return { id = "ca-template-unsupported", title = "Team override", step = 4,
+      severity = "warning", description = "ours", match = { contains = { "0x80094800" } },
+      check = function(recs) return { { cause = "team cause", fix = { "call the PKI team" }, evidence = { recs[1] } } } end }]])
+    local code, rep = diagnose_json({ "diagnose", "--format", "json", "--playbooks", d, bundle })
+    assert.are.equal(1, code)
+    local f = by_id(rep, "ca-template-unsupported")
+    assert.are.equal("Team override", f.title)
+    assert.are.equal("warning", f.severity)
+    local _, out = h.sceplab({ "playbooks", "show", "ca-template-unsupported", "--playbooks", d })
+    assert.matches("Team override", out, 1, true)
+    local p = io.popen("env SCEPLAB_PLAYBOOKS=" .. h.shquote(d) .. " " .. h.shquote(h.bin) .. " playbooks show ca-template-unsupported")
+    local o2 = p:read("a")
+    p:close()
+    assert.matches("Team override", o2, 1, true)
+  end)
+
+  it("names an unknown id with exit 3", function()
+    local code, _, err = h.sceplab({ "playbooks", "show", "no-such-id" })
+    assert.are.equal(3, code)
+    assert.matches("no playbook raises 'no-such-id'", err, 1, true)
+  end)
+end)
