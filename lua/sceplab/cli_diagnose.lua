@@ -36,6 +36,9 @@ function M.register(p)
   local s = pb:command("show"):description("Show one playbook's declaration.")
   s:argument("id"):description("A finding id, e.g. iis-impersonation-500.")
   s:option("--playbooks"):description("Also load the playbooks in this directory (repeatable)."):count("*")
+  local t = pb:command("test"):description("Run a playbook directory against its fixtures (DIR/fixtures/<case>/ with logs and expect.lua). Exit 1 when a case fails.")
+  t:argument("dir"):args("?"):description("The playbook directory; default: the bundled playbooks.")
+  t:flag("-v --verbose"):description("Also print the findings of each case.")
 end
 
 -- Directories from SCEPLAB_PLAYBOOKS (colon-separated) then --playbooks, in that order.
@@ -213,7 +216,28 @@ local function run_diagnose(args)
   return has_error(rep) and 1 or 0
 end
 
+local function run_playbooks_test(args)
+  local dir = args.dir or diagnose.bundled_dir()
+  if sys.kind(dir) ~= "directory" then stderr("%s: not a directory of playbooks", dir) return 2 end
+  local results, err = diagnose.test(dir)
+  if not results then stderr("%s", err) return 3 end
+  local failed = 0
+  for _, r in ipairs(results) do
+    io.stdout:write(r.ok and "ok      " or "FAILED  ", r.case, "\n")
+    for _, f in ipairs(r.failures) do io.stdout:write("        ", f, "\n") end
+    if args.verbose or not r.ok then
+      for _, f in ipairs(r.report.findings) do
+        io.stdout:write(("        raised %s (%s, step %d)\n"):format(f.id, f.severity, f.step))
+      end
+    end
+    if not r.ok then failed = failed + 1 end
+  end
+  io.stdout:write(("%d cases, %d passed, %d failed\n"):format(#results, #results - failed, failed))
+  return failed > 0 and 1 or 0
+end
+
 local function run_playbooks(args)
+  if args.playbooks_command == "test" then return run_playbooks_test(args) end
   local dirs, derr = user_dirs(args)
   if not dirs then stderr("%s", derr) return 2 end
   local list, err = diagnose.load_all(dirs)

@@ -254,4 +254,97 @@ function M.run(paths, opts)
            steps_without_evidence = missing, playbooks = pbl, records_examined = #records }
 end
 
+-- expect.lua fields: which findings a fixture case must and must not raise, and its verdict.
+local EXPECT_TYPES = { raises = "table", not_raises = "table", no_errors = "boolean", failing_step = "number",
+                       verdict = "string", evidence = "table", description = "string", date = "string",
+                       assume_offset = "number" }
+
+local function load_expect(path)
+  local env, res = sandbox.load(path, "playbook")
+  if not env then return nil, res end
+  local e = res[1]
+  if type(e) ~= "table" then return nil, path .. ": expect.lua must return a table" end
+  for k, v in pairs(e) do
+    if not EXPECT_TYPES[k] then return nil, ("%s: unknown field '%s'"):format(path, tostring(k)) end
+    if type(v) ~= EXPECT_TYPES[k] then return nil, ("%s: field '%s' must be a %s"):format(path, k, EXPECT_TYPES[k]) end
+  end
+  if not (e.raises or e.not_raises or e.no_errors or e.verdict) then
+    return nil, path .. ": expect.lua names nothing to check (raises, not_raises, no_errors or verdict)"
+  end
+  return e
+end
+
+-- Checks one report against one expectation; returns the list of failures (empty when it passes).
+local function check_expect(rep, e)
+  local fails = {}
+  local raised = {}
+  for _, f in ipairs(rep.findings) do raised[f.id] = raised[f.id] or {} table.insert(raised[f.id], f) end
+  for _, id in ipairs(e.raises or {}) do
+    if not raised[id] then fails[#fails + 1] = ("'%s' was not raised"):format(id) end
+  end
+  for _, id in ipairs(e.not_raises or {}) do
+    if raised[id] then fails[#fails + 1] = ("'%s' was raised"):format(id) end
+  end
+  if e.no_errors then
+    for _, f in ipairs(rep.findings) do
+      if f.severity == "error" then fails[#fails + 1] = ("error '%s' was raised"):format(f.id) end
+    end
+  end
+  -- the verdict and failing step: of any verdict (a fixture is usually one attempt)
+  if e.verdict or e.failing_step then
+    local ok = false
+    for _, v in ipairs(rep.verdicts) do
+      if (not e.verdict or v.status == e.verdict) and (not e.failing_step or v.failing_step == e.failing_step) then ok = true end
+    end
+    if not ok then
+      local got = {}
+      for _, v in ipairs(rep.verdicts) do got[#got + 1] = v.status .. (v.failing_step and (" at step " .. v.failing_step) or "") end
+      fails[#fails + 1] = ("verdict %s%s expected, got %s"):format(e.verdict or "failed",
+        e.failing_step and (" at step " .. e.failing_step) or "", #got > 0 and table.concat(got, ", ") or "none")
+    end
+  end
+  -- evidence = { id = { "NDESPlugin.log:14", ... } }: file name (suffix) and line of evidence records
+  for id, wants in pairs(e.evidence or {}) do
+    for _, want in ipairs(wants) do
+      local file, line = want:match("^(.*):(%d+)$")
+      local found = false
+      for _, f in ipairs(raised[id] or {}) do
+        for _, ev in ipairs(f.evidence) do
+          if ev.line == tonumber(line) and (ev.file or ""):sub(-#file) == file then found = true end
+        end
+      end
+      if not found then fails[#fails + 1] = ("'%s' lacks evidence %s"):format(id, want) end
+    end
+  end
+  return fails
+end
+
+--- Runs a playbook directory against its fixtures: DIR/fixtures/<case>/ holds logs and expect.lua.
+-- The playbooks in play are the bundled ones plus DIR's (same id overrides). Returns a list of
+-- {case, ok, failures} or nil, message.
+function M.test(dir)
+  local list, err = M.load_all(dir ~= M.bundled_dir() and { dir } or nil)
+  if not list then return nil, err end
+  local fixtures = dir .. "/fixtures"
+  local cases = sys.listdir(fixtures)
+  if not cases or #cases == 0 then return nil, fixtures .. ": no fixture cases (each is a directory with logs and expect.lua)" end
+  local results = {}
+  for _, case in ipairs(cases) do
+    local cdir = fixtures .. "/" .. case
+    if sys.kind(cdir) == "directory" then
+      local e, eerr = load_expect(cdir .. "/expect.lua")
+      if not e then return nil, eerr end
+      local paths = {}
+      for _, name in ipairs(sys.listdir(cdir) or {}) do
+        if name ~= "expect.lua" then paths[#paths + 1] = cdir .. "/" .. name end
+      end
+      local rep, rerr = M.run(paths, { playbooks = list, date = e.date, offset = e.assume_offset })
+      if not rep then return nil, rerr end
+      local fails = check_expect(rep, e)
+      results[#results + 1] = { case = case, ok = #fails == 0, failures = fails, report = rep }
+    end
+  end
+  return results
+end
+
 return M

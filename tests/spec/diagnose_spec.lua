@@ -94,7 +94,7 @@ describe("sceplab diagnose on the NDES bundle", function()
 end)
 
 describe("sceplab diagnose on healthy and near-miss logs", function()
-  local dir = h.fixture("diagnose/healthy-windows")
+  local dir = h.fixtures .. "/../../lua/playbooks/fixtures/healthy-windows"
 
   it("raises no error for a 403 on the bare URL or event 306 with 0x2ab0003, and sees the install", function()
     local code, rep = diagnose_json({ "diagnose", "--format", "json", dir })
@@ -197,5 +197,49 @@ describe("docs/playbooks.md worked example", function()
     -- and on the bundle, where the CA error is another one, it stays silent
     local _, rep = diagnose_json({ "diagnose", "--format", "json", "--playbooks", pbdir, bundle })
     assert.is_nil(by_id(rep, "ca-unreachable"))
+  end)
+end)
+
+describe("sceplab playbooks test", function()
+  local bundled = h.fixtures .. "/../../lua/playbooks"
+
+  it("passes every bundled fixture case", function()
+    local code, out = h.sceplab({ "playbooks", "test" })
+    assert.are.equal(0, code, out)
+    assert.matches(" 0 failed", out, 1, true)
+  end)
+
+  it("has a fixture case named after every bundled finding id", function()
+    local _, out = h.sceplab({ "playbooks", "list" })
+    local n = 0
+    for ids in out:gmatch("raises: ([^\n]+)") do
+      for id in ids:gmatch("[^, ]+") do
+        n = n + 1
+        local expect = h.read(bundled .. "/fixtures/" .. id .. "/expect.lua")
+        assert.matches('"' .. id .. '"', expect, 1, true)
+      end
+    end
+    assert.is_true(n >= 20, "only " .. n .. " ids listed")
+  end)
+
+  it("fails a case whose expectation is not met, naming what is missing", function()
+    local d = h.tmpname()
+    assert(os.execute("mkdir -p " .. h.shquote(d .. "/fixtures/wrong")))
+    h.write(d .. "/fixtures/wrong/NDESPlugin.log", h.read(bundled .. "/fixtures/ca-template-unsupported/NDESPlugin.log"))
+    h.write(d .. "/fixtures/wrong/expect.lua", 'return { raises = { "ca-key-too-small" }, verdict = "enrollment-succeeded" }')
+    local code, out = h.sceplab({ "playbooks", "test", d })
+    assert.are.equal(1, code)
+    assert.matches("FAILED  wrong", out, 1, true)
+    assert.matches("'ca-key-too-small' was not raised", out, 1, true)
+    assert.matches("verdict enrollment-succeeded expected, got failed at step 4", out, 1, true)
+  end)
+
+  it("rejects an expect.lua with an unknown field", function()
+    local d = h.tmpname()
+    assert(os.execute("mkdir -p " .. h.shquote(d .. "/fixtures/bad")))
+    h.write(d .. "/fixtures/bad/expect.lua", 'return { rises = { "x" } }')
+    local code, _, err = h.sceplab({ "playbooks", "test", d })
+    assert.are.equal(3, code)
+    assert.matches("expect.lua: unknown field 'rises'", err, 1, true)
   end)
 end)
