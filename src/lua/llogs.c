@@ -12,7 +12,7 @@ typedef struct llog {
   sceplab_log *lg;
   /* filter storage: strings stay referenced from the uservalue table */
   const char *sources[16];
-  const char *contains[32];
+  const char *contains[128];  /* diagnose passes the union of every playbook's substrings */
   long statuses[32];
   long event_ids[64];
 } llog;
@@ -101,7 +101,7 @@ static int open_common(lua_State *L, int member)
     f.sources = l->sources;
     f.nsources = string_list(L, 2, "sources", l->sources, 16);
     f.contains = l->contains;
-    f.ncontains = string_list(L, 2, "contains", l->contains, 32);
+    f.ncontains = string_list(L, 2, "contains", l->contains, sizeof l->contains / sizeof l->contains[0]);
     f.statuses = l->statuses;
     f.nstatuses = number_list(L, 2, "statuses", l->statuses, 32);
     f.event_ids = l->event_ids;
