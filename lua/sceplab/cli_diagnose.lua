@@ -23,7 +23,8 @@ function M.register(p)
   local d = p:command("diagnose")
     :description("Diagnose a log bundle: name the failing enrollment step, the cause, the fix and the evidence (file:line). Exit 1 when an error finding exists.")
   d:argument("paths"):args("+"):description("Log files, directories or .zip bundles.")
-  d:option("--format"):description("Report format: text (default), json or md."):choices({ "text", "json", "md" }):default("text")
+  d:option("--format"):description("Report format: text (default), json, md or html (one self-contained file)."):choices({ "text", "json", "md", "html" }):default("text")
+  d:option("-o --output"):description("Write the report to this file instead of standard output.")
   d:option("--playbooks"):description("Also load the playbooks in this directory (repeatable; same id overrides the bundled one)."):count("*")
   d:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written."):convert(tonumber)
   d:option("--assume-offset"):description("UTC offset of formats that write none, e.g. -07:00; default UTC.")
@@ -206,12 +207,24 @@ local function run_diagnose(args)
   end
   local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = args.bias, offset = offset, date = args.date })
   if not rep then stderr("%s", err) return 3 end
+  local text
   if args.format == "json" then
-    io.stdout:write(sceplab.json.encode(rep), "\n")
+    text = sceplab.json.encode(rep) .. "\n"
   elseif args.format == "md" then
-    io.stdout:write(render_md(rep))
+    text = render_md(rep)
+  elseif args.format == "html" then
+    text = (require "sceplab.report_html").render(rep, STEPS)
   else
-    io.stdout:write(render_text(rep, sys.isatty(1) and os.getenv("NO_COLOR") == nil))
+    text = render_text(rep, not args.output and sys.isatty(1) and os.getenv("NO_COLOR") == nil)
+  end
+  if args.output then
+    local f, ferr = io.open(args.output, "wb")
+    if not f then stderr("%s", ferr) return 3 end
+    local ok, werr = f:write(text)
+    f:close()
+    if not ok then stderr("%s: %s", args.output, werr) return 3 end
+  else
+    io.stdout:write(text)
   end
   return has_error(rep) and 1 or 0
 end

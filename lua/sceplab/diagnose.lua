@@ -167,6 +167,24 @@ local function context(attempt, all)
   return ctx
 end
 
+-- The records (that passed the filter) within five minutes of t, at most 40, for the report's
+-- "timeline around the failure".
+local AROUND_S, AROUND_MAX = 300, 40
+local function around(records, t)
+  if not t then return nil end
+  local out = {}
+  for _, r in ipairs(records) do
+    if r.time_us and math.abs(r.time_us - t) <= AROUND_S * 1e6 then
+      local e = evidence_of(r)
+      e.level = r.level
+      e.anchor = r.time_us == t or nil
+      out[#out + 1] = e
+      if #out >= AROUND_MAX then break end
+    end
+  end
+  return out
+end
+
 --- Runs the playbooks over the inputs. Returns the report:
 -- {inputs, attempts, findings, verdicts, steps_without_evidence, playbooks}.
 function M.run(paths, opts)
@@ -186,6 +204,7 @@ function M.run(paths, opts)
     table.insert(per_attempt[k], r)
   end
   local findings, seen = {}, {}
+  local anchor = setmetatable({}, { __mode = "k" })  -- finding -> time of its first evidence
   for _, pb in ipairs(playbooks) do
     for k, recs in pairs(per_attempt) do
       local mine = {}
@@ -200,11 +219,13 @@ function M.run(paths, opts)
             seen[key] = true
             local ev = {}
             for _, r in ipairs(f.evidence or {}) do ev[#ev + 1] = evidence_of(r) end
+            local first = f.evidence and f.evidence[1]
             findings[#findings + 1] = {
               id = id, step = f.step or pb.step, severity = f.severity or pb.severity, title = f.title or pb.title,
               cause = f.cause or pb.description, fix = f.fix or {}, evidence = ev, attempt = k ~= 0 and k or nil,
               playbook = pb.file,
             }
+            anchor[findings[#findings]] = first and first.time_us
           end
         end
       end
@@ -231,7 +252,8 @@ function M.run(paths, opts)
       if (f.attempt or 0) == k and f.severity == "error" and (not failing or f.step < failing.step) then failing = f end
     end
     if failing then
-      verdicts[#verdicts + 1] = { attempt = k ~= 0 and k or nil, status = "failed", failing_step = failing.step, finding = failing.id }
+      verdicts[#verdicts + 1] = { attempt = k ~= 0 and k or nil, status = "failed", failing_step = failing.step, finding = failing.id,
+                                  around = around(records, anchor[failing]) }
     elseif succeeded[k] then
       verdicts[#verdicts + 1] = { attempt = k ~= 0 and k or nil, status = "enrollment-succeeded",
                                   evidence = { evidence_of(succeeded[k]) } }
@@ -245,8 +267,10 @@ function M.run(paths, opts)
   for s = 1, 6 do if not steps_seen[s] then missing[#missing + 1] = s end end
   local clean_inputs = {}
   for _, i in ipairs(inputs) do
+    local e = i.error
+    if e and e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end  -- the file is named already
     clean_inputs[#clean_inputs + 1] = { file = i.file, format = i.format, records = i.records, skipped = i.skipped,
-                                        examples = i.examples, error = i.error }
+                                        examples = i.examples, error = e }
   end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.id end

@@ -243,3 +243,53 @@ describe("sceplab playbooks test", function()
     assert.matches("expect.lua: unknown field 'rises'", err, 1, true)
   end)
 end)
+
+describe("the HTML report, as a person sees it", function()
+  -- Rendered by headless Chromium to PDF and read back with pdftotext: only what is visible
+  -- on the page comes back, in reading order.
+  local function visible_text(html_path)
+    local dir = h.tmpname()
+    assert(os.execute("mkdir -p " .. h.shquote(dir)))
+    local pdf = dir .. "/report.pdf"
+    local cmd = ("env -u LD_PRELOAD ASAN_OPTIONS= timeout 120 chromium --headless --no-sandbox --disable-gpu " ..
+                 "--user-data-dir=%s --no-pdf-header-footer --print-to-pdf=%s file://%s >/dev/null 2>&1")
+                :format(h.shquote(dir .. "/profile"), h.shquote(pdf), h.shquote(html_path))
+    assert(os.execute(cmd), "chromium failed to render " .. html_path)
+    local p = io.popen("env -u LD_PRELOAD pdftotext " .. h.shquote(pdf) .. " - 2>&1")
+    local text = p:read("a")
+    p:close()
+    return (text:gsub("%s+", " "))
+  end
+
+  it("shows the failing steps, the findings, their fixes and the evidence", function()
+    local out = h.tmpname() .. ".html"
+    local code, stdout = h.sceplab({ "diagnose", "--format", "html", "-o", out, bundle })
+    assert.are.equal(1, code)
+    assert.are.equal("", stdout)
+    local html = h.read(out)
+    assert.is_nil(html:find("<script", 1, true), "the report must not need scripts")
+    assert.is_nil(html:find("https?://[^\"]*%.css"), "the report must be self-contained")
+    local text = visible_text(out)
+    assert.matches("Attempt 1: failed at step 4 (the CA issues)", text, 1, true)
+    assert.matches("Step 4: FAILED", text, 1, true)
+    assert.matches("Step 5: no evidence", text, 1, true)
+    assert.matches("IIS_IUSRS cannot impersonate", text, 1, true)
+    assert.matches("Impersonate a client after authentication", text, 1, true)
+    assert.matches("CA failed request 0x80094800", text, 1, true)
+    assert.matches("Timeline around the failure", text, 1, true)
+  end)
+
+  it("escapes log text instead of rendering it", function()
+    local dir = h.tmpname()
+    assert(os.execute("mkdir -p " .. h.shquote(dir)))
+    local plugin = h.read(h.fixture("logs/NDESPlugin.log"))
+      :gsub("CA failed request 0x80094800", "CA failed request 0x80094800 <b id=x>bold</b><script>alert(1)</script>")
+    h.write(dir .. "/NDESPlugin.log", plugin)
+    local out = dir .. "/r.html"
+    h.sceplab({ "diagnose", "--format", "html", "-o", out, dir })
+    local html = h.read(out)
+    assert.is_nil(html:find("<script>", 1, true))
+    assert.matches("&lt;b id=x&gt;bold&lt;/b&gt;", html, 1, true)
+    assert.matches("<b id=x>bold</b>", visible_text(out), 1, true)
+  end)
+end)
