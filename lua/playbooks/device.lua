@@ -25,7 +25,7 @@ return {
   references = { "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-device-to-ndes",
                  "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-delivery" },
   match = { contains = { "0x80072ee7", "0x80072efd", "0x80072ee2", "0x80072f8f", "12175", "Registration Authority's response is invalid",
-                         "trusted root", "Retry Count", "install", "PKIOperation" },
+                         "trusted root", "Retry Count", "install", "PKIOperation -> 200" },
             -- "install" reaches the C filter; check() keeps only the failure phrases
             event_ids = { 86 } },
   check = function(records, ctx)

@@ -11,8 +11,10 @@ return {
   description = "The NDES server is not set up as the Intune connector needs it.",
   references = { "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-device-to-ndes",
                  "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-ndes-policy-module" },
-  match = { contains = { "Installation failed", "error status: 1603", "0x800B0109", "0x800B0101", "expired" },
-            event_ids = { 5009, 1310 }, statuses = { 200, 500 } },
+  -- "mscep.dll -> 200" is how an IIS record of the bare URL answering 200 reads; asking for every
+  -- status 200 would send nearly all of an IIS log to Lua
+  match = { contains = { "Installation failed", "error status: 1603", "0x800B0109", "0x800B0101", "expired", "mscep.dll -> 200" },
+            event_ids = { 5009, 1310 }, statuses = { 500 } },
   check = function(records, ctx)
     local msi, bare200, chain, expired, vr500, temp = {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do

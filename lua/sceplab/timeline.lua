@@ -247,11 +247,22 @@ function M.group(records, window)
       unassigned[#unassigned + 1] = i
     end
   end
+  -- The lists are appended in record order, which is time order, so the nearest entry is one of
+  -- the two around t's insertion point: a binary search keeps a large bundle linear-logarithmic.
   local function nearest(list, t)
+    if not list or #list == 0 then return nil end
+    local lo, hi = 1, #list + 1
+    while lo < hi do
+      local mid = (lo + hi) // 2
+      if list[mid].t < t then lo = mid + 1 else hi = mid end
+    end
     local best, bestd
-    for _, e in ipairs(list or {}) do
-      local d = math.abs(e.t - t)
-      if d <= window and (not bestd or d < bestd) then best, bestd = e.a, d end
+    for j = lo - 1, lo do
+      local e = list[j]
+      if e then
+        local d = math.abs(e.t - t)
+        if d <= window and (not bestd or d < bestd) then best, bestd = e.a, d end
+      end
     end
     return best
   end
