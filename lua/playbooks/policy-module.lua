@@ -20,7 +20,8 @@ return {
       if ctx.text(r, "Signing certificate could not be retrieved") or (r.source == "svclog" and ctx.text(r, "0x409")) then
         signing = signing or r
       end
-      if ctx.text(r, "12175") or ctx.text(r, "CERT_CN_INVALID") then cn = cn or r end
+      -- NDESPlugin's own 12175 (a device's 12175 is ndes-tls-failure, in device.lua)
+      if r.source == "cmtrace" and (ctx.text(r, "12175") or ctx.text(r, "CERT_CN_INVALID")) then cn = cn or r end
       if r.source == "iis" and r.http_status == 403 and (r.scep_operation == "VerifyRequest" or r.scep_operation == "Notify") then
         if r.http_substatus == 16 or r.win32_status == 2148204809 then vr403_16 = vr403_16 or r else vr403 = vr403 or r end
       end
@@ -44,7 +45,18 @@ return {
         evidence = { vr403 },
       }
     end
-    if verify_false and signing and ctx.within(verify_false, signing, 60) or (signing and not verify_false) then
+    -- the CRP's line may belong to another attempt group than NDESPlugin's (the .svclog names no
+    -- request id): look for it among all records, within a minute
+    if verify_false and not signing then
+      for _, r in ipairs(ctx.records) do
+        if (ctx.text(r, "Signing certificate could not be retrieved") or (r.source == "svclog" and ctx.text(r, "0x409")))
+           and ctx.within(verify_false, r, 60) then signing = r break end
+      end
+    end
+    -- the CRP line alone is enough; NDESPlugin's "returns false" joins the evidence when it is the
+    -- same request (within a minute)
+    if verify_false and signing and not ctx.within(verify_false, signing, 60) then verify_false = nil end
+    if signing then
       out[#out + 1] = {
         id = "signing-cert-missing", title = "The CRP cannot retrieve its signing certificate",
         cause = "Verify challenge returns false and the Certificate Registration Point logs 'Signing certificate could not be retrieved': the connector has not received the certificate it verifies challenges with.",
