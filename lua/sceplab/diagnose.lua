@@ -28,7 +28,7 @@ local FIELD_TYPES = {
   references = "table", match = "table", check = "function", fixtures = "string",
 }
 local MATCH_TYPES = { sources = "table", statuses = "table", event_ids = "table", contains = "table", min_level = "string",
-                      components = "table" }
+                      components = "table", patterns = "table" }
 
 --- Validates a playbook table; returns it or nil, "file: field 'x' ...".
 function M.validate(pb, where)
@@ -50,6 +50,18 @@ function M.validate(pb, where)
     local t = MATCH_TYPES[k]
     if not t then return nil, ("%s: field 'match.%s' is not a match criterion"):format(where, tostring(k)) end
     if type(v) ~= t then return nil, ("%s: field 'match.%s' must be a %s"):format(where, k, t) end
+  end
+  -- patterns restrict in Lua, after the C pre-filter: alone they would send every record to Lua
+  if pb.match.patterns then
+    if not (pb.match.statuses or pb.match.event_ids or pb.match.contains or pb.match.min_level) then
+      return nil, where .. ": field 'match.patterns' needs statuses, event_ids, contains or min_level beside it (the C pre-filter)"
+    end
+    for i, pat in ipairs(pb.match.patterns) do
+      local ok, err = pcall(string.find, "", pat)
+      if type(pat) ~= "string" or not ok then
+        return nil, ("%s: field 'match.patterns' entry %d is not a Lua pattern: %s"):format(where, i, tostring(err or pat))
+      end
+    end
   end
   if pb.match.min_level and not LEVELS[pb.match.min_level] then
     return nil, where .. ": field 'match.min_level' must be verbose, info, warning, error or critical"
@@ -124,8 +136,8 @@ local function union_filter(playbooks)
   return { any = true, statuses = statuses, event_ids = events, contains = contains, min_level = min }
 end
 
--- Does a record satisfy one playbook's own declaration? (sources and components restrict; the
--- other criteria are alternatives, as in the C filter)
+-- Does a record satisfy one playbook's own declaration? (sources, components and patterns
+-- restrict; the other criteria are alternatives, as in the C filter)
 local function matches(pb, r)
   local m = pb.match
   if m.sources then
@@ -136,6 +148,11 @@ local function matches(pb, r)
   if m.components then
     local ok = false
     for _, c in ipairs(m.components) do ok = ok or (r.component or ""):find(c, 1, true) ~= nil end
+    if not ok then return false end
+  end
+  if m.patterns then
+    local ok = false
+    for _, p in ipairs(m.patterns) do ok = ok or (r.message or ""):find(p) ~= nil end
     if not ok then return false end
   end
   local any = false

@@ -293,3 +293,39 @@ describe("the HTML report, as a person sees it", function()
     assert.matches("<b id=x>bold</b>", visible_text(out), 1, true)
   end)
 end)
+
+describe("match.patterns", function()
+  local function dir_with(text)
+    local d = h.tmpname()
+    assert(os.execute("mkdir -p " .. h.shquote(d)))
+    h.write(d .. "/p.lua", text)
+    return d
+  end
+
+  it("restricts the records a playbook sees to those matching a Lua pattern", function()
+    local d = dir_with([[return { id = "team-template-code", title = "t", step = 4, severity = "warning", description = "d",
+      match = { contains = { "CA failed request" }, patterns = { "0x8009%x%x%x%x$" } },
+      check = function(recs) return { { cause = "c", evidence = recs } } end }]])
+    local _, rep = diagnose_json({ "diagnose", "--format", "json", "--playbooks", d, h.fixture("logs/NDESPlugin.log") })
+    local f = by_id(rep, "team-template-code")
+    assert.is_truthy(f)
+    assert.are.equal(1, #f.evidence)
+    assert.matches("0x80094800", f.evidence[1].text, 1, true)
+  end)
+
+  it("refuses patterns without a criterion the C pre-filter can use, naming the field", function()
+    local d = dir_with([[return { id = "x", title = "t", step = 4, severity = "warning", description = "d",
+      match = { patterns = { "foo" } }, check = function() return {} end }]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("p.lua: field 'match.patterns' needs", err, 1, true)
+  end)
+
+  it("refuses a malformed pattern", function()
+    local d = dir_with([[return { id = "x", title = "t", step = 4, severity = "warning", description = "d",
+      match = { contains = { "a" }, patterns = { "[unclosed" } }, check = function() return {} end }]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("field 'match.patterns' entry 1 is not a Lua pattern", err, 1, true)
+  end)
+end)
