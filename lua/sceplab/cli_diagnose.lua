@@ -103,8 +103,7 @@ local function render_text(rep, colour)
     w("")
   end
   if #rep.findings == 0 then
-    if #rep.verdicts > 0 then w("No findings.")
-    else
+    do
       w("No playbook matched and nothing shows an installed certificate: the inputs do not cover the failure, this is not a clean bill of health.")
     end
     w("")

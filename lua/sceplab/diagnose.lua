@@ -13,6 +13,7 @@
 local sandbox = require "sceplab.sandbox"
 local timeline = require "sceplab.timeline"
 local sys = require "sceplab.core.sys"
+local json = require "sceplab.json"
 
 local M = {}
 
@@ -274,6 +275,10 @@ function M.run(paths, opts)
     elseif succeeded[k] then
       verdicts[#verdicts + 1] = { attempt = k ~= 0 and k or nil, status = "enrollment-succeeded",
                                   evidence = { evidence_of(succeeded[k]) } }
+      -- the outcome is also an (info) finding, so consumers of findings[] see it under its catalog id
+      findings[#findings + 1] = { id = "enrollment-succeeded", step = 5, severity = "info",
+        title = "The certificate was installed", cause = "A record shows the certificate installed and no error was found.",
+        fix = {}, evidence = { evidence_of(succeeded[k]) }, attempt = k ~= 0 and k or nil }
     end
   end
   -- which workflow steps the inputs say nothing about
@@ -291,6 +296,10 @@ function M.run(paths, opts)
   end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.id end
+  -- lists stay lists in JSON even when empty
+  for _, f in ipairs(findings) do json.array(f.fix) json.array(f.evidence) end
+  for _, v in ipairs(verdicts) do if v.around then json.array(v.around) end end
+  json.array(findings) json.array(verdicts) json.array(missing) json.array(attempts)
   return { inputs = clean_inputs, attempts = attempts, findings = findings, verdicts = verdicts,
            steps_without_evidence = missing, playbooks = pbl, records_examined = #records }
 end

@@ -102,6 +102,11 @@ describe("sceplab diagnose on healthy and near-miss logs", function()
     for _, f in ipairs(rep.findings) do assert.are_not.equal("error", f.severity, f.id) end
     assert.are.equal("enrollment-succeeded", rep.verdicts[1].status)
     assert.matches("installed", rep.verdicts[1].evidence[1].text, 1, true)
+    local ok = by_id(rep, "enrollment-succeeded")
+    assert.is_truthy(ok, "the outcome is an info finding too")
+    assert.are.equal("info", ok.severity)
+    local _, raw = h.sceplab({ "diagnose", "--format", "json", dir })
+    assert.matches('"fix": []', raw, 1, true)
   end)
 
   it("says which steps have no evidence instead of claiming health", function()
