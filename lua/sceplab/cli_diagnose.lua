@@ -204,7 +204,8 @@ local function run_diagnose(args)
   for _, p in ipairs(args.paths) do
     if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
   end
-  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = args.bias, offset = offset, date = args.date })
+  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = args.bias, offset = offset, date = args.date,
+                                            progress = sys.isatty(2) })
   if not rep then stderr("%s", err) return 3 end
   local text
   if args.format == "json" then

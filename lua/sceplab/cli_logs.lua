@@ -102,7 +102,9 @@ function M.run(args)
     return 2
   end
   local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias, offset = offset, date = args.date,
-                                                format = args.format }, function(r)
+                                                format = args.format,
+                                                -- progress would garble records printed to the same terminal
+                                                progress = sys.isatty(2) and not sys.isatty(1) }, function(r)
     if not matches_request(r, want_request) or (args.device and r.device_id ~= args.device) then return end
     count = count + 1
     if records_for_attempts then records_for_attempts[#records_for_attempts + 1] = r end

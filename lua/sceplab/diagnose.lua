@@ -212,7 +212,7 @@ function M.run(paths, opts)
   if not playbooks then return nil, err end
   local records = {}
   local inputs = timeline.merge(paths, { filter = union_filter(playbooks), bias = opts.bias, offset = opts.offset,
-                                         date = opts.date }, function(r) records[#records + 1] = r end)
+                                         date = opts.date, progress = opts.progress }, function(r) records[#records + 1] = r end)
   local attempts = timeline.group(records, opts.window)
   -- records per attempt (nil attempt: unattributed)
   local per_attempt = {}

@@ -141,7 +141,7 @@ function M.merge(paths, opts, emit)
   local inputs, streams = {}, {}
   for _, e in ipairs(errors) do inputs[#inputs + 1] = { error = e, fatal = true } end
   for _, f in ipairs(files) do
-    local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format }
+    local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress }
     local lg, err
     if f.archive then
       lg, err = logs.open_member(f.archive, f.index, opts.filter, lopts)
@@ -176,6 +176,7 @@ function M.merge(paths, opts, emit)
     inputs[#inputs + 1] = s.log:stats()
     s.log:close()
   end
+  if opts.progress then logs.progress_end() end
   return inputs
 end
 

@@ -37,6 +37,9 @@ struct sceplab_log {
   int eof;
   unsigned char raw[CHUNK + 4];
   size_t rawleft;                 /* undecoded UTF-16 bytes kept between reads */
+  void (*progress)(void *ud, size_t bytes);
+  void *progress_ud;
+  uint64_t bytes_read;
   char *buf;                      /* decoded UTF-8 */
   size_t cap, start, end;
   uint64_t line, offset;          /* the next line's number and offset */
@@ -117,6 +120,9 @@ static int refill(sceplab_log *lg, sceplab_error *err)
     lg->eof = 1;
     return 0;
   }
+  lg->bytes_read += n;
+  if(lg->progress)
+    lg->progress(lg->progress_ud, n);
   n += lg->rawleft;
   lg->rawleft = 0;
   need = lg->end + (lg->enc == ENC_UTF8 ? n : n / 2 * 3 + 4) + 1;
@@ -1977,6 +1983,12 @@ static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab
   if(opts && opts->has_offset) {
     lg->offset_set = 1;
     lg->offset_min = opts->offset_min;
+  }
+  if(opts && opts->progress) {
+    lg->progress = opts->progress;
+    lg->progress_ud = opts->progress_ud;
+    if(lg->bytes_read) /* what format detection read already */
+      lg->progress(lg->progress_ud, (size_t)lg->bytes_read);
   }
   lg->mtime_us = mtime >= 0 ? mtime * 1000000 : SCEPLAB_TIME_UNKNOWN;
   /* the date for date-less formats: given, else the file's modification date */

@@ -73,6 +73,10 @@ static sceplab_level level_named(const char *s)
 /* open(path [, filter [, opts]]) -> log | nil, message, code
  * filter: {sources, contains, statuses, event_ids, min_level, since, until (epoch seconds)}
  * opts: {bias = minutes} overrides CMTrace's written bias. */
+typedef struct lprogress { uint64_t bytes, next, step; int shown; } lprogress; /* see progress_cb */
+static lprogress *progress_state(lua_State *L);
+static void progress_cb(void *ud, size_t n);
+
 static int open_common(lua_State *L, int member)
 {
   const char *path = luaL_checkstring(L, 1);
@@ -135,7 +139,18 @@ static int open_common(lua_State *L, int member)
       o.date = luaL_checkstring(L, -1);
     if(lua_getfield(L, 3, "format") != LUA_TNIL)
       o.format = luaL_checkstring(L, -1);
-    lua_pop(L, 4);
+    if(lua_getfield(L, 3, "progress"), lua_toboolean(L, -1)) {
+      lprogress *p = progress_state(L);
+      /* true: every 64 MB; a number: every that many bytes */
+      if(lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+        p->step = (uint64_t)lua_tointeger(L, -1);
+        if(p->bytes == 0)
+          p->next = p->step;
+      }
+      o.progress = progress_cb;
+      o.progress_ud = p;
+    }
+    lua_pop(L, 5);
   }
   sceplab_err_clear(&err);
   l->lg = member ? sceplab_log_open_member(path, index, &f, &o, &err) : sceplab_log_open(path, &f, &o, &err);
@@ -145,6 +160,50 @@ static int open_common(lua_State *L, int member)
     return sceplab_lua_fail(L, &err);
   }
   return 1;
+}
+
+/* Progress on stderr for long reads: one state per Lua state, in the registry. The front end asks
+ * for it (opts.progress) only when stderr is a terminal; logs.progress_end() clears the line. */
+#define PROGRESS_KEY "sceplab.logs.progress"
+#define PROGRESS_STEP (64u << 20)
+
+static lprogress *progress_state(lua_State *L)
+{
+  lprogress *p;
+  if(lua_getfield(L, LUA_REGISTRYINDEX, PROGRESS_KEY) == LUA_TUSERDATA) {
+    p = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return p;
+  }
+  lua_pop(L, 1);
+  p = lua_newuserdatauv(L, sizeof(*p), 0);
+  memset(p, 0, sizeof(*p));
+  p->next = p->step = PROGRESS_STEP;
+  lua_setfield(L, LUA_REGISTRYINDEX, PROGRESS_KEY);
+  return p;
+}
+
+static void progress_cb(void *ud, size_t n)
+{
+  lprogress *p = ud;
+  p->bytes += n;
+  if(p->bytes >= p->next) {
+    fprintf(stderr, "\rsceplab: %llu MB read", (unsigned long long)(p->bytes >> 20));
+    fflush(stderr);
+    p->shown = 1;
+    p->next = p->bytes + p->step;
+  }
+}
+
+static int l_progress_end(lua_State *L)
+{
+  lprogress *p = progress_state(L);
+  if(p->shown)
+    fputs("\r\033[K", stderr);
+  p->bytes = 0;
+  p->next = p->step = PROGRESS_STEP;
+  p->shown = 0;
+  return 0;
 }
 
 static int l_open(lua_State *L)
@@ -377,7 +436,8 @@ static const luaL_Reg meta[] = {
   {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
 };
 static const luaL_Reg funcs[] = {
-  {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"explain", l_explain}, {NULL, NULL}
+  {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"explain", l_explain},
+  {"progress_end", l_progress_end}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)

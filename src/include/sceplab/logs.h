@@ -78,6 +78,10 @@ typedef struct sceplab_log_opts {
   int offset_min;     /* minutes east to assume instead of UTC */
   const char *date;   /* "YYYY-MM-DD" for formats without a date (iOS console); default: the file's date */
   const char *format; /* read as this format ("iis", "cmtrace", ...) instead of detecting it */
+  /* called with the bytes of each chunk read from the file, so a front end can show progress even
+   * while the filter passes nothing */
+  void (*progress)(void *ud, size_t bytes);
+  void *progress_ud;
 } sceplab_log_opts;
 
 /* Opens a file and detects its format from its content (BOM and UTF-16 handled). */
