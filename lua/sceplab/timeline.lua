@@ -42,7 +42,8 @@ function M.expand(paths)
     if kind == "directory" then
       local names, lerr = sys.listdir(path)
       if not names then errors[#errors + 1] = lerr return end
-      for _, n in ipairs(names) do walk(path .. "/" .. n, false) end
+      local dir = path:match("^(.-)/*$")  -- "logs/" and "logs" name the same children; "/" gives "/name"
+      for _, n in ipairs(names) do walk(dir .. "/" .. n, false) end
     elseif kind == "file" then
       -- a zip bundle is read in place: its members join the walk
       local members = logs.members(path)
