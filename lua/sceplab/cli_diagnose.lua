@@ -2,18 +2,10 @@
 local sceplab = require "sceplab"
 local diagnose = require "sceplab.diagnose"
 local sys = require "sceplab.core.sys"
+local report = require "sceplab.report"
 
 local M = {}
-
-local STEPS = {
-  "the profile reaches the device",
-  "the device reaches NDES",
-  "NDES policy module and Certificate Registration Point verify the challenge",
-  "the CA issues",
-  "the device installs the certificate",
-  "the connector reports back",
-}
-M.STEPS = STEPS
+local STEPS = report.STEPS
 
 local function stderr(fmt, ...)
   io.stderr:write("sceplab: ", fmt:format(...), "\n")
@@ -60,133 +52,6 @@ local function parse_offset(s)
   return sign == "-" and -off or off
 end
 
-local function fmt_time(t)
-  if not t then return "(no time)" end
-  return t
-end
-
-local function verdict_line(v, findings_by_id)
-  local who = v.attempt and ("attempt " .. v.attempt) or "unattributed records"
-  if v.status == "failed" then
-    local f = findings_by_id[v.finding]
-    return ("%s: FAILED at step %d (%s): %s [%s]"):format(who, v.failing_step, STEPS[v.failing_step],
-                                                          f and f.title or v.finding, v.finding)
-  end
-  return ("%s: enrollment succeeded"):format(who)
-end
-
-local function index(findings)
-  local by = {}
-  for _, f in ipairs(findings) do by[f.id] = by[f.id] or f end
-  return by
-end
-
-local function render_text(rep, colour)
-  local out = {}
-  local function w(s) out[#out + 1] = s end
-  local function c(code, s) return colour and ("\27[" .. code .. "m" .. s .. "\27[0m") or s end
-  local SEVC = { error = "1;31", warning = "33", info = "36" }
-  w("Read:")
-  for _, i in ipairs(rep.inputs) do
-    if i.error then
-      local e = i.error
-      if e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end
-      w(("  %s: not read (%s)"):format(i.file, e))
-    else w(("  %s: %s, %d records%s"):format(i.file, i.format or "?", i.records or 0,
-                                             (i.skipped or 0) > 0 and (", %d skipped"):format(i.skipped) or "")) end
-  end
-  w("")
-  local by = index(rep.findings)
-  if #rep.verdicts > 0 then
-    w("Verdict:")
-    for _, v in ipairs(rep.verdicts) do w("  " .. verdict_line(v, by)) end
-    w("")
-  end
-  if #rep.findings == 0 then
-    do
-      w("No playbook matched and nothing shows an installed certificate: the inputs do not cover the failure, this is not a clean bill of health.")
-    end
-    w("")
-  end
-  for n, f in ipairs(rep.findings) do
-    w(("%d. %s %s [%s] step %d%s"):format(n, c(SEVC[f.severity], f.severity:upper()), f.title, f.id, f.step,
-                                         f.attempt and (", attempt " .. f.attempt) or ""))
-    w("   Cause: " .. f.cause)
-    if #f.fix > 0 then
-      w("   Fix:")
-      for i, s in ipairs(f.fix) do w(("     %d) %s"):format(i, s)) end
-    end
-    if #f.evidence > 0 then
-      w("   Evidence:")
-      for _, e in ipairs(f.evidence) do
-        w(("     %s:%s  %s"):format(e.file or "?", tostring(e.line or "?"), fmt_time(e.time)))
-        w("       " .. e.text)
-      end
-    end
-    w("")
-  end
-  if #rep.steps_without_evidence > 0 then
-    local s = {}
-    for _, n in ipairs(rep.steps_without_evidence) do s[#s + 1] = ("%d (%s)"):format(n, STEPS[n]) end
-    w("No evidence at all for step " .. table.concat(s, ", ") .. ".")
-  end
-  return table.concat(out, "\n") .. "\n"
-end
-
--- Markdown for a ticket: pipes and backticks in log text are escaped so tables and code stay intact.
-local function md_escape(s) return (s:gsub("|", "\\|")) end
-
-local function render_md(rep)
-  local out = {}
-  local function w(s) out[#out + 1] = s end
-  local by = index(rep.findings)
-  w("# sceplab diagnosis")
-  w("")
-  if #rep.verdicts > 0 then
-    w("## Verdict")
-    w("")
-    for _, v in ipairs(rep.verdicts) do w("- " .. verdict_line(v, by)) end
-    w("")
-  end
-  w("## Findings")
-  w("")
-  if #rep.findings == 0 then w("No playbook matched; see the inputs below.") w("") end
-  for _, f in ipairs(rep.findings) do
-    w(("### %s: %s (`%s`, step %d)"):format(f.severity:upper(), f.title, f.id, f.step))
-    w("")
-    w("**Cause.** " .. f.cause)
-    w("")
-    if #f.fix > 0 then
-      w("**Fix.**")
-      w("")
-      for i, s in ipairs(f.fix) do w(("%d. %s"):format(i, s)) end
-      w("")
-    end
-    if #f.evidence > 0 then
-      w("| File:line | Time (UTC) | Text |")
-      w("|---|---|---|")
-      for _, e in ipairs(f.evidence) do
-        w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), e.time or "", md_escape(e.text)))
-      end
-      w("")
-    end
-  end
-  w("## Inputs")
-  w("")
-  w("| File | Format | Records | Skipped |")
-  w("|---|---|---|---|")
-  for _, i in ipairs(rep.inputs) do
-    w(("| `%s` | %s | %s | %s |"):format(i.file, i.format or (i.error and md_escape(i.error)) or "?", i.records or 0, i.skipped or 0))
-  end
-  if #rep.steps_without_evidence > 0 then
-    local s = {}
-    for _, n in ipairs(rep.steps_without_evidence) do s[#s + 1] = tostring(n) end
-    w("")
-    w("No evidence for step(s) " .. table.concat(s, ", ") .. ".")
-  end
-  return table.concat(out, "\n") .. "\n"
-end
-M.render_text, M.render_md = render_text, render_md
 
 local function has_error(rep)
   for _, f in ipairs(rep.findings) do if f.severity == "error" then return true end end
@@ -210,12 +75,8 @@ local function run_diagnose(args)
   local text
   if args.format == "json" then
     text = sceplab.json.encode(rep) .. "\n"
-  elseif args.format == "md" then
-    text = render_md(rep)
-  elseif args.format == "html" then
-    text = (require "sceplab.report_html").render(rep, STEPS)
   else
-    text = render_text(rep, not args.output and sys.isatty(1) and os.getenv("NO_COLOR") == nil)
+    text = report.render(rep, args.format, not args.output and sys.isatty(1) and os.getenv("NO_COLOR") == nil)
   end
   if args.output then
     local f, ferr = io.open(args.output, "wb")
