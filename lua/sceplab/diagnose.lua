@@ -285,6 +285,10 @@ function M.run(paths, opts)
   local steps_seen = {}
   for _, r in ipairs(records) do if r.step then steps_seen[r.step] = true end end
   for _, f in ipairs(findings) do steps_seen[f.step] = true end
+  -- records the parsers placed on a step count even when no playbook wanted them
+  for _, i in ipairs(inputs) do
+    for s, n in ipairs(i.steps or {}) do if n > 0 then steps_seen[s] = true end end
+  end
   local missing = {}
   for s = 1, 6 do if not steps_seen[s] then missing[#missing + 1] = s end end
   local clean_inputs = {}
@@ -292,7 +296,7 @@ function M.run(paths, opts)
     local e = i.error
     if e and e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end  -- the file is named already
     clean_inputs[#clean_inputs + 1] = { file = i.file, format = i.format, records = i.records, skipped = i.skipped,
-                                        examples = i.examples, error = e }
+                                        examples = i.examples, steps = i.steps, error = e }
   end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.id end

@@ -40,6 +40,7 @@ struct sceplab_log {
   void (*progress)(void *ud, size_t bytes);
   void *progress_ud;
   uint64_t bytes_read;
+  uint64_t steps[7];              /* records per workflow step, before filtering */
   char *buf;                      /* decoded UTF-8 */
   size_t cap, start, end;
   uint64_t line, offset;          /* the next line's number and offset */
@@ -2067,6 +2068,12 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
   return 1;
 }
 
+static void count_step(sceplab_log *lg, const sceplab_record *r)
+{
+  if(r->step >= 1 && r->step <= 6)
+    lg->steps[r->step]++;
+}
+
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
   if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML || lg->fmt == FMT_EVTX || lg->fmt == FMT_CRS) {
@@ -2086,6 +2093,7 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
       if(rc <= 0)
         return rc;
       lg->records++;
+      count_step(lg, r);
       lg->last_time = r->time_us;
       {
         int pass = passes(lg, r);
@@ -2133,6 +2141,7 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
     if(!got)
       continue;
     lg->records++;
+    count_step(lg, r);
     if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
       lg->last_time = r->time_us;
     {
@@ -2175,6 +2184,10 @@ const char *sceplab_log_format(const sceplab_log *lg) { return format_names[lg->
 const char *sceplab_log_path(const sceplab_log *lg) { return lg->path; }
 uint64_t sceplab_log_records(const sceplab_log *lg) { return lg->records; }
 uint64_t sceplab_log_skipped(const sceplab_log *lg) { return lg->skipped; }
+uint64_t sceplab_log_step_records(const sceplab_log *lg, int step)
+{
+  return step >= 1 && step <= 6 ? lg->steps[step] : 0;
+}
 
 const char *sceplab_log_skip_example(const sceplab_log *lg, int i)
 {

@@ -397,6 +397,12 @@ static int m_stats(lua_State *L)
   luaL_newmetatable(L, SCEPLAB_LUA_ARRAY_MT);
   lua_setmetatable(L, -2);
   lua_setfield(L, -2, "examples");
+  lua_createtable(L, 6, 0);
+  for(i = 1; i <= 6; i++) {
+    lua_pushinteger(L, (lua_Integer)sceplab_log_step_records(l->lg, i));
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "steps");
   return 1;
 }
 

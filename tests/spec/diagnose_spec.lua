@@ -355,3 +355,14 @@ describe("progress on stderr", function()
     assert.is_nil(err:find("MB read", 1, true))
   end)
 end)
+
+describe("steps without evidence", function()
+  it("counts records the parsers placed on a step even when no playbook wanted them", function()
+    -- the iOS case's GetCACert/GetCACaps requests are step 2 but pass no playbook's filter
+    local _, rep = diagnose_json({ "diagnose", "--format", "json", h.fixtures .. "/../../lua/playbooks/fixtures/healthy-ios" })
+    for _, s in ipairs(rep.steps_without_evidence) do assert.are_not.equal(2, s) end
+    local ios
+    for _, i in ipairs(rep.inputs) do if i.format == "ios" then ios = i end end
+    assert.is_true(ios.steps[2] >= 2)
+  end)
+end)

@@ -103,6 +103,9 @@ const char *sceplab_log_format(const sceplab_log *lg);
 const char *sceplab_log_path(const sceplab_log *lg);
 uint64_t sceplab_log_records(const sceplab_log *lg);   /* records parsed (before filtering) */
 uint64_t sceplab_log_skipped(const sceplab_log *lg);   /* lines that could not be read */
+/* Records parsed (before filtering) that the parser placed on workflow step 1..6, so a front end
+ * can tell "no evidence for this step" from "nothing relevant passed the filter". */
+uint64_t sceplab_log_step_records(const sceplab_log *lg, int step);
 /* Up to 3 examples of skipped lines: "line N: reason". */
 const char *sceplab_log_skip_example(const sceplab_log *lg, int i);
 
