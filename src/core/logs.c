@@ -29,6 +29,8 @@ typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IO
 static const char *const format_names[] = {"iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog",
                                            "eventtext", "eventcsv", "evtx", "crs", "msi", "registry"};
 
+#define NEEDLES_MAX 256 /* filter.contains beyond this are searched one by one */
+
 struct sceplab_log {
   FILE *f;
   char *path;
@@ -41,6 +43,10 @@ struct sceplab_log {
   void *progress_ud;
   uint64_t bytes_read;
   uint64_t steps[7];              /* records per workflow step, before filtering */
+  int needles_indexed;            /* filter.contains indexed by first letter (index_needles) */
+  short needle_head[256];
+  short needle_next[NEEDLES_MAX];
+  size_t needle_len[NEEDLES_MAX];
   char *buf;                      /* decoded UTF-8 */
   size_t cap, start, end;
   uint64_t line, offset;          /* the next line's number and offset */
@@ -74,6 +80,8 @@ struct sceplab_log {
   uint64_t records, skipped;
   char examples[3][256];
 };
+
+static void index_needles(sceplab_log *lg);
 
 const char *sceplab_level_name(sceplab_level l)
 {
@@ -1977,6 +1985,7 @@ static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab
     lg->filter = *filter;
   else
     lg->filter.since_us = lg->filter.until_us = SCEPLAB_TIME_UNKNOWN;
+  index_needles(lg);
   if(opts && opts->has_bias) {
     lg->bias_set = 1;
     lg->bias = opts->bias;
@@ -2006,6 +2015,49 @@ static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab
   return lg;
 }
 
+/* Many needles (diagnose passes every playbook's substrings, ~50) made one memchr scan per needle
+ * per record the main cost. Instead: one pass over the message, and at each byte only the needles
+ * starting with that letter (case-folded, ASCII as strncasecmp in the C locale). */
+static unsigned char fold(unsigned char c)
+{
+  return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+static void index_needles(sceplab_log *lg)
+{
+  const sceplab_log_filter *f = &lg->filter;
+  size_t i;
+  lg->needles_indexed = 0;
+  if(f->ncontains < 2 || f->ncontains > NEEDLES_MAX)
+    return;
+  for(i = 0; i < 256; i++)
+    lg->needle_head[i] = -1;
+  for(i = f->ncontains; i-- > 0;) {
+    unsigned char c = fold((unsigned char)f->contains[i][0]);
+    if(!f->contains[i][0])
+      return; /* an empty needle matches everything: keep the simple path */
+    lg->needle_len[i] = strlen(f->contains[i]);
+    lg->needle_next[i] = lg->needle_head[c];
+    lg->needle_head[c] = (short)i;
+  }
+  lg->needles_indexed = 1;
+}
+
+static int contains_any(const sceplab_log *lg, const char *m, size_t n)
+{
+  const char *const *needles = lg->filter.contains;
+  size_t j;
+  for(j = 0; j < n; j++) {
+    short h = lg->needle_head[fold((unsigned char)m[j])];
+    for(; h >= 0; h = lg->needle_next[h]) {
+      size_t len = lg->needle_len[h];
+      if(len <= n - j && strncasecmp(m + j, needles[h], len) == 0)
+        return 1;
+    }
+  }
+  return 0;
+}
+
 static int passes_contains(const sceplab_log *lg, const sceplab_record *r)
 {
   const sceplab_log_filter *f = &lg->filter;
@@ -2013,6 +2065,8 @@ static int passes_contains(const sceplab_log *lg, const sceplab_record *r)
   int ok;
   if(!f->ncontains)
     return 1;
+  if(lg->needles_indexed)
+    return r->message.n && contains_any(lg, r->message.p, r->message.n);
   for(ok = 0, i = 0; i < f->ncontains && !ok; i++)
     ok = r->message.n && sceplab_memcasestr(r->message.p, r->message.n, f->contains[i]) != NULL;
   return ok;

@@ -366,3 +366,31 @@ describe("steps without evidence", function()
     assert.is_true(ios.steps[2] >= 2)
   end)
 end)
+
+describe("the C substring pre-filter with many needles", function()
+  it("passes exactly the records that one-needle filters pass, case-insensitively", function()
+    local script = h.write(h.tmpname() .. ".lua", [[
+      local logs = require "sceplab.core.logs"
+      local function lines(needles)
+        local lg = assert(logs.open(arg[1], { contains = needles }))
+        local set, n = {}, 0
+        for r in lg:records() do set[r.line] = true n = n + 1 end
+        lg:close()
+        return set, n
+      end
+      local needles = { "ca FAILED request", "VERIFY challenge", "thumbprint is", "nomatch-xyz", "Calling", "CALLING init" }
+      local union = {}
+      for _, nd in ipairs(needles) do
+        for l in pairs(lines({ nd })) do union[l] = true end
+      end
+      local all, n = lines(needles)
+      local u = 0
+      for l in pairs(union) do u = u + 1 assert(all[l], "line " .. l .. " missing with many needles") end
+      assert(u == n, ("union %d, many-needle filter %d"):format(u, n))
+      print(n)
+    ]])
+    local code, out, err = h.sceplab({ "run", script, h.fixture("logs/NDESPlugin.log") })
+    assert.are.equal(0, code, err)
+    assert.is_true(tonumber(out) >= 4 and tonumber(out) < 12, out)
+  end)
+end)
