@@ -1,15 +1,13 @@
 -- Binary .evtx through libevtx, compared with evtxexport (Debian libevtx-utils) on the real samples
--- in ../shared/fixtures/evtx.
+-- in tests/fixtures/evtx (copied from the team's ../shared/fixtures/evtx).
 local h = require "helper"
 local sceplab = require "sceplab"
 
-local shared = assert(os.getenv("SCEPLAB_SHARED"), "SCEPLAB_SHARED unset") .. "/fixtures/evtx/"
-assert(io.open(shared .. "Security_short_selected.evtx", "rb"),
-  shared .. " is missing: the .evtx samples come from ../shared beside the checkout, as CI provides it")
+local samples = h.fixture("evtx/")
 
 -- evtxexport's event identifiers, in order, and whether it read the whole file.
 local function reference(file)
-  local p = io.popen(h.CLEAN .. "evtxexport " .. h.shquote(shared .. file) .. " 2>/dev/null; echo EXIT=$?")
+  local p = io.popen(h.CLEAN .. "evtxexport " .. h.shquote(samples .. file) .. " 2>/dev/null; echo EXIT=$?")
   local ids, exit = {}, nil
   for line in p:lines() do
     local id = line:match("^Event identifier%s*:%s*0x%x+ %((%d+)%)")
@@ -21,7 +19,7 @@ local function reference(file)
 end
 
 local function ours(file)
-  local lg = assert(sceplab.logs.open(shared .. file))
+  local lg = assert(sceplab.logs.open(samples .. file))
   local ids, recs = {}, {}
   for r in lg:records() do
     ids[#ids + 1] = r.event_id
@@ -69,6 +67,6 @@ describe(".evtx", function()
 
   it("explains the format", function()
     assert.matches("^evtx: binary Windows event log",
-      sceplab.logs.explain(shared .. "Security_short_selected.evtx"))
+      sceplab.logs.explain(samples .. "Security_short_selected.evtx"))
   end)
 end)
