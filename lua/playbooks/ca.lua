@@ -57,7 +57,7 @@ return {
     for _, k in ipairs(KINDS) do
       local ev = by[k.id]
       if ev then
-        out[#out + 1] = { id = k.id, title = k.title, cause = k.cause, fix = k.fix, evidence = { table.unpack(ev, 1, math.min(#ev, 5)) } }
+        out[#out + 1] = { id = k.id, title = k.title, cause = k.cause, fix = k.fix, evidence = ctx.first(ev) }
       end
     end
     if #generic > 0 and #out == 0 then
@@ -65,7 +65,7 @@ return {
         cause = "The CA denied or failed the request NDES submitted (NDES event 31 or the policy module's 'CA failed request').",
         fix = { "Find the request in certsrv.msc, Failed Requests, and read its Request Status Code and Disposition Message.",
                 "Check the template's issuance requirements (CA manager approval, authorized signatures) and the NDES service account's permissions." },
-        evidence = { table.unpack(generic, 1, math.min(#generic, 5)) } }
+        evidence = ctx.first(generic) }
     end
     return out
   end,

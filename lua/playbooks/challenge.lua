@@ -47,7 +47,7 @@ return {
         end
       end
       if #ev > 0 then
-        out[#out + 1] = { id = k.id, title = k.title, cause = k.cause, fix = k.fix, evidence = { table.unpack(ev, 1, math.min(#ev, 5)) } }
+        out[#out + 1] = { id = k.id, title = k.title, cause = k.cause, fix = k.fix, evidence = ctx.first(ev) }
       end
     end
     -- NDES events: 28 a renewal without a password, 29 a wrong, used or badly encoded password
@@ -64,21 +64,21 @@ return {
         cause = "NDES event 28: the request carries no password and is not signed by a certificate that chains to a trusted root with the same subject, so NDES cannot treat it as a renewal.",
         fix = { "Let the device enroll anew with a fresh challenge (re-assign or sync the SCEP profile).",
                 "If renewals by signature are intended, check that the existing certificate chains to a root NDES trusts." },
-        evidence = { table.unpack(e28, 1, math.min(#e28, 5)) } }
+        evidence = ctx.first(e28) }
     end
     if #e29 > 0 then
       out[#out + 1] = { id = "challenge-rejected", title = "NDES rejected the enrollment password",
         cause = "NDES event 29: the password was wrong, already used, or badly encoded.",
         fix = { "Check that the Intune policy module is installed and registered (HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MSCEP\\Modules\\Policy).",
                 "Sync the device so it gets a fresh, unused challenge." },
-        evidence = { table.unpack(e29, 1, math.min(#e29, 5)) } }
+        evidence = ctx.first(e29) }
     end
     if #nf > 0 then
       out[#out + 1] = { id = "crp-not-found-404", title = "The Certificate Registration Point answers 404",
         cause = "VerifyRequest or Notify returned 404: the CertificateRegistrationSvc application is missing from IIS or the connector install is incomplete.",
         fix = { "In IIS Manager check the CertificateRegistrationSvc application under the Default Web Site.",
                 "Reinstall the Intune Certificate Connector, then restart IIS." },
-        evidence = { table.unpack(nf, 1, math.min(#nf, 5)) } }
+        evidence = ctx.first(nf) }
     end
     return out
   end,

@@ -1,7 +1,5 @@
 -- What the device itself reports: it cannot reach NDES (DNS, connection, TLS), it lacks the trusted
 -- root, it used up its retries, or it got a certificate and could not install it.
-local function first(list, n) return { table.unpack(list, 1, math.min(#list, n or 5)) } end
-
 local EVENT_SOURCES = { eventtext = true, eventxml = true, evtx = true, eventcsv = true }
 -- Device records: Android and iOS logs, and Windows events of the device's own providers (NDES
 -- writes Windows events too, with words such as "trusted root" that mean something else there).
@@ -60,30 +58,30 @@ return {
         cause = "The SCEP profile needs the trusted certificate profiles of the CA chain on the device; without them the device rejects the RA's response.",
         fix = { "Deploy the root (and any intermediate) trusted certificate profiles to the same group as the SCEP profile.",
                 "Check that the SCEP profile references the root trusted certificate profile of the CA NDES uses, then sync." },
-        evidence = first(root) }
+        evidence = ctx.first(root) }
     end
     if #dns > 0 then
       out[#out + 1] = { id = "ndes-unreachable", step = 2, title = "The device cannot reach the SCEP URL",
         cause = "The device could not resolve or connect to the NDES host (WinHTTP 0x80072ee7 name not resolved, 0x80072efd cannot connect, 0x80072ee2 timeout).",
         fix = { "From the device's network, browse to the SCEP URL: it should answer 403. Fix DNS for the external name, or the application proxy publishing.",
                 "Check that the Server URL in the SCEP profile is the external URL." },
-        evidence = first(dns) }
+        evidence = ctx.first(dns) }
     end
     if #tls > 0 then
       out[#out + 1] = { id = "ndes-tls-failure", step = 2, title = "TLS to the SCEP URL fails on the device",
         cause = "The device does not accept the NDES server's TLS certificate (0x80072f8f, WinHTTP 12175, CertEnroll event 86): untrusted chain, name mismatch or revocation failure.",
         fix = { "Use an SSL certificate from a CA the devices trust, with the external name in the SAN, and publish its CRL where devices reach it.",
                 "Browse to the SCEP URL from the device and read the certificate error." },
-        evidence = first(tls) }
+        evidence = ctx.first(tls) }
     end
     if #retries > 0 then
       out[#out + 1] = { id = "retries-exhausted", step = 5, title = "The device used up its retries and now waits 24 hours",
         cause = "The SCEP profile's retry count (3) is used up; the Global Re-evaluation Scheme makes the device wait 24 hours before trying again.",
         fix = { "Fix the first failure found for this enrollment, then make the device try again now: re-assign the profile or remove and re-add the device to the group, and sync." },
-        evidence = first(retries) }
+        evidence = ctx.first(retries) }
     end
     if #install > 0 and issued then
-      local ev = first(install, 4)
+      local ev = ctx.first(install, 4)
       table.insert(ev, 1, issued)
       out[#out + 1] = { id = "device-install-failed", step = 5, title = "The certificate was issued but the device did not install it",
         cause = "NDES issued the certificate (PKIOperation 200 or CRS in Succeed) and the device reports an install failure: key storage (TPM, Passport), a full certificate store, or a profile removed meanwhile.",

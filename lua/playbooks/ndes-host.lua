@@ -1,7 +1,5 @@
 -- The NDES server itself: the connector is not (properly) installed, the RA certificates chain to an
 -- old CA, the policy certificate expired, or Network Service cannot write to C:\Windows\Temp.
-local function first(list, n) return { table.unpack(list, 1, math.min(#list, n or 5)) } end
-
 return {
   id = "connector-not-installed",
   ids = { "connector-not-installed", "ra-chain-untrusted", "policy-cert-expired", "crp-500-temp-permission" },
@@ -32,8 +30,8 @@ return {
     end
     local out = {}
     if #msi > 0 or #bare200 > 0 then
-      local ev = first(msi)
-      for _, r in ipairs(first(bare200, 2)) do ev[#ev + 1] = r end
+      local ev = ctx.first(msi)
+      for _, r in ipairs(ctx.first(bare200, 2)) do ev[#ev + 1] = r end
       out[#out + 1] = { id = "connector-not-installed", step = 2, title = "The Intune connector is not installed on NDES",
         cause = #msi > 0 and "The Intune Certificate Connector's installation failed (SetupMsi.log), so NDES has no Intune policy module."
                          or "The bare SCEP URL answers 200 (the generic NDES page) instead of 403: the Intune policy module is not installed.",
@@ -46,18 +44,18 @@ return {
         cause = "CERT_E_UNTRUSTEDROOT (0x800B0109) after a CA renewal: the NDES RA certificates were issued by the old CA certificate.",
         fix = { "Remove and reinstall the NDES role so it enrolls new RA certificates from the renewed CA.",
                 "Reinstall the Intune Certificate Connector, then redeploy the trusted certificate profile with the new root." },
-        evidence = first(chain) }
+        evidence = ctx.first(chain) }
     end
     if #expired > 0 then
       out[#out + 1] = { id = "policy-cert-expired", step = 3, title = "The NDES policy certificate expired",
         cause = "The client authentication certificate NDESPlugin presents to the CRP (NDESCertThumbprint) is expired (CERT_E_EXPIRED 0x800B0101).",
         fix = { "Enroll a new certificate with Client and Server Authentication for the NDES server.",
                 "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." },
-        evidence = first(expired) }
+        evidence = ctx.first(expired) }
     end
     if #vr500 > 0 and #temp > 0 then
-      local ev = first(vr500, 2)
-      for _, r in ipairs(first(temp, 3)) do ev[#ev + 1] = r end
+      local ev = ctx.first(vr500, 2)
+      for _, r in ipairs(ctx.first(temp, 3)) do ev[#ev + 1] = r end
       out[#out + 1] = { id = "crp-500-temp-permission", step = 3, title = "Network Service cannot write to C:\\Windows\\Temp",
         cause = "VerifyRequest answers 500 with WAS 5009 / ASP.NET 1310: the CertificateRegistrationSvc worker (Network Service) lacks write access to C:\\Windows\\Temp.",
         fix = { "Give NETWORK SERVICE Modify on C:\\Windows\\Temp.", "Run iisreset and retry." },

@@ -20,13 +20,13 @@ return {
         cause = "The connector moved CRS files to Failed: the request failed at NDES or the CA, or the upload to Intune failed.",
         fix = { "Read the HResult of each CRS file (sceplab decode FILE) and the NDESConnector .svclog around its time.",
                 "Check the connector's connection to Intune (proxy, firewall) and restart the Intune Connector Service." },
-        evidence = { table.unpack(failed, 1, math.min(#failed, 5)) } }
+        evidence = ctx.first(failed) }
     end
     if #processing > 0 then
       out[#out + 1] = { id = "connector-service-stopped", title = "Certificate request status files stuck in Processing",
         cause = "CRS files stay in Processing: the Intune Connector Service that uploads them is stopped.",
         fix = { "Start the Intune Connector Service (services.msc) and set it to Automatic." },
-        evidence = { table.unpack(processing, 1, math.min(#processing, 5)) } }
+        evidence = ctx.first(processing) }
     end
     return out
   end,

@@ -182,6 +182,8 @@ local function context(attempt, all)
   end
   function ctx.text(r, s) return (r.message or ""):lower():find(s:lower(), 1, true) ~= nil end
   function ctx.is_scep_url(r) return (r.url or ""):lower():find("mscep", 1, true) ~= nil end
+  -- the first n records of a list (default 5): evidence enough, and a report that stays readable
+  function ctx.first(list, n) return { table.unpack(list, 1, math.min(#list, n or 5)) } end
   return ctx
 end
 

@@ -60,3 +60,18 @@ int has_warning(const sceplab_val *v, const char *path, const char *needle)
       return 1;
   return 0;
 }
+
+sceplab_val *decode_fixture(decoder_fn fn, const char *rel, int show_secrets)
+{
+  size_t n;
+  unsigned char *buf = fixture(rel, &n);
+  sceplab_decode_opts o = {0};
+  sceplab_error err;
+  sceplab_val *v;
+  o.show_secrets = show_secrets;
+  v = fn(buf, n, &o, &err);
+  if(!v)
+    fail_msg("%s: %s", rel, err.msg);
+  free(buf);
+  return v;
+}

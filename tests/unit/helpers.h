@@ -13,6 +13,12 @@
 /* Reads tests/fixtures/<rel>; fails the test when missing. Caller frees. */
 unsigned char *fixture(const char *rel, size_t *len);
 
+/* A decoder taking a buffer and decode options, as sceplab_syncml_parse. */
+typedef sceplab_val *(*decoder_fn)(const unsigned char *buf, size_t n, const sceplab_decode_opts *opts,
+                                   sceplab_error *err);
+/* Decodes tests/fixtures/<rel> with fn (show_secrets as given); fails the test on an error. */
+sceplab_val *decode_fixture(decoder_fn fn, const char *rel, int show_secrets);
+
 /* String at a dotted path ("scep_enrollments.0.subject_name"), or NULL. */
 const char *str_at(const sceplab_val *v, const char *path);
 /* Integer at a dotted path; fails the test when absent or not an integer. */

@@ -7,17 +7,7 @@
 
 static sceplab_val *parse(const char *rel, int show)
 {
-  size_t n;
-  unsigned char *buf = fixture(rel, &n);
-  sceplab_decode_opts o = {0};
-  sceplab_error err;
-  sceplab_val *v;
-  o.show_secrets = show;
-  v = sceplab_mobileconfig_parse(buf, n, &o, &err);
-  if(!v)
-    fail_msg("%s: %s", rel, err.msg);
-  free(buf);
-  return v;
+  return decode_fixture(sceplab_mobileconfig_parse, rel, show);
 }
 
 static void scep_payload(void **state)
