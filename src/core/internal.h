@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include "sceplab/sceplab.h"
+#include "optlib.h"
 
 /* XML: parse with the network off and no entity expansion; element names are matched by local
  * name so documents with and without a default namespace read the same. */

@@ -10,13 +10,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "internal.h"
-#include "sceplab/logs.h"
-
 #include <archive.h>
 #include <archive_entry.h>
 #include <libevtx.h>
 #include <libxml/parser.h>
+
+/* After the libraries' headers: optlib.h routes their calls through pointers opened on use. */
+#include "internal.h"
+#include "sceplab/logs.h"
 
 #define CHUNK (256u * 1024u)
 #define MAX_LINE (1u << 20)      /* a longer line is cut and counted as skipped */
@@ -1221,9 +1222,15 @@ static void flatten(sceplab_log *lg, size_t *len, const xmlNode *n, int depth)
 
 static int parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_record *r)
 {
-  xmlDoc *doc = xmlReadMemory(frag, (int)n, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL, *sys, *c;
+  xmlDoc *doc;
+  xmlNode *root, *sys, *c;
   char *t;
+  if(sceplab_optlib_need(SCEPLAB_LIB_XML2, NULL) != 0) {
+    skip_line(lg, r->line, "libxml2 cannot be loaded, so XML records cannot be read");
+    return 0;
+  }
+  doc = xmlReadMemory(frag, (int)n, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  root = doc ? xmlDocGetRootElement(doc) : NULL;
   if(!root) {
     xmlFreeDoc(doc);
     skip_line(lg, r->line, lg->fmt == FMT_SVCLOG ? "E2ETraceEvent is not well-formed XML" : "Event is not well-formed XML");
@@ -1777,6 +1784,8 @@ static int evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
     fclose(lg->f);
     lg->f = NULL;
   }
+  if(sceplab_optlib_need(SCEPLAB_LIB_EVTX, err) != 0)
+    return -1;
   if(libevtx_file_initialize(&lg->evtx, &e) != 1)
     return evtx_error(err, e, "cannot read EVTX", path);
   if(libevtx_file_open(lg->evtx, path, LIBEVTX_OPEN_READ, &e) != 1) {
@@ -1867,9 +1876,12 @@ static int member_close(void *c)
 static struct archive *archive_at(const char *path, int index, void (*each)(void *, int, const char *), void *u,
                                   struct archive_entry **entry, int *count, sceplab_error *err)
 {
-  struct archive *a = archive_read_new();
+  struct archive *a;
   struct archive_entry *e;
   int i = 0, rc;
+  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, err) != 0)
+    return NULL;
+  a = archive_read_new();
   if(!a) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     return NULL;

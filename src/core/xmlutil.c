@@ -21,6 +21,8 @@ xmlDoc *sceplab_xml_read(const unsigned char *buf, size_t n, const char *what, s
     sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: entity declarations are not accepted", what);
     return NULL;
   }
+  if(sceplab_optlib_need(SCEPLAB_LIB_XML2, err) != 0)
+    return NULL;
   ctxt = xmlNewParserCtxt();
   if(!ctxt) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");

@@ -21,6 +21,7 @@
 struct sceplab_engine {
   lua_State *L;
   char lua_dir[PATH_MAX];
+  char luac_dir[PATH_MAX]; /* precompiled chunks of that tree, or empty */
 };
 
 static int has_cli(const char *dir)
@@ -31,15 +32,17 @@ static int has_cli(const char *dir)
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* SCEPLAB_LUA_PATH, then the tree installed beside the binary, then the source tree it was built from. */
-static int find_lua_dir(char *out, size_t outlen)
+/* SCEPLAB_LUA_PATH, then the tree installed beside the binary, then the source tree it was built
+ * from. The chunk cache goes with the tree: none for a tree named by SCEPLAB_LUA_PATH. */
+static int find_lua_dir(sceplab_engine *e)
 {
   const char *env = getenv("SCEPLAB_LUA_PATH");
-  char exe[PATH_MAX];
+  char exe[PATH_MAX], dir[PATH_MAX + 64];
   ssize_t n;
+  e->luac_dir[0] = '\0';
   if(env && *env) {
-    snprintf(out, outlen, "%s", env);
-    return has_cli(out) ? 0 : -1;
+    snprintf(e->lua_dir, sizeof(e->lua_dir), "%s", env);
+    return has_cli(e->lua_dir) ? 0 : -1;
   }
   n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if(n > 0) {
@@ -48,13 +51,70 @@ static int find_lua_dir(char *out, size_t outlen)
     slash = strrchr(exe, '/');
     if(slash) {
       *slash = '\0';
-      if((size_t)snprintf(out, outlen, "%.*s/../%s", (int)(outlen / 2), exe, SCEPLAB_INSTALL_LUA_REL) < outlen &&
-         has_cli(out))
+      /* Canonical, because the installed chunks are compiled under the canonical prefix. */
+      snprintf(dir, sizeof(dir), "%s/../%s", exe, SCEPLAB_INSTALL_LUA_REL);
+      if(realpath(dir, e->lua_dir) && has_cli(e->lua_dir)) {
+        snprintf(dir, sizeof(dir), "%s/../%s", exe, SCEPLAB_INSTALL_LUAC_REL);
+        if(!realpath(dir, e->luac_dir))
+          e->luac_dir[0] = '\0';
         return 0;
+      }
     }
   }
-  snprintf(out, outlen, "%s", SCEPLAB_BUILD_LUA_DIR);
-  return has_cli(out) ? 0 : -1;
+  snprintf(e->lua_dir, sizeof(e->lua_dir), "%s", SCEPLAB_BUILD_LUA_DIR);
+  snprintf(e->luac_dir, sizeof(e->luac_dir), "%s", SCEPLAB_BUILD_LUAC_DIR);
+  return has_cli(e->lua_dir) ? 0 : -1;
+}
+
+static int not_older(const struct stat *a, const struct stat *b)
+{
+  return a->st_mtim.tv_sec > b->st_mtim.tv_sec ||
+         (a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec >= b->st_mtim.tv_nsec);
+}
+
+/* Pushes the compiled chunk of module name found at src, if the cache has one compiled from that
+ * very file (its chunk name) that is not older than it; returns 1, or 0 with nothing pushed. */
+static int load_compiled(lua_State *L, const char *cache, const char *name, const char *src)
+{
+  char path[PATH_MAX];
+  struct stat cst, sst;
+  lua_Debug ar;
+  if((size_t)snprintf(path, sizeof(path), "%s/%s.luac", cache, name) >= sizeof(path) ||
+     stat(path, &cst) != 0 || stat(src, &sst) != 0 || !not_older(&cst, &sst))
+    return 0;
+  if(luaL_loadfilex(L, path, "b") != LUA_OK) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushvalue(L, -1);
+  lua_getinfo(L, ">S", &ar);
+  if(ar.source[0] != '@' || strcmp(ar.source + 1, src) != 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
+}
+
+/* Replaces Lua's searcher for Lua files: the same search of package.path, then the compiled chunk
+ * when the cache (upvalue 1) has a current one, else the source, loaded as text only. */
+static int search_lua(lua_State *L)
+{
+  const char *name = luaL_checkstring(L, 1);
+  const char *cache = lua_tostring(L, lua_upvalueindex(1));
+  const char *src;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchpath");
+  lua_pushvalue(L, 1);
+  lua_getfield(L, -3, "path");
+  lua_call(L, 2, 2);
+  if(lua_isnil(L, -2))
+    return 1; /* the message naming the files tried */
+  lua_pop(L, 1);
+  src = lua_tostring(L, -1);
+  if(!(cache && *cache && load_compiled(L, cache, name, src)) && luaL_loadfilex(L, src, "t") != LUA_OK)
+    return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, src, lua_tostring(L, -1));
+  lua_pushvalue(L, -2);
+  return 2;
 }
 
 /* Lua's compiled-in search path without the entries relative to the current directory. */
@@ -108,7 +168,7 @@ sceplab_engine *sceplab_engine_new(void)
     fprintf(stderr, "sceplab: out of memory\n");
     return NULL;
   }
-  if(find_lua_dir(e->lua_dir, sizeof(e->lua_dir)) != 0) {
+  if(find_lua_dir(e) != 0) {
     fprintf(stderr, "sceplab: cannot find the sceplab Lua tree (looked in SCEPLAB_LUA_PATH, the install "
                     "prefix and %s); set SCEPLAB_LUA_PATH\n", SCEPLAB_BUILD_LUA_DIR);
     free(e);
@@ -137,6 +197,11 @@ sceplab_engine *sceplab_engine_new(void)
     free(path);
     free(cpath);
   }
+  lua_getfield(e->L, -1, "searchers");
+  lua_pushstring(e->L, e->luac_dir);
+  lua_pushcclosure(e->L, search_lua, 1);
+  lua_rawseti(e->L, -2, 2);
+  lua_pop(e->L, 1);
   lua_getfield(e->L, -1, "preload");
   lua_pushcfunction(e->L, luaopen_sceplab_core);
   lua_setfield(e->L, -2, "sceplab.core");
