@@ -28,7 +28,35 @@ function M.read_input(path)
   return data
 end
 
-local function build_parser()
+-- Which module registers each command. A run registers only the group of the command it names,
+-- so `sceplab enroll` does not load and build the diagnose and timeline parsers; help, errors
+-- and a missing command get the full parser.
+local GROUPS = {
+  builtin = { "help", "decode", "run" },
+  ["sceplab.cli_scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
+  ["sceplab.cli_logs"] = { "timeline" },
+  ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
+}
+local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose" }
+local GROUP_OF = {}
+for group, names in pairs(GROUPS) do
+  for _, name in ipairs(names) do GROUP_OF[name] = group end
+end
+
+-- The group to build for argv: the one of the first word when it names a command and no help is
+-- asked for at the top; nil means all.
+local function wanted_group(argv)
+  for _, a in ipairs(argv) do
+    if a:sub(1, 1) ~= "-" then
+      if a == "help" then return nil end
+      return GROUP_OF[a]
+    end
+    if a == "-h" or a == "--help" then return nil end
+  end
+  return argv[1] == "--version" and "builtin" or nil
+end
+
+local function build_parser(only)
   local p = argparse("sceplab")
     :description("Decode, enroll, probe and diagnose SCEP certificate enrollment through Microsoft Intune and NDES.")
     :epilog("Run 'sceplab help COMMAND' for a command's options. Exit codes: 0 ok, 1 failure reported, 2 usage, 3 bad input, 4 network.")
@@ -37,6 +65,8 @@ local function build_parser()
   p:command_target("command")
   p:require_command(false)
 
+  local function want(group) return only == nil or only == group end
+  if want("builtin") then
   local help = p:command("help"):description("Show help for sceplab or one command.")
   help:argument("topic"):args("?"):description("The command to explain.")
 
@@ -50,15 +80,16 @@ local function build_parser()
   d:option("--as"):description("Force the kind: " .. table.concat(sceplab.kinds, ", ") .. ".")
   d:flag("--as-profile"):description("Print the SCEP enrollments found (SyncML or Apple profile) as sceplab Lua profiles.")
 
-  local cli_scep = require "sceplab.cli_scep"
-  cli_scep.register(p)
-  local cli_logs = require "sceplab.cli_logs"
-  cli_logs.register(p)
-  require("sceplab.cli_diagnose").register(p)
+  end
+  for _, group in ipairs(GROUP_ORDER) do
+    if group ~= "builtin" and want(group) then require(group).register(p) end
+  end
 
+  if want("builtin") then
   local r = p:command("run"):description("Run a Lua script with the sceplab API (sandboxed: no os.execute, io.popen, package.loadlib).")
   r:argument("script"):description("The Lua script.")
   r:argument("args"):args("*"):description("Arguments, available to the script as arg[1..n] and as ...")
+  end
   return p
 end
 
@@ -148,8 +179,14 @@ end
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
   M.host = host or {}
-  local p = build_parser()
+  local only = wanted_group(argv)
+  local p = build_parser(only)
   local ok, args = p:pparse(argv)
+  if not ok and only then
+    -- Report usage errors against the full parser, exactly as before the shortcut.
+    p = build_parser(nil)
+    ok, args = p:pparse(argv)
+  end
   if not ok then
     io.stderr:write(p:get_usage(), "\n")
     stderr("%s", args)
