@@ -31,6 +31,62 @@ static EVP_PKEY *key_fixture(const char *rel)
   return k;
 }
 
+/* Every form a user hands --key: what it decodes to is the same key. */
+typedef enum { FORM_PKCS8_PEM, FORM_TRAD_PEM, FORM_PKCS8_DER, FORM_TRAD_DER, FORM_ENC_PEM } key_form;
+
+static unsigned char *key_in_form(EVP_PKEY *k, key_form form, size_t *n)
+{
+  BIO *b = BIO_new(BIO_s_mem());
+  char *data = NULL;
+  unsigned char *out;
+  long len;
+  switch(form) {
+  case FORM_PKCS8_PEM: PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL); break;
+  case FORM_TRAD_PEM: PEM_write_bio_PrivateKey_traditional(b, k, NULL, NULL, 0, NULL, NULL); break;
+  case FORM_PKCS8_DER: i2d_PKCS8PrivateKey_bio(b, k, NULL, NULL, 0, NULL, NULL); break;
+  case FORM_TRAD_DER: i2d_PrivateKey_bio(b, k); break;
+  case FORM_ENC_PEM: PEM_write_bio_PKCS8PrivateKey(b, k, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)"pw"); break;
+  }
+  len = BIO_get_mem_data(b, &data);
+  assert_true(len > 0);
+  out = malloc((size_t)len);
+  memcpy(out, data, (size_t)len);
+  *n = (size_t)len;
+  BIO_free(b);
+  return out;
+}
+
+static void key_forms(void **state)
+{
+  EVP_PKEY *keys[2];
+  int i, f;
+  (void)state;
+  keys[0] = key_fixture("pki/device.key");
+  keys[1] = EVP_EC_gen("P-256");
+  assert_non_null(keys[1]);
+  for(i = 0; i < 2; i++) {
+    for(f = FORM_PKCS8_PEM; f <= FORM_ENC_PEM; f++) {
+      size_t n;
+      unsigned char *b = key_in_form(keys[i], (key_form)f, &n);
+      sceplab_error err;
+      EVP_PKEY *k = sceplab_key_load(b, n, f == FORM_ENC_PEM ? "pw" : NULL, &err);
+      assert_non_null(k);
+      assert_int_equal(1, EVP_PKEY_eq(k, keys[i]));
+      EVP_PKEY_free(k);
+      if(f == FORM_ENC_PEM) {
+        k = sceplab_key_load(b, n, NULL, &err);
+        assert_null(k);
+        assert_string_equal("the key is encrypted; give its passphrase", err.msg);
+        k = sceplab_key_load(b, n, "wrong", &err);
+        assert_null(k);
+        assert_non_null(strstr(err.msg, "wrong passphrase"));
+      }
+      free(b);
+    }
+    EVP_PKEY_free(keys[i]);
+  }
+}
+
 /* The DN as the decoders print it (encoded order, RFC 4514 escaping). */
 static char *dn_text(const char *dn)
 {
@@ -416,6 +472,7 @@ static void getcert_and_getcrl_content(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(key_forms),
     cmocka_unit_test(distinguished_names),
     cmocka_unit_test(csr_round_trip),
     cmocka_unit_test(pkcsreq_opens_with_the_ca_key),
