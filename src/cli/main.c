@@ -3,6 +3,16 @@
 
 #include "engine.h"
 
+/* Debian's libcurl pulls in GnuTLS (through librtmp and libldap), whose constructor initialises
+ * it in every process that loads it. sceplab restricts libcurl to http and https over OpenSSL and
+ * never calls GnuTLS, so it opts out with the hook GnuTLS documents for such programs
+ * (GNUTLS_SKIP_GLOBAL_INIT in gnutls.h), which is this definition. */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+  return 1;
+}
+
 int main(int argc, char **argv)
 {
   sceplab_engine *e = sceplab_engine_new();
