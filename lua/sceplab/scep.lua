@@ -125,6 +125,10 @@ function Client:request(op, method, message, opts)
                 status = (resp or partial or {}).status, timings = (resp or partial or {}).timings,
                 bytes_sent = #(message or "") }
   self.exchanges[#self.exchanges + 1] = rec
+  local answered = resp or partial
+  if answered and answered.server and answered.server:match("Microsoft%-IIS") and self.opts.ndes == nil then
+    self.ndes = true
+  end
   if not resp then
     rec.error = err
     -- NDES closes the connection after GetCACaps at times; an answer that arrived still counts.
@@ -133,9 +137,6 @@ function Client:request(op, method, message, opts)
       return partial
     end
     return nil, err, code, partial
-  end
-  if resp.server and resp.server:match("Microsoft%-IIS") and self.opts.ndes == nil then
-    self.ndes = true
   end
   self:log("%s %s -> HTTP %d (%.0f ms)", method, op, resp.status, resp.timings.total * 1000)
   return resp

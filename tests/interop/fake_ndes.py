@@ -15,6 +15,8 @@ ap.add_argument("--cert")
 ap.add_argument("--key")
 ap.add_argument("--scep-upstream")
 ap.add_argument("--max-url", type=int, default=0, help="answer 414 to longer request lines")
+ap.add_argument("--close-caps", action="store_true",
+                help="answer GetCACaps from upstream, then drop the connection before the declared length")
 a = ap.parse_args()
 
 
@@ -53,7 +55,22 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.forward(body)
         self.answer(a.status, a.body)
 
+    def close_early(self):
+        """What some NDES servers do on GetCACaps: the answer, then the connection closed short."""
+        q = self.path.split("?", 1)[1]
+        with urllib.request.urlopen(a.scep_upstream + "?" + q, timeout=10) as r:
+            data = r.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data) + 64))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+
     def do_GET(self):
+        if a.close_caps and "operation=GetCACaps" in self.path:
+            return self.close_early()
         if a.max_url and len(self.path) > a.max_url:
             return self.answer(414, "<h1>HTTP Error 414. The request URL is too long.</h1>")
         if a.scep_upstream and "operation=" in self.path:

@@ -81,6 +81,27 @@ describe("sceplab probe", function()
     assert.matches("GET answered HTTP 414; retried once with POST", r.retried_with_post)
   end)
 
+  it("enrolls through an NDES that drops the connection after GetCACaps", function()
+    local pid, port = start("--status 403 --close-caps --scep-upstream " .. server.url)
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local url = ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port)
+    local code, out, err = h.sceplab({ "enroll", "--url", url,
+      "--subject", "CN=closed-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
+    local ccode, cout = h.sceplab({ "caps", url, "--json" })
+    h.kill(pid)
+    os.execute("rm -rf " .. h.shquote(dir))
+    assert.are.equal(0, code, err)
+    local r = json.decode(out)
+    assert.are.equal("SUCCESS", r.status)
+    assert.is_true(r.ndes) -- Server: Microsoft-IIS turned NDES mode on
+    local caps = r.exchanges[1]
+    assert.are.equal("GetCACaps", caps.operation)
+    assert.are.equal("connection closed early; answer used", caps.note)
+    assert.are.equal(0, ccode)
+    assert.matches("POSTPKIOperation", cout)
+  end)
+
   it("fails a TLS certificate that does not name the host, and goes on", function()
     local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
       h.fixture("tls/wrongname.pem"), h.fixture("tls/wrongname.key"), server.url))
