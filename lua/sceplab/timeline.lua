@@ -46,8 +46,10 @@ function M.expand(paths)
       for _, n in ipairs(names) do walk(dir .. "/" .. n, false) end
     elseif kind == "file" then
       -- a zip bundle is read in place: its members join the walk
-      local members = logs.members(path)
-      if members then
+      local members, merr, mcode = logs.members(path)
+      if not members and mcode ~= "input" then
+        errors[#errors + 1] = merr -- a zip that cannot be read (libarchive missing), not a log
+      elseif members then
         for _, m in ipairs(members) do
           files[#files + 1] = { path = path .. "!" .. m.name, archive = path, index = m.index, named = false }
         end

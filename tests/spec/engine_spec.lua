@@ -69,3 +69,45 @@ describe("the chunk cache", function()
     sh("rm -rf " .. h.shquote(prefix))
   end)
 end)
+
+-- libxml2, libarchive and libevtx are opened on first use (src/core/optlib.c): without one, the
+-- commands that need it say which file is missing and the others work.
+describe("optional libraries", function()
+  local shim = assert(os.getenv("SCEPLAB_NO_OPTLIB"), "SCEPLAB_NO_OPTLIB unset")
+
+  local function run_hiding(lib, args)
+    -- In sanitized builds LD_PRELOAD already holds the ASan runtime, which must stay first.
+    local preload = (os.getenv("LD_PRELOAD") or "") ~= "" and (os.getenv("LD_PRELOAD") .. ":" .. shim) or shim
+    local parts = { "env", "ASAN_OPTIONS=detect_leaks=1", "LD_PRELOAD=" .. h.shquote(preload),
+                    "SCEPLAB_TEST_HIDE=" .. lib, h.shquote(h.bin) }
+    for _, a in ipairs(args) do parts[#parts + 1] = h.shquote(a) end
+    local out, err = h.tmpname(), h.tmpname()
+    local _, _, code = os.execute(table.concat(parts, " ") .. " >" .. out .. " 2>" .. err .. " </dev/null")
+    local o, e = h.read(out), h.read(err)
+    os.remove(out)
+    os.remove(err)
+    return code, o, e
+  end
+
+  it("names libxml2 when an XML document cannot be read without it", function()
+    local code, _, err = run_hiding("libxml2", { "decode", root .. "/docs/samples/intune-scep-profile.xml" })
+    assert.are.equal(1, code)
+    assert.matches("cannot load libxml2%.so%.%d+", err)
+    assert.are.equal(1, #h.lines(err))
+  end)
+
+  it("names libarchive for a zip bundle, and still reads plain logs", function()
+    local code, _, err = run_hiding("libarchive", { "timeline", h.fixture("bundles/ndes-bundle.zip") })
+    assert.matches("cannot load libarchive%.so%.%d+", err)
+    assert.are_not.equal(0, code)
+    local code2, out2 = run_hiding("libarchive", { "decode", root .. "/docs/samples/intune-scep-profile.xml" })
+    assert.are.equal(0, code2)
+    assert.matches("SyncML", out2)
+  end)
+
+  it("does not need any of them to decode a token or print the version", function()
+    local code, out = run_hiding("lib", { "--version" }) -- hides every library opened late
+    assert.are.equal(0, code)
+    assert.matches("^sceplab ", out)
+  end)
+end)
