@@ -318,8 +318,9 @@ function M.run(url, opts)
   local report = { url = url, checks = {}, summary = { ok = 0, warn = 0, fail = 0, info = 0 }, timings = {}, ndes = opts.ndes }
   local bare = check_bare(report, url, opts)
   check_tls(report, url, opts, bare)
+  -- A connection per call, so every call's time includes its connect and TLS handshake.
   local client = scep.client{ url = url, ndes = report.ndes, proxy = opts.proxy, cacert = opts.cacert, pin = opts.pin,
-                              insecure = opts.insecure, timeout = opts.timeout }
+                              insecure = opts.insecure, timeout = opts.timeout, reuse_connections = false }
   local caps = check_caps(report, client)
   local cas, list = nil, nil
   if caps or bare then cas, list = check_cacert(report, client) end

@@ -43,7 +43,8 @@ end
 --- Creates a client. opts: url (required), ndes (true/false/nil = detect from the Server header),
 -- method (auto|get|post), cipher (auto|aes128|aes256|des3), digest (auto|sha256|sha512|sha1),
 -- ca_fingerprint, ca_ident (GetCACert message), oaep, proxy, cacert, pin, insecure, timeout,
--- trace (a directory), log (a function receiving progress lines).
+-- trace (a directory), log (a function receiving progress lines), reuse_connections (default
+-- true: the client's requests share connections, one TLS handshake per enrollment, as devices do).
 function M.client(opts)
   if type(opts) ~= "table" or type(opts.url) ~= "string" then
     error("sceplab.scep.client: field 'url' (string) is required", 2)
@@ -59,6 +60,7 @@ function M.client(opts)
     end
   end
   local self = setmetatable({ opts = opts, url = opts.url, exchanges = {}, seq = 0 }, Client)
+  if opts.reuse_connections ~= false then self.session = http.session() end
   if opts.trace then
     local ok, err = sys.mkdir(opts.trace)
     if not ok then error("sceplab.scep.client: trace: " .. err, 2) end
@@ -118,12 +120,12 @@ function Client:request(op, method, message, opts)
   local resp, err, code, partial = http.request{
     method = method, url = url, body = body, content_type = ctype, proxy = o.proxy, cacert = o.cacert,
     pin = o.pin, insecure = o.insecure, timeout = o.timeout, connect_timeout = o.connect_timeout,
-    follow = o.follow,
+    follow = o.follow, session = self.session,
   }
   self:trace(op, method, url, method == "POST" and body or (op == "PKIOperation" and message or nil), resp or partial)
   local rec = { operation = op, method = method, url = #url > 200 and (url:sub(1, 200) .. "...") or url,
                 status = (resp or partial or {}).status, timings = (resp or partial or {}).timings,
-                bytes_sent = #(message or "") }
+                reused_connection = (resp or partial or {}).reused_connection, bytes_sent = #(message or "") }
   self.exchanges[#self.exchanges + 1] = rec
   local answered = resp or partial
   if answered and answered.server and answered.server:match("Microsoft%-IIS") and self.opts.ndes == nil then

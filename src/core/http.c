@@ -145,9 +145,73 @@ static char *dup_or_null(const char *s)
   return s ? strdup(s) : NULL;
 }
 
+struct sceplab_http_session {
+  CURL *curl;
+  char *trust; /* proxy and TLS options of the previous request, as one string */
+};
+
+sceplab_http_session *sceplab_http_session_new(void)
+{
+  return calloc(1, sizeof(sceplab_http_session));
+}
+
+void sceplab_http_session_free(sceplab_http_session *s)
+{
+  if(!s)
+    return;
+  curl_easy_cleanup(s->curl);
+  free(s->trust);
+  free(s);
+}
+
+/* What decides whether a connection may be trusted again: proxy, CA bundle, pin, insecure. */
+static char *trust_key(const sceplab_http_opts *o)
+{
+  const char *parts[4] = {o->proxy, o->cacert, o->pin_sha256, o->insecure ? "insecure" : "verify"};
+  size_t n = 1, i;
+  char *k;
+  for(i = 0; i < 4; i++)
+    n += (parts[i] ? strlen(parts[i]) : 0) + 2;
+  k = malloc(n);
+  if(!k)
+    return NULL;
+  k[0] = '\0';
+  for(i = 0; i < 4; i++) {
+    strcat(k, parts[i] ? parts[i] : "");
+    strcat(k, "\n"); /* no option holds a newline: libcurl and the pin parser refuse them */
+  }
+  return k;
+}
+
+/* The session's handle, reset but with its connections, or a new one when the trust options
+ * changed (or on first use). */
+static CURL *session_handle(sceplab_http_session *s, const sceplab_http_opts *o)
+{
+  char *key = trust_key(o);
+  if(!key)
+    return NULL;
+  if(s->curl && s->trust && strcmp(s->trust, key) == 0) {
+    free(key);
+    curl_easy_reset(s->curl);
+    return s->curl;
+  }
+  curl_easy_cleanup(s->curl);
+  free(s->trust);
+  s->trust = key;
+  s->curl = curl_easy_init();
+  return s->curl;
+}
+
 int sceplab_http_request(const sceplab_http_opts *o, const char *method, const char *url,
                          const unsigned char *body, size_t body_len, const char *content_type,
                          sceplab_http_resp *r, sceplab_error *err)
+{
+  return sceplab_http_request_in(NULL, o, method, url, body, body_len, content_type, r, err);
+}
+
+int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o, const char *method,
+                            const char *url, const unsigned char *body, size_t body_len, const char *content_type,
+                            sceplab_http_resp *r, sceplab_error *err)
 {
   static const sceplab_http_opts defaults;
   CURL *c;
@@ -155,12 +219,13 @@ int sceplab_http_request(const sceplab_http_opts *o, const char *method, const c
   struct curl_slist *hdrs = NULL;
   buf b = {0}, h = {0};
   char *ct = NULL, *eff = NULL;
+  long connects = 0;
   memset(r, 0, sizeof(*r));
   if(!o)
     o = &defaults;
   b.max = o->max_body ? o->max_body : (16u << 20);
   h.max = 1u << 20;
-  c = curl_easy_init();
+  c = s ? session_handle(s, o) : curl_easy_init();
   if(!c)
     return sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot create an HTTP handle");
   curl_easy_setopt(c, CURLOPT_URL, url);
@@ -217,6 +282,8 @@ int sceplab_http_request(const sceplab_http_opts *o, const char *method, const c
   curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &r->redirects);
   curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+  curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+  r->reused = s && rc == CURLE_OK && connects == 0;
   r->content_type = dup_or_null(ct);
   r->effective_url = dup_or_null(eff);
   r->tls_chain_pem = tls_chain(c);
@@ -226,8 +293,11 @@ int sceplab_http_request(const sceplab_http_opts *o, const char *method, const c
   r->headers = (char *)h.p;
   if(r->headers)
     r->server = header_value(r->headers, "Server");
+  if(s)
+    curl_easy_reset(c); /* keeps the connections, drops every pointer into this call's memory */
+  else
+    curl_easy_cleanup(c);
   curl_slist_free_all(hdrs);
-  curl_easy_cleanup(c);
   if(rc != CURLE_OK && !(r->status > 0 && rc == CURLE_WRITE_ERROR)) {
     /* A connection closed after a complete status line still counts as an answer for GetCACaps
      * on NDES; callers decide. Here: no usable answer. */

@@ -1,4 +1,5 @@
-/* sceplab.core.http: one HTTP(S) request with timings, headers and the TLS chain. */
+/* sceplab.core.http: one HTTP(S) request with timings, headers and the TLS chain, optionally on
+ * the kept-open connections of a session (sceplab.http_session userdata). */
 #include <string.h>
 
 #include "lutil.h"
@@ -34,6 +35,8 @@ static void push_resp(lua_State *L, const sceplab_http_resp *r)
   }
   lua_pushinteger(L, r->redirects);
   lua_setfield(L, -2, "redirects");
+  lua_pushboolean(L, r->reused);
+  lua_setfield(L, -2, "reused_connection");
   lua_createtable(L, 0, 5);
   lua_pushnumber(L, r->t_dns);
   lua_setfield(L, -2, "dns");
@@ -69,10 +72,45 @@ static long opt_ms(lua_State *L, const char *field)
   return v;
 }
 
+#define SESSION_MT "sceplab.http_session"
+
+typedef struct {
+  sceplab_http_session *s; /* NULL once closed */
+} lsession;
+
+/* session() -> a session whose requests share connections */
+static int l_session(lua_State *L)
+{
+  /* Created closed, then the session: a failed allocation leaves nothing to free. */
+  lsession *ls = lua_newuserdatauv(L, sizeof(*ls), 0);
+  ls->s = NULL;
+  luaL_setmetatable(L, SESSION_MT);
+  ls->s = sceplab_http_session_new();
+  if(!ls->s)
+    return luaL_error(L, "out of memory");
+  return 1;
+}
+
+static int m_close(lua_State *L)
+{
+  lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
+  sceplab_http_session_free(ls->s);
+  ls->s = NULL;
+  return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+  lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
+  lua_pushstring(L, ls->s ? "sceplab.http_session" : "sceplab.http_session (closed)");
+  return 1;
+}
+
 /* request{method = "GET", url, body, content_type, proxy, cacert, pin, insecure, timeout (s),
- *         connect_timeout (s), follow, max_body} -> response | nil, message, "network", partial */
+ *         connect_timeout (s), follow, max_body, session} -> response | nil, message, "network", partial */
 static int l_request(lua_State *L)
 {
+  sceplab_http_session *session = NULL;
   sceplab_http_opts o;
   sceplab_http_resp r;
   sceplab_error err;
@@ -104,8 +142,18 @@ static int l_request(lua_State *L)
   if(lua_getfield(L, 1, "max_body") != LUA_TNIL)
     o.max_body = (size_t)luaL_checkinteger(L, -1);
   lua_pop(L, 1);
+  if(lua_getfield(L, 1, "session") != LUA_TNIL) {
+    lsession *ls = luaL_testudata(L, -1, SESSION_MT);
+    if(!ls)
+      return luaL_error(L, "field 'session' must be an HTTP session (http.session())");
+    if(!ls->s)
+      return luaL_error(L, "field 'session': the HTTP session is closed");
+    session = ls->s;
+  }
+  lua_pop(L, 1); /* the table still holds the session */
   sceplab_err_clear(&err);
-  rc = sceplab_http_request(&o, method ? method : "GET", url, (const unsigned char *)body, blen, ctype, &r, &err);
+  rc = sceplab_http_request_in(session, &o, method ? method : "GET", url, (const unsigned char *)body, blen, ctype,
+                               &r, &err);
   if(rc != 0) {
     lua_pushnil(L);
     lua_pushstring(L, err.msg);
@@ -119,10 +167,20 @@ static int l_request(lua_State *L)
   return 1;
 }
 
-static const luaL_Reg funcs[] = {{"request", l_request}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"request", l_request}, {"session", l_session}, {NULL, NULL}};
+static const luaL_Reg session_methods[] = {{"close", m_close}, {NULL, NULL}};
+static const luaL_Reg session_meta[] = {
+  {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
+};
 
 int luaopen_sceplab_core_http(lua_State *L)
 {
+  if(luaL_newmetatable(L, SESSION_MT)) {
+    luaL_setfuncs(L, session_meta, 0);
+    luaL_newlib(L, session_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, funcs);
   return 1;
 }

@@ -23,6 +23,7 @@ a = ap.parse_args()
 class H(http.server.BaseHTTPRequestHandler):
     server_version = a.server
     sys_version = ""
+    protocol_version = "HTTP/1.1"  # keep-alive, as IIS: clients may reuse the connection
 
     def log_message(self, *args):
         pass

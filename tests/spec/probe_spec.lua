@@ -102,6 +102,50 @@ describe("sceplab probe", function()
     assert.matches("POSTPKIOperation", cout)
   end)
 
+  it("enrolls over HTTPS on one connection, and never reuses it under other trust options", function()
+    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
+      h.fixture("tls/localhost.pem"), h.fixture("tls/localhost.key"), server.url))
+    local url = ("https://localhost:%s/certsrv/mscep/mscep.dll"):format(port)
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local code, out, err = h.sceplab({ "enroll", "--url", url, "--cacert", h.fixture("tls/ca-bundle.pem"),
+      "--subject", "CN=tls-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
+    os.execute("rm -rf " .. h.shquote(dir))
+    assert.are.equal(0, code, err)
+    local x = json.decode(out).exchanges
+    assert.are.same({ false, true, true }, { x[1].reused_connection, x[2].reused_connection, x[3].reused_connection })
+    assert.is_true(x[1].timings.tls > 0) -- one handshake, on the first request
+    assert.are.equal(0, x[3].timings.tls)
+
+    -- The session underneath: a change of CA bundle, insecure or pin starts a new connection.
+    require "sceplab" -- registers the C modules
+    local http = require "sceplab.core.http"
+    local s = http.session()
+    local function get(opts)
+      opts.url, opts.session = url .. "?operation=GetCACaps", s
+      local r, e = http.request(opts)
+      assert(r, e)
+      return r.reused_connection
+    end
+    local bundle = h.fixture("tls/ca-bundle.pem")
+    assert.is_false(get{ cacert = bundle })
+    assert.is_true(get{ cacert = bundle })
+    assert.is_false(get{ insecure = true })
+    assert.is_true(get{ insecure = true })
+    assert.is_false(get{ cacert = bundle })
+    -- A pin is checked during the handshake only: a wrong one must never ride a verified connection.
+    local pin = io.popen(h.CLEAN .. "openssl x509 -in " .. h.shquote(h.fixture("tls/localhost.pem")) ..
+      " -noout -fingerprint -sha256"):read("l"):match("=(.+)"):gsub(":", "")
+    assert.is_false(get{ pin = pin })
+    assert.is_true(get{ pin = pin })
+    local r, e = http.request{ url = url .. "?operation=GetCACaps", session = s, pin = ("00"):rep(32) }
+    assert.is_nil(r)
+    assert.matches("SSL", e)
+    s:close()
+    assert.has_error(function() get{ cacert = bundle } end, "field 'session': the HTTP session is closed")
+    h.kill(pid)
+  end)
+
   it("fails a TLS certificate that does not name the host, and goes on", function()
     local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
       h.fixture("tls/wrongname.pem"), h.fixture("tls/wrongname.key"), server.url))

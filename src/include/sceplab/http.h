@@ -35,8 +35,20 @@ typedef struct sceplab_http_resp {
   long redirects;
   char *effective_url;
   int curl_code;              /* 0 when the transfer completed */
+  int reused;                 /* sent on a connection an earlier request of the session opened */
   char curl_error[256];
 } sceplab_http_resp;
+
+/* A session keeps its connections open between requests, as devices do: an enrollment's
+ * GetCACaps, GetCACert and PKIOperation then share one TCP connection and one TLS handshake.
+ * A request whose proxy or TLS options (CA bundle, pin, insecure) differ from the session's
+ * previous request starts over on new connections, so trust decided under one set of options
+ * never carries over to another. On a reused connection there is no handshake, so tls_chain_pem
+ * is NULL and the connect and TLS timings are 0. One session per thread. */
+typedef struct sceplab_http_session sceplab_http_session;
+
+sceplab_http_session *sceplab_http_session_new(void);
+void sceplab_http_session_free(sceplab_http_session *s);
 
 /* Performs one request. Returns 0 when an HTTP response was received (whatever its status), or
  * SCEPLAB_E_NETWORK with err naming the failure (DNS, connect, TLS, timeout). resp is filled in
@@ -44,6 +56,10 @@ typedef struct sceplab_http_resp {
 int sceplab_http_request(const sceplab_http_opts *o, const char *method, const char *url,
                          const unsigned char *body, size_t body_len, const char *content_type,
                          sceplab_http_resp *resp, sceplab_error *err);
+/* The same, on the session's connections (a new handle and connection when s is NULL). */
+int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o, const char *method,
+                            const char *url, const unsigned char *body, size_t body_len, const char *content_type,
+                            sceplab_http_resp *resp, sceplab_error *err);
 void sceplab_http_resp_free(sceplab_http_resp *resp);
 
 #ifdef __cplusplus
