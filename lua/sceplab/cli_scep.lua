@@ -341,8 +341,20 @@ local function cmd_getca(args)
   if args.next then
     local r, err, code = c:next_ca()
     if not r then stderr("%s", err) return CODE_EXIT[code] or 1 end
-    if args.out then local fh = assert(io.open(args.out, "wb")) fh:write(r.body) fh:close() end
-    io.stdout:write(("GetNextCACert: %d bytes (%s)\n"):format(#r.body, tostring(r.content_type)))
+    if args.out then
+      local fh, ferr = io.open(args.out, "wb")
+      if not fh then stderr("%s", ferr) return EXIT.input end
+      fh:write(table.concat(r.certificates))
+      fh:close()
+    end
+    if args.json then
+      io.stdout:write(sceplab.json.encode({ certificates = r.certificates, signer = r.signer, content_type = r.content_type }), "\n")
+      return 0
+    end
+    local _, doc = sceplab.decode(table.concat(r.certificates))
+    local lines = { ("GetNextCACert: %d certificate(s), signed by %s"):format(#r.certificates, r.signer or "?") }
+    require("sceplab.render").certificates(doc, lines)
+    io.stdout:write(table.concat(lines, "\n"), "\n")
     return 0
   end
   local cas, err, code = c:ca_certs()

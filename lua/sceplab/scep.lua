@@ -425,12 +425,20 @@ function Client:getcrl(cert_pem, key)
   return self:simple(core.GETCRL, core.issuer_and_serial(cert_pem), cert_pem, key)
 end
 
---- GetNextCACert: the CA's rollover certificate, when it has one.
+--- GetNextCACert: the CA's rollover certificate(s), when it has them. The answer must be signed by
+-- the current CA or its RA (as GetCACert gave them): {certificates = {PEM...}, signer, body,
+-- content_type, exchanges}.
 function Client:next_ca()
-  local resp, err, code = self:request("GetNextCACert", "GET", self.opts.ca_ident or "")
+  local cas, err, code = self:ca_certs()
+  if not cas then return nil, err, code end
+  local resp
+  resp, err, code = self:request("GetNextCACert", "GET", self.opts.ca_ident or "")
   if not resp then return nil, err, code end
-  if resp.status ~= 200 then return nil, ("GetNextCACert: HTTP %d"):format(resp.status), "network" end
-  return { body = resp.body, content_type = resp.content_type }
+  if resp.status ~= 200 then return nil, http_error("GetNextCACert", resp, self.url), "network", resp end
+  local r, verr, vcode = core.next_ca(resp.body, { cas.ca, cas.signer })
+  if not r then return nil, verr, vcode end
+  r.body, r.content_type, r.exchanges = resp.body, resp.content_type, self.exchanges
+  return r
 end
 
 --- Saves the state of a PENDING enrollment (the private key included: mode 0600).

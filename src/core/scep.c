@@ -979,6 +979,57 @@ unsigned char *sceplab_issuer_and_serial(const X509_NAME *issuer, const ASN1_INT
   return out;
 }
 
+sceplab_val *sceplab_next_ca_verify(const unsigned char *buf, size_t n, STACK_OF(X509) *signers, sceplab_error *err)
+{
+  const unsigned char *p = buf;
+  CMS_ContentInfo *cms;
+  BIO *content = NULL;
+  STACK_OF(X509) *certs = NULL, *by = NULL;
+  sceplab_val *v = NULL, *list;
+  char *data = NULL;
+  long len;
+  int i;
+  if(n > 0x7fffffff) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "GetNextCACert answer too large");
+    return NULL;
+  }
+  cms = d2i_CMS_ContentInfo(NULL, &p, (long)n);
+  if(!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+    sceplab_err_openssl(err, SCEPLAB_E_INPUT, "GetNextCACert answer is not a CMS SignedData");
+    goto done;
+  }
+  content = BIO_new(BIO_s_mem());
+  /* Only the given certificates may have signed it (CMS_NOINTERN): the current CA or its RA. */
+  if(!content || !CMS_verify(cms, signers, NULL, NULL, content, CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY)) {
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "GetNextCACert answer refused: signer: not signed by the current CA or RA");
+    goto done;
+  }
+  len = BIO_get_mem_data(content, &data);
+  certs = len > 0 ? sceplab_read_certs((const unsigned char *)data, (size_t)len, err) : NULL;
+  if(!certs) {
+    if(len <= 0)
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "GetNextCACert answer carries no certificate");
+    goto done;
+  }
+  v = sceplab_val_obj();
+  list = sceplab_val_arr();
+  for(i = 0; i < sk_X509_num(certs); i++) {
+    char *pem = sceplab_cert_pem(sk_X509_value(certs, i));
+    sceplab_arr_push_str(list, pem ? pem : "");
+    free(pem);
+  }
+  sceplab_obj_set(v, "certificates", list);
+  by = CMS_get0_signers(cms);
+  if(by && sk_X509_num(by) > 0)
+    sceplab_obj_set(v, "signer", sceplab_name_val(X509_get_subject_name(sk_X509_value(by, 0))));
+done:
+  sk_X509_free(by);
+  sk_X509_pop_free(certs, X509_free);
+  BIO_free(content);
+  CMS_ContentInfo_free(cms);
+  return v;
+}
+
 X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err)
 {
   STACK_OF(X509) *sk = sceplab_read_certs(buf, n, err);

@@ -292,6 +292,35 @@ static int l_verify_reply(lua_State *L)
   return sceplab_lua_result(L, v, &err);
 }
 
+/* next_ca(der, {signer_pem, ...}) -> {certificates, signer} | nil, message, code */
+static int l_next_ca(lua_State *L)
+{
+  size_t n, i, count;
+  const char *der = luaL_checklstring(L, 1, &n);
+  STACK_OF(X509) *signers;
+  sceplab_error err;
+  sceplab_val *v;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  count = lua_rawlen(L, 2);
+  for(i = 1; i <= count; i++) { /* types first: a raised error then leaks nothing */
+    if(lua_rawgeti(L, 2, (lua_Integer)i) != LUA_TSTRING)
+      return luaL_argerror(L, 2, "signers must be PEM strings");
+    lua_pop(L, 1);
+  }
+  signers = sk_X509_new_null();
+  for(i = 1; signers && i <= count; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i);
+    sk_X509_push(signers, check_cert(L, -1, "signers"));
+    lua_pop(L, 1);
+  }
+  sceplab_err_clear(&err);
+  v = signers ? sceplab_next_ca_verify((const unsigned char *)der, n, signers, &err) : NULL;
+  if(!signers)
+    sceplab_err_set(&err, SCEPLAB_E_NOMEM, "out of memory");
+  sk_X509_pop_free(signers, X509_free);
+  return sceplab_lua_result(L, v, &err);
+}
+
 static int l_caps(lua_State *L)
 {
   size_t n;
@@ -396,6 +425,7 @@ static int l_fingerprints(lua_State *L)
 
 static const luaL_Reg funcs[] = {
   {"csr", l_csr}, {"selfsigned", l_selfsigned}, {"build", l_build}, {"verify_reply", l_verify_reply},
+  {"next_ca", l_next_ca},
   {"caps", l_caps}, {"ca_select", l_ca_select}, {"nonce", l_nonce},
   {"issuer_and_subject", l_issuer_and_subject}, {"issuer_and_serial", l_issuer_and_serial},
   {"fingerprints", l_fingerprints}, {NULL, NULL}

@@ -1,11 +1,14 @@
-/* A SCEP responder that answers PENDING a set number of times before issuing, for the tests of
- * CertPoll, --state and --resume (no Debian SCEP server ever answers PENDING). Loopback only.
- *   pending_server CA.pem CA.key N   -> prints its port, serves until killed */
+/* A SCEP responder for what Debian's SCEP server (micromdm) does not do: PENDING a set number of
+ * times before issuing (CertPoll, --state, --resume), GetCert, GetCRL and GetNextCACert. Built on
+ * OpenSSL directly; its artifacts (certificates, the CRL) are checked with the openssl tool by the
+ * specs. Loopback only.
+ *   pending_server CA.pem CA.key N [NEXT-CA.pem]   -> prints its port, serves until killed */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -18,8 +21,10 @@
 
 #include "sceplab/sceplab.h"
 
-static X509 *ca;
+static X509 *ca, *next_ca;
 static EVP_PKEY *cakey;
+static STACK_OF(X509) *issued_certs; /* GetCert answers from these */
+#define REVOKED_SERIAL 0xBAD           /* the one entry of the CRL GetCRL answers with */
 static int pending_times;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -69,7 +74,83 @@ static unsigned char *issue(X509_REQ *req, size_t *len)
   *len = (size_t)n;
   OPENSSL_free(der);
   PKCS7_free(p7);
-  X509_free(x);
+  sk_X509_push(issued_certs, x);
+  return out;
+}
+
+/* A degenerate (certificates-only) PKCS#7 holding cert or crl, DER. */
+static unsigned char *degenerate(X509 *cert, X509_CRL *crl, size_t *len)
+{
+  PKCS7 *p7 = PKCS7_new();
+  unsigned char *der = NULL, *out;
+  int n;
+  PKCS7_set_type(p7, NID_pkcs7_signed);
+  PKCS7_content_new(p7, NID_pkcs7_data);
+  if(cert)
+    PKCS7_add_certificate(p7, cert);
+  if(crl)
+    PKCS7_add_crl(p7, crl);
+  n = i2d_PKCS7(p7, &der);
+  out = malloc((size_t)n);
+  memcpy(out, der, (size_t)n);
+  *len = (size_t)n;
+  OPENSSL_free(der);
+  PKCS7_free(p7);
+  return out;
+}
+
+/* The CA's CRL: one revoked serial, valid for a day, signed with SHA-256. */
+static X509_CRL *make_crl(void)
+{
+  X509_CRL *crl = X509_CRL_new();
+  X509_REVOKED *r = X509_REVOKED_new();
+  ASN1_INTEGER *sn = ASN1_INTEGER_new();
+  ASN1_TIME *now = ASN1_TIME_adj(NULL, time(NULL), 0, 0), *next = ASN1_TIME_adj(NULL, time(NULL), 1, 0);
+  X509_CRL_set_version(crl, 1);
+  X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+  X509_CRL_set1_lastUpdate(crl, now);
+  X509_CRL_set1_nextUpdate(crl, next);
+  ASN1_INTEGER_set(sn, REVOKED_SERIAL);
+  X509_REVOKED_set_serialNumber(r, sn);
+  X509_REVOKED_set_revocationDate(r, now);
+  X509_CRL_add0_revoked(crl, r);
+  X509_CRL_sort(crl);
+  X509_CRL_sign(crl, cakey, EVP_sha256());
+  ASN1_INTEGER_free(sn);
+  ASN1_TIME_free(now);
+  ASN1_TIME_free(next);
+  return crl;
+}
+
+/* GetCert: the issued certificate with the serial of the IssuerAndSerialNumber in content. */
+static X509 *find_issued(const unsigned char *content, size_t n)
+{
+  const unsigned char *p = content;
+  PKCS7_ISSUER_AND_SERIAL *ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &p, (long)n);
+  X509 *found = NULL;
+  int i;
+  for(i = 0; ias && i < sk_X509_num(issued_certs) && !found; i++) {
+    X509 *x = sk_X509_value(issued_certs, i);
+    if(!ASN1_INTEGER_cmp(X509_get0_serialNumber(x), ias->serial) && !X509_NAME_cmp(X509_get_issuer_name(x), ias->issuer))
+      found = x;
+  }
+  PKCS7_ISSUER_AND_SERIAL_free(ias);
+  return found;
+}
+
+/* Opens the request's envelope (encrypted to the CA): its content, DER, in a BIO the caller frees. */
+static BIO *open_envelope(BIO *content)
+{
+  char *env = NULL;
+  long envlen = BIO_get_mem_data(content, &env);
+  const unsigned char *q = (const unsigned char *)env;
+  CMS_ContentInfo *e = d2i_CMS_ContentInfo(NULL, &q, envlen);
+  BIO *out = BIO_new(BIO_s_mem());
+  if(!e || !CMS_decrypt(e, cakey, ca, NULL, out, CMS_BINARY)) {
+    BIO_free(out);
+    out = NULL;
+  }
+  CMS_ContentInfo_free(e);
   return out;
 }
 
@@ -101,25 +182,6 @@ static unsigned char *pkioperation(const unsigned char *msg, size_t n, size_t *o
     t->next = txns;
     txns = t;
   }
-  if(atoi((char *)mt) == 19) {
-    /* PKCSReq: open the envelope for the CSR */
-    char *env = NULL;
-    long envlen = BIO_get_mem_data(content, &env);
-    const unsigned char *q = (const unsigned char *)env;
-    CMS_ContentInfo *e = d2i_CMS_ContentInfo(NULL, &q, envlen);
-    BIO *csr = BIO_new(BIO_s_mem());
-    if(e && CMS_decrypt(e, cakey, ca, NULL, csr, CMS_BINARY)) {
-      char *d = NULL;
-      long dl = BIO_get_mem_data(csr, &d);
-      const unsigned char *r = (const unsigned char *)d;
-      X509_REQ_free(t->req);
-      t->req = d2i_X509_REQ(NULL, &r, dl);
-    }
-    BIO_free(csr);
-    CMS_ContentInfo_free(e);
-  }
-  else
-    t->polls++;
   memset(&rp, 0, sizeof(rp));
   memset(rnonce, 0x42, sizeof(rnonce));
   rp.message_type = SCEPLAB_MSG_CERTREP;
@@ -132,6 +194,45 @@ static unsigned char *pkioperation(const unsigned char *msg, size_t n, size_t *o
   rp.sender_nonce = rnonce;
   rp.recipient_nonce = nonce;
   rp.fail_info = -1;
+  if(atoi((char *)mt) == SCEPLAB_MSG_GETCERT || atoi((char *)mt) == SCEPLAB_MSG_GETCRL) {
+    BIO *inner = open_envelope(content);
+    char *d = NULL;
+    long dl = inner ? BIO_get_mem_data(inner, &d) : 0;
+    X509 *x = NULL;
+    X509_CRL *crl = NULL;
+    if(atoi((char *)mt) == SCEPLAB_MSG_GETCERT)
+      x = inner ? find_issued((const unsigned char *)d, (size_t)dl) : NULL;
+    else
+      crl = inner ? make_crl() : NULL;
+    if(x || crl) {
+      issued = degenerate(x, crl, &ilen);
+      rp.pki_status = 0;
+      rp.content = issued;
+      rp.content_len = ilen;
+    }
+    else {
+      rp.pki_status = 2;
+      rp.fail_info = inner ? 4 : 2; /* badCertId, or badRequest when the envelope did not open */
+      rp.no_content = 1;
+    }
+    X509_CRL_free(crl);
+    BIO_free(inner);
+    goto reply;
+  }
+  if(atoi((char *)mt) == SCEPLAB_MSG_PKCSREQ) {
+    /* PKCSReq: open the envelope for the CSR */
+    BIO *csr = open_envelope(content);
+    if(csr) {
+      char *d = NULL;
+      long dl = BIO_get_mem_data(csr, &d);
+      const unsigned char *r = (const unsigned char *)d;
+      X509_REQ_free(t->req);
+      t->req = d2i_X509_REQ(NULL, &r, dl);
+    }
+    BIO_free(csr);
+  }
+  else
+    t->polls++;
   if(!t->req) {
     rp.pki_status = 2;
     rp.fail_info = 2;
@@ -147,6 +248,7 @@ static unsigned char *pkioperation(const unsigned char *msg, size_t n, size_t *o
     rp.content = issued;
     rp.content_len = ilen;
   }
+reply:
   reply = sceplab_pkimsg_build(&rp, outlen, &err);
   sk_X509_free(signers);
 done:
@@ -185,8 +287,26 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return MHD_YES;
   }
   if(op && strcmp(op, "GetCACaps") == 0) {
-    char *caps = strdup("POSTPKIOperation\nSHA-256\nAES\nRenewal\n");
+    char *caps = strdup(next_ca ? "POSTPKIOperation\nSHA-256\nAES\nRenewal\nGetNextCACert\n"
+                                : "POSTPKIOperation\nSHA-256\nAES\nRenewal\n");
     return send_bytes(c, 200, "text/plain", caps, strlen(caps));
+  }
+  if(op && strcmp(op, "GetNextCACert") == 0 && next_ca) {
+    /* RFC 8894 4.7: the new CA certificate in a certificates-only PKCS#7, signed by the current CA. */
+    size_t n = 0;
+    unsigned char *inner = degenerate(next_ca, NULL, &n), *der = NULL;
+    BIO *in = BIO_new_mem_buf(inner, (int)n);
+    CMS_ContentInfo *signed_ = CMS_sign(ca, cakey, NULL, in, CMS_BINARY | CMS_NOSMIMECAP);
+    int len = signed_ ? i2d_CMS_ContentInfo(signed_, &der) : -1;
+    void *copy = len > 0 ? malloc((size_t)len) : NULL;
+    if(copy)
+      memcpy(copy, der, (size_t)len);
+    OPENSSL_free(der);
+    CMS_ContentInfo_free(signed_);
+    BIO_free(in);
+    free(inner);
+    if(copy)
+      return send_bytes(c, 200, "application/x-x509-next-ca-cert", copy, (size_t)len);
   }
   if(op && strcmp(op, "GetCACert") == 0) {
     unsigned char *der = NULL;
@@ -223,10 +343,19 @@ int main(int argc, char **argv)
   FILE *f;
   struct MHD_Daemon *d;
   const union MHD_DaemonInfo *info;
-  if(argc != 4) {
-    fprintf(stderr, "usage: pending_server CA.pem CA.key N\n");
+  if(argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: pending_server CA.pem CA.key N [NEXT-CA.pem]\n");
     return 2;
   }
+  if(argc == 5) {
+    f = fopen(argv[4], "r");
+    next_ca = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if(f)
+      fclose(f);
+    if(!next_ca)
+      return 2;
+  }
+  issued_certs = sk_X509_new_null();
   f = fopen(argv[1], "r");
   ca = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
   if(f)

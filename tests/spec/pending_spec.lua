@@ -1,12 +1,14 @@
--- PENDING: CertPoll until issued, and --state/--resume across processes, against
--- tests/interop/pending_server.c (no Debian SCEP server answers PENDING).
+-- PENDING: CertPoll until issued, and --state/--resume across processes; GetCert, GetCRL and
+-- GetNextCACert. Against tests/interop/pending_server.c: micromdm's scepserver, the one SCEP server
+-- Debian has, never answers PENDING and does not implement the other three. What comes back is
+-- checked with the openssl tool.
 local h = require "helper"
 local json = require "cjson"
 
-local function start(times)
+local function start(times, next_ca)
   local log = h.tmpname()
-  local pid = h.spawn(("%s %s %s %d"):format(os.getenv("SCEPLAB_PENDING_SERVER"), h.fixture("pki/issuing.pem"),
-    h.fixture("pki/issuing.key"), times), log)
+  local pid = h.spawn(("%s %s %s %d %s"):format(os.getenv("SCEPLAB_PENDING_SERVER"), h.fixture("pki/issuing.pem"),
+    h.fixture("pki/issuing.key"), times, next_ca or ""), log)
   local port
   for _ = 1, 50 do
     local f = io.open(log, "rb")
@@ -71,5 +73,70 @@ describe("PENDING", function()
     local code, _, err = h.sceplab({ "enroll", "--resume", bad, "--key-out", dir .. "/k", "--cert-out", dir .. "/c" })
     assert.are.equal(3, code)
     assert.matches("not a sceplab poll state", err)
+  end)
+
+  local function openssl(args)
+    local p = io.popen(h.CLEAN .. "openssl " .. args .. " 2>&1")
+    local out = p:read("a")
+    local ok = p:close()
+    return ok, out
+  end
+  local function fingerprint(pem_file)
+    return select(2, openssl("x509 -noout -fingerprint -sha256 -in " .. h.shquote(pem_file))):match("=(%S+)")
+  end
+
+  it("GetCert fetches an issued certificate by serial, and names an unknown serial badCertId", function()
+    local pid, url = start(0)
+    local code, _, err = h.sceplab({ "enroll", "--url", url, "--subject", "CN=getcert-1", "--key-out", dir .. "/k",
+      "--cert-out", dir .. "/c" })
+    assert.are.equal(0, code, err)
+    local serial = select(2, openssl("x509 -noout -serial -in " .. h.shquote(dir .. "/c"))):match("serial=(%x+)")
+    local gcode, gout, gerr = h.sceplab({ "getcert", "--url", url, "--cert", dir .. "/c", "--key", dir .. "/k",
+      "--serial", serial, "--out", dir .. "/got.pem", "--json" })
+    local ucode, uout = h.sceplab({ "getcert", "--url", url, "--cert", dir .. "/c", "--key", dir .. "/k",
+      "--serial", "7FFFFFFF", "--json" })
+    h.kill(pid)
+    assert.are.equal(0, gcode, gerr)
+    assert.are.equal("SUCCESS", json.decode(gout).status)
+    assert.are.equal(fingerprint(dir .. "/c"), fingerprint(dir .. "/got.pem"))
+    assert.are.equal(1, ucode)
+    local u = json.decode(uout)
+    assert.are.equal("FAILURE", u.status)
+    assert.are.equal("badCertId", u.fail_info)
+  end)
+
+  it("GetCRL fetches the CA's CRL, which openssl verifies against the CA", function()
+    local pid, url = start(0)
+    local code, _, err = h.sceplab({ "enroll", "--url", url, "--subject", "CN=getcrl-1", "--key-out", dir .. "/k",
+      "--cert-out", dir .. "/c" })
+    assert.are.equal(0, code, err)
+    local ccode, _, cerr = h.sceplab({ "getcrl", "--url", url, "--cert", dir .. "/c", "--key", dir .. "/k",
+      "--out", dir .. "/crl.pem" })
+    h.kill(pid)
+    assert.are.equal(0, ccode, cerr)
+    local ok, out = openssl(("crl -in %s -CAfile %s -noout -text"):format(h.shquote(dir .. "/crl.pem"),
+      h.shquote(h.fixture("pki/issuing.pem"))))
+    assert.is_true(ok, out)
+    assert.matches("verify OK", out)
+    assert.matches("Serial Number: 0BAD", out)
+  end)
+
+  it("GetNextCACert returns the rollover certificate signed by the current CA, and refuses another signer", function()
+    local pid, url = start(0, h.fixture("pki/root.pem"))
+    local code, out, err = h.sceplab({ "getca", url, "--next", "--out", dir .. "/next.pem", "--json" })
+    local r = json.decode(out)
+    assert.are.equal(0, code, err)
+    assert.are.equal(1, #r.certificates)
+    assert.are.equal("DC=xyz, DC=joymalya, CN=joymalya-WIN-2CQQDB9STE6-CA", r.signer) -- pki/issuing.pem
+    assert.are.equal(fingerprint(h.fixture("pki/root.pem")), fingerprint(dir .. "/next.pem"))
+    -- The same answer checked against a certificate that did not sign it.
+    require "sceplab"
+    local http, scep = require "sceplab.core.http", require "sceplab.core.scep"
+    local resp = assert(http.request{ url = url .. "?operation=GetNextCACert" })
+    h.kill(pid)
+    local ok2, msg, ecode = scep.next_ca(resp.body, { h.read(h.fixture("pki/ra-sign.pem")) })
+    assert.is_nil(ok2)
+    assert.matches("not signed by the current CA or RA", msg)
+    assert.are.equal("crypto", ecode)
   end)
 end)

@@ -115,6 +115,11 @@ sceplab_val *sceplab_ca_select(const unsigned char *buf, size_t n, int ndes, sce
 unsigned char *sceplab_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject, size_t *len);
 unsigned char *sceplab_issuer_and_serial(const X509_NAME *issuer, const ASN1_INTEGER *serial, size_t *len);
 
+/* GetNextCACert's answer (RFC 8894 4.7.1): a SignedData by one of signers (the current CA or its
+ * RA) over a certificates-only PKCS#7. Returns {certificates = [PEM...], signer}, or NULL with err
+ * (SCEPLAB_E_CRYPTO when no given signer signed it, SCEPLAB_E_INPUT when malformed). */
+sceplab_val *sceplab_next_ca_verify(const unsigned char *buf, size_t n, STACK_OF(X509) *signers, sceplab_error *err);
+
 /* Certificates from PEM/DER text (first one), and back to PEM. */
 X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
 char *sceplab_cert_pem(X509 *x);
