@@ -105,6 +105,26 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
     x.key = key;
     return sceplab_reply_verify(d, n, &x, err);
   }
+#elif defined(FUZZ_next_ca)
+  {
+    /* a GetNextCACert answer, checked against a fixed CA: must be refused or answered */
+    static STACK_OF(X509) *signers;
+    if(!signers) {
+      EVP_PKEY *k = sceplab_key_generate("rsa:1024", err);
+      X509 *ca = X509_new();
+      X509_set_version(ca, 2);
+      X509_NAME_add_entry_by_txt(X509_get_subject_name(ca), "CN", MBSTRING_ASC, (const unsigned char *)"fuzz CA", -1, -1, 0);
+      X509_set_issuer_name(ca, X509_get_subject_name(ca));
+      X509_gmtime_adj(X509_getm_notBefore(ca), 0);
+      X509_gmtime_adj(X509_getm_notAfter(ca), 86400);
+      X509_set_pubkey(ca, k);
+      X509_sign(ca, k, EVP_sha256());
+      EVP_PKEY_free(k);
+      signers = sk_X509_new_null();
+      sk_X509_push(signers, ca);
+    }
+    return sceplab_next_ca_verify(d, n, signers, err);
+  }
 #else
 #error "define FUZZ_<target>"
 #endif
