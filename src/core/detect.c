@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <openssl/cms.h>
+#include <openssl/pkcs7.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -110,6 +111,17 @@ static int has_scep_messagetype(CMS_ContentInfo *cms)
   return 0;
 }
 
+/* A degenerate PKCS#7: SignedData with certificates and no signers. */
+static int is_certs_only(const unsigned char *p0, size_t n)
+{
+  const unsigned char *p = p0;
+  PKCS7 *p7 = n <= 0x7fffffff ? d2i_PKCS7(NULL, &p, (long)n) : NULL;
+  int yes = p7 && PKCS7_type_is_signed(p7) && p7->d.sign && p7->d.sign->cert &&
+            sk_X509_num(p7->d.sign->cert) > 0 && sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info) == 0;
+  PKCS7_free(p7);
+  return yes;
+}
+
 static int classify_der(const unsigned char *p0, size_t n, sceplab_detected *d)
 {
   const unsigned char *p = p0;
@@ -148,6 +160,12 @@ static int classify_der(const unsigned char *p0, size_t n, sceplab_detected *d)
                                   (size_t)ASN1_STRING_length(*content) < 512 ? (size_t)ASN1_STRING_length(*content) : 512,
                                   "<plist"))) {
         take(d, SCEPLAB_KIND_MOBILECONFIG, p0, n, "CMS SignedData whose content is a plist (signed profile)");
+        ok = 1;
+      }
+      else if(content && *content && is_certs_only((*content)->data, (size_t)(*content)->length)) {
+        /* GetNextCACert's answer: what a user wants to see is the certificates inside. */
+        take(d, SCEPLAB_KIND_CERTIFICATES, (*content)->data, (size_t)(*content)->length,
+             "CMS SignedData over a certificates-only PKCS#7 (GetNextCACert answer): its certificates");
         ok = 1;
       }
     }

@@ -34,6 +34,7 @@ static void every_kind(void **state)
   expect("scep/pkcsreq.der", "pkimessage", "der");
   expect("scep/pkcsreq-get.txt", "pkimessage", "message-parameter,base64,der");
   expect("scep/certrep-failure.der", "pkimessage", "der");
+  expect("scep/getnextcacert.der", "certificates", "der"); /* the certificates inside the SignedData */
   expect("decode/succeed.crs", "crs", "xml");
   expect("decode/succeed-utf16.crs", "crs", "utf-16,xml");
   expect("decode/scep.mobileconfig", "mobileconfig", "xml");
