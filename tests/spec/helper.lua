@@ -104,6 +104,24 @@ function M.scepserver(extra)
   error("scepserver did not start")
 end
 
+--- Starts Debian's tinyproxy on a free loopback port, logging every request; returns {url, log, dir, pid}.
+function M.tinyproxy()
+  local dir = M.tmpname()
+  assert(os.execute("mkdir -p " .. dir))
+  for _ = 1, 20 do
+    local port = math.random(20000, 60000)
+    M.write(dir .. "/tinyproxy.conf", ("Port %d\nListen 127.0.0.1\nTimeout 30\nLogFile \"%s/tinyproxy.log\"\n" ..
+      "LogLevel Connect\nMaxClients 20\nAllow 127.0.0.1\n"):format(port, dir))
+    local pid = M.spawn(("tinyproxy -d -c %s/tinyproxy.conf"):format(dir), dir .. "/out.log")
+    local url = ("http://127.0.0.1:%d"):format(port)
+    if M.wait_http(url, 5) then
+      return { url = url, log = dir .. "/tinyproxy.log", dir = dir, pid = pid }
+    end
+    M.kill(pid)
+  end
+  error("tinyproxy did not start")
+end
+
 function M.stop(server)
   if server then
     M.kill(server.pid)

@@ -146,6 +146,33 @@ describe("sceplab probe", function()
     h.kill(pid)
   end)
 
+  it("enrolls through an HTTP proxy (tinyproxy), plain and tunnelled HTTPS", function()
+    local proxy = h.tinyproxy()
+    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
+      h.fixture("tls/localhost.pem"), h.fixture("tls/localhost.key"), server.url))
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local function enroll(url, extra)
+      local args = { "enroll", "--url", url, "--proxy", proxy.url, "--subject", "CN=proxied-" .. math.random(1e6),
+                     "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" }
+      for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+      return h.sceplab(args)
+    end
+    local code, out, err = enroll(server.url)
+    local tcode, tout, terr = enroll(("https://localhost:%s/certsrv/mscep/mscep.dll"):format(port),
+      { "--cacert", h.fixture("tls/ca-bundle.pem") })
+    h.kill(pid)
+    h.kill(proxy.pid)
+    local log = h.read(proxy.log)
+    os.execute("rm -rf " .. h.shquote(dir) .. " " .. h.shquote(proxy.dir))
+    assert.are.equal(0, code, err)
+    assert.are.equal("SUCCESS", json.decode(out).status)
+    assert.matches("POST " .. server.url:gsub("%p", "%%%0") .. "%?operation=PKIOperation", log)
+    assert.are.equal(0, tcode, terr)
+    assert.are.equal("SUCCESS", json.decode(tout).status)
+    assert.matches("CONNECT localhost:" .. port, log)
+  end)
+
   it("fails a TLS certificate that does not name the host, and goes on", function()
     local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
       h.fixture("tls/wrongname.pem"), h.fixture("tls/wrongname.key"), server.url))
