@@ -43,20 +43,20 @@ for group, names in pairs(GROUPS) do
   for _, name in ipairs(names) do GROUP_OF[name] = group end
 end
 
--- The group to build for argv: the one of the first word when it names a command and no help is
--- asked for at the top; nil means all.
-local function wanted_group(argv)
+-- What to build for argv: the group (and the command) the first word names when no help is asked
+-- for at the top; nil means everything.
+local function wanted(argv)
   for _, a in ipairs(argv) do
     if a:sub(1, 1) ~= "-" then
-      if a == "help" then return nil end
-      return GROUP_OF[a]
+      if a == "help" or not GROUP_OF[a] then return nil end
+      return GROUP_OF[a], a
     end
     if a == "-h" or a == "--help" then return nil end
   end
   return argv[1] == "--version" and "builtin" or nil
 end
 
-local function build_parser(only)
+local function build_parser(only, command)
   local p = argparse("sceplab")
     :description("Decode, enroll, probe and diagnose SCEP certificate enrollment through Microsoft Intune and NDES.")
     :epilog("Run 'sceplab help COMMAND' for a command's options. Exit codes: 0 ok, 1 failure reported, 2 usage, 3 bad input, 4 network.")
@@ -82,7 +82,7 @@ local function build_parser(only)
 
   end
   for _, group in ipairs(GROUP_ORDER) do
-    if group ~= "builtin" and want(group) then require(group).register(p) end
+    if group ~= "builtin" and want(group) then require(group).register(p, only and command) end
   end
 
   if want("builtin") then
@@ -179,8 +179,8 @@ end
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
   M.host = host or {}
-  local only = wanted_group(argv)
-  local p = build_parser(only)
+  local only, command = wanted(argv)
+  local p = build_parser(only, command)
   local ok, args = p:pparse(argv)
   if not ok and only then
     -- Report usage errors against the full parser, exactly as before the shortcut.

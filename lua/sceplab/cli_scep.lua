@@ -48,7 +48,10 @@ local function request_options(cmd)
   cmd:option("--state"):description("Save the poll state here while PENDING (holds the private key; mode 0600).")
 end
 
-function M.register(p)
+--- Adds the SCEP commands to parser p; only (a command name) builds just that one.
+function M.register(p, only)
+  local function want(name) return only == nil or only == name end
+  if want("enroll") then
   local e = p:command("enroll"):description("Enroll for a certificate over SCEP (RFC 8894).")
   e:option("--url"):description("The SCEP server URL (or the profile's url).")
   request_options(e)
@@ -60,7 +63,9 @@ function M.register(p)
   e:option("--cert-out"):description("Write the issued certificate here (PEM).")
   e:option("--chain-out"):description("Write every certificate of the reply here (PEM).")
   e:option("--resume"):description("Continue a PENDING enrollment from a --state file.")
+  end
 
+  if want("renew") then
   local r = p:command("renew"):description("Renew a certificate: RenewalReq signed with the current certificate (PKCSReq when Renewal is not advertised).")
   r:option("--url"):description("The SCEP server URL (or the profile's url).")
   r:option("--cert"):description("The current certificate (PEM or DER)."):args(1)
@@ -72,6 +77,7 @@ function M.register(p)
   transport_options(r)
   r:option("--key-out"):description("Write the new private key here (PEM, mode 0600).")
   r:option("--cert-out"):description("Write the new certificate here (PEM).")
+  end
 
   -- GetCert and GetCRL are signed with the requester's own certificate and key.
   local function signed_request(name, description, out)
@@ -85,16 +91,23 @@ function M.register(p)
     transport_options(cmd)
     return cmd
   end
-  signed_request("getcert", "GetCert: a certificate by serial number, from the CA's issuer name.",
-    "Write the certificate here (PEM)."):option("--serial"):description("Serial number (hex)."):args(1)
-  signed_request("getcrl", "GetCRL: the CRL that covers your certificate.", "Write the CRL here (PEM).")
+  if want("getcert") then
+    signed_request("getcert", "GetCert: a certificate by serial number, from the CA's issuer name.",
+      "Write the certificate here (PEM)."):option("--serial"):description("Serial number (hex)."):args(1)
+  end
+  if want("getcrl") then
+    signed_request("getcrl", "GetCRL: the CRL that covers your certificate.", "Write the CRL here (PEM).")
+  end
 
+  if want("getca") then
   local ca = p:command("getca"):description("GetCACert: the CA and RA certificates, and which one sceplab would encrypt to and trust.")
   ca:argument("url"):description("The SCEP server URL.")
   ca:option("--out"):description("Write the certificates here (PEM).")
   ca:flag("--next"):description("GetNextCACert instead (the rollover certificate).")
   transport_options(ca)
+  end
 
+  if want("probe") then
   local pr = p:command("probe"):description("Check a SCEP URL the way Intune admins do by hand: 403 on the bare URL, TLS names, GetCACaps, GetCACert and RA certificates, CAThumbprint, long URLs, response times.")
   pr:argument("url"):description("The SCEP server URL (as in the SCEP profile).")
   pr:option("--profile"):description("An enrollment profile; its ca_thumbprint is checked.")
@@ -107,10 +120,13 @@ function M.register(p)
   pr:option("--proxy"):description("HTTP proxy URL.")
   pr:option("--timeout"):description("Seconds allowed for each request (default 30)."):convert(tonumber)
   pr:flag("--json"):description("Print the report as JSON.")
+  end
 
+  if want("caps") then
   local cp = p:command("caps"):description("GetCACaps: what the server says it supports.")
   cp:argument("url"):description("The SCEP server URL.")
   transport_options(cp)
+  end
 end
 
 local function read(path, what)
