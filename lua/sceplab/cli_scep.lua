@@ -354,51 +354,41 @@ end
 
 local function cmd_getca(args)
   local c = client_for(args, args.url)
-  if args.next then
-    local r, err, code = c:next_ca()
-    if not r then stderr("%s", err) return CODE_EXIT[code] or 1 end
-    if args.out then
-      local fh, ferr = io.open(args.out, "wb")
-      if not fh then stderr("%s", ferr) return EXIT.input end
-      fh:write(table.concat(r.certificates))
-      fh:close()
-    end
-    if args.json then
-      io.stdout:write(sceplab.json.encode({ certificates = r.certificates, signer = r.signer, content_type = r.content_type }), "\n")
-      return 0
-    end
-    local _, doc = sceplab.decode(table.concat(r.certificates))
-    local lines = { ("GetNextCACert: %d certificate(s), signed by %s"):format(#r.certificates, r.signer or "?") }
-    require("sceplab.render").certificates(doc, lines)
-    io.stdout:write(table.concat(lines, "\n"), "\n")
-    return 0
-  end
-  local cas, err, code = c:ca_certs()
-  if not cas then stderr("%s", err) return CODE_EXIT[code] or 1 end
+  local r, err, code
+  if args.next then r, err, code = c:next_ca() else r, err, code = c:ca_certs() end
+  if not r then stderr("%s", err) return CODE_EXIT[code] or 1 end
   if args.out then
     local fh, ferr = io.open(args.out, "wb")
     if not fh then stderr("%s", ferr) return EXIT.input end
-    fh:write(table.concat(cas.certificates))
+    fh:write(table.concat(r.certificates))
     fh:close()
   end
   if args.json then
-    io.stdout:write(sceplab.json.encode(cas), "\n")
+    local doc = args.next and { certificates = r.certificates, signer = r.signer, content_type = r.content_type } or r
+    io.stdout:write(sceplab.json.encode(doc), "\n")
     return 0
   end
-  local _, doc = sceplab.decode(table.concat(cas.certificates))
-  local render = require "sceplab.render"
+  local _, doc = sceplab.decode(table.concat(r.certificates))
   local lines = {}
-  render.certificates(doc, lines)
+  if args.next then
+    lines[1] = ("GetNextCACert: %d certificate(s), signed by %s"):format(#r.certificates, r.signer or "?")
+  end
+  require("sceplab.render").certificates(doc, lines)
+  if args.next then
+    io.stdout:write(table.concat(lines, "\n"), "\n")
+    return 0
+  end
+  local cas = r
   local roles = {}
   for i, pem in ipairs(cas.certificates) do
-    local r = {}
-    if pem == cas.ca then r[#r + 1] = "CA" end
-    if pem == cas.recipient then r[#r + 1] = "recipient (encrypt to)" end
-    if pem == cas.signer then r[#r + 1] = "signer (replies)" end
-    roles[i] = table.concat(r, ", ")
+    local role = {}
+    if pem == cas.ca then role[#role + 1] = "CA" end
+    if pem == cas.recipient then role[#role + 1] = "recipient (encrypt to)" end
+    if pem == cas.signer then role[#role + 1] = "signer (replies)" end
+    roles[i] = table.concat(role, ", ")
   end
   lines[#lines + 1] = ""
-  for i, r in ipairs(roles) do lines[#lines + 1] = ("#%d: %s"):format(i, r ~= "" and r or "not used") end
+  for i, role in ipairs(roles) do lines[#lines + 1] = ("#%d: %s"):format(i, role ~= "" and role or "not used") end
   for _, reason in ipairs(cas.reasons) do lines[#lines + 1] = "  " .. reason end
   if cas.fingerprint_match then lines[#lines + 1] = ("--ca-fingerprint matches #%d"):format(cas.fingerprint_match) end
   io.stdout:write(table.concat(lines, "\n"), "\n")
