@@ -105,6 +105,13 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
     x.key = key;
     return sceplab_reply_verify(d, n, &x, err);
   }
+#elif defined(FUZZ_key)
+  {
+    /* --key FILE: PEM (typed fast path or general), DER, encrypted with a wrong passphrase */
+    EVP_PKEY *k = sceplab_key_load(d, n, "fuzz", err);
+    EVP_PKEY_free(k);
+    return k ? sceplab_val_null() : NULL;
+  }
 #elif defined(FUZZ_next_ca)
   {
     /* a GetNextCACert answer, checked against a fixed CA: must be refused or answered */
