@@ -237,7 +237,9 @@ local function print_result(args, result, written)
     f("Checks", table.concat(parts, ", "))
   end
   local times = {}
-  for _, x in ipairs(result.exchanges or {}) do times[#times + 1] = ("%s %s %s"):format(x.operation, x.method, ms(x.timings)) end
+  for _, x in ipairs(result.exchanges or {}) do
+    times[#times + 1] = ("%s %s %s%s"):format(x.operation, x.method, ms(x.timings), x.reused_connection and " (same connection)" or "")
+  end
   f("Requests", table.concat(times, "; "))
   for _, w in ipairs(result.warnings or {}) do f("Warning", w) end
   for _, w in ipairs(written or {}) do f("Wrote", w) end
