@@ -15,6 +15,7 @@ ap.add_argument("--cert")
 ap.add_argument("--key")
 ap.add_argument("--scep-upstream")
 ap.add_argument("--max-url", type=int, default=0, help="answer 414 to longer request lines")
+ap.add_argument("--caps", help="answer GetCACaps with this text (\\r\\n and \\n escapes) instead of upstream's")
 ap.add_argument("--close-caps", action="store_true",
                 help="answer GetCACaps from upstream, then drop the connection before the declared length")
 a = ap.parse_args()
@@ -70,6 +71,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
 
     def do_GET(self):
+        if a.caps is not None and "operation=GetCACaps" in self.path:
+            return self.answer(200, a.caps.replace("\\r", "\r").replace("\\n", "\n"), "text/plain")
         if a.close_caps and "operation=GetCACaps" in self.path:
             return self.close_early()
         if a.max_url and len(self.path) > a.max_url:

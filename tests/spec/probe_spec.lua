@@ -81,6 +81,21 @@ describe("sceplab probe", function()
     assert.matches("GET answered HTTP 414; retried once with POST", r.retried_with_post)
   end)
 
+  it("chooses what NDES advertises without AES: 3DES and SHA-1, POST (CRLF capabilities)", function()
+    -- The capabilities of an NDES that offers neither AES nor SHA-2, as Windows sends them.
+    local pid, port = start([[--status 403 --caps 'POSTPKIOperation\r\nRenewal\r\nSHA-1\r\nDES3\r\n' --scep-upstream ]] .. server.url)
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local code, out, err = h.sceplab({ "enroll", "--url", ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
+      "--subject", "CN=ndes-des3-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
+    h.kill(pid)
+    assert.are.equal(0, code, err)
+    local r = json.decode(out)
+    assert.are.same({ "SUCCESS", "des3", "sha1", "POST", true }, { r.status, r.cipher, r.digest, r.method, r.ndes })
+    assert.is_true(h.openssl_verify(server.ca, dir .. "/c"))
+    os.execute("rm -rf " .. h.shquote(dir))
+  end)
+
   it("enrolls through an NDES that drops the connection after GetCACaps", function()
     local pid, port = start("--status 403 --close-caps --scep-upstream " .. server.url)
     local dir = h.tmpname()
