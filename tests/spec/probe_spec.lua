@@ -96,6 +96,34 @@ describe("sceplab probe", function()
     os.execute("rm -rf " .. h.shquote(dir))
   end)
 
+  it("renews with a PKCSReq signed by the current certificate when Renewal is not advertised", function()
+    local renewing = h.scepserver("-allowrenew 0") -- micromdm refuses a subject it issued otherwise
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local code, _, err = h.sceplab({ "enroll", "--url", renewing.url, "--subject", "CN=renew-pkcs-" .. math.random(1e6),
+      "--key-out", dir .. "/k", "--cert-out", dir .. "/c" })
+    assert.are.equal(0, code, err)
+    local pid, port = start([[--status 403 --caps 'POSTPKIOperation\nAES\nSHA-256\n' --scep-upstream ]] .. renewing.url)
+    local rcode, out, rerr = h.sceplab({ "renew", "--url", ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
+      "--cert", dir .. "/c", "--key", dir .. "/k", "--key-out", dir .. "/k2", "--cert-out", dir .. "/c2",
+      "--trace", dir .. "/trace", "--json" })
+    h.kill(pid)
+    local verified = h.openssl_verify(renewing.ca, dir .. "/c2")
+    h.stop(renewing)
+    assert.are.equal(0, rcode, rerr)
+    local r = json.decode(out)
+    assert.are.same({ "SUCCESS", "PKCSReq" }, { r.status, r.message_type })
+    assert.is_true(verified)
+    -- The request was signed by the certificate being renewed, not by a self-signed one.
+    local req = json.decode(h.read(dir .. "/trace/03-PKIOperation-request.json"))
+    local serial = io.popen(h.CLEAN .. "openssl x509 -noout -serial -in " .. h.shquote(dir .. "/c")):read("l"):match("=(%x+)")
+    assert.are.equal("PKCSReq", req.message_type)
+    local function norm(hex) return (hex:upper():gsub("^0+(.)", "%1")) end
+    assert.are.equal(norm(serial), norm(req.signer.serial))
+    assert.matches("SCEP CA", req.signer.issuer)
+    os.execute("rm -rf " .. h.shquote(dir))
+  end)
+
   it("enrolls through an NDES that drops the connection after GetCACaps", function()
     local pid, port = start("--status 403 --close-caps --scep-upstream " .. server.url)
     local dir = h.tmpname()
