@@ -79,6 +79,9 @@ static int load_compiled(lua_State *L, const char *cache, const char *name, cons
   char path[PATH_MAX];
   struct stat cst, sst;
   lua_Debug ar;
+  /* Module names are dotted words; anything that could leave the cache directory is not cached. */
+  if(strchr(name, '/') || strstr(name, ".."))
+    return 0;
   if((size_t)snprintf(path, sizeof(path), "%s/%s.luac", cache, name) >= sizeof(path) ||
      stat(path, &cst) != 0 || stat(src, &sst) != 0 || !not_older(&cst, &sst))
     return 0;
