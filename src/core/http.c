@@ -164,22 +164,20 @@ void sceplab_http_session_free(sceplab_http_session *s)
   free(s);
 }
 
-/* What decides whether a connection may be trusted again: proxy, CA bundle, pin, insecure. */
+/* What decides whether a connection may be trusted again: proxy, CA bundle, pin, insecure, each
+ * length-prefixed so that no two different sets give the same key. */
 static char *trust_key(const sceplab_http_opts *o)
 {
   const char *parts[4] = {o->proxy, o->cacert, o->pin_sha256, o->insecure ? "insecure" : "verify"};
-  size_t n = 1, i;
+  size_t n = 1, i, used = 0;
   char *k;
   for(i = 0; i < 4; i++)
-    n += (parts[i] ? strlen(parts[i]) : 0) + 2;
+    n += (parts[i] ? strlen(parts[i]) : 0) + 24;
   k = malloc(n);
   if(!k)
     return NULL;
-  k[0] = '\0';
-  for(i = 0; i < 4; i++) {
-    strcat(k, parts[i] ? parts[i] : "");
-    strcat(k, "\n"); /* no option holds a newline: libcurl and the pin parser refuse them */
-  }
+  for(i = 0; i < 4; i++)
+    used += (size_t)snprintf(k + used, n - used, "%zu:%s;", parts[i] ? strlen(parts[i]) : 0, parts[i] ? parts[i] : "");
   return k;
 }
 
