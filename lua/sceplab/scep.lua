@@ -68,6 +68,14 @@ function M.client(opts)
   return self
 end
 
+--- Closes the client's kept-open connection now rather than when the client is collected
+-- (`local c <close> = sceplab.scep.client{...}` does it at the end of the block).
+function Client:close()
+  if self.session then self.session:close() end
+  self.session = nil -- later requests, if any, each get a connection of their own
+end
+Client.__close = Client.close
+
 function Client:log(fmt, ...)
   if self.opts.log then self.opts.log(fmt:format(...)) end
 end

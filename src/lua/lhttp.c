@@ -78,24 +78,48 @@ typedef struct {
   sceplab_http_session *s; /* NULL once closed */
 } lsession;
 
+/* Open sessions of this Lua state, in the registry. Each holds a socket that only its __gc
+ * closes, and a session is too small for the collector to hurry for: a script making clients in
+ * a loop ran out of file descriptors. Past MAX_IDLE_SESSIONS, a new session first collects. */
+#define SESSION_COUNT "sceplab.http_sessions"
+#define MAX_IDLE_SESSIONS 32
+
+static lua_Integer count_sessions(lua_State *L, int delta)
+{
+  lua_Integer n;
+  lua_getfield(L, LUA_REGISTRYINDEX, SESSION_COUNT);
+  n = lua_tointeger(L, -1) + delta;
+  lua_pop(L, 1);
+  lua_pushinteger(L, n);
+  lua_setfield(L, LUA_REGISTRYINDEX, SESSION_COUNT);
+  return n;
+}
+
 /* session() -> a session whose requests share connections */
 static int l_session(lua_State *L)
 {
+  lsession *ls;
+  if(count_sessions(L, 0) >= MAX_IDLE_SESSIONS)
+    lua_gc(L, LUA_GCCOLLECT);
   /* Created closed, then the session: a failed allocation leaves nothing to free. */
-  lsession *ls = lua_newuserdatauv(L, sizeof(*ls), 0);
+  ls = lua_newuserdatauv(L, sizeof(*ls), 0);
   ls->s = NULL;
   luaL_setmetatable(L, SESSION_MT);
   ls->s = sceplab_http_session_new();
   if(!ls->s)
     return luaL_error(L, "out of memory");
+  count_sessions(L, 1);
   return 1;
 }
 
 static int m_close(lua_State *L)
 {
   lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
-  sceplab_http_session_free(ls->s);
-  ls->s = NULL;
+  if(ls->s) {
+    sceplab_http_session_free(ls->s);
+    ls->s = NULL;
+    count_sessions(L, -1);
+  }
   return 0;
 }
 

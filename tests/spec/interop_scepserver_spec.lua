@@ -144,6 +144,35 @@ describe("enrollment against micromdm scepserver", function()
   end)
 end)
 
+describe("clients and their kept-open connections", function()
+  local server
+  setup(function() server = h.scepserver() end)
+  teardown(function() h.stop(server) end)
+
+  it("lets a script make clients in a loop without running out of file descriptors", function()
+    local script = h.write(h.tmpname() .. ".lua", ([[
+      local sceplab = require "sceplab"
+      for i = 1, 400 do
+        local c = sceplab.scep.client{ url = %q }
+        assert(c:caps())
+      end
+      local c <close> = sceplab.scep.client{ url = %q }
+      assert(c:caps())
+      c:close()
+      assert(c:caps()) -- closed: the next request gets a connection of its own
+      print("done")
+    ]]):format(server.url, server.url))
+    local out = h.tmpname()
+    local ok = os.execute(("ulimit -n 128; env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=1 %s run %s >%s 2>&1"):format(
+      h.shquote(h.bin), h.shquote(script), h.shquote(out)))
+    local text = h.read(out)
+    os.remove(script)
+    os.remove(out)
+    assert.is_true(ok, text)
+    assert.matches("done", text)
+  end)
+end)
+
 describe("network failures", function()
   it("exit 4 when nothing listens", function()
     local code, _, err = h.sceplab({ "caps", "http://127.0.0.1:9/scep", "--timeout", "2" })
