@@ -51,33 +51,6 @@ static int attr(CMS_SignerInfo *si, const char *oid, unsigned char *out, size_t 
   return 0;
 }
 
-static unsigned char *issue(X509_REQ *req, size_t *len)
-{
-  X509 *x = X509_new();
-  PKCS7 *p7 = PKCS7_new();
-  unsigned char *der = NULL, *out;
-  int n;
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-  X509_set_subject_name(x, X509_REQ_get_subject_name(req));
-  X509_set_issuer_name(x, X509_get_subject_name(ca));
-  X509_gmtime_adj(X509_getm_notBefore(x), 0);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30);
-  X509_set_pubkey(x, X509_REQ_get0_pubkey(req));
-  X509_sign(x, cakey, EVP_sha256());
-  PKCS7_set_type(p7, NID_pkcs7_signed);
-  PKCS7_content_new(p7, NID_pkcs7_data);
-  PKCS7_add_certificate(p7, x);
-  n = i2d_PKCS7(p7, &der);
-  out = malloc((size_t)n);
-  memcpy(out, der, (size_t)n);
-  *len = (size_t)n;
-  OPENSSL_free(der);
-  PKCS7_free(p7);
-  sk_X509_push(issued_certs, x);
-  return out;
-}
-
 /* A degenerate (certificates-only) PKCS#7 holding cert or crl, DER. */
 static unsigned char *degenerate(X509 *cert, X509_CRL *crl, size_t *len)
 {
@@ -97,6 +70,21 @@ static unsigned char *degenerate(X509 *cert, X509_CRL *crl, size_t *len)
   OPENSSL_free(der);
   PKCS7_free(p7);
   return out;
+}
+
+static unsigned char *issue(X509_REQ *req, size_t *len)
+{
+  X509 *x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+  X509_set_subject_name(x, X509_REQ_get_subject_name(req));
+  X509_set_issuer_name(x, X509_get_subject_name(ca));
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30);
+  X509_set_pubkey(x, X509_REQ_get0_pubkey(req));
+  X509_sign(x, cakey, EVP_sha256());
+  sk_X509_push(issued_certs, x);
+  return degenerate(x, NULL, len);
 }
 
 /* The CA's CRL: one revoked serial, valid for a day, signed with SHA-256. */
