@@ -9,9 +9,11 @@ local M = {}
 M.EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4 }
 local CODE_EXIT = { input = 3, nomem = 3, crypto = 3, network = 4, failed = 1, usage = 2 }
 
+--- One line on stderr, prefixed "sceplab: " (the command modules use it too).
 local function stderr(fmt, ...)
   io.stderr:write("sceplab: ", fmt:format(...), "\n")
 end
+M.stderr = stderr
 
 --- Reads a file, or standard input for "-"; returns bytes | nil, message.
 function M.read_input(path)

@@ -1,5 +1,7 @@
 -- CLI: sceplab diagnose and sceplab playbooks.
 local sceplab = require "sceplab"
+-- Loaded by cli.main, after sceplab.cli itself: not a cycle.
+local cli = require "sceplab.cli"
 local diagnose = require "sceplab.diagnose"
 local sys = require "sceplab.core.sys"
 local report = require "sceplab.report"
@@ -7,9 +9,7 @@ local report = require "sceplab.report"
 local M = {}
 local STEPS = report.STEPS
 
-local function stderr(fmt, ...)
-  io.stderr:write("sceplab: ", fmt:format(...), "\n")
-end
+local stderr = cli.stderr
 
 function M.register(p)
   local d = p:command("diagnose")

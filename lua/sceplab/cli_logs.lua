@@ -1,13 +1,13 @@
 -- CLI: sceplab timeline.
 local sceplab = require "sceplab"
+-- Loaded by cli.main, after sceplab.cli itself: not a cycle.
+local cli = require "sceplab.cli"
 local timeline = require "sceplab.timeline"
 local sys = require "sceplab.core.sys"
 
 local M = {}
 
-local function stderr(fmt, ...)
-  io.stderr:write("sceplab: ", fmt:format(...), "\n")
-end
+local stderr = cli.stderr
 
 function M.register(p)
   local t = p:command("timeline"):description("Parse log files and bundles (directories) into one timeline ordered by UTC time.")

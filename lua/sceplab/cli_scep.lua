@@ -1,30 +1,36 @@
 -- CLI commands of the SCEP client: enroll, renew, getcert, getcrl, getca, caps.
 local sceplab = require "sceplab"
+-- Loaded by cli.main, after sceplab.cli itself: not a cycle.
+local cli = require "sceplab.cli"
 local sys = require "sceplab.core.sys"
 
 local M = {}
 
-local EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4 }
+local EXIT = cli.EXIT
+-- Unlike decode's, a crypto failure here is a reply refused by a named check: exit 1.
 local CODE_EXIT = { input = 3, nomem = 3, network = 4, crypto = 1, failed = 1, usage = 2 }
 
-local function stderr(fmt, ...)
-  io.stderr:write("sceplab: ", fmt:format(...), "\n")
-end
+local stderr = cli.stderr
 
--- Options every command that talks to a server shares.
-local function transport_options(cmd)
-  cmd:flag("--ndes"):description("Force NDES compatibility (automatic when the server says Microsoft-IIS).")
-  cmd:flag("--no-ndes"):description("Never use NDES compatibility.")
-  cmd:option("--ca-fingerprint"):description("SHA-256 or SHA-1 of a certificate GetCACert must return; a mismatch stops before anything is sent.")
-  cmd:option("--ca-ident"):description("The GetCACert/GetCACaps message (CA identifier).")
+-- How to reach and trust the server: every command that talks to one, the probe included.
+local function connection_options(cmd)
   cmd:option("--cacert"):description("CA bundle to verify the HTTPS server with.")
   cmd:option("--pin"):description("Trust the HTTPS server certificate with this SHA-256 instead of a CA bundle.")
   cmd:flag("--insecure"):description("Do not verify the HTTPS server at all.")
   cmd:option("--proxy"):description("HTTP proxy URL.")
   cmd:option("--timeout"):description("Seconds allowed for each request (default 30)."):convert(tonumber)
+  cmd:flag("--json"):description("Print the result as JSON.")
+end
+
+-- Options every SCEP client command shares.
+local function transport_options(cmd)
+  cmd:flag("--ndes"):description("Force NDES compatibility (automatic when the server says Microsoft-IIS).")
+  cmd:flag("--no-ndes"):description("Never use NDES compatibility.")
+  cmd:option("--ca-fingerprint"):description("SHA-256 or SHA-1 of a certificate GetCACert must return; a mismatch stops before anything is sent.")
+  cmd:option("--ca-ident"):description("The GetCACert/GetCACaps message (CA identifier).")
+  connection_options(cmd)
   cmd:flag("--follow-redirects"):description("Follow HTTP redirects (off by default: a redirect is reported).")
   cmd:option("--trace"):description("Write every request, response and decoded CMS layer to this directory.")
-  cmd:flag("--json"):description("Print the result as JSON.")
 end
 
 local function protocol_options(cmd)
@@ -114,12 +120,7 @@ function M.register(p, only)
   pr:option("--ca-thumbprint"):description("SHA-1 or SHA-256 thumbprint the profile's trusted certificate has.")
   pr:option("--root"):description("The root CA certificate, when GetCACert does not return it.")
   pr:flag("--ndes"):description("Judge as NDES with the Intune connector (automatic for Microsoft-IIS or mscep URLs).")
-  pr:option("--cacert"):description("CA bundle to verify the HTTPS server with.")
-  pr:option("--pin"):description("Trust the HTTPS server certificate with this SHA-256.")
-  pr:flag("--insecure"):description("Do not verify the HTTPS server.")
-  pr:option("--proxy"):description("HTTP proxy URL.")
-  pr:option("--timeout"):description("Seconds allowed for each request (default 30)."):convert(tonumber)
-  pr:flag("--json"):description("Print the report as JSON.")
+  connection_options(pr)
   end
 
   if want("caps") then

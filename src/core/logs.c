@@ -2119,18 +2119,10 @@ static int passes(const sceplab_log *lg, const sceplab_record *r)
   }
   if(f->min_level && r->level < f->min_level)
     return 0;
-  if(f->nstatuses) {
-    for(ok = 0, i = 0; i < f->nstatuses && !ok; i++)
-      ok = f->statuses[i] == r->http_status;
-    if(!ok)
-      return 0;
-  }
-  if(f->nevent_ids) {
-    for(ok = 0, i = 0; i < f->nevent_ids && !ok; i++)
-      ok = f->event_ids[i] == r->event_id;
-    if(!ok)
-      return 0;
-  }
+  if(f->nstatuses && !in_list(r->http_status, f->statuses, f->nstatuses))
+    return 0;
+  if(f->nevent_ids && !in_list(r->event_id, f->event_ids, f->nevent_ids))
+    return 0;
   return 1;
 }
 
