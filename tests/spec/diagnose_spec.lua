@@ -137,8 +137,7 @@ end)
 
 describe("user playbooks", function()
   local function dir_with(name, text)
-    local d = h.tmpname()
-    assert(os.execute("mkdir -p " .. h.shquote(d)))
+    local d = h.tmpdir()
     h.write(d .. "/" .. name, text)
     return d
   end
@@ -187,11 +186,9 @@ describe("docs/playbooks.md worked example", function()
     local doc = h.read(h.fixtures .. "/../../docs/playbooks.md")
     local code_block = doc:match("Write `team%-playbooks/ca%-acl%.lua`:\n\n```lua\n(.-)```")
     assert.is_string(code_block, "the worked example is missing from docs/playbooks.md")
-    local pbdir = h.tmpname()
-    assert(os.execute("mkdir -p " .. h.shquote(pbdir)))
+    local pbdir = h.tmpdir()
     h.write(pbdir .. "/ca-acl.lua", code_block)
-    local logs = h.tmpname()
-    assert(os.execute("mkdir -p " .. h.shquote(logs)))
+    local logs = h.tmpdir()
     local plugin = h.read(h.fixture("logs/NDESPlugin.log")):gsub("CA failed request 0x80094800", "CA failed request 0x80070005")
     h.write(logs .. "/NDESPlugin.log", plugin)
     local code, out = h.sceplab({ "diagnose", "--playbooks", pbdir, logs })
@@ -253,8 +250,7 @@ describe("the HTML report, as a person sees it", function()
   -- Rendered by headless Chromium to PDF and read back with pdftotext: only what is visible
   -- on the page comes back, in reading order.
   local function visible_text(html_path)
-    local dir = h.tmpname()
-    assert(os.execute("mkdir -p " .. h.shquote(dir)))
+    local dir = h.tmpdir()
     local pdf = dir .. "/report.pdf"
     local cmd = ("env -u LD_PRELOAD ASAN_OPTIONS= timeout 120 chromium --headless --no-sandbox --disable-gpu " ..
                  "--user-data-dir=%s --no-pdf-header-footer --print-to-pdf=%s file://%s >/dev/null 2>&1")
@@ -285,8 +281,7 @@ describe("the HTML report, as a person sees it", function()
   end)
 
   it("escapes log text instead of rendering it", function()
-    local dir = h.tmpname()
-    assert(os.execute("mkdir -p " .. h.shquote(dir)))
+    local dir = h.tmpdir()
     local plugin = h.read(h.fixture("logs/NDESPlugin.log"))
       :gsub("CA failed request 0x80094800", "CA failed request 0x80094800 <b id=x>bold</b><script>alert(1)</script>")
     h.write(dir .. "/NDESPlugin.log", plugin)
@@ -301,8 +296,7 @@ end)
 
 describe("match.patterns", function()
   local function dir_with(text)
-    local d = h.tmpname()
-    assert(os.execute("mkdir -p " .. h.shquote(d)))
+    local d = h.tmpdir()
     h.write(d .. "/p.lua", text)
     return d
   end

@@ -53,6 +53,29 @@ function M.sceplab(args, stdin)
   return code, out, err
 end
 
+--- A new empty temporary directory.
+function M.tmpdir()
+  local d = M.tmpname()
+  assert(os.execute("mkdir -p " .. shquote(d)))
+  return d
+end
+
+--- Starts a test server that prints its port as its first line; returns pid, port.
+function M.start_port_printer(cmd, what)
+  local log = M.tmpname()
+  local pid = M.spawn(cmd, log)
+  local port
+  for _ = 1, 50 do
+    local f = io.open(log, "rb") -- the shell creates it when the job starts
+    port = f and f:read("a"):match("^(%d+)")
+    if f then f:close() end
+    if port then break end
+    os.execute("sleep 0.1")
+  end
+  assert(port, (what or cmd) .. " did not start")
+  return pid, port
+end
+
 --- Lines of a string.
 function M.lines(s)
   local t = {}
@@ -89,8 +112,7 @@ end
 
 --- Starts micromdm's scepserver on a free loopback port with a fresh CA; returns {url, ca, dir, pid}.
 function M.scepserver(extra)
-  local dir = M.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
+  local dir = M.tmpdir()
   assert(os.execute((CLEAN .. "scepserver ca -init -depot %s/depot -keySize 2048 -key-password pw >/dev/null 2>&1"):format(dir)))
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
@@ -106,8 +128,7 @@ end
 
 --- Starts Debian's tinyproxy on a free loopback port, logging every request; returns {url, log, dir, pid}.
 function M.tinyproxy()
-  local dir = M.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
+  local dir = M.tmpdir()
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
     M.write(dir .. "/tinyproxy.conf", ("Port %d\nListen 127.0.0.1\nTimeout 30\nLogFile \"%s/tinyproxy.log\"\n" ..

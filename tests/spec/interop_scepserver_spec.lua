@@ -8,8 +8,7 @@ describe("enrollment against micromdm scepserver", function()
 
   setup(function()
     server = h.scepserver("-challenge s3cret -allowrenew 0")
-    work = h.tmpname()
-    os.execute("mkdir -p " .. work)
+    work = h.tmpdir()
   end)
 
   teardown(function()

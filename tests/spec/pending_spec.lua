@@ -6,26 +6,15 @@ local h = require "helper"
 local json = require "cjson"
 
 local function start(times, next_ca)
-  local log = h.tmpname()
-  local pid = h.spawn(("%s %s %s %d %s"):format(os.getenv("SCEPLAB_PENDING_SERVER"), h.fixture("pki/issuing.pem"),
-    h.fixture("pki/issuing.key"), times, next_ca or ""), log)
-  local port
-  for _ = 1, 50 do
-    local f = io.open(log, "rb")
-    port = f and f:read("a"):match("^(%d+)")
-    if f then f:close() end
-    if port then break end
-    os.execute("sleep 0.1")
-  end
-  assert(port, "pending_server did not start")
+  local pid, port = h.start_port_printer(("%s %s %s %d %s"):format(os.getenv("SCEPLAB_PENDING_SERVER"),
+    h.fixture("pki/issuing.pem"), h.fixture("pki/issuing.key"), times, next_ca or ""), "pending_server")
   return pid, ("http://127.0.0.1:%s/scep"):format(port)
 end
 
 describe("PENDING", function()
   local dir
   before_each(function()
-    dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    dir = h.tmpdir()
   end)
   after_each(function() os.execute("rm -rf " .. h.shquote(dir)) end)
 

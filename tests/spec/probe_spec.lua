@@ -6,18 +6,12 @@ local json = require "cjson"
 local fake = h.fixtures .. "/../interop/fake_ndes.py"
 
 local function start(args)
-  local log = h.tmpname()
-  local pid = h.spawn("python3 " .. h.shquote(fake) .. " " .. args, log)
-  local port
-  for _ = 1, 50 do
-    local f = io.open(log, "rb") -- the shell creates it when the job starts
-    port = f and f:read("a"):match("^(%d+)")
-    if f then f:close() end
-    if port then break end
-    os.execute("sleep 0.1")
-  end
-  assert(port, "fake_ndes did not start")
-  return pid, port
+  return h.start_port_printer("python3 " .. h.shquote(fake) .. " " .. args, "fake_ndes")
+end
+
+-- fake_ndes arguments for HTTPS with the fixture certificate tls/<name>.pem.
+local function tls(name)
+  return ("--cert %s --key %s"):format(h.fixture("tls/" .. name .. ".pem"), h.fixture("tls/" .. name .. ".key"))
 end
 
 local function probe(url, extra)
@@ -69,8 +63,7 @@ describe("sceplab probe", function()
 
   it("makes the client retry a GET refused with 414 once with POST", function()
     local pid, port = start("--status 403 --max-url 1500 --scep-upstream " .. server.url)
-    local dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    local dir = h.tmpdir()
     local code, out, err = h.sceplab({ "enroll", "--url", ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
       "--method", "get", "--subject", "CN=retry-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
     h.kill(pid)
@@ -84,8 +77,7 @@ describe("sceplab probe", function()
   it("chooses what NDES advertises without AES: 3DES and SHA-1, POST (CRLF capabilities)", function()
     -- The capabilities of an NDES that offers neither AES nor SHA-2, as Windows sends them.
     local pid, port = start([[--status 403 --caps 'POSTPKIOperation\r\nRenewal\r\nSHA-1\r\nDES3\r\n' --scep-upstream ]] .. server.url)
-    local dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    local dir = h.tmpdir()
     local code, out, err = h.sceplab({ "enroll", "--url", ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
       "--subject", "CN=ndes-des3-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
     h.kill(pid)
@@ -98,8 +90,7 @@ describe("sceplab probe", function()
 
   it("renews with a PKCSReq signed by the current certificate when Renewal is not advertised", function()
     local renewing = h.scepserver("-allowrenew 0") -- micromdm refuses a subject it issued otherwise
-    local dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    local dir = h.tmpdir()
     local code, _, err = h.sceplab({ "enroll", "--url", renewing.url, "--subject", "CN=renew-pkcs-" .. math.random(1e6),
       "--key-out", dir .. "/k", "--cert-out", dir .. "/c" })
     assert.are.equal(0, code, err)
@@ -126,8 +117,7 @@ describe("sceplab probe", function()
 
   it("enrolls through an NDES that drops the connection after GetCACaps", function()
     local pid, port = start("--status 403 --close-caps --scep-upstream " .. server.url)
-    local dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    local dir = h.tmpdir()
     local url = ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port)
     local code, out, err = h.sceplab({ "enroll", "--url", url,
       "--subject", "CN=closed-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
@@ -146,11 +136,9 @@ describe("sceplab probe", function()
   end)
 
   it("enrolls over HTTPS on one connection, and never reuses it under other trust options", function()
-    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
-      h.fixture("tls/localhost.pem"), h.fixture("tls/localhost.key"), server.url))
+    local pid, port = start("--status 403 " .. tls("localhost") .. " --scep-upstream " .. server.url)
     local url = ("https://localhost:%s/certsrv/mscep/mscep.dll"):format(port)
-    local dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    local dir = h.tmpdir()
     local code, out, err = h.sceplab({ "enroll", "--url", url, "--cacert", h.fixture("tls/ca-bundle.pem"),
       "--subject", "CN=tls-" .. math.random(1e6), "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" })
     os.execute("rm -rf " .. h.shquote(dir))
@@ -191,10 +179,8 @@ describe("sceplab probe", function()
 
   it("enrolls through an HTTP proxy (tinyproxy), plain and tunnelled HTTPS", function()
     local proxy = h.tinyproxy()
-    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
-      h.fixture("tls/localhost.pem"), h.fixture("tls/localhost.key"), server.url))
-    local dir = h.tmpname()
-    os.execute("mkdir -p " .. dir)
+    local pid, port = start("--status 403 " .. tls("localhost") .. " --scep-upstream " .. server.url)
+    local dir = h.tmpdir()
     local function enroll(url, extra)
       local args = { "enroll", "--url", url, "--proxy", proxy.url, "--subject", "CN=proxied-" .. math.random(1e6),
                      "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" }
@@ -217,8 +203,7 @@ describe("sceplab probe", function()
   end)
 
   it("fails a TLS certificate that does not name the host, and goes on", function()
-    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
-      h.fixture("tls/wrongname.pem"), h.fixture("tls/wrongname.key"), server.url))
+    local pid, port = start("--status 403 " .. tls("wrongname") .. " --scep-upstream " .. server.url)
     local code, by = probe(("https://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
       { "--cacert", h.fixture("tls/ca-bundle.pem") })
     h.kill(pid)
@@ -231,8 +216,7 @@ describe("sceplab probe", function()
   end)
 
   it("accepts a TLS certificate that names the host", function()
-    local pid, port = start(("--status 403 --cert %s --key %s --scep-upstream %s"):format(
-      h.fixture("tls/localhost.pem"), h.fixture("tls/localhost.key"), server.url))
+    local pid, port = start("--status 403 " .. tls("localhost") .. " --scep-upstream " .. server.url)
     local code, by = probe(("https://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port),
       { "--cacert", h.fixture("tls/ca-bundle.pem") })
     h.kill(pid)
