@@ -1225,10 +1225,6 @@ static int parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_r
   xmlDoc *doc;
   xmlNode *root, *sys, *c;
   char *t;
-  if(sceplab_optlib_need(SCEPLAB_LIB_XML2, NULL) != 0) {
-    skip_line(lg, r->line, "libxml2 cannot be loaded, so XML records cannot be read");
-    return 0;
-  }
   doc = xmlReadMemory(frag, (int)n, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   root = doc ? xmlDocGetRootElement(doc) : NULL;
   if(!root) {
@@ -1992,6 +1988,15 @@ static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab
                     lg->buf ? lg->buf : "");
     sceplab_log_close(lg);
     return NULL;
+  }
+  /* Formats of XML records need libxml2: said once, at open, rather than for every record. */
+  if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML || lg->fmt == FMT_EVTX) {
+    sceplab_error lib;
+    if(sceplab_optlib_need(SCEPLAB_LIB_XML2, &lib) != 0) {
+      sceplab_err_set(err, lib.code, "%s: %s", path, lib.msg);
+      sceplab_log_close(lg);
+      return NULL;
+    }
   }
   if(filter)
     lg->filter = *filter;

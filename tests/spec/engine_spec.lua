@@ -96,6 +96,13 @@ describe("optional libraries", function()
     assert.are.equal(1, #h.lines(err))
   end)
 
+  it("names libxml2 for a .svclog, at open rather than for every record", function()
+    local code, _, err = run_hiding("libxml2", { "timeline", h.fixture("logs/CertificateRegistrationPoint_2020-05-24_101500.svclog") })
+    assert.are_not.equal(0, code)
+    assert.matches("101500%.svclog: cannot load libxml2%.so%.%d+", err)
+    assert.not_matches("skipped", err)
+  end)
+
   it("names libarchive for a zip bundle, and still reads plain logs", function()
     local code, _, err = run_hiding("libarchive", { "timeline", h.fixture("bundles/ndes-bundle.zip") })
     assert.matches("cannot load libarchive%.so%.%d+", err)
