@@ -230,8 +230,8 @@ function M.run(paths, opts)
       local mine = {}
       for _, r in ipairs(recs) do if matches(pb, r) then mine[#mine + 1] = r end end
       if #mine > 0 then
-        local ok, res = pcall(pb.check, mine, context(k ~= 0 and k or nil, records))
-        if not ok then return nil, ("%s: check failed: %s"):format(pb.file or pb.id, tostring(res)) end
+        local ok, res, why = sandbox.call((pb.file or pb.id) .. ": check", pb.check, mine, context(k ~= 0 and k or nil, records))
+        if not ok then return nil, why == "timeout" and res or ("%s: check failed: %s"):format(pb.file or pb.id, tostring(res)) end
         for _, f in ipairs(res or {}) do
           local id = f.id or pb.id
           local key = id .. "@" .. tostring(k)

@@ -6,9 +6,13 @@ local core = require "sceplab.core"
 local M = {}
 M.array_mt = core.array_mt
 
+local ARRAY = rawget(core.array_mt, "__metatable") -- what getmetatable() answers for an array
+
 --- Marks t as a JSON array (so an empty one encodes as []).
 function M.array(t)
-  return setmetatable(t or {}, core.array_mt)
+  t = t or {}
+  if getmetatable(t) == ARRAY then return t end
+  return setmetatable(t, core.array_mt)
 end
 
 local escapes = {
@@ -23,7 +27,7 @@ local function quote(s)
 end
 
 local function is_array(t)
-  if getmetatable(t) == core.array_mt then return true end
+  if getmetatable(t) == ARRAY then return true end
   local n = #t
   if n == 0 then return false end
   local count = 0

@@ -3,7 +3,15 @@
 -- Each script is a text chunk (bytecode is refused) run in its own _ENV built from an allow-list:
 -- no os.execute, io.popen, package.loadlib, dofile, loadfile, load, debug. Reading an undefined
 -- global raises an error that names the file and line, so a typo never silently reads nil.
--- `require` inside a script reaches only the sceplab modules.
+--
+-- `require` inside a script reaches only the modules its kind allows (MODULES below), and hands
+-- out a copy of each, private to the script: a script can neither reach a module that opens files
+-- or sockets (sandbox itself, core.sys, core.http, cli) through another name, nor change a module
+-- the host or another script uses. The modules are loaded by the host before any script runs, so a
+-- file written into the Lua tree later is never loaded as a module.
+require "sceplab.core" -- registers the C modules
+local sys = require "sceplab.core.sys"
+
 local M = {}
 
 local BASE = {
@@ -11,6 +19,10 @@ local BASE = {
   "xpcall", "rawequal", "rawget", "rawlen", "rawset", "setmetatable", "getmetatable", "print",
   "_VERSION",
 }
+
+-- Seconds a data script (profile, policy, playbook, scenario) may run at once: loading its file,
+-- or one call of a function it defines (M.call). `sceplab run` scripts are programs: no limit.
+M.TIME_LIMIT = 10
 
 local function copy(t, names)
   local out = {}
@@ -22,30 +34,109 @@ local function copy(t, names)
   return out
 end
 
---- What each kind of script may use beyond the base allow-list.
--- Data-like scripts (profiles, policies, playbooks) get no file access; `run` and scenario scripts
--- may read and write files, since automating enrollments needs that.
-local KINDS = {
-  profile = { io = false },
-  policy = { io = false },
-  playbook = { io = false },
-  scenario = { io = true },
-  run = { io = true },
-}
-
-local function safe_require(name)
-  if type(name) ~= "string" or not (name == "sceplab" or name:match("^sceplab%.")) then
-    error(("require: only sceplab modules are available to scripts (asked for '%s')"):format(tostring(name)), 2)
+-- A deep copy of a module table: nested tables copied, functions and userdata shared (they hold
+-- no reference a script can follow without the debug library). Metatables are not copied: a
+-- module's own (sceplab's lazy loader) would reach the host's require.
+local function deep_copy(t, seen)
+  seen = seen or {}
+  if seen[t] then return seen[t] end
+  local out = {}
+  seen[t] = out
+  for k, v in pairs(t) do
+    out[k] = type(v) == "table" and deep_copy(v, seen) or v
   end
-  return require(name)
+  return out
+end
+
+-- What a data script may have of the public API: decoding and codecs, no I/O of any kind.
+local function pure_facade()
+  local s = require "sceplab"
+  return {
+    version = s.version, decode = s.decode, detect = s.detect, kinds = s.kinds, codec = s.codec,
+    syncml = s.syncml, token = s.token, pkimsg = s.pkimsg, crs = s.crs, x509 = s.x509,
+    mobileconfig = s.mobileconfig, intune_id = s.intune_id, json = require "sceplab.json",
+  }
+end
+
+-- What a `sceplab run` script may have: the documented API (docs/lua-api.md), not the sandbox.
+local RUN_MODULES = { "sceplab.json", "sceplab.profile", "sceplab.scep", "sceplab.probe", "sceplab.timeline",
+                      "sceplab.diagnose", "sceplab.report", "sceplab.core.scep", "sceplab.core.http",
+                      "sceplab.core.sys", "sceplab.core.pkey", "sceplab.core.logs" }
+local function run_facade()
+  local s = require "sceplab"
+  local out = pure_facade()
+  for _, k in ipairs({ "logs", "profile", "scep", "timeline", "probe" }) do out[k] = s[k] end
+  out.diagnose, out.report = require "sceplab.diagnose", require "sceplab.report"
+  return out
+end
+
+--- The modules each kind of script may require, by name: a function building the module.
+local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end }
+local RUN = { ["sceplab"] = run_facade }
+for _, name in ipairs(RUN_MODULES) do RUN[name] = function() return require(name) end end
+for name, f in pairs(PURE) do RUN[name] = RUN[name] or f end
+
+--- What each kind of script may use beyond the base allow-list. Data scripts (profiles, policies,
+-- playbooks, scenarios) get no file access; `run` scripts may read and write files, since
+-- automating enrollments needs that.
+local KINDS = {
+  profile = { io = false, modules = PURE },
+  policy = { io = false, modules = PURE },
+  playbook = { io = false, modules = PURE },
+  scenario = { io = false, modules = PURE },
+  run = { io = true, modules = RUN },
+}
+M.KINDS = KINDS
+
+-- The string metatable is shared by every string in the state: a script that could reach it could
+-- change string methods for the host and for every other script. getmetatable("") answers false.
+local function protect_string_metatable()
+  local mt = getmetatable("")
+  if type(mt) == "table" and rawget(mt, "__metatable") == nil then rawset(mt, "__metatable", false) end
+end
+
+local function make_require(modules, cache)
+  return function(name)
+    if type(name) ~= "string" or not modules[name] then
+      local names = {}
+      for k in pairs(modules) do names[#names + 1] = k end
+      table.sort(names)
+      error(("require: module '%s' is not available to this script (it may require %s)")
+        :format(tostring(name), table.concat(names, ", ")), 2)
+    end
+    local m = cache[name]
+    if m == nil then
+      local v = modules[name]()
+      m = type(v) == "table" and deep_copy(v) or v
+      cache[name] = m
+    end
+    return m
+  end
+end
+
+-- A `run` script can write files: every module of the sceplab tree is loaded before it starts, so
+-- one it writes into a writable tree is never loaded later by the host with the host's globals.
+local preloaded = false
+local function preload_tree()
+  if preloaded then return end
+  preloaded = true
+  local path = package.searchpath("sceplab.sandbox", package.path)
+  local dir = path and path:match("^(.*)/sandbox%.lua$")
+  for _, name in ipairs(dir and sys.listdir(dir) or {}) do
+    local stem = name:match("^([%w_]+)%.lua$")
+    if stem then require(stem == "init" and "sceplab" or "sceplab." .. stem) end
+  end
 end
 
 --- Builds a fresh environment for a script of the given kind.
 function M.env(kind, extra)
   local policy = KINDS[kind]
   if not policy then error(("sandbox: unknown script kind '%s'"):format(tostring(kind)), 2) end
+  protect_string_metatable()
+  if kind == "run" then preload_tree() end
   local env = copy(_G, BASE)
   env.string = copy(string)
+  env.string.dump = nil
   env.table = copy(table)
   env.math = copy(math)
   env.utf8 = copy(utf8)
@@ -54,8 +145,9 @@ function M.env(kind, extra)
   if policy.io then
     env.io = copy(io, { "open", "lines", "read", "write", "stdout", "stderr", "stdin", "type" })
   end
-  env.require = safe_require
-  env.sceplab = require "sceplab"
+  local cache = {}
+  env.require = make_require(policy.modules, cache)
+  env.sceplab = env.require("sceplab")
   for k, v in pairs(extra or {}) do env[k] = v end
   env._G = env
   -- Undefined globals are errors; assignment still defines new ones (scripts declare fields that way).
@@ -63,6 +155,7 @@ function M.env(kind, extra)
     __index = function(_, k)
       error(("undefined global '%s'"):format(tostring(k)), 2)
     end,
+    __metatable = false,
   })
 end
 
@@ -76,6 +169,18 @@ local function read_text(path)
   return text
 end
 
+--- Calls fn (a function a data script defined) with a time limit: true, results... | false,
+-- message [, "timeout"]. what names the script in a timeout's message ("lua/playbooks/ca.lua: check").
+function M.call(what, fn, ...)
+  local res = table.pack(sys.limit(M.TIME_LIMIT, fn, ...))
+  if not res[1] then
+    local msg = tostring(res[2])
+    if msg:find("time limit of %g+ s exceeded$") then return false, ("%s: stopped: %s"):format(what, msg), "timeout" end
+    return false, msg
+  end
+  return table.unpack(res, 1, res.n)
+end
+
 --- Loads a script; returns env, results table | nil, message.
 -- The message always starts with "path:line:" when the fault is inside the script.
 function M.load(path, kind, extra)
@@ -84,7 +189,7 @@ function M.load(path, kind, extra)
   local env = M.env(kind, extra)
   local chunk, cerr = load(text, "@" .. path, "t", env)
   if not chunk then return nil, cerr end
-  local res = table.pack(pcall(chunk))
+  local res = table.pack(M.call(path, chunk))
   if not res[1] then return nil, tostring(res[2]) end
   return env, table.move(res, 2, res.n, 1, { n = res.n - 1 })
 end

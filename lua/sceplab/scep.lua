@@ -225,7 +225,8 @@ end
 local function challenge_of(profile)
   local ch = profile.challenge
   if type(ch) == "function" then
-    local ok, v = pcall(ch, profile)
+    -- a profile's function: run with the sandbox's time limit
+    local ok, v = (require "sceplab.sandbox").call("the profile's challenge function", ch, profile)
     if not ok then return nil, "challenge function failed: " .. tostring(v) end
     ch = v
   end

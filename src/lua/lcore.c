@@ -38,9 +38,7 @@ int luaopen_sceplab_core(lua_State *L)
     lua_setfield(L, -2, m->name + sizeof("sceplab.core.") - 1);
   }
   lua_setfield(L, -2, "modules");
-  luaL_newmetatable(L, SCEPLAB_LUA_ARRAY_MT);
-  lua_pushliteral(L, "array");
-  lua_setfield(L, -2, "__name");
+  sceplab_lua_push_array_mt(L);
   lua_setfield(L, -2, "array_mt");
   return 1;
 }

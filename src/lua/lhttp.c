@@ -199,12 +199,7 @@ static const luaL_Reg session_meta[] = {
 
 int luaopen_sceplab_core_http(lua_State *L)
 {
-  if(luaL_newmetatable(L, SESSION_MT)) {
-    luaL_setfuncs(L, session_meta, 0);
-    luaL_newlib(L, session_methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  sceplab_lua_newclass(L, SESSION_MT, session_meta, session_methods);
   luaL_newlib(L, funcs);
   return 1;
 }

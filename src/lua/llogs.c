@@ -394,7 +394,7 @@ static int m_stats(lua_State *L)
     lua_pushstring(L, sceplab_log_skip_example(l->lg, i));
     lua_rawseti(L, -2, i + 1);
   }
-  luaL_newmetatable(L, SCEPLAB_LUA_ARRAY_MT);
+  sceplab_lua_push_array_mt(L);
   lua_setmetatable(L, -2);
   lua_setfield(L, -2, "examples");
   lua_createtable(L, 6, 0);
@@ -448,12 +448,7 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_sceplab_core_logs(lua_State *L)
 {
-  if(luaL_newmetatable(L, LOG_MT)) {
-    luaL_setfuncs(L, meta, 0);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  sceplab_lua_newclass(L, LOG_MT, meta, methods);
   luaL_newlib(L, funcs);
   return 1;
 }

@@ -127,12 +127,7 @@ static const luaL_Reg funcs[] = {{"generate", l_generate}, {"load", l_load}, {NU
 
 int luaopen_sceplab_core_pkey(lua_State *L)
 {
-  if(luaL_newmetatable(L, PKEY_MT)) {
-    luaL_setfuncs(L, meta, 0);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  sceplab_lua_newclass(L, PKEY_MT, meta, methods);
   luaL_newlib(L, funcs);
   return 1;
 }

@@ -35,11 +35,10 @@ static void push_cert_cache(lua_State *L)
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, CERT_CACHE);
-  if(luaL_newmetatable(L, CERT_BOX)) {
-    lua_pushcfunction(L, certbox_gc);
-    lua_setfield(L, -2, "__gc");
+  {
+    static const luaL_Reg box_meta[] = {{"__gc", certbox_gc}, {NULL, NULL}};
+    sceplab_lua_newclass(L, CERT_BOX, box_meta, NULL);
   }
-  lua_pop(L, 1);
 }
 
 /* The certificate in the string at idx, with a reference the caller frees. */

@@ -1,6 +1,8 @@
 /* sceplab.core.sys: the few operating-system services the Lua side needs and Lua lacks: files
- * only the owner can read (keys, poll state), directories, a sleep, a monotonic clock. */
+ * only the owner can read (keys, poll state), directories, a sleep, a monotonic clock, and a time
+ * limit on user scripts (limit). */
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -125,9 +127,84 @@ static int l_isatty(lua_State *L)
   return 1;
 }
 
+/* ---- limit(seconds, f, ...) -------------------------------------------------------------------
+ * Calls f like pcall, but a script that is still running after `seconds` gets an error. A count
+ * hook looks at the clock every HOOK_EVERY instructions; once the deadline has passed it fires on
+ * every instruction, so a script that catches the error with pcall gets it again the moment it
+ * runs anything outside that pcall, and it unwinds to here. Threads created inside inherit the
+ * hook. Work inside one C call (a long string.rep) is not interrupted until it returns. */
+#define HOOK_EVERY 10000
+#define DEADLINE_KEY "sceplab.sys.deadline"
+
+typedef struct {
+  double deadline; /* CLOCK_MONOTONIC seconds */
+  double seconds;
+  int expired;
+} limit_state;
+
+static double monotonic(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void limit_hook(lua_State *L, lua_Debug *ar)
+{
+  limit_state *st;
+  (void)ar;
+  lua_getfield(L, LUA_REGISTRYINDEX, DEADLINE_KEY);
+  st = (limit_state *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if(!st)
+    return;
+  if(!st->expired && monotonic() < st->deadline)
+    return;
+  if(!st->expired) {
+    st->expired = 1;
+    lua_sethook(L, limit_hook, LUA_MASKCOUNT, 1);
+  }
+  {
+    char msg[64];
+    snprintf(msg, sizeof(msg), "time limit of %g s exceeded", st->seconds);
+    luaL_error(L, "%s", msg);
+  }
+}
+
+static int l_limit(lua_State *L)
+{
+  double seconds = luaL_checknumber(L, 1);
+  int n = lua_gettop(L), status, prev_mask = lua_gethookmask(L), prev_count = lua_gethookcount(L);
+  lua_Hook prev_hook = lua_gethook(L);
+  limit_state *st, *outer;
+  luaL_argcheck(L, seconds > 0, 1, "must be positive");
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_getfield(L, LUA_REGISTRYINDEX, DEADLINE_KEY);
+  outer = (limit_state *)lua_touserdata(L, -1); /* kept on the stack, below f */
+  st = (limit_state *)lua_newuserdatauv(L, sizeof(*st), 0);
+  st->seconds = seconds;
+  st->deadline = monotonic() + seconds;
+  st->expired = 0;
+  if(outer && outer->deadline < st->deadline) { /* a nested limit never extends the outer one */
+    st->deadline = outer->deadline;
+    st->seconds = outer->seconds;
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, DEADLINE_KEY);
+  lua_rotate(L, 2, 2); /* seconds, outer, st, f, args... */
+  lua_sethook(L, limit_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  status = lua_pcall(L, n - 2, LUA_MULTRET, 0);
+  lua_sethook(L, prev_hook, prev_mask, prev_count);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, LUA_REGISTRYINDEX, DEADLINE_KEY);
+  lua_pushboolean(L, status == LUA_OK);
+  lua_replace(L, 3);
+  return lua_gettop(L) - 2;
+}
+
 static const luaL_Reg funcs[] = {
   {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
-  {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {NULL, NULL}
+  {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {"limit", l_limit}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_sys(lua_State *L)

@@ -22,8 +22,7 @@ void sceplab_lua_push_val(lua_State *L, const sceplab_val *v)
       sceplab_lua_push_val(L, v->u.c.items[i]);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    /* Arrays share one metatable so JSON output can tell an empty array from an empty object. */
-    luaL_newmetatable(L, SCEPLAB_LUA_ARRAY_MT);
+    sceplab_lua_push_array_mt(L);
     lua_setmetatable(L, -2);
     break;
   case SCEPLAB_VOBJ:
@@ -34,6 +33,31 @@ void sceplab_lua_push_val(lua_State *L, const sceplab_val *v)
     }
     break;
   }
+}
+
+void sceplab_lua_push_array_mt(lua_State *L)
+{
+  if(luaL_newmetatable(L, SCEPLAB_LUA_ARRAY_MT)) {
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, SCEPLAB_LUA_ARRAY_MT);
+    lua_setfield(L, -2, "__metatable");
+  }
+}
+
+void sceplab_lua_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
+{
+  if(luaL_newmetatable(L, name)) {
+    luaL_setfuncs(L, meta, 0);
+    if(methods) {
+      lua_newtable(L);
+      luaL_setfuncs(L, methods, 0);
+      lua_setfield(L, -2, "__index");
+    }
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
 }
 
 int sceplab_lua_fail(lua_State *L, const sceplab_error *err)

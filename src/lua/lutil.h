@@ -53,6 +53,16 @@ int luaopen_sceplab_core_http(lua_State *L);
 int luaopen_sceplab_core_sys(lua_State *L);
 int luaopen_sceplab_core_logs(lua_State *L);
 
+/* Pushes the metatable every array of a document shares (JSON output tells an empty array from an
+ * empty object by it). Scripts see it as the string "sceplab.array" (its __metatable), so none
+ * can change it for the host. */
+void sceplab_lua_push_array_mt(lua_State *L);
+
+/* Registers a userdata class: metatable `name` with the metamethods `meta` and the methods as
+ * __index; getmetatable() on an instance answers false, so a script cannot replace the methods
+ * other code uses. Does nothing when the metatable exists already. */
+void sceplab_lua_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
 /* The sceplab.pkey at idx (raises when it is not one, or closed). */
 EVP_PKEY *sceplab_lua_checkpkey(lua_State *L, int idx);
 

@@ -4,7 +4,7 @@
 -- (a copy of the tree whose cli.lua prints a marker) and share/sceplab/luac.
 local h = require "helper"
 
-local root = h.fixtures .. "/../.."
+local root = h.root
 local luac = root .. "/scripts/luac.lua"
 
 local function sh(cmd)

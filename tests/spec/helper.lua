@@ -3,6 +3,7 @@ local M = {}
 
 M.fixtures = assert(os.getenv("SCEPLAB_FIXTURES"), "run the specs through ctest (SCEPLAB_FIXTURES unset)")
 M.bin = assert(os.getenv("SCEPLAB_BIN"), "SCEPLAB_BIN unset")
+M.root = M.fixtures .. "/../.."  -- the source tree
 
 function M.fixture(rel)
   return M.fixtures .. "/" .. rel
@@ -33,10 +34,12 @@ local function shquote(s)
 end
 M.shquote = shquote
 
---- Runs the sceplab binary; returns exit code, stdout, stderr.
+--- Runs the sceplab binary with extra environment variables; returns exit code, stdout, stderr.
 -- The binary runs with leak detection on even when the spec process itself has it off.
-function M.sceplab(args, stdin)
-  local parts = { "env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=1", shquote(M.bin) }
+function M.sceplab_env(vars, args, stdin)
+  local parts = { "env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=1" }
+  for k, v in pairs(vars) do parts[#parts + 1] = k .. "=" .. shquote(v) end
+  parts[#parts + 1] = shquote(M.bin)
   for _, a in ipairs(args) do parts[#parts + 1] = shquote(a) end
   local errf, outf = M.tmpname(), M.tmpname()
   local cmd = table.concat(parts, " ") .. " >" .. outf .. " 2>" .. errf
@@ -51,6 +54,11 @@ function M.sceplab(args, stdin)
   os.remove(outf)
   os.remove(errf)
   return code, out, err
+end
+
+--- Runs the sceplab binary; returns exit code, stdout, stderr.
+function M.sceplab(args, stdin)
+  return M.sceplab_env({}, args, stdin)
 end
 
 --- A new empty temporary directory.
