@@ -20,14 +20,16 @@ xmlFreeFunc *sceplab_optlib_xmlFree;
 
 typedef struct {
   const char *soname;  /* the file name the build linked against, from its SONAME */
-  pthread_once_t once;
+  int tried;           /* opened (or failed to) since the start or the last forget */
+  void *handle;        /* kept across sceplab_optlib_forget */
   char why[256];       /* empty when open */
 } optlib_state;
 
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static optlib_state libs[SCEPLAB_LIB_COUNT] = {
-  {SCEPLAB_XML2_SONAME, PTHREAD_ONCE_INIT, ""},
-  {SCEPLAB_ARCHIVE_SONAME, PTHREAD_ONCE_INIT, ""},
-  {SCEPLAB_EVTX_SONAME, PTHREAD_ONCE_INIT, ""},
+  {SCEPLAB_XML2_SONAME, 0, NULL, ""},
+  {SCEPLAB_ARCHIVE_SONAME, 0, NULL, ""},
+  {SCEPLAB_EVTX_SONAME, 0, NULL, ""},
 };
 
 /* Resolves one symbol into *slot; on the first failure records why. */
@@ -41,12 +43,13 @@ static void resolve(void *h, optlib_state *st, const char *name, void **slot)
 static void *open_lib(optlib_state *st)
 {
   /* RTLD_LOCAL: the library's symbols stay out of the global scope, so nothing else binds to them. */
-  void *h = dlopen(st->soname, RTLD_NOW | RTLD_LOCAL);
-  if(!h) {
+  if(!st->handle)
+    st->handle = dlopen(st->soname, RTLD_NOW | RTLD_LOCAL);
+  if(!st->handle) {
     const char *e = dlerror();
     snprintf(st->why, sizeof(st->why), "%s", e ? e : st->soname);
   }
-  return h;
+  return st->handle;
 }
 
 #define SCEPLAB_OPTLIB_RESOLVE(f) resolve(h, st, #f, (void **)&sceplab_optlib_##f);
@@ -88,10 +91,31 @@ int sceplab_optlib_need(sceplab_optlib lib, sceplab_error *err)
     return -1;
   }
   st = &libs[lib];
-  pthread_once(&st->once, openers[lib]);
+  pthread_mutex_lock(&lock);
+  if(!st->tried) {
+    st->why[0] = '\0';
+    openers[lib]();
+    st->tried = 1;
+  }
+  pthread_mutex_unlock(&lock);
   if(st->why[0]) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot load %s: %s", st->soname, st->why);
     return -1;
   }
   return 0;
+}
+
+#define SCEPLAB_OPTLIB_CLEAR(f) sceplab_optlib_##f = NULL;
+
+void sceplab_optlib_forget(void)
+{
+  int i;
+  pthread_mutex_lock(&lock);
+  SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  sceplab_optlib_xmlFree = NULL;
+  for(i = 0; i < SCEPLAB_LIB_COUNT; i++)
+    libs[i].tried = 0;
+  pthread_mutex_unlock(&lock);
 }

@@ -19,6 +19,11 @@ typedef enum { SCEPLAB_LIB_XML2, SCEPLAB_LIB_ARCHIVE, SCEPLAB_LIB_EVTX, SCEPLAB_
 /* Opens lib if it is not open yet: 0, or -1 with err (SCEPLAB_E_FAILED, naming the file and why). */
 int sceplab_optlib_need(sceplab_optlib lib, sceplab_error *err);
 
+/* Tests and fuzz targets only: forgets every resolved pointer, as in a process that has not used
+ * the libraries yet, so the paths taken before the first sceplab_optlib_need are exercised on
+ * every input. The next need resolves again (the library itself stays mapped). Not thread-safe. */
+void sceplab_optlib_forget(void);
+
 /* The functions used, per library: X(name). The pointers are filled by sceplab_optlib_need. */
 #define SCEPLAB_XML2_FUNCS(X)                                                                    \
   X(xmlReadMemory) X(xmlCtxtReadMemory) X(xmlNewParserCtxt) X(xmlFreeParserCtxt) X(xmlFreeDoc) \
@@ -43,12 +48,16 @@ SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #error "libxml2 built with per-thread allocators: xmlFree is a function there, adapt optlib.h"
 #endif
 extern xmlFreeFunc *sceplab_optlib_xmlFree;
-#define xmlFree (*sceplab_optlib_xmlFree)
+/* Releases may run on error paths before the library was needed (a document refused before
+ * parsing): they do nothing then, and nothing for NULL, so cleanup code never calls through an
+ * unresolved pointer. */
+#define SCEPLAB_OPTLIB_RELEASE(ptr, arg) do { if(ptr && (arg)) (*ptr)(arg); } while(0)
+#define xmlFree(p) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_xmlFree, p)
 #define xmlReadMemory (*sceplab_optlib_xmlReadMemory)
 #define xmlCtxtReadMemory (*sceplab_optlib_xmlCtxtReadMemory)
 #define xmlNewParserCtxt (*sceplab_optlib_xmlNewParserCtxt)
-#define xmlFreeParserCtxt (*sceplab_optlib_xmlFreeParserCtxt)
-#define xmlFreeDoc (*sceplab_optlib_xmlFreeDoc)
+#define xmlFreeParserCtxt(c) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_xmlFreeParserCtxt, c)
+#define xmlFreeDoc(d) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_xmlFreeDoc, d)
 #define xmlDocGetRootElement (*sceplab_optlib_xmlDocGetRootElement)
 #define xmlGetLineNo (*sceplab_optlib_xmlGetLineNo)
 #define xmlGetProp (*sceplab_optlib_xmlGetProp)
@@ -58,7 +67,7 @@ extern xmlFreeFunc *sceplab_optlib_xmlFree;
 #ifdef ARCHIVE_VERSION_NUMBER
 SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define archive_read_new (*sceplab_optlib_archive_read_new)
-#define archive_read_free (*sceplab_optlib_archive_read_free)
+#define archive_read_free(a) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_archive_read_free, a)
 #define archive_read_support_format_zip (*sceplab_optlib_archive_read_support_format_zip)
 #define archive_read_support_filter_all (*sceplab_optlib_archive_read_support_filter_all)
 #define archive_read_open_filename (*sceplab_optlib_archive_read_open_filename)
@@ -75,13 +84,13 @@ SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define libevtx_file_initialize (*sceplab_optlib_libevtx_file_initialize)
 #define libevtx_file_open (*sceplab_optlib_libevtx_file_open)
 #define libevtx_file_close (*sceplab_optlib_libevtx_file_close)
-#define libevtx_file_free (*sceplab_optlib_libevtx_file_free)
+#define libevtx_file_free(f, e) do { if(sceplab_optlib_libevtx_file_free && *(f)) sceplab_optlib_libevtx_file_free(f, e); } while(0)
 #define libevtx_file_get_number_of_records (*sceplab_optlib_libevtx_file_get_number_of_records)
 #define libevtx_file_get_record_by_index (*sceplab_optlib_libevtx_file_get_record_by_index)
-#define libevtx_record_free (*sceplab_optlib_libevtx_record_free)
+#define libevtx_record_free(r, e) do { if(sceplab_optlib_libevtx_record_free && *(r)) sceplab_optlib_libevtx_record_free(r, e); } while(0)
 #define libevtx_record_get_utf8_xml_string_size (*sceplab_optlib_libevtx_record_get_utf8_xml_string_size)
 #define libevtx_record_get_utf8_xml_string (*sceplab_optlib_libevtx_record_get_utf8_xml_string)
-#define libevtx_error_free (*sceplab_optlib_libevtx_error_free)
+#define libevtx_error_free(e) do { if(sceplab_optlib_libevtx_error_free && *(e)) sceplab_optlib_libevtx_error_free(e); } while(0)
 #define libevtx_error_sprint (*sceplab_optlib_libevtx_error_sprint)
 #endif
 #undef SCEPLAB_OPTLIB_DECLARE

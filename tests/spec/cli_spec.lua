@@ -133,6 +133,22 @@ describe("sceplab CLI", function()
       assert.is_true(n >= 10)
     end)
 
+    it("reads a CertEnrollToken declaring an entity, plain, base64 or from a script, without crashing", function()
+      -- the XML is refused before libxml2 is loaded; the cleanup once called through its unloaded free
+      local plain = h.fixture("../fuzz/regressions/token-entity-before-load.xml")
+      local b64 = h.fixture("../fuzz/regressions/token-entity-before-load.b64")
+      for _, path in ipairs({ plain, b64 }) do
+        local code, out, err = h.sceplab({ "decode", path })
+        assert.are.equal(0, code, err)
+        assert.matches("entity declarations are not accepted", out)
+      end
+      local script = h.write(h.tmpname() .. ".lua", ("local f = io.open(%q, 'rb')\nprint(sceplab.decode(f:read('a')))\n"):format(b64))
+      local code, out, err = h.sceplab({ "run", script })
+      os.remove(script)
+      assert.are.equal(0, code, err)
+      assert.matches("^token", out)
+    end)
+
     it("exits 3 for a file that cannot be read", function()
       local code, _, err = h.sceplab({ "decode", "/nonexistent/file.xml" })
       assert.are.equal(3, code)
