@@ -15,19 +15,13 @@ local function stderr(fmt, ...)
 end
 M.stderr = stderr
 
---- Reads a file, or standard input for "-"; returns bytes | nil, message.
-function M.read_input(path)
-  if path == "-" then
-    local data = io.stdin:read("a")
-    if not data then return nil, "standard input: cannot read" end
-    return data
-  end
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local data, rerr = f:read("a")
-  f:close()
-  if not data then return nil, path .. ": " .. tostring(rerr) end
-  return data
+local MAX_INPUT = (require "sceplab.core.decode").max_input
+
+--- Reads a file, or standard input for "-", of at most `limit` bytes (default: what the decoders
+-- accept, 64 MiB); returns bytes | nil, message. The limit holds while reading, so a 3 GB file, a
+-- pipe or /dev/zero costs at most the limit in memory before the refusal.
+function M.read_input(path, limit)
+  return (require "sceplab.core.sys").read_file(path, limit or MAX_INPUT)
 end
 
 -- Which module registers each command. A run registers only the group of the command it names,

@@ -159,12 +159,11 @@ function M.env(kind, extra)
   })
 end
 
+M.MAX_SCRIPT = 16 << 20
+
 local function read_text(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  if text == nil then return nil, path .. ": cannot read" end
+  local text, err = sys.read_file(path, M.MAX_SCRIPT)
+  if not text then return nil, err end
   if text:sub(1, 4) == "\27Lua" then return nil, path .. ": precompiled chunks are not accepted" end
   return text
 end

@@ -460,10 +460,8 @@ end
 
 --- Loads a saved state: a table for Client:poll, or nil, message.
 function M.load_state(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
+  local text, err = sys.read_file(path, 1 << 20)
+  if not text then return nil, err end
   local doc, jerr = (require "sceplab.json").decode(text)
   if type(doc) ~= "table" or not doc.transaction_id or not doc.key_pem or not doc.url then
     return nil, path .. ": not a sceplab poll state (" .. tostring(jerr or "missing fields") .. ")"

@@ -68,7 +68,9 @@ local LEVELS = { verbose = 1, info = 2, warning = 3, error = 4, critical = 5 }
 local function open_jsonl(path, filter)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local first = f:read("l")
+  -- the first line decides, read with a bound: a huge file without a newline is not ours
+  local head = f:read(1 << 20) or ""
+  local first = head:match("^[^\n]*")
   local cjson = require "cjson.safe"
   local probe = first and cjson.decode(first)
   if type(probe) ~= "table" or not (probe.time and probe.source and probe.file and probe.line) then

@@ -60,5 +60,7 @@ static const luaL_Reg funcs[] = {
 int luaopen_sceplab_core_decode(lua_State *L)
 {
   luaL_newlib(L, funcs);
+  lua_pushinteger(L, SCEPLAB_DECODE_MAX_INPUT);
+  lua_setfield(L, -2, "max_input");
   return 1;
 }

@@ -45,6 +45,61 @@ static int l_write_private(lua_State *L)
   return 1;
 }
 
+/* read_file(path, limit) -> bytes | nil, message: the whole file ("-": standard input), refused
+ * as soon as it is known to exceed limit bytes (at once for a regular file, while reading for a
+ * pipe or a device), so memory never holds more than the limit. */
+static int l_read_file(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer limit = luaL_checkinteger(L, 2);
+  int is_stdin = strcmp(path, "-") == 0;
+  const char *name = is_stdin ? "standard input" : path;
+  int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  luaL_Buffer b;
+  size_t total = 0;
+  luaL_argcheck(L, limit >= 0, 2, "must not be negative");
+  if(fd < 0)
+    return luaL_fileresult(L, 0, path);
+  if(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > limit) {
+    if(!is_stdin)
+      close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: larger than %d MiB", name, (int)(limit >> 20));
+    return 2;
+  }
+  luaL_buffinit(L, &b);
+  for(;;) {
+    char *p = luaL_prepbuffsize(&b, 65536);
+    ssize_t r = read(fd, p, 65536);
+    if(r < 0 && errno == EINTR)
+      continue;
+    if(r < 0) {
+      int e = errno;
+      if(!is_stdin)
+        close(fd);
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", name, strerror(e));
+      return 2;
+    }
+    if(r == 0)
+      break;
+    total += (size_t)r;
+    if(total > (size_t)limit) {
+      if(!is_stdin)
+        close(fd);
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: larger than %d MiB", name, (int)(limit >> 20));
+      return 2;
+    }
+    luaL_addsize(&b, (size_t)r);
+  }
+  if(!is_stdin)
+    close(fd);
+  luaL_pushresult(&b);
+  return 1;
+}
+
 /* mkdir(path): true when it exists afterwards as a directory. */
 static int l_mkdir(lua_State *L)
 {
@@ -204,7 +259,8 @@ static int l_limit(lua_State *L)
 
 static const luaL_Reg funcs[] = {
   {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
-  {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {"limit", l_limit}, {NULL, NULL}
+  {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {"limit", l_limit},
+  {"read_file", l_read_file}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_sys(lua_State *L)

@@ -149,6 +149,37 @@ describe("sceplab CLI", function()
       assert.matches("^token", out)
     end)
 
+    it("refuses input over 64 MiB while reading it: a 3 GB file, a pipe, /dev/zero", function()
+      -- peak memory from GNU time: bounded by the limit, never by the input
+      local function peak(args, stdin_cmd)
+        local parts = { "env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=0 /usr/bin/time -f '%M'", h.shquote(h.bin) }
+        for _, a in ipairs(args) do parts[#parts + 1] = h.shquote(a) end
+        local errf = h.tmpname()
+        local cmd = table.concat(parts, " ") .. " >/dev/null 2>" .. errf
+        if stdin_cmd then cmd = stdin_cmd .. " | " .. cmd end
+        local _, _, code = os.execute(cmd)
+        local err = h.read(errf)
+        os.remove(errf)
+        return code, tonumber(err:match("(%d+)%s*$")), err
+      end
+      local big = h.tmpname()
+      assert(os.execute("truncate -s 3G " .. h.shquote(big)))
+      local code, kb, err = peak({ "decode", big })
+      assert.are.equal(3, code, err)
+      assert.matches("larger than 64 MiB", err)
+      assert.is_true(kb < 100 * 1024, kb .. " KB for a 3 GB file refused by its size")
+      code, kb, err = peak({ "timeline", big })
+      os.remove(big)
+      assert.are.equal(3, code, err)
+      assert.is_true(kb < 100 * 1024, kb .. " KB reading the head of a 3 GB file")
+      for _, case in ipairs({ { { "decode", "/dev/zero" } }, { { "decode", "-" }, "head -c 200000000 /dev/zero" } }) do
+        code, kb, err = peak(case[1], case[2])
+        assert.are.equal(3, code, err)
+        assert.matches("larger than 64 MiB", err)
+        assert.is_true(kb < 400 * 1024, kb .. " KB for " .. table.concat(case[1], " "))
+      end
+    end)
+
     it("exits 3 for a file that cannot be read", function()
       local code, _, err = h.sceplab({ "decode", "/nonexistent/file.xml" })
       assert.are.equal(3, code)
