@@ -113,8 +113,7 @@ function Client:trace(op, method, url, body, resp)
   end
 end
 
-function Client:request(op, method, message, opts)
-  opts = opts or {}
+function Client:request(op, method, message)
   local url = self.url .. (self.url:find("?", 1, true) and "&" or "?") .. "operation=" .. op
   local body, ctype
   if method == "GET" then
@@ -140,12 +139,8 @@ function Client:request(op, method, message, opts)
     self.ndes = true
   end
   if not resp then
+    -- a body cut short or stalled is no answer, whatever arrived of it (partial keeps it for traces)
     rec.error = err
-    -- NDES closes the connection after GetCACaps at times; an answer that arrived still counts.
-    if opts.tolerate_close and partial and partial.status == 200 and #partial.body > 0 then
-      rec.note = "connection closed early; answer used"
-      return partial
-    end
     return nil, err, code, partial
   end
   self:log("%s %s -> HTTP %d (%.0f ms)", method, op, resp.status, resp.timings.total * 1000)
@@ -160,7 +155,7 @@ end
 --- GetCACaps: {caps = {...as sent}, aes, des3, sha256, sha512, sha1, post, renewal, ..., status, timings}
 function Client:caps()
   if self.caps_cache then return self.caps_cache end
-  local resp, err, code = self:request("GetCACaps", "GET", self.opts.ca_ident or "", { tolerate_close = true })
+  local resp, err, code = self:request("GetCACaps", "GET", self.opts.ca_ident or "")
   if not resp then return nil, err, code end
   if resp.status ~= 200 then
     return nil, http_error("GetCACaps", resp, self.url), "network", resp

@@ -218,6 +218,7 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
   buf b = {0}, h = {0};
   char *ct = NULL, *eff = NULL;
   long connects = 0;
+  curl_off_t declared = -1;
   memset(r, 0, sizeof(*r));
   if(!o)
     o = &defaults;
@@ -281,6 +282,7 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
   curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
   curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
   r->reused = s && rc == CURLE_OK && connects == 0;
   r->content_type = dup_or_null(ct);
   r->effective_url = dup_or_null(eff);
@@ -297,10 +299,17 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
     curl_easy_cleanup(c);
   curl_slist_free_all(hdrs);
   if(rc != CURLE_OK && !(r->status > 0 && rc == CURLE_WRITE_ERROR)) {
-    /* A connection closed after a complete status line still counts as an answer for GetCACaps
-     * on NDES; callers decide. Here: no usable answer. */
-    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "%s %.120s%s: %s", method, url, strlen(url) > 120 ? "..." : "",
-                           r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc));
+    /* No usable answer. A body cut or stalled after the headers is named with what arrived, so
+     * nobody reads capabilities (or blames algorithms) from 4 bytes of 1,000. */
+    const char *why = r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc);
+    char got[160] = "";
+    if(r->status > 0 && declared >= 0 && (curl_off_t)b.n < declared)
+      snprintf(got, sizeof(got), "HTTP %ld reply %s after %zu of %lld bytes (Content-Length): ", r->status,
+               rc == CURLE_OPERATION_TIMEDOUT ? "stalled" : "cut short", b.n, (long long)declared);
+    else if(r->status > 0)
+      snprintf(got, sizeof(got), "HTTP %ld reply incomplete after %zu bytes: ", r->status, b.n);
+    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "%s %.120s%s: %s%s", method, url, strlen(url) > 120 ? "..." : "",
+                           got, why);
   }
   return 0;
 }

@@ -17,7 +17,11 @@ ap.add_argument("--scep-upstream")
 ap.add_argument("--max-url", type=int, default=0, help="answer 414 to longer request lines")
 ap.add_argument("--caps", help="answer GetCACaps with this text (\\r\\n and \\n escapes) instead of upstream's")
 ap.add_argument("--close-caps", action="store_true",
-                help="answer GetCACaps from upstream, then drop the connection before the declared length")
+                help="answer GetCACaps from upstream, then drop the connection (keep-alive refused)")
+ap.add_argument("--cut-caps", type=int, default=0,
+                help="answer GetCACaps declaring N more bytes than it sends, then drop the connection")
+ap.add_argument("--stall-caps", action="store_true",
+                help="answer GetCACaps with its headers and 4 bytes of the body, then send nothing more")
 a = ap.parse_args()
 
 
@@ -57,17 +61,21 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.forward(body)
         self.answer(a.status, a.body)
 
-    def close_early(self):
-        """What some NDES servers do on GetCACaps: the answer, then the connection closed short."""
+    def close_early(self, extra=0, stall=False):
+        """GetCACaps answered, then the connection dropped: after the whole answer (what some NDES
+        servers do), short of the declared length (extra), or stalled after 4 bytes."""
         q = self.path.split("?", 1)[1]
         with urllib.request.urlopen(a.scep_upstream + "?" + q, timeout=10) as r:
             data = r.read()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data) + 64))
+        self.send_header("Content-Length", str(len(data) + extra))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(data[:4] if stall else data)
         self.wfile.flush()
+        if stall:
+            import time
+            time.sleep(30)
         self.close_connection = True
 
     def do_GET(self):
@@ -75,6 +83,10 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.answer(200, a.caps.replace("\\r", "\r").replace("\\n", "\n"), "text/plain")
         if a.close_caps and "operation=GetCACaps" in self.path:
             return self.close_early()
+        if a.cut_caps and "operation=GetCACaps" in self.path:
+            return self.close_early(extra=a.cut_caps)
+        if a.stall_caps and "operation=GetCACaps" in self.path:
+            return self.close_early(stall=True)
         if a.max_url and len(self.path) > a.max_url:
             return self.answer(414, "<h1>HTTP Error 414. The request URL is too long.</h1>")
         if a.scep_upstream and "operation=" in self.path:

@@ -128,11 +128,28 @@ describe("sceplab probe", function()
     local r = json.decode(out)
     assert.are.equal("SUCCESS", r.status)
     assert.is_true(r.ndes) -- Server: Microsoft-IIS turned NDES mode on
-    local caps = r.exchanges[1]
-    assert.are.equal("GetCACaps", caps.operation)
-    assert.are.equal("connection closed early; answer used", caps.note)
+    assert.are.equal("GetCACaps", r.exchanges[1].operation)
+    assert.is_false(r.exchanges[2].reused_connection) -- the dropped connection was not reused
     assert.are.equal(0, ccode)
     assert.matches("POSTPKIOperation", cout)
+  end)
+
+  it("refuses a GetCACaps reply cut short or stalled after its Content-Length: exit 4, naming what arrived", function()
+    for _, case in ipairs({ { "--cut-caps 1000", "cut short after %d+ of %d+ bytes %(Content%-Length%)" },
+                            { "--stall-caps", "stalled after 4 of %d+ bytes %(Content%-Length%)" } }) do
+      local pid, port = start("--status 403 " .. case[1] .. " --scep-upstream " .. server.url)
+      local url = ("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port)
+      local code, out, err = h.sceplab({ "caps", url, "--timeout", "2" })
+      local ecode, _, eerr = h.sceplab({ "enroll", "--url", url, "--timeout", "2", "--subject", "CN=cut",
+                                         "--key-out", h.tmpname(), "--cert-out", h.tmpname() })
+      h.kill(pid)
+      assert.are.equal(4, code, case[1] .. ": " .. err)
+      assert.are.equal("", out)
+      assert.matches("GetCACaps.*HTTP 200 reply " .. case[2], err)
+      assert.are.equal(1, #h.lines(err))
+      assert.are.equal(4, ecode, eerr)
+      assert.matches(case[2], eerr)
+    end
   end)
 
   it("enrolls over HTTPS on one connection, and never reuses it under other trust options", function()
