@@ -247,34 +247,91 @@ local function print_result(args, result, written)
   io.stdout:write(table.concat(out, "\n"), "\n")
 end
 
--- Writes the key (0600) and the certificate; returns the list of what was written.
-local function write_outputs(args, result)
-  local written = {}
-  if result.status ~= "SUCCESS" then return written end
-  if args.key_out and result.key then
-    local ok, err = sys.write_private(args.key_out, result.key:pem())
-    if not ok then return nil, err end
-    written[#written + 1] = args.key_out .. " (private key, mode 0600)"
+-- The output options, in the order they are written: option, private (mode 0600, no symlink).
+local OUTPUTS = { { "key_out", true }, { "cert_out" }, { "chain_out" }, { "out" } }
+
+--- Reserves every output file named before any request is sent (sys.reserve): an unwritable
+-- --cert-out is found before the CA issues a certificate or NDES spends a one-time challenge.
+-- Returns {option = output} | nil, message.
+local function reserve_outputs(args)
+  local outs = {}
+  for _, o in ipairs(OUTPUTS) do
+    local path = args[o[1]]
+    if path then
+      local r, err = sys.reserve(path, o[2])
+      if not r then
+        for _, x in pairs(outs) do x:abort() end
+        return nil, ("--%s: %s"):format(o[1]:gsub("_", "-"), err)
+      end
+      outs[o[1]] = r
+    end
   end
-  for _, pair in ipairs({ { args.cert_out, result.certificate_pem, "certificate" }, { args.chain_out, result.chain_pem, "chain" },
-                          { args.out, result.certificate_pem or result.crl_pem, result.crl_pem and "CRL" or "certificate" } }) do
-    if pair[1] and pair[2] then
-      local fh, err = io.open(pair[1], "wb")
-      if not fh then return nil, err end
-      fh:write(pair[2])
-      fh:close()
-      written[#written + 1] = pair[1] .. " (" .. pair[3] .. ")"
+  -- --state is written by the client while polling: checked the same way now, written then
+  if args.state then
+    local r, err = sys.reserve(args.state, true)
+    if not r then
+      for _, x in pairs(outs) do x:abort() end
+      return nil, "--state: " .. err
+    end
+    r:abort()
+  end
+  return outs
+end
+
+-- When an output cannot be written after the CA issued, what was issued is saved in the temporary
+-- directory under names that say what they are, and the message says where.
+local function rescue(result, what)
+  local dir = os.getenv("TMPDIR") or "/tmp"
+  local base = ("%s/sceplab-rescue-%s"):format(dir, (result.transaction_id or "unknown"):sub(1, 16))
+  local saved = {}
+  for _, item in ipairs(what) do
+    local r = sys.reserve(base .. "-" .. item.name, item.private)
+    if r and r:commit(item.data) then saved[#saved + 1] = base .. "-" .. item.name end
+  end
+  return saved
+end
+
+-- Commits the reserved outputs of a successful result (key 0600, certificate, chain, CRL) and
+-- aborts them otherwise; returns the list of what was written | nil, message.
+local function write_outputs(args, result, outs)
+  local written = {}
+  if result.status ~= "SUCCESS" then
+    for _, o in pairs(outs) do o:abort() end
+    return written
+  end
+  local data = {
+    key_out = result.key and result.key:pem(), cert_out = result.certificate_pem, chain_out = result.chain_pem,
+    out = result.certificate_pem or result.crl_pem,
+  }
+  local label = { key_out = "private key, mode 0600", cert_out = "certificate", chain_out = "chain",
+                  out = result.crl_pem and "CRL" or "certificate" }
+  for _, o in ipairs(OUTPUTS) do
+    local name, r = o[1], outs[o[1]]
+    if r and data[name] then
+      local ok, err = r:commit(data[name])
+      if not ok then
+        for _, x in pairs(outs) do pcall(x.abort, x) end
+        local saved = rescue(result, {
+          { name = "key.pem", data = data.key_out, private = true }, { name = "cert.pem", data = data.cert_out or data.out },
+          { name = "chain.pem", data = data.chain_out } })
+        return nil, ("%s; the server issued it: %s"):format(err, #saved > 0 and ("saved as " .. table.concat(saved, ", "))
+          or ("could not save it either; the certificate:\n" .. (data.cert_out or data.out or "")))
+      end
+      written[#written + 1] = args[name] .. " (" .. label[name] .. ")"
+    elseif r then
+      r:abort()
     end
   end
   return written
 end
 
-local function finish(args, result, err, code)
+local function finish(args, result, err, code, outs)
   if not result then
+    for _, o in pairs(outs or {}) do o:abort() end
     stderr("%s", err)
     return CODE_EXIT[code] or EXIT.failed
   end
-  local written, werr = write_outputs(args, result)
+  local written, werr = write_outputs(args, result, outs or {})
   if not written then
     stderr("%s", werr)
     return EXIT.input
@@ -298,9 +355,11 @@ local function cmd_enroll(args)
     local state, err = sceplab.scep.load_state(args.resume)
     if not state then stderr("%s", err) return EXIT.input end
     args.url = args.url or state.url
+    local outs, oerr = reserve_outputs(args)
+    if not outs then stderr("%s", oerr) return EXIT.input end
     local c = client_for(args, state.url)
     local result, perr, code = c:poll(state, { poll_interval = args.poll_interval, poll_max = args.poll_max })
-    return finish(args, result, perr, code)
+    return finish(args, result, perr, code, outs)
   end
   if not args.key_out or not args.cert_out then
     stderr("enroll needs --key-out FILE and --cert-out FILE")
@@ -314,10 +373,12 @@ local function cmd_enroll(args)
     key, err = load_key(args.key, args.key_pass)
     if not key then stderr("%s", err) return EXIT.input end
   end
+  local outs, oerr = reserve_outputs(args)
+  if not outs then stderr("%s", oerr) return EXIT.input end
   local c = client_for(args, profile.url)
   local result, eerr, code = c:enroll(profile, { key = key, poll_interval = args.poll_interval, poll_max = args.poll_max,
                                                 state_file = args.state })
-  return finish(args, result, eerr, code)
+  return finish(args, result, eerr, code, outs)
 end
 
 local function cmd_renew(args)
@@ -338,10 +399,12 @@ local function cmd_renew(args)
   local url = args.url or profile.url
   if not url then stderr("renew needs --url or a --profile with url") return EXIT.usage end
   args.url = url
+  local outs, oerr = reserve_outputs(args)
+  if not outs then stderr("%s", oerr) return EXIT.input end
   local c = client_for(args, url)
   local result, rerr, code = c:renew(cert, old, profile, { reuse_key = args.reuse_key,
     poll_interval = args.poll_interval, poll_max = args.poll_max, state_file = args.state })
-  return finish(args, result, rerr, code)
+  return finish(args, result, rerr, code, outs)
 end
 
 local function cmd_simple(args, fn)
@@ -349,22 +412,31 @@ local function cmd_simple(args, fn)
   if not cert then stderr("%s", err) return EXIT.input end
   local key, kerr = load_key(args.key, args.key_pass)
   if not key then stderr("%s", kerr) return EXIT.input end
+  local outs, oerr = reserve_outputs(args)
+  if not outs then stderr("%s", oerr) return EXIT.input end
   local c = client_for(args, args.url)
   local result, rerr, code = fn(c, cert, key)
   if result then result.message_type = fn == nil and "" or (args.serial and "GetCert" or "GetCRL") end
-  return finish(args, result, rerr, code)
+  return finish(args, result, rerr, code, outs)
 end
 
 local function cmd_getca(args)
+  local out, oerr
+  if args.out then
+    out, oerr = sys.reserve(args.out)
+    if not out then stderr("--out: %s", oerr) return EXIT.input end
+  end
   local c = client_for(args, args.url)
   local r, err, code
   if args.next then r, err, code = c:next_ca() else r, err, code = c:ca_certs() end
-  if not r then stderr("%s", err) return CODE_EXIT[code] or 1 end
-  if args.out then
-    local fh, ferr = io.open(args.out, "wb")
-    if not fh then stderr("%s", ferr) return EXIT.input end
-    fh:write(table.concat(r.certificates))
-    fh:close()
+  if not r then
+    if out then out:abort() end
+    stderr("%s", err)
+    return CODE_EXIT[code] or 1
+  end
+  if out then
+    local ok, werr = out:commit(table.concat(r.certificates))
+    if not ok then stderr("--out: %s", werr) return EXIT.input end
   end
   if args.json then
     local doc = args.next and { certificates = r.certificates, signer = r.signer, content_type = r.content_type } or r

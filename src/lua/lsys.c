@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -97,6 +98,149 @@ static int l_read_file(lua_State *L)
   if(!is_stdin)
     close(fd);
   luaL_pushresult(&b);
+  return 1;
+}
+
+/* ---- reserve(path [, private]) -> output ------------------------------------------------------
+ * An output file checked and opened before the work that fills it (an enrollment: a CA that
+ * issues, a one-time challenge spent), so an unwritable --cert-out is found before the request,
+ * not after. The data goes to a temporary file beside the target, renamed over it on commit: the
+ * target is never half-written, and is left as it was when the work fails. A private output
+ * (a key) is mode 0600 and refuses a symlink at the target, so a key is never written through a
+ * link to somewhere else. */
+#define OUTPUT_MT "sceplab.output"
+
+typedef struct {
+  int fd;       /* -1 once committed or aborted */
+  char *path;   /* the target */
+  char *tmp;    /* the temporary file beside it */
+} loutput;
+
+static void output_release(loutput *o, int unlink_tmp)
+{
+  if(o->fd >= 0) {
+    close(o->fd);
+    o->fd = -1;
+    if(unlink_tmp && o->tmp)
+      unlink(o->tmp);
+  }
+  free(o->path);
+  free(o->tmp);
+  o->path = o->tmp = NULL;
+}
+
+static int output_fail(lua_State *L, loutput *o, const char *what, int e)
+{
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s: %s", o->path ? o->path : "?", what, strerror(e));
+  return 2;
+}
+
+static int l_reserve(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  int private_ = lua_toboolean(L, 2);
+  loutput *o = (loutput *)lua_newuserdatauv(L, sizeof(*o), 0);
+  const char *slash = strrchr(path, '/');
+  struct stat st;
+  size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+  o->fd = -1;
+  o->path = o->tmp = NULL;
+  luaL_setmetatable(L, OUTPUT_MT);
+  if(lstat(path, &st) == 0) {
+    if(S_ISDIR(st.st_mode))
+      return lua_pushnil(L), lua_pushfstring(L, "%s: is a directory", path), 2;
+    if(private_ && S_ISLNK(st.st_mode))
+      return lua_pushnil(L), lua_pushfstring(L, "%s: is a symbolic link; a private key is not written through one", path), 2;
+    if(access(path, W_OK) != 0)
+      return lua_pushnil(L), lua_pushfstring(L, "%s: %s", path, strerror(errno)), 2;
+  }
+  o->path = strdup(path);
+  o->tmp = malloc(dirlen + strlen(path + dirlen) + 32);
+  if(!o->path || !o->tmp)
+    return luaL_error(L, "out of memory");
+  memcpy(o->tmp, path, dirlen);
+  sprintf(o->tmp + dirlen, ".%s.sceplab-XXXXXX", path + dirlen);
+  o->fd = mkostemp(o->tmp, O_CLOEXEC);
+  if(o->fd < 0) {
+    int e = errno;
+    free(o->tmp);
+    o->tmp = NULL;
+    return output_fail(L, o, "cannot write there", e);
+  }
+  /* mkostemp makes 0600; a public file gets what the umask allows, as with fopen */
+  if(!private_) {
+    mode_t um = umask(0);
+    umask(um);
+    if(fchmod(o->fd, 0666 & ~um) != 0) {
+      int e = errno;
+      output_release(o, 1);
+      return lua_pushnil(L), lua_pushfstring(L, "%s: %s", path, strerror(e)), 2;
+    }
+  }
+  return 1;
+}
+
+static loutput *check_output(lua_State *L)
+{
+  loutput *o = (loutput *)luaL_checkudata(L, 1, OUTPUT_MT);
+  if(o->fd < 0)
+    luaL_argerror(L, 1, "the output was committed or aborted already");
+  return o;
+}
+
+/* output:commit(data) -> true | nil, message: writes, syncs and renames over the target. */
+static int m_output_commit(lua_State *L)
+{
+  loutput *o = check_output(L);
+  size_t n, off = 0;
+  const char *data = luaL_checklstring(L, 2, &n);
+  while(off < n) {
+    ssize_t w = write(o->fd, data + off, n - off);
+    if(w < 0 && errno == EINTR)
+      continue;
+    if(w < 0) {
+      int e = errno;
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", o->path, strerror(e));
+      output_release(o, 1);
+      return 2;
+    }
+    off += (size_t)w;
+  }
+  if(fsync(o->fd) != 0 || rename(o->tmp, o->path) != 0) {
+    int e = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", o->path, strerror(e));
+    output_release(o, 1);
+    return 2;
+  }
+  output_release(o, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int m_output_abort(lua_State *L)
+{
+  loutput *o = (loutput *)luaL_checkudata(L, 1, OUTPUT_MT);
+  output_release(o, 1);
+  return 0;
+}
+
+static int m_output_path(lua_State *L)
+{
+  loutput *o = (loutput *)luaL_checkudata(L, 1, OUTPUT_MT);
+  lua_pushstring(L, o->path ? o->path : "");
+  return 1;
+}
+
+static int m_output_tostring(lua_State *L)
+{
+  loutput *o = (loutput *)luaL_checkudata(L, 1, OUTPUT_MT);
+  if(o->fd >= 0)
+    lua_pushfstring(L, "sceplab.output (%s, reserved)", o->path);
+  else
+    lua_pushliteral(L, "sceplab.output (closed)");
   return 1;
 }
 
@@ -260,11 +404,19 @@ static int l_limit(lua_State *L)
 static const luaL_Reg funcs[] = {
   {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
   {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {"limit", l_limit},
-  {"read_file", l_read_file}, {NULL, NULL}
+  {"read_file", l_read_file}, {"reserve", l_reserve}, {NULL, NULL}
+};
+
+static const luaL_Reg output_methods[] = {
+  {"commit", m_output_commit}, {"abort", m_output_abort}, {"path", m_output_path}, {NULL, NULL}
+};
+static const luaL_Reg output_meta[] = {
+  {"__gc", m_output_abort}, {"__close", m_output_abort}, {"__tostring", m_output_tostring}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_sys(lua_State *L)
 {
+  sceplab_lua_newclass(L, OUTPUT_MT, output_meta, output_methods);
   luaL_newlib(L, funcs);
   return 1;
 }

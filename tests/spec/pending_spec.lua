@@ -57,6 +57,45 @@ describe("PENDING", function()
     assert.are.equal(a, b)
   end)
 
+  it("checks every output before the request and keeps what the CA issued when an output fails after", function()
+    -- an output that cannot be written is found before anything is sent: exit 3, not the network error
+    for _, opt in ipairs({ "--key-out", "--cert-out", "--chain-out", "--state" }) do
+      local args = { "enroll", "--url", "http://127.0.0.1:1/scep", "--subject", "CN=x",
+                     "--key-out", dir .. "/k", "--cert-out", dir .. "/c" }
+      local i = 0
+      for j, a in ipairs(args) do if a == opt then i = j end end
+      if i > 0 then args[i + 1] = "/nonexistent/dir/out" else args[#args + 1] = opt; args[#args + 1] = "/nonexistent/dir/out" end
+      local code, _, err = h.sceplab(args)
+      assert.are.equal(3, code, opt .. ": " .. err)
+      assert.matches("^sceplab: " .. opt:gsub("%p", "%%%0") .. ": /nonexistent/dir/out: cannot write there", err)
+    end
+    -- a symlink at --key-out is refused (a key is never written through one), and nothing is created
+    assert(os.execute("ln -s " .. h.shquote(dir .. "/elsewhere") .. " " .. h.shquote(dir .. "/k")))
+    local code, _, err = h.sceplab({ "enroll", "--url", "http://127.0.0.1:1/scep", "--subject", "CN=x",
+                                     "--key-out", dir .. "/k", "--cert-out", dir .. "/c" })
+    assert.are.equal(3, code)
+    assert.matches("symbolic link", err)
+    assert.is_nil(io.open(dir .. "/elsewhere"))
+    os.remove(dir .. "/k")
+    -- the output directory disappears while the CA keeps the request PENDING: the certificate and
+    -- key it then issues are saved in TMPDIR and the message says where
+    local pid, url = start(3)
+    local out_dir, rescue_dir = dir .. "/gone", dir .. "/tmp"
+    assert(os.execute("mkdir -p " .. h.shquote(out_dir) .. " " .. h.shquote(rescue_dir)))
+    local errf = dir .. "/err"
+    local cmd = ("env -u LD_PRELOAD TMPDIR=%s %s enroll --url %s --subject CN=rescued --poll-interval 0.5 --key-out %s/k --cert-out %s/c >/dev/null 2>%s & sleep 0.4; rm -rf %s; wait")
+      :format(h.shquote(rescue_dir), h.shquote(h.bin), url, out_dir, out_dir, errf, h.shquote(out_dir))
+    os.execute(cmd)
+    h.kill(pid)
+    err = h.read(errf)
+    assert.matches("the server issued it: saved as .*sceplab%-rescue%-.*%-key%.pem, .*%-cert%.pem", err)
+    local cert = err:match("saved as .-, (%S+%-cert%.pem)")
+    assert.is_true(h.openssl_verify(h.fixture("tls/ca-bundle.pem"), cert))
+    local p = io.popen("stat -c %a " .. h.shquote((cert:gsub("%-cert%.pem$", "-key.pem"))))
+    assert.are.equal("600", p:read("l"))
+    p:close()
+  end)
+
   it("refuses a state file that is not one", function()
     local bad = h.write(dir .. "/bad.state", "{}")
     local code, _, err = h.sceplab({ "enroll", "--resume", bad, "--key-out", dir .. "/k", "--cert-out", dir .. "/c" })
