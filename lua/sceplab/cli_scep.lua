@@ -52,6 +52,8 @@ local function request_options(cmd)
   cmd:option("--poll-interval"):description("Seconds between CertPoll requests while PENDING (default 5)."):convert(tonumber)
   cmd:option("--poll-max"):description("Give up polling after this many seconds (default 300)."):convert(tonumber)
   cmd:option("--state"):description("Save the poll state here while PENDING (holds the private key; mode 0600).")
+  cmd:option("--ca-thumbprint"):description("CAThumbprint (SHA-1 or SHA-256) checked as devices do: it must name a CA of GetCACert's answer or --root (default: the profile's ca_thumbprint).")
+  cmd:option("--root"):description("The root CA certificate CAThumbprint names, when GetCACert does not return it.")
 end
 
 --- Adds the SCEP commands to parser p; only (a command name) builds just that one.
@@ -143,7 +145,8 @@ local function client_for(args, url)
   if not args.json and sys.isatty(2) then log = function(s) io.stderr:write("  ", s, "\n") end end
   return sceplab.scep.client{
     url = url, ndes = ndes, method = args.method, cipher = args.cipher, digest = args.digest, oaep = args.oaep,
-    ca_fingerprint = args.ca_fingerprint, ca_ident = args.ca_ident, cacert = args.cacert, pin = args.pin,
+    ca_fingerprint = args.ca_fingerprint, ca_thumbprint = args.ca_thumbprint, root = args.root_pem,
+    ca_ident = args.ca_ident, cacert = args.cacert, pin = args.pin,
     insecure = args.insecure, proxy = args.proxy, timeout = args.timeout, trace = args.trace, log = log,
     follow = args.follow_redirects,
   }
@@ -186,6 +189,13 @@ local function build_profile(args)
     else return nil, ("--key-type '%s': expected rsa:2048, rsa:4096 or ec:p256"):format(args.key_type) end
   end
   if p.retry and p.retry.delay and not args.poll_interval then args.poll_interval = p.retry.delay end
+  -- the device checks the profile's CAThumbprint before it sends anything: so does the client
+  args.ca_thumbprint = args.ca_thumbprint or p.ca_thumbprint
+  if args.root then
+    local pem, rerr = read(args.root, "--root")
+    if not pem then return nil, rerr end
+    args.root_pem = pem
+  end
   p.challenge_redacted = nil
   local ok, err = sceplab.profile.validate(p, args.profile or "request")
   if not ok then return nil, err end

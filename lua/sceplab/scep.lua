@@ -42,7 +42,8 @@ end
 
 --- Creates a client. opts: url (required), ndes (true/false/nil = detect from the Server header),
 -- method (auto|get|post), cipher (auto|aes128|aes256|des3), digest (auto|sha256|sha512|sha1),
--- ca_fingerprint, ca_ident (GetCACert message), oaep, proxy, cacert, pin, insecure, timeout,
+-- ca_fingerprint, ca_thumbprint (a profile's CAThumbprint, checked as devices do), root (PEM of
+-- the root it names, when GetCACert does not carry it), ca_ident (GetCACert message), oaep, proxy, cacert, pin, insecure, timeout,
 -- trace (a directory), log (a function receiving progress lines), reuse_connections (default
 -- true: the client's requests share connections, one TLS handshake per enrollment, as devices do).
 function M.client(opts)
@@ -189,8 +190,44 @@ function Client:ca_certs()
     end
     sel.fingerprint_match = matched
   end
+  local ok, terr = self:check_thumbprint(sel)
+  if not ok then return nil, terr, "failed" end
   self.ca_cache = sel
   return sel
+end
+
+--- A profile's CAThumbprint, checked as a device checks it before sending anything: it must name a
+-- CA certificate of GetCACert's answer (an RA certificate is not a CA), or the root given with
+-- opts.root, which the answer's CA must chain to. true | nil, message.
+function Client:check_thumbprint(sel)
+  local want = norm_fp(self.opts.ca_thumbprint)
+  if not want then return true end
+  local function matches(pem)
+    local fp = core.fingerprints(pem)
+    return fp.sha1 == want or fp.sha256 == want
+  end
+  for _, pem in ipairs(sel.certificates) do
+    if matches(pem) then
+      if pem ~= sel.ca and (pem == sel.recipient or pem == sel.signer) then
+        return nil, ("GetCACert: CAThumbprint %s names the RA certificate, not a CA; devices refuse this server " ..
+          "(\"The hash value is not correct\"); nothing was sent"):format(want)
+      end
+      sel.thumbprint_match = pem
+      return true
+    end
+  end
+  local root = self.opts.root
+  if root and matches(root) then
+    local ok, why = core.chains_to(sel.ca, root, sel.certificates)
+    if ok then
+      sel.thumbprint_match = root
+      return true
+    end
+    return nil, ("GetCACert: the CA does not chain to the root CAThumbprint %s names (%s); nothing was sent"):format(want, why)
+  end
+  return nil, ("GetCACert: CAThumbprint %s matches no CA certificate the server returned%s; devices refuse it " ..
+    "(\"The hash value is not correct\"); nothing was sent"):format(want,
+    root and " nor the --root given" or " (give the root with --root when the server does not return it)")
 end
 
 -- What to encrypt and sign with, given the server's capabilities and the user's wishes.

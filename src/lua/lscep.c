@@ -422,8 +422,74 @@ static int l_fingerprints(lua_State *L)
   return 1;
 }
 
+/* chains_to(cert_pem, root_pem [, {untrusted_pem...}]) -> true | false, reason: whether cert
+ * builds a chain to root (trusted as the only anchor) through the untrusted certificates, as a
+ * device checks the CA of GetCACert against the root its CAThumbprint names. Times are not
+ * checked here: expiry has its own message. Everything is held by a userdata made before any of
+ * it, so an argument that raises leaks nothing. */
+#define CHAIN_MT "sceplab.chaincheck"
+
+typedef struct {
+  X509 *cert, *root;
+  STACK_OF(X509) *untrusted;
+  X509_STORE *store;
+  X509_STORE_CTX *ctx;
+} chain_check;
+
+static void chain_check_free(chain_check *c)
+{
+  X509_STORE_CTX_free(c->ctx);
+  X509_STORE_free(c->store);
+  sk_X509_pop_free(c->untrusted, X509_free);
+  X509_free(c->cert);
+  X509_free(c->root);
+  memset(c, 0, sizeof(*c));
+}
+
+static int chain_check_gc(lua_State *L)
+{
+  chain_check_free(luaL_checkudata(L, 1, CHAIN_MT));
+  return 0;
+}
+
+static int l_chains_to(lua_State *L)
+{
+  static const luaL_Reg meta[] = {{"__gc", chain_check_gc}, {NULL, NULL}};
+  chain_check *c;
+  int ok, i, n = lua_istable(L, 3) ? (int)lua_rawlen(L, 3) : 0;
+  sceplab_lua_newclass(L, CHAIN_MT, meta, NULL);
+  c = lua_newuserdatauv(L, sizeof(*c), 0);
+  memset(c, 0, sizeof(*c));
+  luaL_setmetatable(L, CHAIN_MT);
+  c->untrusted = sk_X509_new_null();
+  c->store = X509_STORE_new();
+  c->ctx = X509_STORE_CTX_new();
+  if(!c->untrusted || !c->store || !c->ctx)
+    return luaL_error(L, "out of memory");
+  c->cert = check_cert(L, 1, "certificate");
+  c->root = check_cert(L, 2, "root");
+  for(i = 1; i <= n; i++) {
+    X509 *u;
+    lua_rawgeti(L, 3, i);
+    u = check_cert(L, -1, "untrusted certificate");
+    lua_pop(L, 1);
+    if(!sk_X509_push(c->untrusted, u)) {
+      X509_free(u);
+      return luaL_error(L, "out of memory");
+    }
+  }
+  if(!X509_STORE_add_cert(c->store, c->root) || !X509_STORE_CTX_init(c->ctx, c->store, c->cert, c->untrusted))
+    return luaL_error(L, "out of memory");
+  X509_STORE_CTX_set_flags(c->ctx, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_PARTIAL_CHAIN);
+  ok = X509_verify_cert(c->ctx) == 1;
+  lua_pushboolean(L, ok);
+  lua_pushstring(L, ok ? "" : X509_verify_cert_error_string(X509_STORE_CTX_get_error(c->ctx)));
+  chain_check_free(c);
+  return 2;
+}
+
 static const luaL_Reg funcs[] = {
-  {"csr", l_csr}, {"selfsigned", l_selfsigned}, {"build", l_build}, {"verify_reply", l_verify_reply},
+  {"csr", l_csr}, {"chains_to", l_chains_to}, {"selfsigned", l_selfsigned}, {"build", l_build}, {"verify_reply", l_verify_reply},
   {"next_ca", l_next_ca},
   {"caps", l_caps}, {"ca_select", l_ca_select}, {"nonce", l_nonce},
   {"issuer_and_subject", l_issuer_and_subject}, {"issuer_and_serial", l_issuer_and_serial},

@@ -129,3 +129,28 @@ describe("sceplab.json", function()
     assert.are.equal("syncml", back.kind)
   end)
 end)
+
+describe("sceplab.scep client CAThumbprint", function()
+  -- NDES's GetCACert: two RA certificates, the issuing CA and the root
+  local core = require "sceplab.core.scep"
+  local sel = assert(core.ca_select(h.read(h.fixture("decode/getcacert.p7b")), true))
+  local function client(thumb)
+    return sceplab.scep.client{ url = "http://127.0.0.1:1/", ca_thumbprint = thumb }
+  end
+
+  it("accepts the root or the issuing CA, refuses an RA certificate or nothing", function()
+    local root_pem = sel.certificates[#sel.certificates]
+    local root = core.fingerprints(root_pem)
+    local ra = core.fingerprints(sel.recipient)
+    assert.is_true(client(root.sha1):check_thumbprint(sel))
+    assert.is_true(client(root.sha256:lower()):check_thumbprint(sel))
+    assert.is_true(client(core.fingerprints(sel.ca).sha1):check_thumbprint(sel))
+    local ok, err = client(ra.sha1):check_thumbprint(sel)
+    assert.is_nil(ok)
+    assert.matches("names the RA certificate, not a CA", err)
+    ok, err = client(("00"):rep(20)):check_thumbprint(sel)
+    assert.is_nil(ok)
+    assert.matches("matches no CA certificate", err)
+    assert.is_true(client(nil):check_thumbprint(sel))
+  end)
+end)
