@@ -9,9 +9,12 @@ local M = {}
 M.EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4 }
 local CODE_EXIT = { input = 3, nomem = 3, crypto = 3, network = 4, failed = 1, usage = 2 }
 
---- One line on stderr, prefixed "sceplab: " (the command modules use it too).
+local visible = (require "sceplab.core.codec").visible
+
+--- One line on stderr, prefixed "sceplab: " (the command modules use it too). What it names (a
+-- file, a line of a log) is shown with control characters escaped, on one line.
 local function stderr(fmt, ...)
-  io.stderr:write("sceplab: ", fmt:format(...), "\n")
+  io.stderr:write("sceplab: ", (visible(fmt:format(...)):gsub("\n", " ")), "\n")
 end
 M.stderr = stderr
 

@@ -4,6 +4,7 @@ local sceplab = require "sceplab"
 local cli = require "sceplab.cli"
 local timeline = require "sceplab.timeline"
 local sys = require "sceplab.core.sys"
+local visible = (require "sceplab.core.codec").visible
 
 local M = {}
 
@@ -64,8 +65,8 @@ function M.run(args)
     local code = #errors > 0 and 3 or 0
     for _, f in ipairs(files) do
       local why, err = sceplab.logs.explain(f.path)
-      if why then io.stdout:write(f.path, ": ", why, "\n") else
-        io.stdout:write(f.path, ": ", err, "\n")
+      if why then io.stdout:write(visible(f.path), ": ", why, "\n") else
+        io.stdout:write(visible(f.path), ": ", visible(err), "\n")
         if f.named then code = 3 end
       end
     end
@@ -115,7 +116,7 @@ function M.run(args)
       local msg = (r.message or ""):gsub("\r?\n", " | ")
       if #msg > 160 then msg = msg:sub(1, 157) .. "..." end
       out:write(("%s %-8s %s %-7s %s  [%s:%d]\n"):format(fmt_time(r, off, label), r.source,
-        r.step and ("step " .. r.step) or "      ", r.level, msg, r.file:match("[^/]+$"), r.line))
+        r.step and ("step " .. r.step) or "      ", r.level, visible(msg), visible(r.file:match("[^/]+$")), r.line))
     end
   end)
   local code = 0
@@ -127,7 +128,7 @@ function M.run(args)
     else
       local line = ("%s: %s, %d record(s), skipped %d"):format(i.file, i.format, i.records, i.skipped)
       if #i.examples > 0 then line = line .. " (" .. table.concat(i.examples, "; ") .. ")" end
-      if tty or i.skipped > 0 then io.stderr:write("  ", line, "\n") end
+      if tty or i.skipped > 0 then io.stderr:write("  ", visible(line), "\n") end
     end
   end
   if records_for_attempts then

@@ -250,8 +250,26 @@ local function render_html(rep)
 end
 
 
+-- A copy of the report whose strings show control characters, bidirectional overrides and bytes
+-- that are not UTF-8 as escapes (codec.visible): log text must not drive the terminal that shows
+-- a report, nor hide in a ticket. The renderers add their own colour codes afterwards.
+local visible = (require "sceplab.core.codec").visible
+local function shown(v, seen)
+  if type(v) == "string" then return visible(v) end
+  if type(v) ~= "table" then return v end
+  seen = seen or {}
+  if seen[v] then return seen[v] end
+  local out = {}
+  if getmetatable(v) ~= nil then (require "sceplab.json").array(out) end -- arrays: the only tables with one
+  seen[v] = out
+  for k, x in pairs(v) do out[shown(k, seen)] = shown(x, seen) end
+  return out
+end
+M.shown = shown
+
 --- Renders rep as "text", "md" or "html"; colour applies to text only.
 function M.render(rep, format, colour)
+  rep = shown(rep)
   if format == "md" then return render_md(rep) end
   if format == "html" then return render_html(rep) end
   return render_text(rep, colour)

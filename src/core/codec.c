@@ -2,6 +2,7 @@
  * no padding, URL-encoded GET parameters, UTF-16 exports from Windows tools. */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -259,4 +260,105 @@ const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle)
     p = q + 1;
   }
   return NULL;
+}
+
+/* Length of the UTF-8 sequence at p (1..4) when it is well formed, else 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
+{
+  size_t len, i;
+  uint32_t c;
+  if(p[0] < 0x80) { *cp = p[0]; return 1; }
+  if(p[0] >= 0xC2 && p[0] <= 0xDF) { len = 2; c = p[0] & 0x1F; }
+  else if(p[0] >= 0xE0 && p[0] <= 0xEF) { len = 3; c = p[0] & 0x0F; }
+  else if(p[0] >= 0xF0 && p[0] <= 0xF4) { len = 4; c = p[0] & 0x07; }
+  else return 0;
+  if(n < len)
+    return 0;
+  for(i = 1; i < len; i++) {
+    if((p[i] & 0xC0) != 0x80)
+      return 0;
+    c = c << 6 | (p[i] & 0x3F);
+  }
+  if((len == 3 && (c < 0x800 || (c >= 0xD800 && c < 0xE000))) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)))
+    return 0;
+  *cp = c;
+  return len;
+}
+
+/* The escape for the character at p (its length in *len), or an empty string when it shows as is. */
+static const char *visible_escape(const unsigned char *p, size_t n, size_t *len, char buf[12])
+{
+  uint32_t cp = 0;
+  *len = utf8_seq(p, n, &cp);
+  if(*len == 0) {
+    *len = 1;
+    snprintf(buf, 12, "\\x%02X", p[0]);
+    return buf;
+  }
+  if((cp < 0x20 && cp != '\t' && cp != '\n') || cp == 0x7F) {
+    snprintf(buf, 12, "\\x%02X", (unsigned)cp);
+    return buf;
+  }
+  if((cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
+    snprintf(buf, 12, "\\u%04X", (unsigned)cp);
+    return buf;
+  }
+  return "";
+}
+
+size_t sceplab_visible_len(const char *in, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)in;
+  size_t i = 0, total = 0, len;
+  int changed = 0;
+  char buf[12];
+  while(i < n) {
+    if(p[i] >= 0x20 && p[i] < 0x7F) { /* the common case: printable ASCII */
+      i++;
+      total++;
+      continue;
+    }
+    {
+      const char *e = visible_escape(p + i, n - i, &len, buf);
+      if(*e) {
+        total += strlen(e);
+        changed = 1;
+      }
+      else
+        total += len;
+      i += len;
+    }
+  }
+  return changed ? total : 0;
+}
+
+size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_t *consumed)
+{
+  const unsigned char *p = (const unsigned char *)in;
+  size_t i = 0, o = 0, len;
+  char buf[12];
+  if(!outlen) {
+    *consumed = 0;
+    return 0;
+  }
+  while(i < n) {
+    const char *e;
+    size_t elen;
+    if(p[i] >= 0x20 && p[i] < 0x7F) {
+      if(o + 1 >= outlen)
+        break;
+      out[o++] = (char)p[i++];
+      continue;
+    }
+    e = visible_escape(p + i, n - i, &len, buf);
+    elen = *e ? strlen(e) : len;
+    if(o + elen >= outlen)
+      break;
+    memcpy(out + o, *e ? e : (const char *)p + i, elen);
+    o += elen;
+    i += len;
+  }
+  out[o] = '\0';
+  *consumed = i;
+  return o;
 }

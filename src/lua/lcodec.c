@@ -68,8 +68,27 @@ static int l_urldecode(lua_State *L)
   return push_owned(L, out, outlen);
 }
 
+/* visible(s) -> s with control characters, bidirectional overrides and invalid UTF-8 escaped; s
+ * itself (no copy) when nothing needs escaping. */
+static int l_visible(lua_State *L)
+{
+  size_t n, need, used;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  need = sceplab_visible_len(s, n);
+  if(need == 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  luaL_buffinit(L, &b);
+  sceplab_visible(s, n, luaL_prepbuffsize(&b, need + 1), need + 1, &used);
+  luaL_addsize(&b, need);
+  luaL_pushresult(&b);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
-  {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
+  {"visible", l_visible}, {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
   {"hexdecode", l_hexdecode}, {"urldecode", l_urldecode}, {NULL, NULL}
 };
 

@@ -341,3 +341,30 @@ describe("sceplab timeline", function()
     assert.matches("/nonexistent/bundle", err3)
   end)
 end)
+
+describe("log text shown on terminals and in reports", function()
+  it("escapes control characters, C1 controls and bidirectional overrides from the logs", function()
+    local dir = h.tmpdir()
+    local evil = "\27]0;owned\7\27[2J\27[31mred \xC2\x9B2J \xE2\x80\xAEtxt.exe"
+    h.write(dir .. "/NDESPlugin.log", ('<![LOG[%s ERROR 0x800b0109]LOG]!><time="10:16:06.1234567+000" date="05-24-2020" component="NDESPlugin" context="" type="3" thread="1" file="">\n'):format(evil))
+    h.write(dir .. "/\27[31mbad\27[0m.log", ('<![LOG[%s]LOG]!><time="10:16:07.1234567+000" date="05-24-2020" component="NDESPlugin" context="" type="3" thread="1" file="">\n'):format(evil))
+    local code, out, err = h.sceplab({ "timeline", dir })
+    assert.are.equal(0, code, err)
+    for _, o in ipairs({ out, err }) do
+      assert.is_nil(o:find("\27", 1, true), o)
+      assert.is_nil(o:find("\xC2\x9B", 1, true))
+      assert.is_nil(o:find("\xE2\x80\xAE", 1, true))
+    end
+    assert.matches("\\x1B%[2J\\x1B%[31mred \\u009B2J \\u202Etxt%.exe", out)
+    assert.matches("\\x1B%[31mbad\\x1B%[0m%.log", out)
+    for _, fmt in ipairs({ "text", "md", "html" }) do
+      local _, rout = h.sceplab({ "diagnose", dir, "--format", fmt })
+      assert.is_nil(rout:find("\27", 1, true), fmt)
+      assert.is_nil(rout:find("\xE2\x80\xAE", 1, true), fmt)
+      assert.matches("\\x1B", rout, fmt)
+    end
+    local _, _, derr = h.sceplab({ "decode", dir .. "/\27[31mbad\27[0m.log" })
+    assert.is_nil(derr:find("\27", 1, true), derr)
+    os.execute("rm -rf " .. h.shquote(dir))
+  end)
+end)

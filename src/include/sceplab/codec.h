@@ -34,6 +34,15 @@ char *sceplab_url_decode(const char *in, size_t n, size_t *outlen, int plus_is_s
  * returning *skip > 0. Returns NULL when no conversion was needed. */
 unsigned char *sceplab_to_utf8(const unsigned char *buf, size_t n, size_t *outlen, size_t *skip);
 
+/* Text that is safe to show on a terminal or in a report: C0 controls but tab and newline, DEL, C1
+ * controls (U+0080-U+009F) and the bidirectional overrides (U+202A-U+202E, U+2066-U+2069: text that
+ * displays in another order than it reads) become visible escapes ("\x1B", "\u202E"); bytes that
+ * are not UTF-8 become "\xHH". Returns the number of bytes written to out (at most outlen - 1,
+ * NUL-terminated; stops early rather than cut an escape) and sets *consumed to the input used.
+ * sceplab_visible_len tells how many bytes the whole text needs (0 when it needs no change). */
+size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
+size_t sceplab_visible_len(const char *in, size_t n);
+
 /* Case-insensitive search for needle within the first n bytes of hay. */
 const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle);
 
