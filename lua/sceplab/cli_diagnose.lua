@@ -45,14 +45,6 @@ local function user_dirs(args)
   return dirs
 end
 
-local function parse_offset(s)
-  local sign, h, m = s:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
-  local off = (tonumber(h) * 60 + tonumber(m)) * 60
-  return sign == "-" and -off or off
-end
-
-
 local function has_error(rep)
   for _, f in ipairs(rep.findings) do if f.severity == "error" then return true end end
   return false
@@ -61,15 +53,12 @@ end
 local function run_diagnose(args)
   local dirs, derr = user_dirs(args)
   if not dirs then stderr("%s", derr) return 2 end
-  local offset
-  if args.assume_offset then
-    offset = parse_offset(args.assume_offset)
-    if not offset then stderr("--assume-offset '%s': expected +HH:MM or -HH:MM", args.assume_offset) return 2 end
-  end
+  local topts, terr = (require "sceplab.time").from_args(args)
+  if not topts then stderr("%s", terr) return 2 end
   for _, p in ipairs(args.paths) do
     if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
   end
-  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = args.bias, offset = offset, date = args.date,
+  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = topts.bias, offset = topts.offset, date = topts.date,
                                             progress = sys.isatty(2) })
   if not rep then stderr("%s", err) return 3 end
   local text

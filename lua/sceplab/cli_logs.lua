@@ -4,6 +4,7 @@ local sceplab = require "sceplab"
 local cli = require "sceplab.cli"
 local timeline = require "sceplab.timeline"
 local sys = require "sceplab.core.sys"
+local time = require "sceplab.time"
 local visible = (require "sceplab.core.codec").visible
 
 local M = {}
@@ -39,10 +40,9 @@ local function zone_offset(tz)
     local off = os.difftime(now, os.time(os.date("!*t", now)))
     return off, nil
   end
-  local sign, h, m = tz:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
-  local off = (tonumber(h) * 60 + tonumber(m)) * 60
-  return sign == "-" and -off or off, tz
+  local min = time.offset(tz)
+  if not min then return nil end
+  return min * 60, tz
 end
 
 local function fmt_time(r, off, label)
@@ -73,16 +73,12 @@ function M.run(args)
     return code
   end
   local off, label = zone_offset(args.tz)
-  if not off then stderr("--tz '%s': expected UTC, local or +HH:MM", args.tz) return 2 end
+  if not off then stderr("--tz '%s': expected UTC, local or +HH:MM within 18:00 of UTC", args.tz) return 2 end
+  local topts, terr = time.from_args(args)
+  if not topts then stderr("%s", terr) return 2 end
   local filter = { sources = #args.source > 0 and args.source or nil, contains = #args.grep > 0 and args.grep or nil,
                    statuses = #args.status > 0 and args.status or nil, min_level = args.min_level }
-  for _, k in ipairs({ "since", "until" }) do
-    if args[k] then
-      local t = timeline.parse_time(args[k])
-      if not t then stderr("--%s '%s': expected an ISO 8601 time", k, args[k]) return 2 end
-      filter[k] = t
-    end
-  end
+  filter.since, filter["until"] = topts.since, topts["until"]
   local want_request
   if args.request then
     local id = sceplab.intune_id.parse(args.request)
@@ -92,17 +88,7 @@ function M.run(args)
   local out = io.stdout
   local count = 0
   local records_for_attempts = args.attempts and {} or nil
-  local offset
-  if args.assume_offset then
-    local sign, hh, mm = args.assume_offset:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then stderr("--assume-offset '%s': expected +HH:MM or -HH:MM", args.assume_offset) return 2 end
-    offset = (tonumber(hh) * 60 + tonumber(mm)) * (sign == "-" and -1 or 1)
-  end
-  if args.date and not args.date:match("^%d%d%d%d%-%d%d%-%d%d$") then
-    stderr("--date '%s': expected YYYY-MM-DD", args.date)
-    return 2
-  end
-  local inputs = timeline.merge(args.paths, { filter = filter, bias = args.bias, offset = offset, date = args.date,
+  local inputs = timeline.merge(args.paths, { filter = filter, bias = topts.bias, offset = topts.offset, date = topts.date,
                                                 format = args.format,
                                                 -- progress would garble records printed to the same terminal
                                                 progress = sys.isatty(2) and not sys.isatty(1) }, function(r)

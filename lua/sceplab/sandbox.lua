@@ -54,7 +54,7 @@ local function pure_facade()
   return {
     version = s.version, decode = s.decode, detect = s.detect, kinds = s.kinds, codec = s.codec,
     syncml = s.syncml, token = s.token, pkimsg = s.pkimsg, crs = s.crs, x509 = s.x509,
-    mobileconfig = s.mobileconfig, intune_id = s.intune_id, json = require "sceplab.json",
+    mobileconfig = s.mobileconfig, intune_id = s.intune_id, json = require "sceplab.json", time = require "sceplab.time",
   }
 end
 
@@ -71,7 +71,8 @@ local function run_facade()
 end
 
 --- The modules each kind of script may require, by name: a function building the module.
-local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end }
+local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end,
+               ["sceplab.time"] = function() return require "sceplab.time" end }
 local RUN = { ["sceplab"] = run_facade }
 for _, name in ipairs(RUN_MODULES) do RUN[name] = function() return require(name) end end
 for name, f in pairs(PURE) do RUN[name] = RUN[name] or f end

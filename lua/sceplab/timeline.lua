@@ -6,31 +6,8 @@ local sys = require "sceplab.core.sys"
 
 local M = {}
 
---- Seconds since the epoch from "YYYY-MM-DD[T ]HH:MM[:SS][.fff][Z|+HH:MM]" (UTC when no zone).
-function M.parse_time(s)
-  if type(s) ~= "string" then return nil end
-  local y, mo, d, rest = s:match("^(%d%d%d%d)-(%d%d)-(%d%d)(.*)$")
-  if not y then return nil end
-  local h, mi, sec, frac, zone = rest:match("^[T ](%d%d):(%d%d):?(%d*)(%.?%d*)(.*)$")
-  if rest ~= "" and not h then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  -- days from civil (proleptic Gregorian)
-  local yy = mo <= 2 and y - 1 or y
-  local era = (yy >= 0 and yy or yy - 399) // 400
-  local yoe = yy - era * 400
-  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  local days = era * 146097 + doe - 719468
-  local t = days * 86400 + (tonumber(h) or 0) * 3600 + (tonumber(mi) or 0) * 60 + (tonumber(sec) or 0)
-  if frac and #frac > 1 then t = t + tonumber("0" .. frac) end
-  if zone and zone ~= "" and zone ~= "Z" then
-    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    local off = (tonumber(zh) * 60 + tonumber(zm)) * 60
-    t = sign == "+" and t - off or t + off
-  end
-  return t
-end
+--- Seconds since the epoch from "YYYY-MM-DD[T ]HH:MM[:SS][.fff][Z|+HH:MM]" (UTC when no zone) | nil.
+M.parse_time = (require "sceplab.time").parse
 
 --- Every file under the given paths (directories walked recursively, sorted).
 -- Returns files, errors (paths that could not be read).

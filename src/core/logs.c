@@ -245,9 +245,19 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
   return era * 146097 + (int64_t)doe - 719468;
 }
 
+#define MAX_OFFSET_MIN (18 * 60) /* zones stay within 18 hours of UTC */
+
+static int days_in_month(int y, int m)
+{
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) ? 29 : days[m - 1];
+}
+
 static int64_t make_time(int y, int mo, int d, int h, int mi, int s, long us)
 {
-  if(y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+  /* 31 February is refused, not rolled over into March */
+  if(y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h < 0 || h > 23 || mi < 0 ||
+     mi > 59 || s < 0 || s > 60)
     return SCEPLAB_TIME_UNKNOWN;
   return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400) + h * 3600 + mi * 60 + s) * 1000000 + us;
 }
@@ -634,8 +644,12 @@ static int cm_time(sceplab_log *lg, sceplab_str t, sceplab_str d, sceplab_record
   if(tb[consumed] == '.')
     consumed += 1 + fraction_us(tb + consumed + 1, strlen(tb + consumed + 1), &us);
   sign = tb + consumed;
-  if(*sign == '+' || *sign == '-')
-    bias = atoi(sign);
+  if(*sign == '+' || *sign == '-') {
+    long b = strtol(sign, NULL, 10);
+    if(b < -MAX_OFFSET_MIN || b > MAX_OFFSET_MIN)
+      return -1; /* "+99999": not a zone */
+    bias = (int)b;
+  }
   else
     r->zone_assumed = 1;
   if(lg->bias_set)
@@ -1988,6 +2002,21 @@ static sceplab_log *finish_open(sceplab_log *lg, const char *path, const sceplab
                     lg->buf ? lg->buf : "");
     sceplab_log_close(lg);
     return NULL;
+  }
+  if(opts && ((opts->has_bias && (opts->bias < -MAX_OFFSET_MIN || opts->bias > MAX_OFFSET_MIN)) ||
+              (opts->has_offset && (opts->offset_min < -MAX_OFFSET_MIN || opts->offset_min > MAX_OFFSET_MIN)))) {
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: bias and offset stay within %d minutes of UTC", path, MAX_OFFSET_MIN);
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  if(opts && opts->date) {
+    int y, m, d;
+    char extra;
+    if(sscanf(opts->date, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || make_time(y, m, d, 0, 0, 0, 0) == SCEPLAB_TIME_UNKNOWN) {
+      sceplab_err_set(err, SCEPLAB_E_USAGE, "date '%.40s' is not a calendar date (YYYY-MM-DD, 1970-2200)", opts->date);
+      sceplab_log_close(lg);
+      return NULL;
+    }
   }
   /* Formats of XML records need libxml2: said once, at open, rather than for every record. */
   if(lg->fmt == FMT_SVCLOG || lg->fmt == FMT_EVENTXML || lg->fmt == FMT_EVTX) {

@@ -128,11 +128,16 @@ static int open_common(lua_State *L, int member)
   memset(&o, 0, sizeof(o));
   if(has_opts) {
     if(lua_getfield(L, 3, "bias") != LUA_TNIL) {
-      o.bias = (int)luaL_checkinteger(L, -1);
+      lua_Integer b = luaL_checkinteger(L, -1);
+      luaL_argcheck(L, b >= -18 * 60 && b <= 18 * 60, 3, "field 'bias' must be minutes within 18 hours (-1080..1080)");
+      o.bias = (int)b;
       o.has_bias = 1;
     }
     if(lua_getfield(L, 3, "offset") != LUA_TNIL) {
-      o.offset_min = (int)luaL_checkinteger(L, -1);
+      lua_Integer off = luaL_checkinteger(L, -1);
+      luaL_argcheck(L, off >= -18 * 60 && off <= 18 * 60, 3,
+                    "field 'offset' must be minutes east of UTC within 18 hours (-1080..1080), not seconds");
+      o.offset_min = (int)off;
       o.has_offset = 1;
     }
     if(lua_getfield(L, 3, "date") != LUA_TNIL)

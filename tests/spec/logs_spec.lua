@@ -368,3 +368,57 @@ describe("log text shown on terminals and in reports", function()
     os.execute("rm -rf " .. h.shquote(dir))
   end)
 end)
+
+describe("times given on the command line and in files", function()
+  it("refuses absurd offsets, biases and dates with a usage error naming the option", function()
+    local log = h.fixture("logs/NDESPlugin.log")
+    for _, args in ipairs({ { "--bias", "99999" }, { "--bias", "-1081" }, { "--tz", "+99:99" }, { "--tz", "+05:75" },
+                            { "--assume-offset", "-25:00" }, { "--date", "2020-02-31" }, { "--date", "6103-01-01" },
+                            { "--since", "2020-13-01T00:00:00Z" }, { "--until", "2021-02-29" } }) do
+      for _, cmd in ipairs({ "timeline", "diagnose" }) do
+        if cmd == "timeline" or not ({ ["--tz"] = 1, ["--since"] = 1, ["--until"] = 1 })[args[1]] then
+          local full = { cmd, log, args[1] .. "=" .. args[2] }
+          local code, _, err = h.sceplab(full)
+          assert.are.equal(2, code, table.concat(full, " ") .. ": " .. err)
+          assert.matches("^sceplab: " .. args[1]:gsub("%p", "%%%0"), err)
+        end
+      end
+    end
+    assert.has_error(function() sceplab.logs.open(log, nil, { offset = -25200 }) end)
+    assert.has_error(function() sceplab.logs.open(log, nil, { bias = 99999 }) end)
+    assert.has_error(function() sceplab.logs.open(log, nil, { date = "2020-02-30" }) end)
+    assert.has_no.errors(function() assert(sceplab.logs.open(log, nil, { date = "2020-02-29", offset = -420 })):close() end)
+  end)
+
+  it("--assume-offset shifts zone-less records by hours in timeline and diagnose alike", function()
+    local log = h.fixture("logs/OMADMLog.log")
+    local function first_time(cmd)
+      local code, out, err = h.sceplab(cmd)
+      assert.are.equal(cmd[1] == "diagnose" and 1 or 0, code, err)
+      return out
+    end
+    local plain = json.decode(h.lines(first_time({ "timeline", log, "--jsonl" }))[1]).time
+    local shifted = json.decode(h.lines(first_time({ "timeline", log, "--jsonl", "--assume-offset=-07:00" }))[1]).time
+    local t0, t1 = sceplab.timeline.parse_time(plain), sceplab.timeline.parse_time(shifted)
+    assert.are.equal(7 * 3600, t1 - t0)
+    local rep0 = json.decode(first_time({ "diagnose", log, "--format", "json" }))
+    local rep1 = json.decode(first_time({ "diagnose", log, "--format", "json", "--assume-offset=-07:00" }))
+    local e0, e1 = rep0.findings[1].evidence[1], rep1.findings[1].evidence[1]
+    assert.are.equal(e0.line, e1.line)
+    assert.are.equal(7 * 3600, sceplab.timeline.parse_time(e1.time) - sceplab.timeline.parse_time(e0.time))
+  end)
+
+  it("skips a CMTrace record whose written bias is no zone", function()
+    local path = h.write(h.tmpname(), '<![LOG[a]LOG]!><time="10:16:06.123+99999" date="05-24-2020" component="x" context="" type="1" thread="1" file="">\n' ..
+      '<![LOG[b]LOG]!><time="10:16:07.123+000" date="02-30-2020" component="x" context="" type="1" thread="1" file="">\n' ..
+      '<![LOG[c]LOG]!><time="10:16:08.123+060" date="05-24-2020" component="x" context="" type="1" thread="1" file="">\n')
+    local lg = assert(sceplab.logs.open(path))
+    local got = {}
+    for r in lg:records() do got[#got + 1] = r.message end
+    local st = lg:stats()
+    lg:close()
+    os.remove(path)
+    assert.are.same({ "c" }, got)
+    assert.are.equal(2, st.skipped)
+  end)
+end)
