@@ -73,6 +73,7 @@ end
 
 function M.certificates(doc, out)
   line(out, "%d certificate(s)", doc.count)
+  warnings(out, doc, "  ")
   for i, c in ipairs(doc.certificates) do
     M.certificate(out, c, "    ", "#" .. i)
   end

@@ -434,9 +434,27 @@ static int is_pem(const unsigned char *buf, size_t n)
   return sceplab_memcasestr((const char *)buf, n < 4096 ? n : 4096, "-----BEGIN ") != NULL;
 }
 
-STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_error *err)
+/* Counts "-----BEGIN " lines: a chain whose last block was cut (a paste, a truncated download)
+ * reads fewer blocks than it starts. */
+static int pem_begins(const unsigned char *buf, size_t n)
+{
+  const char *p = (const char *)buf, *end = p + n;
+  int count = 0;
+  while(p < end && (p = sceplab_memcasestr(p, (size_t)(end - p), "-----BEGIN ")) != NULL) {
+    count++;
+    p += 11;
+  }
+  return count;
+}
+
+/* The certificates of a PEM, DER or PKCS#7 input; *problem (when not NULL) gets what could not be
+ * read of it, or stays empty. */
+static STACK_OF(X509) *read_certs(const unsigned char *buf, size_t n, char *problem, size_t plen, sceplab_error *err)
 {
   STACK_OF(X509) *sk = sk_X509_new_null();
+  int blocks = 0;
+  if(problem && plen)
+    problem[0] = '\0';
   if(!sk) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     return NULL;
@@ -454,6 +472,7 @@ STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_e
     /* Walk every PEM block so a chain file with a PKCS#7 inside still reads. */
     while(b && PEM_read_bio(b, &name, &header, &data, &len)) {
       const unsigned char *p = data;
+      blocks++;
       if(strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0 ||
          strcmp(name, "TRUSTED CERTIFICATE") == 0) {
         X509 *x = strcmp(name, "TRUSTED CERTIFICATE") == 0 ? d2i_X509_AUX(NULL, &p, len) : d2i_X509(NULL, &p, len);
@@ -478,6 +497,12 @@ STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_e
     }
     BIO_free(b);
     ERR_clear_error();
+    if(problem && plen) {
+      int begins = pem_begins(buf, n);
+      if(begins > blocks)
+        snprintf(problem, plen, "PEM block %d of %d is cut short or damaged (no matching -----END line): "
+                 "the input ends inside it", blocks + 1, begins);
+    }
   }
   else {
     const unsigned char *p = buf;
@@ -503,11 +528,19 @@ STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_e
     ERR_clear_error();
   }
   if(sk_X509_num(sk) == 0) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "no certificate could be read (expected PEM, DER or PKCS#7)");
+    if(problem && problem[0])
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "no certificate could be read: %s", problem);
+    else
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "no certificate could be read (expected PEM, DER or PKCS#7)");
     sk_X509_free(sk);
     return NULL;
   }
   return sk;
+}
+
+STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_error *err)
+{
+  return read_certs(buf, n, NULL, 0, err);
 }
 
 /* Order-independent chain facts: which certificate issued which. */
@@ -532,12 +565,15 @@ static void chain_links(sceplab_val *list, STACK_OF(X509) *sk)
 
 sceplab_val *sceplab_certs_parse(const unsigned char *buf, size_t n, sceplab_error *err)
 {
-  STACK_OF(X509) *sk = sceplab_read_certs(buf, n, err);
+  char problem[160];
+  STACK_OF(X509) *sk = read_certs(buf, n, problem, sizeof(problem), err);
   sceplab_val *v, *list;
   int i;
   if(!sk)
     return NULL;
   v = sceplab_val_obj();
+  if(problem[0])
+    sceplab_warn(v, "%s", problem);
   list = sceplab_val_arr();
   for(i = 0; i < sk_X509_num(sk); i++)
     sceplab_arr_push(list, sceplab_x509_describe(sk_X509_value(sk, i)));

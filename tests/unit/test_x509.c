@@ -97,6 +97,33 @@ static void broken_inputs(void **state)
   free(der);
 }
 
+/* A chain cut inside its last block (a paste, a truncated download) reads what it can and says
+ * which block is missing; cut inside its only block, it is an error that says the same. */
+static void pem_chain_cut_short(void **state)
+{
+  size_t n;
+  unsigned char *pem = fixture("decode/ndes-chain.pem", &n);
+  const char *last = NULL, *p = (const char *)pem;
+  sceplab_error err;
+  sceplab_val *v;
+  (void)state;
+  while((p = strstr(p, "-----BEGIN ")) != NULL)
+    last = p++;
+  assert_non_null(last);
+  v = sceplab_certs_parse(pem, (size_t)(last - (const char *)pem) + 200, &err);
+  assert_non_null(v);
+  assert_int_equal(int_at(v, "count"), 3);
+  assert_true(has_warning(v, "", "PEM block 4 of 4 is cut short"));
+  sceplab_val_free(v);
+  v = sceplab_certs_parse(pem, n, &err);
+  assert_non_null(v);
+  assert_null(sceplab_obj_get(v, "warnings"));
+  sceplab_val_free(v);
+  assert_null(sceplab_certs_parse(pem, 300, &err));
+  assert_non_null(strstr(err.msg, "PEM block 1 of 1 is cut short"));
+  free(pem);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -104,6 +131,7 @@ int main(void)
     cmocka_unit_test(device_certificate),
     cmocka_unit_test(csr_challenge_redacted),
     cmocka_unit_test(broken_inputs),
+    cmocka_unit_test(pem_chain_cut_short),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
