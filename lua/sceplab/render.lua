@@ -187,14 +187,20 @@ function M.syncml(doc, out)
   field(out, "  ", "Target", h.target)
   field(out, "  ", "Source", h.source)
   -- The SCEP UniqueID repeats in every LocURI; print it once and abbreviate it in the list.
-  local ids = {}
-  for i, e in ipairs(doc.scep_enrollments or {}) do ids[#ids + 1] = { e.unique_id, "{" .. i .. "}" } end
+  -- The id is the LocURI segment after ClientCertificateInstall/SCEP/: looked up, not searched
+  -- for, so 32,000 enrollments render in linear time.
+  local ids, by_id = {}, {}
+  for i, e in ipairs(doc.scep_enrollments or {}) do
+    ids[#ids + 1] = { e.unique_id, "{" .. i .. "}" }
+    by_id[e.unique_id] = by_id[e.unique_id] or ids[#ids][2]
+  end
   local function short(uri)
-    for _, pair in ipairs(ids) do
-      local a, b = uri:find(pair[1], 1, true)
-      if a then uri = uri:sub(1, a - 1) .. pair[2] .. uri:sub(b + 1) end
-    end
-    return uri
+    local a, b = uri:find("ClientCertificateInstall/SCEP/", 1, true)
+    if not a then return uri end
+    local id = uri:match("^[^/]+", b + 1)
+    local tag = id and by_id[id]
+    if not tag then return uri end
+    return uri:sub(1, b) .. tag .. uri:sub(b + #id + 1)
   end
   line(out, "")
   line(out, "Commands")

@@ -345,16 +345,19 @@ static long csp_offset(const char *uri, const char *csp, const char **scope)
   return (long)(p - uri) + (long)strlen(csp);
 }
 
-static sceplab_val *find_or_add_enrollment(sceplab_val *list, const char *scope, const char *uid)
+/* The enrollment of scope/uid, found through index (an object keyed "scope/uid" whose values are
+ * positions in list, hashed once it grows), or added. */
+static sceplab_val *find_or_add_enrollment(sceplab_val *list, sceplab_val *index, const char *scope, const char *uid)
 {
-  size_t i;
+  char key[600];
+  const sceplab_val *at;
   sceplab_val *e;
   sceplab_intune_id id;
-  for(i = 0; i < list->u.c.n; i++) {
-    e = list->u.c.items[i];
-    if(strcmp(sceplab_obj_get_str(e, "unique_id"), uid) == 0 && strcmp(sceplab_obj_get_str(e, "scope"), scope) == 0)
-      return e;
-  }
+  snprintf(key, sizeof(key), "%s/%s", scope, uid);
+  at = sceplab_obj_get(index, key);
+  if(at && at->type == SCEPLAB_VINT && (size_t)at->u.i < list->u.c.n)
+    return list->u.c.items[at->u.i];
+  sceplab_obj_set_int(index, key, (int64_t)list->u.c.n);
   e = sceplab_val_obj();
   sceplab_obj_set_str(e, "scope", scope);
   sceplab_obj_set_str(e, "unique_id", uid);
@@ -367,7 +370,7 @@ static sceplab_val *find_or_add_enrollment(sceplab_val *list, const char *scope,
   return e;
 }
 
-static void scep_item(sceplab_val *list, const char *cmd, const char *uri, const char *data,
+static void scep_item(sceplab_val *list, sceplab_val *index, const char *cmd, const char *uri, const char *data,
                       const sceplab_decode_opts *opts)
 {
   const char *scope, *rest, *slash;
@@ -381,7 +384,7 @@ static void scep_item(sceplab_val *list, const char *cmd, const char *uri, const
   snprintf(uid, sizeof(uid), "%.*s", (int)(slash ? (size_t)(slash - rest) : strlen(rest)), rest);
   if(!*uid)
     return;
-  e = find_or_add_enrollment(list, scope, uid);
+  e = find_or_add_enrollment(list, index, scope, uid);
   if(!e)
     return;
   if(!slash) {
@@ -569,7 +572,7 @@ sceplab_val *sceplab_syncml_parse(const unsigned char *buf, size_t n, const scep
   {
     static const sceplab_decode_opts reveal = { NULL, 0, NULL, 1 };
     sceplab_decode_opts o = opts ? *opts : reveal;
-    sceplab_val *raw = sceplab_val_arr();
+    sceplab_val *raw = sceplab_val_arr(), *index = sceplab_val_obj();
     walk(body ? body : root, NULL, raw, &reveal);
     for(i = 0; i < raw->u.c.n; i++) {
       const sceplab_val *c = raw->u.c.items[i];
@@ -583,13 +586,14 @@ sceplab_val *sceplab_syncml_parse(const unsigned char *buf, size_t n, const scep
         if(!uri)
           continue;
         if(strstr(uri, "ClientCertificateInstall/SCEP/"))
-          scep_item(enrollments, cmd, uri, data, &o);
+          scep_item(enrollments, index, cmd, uri, data, &o);
         else if(strstr(uri, "RootCATrustedCertificates/") && cmd && strcmp(cmd, "Get") != 0 &&
                 strcmp(cmd, "Delete") != 0)
           trusted_item(trusted, uri, data);
       }
     }
     sceplab_val_free(raw);
+    sceplab_val_free(index);
   }
   check_required(enrollments);
   check_ca_thumbprints(v, enrollments, trusted);

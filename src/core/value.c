@@ -89,8 +89,63 @@ void sceplab_val_free(sceplab_val *v)
     }
     free(v->u.c.items);
     free(v->u.c.keys);
+    free(v->u.c.ix);
   }
   free(v);
+}
+
+/* ---- key index of large objects ---------------------------------------------------------------
+ * Below INDEX_FROM keys a linear scan is as fast; from there an open-addressing table of positions
+ * (FNV-1a, load at most one half) answers obj_get and obj_set's duplicate check. A failed index
+ * allocation only means linear scans. */
+#define INDEX_FROM 16
+
+static uint32_t key_hash(const char *k)
+{
+  uint32_t h = 2166136261u;
+  for(; *k; k++)
+    h = (h ^ (unsigned char)*k) * 16777619u;
+  return h;
+}
+
+static void index_put(sceplab_val *obj, size_t pos)
+{
+  size_t mask = obj->u.c.ixcap - 1, i = key_hash(obj->u.c.keys[pos]) & mask;
+  while(obj->u.c.ix[i])
+    i = (i + 1) & mask;
+  obj->u.c.ix[i] = (uint32_t)pos + 1;
+}
+
+/* Makes room in the index for n keys (rebuilding it), or drops it when memory runs out. */
+static void index_reserve(sceplab_val *obj, size_t n)
+{
+  size_t cap = 64, i;
+  if(n < INDEX_FROM || n > UINT32_MAX - 1 || (obj->u.c.ix && n * 2 <= obj->u.c.ixcap))
+    return;
+  while(cap < n * 4)
+    cap *= 2;
+  free(obj->u.c.ix);
+  obj->u.c.ix = calloc(cap, sizeof(*obj->u.c.ix));
+  obj->u.c.ixcap = obj->u.c.ix ? cap : 0;
+  for(i = 0; obj->u.c.ix && i < obj->u.c.n; i++)
+    index_put(obj, i);
+}
+
+/* Position of key in obj, or -1. */
+static long find_key(const sceplab_val *obj, const char *key)
+{
+  size_t i;
+  if(obj->u.c.ix) {
+    size_t mask = obj->u.c.ixcap - 1;
+    for(i = key_hash(key) & mask; obj->u.c.ix[i]; i = (i + 1) & mask)
+      if(strcmp(obj->u.c.keys[obj->u.c.ix[i] - 1], key) == 0)
+        return (long)obj->u.c.ix[i] - 1;
+    return -1;
+  }
+  for(i = 0; i < obj->u.c.n; i++)
+    if(strcmp(obj->u.c.keys[i], key) == 0)
+      return (long)i;
+  return -1;
 }
 
 sceplab_val *sceplab_val_copy(const sceplab_val *v)
@@ -153,18 +208,16 @@ static int attach_failed(sceplab_val *parent, sceplab_val *child)
 
 int sceplab_obj_set(sceplab_val *obj, const char *key, sceplab_val *child)
 {
-  size_t i;
+  long at;
   char *k;
   if(!obj || obj->type != SCEPLAB_VOBJ || !child)
     return attach_failed(obj, child);
   if(child->failed)
     obj->failed = 1;
-  for(i = 0; i < obj->u.c.n; i++) {
-    if(strcmp(obj->u.c.keys[i], key) == 0) {
-      sceplab_val_free(obj->u.c.items[i]);
-      obj->u.c.items[i] = child;
-      return 0;
-    }
+  if((at = find_key(obj, key)) >= 0) {
+    sceplab_val_free(obj->u.c.items[at]);
+    obj->u.c.items[at] = child;
+    return 0;
   }
   k = strdup(key);
   if(!k || grow(obj) != 0) {
@@ -173,6 +226,10 @@ int sceplab_obj_set(sceplab_val *obj, const char *key, sceplab_val *child)
   }
   obj->u.c.keys[obj->u.c.n] = k;
   obj->u.c.items[obj->u.c.n++] = child;
+  if(obj->u.c.ix && obj->u.c.n * 2 <= obj->u.c.ixcap)
+    index_put(obj, obj->u.c.n - 1);
+  else
+    index_reserve(obj, obj->u.c.n);
   return 0;
 }
 
@@ -213,20 +270,26 @@ int sceplab_arr_push_str(sceplab_val *arr, const char *s)
 
 sceplab_val *sceplab_obj_take(sceplab_val *obj, const char *key)
 {
-  size_t i;
   if(!obj || obj->type != SCEPLAB_VOBJ)
     return NULL;
-  for(i = 0; i < obj->u.c.n; i++) {
-    if(strcmp(obj->u.c.keys[i], key) == 0) {
-      sceplab_val *child = obj->u.c.items[i];
-      free(obj->u.c.keys[i]);
-      memmove(obj->u.c.items + i, obj->u.c.items + i + 1, (obj->u.c.n - i - 1) * sizeof(*obj->u.c.items));
-      memmove(obj->u.c.keys + i, obj->u.c.keys + i + 1, (obj->u.c.n - i - 1) * sizeof(*obj->u.c.keys));
-      obj->u.c.n--;
-      return child;
-    }
+  {
+    long at = find_key(obj, key);
+    size_t i = (size_t)at;
+    sceplab_val *child;
+    if(at < 0)
+      return NULL;
+    child = obj->u.c.items[i];
+    free(obj->u.c.keys[i]);
+    memmove(obj->u.c.items + i, obj->u.c.items + i + 1, (obj->u.c.n - i - 1) * sizeof(*obj->u.c.items));
+    memmove(obj->u.c.keys + i, obj->u.c.keys + i + 1, (obj->u.c.n - i - 1) * sizeof(*obj->u.c.keys));
+    obj->u.c.n--;
+    /* positions moved: rebuild the index (or drop it below the size that wants one) */
+    free(obj->u.c.ix);
+    obj->u.c.ix = NULL;
+    obj->u.c.ixcap = 0;
+    index_reserve(obj, obj->u.c.n);
+    return child;
   }
-  return NULL;
 }
 
 sceplab_val *sceplab_arr_take(sceplab_val *arr, size_t idx)
@@ -242,13 +305,11 @@ sceplab_val *sceplab_arr_take(sceplab_val *arr, size_t idx)
 
 const sceplab_val *sceplab_obj_get(const sceplab_val *obj, const char *key)
 {
-  size_t i;
+  long at;
   if(!obj || obj->type != SCEPLAB_VOBJ)
     return NULL;
-  for(i = 0; i < obj->u.c.n; i++)
-    if(strcmp(obj->u.c.keys[i], key) == 0)
-      return obj->u.c.items[i];
-  return NULL;
+  at = find_key(obj, key);
+  return at >= 0 ? obj->u.c.items[at] : NULL;
 }
 
 const char *sceplab_obj_get_str(const sceplab_val *obj, const char *key)
