@@ -68,14 +68,25 @@ local function run_diagnose(args)
     text = report.render(rep, args.format, not args.output and sys.isatty(1) and os.getenv("NO_COLOR") == nil)
   end
   if args.output then
-    local f, ferr = io.open(args.output, "wb")
-    if not f then stderr("%s", ferr) return 3 end
-    local ok, werr = f:write(text)
-    f:close()
-    if not ok then stderr("%s: %s", args.output, werr) return 3 end
+    local out, oerr = sys.reserve(args.output)
+    if not out then stderr("%s", oerr) return 3 end
+    local ok, werr = out:commit(text)
+    if not ok then stderr("%s", werr) return 3 end
   else
     io.stdout:write(text)
   end
+  -- as timeline: a file named on the command line must be readable, and a diagnosis of nothing is
+  -- no diagnosis (exit 3), though the report says which inputs were not read
+  local read, named_bad = 0, false
+  for _, i in ipairs(rep.inputs) do
+    if not i.error then read = read + 1 end
+    if i.fatal then named_bad = true stderr("%s: %s", i.file, i.error) end
+  end
+  if read == 0 then
+    stderr("no input could be read as a log (%d file(s) not recognised or unreadable)", #rep.inputs)
+    return 3
+  end
+  if named_bad then return 3 end
   return has_error(rep) and 1 or 0
 end
 

@@ -107,6 +107,15 @@ function M.run(args)
   end)
   local code = 0
   local tty = sys.isatty(2)
+  local read = 0
+  for _, i in ipairs(inputs) do
+    if not i.error then read = read + 1 end
+  end
+  if read == 0 then
+    for _, i in ipairs(inputs) do stderr("%s", i.error) end
+    stderr("no input could be read as a log (%d file(s) not recognised or unreadable)", #inputs)
+    return 3
+  end
   for _, i in ipairs(inputs) do
     if i.error then
       if i.fatal then stderr("%s", i.error) code = 3

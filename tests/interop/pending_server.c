@@ -3,6 +3,8 @@
  * OpenSSL directly; its artifacts (certificates, the CRL) are checked with the openssl tool by the
  * specs. Loopback only.
  *   pending_server CA.pem CA.key N [NEXT-CA.pem]   -> prints its port, serves until killed */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -330,6 +332,7 @@ int main(int argc, char **argv)
 {
   FILE *f;
   struct MHD_Daemon *d;
+  struct sockaddr_in loopback;
   const union MHD_DaemonInfo *info;
   if(argc != 4 && argc != 5) {
     fprintf(stderr, "usage: pending_server CA.pem CA.key N [NEXT-CA.pem]\n");
@@ -355,9 +358,14 @@ int main(int argc, char **argv)
   pending_times = atoi(argv[3]);
   if(!ca || !cakey)
     return 2;
+  /* loopback only: a test server is never reachable from the network */
+  memset(&loopback, 0, sizeof(loopback));
+  loopback.sin_family = AF_INET;
+  loopback.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  loopback.sin_port = 0;
   d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
                        MHD_OPTION_NOTIFY_COMPLETED, done_cb, NULL,
-                       MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
+                       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&loopback, MHD_OPTION_END);
   if(!d)
     return 1;
   info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
