@@ -11,6 +11,15 @@ local M = {}
 
 local stderr = cli.stderr
 
+--- The format names of the C table (only those --format may force when forceable is true).
+function M.format_names(forceable)
+  local out = {}
+  for _, f in ipairs(sceplab.logs.formats()) do
+    if f.forceable or not forceable then out[#out + 1] = f.name end
+  end
+  return out
+end
+
 function M.register(p)
   local t = p:command("timeline"):description("Parse log files and bundles (directories) into one timeline ordered by UTC time.")
   t:argument("paths"):args("+"):description("Log files or directories.")
@@ -18,7 +27,7 @@ function M.register(p)
   t:option("--since"):description("Only records at or after this time (ISO 8601; UTC unless it carries a zone).")
   t:option("--until"):description("Only records at or before this time.")
   t:option("--tz"):description("Display zone: UTC (default), local, or an offset such as +05:30."):default("UTC")
-  t:option("--source"):description("Only this format (iis, cmtrace); repeatable."):count("*")
+  t:option("--source"):description("Only this format (" .. table.concat(M.format_names(), ", ") .. "); repeatable."):count("*")
   t:option("--grep"):description("Only records whose message contains this text; repeatable."):count("*")
   t:option("--status"):description("Only HTTP records with this status; repeatable."):count("*"):convert(tonumber)
   t:option("--min-level"):description("Only records at or above: verbose, info, warning, error."):choices({ "verbose", "info", "warning", "error", "critical" })
@@ -29,7 +38,7 @@ function M.register(p)
   t:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: the file's modification date.")
   t:flag("--explain-format"):description("Say which format each file is read as, and why; read nothing else.")
   t:option("--format"):description("Read every file as this format instead of detecting it.")
-    :choices({ "iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog", "eventtext", "eventcsv", "crs", "msi", "registry" })
+    :choices(M.format_names(true))
   t:flag("--attempts"):description("After the timeline, list the enrollment attempts it groups into.")
 end
 
@@ -76,6 +85,14 @@ function M.run(args)
   if not off then stderr("--tz '%s': expected UTC, local or +HH:MM within 18:00 of UTC", args.tz) return 2 end
   local topts, terr = time.from_args(args)
   if not topts then stderr("%s", terr) return 2 end
+  local known = {}
+  for _, name in ipairs(M.format_names()) do known[name] = true end
+  for _, s in ipairs(args.source) do
+    if not known[s] then
+      stderr("--source '%s': not a format (one of %s)", s, table.concat(M.format_names(), ", "))
+      return 2
+    end
+  end
   local filter = { sources = #args.source > 0 and args.source or nil, contains = #args.grep > 0 and args.grep or nil,
                    statuses = #args.status > 0 and args.status or nil, min_level = args.min_level }
   filter.since, filter["until"] = topts.since, topts["until"]

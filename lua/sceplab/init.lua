@@ -26,6 +26,7 @@ sceplab.logs = {
   open_member = core_logs.open_member,
   members = core_logs.members,
   explain = core_logs.explain,
+  formats = core_logs.formats,
   timeline = function(paths, opts) return (require "sceplab.timeline").timeline(paths, opts) end,
 }
 

@@ -440,6 +440,23 @@ static int l_explain(lua_State *L)
   return 1;
 }
 
+/* formats() -> {{name, forceable}...}: the formats read, in detection order (one table in C) */
+static int l_formats(lua_State *L)
+{
+  size_t i;
+  const char *name;
+  lua_newtable(L);
+  for(i = 0; (name = sceplab_log_format_name(i)) != NULL; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pushboolean(L, sceplab_log_format_forceable(i));
+    lua_setfield(L, -2, "forceable");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 static const luaL_Reg methods[] = {
   {"next", m_next}, {"records", m_records}, {"stats", m_stats}, {"close", m_close}, {NULL, NULL}
 };
@@ -448,7 +465,7 @@ static const luaL_Reg meta[] = {
 };
 static const luaL_Reg funcs[] = {
   {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"explain", l_explain},
-  {"progress_end", l_progress_end}, {NULL, NULL}
+  {"progress_end", l_progress_end}, {"formats", l_formats}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)

@@ -422,3 +422,21 @@ describe("times given on the command line and in files", function()
     assert.are.equal(2, st.skipped)
   end)
 end)
+
+describe("format names", function()
+  it("come from the C table, and an unknown --source is a usage error listing them", function()
+    local names = {}
+    for _, f in ipairs(sceplab.logs.formats()) do names[#names + 1] = f.name end
+    for _, want in ipairs({ "iis", "cmtrace", "svclog", "eventxml", "android", "ios", "syslog", "eventtext", "eventcsv",
+                            "evtx", "crs", "msi", "registry" }) do
+      assert.truthy(table.concat(names, " "):find(want, 1, true), want)
+    end
+    local code, out, err = h.sceplab({ "timeline", h.fixture("logs/u_ex200524.log"), "--source", "iss" })
+    assert.are.equal(2, code)
+    assert.are.equal("", out)
+    assert.matches("%-%-source 'iss': not a format %(one of iis, .*cmtrace", err)
+    local fcode, _, ferr = h.sceplab({ "timeline", h.fixture("logs/u_ex200524.log"), "--format", "evtx" })
+    assert.are.equal(2, fcode) -- a binary container is found by its signature, never forced
+    assert.matches("must be one of 'iis'.*'cmtrace'", ferr)
+  end)
+end)

@@ -100,6 +100,9 @@ sceplab_log *sceplab_log_open_member(const char *archive, int index, const scepl
                                      const sceplab_log_opts *opts, sceplab_error *err);
 
 const char *sceplab_log_format(const sceplab_log *lg);
+/* The formats read, by index from 0 (NULL past the last), and whether opts->format may name one. */
+const char *sceplab_log_format_name(size_t i);
+int sceplab_log_format_forceable(size_t i);
 const char *sceplab_log_path(const sceplab_log *lg);
 uint64_t sceplab_log_records(const sceplab_log *lg);   /* records parsed (before filtering) */
 uint64_t sceplab_log_skipped(const sceplab_log *lg);   /* lines that could not be read */

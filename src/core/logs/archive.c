@@ -1,0 +1,118 @@
+/* Zip bundles, read in place through libarchive.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "logs_int.h"
+
+typedef struct member_cookie { struct archive *a; } member_cookie;
+
+static ssize_t member_read(void *c, char *buf, size_t n)
+{
+  la_ssize_t r = archive_read_data(((member_cookie *)c)->a, buf, n);
+  return r < 0 ? -1 : (ssize_t)r;
+}
+
+static int member_close(void *c)
+{
+  archive_read_free(((member_cookie *)c)->a);
+  free(c);
+  return 0;
+}
+
+/* An archive handle positioned at regular-file member index (or walking all when each is set). */
+static struct archive *archive_at(const char *path, int index, void (*each)(void *, int, const char *), void *u,
+                                  struct archive_entry **entry, int *count, sceplab_error *err)
+{
+  struct archive *a;
+  struct archive_entry *e;
+  int i = 0, rc;
+  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, err) != 0)
+    return NULL;
+  a = archive_read_new();
+  if(!a) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  archive_read_support_format_zip(a);
+  archive_read_support_filter_all(a);
+  if(archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a zip archive (%s)", path, archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
+  }
+  while((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    if(archive_entry_filetype(e) != AE_IFREG)
+      continue;
+    if(each)
+      each(u, i, archive_entry_pathname(e));
+    else if(i == index) {
+      *entry = e;
+      return a;
+    }
+    i++;
+  }
+  if(rc != ARCHIVE_EOF) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: damaged archive (%s)", path, archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
+  }
+  if(count)
+    *count = i;
+  if(!each)
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no member %d", path, index);
+  archive_read_free(a);
+  return NULL;
+}
+
+int sceplab_archive_members(const char *path, void (*each)(void *u, int index, const char *name), void *u,
+                            sceplab_error *err)
+{
+  int count = 0;
+  FILE *f = fopen(path, "rb");
+  unsigned char magic[4];
+  size_t got = f ? fread(magic, 1, 4, f) : 0;
+  if(f)
+    fclose(f);
+  if(got != 4 || memcmp(magic, "PK\3\4", 4) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a zip archive", path), -1;
+  sceplab_err_clear(err);
+  archive_at(path, -1, each, u, NULL, &count, err);
+  return err && err->code != SCEPLAB_OK ? -1 : count;
+}
+
+sceplab_log *sceplab_log_open_member(const char *archive, int index, const sceplab_log_filter *filter,
+                                     const sceplab_log_opts *opts, sceplab_error *err)
+{
+  struct archive_entry *e = NULL;
+  struct archive *a = archive_at(archive, index, NULL, NULL, &e, NULL, err);
+  member_cookie *c;
+  cookie_io_functions_t io = {member_read, NULL, NULL, member_close};
+  char name[2048];
+  int64_t mtime;
+  FILE *f;
+  sceplab_log *lg;
+  if(!a)
+    return NULL;
+  snprintf(name, sizeof(name), "%s!%s", archive, archive_entry_pathname(e));
+  mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : -1;
+  c = malloc(sizeof(*c));
+  f = c ? fopencookie(c, "rb", io) : NULL;
+  if(!f) {
+    free(c);
+    archive_read_free(a);
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  c->a = a;
+  lg = logs_open_stream(f, name, err);
+  return lg ? logs_finish_open(lg, name, filter, opts, mtime, err) : NULL;
+}

@@ -1,0 +1,207 @@
+/* Extraction shared by formats: HRESULTs, ids, jscep request lines, tokens.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "logs_int.h"
+
+static const struct { uint32_t code; const char *name; } hresults[] = {
+  {0x800B0109, "CERT_E_UNTRUSTEDROOT"}, {0x800B010A, "CERT_E_CHAINING"}, {0x800B0101, "CERT_E_EXPIRED"},
+  {0x800B010F, "CERT_E_CN_NO_MATCH"}, {0x80092013, "CRYPT_E_REVOCATION_OFFLINE"}, {0x80092012, "CRYPT_E_NO_REVOCATION_CHECK"},
+  {0x80094800, "CERTSRV_E_UNSUPPORTED_CERT_TYPE"}, {0x80094811, "CERTSRV_E_KEY_LENGTH"},
+  {0x800706BA, "RPC_S_SERVER_UNAVAILABLE"}, {0x80072EE7, "WININET_E_NAME_NOT_RESOLVED"},
+  {0x80072EFD, "WININET_E_CANNOT_CONNECT"}, {0x80072EE2, "WININET_E_TIMEOUT"}, {0x80072F8F, "WININET_E_DECODING_FAILED"},
+  {0x80190194, "BG_E_HTTP_ERROR_404"}, {0x80070005, "E_ACCESSDENIED"}, {0x80090016, "NTE_BAD_KEYSET"},
+  {0x80091007, "CRYPT_E_HASH_VALUE"}, {0x00000542, "ERROR_BAD_IMPERSONATION_LEVEL"}, {0x00000005, "ERROR_ACCESS_DENIED"},
+  {0x00002F7F, "ERROR_WINHTTP_SECURE_FAILURE"}, {0x00002F8F, "ERROR_WINHTTP_SECURE_INVALID_CERT"},
+  {0x00000643, "ERROR_INSTALL_FAILURE"}, {0x00002F7D, "ERROR_WINHTTP_CANNOT_CONNECT"},
+  {0x00002EE7, "ERROR_WINHTTP_NAME_NOT_RESOLVED"}, {0x00002EE2, "ERROR_WINHTTP_TIMEOUT"},
+};
+
+const char *sceplab_hresult_name(uint32_t code)
+{
+  size_t i;
+  for(i = 0; i < sizeof(hresults) / sizeof(hresults[0]); i++)
+    if(hresults[i].code == code)
+      return hresults[i].name;
+  return NULL;
+}
+
+void logs_set_hresult(sceplab_record *r, uint32_t code)
+{
+  snprintf(r->hresult, sizeof(r->hresult), "0x%08X", code);
+  r->hresult_name = sceplab_hresult_name(code);
+}
+
+/* Fields any message may carry: request id, HRESULT, transaction, device. */
+void logs_extract(sceplab_record *r)
+{
+  const char *m = r->message.p, *p;
+  size_t n = r->message.n;
+  sceplab_intune_id id;
+  if(!m)
+    return;
+  if(sceplab_intune_id_scan(m, n, &id))
+    snprintf(r->request_id, sizeof(r->request_id), "%s", id.canonical);
+  if(!r->hresult[0] && (p = sceplab_memcasestr(m, n, "0x8"))) {
+    size_t k = 2;
+    char hex[9];
+    while((size_t)(p - m) + k < n && isxdigit((unsigned char)p[k]) && k < 11)
+      k++;
+    if(k == 10) { /* exactly eight digits: an HRESULT, not a longer number */
+      memcpy(hex, p + 2, 8);
+      hex[8] = 0;
+      logs_set_hresult(r, (uint32_t)strtoul(hex, NULL, 16));
+    }
+  }
+  if((p = sceplab_memcasestr(m, n, "Transaction: ")) || (p = sceplab_memcasestr(m, n, "TransactionID: "))) {
+    const char *v = strchr(p, ':') + 2;
+    size_t k = 0;
+    while((size_t)(v - m) + k < n && isalnum((unsigned char)v[k]) && k + 1 < sizeof(r->transaction_id))
+      k++;
+    snprintf(r->transaction_id, sizeof(r->transaction_id), "%.*s", (int)k, v);
+  }
+  if((p = sceplab_memcasestr(m, n, "User : ")) || (p = sceplab_memcasestr(m, n, "UserID: "))) {
+    const char *v = strchr(p, ':') + 1;
+    size_t k = 0;
+    while(*v == ' ')
+      v++;
+    while((size_t)(v - m) + k < n && (isxdigit((unsigned char)v[k]) || v[k] == '-') && k + 1 < sizeof(r->user_id))
+      k++;
+    if(k == 36)
+      snprintf(r->user_id, sizeof(r->user_id), "%.*s", (int)k, v);
+  }
+  if(!r->thumbprint[0] && (p = sceplab_memcasestr(m, n, "thumbprint"))) {
+    /* the first run of exactly 40 or 64 hex digits after the word: "thumbprint is d005...",
+     * "CA cert thumbprint '0C93...'", "Thumbprint=584206..." */
+    const char *q = p + 10, *end = m + n;
+    while(q < end && q < p + 40) {
+      size_t k = 0;
+      while(q + k < end && isxdigit((unsigned char)q[k]))
+        k++;
+      if((k == 40 || k == 64) && (q + k == end || !isalnum((unsigned char)q[k]))) {
+        snprintf(r->thumbprint, sizeof(r->thumbprint), "%.*s", (int)k, q);
+        break;
+      }
+      q += k ? k : 1;
+    }
+  }
+  if((p = sceplab_memcasestr(m, n, "Device : ")) || (p = sceplab_memcasestr(m, n, "DeviceID: "))) {
+    const char *v = strchr(p, ':') + 1;
+    size_t k = 0;
+    while(*v == ' ')
+      v++;
+    while((size_t)(v - m) + k < n && (isxdigit((unsigned char)v[k]) || v[k] == '-') && k + 1 < sizeof(r->device_id))
+      k++;
+    if(k == 36)
+      snprintf(r->device_id, sizeof(r->device_id), "%.*s", (int)k, v);
+  }
+}
+
+/* Length of the run before any of set, bounded by end (views are not NUL-terminated). */
+size_t logs_span_until(const char *p, const char *end, const char *set)
+{
+  size_t k = 0;
+  while(p + k < end && !strchr(set, p[k]))
+    k++;
+  return k;
+}
+
+/* Copies a view into a small NUL-terminated buffer; 0 when it does not fit. */
+int logs_copy_view(sceplab_str v, char *out, size_t outlen)
+{
+  if(!v.p || v.n >= outlen)
+    return 0;
+  memcpy(out, v.p, v.n);
+  out[v.n] = 0;
+  return 1;
+}
+
+const char *const logs_month_names = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* Next whitespace-separated token (spaces or tabs) within [*p, end). */
+sceplab_str logs_next_tok(const char **p, const char *end)
+{
+  sceplab_str t = {NULL, 0};
+  while(*p < end && (**p == ' ' || **p == '\t'))
+    (*p)++;
+  t.p = *p;
+  while(*p < end && **p != ' ' && **p != '\t')
+    (*p)++;
+  t.n = (size_t)(*p - t.p);
+  return t;
+}
+
+void logs_step_from_text(sceplab_record *r)
+{
+  const char *m = r->message.p;
+  size_t n = r->message.n;
+  if(!m)
+    return;
+  if(sceplab_memcasestr(m, n, "CERT_INSTALL_SUCCESS") || sceplab_memcasestr(m, n, "CERT_ACCESS_GRANTED") ||
+     sceplab_memcasestr(m, n, "installed.") || sceplab_memcasestr(m, n, "installed successfully"))
+    r->step = 5;
+  else if(sceplab_memcasestr(m, n, "mscep") || sceplab_memcasestr(m, n, "pkiStatus="))
+    r->step = 2;
+}
+
+/* "Received '503 Service Unavailable' when sending GetCACaps(ca) to URL" and "Sending GetCACert(ca) to URL" */
+void logs_jscep_fields(sceplab_record *r)
+{
+  const char *m = r->message.p, *q, *end;
+  if(!m)
+    return;
+  end = m + r->message.n;
+  if((q = sceplab_memcasestr(m, r->message.n, "Received '"))) {
+    char num[8];
+    size_t k = 0;
+    q += 10;
+    while(q + k < end && k < 3 && isdigit((unsigned char)q[k]))
+      k++;
+    memcpy(num, q, k);
+    num[k] = 0;
+    if(k == 3)
+      r->http_status = atol(num);
+  }
+  if((q = sceplab_memcasestr(m, r->message.n, "sending ")) || (q = sceplab_memcasestr(m, r->message.n, "Sending "))) {
+    const char *op = q + 8, *par = op;
+    while(par < end && isalpha((unsigned char)*par))
+      par++;
+    if(par < end && *par == '(' && par > op) {
+      r->scep_operation.p = op;
+      r->scep_operation.n = (size_t)(par - op);
+    }
+  }
+  if((q = sceplab_memcasestr(m, r->message.n, "https://")) || (q = sceplab_memcasestr(m, r->message.n, "http://"))) {
+    r->url.p = q;
+    r->url.n = logs_span_until(q, end, " '\\");
+  }
+}
+
+/* iOS Console copies saved through TextEdit keep RTF debris: a trailing backslash and \'93 \'94. */
+size_t logs_clean_rtf(sceplab_log *lg, const char *p, size_t n)
+{
+  size_t len = 0, i = 0;
+  while(n && (p[n - 1] == '\\' || p[n - 1] == ' '))
+    n--;
+  while(i < n) {
+    if(p[i] == '\\' && i + 3 < n && p[i + 1] == '\'' && (memcmp(p + i + 2, "93", 2) == 0 || memcmp(p + i + 2, "94", 2) == 0)) {
+      logs_msg_append(lg, &len, "\"", 1);
+      i += 4;
+    }
+    else {
+      size_t k = i;
+      while(k < n && !(p[k] == '\\' && k + 1 < n && p[k + 1] == '\''))
+        k++;
+      if(k == i)
+        k = i + 1;
+      logs_msg_append(lg, &len, p + i, k - i);
+      i = k;
+    }
+  }
+  return len;
+}

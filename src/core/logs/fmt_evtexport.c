@@ -1,0 +1,147 @@
+/* Event Viewer "Save as" exports: text (tab) and CSV.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "logs_int.h"
+
+/* Event Viewer "Save as" text (tab) and CSV (comma): Level, Date and Time, Source, Event ID, Task
+ * Category, then the description, quoted (with "" inside) when it spans lines. */
+static int logs_parse_evtexport(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
+{
+  char sep = lg->fmt == FMT_EVTTXT ? '\t' : ',';
+  sceplab_str col[5];
+  const char *cur = p, *end = p + n;
+  size_t len = 0;
+  int i, mo, d, y, h, mi, s, k = 0;
+  char tb[48], ampm[3] = "";
+  if(r->line == 1)
+    return 0; /* the header */
+  for(i = 0; i < 5; i++) {
+    const char *st = cur;
+    if(cur < end && *cur == '"') { /* a quoted column (CSV) */
+      st = ++cur;
+      while(cur < end && *cur != '"')
+        cur++;
+      col[i].p = st;
+      col[i].n = (size_t)(cur - st);
+      if(cur < end)
+        cur++;
+    }
+    else {
+      while(cur < end && *cur != sep)
+        cur++;
+      col[i].p = st;
+      col[i].n = (size_t)(cur - st);
+    }
+    if(cur >= end || *cur != sep) {
+      if(n)
+        logs_skip(lg, r->line, "fewer than six columns");
+      return 0;
+    }
+    cur++;
+  }
+  if(!logs_copy_view(col[1], tb, sizeof(tb)) || sscanf(tb, "%d/%d/%d %d:%d:%d%n", &mo, &d, &y, &h, &mi, &s, &k) != 6) {
+    logs_skip(lg, r->line, "unreadable Date and Time");
+    return 0;
+  }
+  sscanf(tb + k, " %2s", ampm);
+  if((ampm[0] == 'P' || ampm[0] == 'p') && h < 12)
+    h += 12;
+  else if((ampm[0] == 'A' || ampm[0] == 'a') && h == 12)
+    h = 0;
+  r->time_us = logs_make_time(y, mo, d, h, mi, s, 0);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    logs_skip(lg, r->line, "Date and Time out of range");
+    return 0;
+  }
+  logs_assume_zone(lg, r);
+  r->level = col[0].n >= 5 && strncmp(col[0].p, "Error", 5) == 0 ? SCEPLAB_LVL_ERROR
+           : col[0].n >= 4 && strncmp(col[0].p, "Warn", 4) == 0 ? SCEPLAB_LVL_WARNING
+           : col[0].n >= 4 && strncmp(col[0].p, "Crit", 4) == 0 ? SCEPLAB_LVL_CRITICAL
+           : col[0].n >= 4 && strncmp(col[0].p, "Verb", 4) == 0 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
+  {
+    char eid[16];
+    if(logs_copy_view(col[3], eid, sizeof(eid)))
+      r->event_id = strtol(eid, NULL, 10);
+  }
+  /* the columns point into the line buffer, which the next line may move: keep copies */
+  lg->arena_used = 0;
+  r->time_text = col[1];
+  {
+    char tmp[512];
+    if(logs_copy_view(col[1], tmp, sizeof(tmp)))
+      r->time_text = logs_arena_str(lg, tmp);
+    if(logs_copy_view(col[2], tmp, sizeof(tmp)))
+      r->component = logs_arena_str(lg, tmp);
+  }
+  /* the description */
+  if(cur < end && *cur == '"') {
+    const char *q = cur + 1, *e;
+    for(;;) {
+      e = q;
+      while(e < end) {
+        if(*e == '"' && e + 1 < end && e[1] == '"') {
+          logs_msg_append(lg, &len, q, (size_t)(e - q) + 1);
+          q = e += 2;
+          continue;
+        }
+        if(*e == '"')
+          break;
+        e++;
+      }
+      logs_msg_append(lg, &len, q, (size_t)(e - q));
+      if(e < end)
+        break;
+      {
+        int rc;
+        logs_msg_append(lg, &len, "\n", 1);
+        rc = logs_next_line(lg, &p, &n, err);
+        if(rc < 0)
+          return -1;
+        if(rc == 0)
+          break;
+        q = p;
+        end = p + n;
+      }
+    }
+  }
+  else
+    logs_msg_append(lg, &len, cur, (size_t)(end - cur));
+  r->message.p = lg->msg;
+  r->message.n = len;
+  if(r->component.n) {
+    if(sceplab_memcasestr(r->component.p, r->component.n, "DeviceManagement-Enterprise"))
+      r->step = r->event_id == 39 ? 5 : 2;
+    else if(sceplab_memcasestr(r->component.p, r->component.n, "NetworkDeviceEnrollment"))
+      r->step = 3;
+    else if(sceplab_memcasestr(r->component.p, r->component.n, "CertificationAuthority"))
+      r->step = 4;
+  }
+  return 1;
+}
+
+static const char *detect_text(const char *p, size_t n)
+{
+  static const char head[] = "Level\tDate and Time\tSource\tEvent ID";
+  if(n > sizeof(head) && strncmp(p, head, sizeof(head) - 1) == 0)
+    return "Event Viewer text export (Level, Date and Time, Source, Event ID, Task Category)";
+  return NULL;
+}
+
+static const char *detect_csv(const char *p, size_t n)
+{
+  static const char head[] = "Level,Date and Time,Source,Event ID";
+  if(n > sizeof(head) && strncmp(p, head, sizeof(head) - 1) == 0)
+    return "Event Viewer CSV export (Level,Date and Time,Source,Event ID,Task Category)";
+  return NULL;
+}
+
+const logs_format logs_fmt_eventtext = {FMT_EVTTXT, "eventtext", LOGS_FORCEABLE, detect_text, logs_parse_evtexport,
+                                        NULL, NULL};
+const logs_format logs_fmt_eventcsv = {FMT_EVTCSV, "eventcsv", LOGS_FORCEABLE, detect_csv, logs_parse_evtexport,
+                                       NULL, NULL};

@@ -1,0 +1,92 @@
+/* Binary .evtx files, read with libevtx; each record's XML goes through fmt_xml.c.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libevtx.h>
+
+#include "logs_int.h"
+
+/* libevtx's error text, as one line, into err: "<path>: <what>: <libevtx's reason>". */
+static int evtx_error(sceplab_error *err, libevtx_error_t *e, const char *what, const char *path)
+{
+  char msg[256] = "";
+  if(e) {
+    libevtx_error_sprint(e, msg, sizeof(msg));
+    libevtx_error_free(&e);
+  }
+  return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s: %s", path, what, msg);
+}
+
+int logs_evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
+{
+  libevtx_error_t *e = NULL;
+  lg->fmt = FMT_EVTX;
+  if(lg->f) {
+    fclose(lg->f);
+    lg->f = NULL;
+  }
+  if(sceplab_optlib_need(SCEPLAB_LIB_EVTX, err) != 0)
+    return -1;
+  if(libevtx_file_initialize(&lg->evtx, &e) != 1)
+    return evtx_error(err, e, "cannot read EVTX", path);
+  if(libevtx_file_open(lg->evtx, path, LIBEVTX_OPEN_READ, &e) != 1) {
+    libevtx_file_free(&lg->evtx, NULL);
+    return evtx_error(err, e, "cannot open EVTX", path);
+  }
+  if(libevtx_file_get_number_of_records(lg->evtx, &lg->evtx_count, &e) != 1)
+    return evtx_error(err, e, "cannot count EVTX records", path);
+  return 0;
+}
+
+/* The next EVTX record: its XML, parsed as a Windows event. 1, 0 at end. */
+static int logs_evtx_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  while(lg->evtx_index < lg->evtx_count) {
+    libevtx_record_t *rec = NULL;
+    libevtx_error_t *e = NULL;
+    size_t size = 0;
+    int index = lg->evtx_index++, got;
+    char why[200];
+    r->line = (uint64_t)index + 1;
+    if(libevtx_file_get_record_by_index(lg->evtx, index, &rec, &e) != 1 ||
+       libevtx_record_get_utf8_xml_string_size(rec, &size, &e) != 1 || size == 0 || size > MAX_FRAGMENT) {
+      char msg[160] = "no XML";
+      if(e) {
+        libevtx_error_sprint(e, msg, sizeof(msg));
+        libevtx_error_free(&e);
+      }
+      snprintf(why, sizeof(why), "record unreadable (%s)", msg);
+      logs_skip(lg, r->line, why);
+      libevtx_record_free(&rec, NULL);
+      continue;
+    }
+    if(size > lg->xmlcap) {
+      char *nx = realloc(lg->xml, size);
+      if(!nx) {
+        libevtx_record_free(&rec, NULL);
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+      }
+      lg->xml = nx;
+      lg->xmlcap = size;
+    }
+    got = libevtx_record_get_utf8_xml_string(rec, (uint8_t *)lg->xml, size, &e) == 1;
+    libevtx_record_free(&rec, NULL);
+    if(!got) {
+      libevtx_error_free(&e);
+      logs_skip(lg, r->line, "record XML unreadable");
+      continue;
+    }
+    lg->arena_used = 0;
+    if(logs_parse_fragment(lg, lg->xml, strlen(lg->xml), r))
+      return 1;
+  }
+  return 0;
+}
+
+/* found by its "ElfFile" signature before any text rule, in log.c */
+const logs_format logs_fmt_evtx = {FMT_EVTX, "evtx", LOGS_XML2, NULL, NULL, logs_evtx_next, NULL};

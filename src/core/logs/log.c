@@ -1,0 +1,297 @@
+/* Opening, detection, iteration: the public sceplab_log_* functions.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <libevtx.h>
+
+#include "logs_int.h"
+
+/* Every format, in detection order: the first whose rule the text meets is the format. Specific
+ * signatures come first (directives, XML roots, export headers), line shapes after. .evtx is found
+ * by its binary signature before any of them. */
+static const logs_format *const formats[] = {
+  &logs_fmt_iis, &logs_fmt_msi, &logs_fmt_registry, &logs_fmt_crs, &logs_fmt_svclog, &logs_fmt_eventxml,
+  &logs_fmt_eventtext, &logs_fmt_eventcsv, &logs_fmt_android, &logs_fmt_ios, &logs_fmt_syslog,
+  &logs_fmt_cmtrace, &logs_fmt_evtx,
+};
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+
+const char *sceplab_log_format_name(size_t i)
+{
+  return i < NFORMATS ? formats[i]->name : NULL;
+}
+
+int sceplab_log_format_forceable(size_t i)
+{
+  return i < NFORMATS && (formats[i]->flags & LOGS_FORCEABLE) != 0;
+}
+
+/* "iis, cmtrace, ..." of the formats --format may name, for messages. */
+static void forceable_list(char *out, size_t outlen)
+{
+  size_t i, o = 0;
+  out[0] = '\0';
+  for(i = 0; i < NFORMATS; i++)
+    if(formats[i]->flags & LOGS_FORCEABLE)
+      o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? ", " : "", formats[i]->name);
+}
+
+static int is_evtx(const sceplab_log *lg)
+{
+  return lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0;
+}
+
+const char *sceplab_level_name(sceplab_level l)
+{
+  static const char *const names[] = {"unknown", "verbose", "info", "warning", "error", "critical"};
+  return (unsigned)l < 6 ? names[l] : "unknown";
+}
+
+const logs_format *logs_detect(const char *p, size_t n, const char **why)
+{
+  size_t i;
+  for(i = 0; i < NFORMATS; i++)
+    if(formats[i]->detect && (*why = formats[i]->detect(p, n)) != NULL)
+      return formats[i];
+  return NULL;
+}
+
+sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const sceplab_log_opts *opts,
+                              sceplab_error *err)
+{
+  sceplab_log *lg = logs_open_raw(path, err);
+  struct stat st;
+  if(!lg)
+    return NULL;
+  return logs_finish_open(lg, path, filter, opts, stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1, err);
+}
+
+sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
+                                const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err)
+{
+  const char *why;
+  if(opts && opts->format) {
+    size_t i;
+    for(i = 0; i < NFORMATS; i++)
+      if((formats[i]->flags & LOGS_FORCEABLE) && strcmp(opts->format, formats[i]->name) == 0)
+        break;
+    if(i == NFORMATS) {
+      char list[256];
+      forceable_list(list, sizeof(list));
+      sceplab_err_set(err, SCEPLAB_E_USAGE, "format '%s' cannot be forced (one of %s)", opts->format, list);
+      sceplab_log_close(lg);
+      return NULL;
+    }
+    lg->ft = formats[i];
+  }
+  else if(is_evtx(lg)) {
+    lg->ft = &logs_fmt_evtx;
+    if(logs_evtx_open(lg, path, err) != 0) {
+      sceplab_log_close(lg);
+      return NULL;
+    }
+  }
+  else if((lg->ft = logs_detect(lg->buf ? lg->buf : "", lg->end, &why)) == NULL) {
+    size_t k = 0;
+    while(k < lg->end && k < 60 && lg->buf[k] != '\n' && lg->buf[k] != '\r')
+      k++;
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: log format not recognised (first line: \"%.*s\")", path, (int)k,
+                    lg->buf ? lg->buf : "");
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  if(opts && ((opts->has_bias && (opts->bias < -MAX_OFFSET_MIN || opts->bias > MAX_OFFSET_MIN)) ||
+              (opts->has_offset && (opts->offset_min < -MAX_OFFSET_MIN || opts->offset_min > MAX_OFFSET_MIN)))) {
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: bias and offset stay within %d minutes of UTC", path, MAX_OFFSET_MIN);
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  if(opts && opts->date) {
+    int y, m, d;
+    char extra;
+    if(sscanf(opts->date, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || logs_make_time(y, m, d, 0, 0, 0, 0) == SCEPLAB_TIME_UNKNOWN) {
+      sceplab_err_set(err, SCEPLAB_E_USAGE, "date '%.40s' is not a calendar date (YYYY-MM-DD, 1970-2200)", opts->date);
+      sceplab_log_close(lg);
+      return NULL;
+    }
+  }
+  lg->fmt = lg->ft->id;
+  /* Formats of XML records need libxml2: said once, at open, rather than for every record. */
+  if(lg->ft->flags & LOGS_XML2) {
+    sceplab_error lib;
+    if(sceplab_optlib_need(SCEPLAB_LIB_XML2, &lib) != 0) {
+      sceplab_err_set(err, lib.code, "%s: %s", path, lib.msg);
+      sceplab_log_close(lg);
+      return NULL;
+    }
+  }
+  if(filter)
+    lg->filter = *filter;
+  else
+    lg->filter.since_us = lg->filter.until_us = SCEPLAB_TIME_UNKNOWN;
+  logs_index_needles(lg);
+  if(opts && opts->has_bias) {
+    lg->bias_set = 1;
+    lg->bias = opts->bias;
+  }
+  if(opts && opts->has_offset) {
+    lg->offset_set = 1;
+    lg->offset_min = opts->offset_min;
+  }
+  if(opts && opts->progress) {
+    lg->progress = opts->progress;
+    lg->progress_ud = opts->progress_ud;
+    if(lg->bytes_read) /* what format detection read already */
+      lg->progress(lg->progress_ud, (size_t)lg->bytes_read);
+  }
+  lg->mtime_us = mtime >= 0 ? mtime * 1000000 : SCEPLAB_TIME_UNKNOWN;
+  /* the date for date-less formats: given, else the file's modification date */
+  if(opts && opts->date && sscanf(opts->date, "%4d-%2d-%2d", &lg->year, &lg->month, &lg->day) == 3)
+    ;
+  else {
+    struct tm tm;
+    time_t t = mtime >= 0 ? (time_t)mtime : time(NULL);
+    gmtime_r(&t, &tm);
+    lg->year = tm.tm_year + 1900;
+    lg->month = tm.tm_mon + 1;
+    lg->day = tm.tm_mday;
+  }
+  return lg;
+}
+
+static void count_step(sceplab_log *lg, const sceplab_record *r)
+{
+  if(r->step >= 1 && r->step <= 6)
+    lg->steps[r->step]++;
+}
+
+static void record_init(const sceplab_log *lg, sceplab_record *r)
+{
+  memset(r, 0, sizeof(*r));
+  r->time_us = SCEPLAB_TIME_UNKNOWN;
+  r->event_id = -1;
+  r->http_status = r->http_substatus = -1;
+  r->win32_status = -1;
+  r->time_taken_ms = -1;
+  r->source = lg->ft->name;
+}
+
+/* A record the parser produced: counted, then tested; 1 when it passes the filter. The fields any
+ * message may carry are extracted only for records that will be returned. */
+static int keep(sceplab_log *lg, sceplab_record *r)
+{
+  int pass;
+  lg->records++;
+  count_step(lg, r);
+  if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
+    lg->last_time = r->time_us;
+  pass = logs_passes(lg, r);
+  if(!pass)
+    return 0;
+  if(lg->ft->render)
+    lg->ft->render(lg, r);
+  if((pass == 2 || !lg->filter.any) && !logs_passes_contains(lg, r))
+    return 0;
+  if(!(lg->ft->flags & LOGS_EXTRACTED))
+    logs_extract(r);
+  return 1;
+}
+
+int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  if(lg->ft->record) {
+    for(;;) {
+      int rc;
+      record_init(lg, r);
+      rc = lg->ft->record(lg, r, err);
+      if(rc <= 0)
+        return rc; /* the reader's own error, as it said it */
+      if(keep(lg, r))
+        return 1;
+    }
+  }
+  for(;;) {
+    const char *p;
+    size_t n;
+    int rc = logs_next_line(lg, &p, &n, err), got;
+    if(rc <= 0)
+      return rc;
+    record_init(lg, r);
+    r->line = lg->line - 1;
+    r->offset = lg->line_start;
+    if(lg->line_cut) {
+      logs_skip(lg, r->line, "line longer than 1 MiB");
+      continue;
+    }
+    got = lg->ft->line(lg, p, n, r, err);
+    if(got < 0)
+      return -1;
+    if(got && keep(lg, r))
+      return 1;
+  }
+}
+
+void sceplab_log_close(sceplab_log *lg)
+{
+  int i;
+  if(!lg)
+    return;
+  if(lg->f)
+    fclose(lg->f);
+  for(i = 0; i < lg->nfields; i++)
+    free(lg->fields[i]);
+  free(lg->path);
+  free(lg->buf);
+  free(lg->msg);
+  free(lg->pending);
+  free(lg->xml);
+  if(lg->evtx) {
+    libevtx_file_close(lg->evtx, NULL);
+    libevtx_file_free(&lg->evtx, NULL);
+  }
+  free(lg);
+}
+
+const char *sceplab_log_format(const sceplab_log *lg) { return lg->ft->name; }
+const char *sceplab_log_path(const sceplab_log *lg) { return lg->path; }
+uint64_t sceplab_log_records(const sceplab_log *lg) { return lg->records; }
+uint64_t sceplab_log_skipped(const sceplab_log *lg) { return lg->skipped; }
+uint64_t sceplab_log_step_records(const sceplab_log *lg, int step)
+{
+  return step >= 1 && step <= 6 ? lg->steps[step] : 0;
+}
+
+const char *sceplab_log_skip_example(const sceplab_log *lg, int i)
+{
+  return i >= 0 && (uint64_t)i < lg->skipped && i < 3 ? lg->examples[i] : NULL;
+}
+
+int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_error *err)
+{
+  sceplab_log *lg = logs_open_raw(path, err);
+  const logs_format *ft;
+  const char *why;
+  if(!lg)
+    return err ? (int)err->code : SCEPLAB_E_INPUT;
+  if(is_evtx(lg)) {
+    snprintf(out, outlen, "evtx: binary Windows event log (ElfFile signature), read with libevtx");
+    sceplab_log_close(lg);
+    return 0;
+  }
+  if((ft = logs_detect(lg->buf ? lg->buf : "", lg->end, &why)) == NULL) {
+    size_t seen = lg->end;
+    sceplab_log_close(lg);
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", path, seen);
+  }
+  snprintf(out, outlen, "%s: %s%s", ft->name, why,
+           lg->enc == ENC_UTF16LE ? ", UTF-16LE" : lg->enc == ENC_UTF16BE ? ", UTF-16BE" : "");
+  sceplab_log_close(lg);
+  return 0;
+}

@@ -1,0 +1,250 @@
+/* Reading: the streaming reader (BOM, UTF-16, CRLF, bounded lines) and per-record scratch space.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "logs_int.h"
+
+void logs_skip(sceplab_log *lg, uint64_t line, const char *why)
+{
+  if(lg->skipped < 3)
+    snprintf(lg->examples[lg->skipped], sizeof(lg->examples[0]), "line %llu: %.200s", (unsigned long long)line, why);
+  lg->skipped++;
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+  if(cp < 0x80) { o[0] = (char)cp; return 1; }
+  if(cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
+  if(cp < 0x10000) {
+    o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 63)); o[2] = (char)(0x80 | (cp & 63));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 63));
+  o[2] = (char)(0x80 | ((cp >> 6) & 63)); o[3] = (char)(0x80 | (cp & 63));
+  return 4;
+}
+
+/* Appends decoded bytes to buf; returns 0 at end of file, -1 on error. */
+int logs_refill(sceplab_log *lg, sceplab_error *err)
+{
+  size_t n, need;
+  if(lg->eof)
+    return 0;
+  if(lg->start > 0) { /* compact */
+    memmove(lg->buf, lg->buf + lg->start, lg->end - lg->start);
+    lg->end -= lg->start;
+    lg->start = 0;
+  }
+  n = fread(lg->raw + lg->rawleft, 1, CHUNK, lg->f);
+  if(n == 0) {
+    if(ferror(lg->f))
+      return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: read error: %s", lg->path, strerror(errno)), -1;
+    lg->eof = 1;
+    return 0;
+  }
+  lg->bytes_read += n;
+  if(lg->progress)
+    lg->progress(lg->progress_ud, n);
+  n += lg->rawleft;
+  lg->rawleft = 0;
+  need = lg->end + (lg->enc == ENC_UTF8 ? n : n / 2 * 3 + 4) + 1;
+  if(need > lg->cap) {
+    size_t cap = lg->cap ? lg->cap : CHUNK * 2;
+    char *nb;
+    while(cap < need)
+      cap *= 2;
+    nb = realloc(lg->buf, cap);
+    if(!nb)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    lg->buf = nb;
+    lg->cap = cap;
+  }
+  if(lg->enc == ENC_UTF8) {
+    memcpy(lg->buf + lg->end, lg->raw, n);
+    lg->end += n;
+  }
+  else {
+    size_t i = 0;
+    int le = lg->enc == ENC_UTF16LE;
+    while(i + 1 < n) {
+      uint32_t u = le ? (uint32_t)(lg->raw[i] | lg->raw[i + 1] << 8) : (uint32_t)(lg->raw[i] << 8 | lg->raw[i + 1]);
+      if(u >= 0xD800 && u < 0xDC00) {
+        uint32_t lo;
+        if(i + 3 >= n)
+          break; /* the pair continues in the next chunk */
+        lo = le ? (uint32_t)(lg->raw[i + 2] | lg->raw[i + 3] << 8) : (uint32_t)(lg->raw[i + 2] << 8 | lg->raw[i + 3]);
+        if(lo >= 0xDC00 && lo < 0xE000) {
+          u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+          i += 2;
+        }
+        else
+          u = 0xFFFD;
+      }
+      else if(u >= 0xDC00 && u < 0xE000)
+        u = 0xFFFD;
+      lg->end += put_utf8(lg->buf + lg->end, u);
+      i += 2;
+    }
+    lg->rawleft = n - i;
+    memmove(lg->raw, lg->raw + i, lg->rawleft);
+  }
+  return 1;
+}
+
+/* The next line (CR/LF stripped), as a view valid until the next call; 0 at end, -1 on error. */
+int logs_next_line(sceplab_log *lg, const char **p, size_t *n, sceplab_error *err)
+{
+  for(;;) {
+    char *nl = lg->end > lg->start ? memchr(lg->buf + lg->start, '\n', lg->end - lg->start) : NULL;
+    size_t len;
+    lg->line_start = lg->offset;
+    if(!nl && lg->end - lg->start > MAX_LINE) {
+      /* cut: hand out the first MAX_LINE bytes, drop the rest up to the newline */
+      *p = lg->buf + lg->start;
+      *n = MAX_LINE;
+      lg->line_cut = 1;
+      lg->start += MAX_LINE;
+      for(;;) {
+        char *e = memchr(lg->buf + lg->start, '\n', lg->end - lg->start);
+        if(e) {
+          lg->offset += (uint64_t)(e + 1 - (lg->buf + lg->start)) + MAX_LINE;
+          lg->start = (size_t)(e + 1 - lg->buf);
+          break;
+        }
+        lg->offset += lg->end - lg->start;
+        lg->start = lg->end;
+        if(logs_refill(lg, err) <= 0)
+          break;
+      }
+      lg->line++;
+      return 1;
+    }
+    if(nl || (lg->eof && lg->end > lg->start)) {
+      size_t stop = nl ? (size_t)(nl - lg->buf) : lg->end;
+      len = stop - lg->start;
+      *p = lg->buf + lg->start;
+      lg->offset += len + (nl ? 1 : 0);
+      lg->start = nl ? stop + 1 : stop;
+      while(len && ((*p)[len - 1] == '\r'))
+        len--;
+      *n = len;
+      lg->line++;
+      lg->line_cut = len > MAX_LINE; /* whole, but too long to be a record */
+      return 1;
+    }
+    if(lg->eof)
+      return 0;
+    {
+      int r = logs_refill(lg, err);
+      if(r < 0)
+        return -1;
+    }
+  }
+}
+
+int logs_msg_append(sceplab_log *lg, size_t *len, const char *p, size_t n)
+{
+  if(*len + n + 2 > lg->msgcap) {
+    size_t cap = lg->msgcap ? lg->msgcap * 2 : 4096;
+    char *nm;
+    while(cap < *len + n + 2)
+      cap *= 2;
+    if(cap > MAX_MESSAGE + 2) {
+      n = MAX_MESSAGE > *len ? MAX_MESSAGE - *len : 0;
+      cap = MAX_MESSAGE + 2;
+    }
+    nm = realloc(lg->msg, cap);
+    if(!nm)
+      return -1;
+    lg->msg = nm;
+    lg->msgcap = cap;
+  }
+  memcpy(lg->msg + *len, p, n);
+  *len += n;
+  return 0;
+}
+
+/* Copies a string into the per-record arena; the view lives until the next record. */
+sceplab_str logs_arena_str(sceplab_log *lg, const char *s)
+{
+  sceplab_str v = {NULL, 0};
+  size_t n = s ? strlen(s) : 0;
+  if(!n)
+    return v;
+  if(lg->arena_used + n + 1 > sizeof(lg->arena))
+    n = lg->arena_used + 1 < sizeof(lg->arena) ? sizeof(lg->arena) - lg->arena_used - 1 : 0;
+  if(!n)
+    return v;
+  memcpy(lg->arena + lg->arena_used, s, n);
+  lg->arena[lg->arena_used + n] = 0;
+  v.p = lg->arena + lg->arena_used;
+  v.n = n;
+  lg->arena_used += n + 1;
+  return v;
+}
+
+sceplab_log *logs_open_raw(const char *path, sceplab_error *err)
+{
+  FILE *f = fopen(path, "rb");
+  if(!f) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  return logs_open_stream(f, path, err);
+}
+
+/* A reader over any stream (a file, or a zip member through fopencookie); takes ownership of f. */
+sceplab_log *logs_open_stream(FILE *f, const char *path, sceplab_error *err)
+{
+  sceplab_log *lg = calloc(1, sizeof(*lg));
+  if(!lg) {
+    fclose(f);
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  lg->f = f;
+  lg->path = strdup(path);
+  if(!lg->path) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  lg->line = 1;
+  lg->last_time = SCEPLAB_TIME_UNKNOWN;
+  /* the encoding, from the BOM or the shape of the first bytes */
+  {
+    unsigned char b[4];
+    size_t got = fread(b, 1, 4, lg->f);
+    size_t skip = 0;
+    if(got >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) skip = 3;
+    else if(got >= 2 && b[0] == 0xFF && b[1] == 0xFE) { lg->enc = ENC_UTF16LE; skip = 2; }
+    else if(got >= 2 && b[0] == 0xFE && b[1] == 0xFF) { lg->enc = ENC_UTF16BE; skip = 2; }
+    else if(got == 4 && b[0] && !b[1] && b[2] && !b[3]) lg->enc = ENC_UTF16LE;
+    memcpy(lg->raw, b + skip, got - skip);
+    lg->rawleft = got - skip;
+    if(lg->enc == ENC_UTF8 && lg->rawleft) {
+      /* hand the bytes to the decoder as if just read */
+      lg->buf = malloc(CHUNK * 2);
+      if(!lg->buf) {
+        sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+        sceplab_log_close(lg);
+        return NULL;
+      }
+      lg->cap = CHUNK * 2;
+      memcpy(lg->buf, lg->raw, lg->rawleft);
+      lg->end = lg->rawleft;
+      lg->rawleft = 0;
+    }
+  }
+  if(logs_refill(lg, err) < 0) {
+    sceplab_log_close(lg);
+    return NULL;
+  }
+  return lg;
+}
