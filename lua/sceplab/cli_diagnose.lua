@@ -79,7 +79,7 @@ local function run_diagnose(args)
   -- no diagnosis (exit 3), though the report says which inputs were not read
   local read, named_bad = 0, false
   for _, i in ipairs(rep.inputs) do
-    if not i.error then read = read + 1 end
+    if i.format then read = read + 1 end
     if i.fatal then named_bad = true stderr("%s: %s", i.file, i.error) end
   end
   if read == 0 then

@@ -69,14 +69,13 @@ end
 
 function M.run(args)
   if args.explain_format then
-    local files, errors = timeline.expand(args.paths)
-    for _, e in ipairs(errors) do stderr("%s", e) end
-    local code = #errors > 0 and 3 or 0
-    for _, f in ipairs(files) do
-      local why, err = sceplab.logs.explain(f.path)
-      if why then io.stdout:write(visible(f.path), ": ", why, "\n") else
-        io.stdout:write(visible(f.path), ": ", visible(err), "\n")
-        if f.named then code = 3 end
+    -- what each file found under the paths is read as, and why (the merge opens each once)
+    local inputs = timeline.merge(args.paths, { format = args.format }, function() end)
+    local code = 0
+    for _, i in ipairs(inputs) do
+      if i.format then io.stdout:write(visible(i.file), ": ", i.format, ": ", i.why or "", "\n") else
+        io.stdout:write(visible(i.file or "?"), ": ", visible(i.error), "\n")
+        if i.fatal then code = 3 end
       end
     end
     return code
@@ -126,7 +125,7 @@ function M.run(args)
   local tty = sys.isatty(2)
   local read = 0
   for _, i in ipairs(inputs) do
-    if not i.error then read = read + 1 end
+    if i.format then read = read + 1 end
   end
   if read == 0 then
     for _, i in ipairs(inputs) do stderr("%s", i.error) end
@@ -134,13 +133,17 @@ function M.run(args)
     return 3
   end
   for _, i in ipairs(inputs) do
-    if i.error then
+    if not i.format then
       if i.fatal then stderr("%s", i.error) code = 3
       elseif tty then stderr("skipped %s", i.error) end
     else
       local line = ("%s: %s, %d record(s), skipped %d"):format(i.file, i.format, i.records, i.skipped)
       if #i.examples > 0 then line = line .. " (" .. table.concat(i.examples, "; ") .. ")" end
-      if tty or i.skipped > 0 then io.stderr:write("  ", visible(line), "\n") end
+      if i.sorted then line = line .. ", written newest first: sorted" end
+      if (i.out_of_order or 0) > 0 then line = line .. (", %d record(s) out of time order"):format(i.out_of_order) end
+      if tty or i.skipped > 0 or i.error or (i.out_of_order or 0) > 0 then io.stderr:write("  ", visible(line), "\n") end
+      -- reading stopped in the middle: said whatever the terminal, the records before it stand
+      if i.error then stderr("%s (the records before it were read)", i.error) end
     end
   end
   if records_for_attempts then

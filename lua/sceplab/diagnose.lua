@@ -298,7 +298,8 @@ function M.run(paths, opts)
     local e = i.error
     if e and e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end  -- the file is named already
     clean_inputs[#clean_inputs + 1] = { file = i.file, format = i.format, records = i.records, skipped = i.skipped,
-                                        examples = i.examples, steps = i.steps, error = e, fatal = i.error and i.fatal or nil }
+                                        examples = i.examples, steps = i.steps, error = e, fatal = i.fatal or nil,
+                                        sorted = i.sorted, out_of_order = i.out_of_order }
   end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.id end

@@ -42,12 +42,11 @@ local function render_text(rep, colour)
   local SEVC = { error = "1;31", warning = "33", info = "36" }
   w("Read:")
   for _, i in ipairs(rep.inputs) do
-    if i.error then
-      local e = i.error
-      if e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end
-      w(("  %s: not read (%s)"):format(i.file, e))
-    else w(("  %s: %s, %d records%s"):format(i.file, i.format or "?", i.records or 0,
-                                             (i.skipped or 0) > 0 and (", %d skipped"):format(i.skipped) or "")) end
+    if not i.format then
+      w(("  %s: not read (%s)"):format(i.file, i.error or "?"))
+    else w(("  %s: %s, %d records%s%s"):format(i.file, i.format, i.records or 0,
+                                             (i.skipped or 0) > 0 and (", %d skipped"):format(i.skipped) or "",
+                                             i.error and ("; reading stopped: " .. i.error) or "")) end
   end
   w("")
   local by = index(rep.findings)

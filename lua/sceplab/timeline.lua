@@ -1,163 +1,27 @@
--- One timeline from many log files: each file is parsed in C as a stream; the merge holds one
--- record per file, so memory stays bounded whatever the sizes. Order: UTC time, then file (in the
--- order given), then line. Records without a time keep their place at the start of their file.
+-- One timeline from many log files, merged in C in UTC order (then input, then line); records
+-- without a time keep their place at the start of their file. Attempts are grouped here.
 local logs = require "sceplab.core.logs"
-local sys = require "sceplab.core.sys"
 
 local M = {}
 
 --- Seconds since the epoch from "YYYY-MM-DD[T ]HH:MM[:SS][.fff][Z|+HH:MM]" (UTC when no zone) | nil.
 M.parse_time = (require "sceplab.time").parse
 
---- Every file under the given paths (directories walked recursively, sorted).
--- Returns files, errors (paths that could not be read).
-function M.expand(paths)
-  local files, errors = {}, {}
-  local function walk(path, named)
-    local kind, err = sys.kind(path)
-    if not kind then errors[#errors + 1] = err return end
-    if kind == "directory" then
-      local names, lerr = sys.listdir(path)
-      if not names then errors[#errors + 1] = lerr return end
-      local dir = path:match("^(.-)/*$")  -- "logs/" and "logs" name the same children; "/" gives "/name"
-      for _, n in ipairs(names) do walk(dir .. "/" .. n, false) end
-    elseif kind == "file" then
-      -- a zip bundle is read in place: its members join the walk
-      local members, merr, mcode = logs.members(path)
-      if not members and mcode ~= "input" then
-        errors[#errors + 1] = merr -- a zip that cannot be read (libarchive missing), not a log
-      elseif members then
-        for _, m in ipairs(members) do
-          files[#files + 1] = { path = path .. "!" .. m.name, archive = path, index = m.index, named = false }
-        end
-      else
-        files[#files + 1] = { path = path, named = named }
-      end
-    end
-  end
-  for _, p in ipairs(paths) do walk(p, true) end
-  return files, errors
-end
-
-local LEVELS = { verbose = 1, info = 2, warning = 3, error = 4, critical = 5 }
-
--- sceplab's own JSONL (timeline --jsonl), read back with the same filter semantics as the C readers.
-local function open_jsonl(path, filter)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  -- the first line decides, read with a bound: a huge file without a newline is not ours
-  local head = f:read(1 << 20) or ""
-  local first = head:match("^[^\n]*")
-  local cjson = require "cjson.safe"
-  local probe = first and cjson.decode(first)
-  if type(probe) ~= "table" or not (probe.time and probe.source and probe.file and probe.line) then
-    f:close()
-    return nil
-  end
-  f:seek("set", 0)
-  filter = filter or {}
-  local stats = { file = path, format = "jsonl", records = 0, skipped = 0, examples = {} }
-  local lineno = 0
-  local function set_of(list)
-    if not list then return nil end
-    local t = {}
-    for _, v in ipairs(list) do t[v] = true end
-    return t
-  end
-  local sources, statuses, events = set_of(filter.sources), set_of(filter.statuses), set_of(filter.event_ids)
-  local min = filter.min_level and LEVELS[filter.min_level] or 0
-  local function passes(r)
-    if sources and not sources[r.source] then return false end
-    if statuses and not statuses[r.http_status] then return false end
-    if events and not events[r.event_id] then return false end
-    if (LEVELS[r.level] or 0) < min then return false end
-    local t = r.time_us and r.time_us / 1e6
-    if filter.since and (not t or t < filter.since) then return false end
-    if filter["until"] and (not t or t > filter["until"]) then return false end
-    if filter.contains then
-      local msg = (r.message or ""):lower()
-      for _, c in ipairs(filter.contains) do
-        if msg:find(c:lower(), 1, true) then return true end
-      end
-      return false
-    end
-    return true
-  end
-  local reader = {}
-  function reader:next()
-    while true do
-      local line = f:read("l")
-      if not line then return nil end
-      lineno = lineno + 1
-      local r = cjson.decode(line)
-      if type(r) ~= "table" or type(r.time) ~= "string" then
-        stats.skipped = stats.skipped + 1
-        if #stats.examples < 3 then stats.examples[#stats.examples + 1] = ("line %d: not a sceplab record"):format(lineno) end
-      else
-        stats.records = stats.records + 1
-        local secs = M.parse_time(r.time)
-        r.time_us = secs and math.floor(secs * 1e6 + 0.5) or nil
-        if passes(r) then return r end
-      end
-    end
-  end
-  function reader:stats() return stats end
-  function reader:close() f:close() end
-  return reader
-end
-
-local function before(a, b)
-  local ta, tb = a.rec.time_us or math.mininteger, b.rec.time_us or math.mininteger
-  if ta ~= tb then return ta < tb end
-  if a.index ~= b.index then return a.index < b.index end
-  return a.rec.line < b.rec.line
-end
-
 --- Merges the records of every input in time order, calling emit(record) for each.
+-- The merge is C's (sceplab.core.logs.merge): files, directories walked, zip bundles read in one
+-- pass, small files and newest-first exports read whole and sorted, large ones streamed, so memory
+-- and open files stay bounded whatever the bundle holds.
 -- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes), offset (minutes east
--- assumed for zone-less formats), date ("YYYY-MM-DD" for date-less formats).
--- Returns inputs: {{file, format, records, skipped, examples} | {file, error}}.
+-- assumed for formats without a zone), date ("YYYY-MM-DD" for date-less formats), format, progress.
+-- Returns inputs: {{file, format, why, records, skipped, examples, steps, out_of_order?, sorted?} |
+-- {file, error, fatal}}; an input whose reading stopped in the middle has format and error both.
 function M.merge(paths, opts, emit)
   opts = opts or {}
-  local files, errors = M.expand(paths)
-  local inputs, streams = {}, {}
-  for _, e in ipairs(errors) do inputs[#inputs + 1] = { error = e, fatal = true } end
-  for _, f in ipairs(files) do
-    local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress }
-    local lg, err
-    if f.archive then
-      lg, err = logs.open_member(f.archive, f.index, opts.filter, lopts)
-    else
-      lg, err = logs.open(f.path, opts.filter, lopts)
-      if not lg then
-        local jl = open_jsonl(f.path, opts.filter)
-        if jl then lg, err = jl, nil end
-      end
-    end
-    if lg then
-      streams[#streams + 1] = { log = lg, index = #streams + 1, file = f.path }
-    else
-      -- a file named on the command line must be readable; one found in a directory may be anything
-      inputs[#inputs + 1] = { file = f.path, error = err, fatal = f.named }
-    end
-  end
-  local heads = {}
-  for _, s in ipairs(streams) do
-    local rec = s.log:next()
-    if rec then heads[#heads + 1] = { rec = rec, index = s.index, stream = s } end
-  end
-  while #heads > 0 do
-    local best = 1
-    for i = 2, #heads do if before(heads[i], heads[best]) then best = i end end
-    local h = heads[best]
-    emit(h.rec)
-    local nxt = h.stream.log:next()
-    if nxt then h.rec = nxt else table.remove(heads, best) end
-  end
-  for _, s in ipairs(streams) do
-    inputs[#inputs + 1] = s.log:stats()
-    s.log:close()
-  end
+  local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress }
+  local m <close>, err, code = logs.merge(paths, opts.filter, lopts)
+  if not m then return { { file = table.concat(paths, " "), error = err, fatal = true, code = code } } end
+  for r in m:records() do emit(r) end
+  local inputs = m:inputs()
   if opts.progress then logs.progress_end() end
   return inputs
 end

@@ -32,7 +32,7 @@ void sceplab_optlib_forget(void);
   X(archive_read_new) X(archive_read_free) X(archive_read_support_format_zip)                     \
   X(archive_read_support_filter_all) X(archive_read_open_filename) X(archive_read_next_header)     \
   X(archive_read_data) X(archive_error_string) X(archive_entry_pathname) X(archive_entry_filetype) \
-  X(archive_entry_mtime) X(archive_entry_mtime_is_set)
+  X(archive_entry_mtime) X(archive_entry_mtime_is_set) X(archive_entry_size) X(archive_entry_size_is_set)
 #define SCEPLAB_EVTX_FUNCS(X)                                                                  \
   X(libevtx_file_initialize) X(libevtx_file_open) X(libevtx_file_close) X(libevtx_file_free) \
   X(libevtx_file_get_number_of_records) X(libevtx_file_get_record_by_index)                    \
@@ -78,6 +78,8 @@ SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define archive_entry_filetype (*sceplab_optlib_archive_entry_filetype)
 #define archive_entry_mtime (*sceplab_optlib_archive_entry_mtime)
 #define archive_entry_mtime_is_set (*sceplab_optlib_archive_entry_mtime_is_set)
+#define archive_entry_size (*sceplab_optlib_archive_entry_size)
+#define archive_entry_size_is_set (*sceplab_optlib_archive_entry_size_is_set)
 #endif
 #ifdef LIBEVTX_VERSION
 SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_DECLARE)

@@ -1,5 +1,5 @@
-/* sceplab.core.logs: log files as iterators. The filter runs in C; a record becomes a Lua table
- * only when it passes. */
+/* sceplab.core.logs: log files as iterators, one at a time (open) or merged in time order (merge).
+ * The filter runs in C; a record becomes a Lua table only when it passes. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -7,23 +7,25 @@
 #include "lutil.h"
 
 #define LOG_MT "sceplab.log"
+#define MERGE_MT "sceplab.merge"
 
-typedef struct llog {
-  sceplab_log *lg;
-  /* filter storage: strings stay referenced from the uservalue table */
+/* The filter's arrays, kept in the userdata; its strings stay referenced from the uservalue. */
+typedef struct lfilter {
   const char *sources[16];
   const char *contains[128];  /* diagnose passes the union of every playbook's substrings */
   long statuses[32];
   long event_ids[64];
+} lfilter;
+
+typedef struct llog {
+  sceplab_log *lg;
+  lfilter fs;
 } llog;
 
-static llog *check_log(lua_State *L, int idx)
-{
-  llog *l = luaL_checkudata(L, idx, LOG_MT);
-  if(!l->lg)
-    luaL_argerror(L, idx, "log is closed");
-  return l;
-}
+typedef struct lmerge {
+  sceplab_merge *m;
+  lfilter fs;
+} lmerge;
 
 static size_t string_list(lua_State *L, int t, const char *field, const char **out, size_t max)
 {
@@ -70,93 +72,103 @@ static sceplab_level level_named(const char *s)
   return SCEPLAB_LVL_UNKNOWN;
 }
 
-/* open(path [, filter [, opts]]) -> log | nil, message, code
- * filter: {sources, contains, statuses, event_ids, min_level, since, until (epoch seconds)}
- * opts: {bias = minutes} overrides CMTrace's written bias. */
+/* Reads the filter table at idx (nil: no filter) into f, its arrays into fs; the userdata at ud
+ * keeps the table (and so its strings) alive.
+ * filter: {sources, contains, statuses, event_ids, min_level, since, until (epoch seconds), any} */
+static void read_filter(lua_State *L, int idx, int ud, lfilter *fs, sceplab_log_filter *f)
+{
+  memset(f, 0, sizeof(*f));
+  f->since_us = f->until_us = SCEPLAB_TIME_UNKNOWN;
+  if(lua_isnoneornil(L, idx))
+    return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushvalue(L, idx);
+  lua_setiuservalue(L, ud, 1);
+  f->sources = fs->sources;
+  f->nsources = string_list(L, idx, "sources", fs->sources, 16);
+  f->contains = fs->contains;
+  f->ncontains = string_list(L, idx, "contains", fs->contains, sizeof fs->contains / sizeof fs->contains[0]);
+  f->statuses = fs->statuses;
+  f->nstatuses = number_list(L, idx, "statuses", fs->statuses, 32);
+  f->event_ids = fs->event_ids;
+  f->nevent_ids = number_list(L, idx, "event_ids", fs->event_ids, 64);
+  if(lua_getfield(L, idx, "min_level") == LUA_TSTRING) {
+    f->min_level = level_named(lua_tostring(L, -1));
+    if(f->min_level == SCEPLAB_LVL_UNKNOWN)
+      luaL_argerror(L, idx, "min_level must be verbose, info, warning, error or critical");
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "any");
+  f->any = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if(lua_getfield(L, idx, "since") != LUA_TNIL)
+    f->since_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
+  if(lua_getfield(L, idx, "until") != LUA_TNIL)
+    f->until_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
+  lua_pop(L, 2);
+}
+
 typedef struct lprogress { uint64_t bytes, next, step; int shown; } lprogress; /* see progress_cb */
 static lprogress *progress_state(lua_State *L);
 static void progress_cb(void *ud, size_t n);
 
+/* Reads the options table at idx (nil: defaults). Strings stay on the caller's stack.
+ * opts: {bias = minutes, offset = minutes east, date = "YYYY-MM-DD", format = name, progress} */
+static void read_opts(lua_State *L, int idx, sceplab_log_opts *o)
+{
+  memset(o, 0, sizeof(*o));
+  if(!lua_istable(L, idx))
+    return;
+  if(lua_getfield(L, idx, "bias") != LUA_TNIL) {
+    lua_Integer b = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, b >= -18 * 60 && b <= 18 * 60, idx, "field 'bias' must be minutes within 18 hours (-1080..1080)");
+    o->bias = (int)b;
+    o->has_bias = 1;
+  }
+  if(lua_getfield(L, idx, "offset") != LUA_TNIL) {
+    lua_Integer off = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, off >= -18 * 60 && off <= 18 * 60, idx,
+                  "field 'offset' must be minutes east of UTC within 18 hours (-1080..1080), not seconds");
+    o->offset_min = (int)off;
+    o->has_offset = 1;
+  }
+  if(lua_getfield(L, idx, "date") != LUA_TNIL)
+    o->date = luaL_checkstring(L, -1);
+  if(lua_getfield(L, idx, "format") != LUA_TNIL)
+    o->format = luaL_checkstring(L, -1);
+  if(lua_getfield(L, idx, "progress"), lua_toboolean(L, -1)) {
+    lprogress *p = progress_state(L);
+    /* true: every 64 MB; a number: every that many bytes */
+    if(lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
+      p->step = (uint64_t)lua_tointeger(L, -1);
+      if(p->bytes == 0)
+        p->next = p->step;
+    }
+    o->progress = progress_cb;
+    o->progress_ud = p;
+  }
+  /* the strings (date, format) are kept in the options table, which the caller holds */
+  lua_pop(L, 5);
+}
+
+/* open(path [, filter [, opts]]) -> log | nil, message, code */
 static int open_common(lua_State *L, int member)
 {
   const char *path = luaL_checkstring(L, 1);
   int index = member ? (int)luaL_checkinteger(L, 2) : 0;
-  int has_filter, has_opts;
-  if(member)
-    lua_remove(L, 2); /* the index: filter and opts move to 2 and 3 as for open() */
-  has_filter = !lua_isnoneornil(L, 2);
-  has_opts = lua_istable(L, 3);
   sceplab_log_filter f;
   sceplab_log_opts o;
   sceplab_error err;
   llog *l;
-  if(has_filter)
-    luaL_checktype(L, 2, LUA_TTABLE);
+  if(member)
+    lua_remove(L, 2); /* the index: filter and opts move to 2 and 3 as for open() */
   lua_settop(L, 3);
   /* created closed, before the file is opened */
   l = lua_newuserdatauv(L, sizeof(*l), 1);
   memset(l, 0, sizeof(*l));
   luaL_setmetatable(L, LOG_MT);
-  memset(&f, 0, sizeof(f));
-  f.since_us = f.until_us = SCEPLAB_TIME_UNKNOWN;
-  if(has_filter) {
-    lua_pushvalue(L, 2);
-    lua_setiuservalue(L, -2, 1); /* keeps the filter's strings alive with the log */
-    f.sources = l->sources;
-    f.nsources = string_list(L, 2, "sources", l->sources, 16);
-    f.contains = l->contains;
-    f.ncontains = string_list(L, 2, "contains", l->contains, sizeof l->contains / sizeof l->contains[0]);
-    f.statuses = l->statuses;
-    f.nstatuses = number_list(L, 2, "statuses", l->statuses, 32);
-    f.event_ids = l->event_ids;
-    f.nevent_ids = number_list(L, 2, "event_ids", l->event_ids, 64);
-    if(lua_getfield(L, 2, "min_level") == LUA_TSTRING) {
-      f.min_level = level_named(lua_tostring(L, -1));
-      if(f.min_level == SCEPLAB_LVL_UNKNOWN)
-        return luaL_argerror(L, 2, "min_level must be verbose, info, warning, error or critical");
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 2, "any");
-    f.any = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if(lua_getfield(L, 2, "since") != LUA_TNIL)
-      f.since_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
-    if(lua_getfield(L, 2, "until") != LUA_TNIL)
-      f.until_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
-    lua_pop(L, 2);
-  }
-  memset(&o, 0, sizeof(o));
-  if(has_opts) {
-    if(lua_getfield(L, 3, "bias") != LUA_TNIL) {
-      lua_Integer b = luaL_checkinteger(L, -1);
-      luaL_argcheck(L, b >= -18 * 60 && b <= 18 * 60, 3, "field 'bias' must be minutes within 18 hours (-1080..1080)");
-      o.bias = (int)b;
-      o.has_bias = 1;
-    }
-    if(lua_getfield(L, 3, "offset") != LUA_TNIL) {
-      lua_Integer off = luaL_checkinteger(L, -1);
-      luaL_argcheck(L, off >= -18 * 60 && off <= 18 * 60, 3,
-                    "field 'offset' must be minutes east of UTC within 18 hours (-1080..1080), not seconds");
-      o.offset_min = (int)off;
-      o.has_offset = 1;
-    }
-    if(lua_getfield(L, 3, "date") != LUA_TNIL)
-      o.date = luaL_checkstring(L, -1);
-    if(lua_getfield(L, 3, "format") != LUA_TNIL)
-      o.format = luaL_checkstring(L, -1);
-    if(lua_getfield(L, 3, "progress"), lua_toboolean(L, -1)) {
-      lprogress *p = progress_state(L);
-      /* true: every 64 MB; a number: every that many bytes */
-      if(lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0) {
-        p->step = (uint64_t)lua_tointeger(L, -1);
-        if(p->bytes == 0)
-          p->next = p->step;
-      }
-      o.progress = progress_cb;
-      o.progress_ud = p;
-    }
-    lua_pop(L, 5);
-  }
+  read_filter(L, 2, 4, &l->fs, &f);
+  read_opts(L, 3, &o);
   sceplab_err_clear(&err);
   l->lg = member ? sceplab_log_open_member(path, index, &f, &o, &err) : sceplab_log_open(path, &f, &o, &err);
   if(!l->lg) {
@@ -282,7 +294,8 @@ static void iso_time(int64_t us, char *out, size_t outlen)
              tm.tm_min, tm.tm_sec);
 }
 
-static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
+/* A record as a table; file is where it was read (a re-read JSONL export names its origin). */
+static void push_record(lua_State *L, const char *file, const sceplab_record *r)
 {
   lua_createtable(L, 0, 24);
   if(r->time_us != SCEPLAB_TIME_UNKNOWN) {
@@ -309,7 +322,10 @@ static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
   }
   set_str(L, "time_text", r->time_text);
   set_cstr(L, "source", r->source);
-  set_cstr(L, "file", sceplab_log_path(l->lg));
+  if(r->origin.n)
+    set_str(L, "file", r->origin);
+  else
+    set_cstr(L, "file", file);
   lua_pushinteger(L, (lua_Integer)r->line);
   lua_setfield(L, -2, "line");
   lua_pushinteger(L, (lua_Integer)r->offset);
@@ -348,6 +364,40 @@ static void push_record(lua_State *L, const llog *l, const sceplab_record *r)
   set_cstr(L, "thumbprint", r->thumbprint);
 }
 
+static void push_examples(lua_State *L, const char *const *ex, size_t n)
+{
+  size_t i;
+  lua_newtable(L);
+  for(i = 0; i < n && ex[i]; i++) {
+    lua_pushstring(L, ex[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  sceplab_lua_push_array_mt(L);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "examples");
+}
+
+static void push_steps(lua_State *L, const uint64_t *steps)
+{
+  int i;
+  lua_createtable(L, 6, 0);
+  for(i = 1; i <= 6; i++) {
+    lua_pushinteger(L, (lua_Integer)steps[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "steps");
+}
+
+/* ---- one log --------------------------------------------------------------------------------- */
+
+static llog *check_log(lua_State *L, int idx)
+{
+  llog *l = luaL_checkudata(L, idx, LOG_MT);
+  if(!l->lg)
+    luaL_argerror(L, idx, "log is closed");
+  return l;
+}
+
 /* log:next() -> record | nil at the end | nil, message, code on a read error */
 static int m_next(lua_State *L)
 {
@@ -363,16 +413,21 @@ static int m_next(lua_State *L)
     lua_pushnil(L);
     return 1;
   }
-  push_record(L, l, &r);
+  push_record(L, sceplab_log_path(l->lg), &r);
   return 1;
 }
 
+/* The records() iterator raises on a read error, as liolib's lines() does: a generic for cannot
+ * see a second result, and a read error in the middle of a file must not look like its end. */
 static int iter(lua_State *L)
 {
-  return m_next(L);
+  int n = m_next(L);
+  if(n == 3)
+    return luaL_error(L, "%s", lua_tostring(L, -2));
+  return n;
 }
 
-/* for rec in log:records() do ... end (raises on a read error) */
+/* for rec in log:records() do ... end */
 static int m_records(lua_State *L)
 {
   check_log(L, 1);
@@ -384,8 +439,10 @@ static int m_records(lua_State *L)
 static int m_stats(lua_State *L)
 {
   llog *l = check_log(L, 1);
+  const char *ex[3];
+  uint64_t steps[7];
   int i;
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushstring(L, sceplab_log_path(l->lg));
   lua_setfield(L, -2, "file");
   lua_pushstring(L, sceplab_log_format(l->lg));
@@ -394,20 +451,12 @@ static int m_stats(lua_State *L)
   lua_setfield(L, -2, "records");
   lua_pushinteger(L, (lua_Integer)sceplab_log_skipped(l->lg));
   lua_setfield(L, -2, "skipped");
-  lua_newtable(L);
-  for(i = 0; sceplab_log_skip_example(l->lg, i); i++) {
-    lua_pushstring(L, sceplab_log_skip_example(l->lg, i));
-    lua_rawseti(L, -2, i + 1);
-  }
-  sceplab_lua_push_array_mt(L);
-  lua_setmetatable(L, -2);
-  lua_setfield(L, -2, "examples");
-  lua_createtable(L, 6, 0);
-  for(i = 1; i <= 6; i++) {
-    lua_pushinteger(L, (lua_Integer)sceplab_log_step_records(l->lg, i));
-    lua_rawseti(L, -2, i);
-  }
-  lua_setfield(L, -2, "steps");
+  for(i = 0; i < 3; i++)
+    ex[i] = sceplab_log_skip_example(l->lg, i);
+  push_examples(L, ex, 3);
+  for(i = 0; i <= 6; i++)
+    steps[i] = sceplab_log_step_records(l->lg, i);
+  push_steps(L, steps);
   return 1;
 }
 
@@ -426,6 +475,144 @@ static int m_tostring(lua_State *L)
     lua_pushfstring(L, "sceplab.log (%s, %s)", sceplab_log_format(l->lg), sceplab_log_path(l->lg));
   else
     lua_pushliteral(L, "sceplab.log (closed)");
+  return 1;
+}
+
+/* ---- merged logs ------------------------------------------------------------------------------ */
+
+/* merge(paths [, filter [, opts]]) -> merge | nil, message, code. Inputs that cannot be read are
+ * not errors here: merge:inputs() says which and why. */
+static int l_merge(lua_State *L)
+{
+  sceplab_log_filter f;
+  sceplab_log_opts o;
+  sceplab_error err;
+  const char **paths;
+  size_t n, i;
+  lmerge *lm;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 3);
+  n = lua_rawlen(L, 1);
+  lm = lua_newuserdatauv(L, sizeof(*lm), 1); /* created closed, before anything is opened */
+  memset(lm, 0, sizeof(*lm));
+  luaL_setmetatable(L, MERGE_MT);
+  read_filter(L, 2, 4, &lm->fs, &f);
+  read_opts(L, 3, &o);
+  paths = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*paths), 0);
+  for(i = 0; i < n; i++) {
+    lua_rawgeti(L, 1, (lua_Integer)i + 1);
+    paths[i] = lua_tostring(L, -1);
+    if(!paths[i])
+      return luaL_argerror(L, 1, "paths must be strings");
+    lua_pop(L, 1); /* the string stays alive in the table */
+  }
+  sceplab_err_clear(&err);
+  lm->m = sceplab_merge_open(paths, n, &f, &o, &err);
+  lua_pop(L, 1);
+  if(!lm->m) {
+    if(err.code == SCEPLAB_E_USAGE)
+      return luaL_argerror(L, 3, err.msg);
+    return sceplab_lua_fail(L, &err);
+  }
+  return 1;
+}
+
+static lmerge *check_merge(lua_State *L, int idx)
+{
+  lmerge *lm = luaL_checkudata(L, idx, MERGE_MT);
+  if(!lm->m)
+    luaL_argerror(L, idx, "merge is closed");
+  return lm;
+}
+
+/* merge:next() -> record | nil at the end */
+static int mm_next(lua_State *L)
+{
+  lmerge *lm = check_merge(L, 1);
+  const sceplab_record *r;
+  const char *file;
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_merge_next(lm->m, &r, &file, &err) <= 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_record(L, file, r);
+  return 1;
+}
+
+static int mm_records(lua_State *L)
+{
+  check_merge(L, 1);
+  lua_pushcfunction(L, mm_next);
+  lua_pushvalue(L, 1);
+  return 2;
+}
+
+/* merge:inputs() -> {{file, format, records, skipped, examples, steps, out_of_order?, sorted?} |
+ *                     {file, error, fatal}...}; an input that stopped in the middle has both. */
+static int mm_inputs(lua_State *L)
+{
+  lmerge *lm = check_merge(L, 1);
+  size_t i, n = sceplab_merge_count(lm->m);
+  lua_createtable(L, (int)n, 0);
+  for(i = 0; i < n; i++) {
+    const sceplab_merge_input *in = sceplab_merge_input_at(lm->m, i);
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, in->path);
+    lua_setfield(L, -2, "file");
+    if(in->format) {
+      lua_pushstring(L, in->format);
+      lua_setfield(L, -2, "format");
+      if(in->why) {
+        lua_pushstring(L, in->why);
+        lua_setfield(L, -2, "why");
+      }
+      lua_pushinteger(L, (lua_Integer)in->records);
+      lua_setfield(L, -2, "records");
+      lua_pushinteger(L, (lua_Integer)in->skipped);
+      lua_setfield(L, -2, "skipped");
+      push_examples(L, in->examples, 3);
+      push_steps(L, in->steps);
+      if(in->out_of_order) {
+        lua_pushinteger(L, (lua_Integer)in->out_of_order);
+        lua_setfield(L, -2, "out_of_order");
+      }
+      if(in->sorted || in->partly_sorted) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, in->sorted ? "sorted" : "partly_sorted");
+      }
+    }
+    if(in->error) {
+      lua_pushstring(L, in->error);
+      lua_setfield(L, -2, "error");
+      lua_pushboolean(L, in->named && !in->format);
+      lua_setfield(L, -2, "fatal");
+      if(in->read_error) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "stopped");
+      }
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+static int mm_close(lua_State *L)
+{
+  lmerge *lm = luaL_checkudata(L, 1, MERGE_MT);
+  sceplab_merge_close(lm->m);
+  lm->m = NULL;
+  return 0;
+}
+
+static int mm_tostring(lua_State *L)
+{
+  lmerge *lm = luaL_checkudata(L, 1, MERGE_MT);
+  if(lm->m)
+    lua_pushfstring(L, "sceplab.merge (%d inputs)", (int)sceplab_merge_count(lm->m));
+  else
+    lua_pushliteral(L, "sceplab.merge (closed)");
   return 1;
 }
 
@@ -461,16 +648,23 @@ static const luaL_Reg methods[] = {
   {"next", m_next}, {"records", m_records}, {"stats", m_stats}, {"close", m_close}, {NULL, NULL}
 };
 static const luaL_Reg meta[] = {
-  {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
+  {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}
+};
+static const luaL_Reg merge_methods[] = {
+  {"next", mm_next}, {"records", mm_records}, {"inputs", mm_inputs}, {"close", mm_close}, {NULL, NULL}
+};
+static const luaL_Reg merge_meta[] = {
+  {"__gc", mm_close}, {"__close", mm_close}, {"__tostring", mm_tostring}, {NULL, NULL}
 };
 static const luaL_Reg funcs[] = {
-  {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"explain", l_explain},
-  {"progress_end", l_progress_end}, {"formats", l_formats}, {NULL, NULL}
+  {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge},
+  {"explain", l_explain}, {"progress_end", l_progress_end}, {"formats", l_formats}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)
 {
   sceplab_lua_newclass(L, LOG_MT, meta, methods);
+  sceplab_lua_newclass(L, MERGE_MT, merge_meta, merge_methods);
   luaL_newlib(L, funcs);
   return 1;
 }

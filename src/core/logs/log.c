@@ -17,7 +17,7 @@
  * signatures come first (directives, XML roots, export headers), line shapes after. .evtx is found
  * by its binary signature before any of them. */
 static const logs_format *const formats[] = {
-  &logs_fmt_iis, &logs_fmt_msi, &logs_fmt_registry, &logs_fmt_crs, &logs_fmt_svclog, &logs_fmt_eventxml,
+  &logs_fmt_jsonl, &logs_fmt_iis, &logs_fmt_msi, &logs_fmt_registry, &logs_fmt_crs, &logs_fmt_svclog, &logs_fmt_eventxml,
   &logs_fmt_eventtext, &logs_fmt_eventcsv, &logs_fmt_android, &logs_fmt_ios, &logs_fmt_syslog,
   &logs_fmt_cmtrace, &logs_fmt_evtx,
 };
@@ -76,7 +76,7 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
 sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
                                 const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err)
 {
-  const char *why;
+  const char *why = NULL;
   if(opts && opts->format) {
     size_t i;
     for(i = 0; i < NFORMATS; i++)
@@ -90,9 +90,11 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
       return NULL;
     }
     lg->ft = formats[i];
+    lg->why = "as asked (--format)";
   }
   else if(is_evtx(lg)) {
     lg->ft = &logs_fmt_evtx;
+    lg->why = "binary Windows event log (ElfFile signature), read with libevtx";
     if(logs_evtx_open(lg, path, err) != 0) {
       sceplab_log_close(lg);
       return NULL;
@@ -122,6 +124,8 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
       return NULL;
     }
   }
+  if(!lg->why)
+    lg->why = why;
   lg->fmt = lg->ft->id;
   /* Formats of XML records need libxml2: said once, at open, rather than for every record. */
   if(lg->ft->flags & LOGS_XML2) {
@@ -261,6 +265,7 @@ void sceplab_log_close(sceplab_log *lg)
 
 const char *sceplab_log_format(const sceplab_log *lg) { return lg->ft->name; }
 const char *sceplab_log_path(const sceplab_log *lg) { return lg->path; }
+const char *sceplab_log_why(const sceplab_log *lg) { return lg->why; }
 uint64_t sceplab_log_records(const sceplab_log *lg) { return lg->records; }
 uint64_t sceplab_log_skipped(const sceplab_log *lg) { return lg->skipped; }
 uint64_t sceplab_log_step_records(const sceplab_log *lg, int step)

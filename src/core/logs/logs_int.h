@@ -32,7 +32,7 @@
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
 typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
-               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG } format;
+               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG, FMT_JSONL } format;
 typedef struct logs_format logs_format;
 
 #define NEEDLES_MAX 256 /* filter.contains beyond this are searched one by one */
@@ -43,6 +43,7 @@ struct sceplab_log {
   encoding enc;
   format fmt;
   const logs_format *ft;          /* the format's table entry */
+  const char *why;                /* why it was read as that format */
   int eof;
   unsigned char raw[CHUNK + 4];
   size_t rawleft;                 /* undecoded UTF-16 bytes kept between reads */
@@ -98,6 +99,7 @@ struct sceplab_log {
 #define LOGS_XML2 1u        /* records are XML: libxml2 is needed, and said at open */
 #define LOGS_FORCEABLE 2u   /* --format may name it (evtx is a binary container, found by signature) */
 #define LOGS_EXTRACTED 4u   /* the parser extracted the message fields itself (no logs_extract pass) */
+#define LOGS_UNORDERED 8u   /* may be written newest first (Event Viewer exports): the merge sorts it */
 
 struct logs_format {
   format id;
@@ -111,7 +113,7 @@ struct logs_format {
 
 extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_fmt_eventxml, logs_fmt_android,
   logs_fmt_ios, logs_fmt_syslog, logs_fmt_eventtext, logs_fmt_eventcsv, logs_fmt_evtx, logs_fmt_crs, logs_fmt_msi,
-  logs_fmt_registry;
+  logs_fmt_registry, logs_fmt_jsonl;
 
 /* ---- shared by the parts ---- */
 

@@ -52,6 +52,7 @@ typedef struct sceplab_record {
   char device_id[40];
   char user_id[40];                  /* an Intune/Entra user id (guid) */
   char thumbprint[66];               /* a certificate thumbprint (SHA-1 or SHA-256 hex) the record names */
+  sceplab_str origin;                /* sceplab's own JSONL read back: the file the record first came from */
 } sceplab_record;
 
 typedef struct sceplab_log_filter {
@@ -104,6 +105,8 @@ const char *sceplab_log_format(const sceplab_log *lg);
 const char *sceplab_log_format_name(size_t i);
 int sceplab_log_format_forceable(size_t i);
 const char *sceplab_log_path(const sceplab_log *lg);
+/* Why the file was read as its format, in words ("IIS W3C extended log (#Fields directives)"). */
+const char *sceplab_log_why(const sceplab_log *lg);
 uint64_t sceplab_log_records(const sceplab_log *lg);   /* records parsed (before filtering) */
 uint64_t sceplab_log_skipped(const sceplab_log *lg);   /* lines that could not be read */
 /* Records parsed (before filtering) that the parser placed on workflow step 1..6, so a front end
@@ -111,6 +114,40 @@ uint64_t sceplab_log_skipped(const sceplab_log *lg);   /* lines that could not b
 uint64_t sceplab_log_step_records(const sceplab_log *lg, int step);
 /* Up to 3 examples of skipped lines: "line N: reason". */
 const char *sceplab_log_skip_example(const sceplab_log *lg, int i);
+
+/* ---- the merged timeline ----
+ * Every log under paths (files; directories walked, names sorted; zip bundles read in one pass) as
+ * one stream in UTC order (then input, then line), with bounded memory and file descriptors: small
+ * inputs and exports written newest first are read whole (sorted), large ones streamed. The filter
+ * applies to every input; its arrays must outlive the merge. */
+typedef struct sceplab_merge sceplab_merge;
+
+typedef struct sceplab_merge_input {
+  const char *path;        /* a file, or "ARCHIVE!member" */
+  const char *format;      /* NULL when it was not read as a log */
+  const char *why;         /* why it was read as that format */
+  uint64_t records;        /* parsed, before filtering */
+  uint64_t skipped;
+  uint64_t steps[7];       /* records per workflow step 1..6, before filtering */
+  uint64_t out_of_order;   /* records older than the one before them (streamed inputs) */
+  const char *examples[3]; /* skipped lines, "line N: reason" */
+  const char *error;       /* why it was not read, or why reading stopped in the middle */
+  int named;               /* named by the caller: its error is fatal; one found in a directory may be anything */
+  int read_error;          /* reading stopped in the middle: the records before it were merged */
+  int sorted;              /* read whole and sorted by time (an export written newest first) */
+  int partly_sorted;       /* too large to read whole: its first part was sorted, the rest merged as written */
+  int usage;               /* the options were refused (a bias out of range) */
+} sceplab_merge_input;
+
+sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const sceplab_log_filter *filter,
+                                  const sceplab_log_opts *opts, sceplab_error *err);
+/* The next record in time order: 1 (rec and file valid until the next call), 0 at the end. A read
+ * error in the middle of an input ends that input, and its entry says so; the merge goes on. */
+int sceplab_merge_next(sceplab_merge *m, const sceplab_record **rec, const char **file, sceplab_error *err);
+size_t sceplab_merge_count(const sceplab_merge *m);
+/* Input i, with its counts so far. */
+const sceplab_merge_input *sceplab_merge_input_at(sceplab_merge *m, size_t i);
+void sceplab_merge_close(sceplab_merge *m);
 
 /* Explains detection: which format and why, in one line; 0 or SCEPLAB_E_INPUT (unknown). */
 int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_error *err);

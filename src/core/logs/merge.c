@@ -1,0 +1,743 @@
+/* The merged timeline: every log under the paths given (files, directories walked, zip bundles read
+ * in one pass) as one stream in UTC order.
+ * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit.
+ *
+ * Memory and file descriptors stay bounded whatever the bundle holds:
+ *  - a large input is streamed: one reader, one record held at a time;
+ *  - a small input (at most SMALL_INPUT bytes: a CRS file, a short export) is read whole at open,
+ *    its passing records kept in a compact form and its reader closed, so 10,000 CRS files cost
+ *    10,000 small buffers, not 10,000 open files and readers;
+ *  - a format that may be written newest first (Event Viewer exports) is read whole and sorted;
+ *  - a zip is read once, front to back: small members as above, large ones spooled to an unlinked
+ *    temporary file and streamed from it (as lnav unpacks archives before reading them).
+ * Kept records are capped (BUFFER_CAP bytes in all); past the cap an input is streamed as written
+ * and records out of time order are counted. The merge itself is a binary heap over the inputs'
+ * current records, ordered by time, then input, then line. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "logs_int.h"
+
+#define SMALL_INPUT (1u << 20)
+#define BUFFER_CAP (256u << 20)
+#define MAX_DEPTH 32 /* directory nesting followed */
+
+/* ---- records kept in a compact form ---------------------------------------------------------- */
+
+/* The numbers of a record, as stored; the strings follow as (u32 length, bytes) in VIEWS then
+ * ARRAYS order. */
+typedef struct packed_head {
+  int64_t time_us, win32_status;
+  uint64_t line, offset;
+  long event_id, http_status, http_substatus, time_taken_ms;
+  const char *source, *hresult_name;
+  int utc_offset_min, step;
+  unsigned char zone_assumed, time_inferred, date_assumed, level;
+} packed_head;
+
+#define VIEWS(X) X(time_text) X(host) X(component) X(message) X(method) X(url) X(query) X(client_ip) \
+  X(user_agent) X(scep_operation) X(scep_message) X(platform) X(thread) X(context) X(file_attr) X(origin)
+#define ARRAYS(X) X(hresult) X(request_id) X(transaction_id) X(device_id) X(user_id) X(thumbprint)
+
+typedef struct rec_store {
+  unsigned char *data;
+  size_t len, cap;
+  size_t *at;           /* offset of each record */
+  size_t n, ncap;
+} rec_store;
+
+static int store_grow(rec_store *s, size_t need)
+{
+  if(s->len + need > s->cap) {
+    size_t cap = s->cap ? s->cap : 4096;
+    unsigned char *d;
+    while(cap < s->len + need)
+      cap *= 2;
+    if(!(d = realloc(s->data, cap)))
+      return -1;
+    s->data = d;
+    s->cap = cap;
+  }
+  return 0;
+}
+
+static size_t packed_size(const sceplab_record *r)
+{
+  size_t n = sizeof(packed_head);
+#define VLEN(f) n += 4 + r->f.n;
+#define ALEN(f) n += 4 + strlen(r->f);
+  VIEWS(VLEN) ARRAYS(ALEN)
+#undef VLEN
+#undef ALEN
+  return n;
+}
+
+static void put_bytes(unsigned char **o, const char *p, size_t n)
+{
+  uint32_t len = (uint32_t)n;
+  memcpy(*o, &len, 4);
+  if(n)
+    memcpy(*o + 4, p, n);
+  *o += 4 + n;
+}
+
+static int store_add(rec_store *s, const sceplab_record *r)
+{
+  size_t need = packed_size(r);
+  packed_head h;
+  unsigned char *o;
+  if(need > UINT32_MAX || store_grow(s, need) != 0)
+    return -1;
+  if(s->n == s->ncap) {
+    size_t cap = s->ncap ? s->ncap * 2 : 64;
+    size_t *at = realloc(s->at, cap * sizeof(*at));
+    if(!at)
+      return -1;
+    s->at = at;
+    s->ncap = cap;
+  }
+  memset(&h, 0, sizeof(h));
+  h.time_us = r->time_us;
+  h.win32_status = r->win32_status;
+  h.line = r->line;
+  h.offset = r->offset;
+  h.event_id = r->event_id;
+  h.http_status = r->http_status;
+  h.http_substatus = r->http_substatus;
+  h.time_taken_ms = r->time_taken_ms;
+  h.source = r->source;
+  h.hresult_name = r->hresult_name;
+  h.utc_offset_min = r->utc_offset_min;
+  h.step = r->step;
+  h.zone_assumed = (unsigned char)r->zone_assumed;
+  h.time_inferred = (unsigned char)r->time_inferred;
+  h.date_assumed = (unsigned char)r->date_assumed;
+  h.level = (unsigned char)r->level;
+  s->at[s->n++] = s->len;
+  o = s->data + s->len;
+  memcpy(o, &h, sizeof(h));
+  o += sizeof(h);
+#define VPUT(f) put_bytes(&o, r->f.p, r->f.n);
+#define APUT(f) put_bytes(&o, r->f, strlen(r->f));
+  VIEWS(VPUT) ARRAYS(APUT)
+#undef VPUT
+#undef APUT
+  s->len += need;
+  return 0;
+}
+
+/* The record at position i, its strings pointing into the store. */
+static void store_get(const rec_store *s, size_t i, sceplab_record *r)
+{
+  const unsigned char *p = s->data + s->at[i];
+  packed_head h;
+  uint32_t len;
+  memcpy(&h, p, sizeof(h));
+  p += sizeof(h);
+  memset(r, 0, sizeof(*r));
+  r->time_us = h.time_us;
+  r->win32_status = h.win32_status;
+  r->line = h.line;
+  r->offset = h.offset;
+  r->event_id = h.event_id;
+  r->http_status = h.http_status;
+  r->http_substatus = h.http_substatus;
+  r->time_taken_ms = h.time_taken_ms;
+  r->source = h.source;
+  r->hresult_name = h.hresult_name;
+  r->utc_offset_min = h.utc_offset_min;
+  r->step = h.step;
+  r->zone_assumed = h.zone_assumed;
+  r->time_inferred = h.time_inferred;
+  r->date_assumed = h.date_assumed;
+  r->level = (sceplab_level)h.level;
+#define VGET(f) memcpy(&len, p, 4); r->f.p = len ? (const char *)p + 4 : NULL; r->f.n = len; p += 4 + len;
+#define AGET(f) memcpy(&len, p, 4); if(len >= sizeof(r->f)) len = sizeof(r->f) - 1; \
+                memcpy(r->f, p + 4, len); r->f[len] = '\0'; memcpy(&len, p, 4); p += 4 + len;
+  VIEWS(VGET) ARRAYS(AGET)
+#undef VGET
+#undef AGET
+}
+
+static void store_free(rec_store *s)
+{
+  free(s->data);
+  free(s->at);
+  memset(s, 0, sizeof(*s));
+}
+
+/* Records with no time sort first, as they keep their place at the start of their file. */
+static int64_t sort_time(int64_t t)
+{
+  return t == SCEPLAB_TIME_UNKNOWN ? INT64_MIN : t;
+}
+
+static int by_time_then_line(const void *a, const void *b, void *store)
+{
+  const rec_store *sorting = store;
+  const unsigned char *pa = sorting->data + *(const size_t *)a, *pb = sorting->data + *(const size_t *)b;
+  packed_head ha, hb;
+  int64_t ta, tb;
+  memcpy(&ha, pa, sizeof(ha));
+  memcpy(&hb, pb, sizeof(hb));
+  ta = sort_time(ha.time_us);
+  tb = sort_time(hb.time_us);
+  if(ta != tb)
+    return ta < tb ? -1 : 1;
+  return ha.line < hb.line ? -1 : ha.line > hb.line;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------------ */
+
+typedef struct merge_input {
+  sceplab_merge_input info;     /* what the caller sees: path, format, counts, error */
+  sceplab_log *lg;              /* streamed: the reader, its current record in cur */
+  rec_store kept;               /* read whole: the records, in order */
+  size_t pos;
+  sceplab_record cur;
+  int has_cur;
+  int64_t last_time;
+  char *path, *error, *examples[3]; /* owned; info points at them */
+} merge_input;
+
+struct sceplab_merge {
+  merge_input *in;
+  size_t n, cap;
+  size_t *heap, nheap;
+  size_t last;                  /* the input whose record was returned last, advanced on the next call */
+  int returned;
+  size_t kept_bytes;
+  sceplab_log_filter filter;
+  sceplab_log_opts opts;
+};
+
+static merge_input *add_input(sceplab_merge *m, const char *path, int named)
+{
+  merge_input *in;
+  if(m->n == m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 16;
+    merge_input *a = realloc(m->in, cap * sizeof(*a));
+    if(!a)
+      return NULL;
+    m->in = a;
+    m->cap = cap;
+  }
+  in = &m->in[m->n];
+  memset(in, 0, sizeof(*in));
+  in->path = strdup(path);
+  in->info.path = in->path;
+  in->info.named = named;
+  in->last_time = SCEPLAB_TIME_UNKNOWN;
+  if(!in->path)
+    return NULL;
+  m->n++;
+  return in;
+}
+
+static void input_error(merge_input *in, const sceplab_error *e)
+{
+  free(in->error);
+  in->error = strdup(e->msg[0] ? e->msg : "cannot be read");
+  in->info.error = in->error;
+}
+
+/* Takes the reader's counts once it is done with (or before it is closed). */
+static void snapshot(merge_input *in)
+{
+  int i;
+  const char *ex;
+  if(!in->lg)
+    return;
+  in->info.format = sceplab_log_format(in->lg);
+  in->info.why = sceplab_log_why(in->lg);
+  in->info.records = sceplab_log_records(in->lg);
+  in->info.skipped = sceplab_log_skipped(in->lg);
+  for(i = 1; i <= 6; i++)
+    in->info.steps[i] = sceplab_log_step_records(in->lg, i);
+  for(i = 0; i < 3 && (ex = sceplab_log_skip_example(in->lg, i)) != NULL; i++) {
+    free(in->examples[i]);
+    in->examples[i] = strdup(ex);
+    in->info.examples[i] = in->examples[i];
+  }
+}
+
+/* Reads an input whole into kept (sorted by time), or stops at the buffer cap and leaves it to be
+ * streamed from where it is: 1 read whole, 0 streamed, -1 a read error (recorded on the input). */
+static int read_whole(sceplab_merge *m, merge_input *in, int sort)
+{
+  sceplab_record r;
+  sceplab_error e;
+  int rc;
+  size_t before = in->kept.len;
+  sceplab_err_clear(&e);
+  while(m->kept_bytes + (in->kept.len - before) < BUFFER_CAP && (rc = sceplab_log_next(in->lg, &r, &e)) > 0) {
+    if(store_add(&in->kept, &r) != 0) {
+      sceplab_err_set(&e, SCEPLAB_E_NOMEM, "%s: out of memory keeping its records", in->info.path);
+      rc = -1;
+      break;
+    }
+  }
+  m->kept_bytes += in->kept.len - before;
+  if(m->kept_bytes >= BUFFER_CAP && rc > 0) {
+    /* over the cap: what was read is returned first, the rest streamed as written */
+    in->info.partly_sorted = 1;
+    return 0;
+  }
+  if(rc < 0) {
+    input_error(in, &e);
+    in->info.read_error = 1;
+  }
+  snapshot(in);
+  sceplab_log_close(in->lg);
+  in->lg = NULL;
+  if(sort && in->kept.n > 1) {
+    qsort_r(in->kept.at, in->kept.n, sizeof(*in->kept.at), by_time_then_line, &in->kept);
+    in->info.sorted = 1;
+  }
+  return rc < 0 ? -1 : 1;
+}
+
+/* Opened reader: read whole when small or newest-first, else streamed. */
+static void start_input(sceplab_merge *m, merge_input *in, uint64_t size)
+{
+  int unordered = (in->lg->ft->flags & LOGS_UNORDERED) != 0;
+  in->info.format = sceplab_log_format(in->lg);
+  in->info.why = sceplab_log_why(in->lg);
+  if(size <= SMALL_INPUT || unordered)
+    read_whole(m, in, unordered);
+}
+
+static void open_file(sceplab_merge *m, const char *path, int named)
+{
+  merge_input *in = add_input(m, path, named);
+  sceplab_error e;
+  struct stat st;
+  if(!in)
+    return;
+  sceplab_err_clear(&e);
+  in->lg = sceplab_log_open(path, &m->filter, &m->opts, &e);
+  if(!in->lg) {
+    input_error(in, &e);
+    if(e.code == SCEPLAB_E_USAGE)
+      in->info.usage = 1;
+    return;
+  }
+  start_input(m, in, stat(path, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX);
+}
+
+/* ---- zip bundles, in one pass ----------------------------------------------------------------- */
+
+typedef struct entry_cookie { struct archive *a; } entry_cookie;
+
+static ssize_t entry_read(void *c, char *buf, size_t n)
+{
+  la_ssize_t r = archive_read_data(((entry_cookie *)c)->a, buf, n);
+  return r < 0 ? -1 : (ssize_t)r;
+}
+
+static int entry_close(void *c)
+{
+  free(c); /* the archive goes on to the next member */
+  return 0;
+}
+
+/* A temporary file, already unlinked, holding the rest of the member: large members are spooled so
+ * they can be streamed in step with the other inputs. A member damaged in the middle keeps what
+ * came before the damage (*damaged set, err saying where); NULL when nothing could be spooled. */
+static FILE *spool(FILE *from, const char *name, int *damaged, sceplab_error *err)
+{
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  char buf[65536];
+  size_t n;
+  uint64_t total = 0;
+  int fd;
+  FILE *to;
+  *damaged = 0;
+  snprintf(path, sizeof(path), "%.4000s/sceplab-member-XXXXXX", dir && *dir ? dir : "/tmp");
+  fd = mkstemp(path);
+  if(fd < 0) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "cannot spool a zip member to %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  unlink(path);
+  to = fdopen(fd, "w+b");
+  if(!to) {
+    close(fd);
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  while((n = fread(buf, 1, sizeof(buf), from)) > 0) {
+    if(fwrite(buf, 1, n, to) != n) {
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: cannot spool the member to %s: %s", name, dir && *dir ? dir : "/tmp",
+                      strerror(errno));
+      fclose(to);
+      return NULL;
+    }
+    total += n;
+  }
+  if(ferror(from)) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: damaged archive member: reading stopped after %llu bytes", name,
+                    (unsigned long long)total);
+    *damaged = 1;
+  }
+  rewind(to);
+  return to;
+}
+
+static void open_member(sceplab_merge *m, struct archive *a, struct archive_entry *e, const char *zip)
+{
+  char name[4096];
+  int64_t mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : -1;
+  uint64_t size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : UINT64_MAX;
+  cookie_io_functions_t io = {entry_read, NULL, NULL, entry_close};
+  entry_cookie *c;
+  merge_input *in;
+  sceplab_error err;
+  int damaged = 0;
+  FILE *f;
+  snprintf(name, sizeof(name), "%s!%s", zip, archive_entry_pathname(e));
+  if(!(in = add_input(m, name, 0)))
+    return;
+  sceplab_err_clear(&err);
+  c = malloc(sizeof(*c));
+  f = c ? fopencookie(c, "rb", io) : NULL;
+  if(!f) {
+    free(c);
+    sceplab_err_set(&err, SCEPLAB_E_NOMEM, "out of memory");
+    input_error(in, &err);
+    return;
+  }
+  c->a = a;
+  if(size > SMALL_INPUT) {
+    FILE *s = spool(f, name, &damaged, &err);
+    fclose(f);
+    if(!s) {
+      input_error(in, &err);
+      return;
+    }
+    if(damaged) {
+      /* what came before the damage is read; the input says where it stopped */
+      input_error(in, &err);
+      in->info.read_error = 1;
+    }
+    f = s;
+  }
+  {
+    sceplab_error oerr;
+    sceplab_err_clear(&oerr);
+    in->lg = logs_open_stream(f, name, &oerr);
+    if(in->lg)
+      in->lg = logs_finish_open(in->lg, name, &m->filter, &m->opts, mtime, &oerr);
+    if(!in->lg) {
+      if(!damaged)
+        input_error(in, &oerr);
+      return;
+    }
+  }
+  if(size <= SMALL_INPUT) {
+    /* a small member must be read now, while the archive is on it */
+    if(read_whole(m, in, (in->lg->ft->flags & LOGS_UNORDERED) != 0) == 0) {
+      /* over the buffer cap: spool the rest and stream it */
+      FILE *s = spool(in->lg->f, name, &damaged, &err);
+      if(!s) {
+        input_error(in, &err);
+        sceplab_log_close(in->lg);
+        in->lg = NULL;
+        return;
+      }
+      if(damaged) {
+        input_error(in, &err);
+        in->info.read_error = 1;
+      }
+      fclose(in->lg->f);
+      in->lg->f = s;
+    }
+    return;
+  }
+  start_input(m, in, size);
+}
+
+/* 1 when path is a zip this walked (its members added), 0 when it is no zip, -1 when it is one
+ * that cannot be read (the error on an input named after it). */
+static int open_zip(sceplab_merge *m, const char *path, int named)
+{
+  FILE *f = fopen(path, "rb");
+  unsigned char magic[4];
+  size_t got = f ? fread(magic, 1, 4, f) : 0;
+  struct archive *a;
+  struct archive_entry *e;
+  sceplab_error err;
+  int rc;
+  if(f)
+    fclose(f);
+  if(got != 4 || memcmp(magic, "PK\3\4", 4) != 0)
+    return 0;
+  sceplab_err_clear(&err);
+  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, &err) != 0 || !(a = archive_read_new())) {
+    merge_input *in = add_input(m, path, named);
+    if(in) {
+      if(!err.msg[0])
+        sceplab_err_set(&err, SCEPLAB_E_NOMEM, "out of memory");
+      input_error(in, &err);
+      in->info.named = 1; /* a zip that cannot be opened is an error wherever it was found */
+    }
+    return -1;
+  }
+  archive_read_support_format_zip(a);
+  archive_read_support_filter_all(a);
+  if(archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+    merge_input *in = add_input(m, path, named);
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: not a zip archive (%s)", path, archive_error_string(a));
+    if(in)
+      input_error(in, &err);
+    archive_read_free(a);
+    return -1;
+  }
+  while((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+    if(archive_entry_filetype(e) == AE_IFREG)
+      open_member(m, a, e, path);
+  if(rc != ARCHIVE_EOF) {
+    merge_input *in = add_input(m, path, named);
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: damaged archive (%s)", path, archive_error_string(a));
+    if(in) {
+      input_error(in, &err);
+      in->info.named = 1;
+    }
+  }
+  archive_read_free(a);
+  return 1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk(sceplab_merge *m, const char *path, int named, int depth)
+{
+  struct stat st;
+  if(stat(path, &st) != 0) {
+    merge_input *in = add_input(m, path, 1);
+    sceplab_error e;
+    sceplab_err_set(&e, SCEPLAB_E_INPUT, "%s: %s", path, strerror(errno));
+    if(in)
+      input_error(in, &e);
+    return;
+  }
+  if(S_ISDIR(st.st_mode)) {
+    DIR *d = depth < MAX_DEPTH ? opendir(path) : NULL;
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0, i, plen = strlen(path);
+    if(!d) {
+      merge_input *in = add_input(m, path, 1);
+      sceplab_error e;
+      sceplab_err_set(&e, SCEPLAB_E_INPUT, "%s: %s", path, depth < MAX_DEPTH ? strerror(errno) : "nested too deep");
+      if(in)
+        input_error(in, &e);
+      return;
+    }
+    while(plen > 1 && path[plen - 1] == '/') /* "logs/" and "logs" name the same children */
+      plen--;
+    while((de = readdir(d)) != NULL) {
+      char *child;
+      if(strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        continue;
+      if(n == cap) {
+        char **a = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*a));
+        if(!a)
+          break;
+        names = a;
+      }
+      child = malloc(plen + strlen(de->d_name) + 2);
+      if(!child)
+        break;
+      sprintf(child, "%.*s/%s", (int)plen, path, de->d_name);
+      names[n++] = child;
+    }
+    closedir(d);
+    qsort(names, n, sizeof(*names), by_name);
+    for(i = 0; i < n; i++) {
+      walk(m, names[i], 0, depth + 1);
+      free(names[i]);
+    }
+    free(names);
+    return;
+  }
+  if(!S_ISREG(st.st_mode) && !named)
+    return; /* sockets and devices found in a directory are not logs */
+  if(open_zip(m, path, named) == 0)
+    open_file(m, path, named);
+}
+
+/* ---- the heap ---------------------------------------------------------------------------------- */
+
+static int before(const sceplab_merge *m, size_t a, size_t b)
+{
+  const sceplab_record *ra = &m->in[a].cur, *rb = &m->in[b].cur;
+  int64_t ta = sort_time(ra->time_us), tb = sort_time(rb->time_us);
+  if(ta != tb)
+    return ta < tb;
+  if(a != b)
+    return a < b;
+  return ra->line < rb->line;
+}
+
+static void sift_down(sceplab_merge *m, size_t i)
+{
+  for(;;) {
+    size_t l = 2 * i + 1, r = l + 1, best = i, t;
+    if(l < m->nheap && before(m, m->heap[l], m->heap[best]))
+      best = l;
+    if(r < m->nheap && before(m, m->heap[r], m->heap[best]))
+      best = r;
+    if(best == i)
+      return;
+    t = m->heap[i];
+    m->heap[i] = m->heap[best];
+    m->heap[best] = t;
+    i = best;
+  }
+}
+
+/* Loads input i's next record into cur: 1, 0 when it has no more, -1 on a read error. */
+static int advance(sceplab_merge *m, size_t i, sceplab_error *err)
+{
+  merge_input *in = &m->in[i];
+  int rc;
+  if(in->pos < in->kept.n) {
+    store_get(&in->kept, in->pos++, &in->cur);
+    return 1;
+  }
+  if(in->kept.n) { /* done with what was kept: release it */
+    m->kept_bytes -= in->kept.len;
+    store_free(&in->kept);
+    in->pos = 0;
+  }
+  if(!in->lg)
+    return 0;
+  rc = sceplab_log_next(in->lg, &in->cur, err);
+  if(rc > 0) {
+    if(in->cur.time_us != SCEPLAB_TIME_UNKNOWN) {
+      if(in->last_time != SCEPLAB_TIME_UNKNOWN && in->cur.time_us < in->last_time)
+        in->info.out_of_order++;
+      in->last_time = in->cur.time_us;
+    }
+    return 1;
+  }
+  if(rc < 0) {
+    /* an error in the middle of a file: what was read stands, the input says what stopped it */
+    input_error(in, err);
+    in->info.read_error = 1;
+  }
+  snapshot(in);
+  sceplab_log_close(in->lg);
+  in->lg = NULL;
+  return rc < 0 ? -1 : 0;
+}
+
+sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const sceplab_log_filter *filter,
+                                  const sceplab_log_opts *opts, sceplab_error *err)
+{
+  sceplab_merge *m = calloc(1, sizeof(*m));
+  size_t i;
+  if(!m) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  if(filter)
+    m->filter = *filter;
+  else
+    m->filter.since_us = m->filter.until_us = SCEPLAB_TIME_UNKNOWN;
+  if(opts)
+    m->opts = *opts;
+  for(i = 0; i < npaths; i++)
+    walk(m, paths[i], 1, 0);
+  /* a usage error (a bias out of range) is the caller's, not an input's: said once */
+  for(i = 0; i < m->n; i++) {
+    if(m->in[i].info.usage) {
+      sceplab_err_set(err, SCEPLAB_E_USAGE, "%s", m->in[i].info.error);
+      sceplab_merge_close(m);
+      return NULL;
+    }
+  }
+  m->heap = malloc((m->n ? m->n : 1) * sizeof(*m->heap));
+  if(!m->heap) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    sceplab_merge_close(m);
+    return NULL;
+  }
+  for(i = 0; i < m->n; i++) {
+    sceplab_error e;
+    sceplab_err_clear(&e);
+    if((m->in[i].lg || m->in[i].kept.n) && advance(m, i, &e) > 0)
+      m->heap[m->nheap++] = i;
+  }
+  for(i = m->nheap / 2; i-- > 0;)
+    sift_down(m, i);
+  return m;
+}
+
+int sceplab_merge_next(sceplab_merge *m, const sceplab_record **rec, const char **file, sceplab_error *err)
+{
+  if(m->returned) {
+    /* the input returned last moves on, and sinks to its place */
+    sceplab_error e;
+    sceplab_err_clear(&e);
+    m->returned = 0;
+    if(advance(m, m->heap[0], &e) <= 0)
+      m->heap[0] = m->heap[--m->nheap];
+    sift_down(m, 0);
+  }
+  (void)err;
+  if(m->nheap == 0)
+    return 0;
+  m->last = m->heap[0];
+  m->returned = 1;
+  *rec = &m->in[m->last].cur;
+  if(file)
+    *file = m->in[m->last].info.path;
+  return 1;
+}
+
+size_t sceplab_merge_count(const sceplab_merge *m)
+{
+  return m->n;
+}
+
+const sceplab_merge_input *sceplab_merge_input_at(sceplab_merge *m, size_t i)
+{
+  if(i >= m->n)
+    return NULL;
+  snapshot(&m->in[i]); /* a streamed input's counts so far */
+  return &m->in[i].info;
+}
+
+void sceplab_merge_close(sceplab_merge *m)
+{
+  size_t i;
+  int j;
+  if(!m)
+    return;
+  for(i = 0; i < m->n; i++) {
+    merge_input *in = &m->in[i];
+    sceplab_log_close(in->lg);
+    store_free(&in->kept);
+    free(in->path);
+    free(in->error);
+    for(j = 0; j < 3; j++)
+      free(in->examples[j]);
+  }
+  free(m->in);
+  free(m->heap);
+  free(m);
+}
