@@ -27,12 +27,14 @@ end
 
 describe("log formats", function()
   -- Formats without a date take it from the file, which git does not keep: the tests give it.
-  local dates = { ["ios-console.txt"] = "2020-05-24", ["ios-syslog.log"] = "2021-06-01" }
+  local dates = { ["ios-console.txt"] = "2020-05-24", ["ios-syslog.log"] = "2021-06-01",
+                  ["ios-syslog-nserror.log"] = "2020-10-29", ["ios-console-copy.txt"] = "2020-10-29" }
   -- CRS files and registry exports carry no time: theirs is the file's, which git does not keep
   local file_timed = { ["MSCEP.reg"] = true, ["CertificateRequestStatus/Failed/9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS"] = true }
   for _, name in ipairs({ "u_ex200524.log", "NDESPlugin.log", "NDESPlugin-old.log",
                           "CertificateRegistrationPoint_2020-05-24_101500.svclog", "DeviceManagement-Admin.xml",
                           "DeviceManagement-Rendered.xml", "OMADMLog.log", "ios-console.txt", "ios-syslog.log",
+                          "ios-syslog-nserror.log", "ios-console-copy.txt",
                           "DeviceManagement-Admin-export.txt", "NDES-Application.csv", "SetupMsi.log", "MSCEP.reg",
                           "CertificateRequestStatus/Failed/9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS" }) do
     it("reads " .. name .. " exactly as its golden JSONL", function()
@@ -46,6 +48,27 @@ describe("log formats", function()
       end
     end)
   end
+
+  it("reads iOS logs as admins copy them: NSError lines kept with their record, lower-case tab-separated Console copies", function()
+    -- the syslog copy starts in the middle of a record: its first two lines belong to one before it
+    local got, stats = records(dir .. "/ios-syslog-nserror.log", nil, { date = "2020-10-29" })
+    assert.are.equal(4, #got)
+    assert.are.equal(2, stats.skipped)
+    local failed = got[3]
+    assert.are.equal("error", failed.level)
+    assert.are.equal(5, failed.line)
+    assert.matches("\nDesc   : Profile Installation Failed\n", failed.message)
+    assert.matches("\nCode   : 22013\nType   : MCFatalError$", failed.message)
+    for _, r in ipairs(got) do assert.are.equal("ios", r.platform) end -- profiled and mdmd: the device's own
+    assert.are.equal("mdmd", got[4].component)
+    assert.are.equal(19, got[4].line)
+    local copy = records(dir .. "/ios-console-copy.txt", nil, { date = "2020-10-29" })
+    assert.are.equal(4, #copy)
+    assert.are.equal("error", copy[3].level)
+    assert.are.equal("2020-10-29T13:14:05.002310Z", copy[3].time)
+    assert.matches("Code=22013.*\nUserInfo=", copy[3].message)
+    assert.matches("^ios: iOS console", sceplab.logs.explain(dir .. "/ios-console-copy.txt"))
+  end)
 
   it("reads UTF-16LE with a BOM and CRLF as the same records", function()
     local a = records(dir .. "/NDESPlugin.log")
@@ -289,7 +312,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6, n)
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4, n) -- + the two iOS copies
   end)
 
   it("reads its own JSONL back: an exported timeline merges with fresh logs", function()

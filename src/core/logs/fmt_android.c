@@ -66,4 +66,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_android = {FMT_OMADM, "android", LOGS_FORCEABLE, detect, logs_parse_omadm, NULL, NULL};
+const logs_format logs_fmt_android = {.id = FMT_OMADM, .name = "android", .flags = LOGS_FORCEABLE,
+  .detect = detect, .line = logs_parse_omadm};

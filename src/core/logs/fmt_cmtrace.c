@@ -184,4 +184,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_cmtrace = {FMT_CMTRACE, "cmtrace", LOGS_FORCEABLE, detect, logs_parse_cmtrace, NULL, NULL};
+const logs_format logs_fmt_cmtrace = {.id = FMT_CMTRACE, .name = "cmtrace", .flags = LOGS_FORCEABLE,
+  .detect = detect, .line = logs_parse_cmtrace};

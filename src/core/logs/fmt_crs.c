@@ -87,4 +87,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_crs = {FMT_CRS, "crs", LOGS_FORCEABLE, detect, NULL, logs_parse_crs, NULL};
+const logs_format logs_fmt_crs = {.id = FMT_CRS, .name = "crs", .flags = LOGS_FORCEABLE,
+  .detect = detect, .record = logs_parse_crs};

@@ -141,7 +141,7 @@ static const char *detect_csv(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_eventtext = {FMT_EVTTXT, "eventtext", LOGS_FORCEABLE | LOGS_UNORDERED, detect_text, logs_parse_evtexport,
-                                        NULL, NULL};
-const logs_format logs_fmt_eventcsv = {FMT_EVTCSV, "eventcsv", LOGS_FORCEABLE | LOGS_UNORDERED, detect_csv, logs_parse_evtexport,
-                                       NULL, NULL};
+const logs_format logs_fmt_eventtext = {.id = FMT_EVTTXT, .name = "eventtext", .flags = LOGS_FORCEABLE | LOGS_UNORDERED,
+  .detect = detect_text, .line = logs_parse_evtexport};
+const logs_format logs_fmt_eventcsv = {.id = FMT_EVTCSV, .name = "eventcsv", .flags = LOGS_FORCEABLE | LOGS_UNORDERED,
+  .detect = detect_csv, .line = logs_parse_evtexport};

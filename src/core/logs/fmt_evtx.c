@@ -89,4 +89,5 @@ static int logs_evtx_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err
 }
 
 /* found by its "ElfFile" signature before any text rule, in log.c */
-const logs_format logs_fmt_evtx = {FMT_EVTX, "evtx", LOGS_XML2, NULL, NULL, logs_evtx_next, NULL};
+const logs_format logs_fmt_evtx = {.id = FMT_EVTX, .name = "evtx", .flags = LOGS_XML2,
+  .record = logs_evtx_next};

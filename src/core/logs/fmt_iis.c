@@ -223,5 +223,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_iis = {FMT_IIS, "iis", LOGS_FORCEABLE | LOGS_EXTRACTED, detect, logs_parse_iis, NULL,
-                                  logs_iis_message};
+const logs_format logs_fmt_iis = {.id = FMT_IIS, .name = "iis", .flags = LOGS_FORCEABLE | LOGS_EXTRACTED,
+  .detect = detect, .line = logs_parse_iis, .render = logs_iis_message};

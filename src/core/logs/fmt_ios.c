@@ -9,16 +9,69 @@
 
 #include "logs_int.h"
 
+/* The processes of an iOS device that enroll and install certificates: their records are the
+ * device's own evidence, whichever form the log was copied in. */
+static int device_process(sceplab_str proc)
+{
+  static const char *const names[] = {"profiled", "mdmd", "dmd", "mdmclient", "ManagedConfiguration", "MCInstall", NULL};
+  int i;
+  for(i = 0; names[i]; i++)
+    if(proc.n == strlen(names[i]) && strncasecmp(proc.p, names[i], proc.n) == 0)
+      return 1;
+  return 0;
+}
+
+static void set_platform(sceplab_record *r)
+{
+  r->platform.p = "ios";
+  r->platform.n = 3;
+}
+
+/* A Console record's head: TYPE TIME OFFSET PROCESS, separated by spaces or tabs, the type in either
+ * case ("Default" as Console shows it, "default" as it copies it). 1 with the fields, else 0. */
+static int console_head(const char *p, size_t n, sceplab_str *type, sceplab_str *t, sceplab_str *off, sceplab_str *proc,
+                        const char **rest)
+{
+  static const char *const types[] = {"default", "info", "debug", "error", "fault", "notice", "activity", NULL};
+  const char *cur = p, *end = p + n;
+  char tb[24];
+  int h, mi, s, i, ok = 0;
+  *type = logs_next_tok(&cur, end);
+  for(i = 0; types[i]; i++)
+    ok = ok || (type->n == strlen(types[i]) && strncasecmp(type->p, types[i], type->n) == 0);
+  if(!ok)
+    return 0;
+  *t = logs_next_tok(&cur, end);
+  *off = logs_next_tok(&cur, end);
+  *proc = logs_next_tok(&cur, end);
+  if(!logs_copy_view(*t, tb, sizeof(tb)) || sscanf(tb, "%2d:%2d:%2d", &h, &mi, &s) != 3 || off->n != 5 ||
+     (off->p[0] != '+' && off->p[0] != '-') || !proc->n)
+    return 0;
+  while(cur < end && (*cur == ' ' || *cur == '\t'))
+    cur++;
+  *rest = cur;
+  return 1;
+}
+
+static int console_continues(const char *p, size_t n)
+{
+  sceplab_str a, b, c, d;
+  const char *rest;
+  return !console_head(p, n, &a, &b, &c, &d, &rest);
+}
+
 static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
 {
-  const char *cur = p, *end = p + n;
-  sceplab_str type = logs_next_tok(&cur, end), t = logs_next_tok(&cur, end), off = logs_next_tok(&cur, end), proc = logs_next_tok(&cur, end);
+  sceplab_str type, t, off, proc;
+  const char *cur, *end = p + n;
   char tb[24], ob[8];
   int h, mi, s, k = 0, oh, om;
   long us = 0;
   size_t len;
-  if(!logs_copy_view(t, tb, sizeof(tb)) || !logs_copy_view(off, ob, sizeof(ob)) || sscanf(tb, "%2d:%2d:%2d%n", &h, &mi, &s, &k) != 3 ||
-     (ob[0] != '+' && ob[0] != '-') || sscanf(ob + 1, "%2d%2d", &oh, &om) != 2 || !proc.n) {
+  (void)err;
+  if(!console_head(p, n, &type, &t, &off, &proc, &cur) || !logs_copy_view(t, tb, sizeof(tb)) ||
+     !logs_copy_view(off, ob, sizeof(ob)) || sscanf(tb, "%2d:%2d:%2d%n", &h, &mi, &s, &k) != 3 ||
+     sscanf(ob + 1, "%2d%2d", &oh, &om) != 2) {
     if(n)
       logs_skip(lg, r->line, "not an iOS console line");
     return 0;
@@ -33,14 +86,22 @@ static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   r->date_assumed = 1;
   r->utc_offset_min = (ob[0] == '-' ? -1 : 1) * (oh * 60 + om);
   r->time_us -= (int64_t)r->utc_offset_min * 60 * 1000000;
-  r->time_text.p = t.p;
-  r->time_text.n = (size_t)(off.p + off.n - t.p);
-  r->component = proc;
-  r->level = type.n == 5 && memcmp(type.p, "Error", 5) == 0 ? SCEPLAB_LVL_ERROR
-           : type.n == 5 && memcmp(type.p, "Fault", 5) == 0 ? SCEPLAB_LVL_CRITICAL
-           : type.n == 5 && memcmp(type.p, "Debug", 5) == 0 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
-  while(cur < end && *cur == ' ')
-    cur++;
+  /* the record may go on over the next lines: its strings leave the line buffer now */
+  lg->arena_used = 0;
+  {
+    char tt[40];
+    snprintf(tt, sizeof(tt), "%.*s", (int)(off.p + off.n - t.p), t.p);
+    r->time_text = logs_arena_str(lg, tt);
+  }
+  {
+    char pb[64];
+    if(logs_copy_view(proc, pb, sizeof(pb)))
+      r->component = logs_arena_str(lg, pb);
+  }
+  r->level = strncasecmp(type.p, "error", 5) == 0 && type.n == 5 ? SCEPLAB_LVL_ERROR
+           : strncasecmp(type.p, "fault", 5) == 0 && type.n == 5 ? SCEPLAB_LVL_CRITICAL
+           : strncasecmp(type.p, "debug", 5) == 0 && type.n == 5 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
+  set_platform(r);
   len = logs_clean_rtf(lg, cur, (size_t)(end - cur));
   r->message.p = lg->msg;
   r->message.n = len;
@@ -53,24 +114,47 @@ static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_reco
     }
   }
   logs_step_from_text(r);
+  if(!r->step && device_process(proc))
+    r->step = 2;
   return 1;
+}
+
+/* "May 23 14:15:38 iPhone profiled[150] <Error>: message": 1 with the month index, else 0. */
+static int syslog_head(const char *p, size_t n, int *month, int *d, int *h, int *mi, int *s, const char **lt,
+                       const char **gt)
+{
+  char head[64], mon[4];
+  const char *mp;
+  size_t hn = n < sizeof(head) - 1 ? n : sizeof(head) - 1;
+  memcpy(head, p, hn);
+  head[hn] = 0;
+  if(sscanf(head, "%3s %2d %2d:%2d:%2d", mon, d, h, mi, s) != 5 || strlen(mon) != 3 || !(mp = strstr(logs_month_names, mon)) ||
+     (mp - logs_month_names) % 3 != 0 || !(*lt = memchr(p, '<', n)) || !(*gt = memchr(*lt, '>', n - (size_t)(*lt - p))))
+    return 0;
+  *month = (int)(mp - logs_month_names) / 3 + 1;
+  return 1;
+}
+
+/* Lines that are not a syslog record belong to the one before: an NSError's "Desc   : ...",
+ * "Domain : ...", "Code   : ..." lines, indented lines, blank lines. */
+static int syslog_continues(const char *p, size_t n)
+{
+  int month, d, h, mi, s;
+  const char *lt, *gt;
+  return !syslog_head(p, n, &month, &d, &h, &mi, &s, &lt, &gt);
 }
 
 static int logs_parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
 {
-  char head[64], mon[4];
-  const char *lt, *gt, *m, *mp;
+  const char *lt, *gt, *m;
   int d, h, mi, s, month;
-  size_t hn = n < sizeof(head) - 1 ? n : sizeof(head) - 1, len;
-  memcpy(head, p, hn);
-  head[hn] = 0;
-  if(sscanf(head, "%3s %2d %2d:%2d:%2d", mon, &d, &h, &mi, &s) != 5 || !(mp = strstr(logs_month_names, mon)) ||
-     !(lt = memchr(p, '<', n)) || !(gt = memchr(lt, '>', n - (size_t)(lt - p)))) {
+  size_t len;
+  (void)err;
+  if(!syslog_head(p, n, &month, &d, &h, &mi, &s, &lt, &gt)) {
     if(n)
       logs_skip(lg, r->line, "not a syslog line");
     return 0;
   }
-  month = (int)(mp - logs_month_names) / 3 + 1;
   r->time_us = logs_make_time(lg->year, month, d, h, mi, s, 0);
   if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
     logs_skip(lg, r->line, "date out of range");
@@ -78,14 +162,25 @@ static int logs_parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_r
   }
   r->date_assumed = 1;
   logs_assume_zone(lg, r);
-  r->time_text.p = p;
-  r->time_text.n = n < 15 ? n : 15;
+  lg->arena_used = 0;
   {
-    const char *cur = p + r->time_text.n, *end = lt > cur ? lt : cur;
+    char tt[20];
+    snprintf(tt, sizeof(tt), "%.*s", (int)(n < 15 ? n : 15), p);
+    r->time_text = logs_arena_str(lg, tt);
+  }
+  {
+    const char *cur = p + (n < 15 ? n : 15), *end = lt > cur ? lt : cur;
     sceplab_str host = logs_next_tok(&cur, end), proc = logs_next_tok(&cur, end);
-    r->host = host;
-    r->component.p = proc.p;
-    r->component.n = logs_span_until(proc.p, proc.p + proc.n, "[");
+    char hb[128], pb[128];
+    proc.n = logs_span_until(proc.p, proc.p + proc.n, "[");
+    if(logs_copy_view(host, hb, sizeof(hb)))
+      r->host = logs_arena_str(lg, hb);
+    if(logs_copy_view(proc, pb, sizeof(pb)))
+      r->component = logs_arena_str(lg, pb);
+    if(device_process(proc)) {
+      set_platform(r);
+      r->step = 2;
+    }
   }
   r->level = sceplab_memcasestr(lt, (size_t)(gt - lt), "Error") ? SCEPLAB_LVL_ERROR
            : sceplab_memcasestr(lt, (size_t)(gt - lt), "Warn") ? SCEPLAB_LVL_WARNING : SCEPLAB_LVL_INFO;
@@ -96,39 +191,61 @@ static int logs_parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_r
   r->message.p = lg->msg;
   r->message.n = len;
   logs_jscep_fields(r);
-  logs_step_from_text(r);
+  {
+    int step = r->step;
+    r->step = 0;
+    logs_step_from_text(r);
+    if(!r->step)
+      r->step = step;
+  }
   return 1;
 }
 
-static void head_of(const char *p, size_t n, char *head, size_t size)
-{
-  size_t hn = n < size - 1 ? n : size - 1;
-  memcpy(head, p, hn);
-  head[hn] = 0;
-}
+/* Detection looks at the first lines, not only the first: a copy often starts in the middle of a
+ * record (continuation lines first). The first line that is a record decides. */
+#define DETECT_LINES 40
 
 static const char *detect_console(const char *p, size_t n)
 {
-  int h, mi, sec, y, k = 0;
-  char head[128];
-  head_of(p, n, head, sizeof(head));
-  if(sscanf(head, "%*[A-Za-z] %2d:%2d:%2d.%*d %*[-+]%4d %n", &h, &mi, &sec, &y, &k) == 4 && k > 0 &&
-     (strncmp(head, "Default ", 8) == 0 || strncmp(head, "Debug ", 6) == 0 || strncmp(head, "Info ", 5) == 0 ||
-      strncmp(head, "Error ", 6) == 0 || strncmp(head, "Fault ", 6) == 0))
-    return "iOS console copy (type, time with offset, process, message)";
+  const char *end = p + n;
+  int i;
+  for(i = 0; i < DETECT_LINES && p < end; i++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    sceplab_str a, b, c, d;
+    const char *rest;
+    if(console_head(p, len, &a, &b, &c, &d, &rest))
+      return "iOS console copy (type, time with offset, process, message; spaces or tabs)";
+    if(!nl)
+      break;
+    p = nl + 1;
+  }
   return NULL;
 }
 
 static const char *detect_syslog(const char *p, size_t n)
 {
-  int d, h, mi, sec;
-  char head[128], mon[4];
-  head_of(p, n, head, sizeof(head));
-  if(sscanf(head, "%3s %2d %2d:%2d:%2d", mon, &d, &h, &mi, &sec) == 5 && strstr(head, "]: ") == NULL &&
-     strstr(head, "[") && strstr(head, "> ") == NULL && strstr(head, ">: "))
-    return "iOS syslog (Mon DD HH:MM:SS device process[pid] <Level>: message)";
+  const char *end = p + n;
+  int i;
+  for(i = 0; i < DETECT_LINES && p < end; i++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    int month, d, h, mi, s;
+    const char *lt, *gt;
+    if(syslog_head(p, len, &month, &d, &h, &mi, &s, &lt, &gt)) {
+      /* "<Level>:" after "process[pid]", not a bracketed tag of another format */
+      const char *br = memchr(p, '[', (size_t)(lt - p));
+      if(br && gt + 1 < p + len && gt[1] == ':')
+        return "iOS syslog (Mon DD HH:MM:SS device process[pid] <Level>: message)";
+    }
+    if(!nl)
+      break;
+    p = nl + 1;
+  }
   return NULL;
 }
 
-const logs_format logs_fmt_ios = {FMT_IOS, "ios", LOGS_FORCEABLE, detect_console, logs_parse_ios, NULL, NULL};
-const logs_format logs_fmt_syslog = {FMT_SYSLOG, "syslog", LOGS_FORCEABLE, detect_syslog, logs_parse_syslog, NULL, NULL};
+const logs_format logs_fmt_ios = {.id = FMT_IOS, .name = "ios", .flags = LOGS_FORCEABLE,
+  .detect = detect_console, .line = logs_parse_ios, .continues = console_continues};
+const logs_format logs_fmt_syslog = {.id = FMT_SYSLOG, .name = "syslog", .flags = LOGS_FORCEABLE,
+  .detect = detect_syslog, .line = logs_parse_syslog, .continues = syslog_continues};

@@ -230,5 +230,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_jsonl = {FMT_JSONL, "jsonl", LOGS_FORCEABLE | LOGS_EXTRACTED, detect, parse_jsonl, NULL,
-                                    NULL};
+const logs_format logs_fmt_jsonl = {.id = FMT_JSONL, .name = "jsonl", .flags = LOGS_FORCEABLE | LOGS_EXTRACTED,
+  .detect = detect, .line = parse_jsonl};

@@ -91,4 +91,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_msi = {FMT_MSI, "msi", LOGS_FORCEABLE, detect, logs_parse_msi, NULL, NULL};
+const logs_format logs_fmt_msi = {.id = FMT_MSI, .name = "msi", .flags = LOGS_FORCEABLE,
+  .detect = detect, .line = logs_parse_msi};

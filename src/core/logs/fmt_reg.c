@@ -55,4 +55,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_registry = {FMT_REG, "registry", LOGS_FORCEABLE, detect, logs_parse_reg, NULL, NULL};
+const logs_format logs_fmt_registry = {.id = FMT_REG, .name = "registry", .flags = LOGS_FORCEABLE,
+  .detect = detect, .line = logs_parse_reg};

@@ -262,7 +262,7 @@ static const char *detect_eventxml(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_svclog = {FMT_SVCLOG, "svclog", LOGS_XML2 | LOGS_FORCEABLE, detect_svclog, NULL,
-                                     logs_parse_xml_record, NULL};
-const logs_format logs_fmt_eventxml = {FMT_EVENTXML, "eventxml", LOGS_XML2 | LOGS_FORCEABLE, detect_eventxml, NULL,
-                                       logs_parse_xml_record, NULL};
+const logs_format logs_fmt_svclog = {.id = FMT_SVCLOG, .name = "svclog", .flags = LOGS_XML2 | LOGS_FORCEABLE,
+  .detect = detect_svclog, .record = logs_parse_xml_record};
+const logs_format logs_fmt_eventxml = {.id = FMT_EVENTXML, .name = "eventxml", .flags = LOGS_XML2 | LOGS_FORCEABLE,
+  .detect = detect_eventxml, .record = logs_parse_xml_record};

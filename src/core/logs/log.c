@@ -208,6 +208,37 @@ static int keep(sceplab_log *lg, sceplab_record *r)
   return 1;
 }
 
+/* Appends the lines that continue record r (the format says which) to its message, one line each,
+ * and gives back the first line that does not. */
+static int read_continuation(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  size_t len = r->message.n;
+  for(;;) {
+    const char *p;
+    size_t n;
+    int rc = logs_next_line(lg, &p, &n, err);
+    if(rc <= 0)
+      return rc;
+    if(lg->line_cut || !lg->ft->continues(p, n)) {
+      if(!lg->line_cut)
+        logs_unread_line(lg, p);
+      else
+        logs_skip(lg, lg->line - 1, "line longer than 1 MiB");
+      return 0;
+    }
+    while(n && (*p == ' ' || *p == '\t')) {
+      p++;
+      n--;
+    }
+    if(!n)
+      continue;
+    if(logs_msg_append(lg, &len, "\n", 1) != 0 || logs_msg_append(lg, &len, p, n) != 0)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    r->message.p = lg->msg;
+    r->message.n = len;
+  }
+}
+
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
   if(lg->ft->record) {
@@ -236,6 +267,8 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
     }
     got = lg->ft->line(lg, p, n, r, err);
     if(got < 0)
+      return -1;
+    if(got && lg->ft->continues && read_continuation(lg, r, err) < 0)
       return -1;
     if(got && keep(lg, r))
       return 1;

@@ -109,6 +109,10 @@ struct logs_format {
   int (*line)(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err);
   int (*record)(sceplab_log *lg, sceplab_record *r, sceplab_error *err);
   void (*render)(sceplab_log *lg, sceplab_record *r);
+  /* line formats whose records may go on over the next lines (iOS: an NSError's "Desc   :" lines):
+   * whether a line continues the record before it. The parser then keeps the record's message in
+   * lg->msg and its other strings in the arena, since reading on may move the line buffer. */
+  int (*continues)(const char *p, size_t n);
 };
 
 extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_fmt_eventxml, logs_fmt_android,
@@ -124,6 +128,7 @@ extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_f
 void logs_skip(sceplab_log *lg, uint64_t line, const char *why);
 int logs_refill(sceplab_log *lg, sceplab_error *err);
 int logs_next_line(sceplab_log *lg, const char **p, size_t *n, sceplab_error *err);
+void logs_unread_line(sceplab_log *lg, const char *p);
 int logs_msg_append(sceplab_log *lg, size_t *len, const char *p, size_t n);
 sceplab_str logs_arena_str(sceplab_log *lg, const char *s);
 sceplab_log *logs_open_raw(const char *path, sceplab_error *err);

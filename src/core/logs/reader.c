@@ -97,6 +97,15 @@ int logs_refill(sceplab_log *lg, sceplab_error *err)
   return 1;
 }
 
+/* Gives back the line logs_next_line just returned (p its view), so the next call returns it again:
+ * a format whose records span lines reads one line past a record to find where it ends. */
+void logs_unread_line(sceplab_log *lg, const char *p)
+{
+  lg->start = (size_t)(p - lg->buf);
+  lg->offset = lg->line_start;
+  lg->line--;
+}
+
 /* The next line (CR/LF stripped), as a view valid until the next call; 0 at end, -1 on error. */
 int logs_next_line(sceplab_log *lg, const char **p, size_t *n, sceplab_error *err)
 {
