@@ -34,7 +34,8 @@ describe("log formats", function()
   for _, name in ipairs({ "u_ex200524.log", "NDESPlugin.log", "NDESPlugin-old.log",
                           "CertificateRegistrationPoint_2020-05-24_101500.svclog", "DeviceManagement-Admin.xml",
                           "DeviceManagement-Rendered.xml", "OMADMLog.log", "ios-console.txt", "ios-syslog.log",
-                          "ios-syslog-nserror.log", "ios-console-copy.txt",
+                          "ios-syslog-nserror.log", "ios-console-copy.txt", "DeviceManagement-copy-details.txt",
+                          "DeviceManagement-copy-flattened.txt",
                           "DeviceManagement-Admin-export.txt", "NDES-Application.csv", "SetupMsi.log", "MSCEP.reg",
                           "CertificateRequestStatus/Failed/9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS" }) do
     it("reads " .. name .. " exactly as its golden JSONL", function()
@@ -68,6 +69,34 @@ describe("log formats", function()
     assert.are.equal("2020-10-29T13:14:05.002310Z", copy[3].time)
     assert.matches("Code=22013.*\nUserInfo=", copy[3].message)
     assert.matches("^ios: iOS console", sceplab.logs.explain(dir .. "/ios-console-copy.txt"))
+  end)
+
+  it("reads Event Viewer's 'Copy details as text' blocks, newest first, with the zone their event XML shows", function()
+    local t = sceplab.logs.timeline({ dir .. "/DeviceManagement-copy-details.txt" })
+    local got = t.records
+    assert.are.equal(3, #got)
+    assert.are.same({ 306, 307, 32 }, { got[1].event_id, got[2].event_id, got[3].event_id }) -- time order
+    assert.is_true(t.inputs[1].sorted)
+    -- the 307 block has no XML: its local 3:16:04 AM is UTC-7, learnt from the 32 block's SystemTime
+    assert.are.equal("2020-05-24T10:16:04Z", got[2].time)
+    assert.are.equal(-420, got[2].utc_offset)
+    assert.is_nil(got[2].zone_assumed)
+    assert.are.equal("2020-05-24T10:16:04.392051Z", got[3].time)
+    assert.matches("^SCEP: CspExecute for UniqueId .*\nResult : %(Unknown Win32 Error code: 0x2ab0003%)%.$", got[1].message)
+    assert.are.equal("DESKTOP-1234567", got[3].host)
+    assert.are.equal("Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin", got[3].context)
+    assert.are.equal(2, got[3].step)
+    assert.are.equal(35, got[2].line)
+    -- --assume-offset wins over what the XML shows
+    local shifted = sceplab.logs.timeline({ dir .. "/DeviceManagement-copy-details.txt" }, { offset = 60 }).records
+    assert.are.equal("2020-05-24T02:16:01Z", shifted[1].time)
+    -- the one-line form web pages make of a block
+    local flat = records(dir .. "/DeviceManagement-copy-flattened.txt")
+    assert.are.equal(2, #flat)
+    assert.are.equal(307, flat[2].event_id)
+    assert.are.equal("error", flat[2].level)
+    assert.matches("^SCEP: Failed LogError Message", flat[2].message)
+    assert.matches("Microsoft%-Windows%-DeviceManagement", flat[2].component)
   end)
 
   it("reads UTF-16LE with a BOM and CRLF as the same records", function()
@@ -312,7 +341,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4, n) -- + the two iOS copies
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4 + 3 + 2, n) -- + the iOS and Event Viewer copies
   end)
 
   it("reads its own JSONL back: an exported timeline merges with fresh logs", function()

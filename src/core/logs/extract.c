@@ -121,6 +121,30 @@ int logs_copy_view(sceplab_str v, char *out, size_t outlen)
   return 1;
 }
 
+/* The workflow step of a Windows event, by provider and id, whichever form the event came in (event
+ * XML, .evtx, Event Viewer exports and copies): the device's own provider is step 2 (event 39, a
+ * certificate installed, step 5); NDES is step 3 but for event 31 (the CA denied the request: step
+ * 4); the CA is step 4; an application pool crash of IIS (Application Error 1000 of w3wp.exe) and
+ * WAS disabling or stopping a pool (5002, 5059, 5117) leave the device unable to reach NDES (2). */
+void logs_event_step(sceplab_record *r)
+{
+  const char *c = r->component.p;
+  size_t n = r->component.n;
+  if(!c || !n)
+    return;
+  if(sceplab_memcasestr(c, n, "DeviceManagement-Enterprise"))
+    r->step = r->event_id == 39 ? 5 : 2;
+  else if(sceplab_memcasestr(c, n, "NetworkDeviceEnrollment"))
+    r->step = r->event_id == 31 ? 4 : 3;
+  else if(sceplab_memcasestr(c, n, "CertificationAuthority"))
+    r->step = 4;
+  else if((n == 17 && strncasecmp(c, "Application Error", 17) == 0 && r->event_id == 1000 && r->message.p &&
+           sceplab_memcasestr(r->message.p, r->message.n, "w3wp.exe")) ||
+          ((sceplab_memcasestr(c, n, "Windows-WAS") || (n == 3 && strncasecmp(c, "WAS", 3) == 0)) &&
+           (r->event_id == 5002 || r->event_id == 5059 || r->event_id == 5117)))
+    r->step = 2;
+}
+
 const char *const logs_month_names = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /* Next whitespace-separated token (spaces or tabs) within [*p, end). */

@@ -114,14 +114,7 @@ static int logs_parse_evtexport(sceplab_log *lg, const char *p, size_t n, scepla
     logs_msg_append(lg, &len, cur, (size_t)(end - cur));
   r->message.p = lg->msg;
   r->message.n = len;
-  if(r->component.n) {
-    if(sceplab_memcasestr(r->component.p, r->component.n, "DeviceManagement-Enterprise"))
-      r->step = r->event_id == 39 ? 5 : 2;
-    else if(sceplab_memcasestr(r->component.p, r->component.n, "NetworkDeviceEnrollment"))
-      r->step = 3;
-    else if(sceplab_memcasestr(r->component.p, r->component.n, "CertificationAuthority"))
-      r->step = 4;
-  }
+  logs_event_step(r);
   return 1;
 }
 

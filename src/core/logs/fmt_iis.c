@@ -180,7 +180,8 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
     const char *slash = r->url.p + r->url.n;
     while(slash > r->url.p && slash[-1] != '/')
       slash--;
-    r->step = 3;
+    /* the CRP verifies the challenge (step 3); the connector's Notify reports the result (step 6) */
+    r->step = (size_t)(r->url.p + r->url.n - slash) == 6 && strncasecmp(slash, "Notify", 6) == 0 ? 6 : 3;
     r->scep_operation.p = slash;
     r->scep_operation.n = (size_t)(r->url.p + r->url.n - slash);
   }

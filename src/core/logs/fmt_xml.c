@@ -149,14 +149,7 @@ int logs_parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_rec
     }
     r->message.p = lg->msg;
     r->message.n = len;
-    if(prov) {
-      if(strstr(prov, "DeviceManagement-Enterprise-Diagnostics-Provider"))
-        r->step = r->event_id == 39 ? 5 : 2;
-      else if(strstr(prov, "NetworkDeviceEnrollmentService"))
-        r->step = 3;
-      else if(strstr(prov, "CertificationAuthority"))
-        r->step = 4;
-    }
+    logs_event_step(r);
     xmlFree(prov);
     free(eid);
     free(lvl);

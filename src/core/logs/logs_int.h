@@ -32,7 +32,7 @@
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
 typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
-               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG, FMT_JSONL } format;
+               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG, FMT_JSONL, FMT_EVTBLOCK } format;
 typedef struct logs_format logs_format;
 
 #define NEEDLES_MAX 256 /* filter.contains beyond this are searched one by one */
@@ -82,6 +82,8 @@ struct sceplab_log {
   int64_t last_time;
   int bias_set, bias;
   int offset_set, offset_min;     /* assumed zone for zone-less formats */
+  int zone_learnt;                /* offset_min was learnt from the file itself (not assumed) */
+  int zone_tried;                 /* a format that can learn its zone has looked */
   int year, month, day;           /* the date for date-less formats */
   char regkey[512];               /* registry exports: the current [key] */
   sceplab_log_filter filter;
@@ -117,7 +119,7 @@ struct logs_format {
 
 extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_fmt_eventxml, logs_fmt_android,
   logs_fmt_ios, logs_fmt_syslog, logs_fmt_eventtext, logs_fmt_eventcsv, logs_fmt_evtx, logs_fmt_crs, logs_fmt_msi,
-  logs_fmt_registry, logs_fmt_jsonl;
+  logs_fmt_registry, logs_fmt_jsonl, logs_fmt_eventblock;
 
 /* ---- shared by the parts ---- */
 
@@ -148,6 +150,7 @@ size_t logs_span_until(const char *p, const char *end, const char *set);
 int logs_copy_view(sceplab_str v, char *out, size_t outlen);
 sceplab_str logs_next_tok(const char **p, const char *end);
 void logs_step_from_text(sceplab_record *r);
+void logs_event_step(sceplab_record *r);
 void logs_jscep_fields(sceplab_record *r);
 size_t logs_clean_rtf(sceplab_log *lg, const char *p, size_t n);
 

@@ -84,7 +84,7 @@ int logs_iso_time(const char *t, sceplab_record *r)
 /* Applies the assumed zone to a local time. */
 void logs_assume_zone(sceplab_log *lg, sceplab_record *r)
 {
-  r->zone_assumed = 1;
+  r->zone_assumed = !lg->zone_learnt;
   r->utc_offset_min = lg->offset_set ? lg->offset_min : 0;
   r->time_us -= (int64_t)r->utc_offset_min * 60 * 1000000;
 }
