@@ -1,8 +1,10 @@
--- CLI: sceplab timeline.
+-- CLI: sceplab timeline. The merge, the filter and the output are C's (sceplab.core.logs): records
+-- go from the parsers to standard output without becoming Lua tables.
 local sceplab = require "sceplab"
 -- Loaded by cli.main, after sceplab.cli itself: not a cycle.
 local cli = require "sceplab.cli"
 local timeline = require "sceplab.timeline"
+local logs = require "sceplab.core.logs"
 local sys = require "sceplab.core.sys"
 local time = require "sceplab.time"
 local visible = (require "sceplab.core.codec").visible
@@ -11,7 +13,9 @@ local M = {}
 
 local stderr = cli.stderr
 
---- The format names of the C table (only those --format may force when forceable is true).
+local OUTPUTS = { "text", "jsonl", "ecs" }
+
+--- The format names of the C table (only those --as may force when forceable is true).
 function M.format_names(forceable)
   local out = {}
   for _, f in ipairs(sceplab.logs.formats()) do
@@ -21,12 +25,13 @@ function M.format_names(forceable)
 end
 
 function M.register(p)
-  local t = p:command("timeline"):description("Parse log files and bundles (directories) into one timeline ordered by UTC time.")
-  t:argument("paths"):args("+"):description("Log files or directories.")
-  t:flag("--jsonl"):description("One JSON record per line (keys: time, source, file, line, level, message, and the extracted fields).")
+  local t = p:command("timeline"):description("Parse log files and bundles (directories, zip files) into one timeline ordered by UTC time.")
+  t:argument("paths"):args("+"):description("Log files, directories or zip bundles.")
+  t:option("--format"):description("Output: text (default), jsonl (one sceplab record per line, read back by sceplab) or ecs (Elastic Common Schema JSON, one document per line).")
+  t:flag("--jsonl"):description("The same as --format jsonl.")
   t:option("--since"):description("Only records at or after this time (ISO 8601; UTC unless it carries a zone).")
   t:option("--until"):description("Only records at or before this time.")
-  t:option("--tz"):description("Display zone: UTC (default), local, or an offset such as +05:30."):default("UTC")
+  t:option("--tz"):description("Display zone of the text output: UTC (default), local, or an offset such as +05:30."):default("UTC")
   t:option("--source"):description("Only this format (" .. table.concat(M.format_names(), ", ") .. "); repeatable."):count("*")
   t:option("--grep"):description("Only records whose message contains this text; repeatable."):count("*")
   t:option("--status"):description("Only HTTP records with this status; repeatable."):count("*"):convert(tonumber)
@@ -37,93 +42,28 @@ function M.register(p)
   t:option("--assume-offset"):description("UTC offset of formats that write none (Android, Event Viewer exports, syslog), e.g. --assume-offset=-07:00; default UTC.")
   t:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: the file's modification date.")
   t:flag("--explain-format"):description("Say which format each file is read as, and why; read nothing else.")
-  t:option("--format"):description("Read every file as this format instead of detecting it.")
+  t:option("--as"):description("Read every file as this format instead of detecting it.")
     :choices(M.format_names(true))
   t:flag("--attempts"):description("After the timeline, list the enrollment attempts it groups into.")
 end
 
-local function zone_offset(tz)
-  if tz == "UTC" or tz == "Z" then return 0, "Z" end
-  if tz == "local" then
-    local now = os.time()
-    local off = os.difftime(now, os.time(os.date("!*t", now)))
-    return off, nil
-  end
-  local min = time.offset(tz)
-  if not min then return nil end
-  return min * 60, tz
-end
-
-local function fmt_time(r, off, label)
-  if not r.time_us then return "(no time)                " end
-  local secs = r.time_us // 1000000 + off
-  local ms = (r.time_us % 1000000) // 1000
-  local s = os.date("!%Y-%m-%d %H:%M:%S", secs) .. (".%03d"):format(ms)
-  return s .. (label or os.date(" %z", secs):gsub("^ ", "")) .. (r.time_inferred and "~" or " ")
-end
-
-local function matches_request(r, want)
-  if not want then return true end
-  return r.request_id ~= nil and r.request_id == want
-end
-
-function M.run(args)
-  if args.explain_format then
-    -- what each file found under the paths is read as, and why (the merge opens each once)
-    local inputs = timeline.merge(args.paths, { format = args.format }, function() end)
-    local code = 0
-    for _, i in ipairs(inputs) do
-      if i.format then io.stdout:write(visible(i.file), ": ", i.format, ": ", i.why or "", "\n") else
-        io.stdout:write(visible(i.file or "?"), ": ", visible(i.error), "\n")
-        if i.fatal then code = 3 end
-      end
-    end
-    return code
-  end
-  local off, label = zone_offset(args.tz)
-  if not off then stderr("--tz '%s': expected UTC, local or +HH:MM within 18:00 of UTC", args.tz) return 2 end
-  local topts, terr = time.from_args(args)
-  if not topts then stderr("%s", terr) return 2 end
-  local known = {}
-  for _, name in ipairs(M.format_names()) do known[name] = true end
-  for _, s in ipairs(args.source) do
-    if not known[s] then
-      stderr("--source '%s': not a format (one of %s)", s, table.concat(M.format_names(), ", "))
-      return 2
-    end
-  end
-  local filter = { sources = #args.source > 0 and args.source or nil, contains = #args.grep > 0 and args.grep or nil,
-                   statuses = #args.status > 0 and args.status or nil, min_level = args.min_level }
-  filter.since, filter["until"] = topts.since, topts["until"]
-  local want_request
-  if args.request then
-    local id = sceplab.intune_id.parse(args.request)
-    want_request = id and id.canonical or args.request
-  end
-  local json = sceplab.json
-  local out = io.stdout
-  local count = 0
-  local records_for_attempts = args.attempts and {} or nil
-  local inputs = timeline.merge(args.paths, { filter = filter, bias = topts.bias, offset = topts.offset, date = topts.date,
-                                                format = args.format,
-                                                -- progress would garble records printed to the same terminal
-                                                progress = sys.isatty(2) and not sys.isatty(1) }, function(r)
-    if not matches_request(r, want_request) or (args.device and r.device_id ~= args.device) then return end
-    count = count + 1
-    if records_for_attempts then records_for_attempts[#records_for_attempts + 1] = r end
-    if args.jsonl then
-      r.time_us = nil
-      out:write(json.encode(r, true), "\n")
-    else
-      local msg = (r.message or ""):gsub("\r?\n", " | ")
-      if #msg > 160 then msg = msg:sub(1, 157) .. "..." end
-      out:write(("%s %-8s %s %-7s %s  [%s:%d]\n"):format(fmt_time(r, off, label), r.source,
-        r.step and ("step " .. r.step) or "      ", r.level, visible(msg), visible(r.file:match("[^/]+$")), r.line))
-    end
-  end)
+local function explain(args)
+  -- what each file found under the paths is read as, and why (the merge opens each once)
+  local inputs = timeline.merge(args.paths, { format = args.as }, function() end)
   local code = 0
-  local tty = sys.isatty(2)
-  local read = 0
+  for _, i in ipairs(inputs) do
+    if i.format then io.stdout:write(visible(i.file), ": ", i.format, ": ", i.why or "", "\n") else
+      io.stdout:write(visible(i.file or "?"), ": ", visible(i.error), "\n")
+      if i.fatal then code = 3 end
+    end
+  end
+  return code
+end
+
+-- The inputs, said on stderr: which could not be read (fatal when named), and what each read gave
+-- when stderr is a terminal or something was skipped. Returns the exit code so far.
+local function report_inputs(inputs)
+  local code, tty, read = 0, sys.isatty(2), 0
   for _, i in ipairs(inputs) do
     if i.format then read = read + 1 end
   end
@@ -146,19 +86,73 @@ function M.run(args)
       if i.error then stderr("%s (the records before it were read)", i.error) end
     end
   end
-  if records_for_attempts then
-    local attempts = timeline.group(records_for_attempts)
-    out:write("\nAttempts\n")
-    for _, a in ipairs(attempts) do
-      local steps = {}
-      for _, st in ipairs(a.steps) do steps[#steps + 1] = tostring(st) end
-      out:write(("  #%d  %s to %s, %d record(s), %d error(s), steps %s, from %s\n"):format(a.id, a.first or "?", a.last or "?",
-        a.records, a.errors, #steps > 0 and table.concat(steps, ",") or "-", table.concat(a.sources, ", ")))
-      for _, k in ipairs(a.keys) do out:write("       ", k, "\n") end
-    end
-    if #attempts == 0 then out:write("  (no record carries a request or transaction id)\n") end
+  return code
+end
+
+local function print_attempts(records)
+  local out = io.stdout
+  local attempts = timeline.group(records)
+  out:write("\nAttempts\n")
+  for _, a in ipairs(attempts) do
+    local steps = {}
+    for _, st in ipairs(a.steps) do steps[#steps + 1] = tostring(st) end
+    out:write(("  #%d  %s to %s, %d record(s), %d error(s), steps %s, from %s\n"):format(a.id, a.first or "?", a.last or "?",
+      a.records, a.errors, #steps > 0 and table.concat(steps, ",") or "-", table.concat(a.sources, ", ")))
+    for _, k in ipairs(a.keys) do out:write("       ", visible(k), "\n") end
   end
-  if count == 0 and code == 0 and not args.jsonl then stderr("no records matched") end
+  if #attempts == 0 then out:write("  (no record carries a request or transaction id)\n") end
+end
+
+function M.run(args)
+  if args.explain_format then return explain(args) end
+  local output = args.jsonl and "jsonl" or args.format or "text"
+  local valid = false
+  for _, o in ipairs(OUTPUTS) do valid = valid or o == output end
+  if not valid then
+    for _, name in ipairs(M.format_names(true)) do
+      if name == output then
+        stderr("--format chooses the output (text, jsonl, ecs); to read every file as %s, use --as %s", output, output)
+        return 2
+      end
+    end
+    stderr("--format '%s': one of text, jsonl, ecs", output)
+    return 2
+  end
+  if not (args.tz == "UTC" or args.tz == "Z" or args.tz == "local" or time.offset(args.tz)) then
+    stderr("--tz '%s': expected UTC, local or +HH:MM within 18:00 of UTC", args.tz)
+    return 2
+  end
+  local topts, terr = time.from_args(args)
+  if not topts then stderr("%s", terr) return 2 end
+  local known = {}
+  for _, name in ipairs(M.format_names()) do known[name] = true end
+  for _, s in ipairs(args.source) do
+    if not known[s] then
+      stderr("--source '%s': not a format (one of %s)", s, table.concat(M.format_names(), ", "))
+      return 2
+    end
+  end
+  local filter = { sources = #args.source > 0 and args.source or nil, contains = #args.grep > 0 and args.grep or nil,
+                   statuses = #args.status > 0 and args.status or nil, min_level = args.min_level,
+                   since = topts.since, ["until"] = topts["until"], device_id = args.device }
+  if args.request then
+    local id = sceplab.intune_id.parse(args.request)
+    filter.request_id = id and id.canonical or args.request
+  end
+  local m, err = logs.merge(args.paths, filter, { bias = topts.bias, offset = topts.offset, date = topts.date,
+    format = args.as,
+    -- progress would garble records printed to the same terminal
+    progress = sys.isatty(2) and not sys.isatty(1) })
+  if not m then stderr("%s", err) return 3 end
+  local count, werr, records = m:write(output, args.tz, args.attempts)
+  local inputs = m:inputs()
+  m:close()
+  if sys.isatty(2) and not sys.isatty(1) then logs.progress_end() end
+  if not count then stderr("%s", werr) return 1 end
+  local code = report_inputs(inputs)
+  if code == 3 and count == 0 then return code end
+  if records then print_attempts(records) end
+  if count == 0 and code == 0 and output == "text" then stderr("no records matched") end
   return code
 end
 

@@ -106,6 +106,12 @@ static void read_filter(lua_State *L, int idx, int ud, lfilter *fs, sceplab_log_
   if(lua_getfield(L, idx, "until") != LUA_TNIL)
     f->until_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
   lua_pop(L, 2);
+  /* the strings stay alive in the filter table, which the userdata keeps */
+  if(lua_getfield(L, idx, "request_id") != LUA_TNIL)
+    f->request_id = luaL_checkstring(L, -1);
+  if(lua_getfield(L, idx, "device_id") != LUA_TNIL)
+    f->device_id = luaL_checkstring(L, -1);
+  lua_pop(L, 2);
 }
 
 typedef struct lprogress { uint64_t bytes, next, step; int shown; } lprogress; /* see progress_cb */
@@ -345,8 +351,8 @@ static void push_record(lua_State *L, const char *file, const sceplab_record *r)
   set_str(L, "user_agent", r->user_agent);
   set_str(L, "platform", r->platform);
   set_str(L, "scep_operation", r->scep_operation);
-  if(r->scep_message.n) {
-    lua_pushinteger(L, (lua_Integer)r->scep_message.n);
+  if(r->scep_message_length) {
+    lua_pushinteger(L, (lua_Integer)r->scep_message_length);
     lua_setfield(L, -2, "scep_message_length");
   }
   set_int(L, "http_status", r->http_status);
@@ -541,6 +547,77 @@ static int mm_next(lua_State *L)
   return 1;
 }
 
+/* What timeline.group needs of a record, for --attempts: ids, time, where, step, level. */
+static void push_keys(lua_State *L, const char *file, const sceplab_record *r)
+{
+  char iso[64];
+  lua_createtable(L, 0, 9);
+  if(r->time_us != SCEPLAB_TIME_UNKNOWN) {
+    iso_time(r->time_us, iso, sizeof(iso));
+    lua_pushstring(L, iso);
+    lua_setfield(L, -2, "time");
+    lua_pushinteger(L, (lua_Integer)r->time_us);
+    lua_setfield(L, -2, "time_us");
+  }
+  if(r->origin.n)
+    set_str(L, "file", r->origin);
+  else
+    set_cstr(L, "file", file);
+  set_cstr(L, "source", r->source);
+  set_cstr(L, "level", sceplab_level_name(r->level));
+  if(r->step) {
+    lua_pushinteger(L, r->step);
+    lua_setfield(L, -2, "step");
+  }
+  set_cstr(L, "request_id", r->request_id);
+  set_cstr(L, "transaction_id", r->transaction_id);
+  set_cstr(L, "device_id", r->device_id);
+}
+
+/* merge:write(format [, tz [, keys]]) -> records written [, nil, keys] | nil, message: every record
+ * left, written to standard output in C as "text", "jsonl" or "ecs" (tz, text only: "UTC", "local",
+ * "+HH:MM"); with keys true, also the list of what --attempts groups by, one small table each. */
+static int mm_write(lua_State *L)
+{
+  static const char *const names[] = {"text", "jsonl", "ecs", NULL};
+  lmerge *lm = check_merge(L, 1);
+  int fmt = luaL_checkoption(L, 2, NULL, names);
+  const char *tz = luaL_optstring(L, 3, "UTC");
+  const sceplab_record *r;
+  const char *file;
+  sceplab_error err;
+  sceplab_writer *w;
+  lua_Integer n = 0;
+  int failed = 0, keys = lua_toboolean(L, 4);
+  lua_settop(L, 3);
+  if(keys)
+    lua_newtable(L); /* index 4 */
+  fflush(stdout); /* what Lua wrote before comes first */
+  sceplab_err_clear(&err);
+  w = sceplab_writer_new(stdout, fmt == 0 ? SCEPLAB_WRITE_TEXT : fmt == 1 ? SCEPLAB_WRITE_JSONL : SCEPLAB_WRITE_ECS, tz, &err);
+  if(!w)
+    return luaL_argerror(L, 3, err.msg);
+  while(!failed && sceplab_merge_next(lm->m, &r, &file, &err) > 0) {
+    failed = sceplab_writer_put(w, r, file) != 0;
+    n++;
+    if(keys) {
+      push_keys(L, file, r);
+      lua_rawseti(L, 4, n);
+    }
+  }
+  if(sceplab_writer_close(w) != 0 || failed) {
+    lua_pushnil(L);
+    lua_pushstring(L, "standard output: cannot write");
+    return 2;
+  }
+  lua_pushinteger(L, n);
+  if(!keys)
+    return 1;
+  lua_pushnil(L);
+  lua_pushvalue(L, 4);
+  return 3;
+}
+
 static int mm_records(lua_State *L)
 {
   check_merge(L, 1);
@@ -651,7 +728,8 @@ static const luaL_Reg meta[] = {
   {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}
 };
 static const luaL_Reg merge_methods[] = {
-  {"next", mm_next}, {"records", mm_records}, {"inputs", mm_inputs}, {"close", mm_close}, {NULL, NULL}
+  {"next", mm_next}, {"records", mm_records}, {"inputs", mm_inputs}, {"write", mm_write}, {"close", mm_close},
+  {NULL, NULL}
 };
 static const luaL_Reg merge_meta[] = {
   {"__gc", mm_close}, {"__close", mm_close}, {"__tostring", mm_tostring}, {NULL, NULL}

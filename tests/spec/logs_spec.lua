@@ -475,6 +475,43 @@ describe("times given on the command line and in files", function()
   end)
 end)
 
+describe("timeline --format ecs", function()
+  it("writes Elastic Common Schema documents, one per line, with the standard fields by their ECS names", function()
+    local code, out, err = h.sceplab({ "timeline", h.fixture("bundles/ndes-bundle.zip"), "--format", "ecs" })
+    assert.are.equal(0, code, err)
+    local n, iis, evt, hres = 0, nil, nil, nil
+    for line in out:gmatch("[^\n]+") do
+      local d = json.decode(line)
+      n = n + 1
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d", d["@timestamp"])
+      assert.are.equal("sceplab", d.event.module)
+      assert.matches("^sceplab%.", d.event.dataset)
+      assert.matches("ndes%-bundle%.zip!", d.log.file.path)
+      assert.is_not_nil(d.log.level)
+      assert.is_number(d.sceplab.line)
+      if d.sceplab.source == "iis" and d.http.response.status_code == 500 then iis = d end
+      if d.event.code == "32" then evt = d end
+      if d.error and d.error.code then hres = d end
+    end
+    assert.are.equal(27, n)
+    assert.are.equal("GET", iis.http.request.method)
+    assert.matches("^/certsrv/mscep/mscep%.dll", iis.url.path)
+    assert.matches("operation=", iis.url.query)
+    assert.is_number(iis.event.duration)
+    assert.are.equal("failure", iis.event.outcome)
+    assert.matches("DeviceManagement", evt.event.provider)
+    assert.matches("^0x", hres.error.code)
+  end)
+
+  it("writes the same records as --jsonl, in C, and reads its JSONL back unchanged", function()
+    local _, a = h.sceplab({ "timeline", h.fixture("bundles/ndes-bundle.zip"), "--jsonl" })
+    local export = h.write(h.tmpname() .. ".jsonl", a)
+    local _, b = h.sceplab({ "timeline", export, "--jsonl" })
+    os.remove(export)
+    assert.are.equal(a, b)
+  end)
+end)
+
 describe("format names", function()
   it("come from the C table, and an unknown --source is a usage error listing them", function()
     local names = {}
@@ -487,9 +524,13 @@ describe("format names", function()
     assert.are.equal(2, code)
     assert.are.equal("", out)
     assert.matches("%-%-source 'iss': not a format %(one of .*iis, .*cmtrace", err)
-    local fcode, _, ferr = h.sceplab({ "timeline", h.fixture("logs/u_ex200524.log"), "--format", "evtx" })
+    local fcode, _, ferr = h.sceplab({ "timeline", h.fixture("logs/u_ex200524.log"), "--as", "evtx" })
     assert.are.equal(2, fcode) -- a binary container is found by its signature, never forced
     assert.matches("must be one of .*'iis'.*'cmtrace'", ferr)
+    -- --format is the output; an input format given there says where it goes
+    fcode, _, ferr = h.sceplab({ "timeline", h.fixture("logs/u_ex200524.log"), "--format", "iis" })
+    assert.are.equal(2, fcode)
+    assert.matches("to read every file as iis, use %-%-as iis", ferr)
   end)
 end)
 

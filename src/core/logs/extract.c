@@ -33,7 +33,13 @@ const char *sceplab_hresult_name(uint32_t code)
 
 void logs_set_hresult(sceplab_record *r, uint32_t code)
 {
-  snprintf(r->hresult, sizeof(r->hresult), "0x%08X", code);
+  static const char hex[] = "0123456789ABCDEF";
+  int i;
+  r->hresult[0] = '0';
+  r->hresult[1] = 'x';
+  for(i = 0; i < 8; i++)
+    r->hresult[2 + i] = hex[(code >> (28 - 4 * i)) & 15];
+  r->hresult[10] = '\0';
   r->hresult_name = sceplab_hresult_name(code);
 }
 

@@ -58,12 +58,44 @@ static sceplab_str tok_val(const sceplab_str *toks, int idx)
   return s;
 }
 
+/* A decimal field (an optional sign, then digits only), or -1. Hand-made: these run for every field
+ * of every line, where strtol's locale handling showed in profiles. */
+static int64_t view_int(sceplab_str v)
+{
+  size_t i = 0;
+  int neg = 0;
+  int64_t x = 0;
+  if(!v.p || !v.n || v.n > 19)
+    return -1;
+  if(v.p[0] == '-' || v.p[0] == '+') {
+    neg = v.p[0] == '-';
+    i = 1;
+  }
+  if(i == v.n)
+    return -1;
+  for(; i < v.n; i++) {
+    if(v.p[i] < '0' || v.p[i] > '9')
+      return -1;
+    x = x * 10 + (v.p[i] - '0');
+  }
+  return neg ? -x : x;
+}
+
 static long tok_long(const sceplab_str *toks, int idx)
 {
-  char buf[24];
-  if(!logs_copy_view(tok_val(toks, idx), buf, sizeof(buf)))
-    return -1;
-  return strtol(buf, NULL, 10);
+  return (long)view_int(tok_val(toks, idx));
+}
+
+/* n digits at p, or -1 */
+static int digits(const char *p, int n)
+{
+  int v = 0, i;
+  for(i = 0; i < n; i++) {
+    if(p[i] < '0' || p[i] > '9')
+      return -1;
+    v = v * 10 + (p[i] - '0');
+  }
+  return v;
 }
 
 static const char *platform_of(const char *ua)
@@ -91,9 +123,8 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
     return 0;
   }
   while(i < n) {
-    size_t k = i;
-    while(k < n && p[k] != ' ')
-      k++;
+    const char *sp = memchr(p + i, ' ', n - i);
+    size_t k = sp ? (size_t)(sp - p) : n;
     if(nt == MAX_FIELDS)
       break;
     toks[nt].p = p + i;
@@ -109,12 +140,12 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   }
   di = lg->ix.date;
   ti = lg->ix.time;
-  {
-    char db[16], tb[24];
-    if(di < 0 || ti < 0 || !logs_copy_view(toks[di], db, sizeof(db)) || !logs_copy_view(toks[ti], tb, sizeof(tb)) ||
-       sscanf(db, "%4d-%2d-%2d", &y, &mo, &d) != 3 || sscanf(tb, "%2d:%2d:%2d", &h, &mi, &s) != 3)
-      y = 0;
-  }
+  /* "2020-05-24" and "10:16:04": W3C fixes the shape */
+  if(di < 0 || ti < 0 || toks[di].n != 10 || toks[ti].n < 8 || toks[di].p[4] != '-' || toks[di].p[7] != '-' ||
+     toks[ti].p[2] != ':' || toks[ti].p[5] != ':' || (y = digits(toks[di].p, 4)) < 0 || (mo = digits(toks[di].p + 5, 2)) < 0 ||
+     (d = digits(toks[di].p + 8, 2)) < 0 || (h = digits(toks[ti].p, 2)) < 0 || (mi = digits(toks[ti].p + 3, 2)) < 0 ||
+     (s = digits(toks[ti].p + 6, 2)) < 0)
+    y = 0;
   if(y == 0) {
     logs_skip(lg, r->line, "no readable date and time");
     return 0;
@@ -136,24 +167,27 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
     r->host = tok_val(toks, lg->ix.sip);
   r->http_status = tok_long(toks, lg->ix.status);
   r->http_substatus = tok_long(toks, lg->ix.sub);
-  {
-    char buf[24];
-    if(logs_copy_view(tok_val(toks, lg->ix.win32), buf, sizeof(buf))) {
-      r->win32_status = strtoll(buf, NULL, 10);
-      if(r->win32_status > 0)
-        logs_set_hresult(r, (uint32_t)r->win32_status);
-    }
-  }
+  r->win32_status = view_int(tok_val(toks, lg->ix.win32));
+  if(r->win32_status > 0)
+    logs_set_hresult(r, (uint32_t)r->win32_status);
   r->time_taken_ms = tok_long(toks, lg->ix.taken);
   {
+    /* the same few user agents on every line: decoded and classified once per change */
     sceplab_str ua = tok_val(toks, lg->ix.ua);
-    size_t k;
-    for(k = 0; k < ua.n && k + 1 < sizeof(lg->ua); k++)
-      lg->ua[k] = ua.p[k] == '+' ? ' ' : ua.p[k];
-    lg->ua[k] = 0;
+    if(ua.n != lg->ua_raw_n || (ua.n && memcmp(ua.p, lg->ua_raw, ua.n) != 0)) {
+      size_t k;
+      for(k = 0; k < ua.n && k + 1 < sizeof(lg->ua); k++)
+        lg->ua[k] = ua.p[k] == '+' ? ' ' : ua.p[k];
+      lg->ua[k] = 0;
+      lg->ua_n = k;
+      lg->ua_platform = platform_of(lg->ua);
+      lg->ua_raw_n = ua.n < sizeof(lg->ua_raw) ? ua.n : 0; /* a longer one is decoded each time */
+      if(lg->ua_raw_n)
+        memcpy(lg->ua_raw, ua.p, ua.n);
+    }
     r->user_agent.p = lg->ua;
-    r->user_agent.n = k;
-    if((r->platform.p = platform_of(lg->ua)))
+    r->user_agent.n = lg->ua_n;
+    if((r->platform.p = lg->ua_platform))
       r->platform.n = strlen(r->platform.p);
   }
   if(r->url.n && sceplab_memcasestr(r->url.p, r->url.n, "mscep")) {
@@ -167,8 +201,7 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
         r->scep_operation.n = logs_span_until(op + 10, qend, "&");
       }
       if(msg) {
-        r->scep_message.p = msg + 8;
-        r->scep_message.n = logs_span_until(msg + 8, qend, "&");
+        r->scep_message_length = logs_span_until(msg + 8, qend, "&");
       }
     }
     else if(r->method.n == 4 && memcmp(r->method.p, "POST", 4) == 0) {
@@ -190,30 +223,65 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
 }
 
 /* The IIS message is rendered only for records that passed the cheap filters. */
+/* Appends to the scratch message, bounded by its size. */
+static void put(char *o, size_t *n, size_t cap, const char *s, size_t len)
+{
+  if(*n + len >= cap)
+    len = *n < cap - 1 ? cap - 1 - *n : 0;
+  memcpy(o + *n, s, len);
+  *n += len;
+}
+
+static void put_int(char *o, size_t *n, size_t cap, int64_t v)
+{
+  char t[24], *e = t + sizeof(t), *q = e;
+  uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
+  do {
+    *--q = (char)('0' + u % 10);
+    u /= 10;
+  } while(u);
+  if(v < 0)
+    *--q = '-';
+  put(o, n, cap, q, (size_t)(e - q));
+}
+
+/* A readable message, "GET /certsrv/mscep/mscep.dll GetCACaps -> 200 0 0 (12 ms) windows", built
+ * only for records that passed the cheap filters (by hand: snprintf showed in profiles). */
 static void logs_iis_message(sceplab_log *lg, sceplab_record *r)
 {
-  /* A readable message: "GET /certsrv/mscep/mscep.dll GetCACaps -> 200 0 0 (12 ms) windows" */
-  {
-    size_t o = 0, cap = sizeof(lg->scratch);
-#define ADD(...) do { if(o < cap) o += (size_t)snprintf(lg->scratch + o, cap - o, __VA_ARGS__); } while(0)
-    ADD("%.*s %.*s", (int)r->method.n, r->method.p ? r->method.p : "", (int)(r->url.n > 200 ? 200 : r->url.n),
-        r->url.p ? r->url.p : "");
-    if(r->step == 2 && r->scep_operation.n)
-      ADD(" %.*s", (int)r->scep_operation.n, r->scep_operation.p);
-    if(r->http_status >= 0)
-      ADD(" -> %ld", r->http_status);
-    if(r->http_substatus >= 0)
-      ADD(" %ld", r->http_substatus);
-    if(r->win32_status >= 0)
-      ADD(" %lld", (long long)r->win32_status);
-    if(r->time_taken_ms >= 0)
-      ADD(" (%ld ms)", r->time_taken_ms);
-    if(r->platform.n)
-      ADD(" %s", r->platform.p);
-#undef ADD
+  char *o = lg->scratch;
+  size_t n = 0, cap = sizeof(lg->scratch);
+  put(o, &n, cap, r->method.p ? r->method.p : "", r->method.n);
+  put(o, &n, cap, " ", 1);
+  put(o, &n, cap, r->url.p ? r->url.p : "", r->url.n > 200 ? 200 : r->url.n);
+  if(r->step == 2 && r->scep_operation.n) {
+    put(o, &n, cap, " ", 1);
+    put(o, &n, cap, r->scep_operation.p, r->scep_operation.n);
   }
-  r->message.p = lg->scratch;
-  r->message.n = strlen(lg->scratch);
+  if(r->http_status >= 0) {
+    put(o, &n, cap, " -> ", 4);
+    put_int(o, &n, cap, r->http_status);
+  }
+  if(r->http_substatus >= 0) {
+    put(o, &n, cap, " ", 1);
+    put_int(o, &n, cap, r->http_substatus);
+  }
+  if(r->win32_status >= 0) {
+    put(o, &n, cap, " ", 1);
+    put_int(o, &n, cap, r->win32_status);
+  }
+  if(r->time_taken_ms >= 0) {
+    put(o, &n, cap, " (", 2);
+    put_int(o, &n, cap, r->time_taken_ms);
+    put(o, &n, cap, " ms)", 4);
+  }
+  if(r->platform.n) {
+    put(o, &n, cap, " ", 1);
+    put(o, &n, cap, r->platform.p, r->platform.n);
+  }
+  o[n] = '\0';
+  r->message.p = o;
+  r->message.n = n;
 }
 
 static const char *detect(const char *p, size_t n)

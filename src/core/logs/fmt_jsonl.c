@@ -125,6 +125,7 @@ static void field(sceplab_record *r, const char *k, size_t kn, char *s, size_t n
   else if(KEY("user_agent")) r->user_agent = v;
   else if(KEY("platform")) r->platform = v;
   else if(KEY("scep_operation")) r->scep_operation = v;
+  else if(KEY("scep_message_length")) r->scep_message_length = (size_t)num;
   else if(KEY("thread")) r->thread = v;
   else if(KEY("context")) r->context = v;
   else if(KEY("event_id")) r->event_id = (long)num;

@@ -206,6 +206,11 @@ static int keep(sceplab_log *lg, sceplab_record *r)
     return 0;
   if(!(lg->ft->flags & LOGS_EXTRACTED))
     logs_extract(r);
+  /* ids are known only once extracted: these tests come last */
+  if(lg->filter.request_id && strcmp(r->request_id, lg->filter.request_id) != 0)
+    return 0;
+  if(lg->filter.device_id && strcasecmp(r->device_id, lg->filter.device_id) != 0)
+    return 0;
   return 1;
 }
 

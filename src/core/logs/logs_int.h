@@ -78,7 +78,10 @@ struct sceplab_log {
   int evtx_count, evtx_index;
   char *xml;                      /* one record's XML */
   size_t xmlcap;
-  char ua[1024];
+  char ua[1024];                  /* IIS: the decoded user agent, kept while the raw one repeats */
+  size_t ua_n, ua_raw_n;
+  char ua_raw[1024];
+  const char *ua_platform;
   int64_t last_time;
   int bias_set, bias;
   int offset_set, offset_min;     /* assumed zone for zone-less formats */

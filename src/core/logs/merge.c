@@ -36,7 +36,7 @@
  * ARRAYS order. */
 typedef struct packed_head {
   int64_t time_us, win32_status;
-  uint64_t line, offset;
+  uint64_t line, offset, scep_message_length;
   long event_id, http_status, http_substatus, time_taken_ms;
   const char *source, *hresult_name;
   int utc_offset_min, step;
@@ -44,7 +44,7 @@ typedef struct packed_head {
 } packed_head;
 
 #define VIEWS(X) X(time_text) X(host) X(component) X(message) X(method) X(url) X(query) X(client_ip) \
-  X(user_agent) X(scep_operation) X(scep_message) X(platform) X(thread) X(context) X(file_attr) X(origin)
+  X(user_agent) X(scep_operation) X(platform) X(thread) X(context) X(file_attr) X(origin)
 #define ARRAYS(X) X(hresult) X(request_id) X(transaction_id) X(device_id) X(user_id) X(thumbprint)
 
 typedef struct rec_store {
@@ -109,6 +109,7 @@ static int store_add(rec_store *s, const sceplab_record *r)
   h.win32_status = r->win32_status;
   h.line = r->line;
   h.offset = r->offset;
+  h.scep_message_length = r->scep_message_length;
   h.event_id = r->event_id;
   h.http_status = r->http_status;
   h.http_substatus = r->http_substatus;
@@ -147,6 +148,7 @@ static void store_get(const rec_store *s, size_t i, sceplab_record *r)
   r->win32_status = h.win32_status;
   r->line = h.line;
   r->offset = h.offset;
+  r->scep_message_length = (size_t)h.scep_message_length;
   r->event_id = h.event_id;
   r->http_status = h.http_status;
   r->http_substatus = h.http_substatus;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sceplab/error.h"
 
@@ -40,8 +41,9 @@ typedef struct sceplab_record {
   sceplab_str host, component, message;
   long event_id;            /* -1 when none */
   /* Extracted fields (empty when absent). */
-  sceplab_str method, url, query, client_ip, user_agent, scep_operation, scep_message, platform,
+  sceplab_str method, url, query, client_ip, user_agent, scep_operation, platform,
               thread, context, file_attr;
+  size_t scep_message_length;        /* a GET PKIOperation's message= parameter, its length */
   long http_status, http_substatus;  /* -1 when none */
   int64_t win32_status;              /* -1 when none */
   char hresult[12];                  /* "0x800B0109", from win32 status or the message */
@@ -68,6 +70,8 @@ typedef struct sceplab_log_filter {
   int64_t since_us, until_us;  /* SCEPLAB_TIME_UNKNOWN for open ends */
   int any;                     /* pass a record matching ANY of statuses, event_ids, min_level, contains
                                   (the union of many playbooks' match declarations) instead of all */
+  const char *request_id;      /* only records of this canonical Intune request id (NULL: any) */
+  const char *device_id;       /* only records of this device id, case-insensitive (NULL: any) */
 } sceplab_log_filter;
 
 typedef struct sceplab_log sceplab_log;
@@ -148,6 +152,17 @@ size_t sceplab_merge_count(const sceplab_merge *m);
 /* Input i, with its counts so far. */
 const sceplab_merge_input *sceplab_merge_input_at(sceplab_merge *m, size_t i);
 void sceplab_merge_close(sceplab_merge *m);
+
+/* ---- writing records ----
+ * timeline's text line, sceplab's JSONL (read back by the jsonl format), or Elastic Common Schema
+ * JSON, written in C into a FILE in large writes. tz (text only): "UTC", "local" or "+HH:MM". */
+typedef enum { SCEPLAB_WRITE_TEXT, SCEPLAB_WRITE_JSONL, SCEPLAB_WRITE_ECS } sceplab_write_format;
+typedef struct sceplab_writer sceplab_writer;
+sceplab_writer *sceplab_writer_new(FILE *out, sceplab_write_format fmt, const char *tz, sceplab_error *err);
+/* 0, or -1 once writing failed (a full disk, a closed pipe). file: where the record was read. */
+int sceplab_writer_put(sceplab_writer *w, const sceplab_record *r, const char *file);
+/* Flushes and frees: 0, or -1 when anything could not be written. */
+int sceplab_writer_close(sceplab_writer *w);
 
 /* Explains detection: which format and why, in one line; 0 or SCEPLAB_E_INPUT (unknown). */
 int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_error *err);
