@@ -362,3 +362,64 @@ size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_
   *consumed = i;
   return o;
 }
+
+static const char *const apostrophes[] = {
+  "'", "`", "\xC2\xB4", "\xE2\x80\x98", "\xE2\x80\x99", "\xE2\x80\xB2", "\xC3\xA2\xE2\x82\xAC\xE2\x84\xA2",
+  "\xC3\xA2\xE2\x82\xAC\xCB\x9C", "&#39;", "&apos;", "&#x27;", NULL};
+static const char *const quotes[] = {
+  "\"", "\xE2\x80\x9C", "\xE2\x80\x9D", "\xC3\xA2\xE2\x82\xAC\xC5\x93", "\xC3\xA2\xE2\x82\xAC\xC2\x9D", "&quot;", NULL};
+
+size_t sceplab_quote_at(const char *p, size_t n, char q)
+{
+  const char *const *forms = q == '\'' ? apostrophes : q == '"' ? quotes : NULL;
+  size_t i;
+  if(!forms || !n)
+    return 0;
+  /* the common case first: the ASCII character, or a byte no form starts with */
+  if(*p == q)
+    return 1;
+  if(*p != '`' && *p != '&' && (unsigned char)*p != 0xC2 && (unsigned char)*p != 0xC3 && (unsigned char)*p != 0xE2)
+    return 0;
+  for(i = 0; forms[i]; i++) {
+    size_t len = strlen(forms[i]);
+    if(len <= n && memcmp(p, forms[i], len) == 0)
+      return len;
+  }
+  return 0;
+}
+
+size_t sceplab_normalize_quotes(const char *in, size_t n, char *out)
+{
+  size_t i = 0, o = 0, k;
+  while(i < n) {
+    if((k = sceplab_quote_at(in + i, n - i, '\'')) > 0) {
+      out[o++] = '\'';
+      i += k;
+    }
+    else if((k = sceplab_quote_at(in + i, n - i, '"')) > 0) {
+      out[o++] = '"';
+      i += k;
+    }
+    else
+      out[o++] = in[i++];
+  }
+  return o;
+}
+
+size_t sceplab_match_text(const char *p, size_t n, const char *needle)
+{
+  size_t i = 0, k;
+  for(; *needle; needle++) {
+    if(*needle == '\'' || *needle == '"') {
+      if(!(k = sceplab_quote_at(p + i, n - i, *needle)))
+        return 0;
+      i += k;
+    }
+    else {
+      if(i >= n || tolower((unsigned char)p[i]) != tolower((unsigned char)*needle))
+        return 0;
+      i++;
+    }
+  }
+  return i;
+}

@@ -87,8 +87,19 @@ static int l_visible(lua_State *L)
   return 1;
 }
 
+/* normalize_quotes(s) -> s with every form of apostrophe and quote as ' and " (codec.h). */
+static int l_normalize_quotes(lua_State *L)
+{
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  char *o = luaL_buffinitsize(L, &b, n + 1);
+  luaL_pushresultsize(&b, sceplab_normalize_quotes(s, n, o));
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
-  {"visible", l_visible}, {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
+  {"visible", l_visible}, {"normalize_quotes", l_normalize_quotes}, {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
   {"hexdecode", l_hexdecode}, {"urldecode", l_urldecode}, {NULL, NULL}
 };
 

@@ -12,9 +12,13 @@
 /* The filter's arrays, kept in the userdata; its strings stay referenced from the uservalue. */
 typedef struct lfilter {
   const char *sources[16];
-  const char *contains[128];  /* diagnose passes the union of every playbook's substrings */
+  const char *contains[256];  /* diagnose passes the union of every playbook's substrings */
   long statuses[32];
   long event_ids[64];
+  const char *operations[16];
+  const char *components[16];
+  const char *contains_all[16];
+  long hresults[64];
 } lfilter;
 
 typedef struct llog {
@@ -25,6 +29,7 @@ typedef struct llog {
 typedef struct lmerge {
   sceplab_merge *m;
   lfilter fs;
+  size_t ncounters;
 } lmerge;
 
 static size_t string_list(lua_State *L, int t, const char *field, const char **out, size_t max)
@@ -72,18 +77,17 @@ static sceplab_level level_named(const char *s)
   return SCEPLAB_LVL_UNKNOWN;
 }
 
-/* Reads the filter table at idx (nil: no filter) into f, its arrays into fs; the userdata at ud
- * keeps the table (and so its strings) alive.
- * filter: {sources, contains, statuses, event_ids, min_level, since, until (epoch seconds), any} */
-static void read_filter(lua_State *L, int idx, int ud, lfilter *fs, sceplab_log_filter *f)
+/* Reads the filter table at idx (nil: no filter) into f, its arrays into fs. The caller keeps the
+ * table (and so its strings) alive as long as f is used.
+ * filter: {sources, contains, statuses, event_ids, hresults, operations, components, min_level,
+ *          since, until (epoch seconds), any, request_id, device_id} */
+static void read_filter(lua_State *L, int idx, lfilter *fs, sceplab_log_filter *f)
 {
   memset(f, 0, sizeof(*f));
   f->since_us = f->until_us = SCEPLAB_TIME_UNKNOWN;
   if(lua_isnoneornil(L, idx))
     return;
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_pushvalue(L, idx);
-  lua_setiuservalue(L, ud, 1);
   f->sources = fs->sources;
   f->nsources = string_list(L, idx, "sources", fs->sources, 16);
   f->contains = fs->contains;
@@ -92,6 +96,14 @@ static void read_filter(lua_State *L, int idx, int ud, lfilter *fs, sceplab_log_
   f->nstatuses = number_list(L, idx, "statuses", fs->statuses, 32);
   f->event_ids = fs->event_ids;
   f->nevent_ids = number_list(L, idx, "event_ids", fs->event_ids, 64);
+  f->operations = fs->operations;
+  f->noperations = string_list(L, idx, "operations", fs->operations, 16);
+  f->components = fs->components;
+  f->ncomponents = string_list(L, idx, "components", fs->components, 16);
+  f->contains_all = fs->contains_all;
+  f->ncontains_all = string_list(L, idx, "contains_all", fs->contains_all, 16);
+  f->hresults = fs->hresults;
+  f->nhresults = number_list(L, idx, "hresults", fs->hresults, 64);
   if(lua_getfield(L, idx, "min_level") == LUA_TSTRING) {
     f->min_level = level_named(lua_tostring(L, -1));
     if(f->min_level == SCEPLAB_LVL_UNKNOWN)
@@ -173,7 +185,9 @@ static int open_common(lua_State *L, int member)
   l = lua_newuserdatauv(L, sizeof(*l), 1);
   memset(l, 0, sizeof(*l));
   luaL_setmetatable(L, LOG_MT);
-  read_filter(L, 2, 4, &l->fs, &f);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 4, 1); /* the filter's strings live as long as the log */
+  read_filter(L, 2, &l->fs, &f);
   read_opts(L, 3, &o);
   sceplab_err_clear(&err);
   l->lg = member ? sceplab_log_open_member(path, index, &f, &o, &err) : sceplab_log_open(path, &f, &o, &err);
@@ -499,11 +513,31 @@ static int l_merge(lua_State *L)
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 3);
   n = lua_rawlen(L, 1);
-  lm = lua_newuserdatauv(L, sizeof(*lm), 1); /* created closed, before anything is opened */
+  lm = lua_newuserdatauv(L, sizeof(*lm), 3); /* created closed, before anything is opened */
   memset(lm, 0, sizeof(*lm));
   luaL_setmetatable(L, MERGE_MT);
-  read_filter(L, 2, 4, &lm->fs, &f);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 4, 1); /* the filter's and the counters' strings live as long as the merge */
+  lua_pushvalue(L, 3);
+  lua_setiuservalue(L, 4, 2);
+  read_filter(L, 2, &lm->fs, &f);
   read_opts(L, 3, &o);
+  /* opts.counters: filters whose records are counted by key instead of returned (merge:counts()) */
+  if(lua_istable(L, 3) && lua_getfield(L, 3, "counters") == LUA_TTABLE) {
+    size_t nc = lua_rawlen(L, -1), c;
+    lfilter *cfs = lua_newuserdatauv(L, (nc ? nc : 1) * (sizeof(lfilter) + sizeof(sceplab_log_filter)), 0);
+    sceplab_log_filter *cf = (sceplab_log_filter *)(void *)(cfs + (nc ? nc : 1));
+    lua_setiuservalue(L, 4, 3);
+    for(c = 0; c < nc; c++) {
+      lua_rawgeti(L, -1, (lua_Integer)c + 1);
+      read_filter(L, lua_gettop(L), &cfs[c], &cf[c]);
+      lua_pop(L, 1);
+    }
+    o.counters = cf;
+    o.ncounters = nc;
+    lm->ncounters = nc;
+  }
+  lua_settop(L, 4);
   paths = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*paths), 0);
   for(i = 0; i < n; i++) {
     lua_rawgeti(L, 1, (lua_Integer)i + 1);
@@ -675,6 +709,47 @@ static int mm_inputs(lua_State *L)
   return 1;
 }
 
+/* merge:counts() -> {{counter, key, count, first = {time, time_us, file, line, text}, last}...} */
+static void push_seen(lua_State *L, const sceplab_count_seen *s)
+{
+  char iso[64];
+  lua_createtable(L, 0, 5);
+  if(s->time_us != SCEPLAB_TIME_UNKNOWN) {
+    iso_time(s->time_us, iso, sizeof(iso));
+    lua_pushstring(L, iso);
+    lua_setfield(L, -2, "time");
+    lua_pushinteger(L, (lua_Integer)s->time_us);
+    lua_setfield(L, -2, "time_us");
+  }
+  set_cstr(L, "file", s->file);
+  lua_pushinteger(L, (lua_Integer)s->line);
+  lua_setfield(L, -2, "line");
+  set_cstr(L, "text", s->text);
+}
+
+static int mm_counts(lua_State *L)
+{
+  lmerge *lm = check_merge(L, 1);
+  size_t i, n = sceplab_merge_counts(lm->m);
+  lua_createtable(L, (int)n, 0);
+  for(i = 0; i < n; i++) {
+    const sceplab_count *c = sceplab_merge_count_at(lm->m, i);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)c->counter + 1);
+    lua_setfield(L, -2, "counter");
+    lua_pushstring(L, c->key);
+    lua_setfield(L, -2, "key");
+    lua_pushinteger(L, (lua_Integer)c->count);
+    lua_setfield(L, -2, "count");
+    push_seen(L, &c->first);
+    lua_setfield(L, -2, "first");
+    push_seen(L, &c->last);
+    lua_setfield(L, -2, "last");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 static int mm_close(lua_State *L)
 {
   lmerge *lm = luaL_checkudata(L, 1, MERGE_MT);
@@ -728,7 +803,8 @@ static const luaL_Reg meta[] = {
   {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}
 };
 static const luaL_Reg merge_methods[] = {
-  {"next", mm_next}, {"records", mm_records}, {"inputs", mm_inputs}, {"write", mm_write}, {"close", mm_close},
+  {"next", mm_next}, {"records", mm_records}, {"inputs", mm_inputs}, {"write", mm_write}, {"counts", mm_counts},
+  {"close", mm_close},
   {NULL, NULL}
 };
 static const luaL_Reg merge_meta[] = {

@@ -43,6 +43,65 @@ void logs_set_hresult(sceplab_record *r, uint32_t code)
   r->hresult_name = sceplab_hresult_name(code);
 }
 
+static int alnum_at(const char *m, size_t n, size_t i)
+{
+  return i < n && isalnum((unsigned char)m[i]);
+}
+
+/* The HRESULT a message names, however it is written: "0x800B0109" (any 0x8 code of exactly eight
+ * digits), and, for the codes sceplab knows by name only (a bare number may be anything else),
+ * "800B0109" as a word, signed decimal "-2146762487" (CRS files, .NET) and unsigned "2148204809"
+ * (IIS's win32 status column). 0 when it names none. */
+static uint32_t find_hresult(const char *m, size_t n)
+{
+  size_t i;
+  for(i = 0; i < n; i++) {
+    char c = m[i];
+    if(alnum_at(m, n, i - 1) && i > 0)
+      continue; /* only at the start of a word */
+    if(c == '0' && i + 2 < n && (m[i + 1] == 'x' || m[i + 1] == 'X') && (m[i + 2] == '8')) {
+      size_t k = 2;
+      while(i + k < n && isxdigit((unsigned char)m[i + k]) && k < 11)
+        k++;
+      if(k == 10 && !alnum_at(m, n, i + k)) {
+        char hex[9];
+        memcpy(hex, m + i + 2, 8);
+        hex[8] = 0;
+        return (uint32_t)strtoul(hex, NULL, 16);
+      }
+    }
+    else if(c == '8') {
+      size_t k = 0;
+      while(i + k < n && isxdigit((unsigned char)m[i + k]) && k < 9)
+        k++;
+      if(k == 8 && !alnum_at(m, n, i + k)) {
+        char hex[9];
+        uint32_t v;
+        memcpy(hex, m + i, 8);
+        hex[8] = 0;
+        v = (uint32_t)strtoul(hex, NULL, 16);
+        if(sceplab_hresult_name(v))
+          return v;
+      }
+    }
+    if(c == '-' || c == '2') {
+      size_t k = c == '-' ? 1 : 0, start = k;
+      while(i + k < n && isdigit((unsigned char)m[i + k]) && k < 12)
+        k++;
+      if(k - start == 10 && !alnum_at(m, n, i + k)) {
+        char dec[12];
+        long long v;
+        memcpy(dec, m + i, k);
+        dec[k] = 0;
+        v = strtoll(dec, NULL, 10);
+        if(v >= -2147483648LL && v <= 4294967295LL && sceplab_hresult_name((uint32_t)v))
+          return (uint32_t)v;
+      }
+    }
+  }
+  return 0;
+}
+
 /* Fields any message may carry: request id, HRESULT, transaction, device. */
 void logs_extract(sceplab_record *r)
 {
@@ -53,16 +112,10 @@ void logs_extract(sceplab_record *r)
     return;
   if(sceplab_intune_id_scan(m, n, &id))
     snprintf(r->request_id, sizeof(r->request_id), "%s", id.canonical);
-  if(!r->hresult[0] && (p = sceplab_memcasestr(m, n, "0x8"))) {
-    size_t k = 2;
-    char hex[9];
-    while((size_t)(p - m) + k < n && isxdigit((unsigned char)p[k]) && k < 11)
-      k++;
-    if(k == 10) { /* exactly eight digits: an HRESULT, not a longer number */
-      memcpy(hex, p + 2, 8);
-      hex[8] = 0;
-      logs_set_hresult(r, (uint32_t)strtoul(hex, NULL, 16));
-    }
+  if(!r->hresult[0]) {
+    uint32_t code = find_hresult(m, n);
+    if(code)
+      logs_set_hresult(r, code);
   }
   if((p = sceplab_memcasestr(m, n, "Transaction: ")) || (p = sceplab_memcasestr(m, n, "TransactionID: "))) {
     const char *v = strchr(p, ':') + 2;

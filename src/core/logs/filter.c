@@ -9,7 +9,7 @@
 
 #include "logs_int.h"
 
-/* Many needles (diagnose logs_passes every playbook's substrings, ~50) made one memchr scan per needle
+/* Many needles (diagnose passes every playbook's substrings, ~100) made one memchr scan per needle
  * per record the main cost. Instead: one pass over the message, and at each byte only the needles
  * starting with that letter (case-folded, ASCII as strncasecmp in the C locale). */
 static unsigned char fold(unsigned char c)
@@ -17,52 +17,74 @@ static unsigned char fold(unsigned char c)
   return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
-void logs_index_needles(sceplab_log *lg)
+static int has_quote(const char *s);
+
+void logs_index_needles(const sceplab_log_filter *f, logs_needles *ix)
 {
-  const sceplab_log_filter *f = &lg->filter;
   size_t i;
-  lg->needles_indexed = 0;
+  ix->indexed = 0;
   if(f->ncontains < 2 || f->ncontains > NEEDLES_MAX)
     return;
   for(i = 0; i < 256; i++)
-    lg->needle_head[i] = -1;
+    ix->head[i] = -1;
   for(i = f->ncontains; i-- > 0;) {
     unsigned char c = fold((unsigned char)f->contains[i][0]);
     if(!f->contains[i][0])
       return; /* an empty needle matches everything: keep the simple path */
-    lg->needle_len[i] = strlen(f->contains[i]);
-    lg->needle_next[i] = lg->needle_head[c];
-    lg->needle_head[c] = (short)i;
+    ix->len[i] = strlen(f->contains[i]);
+    ix->quoted[i] = (char)(has_quote(f->contains[i]) != 0);
+    ix->next[i] = ix->head[c];
+    ix->head[c] = (short)i;
   }
-  lg->needles_indexed = 1;
+  ix->indexed = 1;
 }
 
-static int contains_any(const sceplab_log *lg, const char *m, size_t n)
+/* A needle with an apostrophe or a quote matches the text's forms of it too ("Authority's" finds
+ * "Authority’s"): the slower comparison, for those needles only. */
+static int has_quote(const char *s)
 {
-  const char *const *needles = lg->filter.contains;
+  return strchr(s, '\'') || strchr(s, '"');
+}
+
+static int contains_any(const sceplab_log_filter *f, const logs_needles *ix, const char *m, size_t n)
+{
   size_t j;
   for(j = 0; j < n; j++) {
-    short h = lg->needle_head[fold((unsigned char)m[j])];
-    for(; h >= 0; h = lg->needle_next[h]) {
-      size_t len = lg->needle_len[h];
-      if(len <= n - j && strncasecmp(m + j, needles[h], len) == 0)
+    short h = ix->head[fold((unsigned char)m[j])];
+    for(; h >= 0; h = ix->next[h]) {
+      size_t len = ix->len[h];
+      if(ix->quoted[h] ? sceplab_match_text(m + j, n - j, f->contains[h]) != 0
+                       : len <= n - j && strncasecmp(m + j, f->contains[h], len) == 0)
         return 1;
     }
   }
   return 0;
 }
 
-int logs_passes_contains(const sceplab_log *lg, const sceplab_record *r)
+static int contains_one(const char *m, size_t n, const char *needle)
 {
-  const sceplab_log_filter *f = &lg->filter;
+  size_t j;
+  if(!has_quote(needle))
+    return sceplab_memcasestr(m, n, needle) != NULL;
+  for(j = 0; j < n; j++)
+    if(sceplab_match_text(m + j, n - j, needle))
+      return 1;
+  return 0;
+}
+
+int logs_filter_message(const sceplab_log_filter *f, const logs_needles *ix, const sceplab_record *r)
+{
   size_t i;
   int ok;
+  for(i = 0; i < f->ncontains_all; i++)
+    if(!r->message.n || !contains_one(r->message.p, r->message.n, f->contains_all[i]))
+      return 0;
   if(!f->ncontains)
     return 1;
-  if(lg->needles_indexed)
-    return r->message.n && contains_any(lg, r->message.p, r->message.n);
+  if(ix && ix->indexed)
+    return r->message.n && contains_any(f, ix, r->message.p, r->message.n);
   for(ok = 0, i = 0; i < f->ncontains && !ok; i++)
-    ok = r->message.n && sceplab_memcasestr(r->message.p, r->message.n, f->contains[i]) != NULL;
+    ok = r->message.n && contains_one(r->message.p, r->message.n, f->contains[i]);
   return ok;
 }
 
@@ -75,16 +97,43 @@ static int in_list(long v, const long *list, size_t n)
   return 0;
 }
 
-/* Everything but the message test, which needs the message rendered. In "any" mode: 1 when the
- * record logs_passes without the message, 2 when only the message test can still let it through. */
-int logs_passes(const sceplab_log *lg, const sceplab_record *r)
+static int hresult_in(const sceplab_record *r, const long *list, size_t n)
 {
-  const sceplab_log_filter *f = &lg->filter;
+  size_t i;
+  uint32_t v;
+  if(!r->hresult[0])
+    return 0;
+  v = (uint32_t)strtoul(r->hresult + 2, NULL, 16);
+  for(i = 0; i < n; i++)
+    if((uint32_t)list[i] == v)
+      return 1;
+  return 0;
+}
+
+/* Everything but the message test, which needs the message rendered. In "any" mode: 1 when the
+ * record passes without the message, 2 when only the message test can still let it through.
+ * sources, operations and components always restrict; the others are alternatives in "any" mode
+ * and restrictions otherwise. */
+int logs_filter_fields(const sceplab_log_filter *f, const sceplab_record *r)
+{
   size_t i;
   int ok;
   if(f->nsources) {
     for(ok = 0, i = 0; i < f->nsources && !ok; i++)
       ok = strcmp(f->sources[i], r->source) == 0;
+    if(!ok)
+      return 0;
+  }
+  if(f->noperations) {
+    for(ok = 0, i = 0; i < f->noperations && !ok; i++)
+      ok = r->scep_operation.n == strlen(f->operations[i]) &&
+           strncasecmp(r->scep_operation.p, f->operations[i], r->scep_operation.n) == 0;
+    if(!ok)
+      return 0;
+  }
+  if(f->ncomponents) {
+    for(ok = 0, i = 0; i < f->ncomponents && !ok; i++)
+      ok = r->component.n && sceplab_memcasestr(r->component.p, r->component.n, f->components[i]) != NULL;
     if(!ok)
       return 0;
   }
@@ -95,7 +144,7 @@ int logs_passes(const sceplab_log *lg, const sceplab_record *r)
   if(f->any) {
     if((f->nstatuses && in_list(r->http_status, f->statuses, f->nstatuses)) ||
        (f->nevent_ids && in_list(r->event_id, f->event_ids, f->nevent_ids)) ||
-       (f->min_level && r->level >= f->min_level))
+       (f->nhresults && hresult_in(r, f->hresults, f->nhresults)) || (f->min_level && r->level >= f->min_level))
       return 1;
     return f->ncontains ? 2 : 0;
   }
@@ -104,6 +153,8 @@ int logs_passes(const sceplab_log *lg, const sceplab_record *r)
   if(f->nstatuses && !in_list(r->http_status, f->statuses, f->nstatuses))
     return 0;
   if(f->nevent_ids && !in_list(r->event_id, f->event_ids, f->nevent_ids))
+    return 0;
+  if(f->nhresults && !hresult_in(r, f->hresults, f->nhresults))
     return 0;
   return 1;
 }

@@ -141,7 +141,13 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     lg->filter = *filter;
   else
     lg->filter.since_us = lg->filter.until_us = SCEPLAB_TIME_UNKNOWN;
-  logs_index_needles(lg);
+  logs_index_needles(&lg->filter, &lg->needles);
+  if(opts && opts->ncounters && opts->counted) {
+    lg->counters = opts->counters;
+    lg->ncounters = opts->ncounters;
+    lg->counted = opts->counted;
+    lg->counted_ud = opts->counted_ud;
+  }
   if(opts && opts->has_bias) {
     lg->bias_set = 1;
     lg->bias = opts->bias;
@@ -188,24 +194,63 @@ static void record_init(const sceplab_log *lg, sceplab_record *r)
   r->source = lg->ft->name;
 }
 
-/* A record the parser produced: counted, then tested; 1 when it passes the filter. The fields any
- * message may carry are extracted only for records that will be returned. */
+/* The message (IIS builds it from its fields) and the fields any message may carry (ids, HRESULT)
+ * are made once per record, and only when a test needs them: most records are rejected first. */
+#define MADE_MESSAGE 1
+#define MADE_FIELDS 2
+
+static void make_message(sceplab_log *lg, sceplab_record *r, int *made)
+{
+  if(!(*made & MADE_MESSAGE) && lg->ft->render)
+    lg->ft->render(lg, r);
+  *made |= MADE_MESSAGE;
+}
+
+static void make_fields(sceplab_log *lg, sceplab_record *r, int *made)
+{
+  make_message(lg, r, made);
+  if(!(*made & MADE_FIELDS) && !(lg->ft->flags & LOGS_EXTRACTED))
+    logs_extract(r);
+  *made |= MADE_FIELDS;
+}
+
+/* The counters: each record meeting one is handed to the callback (diagnose's success summaries). */
+static void count(sceplab_log *lg, sceplab_record *r, int *made)
+{
+  size_t i;
+  for(i = 0; i < lg->ncounters; i++) {
+    const sceplab_log_filter *c = &lg->counters[i];
+    if(c->nhresults)
+      make_fields(lg, r, made);
+    if(!logs_filter_fields(c, r))
+      continue;
+    make_message(lg, r, made);
+    if(logs_filter_message(c, NULL, r)) {
+      make_fields(lg, r, made); /* the ids the summary is keyed by */
+      lg->counted(lg->counted_ud, i, r, lg->path);
+    }
+  }
+}
+
+/* A record the parser produced: counted, then tested; 1 when it passes the filter. */
 static int keep(sceplab_log *lg, sceplab_record *r)
 {
-  int pass;
+  int pass, made = 0;
   lg->records++;
   count_step(lg, r);
   if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
     lg->last_time = r->time_us;
-  pass = logs_passes(lg, r);
+  if(lg->ncounters)
+    count(lg, r, &made);
+  if(lg->filter.nhresults) /* an HRESULT is known once extracted */
+    make_fields(lg, r, &made);
+  pass = logs_filter_fields(&lg->filter, r);
   if(!pass)
     return 0;
-  if(lg->ft->render)
-    lg->ft->render(lg, r);
-  if((pass == 2 || !lg->filter.any) && !logs_passes_contains(lg, r))
+  make_message(lg, r, &made);
+  if((pass == 2 || !lg->filter.any || lg->filter.ncontains_all) && !logs_filter_message(&lg->filter, &lg->needles, r))
     return 0;
-  if(!(lg->ft->flags & LOGS_EXTRACTED))
-    logs_extract(r);
+  make_fields(lg, r, &made);
   /* ids are known only once extracted: these tests come last */
   if(lg->filter.request_id && strcmp(r->request_id, lg->filter.request_id) != 0)
     return 0;

@@ -37,6 +37,15 @@ typedef struct logs_format logs_format;
 
 #define NEEDLES_MAX 256 /* filter.contains beyond this are searched one by one */
 
+/* A filter's substrings indexed by first letter (filter.c). */
+typedef struct logs_needles {
+  int indexed;
+  short head[256];
+  short next[NEEDLES_MAX];
+  size_t len[NEEDLES_MAX];
+  char quoted[NEEDLES_MAX];       /* the needle has an apostrophe or a quote: any form of it matches */
+} logs_needles;
+
 struct sceplab_log {
   FILE *f;
   char *path;
@@ -51,10 +60,11 @@ struct sceplab_log {
   void *progress_ud;
   uint64_t bytes_read;
   uint64_t steps[7];              /* records per workflow step, before filtering */
-  int needles_indexed;            /* filter.contains indexed by first letter (index_needles) */
-  short needle_head[256];
-  short needle_next[NEEDLES_MAX];
-  size_t needle_len[NEEDLES_MAX];
+  logs_needles needles;           /* filter.contains indexed by first letter */
+  const sceplab_log_filter *counters; /* records counted, not returned (opts.counters) */
+  size_t ncounters;
+  void (*counted)(void *ud, size_t counter, const sceplab_record *r, const char *path);
+  void *counted_ud;
   char *buf;                      /* decoded UTF-8 */
   size_t cap, start, end;
   uint64_t line, offset;          /* the next line's number and offset */
@@ -158,9 +168,9 @@ void logs_jscep_fields(sceplab_record *r);
 size_t logs_clean_rtf(sceplab_log *lg, const char *p, size_t n);
 
 /* filter.c */
-void logs_index_needles(sceplab_log *lg);
-int logs_passes(const sceplab_log *lg, const sceplab_record *r);
-int logs_passes_contains(const sceplab_log *lg, const sceplab_record *r);
+void logs_index_needles(const sceplab_log_filter *f, logs_needles *ix);
+int logs_filter_fields(const sceplab_log_filter *f, const sceplab_record *r);
+int logs_filter_message(const sceplab_log_filter *f, const logs_needles *ix, const sceplab_record *r);
 
 /* log.c: the format whose detection rule the text meets, and why; NULL when none does */
 const logs_format *logs_detect(const char *p, size_t n, const char **why);

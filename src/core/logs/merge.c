@@ -210,7 +210,18 @@ typedef struct merge_input {
   char *path, *error, *examples[3]; /* owned; info points at them */
 } merge_input;
 
+/* The counts of opts.counters: entries by (counter, key) in an open-addressing table. */
+#define COUNT_KEYS_MAX 200000
+
+typedef struct count_table {
+  sceplab_count *e;
+  size_t n, cap;
+  uint32_t *slot; /* entry index + 1 */
+  size_t nslots;
+} count_table;
+
 struct sceplab_merge {
+  count_table counts;
   merge_input *in;
   size_t n, cap;
   size_t *heap, nheap;
@@ -220,6 +231,110 @@ struct sceplab_merge {
   sceplab_log_filter filter;
   sceplab_log_opts opts;
 };
+
+static uint32_t count_hash(size_t counter, const char *key)
+{
+  uint32_t h = 2166136261u ^ (uint32_t)counter;
+  for(; *key; key++)
+    h = (h ^ (unsigned char)*key) * 16777619u;
+  return h;
+}
+
+static int count_grow(count_table *t)
+{
+  size_t nslots = t->nslots ? t->nslots * 2 : 1024, i;
+  uint32_t *slot = calloc(nslots, sizeof(*slot));
+  if(!slot)
+    return -1;
+  for(i = 0; i < t->n; i++) {
+    size_t j = count_hash(t->e[i].counter, t->e[i].key) & (nslots - 1);
+    while(slot[j])
+      j = (j + 1) & (nslots - 1);
+    slot[j] = (uint32_t)i + 1;
+  }
+  free(t->slot);
+  t->slot = slot;
+  t->nslots = nslots;
+  return 0;
+}
+
+static void seen_set(sceplab_count_seen *s, const sceplab_record *r, const char *path)
+{
+  size_t n = r->message.n < sizeof(s->text) - 1 ? r->message.n : sizeof(s->text) - 1;
+  const char *file = r->origin.n ? NULL : path;
+  s->time_us = r->time_us;
+  s->line = r->line;
+  if(!s->file || strcmp(s->file, file ? file : "") != 0) {
+    free(s->file);
+    s->file = file ? strdup(file) : strndup(r->origin.p, r->origin.n);
+  }
+  if(n)
+    memcpy(s->text, r->message.p, n);
+  s->text[n] = '\0';
+}
+
+/* The counters' callback: one more record for (counter, key). */
+static void counted(void *ud, size_t counter, const sceplab_record *r, const char *path)
+{
+  count_table *t = ud;
+  char key[300];
+  size_t j;
+  sceplab_count *e = NULL;
+  if(r->request_id[0])
+    snprintf(key, sizeof(key), "request:%s", r->request_id);
+  else if(r->transaction_id[0])
+    snprintf(key, sizeof(key), "transaction:%s", r->transaction_id);
+  else if(r->time_us != SCEPLAB_TIME_UNKNOWN)
+    snprintf(key, sizeof(key), "minute:%lld", (long long)(r->time_us / 60000000));
+  else
+    snprintf(key, sizeof(key), "minute:none");
+  for(;;) {
+    if(t->nslots)
+      for(j = count_hash(counter, key) & (t->nslots - 1); t->slot[j]; j = (j + 1) & (t->nslots - 1)) {
+        sceplab_count *c = &t->e[t->slot[j] - 1];
+        if(c->counter == counter && strcmp(c->key, key) == 0) {
+          e = c;
+          break;
+        }
+      }
+    if(e || t->n < COUNT_KEYS_MAX || strcmp(key, "overflow") == 0)
+      break;
+    snprintf(key, sizeof(key), "overflow");
+  }
+  if(!e) {
+    if(t->n == t->cap) {
+      size_t cap = t->cap ? t->cap * 2 : 64;
+      sceplab_count *ne = realloc(t->e, cap * sizeof(*ne));
+      if(!ne)
+        return;
+      t->e = ne;
+      t->cap = cap;
+    }
+    if((t->n + 1) * 2 > t->nslots && count_grow(t) != 0)
+      return;
+    e = &t->e[t->n];
+    memset(e, 0, sizeof(*e));
+    e->counter = counter;
+    if(!(e->key = strdup(key)))
+      return;
+    for(j = count_hash(counter, key) & (t->nslots - 1); t->slot[j]; j = (j + 1) & (t->nslots - 1))
+      ;
+    t->slot[j] = (uint32_t)++t->n;
+    seen_set(&e->first, r, path);
+  }
+  e->count++;
+  seen_set(&e->last, r, path);
+}
+
+size_t sceplab_merge_counts(const sceplab_merge *m)
+{
+  return m->counts.n;
+}
+
+const sceplab_count *sceplab_merge_count_at(const sceplab_merge *m, size_t i)
+{
+  return i < m->counts.n ? &m->counts.e[i] : NULL;
+}
 
 static merge_input *add_input(sceplab_merge *m, const char *path, int named)
 {
@@ -662,6 +777,11 @@ sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const
     m->filter.since_us = m->filter.until_us = SCEPLAB_TIME_UNKNOWN;
   if(opts)
     m->opts = *opts;
+  if(m->opts.ncounters) {
+    /* every reader hands what it counts to one table */
+    m->opts.counted = counted;
+    m->opts.counted_ud = &m->counts;
+  }
   for(i = 0; i < npaths; i++)
     walk(m, paths[i], 1, 0);
   /* a usage error (a bias out of range) is the caller's, not an input's: said once */
@@ -739,6 +859,13 @@ void sceplab_merge_close(sceplab_merge *m)
     for(j = 0; j < 3; j++)
       free(in->examples[j]);
   }
+  for(i = 0; i < m->counts.n; i++) {
+    free(m->counts.e[i].key);
+    free(m->counts.e[i].first.file);
+    free(m->counts.e[i].last.file);
+  }
+  free(m->counts.e);
+  free(m->counts.slot);
   free(m->in);
   free(m->heap);
   free(m);

@@ -43,6 +43,19 @@ unsigned char *sceplab_to_utf8(const unsigned char *buf, size_t n, size_t *outle
 size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
 size_t sceplab_visible_len(const char *in, size_t n);
 
+/* Apostrophes and quotes as logs, web pages and mail clients write them: straight, curly (U+2018,
+ * U+2019, U+201C, U+201D), backtick and acute accent, the prime, HTML entities (&#39; &apos;
+ * &quot;), and curly quotes whose UTF-8 was read as Windows-1252 and encoded again ("â€™").
+ * sceplab_quote_at: the length of the form of q ('\'' or '"') at p, or 0. sceplab_normalize_quotes
+ * writes in with each form as the ASCII character and returns the length (never longer). */
+size_t sceplab_quote_at(const char *p, size_t n, char q);
+size_t sceplab_normalize_quotes(const char *in, size_t n, char *out);
+
+/* Case-insensitive match of needle at p (at most n bytes), an apostrophe or a double quote in the
+ * needle matching any form of it (sceplab_quote_at), so "Authority's" matches "Authority’s":
+ * the length matched, or 0. What the log filter's "contains" uses. */
+size_t sceplab_match_text(const char *p, size_t n, const char *needle);
+
 /* Case-insensitive search for needle within the first n bytes of hay. */
 const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle);
 

@@ -72,6 +72,15 @@ typedef struct sceplab_log_filter {
                                   (the union of many playbooks' match declarations) instead of all */
   const char *request_id;      /* only records of this canonical Intune request id (NULL: any) */
   const char *device_id;       /* only records of this device id, case-insensitive (NULL: any) */
+  const char *const *operations; /* only these SCEP or CRP operations (PKIOperation, VerifyRequest, Notify) */
+  size_t noperations;
+  const char *const *components; /* only components containing one of these (case-insensitive) */
+  size_t ncomponents;
+  const char *const *contains_all; /* the message must contain every one of these too */
+  size_t ncontains_all;
+  const long *hresults;        /* HRESULTs (0x800B0109), matched on the record's hresult whatever form the text
+                                  wrote it in: 0x800B0109, 800B0109, signed or unsigned decimal */
+  size_t nhresults;
 } sceplab_log_filter;
 
 typedef struct sceplab_log sceplab_log;
@@ -87,6 +96,13 @@ typedef struct sceplab_log_opts {
    * while the filter passes nothing */
   void (*progress)(void *ud, size_t bytes);
   void *progress_ud;
+  /* Records to count rather than return: each counter is a filter (all its criteria must hold);
+   * every record meeting one, whether the main filter passes it or not, goes to counted(). What
+   * diagnose learns of the many successes of a busy NDES without making each a Lua table. */
+  const sceplab_log_filter *counters;
+  size_t ncounters;
+  void (*counted)(void *ud, size_t counter, const sceplab_record *r, const char *path);
+  void *counted_ud;
 } sceplab_log_opts;
 
 /* Opens a file and detects its format from its content (BOM and UTF-16 handled). */
@@ -149,6 +165,25 @@ sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const
  * error in the middle of an input ends that input, and its entry says so; the merge goes on. */
 int sceplab_merge_next(sceplab_merge *m, const sceplab_record **rec, const char **file, sceplab_error *err);
 size_t sceplab_merge_count(const sceplab_merge *m);
+
+/* What opts.counters counted over the whole merge, by counter and key: the record's request id
+ * ("request:..."), else its transaction id ("transaction:..."), else the minute it fell in
+ * ("minute:<minutes since the epoch>"); first and last occurrence of each. Bounded: past 200,000
+ * keys a counter's further records go to its key "overflow". */
+typedef struct sceplab_count_seen {
+  int64_t time_us;
+  uint64_t line;
+  char *file;
+  char text[240];          /* the message's start */
+} sceplab_count_seen;
+typedef struct sceplab_count {
+  size_t counter;
+  char *key;
+  uint64_t count;
+  sceplab_count_seen first, last;
+} sceplab_count;
+size_t sceplab_merge_counts(const sceplab_merge *m);
+const sceplab_count *sceplab_merge_count_at(const sceplab_merge *m, size_t i);
 /* Input i, with its counts so far. */
 const sceplab_merge_input *sceplab_merge_input_at(sceplab_merge *m, size_t i);
 void sceplab_merge_close(sceplab_merge *m);
