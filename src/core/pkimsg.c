@@ -16,40 +16,9 @@
 #define OID_SCEP_PREFIX "2.16.840.1.113733.1.9."
 #define OID_FAILINFOTEXT "1.3.6.1.5.5.7.24.1"
 
-static const char *msgtype_name(int t)
-{
-  switch(t) {
-  case 3: return "CertRep";
-  case 17: return "RenewalReq";
-  case 19: return "PKCSReq";
-  case 20: return "CertPoll";
-  case 21: return "GetCert";
-  case 22: return "GetCRL";
-  }
-  return NULL;
-}
-
-static const char *status_name(int s)
-{
-  switch(s) {
-  case 0: return "SUCCESS";
-  case 2: return "FAILURE";
-  case 3: return "PENDING";
-  }
-  return NULL;
-}
-
-static const char *failinfo_name(int f)
-{
-  switch(f) {
-  case 0: return "badAlg";
-  case 1: return "badMessageCheck";
-  case 2: return "badRequest";
-  case 3: return "badTime";
-  case 4: return "badCertId";
-  }
-  return NULL;
-}
+static const char *msgtype_name(int t) { return sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, t); }
+static const char *status_name(int s) { return sceplab_scep_name(SCEPLAB_NAMES_PKI_STATUS, s); }
+static const char *failinfo_name(int f) { return sceplab_scep_name(SCEPLAB_NAMES_FAIL_INFO, f); }
 
 /* The attribute's first value as text (printable) or hex (octets). */
 static int attr_string(X509_ATTRIBUTE *a, char *out, size_t outlen, int *is_octets)

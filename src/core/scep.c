@@ -691,17 +691,16 @@ sceplab_val *sceplab_reply_verify(const unsigned char *der, size_t n, const scep
 
   if(attr_text(si, OID_SCEP_PKISTATUS, buf, sizeof(buf)) != 0)
     FAIL("pki-status", "pkiStatus attribute missing");
-  status = strcmp(buf, "0") == 0 ? 0 : strcmp(buf, "2") == 0 ? 2 : strcmp(buf, "3") == 0 ? 3 : -1;
+  status = buf[0] && !buf[1] && sceplab_scep_name(SCEPLAB_NAMES_PKI_STATUS, buf[0] - '0') ? buf[0] - '0' : -1;
   if(status < 0)
     FAIL("pki-status", "unknown pkiStatus '%s'", buf);
-  sceplab_obj_set_str(v, "status", status == 0 ? "SUCCESS" : status == 2 ? "FAILURE" : "PENDING");
+  sceplab_obj_set_str(v, "status", sceplab_scep_name(SCEPLAB_NAMES_PKI_STATUS, status));
   check(checks, "pki-status", 1, NULL);
 
   if(status == 2) {
-    static const char *const names[] = {"badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"};
     if(attr_text(si, OID_SCEP_FAILINFO, buf, sizeof(buf)) == 0) {
-      int f = atoi(buf);
-      sceplab_obj_set_str(v, "fail_info", f >= 0 && f <= 4 && isdigit((unsigned char)buf[0]) ? names[f] : buf);
+      const char *name = isdigit((unsigned char)buf[0]) ? sceplab_scep_name(SCEPLAB_NAMES_FAIL_INFO, atoi(buf)) : NULL;
+      sceplab_obj_set_str(v, "fail_info", name ? name : buf);
     }
     if(attr_text(si, OID_FAILINFOTEXT, buf, sizeof(buf)) == 0)
       sceplab_obj_set_str(v, "fail_info_text", buf);

@@ -1,5 +1,6 @@
 /* sceplab.core.scep: the SCEP protocol primitives the Lua client is built from. Certificates cross
  * the boundary as PEM strings, keys as sceplab.pkey userdata, messages as DER strings. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -498,16 +499,33 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_sceplab_core_scep(lua_State *L)
 {
+  static const struct { sceplab_scep_names kind; const char *field; } tables[] = {
+    {SCEPLAB_NAMES_MESSAGE_TYPE, "message_types"}, {SCEPLAB_NAMES_PKI_STATUS, "pki_statuses"},
+    {SCEPLAB_NAMES_FAIL_INFO, "fail_infos"}};
+  size_t t, i;
   luaL_newlib(L, funcs);
-  lua_pushinteger(L, SCEPLAB_MSG_PKCSREQ);
-  lua_setfield(L, -2, "PKCSREQ");
-  lua_pushinteger(L, SCEPLAB_MSG_RENEWALREQ);
-  lua_setfield(L, -2, "RENEWALREQ");
-  lua_pushinteger(L, SCEPLAB_MSG_CERTPOLL);
-  lua_setfield(L, -2, "CERTPOLL");
-  lua_pushinteger(L, SCEPLAB_MSG_GETCERT);
-  lua_setfield(L, -2, "GETCERT");
-  lua_pushinteger(L, SCEPLAB_MSG_GETCRL);
-  lua_setfield(L, -2, "GETCRL");
+  /* SCEP's numbers by name, both ways, from the one C table: core.PKCSREQ == 19,
+   * core.message_types[19] == "PKCSReq", core.message_types.PKCSReq == 19 */
+  for(t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+    const char *name;
+    int code;
+    lua_newtable(L);
+    for(i = 0; (name = sceplab_scep_name_at(tables[t].kind, i, &code)) != NULL; i++) {
+      char upper[32];
+      size_t k;
+      lua_pushstring(L, name);
+      lua_rawseti(L, -2, code);
+      lua_pushinteger(L, code);
+      lua_setfield(L, -2, name);
+      if(tables[t].kind == SCEPLAB_NAMES_MESSAGE_TYPE) {
+        for(k = 0; name[k] && k + 1 < sizeof(upper); k++)
+          upper[k] = (char)toupper((unsigned char)name[k]);
+        upper[k] = '\0';
+        lua_pushinteger(L, code);
+        lua_setfield(L, -3, upper);
+      }
+    }
+    lua_setfield(L, -2, tables[t].field);
+  }
   return 1;
 }

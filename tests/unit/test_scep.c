@@ -469,9 +469,30 @@ static void getcert_and_getcrl_content(void **state)
   X509_free(ca);
 }
 
+/* RFC 8894's numbers and names, both ways, from the one table the decoder and client share. */
+static void scep_names(void **state)
+{
+  size_t i;
+  int code;
+  const char *name;
+  (void)state;
+  assert_string_equal(sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, 19), "PKCSReq");
+  assert_string_equal(sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, 3), "CertRep");
+  assert_string_equal(sceplab_scep_name(SCEPLAB_NAMES_PKI_STATUS, 3), "PENDING");
+  assert_string_equal(sceplab_scep_name(SCEPLAB_NAMES_FAIL_INFO, 4), "badCertId");
+  assert_null(sceplab_scep_name(SCEPLAB_NAMES_PKI_STATUS, 1));
+  assert_int_equal(sceplab_scep_code(SCEPLAB_NAMES_MESSAGE_TYPE, "RenewalReq"), 17);
+  assert_int_equal(sceplab_scep_code(SCEPLAB_NAMES_FAIL_INFO, "badTime"), 3);
+  assert_int_equal(sceplab_scep_code(SCEPLAB_NAMES_FAIL_INFO, "badtime"), -1);
+  for(i = 0; (name = sceplab_scep_name_at(SCEPLAB_NAMES_MESSAGE_TYPE, i, &code)) != NULL; i++)
+    assert_string_equal(sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, code), name);
+  assert_int_equal(i, 6);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(scep_names),
     cmocka_unit_test(key_forms),
     cmocka_unit_test(distinguished_names),
     cmocka_unit_test(csr_round_trip),

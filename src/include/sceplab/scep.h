@@ -23,6 +23,19 @@ enum {
   SCEPLAB_MSG_GETCERT = 21,
   SCEPLAB_MSG_GETCRL = 22
 };
+enum { SCEPLAB_STATUS_SUCCESS = 0, SCEPLAB_STATUS_FAILURE = 2, SCEPLAB_STATUS_PENDING = 3 };
+enum {
+  SCEPLAB_FAIL_BADALG = 0, SCEPLAB_FAIL_BADMESSAGECHECK = 1, SCEPLAB_FAIL_BADREQUEST = 2, SCEPLAB_FAIL_BADTIME = 3,
+  SCEPLAB_FAIL_BADCERTID = 4
+};
+
+/* The names of SCEP's numbers, in one table (scepnames.c): messageType ("PKCSReq"), pkiStatus
+ * ("PENDING"), failInfo ("badCertId"). name: NULL when unknown; code: -1 when unknown; name_at
+ * walks a table (NULL past its end). */
+typedef enum { SCEPLAB_NAMES_MESSAGE_TYPE, SCEPLAB_NAMES_PKI_STATUS, SCEPLAB_NAMES_FAIL_INFO } sceplab_scep_names;
+const char *sceplab_scep_name(sceplab_scep_names kind, int code);
+int sceplab_scep_code(sceplab_scep_names kind, const char *name);
+const char *sceplab_scep_name_at(sceplab_scep_names kind, size_t i, int *code);
 
 #define SCEPLAB_NONCE_LEN 16
 
