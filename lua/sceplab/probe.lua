@@ -6,6 +6,7 @@ local http = require "sceplab.core.http"
 local core = require "sceplab.core.scep"
 local codec = require "sceplab.core.codec"
 local scep = require "sceplab.scep"
+local catalog = require "sceplab.catalog"
 
 local M = {}
 
@@ -16,28 +17,19 @@ local function add(report, id, status, summary, evidence, fix)
   return c
 end
 
--- What each status on the bare SCEP URL means for NDES with the Intune connector.
-local BARE = {
-  [500] = { "HTTP 500 from the SCEP URL", {
-    "NDES service account locked or its password expired: unlock it or reset the password.",
-    "MSCEP-RA certificates (CEP Encryption, Exchange Enrollment Agent) expired: reinstall the NDES role or request new ones, then give the NDES service account Read on their private keys.",
-    "IIS_IUSRS lacks 'Impersonate a client after authentication' (IIS logs win32 status 1346): grant it in Local Security Policy and restart IIS." } },
-  [503] = { "HTTP 503: the SCEP application pool is stopped or crashing", {
-    "Intermediate (not self-signed) certificates in the NDES server's Trusted Root store: remove them (Get-ChildItem cert:\\LocalMachine\\root -Recurse | Where-Object {$_.Issuer -ne $_.Subject}) and restart.",
-    "CRL URLs of the connector's certificates unreachable: enable the CAPI2 Operational log and look for revocation errors.",
-    "Windows Authentication enabled on CertificateRegistrationSvc: enable Anonymous, disable Windows Authentication, restart.",
-    "The NDESPolicy certificate (NDESCertThumbprint) expired: renew it and reinstall the connector.",
-    "Start the SCEP application pool in IIS Manager and check the Application log for w3wp.exe crashes (event 1000)." } },
-  [504] = { "HTTP 504 Gateway Timeout: the proxy in front of NDES got no answer", {
-    "The Microsoft Entra application proxy Connector service is not running: start it and set it to Automatic." } },
-  [502] = { "HTTP 502 Bad Gateway between the proxy and NDES", {
-    "Check that the proxy (Entra application proxy, WAP) reaches the internal NDES URL and that NDES answers it." } },
-  [414] = { "HTTP 414 Request-URI Too Long", {
-    "IIS request filtering: Maximum URL length and Maximum query string = 65534 (Default Web Site > Request Filtering > Edit Feature Settings).",
-    "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters: MaxFieldLength and MaxRequestBytes = 65534 (DWORD); restart the server." } },
-  [404] = { "HTTP 404: nothing at this path", {
-    "Check the Server URL in the SCEP profile (usually https://host/certsrv/mscep/mscep.dll) and, behind the Entra application proxy, the external URL (yourtenant.msappproxy.net)." } },
-}
+-- What each status on the bare SCEP URL means for NDES with the Intune connector: the catalog the
+-- ndes-http playbook reads too, so a live URL and a log line get the same cause and fix. A 500 may
+-- also be the impersonation right (IIS logs win32 status 1346, which a client cannot see).
+local BARE = {}
+for status, c in pairs(catalog.HTTP) do
+  local fix = { c.cause }
+  for _, f in ipairs(c.fix) do fix[#fix + 1] = f end
+  if status == 500 then
+    fix[#fix + 1] = catalog.IMPERSONATION.cause
+    for _, f in ipairs(catalog.IMPERSONATION.fix) do fix[#fix + 1] = f end
+  end
+  BARE[status] = { ("HTTP %d: %s"):format(status, c.title:gsub(" %(HTTP %d+%)$", "")), fix, c.id }
+end
 
 local function host_of(url)
   local h = url:match("^https?://%[([^%]]+)%]") or url:match("^https?://([^/:?#]+)")
@@ -291,8 +283,10 @@ local function check_long_url(report, url, opts, caps)
   if not resp then
     add(report, "long-url", "fail", ("a %d-byte GET got no answer: %s"):format(#full, err), ev, BARE[414][2])
   elseif resp.status == 414 or (resp.status == 404 and (resp.body or ""):find("404%.1[45]")) then
-    add(report, "long-url", caps and caps.post and "warn" or "fail", ("a %d-byte GET is refused with HTTP %d (request filtering)%s")
-      :format(#full, resp.status, caps and caps.post and "; clients that POST are not affected" or ""), ev, BARE[414][2])
+    -- a failure even when GetCACaps lists POSTPKIOperation: Windows, Android (jscep) and iOS send
+    -- PKIOperation as GET all the same (Microsoft's published device logs show it)
+    add(report, "long-url", "fail", ("a %d-byte GET is refused with HTTP %d (request filtering): devices send PKIOperation as GET%s")
+      :format(#full, resp.status, caps and caps.post and ", whatever GetCACaps says about POST" or ""), ev, BARE[414][2])
   else
     add(report, "long-url", "ok", ("a %d-byte GET PKIOperation gets through (HTTP %d)"):format(#full, resp.status), ev)
   end

@@ -56,9 +56,12 @@ describe("sceplab probe", function()
     local pid, port = start("--status 403 --max-url 8000 --scep-upstream " .. server.url)
     local code, by = probe(("http://127.0.0.1:%s/certsrv/mscep/mscep.dll"):format(port))
     h.kill(pid)
-    assert.are.equal("warn", by["long-url"].status) -- POST is advertised, so clients that POST still work
+    -- POST is advertised, but devices send PKIOperation as GET all the same: a failure
+    assert.are.equal("fail", by["long-url"].status)
     assert.matches("HTTP 414", by["long-url"].summary)
-    assert.are.equal(0, code)
+    assert.matches("whatever GetCACaps says about POST", by["long-url"].summary, 1, true)
+    assert.matches("65534", table.concat(by["long-url"].fix, " "), 1, true)
+    assert.are.equal(1, code)
   end)
 
   it("makes the client retry a GET refused with 414 once with POST", function()
