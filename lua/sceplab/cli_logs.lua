@@ -72,10 +72,12 @@ local function report_inputs(inputs)
     stderr("no input could be read as a log (%d file(s) not recognised or unreadable)", #inputs)
     return 3
   end
+  local unread = {}
   for _, i in ipairs(inputs) do
     if not i.format then
       if i.fatal then stderr("%s", i.error) code = 3
-      elseif tty then stderr("skipped %s", i.error) end
+      elseif tty then stderr("skipped %s", i.error)
+      else unread[#unread + 1] = i.file end
     else
       local line = ("%s: %s, %d record(s), skipped %d"):format(i.file, i.format, i.records, i.skipped)
       if #i.examples > 0 then line = line .. " (" .. table.concat(i.examples, "; ") .. ")" end
@@ -85,6 +87,11 @@ local function report_inputs(inputs)
       -- reading stopped in the middle: said whatever the terminal, the records before it stand
       if i.error then stderr("%s (the records before it were read)", i.error) end
     end
+  end
+  -- files of a folder or archive that are no log: one line, never silence (a terminal lists each)
+  if #unread > 0 then
+    local shown = { table.unpack(unread, 1, 3) }
+    stderr("skipped %d file(s) not read as a log: %s%s", #unread, table.concat(shown, ", "), #unread > 3 and ", ..." or "")
   end
   return code
 end

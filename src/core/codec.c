@@ -369,6 +369,18 @@ static const char *const apostrophes[] = {
 static const char *const quotes[] = {
   "\"", "\xE2\x80\x9C", "\xE2\x80\x9D", "\xC3\xA2\xE2\x82\xAC\xC5\x93", "\xC3\xA2\xE2\x82\xAC\xC2\x9D", "&quot;", NULL};
 
+/* The length of the valid UTF-8 character at p, or 1 (ASCII, or a byte that starts none). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+  size_t len = *p >= 0xF0 && *p <= 0xF4 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC2 && *p < 0xE0 ? 2 : 1, i;
+  if(len == 1 || *p > 0xF4 || len > n)
+    return 1;
+  for(i = 1; i < len; i++)
+    if((p[i] & 0xC0) != 0x80)
+      return 1;
+  return len;
+}
+
 size_t sceplab_quote_at(const char *p, size_t n, char q)
 {
   const char *const *forms = q == '\'' ? apostrophes : q == '"' ? quotes : NULL;
@@ -377,6 +389,10 @@ size_t sceplab_quote_at(const char *p, size_t n, char q)
     return 0;
   /* the common case first: the ASCII character, or a byte no form starts with */
   if(*p == q)
+    return 1;
+  /* a text saved as Windows-1252 ("ANSI"): its curly quotes are single bytes that are no UTF-8 */
+  if(q == '\'' ? ((unsigned char)*p == 0x91 || (unsigned char)*p == 0x92)
+                : ((unsigned char)*p == 0x93 || (unsigned char)*p == 0x94))
     return 1;
   if(*p != '`' && *p != '&' && (unsigned char)*p != 0xC2 && (unsigned char)*p != 0xC3 && (unsigned char)*p != 0xE2)
     return 0;
@@ -400,8 +416,13 @@ size_t sceplab_normalize_quotes(const char *in, size_t n, char *out)
       out[o++] = '"';
       i += k;
     }
-    else
-      out[o++] = in[i++];
+    else {
+      /* a whole UTF-8 character is copied whole: its continuation bytes are never quotes */
+      size_t len = utf8_len((const unsigned char *)in + i, n - i);
+      memcpy(out + o, in + i, len);
+      o += len;
+      i += len;
+    }
   }
   return o;
 }

@@ -155,6 +155,16 @@ describe("log formats", function()
     assert.are.equal("59d8b46f903cefd84e9886384eac32c19d266dfa", got[2].transaction_id)
   end)
 
+  it("reads a WCF TraceRecord as .NET prints the exception, without the trace's identifier URL", function()
+    local got = records(h.root .. "/lua/playbooks/fixtures/signing-cert-missing-safecertcontext/CertificateRegistrationPoint_2020-05-24_101500.svclog")
+    assert.are.equal(1, #got)
+    assert.are.equal(3, got[1].step) -- the AppDomain is CertificateRegistrationSvc
+    assert.are.equal("error", got[1].level)
+    assert.matches("^Handling an exception%. System%.Security%.Cryptography%.CryptographicException: m_safeCertContext is an invalid handle%. at ", got[1].message)
+    assert.matches("ValidationPhase1(String challenge)", got[1].message, 1, true)
+    assert.is_nil(got[1].message:find("msdn.microsoft.com", 1, true))
+  end)
+
   it("reads Windows event XML with and without rendered messages", function()
     local got = records(dir .. "/DeviceManagement-Admin.xml")
     assert.are.same({ 306, 36, 307, 32 }, { got[1].event_id, got[2].event_id, got[3].event_id, got[4].event_id })

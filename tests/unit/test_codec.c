@@ -90,6 +90,31 @@ static void utf16_to_utf8(void **state)
   assert_int_equal(skip, 0);
 }
 
+/* Every apostrophe a pasted log can carry matches the straight one; UTF-8 characters whose last
+ * byte is 0x92 (the Windows-1252 apostrophe) stay intact. */
+static void quotes_normalised(void **state)
+{
+  static const char *const same[] = {"Authority's", "Authority\xE2\x80\x99s", "Authority\xE2\x80\x98s",
+    "Authority\xC3\xA2\xE2\x82\xAC\xE2\x84\xA2s", "Authority\x92s", "Authority&apos;s", "Authority&#39;s", NULL};
+  char out[64];
+  size_t i, n;
+  (void)state;
+  for(i = 0; same[i]; i++) {
+    n = sceplab_normalize_quotes(same[i], strlen(same[i]), out);
+    out[n] = '\0';
+    assert_string_equal(out, "Authority's");
+    assert_int_equal(sceplab_match_text(same[i], strlen(same[i]), "AUTHORITY'S"), strlen(same[i]));
+  }
+  /* "Ò" is C3 92: not an apostrophe */
+  n = sceplab_normalize_quotes("\xC3\x92x", 3, out);
+  assert_int_equal(n, 3);
+  assert_memory_equal(out, "\xC3\x92x", 3);
+  n = sceplab_normalize_quotes("\x93quoted\x94", 8, out);
+  out[n] = '\0';
+  assert_string_equal(out, "\"quoted\"");
+  assert_int_equal(sceplab_match_text("Authority s", 11, "Authority's"), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -98,6 +123,7 @@ int main(void)
     cmocka_unit_test(b64_round_trip),
     cmocka_unit_test(hex_and_url),
     cmocka_unit_test(utf16_to_utf8),
+    cmocka_unit_test(quotes_normalised),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

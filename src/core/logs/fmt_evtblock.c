@@ -17,8 +17,8 @@
  *
  * The description runs to "Event Xml:", the next block or the end. The Event Xml part, when
  * pasted, gives the exact UTC time (TimeCreated SystemTime); the Date line is local time with no
- * zone. Web pages flatten a block onto one line ("Event ID: 32 Task Category: None Level: Error
- * ... Description: ..."): read as well.
+ * zone. Web pages and tickets flatten a block onto one line ("Log Name: System Source: ... Event
+ * ID: 5002 ... Description: ...", or from "Event ID:" on): read as well.
  * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
 #include <ctype.h>
 #include <stdio.h>
@@ -215,7 +215,7 @@ static int read_block(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
     if(!started) {
       sceplab_str flat[L_COUNT];
       memset(flat, 0, sizeof(flat));
-      if(lab != L_LOG && flattened(p, n, flat)) {
+      if(flattened(p, n, flat)) { /* "Log Name: System Source: ... Description: ..." too */
         char tmp[512];
         int i;
         /* one whole event on this line: its strings leave the line buffer */
@@ -343,7 +343,7 @@ static const char *detect(const char *p, size_t n)
     if(seen_log && labels_seen >= 3)
       return "Event Viewer event details copied as text (Log Name:, Source:, Event ID:, Description:)";
     memset(flat, 0, sizeof(flat));
-    if(lab != L_LOG && flattened(p, len, flat))
+    if(flattened(p, len, flat))
       return "Event Viewer event details copied as text, flattened onto one line (Event ID: ... Description: ...)";
     if(!nl)
       break;

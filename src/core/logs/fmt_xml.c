@@ -52,6 +52,88 @@ static void flatten(sceplab_log *lg, size_t *len, const xmlNode *n, int depth)
   }
 }
 
+/* Appends the text under n, whitespace runs folded to one space, a space between text nodes. */
+static void text_folded(sceplab_log *lg, size_t *len, const xmlNode *n, int depth)
+{
+  const xmlNode *c;
+  if(depth > 16 || *len > 8192)
+    return;
+  for(c = n->children; c; c = c->next) {
+    if(c->type == XML_ELEMENT_NODE)
+      text_folded(lg, len, c, depth + 1);
+    else if((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+      const char *t = (const char *)c->content;
+      while(*t) {
+        const char *w;
+        while(*t && isspace((unsigned char)*t))
+          t++;
+        if(!*t)
+          break;
+        for(w = t; *w && !isspace((unsigned char)*w); w++)
+          ;
+        if(*len && lg->msg[*len - 1] != ' ')
+          logs_msg_append(lg, len, " ", 1);
+        logs_msg_append(lg, len, t, (size_t)(w - t));
+        t = w;
+      }
+    }
+  }
+}
+
+static const xmlNode *child_path(const xmlNode *n, const char *const *names)
+{
+  for(; n && *names; names++)
+    n = sceplab_xml_child(n, *names);
+  return n;
+}
+
+/* A WCF trace's ApplicationData. The usual form is a TraceRecord: the Description ("Handling an
+ * exception.") and the exception as .NET prints it (ExceptionString: type, message, stack), which
+ * is what support engineers search for; TraceIdentifier (a URL) and AppDomain are left out of the
+ * text, the AppDomain names the service (CertificateRegistrationSvc: step 3). Other elements give
+ * their text joined by spaces; plain text is kept as written. */
+static void svclog_message(sceplab_log *lg, size_t *len, const xmlNode *appdata, sceplab_record *r)
+{
+  static const char *const path[] = {"TraceData", "DataItem", "TraceRecord", NULL};
+  const xmlNode *tr = child_path(appdata, path), *c;
+  if(!appdata)
+    return;
+  if(!tr) {
+    /* plain text stays as written (line breaks included); elements are joined by spaces */
+    for(c = appdata->children; c && c->type != XML_ELEMENT_NODE; c = c->next)
+      ;
+    if(c)
+      text_folded(lg, len, appdata, 0);
+    else {
+      char *t = sceplab_xml_text(appdata);
+      if(t)
+        logs_msg_append(lg, len, t, strlen(t));
+      free(t);
+    }
+    return;
+  }
+  for(c = tr->children; c; c = c->next) {
+    const char *name = (const char *)c->name;
+    if(c->type != XML_ELEMENT_NODE || !strcmp(name, "TraceIdentifier"))
+      continue;
+    if(!strcmp(name, "AppDomain")) {
+      char *d = sceplab_xml_text(c);
+      if(d && strstr(d, "CertificateRegistration"))
+        r->step = 3;
+      free(d);
+      continue;
+    }
+    if(!strcmp(name, "Exception")) {
+      const xmlNode *es = sceplab_xml_child(c, "ExceptionString");
+      if(es) {
+        text_folded(lg, len, es, 0);
+        continue;
+      }
+    }
+    text_folded(lg, len, c, 0);
+  }
+}
+
 int logs_parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_record *r)
 {
   xmlDoc *doc;
@@ -89,24 +171,20 @@ int logs_parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_rec
     char *src = xml_attr(sceplab_xml_child(sys, "Source"), "Name");
     char *lvl = sceplab_xml_text(sceplab_xml_child(sys, "Level"));
     char *act = xml_attr(sceplab_xml_child(sys, "Correlation"), "ActivityID");
-    char *msg = sceplab_xml_text(sceplab_xml_child(root, "ApplicationData"));
+    size_t len = 0;
     int level = lvl ? atoi(lvl) : 0;
     r->component = logs_arena_str(lg, src);
     r->context = logs_arena_str(lg, act);
     r->level = level == 1 ? SCEPLAB_LVL_CRITICAL : level == 2 ? SCEPLAB_LVL_ERROR : level == 4 ? SCEPLAB_LVL_WARNING
              : level == 16 ? SCEPLAB_LVL_VERBOSE : SCEPLAB_LVL_INFO;
-    if(msg) {
-      size_t len = 0;
-      logs_msg_append(lg, &len, msg, strlen(msg));
-      r->message.p = lg->msg;
-      r->message.n = len;
-    }
+    svclog_message(lg, &len, sceplab_xml_child(root, "ApplicationData"), r);
+    r->message.p = lg->msg;
+    r->message.n = len;
     if(src && (strstr(src, "CertificateRegistration") || strstr(src, "NDES")))
       r->step = strstr(src, "Connector") ? 6 : 3;
     xmlFree(src);
     free(lvl);
     xmlFree(act);
-    free(msg);
   }
   else {
     char *prov = xml_attr(sceplab_xml_child(sys, "Provider"), "Name");

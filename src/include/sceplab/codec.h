@@ -45,7 +45,9 @@ size_t sceplab_visible_len(const char *in, size_t n);
 
 /* Apostrophes and quotes as logs, web pages and mail clients write them: straight, curly (U+2018,
  * U+2019, U+201C, U+201D), backtick and acute accent, the prime, HTML entities (&#39; &apos;
- * &quot;), and curly quotes whose UTF-8 was read as Windows-1252 and encoded again ("â€™").
+ * &quot;), curly quotes whose UTF-8 was read as Windows-1252 and encoded again ("â€™"), and the
+ * Windows-1252 bytes themselves (0x91-0x94, a text saved as "ANSI"), which are never valid UTF-8
+ * where they stand alone.
  * sceplab_quote_at: the length of the form of q ('\'' or '"') at p, or 0. sceplab_normalize_quotes
  * writes in with each form as the ASCII character and returns the length (never longer). */
 size_t sceplab_quote_at(const char *p, size_t n, char q);
