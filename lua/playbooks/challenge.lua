@@ -4,35 +4,46 @@
 local FIX_RESTART = "Restart the Intune Connector Service and retry the enrollment from the device (sync)."
 
 local KINDS = {
-  { id = "challenge-invalid", any = { "Phase 1 validation failed", "CRPSCEPDeserialize_Failed", "0x410" },
-    title = "The challenge could not be verified (signature or decryption)",
-    cause = "The CRP could not verify the signature of the challenge or decrypt it (phase 1): the challenge was not issued by this tenant's connector, was altered, or the connector's encryption certificate changed.",
-    fix = { "Check that the NDES server's connector is the one registered in the Intune tenant (Tenant administration, Connectors and tokens, Certificate connectors).",
-            FIX_RESTART } },
-  { id = "challenge-expired", any = { "Phase 2 validation failed", "CRPSCEPChallenge_Expired", "0x411", "challenge has expired" },
-    title = "The challenge expired before NDES verified it",
-    cause = "The CRP found the challenge expired (phase 2): the device reached NDES long after Intune issued the profile, or the NDES server's clock is wrong.",
-    fix = { "Check the NDES server's clock and time zone against the device's.",
-            "Sync the device so Intune issues a fresh challenge; if retries are exhausted, re-assign the profile." } },
-  { id = "subject-mismatch", any = { "Phase 3 validation failed", "do not match" },
-    title = "The CSR subject does not match the challenge",
-    cause = "The Subject Name in the CSR and the one the challenge was issued for differ (phase 3): typically special characters or an escaped comma in the profile's subject name format.",
-    fix = { "Simplify the SCEP profile's Subject name format (avoid commas and special characters in the CN; use {{...}} variables directly).",
-            "Re-assign the profile and sync the device." } },
+  { id = "challenge-invalid", any = { "Phase 1 validation failed", "CRPSCEPDeserialize_Failed", "0x410" } },
+  { id = "challenge-expired", any = { "Phase 2 validation failed", "CRPSCEPChallenge_Expired", "0x411", "challenge has expired" } },
+  { id = "subject-mismatch", any = { "Phase 3 validation failed", "do not match" } },
 }
 
+local contains = { "password" }
+for _, k in ipairs(KINDS) do for _, s in ipairs(k.any) do contains[#contains + 1] = s end end
+
 return {
-  ids = { "challenge-invalid", "challenge-expired", "subject-mismatch", "challenge-rejected", "renewal-password-missing",
-          "crp-not-found-404" },
-  title = "The challenge is rejected",
-  step = 3,
-  severity = "error",
   description = "NDES or the Certificate Registration Point rejects the challenge the device sent.",
   references = { "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-ndes-policy-module" },
-  match = { contains = { "Phase 1 validation failed", "Phase 2 validation failed", "Phase 3 validation failed",
-                         "CRPSCEPDeserialize_Failed", "CRPSCEPChallenge_Expired", "0x410", "0x411", "challenge has expired",
-                         "do not match", "password" },
-            event_ids = { 28, 29 }, statuses = { 404 } },
+  step = 3,
+  severity = "error",
+  findings = {
+    ["challenge-invalid"] = { title = "The challenge could not be verified (signature or decryption)",
+      cause = "The CRP could not verify the signature of the challenge or decrypt it (phase 1): the challenge was not issued by this tenant's connector, was altered, or the connector's encryption certificate changed.",
+      fix = { "Check that the NDES server's connector is the one registered in the Intune tenant (Tenant administration, Connectors and tokens, Certificate connectors).",
+              FIX_RESTART } },
+    ["challenge-expired"] = { title = "The challenge expired before NDES verified it",
+      cause = "The CRP found the challenge expired (phase 2): the device reached NDES long after Intune issued the profile, or the NDES server's clock is wrong.",
+      fix = { "Check the NDES server's clock and time zone against the device's.",
+              "Sync the device so Intune issues a fresh challenge; if retries are exhausted, re-assign the profile." } },
+    ["subject-mismatch"] = { title = "The CSR subject does not match the challenge",
+      cause = "The Subject Name in the CSR and the one the challenge was issued for differ (phase 3): typically special characters or an escaped comma in the profile's subject name format.",
+      fix = { "Simplify the SCEP profile's Subject name format (avoid commas and special characters in the CN; use {{...}} variables directly).",
+              "Re-assign the profile and sync the device." } },
+    ["renewal-password-missing"] = { title = "A renewal arrived without a challenge NDES accepts",
+      cause = "NDES event 28: the request carries no password and is not signed by a certificate that chains to a trusted root with the same subject, so NDES cannot treat it as a renewal.",
+      fix = { "Let the device enroll anew with a fresh challenge (re-assign or sync the SCEP profile).",
+              "If renewals by signature are intended, check that the existing certificate chains to a root NDES trusts." } },
+    ["challenge-rejected"] = { title = "NDES rejected the enrollment password",
+      cause = "NDES event 29: the password was wrong, already used, or badly encoded.",
+      fix = { "Check that the Intune policy module is installed and registered (HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MSCEP\\Modules\\Policy).",
+              "Sync the device so it gets a fresh, unused challenge." } },
+    ["crp-not-found-404"] = { title = "The Certificate Registration Point answers 404",
+      cause = "VerifyRequest or Notify returned 404: the CertificateRegistrationSvc application is missing from IIS or the connector install is incomplete.",
+      fix = { "In IIS Manager check the CertificateRegistrationSvc application under the Default Web Site.",
+              "Reinstall the Intune Certificate Connector, then restart IIS." } },
+  },
+  match = { contains = contains, event_ids = { 28, 29 }, statuses = { 404 } },
   check = function(records, ctx)
     local out = {}
     for _, k in ipairs(KINDS) do
@@ -46,9 +57,7 @@ return {
           end
         end
       end
-      if #ev > 0 then
-        out[#out + 1] = { id = k.id, title = k.title, cause = k.cause, fix = k.fix, evidence = ctx.first(ev) }
-      end
+      if #ev > 0 then out[#out + 1] = { id = k.id, evidence = ev } end
     end
     -- NDES events: 28 a renewal without a password, 29 a wrong, used or badly encoded password
     local ndes = function(r) return (r.component or ""):find("NetworkDeviceEnrollment", 1, true) or ctx.text(r, "password") end
@@ -59,27 +68,9 @@ return {
       if r.http_status == 404 and r.source == "iis" and ((r.url or ""):find("/VerifyRequest", 1, true)
                                                           or (r.url or ""):find("/Notify", 1, true)) then nf[#nf + 1] = r end
     end
-    if #e28 > 0 then
-      out[#out + 1] = { id = "renewal-password-missing", title = "A renewal arrived without a challenge NDES accepts",
-        cause = "NDES event 28: the request carries no password and is not signed by a certificate that chains to a trusted root with the same subject, so NDES cannot treat it as a renewal.",
-        fix = { "Let the device enroll anew with a fresh challenge (re-assign or sync the SCEP profile).",
-                "If renewals by signature are intended, check that the existing certificate chains to a root NDES trusts." },
-        evidence = ctx.first(e28) }
-    end
-    if #e29 > 0 then
-      out[#out + 1] = { id = "challenge-rejected", title = "NDES rejected the enrollment password",
-        cause = "NDES event 29: the password was wrong, already used, or badly encoded.",
-        fix = { "Check that the Intune policy module is installed and registered (HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MSCEP\\Modules\\Policy).",
-                "Sync the device so it gets a fresh, unused challenge." },
-        evidence = ctx.first(e29) }
-    end
-    if #nf > 0 then
-      out[#out + 1] = { id = "crp-not-found-404", title = "The Certificate Registration Point answers 404",
-        cause = "VerifyRequest or Notify returned 404: the CertificateRegistrationSvc application is missing from IIS or the connector install is incomplete.",
-        fix = { "In IIS Manager check the CertificateRegistrationSvc application under the Default Web Site.",
-                "Reinstall the Intune Certificate Connector, then restart IIS." },
-        evidence = ctx.first(nf) }
-    end
+    if #e28 > 0 then out[#out + 1] = { id = "renewal-password-missing", evidence = e28 } end
+    if #e29 > 0 then out[#out + 1] = { id = "challenge-rejected", evidence = e29 } end
+    if #nf > 0 then out[#out + 1] = { id = "crp-not-found-404", evidence = nf } end
     return out
   end,
 }

@@ -1,10 +1,11 @@
 -- What the device itself reports: it cannot reach NDES (DNS, connection, TLS), it lacks the trusted
 -- root, it used up its retries, or it got a certificate and could not install it.
-local EVENT_SOURCES = { eventtext = true, eventxml = true, evtx = true, eventcsv = true }
--- Device records: Android and iOS logs, and Windows events of the device's own providers (NDES
--- writes Windows events too, with words such as "trusted root" that mean something else there).
+local EVENT_SOURCES = { eventtext = true, eventxml = true, evtx = true, eventcsv = true, eventblock = true }
+-- Device records: Android and iOS logs (Console or syslog copies of profiled and mdmd), and Windows
+-- events of the device's own providers (NDES writes Windows events too, with words such as
+-- "trusted root" that mean something else there).
 local function on_device(r)
-  if r.source == "android" or r.source == "ios" then return true end
+  if r.source == "android" or r.platform == "ios" or r.platform == "android" then return true end
   local c = r.component or ""
   return EVENT_SOURCES[r.source] and (c:find("DeviceManagement", 1, true) or c:find("CertEnroll", 1, true)
                                       or c:find("CertificateServicesClient", 1, true)) ~= nil
@@ -12,82 +13,72 @@ end
 
 local INSTALL_FAILED = { "failed to install", "install failed", "installation failed", "cert_install_fail", "could not install",
                          "unable to install", "install certificate failed" }
+local DNS = { 0x80072EE7, 0x80072EFD, 0x80072EE2 }
 
 return {
-  id = "ndes-unreachable",
-  ids = { "trusted-root-missing", "ndes-unreachable", "ndes-tls-failure", "retries-exhausted", "device-install-failed" },
-  title = "The device cannot complete its side of the enrollment",
-  step = 2,
-  severity = "error",
   description = "The device reports that it cannot reach NDES, does not trust it, gave up retrying, or could not install the certificate.",
   references = { "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-device-to-ndes",
                  "https://learn.microsoft.com/troubleshoot/mem/intune/certificates/troubleshoot-scep-certificate-delivery" },
-  match = { contains = { "0x80072ee7", "0x80072efd", "0x80072ee2", "0x80072f8f", "12175", "Registration Authority's response is invalid",
-                         "trusted root", "Retry Count", "install", "PKIOperation -> 200" },
+  step = 2,
+  severity = "error",
+  findings = {
+    ["trusted-root-missing"] = { title = "The device lacks the trusted root (or intermediate) of the NDES CA", step = 1,
+      cause = "The SCEP profile needs the trusted certificate profiles of the CA chain on the device; without them the device rejects the RA's response.",
+      fix = { "Deploy the root (and any intermediate) trusted certificate profiles to the same group as the SCEP profile.",
+              "Check that the SCEP profile references the root trusted certificate profile of the CA NDES uses, then sync." } },
+    ["ndes-unreachable"] = { title = "The device cannot reach the SCEP URL",
+      cause = "The device could not resolve or connect to the NDES host (WinHTTP 0x80072ee7 name not resolved, 0x80072efd cannot connect, 0x80072ee2 timeout).",
+      fix = { "From the device's network, browse to the SCEP URL: it should answer 403. Fix DNS for the external name, or the application proxy publishing.",
+              "Check that the Server URL in the SCEP profile is the external URL." } },
+    ["ndes-tls-failure"] = { title = "TLS to the SCEP URL fails on the device",
+      cause = "The device does not accept the NDES server's TLS certificate (0x80072f8f, WinHTTP 12175, CertEnroll event 86): untrusted chain, name mismatch or revocation failure.",
+      fix = { "Use an SSL certificate from a CA the devices trust, with the external name in the SAN, and publish its CRL where devices reach it.",
+              "Browse to the SCEP URL from the device and read the certificate error." } },
+    ["retries-exhausted"] = { title = "The device used up its retries and now waits 24 hours", step = 5,
+      cause = "The SCEP profile's retry count (3) is used up; the Global Re-evaluation Scheme makes the device wait 24 hours before trying again.",
+      fix = { "Fix the first failure found for this enrollment, then make the device try again now: re-assign the profile or remove and re-add the device to the group, and sync." } },
+    ["device-install-failed"] = { title = "The certificate was issued but the device did not install it", step = 5,
+      cause = "NDES answered the PKIOperation (or the connector reported the certificate issued) and the device reports an install failure: key storage (TPM, Passport), a full certificate store, or a profile removed meanwhile.",
+      fix = { "Read the device's error right after the PKIOperation and check the key storage provider in the SCEP profile (TPM-backed keys need a working TPM).",
+              "Remove stale copies of the certificate and sync the device." } },
+  },
+  match = { hresults = { 0x80072EE7, 0x80072EFD, 0x80072EE2, 0x80072F8F },
+            contains = { "12175", "Registration Authority's response is invalid", "trusted root", "Retry Count", "install" },
             -- "install" reaches the C filter; check() keeps only the failure phrases
             event_ids = { 86 } },
   check = function(records, ctx)
     local dns, tls, root, retries, install = {}, {}, {}, {}, {}
-    local issued
     for _, r in ipairs(records) do
       local device = on_device(r)
-      if device and (ctx.text(r, "0x80072ee7") or ctx.text(r, "0x80072efd") or ctx.text(r, "0x80072ee2")) then dns[#dns + 1] = r end
-      if device and (ctx.text(r, "0x80072f8f") or ctx.text(r, "12175")
-                     or (r.event_id == 86 and (r.component or ""):find("CertEnroll", 1, true))) then tls[#tls + 1] = r end
-      if device and (ctx.text(r, "Registration Authority's response is invalid")
-                     or (ctx.text(r, "trusted root") and (r.level == "error" or ctx.text(r, "missing") or ctx.text(r, "not found")))) then
-        root[#root + 1] = r
-      end
-      local n = (r.message or ""):match("Current Retry Count%s*:%s*%(0x(%x+)%)")
-      if device and n and tonumber(n, 16) >= 3 and (r.event_id == 307 or r.level == "error") then retries[#retries + 1] = r end
       if device then
+        for _, h in ipairs(DNS) do if ctx.hresult(r, h) then dns[#dns + 1] = r break end end
+        if ctx.hresult(r, 0x80072F8F) or ctx.text(r, "12175")
+           or (r.event_id == 86 and (r.component or ""):find("CertEnroll", 1, true)) then tls[#tls + 1] = r end
+        if ctx.text(r, "Registration Authority's response is invalid")
+           or (ctx.text(r, "trusted root") and (r.level == "error" or ctx.text(r, "missing") or ctx.text(r, "not found"))) then
+          root[#root + 1] = r
+        end
+        local n = (r.message or ""):match("Current Retry Count%s*:%s*%(0x(%x+)%)")
+        if n and tonumber(n, 16) >= 3 and (r.event_id == 307 or r.level == "error") then retries[#retries + 1] = r end
         for _, s in ipairs(INSTALL_FAILED) do
           if ctx.text(r, s) then install[#install + 1] = r break end
         end
       end
-      if (r.source == "iis" and r.http_status == 200 and (r.scep_operation == "PKIOperation" or ctx.text(r, "PKIOperation")))
-         or (r.source == "crs" and r.component == "Succeed") then issued = issued or r end
     end
-    -- an issued certificate is also shown by records of other attempts (the CRS file often carries none)
-    for _, r in ipairs(ctx.records) do
-      if r.source == "crs" and r.component == "Succeed" then issued = issued or r end
-    end
+    -- what NDES and the connector show of the issuance, counted in C (the CRS file often names no
+    -- attempt: any will do)
+    local issued = ctx.success("pkioperation-answered") or ctx.success("certificate-issued", true)
     local out = {}
-    if #root > 0 then
-      out[#out + 1] = { id = "trusted-root-missing", step = 1, title = "The device lacks the trusted root (or intermediate) of the NDES CA",
-        cause = "The SCEP profile needs the trusted certificate profiles of the CA chain on the device; without them the device rejects the RA's response.",
-        fix = { "Deploy the root (and any intermediate) trusted certificate profiles to the same group as the SCEP profile.",
-                "Check that the SCEP profile references the root trusted certificate profile of the CA NDES uses, then sync." },
-        evidence = ctx.first(root) }
-    end
-    if #dns > 0 then
-      out[#out + 1] = { id = "ndes-unreachable", step = 2, title = "The device cannot reach the SCEP URL",
-        cause = "The device could not resolve or connect to the NDES host (WinHTTP 0x80072ee7 name not resolved, 0x80072efd cannot connect, 0x80072ee2 timeout).",
-        fix = { "From the device's network, browse to the SCEP URL: it should answer 403. Fix DNS for the external name, or the application proxy publishing.",
-                "Check that the Server URL in the SCEP profile is the external URL." },
-        evidence = ctx.first(dns) }
-    end
-    if #tls > 0 then
-      out[#out + 1] = { id = "ndes-tls-failure", step = 2, title = "TLS to the SCEP URL fails on the device",
-        cause = "The device does not accept the NDES server's TLS certificate (0x80072f8f, WinHTTP 12175, CertEnroll event 86): untrusted chain, name mismatch or revocation failure.",
-        fix = { "Use an SSL certificate from a CA the devices trust, with the external name in the SAN, and publish its CRL where devices reach it.",
-                "Browse to the SCEP URL from the device and read the certificate error." },
-        evidence = ctx.first(tls) }
-    end
-    if #retries > 0 then
-      out[#out + 1] = { id = "retries-exhausted", step = 5, title = "The device used up its retries and now waits 24 hours",
-        cause = "The SCEP profile's retry count (3) is used up; the Global Re-evaluation Scheme makes the device wait 24 hours before trying again.",
-        fix = { "Fix the first failure found for this enrollment, then make the device try again now: re-assign the profile or remove and re-add the device to the group, and sync." },
-        evidence = ctx.first(retries) }
-    end
+    if #root > 0 then out[#out + 1] = { id = "trusted-root-missing", evidence = root } end
+    if #dns > 0 then out[#out + 1] = { id = "ndes-unreachable", evidence = dns } end
+    if #tls > 0 then out[#out + 1] = { id = "ndes-tls-failure", evidence = tls } end
+    if #retries > 0 then out[#out + 1] = { id = "retries-exhausted", evidence = retries } end
     if #install > 0 and issued then
-      local ev = ctx.first(install, 4)
-      table.insert(ev, 1, issued)
-      out[#out + 1] = { id = "device-install-failed", step = 5, title = "The certificate was issued but the device did not install it",
-        cause = "NDES issued the certificate (PKIOperation 200 or CRS in Succeed) and the device reports an install failure: key storage (TPM, Passport), a full certificate store, or a profile removed meanwhile.",
-        fix = { "Read the device's error right after the PKIOperation and check the key storage provider in the SCEP profile (TPM-backed keys need a working TPM).",
-                "Remove stale copies of the certificate and sync the device." },
-        evidence = ev }
+      -- the first record of the issuance, as counted, leads the evidence
+      local f = issued.first
+      local ev = { { file = f.file, line = f.line, time = f.time, time_us = f.time_us, message = f.text } }
+      for _, r in ipairs(install) do ev[#ev + 1] = r end
+      out[#out + 1] = { id = "device-install-failed", evidence = ev }
     end
     return out
   end,

@@ -17,14 +17,14 @@ function M.register(p)
   d:argument("paths"):args("+"):description("Log files, directories or .zip bundles.")
   d:option("--format"):description("Report format: text (default), json, md or html (one self-contained file)."):choices({ "text", "json", "md", "html" }):default("text")
   d:option("-o --output"):description("Write the report to this file instead of standard output.")
-  d:option("--playbooks"):description("Also load the playbooks in this directory (repeatable; same id overrides the bundled one)."):count("*")
+  d:option("--playbooks"):description("Also load the playbooks in this directory (repeatable; a file of the same name replaces the bundled one)."):count("*")
   d:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written."):convert(tonumber)
   d:option("--assume-offset"):description("UTC offset of formats that write none, e.g. -07:00; default UTC.")
   d:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console).")
 
   local pb = p:command("playbooks"):description("List or show the diagnostic playbooks (bundled, SCEPLAB_PLAYBOOKS and --playbooks).")
   pb:command_target("playbooks_command")
-  local l = pb:command("list"):description("List the playbooks: id, step, severity, title, file.")
+  local l = pb:command("list"):description("List the playbooks and the findings each raises (id, step, severity, title).")
   l:option("--playbooks"):description("Also load the playbooks in this directory (repeatable)."):count("*")
   local s = pb:command("show"):description("Show one playbook's declaration.")
   s:argument("id"):description("A finding id, e.g. iis-impersonation-500.")
@@ -118,32 +118,58 @@ local function run_playbooks(args)
   if not list then stderr("%s", err) return 3 end
   if args.playbooks_command == "list" then
     for _, pb in ipairs(list) do
-      io.stdout:write(("step %d  %-7s  %s  (%s)\n"):format(pb.step, pb.severity, pb.title, pb.file))
-      io.stdout:write("        raises: ", table.concat(pb.ids, ", "), "\n")
-    end
-    return 0
-  end
-  for _, pb in ipairs(list) do
-    for _, id in ipairs(pb.ids) do
-      if id == args.id then
-        local m = {}
-        for k, v in pairs(pb.match) do
-          local vals = type(v) == "table" and v or { v }
-          local s = {}
-          for _, x in ipairs(vals) do s[#s + 1] = tostring(x) end
-          m[#m + 1] = ("  %s: %s"):format(k, table.concat(s, ", "))
+      io.stdout:write(("%s  (%s)\n"):format(pb.name, pb.file))
+      if pb.findings then
+        for _, id in ipairs(pb.ids) do
+          local f = pb.findings[id]
+          io.stdout:write(("  step %d  %-7s  %-28s %s\n"):format(f.step, f.severity, id, f.title))
         end
-        table.sort(m)
-        io.stdout:write(("id:          %s\nfindings:    %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nfile:        %s\ndescription: %s\nmatch:\n%s\n")
-          :format(id, table.concat(pb.ids, ", "), pb.title, pb.step, STEPS[pb.step], pb.severity, pb.file,
-                  pb.description, table.concat(m, "\n")))
-        for _, r in ipairs(pb.references or {}) do io.stdout:write("reference:   ", r, "\n") end
-        return 0
+        io.stdout:write("  raises: ", table.concat(pb.ids, ", "), "\n")
+      end
+      for _, rule in ipairs(pb.success or {}) do
+        local steps = {}
+        for _, st in ipairs(rule.steps) do steps[#steps + 1] = tostring(st) end
+        io.stdout:write(("  success at step %s: %s (%s)\n"):format(table.concat(steps, ","), rule.label, rule.id))
       end
     end
+    -- the ids the engine raises itself
+    local ids = {}
+    for id in pairs(diagnose.ENGINE_FINDINGS) do ids[#ids + 1] = id end
+    table.sort(ids)
+    io.stdout:write("(engine)  (lua/sceplab/diagnose.lua)\n")
+    for _, id in ipairs(ids) do
+      local f = diagnose.ENGINE_FINDINGS[id]
+      io.stdout:write(("  step %d  %-7s  %-28s %s\n"):format(f.step, f.severity, id, f.title))
+    end
+    io.stdout:write("  raises: ", table.concat(ids, ", "), "\n")
+    return 0
   end
-  stderr("no playbook raises '%s' (try 'sceplab playbooks list')", args.id)
-  return 3
+  local decl, pb = diagnose.finding(list, args.id)
+  if decl and not pb then
+    io.stdout:write(("id:          %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nplaybook:    (the engine)\ncause:       %s\n")
+      :format(args.id, decl.title, decl.step, STEPS[decl.step], decl.severity, decl.cause))
+    for i, f in ipairs(decl.fix or {}) do io.stdout:write(("fix %d:       %s\n"):format(i, f)) end
+    return 0
+  end
+  if not decl then
+    stderr("no playbook raises '%s' (try 'sceplab playbooks list')", args.id)
+    return 3
+  end
+  local m = {}
+  for k, v in pairs(pb.match) do
+    local vals = type(v) == "table" and v or { v }
+    local s = {}
+    for _, x in ipairs(vals) do s[#s + 1] = (k == "hresults" and ("0x%08X"):format(x)) or tostring(x) end
+    m[#m + 1] = ("  %s: %s"):format(k, table.concat(s, ", "))
+  end
+  table.sort(m)
+  io.stdout:write(("id:          %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nplaybook:    %s (%s)\nalso raises: %s\ncause:       %s\n")
+    :format(args.id, decl.title, decl.step, STEPS[decl.step], decl.severity, pb.name, pb.file,
+            table.concat(pb.ids, ", "), decl.cause))
+  for i, f in ipairs(decl.fix) do io.stdout:write(("fix %d:       %s\n"):format(i, f)) end
+  io.stdout:write("match:\n", table.concat(m, "\n"), "\n")
+  for _, r in ipairs(pb.references or {}) do io.stdout:write("reference:   ", r, "\n") end
+  return 0
 end
 
 function M.run(args)

@@ -2,17 +2,24 @@
 --
 -- A playbook is data plus a function (lua/playbooks/*.lua, loaded through the sandbox):
 --   return {
---     id = "iis-impersonation-500",   -- or ids = {...} for a family raising several
---     title = "...", step = 2, severity = "error", description = "...", references = {...},
---     match = { sources = {...}, statuses = {...}, event_ids = {...}, contains = {...}, min_level = "error" },
---     check = function(records, ctx) return { {id = ..., cause = ..., fix = {...}, evidence = {rec...}} } end,
+--     description = "...", references = {...}, step = 2, severity = "error",  -- defaults for its findings
+--     findings = { ["iis-impersonation-500"] = { title = "...", cause = "...", fix = {...} }, ... },
+--     match = { sources, components, operations, statuses, event_ids, hresults, contains, patterns, min_level },
+--     check = function(records, ctx) return { { id = "iis-impersonation-500", evidence = { rec... } } } end,
 --   }
--- The engine compiles every playbook's match into one C-side filter, so records no playbook can use
--- never reach Lua, groups what passes into enrollment attempts, and hands each playbook the records
--- of each attempt that match its own declaration.
+-- or a success playbook: `success = { { id, step | steps, label, match } ... }`, whose records are
+-- counted in C (never sent to Lua one by one) and are positive evidence for the steps they name.
+--
+-- The engine compiles every playbook's match into one C filter, so records no playbook can use never
+-- reach Lua; keeps at most a few records of each kind (what repeats is counted); groups what passes
+-- into enrollment attempts; hands each playbook the records of each attempt its own declaration
+-- matches; checks that every finding it returns is one it declared; raises unclassified-error for
+-- error records in steps 2-6 no finding claims; and writes the verdict of each attempt.
 local sandbox = require "sceplab.sandbox"
 local timeline = require "sceplab.timeline"
+local logs = require "sceplab.core.logs"
 local sys = require "sceplab.core.sys"
+local codec = require "sceplab.core.codec"
 local json = require "sceplab.json"
 
 local M = {}
@@ -20,55 +27,141 @@ local M = {}
 local SEVERITY = { error = 3, warning = 2, info = 1 }
 local LEVELS = { verbose = 1, info = 2, warning = 3, error = 4, critical = 5 }
 
--- Records that show a certificate was installed: the verdict "enrollment-succeeded" needs them.
-M.SUCCESS_MARKERS = { "Certificate installed successfully", "CERT_INSTALL_SUCCESS", "CERT_ACCESS_GRANTED",
-                      " installed.", "CRS in Succeed" }
+-- How many records of one kind (same source, status, event, level and message shape) reach the
+-- playbooks: the first KEEP_FIRST and the last one; the rest are counted. A failing NDES writes
+-- the same 500 a million times; the diagnosis needs a few of them and the count.
+M.KEEP_FIRST = 20
+-- Evidence shown per finding: the first EVIDENCE_FIRST and last EVIDENCE_LAST, with the count.
+M.EVIDENCE_FIRST, M.EVIDENCE_LAST = 3, 2
 
-local FIELD_TYPES = {
-  id = "string", ids = "table", title = "string", step = "number", severity = "string", description = "string",
-  references = "table", match = "table", check = "function", fixtures = "string",
+local PLAYBOOK_FIELDS = {
+  description = "string", references = "table", step = "number", severity = "string", findings = "table",
+  match = "table", check = "function", success = "table", fixtures = "string",
 }
-local MATCH_TYPES = { sources = "table", statuses = "table", event_ids = "table", contains = "table", min_level = "string",
-                      components = "table", patterns = "table" }
+local FINDING_FIELDS = { title = "string", cause = "string", fix = "table", step = "number", severity = "string" }
+local MATCH_TYPES = { sources = "table", statuses = "table", event_ids = "table", hresults = "table", contains = "table",
+                      min_level = "string", components = "table", operations = "table", patterns = "table" }
+local SUCCESS_FIELDS = { id = "string", step = "number", steps = "table", label = "string", match = "table" }
+local SUCCESS_MATCH = { sources = "table", statuses = "table", event_ids = "table", contains = "table",
+                        contains_all = "table", components = "table", operations = "table" }
+
+-- The ids the engine itself raises.
+M.ENGINE_FINDINGS = {
+  ["unclassified-error"] = { title = "Errors no playbook explains", step = 2, severity = "error",
+    cause = "Records at error level in the steps from the device reaching NDES to the connector reporting back say something failed, and no playbook recognises them: the diagnosis does not pass them over silently.",
+    fix = { "Read the evidence lines: they name the component and the error.",
+            "If it is a known failure, write a playbook for it (docs/playbooks.md) so the next bundle names it." } },
+  ["enrollment-succeeded"] = { title = "The certificate was installed", step = 5, severity = "info",
+    cause = "A record shows the certificate installed on the device and no error was found." },
+  ["server-succeeded"] = { title = "The server side succeeded", step = 6, severity = "info",
+    cause = "NDES and the connector show this enrollment succeeding on their side and no error was found; no record from the device shows the install." },
+}
+
+local function valid_step(s) return math.type(s) == "integer" and s >= 1 and s <= 6 end
+
+local function check_fields(t, types, where, what)
+  for k, v in pairs(t) do
+    local want = types[k]
+    if not want then return nil, ("%s: unknown field '%s%s'"):format(where, what, tostring(k)) end
+    if type(v) ~= want then return nil, ("%s: field '%s%s' must be a %s, not a %s"):format(where, what, k, want, type(v)) end
+  end
+  return true
+end
+
+local function check_match(m, types, where, what)
+  local ok, err = check_fields(m, types, where, what)
+  if not ok then return nil, err end
+  if m.min_level and not LEVELS[m.min_level] then
+    return nil, where .. ": field '" .. what .. "min_level' must be verbose, info, warning, error or critical"
+  end
+  for _, k in ipairs({ "statuses", "event_ids", "hresults" }) do
+    for i, v in ipairs(m[k] or {}) do
+      if math.type(v) ~= "integer" then return nil, ("%s: field '%s%s' entry %d must be an integer"):format(where, what, k, i) end
+    end
+  end
+  for _, k in ipairs({ "sources", "contains", "contains_all", "components", "operations", "patterns" }) do
+    for i, v in ipairs(m[k] or {}) do
+      if type(v) ~= "string" then return nil, ("%s: field '%s%s' entry %d must be a string"):format(where, what, k, i) end
+    end
+  end
+  return true
+end
 
 --- Validates a playbook table; returns it or nil, "file: field 'x' ...".
 function M.validate(pb, where)
   if type(pb) ~= "table" then return nil, where .. ": a playbook must return a table" end
-  for k, v in pairs(pb) do
-    local t = FIELD_TYPES[k]
-    if not t then return nil, ("%s: unknown field '%s'"):format(where, tostring(k)) end
-    if type(v) ~= t then return nil, ("%s: field '%s' must be a %s, not a %s"):format(where, k, t, type(v)) end
+  local ok, err = check_fields(pb, PLAYBOOK_FIELDS, where, "")
+  if not ok then return nil, err end
+  if pb.success then
+    if pb.findings or pb.check or pb.match then
+      return nil, where .. ": a success playbook has 'success' only (no findings, match or check)"
+    end
+    for i, rule in ipairs(pb.success) do
+      local w = ("success[%d]."):format(i)
+      if type(rule) ~= "table" then return nil, ("%s: field 'success' entry %d must be a table"):format(where, i) end
+      ok, err = check_fields(rule, SUCCESS_FIELDS, where, w)
+      if not ok then return nil, err end
+      if not rule.id or not rule.label or not rule.match then
+        return nil, ("%s: field '%s' needs id, label and match"):format(where, w:sub(1, -2))
+      end
+      rule.steps = rule.steps or { rule.step }
+      for _, s in ipairs(rule.steps) do
+        if not valid_step(s) then return nil, ("%s: field '%sstep' must be an integer from 1 to 6"):format(where, w) end
+      end
+      ok, err = check_match(rule.match, SUCCESS_MATCH, where, w .. "match.")
+      if not ok then return nil, err end
+    end
+    pb.ids = {}
+    return pb
   end
-  for _, k in ipairs({ "title", "step", "severity", "description", "match", "check" }) do
+  for _, k in ipairs({ "description", "findings", "match", "check" }) do
     if pb[k] == nil then return nil, ("%s: field '%s' is required"):format(where, k) end
   end
-  if not pb.id and not pb.ids then return nil, where .. ": field 'id' (or 'ids') is required" end
-  if not SEVERITY[pb.severity] then return nil, where .. ": field 'severity' must be error, warning or info" end
-  if pb.step < 1 or pb.step > 6 or math.type(pb.step) ~= "integer" then
-    return nil, where .. ": field 'step' must be an integer from 1 to 6"
+  if pb.severity and not SEVERITY[pb.severity] then return nil, where .. ": field 'severity' must be error, warning or info" end
+  if pb.step and not valid_step(pb.step) then return nil, where .. ": field 'step' must be an integer from 1 to 6" end
+  local ids = {}
+  for id, f in pairs(pb.findings) do
+    local w = ("findings[%q]."):format(tostring(id))
+    if type(id) ~= "string" or not id:match("^[a-z0-9][a-z0-9%-]*$") then
+      return nil, ("%s: finding id %q must be lower-case words joined by dashes"):format(where, tostring(id))
+    end
+    if type(f) ~= "table" then return nil, ("%s: field '%s' must be a table"):format(where, w:sub(1, -2)) end
+    ok, err = check_fields(f, FINDING_FIELDS, where, w)
+    if not ok then return nil, err end
+    for _, k in ipairs({ "title", "cause", "fix" }) do
+      if f[k] == nil then return nil, ("%s: field '%s%s' is required"):format(where, w, k) end
+    end
+    f.step = f.step or pb.step
+    f.severity = f.severity or pb.severity
+    if not f.step or not valid_step(f.step) then return nil, ("%s: field '%sstep' (or the playbook's step) must be an integer from 1 to 6"):format(where, w) end
+    if not f.severity or not SEVERITY[f.severity] then
+      return nil, ("%s: field '%sseverity' (or the playbook's) must be error, warning or info"):format(where, w)
+    end
+    for i, line in ipairs(f.fix) do
+      if type(line) ~= "string" then return nil, ("%s: field '%sfix' entry %d must be a string"):format(where, w, i) end
+    end
+    ids[#ids + 1] = id
   end
-  for k, v in pairs(pb.match) do
-    local t = MATCH_TYPES[k]
-    if not t then return nil, ("%s: field 'match.%s' is not a match criterion"):format(where, tostring(k)) end
-    if type(v) ~= t then return nil, ("%s: field 'match.%s' must be a %s"):format(where, k, t) end
-  end
+  if #ids == 0 then return nil, where .. ": field 'findings' declares no finding" end
+  table.sort(ids)
+  ok, err = check_match(pb.match, MATCH_TYPES, where, "match.")
+  if not ok then return nil, err end
   -- patterns restrict in Lua, after the C pre-filter: alone they would send every record to Lua
   if pb.match.patterns then
-    if not (pb.match.statuses or pb.match.event_ids or pb.match.contains or pb.match.min_level) then
-      return nil, where .. ": field 'match.patterns' needs statuses, event_ids, contains or min_level beside it (the C pre-filter)"
+    if not (pb.match.statuses or pb.match.event_ids or pb.match.contains or pb.match.min_level or pb.match.hresults) then
+      return nil, where .. ": field 'match.patterns' needs statuses, event_ids, hresults, contains or min_level beside it (the C pre-filter)"
     end
     for i, pat in ipairs(pb.match.patterns) do
-      local ok, err = pcall(string.find, "", pat)
-      if type(pat) ~= "string" or not ok then
-        return nil, ("%s: field 'match.patterns' entry %d is not a Lua pattern: %s"):format(where, i, tostring(err or pat))
+      local pok, perr = pcall(string.find, "", pat)
+      if not pok then
+        return nil, ("%s: field 'match.patterns' entry %d is not a Lua pattern: %s"):format(where, i, tostring(perr))
       end
     end
   end
-  if pb.match.min_level and not LEVELS[pb.match.min_level] then
-    return nil, where .. ": field 'match.min_level' must be verbose, info, warning, error or critical"
+  if not (pb.match.statuses or pb.match.event_ids or pb.match.contains or pb.match.min_level or pb.match.hresults) then
+    return nil, where .. ": field 'match' needs statuses, event_ids, hresults, contains or min_level (what the C filter passes)"
   end
-  pb.ids = pb.ids or { pb.id }
-  pb.id = pb.id or pb.ids[1]
+  pb.ids = ids
   return pb
 end
 
@@ -81,6 +174,7 @@ function M.load(path)
   local ok, err = M.validate(pb, path)
   if not ok then return nil, err end
   pb.file = path
+  pb.name = path:match("([^/]+)%.lua$") or path
   return pb
 end
 
@@ -95,10 +189,11 @@ function M.bundled_dir()
   return d and (d .. "/playbooks")
 end
 
---- Loads the bundled playbooks and those in dirs (later ones override by id). Returns the list
--- sorted by step then id, or nil, message naming the file and field.
+--- Loads the bundled playbooks and those in dirs; a playbook file of the same name in a later
+-- directory replaces the earlier one. A finding id declared twice is an error naming both files.
+-- Returns the list (sorted by file name) or nil, message naming the file and field.
 function M.load_all(dirs)
-  local by_id, order = {}, {}
+  local by_name, order = {}, {}
   local all = { M.bundled_dir() }
   for _, d in ipairs(dirs or {}) do all[#all + 1] = d end
   for _, dir in ipairs(all) do
@@ -107,83 +202,152 @@ function M.load_all(dirs)
       if name:match("%.lua$") then
         local pb, err = M.load(dir .. "/" .. name)
         if not pb then return nil, err end
-        if not by_id[pb.id] then order[#order + 1] = pb.id end
-        by_id[pb.id] = pb
+        if not by_name[pb.name] then order[#order + 1] = pb.name end
+        by_name[pb.name] = pb
       end
     end
   end
-  local list = {}
-  for _, id in ipairs(order) do list[#list + 1] = by_id[id] end
-  table.sort(list, function(a, b) if a.step ~= b.step then return a.step < b.step end return a.id < b.id end)
+  table.sort(order)
+  local list, owner = {}, {}
+  for id in pairs(M.ENGINE_FINDINGS) do owner[id] = "the engine" end
+  for _, name in ipairs(order) do
+    local pb = by_name[name]
+    for _, id in ipairs(pb.ids) do
+      if owner[id] then return nil, ("%s: finding '%s' is declared by %s too"):format(pb.file, id, owner[id]) end
+      owner[id] = pb.file
+    end
+    for _, rule in ipairs(pb.success or {}) do
+      if owner["success:" .. rule.id] then
+        return nil, ("%s: success '%s' is declared by %s too"):format(pb.file, rule.id, owner["success:" .. rule.id])
+      end
+      owner["success:" .. rule.id] = pb.file
+    end
+    list[#list + 1] = pb
+  end
   return list
 end
 
--- One C filter for all playbooks: the union of their criteria, plus the success markers.
+--- A finding's declaration by id: the table, its playbook (nil for the engine's).
+function M.finding(playbooks, id)
+  for _, pb in ipairs(playbooks) do
+    if pb.findings and pb.findings[id] then return pb.findings[id], pb end
+  end
+  return M.ENGINE_FINDINGS[id]
+end
+
+-- One C filter for all playbooks: the union of their criteria, and every error record (the
+-- candidates of unclassified-error).
 local function union_filter(playbooks)
-  local statuses, events, contains, seen = {}, {}, {}, {}
-  local min
+  local f = { any = true, statuses = {}, event_ids = {}, hresults = {}, contains = {}, min_level = "error" }
+  local seen = {}
   local function add(list, v)
     local key = type(v) .. ":" .. tostring(v)
     if not seen[key] then seen[key] = true list[#list + 1] = v end
   end
   for _, pb in ipairs(playbooks) do
     local m = pb.match
-    for _, s in ipairs(m.statuses or {}) do add(statuses, s) end
-    for _, e in ipairs(m.event_ids or {}) do add(events, e) end
-    for _, c in ipairs(m.contains or {}) do add(contains, c) end
-    if m.min_level and (not min or LEVELS[m.min_level] < LEVELS[min]) then min = m.min_level end
+    if m then
+      for _, s in ipairs(m.statuses or {}) do add(f.statuses, s) end
+      for _, e in ipairs(m.event_ids or {}) do add(f.event_ids, e) end
+      for _, h in ipairs(m.hresults or {}) do add(f.hresults, h) end
+      for _, c in ipairs(m.contains or {}) do add(f.contains, c) end
+      if m.min_level and LEVELS[m.min_level] < LEVELS[f.min_level] then f.min_level = m.min_level end
+    end
   end
-  for _, c in ipairs(M.SUCCESS_MARKERS) do add(contains, c) end
-  return { any = true, statuses = statuses, event_ids = events, contains = contains, min_level = min }
+  return f
 end
 
--- Does a record satisfy one playbook's own declaration? (sources, components and patterns
--- restrict; the other criteria are alternatives, as in the C filter)
+-- The success rules of every success playbook, as C counters.
+local function success_rules(playbooks)
+  local rules, counters = {}, {}
+  for _, pb in ipairs(playbooks) do
+    for _, rule in ipairs(pb.success or {}) do
+      rules[#rules + 1] = rule
+      counters[#counters + 1] = rule.match
+    end
+  end
+  return rules, counters
+end
+
+local normalize = codec.normalize_quotes
+
+-- The text playbooks match against: apostrophes and quotes in one form, lower case.
+local function norm(r)
+  local n = r._norm
+  if not n then
+    n = normalize(r.message or ""):lower()
+    r._norm = n
+  end
+  return n
+end
+
+-- Does a record satisfy one playbook's own declaration? (sources, components, operations and
+-- patterns restrict; the other criteria are alternatives, as in the C filter)
 local function matches(pb, r)
   local m = pb.match
-  if m.sources then
-    local ok = false
-    for _, s in ipairs(m.sources) do ok = ok or s == r.source end
-    if not ok then return false end
+  local function any_of(list, test)
+    for _, v in ipairs(list) do if test(v) then return true end end
+    return false
   end
-  if m.components then
-    local ok = false
-    for _, c in ipairs(m.components) do ok = ok or (r.component or ""):find(c, 1, true) ~= nil end
-    if not ok then return false end
+  if m.sources and not any_of(m.sources, function(s) return s == r.source end) then return false end
+  if m.components and not any_of(m.components, function(c) return (r.component or ""):lower():find(c:lower(), 1, true) end) then
+    return false
   end
-  if m.patterns then
-    local ok = false
-    for _, p in ipairs(m.patterns) do ok = ok or (r.message or ""):find(p) ~= nil end
-    if not ok then return false end
+  if m.operations and not any_of(m.operations, function(o) return (r.scep_operation or ""):lower() == o:lower() end) then
+    return false
   end
-  local any = false
-  for _, s in ipairs(m.statuses or {}) do any = any or r.http_status == s end
-  for _, e in ipairs(m.event_ids or {}) do any = any or r.event_id == e end
-  if m.min_level and (LEVELS[r.level] or 0) >= LEVELS[m.min_level] then any = true end
-  if not any and m.contains then
-    local msg = (r.message or ""):lower()
-    for _, c in ipairs(m.contains) do any = any or msg:find(c:lower(), 1, true) ~= nil end
+  if m.patterns and not any_of(m.patterns, function(p) return normalize(r.message or ""):find(p) ~= nil end) then return false end
+  local hr = r.hresult and tonumber(r.hresult:sub(3), 16)
+  if (m.statuses and any_of(m.statuses, function(s) return r.http_status == s end))
+     or (m.event_ids and any_of(m.event_ids, function(e) return r.event_id == e end))
+     or (m.hresults and hr and any_of(m.hresults, function(h) return hr == h & 0xFFFFFFFF end))
+     or (m.min_level and (LEVELS[r.level] or 0) >= LEVELS[m.min_level])
+     or (m.contains and any_of(m.contains, function(c) return norm(r):find(normalize(c):lower(), 1, true) ~= nil end)) then
+    return true
   end
-  if not (m.statuses or m.event_ids or m.min_level or m.contains) then any = true end
-  return any
+  return false
 end
 
 local function evidence_of(r)
   local text = (r.message or ""):gsub("%s+", " ")
   if #text > 300 then text = text:sub(1, 297) .. "..." end
-  return { file = r.file, line = r.line, time = r.time, text = text, source = r.source }
+  return { file = r.file, line = r.line, time = r.time, text = text, source = r.source, level = r.level }
 end
 
--- The helpers playbooks get: time arithmetic and record tests.
-local function context(attempt, all)
+-- A record's kind, for the cap on records of one kind: where, what status or event, what level,
+-- and the message's shape (digits and hex folded, cut).
+local function kind_of(r)
+  local shape = (r.message or ""):sub(1, 80):gsub("%x%x%x%x+", "#"):gsub("%d+", "#")
+  return table.concat({ r.source or "", r.file or "", r.http_status or "", r.event_id or "", r.level or "",
+                        r.scep_operation or "", r.component or "", shape }, "\0")
+end
+
+-- The helpers playbooks get: time arithmetic, text tests, and the successes counted in C.
+local function context(attempt, all, successes)
   local ctx = { attempt = attempt, records = all }
   function ctx.within(a, b, seconds)
     return a.time_us and b.time_us and math.abs(a.time_us - b.time_us) <= seconds * 1e6
   end
-  function ctx.text(r, s) return (r.message or ""):lower():find(s:lower(), 1, true) ~= nil end
+  -- "Authority's" matches "Authority’s": quotes in one form, case folded
+  function ctx.text(r, s) return norm(r):find(normalize(s):lower(), 1, true) ~= nil end
   function ctx.is_scep_url(r) return (r.url or ""):lower():find("mscep", 1, true) ~= nil end
-  -- the first n records of a list (default 5): evidence enough, and a report that stays readable
+  function ctx.hresult(r, code) return r.hresult ~= nil and tonumber(r.hresult:sub(3), 16) == code & 0xFFFFFFFF end
+  -- the first n records of a list (default 5)
   function ctx.first(list, n) return { table.unpack(list, 1, math.min(#list, n or 5)) } end
+  -- a success rule's summary for this attempt (or for any attempt, with anywhere = true):
+  -- {count, first = {file, line, time, text}, last} or nil
+  function ctx.success(id, anywhere)
+    local best
+    for _, s in ipairs(successes) do
+      if s.rule.id == id and (anywhere or s.attempt == attempt) then
+        if not best then best = { count = 0, first = s.first, last = s.last } end
+        best.count = best.count + s.count
+        if (s.first.time_us or 0) < (best.first.time_us or 0) then best.first = s.first end
+        if (s.last.time_us or 0) > (best.last.time_us or 0) then best.last = s.last end
+      end
+    end
+    return best
+  end
   return ctx
 end
 
@@ -196,7 +360,6 @@ local function around(records, t)
   for _, r in ipairs(records) do
     if r.time_us and math.abs(r.time_us - t) <= AROUND_S * 1e6 then
       local e = evidence_of(r)
-      e.level = r.level
       e.anchor = r.time_us == t or nil
       out[#out + 1] = e
       if #out >= AROUND_MAX then break end
@@ -205,88 +368,251 @@ local function around(records, t)
   return out
 end
 
+-- Evidence kept for a finding: the first and last few of its records, in time order, and how many.
+local function bounded(list)
+  local sorted = {}
+  for _, r in ipairs(list) do sorted[#sorted + 1] = r end
+  table.sort(sorted, function(a, b) return (a.time_us or math.mininteger) < (b.time_us or math.mininteger) end)
+  local n = #sorted
+  local total = 0
+  for _, r in ipairs(sorted) do total = total + 1 + (r._more or 0) end
+  if n <= M.EVIDENCE_FIRST + M.EVIDENCE_LAST then return sorted, total end
+  local out = { table.unpack(sorted, 1, M.EVIDENCE_FIRST) }
+  for i = n - M.EVIDENCE_LAST + 1, n do out[#out + 1] = sorted[i] end
+  return out, total
+end
+
+-- Which attempt a success summary belongs to: the one its key names, else the nearest in time.
+local function attribute(successes, attempts, window)
+  local by_key = {}
+  for _, a in ipairs(attempts) do
+    for _, k in ipairs(a.keys) do by_key[k] = a.id end
+  end
+  for _, s in ipairs(successes) do
+    local k = s.key
+    if by_key[k] then s.attempt = by_key[k]
+    elseif s.first.time_us then
+      local best, bestd
+      for _, a in ipairs(attempts) do
+        local t0, t1 = a.first_us, a.last_us
+        if t0 then
+          local d = s.first.time_us < t0 and t0 - s.first.time_us or s.first.time_us > t1 and s.first.time_us - t1 or 0
+          if d <= window * 1e6 and (not bestd or d < bestd) then best, bestd = a.id, d end
+        end
+      end
+      s.attempt = best
+    end
+  end
+end
+
 --- Runs the playbooks over the inputs. Returns the report:
--- {inputs, attempts, findings, verdicts, steps_without_evidence, playbooks}.
+-- {inputs, attempts, findings, verdicts, steps_without_evidence, playbooks, records_examined, records_counted}.
 function M.run(paths, opts)
   opts = opts or {}
   local playbooks, err = opts.playbooks, nil
   if not playbooks then playbooks, err = M.load_all(opts.dirs) end
   if not playbooks then return nil, err end
-  local records = {}
-  local inputs = timeline.merge(paths, { filter = union_filter(playbooks), bias = opts.bias, offset = opts.offset,
-                                         date = opts.date, progress = opts.progress }, function(r) records[#records + 1] = r end)
+  local checking = {}
+  for _, pb in ipairs(playbooks) do if pb.check then checking[#checking + 1] = pb end end
+  local rules, counters = success_rules(playbooks)
+  local filter = union_filter(checking)
+  local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, date = opts.date,
+                                              progress = opts.progress, counters = counters })
+  if not m then return nil, merr end
+  -- records, at most KEEP_FIRST and the last of each kind; the rest counted on the last kept.
+  -- Only the slot holds the current last, so memory is bounded by the number of kinds.
+  local records, kinds, dropped, seq = {}, {}, 0, 0
+  for r in m:records() do
+    seq = seq + 1
+    local k = kind_of(r)
+    local slot = kinds[k]
+    if not slot then slot = { n = 0 } kinds[k] = slot end
+    slot.n = slot.n + 1
+    if slot.n <= M.KEEP_FIRST then
+      r._seq = seq
+      records[#records + 1] = r
+    else
+      dropped = dropped + 1
+      r._seq = seq
+      slot.last = r
+    end
+  end
+  local inputs, counts = m:inputs(), m:counts()
+  m:close()
+  if opts.progress then logs.progress_end() end
+  if dropped > 0 then
+    for _, slot in pairs(kinds) do
+      if slot.last then
+        slot.last._more = slot.n - M.KEEP_FIRST - 1
+        records[#records + 1] = slot.last
+      end
+    end
+    -- back into the merge's order
+    table.sort(records, function(a, b) return a._seq < b._seq end)
+    dropped = 0
+    for _, slot in pairs(kinds) do if slot.last then dropped = dropped + slot.n - M.KEEP_FIRST - 1 end end
+  end
   local attempts = timeline.group(records, opts.window)
-  -- records per attempt (nil attempt: unattributed)
+  for _, a in ipairs(attempts) do a.first_us, a.last_us = timeline.parse_time(a.first), timeline.parse_time(a.last) end
+  for _, a in ipairs(attempts) do
+    a.first_us = a.first_us and a.first_us * 1e6
+    a.last_us = a.last_us and a.last_us * 1e6
+  end
+  local successes = {}
+  for _, c in ipairs(counts) do
+    successes[#successes + 1] = { rule = rules[c.counter], key = c.key, count = c.count, first = c.first, last = c.last }
+  end
+  attribute(successes, attempts, opts.window or 120)
+  -- records per attempt (0: unattributed)
   local per_attempt = {}
   for _, r in ipairs(records) do
     local k = r.attempt or 0
     per_attempt[k] = per_attempt[k] or {}
     table.insert(per_attempt[k], r)
   end
-  local findings, seen = {}, {}
-  local anchor = setmetatable({}, { __mode = "k" })  -- finding -> time of its first evidence
-  for _, pb in ipairs(playbooks) do
-    for k, recs in pairs(per_attempt) do
+  local keys = { 0 }
+  for _, a in ipairs(attempts) do keys[#keys + 1] = a.id end
+  local findings, by_key = {}, {}
+  local function raise(id, decl, pb, k, evidence, detail)
+    local key = id .. "@" .. k
+    local f = by_key[key]
+    if not f then
+      f = { id = id, step = decl.step, severity = decl.severity, title = decl.title, cause = decl.cause,
+            fix = decl.fix or {}, attempt = k ~= 0 and k or nil, playbook = pb and pb.file, _ev = {}, detail = detail }
+      by_key[key] = f
+      findings[#findings + 1] = f
+    end
+    for _, r in ipairs(evidence or {}) do
+      if type(r) == "table" then f._ev[#f._ev + 1] = r r._claimed = true end
+    end
+  end
+  for _, pb in ipairs(checking) do
+    for _, k in ipairs(keys) do
+      local recs = per_attempt[k] or {}
       local mine = {}
       for _, r in ipairs(recs) do if matches(pb, r) then mine[#mine + 1] = r end end
       if #mine > 0 then
-        local ok, res, why = sandbox.call((pb.file or pb.id) .. ": check", pb.check, mine, context(k ~= 0 and k or nil, records))
-        if not ok then return nil, why == "timeout" and res or ("%s: check failed: %s"):format(pb.file or pb.id, tostring(res)) end
-        for _, f in ipairs(res or {}) do
-          local id = f.id or pb.id
-          local key = id .. "@" .. tostring(k)
-          if not seen[key] then
-            seen[key] = true
-            local ev = {}
-            for _, r in ipairs(f.evidence or {}) do ev[#ev + 1] = evidence_of(r) end
-            local first = f.evidence and f.evidence[1]
-            findings[#findings + 1] = {
-              id = id, step = f.step or pb.step, severity = f.severity or pb.severity, title = f.title or pb.title,
-              cause = f.cause or pb.description, fix = f.fix or {}, evidence = ev, attempt = k ~= 0 and k or nil,
-              playbook = pb.file,
-            }
-            anchor[findings[#findings]] = first and first.time_us
+        local ok, res, why = sandbox.call(pb.file .. ": check", pb.check, mine,
+                                          context(k ~= 0 and k or nil, records, successes))
+        if not ok then return nil, why == "timeout" and res or ("%s: check failed: %s"):format(pb.file, tostring(res)) end
+        if res ~= nil and type(res) ~= "table" then return nil, pb.file .. ": check must return a list of findings" end
+        for i, f in ipairs(res or {}) do
+          if type(f) ~= "table" or type(f.id) ~= "string" then
+            return nil, ("%s: check result %d must be a table with an id"):format(pb.file, i)
           end
+          local decl = pb.findings[f.id]
+          if not decl then
+            return nil, ("%s: check returned finding '%s', which its 'findings' does not declare"):format(pb.file, f.id)
+          end
+          if type(f.evidence) ~= "table" then
+            return nil, ("%s: check result '%s' must carry evidence (a list of records)"):format(pb.file, f.id)
+          end
+          raise(f.id, decl, pb, k, f.evidence, type(f.detail) == "string" and f.detail or nil)
         end
       end
     end
   end
+  -- never a silent pass: error records of steps 2-6 that no finding claims
+  for _, k in ipairs(keys) do
+    local loose = {}
+    for _, r in ipairs(per_attempt[k] or {}) do
+      if not r._claimed and LEVELS[r.level or ""] and LEVELS[r.level] >= LEVELS.error and r.step and r.step >= 2 and r.step <= 6 then
+        loose[#loose + 1] = r
+      end
+    end
+    if #loose > 0 then
+      local decl = M.ENGINE_FINDINGS["unclassified-error"]
+      local step = 6
+      for _, r in ipairs(loose) do step = math.min(step, r.step) end
+      raise("unclassified-error", { title = decl.title, step = step, severity = decl.severity, cause = decl.cause, fix = decl.fix },
+            nil, k, loose)
+    end
+  end
+  -- evidence: bounded, with the count
+  local anchor = {}
+  for _, f in ipairs(findings) do
+    local ev, total = bounded(f._ev)
+    f.evidence = {}
+    for _, r in ipairs(ev) do f.evidence[#f.evidence + 1] = evidence_of(r) end
+    f.evidence_count = total
+    anchor[f] = ev[1] and ev[1].time_us
+    if f.detail then f.cause = f.cause .. " " .. f.detail end
+    f._ev, f.detail = nil, nil
+  end
   table.sort(findings, function(a, b)
     if SEVERITY[a.severity] ~= SEVERITY[b.severity] then return SEVERITY[a.severity] > SEVERITY[b.severity] end
     if a.step ~= b.step then return a.step < b.step end
+    if (a.attempt or 0) ~= (b.attempt or 0) then return (a.attempt or 0) < (b.attempt or 0) end
     return a.id < b.id
   end)
-  -- verdicts: the failing step is the earliest step with an error finding
-  local verdicts = {}
-  local succeeded = {}
-  for _, r in ipairs(records) do
-    for _, m in ipairs(M.SUCCESS_MARKERS) do
-      if (r.message or ""):find(m, 1, true) then succeeded[r.attempt or 0] = r end
-    end
+  -- successes per attempt: which rules fired (summed over keys), hence which steps have positive
+  -- evidence, for the verdicts and "steps without evidence"
+  local succeeded, hits = {}, {}
+  for _, s in ipairs(successes) do
+    local k = s.attempt or 0
+    succeeded[k] = succeeded[k] or {}
+    hits[k] = hits[k] or {}
+    for _, st in ipairs(s.rule.steps) do succeeded[k][st] = true end
+    local h = hits[k][s.rule.id]
+    if not h then
+      h = { rule = s.rule, count = 0, first = s.first }
+      hits[k][s.rule.id] = h
+    elseif (s.first.time_us or 0) < (h.first.time_us or 0) then h.first = s.first end
+    h.count = h.count + s.count
   end
-  local keys = { 0 }
-  for _, a in ipairs(attempts) do keys[#keys + 1] = a.id end
+  -- one evidence line per success rule: its first record, its label, how many records it counted;
+  -- those of step `lead` first, then by step
+  local function success_evidence(k, lead)
+    local list = {}
+    for _, h in pairs(hits[k] or {}) do list[#list + 1] = h end
+    local function rank(h)
+      local m = math.huge
+      for _, st in ipairs(h.rule.steps) do m = math.min(m, st == lead and 0 or st) end
+      return m
+    end
+    table.sort(list, function(a, b)
+      if rank(a) ~= rank(b) then return rank(a) < rank(b) end
+      return a.rule.id < b.rule.id
+    end)
+    local ev = {}
+    for _, h in ipairs(list) do
+      ev[#ev + 1] = { file = h.first.file, line = h.first.line, time = h.first.time, steps = json.array({ table.unpack(h.rule.steps) }),
+                      label = h.rule.label, count = h.count, text = (h.first.text or ""):gsub("%s+", " ") }
+    end
+    return json.array(ev)
+  end
+  local verdicts = {}
   for _, k in ipairs(keys) do
     local failing
     for _, f in ipairs(findings) do
       if (f.attempt or 0) == k and f.severity == "error" and (not failing or f.step < failing.step) then failing = f end
     end
+    local ok = succeeded[k] or {}
+    local attempt = k ~= 0 and k or nil
     if failing then
-      verdicts[#verdicts + 1] = { attempt = k ~= 0 and k or nil, status = "failed", failing_step = failing.step, finding = failing.id,
+      verdicts[#verdicts + 1] = { attempt = attempt, status = "failed", failing_step = failing.step, finding = failing.id,
                                   around = around(records, anchor[failing]) }
-    elseif succeeded[k] then
-      verdicts[#verdicts + 1] = { attempt = k ~= 0 and k or nil, status = "enrollment-succeeded",
-                                  evidence = { evidence_of(succeeded[k]) } }
-      -- the outcome is also an (info) finding, so consumers of findings[] see it under its catalog id
-      findings[#findings + 1] = { id = "enrollment-succeeded", step = 5, severity = "info",
-        title = "The certificate was installed", cause = "A record shows the certificate installed and no error was found.",
-        fix = {}, evidence = { evidence_of(succeeded[k]) }, attempt = k ~= 0 and k or nil }
+    elseif ok[5] then
+      local ev = success_evidence(k, 5) -- the install first
+      verdicts[#verdicts + 1] = { attempt = attempt, status = "enrollment-succeeded", evidence = ev }
+      local d = M.ENGINE_FINDINGS["enrollment-succeeded"]
+      findings[#findings + 1] = { id = "enrollment-succeeded", step = 5, severity = "info", title = d.title, cause = d.cause,
+        fix = {}, evidence = ev, evidence_count = #ev, attempt = attempt }
+    elseif ok[3] or ok[4] or ok[6] then
+      local steps = {}
+      for _, st in ipairs({ 3, 4, 6 }) do if ok[st] then steps[#steps + 1] = st end end
+      local ev = success_evidence(k, 3)
+      verdicts[#verdicts + 1] = { attempt = attempt, status = "server-succeeded", steps = json.array(steps), evidence = ev }
+      local d = M.ENGINE_FINDINGS["server-succeeded"]
+      findings[#findings + 1] = { id = "server-succeeded", step = steps[#steps], severity = "info", title = d.title,
+        cause = d.cause, fix = {}, evidence = ev, evidence_count = #ev, attempt = attempt }
     end
   end
   -- which workflow steps the inputs say nothing about
   local steps_seen = {}
   for _, r in ipairs(records) do if r.step then steps_seen[r.step] = true end end
   for _, f in ipairs(findings) do steps_seen[f.step] = true end
+  for _, st in pairs(succeeded) do for s in pairs(st) do steps_seen[s] = true end end
   -- records the parsers placed on a step count even when no playbook wanted them
   for _, i in ipairs(inputs) do
     for s, n in ipairs(i.steps or {}) do if n > 0 then steps_seen[s] = true end end
@@ -302,19 +628,24 @@ function M.run(paths, opts)
                                         sorted = i.sorted, out_of_order = i.out_of_order }
   end
   local pbl = {}
-  for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.id end
+  for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.name end
+  for _, a in ipairs(attempts) do a.first_us, a.last_us = nil, nil end
+  for _, r in ipairs(records) do r._norm, r._claimed, r._more, r._seq = nil, nil, nil, nil end
+  local counted = 0
+  for _, s in ipairs(successes) do counted = counted + s.count end
   -- lists stay lists in JSON even when empty
   for _, f in ipairs(findings) do json.array(f.fix) json.array(f.evidence) end
   for _, v in ipairs(verdicts) do if v.around then json.array(v.around) end end
   json.array(findings) json.array(verdicts) json.array(missing) json.array(attempts)
   return { inputs = clean_inputs, attempts = attempts, findings = findings, verdicts = verdicts,
-           steps_without_evidence = missing, playbooks = pbl, records_examined = #records }
+           steps_without_evidence = missing, playbooks = pbl, records_examined = #records + dropped,
+           records_counted = counted }
 end
 
 -- expect.lua fields: which findings a fixture case must and must not raise, and its verdict.
 local EXPECT_TYPES = { raises = "table", not_raises = "table", no_errors = "boolean", failing_step = "number",
                        verdict = "string", evidence = "table", description = "string", date = "string",
-                       assume_offset = "number" }
+                       assume_offset = "number", steps_succeeded = "table" }
 
 local function load_expect(path)
   local env, res = sandbox.load(path, "playbook")
@@ -360,6 +691,14 @@ local function check_expect(rep, e)
         e.failing_step and (" at step " .. e.failing_step) or "", #got > 0 and table.concat(got, ", ") or "none")
     end
   end
+  -- steps_succeeded = {3, 4, 6}: a server-succeeded verdict names these steps
+  if e.steps_succeeded then
+    local ok = false
+    for _, v in ipairs(rep.verdicts) do
+      if v.steps and table.concat(v.steps, ",") == table.concat(e.steps_succeeded, ",") then ok = true end
+    end
+    if not ok then fails[#fails + 1] = ("no verdict succeeded at steps %s"):format(table.concat(e.steps_succeeded, ", ")) end
+  end
   -- evidence = { id = { "NDESPlugin.log:14", ... } }: file name (suffix) and line of evidence records
   for id, wants in pairs(e.evidence or {}) do
     for _, want in ipairs(wants) do
@@ -377,8 +716,8 @@ local function check_expect(rep, e)
 end
 
 --- Runs a playbook directory against its fixtures: DIR/fixtures/<case>/ holds logs and expect.lua.
--- The playbooks in play are the bundled ones plus DIR's (same id overrides). Returns a list of
--- {case, ok, failures} or nil, message.
+-- The playbooks in play are the bundled ones plus DIR's (same file name overrides). Returns a list
+-- of {case, ok, failures} or nil, message.
 function M.test(dir)
   local list, err = M.load_all(dir ~= M.bundled_dir() and { dir } or nil)
   if not list then return nil, err end

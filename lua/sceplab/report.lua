@@ -19,14 +19,45 @@ local function fmt_time(t)
   return t
 end
 
-local function verdict_line(v, findings_by_id)
-  local who = v.attempt and ("attempt " .. v.attempt) or "unattributed records"
+-- Who a verdict is about: an attempt, or the records no attempt holds (a server-only bundle has
+-- no attempt at all: its successes are counted, not kept).
+local function who_of(v, rep)
+  if v.attempt then return "attempt " .. v.attempt end
+  return #rep.verdicts > 1 and "the rest of the bundle" or "the bundle"
+end
+
+local function steps_list(steps)
+  local s = {}
+  for _, n in ipairs(steps or {}) do s[#s + 1] = tostring(n) end
+  return table.concat(s, ", ")
+end
+
+local function verdict_line(v, findings_by_id, rep)
+  local who = who_of(v, rep)
   if v.status == "failed" then
     local f = findings_by_id[v.finding]
     return ("%s: FAILED at step %d (%s): %s [%s]"):format(who, v.failing_step, STEPS[v.failing_step],
                                                           f and f.title or v.finding, v.finding)
+  elseif v.status == "server-succeeded" then
+    return ("%s: the server side succeeded (step%s %s); no device log shows the install"):format(who,
+      #(v.steps or {}) > 1 and "s" or "", steps_list(v.steps))
   end
-  return ("%s: enrollment succeeded"):format(who)
+  return ("%s: enrollment succeeded, the certificate was installed"):format(who)
+end
+
+-- An evidence line's text: a success rule's label and count before the record's own text.
+local function evidence_text(e)
+  if e.label then
+    return ("%s (%d record%s): %s"):format(e.label, e.count or 1, (e.count or 1) == 1 and "" or "s", e.text or "")
+  end
+  return e.text or ""
+end
+
+-- "... and 1234 more" when the evidence shown is the first and last few of many.
+local function more_line(f)
+  local n = (f.evidence_count or #f.evidence) - #f.evidence
+  if n <= 0 then return nil end
+  return ("... and %d more like these (%d in all; the first and last are shown)"):format(n, f.evidence_count)
 end
 
 local function index(findings)
@@ -52,7 +83,7 @@ local function render_text(rep, colour)
   local by = index(rep.findings)
   if #rep.verdicts > 0 then
     w("Verdict:")
-    for _, v in ipairs(rep.verdicts) do w("  " .. verdict_line(v, by)) end
+    for _, v in ipairs(rep.verdicts) do w("  " .. verdict_line(v, by, rep)) end
     w("")
   end
   if #rep.findings == 0 then
@@ -73,8 +104,9 @@ local function render_text(rep, colour)
       w("   Evidence:")
       for _, e in ipairs(f.evidence) do
         w(("     %s:%s  %s"):format(e.file or "?", tostring(e.line or "?"), fmt_time(e.time)))
-        w("       " .. e.text)
+        w("       " .. evidence_text(e))
       end
+      if more_line(f) then w("     " .. more_line(f)) end
     end
     w("")
   end
@@ -98,7 +130,7 @@ local function render_md(rep)
   if #rep.verdicts > 0 then
     w("## Verdict")
     w("")
-    for _, v in ipairs(rep.verdicts) do w("- " .. verdict_line(v, by)) end
+    for _, v in ipairs(rep.verdicts) do w("- " .. verdict_line(v, by, rep)) end
     w("")
   end
   w("## Findings")
@@ -119,9 +151,10 @@ local function render_md(rep)
       w("| File:line | Time (UTC) | Text |")
       w("|---|---|---|")
       for _, e in ipairs(f.evidence) do
-        w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), e.time or "", md_escape(e.text)))
+        w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), e.time or "", md_escape(evidence_text(e))))
       end
       w("")
+      if more_line(f) then w(more_line(f)) w("") end
     end
   end
   w("## Inputs")
@@ -157,6 +190,7 @@ ol.flow li.failed{background:#c50f1f;color:#fff;border-color:#c50f1f}
 ol.flow li.errored{background:#fde7e9;border-color:#c50f1f;color:#a00}
 ol.flow li.warned{background:#fff4ce;border-color:#986f0b}
 ol.flow li.noevidence{color:#777;border-style:dashed}
+ol.flow li.succeeded{background:#e6f4ea;border-color:#107c10}
 .finding{border:1px solid #ddd;border-radius:4px;padding:10px 14px;margin:10px 0}
 .sev{font-weight:bold;padding:1px 6px;border-radius:3px;color:#fff;font-size:12px}
 .sev.error{background:#c50f1f}.sev.warning{background:#986f0b}.sev.info{background:#0f6cbd}
@@ -180,6 +214,10 @@ local function render_html(rep)
   local none = {}
   for _, s in ipairs(rep.steps_without_evidence) do none[s] = true end
   for s = 1, 6 do seen[s] = not none[s] end
+  local ok_steps = {}
+  for _, v in ipairs(rep.verdicts) do
+    for _, e in ipairs(v.evidence or {}) do for _, st in ipairs(e.steps or {}) do ok_steps[st] = true end end
+  end
 
   w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sceplab diagnosis</title><style>", CSS,
     "</style></head><body>\n<h1>sceplab diagnosis</h1>\n")
@@ -187,13 +225,16 @@ local function render_html(rep)
     w("<div class=\"verdict none\">No playbook matched and nothing shows an installed certificate: the inputs do not cover the failure.</div>\n")
   end
   for _, v in ipairs(rep.verdicts) do
-    local who = v.attempt and ("Attempt " .. v.attempt) or "Unattributed records"
+    local who = who_of(v, rep):gsub("^%l", string.upper)
     if v.status == "failed" then
       local f = by[v.finding]
       w(("<div class=\"verdict failed\">%s: <b>failed at step %d</b> (%s): %s <code>%s</code></div>\n")
         :format(esc(who), v.failing_step, esc(steps[v.failing_step]), esc(f and f.title or v.finding), esc(v.finding)))
+    elseif v.status == "server-succeeded" then
+      w(("<div class=\"verdict ok\">%s: <b>the server side succeeded</b> (step%s %s); no device log shows the install</div>\n")
+        :format(esc(who), #(v.steps or {}) > 1 and "s" or "", esc(steps_list(v.steps))))
     else
-      w(("<div class=\"verdict ok\">%s: <b>enrollment succeeded</b></div>\n"):format(esc(who)))
+      w(("<div class=\"verdict ok\">%s: <b>enrollment succeeded</b>, the certificate was installed</div>\n"):format(esc(who)))
     end
   end
   w("<h2>The enrollment flow</h2>\n<ol class=\"flow\">\n")
@@ -202,7 +243,8 @@ local function render_html(rep)
     if failed[s] then cls, state = "failed", "FAILED"
     elseif errored[s] then cls, state = "errored", "error found"
     elseif warned[s] then cls, state = "warned", "warning"
-    elseif not seen[s] then cls, state = "noevidence", "no evidence" end
+    elseif not seen[s] then cls, state = "noevidence", "no evidence"
+    elseif ok_steps[s] then cls, state = "succeeded", "succeeded" end
     w(("<li class=\"%s\"><b>Step %d: %s</b>%s</li>\n"):format(cls, s, esc(state), esc(steps[s])))
   end
   w("</ol>\n<h2>Findings</h2>\n")
@@ -221,9 +263,10 @@ local function render_html(rep)
       w("<table><tr><th>File:line</th><th>Time (UTC)</th><th>Text</th></tr>\n")
       for _, e in ipairs(f.evidence) do
         w(("<tr><td class=\"mono\">%s:%s</td><td class=\"mono time\">%s</td><td class=\"text\">%s</td></tr>\n")
-          :format(esc(e.file or "?"), esc(e.line or "?"), esc(e.time or ""), esc(e.text)))
+          :format(esc(e.file or "?"), esc(e.line or "?"), esc(e.time or ""), esc(evidence_text(e))))
       end
       w("</table>\n")
+      if more_line(f) then w("<p>", esc(more_line(f)), "</p>\n") end
     end
     w("</div>\n")
   end

@@ -72,7 +72,8 @@ end
 
 --- The modules each kind of script may require, by name: a function building the module.
 local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end,
-               ["sceplab.time"] = function() return require "sceplab.time" end }
+               ["sceplab.time"] = function() return require "sceplab.time" end,
+               ["sceplab.catalog"] = function() return require "sceplab.catalog" end }
 local RUN = { ["sceplab"] = run_facade }
 for _, name in ipairs(RUN_MODULES) do RUN[name] = function() return require(name) end end
 for name, f in pairs(PURE) do RUN[name] = RUN[name] or f end

@@ -117,6 +117,59 @@ describe("sceplab diagnose on healthy and near-miss logs", function()
   end)
 end)
 
+describe("never a silent pass", function()
+  local fixtures = h.root .. "/lua/playbooks/fixtures"
+
+  it("raises unclassified-error for error records no playbook explains, exit 1, in JSON like any finding", function()
+    local code, rep = diagnose_json({ "diagnose", "--format", "json", fixtures .. "/unclassified-error" })
+    assert.are.equal(1, code)
+    local f = by_id(rep, "unclassified-error")
+    assert.are.equal("error", f.severity)
+    assert.are.equal(3, f.step)
+    assert.is_true(has_evidence(f, "NDESPlugin.log", 3))
+    assert.matches("(407) Proxy Authentication Required", f.evidence[1].text, 1, true)
+    assert.are.equal("failed", rep.verdicts[1].status)
+    local _, text = h.sceplab({ "diagnose", fixtures .. "/unclassified-error" })
+    assert.matches("FAILED at step 3", text, 1, true)
+    assert.matches("Errors no playbook explains [unclassified-error]", text, 1, true)
+  end)
+
+  it("reads a healthy NDES server bundle as the server side succeeding, exit 0", function()
+    local code, rep = diagnose_json({ "diagnose", "--format", "json", fixtures .. "/server-succeeded" })
+    assert.are.equal(0, code)
+    assert.are.equal(1, #rep.verdicts)
+    assert.are.equal("server-succeeded", rep.verdicts[1].status)
+    assert.are.same({ 3, 4, 6 }, rep.verdicts[1].steps)
+    local labels = {}
+    for _, e in ipairs(rep.verdicts[1].evidence) do labels[#labels + 1] = e.label .. " x" .. e.count end
+    assert.matches("the Certificate Registration Point accepted VerifyRequest x1", table.concat(labels, "|"), 1, true)
+    assert.matches("the connector reported the issued certificate (Notify) x1", table.concat(labels, "|"), 1, true)
+    local _, text = h.sceplab({ "diagnose", fixtures .. "/server-succeeded" })
+    assert.matches("the bundle: the server side succeeded (steps 3, 4, 6); no device log shows the install", text, 1, true)
+    assert.is_nil(text:find("No playbook matched", 1, true))
+  end)
+
+  it("keeps the first and last evidence of a failure that repeats, with the count", function()
+    local d = h.tmpdir()
+    local lines = { "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken" }
+    for i = 0, 4999 do
+      lines[#lines + 1] = ("2020-05-24 %02d:%02d:%02d 10.0.0.5 GET /certsrv/mscep/mscep.dll/pkiclient.exe operation=GetCACert&message=default 443 - 10.0.0.7 Mozilla/4.0 503 0 0 1")
+        :format(10 + i // 3600, i // 60 % 60, i % 60)
+    end
+    h.write(d .. "/u_ex200524.log", table.concat(lines, "\n") .. "\n")
+    local code, rep = diagnose_json({ "diagnose", "--format", "json", d })
+    assert.are.equal(1, code)
+    local f = by_id(rep, "scep-app-pool-503")
+    assert.are.equal(5000, f.evidence_count)
+    assert.are.equal(5, #f.evidence)
+    assert.are.equal(2, f.evidence[1].line)
+    assert.are.equal(5001, f.evidence[5].line)
+    assert.are.equal(5000, rep.records_examined)
+    local _, text = h.sceplab({ "diagnose", d })
+    assert.matches("... and 4995 more like these (5000 in all; the first and last are shown)", text, 1, true)
+  end)
+end)
+
 describe("report formats", function()
   it("text names the verdict, the fix and the evidence", function()
     local code, out = h.sceplab({ "diagnose", bundle })
@@ -143,11 +196,21 @@ describe("user playbooks", function()
   end
 
   it("stops at load with the file and field named", function()
-    local d = dir_with("bad.lua", [[return { id = "x", title = "t", step = "two", severity = "error",
-      description = "d", match = {}, check = function() return {} end }]])
+    local d = dir_with("bad.lua", [[return { description = "d", step = "two", severity = "error",
+      findings = { ["x"] = { title = "t", cause = "c", fix = {} } },
+      match = { contains = { "x" } }, check = function() return {} end }]])
     local code, _, err = h.sceplab({ "diagnose", "--playbooks", d, bundle })
     assert.are.equal(3, code)
-    assert.matches(d .. "/bad.lua: field 'step' must be a number", err, 1, true)
+    assert.matches(d .. "/bad.lua: field 'step' must be a number, not a string", err, 1, true)
+  end)
+
+  it("names the finding and the field when a declaration is incomplete", function()
+    local d = dir_with("half.lua", [[return { description = "d", step = 4, severity = "error",
+      findings = { ["team-x"] = { title = "t", fix = {} } },
+      match = { contains = { "x" } }, check = function() return {} end }]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("half.lua: field 'findings[\"team-x\"].cause' is required", err, 1, true)
   end)
 
   it("refuses os.execute inside a playbook", function()
@@ -157,10 +220,21 @@ describe("user playbooks", function()
     assert.matches("evil.lua", err, 1, true)
   end)
 
-  it("overrides a bundled playbook with the same id, from SCEPLAB_PLAYBOOKS too", function()
-    local d = dir_with("ca.lua", [[return { id = "ca-template-unsupported", title = "Team override", step = 4,
-      severity = "warning", description = "ours", match = { contains = { "0x80094800" } },
-      check = function(recs) return { { cause = "team cause", fix = { "call the PKI team" }, evidence = { recs[1] } } } end }]])
+  it("stops a check that returns a finding it did not declare, naming the file", function()
+    local d = dir_with("liar.lua", [[return { description = "d", step = 4, severity = "error",
+      findings = { ["team-declared"] = { title = "t", cause = "c", fix = {} } },
+      match = { contains = { "0x80094800" } },
+      check = function(recs) return { { id = "team-undeclared", evidence = recs } } end }]])
+    local code, _, err = h.sceplab({ "diagnose", "--playbooks", d, bundle })
+    assert.are.equal(3, code)
+    assert.matches("liar.lua: check returned finding 'team-undeclared', which its 'findings' does not declare", err, 1, true)
+  end)
+
+  it("overrides a bundled playbook by file name, from SCEPLAB_PLAYBOOKS too", function()
+    local d = dir_with("ca.lua", [[return { description = "ours", step = 4, severity = "warning",
+      findings = { ["ca-template-unsupported"] = { title = "Team override", cause = "team cause", fix = { "call the PKI team" } } },
+      match = { hresults = { 0x80094800 } },
+      check = function(recs) return { { id = "ca-template-unsupported", evidence = recs } } end }]])
     local code, rep = diagnose_json({ "diagnose", "--format", "json", "--playbooks", d, bundle })
     assert.are.equal(1, code)
     local f = by_id(rep, "ca-template-unsupported")
@@ -172,6 +246,16 @@ describe("user playbooks", function()
     local o2 = p:read("a")
     p:close()
     assert.matches("Team override", o2, 1, true)
+  end)
+
+  it("refuses a finding id a second file declares too, naming both files", function()
+    local d = dir_with("team.lua", [[return { description = "d", step = 4, severity = "error",
+      findings = { ["ca-template-unsupported"] = { title = "t", cause = "c", fix = {} } },
+      match = { contains = { "x" } }, check = function() return {} end }]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("team.lua: finding 'ca-template-unsupported' is declared by ", err, 1, true)
+    assert.matches("ca.lua too", err, 1, true)
   end)
 
   it("names an unknown id with exit 3", function()
@@ -302,9 +386,10 @@ describe("match.patterns", function()
   end
 
   it("restricts the records a playbook sees to those matching a Lua pattern", function()
-    local d = dir_with([[return { id = "team-template-code", title = "t", step = 4, severity = "warning", description = "d",
+    local d = dir_with([[return { description = "d", step = 4, severity = "warning",
+      findings = { ["team-template-code"] = { title = "t", cause = "c", fix = {} } },
       match = { contains = { "CA failed request" }, patterns = { "0x8009%x%x%x%x$" } },
-      check = function(recs) return { { cause = "c", evidence = recs } } end }]])
+      check = function(recs) return { { id = "team-template-code", evidence = recs } } end }]])
     local _, rep = diagnose_json({ "diagnose", "--format", "json", "--playbooks", d, h.fixture("logs/NDESPlugin.log") })
     local f = by_id(rep, "team-template-code")
     assert.is_truthy(f)
@@ -313,7 +398,8 @@ describe("match.patterns", function()
   end)
 
   it("refuses patterns without a criterion the C pre-filter can use, naming the field", function()
-    local d = dir_with([[return { id = "x", title = "t", step = 4, severity = "warning", description = "d",
+    local d = dir_with([[return { description = "d", step = 4, severity = "warning",
+      findings = { ["x"] = { title = "t", cause = "c", fix = {} } },
       match = { patterns = { "foo" } }, check = function() return {} end }]])
     local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
     assert.are.equal(3, code)
@@ -321,7 +407,8 @@ describe("match.patterns", function()
   end)
 
   it("refuses a malformed pattern", function()
-    local d = dir_with([[return { id = "x", title = "t", step = 4, severity = "warning", description = "d",
+    local d = dir_with([[return { description = "d", step = 4, severity = "warning",
+      findings = { ["x"] = { title = "t", cause = "c", fix = {} } },
       match = { contains = { "a" }, patterns = { "[unclosed" } }, check = function() return {} end }]])
     local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
     assert.are.equal(3, code)

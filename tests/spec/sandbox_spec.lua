@@ -143,7 +143,8 @@ return mt, ok, ("abc"):upper()
     local diagnose = require "sceplab.diagnose"
     local dir = h.tmpdir()
     h.write(dir .. "/loop.lua", [[
-return { id = "loop", title = "t", step = 2, severity = "error", description = "d",
+return { description = "d", step = 2, severity = "error",
+         findings = { ["loop"] = { title = "t", cause = "c", fix = {} } },
          match = { statuses = { 500 } },
          check = function(records) local co = coroutine.wrap(function() while true do end end) co() end }
 ]])
