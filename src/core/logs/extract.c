@@ -227,7 +227,10 @@ void logs_step_from_text(sceplab_record *r)
     return;
   if(sceplab_memcasestr(m, n, "CERT_INSTALL_SUCCESS") || sceplab_memcasestr(m, n, "CERT_ACCESS_GRANTED") ||
      sceplab_memcasestr(m, n, "installed.") || sceplab_memcasestr(m, n, "installed successfully"))
-    r->step = 5;
+    /* a trusted root or intermediate arriving is the profile's step (1), not the enrolled
+     * certificate's install (5): Android's NativeRootCertInstallStateMachine, "Root cert '...'" */
+    r->step = sceplab_memcasestr(m, n, "Root cert") ||
+              (r->component.p && sceplab_memcasestr(r->component.p, r->component.n, "RootCert")) ? 1 : 5;
   else if(sceplab_memcasestr(m, n, "mscep") || sceplab_memcasestr(m, n, "pkiStatus="))
     r->step = 2;
 }
