@@ -281,30 +281,22 @@ local function norm(r)
   return n
 end
 
--- Does a record satisfy one playbook's own declaration? (sources, components, operations and
--- patterns restrict; the other criteria are alternatives, as in the C filter)
-local function matches(pb, r)
+-- Does a record satisfy one playbook's own declaration? The readers' own C filter in "any" mode
+-- (sources, components and operations restrict; statuses, event ids, HRESULTs, substrings and the
+-- level are alternatives), compiled once per playbook; patterns are Lua's, after it.
+local function compile(pb)
   local m = pb.match
-  local function any_of(list, test)
-    for _, v in ipairs(list) do if test(v) then return true end end
-    return false
-  end
-  if m.sources and not any_of(m.sources, function(s) return s == r.source end) then return false end
-  if m.components and not any_of(m.components, function(c) return (r.component or ""):lower():find(c:lower(), 1, true) end) then
-    return false
-  end
-  if m.operations and not any_of(m.operations, function(o) return (r.scep_operation or ""):lower() == o:lower() end) then
-    return false
-  end
-  if m.patterns and not any_of(m.patterns, function(p) return normalize(r.message or ""):find(p) ~= nil end) then return false end
-  local hr = r.hresult and tonumber(r.hresult:sub(3), 16)
-  if (m.statuses and any_of(m.statuses, function(s) return r.http_status == s end))
-     or (m.event_ids and any_of(m.event_ids, function(e) return r.event_id == e end))
-     or (m.hresults and hr and any_of(m.hresults, function(h) return hr == h & 0xFFFFFFFF end))
-     or (m.min_level and (LEVELS[r.level] or 0) >= LEVELS[m.min_level])
-     or (m.contains and any_of(m.contains, function(c) return norm(r):find(normalize(c):lower(), 1, true) ~= nil end)) then
-    return true
-  end
+  return logs.filter({ any = true, sources = m.sources, components = m.components, operations = m.operations,
+                       statuses = m.statuses, event_ids = m.event_ids, hresults = m.hresults, contains = m.contains,
+                       min_level = m.min_level })
+end
+
+local function matches(pb, filter, r)
+  if not filter:test(r) then return false end
+  local pats = pb.match.patterns
+  if not pats then return true end
+  local text = normalize(r.message or "")
+  for _, p in ipairs(pats) do if text:find(p) then return true end end
   return false
 end
 
@@ -487,10 +479,11 @@ function M.run(paths, opts)
     end
   end
   for _, pb in ipairs(checking) do
+    local filter = compile(pb)
     for _, k in ipairs(keys) do
       local recs = per_attempt[k] or {}
       local mine = {}
-      for _, r in ipairs(recs) do if matches(pb, r) then mine[#mine + 1] = r end end
+      for _, r in ipairs(recs) do if matches(pb, filter, r) then mine[#mine + 1] = r end end
       if #mine > 0 then
         local ok, res, why = sandbox.call(pb.file .. ": check", pb.check, mine,
                                           context(k ~= 0 and k or nil, records, successes))

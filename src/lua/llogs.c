@@ -8,6 +8,7 @@
 
 #define LOG_MT "sceplab.log"
 #define MERGE_MT "sceplab.merge"
+#define FILTER_MT "sceplab.filter"
 
 /* The filter's arrays, kept in the userdata; its strings stay referenced from the uservalue. */
 typedef struct lfilter {
@@ -796,6 +797,114 @@ static int l_formats(lua_State *L)
   return 1;
 }
 
+/* A filter on its own: the readers' test for records already in Lua. */
+typedef struct lfilterud {
+  lfilter fs;
+  sceplab_log_filter f;
+} lfilterud;
+
+/* A shallow copy of the table at idx whose list fields are copied too: the filter points into its
+ * strings, so later changes to the caller's table cannot free them. */
+static void copy_spec(lua_State *L, int idx)
+{
+  lua_newtable(L);
+  lua_pushnil(L);
+  while(lua_next(L, idx)) {
+    if(lua_type(L, -1) == LUA_TTABLE) {
+      lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
+      lua_createtable(L, (int)n, 0);
+      for(i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_rawseti(L, -2, i);
+      }
+      lua_replace(L, -2);
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_settable(L, -4);
+  }
+}
+
+/* filter(spec) -> filter: the filter a reader would apply, as a value (see read_filter). */
+static int l_filter(lua_State *L)
+{
+  lfilterud *u;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  copy_spec(L, 1);                                             /* 2: the copy */
+  u = lua_newuserdatauv(L, sizeof(*u), 1);                     /* 3 */
+  memset(u, 0, sizeof(*u));
+  luaL_setmetatable(L, FILTER_MT);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 3, 1);
+  read_filter(L, 2, &u->fs, &u->f);
+  return 1;
+}
+
+static sceplab_str field_str(lua_State *L, int t, const char *name)
+{
+  sceplab_str s = {NULL, 0};
+  if(lua_getfield(L, t, name) == LUA_TSTRING)
+    s.p = lua_tolstring(L, -1, &s.n); /* the record table keeps it alive during the test */
+  lua_pop(L, 1);
+  return s;
+}
+
+static long field_long(lua_State *L, int t, const char *name, long dflt)
+{
+  long v = dflt;
+  if(lua_getfield(L, t, name) == LUA_TNUMBER)
+    v = (long)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void field_copy(lua_State *L, int t, const char *name, char *out, size_t outlen)
+{
+  sceplab_str s = field_str(L, t, name);
+  if(s.p && s.n < outlen) {
+    memcpy(out, s.p, s.n);
+    out[s.n] = '\0';
+  }
+}
+
+/* filter:test(record) -> boolean, record a table as readers return them. */
+static int f_test(lua_State *L)
+{
+  lfilterud *u = luaL_checkudata(L, 1, FILTER_MT);
+  sceplab_record r;
+  sceplab_str s;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  memset(&r, 0, sizeof(r));
+  s = field_str(L, 2, "source");
+  r.source = s.p ? s.p : "";
+  r.message = field_str(L, 2, "message");
+  r.component = field_str(L, 2, "component");
+  r.scep_operation = field_str(L, 2, "scep_operation");
+  r.http_status = field_long(L, 2, "http_status", -1);
+  r.event_id = field_long(L, 2, "event_id", -1);
+  s = field_str(L, 2, "level");
+  r.level = s.p ? level_named(s.p) : SCEPLAB_LVL_UNKNOWN;
+  r.time_us = SCEPLAB_TIME_UNKNOWN;
+  if(lua_getfield(L, 2, "time_us") == LUA_TNUMBER)
+    r.time_us = (int64_t)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  field_copy(L, 2, "hresult", r.hresult, sizeof(r.hresult));
+  field_copy(L, 2, "request_id", r.request_id, sizeof(r.request_id));
+  field_copy(L, 2, "device_id", r.device_id, sizeof(r.device_id));
+  lua_pushboolean(L, sceplab_log_filter_test(&u->f, &r));
+  return 1;
+}
+
+static int f_tostring(lua_State *L)
+{
+  luaL_checkudata(L, 1, FILTER_MT);
+  lua_pushliteral(L, "sceplab.filter");
+  return 1;
+}
+
+static const luaL_Reg filter_methods[] = {{"test", f_test}, {NULL, NULL}};
+static const luaL_Reg filter_meta[] = {{"__tostring", f_tostring}, {NULL, NULL}};
+
 static const luaL_Reg methods[] = {
   {"next", m_next}, {"records", m_records}, {"stats", m_stats}, {"close", m_close}, {NULL, NULL}
 };
@@ -812,13 +921,14 @@ static const luaL_Reg merge_meta[] = {
 };
 static const luaL_Reg funcs[] = {
   {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge},
-  {"explain", l_explain}, {"progress_end", l_progress_end}, {"formats", l_formats}, {NULL, NULL}
+  {"explain", l_explain}, {"progress_end", l_progress_end}, {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)
 {
   sceplab_lua_newclass(L, LOG_MT, meta, methods);
   sceplab_lua_newclass(L, MERGE_MT, merge_meta, merge_methods);
+  sceplab_lua_newclass(L, FILTER_MT, filter_meta, filter_methods);
   luaL_newlib(L, funcs);
   return 1;
 }

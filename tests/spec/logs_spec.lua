@@ -165,6 +165,33 @@ describe("log formats", function()
     assert.is_nil(got[1].message:find("msdn.microsoft.com", 1, true))
   end)
 
+  it("tests records already in Lua with the readers' own filter (logs.filter(spec):test(rec))", function()
+    local logs = require "sceplab.core.logs"
+    local specs = {
+      { any = true, statuses = { 403 }, contains = { "0x80094800" } },
+      { any = true, sources = { "iis" }, operations = { "VerifyRequest" }, statuses = { 403 } },
+      { any = true, hresults = { 0x800B0109 }, min_level = "error" },
+      { contains = { "Verify challenge returns" }, min_level = "error" },
+      { contains_all = { "verify", "TRUE" } },
+    }
+    local hits = {}
+    for _, name in ipairs({ "NDESPlugin.log", "u_ex200524.log" }) do
+      local all = records(dir .. "/" .. name)
+      for i, spec in ipairs(specs) do
+        local passed = {}
+        for _, r in ipairs(records(dir .. "/" .. name, spec)) do passed[r.line] = true end
+        local f = logs.filter(spec)
+        spec.contains = { "changed after compiling" } -- the filter keeps its own copy
+        for _, r in ipairs(all) do
+          assert.are.equal(passed[r.line] == true, f:test(r), ("%s spec %d line %d"):format(name, i, r.line))
+          if f:test(r) then hits[i] = (hits[i] or 0) + 1 end
+        end
+      end
+    end
+    for i = 1, #specs do assert.is_truthy(hits[i], "spec " .. i .. " passes nothing: the test proves nothing") end
+    assert.has_error(function() logs.filter({ min_level = "loud" }) end)
+  end)
+
   it("reads Windows event XML with and without rendered messages", function()
     local got = records(dir .. "/DeviceManagement-Admin.xml")
     assert.are.same({ 306, 36, 307, 32 }, { got[1].event_id, got[2].event_id, got[3].event_id, got[4].event_id })

@@ -232,6 +232,26 @@ static void count(sceplab_log *lg, sceplab_record *r, int *made)
   }
 }
 
+/* The tests on ids, known only once the fields are extracted. */
+static int ids_pass(const sceplab_log_filter *f, const sceplab_record *r)
+{
+  if(f->request_id && strcmp(r->request_id, f->request_id) != 0)
+    return 0;
+  if(f->device_id && strcasecmp(r->device_id, f->device_id) != 0)
+    return 0;
+  return 1;
+}
+
+int sceplab_log_filter_test(const sceplab_log_filter *f, const sceplab_record *r)
+{
+  int pass = logs_filter_fields(f, r);
+  if(!pass)
+    return 0;
+  if((pass == 2 || !f->any || f->ncontains_all) && !logs_filter_message(f, NULL, r))
+    return 0;
+  return ids_pass(f, r);
+}
+
 /* A record the parser produced: counted, then tested; 1 when it passes the filter. */
 static int keep(sceplab_log *lg, sceplab_record *r)
 {
@@ -252,11 +272,7 @@ static int keep(sceplab_log *lg, sceplab_record *r)
     return 0;
   make_fields(lg, r, &made);
   /* ids are known only once extracted: these tests come last */
-  if(lg->filter.request_id && strcmp(r->request_id, lg->filter.request_id) != 0)
-    return 0;
-  if(lg->filter.device_id && strcasecmp(r->device_id, lg->filter.device_id) != 0)
-    return 0;
-  return 1;
+  return ids_pass(&lg->filter, r);
 }
 
 /* Appends the lines that continue record r (the format says which) to its message, one line each,

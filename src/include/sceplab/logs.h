@@ -105,6 +105,11 @@ typedef struct sceplab_log_opts {
   void *counted_ud;
 } sceplab_log_opts;
 
+/* Does a record pass the filter? The test the readers apply, for a record a front end holds (the
+ * diagnosis dispatching records to each playbook's own declaration): 1 or 0. The record's
+ * message and extracted fields (hresult, request_id, device_id) must be filled. */
+int sceplab_log_filter_test(const sceplab_log_filter *f, const sceplab_record *r);
+
 /* Opens a file and detects its format from its content (BOM and UTF-16 handled). */
 sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter, const sceplab_log_opts *opts,
                               sceplab_error *err);
