@@ -6,8 +6,9 @@ local h = require "helper"
 local json = require "cjson"
 
 local function start(times, next_ca)
-  local pid, port = h.start_port_printer(("%s %s %s %d %s"):format(os.getenv("SCEPLAB_PENDING_SERVER"),
-    h.fixture("pki/issuing.pem"), h.fixture("pki/issuing.key"), times, next_ca or ""), "pending_server")
+  local pid, port = h.start_port_printer(("%s %s %s %d %s"):format(h.shquote(os.getenv("SCEPLAB_PENDING_SERVER")),
+    h.shquote(h.fixture("pki/issuing.pem")), h.shquote(h.fixture("pki/issuing.key")), times,
+    next_ca and h.shquote(next_ca) or ""), "pending_server")
   return pid, ("http://127.0.0.1:%s/scep"):format(port)
 end
 
