@@ -29,7 +29,10 @@ return {
       cause = "NDESPlugin's call to the Certificate Registration Point fails with WINHTTP error 12175 (CERT_CN_INVALID): the IIS SSL certificate does not name the host it is called by.",
       fix = { "Reissue the SSL certificate with the external name as CN and SANs for both the external and internal names, and bind it in IIS." } },
   },
-  match = { statuses = { 403 }, contains = { "Verify challenge returns", "Signing certificate could not be retrieved", "12175",
+  -- "Verify challenge returns true" is success (counted by success.lua): only the failing forms
+  -- ("returns false", "returns -- 403 - Forbidden") come here, so a busy NDES's successes stay in C
+  match = { statuses = { 403 }, contains = { "Verify challenge returns false", "Verify challenge returns --",
+                                             "Signing certificate could not be retrieved", "12175",
                                              "CERT_CN_INVALID", "0x409", "m_safeCertContext is an invalid handle" } },
   check = function(records, ctx)
     local out = {}

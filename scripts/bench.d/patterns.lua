@@ -2,7 +2,7 @@
 local diagnose = require "sceplab.diagnose"
 local seen = {}
 for _, pb in ipairs(assert(diagnose.load_all())) do
-  for _, c in ipairs(pb.match.contains or {}) do
+  for _, c in ipairs(pb.match and pb.match.contains or {}) do
     if not seen[c] then seen[c] = true print(c) end
   end
 end

@@ -33,6 +33,8 @@ void logs_index_needles(const sceplab_log_filter *f, logs_needles *ix)
       return; /* an empty needle matches everything: keep the simple path */
     ix->len[i] = strlen(f->contains[i]);
     ix->quoted[i] = (char)(has_quote(f->contains[i]) != 0);
+    ix->second[i] = ix->len[i] > 1 && f->contains[i][1] != '\'' && f->contains[i][1] != '"'
+                    ? fold((unsigned char)f->contains[i][1]) : 0;
     ix->next[i] = ix->head[c];
     ix->head[c] = (short)i;
   }
@@ -53,6 +55,8 @@ static int contains_any(const sceplab_log_filter *f, const logs_needles *ix, con
     short h = ix->head[fold((unsigned char)m[j])];
     for(; h >= 0; h = ix->next[h]) {
       size_t len = ix->len[h];
+      if(ix->second[h] && (j + 1 >= n || fold((unsigned char)m[j + 1]) != ix->second[h]))
+        continue;
       if(ix->quoted[h] ? sceplab_match_text(m + j, n - j, f->contains[h]) != 0
                        : len <= n - j && strncasecmp(m + j, f->contains[h], len) == 0)
         return 1;

@@ -44,6 +44,8 @@ typedef struct logs_needles {
   short next[NEEDLES_MAX];
   size_t len[NEEDLES_MAX];
   char quoted[NEEDLES_MAX];       /* the needle has an apostrophe or a quote: any form of it matches */
+  unsigned char second[NEEDLES_MAX]; /* its second character, folded (0: none or a quote): checked
+                                        before the full comparison, which most candidates fail */
 } logs_needles;
 
 struct sceplab_log {
