@@ -700,3 +700,39 @@ open(d + "/broken.zip", "wb").write(bytes(b))
     assert.is_true(#t.records > 0)
   end)
 end)
+
+describe("counting records in C (merge counters)", function()
+  local logs = require "sceplab.core.logs"
+  local function iis(path, n, step_s)
+    local lines = { "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken" }
+    for i = 0, n - 1 do
+      local t = os.time({ year = 2020, month = 5, day = 1, hour = 0 }) + i * step_s
+      lines[#lines + 1] = os.date("!%Y-%m-%d %H:%M:%S", t) ..
+        " 10.0.0.5 POST /CertificateRegistrationSvc/Certificate/VerifyRequest - 443 - 10.0.0.5 NDES_Plugin 200 0 0 5"
+    end
+    h.write(path, table.concat(lines, "\n") .. "\n")
+  end
+
+  it("keeps every record counted and the entries bounded however long the log runs", function()
+    local d = h.tmpdir()
+    iis(d .. "/u_ex.log", 30000, 60) -- one success a minute for almost three weeks
+    local m = assert(logs.merge({ d }, { statuses = { 599 } },
+      { counters = { { sources = { "iis" }, operations = { "VerifyRequest" }, statuses = { 200 } } } }))
+    for _ in m:records() do end
+    local counts = m:counts()
+    m:close()
+    local total, first, last = 0, math.huge, -math.huge
+    for _, c in ipairs(counts) do
+      total = total + c.count
+      assert.matches("^minutes:%-?%d+%+%d+$", c.key)
+      first = math.min(first, c.first.line)
+      last = math.max(last, c.last.line)
+      assert.is_true(c.first.line <= c.last.line)
+    end
+    assert.are.equal(30000, total)
+    assert.is_true(#counts <= 1024, #counts .. " entries")
+    assert.is_true(#counts >= 512, "the buckets widened more than needed: " .. #counts)
+    assert.are.equal(2, first)
+    assert.are.equal(30001, last)
+  end)
+end)

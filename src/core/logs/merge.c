@@ -210,16 +210,24 @@ typedef struct merge_input {
   char *path, *error, *examples[3]; /* owned; info points at them */
 } merge_input;
 
-/* The counts of opts.counters: entries by (counter, key) in an open-addressing table. */
-#define COUNT_KEYS_MAX 200000
+/* The counts of opts.counters: entries by (counter, key) in an open-addressing table. A record
+ * with a request or transaction id is counted under it (at most COUNT_IDS_MAX ids); any other under
+ * its time bucket: a minute at first, and when a counter has COUNT_BUCKETS_MAX buckets, twice as
+ * wide (neighbours merged). Memory stays bounded whatever the log's length or rate: a week of a
+ * busy NDES's successes is a few thousand entries, however many records they count. */
+#define COUNT_IDS_MAX 4096
+#define COUNT_BUCKETS_MAX 1024
 
 typedef struct count_table {
   sceplab_count *e;
   size_t n, cap;
   uint32_t *slot; /* entry index + 1 */
   size_t nslots;
+  size_t nids;                /* entries keyed by an id */
+  size_t ncounters;
+  unsigned char *shift;       /* per counter: buckets are 1 << shift minutes wide */
+  size_t *nbuckets;           /* per counter: entries keyed by time */
 } count_table;
-
 struct sceplab_merge {
   count_table counts;
   merge_input *in;
@@ -240,9 +248,10 @@ static uint32_t count_hash(size_t counter, const char *key)
   return h;
 }
 
-static int count_grow(count_table *t)
+/* The slots for the entries as they are, in a table of nslots (a power of two). */
+static int count_rehash(count_table *t, size_t nslots)
 {
-  size_t nslots = t->nslots ? t->nslots * 2 : 1024, i;
+  size_t i;
   uint32_t *slot = calloc(nslots, sizeof(*slot));
   if(!slot)
     return -1;
@@ -256,6 +265,19 @@ static int count_grow(count_table *t)
   t->slot = slot;
   t->nslots = nslots;
   return 0;
+}
+
+static sceplab_count *count_find(const count_table *t, size_t counter, const char *key)
+{
+  size_t j;
+  if(!t->nslots)
+    return NULL;
+  for(j = count_hash(counter, key) & (t->nslots - 1); t->slot[j]; j = (j + 1) & (t->nslots - 1)) {
+    sceplab_count *c = &t->e[t->slot[j] - 1];
+    if(c->counter == counter && strcmp(c->key, key) == 0)
+      return c;
+  }
+  return NULL;
 }
 
 static void seen_set(sceplab_count_seen *s, const sceplab_record *r, const char *path)
@@ -273,35 +295,106 @@ static void seen_set(sceplab_count_seen *s, const sceplab_record *r, const char 
   s->text[n] = '\0';
 }
 
+static void seen_free(sceplab_count_seen *s)
+{
+  free(s->file);
+  s->file = NULL;
+}
+
+static void time_key(char *key, size_t len, int64_t bucket, int shift)
+{
+  snprintf(key, len, "minutes:%lld+%d", (long long)bucket << shift, 1 << shift);
+}
+
+/* Halves the number of a counter's time buckets: each pair of neighbours becomes one entry, with
+ * the earlier first record, the later last one and both counts. */
+static int count_widen(count_table *t, size_t counter)
+{
+  size_t i, kept = 0;
+  int shift = ++t->shift[counter];
+  for(i = 0; i < t->n; i++) {
+    sceplab_count *c = &t->e[i];
+    if(c->counter == counter && c->timed) {
+      char key[64];
+      c->bucket >>= 1; /* floor: an arithmetic shift, as time buckets before 1970 need */
+      time_key(key, sizeof(key), c->bucket, shift);
+      free(c->key);
+      if(!(c->key = strdup(key)))
+        return -1;
+    }
+  }
+  /* the slots rebuilt entry by entry: an entry whose key is already there merges into that one */
+  memset(t->slot, 0, t->nslots * sizeof(*t->slot));
+  t->nbuckets[counter] = 0;
+  for(i = 0; i < t->n; i++) {
+    sceplab_count *c = &t->e[i], *into = c->counter == counter && c->timed ? count_find(t, counter, c->key) : NULL;
+    size_t j;
+    if(into) {
+      into->count += c->count;
+      if(c->first.time_us < into->first.time_us) {
+        seen_free(&into->first);
+        into->first = c->first;
+      }
+      else
+        seen_free(&c->first);
+      if(c->last.time_us >= into->last.time_us) {
+        seen_free(&into->last);
+        into->last = c->last;
+      }
+      else
+        seen_free(&c->last);
+      free(c->key);
+      continue;
+    }
+    if(c->counter == counter && c->timed)
+      t->nbuckets[counter]++;
+    if(kept != i)
+      t->e[kept] = *c;
+    for(j = count_hash(t->e[kept].counter, t->e[kept].key) & (t->nslots - 1); t->slot[j]; j = (j + 1) & (t->nslots - 1))
+      ;
+    t->slot[j] = (uint32_t)++kept;
+  }
+  t->n = kept;
+  return 0;
+}
+
 /* The counters' callback: one more record for (counter, key). */
 static void counted(void *ud, size_t counter, const sceplab_record *r, const char *path)
 {
   count_table *t = ud;
   char key[300];
-  size_t j;
-  sceplab_count *e = NULL;
+  sceplab_count *e;
+  int timed = 0;
+  int64_t bucket = 0;
+  if(counter >= t->ncounters)
+    return;
+  key[0] = '\0';
   if(r->request_id[0])
     snprintf(key, sizeof(key), "request:%s", r->request_id);
   else if(r->transaction_id[0])
     snprintf(key, sizeof(key), "transaction:%s", r->transaction_id);
-  else if(r->time_us != SCEPLAB_TIME_UNKNOWN)
-    snprintf(key, sizeof(key), "minute:%lld", (long long)(r->time_us / 60000000));
-  else
-    snprintf(key, sizeof(key), "minute:none");
-  for(;;) {
-    if(t->nslots)
-      for(j = count_hash(counter, key) & (t->nslots - 1); t->slot[j]; j = (j + 1) & (t->nslots - 1)) {
-        sceplab_count *c = &t->e[t->slot[j] - 1];
-        if(c->counter == counter && strcmp(c->key, key) == 0) {
-          e = c;
-          break;
-        }
-      }
-    if(e || t->n < COUNT_KEYS_MAX || strcmp(key, "overflow") == 0)
-      break;
-    snprintf(key, sizeof(key), "overflow");
+  if(key[0] && !(e = count_find(t, counter, key)) && t->nids >= COUNT_IDS_MAX)
+    key[0] = '\0'; /* too many ids: counted by time */
+  if(!key[0]) {
+    timed = 1;
+    if(r->time_us == SCEPLAB_TIME_UNKNOWN)
+      bucket = INT64_MIN >> 20;
+    else {
+      int64_t min = r->time_us / 60000000 - (r->time_us % 60000000 < 0);
+      bucket = min >> t->shift[counter];
+    }
+    time_key(key, sizeof(key), bucket, t->shift[counter]);
+  }
+  e = count_find(t, counter, key);
+  if(!e && timed && t->nbuckets[counter] >= COUNT_BUCKETS_MAX) {
+    if(count_widen(t, counter) != 0)
+      return;
+    bucket >>= 1;
+    time_key(key, sizeof(key), bucket, t->shift[counter]);
+    e = count_find(t, counter, key);
   }
   if(!e) {
+    size_t j;
     if(t->n == t->cap) {
       size_t cap = t->cap ? t->cap * 2 : 64;
       sceplab_count *ne = realloc(t->e, cap * sizeof(*ne));
@@ -310,16 +403,22 @@ static void counted(void *ud, size_t counter, const sceplab_record *r, const cha
       t->e = ne;
       t->cap = cap;
     }
-    if((t->n + 1) * 2 > t->nslots && count_grow(t) != 0)
+    if((t->n + 1) * 2 > t->nslots && count_rehash(t, t->nslots ? t->nslots * 2 : 1024) != 0)
       return;
     e = &t->e[t->n];
     memset(e, 0, sizeof(*e));
     e->counter = counter;
+    e->timed = timed;
+    e->bucket = bucket;
     if(!(e->key = strdup(key)))
       return;
     for(j = count_hash(counter, key) & (t->nslots - 1); t->slot[j]; j = (j + 1) & (t->nslots - 1))
       ;
     t->slot[j] = (uint32_t)++t->n;
+    if(timed)
+      t->nbuckets[counter]++;
+    else
+      t->nids++;
     seen_set(&e->first, r, path);
   }
   e->count++;
@@ -779,6 +878,16 @@ sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const
     m->opts = *opts;
   if(m->opts.ncounters) {
     /* every reader hands what it counts to one table */
+    m->counts.ncounters = m->opts.ncounters;
+    m->counts.shift = calloc(m->opts.ncounters, sizeof(*m->counts.shift));
+    m->counts.nbuckets = calloc(m->opts.ncounters, sizeof(*m->counts.nbuckets));
+    if(!m->counts.shift || !m->counts.nbuckets) {
+      free(m->counts.shift);
+      free(m->counts.nbuckets);
+      free(m);
+      sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+      return NULL;
+    }
     m->opts.counted = counted;
     m->opts.counted_ud = &m->counts;
   }
@@ -866,6 +975,8 @@ void sceplab_merge_close(sceplab_merge *m)
   }
   free(m->counts.e);
   free(m->counts.slot);
+  free(m->counts.shift);
+  free(m->counts.nbuckets);
   free(m->in);
   free(m->heap);
   free(m);

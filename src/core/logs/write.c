@@ -236,6 +236,15 @@ struct sceplab_writer {
 
 /* One "key":value pair in sorted-key JSONL; first says whether a comma goes before. */
 #define JKEY(b, first, k) do { if(!(first)) OB_LIT(b, ","); OB_LIT(b, "\"" k "\":"); first = 0; } while(0)
+/* A pair when the value is there: a view (S), a C string (C), a number >= 0 (I), a flag (T), a
+ * positive number (P). They use the function's own b and first. */
+#define S(k, v) if((v).n) { JKEY(b, first, k); ob_json_str(b, (v).p, (v).n); }
+#define C(k, v) if((v) && *(v)) { JKEY(b, first, k); ob_json_str(b, (v), strlen(v)); }
+#define I(k, v) if((v) >= 0) { JKEY(b, first, k); ob_int(b, (long long)(v)); }
+#define P(k, v) if((v) > 0) { JKEY(b, first, k); ob_int(b, (long long)(v)); }
+#define T(k, v) if(v) { JKEY(b, first, k); OB_LIT(b, "true"); }
+/* An ECS object of one string: ,"host":{"name":"..."} */
+#define OBJ1(b, head, s, n) do { OB_LIT(b, head); ob_json_str(b, s, n); OB_LIT(b, "}"); } while(0)
 
 static void jsonl(sceplab_writer *w, const sceplab_record *r, const char *file)
 {
@@ -246,10 +255,6 @@ static void jsonl(sceplab_writer *w, const sceplab_record *r, const char *file)
   fv.n = r->origin.n ? r->origin.n : strlen(file);
   /* keys in sorted order, as sceplab.json writes them and fmt_jsonl.c reads them back */
   OB_LIT(b, "{");
-#define S(k, v) if((v).n) { JKEY(b, first, k); ob_json_str(b, (v).p, (v).n); }
-#define C(k, v) if((v) && *(v)) { JKEY(b, first, k); ob_json_str(b, (v), strlen(v)); }
-#define I(k, v) if((v) >= 0) { JKEY(b, first, k); ob_int(b, (long long)(v)); }
-#define T(k, v) if(v) { JKEY(b, first, k); OB_LIT(b, "true"); }
   S("client_ip", r->client_ip);
   S("component", r->component);
   S("context", r->context);
@@ -272,16 +277,10 @@ static void jsonl(sceplab_writer *w, const sceplab_record *r, const char *file)
   ob_int(b, (long long)r->offset);
   S("platform", r->platform);
   C("request_id", r->request_id);
-  if(r->scep_message_length) {
-    JKEY(b, first, "scep_message_length");
-    ob_int(b, (long long)r->scep_message_length);
-  }
+  P("scep_message_length", r->scep_message_length);
   S("scep_operation", r->scep_operation);
   C("source", r->source);
-  if(r->step) {
-    JKEY(b, first, "step");
-    ob_int(b, r->step);
-  }
+  P("step", r->step);
   S("thread", r->thread);
   C("thumbprint", r->thumbprint);
   if(r->time_us != SCEPLAB_TIME_UNKNOWN) {
@@ -350,11 +349,8 @@ static void ecs(sceplab_writer *w, const sceplab_record *r, const char *file)
     OB_LIT(b, ",\"message\":");
     ob_json_str(b, r->message.p, r->message.n);
   }
-  if(r->host.n) {
-    OB_LIT(b, ",\"host\":{\"name\":");
-    ob_json_str(b, r->host.p, r->host.n);
-    OB_LIT(b, "}");
-  }
+  if(r->host.n)
+    OBJ1(b, ",\"host\":{\"name\":", r->host.p, r->host.n);
   if(r->method.n || r->http_status >= 0) {
     OB_LIT(b, ",\"http\":{");
     if(r->method.n) {
@@ -389,16 +385,10 @@ static void ecs(sceplab_writer *w, const sceplab_record *r, const char *file)
     }
     OB_LIT(b, "}");
   }
-  if(r->client_ip.n) {
-    OB_LIT(b, ",\"source\":{\"ip\":");
-    ob_json_str(b, r->client_ip.p, r->client_ip.n);
-    OB_LIT(b, "}");
-  }
-  if(r->user_agent.n) {
-    OB_LIT(b, ",\"user_agent\":{\"original\":");
-    ob_json_str(b, r->user_agent.p, r->user_agent.n);
-    OB_LIT(b, "}");
-  }
+  if(r->client_ip.n)
+    OBJ1(b, ",\"source\":{\"ip\":", r->client_ip.p, r->client_ip.n);
+  if(r->user_agent.n)
+    OBJ1(b, ",\"user_agent\":{\"original\":", r->user_agent.p, r->user_agent.n);
   if(r->hresult[0]) {
     OB_LIT(b, ",\"error\":{\"code\":");
     ob_json_str(b, r->hresult, strlen(r->hresult));
@@ -414,30 +404,19 @@ static void ecs(sceplab_writer *w, const sceplab_record *r, const char *file)
   OB_LIT(b, "\",\"line\":");
   ob_int(b, (long long)r->line);
   first = 0;
-#define X(k, v) if((v).n) { JKEY(b, first, k); ob_json_str(b, (v).p, (v).n); }
-#define XC(k, v) if((v) && *(v)) { JKEY(b, first, k); ob_json_str(b, (v), strlen(v)); }
-  if(r->step) {
-    JKEY(b, first, "step");
-    ob_int(b, r->step);
-  }
-  XC("request_id", r->request_id);
-  XC("transaction_id", r->transaction_id);
-  XC("device_id", r->device_id);
-  XC("user_id", r->user_id);
-  XC("thumbprint", r->thumbprint);
-  X("scep_operation", r->scep_operation);
-  X("platform", r->platform);
-  X("thread", r->thread);
-  X("context", r->context);
-  X("time_text", r->time_text);
-  if(r->http_substatus >= 0) {
-    JKEY(b, first, "http_substatus");
-    ob_int(b, r->http_substatus);
-  }
-  if(r->win32_status >= 0) {
-    JKEY(b, first, "win32_status");
-    ob_int(b, (long long)r->win32_status);
-  }
+  P("step", r->step);
+  C("request_id", r->request_id);
+  C("transaction_id", r->transaction_id);
+  C("device_id", r->device_id);
+  C("user_id", r->user_id);
+  C("thumbprint", r->thumbprint);
+  S("scep_operation", r->scep_operation);
+  S("platform", r->platform);
+  S("thread", r->thread);
+  S("context", r->context);
+  S("time_text", r->time_text);
+  I("http_substatus", r->http_substatus);
+  I("win32_status", r->win32_status);
   if(r->time_us != SCEPLAB_TIME_UNKNOWN) {
     JKEY(b, first, "utc_offset");
     ob_int(b, r->utc_offset_min);

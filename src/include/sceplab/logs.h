@@ -183,9 +183,13 @@ typedef struct sceplab_count_seen {
 } sceplab_count_seen;
 typedef struct sceplab_count {
   size_t counter;
-  char *key;
+  char *key;               /* "request:<id>", "transaction:<id>" or "minutes:<start>+<width>" (minutes
+                              since the epoch: records without an id, by time, buckets widening as
+                              the log runs long) */
   uint64_t count;
   sceplab_count_seen first, last;
+  int timed;               /* keyed by time (bucket: its number at the current width) */
+  int64_t bucket;
 } sceplab_count;
 size_t sceplab_merge_counts(const sceplab_merge *m);
 const sceplab_count *sceplab_merge_count_at(const sceplab_merge *m, size_t i);
