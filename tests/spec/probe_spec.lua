@@ -11,7 +11,7 @@ end
 
 -- fake_ndes arguments for HTTPS with the fixture certificate tls/<name>.pem.
 local function tls(name)
-  return ("--cert %s --key %s"):format(h.fixture("tls/" .. name .. ".pem"), h.fixture("tls/" .. name .. ".key"))
+  return ("--cert %s --key %s"):format(h.shquote(h.fixture("tls/" .. name .. ".pem")), h.shquote(h.fixture("tls/" .. name .. ".key")))
 end
 
 local function probe(url, extra)
