@@ -35,8 +35,9 @@ local GROUPS = {
   ["sceplab.cli_scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
   ["sceplab.cli_logs"] = { "timeline" },
   ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
+  ["sceplab.cli_serve"] = { "serve", "ca" },
 }
-local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose" }
+local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose", "sceplab.cli_serve" }
 local GROUP_OF = {}
 for group, names in pairs(GROUPS) do
   for _, name in ipairs(names) do GROUP_OF[name] = group end
@@ -205,6 +206,7 @@ function M.main(argv, host)
   if args.command == "run" then return cmd_run(args) end
   if args.command == "timeline" then return (require "sceplab.cli_logs").run(args) end
   if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
+  if args.command == "serve" or args.command == "ca" then return (require "sceplab.cli_serve").run(args) end
   local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
   if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)

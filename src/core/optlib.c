@@ -6,6 +6,11 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <sqlite3.h>
 #include <libevtx.h>
 #include <libxml/parser.h>
 
@@ -16,6 +21,9 @@
 SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_DEFINE)
+SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_DEFINE)
+SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DEFINE)
+SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 xmlFreeFunc *sceplab_optlib_xmlFree;
 
 typedef struct {
@@ -30,6 +38,9 @@ static optlib_state libs[SCEPLAB_LIB_COUNT] = {
   {SCEPLAB_XML2_SONAME, 0, NULL, ""},
   {SCEPLAB_ARCHIVE_SONAME, 0, NULL, ""},
   {SCEPLAB_EVTX_SONAME, 0, NULL, ""},
+  {SCEPLAB_SQLITE_SONAME, 0, NULL, ""},
+  {SCEPLAB_EVENT_SONAME, 0, NULL, ""},
+  {SCEPLAB_EVENT_SSL_SONAME, 0, NULL, ""},
 };
 
 /* Resolves one symbol into *slot; on the first failure records why. */
@@ -82,9 +93,37 @@ static void open_evtx(void)
   SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
 }
 
+static void open_sqlite(void)
+{
+  optlib_state *st = &libs[SCEPLAB_LIB_SQLITE];
+  void *h = open_lib(st);
+  if(!h)
+    return;
+  SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
+}
+
+static void open_event(void)
+{
+  optlib_state *st = &libs[SCEPLAB_LIB_EVENT];
+  void *h = open_lib(st);
+  if(!h)
+    return;
+  SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
+}
+
+static void open_event_ssl(void)
+{
+  optlib_state *st = &libs[SCEPLAB_LIB_EVENT_SSL];
+  void *h = open_lib(st);
+  if(!h)
+    return;
+  SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
+}
+
 int sceplab_optlib_need(sceplab_optlib lib, sceplab_error *err)
 {
-  static void (*const openers[SCEPLAB_LIB_COUNT])(void) = {open_xml2, open_archive, open_evtx};
+  static void (*const openers[SCEPLAB_LIB_COUNT])(void) = {open_xml2, open_archive, open_evtx, open_sqlite, open_event,
+                                                           open_event_ssl};
   optlib_state *st;
   if((unsigned)lib >= SCEPLAB_LIB_COUNT) {
     sceplab_err_set(err, SCEPLAB_E_USAGE, "unknown optional library %d", (int)lib);
@@ -114,6 +153,9 @@ void sceplab_optlib_forget(void)
   SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_CLEAR)
   SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_CLEAR)
   SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_CLEAR)
   sceplab_optlib_xmlFree = NULL;
   for(i = 0; i < SCEPLAB_LIB_COUNT; i++)
     libs[i].tried = 0;

@@ -2,7 +2,8 @@
  *
  * libxml2 (with ICU and libstdc++ behind it), libarchive (a dozen compression libraries) and
  * libevtx cost a process about 2 ms of CPU to map and relocate, while the commands most often run
- * one per process (enroll, probe, caps) use none of them. So they are not linked: each is opened
+ * one per process (enroll, probe, caps) use none of them. SQLite and libevent (with its OpenSSL
+ * bufferevents) serve `sceplab serve` and `sceplab ca` only: about 1 ms more, opened the same way. So they are not linked: each is opened
  * with dlopen by the first function that needs it, and the calls below go through pointers.
  *
  * Include this after <libxml/...>, <archive.h> and <libevtx.h>: it keeps their declarations and
@@ -14,7 +15,10 @@
 
 #include "sceplab/error.h"
 
-typedef enum { SCEPLAB_LIB_XML2, SCEPLAB_LIB_ARCHIVE, SCEPLAB_LIB_EVTX, SCEPLAB_LIB_COUNT } sceplab_optlib;
+typedef enum {
+  SCEPLAB_LIB_XML2, SCEPLAB_LIB_ARCHIVE, SCEPLAB_LIB_EVTX, SCEPLAB_LIB_SQLITE, SCEPLAB_LIB_EVENT, SCEPLAB_LIB_EVENT_SSL,
+  SCEPLAB_LIB_COUNT
+} sceplab_optlib;
 
 /* Opens lib if it is not open yet: 0, or -1 with err (SCEPLAB_E_FAILED, naming the file and why). */
 int sceplab_optlib_need(sceplab_optlib lib, sceplab_error *err);
@@ -38,6 +42,28 @@ void sceplab_optlib_forget(void);
   X(libevtx_file_get_number_of_records) X(libevtx_file_get_record_by_index)                    \
   X(libevtx_record_free) X(libevtx_record_get_utf8_xml_string_size)                            \
   X(libevtx_record_get_utf8_xml_string) X(libevtx_error_free) X(libevtx_error_sprint)
+
+#define SCEPLAB_SQLITE_FUNCS(X) \
+  X(sqlite3_open_v2) X(sqlite3_close) X(sqlite3_errmsg) X(sqlite3_busy_timeout) X(sqlite3_exec) \
+  X(sqlite3_prepare_v2) X(sqlite3_bind_text) X(sqlite3_bind_int64) X(sqlite3_bind_int) \
+  X(sqlite3_bind_blob) X(sqlite3_step) X(sqlite3_finalize) X(sqlite3_column_text) \
+  X(sqlite3_column_blob) X(sqlite3_column_bytes) X(sqlite3_column_int64) X(sqlite3_column_int) \
+  X(sqlite3_column_type) X(sqlite3_changes)
+#define SCEPLAB_EVENT_FUNCS(X) \
+  X(event_base_new) X(event_base_free) X(event_base_dispatch) X(event_base_loopbreak) \
+  X(event_new) X(event_add) X(event_free) X(evhttp_new) X(evhttp_free) \
+  X(evhttp_bind_socket_with_handle) X(evhttp_bound_socket_get_fd) X(evhttp_set_gencb) \
+  X(evhttp_set_max_body_size) X(evhttp_set_max_headers_size) X(evhttp_set_timeout) \
+  X(evhttp_set_bevcb) X(evhttp_set_allowed_methods) X(evhttp_request_get_uri) \
+  X(evhttp_request_get_command) X(evhttp_request_get_input_buffer) \
+  X(evhttp_request_get_output_headers) X(evhttp_request_get_input_headers) \
+  X(evhttp_request_get_connection) X(evhttp_find_header) X(evhttp_add_header) \
+  X(evhttp_send_reply) X(evhttp_connection_get_peer) X(evhttp_uri_parse) X(evhttp_uri_get_path) \
+  X(evhttp_uri_get_query) X(evhttp_uri_free) X(evhttp_parse_query_str) X(evhttp_clear_headers) \
+  X(evhttp_uridecode) X(evbuffer_new) X(evbuffer_free) X(evbuffer_add) X(evbuffer_get_length) \
+  X(evbuffer_pullup)
+#define SCEPLAB_EVENT_SSL_FUNCS(X) \
+  X(bufferevent_openssl_socket_new)
 
 #ifndef SCEPLAB_OPTLIB_IMPL
 #define SCEPLAB_OPTLIB_DECLARE(f) extern __typeof__(f) *sceplab_optlib_##f;
@@ -94,6 +120,74 @@ SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define libevtx_record_get_utf8_xml_string (*sceplab_optlib_libevtx_record_get_utf8_xml_string)
 #define libevtx_error_free(e) do { if(sceplab_optlib_libevtx_error_free && *(e)) sceplab_optlib_libevtx_error_free(e); } while(0)
 #define libevtx_error_sprint (*sceplab_optlib_libevtx_error_sprint)
+#endif
+#ifdef SQLITE_VERSION
+SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
+#define sqlite3_open_v2 (*sceplab_optlib_sqlite3_open_v2)
+#define sqlite3_close(x) (sceplab_optlib_sqlite3_close && (x) ? sceplab_optlib_sqlite3_close(x) : 0)
+#define sqlite3_errmsg (*sceplab_optlib_sqlite3_errmsg)
+#define sqlite3_busy_timeout (*sceplab_optlib_sqlite3_busy_timeout)
+#define sqlite3_exec (*sceplab_optlib_sqlite3_exec)
+#define sqlite3_prepare_v2 (*sceplab_optlib_sqlite3_prepare_v2)
+#define sqlite3_bind_text (*sceplab_optlib_sqlite3_bind_text)
+#define sqlite3_bind_int64 (*sceplab_optlib_sqlite3_bind_int64)
+#define sqlite3_bind_int (*sceplab_optlib_sqlite3_bind_int)
+#define sqlite3_bind_blob (*sceplab_optlib_sqlite3_bind_blob)
+#define sqlite3_step (*sceplab_optlib_sqlite3_step)
+#define sqlite3_finalize(x) (sceplab_optlib_sqlite3_finalize && (x) ? sceplab_optlib_sqlite3_finalize(x) : 0)
+#define sqlite3_column_text (*sceplab_optlib_sqlite3_column_text)
+#define sqlite3_column_blob (*sceplab_optlib_sqlite3_column_blob)
+#define sqlite3_column_bytes (*sceplab_optlib_sqlite3_column_bytes)
+#define sqlite3_column_int64 (*sceplab_optlib_sqlite3_column_int64)
+#define sqlite3_column_int (*sceplab_optlib_sqlite3_column_int)
+#define sqlite3_column_type (*sceplab_optlib_sqlite3_column_type)
+#define sqlite3_changes (*sceplab_optlib_sqlite3_changes)
+#endif
+#if defined(EVENT2_EVENT_H_INCLUDED_) && defined(EVENT2_HTTP_H_INCLUDED_) && defined(EVENT2_BUFFER_H_INCLUDED_)
+SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DECLARE)
+#define event_base_new (*sceplab_optlib_event_base_new)
+#define event_base_free (*sceplab_optlib_event_base_free)
+#define event_base_dispatch (*sceplab_optlib_event_base_dispatch)
+#define event_base_loopbreak (*sceplab_optlib_event_base_loopbreak)
+#define event_new (*sceplab_optlib_event_new)
+#define event_add (*sceplab_optlib_event_add)
+#define event_free (*sceplab_optlib_event_free)
+#define evhttp_new (*sceplab_optlib_evhttp_new)
+#define evhttp_free (*sceplab_optlib_evhttp_free)
+#define evhttp_bind_socket_with_handle (*sceplab_optlib_evhttp_bind_socket_with_handle)
+#define evhttp_bound_socket_get_fd (*sceplab_optlib_evhttp_bound_socket_get_fd)
+#define evhttp_set_gencb (*sceplab_optlib_evhttp_set_gencb)
+#define evhttp_set_max_body_size (*sceplab_optlib_evhttp_set_max_body_size)
+#define evhttp_set_max_headers_size (*sceplab_optlib_evhttp_set_max_headers_size)
+#define evhttp_set_timeout (*sceplab_optlib_evhttp_set_timeout)
+#define evhttp_set_bevcb (*sceplab_optlib_evhttp_set_bevcb)
+#define evhttp_set_allowed_methods (*sceplab_optlib_evhttp_set_allowed_methods)
+#define evhttp_request_get_uri (*sceplab_optlib_evhttp_request_get_uri)
+#define evhttp_request_get_command (*sceplab_optlib_evhttp_request_get_command)
+#define evhttp_request_get_input_buffer (*sceplab_optlib_evhttp_request_get_input_buffer)
+#define evhttp_request_get_output_headers (*sceplab_optlib_evhttp_request_get_output_headers)
+#define evhttp_request_get_input_headers (*sceplab_optlib_evhttp_request_get_input_headers)
+#define evhttp_request_get_connection (*sceplab_optlib_evhttp_request_get_connection)
+#define evhttp_find_header (*sceplab_optlib_evhttp_find_header)
+#define evhttp_add_header (*sceplab_optlib_evhttp_add_header)
+#define evhttp_send_reply (*sceplab_optlib_evhttp_send_reply)
+#define evhttp_connection_get_peer (*sceplab_optlib_evhttp_connection_get_peer)
+#define evhttp_uri_parse (*sceplab_optlib_evhttp_uri_parse)
+#define evhttp_uri_get_path (*sceplab_optlib_evhttp_uri_get_path)
+#define evhttp_uri_get_query (*sceplab_optlib_evhttp_uri_get_query)
+#define evhttp_uri_free (*sceplab_optlib_evhttp_uri_free)
+#define evhttp_parse_query_str (*sceplab_optlib_evhttp_parse_query_str)
+#define evhttp_clear_headers (*sceplab_optlib_evhttp_clear_headers)
+#define evhttp_uridecode (*sceplab_optlib_evhttp_uridecode)
+#define evbuffer_new (*sceplab_optlib_evbuffer_new)
+#define evbuffer_free (*sceplab_optlib_evbuffer_free)
+#define evbuffer_add (*sceplab_optlib_evbuffer_add)
+#define evbuffer_get_length (*sceplab_optlib_evbuffer_get_length)
+#define evbuffer_pullup (*sceplab_optlib_evbuffer_pullup)
+#endif
+#ifdef EVENT2_BUFFEREVENT_SSL_H_INCLUDED_
+SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_DECLARE)
+#define bufferevent_openssl_socket_new (*sceplab_optlib_bufferevent_openssl_socket_new)
 #endif
 #undef SCEPLAB_OPTLIB_DECLARE
 #endif

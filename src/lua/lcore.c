@@ -17,6 +17,7 @@ static const luaL_Reg modules[] = {
   {"sceplab.core.http", luaopen_sceplab_core_http},
   {"sceplab.core.sys", luaopen_sceplab_core_sys},
   {"sceplab.core.logs", luaopen_sceplab_core_logs},
+  {"sceplab.core.serve", luaopen_sceplab_core_serve},
   {NULL, NULL}
 };
 

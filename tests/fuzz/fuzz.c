@@ -133,6 +133,40 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
     }
     return sceplab_next_ca_verify(d, n, signers, err);
   }
+#elif defined(FUZZ_scep_request)
+  {
+    /* the server's request path: a PKIOperation body opened with an RA key (micromdm's CA key,
+     * which the committed pkcsreq.der is enveloped to), then answered as sceplab serve answers */
+    static EVP_PKEY *key;
+    static X509 *cert;
+    sceplab_scep_request rq;
+    unsigned char *reply;
+    size_t len = 0;
+    if(!key) {
+      FILE *f = fopen(SCEPLAB_FIXTURES "/scep/scepserver-ca.key", "rb");
+      unsigned char buf[8192];
+      size_t kn = f ? fread(buf, 1, sizeof(buf), f) : 0;
+      if(f)
+        fclose(f);
+      key = sceplab_key_load(buf, kn, NULL, err);
+      f = fopen(SCEPLAB_FIXTURES "/scep/scepserver-ca.pem", "rb");
+      kn = f ? fread(buf, 1, sizeof(buf), f) : 0;
+      if(f)
+        fclose(f);
+      cert = sceplab_cert_load(buf, kn, err);
+      if(!key || !cert)
+        abort();
+    }
+    if(sceplab_scep_request_open(d, n, key, cert, SCEPLAB_SCEP_ALLOW_DES, &rq, err) != 0)
+      return NULL;
+    reply = sceplab_scep_reply(&rq, rq.fail_info >= 0 ? SCEPLAB_STATUS_FAILURE : SCEPLAB_STATUS_PENDING,
+                               rq.fail_info >= 0 ? rq.fail_info : -1, NULL, 0, cert, key, &len, err);
+    sceplab_scep_request_free(&rq);
+    if(!reply)
+      return NULL;
+    free(reply);
+    return sceplab_val_null();
+  }
 #else
 #error "define FUZZ_<target>"
 #endif

@@ -133,6 +133,44 @@ unsigned char *sceplab_issuer_and_serial(const X509_NAME *issuer, const ASN1_INT
  * (SCEPLAB_E_CRYPTO when no given signer signed it, SCEPLAB_E_INPUT when malformed). */
 sceplab_val *sceplab_next_ca_verify(const unsigned char *buf, size_t n, STACK_OF(X509) *signers, sceplab_error *err);
 
+/* ---- The server side (sceplab serve) ---- */
+
+/* A PKIOperation request opened with the RA's key. fail_info >= 0 when it cannot be served: the
+ * reply is then a CertRep FAILURE with that failInfo, and why says what was wrong. */
+typedef struct sceplab_scep_request {
+  int message_type;
+  char transaction_id[130];
+  unsigned char sender_nonce[SCEPLAB_NONCE_LEN + 1];
+  int has_nonce;
+  X509 *signer;                 /* the requester's certificate (self-signed, or the one renewed) */
+  int signature_ok;
+  char cipher[16];              /* the envelope's content cipher: aes128, aes192, aes256, des3, des */
+  char digest[16];              /* the signature's digest: sha1, sha256, sha512 */
+  int oaep;                     /* RSA-OAEP key transport (Windows) */
+  unsigned char *content;       /* the envelope opened: the CSR, IssuerAndSubject or IssuerAndSerial */
+  size_t content_len;
+  char *challenge;              /* the CSR's challengePassword, or NULL */
+  ASN1_INTEGER *serial;         /* GetCert, GetCRL: the serial asked for */
+  int fail_info;
+  char why[300];
+} sceplab_scep_request;
+
+/* 0 with rq filled (perhaps with fail_info set), or -1 with err when it is no pkiMessage a CertRep
+ * could answer (not CMS, no signer certificate, no transactionID or messageType). Single DES is
+ * refused (badAlg) unless flags has SCEPLAB_SCEP_ALLOW_DES (micromdm's scepclient sends nothing else). */
+#define SCEPLAB_SCEP_ALLOW_DES 1u
+int sceplab_scep_request_open(const unsigned char *der, size_t n, EVP_PKEY *ra_key, X509 *ra_cert, unsigned flags,
+                              sceplab_scep_request *rq, sceplab_error *err);
+void sceplab_scep_request_free(sceplab_scep_request *rq);
+/* The CertRep for rq: pki_status 0/2/3, fail_info with FAILURE, content (a certificates-only
+ * PKCS#7) enveloped to the requester with the request's cipher, key transport and digest. */
+unsigned char *sceplab_scep_reply(const sceplab_scep_request *rq, int pki_status, int fail_info,
+                                  const unsigned char *content, size_t content_len, X509 *ra_cert, EVP_PKEY *ra_key,
+                                  size_t *len, sceplab_error *err);
+/* A certificates-only PKCS#7 of certs (and a CRL, DER, or NULL); malloc'd DER. */
+unsigned char *sceplab_degenerate(X509 *const *certs, size_t ncerts, const unsigned char *crl_der, size_t crl_len,
+                                  size_t *len, sceplab_error *err);
+
 /* Certificates from PEM/DER text (first one), and back to PEM. */
 X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
 char *sceplab_cert_pem(X509 *x);

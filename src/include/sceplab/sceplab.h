@@ -9,6 +9,8 @@
 #include "sceplab/scep.h"
 #include "sceplab/http.h"
 #include "sceplab/logs.h"
+#include "sceplab/ca.h"
+#include "sceplab/serve.h"
 
 #define SCEPLAB_API_VERSION "0.1.0"
 

@@ -1,0 +1,14 @@
+-- NDES's own one-time passwords: an administrator gets a password from the admin page (here
+-- `sceplab ca challenge`), valid for 60 minutes and for one request. Renewals signed by a
+-- certificate this CA issued need no password, as NDES accepts them.
+return {
+  description = "NDES one-time passwords (sceplab ca challenge): each valid 60 minutes, for one request.",
+  check = function(req, ctx)
+    if req.message_type == "RenewalReq" and req.renewal then return ctx.allow() end
+    if not req.challenge then return ctx.deny("the request carries no challengePassword") end
+    if not ctx.use_challenge(req.challenge) then
+      return ctx.deny("the password is unknown, already used or expired")
+    end
+    return ctx.allow()
+  end,
+}

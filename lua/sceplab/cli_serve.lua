@@ -1,0 +1,191 @@
+-- CLI: sceplab serve (an NDES-faithful SCEP server) and sceplab ca (its embedded CA).
+local cli = require "sceplab.cli"
+local core = require "sceplab.core.serve"
+local serve = require "sceplab.serve"
+local sys = require "sceplab.core.sys"
+local codec = require "sceplab.core.codec"
+local json = require "sceplab.json"
+
+local M = {}
+local stderr = cli.stderr
+
+local function default_dir() return os.getenv("SCEPLAB_STATE") or "sceplab-state" end
+
+local function dir_option(c)
+  c:option("--dir"):description("The CA's state directory (default: $SCEPLAB_STATE, else ./sceplab-state).")
+end
+
+function M.register(p)
+  local s = p:command("serve")
+    :description("Serve SCEP as NDES with the Intune connector does (the bare URL 403, RA certificates, PKIOperation over GET and POST) from an embedded CA, with a Lua challenge policy. Runs until Ctrl-C.")
+  dir_option(s)
+  s:option("--bind"):description("Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)."):default("127.0.0.1")
+  s:option("--port"):description("Port (default 8080; 0 for any free one, said on stdout)."):default("8080"):convert(tonumber)
+  s:option("--policy"):description("Challenge policy: a bundled one (" .. table.concat(serve.bundled(), ", ") ..
+    ") or a Lua file (docs/policies.md). Default: static (SCEPLAB_CHALLENGE)."):default("static")
+  s:option("--set"):description("A policy setting, key=value (repeatable); the policy reads ctx.config.key."):count("*")
+  s:option("--tls-cert"):description("Serve HTTPS with this certificate (PEM, with its chain).")
+  s:option("--tls-key"):description("The TLS certificate's private key (PEM; default: in --tls-cert).")
+  s:option("--caps"):description("GetCACaps, comma-separated (default: " .. table.concat(serve.DEFAULT_CAPS, ",") .. ").")
+  s:flag("--ca-only"):description("GetCACert answers the CA alone instead of NDES's two RA certificates and the chain.")
+  s:flag("--allow-des"):description("Accept requests enveloped with single DES, as micromdm's scepclient sends (the reply uses 3DES).")
+  s:flag("--no-logs"):description("Write no IIS log in DIR/logs.")
+  s:flag("-v --verbose"):description("Print each request's IIS log line and each policy decision on stderr.")
+
+  local c = p:command("ca"):description("The embedded CA of sceplab serve: make it, list and decide its requests, revoke, CRLs, one-time passwords.")
+  c:command_target("ca_command")
+  local i = c:command("init"):description("Make a CA in the state directory: root and issuing tiers and NDES's two RA certificates.")
+  dir_option(i)
+  i:option("--key"):description("Key of every tier: rsa:2048 (default), rsa:3072, rsa:4096, ec:p256, ec:p384."):default("rsa:2048")
+  i:option("--root-cn"):description("The root's common name."):default("sceplab Root CA")
+  i:option("--issuing-cn"):description("The issuing CA's common name."):default("sceplab Issuing CA")
+  i:option("--ra-subject"):description("The RA certificates' subject, as NDES's (CN=NDES01-MSCEP-RA,O=Contoso)."):default("CN=SCEPLAB-MSCEP-RA")
+  i:option("--root-days"):description("The root's lifetime in days."):default("3650"):convert(tonumber)
+  i:option("--issuing-days"):description("The issuing CA's lifetime in days."):default("1825"):convert(tonumber)
+  i:flag("--one-tier"):description("One CA that is root and issuer at once.")
+  local l = c:command("list"):description("List the requests: transaction ID, state (issued, pending, rejected, revoked), subject, serial.")
+  dir_option(l)
+  l:flag("--json"):description("As JSON.")
+  local a = c:command("approve"):description("Issue a pending request (the client gets it at its next CertPoll).")
+  dir_option(a)
+  a:argument("transaction_id"):description("The request's transaction ID (sceplab ca list).")
+  a:option("--days"):description("Lifetime in days (default 365)."):convert(tonumber)
+  local r = c:command("reject"):description("Reject a pending request (the client gets FAILURE badRequest).")
+  dir_option(r)
+  r:argument("transaction_id"):description("The request's transaction ID.")
+  r:option("--why"):description("Why, for the list."):default("rejected by the administrator")
+  local v = c:command("revoke"):description("Revoke a certificate by serial (the next CRL lists it).")
+  dir_option(v)
+  v:argument("serial"):description("The serial in hex (sceplab ca list).")
+  v:option("--reason"):description("RFC 5280 reason code (0 unspecified, 1 keyCompromise, 4 superseded, ...)."):default("0"):convert(tonumber)
+  local cr = c:command("crl"):description("Write a CRL of the issuing CA (PEM) over every revocation.")
+  dir_option(cr)
+  cr:option("-o --out"):description("Write it to this file instead of standard output.")
+  cr:option("--days"):description("Days until nextUpdate."):default("7"):convert(tonumber)
+  local ch = c:command("challenge"):description("Make a one-time password, as the NDES admin page does (policy ndes-otp).")
+  dir_option(ch)
+  ch:option("--minutes"):description("How long it stays valid."):default("60"):convert(tonumber)
+end
+
+local function open_ca(args)
+  local ca, err, code = core.ca_open(args.dir or default_dir())
+  if not ca then stderr("%s", err) return nil, code == "usage" and 2 or 3 end
+  return ca
+end
+
+local function pem(der, label)
+  local b, lines = codec.b64encode(der), {}
+  for i = 1, #b, 64 do lines[#lines + 1] = b:sub(i, i + 63) end
+  return ("-----BEGIN %s-----\n%s\n-----END %s-----\n"):format(label, table.concat(lines, "\n"), label)
+end
+
+local function run_ca(args)
+  local cmd = args.ca_command
+  if cmd == "init" then
+    local dir = args.dir or default_dir()
+    local ok, err, code = core.ca_init(dir, { key = args.key, root_cn = args.root_cn, issuing_cn = args.issuing_cn,
+      ra_subject = args.ra_subject, root_days = math.tointeger(args.root_days), issuing_days = math.tointeger(args.issuing_days),
+      one_tier = args.one_tier })
+    if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
+    io.stdout:write(("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
+    return 0
+  end
+  local ca, code = open_ca(args)
+  if not ca then return code end
+  if cmd == "list" then
+    local list, err = ca:list()
+    if not list then stderr("%s", err) return 1 end
+    if args.json then io.stdout:write(json.encode(json.array(list)), "\n") return 0 end
+    for _, r in ipairs(list) do
+      io.stdout:write(("%-9s %s  %s%s%s\n"):format(r.state, r.transaction_id, r.subject or "-",
+        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or ""))
+    end
+    if #list == 0 then io.stdout:write("no requests yet\n") end
+    return 0
+  elseif cmd == "approve" then
+    local der, err = ca:approve(args.transaction_id, args.days and math.tointeger(args.days) or nil)
+    if not der then stderr("%s", err) return 1 end
+    io.stdout:write("issued: the client gets the certificate at its next CertPoll\n")
+    return 0
+  elseif cmd == "reject" then
+    local ok, err = ca:reject(args.transaction_id, args.why)
+    if not ok then stderr("%s", err) return 1 end
+    io.stdout:write("rejected: the client gets FAILURE badRequest at its next CertPoll\n")
+    return 0
+  elseif cmd == "revoke" then
+    local ok, err = ca:revoke(args.serial, math.tointeger(args.reason) or 0)
+    if not ok then stderr("%s", err) return 1 end
+    io.stdout:write(("revoked %s\n"):format(args.serial:upper()))
+    return 0
+  elseif cmd == "crl" then
+    local der, err = ca:crl(math.tointeger(args.days) or 7)
+    if not der then stderr("%s", err) return 1 end
+    local text = pem(der, "X509 CRL")
+    if args.out then
+      local out, oerr = sys.reserve(args.out, false)
+      if not out then stderr("%s", oerr) return 1 end
+      local ok, werr = out:commit(text)
+      if not ok then stderr("%s", werr) return 1 end
+    else io.stdout:write(text) end
+    return 0
+  elseif cmd == "challenge" then
+    local pw, err = ca:challenge(math.tointeger(args.minutes) or 60)
+    if not pw then stderr("%s", err) return 1 end
+    io.stdout:write(pw, "\n")
+    return 0
+  end
+  stderr("ca: give a command (init, list, approve, reject, revoke, crl, challenge)")
+  return 2
+end
+
+local function run_serve(args)
+  local dir = args.dir or default_dir()
+  if sys.kind(dir .. "/ca.db") ~= "file" then
+    -- one command gives a working server: a CA is made the first time
+    local ok, err, code = core.ca_init(dir)
+    if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
+    io.stderr:write(("sceplab: made a new CA in %s (root.pem is the trusted root to give clients)\n"):format(dir))
+  end
+  local config = {}
+  if os.getenv("SCEPLAB_CHALLENGE") then config.challenge = os.getenv("SCEPLAB_CHALLENGE") end
+  for _, kv in ipairs(args.set or {}) do
+    local k, v = kv:match("^([%w_]+)=(.*)$")
+    if not k then stderr("--set '%s': expected key=value", kv) return 2 end
+    config[k] = v
+  end
+  local caps
+  if args.caps then
+    caps = {}
+    for c in args.caps:gmatch("[^,%s]+") do caps[#caps + 1] = c end
+  end
+  if args.tls_key and not args.tls_cert then stderr("--tls-key needs --tls-cert") return 2 end
+  local port = math.tointeger(args.port)
+  if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
+  local ok, err, code = serve.run({
+    dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
+    tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
+    logs = not args.no_logs,
+    ready = function(url, pol)
+      io.stdout:write("listening on ", url, "\n")
+      io.stdout:flush()
+      io.stderr:write(("sceplab: policy %s (%s), CA %s; Ctrl-C stops\n"):format(args.policy, pol.description, dir))
+    end,
+    logged = args.verbose and function(line) io.stderr:write(line) end or nil,
+    on_decision = args.verbose and function(req, a)
+      io.stderr:write(("sceplab: %s %s %s: %s%s\n"):format(req.message_type, req.transaction_id, req.subject or "-",
+        a.decision, a.reason and (" (" .. a.reason .. ")") or ""))
+    end or nil,
+  })
+  if not ok then
+    stderr("%s", err)
+    return code == "usage" and 2 or code == "input" and 3 or 1
+  end
+  return 0
+end
+
+function M.run(args)
+  if args.command == "ca" then return run_ca(args) end
+  return run_serve(args)
+end
+
+return M

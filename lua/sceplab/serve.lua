@@ -1,0 +1,145 @@
+-- `sceplab serve`: an NDES-faithful SCEP server over the embedded CA, whose challenge policy is a
+-- Lua script (lua/policies/*.lua, or a file of yours) loaded through the sandbox.
+--
+-- A policy is data plus a function:
+--   return {
+--     description = "...",
+--     check = function(req, ctx) return ctx.allow() | ctx.deny(reason [, fail_info]) | ctx.pending(reason) end,
+--   }
+-- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (signed by a
+-- valid certificate this CA issued), subject, subject_rdns, san, key = {type, bits}, key_usage, eku,
+-- template_name, client_ip, user_agent}. ctx: config (--set key=value, and SCEPLAB_CHALLENGE as
+-- config.challenge), use_challenge(pw) (the CA's one-time passwords), allow{days, ekus, template},
+-- deny, pending, equal(a, b) (a comparison that takes the same time however much matches).
+local sandbox = require "sceplab.sandbox"
+local core = require "sceplab.core.serve"
+local x509 = require "sceplab.core.x509"
+
+local M = {}
+
+-- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
+M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
+
+local POLICY_FIELDS = { description = "string", check = "function", references = "table" }
+local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
+
+local function lua_dir()
+  local p = package.searchpath("sceplab.serve", package.path)
+  return p and p:match("^(.*)/sceplab/serve%.lua$")
+end
+
+--- The file of a policy named on the command line: a path, or a bundled name (lua/policies/NAME.lua).
+function M.policy_path(name)
+  if name:find("/", 1, true) or name:match("%.lua$") then return name end
+  local d = lua_dir()
+  return d and (d .. "/policies/" .. name .. ".lua") or name
+end
+
+--- The bundled policies' names.
+function M.bundled()
+  local d = lua_dir()
+  local out = {}
+  for _, f in ipairs((require "sceplab.core.sys").listdir(d .. "/policies") or {}) do
+    if f:match("%.lua$") then out[#out + 1] = f:gsub("%.lua$", "") end
+  end
+  table.sort(out)
+  return out
+end
+
+--- Loads and checks a policy file: the table, or nil, "file: field 'x' ...".
+function M.load_policy(path)
+  local env, res = sandbox.load(path, "policy")
+  if not env then return nil, res end
+  local pol = res[1]
+  if type(pol) ~= "table" then return nil, path .. ": a policy must return a table" end
+  for k, v in pairs(pol) do
+    if not POLICY_FIELDS[k] then return nil, ("%s: unknown field '%s'"):format(path, tostring(k)) end
+    if type(v) ~= POLICY_FIELDS[k] then
+      return nil, ("%s: field '%s' must be a %s, not a %s"):format(path, k, POLICY_FIELDS[k], type(v))
+    end
+  end
+  for _, k in ipairs({ "description", "check" }) do
+    if pol[k] == nil then return nil, ("%s: field '%s' is required"):format(path, k) end
+  end
+  pol.file = path
+  return pol
+end
+
+-- Compares two strings in time that depends on their lengths only.
+local function equal(a, b)
+  if type(a) ~= "string" or type(b) ~= "string" or #a ~= #b then return false end
+  local diff = 0
+  for i = 1, #a do diff = diff | (a:byte(i) ~ b:byte(i)) end
+  return diff == 0
+end
+
+local function context(ca, config)
+  local ctx = { config = config, equal = equal }
+  function ctx.use_challenge(pw) return type(pw) == "string" and ca:use_challenge(pw) == true end
+  function ctx.allow(t)
+    t = t or {}
+    return { decision = "allow", days = t.days, ekus = t.ekus, template = t.template }
+  end
+  function ctx.deny(reason, fail_info) return { decision = "deny", reason = reason, fail_info = fail_info or "badRequest" } end
+  function ctx.pending(reason) return { decision = "pending", reason = reason } end
+  return ctx
+end
+
+-- The checked answer, or error naming the policy (the request then gets HTTP 500 and the log says why).
+local function answer_of(pol, a)
+  if a == "allow" or a == "pending" or a == "deny" then a = { decision = a } end
+  if type(a) ~= "table" then error(("%s: check must return a decision table, not %s"):format(pol.file, type(a)), 0) end
+  if a.decision ~= "allow" and a.decision ~= "deny" and a.decision ~= "pending" then
+    error(("%s: decision must be allow, deny or pending, not %s"):format(pol.file, tostring(a.decision)), 0)
+  end
+  if a.fail_info ~= nil and not FAIL_INFOS[a.fail_info] then
+    error(("%s: fail_info must be badAlg, badMessageCheck, badRequest, badTime or badCertId"):format(pol.file), 0)
+  end
+  if a.days ~= nil and (math.type(a.days) ~= "integer" or a.days < 1 or a.days > 36500) then
+    error(("%s: days must be an integer from 1 to 36500"):format(pol.file), 0)
+  end
+  return a
+end
+
+--- The handler the server calls for each PKCSReq and RenewalReq: decodes the CSR for the policy
+-- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
+function M.handler(pol, ca, config, on_decision)
+  local ctx = context(ca, config)
+  return function(raw)
+    local doc = x509.csr(raw.csr) or {}
+    local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
+                  renewal = raw.renewal, client_ip = raw.client_ip, user_agent = raw.user_agent,
+                  subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
+                  key_usage = doc.key_usage, eku = doc.eku, template_name = doc.template_name }
+    local ok, a, why = sandbox.call(pol.file .. ": check", pol.check, req, ctx)
+    if not ok then error(why == "timeout" and a or tostring(a), 0) end
+    a = answer_of(pol, a)
+    if on_decision then on_decision(req, a) end
+    return a
+  end
+end
+
+--- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
+-- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), ready(url), logged(line),
+-- on_decision(req, answer). Returns true | nil, message, code.
+function M.run(opts)
+  local pol, perr = M.load_policy(M.policy_path(opts.policy or "static"))
+  if not pol then return nil, perr, "input" end
+  local ca, cerr, code = core.ca_open(opts.dir)
+  if not ca then return nil, cerr, code end
+  local scheme = opts.tls_cert and "https" or "http"
+  local host = opts.bind or "127.0.0.1"
+  local ok, err, ecode = core.serve(ca, {
+    bind = host, port = opts.port, tls_cert = opts.tls_cert, tls_key = opts.tls_key,
+    caps = table.concat(opts.caps or M.DEFAULT_CAPS, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
+    log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
+    ready = function(port)
+      if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end
+    end,
+    logged = opts.logged,
+  }, M.handler(pol, ca, opts.config or {}, opts.on_decision))
+  ca:close()
+  return ok, err, ecode
+end
+
+return M

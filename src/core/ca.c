@@ -1,0 +1,851 @@
+/* The embedded CA of `sceplab serve`: keys and certificates as PEM files in a state directory,
+ * requests, certificates, revocations and one-time challenges in ca.db (SQLite, WAL). See ca.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+#include "internal.h"
+#include "optlib.h"
+#include "sceplab/ca.h"
+#include "sceplab/scep.h"
+
+struct sceplab_ca {
+  char *dir;
+  sqlite3 *db;
+  X509 *cert[SCEPLAB_CA_TIERS];
+  EVP_PKEY *key[SCEPLAB_CA_TIERS];
+};
+
+static const char *const tier_file[SCEPLAB_CA_TIERS] = {"root", "ca", "ra-sign", "ra-encrypt"};
+
+static const char schema[] =
+  "PRAGMA journal_mode=WAL;"
+  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS requests(transaction_id TEXT PRIMARY KEY, state TEXT NOT NULL, subject TEXT,"
+  " csr BLOB, serial TEXT, why TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS certificates(serial TEXT PRIMARY KEY, subject TEXT NOT NULL, not_before INTEGER,"
+  " not_after INTEGER, der BLOB NOT NULL, transaction_id TEXT, revoked_at INTEGER, reason INTEGER);"
+  "CREATE TABLE IF NOT EXISTS challenges(value TEXT PRIMARY KEY, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+  " used INTEGER);";
+
+/* -1, with err naming the database, what was being done and SQLite's message. */
+static int db_fail(sceplab_ca *ca, sceplab_error *err, const char *what)
+{
+  sceplab_err_set(err, SCEPLAB_E_FAILED, "%s/ca.db: %s: %s", ca->dir, what, sqlite3_errmsg(ca->db));
+  return -1;
+}
+
+static char *path_of(const char *dir, const char *name, const char *ext)
+{
+  size_t n = strlen(dir) + strlen(name) + strlen(ext) + 3;
+  char *p = malloc(n);
+  if(p)
+    snprintf(p, n, "%s/%s%s", dir, name, ext);
+  return p;
+}
+
+/* Writes a new file (never over an existing one) with mode. */
+static int write_new(const char *path, const char *data, size_t n, mode_t mode, sceplab_error *err)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  size_t off = 0;
+  if(fd < 0) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  while(off < n) {
+    ssize_t w = write(fd, data + off, n - off);
+    if(w < 0 && errno == EINTR)
+      continue;
+    if(w <= 0) {
+      int e = errno;
+      close(fd);
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(e));
+      return -1;
+    }
+    off += (size_t)w;
+  }
+  if(fsync(fd) != 0 || close(fd) != 0) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void random_serial(ASN1_INTEGER *serial)
+{
+  unsigned char b[16];
+  BIGNUM *bn;
+  RAND_bytes(b, sizeof(b));
+  b[0] &= 0x7f; /* positive */
+  b[0] |= 0x01; /* and 16 bytes long: never zero, never shorter */
+  bn = BN_bin2bn(b, sizeof(b), NULL);
+  BN_to_ASN1_INTEGER(bn, serial);
+  BN_free(bn);
+}
+
+static char *serial_hex(const ASN1_INTEGER *s)
+{
+  BIGNUM *bn = ASN1_INTEGER_to_BN(s, NULL);
+  char *h = bn ? BN_bn2hex(bn) : NULL, *out = h ? strdup(h) : NULL;
+  OPENSSL_free(h);
+  BN_free(bn);
+  return out;
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+  X509V3_CTX ctx;
+  X509_EXTENSION *e;
+  X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+  e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+  if(!e)
+    return -1;
+  X509_add_ext(x, e, -1);
+  X509_EXTENSION_free(e);
+  return 0;
+}
+
+/* The Microsoft certificate template name extension (1.3.6.1.4.1.311.20.2), a BMPString. */
+static int add_template_name(X509 *x, const char *name)
+{
+  ASN1_BMPSTRING *bmp = ASN1_BMPSTRING_new();
+  ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2", 1);
+  unsigned char *der = NULL, *u = NULL;
+  int len, ulen = 0, ok = -1;
+  ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+  X509_EXTENSION *e = NULL;
+  if(bmp && oid && os && OPENSSL_utf82uni(name, (int)strlen(name), &u, &ulen) &&
+     ASN1_STRING_set(bmp, u, ulen - 2) && (len = i2d_ASN1_BMPSTRING(bmp, &der)) > 0 &&
+     ASN1_OCTET_STRING_set(os, der, len) && (e = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os)) != NULL)
+    ok = X509_add_ext(x, e, -1) ? 0 : -1;
+  OPENSSL_free(der);
+  OPENSSL_free(u);
+  X509_EXTENSION_free(e);
+  ASN1_OCTET_STRING_free(os);
+  ASN1_OBJECT_free(oid);
+  ASN1_BMPSTRING_free(bmp);
+  return ok;
+}
+
+/* A certificate for key under subject, signed by issuer (NULL: self-signed with key). */
+static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int days,
+                       const char *basic, const char *usage, const char *eku, const char *template_name)
+{
+  X509 *x = X509_new();
+  int ok = x != NULL;
+  ok = ok && X509_set_version(x, 2) && X509_set_subject_name(x, subject) &&
+       X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) && X509_set_pubkey(x, key);
+  if(ok) {
+    random_serial(X509_get_serialNumber(x));
+    /* five minutes back: a device whose clock is a little behind still accepts it */
+    ok = X509_gmtime_adj(X509_getm_notBefore(x), -300) && X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL);
+  }
+  ok = ok && add_ext(x, issuer, NID_basic_constraints, basic) == 0 && add_ext(x, issuer, NID_key_usage, usage) == 0 &&
+       add_ext(x, issuer, NID_subject_key_identifier, "hash") == 0;
+  if(ok && issuer)
+    ok = add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") == 0;
+  if(ok && eku)
+    ok = add_ext(x, issuer, NID_ext_key_usage, eku) == 0;
+  if(ok && template_name)
+    ok = add_template_name(x, template_name) == 0;
+  ok = ok && X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
+  if(!ok) {
+    X509_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+static int save_pair(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sceplab_error *err)
+{
+  char *cp = path_of(dir, name, ".pem"), *kp = path_of(dir, name, ".key");
+  char *pem = sceplab_cert_pem(x);
+  size_t klen = 0;
+  char *kpem = sceplab_key_pem(k, 0, &klen);
+  int rc = -1;
+  if(cp && kp && pem && kpem && write_new(kp, kpem, klen, 0600, err) == 0 && write_new(cp, pem, strlen(pem), 0644, err) == 0)
+    rc = 0;
+  else if(!err->msg[0])
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+  if(kpem)
+    OPENSSL_cleanse(kpem, klen);
+  free(kpem);
+  free(pem);
+  free(cp);
+  free(kp);
+  return rc;
+}
+
+static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
+{
+  char *p = path_of(ca->dir, "ca", ".db");
+  int rc;
+  if(!p) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return -1;
+  }
+  if(sceplab_optlib_need(SCEPLAB_LIB_SQLITE, err) != 0) {
+    free(p);
+    return -1;
+  }
+  rc = sqlite3_open_v2(p, &ca->db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX,
+                       NULL);
+  if(rc != SQLITE_OK) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p, ca->db ? sqlite3_errmsg(ca->db) : "cannot open");
+    free(p);
+    if(ca->db)
+      sqlite3_close(ca->db);
+    ca->db = NULL;
+    return -1;
+  }
+  free(p);
+  sqlite3_busy_timeout(ca->db, 5000);
+  if(sqlite3_exec(ca->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "schema");
+  return 0;
+}
+
+int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
+{
+  static const sceplab_ca_params defaults = {"rsa:2048", NULL, NULL, NULL, 0, 0, 1};
+  sceplab_ca ca;
+  X509_NAME *rootn = NULL, *issn = NULL, *ran = NULL;
+  int rc = -1, i;
+  char *dbp;
+  struct stat st;
+  sceplab_error local;
+  if(!err)
+    err = &local;
+  sceplab_err_clear(err);
+  if(!p)
+    p = &defaults;
+  memset(&ca, 0, sizeof(ca));
+  if(mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", dir, strerror(errno));
+    return -1;
+  }
+  dbp = path_of(dir, "ca", ".db");
+  if(!dbp) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return -1;
+  }
+  if(stat(dbp, &st) == 0 || (free(dbp), dbp = path_of(dir, "root", ".key"), dbp && stat(dbp, &st) == 0)) {
+    free(dbp);
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s already holds a CA: choose another directory", dir);
+    return -1;
+  }
+  free(dbp);
+  ca.dir = (char *)dir;
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++)
+    if(!(ca.key[i] = sceplab_key_generate(p->key ? p->key : "rsa:2048", err)))
+      goto out;
+  rootn = X509_NAME_new();
+  issn = X509_NAME_new();
+  if(!rootn || !issn ||
+     !X509_NAME_add_entry_by_txt(rootn, "CN", MBSTRING_UTF8, (const unsigned char *)(p->root_cn ? p->root_cn : "sceplab Root CA"), -1, -1, 0) ||
+     !X509_NAME_add_entry_by_txt(issn, "CN", MBSTRING_UTF8, (const unsigned char *)(p->issuing_cn ? p->issuing_cn : "sceplab Issuing CA"), -1, -1, 0)) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    goto out;
+  }
+  if(!(ran = sceplab_dn_parse(p->ra_subject ? p->ra_subject : "CN=SCEPLAB-MSCEP-RA", err)))
+    goto out;
+  ca.cert[SCEPLAB_CA_ROOT] = make_cert(rootn, ca.key[SCEPLAB_CA_ROOT], NULL, NULL, p->root_days > 0 ? p->root_days : 3650,
+                                       "critical,CA:TRUE", "critical,keyCertSign,cRLSign", NULL, NULL);
+  if(p->two_tier)
+    ca.cert[SCEPLAB_CA_ISSUING] = ca.cert[SCEPLAB_CA_ROOT] ?
+      make_cert(issn, ca.key[SCEPLAB_CA_ISSUING], ca.cert[SCEPLAB_CA_ROOT], ca.key[SCEPLAB_CA_ROOT],
+                p->issuing_days > 0 ? p->issuing_days : 1825, "critical,CA:TRUE,pathlen:0",
+                "critical,keyCertSign,cRLSign", NULL, NULL) : NULL;
+  else {
+    /* one tier: the root issues; its key is written twice so the files stay the same shape */
+    ca.cert[SCEPLAB_CA_ISSUING] = X509_dup(ca.cert[SCEPLAB_CA_ROOT]);
+    EVP_PKEY_free(ca.key[SCEPLAB_CA_ISSUING]);
+    ca.key[SCEPLAB_CA_ISSUING] = ca.key[SCEPLAB_CA_ROOT];
+    EVP_PKEY_up_ref(ca.key[SCEPLAB_CA_ISSUING]);
+  }
+  /* NDES's two RA certificates, from the templates NDES enrolls for at install: the signing one
+   * (Exchange Enrollment Agent (Offline request)) and the encryption one (CEP Encryption) */
+  if(ca.cert[SCEPLAB_CA_ISSUING]) {
+    ca.cert[SCEPLAB_CA_RA_SIGN] = make_cert(ran, ca.key[SCEPLAB_CA_RA_SIGN], ca.cert[SCEPLAB_CA_ISSUING],
+      ca.key[SCEPLAB_CA_ISSUING], 730, "critical,CA:FALSE", "critical,digitalSignature",
+      "1.3.6.1.4.1.311.20.2.1", "EnrollmentAgentOffline");
+    ca.cert[SCEPLAB_CA_RA_ENCRYPT] = make_cert(ran, ca.key[SCEPLAB_CA_RA_ENCRYPT], ca.cert[SCEPLAB_CA_ISSUING],
+      ca.key[SCEPLAB_CA_ISSUING], 730, "critical,CA:FALSE", "critical,keyEncipherment,dataEncipherment", NULL,
+      "CEPEncryption");
+  }
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++)
+    if(!ca.cert[i]) {
+      sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the %s certificate", tier_file[i]);
+      goto out;
+    }
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++)
+    if(save_pair(dir, tier_file[i], ca.cert[i], ca.key[i], err) != 0)
+      goto out;
+  if(open_db(&ca, 1, err) != 0)
+    goto out;
+  rc = 0;
+out:
+  if(ca.db)
+    sqlite3_close(ca.db);
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++) {
+    X509_free(ca.cert[i]);
+    EVP_PKEY_free(ca.key[i]);
+  }
+  X509_NAME_free(rootn);
+  X509_NAME_free(issn);
+  X509_NAME_free(ran);
+  ERR_clear_error();
+  return rc;
+}
+
+static unsigned char *slurp(const char *path, size_t *n, sceplab_error *err)
+{
+  FILE *f = fopen(path, "rb");
+  unsigned char *buf = NULL;
+  long len;
+  if(!f)
+    return (void)sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno)), NULL;
+  if(fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len < (1 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
+     (buf = malloc((size_t)len + 1)) != NULL && fread(buf, 1, (size_t)len, f) == (size_t)len)
+    *n = (size_t)len;
+  else {
+    free(buf);
+    buf = NULL;
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: cannot read", path);
+  }
+  fclose(f);
+  return buf;
+}
+
+/* Whether err already says something more precise than "not a CA directory" (a file that is there
+ * but unreadable or damaged). */
+static int missing_reported(const sceplab_error *err)
+{
+  return err->code != SCEPLAB_E_FAILED || !strstr(err->msg, strerror(ENOENT));
+}
+
+sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
+{
+  sceplab_ca *ca = calloc(1, sizeof(*ca));
+  sceplab_error local;
+  int i;
+  if(!err)
+    err = &local;
+  sceplab_err_clear(err);
+  if(!ca || !(ca->dir = strdup(dir))) {
+    free(ca);
+    return (void)sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), NULL;
+  }
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++) {
+    char *cp = path_of(dir, tier_file[i], ".pem"), *kp = path_of(dir, tier_file[i], ".key");
+    size_t n = 0;
+    unsigned char *b = cp ? slurp(cp, &n, err) : NULL;
+    if(b) {
+      ca->cert[i] = sceplab_cert_load(b, n, err);
+      free(b);
+      b = kp ? slurp(kp, &n, err) : NULL;
+      if(b) {
+        ca->key[i] = sceplab_key_load(b, n, NULL, err);
+        OPENSSL_cleanse(b, n);
+        free(b);
+      }
+    }
+    free(cp);
+    free(kp);
+    if(!ca->cert[i] || !ca->key[i]) {
+      if(!missing_reported(err))
+        sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: not a sceplab CA directory (no %s.pem and %s.key: make one with `sceplab ca init`)",
+                        dir, tier_file[i], tier_file[i]);
+      sceplab_ca_close(ca);
+      return NULL;
+    }
+  }
+  if(open_db(ca, 0, err) != 0) {
+    sceplab_ca_close(ca);
+    return NULL;
+  }
+  return ca;
+}
+
+void sceplab_ca_close(sceplab_ca *ca)
+{
+  int i;
+  if(!ca)
+    return;
+  if(ca->db)
+    sqlite3_close(ca->db);
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++) {
+    X509_free(ca->cert[i]);
+    EVP_PKEY_free(ca->key[i]);
+  }
+  free(ca->dir);
+  free(ca);
+}
+
+const char *sceplab_ca_dir(const sceplab_ca *ca) { return ca->dir; }
+X509 *sceplab_ca_cert(const sceplab_ca *ca, sceplab_ca_tier t) { return t < SCEPLAB_CA_TIERS ? ca->cert[t] : NULL; }
+EVP_PKEY *sceplab_ca_key(const sceplab_ca *ca, sceplab_ca_tier t) { return t < SCEPLAB_CA_TIERS ? ca->key[t] : NULL; }
+
+static char *name_text(const X509_NAME *n)
+{
+  BIO *b = BIO_new(BIO_s_mem());
+  char *d = NULL, *out = NULL;
+  long len;
+  /* as the decoder shows names: RFC 4514 escaping, in encoded order (as Windows displays them) */
+  if(b && X509_NAME_print_ex(b, n, 0, (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN) >= 0 &&
+     (len = BIO_get_mem_data(b, &d)) >= 0 &&
+     (out = malloc((size_t)len + 1)) != NULL) {
+    memcpy(out, d, (size_t)len);
+    out[len] = '\0';
+  }
+  BIO_free(b);
+  return out;
+}
+
+/* The certificate for a request: its subject and key, the SANs, key usage and EKUs it asks for
+ * (or the EKUs the policy sets), never CA:TRUE. */
+static X509 *cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip, sceplab_error *err)
+{
+  X509 *issuer = ca->cert[SCEPLAB_CA_ISSUING], *x = X509_new();
+  EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+  STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+  int i, ok = x && pub;
+  ok = ok && X509_set_version(x, 2) && X509_set_subject_name(x, X509_REQ_get_subject_name(req)) &&
+       X509_set_issuer_name(x, X509_get_subject_name(issuer)) && X509_set_pubkey(x, pub);
+  if(ok) {
+    random_serial(X509_get_serialNumber(x));
+    ok = X509_gmtime_adj(X509_getm_notBefore(x), -300) &&
+         X509_time_adj_ex(X509_getm_notAfter(x), ip && ip->days > 0 ? ip->days : 365, 0, NULL);
+  }
+  for(i = 0; ok && i < sk_X509_EXTENSION_num(exts); i++) {
+    X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+    int nid = OBJ_obj2nid(X509_EXTENSION_get_object(e));
+    if(nid == NID_subject_alt_name || nid == NID_key_usage || (nid == NID_ext_key_usage && !(ip && ip->nekus)))
+      ok = X509_add_ext(x, e, -1);
+  }
+  if(ok && ip && ip->nekus) {
+    char list[512] = "";
+    size_t k;
+    for(k = 0; k < ip->nekus; k++) {
+      if(k)
+        strncat(list, ",", sizeof(list) - strlen(list) - 1);
+      strncat(list, ip->ekus[k], sizeof(list) - strlen(list) - 1);
+    }
+    ok = add_ext(x, issuer, NID_ext_key_usage, list) == 0;
+  }
+  ok = ok && add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") == 0 &&
+       add_ext(x, issuer, NID_subject_key_identifier, "hash") == 0 &&
+       add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") == 0;
+  if(ok && ip && ip->template_name)
+    ok = add_template_name(x, ip->template_name) == 0;
+  ok = ok && X509_sign(x, ca->key[SCEPLAB_CA_ISSUING], EVP_sha256()) > 0;
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  if(!ok) {
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot issue the certificate");
+    X509_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+static X509_REQ *csr_parse(const unsigned char *der, size_t n, sceplab_error *err)
+{
+  const unsigned char *p = der;
+  X509_REQ *req = n < 0x7fffffff ? d2i_X509_REQ(NULL, &p, (long)n) : NULL;
+  if(!req)
+    return (void)sceplab_err_openssl(err, SCEPLAB_E_INPUT, "not a PKCS#10 request"), NULL;
+  if(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1) {
+    X509_REQ_free(req);
+    return (void)sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "the request's signature does not verify"), NULL;
+  }
+  return req;
+}
+
+static unsigned char *blob_copy(sqlite3_stmt *st, int col, size_t *len)
+{
+  const void *b = sqlite3_column_blob(st, col);
+  int n = sqlite3_column_bytes(st, col);
+  unsigned char *out = b && n > 0 ? malloc((size_t)n) : NULL;
+  if(out) {
+    memcpy(out, b, (size_t)n);
+    *len = (size_t)n;
+  }
+  return out;
+}
+
+static char *text_copy(sqlite3_stmt *st, int col)
+{
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+sceplab_req_state sceplab_ca_request(sceplab_ca *ca, const char *txid, unsigned char **cert, size_t *len, char **why,
+                                     sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  sceplab_req_state s = SCEPLAB_REQ_NONE;
+  if(cert)
+    *cert = NULL;
+  if(why)
+    *why = NULL;
+  if(sqlite3_prepare_v2(ca->db, "SELECT r.state, c.der, r.why FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
+                        " WHERE r.transaction_id = ?", -1, &st, NULL) != SQLITE_OK)
+    return (void)db_fail(ca, err, "reading a request"), SCEPLAB_REQ_NONE;
+  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
+  if(sqlite3_step(st) == SQLITE_ROW) {
+    const char *state = (const char *)sqlite3_column_text(st, 0);
+    s = !state ? SCEPLAB_REQ_NONE : !strcmp(state, "issued") ? SCEPLAB_REQ_ISSUED
+      : !strcmp(state, "pending") ? SCEPLAB_REQ_PENDING : SCEPLAB_REQ_REJECTED;
+    if(s == SCEPLAB_REQ_ISSUED && cert)
+      *cert = blob_copy(st, 1, len);
+    if(s == SCEPLAB_REQ_REJECTED && why)
+      *why = text_copy(st, 2);
+  }
+  sqlite3_finalize(st);
+  return s;
+}
+
+unsigned char *sceplab_ca_request_csr(sceplab_ca *ca, const char *txid, size_t *len, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  unsigned char *out = NULL;
+  if(sqlite3_prepare_v2(ca->db, "SELECT csr FROM requests WHERE transaction_id = ?", -1, &st, NULL) != SQLITE_OK)
+    return (void)db_fail(ca, err, "reading a request"), NULL;
+  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
+  if(sqlite3_step(st) == SQLITE_ROW)
+    out = blob_copy(st, 0, len);
+  sqlite3_finalize(st);
+  if(!out)
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "no request with transaction ID %s", txid);
+  return out;
+}
+
+static int exec_simple(sceplab_ca *ca, const char *sql)
+{
+  return sqlite3_exec(ca->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid,
+                                const sceplab_issue_params *ip, size_t *len, sceplab_error *err)
+{
+  X509_REQ *req;
+  X509 *x = NULL;
+  unsigned char *der = NULL, *p;
+  int dlen;
+  char *serial = NULL, *subject = NULL;
+  sqlite3_stmt *st = NULL;
+  time_t now = time(NULL);
+  if(!(req = csr_parse(csr, csrlen, err)))
+    return NULL;
+  /* BEGIN IMMEDIATE: the write lock first, so a concurrent issue of the same transaction waits
+   * and then finds this one's certificate */
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0) {
+    X509_REQ_free(req);
+    return (void)db_fail(ca, err, "starting a transaction"), NULL;
+  }
+  if(sceplab_ca_request(ca, txid, &der, len, NULL, err) == SCEPLAB_REQ_ISSUED && der) {
+    exec_simple(ca, "COMMIT");
+    X509_REQ_free(req);
+    return der; /* a retry of the same transaction gets the same certificate */
+  }
+  free(der);
+  der = NULL;
+  if(!(x = cert_for(ca, req, ip, err)))
+    goto fail;
+  dlen = i2d_X509(x, NULL);
+  if(dlen <= 0 || !(der = malloc((size_t)dlen))) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    goto fail;
+  }
+  p = der;
+  i2d_X509(x, &p);
+  serial = serial_hex(X509_get0_serialNumber(x));
+  subject = name_text(X509_get_subject_name(x));
+  if(sqlite3_prepare_v2(ca->db, "INSERT INTO certificates(serial, subject, not_before, not_after, der, transaction_id)"
+                        " VALUES(?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+    db_fail(ca, err, "recording the certificate");
+    goto fail;
+  }
+  sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, subject ? subject : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)now - 300);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)now + 86400LL * (ip && ip->days > 0 ? ip->days : 365));
+  sqlite3_bind_blob(st, 5, der, dlen, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 6, txid, -1, SQLITE_TRANSIENT);
+  if(sqlite3_step(st) != SQLITE_DONE) {
+    db_fail(ca, err, "recording the certificate");
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if(sqlite3_prepare_v2(ca->db, "INSERT INTO requests(transaction_id, state, subject, csr, serial, created, updated)"
+                        " VALUES(?1, 'issued', ?2, ?3, ?4, ?5, ?5) ON CONFLICT(transaction_id) DO UPDATE SET"
+                        " state = 'issued', serial = ?4, why = NULL, updated = ?5", -1, &st, NULL) != SQLITE_OK) {
+    db_fail(ca, err, "recording the request");
+    goto fail;
+  }
+  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, subject ? subject : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 3, csr, (int)csrlen, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, serial, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+  if(sqlite3_step(st) != SQLITE_DONE || (sqlite3_finalize(st), st = NULL, exec_simple(ca, "COMMIT")) != 0) {
+    db_fail(ca, err, "recording the request");
+    goto fail;
+  }
+  *len = (size_t)dlen;
+  X509_free(x);
+  X509_REQ_free(req);
+  free(serial);
+  free(subject);
+  return der;
+fail:
+  sqlite3_finalize(st);
+  exec_simple(ca, "ROLLBACK");
+  X509_free(x);
+  X509_REQ_free(req);
+  free(der);
+  free(serial);
+  free(subject);
+  ERR_clear_error();
+  return NULL;
+}
+
+int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid, sceplab_req_state state,
+                    const char *why, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  X509_REQ *req = csr ? csr_parse(csr, csrlen, err) : NULL;
+  char *subject = req ? name_text(X509_REQ_get_subject_name(req)) : NULL;
+  int rc;
+  X509_REQ_free(req);
+  if(csr && !req)
+    return -1;
+  if(sqlite3_prepare_v2(ca->db, "INSERT INTO requests(transaction_id, state, subject, csr, why, created, updated)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(transaction_id) DO UPDATE SET state = ?2,"
+                        " why = ?5, updated = ?6, csr = coalesce(?4, csr), subject = coalesce(?3, subject)"
+                        " WHERE state <> 'issued'", -1, &st, NULL) != SQLITE_OK) {
+    free(subject);
+    return db_fail(ca, err, "recording the request");
+  }
+  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, state == SCEPLAB_REQ_PENDING ? "pending" : "rejected", -1, SQLITE_STATIC);
+  if(subject)
+    sqlite3_bind_text(st, 3, subject, -1, SQLITE_TRANSIENT);
+  if(csr)
+    sqlite3_bind_blob(st, 4, csr, (int)csrlen, SQLITE_TRANSIENT);
+  if(why)
+    sqlite3_bind_text(st, 5, why, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+  rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ca, err, "recording the request");
+  sqlite3_finalize(st);
+  free(subject);
+  return rc;
+}
+
+unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_t *len)
+{
+  sqlite3_stmt *st = NULL;
+  char *hex = serial_hex(serial);
+  unsigned char *out = NULL;
+  if(hex && sqlite3_prepare_v2(ca->db, "SELECT der FROM certificates WHERE serial = ?", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    if(sqlite3_step(st) == SQLITE_ROW)
+      out = blob_copy(st, 0, len);
+  }
+  sqlite3_finalize(st);
+  free(hex);
+  return out;
+}
+
+sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  sceplab_val *list = sceplab_val_arr();
+  if(sqlite3_prepare_v2(ca->db, "SELECT r.transaction_id, r.state, r.subject, r.serial, r.why, r.created, r.updated,"
+                        " c.not_after, c.revoked_at, c.reason FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
+                        " ORDER BY r.created, r.transaction_id", -1, &st, NULL) != SQLITE_OK) {
+    sceplab_val_free(list);
+    return (void)db_fail(ca, err, "listing"), NULL;
+  }
+  while(sqlite3_step(st) == SQLITE_ROW) {
+    sceplab_val *o = sceplab_val_obj();
+    const char *state = (const char *)sqlite3_column_text(st, 1);
+    sceplab_obj_set_str(o, "transaction_id", (const char *)sqlite3_column_text(st, 0));
+    sceplab_obj_set_str(o, "state", sqlite3_column_type(st, 8) != SQLITE_NULL ? "revoked" : state ? state : "?");
+    if(sqlite3_column_type(st, 2) != SQLITE_NULL)
+      sceplab_obj_set_str(o, "subject", (const char *)sqlite3_column_text(st, 2));
+    if(sqlite3_column_type(st, 3) != SQLITE_NULL)
+      sceplab_obj_set_str(o, "serial", (const char *)sqlite3_column_text(st, 3));
+    if(sqlite3_column_type(st, 4) != SQLITE_NULL)
+      sceplab_obj_set_str(o, "why", (const char *)sqlite3_column_text(st, 4));
+    sceplab_obj_set_int(o, "created", sqlite3_column_int64(st, 5));
+    sceplab_obj_set_int(o, "updated", sqlite3_column_int64(st, 6));
+    if(sqlite3_column_type(st, 7) != SQLITE_NULL)
+      sceplab_obj_set_int(o, "not_after", sqlite3_column_int64(st, 7));
+    if(sqlite3_column_type(st, 8) != SQLITE_NULL) {
+      sceplab_obj_set_int(o, "revoked_at", sqlite3_column_int64(st, 8));
+      sceplab_obj_set_int(o, "reason", sqlite3_column_int64(st, 9));
+    }
+    sceplab_arr_push(list, o);
+  }
+  sqlite3_finalize(st);
+  return sceplab_done(list, err);
+}
+
+int sceplab_ca_revoke(sceplab_ca *ca, const char *serial, int reason, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  BIGNUM *bn = NULL;
+  char *norm = NULL, *h;
+  int rc = -1;
+  int digits = BN_hex2bn(&bn, serial);
+  if(digits <= 0 || (size_t)digits != strlen(serial)) {
+    BN_free(bn);
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "serial '%s': expected hexadecimal digits", serial);
+    return -1;
+  }
+  h = BN_bn2hex(bn);
+  norm = h ? strdup(h) : NULL;
+  OPENSSL_free(h);
+  BN_free(bn);
+  if(reason < 0 || reason > 10 || reason == 7)
+    reason = 0;
+  if(norm && sqlite3_prepare_v2(ca->db, "UPDATE certificates SET revoked_at = ?, reason = ? WHERE serial = ? AND revoked_at IS NULL",
+                                -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int(st, 2, reason);
+    sqlite3_bind_text(st, 3, norm, -1, SQLITE_TRANSIENT);
+    if(sqlite3_step(st) != SQLITE_DONE)
+      db_fail(ca, err, "revoking");
+    else if(sqlite3_changes(ca->db) == 0)
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "no valid certificate with serial %s", norm);
+    else
+      rc = 0;
+  }
+  else
+    db_fail(ca, err, "revoking");
+  sqlite3_finalize(st);
+  free(norm);
+  return rc;
+}
+
+unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_error *err)
+{
+  X509 *issuer = ca->cert[SCEPLAB_CA_ISSUING];
+  X509_CRL *crl = X509_CRL_new();
+  sqlite3_stmt *st = NULL;
+  ASN1_TIME *t = ASN1_TIME_new();
+  ASN1_INTEGER *number = ASN1_INTEGER_new();
+  unsigned char *der = NULL, *p;
+  int ok, n;
+  long long num = 1;
+  /* the CRL number goes up by one each time one is made */
+  if(exec_simple(ca, "INSERT INTO meta(key, value) VALUES('crl_number', '1') ON CONFLICT(key) DO UPDATE SET"
+                     " value = CAST(value AS INTEGER) + 1") == 0 &&
+     sqlite3_prepare_v2(ca->db, "SELECT value FROM meta WHERE key = 'crl_number'", -1, &st, NULL) == SQLITE_OK &&
+     sqlite3_step(st) == SQLITE_ROW)
+    num = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  ok = crl && t && number && X509_CRL_set_version(crl, 1) && X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
+       X509_gmtime_adj(t, 0) && X509_CRL_set1_lastUpdate(crl, t) && X509_time_adj_ex(t, days > 0 ? days : 7, 0, NULL) &&
+       X509_CRL_set1_nextUpdate(crl, t) && ASN1_INTEGER_set_int64(number, num) &&
+       X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0);
+  if(ok && sqlite3_prepare_v2(ca->db, "SELECT serial, revoked_at, reason FROM certificates WHERE revoked_at IS NOT NULL",
+                              -1, &st, NULL) == SQLITE_OK) {
+    while(ok && sqlite3_step(st) == SQLITE_ROW) {
+      X509_REVOKED *r = X509_REVOKED_new();
+      BIGNUM *bn = NULL;
+      ASN1_INTEGER *serial = NULL;
+      ASN1_TIME *when = ASN1_TIME_set(NULL, (time_t)sqlite3_column_int64(st, 1));
+      ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+      ok = r && when && reason && BN_hex2bn(&bn, (const char *)sqlite3_column_text(st, 0)) &&
+           (serial = BN_to_ASN1_INTEGER(bn, NULL)) != NULL && X509_REVOKED_set_serialNumber(r, serial) &&
+           X509_REVOKED_set_revocationDate(r, when) && ASN1_ENUMERATED_set(reason, sqlite3_column_int(st, 2)) &&
+           X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, reason, 0, 0) && X509_CRL_add0_revoked(crl, r);
+      if(ok)
+        r = NULL;
+      X509_REVOKED_free(r);
+      BN_free(bn);
+      ASN1_INTEGER_free(serial);
+      ASN1_TIME_free(when);
+      ASN1_ENUMERATED_free(reason);
+    }
+  }
+  else
+    ok = 0;
+  sqlite3_finalize(st);
+  ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ca->key[SCEPLAB_CA_ISSUING], EVP_sha256()) > 0 &&
+       (n = i2d_X509_CRL(crl, NULL)) > 0 && (der = malloc((size_t)n)) != NULL;
+  if(ok) {
+    p = der;
+    i2d_X509_CRL(crl, &p);
+    *len = (size_t)n;
+  }
+  else
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the CRL");
+  X509_CRL_free(crl);
+  ASN1_TIME_free(t);
+  ASN1_INTEGER_free(number);
+  ERR_clear_error();
+  return der;
+}
+
+char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err)
+{
+  unsigned char b[8];
+  char *hex = malloc(17);
+  sqlite3_stmt *st = NULL;
+  time_t now = time(NULL);
+  int i;
+  if(!hex || RAND_bytes(b, sizeof(b)) != 1) {
+    free(hex);
+    return (void)sceplab_err_set(err, SCEPLAB_E_CRYPTO, "no random bytes"), NULL;
+  }
+  /* NDES's one-time passwords: 16 upper-case hex digits */
+  for(i = 0; i < 8; i++)
+    snprintf(hex + 2 * i, 3, "%02X", b[i]);
+  if(sqlite3_prepare_v2(ca->db, "INSERT INTO challenges(value, created, expires) VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+    free(hex);
+    return (void)db_fail(ca, err, "recording a challenge"), NULL;
+  }
+  sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)now + 60LL * (minutes > 0 ? minutes : 60));
+  if(sqlite3_step(st) != SQLITE_DONE) {
+    sqlite3_finalize(st);
+    free(hex);
+    return (void)db_fail(ca, err, "recording a challenge"), NULL;
+  }
+  sqlite3_finalize(st);
+  return hex;
+}
+
+int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc;
+  /* one statement: two requests racing with the same password cannot both use it */
+  if(sqlite3_prepare_v2(ca->db, "UPDATE challenges SET used = ?1 WHERE value = ?2 AND used IS NULL AND expires >= ?1",
+                        -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "checking a challenge");
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+  sqlite3_bind_text(st, 2, challenge, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(ca->db) > 0 : db_fail(ca, err, "checking a challenge");
+  sqlite3_finalize(st);
+  return rc;
+}

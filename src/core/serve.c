@@ -1,0 +1,520 @@
+/* `sceplab serve`: SCEP over HTTP(S) as NDES answers it, on libevent's HTTP server with OpenSSL
+ * bufferevents, one event loop on the caller's thread. See serve.h; docs/architecture.md says why
+ * libevent. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "internal.h"
+#include "optlib.h"
+#include "sceplab/codec.h"
+#include "sceplab/scep.h"
+#include "sceplab/serve.h"
+
+typedef struct server {
+  const sceplab_serve_params *p;
+  struct event_base *base;
+  SSL_CTX *ssl;
+  FILE *iis;
+  char iis_name[32];
+  char bind[64];
+  unsigned port;
+  unsigned char *cacert;        /* GetCACert's answer */
+  size_t cacert_len;
+  const char *cacert_type;
+} server;
+
+/* One request's outcome, for the reply and the IIS log line. */
+typedef struct outcome {
+  int status;
+  const char *type;
+  unsigned char *body;
+  size_t len;
+  int win32;                    /* sc-win32-status */
+} outcome;
+
+static double now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The IIS W3C log NDES's IIS writes, one file per UTC day, flushed line by line. */
+static const char iis_fields[] =
+  "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer)"
+  " sc-status sc-substatus sc-win32-status time-taken\n";
+
+static void iis_field(char *out, size_t outlen, const char *v)
+{
+  size_t i, o = 0;
+  /* IIS writes '+' for spaces and '-' for an empty field */
+  if(!v || !*v) {
+    snprintf(out, outlen, "-");
+    return;
+  }
+  for(i = 0; v[i] && o + 1 < outlen; i++)
+    out[o++] = v[i] == ' ' ? '+' : (unsigned char)v[i] < 0x20 ? '?' : v[i];
+  out[o] = '\0';
+}
+
+static void iis_log(server *s, const char *method, const char *stem, const char *query, const char *cip,
+                    const char *ua, const outcome *o, long taken_ms)
+{
+  time_t t = time(NULL);
+  struct tm tm;
+  char name[32], line[12288], f_stem[1024], f_query[8192], f_ua[512];
+  gmtime_r(&t, &tm);
+  iis_field(f_stem, sizeof(f_stem), stem);
+  iis_field(f_query, sizeof(f_query), query);
+  iis_field(f_ua, sizeof(f_ua), ua);
+  snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d %s %s %s %s %u - %s %s - %d 0 %d %ld\n",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, s->bind, method, f_stem,
+           f_query, s->port, cip ? cip : "-", f_ua, o->status, o->win32, taken_ms);
+  if(s->p->logged)
+    s->p->logged(s->p->ud, line);
+  if(!s->p->log_dir)
+    return;
+  snprintf(name, sizeof(name), "u_ex%02d%02d%02d.log", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday);
+  if(!s->iis || strcmp(name, s->iis_name) != 0) {
+    char path[4096];
+    struct stat st;
+    int fresh;
+    if(s->iis)
+      fclose(s->iis);
+    snprintf(path, sizeof(path), "%s/%s", s->p->log_dir, name);
+    fresh = stat(path, &st) != 0 || st.st_size == 0;
+    s->iis = fopen(path, "a");
+    snprintf(s->iis_name, sizeof(s->iis_name), "%s", name);
+    if(s->iis && fresh)
+      fprintf(s->iis, "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
+                      "#Date: %04d-%02d-%02d %02d:%02d:%02d\n%s",
+              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, iis_fields);
+  }
+  if(s->iis) {
+    fputs(line, s->iis);
+    fflush(s->iis);
+  }
+}
+
+static void set_text(outcome *o, int status, const char *text)
+{
+  o->status = status;
+  o->type = "text/plain";
+  o->body = (unsigned char *)strdup(text);
+  o->len = o->body ? strlen(text) : 0;
+}
+
+/* Is the signer a valid certificate this CA issued (a renewal signed by the old certificate)? */
+static int issued_by_us(server *s, X509 *signer)
+{
+  X509 *issuing = sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING);
+  size_t n = 0;
+  unsigned char *der;
+  int ok;
+  if(!signer || X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(issuing)) != 0 ||
+     X509_verify(signer, X509_get0_pubkey(issuing)) != 1 || X509_cmp_current_time(X509_get0_notAfter(signer)) <= 0) {
+    ERR_clear_error();
+    return 0;
+  }
+  der = sceplab_ca_find(s->p->ca, X509_get0_serialNumber(signer), &n);
+  ok = der != NULL;
+  free(der);
+  return ok;
+}
+
+/* The CertRep content for an issued certificate: a certificates-only PKCS#7 holding it. */
+static unsigned char *issued_p7(const unsigned char *cert, size_t n, size_t *len, sceplab_error *err)
+{
+  const unsigned char *p = cert;
+  X509 *x = d2i_X509(NULL, &p, (long)n);
+  unsigned char *out = x ? sceplab_degenerate(&x, 1, NULL, 0, len, err) : NULL;
+  X509_free(x);
+  return out;
+}
+
+/* PKCSReq and RenewalReq: a transaction seen before gets the same answer; a new one goes to the
+ * policy. Sets *status, *fail and the content (a PKCS#7) to reply with. */
+static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const char *ua, int *status, int *fail,
+                  unsigned char **content, size_t *clen, sceplab_error *err)
+{
+  unsigned char *cert = NULL;
+  size_t n = 0;
+  char *why = NULL;
+  sceplab_req_state st = sceplab_ca_request(s->p->ca, rq->transaction_id, &cert, &n, &why, err);
+  sceplab_policy_request pr;
+  sceplab_policy_answer ans;
+  free(why);
+  if(st == SCEPLAB_REQ_ISSUED && cert) {
+    *content = issued_p7(cert, n, clen, err);
+    free(cert);
+    *status = *content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
+    *fail = SCEPLAB_FAIL_BADREQUEST;
+    return 0;
+  }
+  free(cert);
+  if(st == SCEPLAB_REQ_PENDING) {
+    *status = SCEPLAB_STATUS_PENDING;
+    return 0;
+  }
+  if(st == SCEPLAB_REQ_REJECTED) {
+    *status = SCEPLAB_STATUS_FAILURE;
+    *fail = SCEPLAB_FAIL_BADREQUEST;
+    return 0;
+  }
+  memset(&pr, 0, sizeof(pr));
+  memset(&ans, 0, sizeof(ans));
+  pr.transaction_id = rq->transaction_id;
+  pr.message_type = sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, rq->message_type);
+  pr.challenge = rq->challenge;
+  pr.csr = rq->content;
+  pr.csr_len = rq->content_len;
+  pr.signer = rq->signer;
+  pr.renewal = issued_by_us(s, rq->signer);
+  pr.client_ip = cip;
+  pr.user_agent = ua;
+  ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
+  if(!s->p->policy) {
+    ans.decision = SCEPLAB_POLICY_DENY;
+    snprintf(ans.reason, sizeof(ans.reason), "no policy");
+  }
+  else if(s->p->policy(s->p->policy_ud, &pr, &ans, err) != 0)
+    return -1;
+  if(ans.decision == SCEPLAB_POLICY_ALLOW) {
+    sceplab_issue_params ip;
+    const char *ekus[8];
+    size_t i;
+    memset(&ip, 0, sizeof(ip));
+    ip.days = ans.days;
+    for(i = 0; i < ans.nekus && i < 8; i++)
+      ekus[i] = ans.ekus[i];
+    ip.ekus = ans.nekus ? ekus : NULL;
+    ip.nekus = ans.nekus;
+    ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
+    cert = sceplab_ca_issue(s->p->ca, rq->content, rq->content_len, rq->transaction_id, &ip, &n, err);
+    if(!cert)
+      return -1;
+    *content = issued_p7(cert, n, clen, err);
+    free(cert);
+    if(!*content)
+      return -1;
+    *status = SCEPLAB_STATUS_SUCCESS;
+    return 0;
+  }
+  if(sceplab_ca_hold(s->p->ca, rq->content, rq->content_len, rq->transaction_id,
+                     ans.decision == SCEPLAB_POLICY_PENDING ? SCEPLAB_REQ_PENDING : SCEPLAB_REQ_REJECTED,
+                     ans.reason[0] ? ans.reason : NULL, err) != 0)
+    return -1;
+  *status = ans.decision == SCEPLAB_POLICY_PENDING ? SCEPLAB_STATUS_PENDING : SCEPLAB_STATUS_FAILURE;
+  *fail = ans.fail_info >= 0 && ans.fail_info <= SCEPLAB_FAIL_BADCERTID ? ans.fail_info : SCEPLAB_FAIL_BADREQUEST;
+  return 0;
+}
+
+/* A PKIOperation: the CertRep, or an HTTP error when the message is none a CertRep can answer. */
+static void pkioperation(server *s, const unsigned char *der, size_t n, const char *cip, const char *ua, outcome *o)
+{
+  sceplab_ca *ca = s->p->ca;
+  X509 *ra = sceplab_ca_cert(ca, SCEPLAB_CA_RA_SIGN);
+  EVP_PKEY *rakey = sceplab_ca_key(ca, SCEPLAB_CA_RA_SIGN);
+  sceplab_scep_request rq;
+  sceplab_error err;
+  int status = SCEPLAB_STATUS_FAILURE, fail = SCEPLAB_FAIL_BADREQUEST;
+  unsigned char *content = NULL, *reply;
+  size_t clen = 0, rlen = 0;
+  sceplab_err_clear(&err);
+  if(sceplab_scep_request_open(der, n, sceplab_ca_key(ca, SCEPLAB_CA_RA_ENCRYPT), sceplab_ca_cert(ca, SCEPLAB_CA_RA_ENCRYPT),
+                               s->p->allow_des ? SCEPLAB_SCEP_ALLOW_DES : 0, &rq, &err) != 0) {
+    set_text(o, 400, err.msg);
+    return;
+  }
+  if(rq.fail_info >= 0) {
+    fail = rq.fail_info;
+    if(s->p->logged) {
+      char line[512];
+      snprintf(line, sizeof(line), "sceplab: %s %s refused with %s: %s\n",
+               sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, rq.message_type) ? sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, rq.message_type) : "request",
+               rq.transaction_id, sceplab_scep_name(SCEPLAB_NAMES_FAIL_INFO, fail), rq.why);
+      s->p->logged(s->p->ud, line);
+    }
+  }
+  else if(rq.message_type == SCEPLAB_MSG_PKCSREQ || rq.message_type == SCEPLAB_MSG_RENEWALREQ) {
+    if(enroll(s, &rq, cip, ua, &status, &fail, &content, &clen, &err) != 0) {
+      set_text(o, 500, err.msg);
+      o->win32 = 1; /* ERROR_INVALID_FUNCTION: what IIS logs when the extension fails */
+      sceplab_scep_request_free(&rq);
+      return;
+    }
+  }
+  else if(rq.message_type == SCEPLAB_MSG_CERTPOLL) {
+    unsigned char *cert = NULL;
+    size_t cn = 0;
+    switch(sceplab_ca_request(ca, rq.transaction_id, &cert, &cn, NULL, &err)) {
+    case SCEPLAB_REQ_ISSUED:
+      content = cert ? issued_p7(cert, cn, &clen, &err) : NULL;
+      status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
+      break;
+    case SCEPLAB_REQ_PENDING: status = SCEPLAB_STATUS_PENDING; break;
+    case SCEPLAB_REQ_REJECTED: fail = SCEPLAB_FAIL_BADREQUEST; break;
+    default: fail = SCEPLAB_FAIL_BADCERTID; break;
+    }
+    free(cert);
+  }
+  else if(rq.message_type == SCEPLAB_MSG_GETCERT) {
+    size_t cn = 0;
+    unsigned char *cert = rq.serial ? sceplab_ca_find(ca, rq.serial, &cn) : NULL;
+    content = cert ? issued_p7(cert, cn, &clen, &err) : NULL;
+    status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
+    fail = SCEPLAB_FAIL_BADCERTID;
+    free(cert);
+  }
+  else if(rq.message_type == SCEPLAB_MSG_GETCRL) {
+    size_t cn = 0;
+    unsigned char *crl = sceplab_ca_crl(ca, 7, &cn, &err);
+    content = crl ? sceplab_degenerate(NULL, 0, crl, cn, &clen, &err) : NULL;
+    status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
+    free(crl);
+  }
+  reply = sceplab_scep_reply(&rq, status, fail, content, clen, ra, rakey, &rlen, &err);
+  free(content);
+  sceplab_scep_request_free(&rq);
+  if(!reply) {
+    set_text(o, 500, err.msg);
+    return;
+  }
+  o->status = 200;
+  o->type = "application/x-pki-message";
+  o->body = reply;
+  o->len = rlen;
+}
+
+static int is_scep_path(const char *path)
+{
+  return path && (!strcasecmp(path, "/certsrv/mscep/mscep.dll") || !strcasecmp(path, "/certsrv/mscep/mscep.dll/") ||
+                  !strcasecmp(path, "/certsrv/mscep/mscep.dll/pkiclient.exe"));
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+  server *s = arg;
+  double t0 = now_ms();
+  const char *uri = evhttp_request_get_uri(req);
+  struct evhttp_uri *u = evhttp_uri_parse(uri);
+  const char *path = u ? evhttp_uri_get_path(u) : NULL, *query = u ? evhttp_uri_get_query(u) : NULL;
+  char *dpath = path ? evhttp_uridecode(path, 0, NULL) : NULL;
+  struct evkeyvalq args;
+  const char *op = NULL, *ua = evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent");
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  const char *method = cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "OTHER";
+  char *cip = NULL;
+  ev_uint16_t cport = 0;
+  outcome o;
+  struct evbuffer *out;
+  memset(&o, 0, sizeof(o));
+  TAILQ_INIT(&args);
+  evhttp_connection_get_peer(evhttp_request_get_connection(req), &cip, &cport);
+  if(query)
+    evhttp_parse_query_str(query, &args);
+  op = evhttp_find_header(&args, "operation");
+  if(!is_scep_path(dpath))
+    set_text(&o, 404, "Not Found");
+  else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
+    set_text(&o, 405, "Method Not Allowed");
+  else if(!op)
+    /* NDES with the Intune connector answers the bare URL with 403 */
+    set_text(&o, 403, "403 - Forbidden: Access is denied.");
+  else if(!strcasecmp(op, "GetCACaps")) {
+    set_text(&o, 200, s->p->caps ? s->p->caps : "");
+  }
+  else if(!strcasecmp(op, "GetCACert")) {
+    o.status = 200;
+    o.type = s->cacert_type;
+    o.body = malloc(s->cacert_len);
+    if(o.body) {
+      memcpy(o.body, s->cacert, s->cacert_len);
+      o.len = s->cacert_len;
+    }
+  }
+  else if(!strcasecmp(op, "PKIOperation")) {
+    unsigned char *der = NULL;
+    size_t n = 0, bad = 0;
+    if(cmd == EVHTTP_REQ_POST) {
+      struct evbuffer *in = evhttp_request_get_input_buffer(req);
+      n = evbuffer_get_length(in);
+      der = n ? malloc(n) : NULL;
+      if(der)
+        memcpy(der, evbuffer_pullup(in, (ev_ssize_t)n), n);
+    }
+    else {
+      const char *m = evhttp_find_header(&args, "message");
+      if(m) {
+        /* base64 sent without percent-encoding (iOS) loses its '+' to the query decoding */
+        char *copy = strdup(m), *c;
+        for(c = copy; c && *c; c++)
+          if(*c == ' ')
+            *c = '+';
+        der = copy ? sceplab_b64_decode(copy, strlen(copy), &n, &bad) : NULL;
+        free(copy);
+      }
+    }
+    if(!der || !n)
+      set_text(&o, 400, "PKIOperation without a message");
+    else
+      pkioperation(s, der, n, cip, ua, &o);
+    free(der);
+  }
+  else
+    set_text(&o, 400, "unknown operation");
+  out = evbuffer_new();
+  if(out && o.body && cmd != EVHTTP_REQ_HEAD)
+    evbuffer_add(out, o.body, o.len);
+  if(o.type)
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", o.type);
+  evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 403 ? "Forbidden" : o.status == 404 ? "Not Found"
+                                   : o.status == 500 ? "Internal Server Error" : "Bad Request", out);
+  iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
+  if(out)
+    evbuffer_free(out);
+  free(o.body);
+  free(dpath);
+  evhttp_clear_headers(&args);
+  if(u)
+    evhttp_uri_free(u);
+}
+
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+  server *s = arg;
+  SSL *ssl = SSL_new(s->ssl);
+  return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+  (void)sig;
+  (void)what;
+  event_base_loopbreak(arg);
+}
+
+/* GetCACert's answer: NDES's RA certificates then the chain, or the CA alone. */
+static int make_cacert(server *s, sceplab_error *err)
+{
+  sceplab_ca *ca = s->p->ca;
+  X509 *issuing = sceplab_ca_cert(ca, SCEPLAB_CA_ISSUING), *root = sceplab_ca_cert(ca, SCEPLAB_CA_ROOT);
+  if(s->p->ca_only) {
+    unsigned char *p;
+    int n = i2d_X509(issuing, NULL);
+    if(n <= 0 || !(s->cacert = malloc((size_t)n)))
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    p = s->cacert;
+    i2d_X509(issuing, &p);
+    s->cacert_len = (size_t)n;
+    s->cacert_type = "application/x-x509-ca-cert";
+    return 0;
+  }
+  {
+    X509 *list[4];
+    size_t k = 0;
+    list[k++] = sceplab_ca_cert(ca, SCEPLAB_CA_RA_SIGN);
+    list[k++] = sceplab_ca_cert(ca, SCEPLAB_CA_RA_ENCRYPT);
+    list[k++] = issuing;
+    if(X509_cmp(root, issuing) != 0)
+      list[k++] = root;
+    s->cacert = sceplab_degenerate(list, k, NULL, 0, &s->cacert_len, err);
+    s->cacert_type = "application/x-x509-ca-ra-cert";
+    return s->cacert ? 0 : -1;
+  }
+}
+
+int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
+{
+  server s;
+  struct evhttp *http = NULL;
+  struct evhttp_bound_socket *bound;
+  struct event *sigint = NULL, *sigterm = NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int rc = -1;
+  memset(&s, 0, sizeof(s));
+  s.p = p;
+  snprintf(s.bind, sizeof(s.bind), "%s", p->bind ? p->bind : "127.0.0.1");
+  if(sceplab_optlib_need(SCEPLAB_LIB_EVENT, err) != 0 ||
+     (p->tls_cert && sceplab_optlib_need(SCEPLAB_LIB_EVENT_SSL, err) != 0))
+    return -1;
+  if(make_cacert(&s, err) != 0)
+    return -1;
+  if(p->tls_cert) {
+    s.ssl = SSL_CTX_new(TLS_server_method());
+    if(!s.ssl || SSL_CTX_use_certificate_chain_file(s.ssl, p->tls_cert) != 1 ||
+       SSL_CTX_use_PrivateKey_file(s.ssl, p->tls_key ? p->tls_key : p->tls_cert, SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_check_private_key(s.ssl) != 1) {
+      sceplab_err_openssl(err, SCEPLAB_E_USAGE, "TLS certificate %s and key %s", p->tls_cert, p->tls_key ? p->tls_key : p->tls_cert);
+      goto out;
+    }
+  }
+  if(p->log_dir && mkdir(p->log_dir, 0755) != 0 && errno != EEXIST) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p->log_dir, strerror(errno));
+    goto out;
+  }
+  if(!(s.base = event_base_new()) || !(http = evhttp_new(s.base))) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start the event loop");
+    goto out;
+  }
+  /* a request larger than any SCEP message is refused by libevent itself (413) */
+  evhttp_set_max_body_size(http, (ev_ssize_t)(p->max_body ? p->max_body : 65536));
+  evhttp_set_max_headers_size(http, 98304); /* a 65534-byte URL, as NDES guidance configures IIS */
+  evhttp_set_timeout(http, 30);
+  evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+  evhttp_set_gencb(http, handle, &s);
+  if(s.ssl)
+    evhttp_set_bevcb(http, tls_bev, &s);
+  bound = evhttp_bind_socket_with_handle(http, s.bind, (ev_uint16_t)p->port);
+  if(!bound) {
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "cannot listen on %s port %u: %s", s.bind, p->port, strerror(errno));
+    goto out;
+  }
+  if(getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
+    s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+  sigint = event_new(s.base, SIGINT, EV_SIGNAL | EV_PERSIST, on_signal, s.base);
+  sigterm = event_new(s.base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_signal, s.base);
+  if(!sigint || !sigterm || event_add(sigint, NULL) != 0 || event_add(sigterm, NULL) != 0) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot watch SIGINT and SIGTERM");
+    goto out;
+  }
+  if(p->ready)
+    p->ready(p->ud, s.port);
+  event_base_dispatch(s.base);
+  rc = 0;
+out:
+  if(sigint)
+    event_free(sigint);
+  if(sigterm)
+    event_free(sigterm);
+  if(http)
+    evhttp_free(http);
+  if(s.base)
+    event_base_free(s.base);
+  if(s.iis)
+    fclose(s.iis);
+  SSL_CTX_free(s.ssl);
+  free(s.cacert);
+  ERR_clear_error();
+  return rc;
+}

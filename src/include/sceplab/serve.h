@@ -1,0 +1,73 @@
+/* sceplab: an NDES-faithful SCEP server over the embedded CA (ca.h). HTTP and HTTPS on libevent
+ * (OpenSSL bufferevents), one event loop on the calling thread: the challenge policy callback
+ * runs there too, so a front end may call into a single-threaded interpreter from it. */
+#ifndef SCEPLAB_SERVE_H
+#define SCEPLAB_SERVE_H
+
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+#include "sceplab/ca.h"
+#include "sceplab/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a challenge policy decides on: a PKCSReq or RenewalReq whose message checked out. */
+typedef struct sceplab_policy_request {
+  const char *transaction_id;
+  const char *message_type;     /* "PKCSReq" or "RenewalReq" */
+  const char *challenge;        /* the CSR's challengePassword, or NULL */
+  const unsigned char *csr;     /* DER */
+  size_t csr_len;
+  X509 *signer;                 /* the certificate that signed the request */
+  int renewal;                  /* signed by a valid certificate this CA issued */
+  const char *client_ip;
+  const char *user_agent;
+} sceplab_policy_request;
+
+typedef enum { SCEPLAB_POLICY_ALLOW, SCEPLAB_POLICY_DENY, SCEPLAB_POLICY_PENDING } sceplab_policy_decision;
+
+typedef struct sceplab_policy_answer {
+  sceplab_policy_decision decision;
+  int fail_info;                /* with DENY: badRequest (2) unless said */
+  char reason[256];             /* with DENY: logged, never sent */
+  int days;                     /* with ALLOW: lifetime (0: 365) */
+  char ekus[8][64];             /* with ALLOW: EKUs to set instead of the CSR's */
+  size_t nekus;
+  char template_name[64];       /* with ALLOW: Microsoft template name extension, or "" */
+} sceplab_policy_answer;
+
+/* 0 with ans filled, or -1 with err: the request is answered with HTTP 500 and the error logged. */
+typedef int (*sceplab_policy_fn)(void *ud, const sceplab_policy_request *rq, sceplab_policy_answer *ans,
+                                 sceplab_error *err);
+
+typedef struct sceplab_serve_params {
+  sceplab_ca *ca;
+  const char *bind;             /* address to listen on; default 127.0.0.1 */
+  unsigned port;                /* 0: any free port (said through ready) */
+  const char *tls_cert;         /* PEM files for HTTPS, or NULL for HTTP */
+  const char *tls_key;
+  const char *caps;             /* the GetCACaps body, one capability a line */
+  int ca_only;                  /* GetCACert: the CA alone instead of NDES's RA certificates and chain */
+  int allow_des;                /* accept requests enveloped with single DES (replies use 3DES) */
+  const char *log_dir;          /* where the IIS W3C log goes (u_exYYMMDD.log), or NULL */
+  size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
+  sceplab_policy_fn policy;
+  void *policy_ud;
+  /* called once listening, with the port; and for each request answered, with its log line */
+  void (*ready)(void *ud, unsigned port);
+  void (*logged)(void *ud, const char *line);
+  void *ud;
+} sceplab_serve_params;
+
+/* Serves until SIGINT or SIGTERM: 0, or -1 with err when
+ * it cannot start (address in use, unreadable TLS files, libevent missing). */
+int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

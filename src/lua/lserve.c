@@ -1,0 +1,407 @@
+/* sceplab.core.serve: the embedded CA (ca.h) as a userdata, and the SCEP server (serve.h) whose
+ * challenge policy is a Lua function called on the server's own loop, which is this thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lutil.h"
+#include "sceplab/ca.h"
+#include "sceplab/serve.h"
+
+#define CA_MT "sceplab.ca"
+
+typedef struct lca { sceplab_ca *ca; } lca;
+
+static int opt_int(lua_State *L, int t, const char *k, int dflt)
+{
+  int v = dflt;
+  if(lua_getfield(L, t, k) != LUA_TNIL)
+    v = (int)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* A string field of the table at t; it stays alive in the table, which the caller keeps. */
+static const char *opt_str(lua_State *L, int t, const char *k)
+{
+  const char *v = NULL;
+  if(lua_getfield(L, t, k) != LUA_TNIL)
+    v = luaL_checkstring(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* ca_init(dir [, {key, root_cn, issuing_cn, ra_subject, root_days, issuing_days, one_tier}]) -> true */
+static int l_ca_init(lua_State *L)
+{
+  const char *dir = luaL_checkstring(L, 1);
+  sceplab_ca_params p;
+  sceplab_error err;
+  memset(&p, 0, sizeof(p));
+  p.two_tier = 1;
+  if(!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    p.key = opt_str(L, 2, "key");
+    p.root_cn = opt_str(L, 2, "root_cn");
+    p.issuing_cn = opt_str(L, 2, "issuing_cn");
+    p.ra_subject = opt_str(L, 2, "ra_subject");
+    p.root_days = opt_int(L, 2, "root_days", 0);
+    p.issuing_days = opt_int(L, 2, "issuing_days", 0);
+    lua_getfield(L, 2, "one_tier");
+    p.two_tier = !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  sceplab_err_clear(&err);
+  if(sceplab_ca_init(dir, &p, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static lca *check_ca(lua_State *L, int idx)
+{
+  lca *c = luaL_checkudata(L, idx, CA_MT);
+  if(!c->ca)
+    luaL_argerror(L, idx, "the CA is closed");
+  return c;
+}
+
+/* ca_open(dir) -> ca */
+static int l_ca_open(lua_State *L)
+{
+  const char *dir = luaL_checkstring(L, 1);
+  lca *c = lua_newuserdatauv(L, sizeof(*c), 0); /* closed until the CA is open */
+  sceplab_error err;
+  c->ca = NULL;
+  luaL_setmetatable(L, CA_MT);
+  sceplab_err_clear(&err);
+  if(!(c->ca = sceplab_ca_open(dir, &err)))
+    return sceplab_lua_fail(L, &err);
+  return 1;
+}
+
+static int c_close(lua_State *L)
+{
+  lca *c = luaL_checkudata(L, 1, CA_MT);
+  sceplab_ca_close(c->ca);
+  c->ca = NULL;
+  return 0;
+}
+
+static int c_tostring(lua_State *L)
+{
+  lca *c = luaL_checkudata(L, 1, CA_MT);
+  if(c->ca)
+    lua_pushfstring(L, "sceplab.ca (%s)", sceplab_ca_dir(c->ca));
+  else
+    lua_pushliteral(L, "sceplab.ca (closed)");
+  return 1;
+}
+
+static int c_list(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  return sceplab_lua_result(L, sceplab_ca_list(c->ca, &err), &err);
+}
+
+/* ca:certificates() -> {root, issuing, ra_sign, ra_encrypt} as PEM */
+static int c_certificates(lua_State *L)
+{
+  static const char *const names[SCEPLAB_CA_TIERS] = {"root", "issuing", "ra_sign", "ra_encrypt"};
+  lca *c = check_ca(L, 1);
+  int i;
+  lua_createtable(L, 0, SCEPLAB_CA_TIERS);
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++) {
+    char *pem = sceplab_cert_pem(sceplab_ca_cert(c->ca, (sceplab_ca_tier)i));
+    if(!pem)
+      return luaL_error(L, "out of memory");
+    lua_pushstring(L, pem);
+    free(pem);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 1;
+}
+
+static int c_revoke(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  const char *serial = luaL_checkstring(L, 2);
+  int reason = (int)luaL_optinteger(L, 3, 0);
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_ca_revoke(c->ca, serial, reason, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ca:crl([days]) -> DER */
+static int c_crl(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  size_t n = 0;
+  sceplab_error err;
+  unsigned char *der;
+  sceplab_err_clear(&err);
+  der = sceplab_ca_crl(c->ca, (int)luaL_optinteger(L, 2, 7), &n, &err);
+  if(!der)
+    return sceplab_lua_fail(L, &err);
+  lua_pushlstring(L, (const char *)der, n);
+  free(der);
+  return 1;
+}
+
+/* ca:challenge([minutes]) -> a one-time password */
+static int c_challenge(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  char *pw;
+  sceplab_err_clear(&err);
+  pw = sceplab_ca_challenge_new(c->ca, (int)luaL_optinteger(L, 2, 60), &err);
+  if(!pw)
+    return sceplab_lua_fail(L, &err);
+  lua_pushstring(L, pw);
+  free(pw);
+  return 1;
+}
+
+/* ca:use_challenge(pw) -> true when it was valid and is now used */
+static int c_use_challenge(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  int rc;
+  sceplab_err_clear(&err);
+  rc = sceplab_ca_challenge_use(c->ca, luaL_checkstring(L, 2), &err);
+  if(rc < 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, rc);
+  return 1;
+}
+
+/* ca:approve(transaction_id [, days]) -> certificate DER: issues a pending request */
+static int c_approve(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  const char *txid = luaL_checkstring(L, 2);
+  sceplab_issue_params ip;
+  sceplab_error err;
+  size_t n = 0, cn = 0;
+  unsigned char *csr, *cert = NULL;
+  char *why = NULL;
+  sceplab_err_clear(&err);
+  memset(&ip, 0, sizeof(ip));
+  ip.days = (int)luaL_optinteger(L, 3, 0);
+  if(sceplab_ca_request(c->ca, txid, NULL, NULL, &why, &err) != SCEPLAB_REQ_PENDING) {
+    free(why);
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
+    return sceplab_lua_fail(L, &err);
+  }
+  csr = sceplab_ca_request_csr(c->ca, txid, &n, &err);
+  if(csr)
+    cert = sceplab_ca_issue(c->ca, csr, n, txid, &ip, &cn, &err);
+  free(csr);
+  if(!cert)
+    return sceplab_lua_fail(L, &err);
+  lua_pushlstring(L, (const char *)cert, cn);
+  free(cert);
+  return 1;
+}
+
+/* ca:reject(transaction_id [, why]) -> true */
+static int c_reject(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  const char *txid = luaL_checkstring(L, 2);
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_ca_request(c->ca, txid, NULL, NULL, NULL, &err) != SCEPLAB_REQ_PENDING) {
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
+    return sceplab_lua_fail(L, &err);
+  }
+  if(sceplab_ca_hold(c->ca, NULL, 0, txid, SCEPLAB_REQ_REJECTED, luaL_optstring(L, 3, "rejected by the administrator"),
+                     &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* The server's callbacks reach Lua through this: the state and the stack slots of the policy and
+ * the ready function, fixed while serve() runs. */
+typedef struct lserver {
+  lua_State *L;
+  int policy, ready, logged;
+} lserver;
+
+static const char *const fail_names[] = {"badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", NULL};
+
+static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_answer *ans, sceplab_error *err)
+{
+  lserver *s = ud;
+  lua_State *L = s->L;
+  int top = lua_gettop(L), i;
+  const char *decision;
+  lua_pushvalue(L, s->policy);
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, rq->transaction_id);
+  lua_setfield(L, -2, "transaction_id");
+  lua_pushstring(L, rq->message_type);
+  lua_setfield(L, -2, "message_type");
+  if(rq->challenge) {
+    lua_pushstring(L, rq->challenge);
+    lua_setfield(L, -2, "challenge");
+  }
+  lua_pushlstring(L, (const char *)rq->csr, rq->csr_len);
+  lua_setfield(L, -2, "csr");
+  lua_pushboolean(L, rq->renewal);
+  lua_setfield(L, -2, "renewal");
+  if(rq->client_ip) {
+    lua_pushstring(L, rq->client_ip);
+    lua_setfield(L, -2, "client_ip");
+  }
+  if(rq->user_agent) {
+    lua_pushstring(L, rq->user_agent);
+    lua_setfield(L, -2, "user_agent");
+  }
+  if(lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "policy: %s", lua_tostring(L, -1));
+    lua_settop(L, top);
+    return -1;
+  }
+  if(!lua_istable(L, -1)) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "policy: the answer must be a table, not a %s", luaL_typename(L, -1));
+    lua_settop(L, top);
+    return -1;
+  }
+  lua_getfield(L, -1, "decision");
+  decision = lua_tostring(L, -1);
+  if(decision && !strcmp(decision, "allow"))
+    ans->decision = SCEPLAB_POLICY_ALLOW;
+  else if(decision && !strcmp(decision, "pending"))
+    ans->decision = SCEPLAB_POLICY_PENDING;
+  else if(decision && !strcmp(decision, "deny"))
+    ans->decision = SCEPLAB_POLICY_DENY;
+  else {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "policy: decision must be allow, deny or pending");
+    lua_settop(L, top);
+    return -1;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "fail_info");
+  if(lua_isstring(L, -1))
+    for(i = 0; fail_names[i]; i++)
+      if(!strcmp(fail_names[i], lua_tostring(L, -1)))
+        ans->fail_info = i;
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "reason");
+  if(lua_isstring(L, -1))
+    snprintf(ans->reason, sizeof(ans->reason), "%s", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "days");
+  if(lua_isinteger(L, -1))
+    ans->days = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "template");
+  if(lua_isstring(L, -1))
+    snprintf(ans->template_name, sizeof(ans->template_name), "%s", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if(lua_getfield(L, -1, "ekus") == LUA_TTABLE) {
+    size_t n = lua_rawlen(L, -1), k;
+    for(k = 1; k <= n && ans->nekus < 8; k++) {
+      lua_rawgeti(L, -1, (lua_Integer)k);
+      if(lua_isstring(L, -1))
+        snprintf(ans->ekus[ans->nekus++], sizeof(ans->ekus[0]), "%s", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
+static void ready_cb(void *ud, unsigned port)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L);
+  if(!s->ready)
+    return;
+  lua_pushvalue(s->L, s->ready);
+  lua_pushinteger(s->L, (lua_Integer)port);
+  if(lua_pcall(s->L, 1, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: ready: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
+static void logged_cb(void *ud, const char *line)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L);
+  if(!s->logged)
+    return;
+  lua_pushvalue(s->L, s->logged);
+  lua_pushstring(s->L, line);
+  if(lua_pcall(s->L, 1, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: log: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
+/* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
+ * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, ready = f(port), logged = f(line)} */
+static int l_serve(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_serve_params p;
+  lserver s;
+  sceplab_error err;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  memset(&p, 0, sizeof(p));
+  memset(&s, 0, sizeof(s));
+  s.L = L;
+  s.policy = 3;
+  lua_getfield(L, 2, "ready"); /* 4 */
+  s.ready = lua_isfunction(L, 4) ? 4 : 0;
+  lua_getfield(L, 2, "logged"); /* 5 */
+  s.logged = lua_isfunction(L, 5) ? 5 : 0;
+  p.ca = c->ca;
+  p.bind = opt_str(L, 2, "bind");
+  p.port = (unsigned)opt_int(L, 2, "port", 0);
+  luaL_argcheck(L, p.port <= 65535, 2, "port must be 0..65535");
+  p.tls_cert = opt_str(L, 2, "tls_cert");
+  p.tls_key = opt_str(L, 2, "tls_key");
+  p.caps = opt_str(L, 2, "caps");
+  p.log_dir = opt_str(L, 2, "log_dir");
+  p.max_body = (size_t)opt_int(L, 2, "max_body", 0);
+  lua_getfield(L, 2, "ca_only");
+  p.ca_only = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "allow_des");
+  p.allow_des = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  p.policy = policy_cb;
+  p.policy_ud = &s;
+  p.ready = ready_cb;
+  p.logged = logged_cb;
+  p.ud = &s;
+  sceplab_err_clear(&err);
+  if(sceplab_serve(&p, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static const luaL_Reg ca_methods[] = {
+  {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
+  {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
+  {"close", c_close}, {NULL, NULL}
+};
+static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {NULL, NULL}};
+
+int luaopen_sceplab_core_serve(lua_State *L)
+{
+  sceplab_lua_newclass(L, CA_MT, ca_meta, ca_methods);
+  luaL_newlib(L, funcs);
+  return 1;
+}
