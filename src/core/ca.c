@@ -233,6 +233,9 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   if(!p)
     p = &defaults;
   memset(&ca, 0, sizeof(ca));
+  /* SQLite first: a machine without it must not be left with keys and no database */
+  if(sceplab_optlib_need(SCEPLAB_LIB_SQLITE, err) != 0)
+    return -1;
   if(mkdir(dir, 0700) != 0 && errno != EEXIST) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", dir, strerror(errno));
     return -1;

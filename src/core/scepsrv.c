@@ -45,7 +45,8 @@ static void refuse(sceplab_scep_request *rq, int fail_info, const char *why, con
   if(rq->fail_info >= 0)
     return; /* the first reason stands */
   rq->fail_info = fail_info;
-  snprintf(rq->why, sizeof(rq->why), "%s%s%s", why, detail ? ": " : "", detail ? detail : "");
+  if(snprintf(rq->why, sizeof(rq->why), "%s%s%s", why, detail ? ": " : "", detail ? detail : "") >= (int)sizeof(rq->why))
+    memcpy(rq->why + sizeof(rq->why) - 4, "...", 4); /* cut, and said to be */
 }
 
 /* The envelope's content cipher and key transport, read through the PKCS7 view. */
