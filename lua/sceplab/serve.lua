@@ -106,7 +106,7 @@ end
 function M.handler(pol, ca, config, on_decision)
   local ctx = context(ca, config)
   return function(raw)
-    local doc = x509.csr(raw.csr) or {}
+    local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
                   renewal = raw.renewal, client_ip = raw.client_ip, user_agent = raw.user_agent,
                   subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,

@@ -541,40 +541,47 @@ static int exec_simple(sceplab_ca *ca, const char *sql)
   return sqlite3_exec(ca->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid,
-                                const sceplab_issue_params *ip, size_t *len, sceplab_error *err)
+static unsigned char *der_of(X509 *x, size_t *len)
 {
-  X509_REQ *req;
+  int n = i2d_X509(x, NULL);
+  unsigned char *der = n > 0 ? malloc((size_t)n) : NULL, *p = der;
+  if(der) {
+    i2d_X509(x, &p);
+    *len = (size_t)n;
+  }
+  return der;
+}
+
+X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen, const char *txid,
+                           const sceplab_issue_params *ip, sceplab_error *err)
+{
   X509 *x = NULL;
-  unsigned char *der = NULL, *p;
-  int dlen;
+  unsigned char *der = NULL;
+  size_t dlen = 0;
   char *serial = NULL, *subject = NULL;
   sqlite3_stmt *st = NULL;
   time_t now = time(NULL);
-  if(!(req = csr_parse(csr, csrlen, err)))
-    return NULL;
   /* BEGIN IMMEDIATE: the write lock first, so a concurrent issue of the same transaction waits
    * and then finds this one's certificate */
-  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0) {
-    X509_REQ_free(req);
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)
     return (void)db_fail(ca, err, "starting a transaction"), NULL;
-  }
-  if(sceplab_ca_request(ca, txid, &der, len, NULL, err) == SCEPLAB_REQ_ISSUED && der) {
+  if(sceplab_ca_request(ca, txid, &der, &dlen, NULL, err) == SCEPLAB_REQ_ISSUED && der) {
+    const unsigned char *p = der;
     exec_simple(ca, "COMMIT");
-    X509_REQ_free(req);
-    return der; /* a retry of the same transaction gets the same certificate */
+    x = d2i_X509(NULL, &p, (long)dlen); /* a retry of the same transaction gets the same certificate */
+    free(der);
+    if(!x)
+      sceplab_err_openssl(err, SCEPLAB_E_FAILED, "%s/ca.db: the certificate of transaction %s is damaged", ca->dir, txid);
+    return x;
   }
   free(der);
   der = NULL;
   if(!(x = cert_for(ca, req, ip, err)))
     goto fail;
-  dlen = i2d_X509(x, NULL);
-  if(dlen <= 0 || !(der = malloc((size_t)dlen))) {
+  if(!(der = der_of(x, &dlen))) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     goto fail;
   }
-  p = der;
-  i2d_X509(x, &p);
   serial = serial_hex(X509_get0_serialNumber(x));
   subject = name_text(X509_get_subject_name(x));
   if(sqlite3_prepare_v2(ca->db, "INSERT INTO certificates(serial, subject, not_before, not_after, der, transaction_id)"
@@ -586,7 +593,7 @@ unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t
   sqlite3_bind_text(st, 2, subject ? subject : "", -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)now - 300);
   sqlite3_bind_int64(st, 4, (sqlite3_int64)now + 86400LL * (ip && ip->days > 0 ? ip->days : 365));
-  sqlite3_bind_blob(st, 5, der, dlen, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 5, der, (int)dlen, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 6, txid, -1, SQLITE_TRANSIENT);
   if(sqlite3_step(st) != SQLITE_DONE) {
     db_fail(ca, err, "recording the certificate");
@@ -605,26 +612,37 @@ unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t
   sqlite3_bind_blob(st, 3, csr, (int)csrlen, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 4, serial, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+  /* the certificate leaves this function only once the transaction recording it committed */
   if(sqlite3_step(st) != SQLITE_DONE || (sqlite3_finalize(st), st = NULL, exec_simple(ca, "COMMIT")) != 0) {
     db_fail(ca, err, "recording the request");
     goto fail;
   }
-  *len = (size_t)dlen;
-  X509_free(x);
-  X509_REQ_free(req);
+  free(der);
   free(serial);
   free(subject);
-  return der;
+  return x;
 fail:
   sqlite3_finalize(st);
   exec_simple(ca, "ROLLBACK");
   X509_free(x);
-  X509_REQ_free(req);
   free(der);
   free(serial);
   free(subject);
   ERR_clear_error();
   return NULL;
+}
+
+unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid,
+                                const sceplab_issue_params *ip, size_t *len, sceplab_error *err)
+{
+  X509_REQ *req = csr_parse(csr, csrlen, err);
+  X509 *x = req ? sceplab_ca_issue_req(ca, req, csr, csrlen, txid, ip, err) : NULL;
+  unsigned char *der = x ? der_of(x, len) : NULL;
+  if(x && !der)
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+  X509_free(x);
+  X509_REQ_free(req);
+  return der;
 }
 
 int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid, sceplab_req_state state,

@@ -208,8 +208,11 @@ int sceplab_scep_request_open(const unsigned char *der, size_t n, EVP_PKEY *ra_k
       refuse(rq, SCEPLAB_FAIL_BADREQUEST, "the envelope holds no PKCS#10 request", NULL);
     else if(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1)
       refuse(rq, SCEPLAB_FAIL_BADMESSAGECHECK, "the PKCS#10 request's signature does not verify", NULL);
-    else
+    else {
       rq->challenge = challenge_of(req);
+      rq->csr = req; /* kept: parsing a request costs OpenSSL 3.0 a key decoder, once is enough */
+      req = NULL;
+    }
     X509_REQ_free(req);
   }
   if(rq->content && (rq->message_type == SCEPLAB_MSG_GETCERT || rq->message_type == SCEPLAB_MSG_GETCRL)) {
@@ -238,12 +241,14 @@ void sceplab_scep_request_free(sceplab_scep_request *rq)
   if(!rq)
     return;
   X509_free(rq->signer);
+  X509_REQ_free(rq->csr);
   ASN1_INTEGER_free(rq->serial);
   free(rq->content);
   if(rq->challenge)
     OPENSSL_cleanse(rq->challenge, strlen(rq->challenge));
   free(rq->challenge);
   rq->signer = NULL;
+  rq->csr = NULL;
   rq->serial = NULL;
   rq->content = NULL;
   rq->challenge = NULL;

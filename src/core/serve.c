@@ -142,11 +142,17 @@ static int issued_by_us(server *s, X509 *signer)
 }
 
 /* The CertRep content for an issued certificate: a certificates-only PKCS#7 holding it. */
-static unsigned char *issued_p7(const unsigned char *cert, size_t n, size_t *len, sceplab_error *err)
+static unsigned char *issued_p7(X509 *x, size_t *len, sceplab_error *err)
+{
+  return x ? sceplab_degenerate(&x, 1, NULL, 0, len, err) : NULL;
+}
+
+/* The same for a certificate stored as DER (a transaction answered again). */
+static unsigned char *stored_p7(const unsigned char *cert, size_t n, size_t *len, sceplab_error *err)
 {
   const unsigned char *p = cert;
   X509 *x = d2i_X509(NULL, &p, (long)n);
-  unsigned char *out = x ? sceplab_degenerate(&x, 1, NULL, 0, len, err) : NULL;
+  unsigned char *out = issued_p7(x, len, err);
   X509_free(x);
   return out;
 }
@@ -164,7 +170,7 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   sceplab_policy_answer ans;
   free(why);
   if(st == SCEPLAB_REQ_ISSUED && cert) {
-    *content = issued_p7(cert, n, clen, err);
+    *content = stored_p7(cert, n, clen, err);
     free(cert);
     *status = *content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     *fail = SCEPLAB_FAIL_BADREQUEST;
@@ -187,6 +193,7 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   pr.challenge = rq->challenge;
   pr.csr = rq->content;
   pr.csr_len = rq->content_len;
+  pr.req = rq->csr;
   pr.signer = rq->signer;
   pr.renewal = issued_by_us(s, rq->signer);
   pr.client_ip = cip;
@@ -209,11 +216,13 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
-    cert = sceplab_ca_issue(s->p->ca, rq->content, rq->content_len, rq->transaction_id, &ip, &n, err);
-    if(!cert)
-      return -1;
-    *content = issued_p7(cert, n, clen, err);
-    free(cert);
+    {
+      X509 *x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, rq->transaction_id, &ip, err);
+      if(!x)
+        return -1;
+      *content = issued_p7(x, clen, err);
+      X509_free(x);
+    }
     if(!*content)
       return -1;
     *status = SCEPLAB_STATUS_SUCCESS;
@@ -268,7 +277,7 @@ static void pkioperation(server *s, const unsigned char *der, size_t n, const ch
     size_t cn = 0;
     switch(sceplab_ca_request(ca, rq.transaction_id, &cert, &cn, NULL, &err)) {
     case SCEPLAB_REQ_ISSUED:
-      content = cert ? issued_p7(cert, cn, &clen, &err) : NULL;
+      content = cert ? stored_p7(cert, cn, &clen, &err) : NULL;
       status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
       break;
     case SCEPLAB_REQ_PENDING: status = SCEPLAB_STATUS_PENDING; break;
@@ -280,7 +289,7 @@ static void pkioperation(server *s, const unsigned char *der, size_t n, const ch
   else if(rq.message_type == SCEPLAB_MSG_GETCERT) {
     size_t cn = 0;
     unsigned char *cert = rq.serial ? sceplab_ca_find(ca, rq.serial, &cn) : NULL;
-    content = cert ? issued_p7(cert, cn, &clen, &err) : NULL;
+    content = cert ? stored_p7(cert, cn, &clen, &err) : NULL;
     status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     fail = SCEPLAB_FAIL_BADCERTID;
     free(cert);

@@ -609,3 +609,9 @@ sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab
   X509_REQ_free(req);
   return sceplab_done(v, err);
 }
+
+sceplab_val *sceplab_csr_describe(X509_REQ *req, const sceplab_decode_opts *opts)
+{
+  static const sceplab_decode_opts noopts;
+  return sceplab_x509_req_describe(req, opts ? opts : &noopts);
+}

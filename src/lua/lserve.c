@@ -256,6 +256,15 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
   }
   lua_pushlstring(L, (const char *)rq->csr, rq->csr_len);
   lua_setfield(L, -2, "csr");
+  if(rq->req) {
+    /* the decoded request, from the parse the server made already */
+    sceplab_val *doc = sceplab_csr_describe(rq->req, NULL);
+    if(doc) {
+      sceplab_lua_push_val(L, doc);
+      sceplab_val_free(doc);
+      lua_setfield(L, -2, "doc");
+    }
+  }
   lua_pushboolean(L, rq->renewal);
   lua_setfield(L, -2, "renewal");
   if(rq->client_ip) {

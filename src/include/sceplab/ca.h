@@ -58,6 +58,10 @@ typedef struct sceplab_issue_params {
  * (malloc'd). The same transaction_id asked again gets the certificate already issued. */
 unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *transaction_id,
                                 const sceplab_issue_params *ip, size_t *len, sceplab_error *err);
+/* The same for a request already parsed and verified (req), returning the certificate: the server
+ * parses a request once. csr is its DER, kept for the record. */
+X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen,
+                           const char *transaction_id, const sceplab_issue_params *ip, sceplab_error *err);
 /* Records a request left pending (or rejected, with why) for transaction_id. */
 int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *transaction_id,
                     sceplab_req_state state, const char *why, sceplab_error *err);

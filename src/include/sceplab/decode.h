@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/x509.h>
+
 #include "sceplab/error.h"
 #include "sceplab/value.h"
 
@@ -67,6 +69,9 @@ sceplab_val *sceplab_token_parse(const unsigned char *buf, size_t n, const scepl
 sceplab_val *sceplab_certs_parse(const unsigned char *buf, size_t n, sceplab_error *err);
 sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab_decode_opts *opts,
                                sceplab_error *err);
+/* The same document for a request already parsed (the server hands it to a policy without
+ * decoding it again: each decode of a public key costs OpenSSL 3.0 a decoder run). */
+sceplab_val *sceplab_csr_describe(X509_REQ *req, const sceplab_decode_opts *opts);
 sceplab_val *sceplab_pkimsg_parse(const unsigned char *buf, size_t n, const sceplab_decode_opts *opts,
                                   sceplab_error *err);
 sceplab_val *sceplab_crs_parse(const unsigned char *buf, size_t n, sceplab_error *err);

@@ -150,6 +150,7 @@ typedef struct sceplab_scep_request {
   unsigned char *content;       /* the envelope opened: the CSR, IssuerAndSubject or IssuerAndSerial */
   size_t content_len;
   char *challenge;              /* the CSR's challengePassword, or NULL */
+  X509_REQ *csr;                /* PKCSReq, RenewalReq: the request, parsed and its signature verified */
   ASN1_INTEGER *serial;         /* GetCert, GetCRL: the serial asked for */
   int fail_info;
   char why[300];

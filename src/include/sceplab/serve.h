@@ -22,6 +22,7 @@ typedef struct sceplab_policy_request {
   const char *challenge;        /* the CSR's challengePassword, or NULL */
   const unsigned char *csr;     /* DER */
   size_t csr_len;
+  X509_REQ *req;                /* the same, parsed and its signature verified */
   X509 *signer;                 /* the certificate that signed the request */
   int renewal;                  /* signed by a valid certificate this CA issued */
   const char *client_ip;
