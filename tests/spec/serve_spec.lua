@@ -331,3 +331,45 @@ return {
     assert.matches("not a contoso.com device: CN=laptop", h.read(s.log), 1, true)
   end)
 end)
+
+describe("sceplab serve with certmonger's scep-submit", function()
+  local submit = "/usr/lib/certmonger/scep-submit"
+
+  it("reads GetCACaps and GetCACert, and verifies and unwraps our CertRep: PENDING (1), then issued (0)", function()
+    local dir = h.tmpname()
+    local s = start(dir, { "--policy", "manual" })
+    local caps = (sh_out(("%s -u %s -c"):format(submit, h.shquote(s.url))))
+    assert.matches("POSTPKIOperation", caps, 1, true)
+    local certs = (sh_out(("%s -u %s -C"):format(submit, h.shquote(s.url))))
+    assert.matches("BEGIN CERTIFICATE", certs, 1, true)
+    -- the PKCSReq sceplab's client sends (left pending: the client gives up after a second)
+    local work = h.tmpdir()
+    assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " ..
+      h.shquote(work .. "/key.pem") .. " 2>/dev/null"))
+    h.sceplab({ "enroll", "--url", s.url, "--subject", "CN=certmonger", "--key", work .. "/key.pem",
+                "--key-out", work .. "/k.pem", "--cert-out", work .. "/c.pem", "--poll-interval", "0.2", "--poll-max", "1",
+                "--trace", work .. "/trace" })
+    local b64 = h.read(work .. "/trace/03-PKIOperation-request.txt"):match("\n\n(%S+)")
+    local lines = { "-----BEGIN PKCS7-----" }
+    for i = 1, #b64, 64 do lines[#lines + 1] = b64:sub(i, i + 63) end
+    lines[#lines + 1] = "-----END PKCS7-----\n"
+    local msg = h.write(work .. "/msg.pem", table.concat(lines, "\n"))
+    h.write(work .. "/chain.pem", h.read(dir .. "/ca.pem") .. h.read(dir .. "/root.pem"))
+    local cmd = ("%s -u %s -r %s -N %s -I %s -g %s > %s"):format(submit, h.shquote(s.url), h.shquote(dir .. "/ra-sign.pem"),
+      h.shquote(dir .. "/ca.pem"), h.shquote(work .. "/chain.pem"), h.shquote(msg), h.shquote(work .. "/env.pem"))
+    local _, _, pending = os.execute(h.CLEAN .. cmd)
+    assert.are.equal(1, pending) -- "the CA is still thinking"
+    local _, list = h.sceplab({ "ca", "list", "--dir", dir })
+    local txid = list:match("pending%s+(%x+)")
+    assert.are.equal(0, (h.sceplab({ "ca", "approve", "--dir", dir, txid })))
+    local _, _, issued = os.execute(h.CLEAN .. cmd)
+    stop(s)
+    assert.are.equal(0, issued)
+    -- certmonger verified the RA's signature and handed back the envelope: it opens with our key
+    assert(os.execute(("%sopenssl cms -decrypt -inform PEM -in %s -inkey %s -binary -out %s && %sopenssl pkcs7 -inform DER -in %s -print_certs -out %s")
+      :format(h.CLEAN, h.shquote(work .. "/env.pem"), h.shquote(work .. "/key.pem"), h.shquote(work .. "/p7.der"), h.CLEAN,
+              h.shquote(work .. "/p7.der"), h.shquote(work .. "/cert.pem"))))
+    assert.matches(": OK", verify(dir, work .. "/cert.pem"))
+    assert.matches("CN%s*=%s*certmonger", (sh_out("openssl x509 -noout -subject -in " .. h.shquote(work .. "/cert.pem"))))
+  end)
+end)
