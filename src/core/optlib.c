@@ -65,65 +65,29 @@ static void *open_lib(optlib_state *st)
 
 #define SCEPLAB_OPTLIB_RESOLVE(f) resolve(h, st, #f, (void **)&sceplab_optlib_##f);
 
-static void open_xml2(void)
+/* Opens lib and resolves every function its list names. */
+static void open_one(sceplab_optlib lib)
 {
-  optlib_state *st = &libs[SCEPLAB_LIB_XML2];
+  optlib_state *st = &libs[lib];
   void *h = open_lib(st);
   if(!h)
     return;
-  SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
-  resolve(h, st, "xmlFree", (void **)&sceplab_optlib_xmlFree);
-}
-
-static void open_archive(void)
-{
-  optlib_state *st = &libs[SCEPLAB_LIB_ARCHIVE];
-  void *h = open_lib(st);
-  if(!h)
-    return;
-  SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
-}
-
-static void open_evtx(void)
-{
-  optlib_state *st = &libs[SCEPLAB_LIB_EVTX];
-  void *h = open_lib(st);
-  if(!h)
-    return;
-  SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
-}
-
-static void open_sqlite(void)
-{
-  optlib_state *st = &libs[SCEPLAB_LIB_SQLITE];
-  void *h = open_lib(st);
-  if(!h)
-    return;
-  SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
-}
-
-static void open_event(void)
-{
-  optlib_state *st = &libs[SCEPLAB_LIB_EVENT];
-  void *h = open_lib(st);
-  if(!h)
-    return;
-  SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
-}
-
-static void open_event_ssl(void)
-{
-  optlib_state *st = &libs[SCEPLAB_LIB_EVENT_SSL];
-  void *h = open_lib(st);
-  if(!h)
-    return;
-  SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
+  switch(lib) {
+  case SCEPLAB_LIB_XML2:
+    SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_RESOLVE)
+    resolve(h, st, "xmlFree", (void **)&sceplab_optlib_xmlFree);
+    break;
+  case SCEPLAB_LIB_ARCHIVE: SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
+  case SCEPLAB_LIB_EVTX: SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
+  case SCEPLAB_LIB_SQLITE: SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
+  case SCEPLAB_LIB_EVENT: SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
+  case SCEPLAB_LIB_EVENT_SSL: SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
+  default: break;
+  }
 }
 
 int sceplab_optlib_need(sceplab_optlib lib, sceplab_error *err)
 {
-  static void (*const openers[SCEPLAB_LIB_COUNT])(void) = {open_xml2, open_archive, open_evtx, open_sqlite, open_event,
-                                                           open_event_ssl};
   optlib_state *st;
   if((unsigned)lib >= SCEPLAB_LIB_COUNT) {
     sceplab_err_set(err, SCEPLAB_E_USAGE, "unknown optional library %d", (int)lib);
@@ -133,7 +97,7 @@ int sceplab_optlib_need(sceplab_optlib lib, sceplab_error *err)
   pthread_mutex_lock(&lock);
   if(!st->tried) {
     st->why[0] = '\0';
-    openers[lib]();
+    open_one(lib);
     st->tried = 1;
   }
   pthread_mutex_unlock(&lock);
