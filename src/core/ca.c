@@ -252,9 +252,15 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   }
   free(dbp);
   ca.dir = (char *)dir;
-  for(i = 0; i < SCEPLAB_CA_TIERS; i++)
-    if(!(ca.key[i] = sceplab_key_generate(p->key ? p->key : "rsa:2048", err)))
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++) {
+    /* the RA's keys stay RSA whatever the CA's: SCEP clients encrypt to the RA with RSA key
+     * transport, and NDES's RA certificates are RSA */
+    const char *spec = p->key ? p->key : "rsa:2048";
+    if((i == SCEPLAB_CA_RA_SIGN || i == SCEPLAB_CA_RA_ENCRYPT) && strncmp(spec, "rsa:", 4) != 0)
+      spec = "rsa:2048";
+    if(!(ca.key[i] = sceplab_key_generate(spec, err)))
       goto out;
+  }
   rootn = X509_NAME_new();
   issn = X509_NAME_new();
   if(!rootn || !issn ||
