@@ -381,6 +381,15 @@ describe("sceplab timeline", function()
     assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4 + 3 + 2, n) -- + the iOS and Event Viewer copies
   end)
 
+  it("walks past empty folders (a CertificateRequestStatus/Processing with nothing in it)", function()
+    local d = h.tmpdir()
+    os.execute("mkdir -p " .. h.shquote(d .. "/CertificateRequestStatus/Processing") .. " " .. h.shquote(d .. "/empty"))
+    h.write(d .. "/u_ex200524.log", h.read(dir .. "/u_ex200524.log"))
+    local code, out, err = h.sceplab({ "timeline", d, "--jsonl" })
+    assert.are.equal(0, code, err)
+    assert.matches("u_ex200524.log", out, 1, true)
+  end)
+
   it("reads its own JSONL back: an exported timeline merges with fresh logs", function()
     local code, out = h.sceplab({ "timeline", dir .. "/NDESPlugin.log", "--jsonl" })
     assert.are.equal(0, code)

@@ -781,7 +781,8 @@ static void walk(sceplab_merge *m, const char *path, int named, int depth)
       names[n++] = child;
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), by_name);
+    if(n) /* an empty folder (CertificateRequestStatus/Processing): qsort must not see NULL */
+      qsort(names, n, sizeof(*names), by_name);
     for(i = 0; i < n; i++) {
       walk(m, names[i], 0, depth + 1);
       free(names[i]);
