@@ -28,7 +28,7 @@ struct sceplab_ca {
   EVP_PKEY *key[SCEPLAB_CA_TIERS];
 };
 
-static const char *const tier_file[SCEPLAB_CA_TIERS] = {"root", "ca", "ra-sign", "ra-encrypt"};
+static const char *const tier_file[SCEPLAB_CA_TIERS] = {"root", "ca", "ra-sign", "ra-encrypt", "intune-sign"};
 
 static const char schema[] =
   "PRAGMA journal_mode=WAL;"
@@ -256,7 +256,8 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     /* the RA's keys stay RSA whatever the CA's: SCEP clients encrypt to the RA with RSA key
      * transport, and NDES's RA certificates are RSA */
     const char *spec = p->key ? p->key : "rsa:2048";
-    if((i == SCEPLAB_CA_RA_SIGN || i == SCEPLAB_CA_RA_ENCRYPT) && strncmp(spec, "rsa:", 4) != 0)
+    if((i == SCEPLAB_CA_RA_SIGN || i == SCEPLAB_CA_RA_ENCRYPT || i == SCEPLAB_CA_INTUNE_SIGN) &&
+       strncmp(spec, "rsa:", 4) != 0)
       spec = "rsa:2048";
     if(!(ca.key[i] = sceplab_key_generate(spec, err)))
       goto out;
@@ -294,6 +295,12 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     ca.cert[SCEPLAB_CA_RA_ENCRYPT] = make_cert(ran, ca.key[SCEPLAB_CA_RA_ENCRYPT], ca.cert[SCEPLAB_CA_ISSUING],
       ca.key[SCEPLAB_CA_ISSUING], 730, "critical,CA:FALSE", "critical,keyEncipherment,dataEncipherment", NULL,
       "CEPEncryption");
+  }
+  {
+    X509_NAME *in = sceplab_dn_parse("CN=sceplab Intune challenge signing", err);
+    ca.cert[SCEPLAB_CA_INTUNE_SIGN] = in ? make_cert(in, ca.key[SCEPLAB_CA_INTUNE_SIGN], NULL, NULL, 730,
+                                                     "critical,CA:FALSE", "critical,digitalSignature", NULL, NULL) : NULL;
+    X509_NAME_free(in);
   }
   for(i = 0; i < SCEPLAB_CA_TIERS; i++)
     if(!ca.cert[i]) {
@@ -374,6 +381,15 @@ sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
     }
     free(cp);
     free(kp);
+    if(i == SCEPLAB_CA_INTUNE_SIGN && (!ca->cert[i] || !ca->key[i])) {
+      /* optional: a state directory made before tokens existed */
+      X509_free(ca->cert[i]);
+      EVP_PKEY_free(ca->key[i]);
+      ca->cert[i] = NULL;
+      ca->key[i] = NULL;
+      sceplab_err_clear(err);
+      continue;
+    }
     if(!ca->cert[i] || !ca->key[i]) {
       if(!missing_reported(err))
         sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: not a sceplab CA directory (no %s.pem and %s.key: make one with `sceplab ca init`)",
@@ -407,6 +423,12 @@ void sceplab_ca_close(sceplab_ca *ca)
 const char *sceplab_ca_dir(const sceplab_ca *ca) { return ca->dir; }
 X509 *sceplab_ca_cert(const sceplab_ca *ca, sceplab_ca_tier t) { return t < SCEPLAB_CA_TIERS ? ca->cert[t] : NULL; }
 EVP_PKEY *sceplab_ca_key(const sceplab_ca *ca, sceplab_ca_tier t) { return t < SCEPLAB_CA_TIERS ? ca->key[t] : NULL; }
+
+char *sceplab_ca_thumbprint(const sceplab_ca *ca, sceplab_ca_tier t)
+{
+  X509 *x = sceplab_ca_cert(ca, t);
+  return x ? sceplab_thumbprint(x, EVP_sha1()) : NULL;
+}
 
 static char *name_text(const X509_NAME *n)
 {

@@ -11,6 +11,26 @@
 #include "sceplab/sceplab.h"
 #include "../../src/core/optlib.h"
 
+#if defined(FUZZ_intune_token)
+/* The CA the token target verifies against: made once per process in a scratch directory,
+ * removed at exit. */
+static char ca_dir[] = "/tmp/sceplab-fuzz-ca-XXXXXX";
+
+static void remove_ca(void)
+{
+  static const char *const files[] = {"root.pem", "root.key", "ca.pem", "ca.key", "ra-sign.pem", "ra-sign.key",
+                                      "ra-encrypt.pem", "ra-encrypt.key", "intune-sign.pem", "intune-sign.key",
+                                      "ca.db", "ca.db-wal", "ca.db-shm", NULL};
+  char p[256];
+  size_t i;
+  for(i = 0; files[i]; i++) {
+    snprintf(p, sizeof(p), "%s/%s", ca_dir, files[i]);
+    unlink(p);
+  }
+  rmdir(ca_dir);
+}
+#endif
+
 static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
 {
   static const sceplab_decode_opts opts = {0};
@@ -166,6 +186,20 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
       return NULL;
     free(reply);
     return sceplab_val_null();
+  }
+#elif defined(FUZZ_intune_token)
+  {
+    /* the challenge a device sends to an `intune` policy: phases 1 and 2 on untrusted text */
+    static sceplab_ca *ca;
+    sceplab_intune_failure f;
+    if(!ca) {
+      if(!mkdtemp(ca_dir))
+        abort();
+      atexit(remove_ca);
+      if(sceplab_ca_init(ca_dir, NULL, err) != 0 || !(ca = sceplab_ca_open(ca_dir, err)))
+        abort();
+    }
+    return sceplab_intune_verify(ca, (const char *)d, n, 0, &f, err);
   }
 #else
 #error "define FUZZ_<target>"

@@ -31,8 +31,11 @@ typedef struct sceplab_ca_params {
 typedef struct sceplab_ca sceplab_ca;
 
 /* The certificates and keys of a state directory. */
+/* INTUNE_SIGN plays the Intune service's challenge-signing certificate (the one registered with
+ * the connector; sceplab intune token signs with it). It is self-signed and optional: a state
+ * directory made before it existed opens without it, and tokens then cannot be made. */
 typedef enum {
-  SCEPLAB_CA_ROOT, SCEPLAB_CA_ISSUING, SCEPLAB_CA_RA_SIGN, SCEPLAB_CA_RA_ENCRYPT, SCEPLAB_CA_TIERS
+  SCEPLAB_CA_ROOT, SCEPLAB_CA_ISSUING, SCEPLAB_CA_RA_SIGN, SCEPLAB_CA_RA_ENCRYPT, SCEPLAB_CA_INTUNE_SIGN, SCEPLAB_CA_TIERS
 } sceplab_ca_tier;
 
 /* Makes a new state directory (created 0700; refused when it holds a CA already). */
@@ -42,6 +45,8 @@ void sceplab_ca_close(sceplab_ca *ca);
 const char *sceplab_ca_dir(const sceplab_ca *ca);
 X509 *sceplab_ca_cert(const sceplab_ca *ca, sceplab_ca_tier t);   /* owned by ca */
 EVP_PKEY *sceplab_ca_key(const sceplab_ca *ca, sceplab_ca_tier t); /* owned by ca */
+/* A tier's SHA-1 thumbprint, upper-case hex as Windows shows it (malloc'd), or NULL. */
+char *sceplab_ca_thumbprint(const sceplab_ca *ca, sceplab_ca_tier t);
 
 /* What a request is at, by its transactionID: none, pending, issued, rejected. */
 typedef enum { SCEPLAB_REQ_NONE, SCEPLAB_REQ_PENDING, SCEPLAB_REQ_ISSUED, SCEPLAB_REQ_REJECTED } sceplab_req_state;

@@ -11,6 +11,7 @@
 #include "sceplab/logs.h"
 #include "sceplab/ca.h"
 #include "sceplab/serve.h"
+#include "sceplab/intune.h"
 
 #define SCEPLAB_API_VERSION "0.1.0"
 

@@ -1,0 +1,226 @@
+/* The NDES server's own logs as `sceplab serve` writes them: see artifacts.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "artifacts.h"
+
+void sceplab_art_init(sceplab_art *a, const char *dir, const char *host)
+{
+  memset(a, 0, sizeof(*a));
+  snprintf(a->dir, sizeof(a->dir), "%s", dir ? dir : "");
+  snprintf(a->host, sizeof(a->host), "%s", host && *host ? host : "NDES01");
+  a->pid = (unsigned)getpid();
+  a->record = 1000;
+}
+
+void sceplab_art_close(sceplab_art *a)
+{
+  if(a->plugin)
+    fclose(a->plugin);
+  if(a->crp)
+    fclose(a->crp);
+  if(a->events)
+    fclose(a->events);
+  a->plugin = a->crp = a->events = NULL;
+}
+
+static FILE *open_log(sceplab_art *a, const char *name)
+{
+  char path[4200];
+  if(!a->dir[0])
+    return NULL;
+  if(snprintf(path, sizeof(path), "%s/%s", a->dir, name) >= (int)sizeof(path))
+    return NULL;
+  return fopen(path, "a");
+}
+
+/* Text for an XML element's content: the five characters XML reserves, and no control bytes. */
+static void put_xml(FILE *f, const char *s)
+{
+  for(; *s; s++) {
+    switch(*s) {
+    case '<': fputs("&lt;", f); break;
+    case '>': fputs("&gt;", f); break;
+    case '&': fputs("&amp;", f); break;
+    case '\'': fputs("&apos;", f); break;
+    case '"': fputs("&quot;", f); break;
+    default: fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
+    }
+  }
+}
+
+static void utc_now(struct timeval *tv, struct tm *tm)
+{
+  time_t t;
+  gettimeofday(tv, NULL);
+  t = tv->tv_sec;
+  gmtime_r(&t, tm);
+}
+
+void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *fmt, ...)
+{
+  struct timeval tv;
+  struct tm tm;
+  time_t t;
+  char msg[1024];
+  va_list ap;
+  if(!a->plugin && !(a->plugin = open_log(a, "NDESPlugin.log")))
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  /* CMTrace: local time and the Windows bias (UTC = local + bias minutes) */
+  gettimeofday(&tv, NULL);
+  t = tv.tv_sec;
+  localtime_r(&t, &tm);
+  fprintf(a->plugin,
+          "<![LOG[%s]LOG]!><time=\"%d:%02d:%02d.%03ld%+ld\" date=\"%02d-%02d-%04d\" component=\"NDESPlugin\" context=\"\" "
+          "type=\"%d\" thread=\"%u\" file=\"\">\n",
+          msg, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), -(long)tm.tm_gmtoff / 60, tm.tm_mon + 1,
+          tm.tm_mday, tm.tm_year + 1900, type, thread);
+  fflush(a->plugin);
+}
+
+void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char *fmt, ...)
+{
+  struct timeval tv;
+  struct tm tm;
+  char msg[1024];
+  va_list ap;
+  utc_now(&tv, &tm);
+  if(!a->crp) {
+    char name[96];
+    snprintf(name, sizeof(name), "CertificateRegistrationPoint_%04d-%02d-%02d_%02d%02d%02d.svclog", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if(!(a->crp = open_log(a, name)))
+      return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  fprintf(a->crp,
+          "<E2ETraceEvent xmlns=\"http://schemas.microsoft.com/2004/06/E2ETraceEvent\"><System xmlns=\"http://schemas.microsoft.com/2004/06/windows/eventlog/system\">"
+          "<EventID>0</EventID><Type>3</Type><SubType Name=\"%s\">0</SubType><Level>%d</Level>"
+          "<TimeCreated SystemTime=\"%04d-%02d-%02dT%02d:%02d:%02d.%06ld0Z\" /><Source Name=\"CertificateRegistrationPoint\" />"
+          "<Correlation ActivityID=\"%s\" /><Execution ProcessName=\"w3wp\" ProcessID=\"%u\" ThreadID=\"1\" /><Channel />"
+          "<Computer>",
+          error ? "Error" : "Information", error ? 2 : 8, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+          tm.tm_min, tm.tm_sec, (long)tv.tv_usec, activity, a->pid);
+  put_xml(a->crp, a->host);
+  fputs("</Computer></System><ApplicationData>", a->crp);
+  put_xml(a->crp, msg);
+  fputs("</ApplicationData></E2ETraceEvent>\n", a->crp);
+  fflush(a->crp);
+}
+
+void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *message)
+{
+  struct timeval tv;
+  struct tm tm;
+  if(!a->events && !(a->events = open_log(a, "NDES-Application.xml")))
+    return;
+  utc_now(&tv, &tm);
+  /* as `wevtutil qe Application /f:RenderedXml` prints it, one event a line */
+  fprintf(a->events,
+          "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+          "<Provider Name='Microsoft-Windows-NetworkDeviceEnrollmentService' Guid='{7acfd5ae-0e1d-4e08-9c36-55f7d5d2d1a6}' EventSourceName='NetworkDeviceEnrollmentService'/>"
+          "<EventID Qualifiers='%u'>%u</EventID><Level>%d</Level><TimeCreated SystemTime='%04d-%02d-%02dT%02d:%02d:%02d.%06ld0Z'/>"
+          "<EventRecordID>%lu</EventRecordID><Channel>Application</Channel><Computer>",
+          error ? 49152u : 16384u, id, error ? 2 : 4, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+          tm.tm_sec, (long)tv.tv_usec, ++a->record);
+  put_xml(a->events, a->host);
+  fputs("</Computer></System><EventData><Data>", a->events);
+  put_xml(a->events, message);
+  fprintf(a->events, "</Data></EventData><RenderingInfo Culture='en-US'><Message>");
+  put_xml(a->events, message);
+  fprintf(a->events, "</Message><Level>%s</Level></RenderingInfo></Event>\n", error ? "Error" : "Information");
+  fflush(a->events);
+}
+
+void sceplab_art_activity(char *out, size_t n)
+{
+  unsigned char b[16];
+  RAND_bytes(b, sizeof(b));
+  snprintf(out, n, "{%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x}", b[0], b[1], b[2], b[3], b[4],
+           b[5], (b[6] & 0x0f) | 0x40, b[7], (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static int crs_path(const sceplab_art *a, const char *folder, const char *name, char *out, size_t n)
+{
+  char d[4200];
+  if(snprintf(d, sizeof(d), "%s/CertificateRequestStatus", a->dir) >= (int)sizeof(d))
+    return -1;
+  if(mkdir(d, 0755) != 0 && errno != EEXIST)
+    return -1;
+  if(snprintf(out, n, "%s/%s", d, folder) >= (int)n || (mkdir(out, 0755) != 0 && errno != EEXIST))
+    return -1;
+  if(name && snprintf(out, n, "%s/%s/%s", d, folder, name) >= (int)n)
+    return -1;
+  return 0;
+}
+
+static void crs_elem(FILE *f, const char *name, const char *v)
+{
+  fprintf(f, "  <%s>", name);
+  put_xml(f, v ? v : "");
+  fprintf(f, "</%s>\r\n", name);
+}
+
+int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, size_t namelen)
+{
+  unsigned char b[16];
+  char path[4400], exp[40], num[16];
+  struct tm tm;
+  time_t t = (time_t)c->not_after;
+  FILE *f;
+  int i, h;
+  if(!a->dir[0] || namelen < 37)
+    return -1;
+  RAND_bytes(b, sizeof(b));
+  for(i = 0; i < 16; i++)
+    snprintf(name + 2 * i, 3, "%02X", b[i]);
+  snprintf(name + 32, namelen - 32, ".CRS");
+  if(crs_path(a, "Processing", name, path, sizeof(path)) != 0 || !(f = fopen(path, "w")))
+    return -1;
+  gmtime_r(&t, &tm);
+  h = tm.tm_hour % 12 ? tm.tm_hour % 12 : 12;
+  /* the connector's .NET DateTime.ToString() in en-US */
+  snprintf(exp, sizeof(exp), "%d/%d/%04d %d:%02d:%02d %s", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900, h, tm.tm_min,
+           tm.tm_sec, tm.tm_hour < 12 ? "AM" : "PM");
+  fputs("\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<CertRequestStatus xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n", f);
+  crs_elem(f, "Version", "9");
+  crs_elem(f, "CertSerialNumber", c->serial_hex);
+  crs_elem(f, "UserID", c->user_id);
+  crs_elem(f, "DeviceID", c->device_id);
+  crs_elem(f, "IssuerCA", c->issuer_ca);
+  crs_elem(f, "UploadAttempt", "1");
+  crs_elem(f, "UploadStatus", "2");
+  crs_elem(f, "Thumbprint", c->thumbprint);
+  crs_elem(f, "CertificateRequestID", c->request_id);
+  crs_elem(f, "TransactionID", c->transaction_id);
+  crs_elem(f, "CertExpirationDate", c->not_after ? exp : "");
+  snprintf(num, sizeof(num), "%d", c->status);
+  crs_elem(f, "Status", num);
+  snprintf(num, sizeof(num), "%u", c->hresult);
+  crs_elem(f, "HResult", num);
+  fputs("</CertRequestStatus>", f);
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder)
+{
+  char from[4400], to[4400];
+  if(crs_path(a, "Processing", name, from, sizeof(from)) != 0 || crs_path(a, folder, name, to, sizeof(to)) != 0)
+    return -1;
+  return rename(from, to);
+}

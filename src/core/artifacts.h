@@ -1,0 +1,53 @@
+/* The logs an NDES server with the Intune connector writes, written by `sceplab serve` in the
+ * forms the real components use, so sceplab timeline and diagnose read a served run as they
+ * read a customer's: the policy module's NDESPlugin.log (CMTrace), the Certificate Registration
+ * Point's .svclog (WCF E2ETraceEvent records), NDES's Application events (rendered event XML)
+ * and the certificate request status (CRS) files the connector moves from Processing to
+ * Succeed or Failed. Files are opened on first use and flushed per record. */
+#ifndef SCEPLAB_ARTIFACTS_H
+#define SCEPLAB_ARTIFACTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct sceplab_art {
+  char dir[4096];
+  char host[64];
+  FILE *plugin, *crp, *events;
+  unsigned pid;
+  unsigned long record;          /* EventRecordID */
+} sceplab_art;
+
+/* What a CRS file says about one request. */
+typedef struct sceplab_art_crs {
+  const char *serial_hex, *thumbprint, *issuer_ca, *transaction_id;
+  const char *user_id, *device_id, *request_id;
+  int64_t not_after;             /* Unix seconds */
+  int status;                    /* 0 issued */
+  unsigned hresult;
+} sceplab_art_crs;
+
+void sceplab_art_init(sceplab_art *a, const char *dir, const char *host);
+void sceplab_art_close(sceplab_art *a);
+
+/* NDESPlugin.log: type 1 information, 2 warning, 3 error. */
+void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 4, 5)))
+#endif
+  ;
+/* The CRP's .svclog: one record in the activity (a GUID in braces). */
+void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 4, 5)))
+#endif
+  ;
+/* An NDES Application event (Microsoft-Windows-NetworkDeviceEnrollmentService). */
+void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *message);
+/* Writes the CRS file in Processing under a new name (out, 33+ bytes); then moves it. */
+int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, size_t namelen);
+int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder);
+/* A new activity ID, "{xxxxxxxx-...}". */
+void sceplab_art_activity(char *out, size_t n);
+
+#endif
