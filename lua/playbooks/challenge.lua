@@ -3,13 +3,24 @@
 -- request has no usable password, and VerifyRequest or Notify may answer 404.
 local FIX_RESTART = "Restart the Intune Connector Service and retry the enrollment from the device (sync)."
 
+-- Phase 3 compares the CSR with the challenge: the subject and SANs, or the key and its usages
+-- (the reason codes the validation service gives, or the CRP's wording).
+local KEY_MISMATCH = { "KeyLengthMismatch", "KeyUsageMismatch", "EnhancedKeyUsageMismatch", "Key length in CSR",
+                       "Key usage", "Enhanced key usage" }
+
 local KINDS = {
   { id = "challenge-invalid", any = { "Phase 1 validation failed", "CRPSCEPDeserialize_Failed", "0x410" } },
   { id = "challenge-expired", any = { "Phase 2 validation failed", "CRPSCEPChallenge_Expired", "0x411", "challenge has expired" } },
-  { id = "subject-mismatch", any = { "Phase 3 validation failed", "do not match" } },
+  { id = "csr-key-mismatch", any = KEY_MISMATCH, phase3 = true },
+  { id = "subject-mismatch", any = { "Phase 3 validation failed", "do not match" }, unless = KEY_MISMATCH },
 }
 
-local contains = { "password" }
+local function any_text(ctx, r, list)
+  for _, s in ipairs(list) do if ctx.text(r, s) then return true end end
+  return false
+end
+
+local contains = { "password", "Exiting VerifyRequest with 0x8" }
 for _, k in ipairs(KINDS) do for _, s in ipairs(k.any) do contains[#contains + 1] = s end end
 
 return {
@@ -30,6 +41,10 @@ return {
       cause = "The Subject Name in the CSR and the one the challenge was issued for differ (phase 3): typically special characters or an escaped comma in the profile's subject name format.",
       fix = { "Simplify the SCEP profile's Subject name format (avoid commas and special characters in the CN; use {{...}} variables directly).",
               "Re-assign the profile and sync the device." } },
+    ["csr-key-mismatch"] = { title = "The CSR's key or key usages differ from the profile",
+      cause = "The CRP compared the CSR with the challenge (phase 3) and the key length, key usage or extended key usage differs from what the SCEP profile asked for: the device made a different key (a TPM or KSP that cannot make the size asked for, or a key reused from another profile).",
+      fix = { "Compare the profile's Key size, Key usage and Extended key usage with what the device's CSR asks for (sceplab decode on the request, or the reason in the CRP log).",
+              "Set the profile's key size to one the device's key storage provider supports (2048 for TPM), re-assign the profile and sync the device." } },
     ["renewal-password-missing"] = { title = "A renewal arrived without a challenge NDES accepts",
       cause = "NDES event 28: the request carries no password and is not signed by a certificate that chains to a trusted root with the same subject, so NDES cannot treat it as a renewal.",
       fix = { "Let the device enroll anew with a fresh challenge (re-assign or sync the SCEP profile).",
@@ -49,15 +64,30 @@ return {
     for _, k in ipairs(KINDS) do
       local ev = {}
       for _, r in ipairs(records) do
-        for _, s in ipairs(k.any) do
-          if ctx.text(r, s) and (r.source == "svclog" or r.source == "cmtrace" or ctx.text(r, "challenge")
-                                 or ctx.text(r, "CRP")) then
-            ev[#ev + 1] = r
-            break
-          end
+        if any_text(ctx, r, k.any) and (r.source == "svclog" or r.source == "cmtrace" or ctx.text(r, "challenge")
+                                        or ctx.text(r, "CRP"))
+           and (not k.phase3 or ctx.text(r, "Phase 3"))
+           and not (k.unless and any_text(ctx, r, k.unless)) then
+          ev[#ev + 1] = r
         end
       end
-      if #ev > 0 then out[#out + 1] = { id = k.id, evidence = ev } end
+      if #ev > 0 then
+        -- the policy module's side of the same VerifyRequest: the failing exit nearest each phase
+        -- line (the CRP logs in microseconds, CMTrace in milliseconds), within seconds
+        local n = #ev
+        for i = 1, n do
+          local best
+          for _, r in ipairs(ctx.records) do
+            if r.source == "cmtrace" and r.time_us and ev[i].time_us and r.time_us >= ev[i].time_us - 5e5
+               and ctx.within(ev[i], r, 5) and ctx.text(r, "Exiting VerifyRequest with 0x8")
+               and (not best or math.abs(r.time_us - ev[i].time_us) < math.abs(best.time_us - ev[i].time_us)) then
+              best = r
+            end
+          end
+          if best then ev[#ev + 1] = best end
+        end
+        out[#out + 1] = { id = k.id, evidence = ev }
+      end
     end
     -- NDES events: 28 a renewal without a password, 29 a wrong, used or badly encoded password
     local ndes = function(r) return (r.component or ""):find("NetworkDeviceEnrollment", 1, true) or ctx.text(r, "password") end

@@ -5,9 +5,10 @@ return {
   description = "NDES one-time passwords (sceplab ca challenge): each valid 60 minutes, for one request.",
   check = function(req, ctx)
     if req.message_type == "RenewalReq" and req.renewal then return ctx.allow() end
-    if not req.challenge then return ctx.deny("the request carries no challengePassword") end
+    -- NDES logs event 28 for a request without a password, 29 for one it cannot verify
+    if not req.challenge then return ctx.deny("the request carries no challengePassword", nil, { event = 28 }) end
     if not ctx.use_challenge(req.challenge) then
-      return ctx.deny("the password is unknown, already used or expired")
+      return ctx.deny("the password is unknown, already used or expired", nil, { event = 29 })
     end
     return ctx.allow()
   end,

@@ -35,7 +35,7 @@ local GROUPS = {
   ["sceplab.cli_scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
   ["sceplab.cli_logs"] = { "timeline" },
   ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
-  ["sceplab.cli_serve"] = { "serve", "ca" },
+  ["sceplab.cli_serve"] = { "serve", "ca", "intune" },
 }
 local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose", "sceplab.cli_serve" }
 local GROUP_OF = {}
@@ -206,7 +206,7 @@ function M.main(argv, host)
   if args.command == "run" then return cmd_run(args) end
   if args.command == "timeline" then return (require "sceplab.cli_logs").run(args) end
   if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
-  if args.command == "serve" or args.command == "ca" then return (require "sceplab.cli_serve").run(args) end
+  if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli_serve").run(args) end
   local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
   if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)

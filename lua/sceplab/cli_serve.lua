@@ -65,6 +65,36 @@ function M.register(p)
   local ch = c:command("challenge"):description("Make a one-time password, as the NDES admin page does (policy ndes-otp).")
   dir_option(ch)
   ch:option("--minutes"):description("How long it stays valid."):default("60"):convert(tonumber)
+
+  local it = p:command("intune"):description("Play Intune for the embedded CA: issue CertEnrollToken challenges, verify them as the connector does, wrap them in a SyncML SCEP profile.")
+  it:command_target("intune_command")
+  local function claim_options(c)
+    dir_option(c)
+    c:option("--subject"):description("The subject name the profile resolved for the device (CN=alice,O=Contoso).")
+    c:option("--device"):description("The Intune device ID (default: a new GUID).")
+    c:option("--user"):description("The user (UPN or object ID); none for a device certificate.")
+    c:option("--san"):description("A subject alternative name, TYPE:VALUE with TYPE upn, email, dns or uri (repeatable)."):count("*")
+    c:option("--key-bits"):description("The profile's key size."):default("2048"):convert(tonumber)
+    c:option("--key-usage"):description("The profile's key usage."):default("digitalSignature,keyEncipherment")
+    c:option("--eku"):description("An extended key usage, OID or name (repeatable; default clientAuth)."):count("*")
+    c:option("--minutes"):description("How long the challenge is valid."):default("60"):convert(tonumber)
+    c:option("--issued-at"):description("When Intune issued it (ISO 8601 UTC; default now): an old time makes an expired challenge.")
+    c:option("--request-id"):description("The CertificateRequestId (default: a new one in Intune's form).")
+  end
+  local tk = it:command("token"):description("Issue a CertEnrollToken (base64) for a device, signed with the state's Intune signing certificate.")
+  claim_options(tk)
+  tk:option("-o --out"):description("Write it to this file (0600) instead of standard output.")
+  local vf = it:command("verify"):description("Verify a token as the connector does (phase 1 signature and decryption, phase 2 expiry) and print its claims.")
+  dir_option(vf)
+  vf:argument("token"):description("The token: a file, or the base64 text.")
+  vf:flag("--json"):description("As JSON.")
+  local pf = it:command("profile"):description("Write the SyncML SCEP profile Intune sends a Windows device (ClientCertificateInstall), around a new token or --token.")
+  claim_options(pf)
+  pf:option("--token"):description("Wrap this token (a file or the text) instead of issuing one.")
+  pf:option("--url"):description("The SCEP server URL(s) the profile names (repeatable; default http://127.0.0.1:8080/certsrv/mscep/mscep.dll)."):count("*")
+  pf:option("--scope"):description("User or Device (default: User when the token names a user).")
+  pf:option("--template"):description("TemplateName to put in the profile.")
+  pf:option("-o --out"):description("Write it to this file instead of standard output.")
 end
 
 local function open_ca(args)
@@ -77,6 +107,15 @@ local function pem(der, label)
   local b, lines = codec.b64encode(der), {}
   for i = 1, #b, 64 do lines[#lines + 1] = b:sub(i, i + 63) end
   return ("-----BEGIN %s-----\n%s\n-----END %s-----\n"):format(label, table.concat(lines, "\n"), label)
+end
+
+local function write_out(path, text, private)
+  if not path then io.stdout:write(text) return 0 end
+  local out, err = sys.reserve(path, private and true or false)
+  if not out then stderr("%s", err) return 1 end
+  local ok, werr = out:commit(text)
+  if not ok then stderr("%s", werr) return 1 end
+  return 0
 end
 
 local function run_ca(args)
@@ -120,14 +159,7 @@ local function run_ca(args)
   elseif cmd == "crl" then
     local der, err = ca:crl(math.tointeger(args.days) or 7)
     if not der then stderr("%s", err) return 1 end
-    local text = pem(der, "X509 CRL")
-    if args.out then
-      local out, oerr = sys.reserve(args.out, false)
-      if not out then stderr("%s", oerr) return 1 end
-      local ok, werr = out:commit(text)
-      if not ok then stderr("%s", werr) return 1 end
-    else io.stdout:write(text) end
-    return 0
+    return write_out(args.out, pem(der, "X509 CRL"))
   elseif cmd == "challenge" then
     local pw, err = ca:challenge(math.tointeger(args.minutes) or 60)
     if not pw then stderr("%s", err) return 1 end
@@ -135,6 +167,107 @@ local function run_ca(args)
     return 0
   end
   stderr("ca: give a command (init, list, approve, reject, revoke, crl, challenge)")
+  return 2
+end
+
+local function token_arg(v)
+  if sys.kind(v) == "file" then
+    local text, err = sys.read_file(v, 1 << 20)
+    if not text then return nil, err end
+    return (text:gsub("%s+", ""))
+  end
+  return v
+end
+
+local function make_token(ca, args)
+  if not args.subject then return nil, "--subject is required (the subject name the profile resolved to)", 2 end
+  local issued
+  if args.issued_at then
+    issued = (require "sceplab.time").parse(args.issued_at)
+    if not issued then return nil, ("--issued-at '%s': expected an ISO 8601 time"):format(args.issued_at), 2 end
+    issued = math.floor(issued)
+  end
+  for _, sn in ipairs(args.san or {}) do
+    local t = sn:match("^(%w+):.")
+    if not t or not (require "sceplab.intune").SAN_CODES[t:lower()] then
+      return nil, ("--san '%s': expected TYPE:VALUE with TYPE upn, email, dns or uri"):format(sn), 2
+    end
+  end
+  local ekus = args.eku and #args.eku > 0 and args.eku or { "clientAuth" }
+  local minutes = math.tointeger(args.minutes)
+  if not minutes or minutes < 1 then return nil, "--minutes must be a positive integer", 2 end
+  local tok, err = ca:intune_token({ device_id = args.device, user_id = args.user, subject = args.subject, san = args.san,
+    key_bits = math.tointeger(args.key_bits), key_usage = args.key_usage, ekus = ekus, minutes = minutes,
+    issued_at = issued, request_id = args.request_id })
+  if not tok then return nil, err, 1 end
+  return tok
+end
+
+local function print_claims(c)
+  local w = function(k, v) if v then io.stdout:write(("%-20s %s\n"):format(k, v)) end end
+  w("device", c.device_id)
+  w("user", c.user_id)
+  w("subject", c.subject)
+  local sans = {}
+  for _, s in ipairs(c.san or {}) do sans[#sans + 1] = s.type .. ":" .. s.value end
+  if #sans > 0 then w("san", table.concat(sans, ", ")) end
+  w("key bits", c.key_bits and tostring(c.key_bits))
+  w("key usage", c.key_usage and table.concat(c.key_usage, ","))
+  w("ekus", c.ekus and table.concat(c.ekus, ","))
+  w("request id", c.request_id)
+  w("issued at", c.issued_at)
+  w("expires at", c.expires_at)
+  w("signed by", c.signer_thumbprint)
+end
+
+local function run_intune(args)
+  local cmd = args.intune_command
+  local ca, code = open_ca(args)
+  if not ca then return code end
+  if cmd == "token" then
+    local tok, err, ecode = make_token(ca, args)
+    if not tok then stderr("%s", err) return ecode end
+    return write_out(args.out, tok .. "\n", true)
+  elseif cmd == "verify" then
+    local tok, rerr = token_arg(args.token)
+    if not tok then stderr("%s", rerr) return 3 end
+    local c, err, reason, phase, crp, hr = ca:intune_verify(tok)
+    if not c then
+      if args.json then
+        io.stdout:write(json.encode({ valid = false, phase = phase, reason = reason, error = crp, message = err }), "\n")
+      else
+        io.stdout:write(("phase %d failed: %s (%s, %s 0x%x)\n"):format(phase, err, reason, crp, hr))
+      end
+      return 1
+    end
+    if args.json then
+      c.valid = true
+      io.stdout:write(json.encode(c), "\n")
+    else
+      io.stdout:write("phase 1 (signature, decryption) and phase 2 (expiry) passed\n")
+      print_claims(c)
+    end
+    return 0
+  elseif cmd == "profile" then
+    local tok, err, ecode
+    if args.token then
+      tok, err = token_arg(args.token)
+      ecode = 3
+    else
+      tok, err, ecode = make_token(ca, args)
+    end
+    if not tok then stderr("%s", err) return ecode end
+    local claims, verr = ca:intune_verify(tok)
+    if not claims then stderr("the token does not verify against %s: %s", args.dir or default_dir(), verr) return 1 end
+    local certs = ca:certificates()
+    local root = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", "")
+    local urls = args.url and #args.url > 0 and args.url or { "http://127.0.0.1:8080/certsrv/mscep/mscep.dll" }
+    local doc, perr = (require "sceplab.intune").profile({ token = tok, claims = claims, urls = urls,
+      root_der_b64 = root, ca_thumbprint = ca:thumbprint("root"), scope = args.scope, template = args.template })
+    if not doc then stderr("%s", perr) return 1 end
+    return write_out(args.out, doc, true)
+  end
+  stderr("intune: give a command (token, verify, profile)")
   return 2
 end
 
@@ -185,6 +318,7 @@ end
 
 function M.run(args)
   if args.command == "ca" then return run_ca(args) end
+  if args.command == "intune" then return run_intune(args) end
   return run_serve(args)
 end
 

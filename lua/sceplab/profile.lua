@@ -77,7 +77,30 @@ function M.validate(p, where)
 end
 
 --- Loads lua/profiles-style files: the chunk returns the table (or sets `profile = {...}`).
+-- A SyncML message (what Intune sends a Windows device) or an Apple configuration profile is
+-- read as the device reads it: its first SCEP enrollment, challenge included.
+local function load_document(path)
+  local sys = require "sceplab.core.sys"
+  local data, err = sys.read_file(path, (require "sceplab.core.decode").max_input)
+  if not data then return nil, err end
+  local kind, doc = (require "sceplab").decode(data, { show_secrets = true })
+  if kind ~= "syncml" and kind ~= "mobileconfig" then
+    return nil, ("%s: a profile is a Lua file, a SyncML message or an Apple profile, not %s"):format(path,
+      kind or ("unreadable input (" .. tostring(doc) .. ")"))
+  end
+  local list = kind == "syncml" and M.from_syncml(doc) or M.from_mobileconfig(doc)
+  if #list == 0 then return nil, ("%s: this %s holds no SCEP enrollment"):format(path, kind) end
+  list[1].challenge_redacted = nil
+  return M.validate(list[1], path)
+end
+
 function M.load(path)
+  local f = io.open(path, "rb")
+  local head = f and f:read(64) or ""
+  if f then f:close() end
+  if head:match("^%s*<") or head:match("^\x30\x80") or head:match("^\x30\x82") or head:match("^bplist") then
+    return load_document(path)
+  end
   local env, res = sandbox.load(path, "profile")
   if not env then return nil, res end
   local p = res[1]

@@ -61,7 +61,7 @@ end
 -- What a `sceplab run` script may have: the documented API (docs/lua-api.md), not the sandbox.
 local RUN_MODULES = { "sceplab.json", "sceplab.profile", "sceplab.scep", "sceplab.probe", "sceplab.timeline",
                       "sceplab.diagnose", "sceplab.report", "sceplab.core.scep", "sceplab.core.http",
-                      "sceplab.core.sys", "sceplab.core.pkey", "sceplab.core.logs" }
+                      "sceplab.core.sys", "sceplab.core.pkey", "sceplab.core.logs", "sceplab.intune" }
 local function run_facade()
   local s = require "sceplab"
   local out = pure_facade()

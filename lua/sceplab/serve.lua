@@ -9,8 +9,11 @@
 -- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (signed by a
 -- valid certificate this CA issued), subject, subject_rdns, san, key = {type, bits}, key_usage, eku,
 -- template_name, client_ip, user_agent}. ctx: config (--set key=value, and SCEPLAB_CHALLENGE as
--- config.challenge), use_challenge(pw) (the CA's one-time passwords), allow{days, ekus, template},
--- deny, pending, equal(a, b) (a comparison that takes the same time however much matches).
+-- config.challenge), now(), use_challenge(pw) (the CA's one-time passwords), intune_verify(token),
+-- allow{days, ekus, template, ...}, deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
+-- (a comparison that takes the same time however much matches). extra: phases, device_id,
+-- user_id, request_id (the connector's logs), event (the NDES event a refusal logs). A policy
+-- with connector = true stands for the Intune connector: the server writes its logs.
 local sandbox = require "sceplab.sandbox"
 local core = require "sceplab.core.serve"
 local x509 = require "sceplab.core.x509"
@@ -20,7 +23,7 @@ local M = {}
 -- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
 M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
 
-local POLICY_FIELDS = { description = "string", check = "function", references = "table" }
+local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean" }
 local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
 
 local function lua_dir()
@@ -73,15 +76,35 @@ local function equal(a, b)
   return diff == 0
 end
 
-local function context(ca, config)
+-- What an answer may carry besides its decision: the connector's phases, whom the challenge was
+-- issued to (for the CRS file) and the NDES event a refusal logs.
+local EXTRA = { "phases", "device_id", "user_id", "request_id", "event" }
+
+local function with_extra(a, t)
+  if type(t) == "table" then for _, k in ipairs(EXTRA) do a[k] = t[k] end end
+  return a
+end
+
+local function context(ca, config, clock)
   local ctx = { config = config, equal = equal }
+  function ctx.now() return clock and clock() or os.time() end
   function ctx.use_challenge(pw) return type(pw) == "string" and ca:use_challenge(pw) == true end
+  -- Phases 1 and 2 of a CertEnrollToken (signature by the registered certificate, decryption,
+  -- expiry): the claims, or nil, message, reason code, phase, CRP error name, its code.
+  function ctx.intune_verify(token)
+    if type(token) ~= "string" or token == "" then
+      return nil, "the request carries no challenge", "ChallengeMalformed", 1, "CRPSCEPDeserialize_Failed", 0x410
+    end
+    return ca:intune_verify(token, ctx.now())
+  end
   function ctx.allow(t)
     t = t or {}
-    return { decision = "allow", days = t.days, ekus = t.ekus, template = t.template }
+    return with_extra({ decision = "allow", days = t.days, ekus = t.ekus, template = t.template }, t)
   end
-  function ctx.deny(reason, fail_info) return { decision = "deny", reason = reason, fail_info = fail_info or "badRequest" } end
-  function ctx.pending(reason) return { decision = "pending", reason = reason } end
+  function ctx.deny(reason, fail_info, t)
+    return with_extra({ decision = "deny", reason = reason, fail_info = fail_info or "badRequest" }, t)
+  end
+  function ctx.pending(reason, t) return with_extra({ decision = "pending", reason = reason }, t) end
   return ctx
 end
 
@@ -98,13 +121,25 @@ local function answer_of(pol, a)
   if a.days ~= nil and (math.type(a.days) ~= "integer" or a.days < 1 or a.days > 36500) then
     error(("%s: days must be an integer from 1 to 36500"):format(pol.file), 0)
   end
+  if a.phases ~= nil then
+    if type(a.phases) ~= "table" then error(("%s: phases must be a list"):format(pol.file), 0) end
+    for i, ph in ipairs(a.phases) do
+      if type(ph) ~= "table" or math.type(ph.phase) ~= "integer" or ph.phase < 1 or ph.phase > 3
+         or type(ph.message) ~= "string" then
+        error(("%s: phases[%d] must be {phase = 1..3, ok = bool, message = string, code = string?}"):format(pol.file, i), 0)
+      end
+    end
+  end
+  if a.event ~= nil and math.type(a.event) ~= "integer" then
+    error(("%s: event must be an NDES event ID (28 or 29)"):format(pol.file), 0)
+  end
   return a
 end
 
 --- The handler the server calls for each PKCSReq and RenewalReq: decodes the CSR for the policy
 -- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
-function M.handler(pol, ca, config, on_decision)
-  local ctx = context(ca, config)
+function M.handler(pol, ca, config, on_decision, clock)
+  local ctx = context(ca, config, clock)
   return function(raw)
     local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
@@ -132,12 +167,13 @@ function M.run(opts)
   local ok, err, ecode = core.serve(ca, {
     bind = host, port = opts.port, tls_cert = opts.tls_cert, tls_key = opts.tls_key,
     caps = table.concat(opts.caps or M.DEFAULT_CAPS, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
+    connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
     log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
     ready = function(port)
       if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end
     end,
     logged = opts.logged,
-  }, M.handler(pol, ca, opts.config or {}, opts.on_decision))
+  }, M.handler(pol, ca, opts.config or {}, opts.on_decision, opts.clock))
   ca:close()
   return ok, err, ecode
 end

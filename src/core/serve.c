@@ -2,6 +2,7 @@
  * bufferevents, one event loop on the caller's thread. See serve.h; docs/architecture.md says why
  * libevent. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -23,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "artifacts.h"
 #include "internal.h"
 #include "optlib.h"
 #include "sceplab/codec.h"
@@ -40,6 +43,8 @@ typedef struct server {
   unsigned char *cacert;        /* GetCACert's answer */
   size_t cacert_len;
   const char *cacert_type;
+  sceplab_art art;              /* the connector's and NDES's own logs */
+  unsigned thread;              /* the policy module's thread ID in its log */
 } server;
 
 /* One request's outcome, for the reply and the IIS log line. */
@@ -157,6 +162,85 @@ static unsigned char *stored_p7(const unsigned char *cert, size_t n, size_t *len
   return out;
 }
 
+/* NDES's Application events for a password it refused, as NDES words them. */
+static const char *ndes_event_text(int id)
+{
+  switch(id) {
+  case 28:
+    return "The Network Device Enrollment Service cannot locate the password in the certificate request. The request is "
+           "not signed by a certificate chaining to a trusted root with the same subject, so it cannot be processed as a renewal.";
+  case 29:
+    return "The Network Device Enrollment Service cannot submit the certificate request (0x80070057). The password in the "
+           "certificate request cannot be verified. It may have been used already. Obtain a new password to submit with this request.";
+  }
+  return NULL;
+}
+
+/* What the connector logs once the policy answered: each phase in the CRP's .svclog, the
+ * VerifyRequest call in IIS's log, its result in NDESPlugin.log. */
+static void log_verify(server *s, const sceplab_policy_answer *ans, const char *act, double t0)
+{
+  size_t i;
+  int ok = ans->decision == SCEPLAB_POLICY_ALLOW;
+  outcome o;
+  for(i = 0; i < ans->nphases && i < 4; i++) {
+    const char *code = ans->phases[i].code;
+    if(ans->phases[i].ok)
+      sceplab_art_crp(&s->art, 0, act, "VerifyRequest: Phase %d validation succeeded: %s", ans->phases[i].phase,
+                      ans->phases[i].message);
+    else
+      sceplab_art_crp(&s->art, 1, act, "VerifyRequest: Phase %d validation failed: %s%s%s", ans->phases[i].phase,
+                      ans->phases[i].message, code[0] ? " Reason: " : "", code);
+  }
+  memset(&o, 0, sizeof(o));
+  o.status = 200;
+  iis_log(s, "POST", "/CertificateRegistrationSvc/Certificate/VerifyRequest", NULL, s->bind, "NDES_Plugin", &o,
+          (long)(now_ms() - t0 + 0.5));
+  sceplab_art_plugin(&s->art, 1, s->thread, "Verify challenge returns %s", ok ? "true" : "false");
+  sceplab_art_plugin(&s->art, ok ? 1 : 3, s->thread, "Exiting VerifyRequest with 0x%s", ok ? "0" : "80070057");
+}
+
+/* The connector's report of an issued certificate: Notify, and its CRS file from Processing to
+ * Succeed (left in Processing while the connector service is "stopped"). */
+static void log_notify(server *s, const sceplab_policy_answer *ans, const sceplab_scep_request *rq, X509 *x)
+{
+  sceplab_art_crs c;
+  char name[64], issuer[256], cn[128] = "";
+  char *serial = NULL, *thumb = sceplab_thumbprint(x, EVP_sha1());
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+  struct tm tm;
+  outcome o;
+  double t0 = now_ms();
+  memset(&c, 0, sizeof(c));
+  serial = bn ? BN_bn2hex(bn) : NULL;
+  X509_NAME_get_text_by_NID(X509_get_subject_name(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING)), NID_commonName, cn,
+                            sizeof(cn));
+  snprintf(issuer, sizeof(issuer), "%s\%s", s->art.host, cn);
+  c.serial_hex = serial;
+  c.thumbprint = thumb;
+  c.issuer_ca = issuer;
+  c.transaction_id = rq->transaction_id;
+  c.user_id = ans->user_id;
+  c.device_id = ans->device_id;
+  c.request_id = ans->request_id;
+  if(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+    c.not_after = (int64_t)timegm(&tm);
+  sceplab_art_plugin(&s->art, 1, s->thread, "Calling Notify ...");
+  if(sceplab_art_crs_write(&s->art, &c, name, sizeof(name)) == 0) {
+    sceplab_art_plugin(&s->art, 1, s->thread, "Certificate request status written for transaction %s", rq->transaction_id);
+    memset(&o, 0, sizeof(o));
+    o.status = 204;
+    iis_log(s, "POST", "/CertificateRegistrationSvc/Certificate/Notify", NULL, s->bind, "NDES_Plugin", &o,
+            (long)(now_ms() - t0 + 0.5));
+    if(!s->p->crs_hold)
+      sceplab_art_crs_move(&s->art, name, "Succeed");
+  }
+  sceplab_art_plugin(&s->art, 1, s->thread, "Exiting Notify with 0x0");
+  OPENSSL_free(serial);
+  BN_free(bn);
+  free(thumb);
+}
+
 /* PKCSReq and RenewalReq: a transaction seen before gets the same answer; a new one goes to the
  * policy. Sets *status, *fail and the content (a PKCS#7) to reply with. */
 static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const char *ua, int *status, int *fail,
@@ -168,6 +252,8 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   sceplab_req_state st = sceplab_ca_request(s->p->ca, rq->transaction_id, &cert, &n, &why, err);
   sceplab_policy_request pr;
   sceplab_policy_answer ans;
+  char act[48] = "";
+  double t0 = now_ms();
   free(why);
   if(st == SCEPLAB_REQ_ISSUED && cert) {
     *content = stored_p7(cert, n, clen, err);
@@ -199,12 +285,21 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   pr.client_ip = cip;
   pr.user_agent = ua;
   ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
+  if(s->p->connector) {
+    sceplab_art_activity(act, sizeof(act));
+    sceplab_art_plugin(&s->art, 1, s->thread, "Calling VerifyRequest ...");
+    sceplab_art_plugin(&s->art, 1, s->thread, "Sending request to certificate registration point.");
+  }
   if(!s->p->policy) {
     ans.decision = SCEPLAB_POLICY_DENY;
     snprintf(ans.reason, sizeof(ans.reason), "no policy");
   }
   else if(s->p->policy(s->p->policy_ud, &pr, &ans, err) != 0)
     return -1;
+  if(s->p->connector)
+    log_verify(s, &ans, act, t0);
+  else if(ans.decision == SCEPLAB_POLICY_DENY && ndes_event_text(ans.event))
+    sceplab_art_event(&s->art, (unsigned)ans.event, 1, ndes_event_text(ans.event));
   if(ans.decision == SCEPLAB_POLICY_ALLOW) {
     sceplab_issue_params ip;
     const char *ekus[8];
@@ -220,6 +315,8 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
       X509 *x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, rq->transaction_id, &ip, err);
       if(!x)
         return -1;
+      if(s->p->connector)
+        log_notify(s, &ans, rq, x);
       *content = issued_p7(x, clen, err);
       X509_free(x);
     }
@@ -482,6 +579,19 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p->log_dir, strerror(errno));
     goto out;
   }
+  sceplab_art_init(&s.art, p->log_dir, p->host);
+  s.thread = 4000 + (unsigned)getpid() % 1000;
+  if(p->connector) {
+    /* the policy module's start, as NDES's application pool loads it */
+    char *thumb = sceplab_thumbprint(sceplab_ca_cert(p->ca, SCEPLAB_CA_RA_SIGN), EVP_sha1());
+    char *c;
+    for(c = thumb; c && *c; c++)
+      *c = (char)tolower((unsigned char)*c);
+    sceplab_art_plugin(&s.art, 1, s.thread, "==========[ NDES policy module started in process %u ]==========", s.art.pid);
+    sceplab_art_plugin(&s.art, 1, s.thread, "Calling Initialize...");
+    sceplab_art_plugin(&s.art, 1, s.thread, "NDES thumbprint is %s.", thumb ? thumb : "");
+    free(thumb);
+  }
   if(!(s.base = event_base_new()) || !(http = evhttp_new(s.base))) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start the event loop");
     goto out;
@@ -522,6 +632,7 @@ out:
     event_base_free(s.base);
   if(s.iis)
     fclose(s.iis);
+  sceplab_art_close(&s.art);
   SSL_CTX_free(s.ssl);
   free(s.cacert);
   ERR_clear_error();

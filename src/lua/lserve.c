@@ -6,6 +6,7 @@
 
 #include "lutil.h"
 #include "sceplab/ca.h"
+#include "sceplab/intune.h"
 #include "sceplab/serve.h"
 
 #define CA_MT "sceplab.ca"
@@ -106,21 +107,41 @@ static int c_list(lua_State *L)
   return sceplab_lua_result(L, sceplab_ca_list(c->ca, &err), &err);
 }
 
-/* ca:certificates() -> {root, issuing, ra_sign, ra_encrypt} as PEM */
+/* ca:certificates() -> {root, issuing, ra_sign, ra_encrypt, intune_sign?} as PEM */
 static int c_certificates(lua_State *L)
 {
-  static const char *const names[SCEPLAB_CA_TIERS] = {"root", "issuing", "ra_sign", "ra_encrypt"};
+  static const char *const names[SCEPLAB_CA_TIERS] = {"root", "issuing", "ra_sign", "ra_encrypt", "intune_sign"};
   lca *c = check_ca(L, 1);
   int i;
   lua_createtable(L, 0, SCEPLAB_CA_TIERS);
   for(i = 0; i < SCEPLAB_CA_TIERS; i++) {
-    char *pem = sceplab_cert_pem(sceplab_ca_cert(c->ca, (sceplab_ca_tier)i));
+    X509 *x = sceplab_ca_cert(c->ca, (sceplab_ca_tier)i);
+    char *pem = x ? sceplab_cert_pem(x) : NULL;
+    if(!x)
+      continue;
     if(!pem)
       return luaL_error(L, "out of memory");
     lua_pushstring(L, pem);
     free(pem);
     lua_setfield(L, -2, names[i]);
   }
+  return 1;
+}
+
+/* ca:thumbprint(tier) -> SHA-1 thumbprint (upper-case hex) of root, issuing, ra_sign, ra_encrypt or intune_sign */
+static int c_thumbprint(lua_State *L)
+{
+  static const char *const names[] = {"root", "issuing", "ra_sign", "ra_encrypt", "intune_sign", NULL};
+  lca *c = check_ca(L, 1);
+  int t = luaL_checkoption(L, 2, "root", names);
+  X509 *x = sceplab_ca_cert(c->ca, (sceplab_ca_tier)t);
+  char *h;
+  if(!x)
+    return luaL_argerror(L, 2, "this state directory has no such certificate");
+  if(!(h = sceplab_ca_thumbprint(c->ca, (sceplab_ca_tier)t)))
+    return luaL_error(L, "out of memory");
+  lua_pushstring(L, h);
+  free(h);
   return 1;
 }
 
@@ -236,6 +257,14 @@ typedef struct lserver {
   int policy, ready, logged;
 } lserver;
 
+/* A string field of the table on top into a fixed buffer ("" when absent). */
+static void copy_field(lua_State *L, const char *k, char *out, size_t n)
+{
+  lua_getfield(L, -1, k);
+  snprintf(out, n, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+  lua_pop(L, 1);
+}
+
 static const char *const fail_names[] = {"badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", NULL};
 
 static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_answer *ans, sceplab_error *err)
@@ -326,6 +355,31 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
       lua_pop(L, 1);
     }
   }
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "event");
+  if(lua_isinteger(L, -1))
+    ans->event = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  copy_field(L, "device_id", ans->device_id, sizeof(ans->device_id));
+  copy_field(L, "user_id", ans->user_id, sizeof(ans->user_id));
+  copy_field(L, "request_id", ans->request_id, sizeof(ans->request_id));
+  /* phases = {{phase = n, ok = bool, message = s, code = s}, ...} */
+  if(lua_getfield(L, -1, "phases") == LUA_TTABLE) {
+    size_t n = lua_rawlen(L, -1), k;
+    for(k = 1; k <= n && ans->nphases < 4; k++) {
+      if(lua_rawgeti(L, -1, (lua_Integer)k) == LUA_TTABLE) {
+        size_t j = ans->nphases++;
+        lua_getfield(L, -1, "phase");
+        ans->phases[j].phase = (int)lua_tointeger(L, -1);
+        lua_getfield(L, -2, "ok");
+        ans->phases[j].ok = lua_toboolean(L, -1);
+        lua_pop(L, 2);
+        copy_field(L, "message", ans->phases[j].message, sizeof(ans->phases[j].message));
+        copy_field(L, "code", ans->phases[j].code, sizeof(ans->phases[j].code));
+      }
+      lua_pop(L, 1);
+    }
+  }
   lua_settop(L, top);
   return 0;
 }
@@ -387,7 +441,12 @@ static int l_serve(lua_State *L)
   p.ca_only = lua_toboolean(L, -1);
   lua_getfield(L, 2, "allow_des");
   p.allow_des = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+  lua_getfield(L, 2, "connector");
+  p.connector = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "crs_hold");
+  p.crs_hold = lua_toboolean(L, -1);
+  lua_pop(L, 4);
+  p.host = opt_str(L, 2, "host");
   p.policy = policy_cb;
   p.policy_ud = &s;
   p.ready = ready_cb;
@@ -400,10 +459,89 @@ static int l_serve(lua_State *L)
   return 1;
 }
 
+/* A list of strings at t[k] into out (strings stay alive in the table). */
+static size_t str_list(lua_State *L, int t, const char *k, const char **out, size_t max)
+{
+  size_t n = 0, i, len;
+  if(lua_getfield(L, t, k) == LUA_TTABLE) {
+    len = lua_rawlen(L, -1);
+    luaL_argcheck(L, len <= max, t, "too many entries in a list");
+    for(i = 1; i <= len; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i);
+      if(!lua_isstring(L, -1))
+        luaL_argerror(L, t, lua_pushfstring(L, "%s must hold strings", k));
+      out[n++] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  else if(!lua_isnil(L, -1))
+    luaL_argerror(L, t, lua_pushfstring(L, "%s must be a list", k));
+  lua_pop(L, 1);
+  return n;
+}
+
+/* ca:intune_token{device_id, user_id, subject, san = {"upn:..."}, key_bits, key_usage, ekus,
+ * request_id, issued_at, minutes} -> base64 token */
+static int c_intune_token(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_intune_claims cl;
+  const char *san[16], *ekus[16];
+  sceplab_error err;
+  char *tok;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  memset(&cl, 0, sizeof(cl));
+  cl.device_id = opt_str(L, 2, "device_id");
+  cl.user_id = opt_str(L, 2, "user_id");
+  cl.subject = opt_str(L, 2, "subject");
+  cl.key_usage = opt_str(L, 2, "key_usage");
+  cl.request_id = opt_str(L, 2, "request_id");
+  cl.key_bits = opt_int(L, 2, "key_bits", 0);
+  cl.minutes = opt_int(L, 2, "minutes", 0);
+  if(lua_getfield(L, 2, "issued_at") != LUA_TNIL)
+    cl.issued_at = (int64_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  cl.nsan = str_list(L, 2, "san", san, 16);
+  cl.san = san;
+  cl.nekus = str_list(L, 2, "ekus", ekus, 16);
+  cl.ekus = ekus;
+  sceplab_err_clear(&err);
+  if(!(tok = sceplab_intune_token(c->ca, &cl, &err)))
+    return sceplab_lua_fail(L, &err);
+  lua_pushstring(L, tok);
+  free(tok);
+  return 1;
+}
+
+/* ca:intune_verify(token [, now]) -> claims | nil, message, reason code, phase, error name, hresult */
+static int c_intune_verify(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  size_t n;
+  const char *tok = luaL_checklstring(L, 2, &n);
+  lua_Integer now = luaL_optinteger(L, 3, 0);
+  sceplab_intune_failure f;
+  sceplab_error err;
+  sceplab_val *v;
+  sceplab_err_clear(&err);
+  if(!(v = sceplab_intune_verify(c->ca, tok, n, (int64_t)now, &f, &err))) {
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    lua_pushstring(L, f.code);
+    lua_pushinteger(L, f.phase);
+    lua_pushstring(L, f.error ? f.error : "");
+    lua_pushinteger(L, (lua_Integer)f.hresult);
+    return 6;
+  }
+  sceplab_lua_push_val(L, v);
+  sceplab_val_free(v);
+  return 1;
+}
+
 static const luaL_Reg ca_methods[] = {
   {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
   {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
-  {"close", c_close}, {NULL, NULL}
+  {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };
 static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {NULL, NULL}};

@@ -388,3 +388,165 @@ describe("sceplab serve with certmonger's scep-submit", function()
     assert.matches("CN%s*=%s*certmonger", (sh_out("openssl x509 -noout -subject -in " .. h.shquote(work .. "/cert.pem"))))
   end)
 end)
+
+-- The findings and verdict `sceplab diagnose --format json` gives for a folder.
+local function diagnosis(folder)
+  local cjson = require "cjson"
+  local code, out, err = h.sceplab({ "diagnose", "--format", "json", folder })
+  assert(out ~= "", err)
+  local rep = cjson.decode(out)
+  local ids, by = {}, {}
+  for _, f in ipairs(rep.findings) do ids[#ids + 1] = f.id by[f.id] = f end
+  table.sort(ids)
+  return ids, by, code
+end
+
+describe("sceplab intune and serve --policy intune", function()
+  local dir, s
+  setup(function()
+    dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    s = start(dir, { "--policy", "intune" })
+  end)
+  teardown(function() stop(s) end)
+
+  local function token(extra)
+    local args = { "intune", "token", "--dir", dir, "--subject", "CN=alice,O=Contoso", "--user", "alice@contoso.com",
+                   "--san", "upn:alice@contoso.com" }
+    for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+    local code, out, err = h.sceplab(args)
+    assert.are.equal(0, code, err)
+    return (out:gsub("%s+", ""))
+  end
+
+  it("issues a CertEnrollToken in Intune's structure that the decoder reads back and the connector verifies", function()
+    local file = h.tmpname() .. ".token"
+    assert.are.equal(0, (h.sceplab({ "intune", "token", "--dir", dir, "--subject", "CN=alice,O=Contoso", "--user", "alice@contoso.com",
+      "--device", "58c120b7-a22a-428f-89de-7b0856e0c43e", "--san", "upn:alice@contoso.com", "--eku", "clientAuth", "-o", file })))
+    assert.are.equal("600\n", (sh_out("stat -c %a " .. h.shquote(file)))) -- a challenge is a secret
+    local xml = (sh_out("base64 -d " .. h.shquote(file)))
+    assert.matches("^<CertEnrollToken><Data><CertEnrollChallenge>MII", xml)
+    assert.matches("</CertEnrollChallenge><SignerThumbprint>%x+</SignerThumbprint></Data><Signature>3082", xml)
+    local code, out = h.sceplab({ "decode", file })
+    assert.are.equal(0, code)
+    assert.matches("Device ID%s+58c120b7%-a22a%-428f%-89de%-7b0856e0c43e", out)
+    assert.matches("User ID%s+alice@contoso.com", out)
+    assert.matches("Request id%s+ModelName=AC_", out)
+    assert.matches("pkcs7%-signedData, 1 signer%(s%), 0 certificate%(s%) %[CN=sceplab Intune challenge signing, sha256%], detached", out)
+    assert.matches("pkcs7%-envelopedData, 1 recipient%(s%)", out)
+    -- openssl verifies the detached signature over the <Data> element with the signing certificate
+    local data = h.write(h.tmpname(), xml:match("<Data>.-</Data>"))
+    local sig = xml:match("<Signature>(%x+)</Signature>"):gsub("%x%x", function(c) return string.char(tonumber(c, 16)) end)
+    local sigf = h.write(h.tmpname(), sig)
+    local v = sh_out(("openssl cms -verify -binary -inform DER -in %s -content %s -certfile %s -noverify -out /dev/null")
+      :format(h.shquote(sigf), h.shquote(data), h.shquote(dir .. "/intune-sign.pem")))
+    assert.matches("Verification successful", v, 1, true)
+    local c2, o2 = h.sceplab({ "intune", "verify", "--dir", dir, file })
+    assert.are.equal(0, c2)
+    assert.matches("subject%s+CN=alice,O=Contoso", o2)
+    assert.matches("ekus%s+1%.3%.6%.1%.5%.5%.7%.3%.2", o2)
+    -- another tenant's state directory cannot verify it: phase 1
+    local other = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", other })))
+    local c3, o3 = h.sceplab({ "intune", "verify", "--dir", other, file })
+    assert.are.equal(1, c3)
+    assert.matches("phase 1 failed: the token is signed by %x+, not the registered signing certificate %(SignatureVerificationFailed", o3)
+  end)
+
+  it("wraps a token in the SyncML profile Intune sends Windows, which decodes and enrolls against serve", function()
+    local prof = h.tmpname() .. ".xml"
+    assert.are.equal(0, (h.sceplab({ "intune", "profile", "--dir", dir, "--subject", "CN=alice,O=Contoso", "--user",
+      "alice@contoso.com", "--san", "upn:alice@contoso.com", "--url", s.url, "-o", prof })))
+    local code, out = h.sceplab({ "decode", prof })
+    assert.are.equal(0, code)
+    assert.matches("ClientCertificateInstall/SCEP/{1}/Install/Enroll", out, 1, true)
+    assert.matches("SANs%s+upn%(11%) alice@contoso.com", out)
+    assert.matches("CA thumbprint%s+%x+%s+%-> matches root CN=sceplab Root CA", out)
+    assert.matches("Challenge%s+Intune CertEnrollToken", out)
+    local key = h.tmpname()
+    local c2, o2, e2 = h.sceplab({ "enroll", "--profile", prof, "--key-out", key .. ".key", "--cert-out", key .. ".pem" })
+    assert.are.equal(0, c2, o2 .. e2)
+    assert.matches(": OK", verify(dir, key .. ".pem"))
+    local ext = sh_out("openssl x509 -noout -ext subjectAltName,extendedKeyUsage -in " .. h.shquote(key .. ".pem"))
+    assert.matches("TLS Web Client Authentication", ext, 1, true)
+  end)
+
+  it("writes the connector's logs as it does, and diagnose reads a healthy run as the server succeeding", function()
+    local d2 = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", d2 })))
+    local s2 = start(d2, { "--policy", "intune" })
+    local tok = (h.sceplab({ "intune", "token", "--dir", d2, "--subject", "CN=bob", "--san", "upn:bob@contoso.com" }))
+    local _, t = h.sceplab({ "intune", "token", "--dir", d2, "--subject", "CN=bob", "--san", "upn:bob@contoso.com" })
+    assert.are.equal(0, tok)
+    local c, o = enroll(s2, "CN=bob", h.tmpname(), { "--san", "upn:bob@contoso.com" }, { SCEPLAB_CHALLENGE = t:gsub("%s", "") })
+    stop(s2)
+    assert.are.equal(0, c, o)
+    local logs = d2 .. "/logs"
+    local plugin = h.read(logs .. "/NDESPlugin.log")
+    assert.matches('<!%[LOG%[Verify challenge returns true%]LOG%]!><time="%d+:%d%d:%d%d%.%d%d%d[+-]%d+" date="%d%d%-%d%d%-%d%d%d%d" component="NDESPlugin"', plugin)
+    local svc = sh_out("cat " .. h.shquote(logs) .. "/CertificateRegistrationPoint_*.svclog")
+    assert.matches("VerifyRequest: Phase 3 validation succeeded", svc, 1, true)
+    local crs = sh_out("ls " .. h.shquote(logs .. "/CertificateRequestStatus/Succeed"))
+    assert.matches("^%x+%.CRS\n$", crs)
+    assert.are.equal("", (sh_out("ls " .. h.shquote(logs .. "/CertificateRequestStatus/Processing"))))
+    local _, dec = h.sceplab({ "decode", logs .. "/CertificateRequestStatus/Succeed/" .. crs:gsub("%s", "") })
+    assert.matches("Status%s+0", dec)
+    local iis = sh_out("cat " .. h.shquote(logs) .. "/u_ex*.log")
+    assert.matches("POST /CertificateRegistrationSvc/Certificate/VerifyRequest %- %d+ %- 127%.0%.0%.1 NDES_Plugin %- 200 0 0", iis)
+    assert.matches("POST /CertificateRegistrationSvc/Certificate/Notify %- %d+ %- 127%.0%.0%.1 NDES_Plugin %- 204 0 0", iis)
+    local ids, _, code = diagnosis(logs)
+    assert.are.same({ "server-succeeded" }, ids)
+    assert.are.equal(0, code)
+  end)
+
+  it("refuses an expired token, a subject or a key the token was not issued for, each with its reason; diagnose names each", function()
+    local d2 = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", d2 })))
+    local s2 = start(d2, { "--policy", "intune" })
+    local function tok(extra)
+      local args = { "intune", "token", "--dir", d2, "--subject", "CN=carol" }
+      for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+      local _, out = h.sceplab(args)
+      return (out:gsub("%s", ""))
+    end
+    local expired = tok({ "--issued-at", "2020-05-24T10:15:52Z" })
+    local c1 = enroll(s2, "CN=carol", h.tmpname(), {}, { SCEPLAB_CHALLENGE = expired })
+    local c2 = enroll(s2, "CN=mallory", h.tmpname(), {}, { SCEPLAB_CHALLENGE = tok() })
+    local c3 = enroll(s2, "CN=carol", h.tmpname(), { "--key-type", "rsa:1024" }, { SCEPLAB_CHALLENGE = tok() })
+    stop(s2)
+    assert.are.same({ 1, 1, 1 }, { c1, c2, c3 })
+    local serve_log = h.read(s2.log)
+    assert.matches("deny (ChallengeExpired: the challenge expired at 2020-05-24T11:15:52", serve_log, 1, true)
+    assert.matches("deny (SubjectNameMismatch: Subject Name in CSR CN=mallory and challenge CN=carol do not match)", serve_log, 1, true)
+    assert.matches("deny (KeyLengthMismatch: Key length in CSR 1024 and challenge 2048 do not match)", serve_log, 1, true)
+    local svc = sh_out("cat " .. h.shquote(d2 .. "/logs") .. "/CertificateRegistrationPoint_*.svclog")
+    assert.matches("Phase 2 validation failed: the challenge expired at 2020-05-24T11:15:52.0000000Z. ErrorCode: 0x411 (CRPSCEPChallenge_Expired) Reason: ChallengeExpired", svc, 1, true)
+    local ids, by, code = diagnosis(d2 .. "/logs")
+    assert.are.same({ "challenge-expired", "csr-key-mismatch", "subject-mismatch" }, ids)
+    assert.are.equal(1, code)
+    -- each names the CRP's line and the policy module's failing exit, not another request's
+    for _, id in ipairs(ids) do
+      local files = {}
+      for _, e in ipairs(by[id].evidence) do files[#files + 1] = e.file:match("[^/]+$"):match("^(%a+)") end
+      table.sort(files)
+      assert.are.same({ "CertificateRegistrationPoint", "NDESPlugin" }, files, id)
+    end
+    -- nothing was issued, so the connector filed no request status
+    assert.is_nil((os.execute("test -e " .. h.shquote(d2 .. "/logs/CertificateRequestStatus"))))
+  end)
+
+  it("logs NDES's event 29 for a wrong static password, and diagnose reads it as the password rejected", function()
+    local d2 = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", d2 })))
+    local s2 = start(d2, {}, { SCEPLAB_CHALLENGE = "right" })
+    local c = enroll(s2, "CN=dave", h.tmpname(), {}, { SCEPLAB_CHALLENGE = "wrong" })
+    stop(s2)
+    assert.are.equal(1, c)
+    local ev = h.read(d2 .. "/logs/NDES-Application.xml")
+    assert.matches("<Provider Name='Microsoft-Windows-NetworkDeviceEnrollmentService'", ev, 1, true)
+    assert.matches("<EventID Qualifiers='49152'>29</EventID>", ev, 1, true)
+    assert.is_nil(io.open(d2 .. "/logs/NDESPlugin.log")) -- no connector, no policy module log
+    local ids = diagnosis(d2 .. "/logs")
+    assert.are.same({ "challenge-rejected" }, ids)
+  end)
+end)

@@ -35,10 +35,18 @@ typedef struct sceplab_policy_answer {
   sceplab_policy_decision decision;
   int fail_info;                /* with DENY: badRequest (2) unless said */
   char reason[256];             /* with DENY: logged, never sent */
+  int event;                    /* with DENY: the NDES Application event it logs (28 no password for a
+                                 * renewal, 29 a password it cannot verify), or 0 */
   int days;                     /* with ALLOW: lifetime (0: 365) */
   char ekus[8][64];             /* with ALLOW: EKUs to set instead of the CSR's */
   size_t nekus;
   char template_name[64];       /* with ALLOW: Microsoft template name extension, or "" */
+  /* A policy that verifies as the Intune connector does says what each phase of VerifyRequest
+   * found (1 signature/decryption, 2 expiry, 3 the CSR against the challenge) and whom the
+   * challenge was issued to: the server logs them as the connector does (serve params' connector). */
+  struct { int phase, ok; char message[384]; char code[48]; } phases[4];
+  size_t nphases;
+  char device_id[64], user_id[128], request_id[256];
 } sceplab_policy_answer;
 
 /* 0 with ans filled, or -1 with err: the request is answered with HTTP 500 and the error logged. */
@@ -55,6 +63,10 @@ typedef struct sceplab_serve_params {
   int ca_only;                  /* GetCACert: the CA alone instead of NDES's RA certificates and chain */
   int allow_des;                /* accept requests enveloped with single DES (replies use 3DES) */
   const char *log_dir;          /* where the IIS W3C log goes (u_exYYMMDD.log), or NULL */
+  int connector;                /* the policy stands for the Intune connector: log_dir also gets the
+                                 * NDESPlugin.log, the CRP .svclog and CRS files, as that setup writes them */
+  int crs_hold;                 /* CRS files stay in Processing (the connector service is stopped) */
+  const char *host;             /* the server's name in its logs (default NDES01) */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
   sceplab_policy_fn policy;
   void *policy_ud;
