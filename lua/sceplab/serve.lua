@@ -23,7 +23,8 @@ local M = {}
 -- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
 M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
 
-local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean" }
+local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean",
+                        admin_page = "boolean" }
 local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
 
 local function lua_dir()
@@ -155,8 +156,9 @@ function M.handler(pol, ca, config, on_decision, clock)
 end
 
 --- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
--- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), ready(url), logged(line),
--- on_decision(req, answer). Returns true | nil, message, code.
+-- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
+-- admin_password, password_max, clock, ready(url), logged(line), on_decision(req, answer).
+-- Returns true | nil, message, code.
 function M.run(opts)
   local pol, perr = M.load_policy(M.policy_path(opts.policy or "static"))
   if not pol then return nil, perr, "input" end
@@ -168,6 +170,8 @@ function M.run(opts)
     bind = host, port = opts.port, tls_cert = opts.tls_cert, tls_key = opts.tls_key,
     caps = table.concat(opts.caps or M.DEFAULT_CAPS, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
     connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
+    admin_page = pol.admin_page, admin_user = opts.admin_user, admin_password = opts.admin_password,
+    password_max = opts.password_max,
     log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
     ready = function(port)
       if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end

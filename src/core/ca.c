@@ -898,3 +898,16 @@ int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_erro
   sqlite3_finalize(st);
   return rc;
 }
+
+int sceplab_ca_challenge_outstanding(sceplab_ca *ca, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  int n;
+  if(sqlite3_prepare_v2(ca->db, "SELECT count(*) FROM challenges WHERE used IS NULL AND expires >= ?", -1, &st, NULL) !=
+     SQLITE_OK)
+    return db_fail(ca, err, "counting challenges"), -1;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+  n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : (db_fail(ca, err, "counting challenges"), -1);
+  sqlite3_finalize(st);
+  return n;
+}

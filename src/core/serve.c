@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -411,6 +412,99 @@ static void pkioperation(server *s, const unsigned char *der, size_t n, const ch
   o->len = rlen;
 }
 
+/* ---- the admin page (/certsrv/mscep_admin/) ------------------------------------------------ */
+
+static int is_admin_path(const char *path)
+{
+  return path && (!strcasecmp(path, "/certsrv/mscep_admin") || !strcasecmp(path, "/certsrv/mscep_admin/"));
+}
+
+/* The page as NDES sends it: UTF-16LE with a BOM (the scripts and MDMs that scrape it decode
+ * UTF-16 and look for "The enrollment challenge password is: <B> ... </B>"). */
+static void set_utf16_html(outcome *o, int status, const char *html)
+{
+  size_t n = strlen(html), i;
+  unsigned char *b = malloc(2 * n + 2);
+  o->status = status;
+  o->type = "text/html; charset=utf-16";
+  if(!b)
+    return;
+  b[0] = 0xFF;
+  b[1] = 0xFE;
+  for(i = 0; i < n; i++) { /* the page is ASCII */
+    b[2 + 2 * i] = (unsigned char)html[i];
+    b[3 + 2 * i] = 0;
+  }
+  o->body = b;
+  o->len = 2 * n + 2;
+}
+
+static int admin_authorized(server *s, struct evhttp_request *req)
+{
+  const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  char want[512], *b64;
+  int ok;
+  if(!s->p->admin_user)
+    return 1;
+  if(!h || strncasecmp(h, "Basic ", 6) != 0)
+    return 0;
+  snprintf(want, sizeof(want), "%s:%s", s->p->admin_user, s->p->admin_password ? s->p->admin_password : "");
+  b64 = sceplab_b64_encode((const unsigned char *)want, strlen(want));
+  ok = b64 && strlen(b64) == strlen(h + 6) && CRYPTO_memcmp(b64, h + 6, strlen(b64)) == 0;
+  OPENSSL_cleanse(want, sizeof(want));
+  free(b64);
+  return ok;
+}
+
+static void admin_page(server *s, struct evhttp_request *req, outcome *o)
+{
+  static const char head[] =
+    "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-16\">"
+    "<Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font ID=locPageFont Face=\"Arial\">"
+    "<P><Font Face=\"Arial\" Size=+1><B>Network Device Enrollment Service</B></Font>"
+    "<P>Network Device Enrollment Service allows you to obtain certificates for routers or other network devices "
+    "using the Simple Certificate Enrollment Protocol (SCEP).";
+  char page[2048], thumb[64] = "";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0, i;
+  sceplab_error err;
+  char *pw;
+  int out;
+  if(!admin_authorized(s, req)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Basic realm=\"mscep_admin\"");
+    set_text(o, 401, "401 - Unauthorized: Access is denied due to invalid credentials.");
+    return;
+  }
+  sceplab_err_clear(&err);
+  out = sceplab_ca_challenge_outstanding(s->p->ca, &err);
+  if(out >= (s->p->password_max > 0 ? s->p->password_max : 5)) {
+    snprintf(page, sizeof(page), "%s<P> The password cache is full. You can wait for a password in the cache to be "
+             "used or to expire, or raise the cache size.</Font></Body></HTML>", head);
+    set_utf16_html(o, 200, page);
+    return;
+  }
+  if(out < 0 || !(pw = sceplab_ca_challenge_new(s->p->ca, 60, &err))) {
+    set_text(o, 500, err.msg);
+    return;
+  }
+  /* the CA certificate's MD5 hash, in groups of eight hex digits, as the page shows it */
+  X509_digest(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING), EVP_md5(), md, &mdlen);
+  for(i = 0; i < mdlen && 2 * i + i / 4 + 3 < sizeof(thumb); i++)
+    snprintf(thumb + strlen(thumb), sizeof(thumb) - strlen(thumb), "%s%02X", i && i % 4 == 0 ? " " : "", md[i]);
+  snprintf(page, sizeof(page),
+           "%s<P>To complete certificate enrollment for your network device you will need the following information:"
+           "<P> The thumbprint (hash value) for the CA certificate is: <B> %s </B>"
+           "<P> The enrollment challenge password is: <B> %s </B>"
+           "<P> This password can be used only once and will expire within 60 minutes."
+           "<P> Each enrollment requires a new challenge password. You can refresh this web page to obtain a new "
+           "challenge password.</Font></Body></HTML>",
+           head, thumb, pw);
+  OPENSSL_cleanse(pw, strlen(pw));
+  free(pw);
+  set_utf16_html(o, 200, page);
+  OPENSSL_cleanse(page, sizeof(page));
+}
+
 static int is_scep_path(const char *path)
 {
   return path && (!strcasecmp(path, "/certsrv/mscep/mscep.dll") || !strcasecmp(path, "/certsrv/mscep/mscep.dll/") ||
@@ -439,7 +533,9 @@ static void handle(struct evhttp_request *req, void *arg)
   if(query)
     evhttp_parse_query_str(query, &args);
   op = evhttp_find_header(&args, "operation");
-  if(!is_scep_path(dpath))
+  if(s->p->admin_page && is_admin_path(dpath) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD))
+    admin_page(s, req, &o);
+  else if(!is_scep_path(dpath))
     set_text(&o, 404, "Not Found");
   else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
     set_text(&o, 405, "Method Not Allowed");
@@ -493,8 +589,8 @@ static void handle(struct evhttp_request *req, void *arg)
     evbuffer_add(out, o.body, o.len);
   if(o.type)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", o.type);
-  evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 403 ? "Forbidden" : o.status == 404 ? "Not Found"
-                                   : o.status == 500 ? "Internal Server Error" : "Bad Request", out);
+  evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 401 ? "Unauthorized" : o.status == 403 ? "Forbidden"
+                                   : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error" : "Bad Request", out);
   iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
   if(out)
     evbuffer_free(out);

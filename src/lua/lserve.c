@@ -411,7 +411,8 @@ static void logged_cb(void *ud, const char *line)
 }
 
 /* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
- * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, ready = f(port), logged = f(line)} */
+ * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
+ * admin_page, admin_user, admin_password, password_max, ready = f(port), logged = f(line)} */
 static int l_serve(lua_State *L)
 {
   lca *c = check_ca(L, 1);
@@ -445,8 +446,13 @@ static int l_serve(lua_State *L)
   p.connector = lua_toboolean(L, -1);
   lua_getfield(L, 2, "crs_hold");
   p.crs_hold = lua_toboolean(L, -1);
-  lua_pop(L, 4);
+  lua_getfield(L, 2, "admin_page");
+  p.admin_page = lua_toboolean(L, -1);
+  lua_pop(L, 5);
   p.host = opt_str(L, 2, "host");
+  p.admin_user = opt_str(L, 2, "admin_user");
+  p.admin_password = opt_str(L, 2, "admin_password");
+  p.password_max = opt_int(L, 2, "password_max", 0);
   p.policy = policy_cb;
   p.policy_ud = &s;
   p.ready = ready_cb;

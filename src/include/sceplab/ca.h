@@ -89,6 +89,8 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
  * (1 valid and now used, 0 unknown, used or expired). */
 char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err);
 int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_error *err);
+/* How many one-time challenges are unused and unexpired (NDES's password cache), or -1. */
+int sceplab_ca_challenge_outstanding(sceplab_ca *ca, sceplab_error *err);
 
 #ifdef __cplusplus
 }

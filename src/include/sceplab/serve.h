@@ -67,6 +67,11 @@ typedef struct sceplab_serve_params {
                                  * NDESPlugin.log, the CRP .svclog and CRS files, as that setup writes them */
   int crs_hold;                 /* CRS files stay in Processing (the connector service is stopped) */
   const char *host;             /* the server's name in its logs (default NDES01) */
+  int admin_page;               /* /certsrv/mscep_admin/ hands out one-time passwords, as NDES's admin page */
+  const char *admin_user;       /* HTTP Basic credentials the admin page asks for (NDES: Windows
+                                 * authentication), or NULL: open to whoever reaches it */
+  const char *admin_password;
+  int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
   sceplab_policy_fn policy;
   void *policy_ud;
