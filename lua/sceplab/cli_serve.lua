@@ -64,6 +64,10 @@ function M.register(p)
   dir_option(cr)
   cr:option("-o --out"):description("Write it to this file instead of standard output.")
   cr:option("--days"):description("Days until nextUpdate."):default("7"):convert(tonumber)
+  local ro = c:command("rollover"):description("CA rollover: make the next issuing CA, which GetNextCACert hands out; --activate switches to it.")
+  dir_option(ro)
+  ro:option("--days"):description("The next CA's lifetime in days."):default("1825"):convert(tonumber)
+  ro:flag("--activate"):description("Switch to the rollover CA made before: it issues from now on, NDES's RA pair is re-issued under it, the old pairs are kept as *-previous-SERIAL.pem.")
   local ch = c:command("challenge"):description("Make a one-time password, as the NDES admin page does (policy ndes-otp).")
   dir_option(ch)
   ch:option("--minutes"):description("How long it stays valid."):default("60"):convert(tonumber)
@@ -162,13 +166,20 @@ local function run_ca(args)
     local der, err = ca:crl(math.tointeger(args.days) or 7)
     if not der then stderr("%s", err) return 1 end
     return write_out(args.out, pem(der, "X509 CRL"))
+  elseif cmd == "rollover" then
+    local ok, err
+    if args.activate then ok, err = ca:activate() else ok, err = ca:rollover(math.tointeger(args.days) or 1825) end
+    if not ok then stderr("%s", err) return 1 end
+    io.stdout:write(args.activate and "activated: the rollover CA issues from now on (restart sceplab serve)\n"
+      or "next-ca.pem made: GetNextCACert hands it out (restart sceplab serve), `--activate` switches to it\n")
+    return 0
   elseif cmd == "challenge" then
     local pw, err = ca:challenge(math.tointeger(args.minutes) or 60)
     if not pw then stderr("%s", err) return 1 end
     io.stdout:write(pw, "\n")
     return 0
   end
-  stderr("ca: give a command (init, list, approve, reject, revoke, crl, challenge)")
+  stderr("ca: give a command (init, list, approve, reject, revoke, crl, rollover, challenge)")
   return 2
 end
 

@@ -164,11 +164,17 @@ function M.run(opts)
   if not pol then return nil, perr, "input" end
   local ca, cerr, code = core.ca_open(opts.dir)
   if not ca then return nil, cerr, code end
+  local caps = opts.caps
+  if not caps then
+    caps = { table.unpack(M.DEFAULT_CAPS) }
+    -- a rollover CA is announced, as RFC 8894 says a server that has one does
+    if ca:next() then caps[#caps + 1] = "GetNextCACert" end
+  end
   local scheme = opts.tls_cert and "https" or "http"
   local host = opts.bind or "127.0.0.1"
   local ok, err, ecode = core.serve(ca, {
     bind = host, port = opts.port, tls_cert = opts.tls_cert, tls_key = opts.tls_key,
-    caps = table.concat(opts.caps or M.DEFAULT_CAPS, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
+    caps = table.concat(caps, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
     connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
     admin_page = pol.admin_page, admin_user = opts.admin_user, admin_password = opts.admin_password,
     password_max = opts.password_max,

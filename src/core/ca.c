@@ -26,6 +26,8 @@ struct sceplab_ca {
   sqlite3 *db;
   X509 *cert[SCEPLAB_CA_TIERS];
   EVP_PKEY *key[SCEPLAB_CA_TIERS];
+  X509 *next;                   /* the rollover issuing CA (next-ca.pem), or NULL */
+  EVP_PKEY *next_key;
 };
 
 static const char *const tier_file[SCEPLAB_CA_TIERS] = {"root", "ca", "ra-sign", "ra-encrypt", "intune-sign"};
@@ -398,6 +400,25 @@ sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
       return NULL;
     }
   }
+  {
+    /* a rollover made ahead of the switch (sceplab ca rollover) */
+    char *cp = path_of(dir, "next-ca", ".pem"), *kp = path_of(dir, "next-ca", ".key");
+    size_t n = 0;
+    sceplab_error ignore;
+    unsigned char *b = cp ? slurp(cp, &n, &ignore) : NULL;
+    if(b) {
+      ca->next = sceplab_cert_load(b, n, &ignore);
+      free(b);
+      if((b = kp ? slurp(kp, &n, &ignore) : NULL) != NULL) {
+        ca->next_key = sceplab_key_load(b, n, NULL, &ignore);
+        OPENSSL_cleanse(b, n);
+        free(b);
+      }
+    }
+    free(cp);
+    free(kp);
+    ERR_clear_error();
+  }
   if(open_db(ca, 0, err) != 0) {
     sceplab_ca_close(ca);
     return NULL;
@@ -416,8 +437,153 @@ void sceplab_ca_close(sceplab_ca *ca)
     X509_free(ca->cert[i]);
     EVP_PKEY_free(ca->key[i]);
   }
+  X509_free(ca->next);
+  EVP_PKEY_free(ca->next_key);
   free(ca->dir);
   free(ca);
+}
+
+X509 *sceplab_ca_next(const sceplab_ca *ca) { return ca->next_key ? ca->next : NULL; }
+
+/* The key spec of an existing key, so the next CA is made like the current one. */
+static void key_spec(EVP_PKEY *k, char *out, size_t n)
+{
+  char group[64] = "";
+  size_t gl = 0;
+  if(EVP_PKEY_get_base_id(k) == EVP_PKEY_EC && EVP_PKEY_get_group_name(k, group, sizeof(group), &gl))
+    snprintf(out, n, "ec:%s", !strcmp(group, "secp384r1") ? "p384" : "p256");
+  else
+    snprintf(out, n, "rsa:%d", EVP_PKEY_get_bits(k));
+}
+
+int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err)
+{
+  X509 *root = ca->cert[SCEPLAB_CA_ROOT], *cur = ca->cert[SCEPLAB_CA_ISSUING];
+  char spec[32];
+  EVP_PKEY *k;
+  X509 *x;
+  int rc;
+  if(ca->next) {
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: a rollover CA is made already (next-ca.pem): activate it first", ca->dir);
+    return -1;
+  }
+  if(X509_cmp(root, cur) == 0) {
+    sceplab_err_set(err, SCEPLAB_E_USAGE,
+                    "%s: a one-tier CA has no issuing CA to roll over (its root would change): make a new state directory",
+                    ca->dir);
+    return -1;
+  }
+  key_spec(ca->key[SCEPLAB_CA_ISSUING], spec, sizeof(spec));
+  if(!(k = sceplab_key_generate(spec, err)))
+    return -1;
+  x = make_cert(X509_get_subject_name(cur), k, root, ca->key[SCEPLAB_CA_ROOT], days > 0 ? days : 1825,
+                "critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign", NULL, NULL);
+  if(!x) {
+    EVP_PKEY_free(k);
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the next CA certificate");
+    return -1;
+  }
+  rc = save_pair(ca->dir, "next-ca", x, k, err);
+  if(rc == 0) {
+    ca->next = x;
+    ca->next_key = k;
+  }
+  else {
+    X509_free(x);
+    EVP_PKEY_free(k);
+  }
+  return rc;
+}
+
+/* Moves NAME.pem/.key aside as NAME-previous-SERIAL.pem/.key (kept: certificates it issued stay
+ * verifiable). */
+static int retire(const char *dir, const char *name, X509 *x, sceplab_error *err)
+{
+  char *serial = serial_hex(X509_get0_serialNumber(x)), old[96];
+  int i, rc = 0;
+  if(!serial)
+    return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+  snprintf(old, sizeof(old), "%s-previous-%.40s", name, serial);
+  free(serial);
+  for(i = 0; i < 2 && rc == 0; i++) {
+    char *from = path_of(dir, name, i ? ".key" : ".pem"), *to = path_of(dir, old, i ? ".key" : ".pem");
+    if(!from || !to || rename(from, to) != 0) {
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", from ? from : dir, strerror(errno));
+      rc = -1;
+    }
+    free(from);
+    free(to);
+  }
+  return rc;
+}
+
+int sceplab_ca_rollover_activate(sceplab_ca *ca, sceplab_error *err)
+{
+  EVP_PKEY *rk[2] = {NULL, NULL};
+  X509 *rc[2] = {NULL, NULL};
+  X509_NAME *ran;
+  char *from, *to;
+  int i, ok = -1;
+  if(!sceplab_ca_next(ca)) {
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: no rollover CA to activate: make one with `sceplab ca rollover`", ca->dir);
+    return -1;
+  }
+  /* NDES re-enrolls its RA pair under the new CA: new keys, same subject and templates */
+  ran = X509_NAME_dup(X509_get_subject_name(ca->cert[SCEPLAB_CA_RA_SIGN]));
+  for(i = 0; i < 2; i++)
+    if(!ran || !(rk[i] = sceplab_key_generate("rsa:2048", err)))
+      goto out;
+  rc[0] = make_cert(ran, rk[0], ca->next, ca->next_key, 730, "critical,CA:FALSE", "critical,digitalSignature",
+                    "1.3.6.1.4.1.311.20.2.1", "EnrollmentAgentOffline");
+  rc[1] = make_cert(ran, rk[1], ca->next, ca->next_key, 730, "critical,CA:FALSE",
+                    "critical,keyEncipherment,dataEncipherment", NULL, "CEPEncryption");
+  if(!rc[0] || !rc[1]) {
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the new RA certificates");
+    goto out;
+  }
+  if(retire(ca->dir, "ca", ca->cert[SCEPLAB_CA_ISSUING], err) != 0 ||
+     retire(ca->dir, "ra-sign", ca->cert[SCEPLAB_CA_RA_SIGN], err) != 0 ||
+     retire(ca->dir, "ra-encrypt", ca->cert[SCEPLAB_CA_RA_ENCRYPT], err) != 0)
+    goto out;
+  for(i = 0; i < 2; i++) {
+    from = path_of(ca->dir, "next-ca", i ? ".key" : ".pem");
+    to = path_of(ca->dir, "ca", i ? ".key" : ".pem");
+    if(!from || !to || rename(from, to) != 0) {
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", from ? from : ca->dir, strerror(errno));
+      free(from);
+      free(to);
+      goto out;
+    }
+    free(from);
+    free(to);
+  }
+  if(save_pair(ca->dir, "ra-sign", rc[0], rk[0], err) != 0 || save_pair(ca->dir, "ra-encrypt", rc[1], rk[1], err) != 0)
+    goto out;
+  /* the open CA now is the new one */
+  X509_free(ca->cert[SCEPLAB_CA_ISSUING]);
+  EVP_PKEY_free(ca->key[SCEPLAB_CA_ISSUING]);
+  ca->cert[SCEPLAB_CA_ISSUING] = ca->next;
+  ca->key[SCEPLAB_CA_ISSUING] = ca->next_key;
+  ca->next = NULL;
+  ca->next_key = NULL;
+  for(i = 0; i < 2; i++) {
+    sceplab_ca_tier t = i ? SCEPLAB_CA_RA_ENCRYPT : SCEPLAB_CA_RA_SIGN;
+    X509_free(ca->cert[t]);
+    EVP_PKEY_free(ca->key[t]);
+    ca->cert[t] = rc[i];
+    ca->key[t] = rk[i];
+    rc[i] = NULL;
+    rk[i] = NULL;
+  }
+  ok = 0;
+out:
+  for(i = 0; i < 2; i++) {
+    X509_free(rc[i]);
+    EVP_PKEY_free(rk[i]);
+  }
+  X509_NAME_free(ran);
+  ERR_clear_error();
+  return ok;
 }
 
 const char *sceplab_ca_dir(const sceplab_ca *ca) { return ca->dir; }

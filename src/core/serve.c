@@ -23,6 +23,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -44,6 +45,8 @@ typedef struct server {
   unsigned char *cacert;        /* GetCACert's answer */
   size_t cacert_len;
   const char *cacert_type;
+  unsigned char *nextca;        /* GetNextCACert's answer, when a rollover CA is made */
+  size_t nextca_len;
   sceplab_art art;              /* the connector's and NDES's own logs */
   unsigned thread;              /* the policy module's thread ID in its log */
 } server;
@@ -554,6 +557,16 @@ static void handle(struct evhttp_request *req, void *arg)
       o.len = s->cacert_len;
     }
   }
+  else if(!strcasecmp(op, "GetNextCACert")) {
+    if(!s->nextca)
+      set_text(&o, 404, "no rollover CA certificate (sceplab ca rollover makes one)");
+    else if((o.body = malloc(s->nextca_len)) != NULL) {
+      memcpy(o.body, s->nextca, s->nextca_len);
+      o.len = s->nextca_len;
+      o.status = 200;
+      o.type = "application/x-x509-next-ca-cert";
+    }
+  }
   else if(!strcasecmp(op, "PKIOperation")) {
     unsigned char *der = NULL;
     size_t n = 0, bad = 0;
@@ -645,6 +658,42 @@ static int make_cacert(server *s, sceplab_error *err)
   }
 }
 
+/* GetNextCACert's answer (RFC 8894 4.7): the rollover CA certificate as a certificates-only
+ * PKCS#7, inside a SignedData signed with the current RA key, which the client already trusts. */
+static int make_nextca(server *s, sceplab_error *err)
+{
+  sceplab_ca *ca = s->p->ca;
+  X509 *next = sceplab_ca_next(ca);
+  unsigned char *deg, *der = NULL;
+  size_t dlen = 0;
+  BIO *in;
+  CMS_ContentInfo *cms = NULL;
+  int n = -1;
+  if(!next)
+    return 0;
+  if(!(deg = sceplab_degenerate(&next, 1, NULL, 0, &dlen, err)))
+    return -1;
+  in = BIO_new_mem_buf(deg, (int)dlen);
+  if(in)
+    cms = CMS_sign(sceplab_ca_cert(ca, SCEPLAB_CA_RA_SIGN), sceplab_ca_key(ca, SCEPLAB_CA_RA_SIGN), NULL, in, CMS_BINARY);
+  if(cms)
+    n = i2d_CMS_ContentInfo(cms, &der);
+  BIO_free(in);
+  CMS_ContentInfo_free(cms);
+  free(deg);
+  if(n <= 0) {
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot sign the GetNextCACert answer");
+    return -1;
+  }
+  s->nextca = malloc((size_t)n);
+  if(s->nextca) {
+    memcpy(s->nextca, der, (size_t)n);
+    s->nextca_len = (size_t)n;
+  }
+  OPENSSL_free(der);
+  return s->nextca ? 0 : (sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1);
+}
+
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
 {
   server s;
@@ -662,6 +711,10 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     return -1;
   if(make_cacert(&s, err) != 0)
     return -1;
+  if(make_nextca(&s, err) != 0) {
+    free(s.cacert);
+    return -1;
+  }
   if(p->tls_cert) {
     s.ssl = SSL_CTX_new(TLS_server_method());
     if(!s.ssl || SSL_CTX_use_certificate_chain_file(s.ssl, p->tls_cert) != 1 ||
@@ -731,6 +784,7 @@ out:
   sceplab_art_close(&s.art);
   SSL_CTX_free(s.ssl);
   free(s.cacert);
+  free(s.nextca);
   ERR_clear_error();
   return rc;
 }

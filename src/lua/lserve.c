@@ -145,6 +145,45 @@ static int c_thumbprint(lua_State *L)
   return 1;
 }
 
+/* ca:rollover([days]) -> true: makes the next issuing CA (GetNextCACert) */
+static int c_rollover(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_ca_rollover(c->ca, (int)luaL_optinteger(L, 2, 0), &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ca:activate() -> true: switches to the rollover CA and re-issues the RA pair */
+static int c_activate(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_ca_rollover_activate(c->ca, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ca:next() -> the rollover CA certificate as PEM, or nil */
+static int c_next(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  X509 *x = sceplab_ca_next(c->ca);
+  char *pem = x ? sceplab_cert_pem(x) : NULL;
+  if(!x)
+    return 0;
+  if(!pem)
+    return luaL_error(L, "out of memory");
+  lua_pushstring(L, pem);
+  free(pem);
+  return 1;
+}
+
 static int c_revoke(lua_State *L)
 {
   lca *c = check_ca(L, 1);
@@ -547,7 +586,8 @@ static int c_intune_verify(lua_State *L)
 static const luaL_Reg ca_methods[] = {
   {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
   {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
-  {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
+  {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint},
+  {"rollover", c_rollover}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };
 static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {NULL, NULL}};

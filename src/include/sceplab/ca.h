@@ -48,6 +48,15 @@ EVP_PKEY *sceplab_ca_key(const sceplab_ca *ca, sceplab_ca_tier t); /* owned by c
 /* A tier's SHA-1 thumbprint, upper-case hex as Windows shows it (malloc'd), or NULL. */
 char *sceplab_ca_thumbprint(const sceplab_ca *ca, sceplab_ca_tier t);
 
+/* CA rollover, for GetNextCACert. rollover makes the next issuing CA ahead of the switch
+ * (next-ca.pem/.key: a new key like the current one, certified by the root for days; refused for
+ * a one-tier CA and when one is made already); next is it, or NULL. activate switches: the
+ * current issuing pair and NDES's RA pair are kept as NAME-previous-SERIAL.pem/.key, the next CA
+ * becomes ca.pem, and a new RA pair is issued under it. */
+int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err);
+X509 *sceplab_ca_next(const sceplab_ca *ca);
+int sceplab_ca_rollover_activate(sceplab_ca *ca, sceplab_error *err);
+
 /* What a request is at, by its transactionID: none, pending, issued, rejected. */
 typedef enum { SCEPLAB_REQ_NONE, SCEPLAB_REQ_PENDING, SCEPLAB_REQ_ISSUED, SCEPLAB_REQ_REJECTED } sceplab_req_state;
 
