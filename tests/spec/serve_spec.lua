@@ -347,6 +347,39 @@ return {
   end)
 end)
 
+-- certmonger's scep-submit -g with the PKCSReq sceplab's client made (its --trace): returns the
+-- work directory (key.pem, env.pem the envelope certmonger hands back) and the command to run.
+local function certmonger_submit(url, dir, extra)
+  local submit = "/usr/lib/certmonger/scep-submit"
+  local work = h.tmpdir()
+  assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " ..
+    h.shquote(work .. "/key.pem") .. " 2>/dev/null"))
+  local args = { "enroll", "--url", url, "--subject", "CN=certmonger", "--key", work .. "/key.pem",
+                 "--key-out", work .. "/k.pem", "--cert-out", work .. "/c.pem", "--trace", work .. "/trace" }
+  for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+  local _, out, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, args)
+  local f = io.open(work .. "/trace/03-PKIOperation-request.txt", "rb")
+  assert(f, "sceplab enroll made no PKIOperation: " .. out .. err)
+  local b64 = f:read("a"):match("\n\n(%S+)")
+  f:close()
+  local lines = { "-----BEGIN PKCS7-----" }
+  for i = 1, #b64, 64 do lines[#lines + 1] = b64:sub(i, i + 63) end
+  lines[#lines + 1] = "-----END PKCS7-----\n"
+  local msg = h.write(work .. "/msg.pem", table.concat(lines, "\n"))
+  h.write(work .. "/chain.pem", h.read(dir .. "/ca.pem") .. h.read(dir .. "/root.pem"))
+  local cmd = ("%s -u %s -r %s -N %s -I %s -g %s > %s"):format(submit, h.shquote(url), h.shquote(dir .. "/ra-sign.pem"),
+    h.shquote(dir .. "/ca.pem"), h.shquote(work .. "/chain.pem"), h.shquote(msg), h.shquote(work .. "/env.pem"))
+  return work, cmd
+end
+
+-- Opens the envelope certmonger handed back with our key: the certificate, checked.
+local function certmonger_cert(work)
+  assert(os.execute(("%sopenssl cms -decrypt -inform PEM -in %s -inkey %s -binary -out %s && %sopenssl pkcs7 -inform DER -in %s -print_certs -out %s")
+    :format(h.CLEAN, h.shquote(work .. "/env.pem"), h.shquote(work .. "/key.pem"), h.shquote(work .. "/p7.der"), h.CLEAN,
+            h.shquote(work .. "/p7.der"), h.shquote(work .. "/cert.pem"))))
+  return work .. "/cert.pem"
+end
+
 describe("sceplab serve with certmonger's scep-submit", function()
   local submit = "/usr/lib/certmonger/scep-submit"
 
@@ -358,20 +391,7 @@ describe("sceplab serve with certmonger's scep-submit", function()
     local certs = (sh_out(("%s -u %s -C"):format(submit, h.shquote(s.url))))
     assert.matches("BEGIN CERTIFICATE", certs, 1, true)
     -- the PKCSReq sceplab's client sends (left pending: the client gives up after a second)
-    local work = h.tmpdir()
-    assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " ..
-      h.shquote(work .. "/key.pem") .. " 2>/dev/null"))
-    h.sceplab({ "enroll", "--url", s.url, "--subject", "CN=certmonger", "--key", work .. "/key.pem",
-                "--key-out", work .. "/k.pem", "--cert-out", work .. "/c.pem", "--poll-interval", "0.2", "--poll-max", "1",
-                "--trace", work .. "/trace" })
-    local b64 = h.read(work .. "/trace/03-PKIOperation-request.txt"):match("\n\n(%S+)")
-    local lines = { "-----BEGIN PKCS7-----" }
-    for i = 1, #b64, 64 do lines[#lines + 1] = b64:sub(i, i + 63) end
-    lines[#lines + 1] = "-----END PKCS7-----\n"
-    local msg = h.write(work .. "/msg.pem", table.concat(lines, "\n"))
-    h.write(work .. "/chain.pem", h.read(dir .. "/ca.pem") .. h.read(dir .. "/root.pem"))
-    local cmd = ("%s -u %s -r %s -N %s -I %s -g %s > %s"):format(submit, h.shquote(s.url), h.shquote(dir .. "/ra-sign.pem"),
-      h.shquote(dir .. "/ca.pem"), h.shquote(work .. "/chain.pem"), h.shquote(msg), h.shquote(work .. "/env.pem"))
+    local work, cmd = certmonger_submit(s.url, dir, { "--poll-interval", "0.2", "--poll-max", "1" })
     local _, _, pending = os.execute(h.CLEAN .. cmd)
     assert.are.equal(1, pending) -- "the CA is still thinking"
     local _, list = h.sceplab({ "ca", "list", "--dir", dir })
@@ -381,10 +401,7 @@ describe("sceplab serve with certmonger's scep-submit", function()
     stop(s)
     assert.are.equal(0, issued)
     -- certmonger verified the RA's signature and handed back the envelope: it opens with our key
-    assert(os.execute(("%sopenssl cms -decrypt -inform PEM -in %s -inkey %s -binary -out %s && %sopenssl pkcs7 -inform DER -in %s -print_certs -out %s")
-      :format(h.CLEAN, h.shquote(work .. "/env.pem"), h.shquote(work .. "/key.pem"), h.shquote(work .. "/p7.der"), h.CLEAN,
-              h.shquote(work .. "/p7.der"), h.shquote(work .. "/cert.pem"))))
-    assert.matches(": OK", verify(dir, work .. "/cert.pem"))
+    assert.matches(": OK", verify(dir, certmonger_cert(work)))
     assert.matches("CN%s*=%s*certmonger", (sh_out("openssl x509 -noout -subject -in " .. h.shquote(work .. "/cert.pem"))))
   end)
 end)
@@ -633,5 +650,48 @@ describe("sceplab serve, CA rollover", function()
     assert.matches(": OK", (sh_out(("openssl verify -CAfile %s -untrusted %s %s"):format(h.shquote(dir .. "/root.pem"),
       h.shquote(dir .. "/" .. previous), h.shquote(old .. ".pem")))))
     assert.is_nil(io.open(dir .. "/next-ca.pem"))
+  end)
+end)
+
+describe("sceplab serve over HTTPS with the peers", function()
+  local dir, s, url
+  setup(function()
+    dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    s = start(dir, { "--allow-des", "--tls-cert", h.fixture("tls/localhost.pem"), "--tls-key", h.fixture("tls/localhost.key") },
+              { SCEPLAB_CHALLENGE = "s3cret" })
+    url = s.url:gsub("127%.0%.0%.1", "localhost")
+  end)
+  teardown(function() stop(s) end)
+
+  it("issues to micromdm's scepclient over TLS (Go trusting our test root through SSL_CERT_FILE)", function()
+    assert.matches("^https://", url)
+    local work = h.tmpdir()
+    assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | " ..
+      h.CLEAN .. "openssl rsa -traditional -out " .. h.shquote(work .. "/key.pem") .. " 2>/dev/null"))
+    local p = io.popen(("cd %s && %sSSL_CERT_FILE=%s scepclient -server-url %s -challenge s3cret -cn tls-peer -private-key key.pem -certificate cert.pem 2>&1")
+      :format(h.shquote(work), h.CLEAN, h.shquote(h.fixture("tls/ca-bundle.pem")), h.shquote(url)))
+    local out = p:read("a")
+    p:close()
+    assert.matches("pkiStatus=SUCCESS", out, 1, true)
+    assert.matches(": OK", verify(dir, work .. "/cert.pem"))
+    -- and refuses a server its trust store does not vouch for, as a device would
+    local q = io.popen(("cd %s && %sSSL_CERT_FILE=/dev/null scepclient -server-url %s -challenge s3cret -cn x -private-key key.pem -certificate other.pem 2>&1")
+      :format(h.shquote(work), h.CLEAN, h.shquote(url)))
+    local bad = q:read("a")
+    q:close()
+    assert.matches("certificate signed by unknown authority", bad, 1, true)
+  end)
+
+  it("answers certmonger's scep-submit over TLS with the CA file it is given (-R)", function()
+    local submit = "/usr/lib/certmonger/scep-submit"
+    local caps = (sh_out(("%s -u %s -R %s -c"):format(submit, h.shquote(url), h.shquote(h.fixture("tls/ca-bundle.pem")))))
+    assert.matches("POSTPKIOperation", caps, 1, true)
+    local certs = (sh_out(("%s -u %s -R %s -C"):format(submit, h.shquote(url), h.shquote(h.fixture("tls/ca-bundle.pem")))))
+    assert.matches("BEGIN CERTIFICATE", certs, 1, true)
+    local _, ok = sh_out(("%s -u %s -R /dev/null -c"):format(submit, h.shquote(url)))
+    assert.is_falsy(ok)
+    -- (its PKIOperation request over TLS is not tried: scep-submit hands -R to its first request
+    -- only, so the second trusts the system store alone; the HTTP spec above covers PKIOperation)
   end)
 end)
