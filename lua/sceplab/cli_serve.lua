@@ -31,6 +31,7 @@ function M.register(p)
   s:flag("--allow-des"):description("Accept requests enveloped with single DES, as micromdm's scepclient sends (the reply uses 3DES).")
   s:flag("--no-logs"):description("Write no IIS log in DIR/logs.")
   s:option("--admin-user"):description("With a policy that has NDES's admin page (ndes-otp): the user /certsrv/mscep_admin/ asks for (HTTP Basic; the password from SCEPLAB_ADMIN_PASSWORD). Default: the page is open.")
+  s:option("--ca-latency"):description("A slow CA: each issuance takes this many milliseconds, inside its database transaction."):convert(tonumber)
   s:option("--password-max"):description("NDES's password cache: how many unused one-time passwords may be outstanding (default 5)."):convert(tonumber)
   s:flag("-v --verbose"):description("Print each request's IIS log line and each policy decision on stderr.")
 
@@ -310,13 +311,16 @@ local function run_serve(args)
   end
   local pmax = args.password_max and math.tointeger(args.password_max)
   if args.password_max and (not pmax or pmax < 1) then stderr("--password-max must be a positive integer") return 2 end
+  if args.ca_latency and (not math.tointeger(args.ca_latency) or args.ca_latency < 0 or args.ca_latency > 600000) then
+    stderr("--ca-latency must be 0..600000 milliseconds") return 2
+  end
   local port = math.tointeger(args.port)
   if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
   local ok, err, code = serve.run({
     dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
-    password_max = pmax,
+    password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
     ready = function(url, pol)
       io.stdout:write("listening on ", url, "\n")
       io.stdout:flush()

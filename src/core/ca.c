@@ -806,8 +806,18 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
   sqlite3_bind_blob(st, 3, csr, (int)csrlen, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 4, serial, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+  if(sqlite3_step(st) != SQLITE_DONE) {
+    db_fail(ca, err, "recording the request");
+    goto fail;
+  }
+  if(ip && ip->latency_ms > 0) {
+    /* a slow CA (a fault `serve --ca-latency` plays): the certificate is signed and written, the
+     * transaction not yet committed; a crash now must lose it whole */
+    struct timespec ts = {ip->latency_ms / 1000, (long)(ip->latency_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
   /* the certificate leaves this function only once the transaction recording it committed */
-  if(sqlite3_step(st) != SQLITE_DONE || (sqlite3_finalize(st), st = NULL, exec_simple(ca, "COMMIT")) != 0) {
+  if((sqlite3_finalize(st), st = NULL, exec_simple(ca, "COMMIT")) != 0) {
     db_fail(ca, err, "recording the request");
     goto fail;
   }

@@ -315,6 +315,7 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
+    ip.latency_ms = s->p->ca_latency_ms;
     {
       X509 *x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, rq->transaction_id, &ip, err);
       if(!x)

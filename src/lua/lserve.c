@@ -492,6 +492,8 @@ static int l_serve(lua_State *L)
   p.admin_user = opt_str(L, 2, "admin_user");
   p.admin_password = opt_str(L, 2, "admin_password");
   p.password_max = opt_int(L, 2, "password_max", 0);
+  p.ca_latency_ms = opt_int(L, 2, "ca_latency_ms", 0);
+  luaL_argcheck(L, p.ca_latency_ms >= 0 && p.ca_latency_ms <= 600000, 2, "ca_latency_ms must be 0..600000");
   p.policy = policy_cb;
   p.policy_ud = &s;
   p.ready = ready_cb;

@@ -311,6 +311,44 @@ describe("sceplab serve, pending requests and the CA's other operations", functi
   end)
 end)
 
+describe("sceplab serve killed inside the issuing transaction", function()
+  it("loses the half-issued certificate whole (nothing listed), and issues it afresh when the client retries", function()
+    local dir = h.tmpname()
+    -- a slow CA: each issuance waits 4 s between writing the certificate and committing it
+    local s = start(dir, { "--policy", "none", "--ca-latency", "4000" })
+    local work = h.tmpdir()
+    assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " ..
+      h.shquote(work .. "/key.pem") .. " 2>/dev/null"))
+    local client = h.spawn(("%s enroll --url %s --subject CN=crash --key %s --key-out %s --cert-out %s"):format(
+      h.shquote(h.bin), h.shquote(s.url), h.shquote(work .. "/key.pem"), h.shquote(work .. "/k1.pem"),
+      h.shquote(work .. "/c1.pem")), work .. "/client.log")
+    local decided = false
+    for _ = 1, 100 do
+      if h.read(s.log):find("CN=crash: allow", 1, true) then decided = true break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_true(decided, h.read(s.log))
+    os.execute("sleep 0.5")
+    os.execute("kill -9 " .. s.pid)
+    h.kill(client)
+    local cjson = require "cjson"
+    local _, list = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
+    assert.are.same({}, cjson.decode(list)) -- no request, no certificate: the transaction rolled back
+    assert.is_nil(io.open(work .. "/c1.pem"))
+    local s2 = start(dir, { "--policy", "none" })
+    local code, out, err = h.sceplab({ "enroll", "--url", s2.url, "--subject", "CN=crash", "--key", work .. "/key.pem",
+      "--key-out", work .. "/k2.pem", "--cert-out", work .. "/c2.pem" })
+    stop(s2)
+    assert.are.equal(0, code, out .. err)
+    local _, list2 = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
+    local rows = cjson.decode(list2)
+    assert.are.equal(1, #rows)
+    assert.are.equal("issued", rows[1].state)
+    local serial = (sh_out("openssl x509 -noout -serial -in " .. h.shquote(work .. "/c2.pem"))):match("serial=(%x+)")
+    assert.are.equal(serial:upper(), rows[1].serial:upper())
+  end)
+end)
+
 describe("challenge policies", function()
   it("refuses a policy file with an unknown field, naming the file and the field", function()
     local pol = h.write(h.tmpname() .. ".lua", 'return { description = "d", check = function() end, allow_all = true }')

@@ -65,6 +65,7 @@ typedef struct sceplab_issue_params {
   const char *const *ekus;       /* EKUs to set instead of the CSR's (OIDs or short names), or NULL */
   size_t nekus;
   const char *template_name;     /* Microsoft template name extension, or NULL */
+  int latency_ms;                /* a slow CA: wait this long inside the issuing transaction */
 } sceplab_issue_params;
 
 /* Issues a certificate for a PKCS#10 request (its subject, public key and requested SANs, key

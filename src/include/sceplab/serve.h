@@ -72,6 +72,7 @@ typedef struct sceplab_serve_params {
                                  * authentication), or NULL: open to whoever reaches it */
   const char *admin_password;
   int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
+  int ca_latency_ms;            /* a slow CA: each issuance takes this long (inside its transaction) */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
   sceplab_policy_fn policy;
   void *policy_ud;
