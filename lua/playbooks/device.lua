@@ -47,7 +47,7 @@ return {
             -- "install" reaches the C filter; check() keeps only the failure phrases
             event_ids = { 86 } },
   check = function(records, ctx)
-    local dns, tls, root, retries, install = {}, {}, {}, {}, {}
+    local dns, tls, root, retries, install, tries = {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
       local device = on_device(r)
       if device then
@@ -59,7 +59,10 @@ return {
           root[#root + 1] = r
         end
         local n = (r.message or ""):match("Current Retry Count%s*:%s*%(0x(%x+)%)")
-        if n and tonumber(n, 16) >= 3 and (r.event_id == 307 or r.level == "error") then retries[#retries + 1] = r end
+        if n and (r.event_id == 307 or r.level == "error") then
+          tries[#tries + 1] = r
+          if tonumber(n, 16) >= 3 then retries[#retries + 1] = r end
+        end
         for _, s in ipairs(INSTALL_FAILED) do
           if ctx.text(r, s) then install[#install + 1] = r break end
         end
@@ -72,7 +75,8 @@ return {
     if #root > 0 then out[#out + 1] = { id = "trusted-root-missing", evidence = root } end
     if #dns > 0 then out[#out + 1] = { id = "ndes-unreachable", evidence = dns } end
     if #tls > 0 then out[#out + 1] = { id = "ndes-tls-failure", evidence = tls } end
-    if #retries > 0 then out[#out + 1] = { id = "retries-exhausted", evidence = retries } end
+    -- the failed tries before the last belong to the same story: the evidence, in order
+    if #retries > 0 then out[#out + 1] = { id = "retries-exhausted", evidence = tries } end
     if #install > 0 and issued then
       -- the first record of the issuance, as counted, leads the evidence
       local f = issued.first

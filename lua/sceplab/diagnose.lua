@@ -640,23 +640,27 @@ local EXPECT_TYPES = { raises = "table", not_raises = "table", no_errors = "bool
                        verdict = "string", evidence = "table", description = "string", date = "string",
                        assume_offset = "number", steps_succeeded = "table" }
 
-local function load_expect(path)
-  local env, res = sandbox.load(path, "playbook")
-  if not env then return nil, res end
-  local e = res[1]
+--- Checks an expectation table (expect.lua's, or a scenario's expect): e | nil, "where: ...".
+function M.validate_expect(e, path)
   if type(e) ~= "table" then return nil, path .. ": expect.lua must return a table" end
   for k, v in pairs(e) do
     if not EXPECT_TYPES[k] then return nil, ("%s: unknown field '%s'"):format(path, tostring(k)) end
     if type(v) ~= EXPECT_TYPES[k] then return nil, ("%s: field '%s' must be a %s"):format(path, k, EXPECT_TYPES[k]) end
   end
   if not (e.raises or e.not_raises or e.no_errors or e.verdict) then
-    return nil, path .. ": expect.lua names nothing to check (raises, not_raises, no_errors or verdict)"
+    return nil, path .. ": expect names nothing to check (raises, not_raises, no_errors or verdict)"
   end
   return e
 end
 
--- Checks one report against one expectation; returns the list of failures (empty when it passes).
-local function check_expect(rep, e)
+local function load_expect(path)
+  local env, res = sandbox.load(path, "playbook")
+  if not env then return nil, res end
+  return M.validate_expect(res[1], path)
+end
+
+--- Checks one report against one expectation; returns the list of failures (empty when it passes).
+function M.check_expect(rep, e)
   local fails = {}
   local raised = {}
   for _, f in ipairs(rep.findings) do raised[f.id] = raised[f.id] or {} table.insert(raised[f.id], f) end
@@ -729,7 +733,7 @@ function M.test(dir)
       end
       local rep, rerr = M.run(paths, { playbooks = list, date = e.date, offset = e.assume_offset })
       if not rep then return nil, rerr end
-      local fails = check_expect(rep, e)
+      local fails = M.check_expect(rep, e)
       results[#results + 1] = { case = case, ok = #fails == 0, failures = fails, report = rep }
     end
   end

@@ -79,10 +79,9 @@ end
 --- Loads lua/profiles-style files: the chunk returns the table (or sets `profile = {...}`).
 -- A SyncML message (what Intune sends a Windows device) or an Apple configuration profile is
 -- read as the device reads it: its first SCEP enrollment, challenge included.
-local function load_document(path)
-  local sys = require "sceplab.core.sys"
-  local data, err = sys.read_file(path, (require "sceplab.core.decode").max_input)
-  if not data then return nil, err end
+--- The first SCEP enrollment of a SyncML message or an Apple profile (text), challenge included:
+-- the profile | nil, "where: ...".
+function M.from_document(data, path)
   local kind, doc = (require "sceplab").decode(data, { show_secrets = true })
   if kind ~= "syncml" and kind ~= "mobileconfig" then
     return nil, ("%s: a profile is a Lua file, a SyncML message or an Apple profile, not %s"):format(path,
@@ -92,6 +91,12 @@ local function load_document(path)
   if #list == 0 then return nil, ("%s: this %s holds no SCEP enrollment"):format(path, kind) end
   list[1].challenge_redacted = nil
   return M.validate(list[1], path)
+end
+
+local function load_document(path)
+  local data, err = (require "sceplab.core.sys").read_file(path, (require "sceplab.core.decode").max_input)
+  if not data then return nil, err end
+  return M.from_document(data, path)
 end
 
 function M.load(path)

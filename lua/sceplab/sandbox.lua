@@ -212,4 +212,28 @@ function M.run(path, args)
   return 0
 end
 
+-- Bundled user scripts live beside the library: lua/policies, lua/scenarios, ...
+local function lua_dir()
+  local p = package.searchpath("sceplab.sandbox", package.path)
+  return p and p:match("^(.*)/sceplab/sandbox%.lua$")
+end
+
+--- The file a command line names: a path as given, or a bundled script's name (lua/SUB/NAME.lua).
+function M.script_path(sub, name)
+  if name:find("/", 1, true) or name:match("%.lua$") then return name end
+  local d = lua_dir()
+  return d and ("%s/%s/%s.lua"):format(d, sub, name) or name
+end
+
+--- The names of the bundled scripts in lua/SUB, sorted.
+function M.bundled(sub)
+  local d = lua_dir()
+  local out = {}
+  for _, f in ipairs(d and sys.listdir(d .. "/" .. sub) or {}) do
+    if f:match("%.lua$") then out[#out + 1] = f:gsub("%.lua$", "") end
+  end
+  table.sort(out)
+  return out
+end
+
 return M

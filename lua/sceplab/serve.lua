@@ -27,28 +27,11 @@ local POLICY_FIELDS = { description = "string", check = "function", references =
                         admin_page = "boolean" }
 local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
 
-local function lua_dir()
-  local p = package.searchpath("sceplab.serve", package.path)
-  return p and p:match("^(.*)/sceplab/serve%.lua$")
-end
-
 --- The file of a policy named on the command line: a path, or a bundled name (lua/policies/NAME.lua).
-function M.policy_path(name)
-  if name:find("/", 1, true) or name:match("%.lua$") then return name end
-  local d = lua_dir()
-  return d and (d .. "/policies/" .. name .. ".lua") or name
-end
+function M.policy_path(name) return sandbox.script_path("policies", name) end
 
 --- The bundled policies' names.
-function M.bundled()
-  local d = lua_dir()
-  local out = {}
-  for _, f in ipairs((require "sceplab.core.sys").listdir(d .. "/policies") or {}) do
-    if f:match("%.lua$") then out[#out + 1] = f:gsub("%.lua$", "") end
-  end
-  table.sort(out)
-  return out
-end
+function M.bundled() return sandbox.bundled("policies") end
 
 --- Loads and checks a policy file: the table, or nil, "file: field 'x' ...".
 function M.load_policy(path)
@@ -159,7 +142,8 @@ end
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
 -- admin_password, password_max, ca_latency_ms, clock, ready(url), logged(line), on_decision(req, answer).
 -- Returns true | nil, message, code.
-function M.run(opts)
+-- The policy, the open CA and the server's options for opts (see run); nil, message, code.
+local function prepare(opts)
   local pol, perr = M.load_policy(M.policy_path(opts.policy or "static"))
   if not pol then return nil, perr, "input" end
   local ca, cerr, code = core.ca_open(opts.dir)
@@ -172,7 +156,7 @@ function M.run(opts)
   end
   local scheme = opts.tls_cert and "https" or "http"
   local host = opts.bind or "127.0.0.1"
-  local ok, err, ecode = core.serve(ca, {
+  local params = {
     bind = host, port = opts.port, tls_cert = opts.tls_cert, tls_key = opts.tls_key,
     caps = table.concat(caps, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
     connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
@@ -183,9 +167,28 @@ function M.run(opts)
       if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end
     end,
     logged = opts.logged,
-  }, M.handler(pol, ca, opts.config or {}, opts.on_decision, opts.clock))
-  ca:close()
-  return ok, err, ecode
+  }
+  return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
+           handler = M.handler(pol, ca, opts.config or {}, opts.on_decision, opts.clock) }
+end
+
+function M.run(opts)
+  local p, err, code = prepare(opts)
+  if not p then return nil, err, code end
+  local ok, serr, ecode = core.serve(p.ca, p.params, p.handler)
+  p.ca:close()
+  return ok, serr, ecode
+end
+
+--- The same server in a child process, for a caller that drives clients against it (replay):
+-- the server userdata (server:port(), server:stop()) and its URL | nil, message, code.
+function M.spawn(opts)
+  local p, err, code = prepare(opts)
+  if not p then return nil, err, code end
+  local srv, serr = core.spawn(p.ca, p.params, p.handler)
+  p.ca:close()
+  if not srv then return nil, serr, "failed" end
+  return srv, ("%s://%s:%d/certsrv/mscep/mscep.dll"):format(p.scheme, p.host, srv:port())
 end
 
 return M

@@ -292,9 +292,16 @@ static int fail(sceplab_intune_failure *f, sceplab_error *err, int phase, const 
   return -1;
 }
 
+/* The text of a child element, or NULL when there is none (an absent element is not "") */
+static char *child_text(xmlNode *root, const char *name)
+{
+  xmlNode *c = sceplab_xml_child(root, name);
+  return c ? sceplab_xml_text(c) : NULL;
+}
+
 static void text_child(sceplab_val *v, xmlNode *root, const char *name, const char *key)
 {
-  char *t = sceplab_xml_text(sceplab_xml_child(root, name));
+  char *t = child_text(root, name);
   if(t)
     sceplab_obj_set_str(v, key, t);
   free(t);
@@ -342,13 +349,13 @@ static sceplab_val *claims_of(const char *xml, size_t n, sceplab_error *err)
         free(t);
       }
   sceplab_obj_set(v, "san", san);
-  if((t = sceplab_xml_text(sceplab_xml_child(root, "KeyLength")))) {
+  if((t = child_text(root, "KeyLength"))) {
     int64_t bits = 0;
     if(sceplab_parse_i64(t, &bits) == 0)
       sceplab_obj_set_int(v, "key_bits", bits);
     free(t);
   }
-  if((t = sceplab_xml_text(sceplab_xml_child(root, "KeyUsage")))) {
+  if((t = child_text(root, "KeyUsage"))) {
     char *save = NULL, *p;
     ku = sceplab_val_arr();
     for(p = strtok_r(t, ", ", &save); p; p = strtok_r(NULL, ", ", &save))

@@ -1,8 +1,13 @@
 /* sceplab.core.serve: the embedded CA (ca.h) as a userdata, and the SCEP server (serve.h) whose
  * challenge policy is a Lua function called on the server's own loop, which is this thread. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lutil.h"
 #include "sceplab/ca.h"
@@ -294,6 +299,7 @@ static int c_reject(lua_State *L)
 typedef struct lserver {
   lua_State *L;
   int policy, ready, logged;
+  int ready_fd;                 /* spawn: the pipe the port is written to, or -1 */
 } lserver;
 
 /* A string field of the table on top into a fixed buffer ("" when absent). */
@@ -427,6 +433,14 @@ static void ready_cb(void *ud, unsigned port)
 {
   lserver *s = ud;
   int top = lua_gettop(s->L);
+  if(s->ready_fd >= 0) {
+    char b[16];
+    int n = snprintf(b, sizeof(b), "%u\n", port);
+    if(write(s->ready_fd, b, (size_t)n) != n)
+      _exit(1);
+    close(s->ready_fd);
+    s->ready_fd = -1;
+  }
   if(!s->ready)
     return;
   lua_pushvalue(s->L, s->ready);
@@ -452,57 +466,171 @@ static void logged_cb(void *ud, const char *line)
 /* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
  * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
  * admin_page, admin_user, admin_password, password_max, ready = f(port), logged = f(line)} */
+/* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
+ * functions, when given, are pushed at 4 and 5. */
+static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver *s)
+{
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  memset(p, 0, sizeof(*p));
+  memset(s, 0, sizeof(*s));
+  s->L = L;
+  s->policy = 3;
+  s->ready_fd = -1;
+  lua_getfield(L, 2, "ready"); /* 4 */
+  s->ready = lua_isfunction(L, 4) ? 4 : 0;
+  lua_getfield(L, 2, "logged"); /* 5 */
+  s->logged = lua_isfunction(L, 5) ? 5 : 0;
+  p->ca = c->ca;
+  p->bind = opt_str(L, 2, "bind");
+  p->port = (unsigned)opt_int(L, 2, "port", 0);
+  luaL_argcheck(L, p->port <= 65535, 2, "port must be 0..65535");
+  p->tls_cert = opt_str(L, 2, "tls_cert");
+  p->tls_key = opt_str(L, 2, "tls_key");
+  p->caps = opt_str(L, 2, "caps");
+  p->log_dir = opt_str(L, 2, "log_dir");
+  p->max_body = (size_t)opt_int(L, 2, "max_body", 0);
+  lua_getfield(L, 2, "ca_only");
+  p->ca_only = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "allow_des");
+  p->allow_des = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "connector");
+  p->connector = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "crs_hold");
+  p->crs_hold = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "admin_page");
+  p->admin_page = lua_toboolean(L, -1);
+  lua_pop(L, 5);
+  p->host = opt_str(L, 2, "host");
+  p->admin_user = opt_str(L, 2, "admin_user");
+  p->admin_password = opt_str(L, 2, "admin_password");
+  p->password_max = opt_int(L, 2, "password_max", 0);
+  p->ca_latency_ms = opt_int(L, 2, "ca_latency_ms", 0);
+  luaL_argcheck(L, p->ca_latency_ms >= 0 && p->ca_latency_ms <= 600000, 2, "ca_latency_ms must be 0..600000");
+  p->policy = policy_cb;
+  p->policy_ud = s;
+  p->ready = ready_cb;
+  p->logged = logged_cb;
+  p->ud = s;
+}
+
 static int l_serve(lua_State *L)
 {
   lca *c = check_ca(L, 1);
   sceplab_serve_params p;
   lserver s;
   sceplab_error err;
-  luaL_checktype(L, 2, LUA_TTABLE);
-  luaL_checktype(L, 3, LUA_TFUNCTION);
-  memset(&p, 0, sizeof(p));
-  memset(&s, 0, sizeof(s));
-  s.L = L;
-  s.policy = 3;
-  lua_getfield(L, 2, "ready"); /* 4 */
-  s.ready = lua_isfunction(L, 4) ? 4 : 0;
-  lua_getfield(L, 2, "logged"); /* 5 */
-  s.logged = lua_isfunction(L, 5) ? 5 : 0;
-  p.ca = c->ca;
-  p.bind = opt_str(L, 2, "bind");
-  p.port = (unsigned)opt_int(L, 2, "port", 0);
-  luaL_argcheck(L, p.port <= 65535, 2, "port must be 0..65535");
-  p.tls_cert = opt_str(L, 2, "tls_cert");
-  p.tls_key = opt_str(L, 2, "tls_key");
-  p.caps = opt_str(L, 2, "caps");
-  p.log_dir = opt_str(L, 2, "log_dir");
-  p.max_body = (size_t)opt_int(L, 2, "max_body", 0);
-  lua_getfield(L, 2, "ca_only");
-  p.ca_only = lua_toboolean(L, -1);
-  lua_getfield(L, 2, "allow_des");
-  p.allow_des = lua_toboolean(L, -1);
-  lua_getfield(L, 2, "connector");
-  p.connector = lua_toboolean(L, -1);
-  lua_getfield(L, 2, "crs_hold");
-  p.crs_hold = lua_toboolean(L, -1);
-  lua_getfield(L, 2, "admin_page");
-  p.admin_page = lua_toboolean(L, -1);
-  lua_pop(L, 5);
-  p.host = opt_str(L, 2, "host");
-  p.admin_user = opt_str(L, 2, "admin_user");
-  p.admin_password = opt_str(L, 2, "admin_password");
-  p.password_max = opt_int(L, 2, "password_max", 0);
-  p.ca_latency_ms = opt_int(L, 2, "ca_latency_ms", 0);
-  luaL_argcheck(L, p.ca_latency_ms >= 0 && p.ca_latency_ms <= 600000, 2, "ca_latency_ms must be 0..600000");
-  p.policy = policy_cb;
-  p.policy_ud = &s;
-  p.ready = ready_cb;
-  p.logged = logged_cb;
-  p.ud = &s;
+  serve_params(L, c, &p, &s);
   sceplab_err_clear(&err);
   if(sceplab_serve(&p, &err) != 0)
     return sceplab_lua_fail(L, &err);
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- a server in a child process (sceplab replay drives devices against it) ---------------- */
+
+#define SERVER_MT "sceplab.server"
+
+typedef struct lspawned { pid_t pid; unsigned port; } lspawned;
+
+static void spawned_stop(lspawned *u)
+{
+  if(u->pid > 0) {
+    int st;
+    kill(u->pid, SIGTERM);
+    while(waitpid(u->pid, &st, 0) < 0 && errno == EINTR)
+      ;
+    u->pid = -1;
+  }
+}
+
+static int m_server_stop(lua_State *L)
+{
+  lspawned *u = luaL_checkudata(L, 1, SERVER_MT);
+  spawned_stop(u);
+  return 0;
+}
+
+static int m_server_port(lua_State *L)
+{
+  lspawned *u = luaL_checkudata(L, 1, SERVER_MT);
+  lua_pushinteger(L, (lua_Integer)u->port);
+  return 1;
+}
+
+static int m_server_tostring(lua_State *L)
+{
+  lspawned *u = luaL_checkudata(L, 1, SERVER_MT);
+  if(u->pid > 0)
+    lua_pushfstring(L, "sceplab.server (pid %d, port %d)", (int)u->pid, (int)u->port);
+  else
+    lua_pushliteral(L, "sceplab.server (stopped)");
+  return 1;
+}
+
+/* spawn(ca, opts, policy) -> server | nil, message: serve() in a child process (fork), returned
+ * once it listens; server:port(), server:stop() (SIGTERM, then waits; also at __close and __gc).
+ * The policy runs in the child, on a copy of this state. */
+static int l_spawn(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_serve_params p;
+  lserver s;
+  lspawned *u;
+  int fds[2];
+  char buf[16];
+  ssize_t n = 0;
+  struct pollfd pfd;
+  serve_params(L, c, &p, &s);
+  u = lua_newuserdatauv(L, sizeof(*u), 0); /* stopped until the child listens */
+  u->pid = -1;
+  u->port = 0;
+  luaL_setmetatable(L, SERVER_MT);
+  if(pipe(fds) != 0)
+    return luaL_fileresult(L, 0, "pipe");
+  fflush(NULL);
+  u->pid = fork();
+  if(u->pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return luaL_fileresult(L, 0, "fork");
+  }
+  if(u->pid == 0) {
+    sceplab_error err;
+    sceplab_ca *own;
+    close(fds[0]);
+    s.ready_fd = fds[1];
+    sceplab_err_clear(&err);
+    /* an SQLite connection must not cross a fork: the child opens the CA afresh, for the server
+     * and for the policy's ca userdata (the inherited connection is left untouched) */
+    if(!(own = sceplab_ca_open(sceplab_ca_dir(c->ca), &err))) {
+      fprintf(stderr, "sceplab: %s\n", err.msg);
+      _exit(1);
+    }
+    c->ca = own;
+    p.ca = own;
+    if(sceplab_serve(&p, &err) != 0) {
+      fprintf(stderr, "sceplab: %s\n", err.msg);
+      _exit(1);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  pfd.fd = fds[0];
+  pfd.events = POLLIN;
+  if(poll(&pfd, 1, 10000) == 1)
+    n = read(fds[0], buf, sizeof(buf) - 1);
+  close(fds[0]);
+  if(n <= 0) {
+    spawned_stop(u);
+    lua_pushnil(L);
+    lua_pushliteral(L, "the server did not start (see its error above)");
+    return 2;
+  }
+  buf[n] = '\0';
+  u->port = (unsigned)strtoul(buf, NULL, 10);
   return 1;
 }
 
@@ -592,11 +720,16 @@ static const luaL_Reg ca_methods[] = {
   {"rollover", c_rollover}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };
 static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
-static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn},
+                                 {NULL, NULL}};
+static const luaL_Reg server_methods[] = {{"port", m_server_port}, {"stop", m_server_stop}, {NULL, NULL}};
+static const luaL_Reg server_meta[] = {{"__gc", m_server_stop}, {"__close", m_server_stop}, {"__tostring", m_server_tostring},
+                                       {NULL, NULL}};
 
 int luaopen_sceplab_core_serve(lua_State *L)
 {
   sceplab_lua_newclass(L, CA_MT, ca_meta, ca_methods);
+  sceplab_lua_newclass(L, SERVER_MT, server_meta, server_methods);
   luaL_newlib(L, funcs);
   return 1;
 }

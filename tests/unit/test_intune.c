@@ -68,6 +68,7 @@ static void passes_as_issued(void **state)
   assert_string_equal(str_at(v, "san.0.type"), "upn");
   assert_string_equal(str_at(v, "ekus.0"), "1.3.6.1.5.5.7.3.2");
   assert_int_equal(int_at(v, "key_bits"), 2048);
+  assert_null(sceplab_path(v, "key_usage")); /* none asked: any (not an empty list that allows none) */
   sceplab_val_free(v);
   /* the same token as its XML (what a log or a decoder shows) */
   xml = (char *)sceplab_b64_decode(tok, strlen(tok), &n, NULL);

@@ -1,0 +1,287 @@
+-- `sceplab replay`: a customer's scenario as a Lua script, played end to end: an NDES with the
+-- Intune connector (sceplab serve, in a child process), Intune's side (a CertEnrollToken in a
+-- SyncML profile), a device simulator that drives the real SCEP client and writes the device's
+-- own logs, faults, and a virtual clock. The result is a bundle laid out like a real collection
+-- (NDES/ and Device/), which `replay --check` diagnoses and compares with the scenario's expect.
+local sandbox = require "sceplab.sandbox"
+local sys = require "sceplab.core.sys"
+local core = require "sceplab.core.serve"
+local serve = require "sceplab.serve"
+local intune = require "sceplab.intune"
+local diagnose = require "sceplab.diagnose"
+
+local M = {}
+
+-- What a scenario may say (docs/scenarios.md).
+local FIELDS = { description = "string", platform = "string", server = "table", profile = "table", device = "table",
+                 intune = "table", steps = "table", expect = "table", references = "table" }
+local PLATFORMS = { windows = true }
+local STEPS = { deploy = true, enroll = true, advance = true }
+
+--- Faults, one word each in server.faults: what they change, and which finding they stand for.
+M.FAULTS = {
+  ["connector-stopped"] = { finding = "connector-service-stopped",
+    doc = "the Intune Connector Service is stopped: CRS files stay in Processing" },
+  ["other-tenant"] = { finding = "challenge-invalid",
+    doc = "the token was signed by another tenant's certificate (phase 1 fails)" },
+  ["slow-ca"] = { doc = "the CA takes two seconds to issue" },
+}
+
+--- The file of a scenario named on the command line: a path, or a bundled name (lua/scenarios/NAME.lua).
+function M.scenario_path(name) return sandbox.script_path("scenarios", name) end
+
+--- The bundled scenarios' names.
+function M.bundled() return sandbox.bundled("scenarios") end
+
+local function fail(path, fmt, ...) return nil, path .. ": " .. fmt:format(...) end
+
+--- Loads and checks a scenario: the table, or nil, "file: field ...".
+function M.load(path)
+  local env, res = sandbox.load(path, "scenario")
+  if not env then return nil, res end
+  local sc = res[1]
+  if type(sc) ~= "table" then return fail(path, "a scenario must return a table") end
+  for k, v in pairs(sc) do
+    if not FIELDS[k] then return fail(path, "unknown field '%s'", tostring(k)) end
+    if type(v) ~= FIELDS[k] then return fail(path, "field '%s' must be a %s, not a %s", k, FIELDS[k], type(v)) end
+  end
+  for _, k in ipairs({ "description", "platform", "profile", "steps", "expect" }) do
+    if sc[k] == nil then return fail(path, "field '%s' is required", k) end
+  end
+  if not PLATFORMS[sc.platform] then
+    return fail(path, "platform '%s' is not simulated (this version simulates: windows)", sc.platform)
+  end
+  if type(sc.profile.subject) ~= "string" then return fail(path, "field 'profile.subject' (string) is required") end
+  sc.server = sc.server or {}
+  for i, f in ipairs(sc.server.faults or {}) do
+    if not M.FAULTS[f] then
+      local names = {}
+      for n in pairs(M.FAULTS) do names[#names + 1] = n end
+      table.sort(names)
+      return fail(path, "server.faults[%d]: unknown fault '%s' (one of %s)", i, tostring(f), table.concat(names, ", "))
+    end
+  end
+  local total, served = 0, false
+  for i, st in ipairs(sc.steps) do
+    if type(st) ~= "table" or not STEPS[st[1]] then
+      return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"} or {\"advance\", minutes = N}", i)
+    end
+    if st[1] == "advance" then
+      if math.type(st.minutes) ~= "integer" or st.minutes < 1 then
+        return fail(path, "steps[%d]: advance needs minutes = a positive integer", i)
+      end
+      -- the server keeps real time: the clock moves only before the first request it sees
+      if served then return fail(path, "steps[%d]: the clock may only advance before the first enroll", i) end
+      total = total + st.minutes
+    elseif st[1] == "enroll" then
+      served = true
+    end
+  end
+  local e, eerr = diagnose.validate_expect(sc.expect, path .. ": expect")
+  if not e then return nil, eerr end
+  sc.file, sc.advance_total = path, total
+  return sc
+end
+
+-- ---- the Windows device ---------------------------------------------------------------------
+
+local function xml_esc(s)
+  return (tostring(s):gsub("[<>&'\"]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ["'"] = "&apos;", ['"'] = "&quot;" }))
+end
+
+-- DeviceManagement-Enterprise-Diagnostics-Provider/Admin, as `wevtutil qe /f:RenderedXml` prints it.
+local function windows_event(t, id, level, message)
+  local levels = { [2] = "Error", [3] = "Warning", [4] = "Information" }
+  return ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>" ..
+    "<Provider Name='Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider' Guid='{3da494e4-0fe2-415c-b895-fb5265c5c83b}'/>" ..
+    "<EventID>%d</EventID><Version>0</Version><Level>%d</Level><Task>0</Task><Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords>" ..
+    "<TimeCreated SystemTime='%s.%07dZ'/><Channel>Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin</Channel>" ..
+    "<Computer>DESKTOP-SCEPLAB</Computer></System><EventData><Data Name='Message1'>%s</Data></EventData>" ..
+    "<RenderingInfo Culture='en-US'><Message>%s</Message><Level>%s</Level></RenderingInfo></Event>\n")
+    :format(id, level, os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)), math.floor((t % 1) * 1e7), xml_esc(message),
+            xml_esc(message), levels[level])
+end
+
+local Windows = {}
+Windows.__index = Windows
+
+local function new_windows(run) return setmetatable({ run = run, events = {}, retry_count = 3 }, Windows) end
+
+function Windows:log(id, level, message) self.events[#self.events + 1] = windows_event(self.run:now(), id, level, message) end
+
+-- The ClientCertificateInstall CSP executes the profile: event 306 (0x2ab0003 is its "accepted").
+function Windows:deploy(profile_xml)
+  local p, err = (require "sceplab.profile").from_document(profile_xml, "the SyncML profile")
+  if not p then return nil, err end
+  self.profile, self.node = p, p.name
+  self:log(306, 4, ("SCEP: CspExecute for UniqueId : (%s) InstallUserSid : (S-1-12-1-1-1-1-1) InstallLocation : (user) " ..
+    "NodePath : (clientinstall) KeyProtection: (0x2) Result : (Unknown Win32 Error code: 0x2ab0003)."):format(self.node))
+  return true
+end
+
+-- Enrolls as Windows does (RSA-OAEP key transport, POST, the profile's CAThumbprint checked),
+-- up to RetryCount times; 309 and 39 on success, 307 with the retry count on each failure.
+function Windows:enroll(overrides)
+  if not self.profile then return nil, "enroll before deploy: the device has no SCEP profile" end
+  local p = {}
+  for k, v in pairs(self.profile) do p[k] = v end
+  for k, v in pairs(overrides or {}) do p[k] = v end
+  local scep = require "sceplab.scep"
+  for attempt = 1, self.retry_count do
+    local c = scep.client { url = p.url, oaep = true, method = "post", ca_thumbprint = p.ca_thumbprint, ndes = true }
+    local r, err = c:enroll(p)
+    c:close()
+    if r and r.status == "SUCCESS" then
+      self:log(309, 4, ("SCEP: InstallFromRegEntries. CorrelationGuid : ({%s}) UniqueId : (%s) Certificate Thumbprint : (%s) " ..
+        "Respondent Server : (%s) Install Status : (0x1) Current Retry Count :  (0x%x) Result : (The operation completed successfully.)")
+        :format(self.run:guid(), self.node, r.certificate and r.certificate.sha1 or "", p.url, attempt))
+      self:log(39, 4, "SCEP: Certificate installed successfully.")
+      return r
+    end
+    self.last_error = err or (r and ("pkiStatus " .. tostring(r.status) .. " " .. tostring(r.fail_info))) or "?"
+    self:log(307, 2, ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper) Install Status : (0x80004005) " ..
+      "Current Retry Count :  (0x%x)"):format(attempt))
+  end
+  return nil, self.last_error
+end
+
+function Windows:write(dir)
+  local ok, err = sys.mkdir(dir)
+  if not ok then return nil, err end
+  local f, ferr = io.open(dir .. "/DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml", "wb")
+  if not f then return nil, ferr end
+  f:write(table.concat(self.events))
+  f:close()
+  return true
+end
+
+-- ---- the run ------------------------------------------------------------------------------
+
+local Run = {}
+Run.__index = Run
+
+-- The virtual clock: the scenario's clock starts advance_total minutes before now and moves with
+-- each advance step, so a device's time and a token's issue time fall where the scenario says.
+function Run:now() return os.time() - self.remaining * 60 end
+
+function Run:guid()
+  local h = (require "sceplab.core.codec").hexencode((require "sceplab.core.scep").nonce())
+  return ("%s-%s-%s-%s-%s"):format(h:sub(1, 8), h:sub(9, 12), h:sub(13, 16), h:sub(17, 20), h:sub(21, 32)):upper()
+end
+
+-- The CA's state lives outside the bundle (a bundle is shared; the CA's keys are not) and is
+-- removed after the run.
+local STATE_FILES = { "root", "ca", "ra-sign", "ra-encrypt", "intune-sign", "next-ca" }
+
+local function remove_state(dir)
+  for _, n in ipairs(STATE_FILES) do os.remove(dir .. "/" .. n .. ".pem") os.remove(dir .. "/" .. n .. ".key") end
+  for _, n in ipairs({ "ca.db", "ca.db-wal", "ca.db-shm" }) do os.remove(dir .. "/" .. n) end
+  os.remove(dir)
+end
+
+--- Plays a scenario into a bundle directory. opts: bundle (directory, made), log(line).
+-- Returns {bundle, steps = {...}} | nil, message, code.
+function M.run(sc, opts)
+  local say = opts.log or function() end
+  local bundle = opts.bundle
+  local ok, err = sys.mkdir(bundle)
+  if not ok then return nil, err, "input" end
+  if #(sys.listdir(bundle) or {}) > 0 then return nil, bundle .. ": not empty (a bundle is written into a new directory)", "usage" end
+  local work = os.tmpname()
+  os.remove(work)
+  ok, err = sys.mkdir(work)
+  if not ok then return nil, err, "failed" end
+  local cleanup = function()
+    remove_state(work .. "/ca")
+    remove_state(work .. "/other-tenant")
+    os.remove(work)
+  end
+  local faults = {}
+  for _, f in ipairs(sc.server.faults or {}) do faults[f] = true end
+  local okc, cerr = core.ca_init(work .. "/ca", { key = sc.server.key })
+  if not okc then cleanup() return nil, cerr, "failed" end
+  local ca, oerr = core.ca_open(work .. "/ca")
+  if not ca then cleanup() return nil, oerr, "failed" end
+  local run = setmetatable({ remaining = sc.advance_total }, Run)
+  local srv, url = serve.spawn({
+    dir = work .. "/ca", policy = sc.server.policy or "intune", port = 0, log_dir = bundle .. "/NDES",
+    crs_hold = faults["connector-stopped"], ca_latency_ms = faults["slow-ca"] and 2000 or nil,
+    config = sc.server.config or {}, host = "NDES01",
+  })
+  if not srv then ca:close() cleanup() return nil, url, "failed" end
+  say(("server: %s, policy %s%s"):format(url, sc.server.policy or "intune",
+    sc.server.faults and #sc.server.faults > 0 and (", faults " .. table.concat(sc.server.faults, ", ")) or ""))
+  local device = new_windows(run)
+  local steps = {}
+  local function token_ca()
+    if not faults["other-tenant"] then return ca end
+    local other = work .. "/other-tenant"
+    if sys.kind(other) ~= "directory" then core.ca_init(other) end
+    return core.ca_open(other)
+  end
+  local result, rerr
+  for i, st in ipairs(sc.steps) do
+    local what = st[1]
+    if what == "advance" then
+      run.remaining = run.remaining - st.minutes
+      steps[#steps + 1] = ("%d. the clock advances %d minutes"):format(i, st.minutes)
+    elseif what == "deploy" then
+      local prof, ti = sc.profile, sc.intune or {}
+      local tca = token_ca()
+      local claims_in = { subject = ti.subject or prof.subject, user_id = prof.user, device_id = prof.device,
+        san = ti.san or prof.san, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage,
+        ekus = prof.ekus or { "clientAuth" }, issued_at = math.floor(run:now()), minutes = ti.minutes }
+      local tok, terr = tca:intune_token(claims_in)
+      if not tok then rerr = terr break end
+      -- the profile is laid out from what the token says (a token from another tenant is still read)
+      local claims = { device_id = prof.device or "replay-device", user_id = prof.user, subject = prof.subject,
+        san = {}, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage, request_id = nil }
+      local ok2, cl = pcall(function() return ca:intune_verify(tok) end)
+      claims.request_id = (ok2 and cl and cl.request_id) or ("ModelName=AC_%s/LogicalName_%s;Version=1;Hash=1")
+        :format(run:guid():lower(), run:guid():lower():gsub("-", "_"))
+      if not (ok2 and cl) then
+        -- phase 1 fails at the server as it should; the profile still needs a request id: read the token's
+        local xml = (require "sceplab.core.codec").b64decode(tok)
+        claims.request_id = xml and xml:match("<CertificateRequestId>(.-)</CertificateRequestId>") or claims.request_id
+      end
+      for _, s in ipairs(prof.san or {}) do
+        local t, v = s:match("^(%w+):(.+)$")
+        claims.san[#claims.san + 1] = { type = t, value = v }
+      end
+      claims.ekus = cl and cl.ekus or { "1.3.6.1.5.5.7.3.2" }
+      local certs = ca:certificates()
+      local xml, perr = intune.profile({ token = tok, claims = claims, urls = { url },
+        root_der_b64 = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", ""), ca_thumbprint = ca:thumbprint("root") })
+      if not xml then rerr = perr break end
+      local dok, derr = device:deploy(xml)
+      if not dok then rerr = derr break end
+      steps[#steps + 1] = ("%d. Intune deploys the SCEP profile (token for %s)"):format(i, claims_in.subject)
+    elseif what == "enroll" then
+      local d = sc.device or {}
+      local over = {}
+      if d.subject then over.subject = d.subject end
+      if d.key_bits then over.key = { type = "rsa", bits = d.key_bits } end
+      result, rerr = device:enroll(over)
+      steps[#steps + 1] = ("%d. the device enrolls: %s"):format(i, result and "certificate installed"
+        or ("failed " .. device.retry_count .. " times (" .. tostring(rerr) .. ")"))
+      rerr = nil
+    end
+    say(steps[#steps])
+  end
+  srv:stop()
+  ca:close()
+  cleanup()
+  if rerr then return nil, rerr, "failed" end
+  local wok, werr = device:write(bundle .. "/Device")
+  if not wok then return nil, werr, "failed" end
+  return { bundle = bundle, steps = steps, result = result }
+end
+
+--- Diagnoses a bundle and compares it with the scenario's expect: report, failures (a list).
+function M.check(sc, bundle)
+  local rep, err = diagnose.run({ bundle .. "/NDES", bundle .. "/Device" }, {})
+  if not rep then return nil, err end
+  return rep, diagnose.check_expect(rep, sc.expect)
+end
+
+return M
