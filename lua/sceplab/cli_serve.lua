@@ -31,6 +31,9 @@ function M.register(p)
   s:flag("--allow-des"):description("Accept requests enveloped with single DES, as micromdm's scepclient sends (the reply uses 3DES).")
   s:flag("--no-logs"):description("Write no IIS log in DIR/logs.")
   s:option("--admin-user"):description("With a policy that has NDES's admin page (ndes-otp): the user /certsrv/mscep_admin/ asks for (HTTP Basic; the password from SCEPLAB_ADMIN_PASSWORD). Default: the page is open.")
+  local fault_names = {}
+  for _, f in ipairs(core.faults()) do fault_names[#fault_names + 1] = f.name end
+  s:option("--fault"):description("Play a failure as the real system shows it (repeatable): " .. table.concat(fault_names, ", ") .. " (docs/cli.md)."):count("*")
   s:option("--ca-latency"):description("A slow CA: each issuance takes this many milliseconds, inside its database transaction."):convert(tonumber)
   s:option("--password-max"):description("NDES's password cache: how many unused one-time passwords may be outstanding (default 5)."):convert(tonumber)
   s:flag("-v --verbose"):description("Print each request's IIS log line and each policy decision on stderr.")
@@ -306,6 +309,11 @@ local function run_serve(args)
     for c in args.caps:gmatch("[^,%s]+") do caps[#caps + 1] = c end
   end
   if args.tls_key and not args.tls_cert then stderr("--tls-key needs --tls-cert") return 2 end
+  local known = {}
+  for _, f in ipairs(core.faults()) do known[f.name] = true end
+  for _, f in ipairs(args.fault or {}) do
+    if not known[f] then stderr("--fault '%s': unknown (sceplab serve --help lists them)", f) return 2 end
+  end
   if args.admin_user and not os.getenv("SCEPLAB_ADMIN_PASSWORD") then
     stderr("--admin-user needs SCEPLAB_ADMIN_PASSWORD (kept out of the command line)") return 2
   end
@@ -320,7 +328,7 @@ local function run_serve(args)
     dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
-    password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
+    faults = args.fault, password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
     ready = function(url, pol)
       io.stdout:write("listening on ", url, "\n")
       io.stdout:flush()

@@ -18,14 +18,11 @@ local FIELDS = { description = "string", platform = "string", server = "table", 
 local PLATFORMS = { windows = true }
 local STEPS = { deploy = true, enroll = true, advance = true }
 
---- Faults, one word each in server.faults: what they change, and which finding they stand for.
-M.FAULTS = {
-  ["connector-stopped"] = { finding = "connector-service-stopped",
-    doc = "the Intune Connector Service is stopped: CRS files stay in Processing" },
-  ["other-tenant"] = { finding = "challenge-invalid",
-    doc = "the token was signed by another tenant's certificate (phase 1 fails)" },
-  ["slow-ca"] = { doc = "the CA takes two seconds to issue" },
-}
+--- Faults, one word each in server.faults: the server's (core.faults(): each played as the real
+-- system shows it) and Intune's (the token's signer).
+M.FAULTS = { ["other-tenant"] = { finding = "challenge-invalid",
+                                  doc = "the token was signed by another tenant's certificate (phase 1 fails)" } }
+for _, f in ipairs(core.faults()) do M.FAULTS[f.name] = { finding = f.finding, doc = f.doc, server = true } end
 
 --- The file of a scenario named on the command line: a path, or a bundled name (lua/scenarios/NAME.lua).
 function M.scenario_path(name) return sandbox.script_path("scenarios", name) end
@@ -203,10 +200,13 @@ function M.run(sc, opts)
   local ca, oerr = core.ca_open(work .. "/ca")
   if not ca then cleanup() return nil, oerr, "failed" end
   local run = setmetatable({ remaining = sc.advance_total }, Run)
+  local server_faults = {}
+  for _, f in ipairs(sc.server.faults or {}) do
+    if M.FAULTS[f].server then server_faults[#server_faults + 1] = f end
+  end
   local srv, url = serve.spawn({
     dir = work .. "/ca", policy = sc.server.policy or "intune", port = 0, log_dir = bundle .. "/NDES",
-    crs_hold = faults["connector-stopped"], ca_latency_ms = faults["slow-ca"] and 2000 or nil,
-    config = sc.server.config or {}, host = "NDES01",
+    faults = server_faults, config = sc.server.config or {}, host = "NDES01",
   })
   if not srv then ca:close() cleanup() return nil, url, "failed" end
   say(("server: %s, policy %s%s"):format(url, sc.server.policy or "intune",

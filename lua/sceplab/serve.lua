@@ -140,7 +140,8 @@ end
 
 --- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
--- admin_password, password_max, ca_latency_ms, clock, ready(url), logged(line), on_decision(req, answer).
+-- admin_password, password_max, ca_latency_ms, faults (names: core.faults()), clock, ready(url),
+-- logged(line), on_decision(req, answer).
 -- Returns true | nil, message, code.
 -- The policy, the open CA and the server's options for opts (see run); nil, message, code.
 local function prepare(opts)
@@ -161,7 +162,7 @@ local function prepare(opts)
     caps = table.concat(caps, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
     connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
     admin_page = pol.admin_page, admin_user = opts.admin_user, admin_password = opts.admin_password,
-    password_max = opts.password_max, ca_latency_ms = opts.ca_latency_ms,
+    password_max = opts.password_max, ca_latency_ms = opts.ca_latency_ms, faults = opts.faults,
     log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
     ready = function(port)
       if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end

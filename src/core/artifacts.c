@@ -203,7 +203,8 @@ int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, 
   crs_elem(f, "UserID", c->user_id);
   crs_elem(f, "DeviceID", c->device_id);
   crs_elem(f, "IssuerCA", c->issuer_ca);
-  crs_elem(f, "UploadAttempt", "1");
+  snprintf(num, sizeof(num), "%d", c->upload_attempts > 0 ? c->upload_attempts : 1);
+  crs_elem(f, "UploadAttempt", num);
   crs_elem(f, "UploadStatus", "2");
   crs_elem(f, "Thumbprint", c->thumbprint);
   crs_elem(f, "CertificateRequestID", c->request_id);
@@ -211,7 +212,7 @@ int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, 
   crs_elem(f, "CertExpirationDate", c->not_after ? exp : "");
   snprintf(num, sizeof(num), "%d", c->status);
   crs_elem(f, "Status", num);
-  snprintf(num, sizeof(num), "%u", c->hresult);
+  snprintf(num, sizeof(num), "%d", (int)c->hresult); /* .NET writes the HRESULT as a signed Int32 */
   crs_elem(f, "HResult", num);
   fputs("</CertRequestStatus>", f);
   return fclose(f) == 0 ? 0 : -1;

@@ -23,7 +23,8 @@ typedef struct sceplab_art_crs {
   const char *serial_hex, *thumbprint, *issuer_ca, *transaction_id;
   const char *user_id, *device_id, *request_id;
   int64_t not_after;             /* Unix seconds */
-  int status;                    /* 0 issued */
+  int status;                    /* 0 issued, 1 failed */
+  int upload_attempts;           /* 0: 1 */
   unsigned hresult;
 } sceplab_art_crs;
 

@@ -57,8 +57,28 @@ typedef struct outcome {
   const char *type;
   unsigned char *body;
   size_t len;
-  int win32;                    /* sc-win32-status */
+  unsigned win32;               /* sc-win32-status */
 } outcome;
+
+static const sceplab_fault_info fault_table[] = {
+  {"app-pool-stopped", SCEPLAB_FAULT_APP_POOL_STOPPED, "scep-app-pool-503", "the SCEP application pool is stopped: SCEP requests get 503"},
+  {"iis-impersonation", SCEPLAB_FAULT_IMPERSONATION, "iis-impersonation-500", "IIS_IUSRS lacks 'Impersonate a client after authentication': 500, win32 1346"},
+  {"intermediate-in-root-store", SCEPLAB_FAULT_ROOT_STORE, "intermediate-in-root-store", "intermediates in the Trusted Root store: VerifyRequest 403.16"},
+  {"policy-cert-no-client-auth", SCEPLAB_FAULT_CLIENT_AUTH, "policy-cert-client-auth", "the policy module's certificate lacks Client Authentication: VerifyRequest 403"},
+  {"signing-cert-missing", SCEPLAB_FAULT_SIGNING_CERT, "signing-cert-missing", "the CRP cannot retrieve its signing certificate"},
+  {"template-not-supported", SCEPLAB_FAULT_TEMPLATE, "ca-template-unsupported", "the CA does not issue the template (0x80094800)"},
+  {"ca-key-too-small", SCEPLAB_FAULT_KEY_SIZE, "ca-key-too-small", "the template's minimum key size is above the device's (0x80094811)"},
+  {"ca-unreachable", SCEPLAB_FAULT_CA_DOWN, "ca-unreachable", "the CA does not answer (0x800706ba, NDES event 31)"},
+  {"connector-stopped", SCEPLAB_FAULT_CONNECTOR_STOPPED, "connector-service-stopped", "the Intune Connector Service is stopped: CRS files stay in Processing"},
+  {"upload-failed", SCEPLAB_FAULT_UPLOAD, "connector-upload-failed", "the connector's upload to Intune fails: CRS files go to Failed"},
+  {"slow-ca", SCEPLAB_FAULT_SLOW_CA, NULL, "the CA takes two seconds to issue"},
+};
+
+const sceplab_fault_info *sceplab_serve_faults(size_t *n)
+{
+  *n = sizeof(fault_table) / sizeof(fault_table[0]);
+  return fault_table;
+}
 
 static double now_ms(void)
 {
@@ -85,8 +105,8 @@ static void iis_field(char *out, size_t outlen, const char *v)
   out[o] = '\0';
 }
 
-static void iis_log(server *s, const char *method, const char *stem, const char *query, const char *cip,
-                    const char *ua, const outcome *o, long taken_ms)
+static void iis_write(server *s, const char *method, const char *stem, const char *query, const char *cip,
+                      const char *ua, const outcome *o, int substatus, long taken_ms)
 {
   time_t t = time(NULL);
   struct tm tm;
@@ -95,9 +115,9 @@ static void iis_log(server *s, const char *method, const char *stem, const char 
   iis_field(f_stem, sizeof(f_stem), stem);
   iis_field(f_query, sizeof(f_query), query);
   iis_field(f_ua, sizeof(f_ua), ua);
-  snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d %s %s %s %s %u - %s %s - %d 0 %d %ld\n",
+  snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d %s %s %s %s %u - %s %s - %d %d %u %ld\n",
            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, s->bind, method, f_stem,
-           f_query, s->port, cip ? cip : "-", f_ua, o->status, o->win32, taken_ms);
+           f_query, s->port, cip ? cip : "-", f_ua, o->status, substatus, o->win32, taken_ms);
   if(s->p->logged)
     s->p->logged(s->p->ud, line);
   if(!s->p->log_dir)
@@ -122,6 +142,19 @@ static void iis_log(server *s, const char *method, const char *stem, const char 
     fputs(line, s->iis);
     fflush(s->iis);
   }
+}
+
+static void iis_log(server *s, const char *method, const char *stem, const char *query, const char *cip,
+                    const char *ua, const outcome *o, long taken_ms)
+{
+  iis_write(s, method, stem, query, cip, ua, o, 0, taken_ms);
+}
+
+/* A line with a substatus (403.16), for the CRP's own requests. */
+static void iis_log_sub(server *s, const char *method, const char *stem, const char *cip, const char *ua,
+                        const outcome *o, int substatus, long taken_ms)
+{
+  iis_write(s, method, stem, NULL, cip, ua, o, substatus, taken_ms);
 }
 
 static void set_text(outcome *o, int status, const char *text)
@@ -204,22 +237,25 @@ static void log_verify(server *s, const sceplab_policy_answer *ans, const char *
   sceplab_art_plugin(&s->art, ok ? 1 : 3, s->thread, "Exiting VerifyRequest with 0x%s", ok ? "0" : "80070057");
 }
 
-/* The connector's report of an issued certificate: Notify, and its CRS file from Processing to
- * Succeed (left in Processing while the connector service is "stopped"). */
-static void log_notify(server *s, const sceplab_policy_answer *ans, const sceplab_scep_request *rq, X509 *x)
+/* The connector's report of a request the CA answered: Notify, and its CRS file from Processing
+ * to Succeed (Failed when the CA refused it or the upload fails; left in Processing while the
+ * connector service is "stopped"). x is the certificate, or NULL with the CA's error code. */
+static void log_notify(server *s, const sceplab_policy_answer *ans, const sceplab_scep_request *rq, X509 *x,
+                       unsigned ca_error)
 {
   sceplab_art_crs c;
   char name[64], issuer[256], cn[128] = "";
-  char *serial = NULL, *thumb = sceplab_thumbprint(x, EVP_sha1());
-  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+  char *serial = NULL, *thumb = x ? sceplab_thumbprint(x, EVP_sha1()) : NULL;
+  BIGNUM *bn = x ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
   struct tm tm;
   outcome o;
   double t0 = now_ms();
+  unsigned faults = s->p->faults;
   memset(&c, 0, sizeof(c));
   serial = bn ? BN_bn2hex(bn) : NULL;
   X509_NAME_get_text_by_NID(X509_get_subject_name(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING)), NID_commonName, cn,
                             sizeof(cn));
-  snprintf(issuer, sizeof(issuer), "%s\%s", s->art.host, cn);
+  snprintf(issuer, sizeof(issuer), "%s\\%s", s->art.host, cn);
   c.serial_hex = serial;
   c.thumbprint = thumb;
   c.issuer_ca = issuer;
@@ -227,7 +263,10 @@ static void log_notify(server *s, const sceplab_policy_answer *ans, const scepla
   c.user_id = ans->user_id;
   c.device_id = ans->device_id;
   c.request_id = ans->request_id;
-  if(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+  c.status = x ? 0 : 1;
+  c.hresult = ca_error;
+  c.upload_attempts = (faults & SCEPLAB_FAULT_UPLOAD) ? 3 : 1;
+  if(x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
     c.not_after = (int64_t)timegm(&tm);
   sceplab_art_plugin(&s->art, 1, s->thread, "Calling Notify ...");
   if(sceplab_art_crs_write(&s->art, &c, name, sizeof(name)) == 0) {
@@ -236,13 +275,73 @@ static void log_notify(server *s, const sceplab_policy_answer *ans, const scepla
     o.status = 204;
     iis_log(s, "POST", "/CertificateRegistrationSvc/Certificate/Notify", NULL, s->bind, "NDES_Plugin", &o,
             (long)(now_ms() - t0 + 0.5));
-    if(!s->p->crs_hold)
-      sceplab_art_crs_move(&s->art, name, "Succeed");
+    if(!s->p->crs_hold && !(faults & SCEPLAB_FAULT_CONNECTOR_STOPPED))
+      sceplab_art_crs_move(&s->art, name, x && !(faults & SCEPLAB_FAULT_UPLOAD) ? "Succeed" : "Failed");
   }
   sceplab_art_plugin(&s->art, 1, s->thread, "Exiting Notify with 0x0");
   OPENSSL_free(serial);
   BN_free(bn);
   free(thumb);
+}
+
+/* Faults at the Certificate Registration Point: VerifyRequest never reaches the policy. Returns 1
+ * when one played (ans is then a denial), 0 otherwise. */
+static int crp_fault(server *s, const char *act, sceplab_policy_answer *ans, double t0)
+{
+  unsigned f = s->p->faults;
+  outcome o;
+  memset(&o, 0, sizeof(o));
+  if(f & (SCEPLAB_FAULT_ROOT_STORE | SCEPLAB_FAULT_CLIENT_AUTH)) {
+    /* IIS refuses the policy module's client certificate before the CRP runs */
+    o.status = 403;
+    o.win32 = (f & SCEPLAB_FAULT_ROOT_STORE) ? 2148204809u : 5u;
+    iis_log_sub(s, "POST", "/CertificateRegistrationSvc/Certificate/VerifyRequest", s->bind, "NDES_Plugin", &o,
+                (f & SCEPLAB_FAULT_ROOT_STORE) ? 16 : 0, (long)(now_ms() - t0 + 0.5));
+    sceplab_art_plugin(&s->art, 3, s->thread, "Verify challenge returns -- 403 - Forbidden: Access is denied.");
+    snprintf(ans->reason, sizeof(ans->reason), "VerifyRequest answered 403%s", (f & SCEPLAB_FAULT_ROOT_STORE) ? ".16" : "");
+  }
+  else if(f & SCEPLAB_FAULT_SIGNING_CERT) {
+    sceplab_art_crp(&s->art, 1, act, "Signing certificate could not be retrieved. at "
+                    "Microsoft.Management.Services.CertificateRegistrationPoint.VerifyRequest()");
+    o.status = 200;
+    iis_log(s, "POST", "/CertificateRegistrationSvc/Certificate/VerifyRequest", NULL, s->bind, "NDES_Plugin", &o,
+            (long)(now_ms() - t0 + 0.5));
+    sceplab_art_plugin(&s->art, 3, s->thread, "Verify challenge returns false");
+    snprintf(ans->reason, sizeof(ans->reason), "the CRP cannot retrieve its signing certificate");
+  }
+  else
+    return 0;
+  ans->decision = SCEPLAB_POLICY_DENY;
+  ans->fail_info = SCEPLAB_FAIL_BADREQUEST;
+  return 1;
+}
+
+/* The CA's refusals a fault plays, as NDES and its policy module log them: the error, or 0. */
+static unsigned ca_fault(server *s)
+{
+  unsigned f = s->p->faults, code = 0;
+  char text[256];
+  if(f & SCEPLAB_FAULT_CA_DOWN)
+    code = 0x800706BAu;
+  else if(f & SCEPLAB_FAULT_TEMPLATE)
+    code = 0x80094800u;
+  else if(f & SCEPLAB_FAULT_KEY_SIZE)
+    code = 0x80094811u;
+  if(!code)
+    return 0;
+  if(s->p->connector)
+    sceplab_art_plugin(&s->art, 3, s->thread, "CA failed request 0x%08X", code);
+  if(code == 0x800706BAu)
+    snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request to the "
+             "certification authority (0x800706ba). The RPC server is unavailable.");
+  else if(code == 0x80094800u)
+    snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request (%d). "
+             "The requested certificate template is not supported by this CA.", (int)code);
+  else
+    snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request (%d). "
+             "The public key does not meet the minimum size required by the specified certificate template.", (int)code);
+  sceplab_art_event(&s->art, 31, 1, text);
+  return code;
 }
 
 /* PKCSReq and RenewalReq: a transaction seen before gets the same answer; a new one goes to the
@@ -294,14 +393,26 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     sceplab_art_plugin(&s->art, 1, s->thread, "Calling VerifyRequest ...");
     sceplab_art_plugin(&s->art, 1, s->thread, "Sending request to certificate registration point.");
   }
-  if(!s->p->policy) {
+  if(s->p->connector && crp_fault(s, act, &ans, t0))
+    ; /* the CRP failed before any policy ran */
+  else if(!s->p->policy) {
     ans.decision = SCEPLAB_POLICY_DENY;
     snprintf(ans.reason, sizeof(ans.reason), "no policy");
   }
   else if(s->p->policy(s->p->policy_ud, &pr, &ans, err) != 0)
     return -1;
-  if(s->p->connector)
+  else if(s->p->connector)
     log_verify(s, &ans, act, t0);
+  if(ans.decision == SCEPLAB_POLICY_ALLOW) {
+    unsigned code = ca_fault(s);
+    if(code) {
+      if(s->p->connector)
+        log_notify(s, &ans, rq, NULL, code);
+      ans.decision = SCEPLAB_POLICY_DENY;
+      ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
+      snprintf(ans.reason, sizeof(ans.reason), "the CA refused the request (0x%08X)", code);
+    }
+  }
   else if(ans.decision == SCEPLAB_POLICY_DENY && ndes_event_text(ans.event))
     sceplab_art_event(&s->art, (unsigned)ans.event, 1, ndes_event_text(ans.event));
   if(ans.decision == SCEPLAB_POLICY_ALLOW) {
@@ -315,13 +426,13 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
-    ip.latency_ms = s->p->ca_latency_ms;
+    ip.latency_ms = (s->p->faults & SCEPLAB_FAULT_SLOW_CA) && !s->p->ca_latency_ms ? 2000 : s->p->ca_latency_ms;
     {
       X509 *x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, rq->transaction_id, &ip, err);
       if(!x)
         return -1;
       if(s->p->connector)
-        log_notify(s, &ans, rq, x);
+        log_notify(s, &ans, rq, x, 0);
       *content = issued_p7(x, clen, err);
       X509_free(x);
     }
@@ -543,6 +654,12 @@ static void handle(struct evhttp_request *req, void *arg)
     set_text(&o, 404, "Not Found");
   else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
     set_text(&o, 405, "Method Not Allowed");
+  else if(s->p->faults & SCEPLAB_FAULT_APP_POOL_STOPPED)
+    set_text(&o, 503, "Service Unavailable");
+  else if(s->p->faults & SCEPLAB_FAULT_IMPERSONATION) {
+    set_text(&o, 500, "500 - Internal server error.");
+    o.win32 = 1346; /* ERROR_BAD_IMPERSONATION_LEVEL */
+  }
   else if(!op)
     /* NDES with the Intune connector answers the bare URL with 403 */
     set_text(&o, 403, "403 - Forbidden: Access is denied.");
@@ -604,7 +721,8 @@ static void handle(struct evhttp_request *req, void *arg)
   if(o.type)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", o.type);
   evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 401 ? "Unauthorized" : o.status == 403 ? "Forbidden"
-                                   : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error" : "Bad Request", out);
+                                   : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error"
+                                   : o.status == 503 ? "Service Unavailable" : "Bad Request", out);
   iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
   if(out)
     evbuffer_free(out);

@@ -73,6 +73,27 @@ static lca *check_ca(lua_State *L, int idx)
 }
 
 /* ca_open(dir) -> ca */
+/* faults() -> {{name, finding?, doc}, ...}: what the server can play (serve.h) */
+static int l_faults(lua_State *L)
+{
+  size_t n, i;
+  const sceplab_fault_info *fi = sceplab_serve_faults(&n);
+  lua_createtable(L, (int)n, 0);
+  for(i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, fi[i].name);
+    lua_setfield(L, -2, "name");
+    if(fi[i].finding) {
+      lua_pushstring(L, fi[i].finding);
+      lua_setfield(L, -2, "finding");
+    }
+    lua_pushstring(L, fi[i].doc);
+    lua_setfield(L, -2, "doc");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 static int l_ca_open(lua_State *L)
 {
   const char *dir = luaL_checkstring(L, 1);
@@ -508,6 +529,22 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->password_max = opt_int(L, 2, "password_max", 0);
   p->ca_latency_ms = opt_int(L, 2, "ca_latency_ms", 0);
   luaL_argcheck(L, p->ca_latency_ms >= 0 && p->ca_latency_ms <= 600000, 2, "ca_latency_ms must be 0..600000");
+  if(lua_getfield(L, 2, "faults") == LUA_TTABLE) {
+    size_t nf, k, i, len = lua_rawlen(L, -1);
+    const sceplab_fault_info *fi = sceplab_serve_faults(&nf);
+    for(k = 1; k <= len; k++) {
+      const char *name;
+      lua_rawgeti(L, -1, (lua_Integer)k);
+      name = lua_tostring(L, -1);
+      for(i = 0; name && i < nf && strcmp(fi[i].name, name) != 0; i++)
+        ;
+      if(!name || i == nf)
+        luaL_argerror(L, 2, lua_pushfstring(L, "faults[%d]: unknown fault '%s'", (int)k, name ? name : "?"));
+      p->faults |= fi[i].bit;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
   p->policy = policy_cb;
   p->policy_ud = s;
   p->ready = ready_cb;
@@ -720,7 +757,7 @@ static const luaL_Reg ca_methods[] = {
   {"rollover", c_rollover}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };
 static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
-static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn},
+static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn}, {"faults", l_faults},
                                  {NULL, NULL}};
 static const luaL_Reg server_methods[] = {{"port", m_server_port}, {"stop", m_server_stop}, {NULL, NULL}};
 static const luaL_Reg server_meta[] = {{"__gc", m_server_stop}, {"__close", m_server_stop}, {"__tostring", m_server_tostring},

@@ -45,7 +45,10 @@ describe("sceplab replay", function()
     local c2, e2 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
       server = { faults = { "power-cut" } }, steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c2)
-    assert.matches("server.faults[1]: unknown fault 'power-cut' (one of connector-stopped, other-tenant, slow-ca)", e2, 1, true)
+    assert.matches("server.faults[1]: unknown fault 'power-cut' (one of app-pool-stopped, ca-key-too-small,", e2, 1, true)
+    local c2b, _, e2b = h.sceplab({ "serve", "--dir", h.tmpname(), "--fault", "power-cut" })
+    assert.are.equal(2, c2b)
+    assert.matches("--fault 'power-cut': unknown", e2b, 1, true)
     local c3, e3 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
       steps = { { "deploy" }, { "enroll" }, { "advance", minutes = 5 } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c3)

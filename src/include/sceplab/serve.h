@@ -53,6 +53,32 @@ typedef struct sceplab_policy_answer {
 typedef int (*sceplab_policy_fn)(void *ud, const sceplab_policy_request *rq, sceplab_policy_answer *ans,
                                  sceplab_error *err);
 
+/* Faults the server can play, each as the real system shows it (its own logs included): for
+ * reproducing a customer's failure. Names are the CLI's and the scenarios' (--fault NAME). */
+enum {
+  SCEPLAB_FAULT_APP_POOL_STOPPED = 1u << 0, /* SCEP requests get 503 (the SCEP application pool stopped) */
+  SCEPLAB_FAULT_IMPERSONATION = 1u << 1,    /* SCEP requests get 500, win32 1346 (IIS_IUSRS lacks the right) */
+  SCEPLAB_FAULT_ROOT_STORE = 1u << 2,       /* VerifyRequest 403.16, CERT_E_UNTRUSTEDROOT */
+  SCEPLAB_FAULT_CLIENT_AUTH = 1u << 3,      /* VerifyRequest 403 (the policy certificate lacks Client Authentication) */
+  SCEPLAB_FAULT_SIGNING_CERT = 1u << 4,     /* the CRP cannot retrieve its signing certificate */
+  SCEPLAB_FAULT_TEMPLATE = 1u << 5,         /* the CA refuses the template (0x80094800) */
+  SCEPLAB_FAULT_KEY_SIZE = 1u << 6,         /* the CA refuses the key size (0x80094811) */
+  SCEPLAB_FAULT_CA_DOWN = 1u << 7,          /* the CA does not answer (0x800706ba, NDES event 31) */
+  SCEPLAB_FAULT_CONNECTOR_STOPPED = 1u << 8,/* CRS files stay in Processing */
+  SCEPLAB_FAULT_UPLOAD = 1u << 9,           /* the connector's upload fails: CRS files go to Failed */
+  SCEPLAB_FAULT_SLOW_CA = 1u << 10          /* the CA takes two seconds to issue */
+};
+
+typedef struct sceplab_fault_info {
+  const char *name;             /* "app-pool-stopped" */
+  unsigned bit;
+  const char *finding;          /* the finding id a diagnosis names for it, or NULL */
+  const char *doc;              /* one line */
+} sceplab_fault_info;
+
+/* Every fault, in a fixed order; *n is set to their number. */
+const sceplab_fault_info *sceplab_serve_faults(size_t *n);
+
 typedef struct sceplab_serve_params {
   sceplab_ca *ca;
   const char *bind;             /* address to listen on; default 127.0.0.1 */
@@ -73,6 +99,7 @@ typedef struct sceplab_serve_params {
   const char *admin_password;
   int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
   int ca_latency_ms;            /* a slow CA: each issuance takes this long (inside its transaction) */
+  unsigned faults;              /* SCEPLAB_FAULT_* bits */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
   sceplab_policy_fn policy;
   void *policy_ud;
