@@ -13,6 +13,8 @@ function M.register(p)
   r:option("--bundle"):description("Write the bundle into this new directory (default: replay-NAME).")
   r:flag("--check"):description("Diagnose the bundle and compare with the scenario's expect (exit 1 when it differs).")
   r:flag("--list"):description("List the bundled scenarios and what each reproduces.")
+  r:option("--from"):description("Write a scenario skeleton from a diagnosed bundle (a customer's logs: folder or zip): its platform, the faults its findings imply, its findings as the expect.")
+  r:option("-o --output"):description("With --from: write the scenario to this file instead of standard output.")
 end
 
 function M.run(args)
@@ -21,6 +23,19 @@ function M.run(args)
       local sc, err = replay.load(replay.scenario_path(name))
       io.stdout:write(("%-28s %s\n"):format(name, sc and sc.description or ("(does not load: " .. err .. ")")))
     end
+    return 0
+  end
+  if args.from then
+    local rep, derr = (require "sceplab.diagnose").run({ args.from }, {})
+    if not rep then stderr("%s", derr) return 3 end
+    local sc, notes = replay.from_report(rep, args.from)
+    local text = replay.to_lua(sc, notes, args.from)
+    for _, n in ipairs(notes) do io.stderr:write("sceplab: note: ", n, "\n") end
+    if not args.output then io.stdout:write(text) return 0 end
+    local out, oerr = sys.reserve(args.output, false)
+    if not out then stderr("%s", oerr) return 1 end
+    local ok, werr = out:commit(text)
+    if not ok then stderr("%s", werr) return 1 end
     return 0
   end
   if not args.scenario then stderr("replay: name a scenario (sceplab replay --list)") return 2 end

@@ -223,28 +223,39 @@ function M.from_mobileconfig(doc)
   return out
 end
 
+--- A value as Lua source (tables with a list part, named fields or both; keys sorted), for the
+-- files sceplab writes for people to edit (profiles, scenarios).
 local function lua_literal(v, indent)
+  indent = indent or 0
   local t = type(v)
   if t == "string" then return string.format("%q", v) end
   if t ~= "table" then return tostring(v) end
   local pad = string.rep("  ", indent + 1)
-  local parts = {}
-  if #v > 0 then
-    for _, x in ipairs(v) do parts[#parts + 1] = pad .. lua_literal(x, indent + 1) end
-  else
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do
-      local key = k:match("^[%a_][%w_]*$") and k or ("[%q]"):format(k)
-      parts[#parts + 1] = pad .. key .. " = " .. lua_literal(v[k], indent + 1)
-    end
+  local parts, n = {}, #v
+  for _, x in ipairs(v) do parts[#parts + 1] = pad .. lua_literal(x, indent + 1) end
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = tostring(k) end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local key = k:match("^[%a_][%w_]*$") and k or ("[%q]"):format(k)
+    parts[#parts + 1] = pad .. key .. " = " .. lua_literal(v[k], indent + 1)
   end
   if #parts == 0 then return "{}" end
+  -- a short list of plain values stays on one line ({ "deploy" }, { "upn:x" })
+  if #keys == 0 and n <= 4 then
+    local inline = {}
+    for _, x in ipairs(v) do
+      if type(x) == "table" then inline = nil break end
+      inline[#inline + 1] = lua_literal(x, 0)
+    end
+    if inline then return "{ " .. table.concat(inline, ", ") .. " }" end
+  end
   return "{\n" .. table.concat(parts, ",\n") .. ",\n" .. string.rep("  ", indent) .. "}"
 end
+M.lua_literal = lua_literal
 
---- The profile as a Lua source file for lua/profiles/ (loadable with profile.load).
 function M.to_lua(p)
   local head = "-- sceplab enrollment profile"
   if p.source then head = head .. " (from " .. p.source .. ")" end

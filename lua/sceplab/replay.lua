@@ -277,6 +277,90 @@ function M.run(sc, opts)
   return { bundle = bundle, steps = steps, result = result }
 end
 
+-- ---- from a ticket to a scenario ----------------------------------------------------------
+
+-- Findings a scenario reproduces through its data rather than a fault.
+local BY_DATA = { ["challenge-expired"] = true, ["subject-mismatch"] = true, ["csr-key-mismatch"] = true,
+                  ["retries-exhausted"] = true }
+
+local function evidence_text(f)
+  local out = {}
+  for _, e in ipairs(f.evidence or {}) do out[#out + 1] = e.text or "" end
+  return table.concat(out, "\n")
+end
+
+--- A scenario skeleton from a diagnosis report: the platform its device logs show, the faults its
+-- findings imply, the subjects and key sizes its evidence names, and its findings as the expect.
+-- Returns the scenario table and notes (what could not be carried over).
+function M.from_report(rep, name)
+  local sc = { description = "Reproduction of " .. (name or "a diagnosed bundle"), platform = "windows",
+               server = { policy = "intune", faults = {} }, profile = { subject = "CN=device,O=Contoso" },
+               steps = { { "deploy" }, { "enroll" } }, expect = { raises = {} } }
+  local notes, fault_of = {}, {}
+  for fname, f in pairs(M.FAULTS) do if f.finding then fault_of[f.finding] = fname end end
+  local platforms = {}
+  for _, i in ipairs(rep.inputs or {}) do
+    if i.format == "android" then platforms.android = true end
+    if i.format == "ios" then platforms.ios = true end
+  end
+  if platforms.android or platforms.ios then
+    notes[#notes + 1] = ("the bundle's device is %s, which this version does not simulate: the scenario plays Windows")
+      :format(platforms.android and "Android" or "iOS")
+  end
+  local seen = {}
+  for _, f in ipairs(rep.findings) do
+    if not seen[f.id] and f.severity ~= "info" then
+      seen[f.id] = true
+      local text = evidence_text(f)
+      if fault_of[f.id] then
+        table.insert(sc.server.faults, fault_of[f.id])
+        table.insert(sc.expect.raises, f.id)
+      elseif f.id == "challenge-expired" then
+        table.insert(sc.steps, 2, { "advance", minutes = 90 })
+        table.insert(sc.expect.raises, f.id)
+      elseif f.id == "subject-mismatch" then
+        local csr, chal = text:match("Subject Name in CSR (.-) and challenge (.-) do not match")
+        if csr then
+          sc.profile.subject, sc.intune = csr, { subject = chal }
+        else
+          sc.intune = { subject = "CN=someone else,O=Contoso" }
+          notes[#notes + 1] = "subject-mismatch: the evidence names no subjects; set profile.subject and intune.subject"
+        end
+        table.insert(sc.expect.raises, f.id)
+      elseif f.id == "csr-key-mismatch" then
+        local got, want = text:match("Key length in CSR (%d+) and challenge (%d+)")
+        sc.profile.key_bits, sc.device = tonumber(want) or 2048, { key_bits = tonumber(got) or 1024 }
+        table.insert(sc.expect.raises, f.id)
+      elseif f.id == "retries-exhausted" then
+        table.insert(sc.expect.raises, f.id)
+      elseif not BY_DATA[f.id] then
+        notes[#notes + 1] = ("%s: no fault reproduces it yet (%s)"):format(f.id, f.title or "")
+      end
+    end
+  end
+  for _, v in ipairs(rep.verdicts or {}) do
+    if v.status == "failed" and (not sc.expect.failing_step or v.failing_step < sc.expect.failing_step) then
+      sc.expect.verdict, sc.expect.failing_step = "failed", v.failing_step
+    end
+  end
+  if #sc.expect.raises == 0 then
+    sc.expect = { verdict = "enrollment-succeeded", no_errors = true }
+    local failing = false
+    for _, f in ipairs(rep.findings) do failing = failing or f.severity ~= "info" end
+    if failing then notes[#notes + 1] = "no finding it could reproduce: the skeleton plays a healthy enrollment" end
+  end
+  if #sc.server.faults == 0 then sc.server.faults = nil end
+  return sc, notes
+end
+
+--- The scenario as a Lua file people edit.
+function M.to_lua(sc, notes, source)
+  local head = { "-- sceplab scenario written by `sceplab replay --from " .. (source or "BUNDLE") .. "`." }
+  head[#head + 1] = "-- Check it, change what the ticket says differently, then: sceplab replay FILE --check"
+  for _, n in ipairs(notes or {}) do head[#head + 1] = "-- NOTE " .. n end
+  return table.concat(head, "\n") .. "\nreturn " .. (require "sceplab.profile").lua_literal(sc, 0) .. "\n"
+end
+
 --- Diagnoses a bundle and compares it with the scenario's expect: report, failures (a list).
 function M.check(sc, bundle)
   local rep, err = diagnose.run({ bundle .. "/NDES", bundle .. "/Device" }, {})

@@ -26,6 +26,21 @@ describe("sceplab replay", function()
     end)
   end
 
+  -- a customer's bundle (the playbook fixtures are written as the systems write them) becomes a
+  -- scenario, and the scenario's replay diagnoses as the customer's bundle did
+  for _, case in ipairs({ "challenge-expired", "subject-mismatch", "ca-template-unsupported", "scep-app-pool-503",
+                          "connector-service-stopped", "healthy-windows" }) do
+    it("writes a scenario from the " .. case .. " bundle that replays to the same diagnosis (--from)", function()
+      local file = h.tmpname() .. ".lua"
+      local code, _, err = h.sceplab({ "replay", "--from", h.root .. "/lua/playbooks/fixtures/" .. case, "-o", file })
+      assert.are.equal(0, code, err)
+      assert.matches("sceplab scenario written by `sceplab replay --from", h.read(file), 1, true)
+      local c2, out, e2 = h.sceplab({ "replay", file, "--bundle", h.tmpname(), "--check" })
+      assert.are.equal(0, c2, out .. e2)
+      if case ~= "healthy-windows" then assert.matches("diagnosis: [^\n]*" .. case:gsub("%-", "%%-"), out) end
+    end)
+  end
+
   it("lists the bundled scenarios with what each reproduces", function()
     local code, out = h.sceplab({ "replay", "--list" })
     assert.are.equal(0, code)
