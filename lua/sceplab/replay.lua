@@ -15,7 +15,7 @@ local M = {}
 -- What a scenario may say (docs/scenarios.md).
 local FIELDS = { description = "string", platform = "string", server = "table", profile = "table", device = "table",
                  intune = "table", steps = "table", expect = "table", references = "table" }
-local PLATFORMS = { windows = true }
+local PLATFORMS = { windows = true, android = true, ios = true }
 local STEPS = { deploy = true, enroll = true, advance = true }
 
 --- Faults, one word each in server.faults: the server's (core.faults(): each played as the real
@@ -46,7 +46,7 @@ function M.load(path)
     if sc[k] == nil then return fail(path, "field '%s' is required", k) end
   end
   if not PLATFORMS[sc.platform] then
-    return fail(path, "platform '%s' is not simulated (this version simulates: windows)", sc.platform)
+    return fail(path, "platform '%s' is not simulated (windows, android or ios)", tostring(sc.platform))
   end
   if type(sc.profile.subject) ~= "string" then return fail(path, "field 'profile.subject' (string) is required") end
   sc.server = sc.server or {}
@@ -80,74 +80,163 @@ function M.load(path)
   return sc
 end
 
--- ---- the Windows device ---------------------------------------------------------------------
+-- ---- the devices ----------------------------------------------------------------------------
+-- One simulator drives the real SCEP client with each platform's quirks and writes each
+-- platform's own log: Windows (the ClientCertificateInstall CSP's events), Android (Company
+-- Portal's OMADM log, jscep's GETs), iOS (profiled in a Console copy, GET with base64 that is not
+-- percent-encoded).
 
 local function xml_esc(s)
   return (tostring(s):gsub("[<>&'\"]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ["'"] = "&apos;", ['"'] = "&quot;" }))
 end
 
+local PLATFORM = {}
+
 -- DeviceManagement-Enterprise-Diagnostics-Provider/Admin, as `wevtutil qe /f:RenderedXml` prints it.
-local function windows_event(t, id, level, message)
-  local levels = { [2] = "Error", [3] = "Warning", [4] = "Information" }
-  return ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>" ..
-    "<Provider Name='Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider' Guid='{3da494e4-0fe2-415c-b895-fb5265c5c83b}'/>" ..
-    "<EventID>%d</EventID><Version>0</Version><Level>%d</Level><Task>0</Task><Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords>" ..
-    "<TimeCreated SystemTime='%s.%07dZ'/><Channel>Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin</Channel>" ..
-    "<Computer>DESKTOP-SCEPLAB</Computer></System><EventData><Data Name='Message1'>%s</Data></EventData>" ..
-    "<RenderingInfo Culture='en-US'><Message>%s</Message><Level>%s</Level></RenderingInfo></Event>\n")
-    :format(id, level, os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)), math.floor((t % 1) * 1e7), xml_esc(message),
-            xml_esc(message), levels[level])
+PLATFORM.windows = {
+  file = "DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml", retries = 3,
+  client = { oaep = true, method = "post" },
+  line = function(t, e)
+    local levels = { [2] = "Error", [3] = "Warning", [4] = "Information" }
+    return ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>" ..
+      "<Provider Name='Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider' Guid='{3da494e4-0fe2-415c-b895-fb5265c5c83b}'/>" ..
+      "<EventID>%d</EventID><Version>0</Version><Level>%d</Level><Task>0</Task><Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords>" ..
+      "<TimeCreated SystemTime='%s.%07dZ'/><Channel>Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin</Channel>" ..
+      "<Computer>DESKTOP-SCEPLAB</Computer></System><EventData><Data Name='Message1'>%s</Data></EventData>" ..
+      "<RenderingInfo Culture='en-US'><Message>%s</Message><Level>%s</Level></RenderingInfo></Event>\n")
+      :format(e.id, e.level, os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)), math.floor((t % 1) * 1e7), xml_esc(e.text),
+              xml_esc(e.text), levels[e.level])
+  end,
+  -- the CSP executes the profile: 306 (0x2ab0003 is its "accepted")
+  deploy = function(d)
+    d:log { id = 306, level = 4, text = ("SCEP: CspExecute for UniqueId : (%s) InstallUserSid : (S-1-12-1-1-1-1-1) " ..
+      "InstallLocation : (user) NodePath : (clientinstall) KeyProtection: (0x2) Result : (Unknown Win32 Error code: 0x2ab0003).")
+      :format(d.node) }
+  end,
+  success = function(d, r, attempt, url)
+    d:log { id = 309, level = 4, text = ("SCEP: InstallFromRegEntries. CorrelationGuid : ({%s}) UniqueId : (%s) " ..
+      "Certificate Thumbprint : (%s) Respondent Server : (%s) Install Status : (0x1) Current Retry Count :  (0x%x) " ..
+      "Result : (The operation completed successfully.)"):format(d.run:guid(), d.node, r.certificate and r.certificate.sha1 or "",
+      url, attempt) }
+    d:log { id = 39, level = 4, text = "SCEP: Certificate installed successfully." }
+  end,
+  failure = function(d, _, attempt)
+    d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper) " ..
+      "Install Status : (0x80004005) Current Retry Count :  (0x%x)"):format(attempt) }
+  end,
+}
+
+-- Company Portal's OMADMLog.log: tab-separated, local time (UTC here), jscep's transport lines.
+PLATFORM.android = {
+  file = "OMADMLog.log", retries = 1,
+  client = { method = "get" },
+  line = function(t, e)
+    return ("%s.%07d\t%s\tEvent\t%s\t%d\t%d\t%s\n"):format(os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)),
+      math.floor((t % 1) * 1e7), e.level, e.component, 18327, 10, e.text)
+  end,
+  deploy = function(d)
+    d:log { level = "VERB", component = "com.microsoft.omadm.platforms.android.certmgr.CertificateEnrollmentManager",
+            text = "Trying to enroll certificate request: " .. d.request_id:gsub("/", "%%2F") }
+  end,
+  exchange = function(d, ex)
+    local op = ex.operation == "PKIOperation" and "PkiOperation" or (ex.operation .. "(ca)")
+    d:log { level = "VERB", component = "org.jscep.transport.UrlConnectionGetTransport",
+            text = ("Sending %s to %s"):format(op, ex.url) }
+    if ex.status then
+      d:log { level = "VERB", component = "org.jscep.transport.UrlConnectionGetTransport",
+              text = ("Received '%d %s' when sending %s to %s"):format(ex.status, ex.status == 200 and "OK" or "Error", op, ex.url) }
+    end
+  end,
+  success = function(d, r)
+    d:log { level = "VERB", component = "org.jscep.transaction.EnrollmentTransaction",
+            text = ("Response: org.jscep.message.CertRep@3150777b[failInfo=<null>,pkiStatus=SUCCESS,messageType=CERT_REP,transId=%s]")
+              :format(r.transaction_id or "") }
+    d:log { level = "INFO", component = "com.microsoft.omadm.platforms.android.certmgr.state.NativeScepCertInstallStateMachine",
+            text = ("SCEP cert '%s' state changed from CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED"):format(d.request_id:gsub("/", "%%2F")) }
+  end,
+  failure = function(d, r)
+    d:log { level = "VERB", component = "org.jscep.transaction.EnrollmentTransaction",
+            text = ("Response: org.jscep.message.CertRep@3150777b[failInfo=%s,pkiStatus=FAILURE,messageType=CERT_REP,transId=%s]")
+              :format(r and r.fail_info or "<null>", r and r.transaction_id or "") }
+  end,
+}
+
+-- profiled in a Console copy ("Copy" in Console.app: tab-separated, no date).
+PLATFORM.ios = {
+  file = "ios-console.txt", retries = 1, needs_date = true,
+  client = { method = "get", raw_base64 = true },
+  line = function(t, e)
+    return ("%s\t%s.%06d +0000\tprofiled\t%s\n"):format(e.level, os.date("!%H:%M:%S", math.floor(t)),
+      math.floor((t % 1) * 1e6), e.text)
+  end,
+  deploy = function(d)
+    d:log { level = "default", text = ('Beginning installation of profile "www.windowsintune.com.SCEP.%s"'):format(d.request_id) }
+  end,
+  exchange = function(d, ex)
+    local url = ex.url
+    if ex.operation == "PKIOperation" and #url > 160 then url = url:sub(1, 160) .. "..." end
+    d:log { level = "default", text = "Performing synchronous URL request: " .. url }
+  end,
+  success = function(d)
+    d:log { level = "default", text = "Attempting to retrieve issued certificate..." }
+    d:log { level = "default", text = ('Profile "www.windowsintune.com.SCEP.%s" installed.'):format(d.request_id) }
+  end,
+  failure = function(d)
+    d:log { level = "error", text = 'Profile installation failed: Error Domain=MCSCEPErrorDomain Code=22013 "The SCEP server returned an invalid response."' }
+  end,
+}
+
+local Device = {}
+Device.__index = Device
+
+local function new_device(run, platform)
+  local pf = PLATFORM[platform]
+  return setmetatable({ run = run, pf = pf, lines = {}, retry_count = pf.retries }, Device)
 end
 
-local Windows = {}
-Windows.__index = Windows
+function Device:log(e) self.lines[#self.lines + 1] = self.pf.line(self.run:now(), e) end
 
-local function new_windows(run) return setmetatable({ run = run, events = {}, retry_count = 3 }, Windows) end
-
-function Windows:log(id, level, message) self.events[#self.events + 1] = windows_event(self.run:now(), id, level, message) end
-
--- The ClientCertificateInstall CSP executes the profile: event 306 (0x2ab0003 is its "accepted").
-function Windows:deploy(profile_xml)
+function Device:deploy(profile_xml)
   local p, err = (require "sceplab.profile").from_document(profile_xml, "the SyncML profile")
   if not p then return nil, err end
   self.profile, self.node = p, p.name
-  self:log(306, 4, ("SCEP: CspExecute for UniqueId : (%s) InstallUserSid : (S-1-12-1-1-1-1-1) InstallLocation : (user) " ..
-    "NodePath : (clientinstall) KeyProtection: (0x2) Result : (Unknown Win32 Error code: 0x2ab0003)."):format(self.node))
+  -- as Company Portal and profiled name it: "ModelName=AC_.../LogicalName_...;Hash=..."
+  self.request_id = p.request_id and ("ModelName=" .. p.request_id) or p.name
+  self.pf.deploy(self)
   return true
 end
 
--- Enrolls as Windows does (RSA-OAEP key transport, POST, the profile's CAThumbprint checked),
--- up to RetryCount times; 309 and 39 on success, 307 with the retry count on each failure.
-function Windows:enroll(overrides)
+-- Enrolls with the platform's client settings (Windows: RSA-OAEP, POST; Android: GET; iOS: GET
+-- with raw base64), the profile's CAThumbprint checked, up to the platform's retry count.
+function Device:enroll(overrides)
   if not self.profile then return nil, "enroll before deploy: the device has no SCEP profile" end
   local p = {}
   for k, v in pairs(self.profile) do p[k] = v end
   for k, v in pairs(overrides or {}) do p[k] = v end
   local scep = require "sceplab.scep"
   for attempt = 1, self.retry_count do
-    local c = scep.client { url = p.url, oaep = true, method = "post", ca_thumbprint = p.ca_thumbprint, ndes = true }
+    local opts = { url = p.url, ca_thumbprint = p.ca_thumbprint, ndes = true }
+    for k, v in pairs(self.pf.client) do opts[k] = v end
+    local c = scep.client(opts)
     local r, err = c:enroll(p)
     c:close()
+    if self.pf.exchange then for _, ex in ipairs(c.exchanges) do self.pf.exchange(self, ex) end end
     if r and r.status == "SUCCESS" then
-      self:log(309, 4, ("SCEP: InstallFromRegEntries. CorrelationGuid : ({%s}) UniqueId : (%s) Certificate Thumbprint : (%s) " ..
-        "Respondent Server : (%s) Install Status : (0x1) Current Retry Count :  (0x%x) Result : (The operation completed successfully.)")
-        :format(self.run:guid(), self.node, r.certificate and r.certificate.sha1 or "", p.url, attempt))
-      self:log(39, 4, "SCEP: Certificate installed successfully.")
+      self.pf.success(self, r, attempt, p.url)
       return r
     end
     self.last_error = err or (r and ("pkiStatus " .. tostring(r.status) .. " " .. tostring(r.fail_info))) or "?"
-    self:log(307, 2, ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper) Install Status : (0x80004005) " ..
-      "Current Retry Count :  (0x%x)"):format(attempt))
+    self.pf.failure(self, r, attempt)
   end
   return nil, self.last_error
 end
 
-function Windows:write(dir)
+function Device:write(dir)
   local ok, err = sys.mkdir(dir)
   if not ok then return nil, err end
-  local f, ferr = io.open(dir .. "/DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml", "wb")
+  local f, ferr = io.open(dir .. "/" .. self.pf.file, "wb")
   if not f then return nil, ferr end
-  f:write(table.concat(self.events))
+  f:write(table.concat(self.lines))
   f:close()
   return true
 end
@@ -211,7 +300,7 @@ function M.run(sc, opts)
   if not srv then ca:close() cleanup() return nil, url, "failed" end
   say(("server: %s, policy %s%s"):format(url, sc.server.policy or "intune",
     sc.server.faults and #sc.server.faults > 0 and (", faults " .. table.concat(sc.server.faults, ", ")) or ""))
-  local device = new_windows(run)
+  local device = new_device(run, sc.platform)
   local steps = {}
   local function token_ca()
     if not faults["other-tenant"] then return ca end
@@ -303,10 +392,7 @@ function M.from_report(rep, name)
     if i.format == "android" then platforms.android = true end
     if i.format == "ios" then platforms.ios = true end
   end
-  if platforms.android or platforms.ios then
-    notes[#notes + 1] = ("the bundle's device is %s, which this version does not simulate: the scenario plays Windows")
-      :format(platforms.android and "Android" or "iOS")
-  end
+  if platforms.android then sc.platform = "android" elseif platforms.ios then sc.platform = "ios" end
   local seen = {}
   for _, f in ipairs(rep.findings) do
     if not seen[f.id] and f.severity ~= "info" then
@@ -363,7 +449,9 @@ end
 
 --- Diagnoses a bundle and compares it with the scenario's expect: report, failures (a list).
 function M.check(sc, bundle)
-  local rep, err = diagnose.run({ bundle .. "/NDES", bundle .. "/Device" }, {})
+  -- a Console copy writes no date: the run's (UTC) day, as an admin passes --date
+  local rep, err = diagnose.run({ bundle .. "/NDES", bundle .. "/Device" },
+                                { date = PLATFORM[sc.platform].needs_date and os.date("!%Y-%m-%d") or nil })
   if not rep then return nil, err end
   return rep, diagnose.check_expect(rep, sc.expect)
 end

@@ -45,7 +45,8 @@ end
 -- ca_fingerprint, ca_thumbprint (a profile's CAThumbprint, checked as devices do), root (PEM of
 -- the root it names, when GetCACert does not carry it), ca_ident (GetCACert message), oaep, proxy, cacert, pin, insecure, timeout,
 -- trace (a directory), log (a function receiving progress lines), reuse_connections (default
--- true: the client's requests share connections, one TLS handshake per enrollment, as devices do).
+-- true: the client's requests share connections, one TLS handshake per enrollment, as devices do),
+-- raw_base64 (GET PKIOperation with the base64 not percent-encoded, as iOS sends it).
 function M.client(opts)
   if type(opts) ~= "table" or type(opts.url) ~= "string" then
     error("sceplab.scep.client: field 'url' (string) is required", 2)
@@ -120,7 +121,10 @@ function Client:request(op, method, message)
   if method == "GET" then
     -- a pkiMessage travels base64-encoded in the query; GetCACert's message is plain text
     if message and op == "PKIOperation" then message = codec.b64encode(message) end
-    if message then url = url .. "&message=" .. urlencode(message) end
+    -- raw_base64: the message as iOS sends it, base64 not percent-encoded ('+' and '/' as they are)
+    if message then
+      url = url .. "&message=" .. ((self.opts.raw_base64 and op == "PKIOperation") and message or urlencode(message))
+    end
   else
     body, ctype = message, "application/x-pki-message"
   end

@@ -19,7 +19,11 @@ describe("sceplab replay", function()
       assert.are.equal(0, code, out .. err)
       assert.matches("check: the bundle diagnoses as the scenario expects", out, 1, true)
       -- laid out like a collection, and no secret of the lab CA in it
-      assert.is_not_nil(io.open(bundle .. "/Device/DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml"))
+      local dev = io.popen("ls " .. h.shquote(bundle .. "/Device"))
+      assert.matches("^DeviceManagement%-Enterprise%-Diagnostics%-Provider%-Admin%.xml\n$", dev:read("a")
+        :gsub("^OMADMLog%.log\n$", "DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml\n")
+        :gsub("^ios%-console%.txt\n$", "DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml\n"))
+      dev:close()
       local p = io.popen("find " .. h.shquote(bundle) .. " -name '*.key' -o -name 'ca.db' -o -name '*.token'")
       assert.are.equal("", p:read("a"))
       p:close()
@@ -29,7 +33,7 @@ describe("sceplab replay", function()
   -- a customer's bundle (the playbook fixtures are written as the systems write them) becomes a
   -- scenario, and the scenario's replay diagnoses as the customer's bundle did
   for _, case in ipairs({ "challenge-expired", "subject-mismatch", "ca-template-unsupported", "scep-app-pool-503",
-                          "connector-service-stopped", "healthy-windows" }) do
+                          "connector-service-stopped", "healthy-windows", "healthy-android", "healthy-ios" }) do
     it("writes a scenario from the " .. case .. " bundle that replays to the same diagnosis (--from)", function()
       local file = h.tmpname() .. ".lua"
       local code, _, err = h.sceplab({ "replay", "--from", h.root .. "/lua/playbooks/fixtures/" .. case, "-o", file })
@@ -37,7 +41,11 @@ describe("sceplab replay", function()
       assert.matches("sceplab scenario written by `sceplab replay --from", h.read(file), 1, true)
       local c2, out, e2 = h.sceplab({ "replay", file, "--bundle", h.tmpname(), "--check" })
       assert.are.equal(0, c2, out .. e2)
-      if case ~= "healthy-windows" then assert.matches("diagnosis: [^\n]*" .. case:gsub("%-", "%%-"), out) end
+      if case:match("^healthy") then
+        assert.matches('platform = "' .. case:match("^healthy%-(%a+)") .. '"', h.read(file), 1, true)
+      else
+        assert.matches("diagnosis: [^\n]*" .. case:gsub("%-", "%%-"), out)
+      end
     end)
   end
 
@@ -68,10 +76,10 @@ describe("sceplab replay", function()
       steps = { { "deploy" }, { "enroll" }, { "advance", minutes = 5 } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c3)
     assert.matches("steps[3]: the clock may only advance before the first enroll", e3, 1, true)
-    local c4, e4 = bad([[return { description = "x", platform = "android", profile = { subject = "CN=x" },
+    local c4, e4 = bad([[return { description = "x", platform = "blackberry", profile = { subject = "CN=x" },
       steps = {}, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c4)
-    assert.matches("platform 'android' is not simulated", e4, 1, true)
+    assert.matches("platform 'blackberry' is not simulated (windows, android or ios)", e4, 1, true)
     -- scenarios are data scripts in the sandbox: no os.execute
     local c5, e5, f5 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
       steps = {}, expect = { verdict = "failed" }, os.execute("true") }]])
