@@ -37,9 +37,10 @@ local GROUPS = {
   ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
   ["sceplab.cli_serve"] = { "serve", "ca", "intune" },
   ["sceplab.cli_replay"] = { "replay" },
+  ["sceplab.cli_bench"] = { "bench" },
 }
 local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose", "sceplab.cli_serve",
-                      "sceplab.cli_replay" }
+                      "sceplab.cli_replay", "sceplab.cli_bench" }
 local GROUP_OF = {}
 for group, names in pairs(GROUPS) do
   for _, name in ipairs(names) do GROUP_OF[name] = group end
@@ -210,6 +211,7 @@ function M.main(argv, host)
   if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
   if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli_serve").run(args) end
   if args.command == "replay" then return (require "sceplab.cli_replay").run(args) end
+  if args.command == "bench" then return (require "sceplab.cli_bench").run(args) end
   local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
   if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)

@@ -282,6 +282,17 @@ static int l_now(lua_State *L)
 }
 
 /* kind(path) -> "file", "directory", "other", or nil, message */
+/* executable() -> the path of the running sceplab (to start workers of itself), or nil */
+static int l_executable(lua_State *L)
+{
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if(n <= 0)
+    return 0;
+  lua_pushlstring(L, exe, (size_t)n);
+  return 1;
+}
+
 static int l_kind(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
@@ -403,7 +414,7 @@ static int l_limit(lua_State *L)
 
 static const luaL_Reg funcs[] = {
   {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
-  {"isatty", l_isatty}, {"kind", l_kind}, {"listdir", l_listdir}, {"limit", l_limit},
+  {"isatty", l_isatty}, {"kind", l_kind}, {"executable", l_executable}, {"listdir", l_listdir}, {"limit", l_limit},
   {"read_file", l_read_file}, {"reserve", l_reserve}, {NULL, NULL}
 };
 
