@@ -16,7 +16,7 @@ local M = {}
 local FIELDS = { description = "string", platform = "string", server = "table", profile = "table", device = "table",
                  intune = "table", steps = "table", expect = "table", references = "table" }
 local PLATFORMS = { windows = true, android = true, ios = true }
-local STEPS = { deploy = true, enroll = true, advance = true }
+local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix = true, rotate = true }
 
 --- Faults, one word each in server.faults: the server's (core.faults(): each played as the real
 -- system shows it) and Intune's (the token's signer).
@@ -58,25 +58,21 @@ function M.load(path)
       return fail(path, "server.faults[%d]: unknown fault '%s' (one of %s)", i, tostring(f), table.concat(names, ", "))
     end
   end
-  local total, served = 0, false
   for i, st in ipairs(sc.steps) do
     if type(st) ~= "table" or not STEPS[st[1]] then
-      return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"} or {\"advance\", minutes = N}", i)
+      return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"}, {\"advance\", minutes = N}, {\"fault\", NAME}, " ..
+                  "{\"fix\", NAME} or {\"rotate\"}", i)
     end
-    if st[1] == "advance" then
-      if math.type(st.minutes) ~= "integer" or st.minutes < 1 then
-        return fail(path, "steps[%d]: advance needs minutes = a positive integer", i)
-      end
-      -- the server keeps real time: the clock moves only before the first request it sees
-      if served then return fail(path, "steps[%d]: the clock may only advance before the first enroll", i) end
-      total = total + st.minutes
-    elseif st[1] == "enroll" then
-      served = true
+    if st[1] == "advance" and (math.type(st.minutes) ~= "integer" or st.minutes < 1) then
+      return fail(path, "steps[%d]: advance needs minutes = a positive integer", i)
+    end
+    if (st[1] == "fault" or st[1] == "fix") and not (M.FAULTS[st[2]] and M.FAULTS[st[2]].server) then
+      return fail(path, "steps[%d]: %s needs the name of a server fault, not '%s'", i, st[1], tostring(st[2]))
     end
   end
   local e, eerr = diagnose.validate_expect(sc.expect, path .. ": expect")
   if not e then return nil, eerr end
-  sc.file, sc.advance_total = path, total
+  sc.file = path
   return sc
 end
 
@@ -246,9 +242,17 @@ end
 local Run = {}
 Run.__index = Run
 
--- The virtual clock: the scenario's clock starts advance_total minutes before now and moves with
--- each advance step, so a device's time and a token's issue time fall where the scenario says.
-function Run:now() return os.time() - self.remaining * 60 end
+-- The virtual clock: real time plus what the advance steps added. The server reads the same offset
+-- from the clock file at each request, so its logs, the connector's and the device's agree, and a
+-- token expires when the story says.
+function Run:now() return os.time() + self.offset end
+
+function Run:advance(minutes)
+  self.offset = self.offset + 60 * minutes
+  local f = assert(io.open(self.clock_file, "wb"))
+  f:write(tostring(self.offset), "\n")
+  f:close()
+end
 
 function Run:guid()
   local h = (require "sceplab.core.codec").hexencode((require "sceplab.core.scep").nonce())
@@ -257,11 +261,11 @@ end
 
 -- The CA's state lives outside the bundle (a bundle is shared; the CA's keys are not) and is
 -- removed after the run.
-local STATE_FILES = { "root", "ca", "ra-sign", "ra-encrypt", "intune-sign", "next-ca" }
-
 local function remove_state(dir)
-  for _, n in ipairs(STATE_FILES) do os.remove(dir .. "/" .. n .. ".pem") os.remove(dir .. "/" .. n .. ".key") end
-  for _, n in ipairs({ "ca.db", "ca.db-wal", "ca.db-shm" }) do os.remove(dir .. "/" .. n) end
+  -- the CA's files only: keys, certificates (rolled-over ones too), its database
+  for _, n in ipairs(sys.listdir(dir) or {}) do
+    if n:match("%.pem$") or n:match("%.key$") or n:match("^ca%.db") then os.remove(dir .. "/" .. n) end
+  end
   os.remove(dir)
 end
 
@@ -288,18 +292,34 @@ function M.run(sc, opts)
   if not okc then cleanup() return nil, cerr, "failed" end
   local ca, oerr = core.ca_open(work .. "/ca")
   if not ca then cleanup() return nil, oerr, "failed" end
-  local run = setmetatable({ remaining = sc.advance_total }, Run)
+  local run = setmetatable({ offset = 0, clock_file = work .. "/clock" }, Run)
+  run:advance(0)
   local server_faults = {}
   for _, f in ipairs(sc.server.faults or {}) do
-    if M.FAULTS[f].server then server_faults[#server_faults + 1] = f end
+    if M.FAULTS[f].server then server_faults[f] = true end
   end
-  local srv, url = serve.spawn({
-    dir = work .. "/ca", policy = sc.server.policy or "intune", port = 0, log_dir = bundle .. "/NDES",
-    faults = server_faults, config = sc.server.config or {}, host = "NDES01",
-  })
-  if not srv then ca:close() cleanup() return nil, url, "failed" end
-  say(("server: %s, policy %s%s"):format(url, sc.server.policy or "intune",
-    sc.server.faults and #sc.server.faults > 0 and (", faults " .. table.concat(sc.server.faults, ", ")) or ""))
+  local srv, url
+  -- (re)starts the server with the faults in play: a fault step changes them, as an admin or an
+  -- outage does on the real server
+  local function start()
+    if srv then srv:stop() end
+    local list = {}
+    for f in pairs(server_faults) do list[#list + 1] = f end
+    table.sort(list)
+    local serr
+    srv, serr = serve.spawn({
+      dir = work .. "/ca", policy = sc.server.policy or "intune", port = url and tonumber(url:match(":(%d+)/")) or 0,
+      log_dir = bundle .. "/NDES", faults = list, config = sc.server.config or {}, host = "NDES01",
+      clock_file = run.clock_file,
+    })
+    if not srv then return nil, serr end
+    url = serr
+    say(("server: %s, policy %s%s"):format(url, sc.server.policy or "intune",
+      #list > 0 and (", faults " .. table.concat(list, ", ")) or ""))
+    return true
+  end
+  local sok, serr = start()
+  if not sok then ca:close() cleanup() return nil, serr, "failed" end
   local device = new_device(run, sc.platform)
   local steps = {}
   local function token_ca()
@@ -312,8 +332,21 @@ function M.run(sc, opts)
   for i, st in ipairs(sc.steps) do
     local what = st[1]
     if what == "advance" then
-      run.remaining = run.remaining - st.minutes
+      run:advance(st.minutes)
       steps[#steps + 1] = ("%d. the clock advances %d minutes"):format(i, st.minutes)
+    elseif what == "fault" or what == "fix" then
+      server_faults[st[2]] = what == "fault" or nil
+      local ok3, e3 = start()
+      if not ok3 then rerr = e3 break end
+      steps[#steps + 1] = ("%d. %s: %s"):format(i, what == "fault" and "the server breaks" or "the admin fixes", st[2])
+    elseif what == "rotate" then
+      srv:stop()
+      local ok3, e3 = ca:rollover()
+      if ok3 then ok3, e3 = ca:activate() end
+      if not ok3 then rerr = e3 break end
+      ok3, e3 = start()
+      if not ok3 then rerr = e3 break end
+      steps[#steps + 1] = ("%d. the CA rolls over: a new issuing CA and NDES's RA pair re-issued"):format(i)
     elseif what == "deploy" then
       local prof, ti = sc.profile, sc.intune or {}
       local tca = token_ca()
@@ -357,8 +390,9 @@ function M.run(sc, opts)
     end
     say(steps[#steps])
   end
-  srv:stop()
+  if srv then srv:stop() end
   ca:close()
+  os.remove(run.clock_file)
   cleanup()
   if rerr then return nil, rerr, "failed" end
   local wok, werr = device:write(bundle .. "/Device")

@@ -140,7 +140,8 @@ end
 
 --- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
--- admin_password, password_max, ca_latency_ms, faults (names: core.faults()), clock, ready(url),
+-- admin_password, password_max, ca_latency_ms, faults (names: core.faults()), clock (a function),
+-- clock_file (a virtual clock: seconds to add to real time, read at each request), ready(url),
 -- logged(line), on_decision(req, answer).
 -- Returns true | nil, message, code.
 -- The policy, the open CA and the server's options for opts (see run); nil, message, code.
@@ -163,14 +164,25 @@ local function prepare(opts)
     connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
     admin_page = pol.admin_page, admin_user = opts.admin_user, admin_password = opts.admin_password,
     password_max = opts.password_max, ca_latency_ms = opts.ca_latency_ms, faults = opts.faults,
+    clock_file = opts.clock_file,
     log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
     ready = function(port)
       if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end
     end,
     logged = opts.logged,
   }
+  local clock = opts.clock
+  if not clock and opts.clock_file then
+    -- the virtual clock a replay advances: real time plus the seconds in the file
+    clock = function()
+      local f = io.open(opts.clock_file, "rb")
+      local off = f and tonumber(f:read("l") or "") or 0
+      if f then f:close() end
+      return os.time() + math.floor(off)
+    end
+  end
   return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
-           handler = M.handler(pol, ca, opts.config or {}, opts.on_decision, opts.clock) }
+           handler = M.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }
 end
 
 function M.run(opts)

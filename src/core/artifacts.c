@@ -58,10 +58,17 @@ static void put_xml(FILE *f, const char *s)
   }
 }
 
-static void utc_now(struct timeval *tv, struct tm *tm)
+/* Now, on the (possibly virtual) clock: real time plus the offset a replay set. */
+static void clock_now(const sceplab_art *a, struct timeval *tv)
+{
+  gettimeofday(tv, NULL);
+  tv->tv_sec += (time_t)a->offset;
+}
+
+static void utc_now(const sceplab_art *a, struct timeval *tv, struct tm *tm)
 {
   time_t t;
-  gettimeofday(tv, NULL);
+  clock_now(a, tv);
   t = tv->tv_sec;
   gmtime_r(&t, tm);
 }
@@ -79,7 +86,7 @@ void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *f
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   /* CMTrace: local time and the Windows bias (UTC = local + bias minutes) */
-  gettimeofday(&tv, NULL);
+  clock_now(a, &tv);
   t = tv.tv_sec;
   localtime_r(&t, &tm);
   fprintf(a->plugin,
@@ -96,7 +103,7 @@ void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char
   struct tm tm;
   char msg[1024];
   va_list ap;
-  utc_now(&tv, &tm);
+  utc_now(a, &tv, &tm);
   if(!a->crp) {
     char name[96];
     snprintf(name, sizeof(name), "CertificateRegistrationPoint_%04d-%02d-%02d_%02d%02d%02d.svclog", tm.tm_year + 1900,
@@ -128,7 +135,7 @@ void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *messa
   struct tm tm;
   if(!a->events && !(a->events = open_log(a, "NDES-Application.xml")))
     return;
-  utc_now(&tv, &tm);
+  utc_now(a, &tv, &tm);
   /* as `wevtutil qe Application /f:RenderedXml` prints it, one event a line */
   fprintf(a->events,
           "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"

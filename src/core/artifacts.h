@@ -16,6 +16,7 @@ typedef struct sceplab_art {
   FILE *plugin, *crp, *events;
   unsigned pid;
   unsigned long record;          /* EventRecordID */
+  long long offset;              /* seconds added to the clock: a replay's virtual time */
 } sceplab_art;
 
 /* What a CRS file says about one request. */

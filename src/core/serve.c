@@ -108,7 +108,7 @@ static void iis_field(char *out, size_t outlen, const char *v)
 static void iis_write(server *s, const char *method, const char *stem, const char *query, const char *cip,
                       const char *ua, const outcome *o, int substatus, long taken_ms)
 {
-  time_t t = time(NULL);
+  time_t t = time(NULL) + (time_t)s->art.offset;
   struct tm tm;
   char name[32], line[12288], f_stem[1024], f_query[8192], f_ua[512];
   gmtime_r(&t, &tm);
@@ -626,6 +626,18 @@ static int is_scep_path(const char *path)
                   !strcasecmp(path, "/certsrv/mscep/mscep.dll/pkiclient.exe"));
 }
 
+/* The virtual clock's offset, from the file a replay writes (seconds, one number). */
+static void read_clock(server *s)
+{
+  FILE *f;
+  long long off = 0;
+  if(!s->p->clock_file || !(f = fopen(s->p->clock_file, "r")))
+    return;
+  if(fscanf(f, "%lld", &off) == 1 && off > -3153600000LL && off < 3153600000LL)
+    s->art.offset = off;
+  fclose(f);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
   server *s = arg;
@@ -644,6 +656,7 @@ static void handle(struct evhttp_request *req, void *arg)
   struct evbuffer *out;
   memset(&o, 0, sizeof(o));
   TAILQ_INIT(&args);
+  read_clock(s);
   evhttp_connection_get_peer(evhttp_request_get_connection(req), &cip, &cport);
   if(query)
     evhttp_parse_query_str(query, &args);
@@ -848,6 +861,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     goto out;
   }
   sceplab_art_init(&s.art, p->log_dir, p->host);
+  read_clock(&s);
   s.thread = 4000 + (unsigned)getpid() % 1000;
   if(p->connector) {
     /* the policy module's start, as NDES's application pool loads it */

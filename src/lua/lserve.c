@@ -525,6 +525,7 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   lua_pop(L, 5);
   p->host = opt_str(L, 2, "host");
   p->admin_user = opt_str(L, 2, "admin_user");
+  p->clock_file = opt_str(L, 2, "clock_file");
   p->admin_password = opt_str(L, 2, "admin_password");
   p->password_max = opt_int(L, 2, "password_max", 0);
   p->ca_latency_ms = opt_int(L, 2, "ca_latency_ms", 0);

@@ -73,9 +73,9 @@ describe("sceplab replay", function()
     assert.are.equal(2, c2b)
     assert.matches("--fault 'power-cut': unknown", e2b, 1, true)
     local c3, e3 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
-      steps = { { "deploy" }, { "enroll" }, { "advance", minutes = 5 } }, expect = { verdict = "failed" } }]])
+      steps = { { "deploy" }, { "enroll" }, { "fix", "other-tenant" } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c3)
-    assert.matches("steps[3]: the clock may only advance before the first enroll", e3, 1, true)
+    assert.matches("steps[3]: fix needs the name of a server fault, not 'other-tenant'", e3, 1, true)
     local c4, e4 = bad([[return { description = "x", platform = "blackberry", profile = { subject = "CN=x" },
       steps = {}, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c4)

@@ -100,6 +100,8 @@ typedef struct sceplab_serve_params {
   int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
   int ca_latency_ms;            /* a slow CA: each issuance takes this long (inside its transaction) */
   unsigned faults;              /* SCEPLAB_FAULT_* bits */
+  const char *clock_file;       /* a virtual clock: the file holds seconds to add to real time (a
+                                 * replay advances it); read at each request. NULL: real time */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
   sceplab_policy_fn policy;
   void *policy_ud;
