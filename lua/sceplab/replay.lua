@@ -125,7 +125,7 @@ PLATFORM.windows = {
 -- Company Portal's OMADMLog.log: tab-separated, local time (UTC here), jscep's transport lines.
 PLATFORM.android = {
   file = "OMADMLog.log", retries = 1,
-  client = { method = "get" },
+  client = { method = "get", no_post_retry = true },
   line = function(t, e)
     return ("%s.%07d\t%s\tEvent\t%s\t%d\t%d\t%s\n"):format(os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)),
       math.floor((t % 1) * 1e7), e.level, e.component, 18327, 10, e.text)
@@ -139,8 +139,11 @@ PLATFORM.android = {
     d:log { level = "VERB", component = "org.jscep.transport.UrlConnectionGetTransport",
             text = ("Sending %s to %s"):format(op, ex.url) }
     if ex.status then
+      local reasons = { [200] = "OK", [403] = "Forbidden", [404] = "Not Found", [414] = "Request-URI Too Long",
+                        [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
+                        [504] = "Gateway Timeout" }
       d:log { level = "VERB", component = "org.jscep.transport.UrlConnectionGetTransport",
-              text = ("Received '%d %s' when sending %s to %s"):format(ex.status, ex.status == 200 and "OK" or "Error", op, ex.url) }
+              text = ("Received '%d %s' when sending %s to %s"):format(ex.status, reasons[ex.status] or "Error", op, ex.url) }
     end
   end,
   success = function(d, r)
@@ -151,6 +154,7 @@ PLATFORM.android = {
             text = ("SCEP cert '%s' state changed from CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED"):format(d.request_id:gsub("/", "%%2F")) }
   end,
   failure = function(d, r)
+    if not r then return end -- no CertRep came back: the transport lines say what did
     d:log { level = "VERB", component = "org.jscep.transaction.EnrollmentTransaction",
             text = ("Response: org.jscep.message.CertRep@3150777b[failInfo=%s,pkiStatus=FAILURE,messageType=CERT_REP,transId=%s]")
               :format(r and r.fail_info or "<null>", r and r.transaction_id or "") }
@@ -160,7 +164,7 @@ PLATFORM.android = {
 -- profiled in a Console copy ("Copy" in Console.app: tab-separated, no date).
 PLATFORM.ios = {
   file = "ios-console.txt", retries = 1, needs_date = true,
-  client = { method = "get", raw_base64 = true },
+  client = { method = "get", raw_base64 = true, no_post_retry = true },
   line = function(t, e)
     return ("%s\t%s.%06d +0000\tprofiled\t%s\n"):format(e.level, os.date("!%H:%M:%S", math.floor(t)),
       math.floor((t % 1) * 1e6), e.text)
@@ -385,7 +389,7 @@ function M.run(sc, opts)
       if d.key_bits then over.key = { type = "rsa", bits = d.key_bits } end
       result, rerr = device:enroll(over)
       steps[#steps + 1] = ("%d. the device enrolls: %s"):format(i, result and "certificate installed"
-        or ("failed " .. device.retry_count .. " times (" .. tostring(rerr) .. ")"))
+        or ("failed %d time%s (%s)"):format(device.retry_count, device.retry_count == 1 and "" or "s", tostring(rerr)))
       rerr = nil
     end
     say(steps[#steps])

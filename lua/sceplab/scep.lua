@@ -46,7 +46,8 @@ end
 -- the root it names, when GetCACert does not carry it), ca_ident (GetCACert message), oaep, proxy, cacert, pin, insecure, timeout,
 -- trace (a directory), log (a function receiving progress lines), reuse_connections (default
 -- true: the client's requests share connections, one TLS handshake per enrollment, as devices do),
--- raw_base64 (GET PKIOperation with the base64 not percent-encoded, as iOS sends it).
+-- raw_base64 (GET PKIOperation with the base64 not percent-encoded, as iOS sends it),
+-- no_post_retry (a GET answered 414 is a failure, not retried with POST, as devices that only GET).
 function M.client(opts)
   if type(opts) ~= "table" or type(opts.url) ~= "string" then
     error("sceplab.scep.client: field 'url' (string) is required", 2)
@@ -288,7 +289,8 @@ function Client:transact(alg, cas, msgtype, content, signer_cert, signer_key, tx
   local resp, err, code = self:request("PKIOperation", method, msg)
   if method == "GET" and (not resp and err and err:match("[Tt]runcat") or resp and (resp.status == 414 or resp.truncated)) then
     local caps = self.caps_cache or {}
-    if caps.post then
+    -- no_post_retry: a device that knows only GET (jscep, iOS) fails here, as it does in the field
+    if caps.post and not self.opts.no_post_retry then
       result.retried_with_post = ("GET answered %s; retried once with POST"):format(resp and ("HTTP " .. resp.status) or err)
       method = "POST"
       resp, err, code = self:request("PKIOperation", "POST", msg)

@@ -72,6 +72,9 @@ static const sceplab_fault_info fault_table[] = {
   {"connector-stopped", SCEPLAB_FAULT_CONNECTOR_STOPPED, "connector-service-stopped", "the Intune Connector Service is stopped: CRS files stay in Processing"},
   {"upload-failed", SCEPLAB_FAULT_UPLOAD, "connector-upload-failed", "the connector's upload to Intune fails: CRS files go to Failed"},
   {"slow-ca", SCEPLAB_FAULT_SLOW_CA, NULL, "the CA takes two seconds to issue"},
+  {"uri-too-long", SCEPLAB_FAULT_QUERY_LIMIT, "uri-too-long-414", "IIS request filtering's default maxQueryString (2048): a GET PKIOperation gets 414"},
+  {"proxy-502", SCEPLAB_FAULT_PROXY_502, "proxy-502", "a reverse proxy in front of NDES answers 502 Bad Gateway"},
+  {"proxy-504", SCEPLAB_FAULT_PROXY_504, "app-proxy-504", "a reverse proxy in front of NDES times out: 504 Gateway Timeout"},
 };
 
 const sceplab_fault_info *sceplab_serve_faults(size_t *n)
@@ -667,6 +670,12 @@ static void handle(struct evhttp_request *req, void *arg)
     set_text(&o, 404, "Not Found");
   else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
     set_text(&o, 405, "Method Not Allowed");
+  else if(s->p->faults & SCEPLAB_FAULT_PROXY_502)
+    set_text(&o, 502, "502 - Web server received an invalid response while acting as a gateway or proxy server.");
+  else if(s->p->faults & SCEPLAB_FAULT_PROXY_504)
+    set_text(&o, 504, "504 - Gateway Timeout");
+  else if((s->p->faults & SCEPLAB_FAULT_QUERY_LIMIT) && query && strlen(query) > 2048)
+    set_text(&o, 414, "414 - Request-URI Too Long");
   else if(s->p->faults & SCEPLAB_FAULT_APP_POOL_STOPPED)
     set_text(&o, 503, "Service Unavailable");
   else if(s->p->faults & SCEPLAB_FAULT_IMPERSONATION) {
@@ -735,7 +744,9 @@ static void handle(struct evhttp_request *req, void *arg)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", o.type);
   evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 401 ? "Unauthorized" : o.status == 403 ? "Forbidden"
                                    : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error"
-                                   : o.status == 503 ? "Service Unavailable" : "Bad Request", out);
+                                   : o.status == 503 ? "Service Unavailable" : o.status == 502 ? "Bad Gateway"
+                                   : o.status == 504 ? "Gateway Timeout" : o.status == 414 ? "Request-URI Too Long"
+                                   : "Bad Request", out);
   iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
   if(out)
     evbuffer_free(out);

@@ -66,7 +66,10 @@ enum {
   SCEPLAB_FAULT_CA_DOWN = 1u << 7,          /* the CA does not answer (0x800706ba, NDES event 31) */
   SCEPLAB_FAULT_CONNECTOR_STOPPED = 1u << 8,/* CRS files stay in Processing */
   SCEPLAB_FAULT_UPLOAD = 1u << 9,           /* the connector's upload fails: CRS files go to Failed */
-  SCEPLAB_FAULT_SLOW_CA = 1u << 10          /* the CA takes two seconds to issue */
+  SCEPLAB_FAULT_SLOW_CA = 1u << 10,         /* the CA takes two seconds to issue */
+  SCEPLAB_FAULT_QUERY_LIMIT = 1u << 11,     /* IIS request filtering's default: a query over 2048 bytes gets 414 */
+  SCEPLAB_FAULT_PROXY_502 = 1u << 12,       /* a reverse proxy in front answers 502 */
+  SCEPLAB_FAULT_PROXY_504 = 1u << 13        /* a reverse proxy in front times out: 504 */
 };
 
 typedef struct sceplab_fault_info {
