@@ -48,6 +48,15 @@ return {
         add(catalog.HTTP[503].id, r)
       end
     end
+    -- a device's "(500)" is the same failure IIS logged as 500 with win32 1346, when it did
+    local plain = catalog.HTTP[500].id
+    if by[imp.id] and by[plain] then
+      local keep = {}
+      for _, r in ipairs(by[plain]) do
+        if r.source == "iis" then keep[#keep + 1] = r else table.insert(by[imp.id], r) end
+      end
+      by[plain] = #keep > 0 and keep or nil
+    end
     local out = {}
     for _, id in ipairs(ORDER) do
       if by[id] then out[#out + 1] = { id = id, evidence = by[id] } end

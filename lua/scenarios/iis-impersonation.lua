@@ -5,5 +5,5 @@ return {
   server = { policy = "intune", faults = { "iis-impersonation" } },
   profile = { subject = "CN=grace,O=Contoso", user = "grace@contoso.com", san = { "upn:grace@contoso.com" } },
   steps = { { "deploy" }, { "enroll" } },
-  expect = { raises = { "iis-impersonation-500" }, not_raises = { "unclassified-error" }, verdict = "failed", failing_step = 2 },
+  expect = { raises = { "iis-impersonation-500" }, not_raises = { "unclassified-error", "ndes-500" }, verdict = "failed", failing_step = 2 },
 }

@@ -116,9 +116,28 @@ PLATFORM.windows = {
       url, attempt) }
     d:log { id = 39, level = 4, text = "SCEP: Certificate installed successfully." }
   end,
-  failure = function(d, _, attempt)
+  -- the CSR made and about to be sent: 36 (what the seeds call the sign of a connection)
+  exchanges = function(d, list, p)
+    for _, ex in ipairs(list) do
+      if ex.operation == "PKIOperation" then
+        d:log { id = 36, level = 4, text = ("SCEP: Certificate request generated successfully. Enhanced Key Usage: (%s), " ..
+          "NDES URL: (%s/pkiclient.exe), Container Name: (), KSP Setting: (0x2), Store Location: (0x1).")
+          :format(table.concat(p.eku or { "1.3.6.1.5.5.7.3.2" }, ","), p.url) }
+        return
+      end
+    end
+  end,
+  -- 307 for each failed try, then 32 with the HTTP status when the server answered with one
+  failure = function(d, _, attempt, err)
     d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper) " ..
       "Install Status : (0x80004005) Current Retry Count :  (0x%x)"):format(attempt) }
+    local status = tonumber(tostring(err or ""):match("HTTP (%d%d%d)"))
+    local said = { [500] = "Internal server error", [502] = "Bad Gateway", [503] = "Service unavailable",
+                   [504] = "Gateway timeout", [413] = "Request entity too large", [414] = "Request uri too long",
+                   [403] = "Forbidden", [404] = "Not found" }
+    if status and said[status] then
+      d:log { id = 32, level = 2, text = ("SCEP: Certificate enroll failed. Result: (%s (%d).)."):format(said[status], status) }
+    end
   end,
 }
 
@@ -221,12 +240,13 @@ function Device:enroll(overrides)
     local r, err = c:enroll(p)
     c:close()
     if self.pf.exchange then for _, ex in ipairs(c.exchanges) do self.pf.exchange(self, ex) end end
+    if self.pf.exchanges then self.pf.exchanges(self, c.exchanges, p) end
     if r and r.status == "SUCCESS" then
       self.pf.success(self, r, attempt, p.url)
       return r
     end
     self.last_error = err or (r and ("pkiStatus " .. tostring(r.status) .. " " .. tostring(r.fail_info))) or "?"
-    self.pf.failure(self, r, attempt)
+    self.pf.failure(self, r, attempt, err)
   end
   return nil, self.last_error
 end
