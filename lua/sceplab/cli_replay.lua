@@ -45,9 +45,21 @@ function M.run(args)
   if not sc then stderr("%s", err) return 3 end
   local name = path:match("([^/]+)%.lua$") or "scenario"
   local bundle = args.bundle or ("replay-" .. name)
+  -- a .zip bundle, as collections are sent: played into a folder beside it, zipped, folder removed
+  local zip = bundle:match("%.zip$") and bundle
+  if zip then
+    if sys.kind(zip) then stderr("%s: exists (a bundle is written as a new file)", zip) return 2 end
+    bundle = zip:gsub("%.zip$", "") .. ".replay-tmp"
+  end
   io.stdout:write(("replay %s: %s\n"):format(name, sc.description))
   local res, rerr, code = replay.run(sc, { bundle = bundle, log = function(line) io.stdout:write("  ", line, "\n") end })
   if not res then stderr("%s", rerr) return code == "usage" and 2 or code == "input" and 3 or 1 end
+  if zip then
+    local ok, zerr = (require "sceplab.core.logs").zip_dir(bundle, zip)
+    replay.remove_bundle(bundle)
+    if not ok then stderr("%s", zerr) return 1 end
+    bundle = zip
+  end
   io.stdout:write(("bundle: %s (NDES/ and Device/)\n"):format(bundle))
   if not args.check then return 0 end
   local rep, fails = replay.check(sc, bundle)

@@ -505,10 +505,20 @@ function M.to_lua(sc, notes, source)
   return table.concat(head, "\n") .. "\nreturn " .. (require "sceplab.profile").lua_literal(sc, 0) .. "\n"
 end
 
+--- Removes a bundle folder the replay wrote (its files and folders only: what a replay writes).
+function M.remove_bundle(dir)
+  for _, n in ipairs(sys.listdir(dir) or {}) do
+    local p = dir .. "/" .. n
+    if sys.kind(p) == "directory" then M.remove_bundle(p) else os.remove(p) end
+  end
+  os.remove(dir)
+end
+
 --- Diagnoses a bundle and compares it with the scenario's expect: report, failures (a list).
 function M.check(sc, bundle)
   -- a Console copy writes no date: the run's (UTC) day, as an admin passes --date
-  local rep, err = diagnose.run({ bundle .. "/NDES", bundle .. "/Device" },
+  local inputs = bundle:match("%.zip$") and { bundle } or { bundle .. "/NDES", bundle .. "/Device" }
+  local rep, err = diagnose.run(inputs,
                                 { date = PLATFORM[sc.platform].needs_date and os.date("!%Y-%m-%d") or nil })
   if not rep then return nil, err end
   return rep, diagnose.check_expect(rep, sc.expect)

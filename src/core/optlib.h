@@ -36,7 +36,11 @@ void sceplab_optlib_forget(void);
   X(archive_read_new) X(archive_read_free) X(archive_read_support_format_zip)                     \
   X(archive_read_support_filter_all) X(archive_read_open_filename) X(archive_read_next_header)     \
   X(archive_read_data) X(archive_error_string) X(archive_entry_pathname) X(archive_entry_filetype) \
-  X(archive_entry_mtime) X(archive_entry_mtime_is_set) X(archive_entry_size) X(archive_entry_size_is_set)
+  X(archive_entry_mtime) X(archive_entry_mtime_is_set) X(archive_entry_size) X(archive_entry_size_is_set) \
+  X(archive_write_new) X(archive_write_free) X(archive_write_set_format_zip) X(archive_write_open_filename) \
+  X(archive_write_header) X(archive_write_data) X(archive_write_close) X(archive_entry_new) X(archive_entry_free) \
+  X(archive_entry_set_pathname) X(archive_entry_set_size) X(archive_entry_set_filetype) X(archive_entry_set_perm) \
+  X(archive_entry_set_mtime)
 #define SCEPLAB_EVTX_FUNCS(X)                                                                  \
   X(libevtx_file_initialize) X(libevtx_file_open) X(libevtx_file_close) X(libevtx_file_free) \
   X(libevtx_file_get_number_of_records) X(libevtx_file_get_record_by_index)                    \
@@ -106,6 +110,20 @@ SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define archive_entry_mtime_is_set (*sceplab_optlib_archive_entry_mtime_is_set)
 #define archive_entry_size (*sceplab_optlib_archive_entry_size)
 #define archive_entry_size_is_set (*sceplab_optlib_archive_entry_size_is_set)
+#define archive_write_new (*sceplab_optlib_archive_write_new)
+#define archive_write_free(a) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_archive_write_free, a)
+#define archive_write_set_format_zip (*sceplab_optlib_archive_write_set_format_zip)
+#define archive_write_open_filename (*sceplab_optlib_archive_write_open_filename)
+#define archive_write_header (*sceplab_optlib_archive_write_header)
+#define archive_write_data (*sceplab_optlib_archive_write_data)
+#define archive_write_close (*sceplab_optlib_archive_write_close)
+#define archive_entry_new (*sceplab_optlib_archive_entry_new)
+#define archive_entry_free(e) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_archive_entry_free, e)
+#define archive_entry_set_pathname (*sceplab_optlib_archive_entry_set_pathname)
+#define archive_entry_set_size (*sceplab_optlib_archive_entry_set_size)
+#define archive_entry_set_filetype (*sceplab_optlib_archive_entry_set_filetype)
+#define archive_entry_set_perm (*sceplab_optlib_archive_entry_set_perm)
+#define archive_entry_set_mtime (*sceplab_optlib_archive_entry_set_mtime)
 #endif
 #ifdef LIBEVTX_VERSION
 SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_DECLARE)

@@ -919,8 +919,20 @@ static const luaL_Reg merge_methods[] = {
 static const luaL_Reg merge_meta[] = {
   {"__gc", mm_close}, {"__close", mm_close}, {"__tostring", mm_tostring}, {NULL, NULL}
 };
+/* zip_dir(dir, zip_path) -> true | nil, message, code: a bundle folder written as a zip */
+static int l_zip_dir(lua_State *L)
+{
+  const char *dir = luaL_checkstring(L, 1), *zip = luaL_checkstring(L, 2);
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_zip_dir(dir, zip, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
-  {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge},
+  {"zip_dir", l_zip_dir}, {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge},
   {"explain", l_explain}, {"progress_end", l_progress_end}, {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
 };
 

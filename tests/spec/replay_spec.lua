@@ -87,6 +87,23 @@ describe("sceplab replay", function()
     assert.matches(f5 .. ":2: attempt to call a nil value (field 'execute')", e5, 1, true)
   end)
 
+  it("writes a .zip bundle as collections are sent: unzip lists it, diagnose and --from read it", function()
+    local zip = h.tmpname() .. ".zip"
+    local code, out, err = h.sceplab({ "replay", "subject-escaped-comma", "--bundle", zip, "--check" })
+    assert.are.equal(0, code, out .. err)
+    local p = io.popen("unzip -l " .. h.shquote(zip))
+    local listing = p:read("a")
+    p:close()
+    assert.matches("Device/DeviceManagement%-Enterprise%-Diagnostics%-Provider%-Admin%.xml", listing)
+    assert.matches("NDES/NDESPlugin%.log", listing)
+    assert.is_nil(io.open(zip:gsub("%.zip$", "") .. ".replay-tmp")) -- the working folder is gone
+    local file = h.tmpname() .. ".lua"
+    assert.are.equal(0, (h.sceplab({ "replay", "--from", zip, "-o", file })))
+    assert.matches('subject = "CN=Doe, John,O=Contoso"', h.read(file), 1, true)
+    local again = h.sceplab({ "replay", "subject-escaped-comma", "--bundle", zip })
+    assert.are.equal(2, again) -- an existing file is not overwritten
+  end)
+
   it("writes into a new directory only", function()
     local dir = h.tmpdir()
     h.write(dir .. "/keep.txt", "customer data")

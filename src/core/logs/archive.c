@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <dirent.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,6 +16,8 @@
 #include "logs_int.h"
 
 typedef struct member_cookie { struct archive *a; } member_cookie;
+
+static int by_path(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 static ssize_t member_read(void *c, char *buf, size_t n)
 {
@@ -115,4 +119,102 @@ sceplab_log *sceplab_log_open_member(const char *archive, int index, const scepl
   c->a = a;
   lg = logs_open_stream(f, name, err);
   return lg ? logs_finish_open(lg, name, filter, opts, mtime, err) : NULL;
+}
+
+/* ---- writing: a bundle folder as a zip, as collections are sent --------------------------- */
+
+static int zip_add(struct archive *a, const char *root, const char *rel, sceplab_error *err, int depth)
+{
+  char path[4096];
+  struct stat st;
+  DIR *d;
+  struct dirent *de;
+  if(depth > 16 || snprintf(path, sizeof(path), "%s%s%s", root, rel[0] ? "/" : "", rel) >= (int)sizeof(path))
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: path too long or nested too deep", root), -1;
+  if(lstat(path, &st) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno)), -1;
+  if(S_ISDIR(st.st_mode)) {
+    char **names = NULL;
+    size_t n = 0, cap = 0, i;
+    int rc = 0;
+    if(!(d = opendir(path)))
+      return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno)), -1;
+    while((de = readdir(d)) != NULL) {
+      char *name;
+      if(de->d_name[0] == '.')
+        continue; /* . and .., and hidden working files */
+      if(n == cap) {
+        char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+        if(!grown)
+          break;
+        names = grown;
+      }
+      if(!(name = malloc(strlen(rel) + strlen(de->d_name) + 2)))
+        break;
+      sprintf(name, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
+      names[n++] = name;
+    }
+    closedir(d);
+    if(n)
+      qsort(names, n, sizeof(*names), by_path);
+    for(i = 0; i < n; i++) {
+      if(rc == 0)
+        rc = zip_add(a, root, names[i], err, depth + 1);
+      free(names[i]);
+    }
+    free(names);
+    return rc;
+  }
+  if(S_ISREG(st.st_mode)) {
+    FILE *f = fopen(path, "rb");
+    struct archive_entry *e = archive_entry_new();
+    char buf[65536];
+    size_t got;
+    int rc = 0;
+    if(!f || !e) {
+      if(f)
+        fclose(f);
+      archive_entry_free(e);
+      return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno)), -1;
+    }
+    archive_entry_set_pathname(e, rel);
+    archive_entry_set_size(e, st.st_size);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_mtime(e, st.st_mtime, 0);
+    if(archive_write_header(a, e) != ARCHIVE_OK)
+      rc = -1;
+    while(rc == 0 && (got = fread(buf, 1, sizeof(buf), f)) > 0)
+      if(archive_write_data(a, buf, got) < 0)
+        rc = -1;
+    fclose(f);
+    archive_entry_free(e);
+    if(rc != 0)
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, archive_error_string(a));
+    return rc;
+  }
+  return 0; /* links, sockets: not part of a bundle */
+}
+
+int sceplab_zip_dir(const char *dir, const char *zip_path, sceplab_error *err)
+{
+  struct archive *a;
+  int rc;
+  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, err) != 0)
+    return -1;
+  if(!(a = archive_write_new()) || archive_write_set_format_zip(a) != ARCHIVE_OK ||
+     archive_write_open_filename(a, zip_path) != ARCHIVE_OK) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", zip_path, a ? archive_error_string(a) : "out of memory");
+    archive_write_free(a);
+    return -1;
+  }
+  rc = zip_add(a, dir, "", err, 0);
+  if(archive_write_close(a) != ARCHIVE_OK && rc == 0) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", zip_path, archive_error_string(a));
+    rc = -1;
+  }
+  archive_write_free(a);
+  if(rc != 0)
+    remove(zip_path);
+  return rc;
 }

@@ -122,6 +122,9 @@ void sceplab_log_close(sceplab_log *lg);
 int sceplab_archive_members(const char *path, void (*each)(void *u, int index, const char *name), void *u,
                             sceplab_error *err);
 /* Opens one member as a log; its name is "ARCHIVE!member". */
+/* Writes the folder dir (its regular files, recursively, names sorted, hidden ones left out) as
+ * a zip at zip_path, as a collection is sent. 0, or -1 with err (nothing left at zip_path). */
+int sceplab_zip_dir(const char *dir, const char *zip_path, sceplab_error *err);
 sceplab_log *sceplab_log_open_member(const char *archive, int index, const sceplab_log_filter *filter,
                                      const sceplab_log_opts *opts, sceplab_error *err);
 
