@@ -21,7 +21,9 @@ local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix 
 --- Faults, one word each in server.faults: the server's (core.faults(): each played as the real
 -- system shows it) and Intune's (the token's signer).
 M.FAULTS = { ["other-tenant"] = { finding = "challenge-invalid",
-                                  doc = "the token was signed by another tenant's certificate (phase 1 fails)" } }
+                                  doc = "the token was signed by another tenant's certificate (phase 1 fails)" },
+             ["tls-name-mismatch"] = { finding = "ndes-tls-failure",
+                                       doc = "NDES serves HTTPS with a certificate for another name than the URL's" } }
 for _, f in ipairs(core.faults()) do M.FAULTS[f.name] = { finding = f.finding, doc = f.doc, server = true } end
 
 --- The file of a scenario named on the command line: a path, or a bundled name (lua/scenarios/NAME.lua).
@@ -137,6 +139,9 @@ PLATFORM.windows = {
                    [403] = "Forbidden", [404] = "Not found" }
     if status and said[status] then
       d:log { id = 32, level = 2, text = ("SCEP: Certificate enroll failed. Result: (%s (%d).)."):format(said[status], status) }
+    elseif tostring(err or ""):match("SSL") or tostring(err or ""):match("[Cc]ertificate") and tostring(err or ""):match("TLS") then
+      -- WinHTTP's ERROR_WINHTTP_SECURE_FAILURE, as HRESULT
+      d:log { id = 32, level = 2, text = "SCEP: Certificate enroll failed. Result: (A security error occurred (0x80072f8f))." }
     end
   end,
 }
@@ -234,7 +239,7 @@ function Device:enroll(overrides)
   for k, v in pairs(overrides or {}) do p[k] = v end
   local scep = require "sceplab.scep"
   for attempt = 1, self.retry_count do
-    local opts = { url = p.url, ca_thumbprint = p.ca_thumbprint, ndes = true }
+    local opts = { url = p.url, ca_thumbprint = p.ca_thumbprint, ndes = true, cacert = self.cacert }
     for k, v in pairs(self.pf.client) do opts[k] = v end
     local c = scep.client(opts)
     local r, err = c:enroll(p)
@@ -322,6 +327,20 @@ function M.run(sc, opts)
   for _, f in ipairs(sc.server.faults or {}) do
     if M.FAULTS[f].server then server_faults[f] = true end
   end
+  -- HTTPS (server.tls, or the name-mismatch fault): a certificate from the scenario's CA, for the
+  -- address the device uses, or for another name
+  local tls
+  if sc.server.tls or faults["tls-name-mismatch"] then
+    local names = faults["tls-name-mismatch"] and { "ndes.contoso.com" } or { "127.0.0.1", "localhost" }
+    local cert, key = ca:tls_server(names)
+    if not cert then ca:close() cleanup() return nil, key, "failed" end
+    local certs = ca:certificates()
+    tls = { cert = work .. "/tls.pem", key = work .. "/tls.key", root = work .. "/root.pem" }
+    local f = assert(io.open(tls.cert, "wb")) f:write(cert, certs.issuing) f:close()
+    f = assert(io.open(tls.root, "wb")) f:write(certs.root) f:close()
+    local wok, werr = sys.write_private(tls.key, key)
+    if not wok then ca:close() cleanup() return nil, werr, "failed" end
+  end
   local srv, url
   -- (re)starts the server with the faults in play: a fault step changes them, as an admin or an
   -- outage does on the real server
@@ -334,7 +353,7 @@ function M.run(sc, opts)
     srv, serr = serve.spawn({
       dir = work .. "/ca", policy = sc.server.policy or "intune", port = url and tonumber(url:match(":(%d+)/")) or 0,
       log_dir = bundle .. "/NDES", faults = list, config = sc.server.config or {}, host = "NDES01",
-      clock_file = run.clock_file,
+      clock_file = run.clock_file, tls_cert = tls and tls.cert, tls_key = tls and tls.key,
     })
     if not srv then return nil, serr end
     url = serr
@@ -345,6 +364,7 @@ function M.run(sc, opts)
   local sok, serr = start()
   if not sok then ca:close() cleanup() return nil, serr, "failed" end
   local device = new_device(run, sc.platform)
+  device.cacert = tls and tls.root
   local steps = {}
   local function token_ca()
     if not faults["other-tenant"] then return ca end
@@ -417,6 +437,7 @@ function M.run(sc, opts)
   if srv then srv:stop() end
   ca:close()
   os.remove(run.clock_file)
+  if tls then os.remove(tls.cert) os.remove(tls.key) os.remove(tls.root) end
   cleanup()
   if rerr then return nil, rerr, "failed" end
   local wok, werr = device:write(bundle .. "/Device")

@@ -142,9 +142,11 @@ static int add_template_name(X509 *x, const char *name)
   return ok;
 }
 
-/* A certificate for key under subject, signed by issuer (NULL: self-signed with key). */
-static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int days,
-                       const char *basic, const char *usage, const char *eku, const char *template_name)
+/* A certificate for key under subject, signed by issuer (NULL: self-signed with key), with SANs
+ * when san is given (OpenSSL's "DNS:x,IP:y" form). */
+static X509 *make_cert_san(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int days,
+                           const char *basic, const char *usage, const char *eku, const char *template_name,
+                           const char *san)
 {
   X509 *x = X509_new();
   int ok = x != NULL;
@@ -163,12 +165,20 @@ static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EV
     ok = add_ext(x, issuer, NID_ext_key_usage, eku) == 0;
   if(ok && template_name)
     ok = add_template_name(x, template_name) == 0;
+  if(ok && san)
+    ok = add_ext(x, issuer, NID_subject_alt_name, san) == 0;
   ok = ok && X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
   if(!ok) {
     X509_free(x);
     return NULL;
   }
   return x;
+}
+
+static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int days,
+                       const char *basic, const char *usage, const char *eku, const char *template_name)
+{
+  return make_cert_san(subject, key, issuer, issuer_key, days, basic, usage, eku, template_name, NULL);
 }
 
 static int save_pair(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sceplab_error *err)
@@ -1086,4 +1096,49 @@ int sceplab_ca_challenge_outstanding(sceplab_ca *ca, sceplab_error *err)
   n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : (db_fail(ca, err, "counting challenges"), -1);
   sqlite3_finalize(st);
   return n;
+}
+
+int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, int days, char **cert_pem, char **key_pem,
+                          sceplab_error *err)
+{
+  char san[2048] = "", cn[256];
+  size_t i, len = 0, klen = 0;
+  X509_NAME *subj;
+  EVP_PKEY *k;
+  X509 *x;
+  *cert_pem = *key_pem = NULL;
+  if(!n)
+    return sceplab_err_set(err, SCEPLAB_E_USAGE, "a TLS certificate needs a name"), -1;
+  for(i = 0; i < n; i++) {
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(names[i]); /* an address is an IP SAN, anything else DNS */
+    int w = snprintf(san + len, sizeof(san) - len, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS", names[i]);
+    ASN1_OCTET_STRING_free(ip);
+    if(w < 0 || (size_t)w >= sizeof(san) - len)
+      return sceplab_err_set(err, SCEPLAB_E_USAGE, "too many TLS names"), -1;
+    len += (size_t)w;
+  }
+  snprintf(cn, sizeof(cn), "CN=%s", names[0]);
+  if(!(subj = sceplab_dn_parse(cn, err)))
+    return -1;
+  if(!(k = sceplab_key_generate("rsa:2048", err))) {
+    X509_NAME_free(subj);
+    return -1;
+  }
+  x = make_cert_san(subj, k, ca->cert[SCEPLAB_CA_ISSUING], ca->key[SCEPLAB_CA_ISSUING], days > 0 ? days : 30,
+                    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment", "serverAuth", NULL, san);
+  X509_NAME_free(subj);
+  if(x) {
+    *cert_pem = sceplab_cert_pem(x);
+    *key_pem = sceplab_key_pem(k, 0, &klen);
+  }
+  X509_free(x);
+  EVP_PKEY_free(k);
+  ERR_clear_error();
+  if(!*cert_pem || !*key_pem) {
+    free(*cert_pem);
+    free(*key_pem);
+    *cert_pem = *key_pem = NULL;
+    return sceplab_err_set(err, SCEPLAB_E_CRYPTO, "cannot make the TLS certificate"), -1;
+  }
+  return 0;
 }

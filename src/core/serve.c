@@ -845,6 +845,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   struct event *sigint = NULL, *sigterm = NULL;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
+  struct sigaction ign, old_pipe;
   int rc = -1;
   memset(&s, 0, sizeof(s));
   s.p = p;
@@ -858,6 +859,11 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     free(s.cacert);
     return -1;
   }
+  /* a client that drops the connection mid-write (one refusing our TLS certificate does, in the
+   * handshake) must not kill the server with SIGPIPE: writes then fail with EPIPE instead */
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, &old_pipe);
   if(p->tls_cert) {
     s.ssl = SSL_CTX_new(TLS_server_method());
     if(!s.ssl || SSL_CTX_use_certificate_chain_file(s.ssl, p->tls_cert) != 1 ||
@@ -929,6 +935,7 @@ out:
   SSL_CTX_free(s.ssl);
   free(s.cacert);
   free(s.nextca);
+  sigaction(SIGPIPE, &old_pipe, NULL);
   ERR_clear_error();
   return rc;
 }

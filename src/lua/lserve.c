@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "lutil.h"
 #include "sceplab/ca.h"
 #include "sceplab/intune.h"
@@ -169,6 +171,34 @@ static int c_thumbprint(lua_State *L)
   lua_pushstring(L, h);
   free(h);
   return 1;
+}
+
+/* ca:tls_server({names...} [, days]) -> certificate PEM, key PEM (the key is a secret: the caller
+ * writes it 0600) */
+static int c_tls_server(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  const char *names[16];
+  size_t n, i;
+  char *cert, *key;
+  sceplab_error err;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  n = lua_rawlen(L, 2);
+  luaL_argcheck(L, n >= 1 && n <= 16, 2, "1 to 16 names");
+  for(i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    names[i] = luaL_checkstring(L, -1);
+    lua_pop(L, 1); /* the string stays alive in the table */
+  }
+  sceplab_err_clear(&err);
+  if(sceplab_ca_tls_server(c->ca, names, n, (int)luaL_optinteger(L, 3, 0), &cert, &key, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushstring(L, cert);
+  lua_pushstring(L, key);
+  free(cert);
+  OPENSSL_cleanse(key, strlen(key));
+  free(key);
+  return 2;
 }
 
 /* ca:rollover([days]) -> true: makes the next issuing CA (GetNextCACert) */
@@ -755,7 +785,7 @@ static const luaL_Reg ca_methods[] = {
   {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
   {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
   {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint},
-  {"rollover", c_rollover}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
+  {"rollover", c_rollover}, {"tls_server", c_tls_server}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };
 static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn}, {"faults", l_faults},

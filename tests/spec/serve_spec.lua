@@ -721,6 +721,16 @@ describe("sceplab serve over HTTPS with the peers", function()
     assert.matches("certificate signed by unknown authority", bad, 1, true)
   end)
 
+  it("survives clients that refuse its certificate (a TLS failure once killed it with SIGPIPE)", function()
+    for _ = 1, 3 do
+      local _, ok = sh_out("curl -s -o /dev/null --cacert /dev/null " .. h.shquote(url .. "?operation=GetCACaps"))
+      assert.is_falsy(ok)
+    end
+    local code = (sh_out(("curl -s -o /dev/null -w '%%{http_code}' --cacert %s %s"):format(h.shquote(h.fixture("tls/ca-bundle.pem")),
+      h.shquote(url .. "?operation=GetCACaps"))))
+    assert.are.equal("200", code)
+  end)
+
   it("answers certmonger's scep-submit over TLS with the CA file it is given (-R)", function()
     local submit = "/usr/lib/certmonger/scep-submit"
     local caps = (sh_out(("%s -u %s -R %s -c"):format(submit, h.shquote(url), h.shquote(h.fixture("tls/ca-bundle.pem")))))

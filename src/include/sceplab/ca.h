@@ -95,6 +95,12 @@ int sceplab_ca_revoke(sceplab_ca *ca, const char *serial_hex, int reason, scepla
 /* A CRL of the issuing CA over every revocation, valid for days; DER, malloc'd. */
 unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_error *err);
 
+/* A TLS server certificate for names (DNS names or IP addresses; the first is the CN) issued by
+ * the issuing CA for days (0: 30), with a new RSA-2048 key: both PEM, malloc'd, for serve's
+ * --tls-cert; a name the clients do not use reproduces a TLS name mismatch. */
+int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, int days, char **cert_pem,
+                          char **key_pem, sceplab_error *err);
+
 /* One-time challenges (NDES's admin page): a new random one valid for minutes, and its use
  * (1 valid and now used, 0 unknown, used or expired). */
 char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err);
