@@ -131,6 +131,14 @@ PLATFORM.windows = {
   end,
   -- 307 for each failed try, then 32 with the HTTP status when the server answered with one
   failure = function(d, _, attempt, err)
+    if tostring(err or ""):match("CAThumbprint") then
+      -- the profile's CAThumbprint names no CA the server sent: Windows stops before the CSR
+      d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper: Failed to " ..
+        "Initialize SCEP enrollment with NDES Server '%s/pkiclient.exe', CA cert thumbprint '%s' and server certs ''. )")
+        :format(d.profile.url, d.profile.ca_thumbprint or "") }
+      d:log { id = 32, level = 2, text = "SCEP: Certificate enroll failed. Result: (The hash value is not correct.)." }
+      return
+    end
     d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper) " ..
       "Install Status : (0x80004005) Current Retry Count :  (0x%x)"):format(attempt) }
     local status = tonumber(tostring(err or ""):match("HTTP (%d%d%d)"))
@@ -417,7 +425,8 @@ function M.run(sc, opts)
       claims.ekus = cl and cl.ekus or { "1.3.6.1.5.5.7.3.2" }
       local certs = ca:certificates()
       local xml, perr = intune.profile({ token = tok, claims = claims, urls = { url },
-        root_der_b64 = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", ""), ca_thumbprint = ca:thumbprint("root") })
+        root_der_b64 = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", ""),
+        ca_thumbprint = prof.ca_thumbprint or ca:thumbprint("root") })
       if not xml then rerr = perr break end
       local dok, derr = device:deploy(xml)
       if not dok then rerr = derr break end
