@@ -22,6 +22,8 @@ local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix 
 -- system shows it) and Intune's (the token's signer).
 M.FAULTS = { ["other-tenant"] = { finding = "challenge-invalid",
                                   doc = "the token was signed by another tenant's certificate (phase 1 fails)" },
+             ["ndes-unreachable"] = { finding = "ndes-unreachable",
+                                      doc = "the profile's SCEP URL leads nowhere (a port nothing listens on)" },
              ["tls-name-mismatch"] = { finding = "ndes-tls-failure",
                                        doc = "NDES serves HTTPS with a certificate for another name than the URL's" } }
 for _, f in ipairs(core.faults()) do M.FAULTS[f.name] = { finding = f.finding, doc = f.doc, server = true } end
@@ -147,6 +149,8 @@ PLATFORM.windows = {
                    [403] = "Forbidden", [404] = "Not found" }
     if status and said[status] then
       d:log { id = 32, level = 2, text = ("SCEP: Certificate enroll failed. Result: (%s (%d).)."):format(said[status], status) }
+    elseif tostring(err or ""):match("[Cc]ouldn't connect") or tostring(err or ""):match("[Cc]ould not resolve") then
+      d:log { id = 32, level = 2, text = "SCEP: Certificate enroll failed. Result: (A connection with the server could not be established (0x80072efd))." }
     elseif tostring(err or ""):match("SSL") or tostring(err or ""):match("[Cc]ertificate") and tostring(err or ""):match("TLS") then
       -- WinHTTP's ERROR_WINHTTP_SECURE_FAILURE, as HRESULT
       d:log { id = 32, level = 2, text = "SCEP: Certificate enroll failed. Result: (A security error occurred (0x80072f8f))." }
@@ -424,7 +428,9 @@ function M.run(sc, opts)
       end
       claims.ekus = cl and cl.ekus or { "1.3.6.1.5.5.7.3.2" }
       local certs = ca:certificates()
-      local xml, perr = intune.profile({ token = tok, claims = claims, urls = { url },
+      -- ndes-unreachable: the profile names a port nothing listens on (the discard port)
+      local purl = faults["ndes-unreachable"] and url:gsub(":%d+/", ":9/", 1) or url
+      local xml, perr = intune.profile({ token = tok, claims = claims, urls = { purl },
         root_der_b64 = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", ""),
         ca_thumbprint = prof.ca_thumbprint or ca:thumbprint("root") })
       if not xml then rerr = perr break end

@@ -75,6 +75,8 @@ static const sceplab_fault_info fault_table[] = {
   {"uri-too-long", SCEPLAB_FAULT_QUERY_LIMIT, "uri-too-long-414", "IIS request filtering's default maxQueryString (2048): a GET PKIOperation gets 414"},
   {"proxy-502", SCEPLAB_FAULT_PROXY_502, "proxy-502", "a reverse proxy in front of NDES answers 502 Bad Gateway"},
   {"proxy-504", SCEPLAB_FAULT_PROXY_504, "app-proxy-504", "a reverse proxy in front of NDES times out: 504 Gateway Timeout"},
+  {"scep-not-found", SCEPLAB_FAULT_SCEP_404, "ndes-not-found-404", "the SCEP application (mscep) is missing from IIS: 404"},
+  {"request-too-large", SCEPLAB_FAULT_BODY_413, "request-too-large-413", "request filtering's maxAllowedContentLength set too low: a POST over 2 KB gets 413"},
 };
 
 const sceplab_fault_info *sceplab_serve_faults(size_t *n)
@@ -670,6 +672,11 @@ static void handle(struct evhttp_request *req, void *arg)
     set_text(&o, 404, "Not Found");
   else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
     set_text(&o, 405, "Method Not Allowed");
+  else if(s->p->faults & SCEPLAB_FAULT_SCEP_404)
+    set_text(&o, 404, "404 - File or directory not found.");
+  else if((s->p->faults & SCEPLAB_FAULT_BODY_413) && cmd == EVHTTP_REQ_POST &&
+          evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 2048)
+    set_text(&o, 413, "413 - Request Entity Too Large");
   else if(s->p->faults & SCEPLAB_FAULT_PROXY_502)
     set_text(&o, 502, "502 - Web server received an invalid response while acting as a gateway or proxy server.");
   else if(s->p->faults & SCEPLAB_FAULT_PROXY_504)
@@ -746,6 +753,7 @@ static void handle(struct evhttp_request *req, void *arg)
                                    : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error"
                                    : o.status == 503 ? "Service Unavailable" : o.status == 502 ? "Bad Gateway"
                                    : o.status == 504 ? "Gateway Timeout" : o.status == 414 ? "Request-URI Too Long"
+                                   : o.status == 413 ? "Request Entity Too Large"
                                    : "Bad Request", out);
   iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
   if(out)

@@ -69,7 +69,9 @@ enum {
   SCEPLAB_FAULT_SLOW_CA = 1u << 10,         /* the CA takes two seconds to issue */
   SCEPLAB_FAULT_QUERY_LIMIT = 1u << 11,     /* IIS request filtering's default: a query over 2048 bytes gets 414 */
   SCEPLAB_FAULT_PROXY_502 = 1u << 12,       /* a reverse proxy in front answers 502 */
-  SCEPLAB_FAULT_PROXY_504 = 1u << 13        /* a reverse proxy in front times out: 504 */
+  SCEPLAB_FAULT_PROXY_504 = 1u << 13,      /* a reverse proxy in front times out: 504 */
+  SCEPLAB_FAULT_SCEP_404 = 1u << 14,        /* the SCEP application is missing from IIS: 404 */
+  SCEPLAB_FAULT_BODY_413 = 1u << 15         /* request filtering's content length set too low: a POST over 2 KB gets 413 */
 };
 
 typedef struct sceplab_fault_info {
