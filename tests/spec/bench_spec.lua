@@ -31,14 +31,7 @@ describe("sceplab bench", function()
     local log = h.tmpname()
     local pid = h.spawn(("env SCEPLAB_CHALLENGE=right %s serve --dir %s --port 0 --no-logs"):format(h.shquote(h.bin),
       h.shquote(dir)), log)
-    local url
-    for _ = 1, 100 do
-      local f = io.open(log, "rb") -- the shell creates it when the job starts
-      url = f and f:read("a"):match("listening on (%S+)")
-      if f then f:close() end
-      if url then break end
-      os.execute("sleep 0.1")
-    end
+    local url = h.wait_log(log, "listening on (%S+)")
     assert(url, "sceplab serve did not start")
     local t0 = os.time()
     local code, rep = bench(url, { "--concurrency", "2", "--count", "4", "--rate", "4", "--ramp", "1" },

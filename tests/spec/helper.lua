@@ -68,18 +68,26 @@ function M.tmpdir()
   return d
 end
 
+--- Waits until a spawned job's log shows pattern (up to tries tenths of a second): the first
+-- capture, or nil and the log's text.
+function M.wait_log(log, pattern, tries)
+  local text = ""
+  for _ = 1, tries or 100 do
+    local f = io.open(log, "rb") -- the shell creates it when the job starts
+    text = f and f:read("a") or ""
+    if f then f:close() end
+    local got = text:match(pattern)
+    if got then return got end
+    os.execute("sleep 0.1")
+  end
+  return nil, text
+end
+
 --- Starts a test server that prints its port as its first line; returns pid, port.
 function M.start_port_printer(cmd, what)
   local log = M.tmpname()
   local pid = M.spawn(cmd, log)
-  local port
-  for _ = 1, 50 do
-    local f = io.open(log, "rb") -- the shell creates it when the job starts
-    port = f and f:read("a"):match("^(%d+)")
-    if f then f:close() end
-    if port then break end
-    os.execute("sleep 0.1")
-  end
+  local port = M.wait_log(log, "^(%d+)", 50)
   assert(port, (what or cmd) .. " did not start")
   return pid, port
 end

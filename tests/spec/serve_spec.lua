@@ -18,17 +18,8 @@ local function start(dir, args, env)
   parts[#parts + 1] = h.shquote(h.bin) .. " serve --dir " .. h.shquote(dir) .. " --port 0 -v"
   for _, a in ipairs(args or {}) do parts[#parts + 1] = h.shquote(a) end
   local pid = h.spawn(table.concat(parts, " "), log)
-  local url
-  local text = ""
-  for _ = 1, 100 do
-    local f = io.open(log, "rb") -- the shell creates it when the job starts
-    text = f and f:read("a") or ""
-    if f then f:close() end
-    url = text:match("listening on (%S+)")
-    if url then break end
-    os.execute("sleep 0.1")
-  end
-  assert(url, "sceplab serve did not start: " .. text)
+  local url, text = h.wait_log(log, "listening on (%S+)")
+  assert(url, "sceplab serve did not start: " .. tostring(text))
   return { url = url, dir = dir, pid = pid, log = log }
 end
 
