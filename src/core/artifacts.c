@@ -30,7 +30,9 @@ void sceplab_art_close(sceplab_art *a)
     fclose(a->crp);
   if(a->events)
     fclose(a->events);
-  a->plugin = a->crp = a->events = NULL;
+  if(a->system)
+    fclose(a->system);
+  a->plugin = a->crp = a->events = a->system = NULL;
 }
 
 static FILE *open_log(sceplab_art *a, const char *name)
@@ -151,6 +153,29 @@ void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *messa
   put_xml(a->events, message);
   fprintf(a->events, "</Message><Level>%s</Level></RenderingInfo></Event>\n", error ? "Error" : "Information");
   fflush(a->events);
+}
+
+void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id, int level, const char *message)
+{
+  struct timeval tv;
+  struct tm tm;
+  static const char *const names[] = {"", "Critical", "Error", "Warning", "Information"};
+  if(!a->system && !(a->system = open_log(a, "NDES-System.xml")))
+    return;
+  utc_now(a, &tv, &tm);
+  fputs("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='", a->system);
+  put_xml(a->system, provider);
+  fprintf(a->system, "'/><EventID>%u</EventID><Level>%d</Level><TimeCreated SystemTime='%04d-%02d-%02dT%02d:%02d:%02d.%06ld0Z'/>"
+          "<EventRecordID>%lu</EventRecordID><Channel>System</Channel><Computer>",
+          id, level, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec,
+          ++a->record);
+  put_xml(a->system, a->host);
+  fputs("</Computer></System><EventData><Data>", a->system);
+  put_xml(a->system, message);
+  fputs("</Data></EventData><RenderingInfo Culture='en-US'><Message>", a->system);
+  put_xml(a->system, message);
+  fprintf(a->system, "</Message><Level>%s</Level></RenderingInfo></Event>\n", level >= 1 && level <= 4 ? names[level] : "");
+  fflush(a->system);
 }
 
 void sceplab_art_activity(char *out, size_t n)

@@ -13,7 +13,7 @@
 typedef struct sceplab_art {
   char dir[4096];
   char host[64];
-  FILE *plugin, *crp, *events;
+  FILE *plugin, *crp, *events, *system;
   unsigned pid;
   unsigned long record;          /* EventRecordID */
   long long offset;              /* seconds added to the clock: a replay's virtual time */
@@ -46,6 +46,8 @@ void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char
   ;
 /* An NDES Application event (Microsoft-Windows-NetworkDeviceEnrollmentService). */
 void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *message);
+/* An event of another provider in the System log (WAS, ASP.NET), into NDES-System.xml. */
+void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id, int level, const char *message);
 /* Writes the CRS file in Processing under a new name (out, 33+ bytes); then moves it. */
 int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, size_t namelen);
 int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder);

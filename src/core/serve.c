@@ -75,6 +75,10 @@ static const sceplab_fault_info fault_table[] = {
   {"uri-too-long", SCEPLAB_FAULT_QUERY_LIMIT, "uri-too-long-414", "IIS request filtering's default maxQueryString (2048): a GET PKIOperation gets 414"},
   {"proxy-502", SCEPLAB_FAULT_PROXY_502, "proxy-502", "a reverse proxy in front of NDES answers 502 Bad Gateway"},
   {"proxy-504", SCEPLAB_FAULT_PROXY_504, "app-proxy-504", "a reverse proxy in front of NDES times out: 504 Gateway Timeout"},
+  {"crp-not-found", SCEPLAB_FAULT_CRP_404, "crp-not-found-404", "the CertificateRegistrationSvc application is missing from IIS: VerifyRequest 404"},
+  {"crp-temp-permission", SCEPLAB_FAULT_CRP_TEMP, "crp-500-temp-permission", "the CRP's application pool cannot write C:\\Windows\\TEMP: VerifyRequest 500, WAS 5009, ASP.NET 1310"},
+  {"ssl-cn-invalid", SCEPLAB_FAULT_CRP_CN, "ssl-cn-invalid", "the SSL certificate does not name the host NDESPlugin calls: WinHTTP 12175"},
+  {"template-permission", SCEPLAB_FAULT_TEMPLATE_ACL, "ca-request-denied", "the template's permissions refuse NDES's service account (0x80094012)"},
   {"scep-not-found", SCEPLAB_FAULT_SCEP_404, "ndes-not-found-404", "the SCEP application (mscep) is missing from IIS: 404"},
   {"request-too-large", SCEPLAB_FAULT_BODY_413, "request-too-large-413", "request filtering's maxAllowedContentLength set too low: a POST over 2 KB gets 413"},
 };
@@ -296,7 +300,27 @@ static int crp_fault(server *s, const char *act, sceplab_policy_answer *ans, dou
   unsigned f = s->p->faults;
   outcome o;
   memset(&o, 0, sizeof(o));
-  if(f & (SCEPLAB_FAULT_ROOT_STORE | SCEPLAB_FAULT_CLIENT_AUTH)) {
+  if(f & SCEPLAB_FAULT_CRP_CN) {
+    /* WinHTTP refuses the CRP's certificate name: the request never reaches IIS */
+    sceplab_art_plugin(&s->art, 3, s->thread, "Error 12175: WINHTTP_CALLBACK_STATUS_FLAG_CERT_CN_INVALID while sending the "
+                       "request to https://%s/CertificateRegistrationSvc", s->art.host);
+    snprintf(ans->reason, sizeof(ans->reason), "NDESPlugin cannot reach the CRP: 12175 CERT_CN_INVALID");
+  }
+  else if(f & (SCEPLAB_FAULT_CRP_404 | SCEPLAB_FAULT_CRP_TEMP)) {
+    int nf = (f & SCEPLAB_FAULT_CRP_404) != 0;
+    o.status = nf ? 404 : 500;
+    o.win32 = nf ? 2u : 0u;
+    iis_log(s, "POST", "/CertificateRegistrationSvc/Certificate/VerifyRequest", NULL, s->bind, "NDES_Plugin", &o,
+            (long)(now_ms() - t0 + 0.5));
+    if(!nf) {
+      sceplab_art_system_event(&s->art, "Microsoft-Windows-WAS", 5009, 3,
+                               "A process serving application pool 'CertificateRegistrationSvc' terminated unexpectedly.");
+      sceplab_art_system_event(&s->art, "ASP.NET 4.0.30319.0", 1310, 3,
+                               "Event code: 3008. A configuration error has occurred. Access to the path 'C:\\Windows\\TEMP\\' is denied.");
+    }
+    snprintf(ans->reason, sizeof(ans->reason), "VerifyRequest answered %d", o.status);
+  }
+  else if(f & (SCEPLAB_FAULT_ROOT_STORE | SCEPLAB_FAULT_CLIENT_AUTH)) {
     /* IIS refuses the policy module's client certificate before the CRP runs */
     o.status = 403;
     o.win32 = (f & SCEPLAB_FAULT_ROOT_STORE) ? 2148204809u : 5u;
@@ -328,6 +352,8 @@ static unsigned ca_fault(server *s)
   char text[256];
   if(f & SCEPLAB_FAULT_CA_DOWN)
     code = 0x800706BAu;
+  else if(f & SCEPLAB_FAULT_TEMPLATE_ACL)
+    code = 0x80094012u;
   else if(f & SCEPLAB_FAULT_TEMPLATE)
     code = 0x80094800u;
   else if(f & SCEPLAB_FAULT_KEY_SIZE)
@@ -339,6 +365,10 @@ static unsigned ca_fault(server *s)
   if(code == 0x800706BAu)
     snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request to the "
              "certification authority (0x800706ba). The RPC server is unavailable.");
+  else if(code == 0x80094012u)
+    snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request to the "
+             "certification authority (0x80094012). The permissions on the certificate template do not allow the current "
+             "user to enroll for this type of certificate.");
   else if(code == 0x80094800u)
     snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request (%d). "
              "The requested certificate template is not supported by this CA.", (int)code);

@@ -71,7 +71,11 @@ enum {
   SCEPLAB_FAULT_PROXY_502 = 1u << 12,       /* a reverse proxy in front answers 502 */
   SCEPLAB_FAULT_PROXY_504 = 1u << 13,      /* a reverse proxy in front times out: 504 */
   SCEPLAB_FAULT_SCEP_404 = 1u << 14,        /* the SCEP application is missing from IIS: 404 */
-  SCEPLAB_FAULT_BODY_413 = 1u << 15         /* request filtering's content length set too low: a POST over 2 KB gets 413 */
+  SCEPLAB_FAULT_BODY_413 = 1u << 15,        /* request filtering's content length set too low: a POST over 2 KB gets 413 */
+  SCEPLAB_FAULT_CRP_404 = 1u << 16,         /* the CertificateRegistrationSvc application is missing: VerifyRequest 404 */
+  SCEPLAB_FAULT_CRP_TEMP = 1u << 17,        /* the CRP's pool cannot write C:\Windows\TEMP: VerifyRequest 500, WAS 5009, ASP.NET 1310 */
+  SCEPLAB_FAULT_CRP_CN = 1u << 18,          /* the SSL certificate does not name the host NDESPlugin calls (12175) */
+  SCEPLAB_FAULT_TEMPLATE_ACL = 1u << 19     /* the template's permissions refuse NDES's account (0x80094012) */
 };
 
 typedef struct sceplab_fault_info {
