@@ -322,9 +322,11 @@ function M.run(sc, opts)
   os.remove(work)
   ok, err = sys.mkdir(work)
   if not ok then return nil, err, "failed" end
+  -- everything the run keeps outside the bundle (the CAs, the TLS key, the clock), on every path out
   local cleanup = function()
     remove_state(work .. "/ca")
     remove_state(work .. "/other-tenant")
+    for _, n in ipairs({ "clock", "tls.pem", "tls.key", "root.pem" }) do os.remove(work .. "/" .. n) end
     os.remove(work)
   end
   local faults = {}
@@ -451,8 +453,6 @@ function M.run(sc, opts)
   end
   if srv then srv:stop() end
   ca:close()
-  os.remove(run.clock_file)
-  if tls then os.remove(tls.cert) os.remove(tls.key) os.remove(tls.root) end
   cleanup()
   if rerr then return nil, rerr, "failed" end
   local wok, werr = device:write(bundle .. "/Device")
