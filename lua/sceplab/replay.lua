@@ -22,6 +22,10 @@ local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix 
 -- system shows it) and Intune's (the token's signer).
 M.FAULTS = { ["other-tenant"] = { finding = "challenge-invalid",
                                   doc = "the token was signed by another tenant's certificate (phase 1 fails)" },
+             ["install-fails"] = { finding = "device-install-failed",
+                                   doc = "the device gets its certificate and fails to install it (Windows 0x80090016: no usable key container)" },
+             ["root-not-trusted"] = { finding = "trusted-root-missing",
+                                      doc = "the device lacks the trusted root profile: it refuses the RA's response (iOS)" },
              ["ndes-unreachable"] = { finding = "ndes-unreachable",
                                       doc = "the profile's SCEP URL leads nowhere (a port nothing listens on)" },
              ["tls-name-mismatch"] = { finding = "ndes-tls-failure",
@@ -114,6 +118,10 @@ PLATFORM.windows = {
       :format(d.node) }
   end,
   success = function(d, r, attempt, url)
+    if d.faults["install-fails"] then
+      d:log { id = 32, level = 2, text = "SCEP: Failed to install certificate. Result: (The operation failed (0x80090016))." }
+      return false
+    end
     d:log { id = 309, level = 4, text = ("SCEP: InstallFromRegEntries. CorrelationGuid : ({%s}) UniqueId : (%s) " ..
       "Certificate Thumbprint : (%s) Respondent Server : (%s) Install Status : (0x1) Current Retry Count :  (0x%x) " ..
       "Result : (The operation completed successfully.)"):format(d.run:guid(), d.node, r.certificate and r.certificate.sha1 or "",
@@ -217,7 +225,13 @@ PLATFORM.ios = {
     d:log { level = "default", text = "Attempting to retrieve issued certificate..." }
     d:log { level = "default", text = ('Profile "www.windowsintune.com.SCEP.%s" installed.'):format(d.request_id) }
   end,
-  failure = function(d)
+  failure = function(d, _, _, err)
+    if tostring(err or ""):match("CAThumbprint") then
+      -- the RA's certificate chains to no root the device has: iOS's words for it
+      d:log { level = "error", text = "Profile installation failed. Error: NSError: Desc   : The SCEP server returned an invalid " ..
+              "response. US Desc: The Registration Authority's response is invalid." }
+      return
+    end
     d:log { level = "error", text = 'Profile installation failed: Error Domain=MCSCEPErrorDomain Code=22013 "The SCEP server returned an invalid response."' }
   end,
 }
@@ -225,9 +239,9 @@ PLATFORM.ios = {
 local Device = {}
 Device.__index = Device
 
-local function new_device(run, platform)
+local function new_device(run, platform, faults)
   local pf = PLATFORM[platform]
-  return setmetatable({ run = run, pf = pf, lines = {}, retry_count = pf.retries }, Device)
+  return setmetatable({ run = run, pf = pf, lines = {}, retry_count = pf.retries, faults = faults or {} }, Device)
 end
 
 function Device:log(e) self.lines[#self.lines + 1] = self.pf.line(self.run:now(), e) end
@@ -249,8 +263,10 @@ function Device:enroll(overrides)
   local p = {}
   for k, v in pairs(self.profile) do p[k] = v end
   for k, v in pairs(overrides or {}) do p[k] = v end
+  if p.challenge == false then p.challenge = nil end -- a device that sends no challengePassword
   local scep = require "sceplab.scep"
   for attempt = 1, self.retry_count do
+    self.attempts = attempt
     local opts = { url = p.url, ca_thumbprint = p.ca_thumbprint, ndes = true, cacert = self.cacert }
     for k, v in pairs(self.pf.client) do opts[k] = v end
     local c = scep.client(opts)
@@ -259,7 +275,7 @@ function Device:enroll(overrides)
     if self.pf.exchange then for _, ex in ipairs(c.exchanges) do self.pf.exchange(self, ex) end end
     if self.pf.exchanges then self.pf.exchanges(self, c.exchanges, p) end
     if r and r.status == "SUCCESS" then
-      self.pf.success(self, r, attempt, p.url)
+      if self.pf.success(self, r, attempt, p.url) == false then return nil, "the certificate did not install" end
       return r
     end
     self.last_error = err or (r and ("pkiStatus " .. tostring(r.status) .. " " .. tostring(r.fail_info))) or "?"
@@ -377,7 +393,7 @@ function M.run(sc, opts)
   end
   local sok, serr = start()
   if not sok then ca:close() cleanup() return nil, serr, "failed" end
-  local device = new_device(run, sc.platform)
+  local device = new_device(run, sc.platform, faults)
   device.cacert = tls and tls.root
   local steps = {}
   local function token_ca()
@@ -442,11 +458,15 @@ function M.run(sc, opts)
     elseif what == "enroll" then
       local d = sc.device or {}
       local over = {}
+      -- root-not-trusted: the device holds no profile for this root; it checks the RA's chain
+      -- against what it has (here: a thumbprint of nothing the server sends)
+      if faults["root-not-trusted"] then over.ca_thumbprint = ("0"):rep(40) end
+      if d.no_challenge then over.challenge = false end
       if d.subject then over.subject = d.subject end
       if d.key_bits then over.key = { type = "rsa", bits = d.key_bits } end
       result, rerr = device:enroll(over)
       steps[#steps + 1] = ("%d. the device enrolls: %s"):format(i, result and "certificate installed"
-        or ("failed %d time%s (%s)"):format(device.retry_count, device.retry_count == 1 and "" or "s", tostring(rerr)))
+        or ("failed %d time%s (%s)"):format(device.attempts or 0, device.attempts == 1 and "" or "s", tostring(rerr)))
       rerr = nil
     end
     say(steps[#steps])
