@@ -431,20 +431,17 @@ function M.run(sc, opts)
       if not tok then rerr = terr break end
       -- the profile is laid out from what the token says (a token from another tenant is still read)
       local claims = { device_id = prof.device or "replay-device", user_id = prof.user, subject = prof.subject,
-        san = {}, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage, request_id = nil }
-      local ok2, cl = pcall(function() return ca:intune_verify(tok) end)
-      claims.request_id = (ok2 and cl and cl.request_id) or ("ModelName=AC_%s/LogicalName_%s;Version=1;Hash=1")
-        :format(run:guid():lower(), run:guid():lower():gsub("-", "_"))
-      if not (ok2 and cl) then
-        -- phase 1 fails at the server as it should; the profile still needs a request id: read the token's
-        local xml = (require "sceplab.core.codec").b64decode(tok)
-        claims.request_id = xml and xml:match("<CertificateRequestId>(.-)</CertificateRequestId>") or claims.request_id
-      end
+        san = {}, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage }
+      -- the token as its issuer reads it (its request id, its EKUs as OIDs): the tenant that signed
+      -- it verifies it, whichever server it goes to
+      local cl, verr = tca:intune_verify(tok, claims_in.issued_at)
+      if not cl then rerr = verr break end
+      claims.request_id = cl.request_id
       for _, s in ipairs(prof.san or {}) do
         local t, v = s:match("^(%w+):(.+)$")
         claims.san[#claims.san + 1] = { type = t, value = v }
       end
-      claims.ekus = cl and cl.ekus or { "1.3.6.1.5.5.7.3.2" }
+      claims.ekus = cl.ekus
       local certs = ca:certificates()
       -- ndes-unreachable: the profile names a port nothing listens on (the discard port)
       local purl = faults["ndes-unreachable"] and url:gsub(":%d+/", ":9/", 1) or url

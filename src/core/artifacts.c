@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "artifacts.h"
+#include "internal.h"
 
 void sceplab_art_init(sceplab_art *a, const char *dir, const char *host)
 {
@@ -178,13 +179,7 @@ void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id,
   fflush(a->system);
 }
 
-void sceplab_art_activity(char *out, size_t n)
-{
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  snprintf(out, n, "{%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x}", b[0], b[1], b[2], b[3], b[4],
-           b[5], (b[6] & 0x0f) | 0x40, b[7], (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
+void sceplab_art_activity(char *out, size_t n) { sceplab_guid(out, n, '-', 1); }
 
 static int crs_path(const sceplab_art *a, const char *folder, const char *name, char *out, size_t n)
 {

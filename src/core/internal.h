@@ -40,6 +40,10 @@ int sceplab_pem_pass_cb(char *buf, int size, int rwflag, void *u);
 int sceplab_envelope_open(const unsigned char *der, size_t n, EVP_PKEY *key, X509 *cert, BIO *out,
                           int *legacy, sceplab_error *err);
 
+/* A random (version 4) GUID, lower-case hex, groups separated by sep ('-', or '_' as Intune's
+ * logical names write them), in braces when braces (as .NET's activity IDs print). */
+void sceplab_guid(char *out, size_t n, char sep, int braces);
+
 /* A decoder's last step: the tree, or NULL with "out of memory" when any part failed to allocate. */
 sceplab_val *sceplab_done(sceplab_val *v, sceplab_error *err);
 

@@ -66,16 +66,6 @@ static int64_t parse_iso(const char *s)
   return (int64_t)timegm(&tm);
 }
 
-static void guid(char *out, size_t n, char sep)
-{
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  snprintf(out, n, "%02x%02x%02x%02x%c%02x%02x%c%02x%02x%c%02x%02x%c%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-           sep, b[4], b[5], sep, b[6], b[7], sep, b[8], b[9], sep, b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 static char *bio_text(BIO *b)
 {
   char *p = NULL, *out;
@@ -95,7 +85,7 @@ static char *challenge_xml(const sceplab_intune_claims *c, const char *request_i
   char *out;
   if(!b)
     return NULL;
-  guid(nonce, sizeof(nonce), '-');
+  sceplab_guid(nonce, sizeof(nonce), '-', 0);
   BIO_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?><Challenge Version=\"1\">");
   put_elem(b, "DeviceID", c->device_id);
   put_elem(b, "UserID", c->user_id);
@@ -183,7 +173,7 @@ char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, scepl
   }
   if(!c->device_id) {
     /* a device Intune has not named yet: a new device ID, as enrollment gives one */
-    guid(devid, sizeof(devid), '-');
+    sceplab_guid(devid, sizeof(devid), '-', 0);
     cl = *c;
     cl.device_id = devid;
     c = &cl;
@@ -193,8 +183,8 @@ char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, scepl
   else {
     /* Intune's form: the profile's model and logical names, a version and a hash */
     uint32_t h;
-    guid(g1, sizeof(g1), '-');
-    guid(g2, sizeof(g2), '_');
+    sceplab_guid(g1, sizeof(g1), '-', 0);
+    sceplab_guid(g2, sizeof(g2), '_', 0);
     RAND_bytes((unsigned char *)&h, sizeof(h));
     snprintf(rid, sizeof(rid), "ModelName=AC_%s/LogicalName_%s;Version=1;Hash=%d", g1, g2, (int)(h & 0x7fffffff));
   }

@@ -11,6 +11,8 @@
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
 
+#include <openssl/rand.h>
+
 #include "internal.h"
 
 /* Never prompt: an encrypted key without a passphrase is an error, not a terminal question. */
@@ -260,4 +262,15 @@ int sceplab_envelope_open(const unsigned char *der, size_t n, EVP_PKEY *key, X50
     return sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot open the envelope with the given key");
   ERR_clear_error();
   return 0;
+}
+
+void sceplab_guid(char *out, size_t n, char sep, int braces)
+{
+  unsigned char b[16];
+  RAND_bytes(b, sizeof(b));
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  snprintf(out, n, "%s%02x%02x%02x%02x%c%02x%02x%c%02x%02x%c%02x%02x%c%02x%02x%02x%02x%02x%02x%s", braces ? "{" : "",
+           b[0], b[1], b[2], b[3], sep, b[4], b[5], sep, b[6], b[7], sep, b[8], b[9], sep, b[10], b[11], b[12], b[13],
+           b[14], b[15], braces ? "}" : "");
 }
