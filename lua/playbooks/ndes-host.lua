@@ -1,6 +1,6 @@
 -- The NDES server itself: the connector is not (properly) installed, the RA certificates chain to an
 -- old CA ("terminated in a root certificate which is not trusted by the trust provider"), the policy
--- certificate expired, or Network Service cannot write to C:\Windows\Temp.
+-- certificate or NDES's own RA certificates expired, or Network Service cannot write to C:\Windows\Temp.
 local UNTRUSTED = "terminated in a root certificate which is not trusted by the trust provider"
 
 return {
@@ -18,6 +18,10 @@ return {
       cause = "CERT_E_UNTRUSTEDROOT (0x800B0109, 'A certificate chain processed, but terminated in a root certificate which is not trusted by the trust provider') after a CA renewal: the NDES RA certificates were issued by the old CA certificate.",
       fix = { "Remove and reinstall the NDES role so it enrolls new RA certificates from the renewed CA.",
               "Reinstall the Intune Certificate Connector, then redeploy the trusted certificate profile with the new root." } },
+    ["ra-cert-expired"] = { title = "NDES's RA certificates expired (every SCEP request gets 500)",
+      cause = "NDES cannot use its RA certificates, Exchange Enrollment Agent (Offline request) and CEP Encryption: they are past their validity (Application event 2, CERT_E_EXPIRED 0x800B0101; they last two years from the NDES installation), so mscep.dll answers 500 to every request.",
+      fix = { "Request new CEP Encryption and Exchange Enrollment Agent (Offline request) certificates with the expired ones' subject (or reinstall the NDES role), and give the NDES service account Read on their private keys.",
+              "Run iisreset and browse to the SCEP URL: it should answer 403 again." } },
     ["policy-cert-expired"] = { title = "The NDES policy certificate expired", step = 3,
       cause = "The client authentication certificate NDESPlugin presents to the CRP (NDESCertThumbprint) is expired (CERT_E_EXPIRED 0x800B0101).",
       fix = { "Enroll a new certificate with Client and Server Authentication for the NDES server.",
@@ -29,9 +33,10 @@ return {
   -- "mscep.dll -> 200" is how an IIS record of the bare URL answering 200 reads; asking for every
   -- status 200 would send nearly all of an IIS log to Lua
   match = { hresults = { 0x800B0109, 0x800B0101 }, event_ids = { 5009, 1310 }, statuses = { 500 },
-            contains = { "Installation failed", "error status: 1603", UNTRUSTED, "expired", "mscep.dll -> 200" } },
+            contains = { "Installation failed", "error status: 1603", UNTRUSTED, "expired", "mscep.dll -> 200",
+                         "cannot retrieve one of its required certificates" } },
   check = function(records, ctx)
-    local msi, bare200, chain, expired, vr500, temp = {}, {}, {}, {}, {}, {}
+    local msi, bare200, chain, expired, vr500, temp, ra_expired = {}, {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
       if r.source == "msi" and r.level == "error" and (ctx.text(r, "Installation failed") or ctx.text(r, "1603")) then msi[#msi + 1] = r end
       -- the bare SCEP URL answers 403 once the Intune policy module is in place; 200 is the generic NDES page
@@ -41,7 +46,10 @@ return {
       end
       -- IIS's VerifyRequest 403.16 carries the same code: that is the client certificate's chain (policy-module)
       if r.source ~= "iis" and (ctx.hresult(r, 0x800B0109) or ctx.text(r, UNTRUSTED)) then chain[#chain + 1] = r end
-      if ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
+      -- NDES's own "cannot retrieve one of its required certificates": its RA pair, not the policy module's
+      local ndes_own = ctx.text(r, "cannot retrieve one of its required certificates")
+      if ndes_own and ctx.hresult(r, 0x800B0101) then ra_expired[#ra_expired + 1] = r
+      elseif ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
          or (ctx.text(r, "policy") and ctx.text(r, "certificate") and ctx.text(r, "expired")) then expired[#expired + 1] = r end
       if r.source == "iis" and r.http_status == 500 and url:find("/verifyrequest", 1, true) then vr500[#vr500 + 1] = r end
       if r.event_id == 5009 or r.event_id == 1310 then temp[#temp + 1] = r end
@@ -55,6 +63,7 @@ return {
     end
     if #chain > 0 then out[#out + 1] = { id = "ra-chain-untrusted", evidence = chain } end
     if #expired > 0 then out[#out + 1] = { id = "policy-cert-expired", evidence = expired } end
+    if #ra_expired > 0 then out[#out + 1] = { id = "ra-cert-expired", evidence = ra_expired } end
     if #vr500 > 0 and #temp > 0 then
       local ev = {}
       for _, r in ipairs(vr500) do ev[#ev + 1] = r end

@@ -16,7 +16,7 @@ local M = {}
 local FIELDS = { description = "string", platform = "string", server = "table", profile = "table", device = "table",
                  intune = "table", steps = "table", expect = "table", references = "table" }
 local PLATFORMS = { windows = true, android = true, ios = true }
-local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix = true, rotate = true }
+local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix = true, rotate = true, renew = true }
 
 --- Faults, one word each in server.faults: the server's (core.faults(): each played as the real
 -- system shows it) and Intune's (the token's signer).
@@ -57,6 +57,10 @@ function M.load(path)
     return fail(path, "platform '%s' is not simulated (windows, android or ios)", tostring(sc.platform))
   end
   if type(sc.profile.subject) ~= "string" then return fail(path, "field 'profile.subject' (string) is required") end
+  local rt = sc.profile.renewal_threshold
+  if rt ~= nil and (math.type(rt) ~= "integer" or rt < 1 or rt > 50) then
+    return fail(path, "field 'profile.renewal_threshold' must be an integer percentage from 1 to 50 (Intune's range)")
+  end
   sc.server = sc.server or {}
   for i, f in ipairs(sc.server.faults or {}) do
     if not M.FAULTS[f] then
@@ -68,11 +72,30 @@ function M.load(path)
   end
   for i, st in ipairs(sc.steps) do
     if type(st) ~= "table" or not STEPS[st[1]] then
-      return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"}, {\"advance\", minutes = N}, {\"fault\", NAME}, " ..
-                  "{\"fix\", NAME} or {\"rotate\"}", i)
+      return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"}, {\"advance\", minutes|hours|days = N}, " ..
+                  "{\"renew\"}, {\"fault\", NAME}, {\"fix\", NAME} or {\"rotate\"}", i)
     end
-    if st[1] == "advance" and (math.type(st.minutes) ~= "integer" or st.minutes < 1) then
-      return fail(path, "steps[%d]: advance needs minutes = a positive integer", i)
+    if st[1] == "advance" then
+      local total = 0
+      for k in pairs(st) do
+        if k ~= 1 and k ~= "minutes" and k ~= "hours" and k ~= "days" then
+          return fail(path, "steps[%d]: advance takes minutes, hours or days, not '%s'", i, tostring(k))
+        end
+      end
+      for unit, m in pairs({ minutes = 1, hours = 60, days = 1440 }) do
+        local v = st[unit]
+        if v ~= nil and (math.type(v) ~= "integer" or v < 1) then
+          return fail(path, "steps[%d]: advance %s must be a positive integer", i, unit)
+        end
+        total = total + (v or 0) * m
+      end
+      if total == 0 then return fail(path, "steps[%d]: advance needs minutes, hours or days = a positive integer", i) end
+      st.minutes = total
+    end
+    if st[1] == "renew" and #(sc.steps) > 0 then
+      local enrolled = false
+      for j = 1, i - 1 do enrolled = enrolled or sc.steps[j][1] == "enroll" end
+      if not enrolled then return fail(path, "steps[%d]: renew needs an enroll step before it (a certificate to renew)", i) end
     end
     if (st[1] == "fault" or st[1] == "fix") and not (M.FAULTS[st[2]] and M.FAULTS[st[2]].server) then
       return fail(path, "steps[%d]: %s needs the name of a server fault, not '%s'", i, st[1], tostring(st[2]))
@@ -326,6 +349,27 @@ local function remove_state(dir)
   os.remove(dir)
 end
 
+--- "N days, N hours, N minutes" for a number of minutes (what a step line says).
+function M.duration(minutes)
+  local d, h, m = minutes // 1440, minutes % 1440 // 60, minutes % 60
+  local parts = {}
+  if d > 0 then parts[#parts + 1] = ("%d day%s"):format(d, d == 1 and "" or "s") end
+  if h > 0 then parts[#parts + 1] = ("%d hour%s"):format(h, h == 1 and "" or "s") end
+  if m > 0 or #parts == 0 then parts[#parts + 1] = ("%d minute%s"):format(m, m == 1 and "" or "s") end
+  return table.concat(parts, " ")
+end
+
+--- When a certificate enters its renewal window: threshold percent of its lifetime left (Unix
+-- seconds), or nil when it cannot be read.
+function M.renewal_time(cert_pem, threshold)
+  local doc = cert_pem and (require "sceplab").x509.parse(cert_pem)
+  local c = doc and doc.certificates and doc.certificates[1]
+  local t = require "sceplab.time"
+  local nb, na = c and t.parse(c.not_before), c and t.parse(c.not_after)
+  if not nb or not na or na <= nb then return nil end
+  return math.floor(na - (na - nb) * threshold / 100)
+end
+
 --- Plays a scenario into a bundle directory. opts: bundle (directory, made), log(line).
 -- Returns {bundle, steps = {...}} | nil, message, code.
 function M.run(sc, opts)
@@ -403,11 +447,58 @@ function M.run(sc, opts)
     return core.ca_open(other)
   end
   local result, rerr
+  -- Intune sends the profile with a new challenge (a token issued now, on the virtual clock)
+  local function deploy()
+    local prof, ti = sc.profile, sc.intune or {}
+    local tca = token_ca()
+    local claims_in = { subject = ti.subject or prof.subject, user_id = prof.user, device_id = prof.device,
+      san = ti.san or prof.san, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage,
+      ekus = prof.ekus or { "clientAuth" }, issued_at = math.floor(run:now()), minutes = ti.minutes }
+    local tok, terr = tca:intune_token(claims_in)
+    if not tok then return nil, terr end
+    -- the profile is laid out from what the token says (a token from another tenant is still read)
+    local claims = { device_id = prof.device or "replay-device", user_id = prof.user, subject = prof.subject,
+      san = {}, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage }
+    -- the token as its issuer reads it (its request id, its EKUs as OIDs): the tenant that signed
+    -- it verifies it, whichever server it goes to
+    local cl, verr = tca:intune_verify(tok, claims_in.issued_at)
+    if not cl then return nil, verr end
+    claims.request_id = cl.request_id
+    for _, s in ipairs(prof.san or {}) do
+      local t, v = s:match("^(%w+):(.+)$")
+      claims.san[#claims.san + 1] = { type = t, value = v }
+    end
+    claims.ekus = cl.ekus
+    local certs = ca:certificates()
+    -- ndes-unreachable: the profile names a port nothing listens on (the discard port)
+    local purl = faults["ndes-unreachable"] and url:gsub(":%d+/", ":9/", 1) or url
+    local xml, perr = intune.profile({ token = tok, claims = claims, urls = { purl },
+      root_der_b64 = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", ""),
+      ca_thumbprint = prof.ca_thumbprint or ca:thumbprint("root") })
+    if not xml then return nil, perr end
+    local dok, derr = device:deploy(xml)
+    if not dok then return nil, derr end
+    return claims_in.subject
+  end
+  -- the device runs the SCEP exchange with its platform's client
+  local function enroll()
+    local d = sc.device or {}
+    local over = {}
+    -- root-not-trusted: the device holds no profile for this root; it checks the RA's chain
+    -- against what it has (here: a thumbprint of nothing the server sends)
+    if faults["root-not-trusted"] then over.ca_thumbprint = ("0"):rep(40) end
+    if d.no_challenge then over.challenge = false end
+    if d.subject then over.subject = d.subject end
+    if d.key_bits then over.key = { type = "rsa", bits = d.key_bits } end
+    local r, e = device:enroll(over)
+    return r, e, ("the device enrolls: %s"):format(r and "certificate installed"
+      or ("failed %d time%s (%s)"):format(device.attempts or 0, device.attempts == 1 and "" or "s", tostring(e)))
+  end
   for i, st in ipairs(sc.steps) do
     local what = st[1]
     if what == "advance" then
       run:advance(st.minutes)
-      steps[#steps + 1] = ("%d. the clock advances %d minutes"):format(i, st.minutes)
+      steps[#steps + 1] = ("%d. the clock advances %s"):format(i, M.duration(st.minutes))
     elseif what == "fault" or what == "fix" then
       server_faults[st[2]] = what == "fault" or nil
       local ok3, e3 = start()
@@ -422,49 +513,32 @@ function M.run(sc, opts)
       if not ok3 then rerr = e3 break end
       steps[#steps + 1] = ("%d. the CA rolls over: a new issuing CA and NDES's RA pair re-issued"):format(i)
     elseif what == "deploy" then
-      local prof, ti = sc.profile, sc.intune or {}
-      local tca = token_ca()
-      local claims_in = { subject = ti.subject or prof.subject, user_id = prof.user, device_id = prof.device,
-        san = ti.san or prof.san, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage,
-        ekus = prof.ekus or { "clientAuth" }, issued_at = math.floor(run:now()), minutes = ti.minutes }
-      local tok, terr = tca:intune_token(claims_in)
-      if not tok then rerr = terr break end
-      -- the profile is laid out from what the token says (a token from another tenant is still read)
-      local claims = { device_id = prof.device or "replay-device", user_id = prof.user, subject = prof.subject,
-        san = {}, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage }
-      -- the token as its issuer reads it (its request id, its EKUs as OIDs): the tenant that signed
-      -- it verifies it, whichever server it goes to
-      local cl, verr = tca:intune_verify(tok, claims_in.issued_at)
-      if not cl then rerr = verr break end
-      claims.request_id = cl.request_id
-      for _, s in ipairs(prof.san or {}) do
-        local t, v = s:match("^(%w+):(.+)$")
-        claims.san[#claims.san + 1] = { type = t, value = v }
-      end
-      claims.ekus = cl.ekus
-      local certs = ca:certificates()
-      -- ndes-unreachable: the profile names a port nothing listens on (the discard port)
-      local purl = faults["ndes-unreachable"] and url:gsub(":%d+/", ":9/", 1) or url
-      local xml, perr = intune.profile({ token = tok, claims = claims, urls = { purl },
-        root_der_b64 = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", ""),
-        ca_thumbprint = prof.ca_thumbprint or ca:thumbprint("root") })
-      if not xml then rerr = perr break end
-      local dok, derr = device:deploy(xml)
-      if not dok then rerr = derr break end
-      steps[#steps + 1] = ("%d. Intune deploys the SCEP profile (token for %s)"):format(i, claims_in.subject)
+      local who, derr = deploy()
+      if not who then rerr = derr break end
+      steps[#steps + 1] = ("%d. Intune deploys the SCEP profile (token for %s)"):format(i, who)
     elseif what == "enroll" then
-      local d = sc.device or {}
-      local over = {}
-      -- root-not-trusted: the device holds no profile for this root; it checks the RA's chain
-      -- against what it has (here: a thumbprint of nothing the server sends)
-      if faults["root-not-trusted"] then over.ca_thumbprint = ("0"):rep(40) end
-      if d.no_challenge then over.challenge = false end
-      if d.subject then over.subject = d.subject end
-      if d.key_bits then over.key = { type = "rsa", bits = d.key_bits } end
-      result, rerr = device:enroll(over)
-      steps[#steps + 1] = ("%d. the device enrolls: %s"):format(i, result and "certificate installed"
-        or ("failed %d time%s (%s)"):format(device.attempts or 0, device.attempts == 1 and "" or "s", tostring(rerr)))
+      local line
+      result, rerr, line = enroll()
+      steps[#steps + 1] = ("%d. %s"):format(i, line)
       rerr = nil
+    elseif what == "renew" then
+      -- the renewal threshold (Intune's default: 20% of the lifetime left): the clock runs to it,
+      -- Intune sends the profile again with a new challenge, the device enrolls a new key
+      local threshold = sc.profile.renewal_threshold or 20
+      local window = result and M.renewal_time(result.certificate_pem, threshold)
+      if not window then
+        steps[#steps + 1] = ("%d. renewal: the device has no certificate to renew"):format(i)
+      else
+        local wait = math.max(0, math.ceil((window - run:now()) / 60))
+        if wait > 0 then run:advance(wait) end
+        local who, derr = deploy()
+        if not who then rerr = derr break end
+        local line
+        result, rerr, line = enroll()
+        rerr = nil
+        steps[#steps + 1] = ("%d. renewal (%d%% of the lifetime left, %s on): Intune sends the profile again (token for %s); %s")
+          :format(i, threshold, M.duration(wait), who, line)
+      end
     end
     say(steps[#steps])
   end
@@ -481,7 +555,7 @@ end
 
 -- Findings a scenario reproduces through its data rather than a fault.
 local BY_DATA = { ["challenge-expired"] = true, ["subject-mismatch"] = true, ["csr-key-mismatch"] = true,
-                  ["retries-exhausted"] = true }
+                  ["retries-exhausted"] = true, ["ra-cert-expired"] = true, ["ndes-500"] = true }
 
 local function evidence_text(f)
   local out = {}
@@ -530,6 +604,17 @@ function M.from_report(rep, name)
         table.insert(sc.expect.raises, f.id)
       elseif f.id == "retries-exhausted" then
         table.insert(sc.expect.raises, f.id)
+      elseif f.id == "ra-cert-expired" or f.id == "ndes-500" then
+        -- time does it: NDES's RA certificates last two years
+        if not sc.ra_expiry then
+          sc.ra_expiry = true
+          for _, st in ipairs({ { "advance", days = 731 }, { "deploy" }, { "enroll" } }) do sc.steps[#sc.steps + 1] = st end
+        end
+        table.insert(sc.expect.raises, f.id)
+        if f.id == "ndes-500" and not seen["ra-cert-expired"] then
+          notes[#notes + 1] = "ndes-500: played as NDES's RA certificates expiring; a locked NDES service account " ..
+                              "looks the same to the device"
+        end
       elseif not BY_DATA[f.id] then
         notes[#notes + 1] = ("%s: no fault reproduces it yet (%s)"):format(f.id, f.title or "")
       end
@@ -546,7 +631,14 @@ function M.from_report(rep, name)
     for _, f in ipairs(rep.findings) do failing = failing or f.severity ~= "info" end
     if failing then notes[#notes + 1] = "no finding it could reproduce: the skeleton plays a healthy enrollment" end
   end
-  if #sc.server.faults == 0 then sc.server.faults = nil end
+  if #sc.server.faults == 0 then sc.server.faults = nil
+  elseif sc.expect.failing_step then
+    -- a fault plays as the real system shows it, which may stop a request earlier than the
+    -- customer's logs did (an expired policy certificate: 503 after a restart, a failed
+    -- VerifyRequest before one): the verdict is kept, not the step
+    sc.expect.failing_step = nil
+  end
+  sc.ra_expiry = nil
   return sc, notes
 end
 

@@ -100,6 +100,33 @@ void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *f
   fflush(a->plugin);
 }
 
+void sceplab_art_setup_failed(sceplab_art *a)
+{
+  static const char product[] = "Microsoft Intune Connector", version[] = "6.2301.1.0";
+  struct timeval tv;
+  struct tm tm;
+  time_t t;
+  FILE *f = open_log(a, "SetupMsi.log");
+  if(!f)
+    return;
+  clock_now(a, &tv);
+  t = tv.tv_sec - 14; /* the setup ran a little before the server started */
+  localtime_r(&t, &tm);
+  /* msiexec's header gives the date its lines lack; "(c)" is the client side, where setup ends */
+  fprintf(f, "=== Verbose logging started: %d/%d/%04d  %d:%02d:%02d  Build type: SHIP UNICODE 5.00.10011.00  Calling process: "
+          "C:\\Windows\\system32\\msiexec.exe ===\n", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+          tm.tm_sec);
+  fprintf(f, "MSI (c) (1C:20) [%02d:%02d:%02d:%03d]: Note: 1: 1708 \n", tm.tm_hour, tm.tm_min, tm.tm_sec, 118);
+  fprintf(f, "MSI (c) (1C:20) [%02d:%02d:%02d:%03d]: Product: %s -- Installation failed.\n\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+          120, product);
+  fprintf(f, "MSI (c) (1C:20) [%02d:%02d:%02d:%03d]: Windows Installer installed the product. Product Name: %s. Product Version: "
+          "%s. Product Language: 1033. Manufacturer: Microsoft Corporation. Installation success or error status: 1603.\n\n",
+          tm.tm_hour, tm.tm_min, tm.tm_sec, 125, product, version);
+  fprintf(f, "=== Verbose logging stopped: %d/%d/%04d  %d:%02d:%02d ===\n", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900,
+          tm.tm_hour, tm.tm_min, tm.tm_sec);
+  fclose(f);
+}
+
 void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char *fmt, ...)
 {
   struct timeval tv;

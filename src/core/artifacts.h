@@ -48,6 +48,8 @@ void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char
 void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *message);
 /* An event of another provider in the System log (WAS, ASP.NET), into NDES-System.xml. */
 void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id, int level, const char *message);
+/* SetupMsi.log of an Intune connector installation that failed (1603), as Windows Installer logs it. */
+void sceplab_art_setup_failed(sceplab_art *a);
 /* Writes the CRS file in Processing under a new name (out, 33+ bytes); then moves it. */
 int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, size_t namelen);
 int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder);

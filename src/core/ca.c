@@ -633,9 +633,10 @@ static X509 *cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params 
   ok = ok && X509_set_version(x, 2) && X509_set_subject_name(x, X509_REQ_get_subject_name(req)) &&
        X509_set_issuer_name(x, X509_get_subject_name(issuer)) && X509_set_pubkey(x, pub);
   if(ok) {
+    time_t t = ip && ip->now ? (time_t)ip->now : time(NULL);
     random_serial(X509_get_serialNumber(x));
-    ok = X509_gmtime_adj(X509_getm_notBefore(x), -300) &&
-         X509_time_adj_ex(X509_getm_notAfter(x), ip && ip->days > 0 ? ip->days : 365, 0, NULL);
+    ok = X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &t) &&
+         X509_time_adj_ex(X509_getm_notAfter(x), ip && ip->days > 0 ? ip->days : 365, 0, &t);
   }
   for(i = 0; ok && i < sk_X509_EXTENSION_num(exts); i++) {
     X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
@@ -764,7 +765,7 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
   size_t dlen = 0;
   char *serial = NULL, *subject = NULL;
   sqlite3_stmt *st = NULL;
-  time_t now = time(NULL);
+  time_t now = ip && ip->now ? (time_t)ip->now : time(NULL);
   /* BEGIN IMMEDIATE: the write lock first, so a concurrent issue of the same transaction waits
    * and then finds this one's certificate */
   if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)

@@ -49,6 +49,11 @@ typedef struct server {
   size_t nextca_len;
   sceplab_art art;              /* the connector's and NDES's own logs */
   unsigned thread;              /* the policy module's thread ID in its log */
+  int connector;                /* the Intune policy module is installed and loaded */
+  int plugin_failed;            /* its Initialize failed: the application pool stops (503) */
+  X509_STORE *trust;            /* NDES's Trusted Root store, to check its RA certificates */
+  unsigned ra_error;            /* why NDES cannot use its RA certificates (HRESULT), or 0 */
+  long long ra_checked;         /* the clock offset ra_error was computed at, +1 */
 } server;
 
 /* One request's outcome, for the reply and the IIS log line. */
@@ -80,6 +85,9 @@ static const sceplab_fault_info fault_table[] = {
   {"ssl-cn-invalid", SCEPLAB_FAULT_CRP_CN, "ssl-cn-invalid", "the SSL certificate does not name the host NDESPlugin calls: WinHTTP 12175"},
   {"template-permission", SCEPLAB_FAULT_TEMPLATE_ACL, "ca-request-denied", "the template's permissions refuse NDES's service account (0x80094012)"},
   {"scep-not-found", SCEPLAB_FAULT_SCEP_404, "ndes-not-found-404", "the SCEP application (mscep) is missing from IIS: 404"},
+  {"connector-not-installed", SCEPLAB_FAULT_NOT_INSTALLED, "connector-not-installed", "the Intune connector's setup failed (SetupMsi.log 1603): no policy module, the bare URL answers 200, NDES refuses the Intune challenge (event 29)"},
+  {"policy-cert-expired", SCEPLAB_FAULT_POLICY_EXPIRED, "policy-cert-expired", "the policy module's certificate (NDESCertThumbprint) expired: Initialize fails (0x800b0101), SCEP requests get 503"},
+  {"ra-chain-untrusted", SCEPLAB_FAULT_RA_UNTRUSTED, "ra-chain-untrusted", "the CA was renewed and its old root removed: NDES's RA certificates no longer chain to a trusted root (event 2), 500"},
   {"request-too-large", SCEPLAB_FAULT_BODY_413, "request-too-large-413", "request filtering's maxAllowedContentLength set too low: a POST over 2 KB gets 413"},
 };
 
@@ -360,7 +368,7 @@ static unsigned ca_fault(server *s)
     code = 0x80094811u;
   if(!code)
     return 0;
-  if(s->p->connector)
+  if(s->connector)
     sceplab_art_plugin(&s->art, 3, s->thread, "CA failed request 0x%08X", code);
   if(code == 0x800706BAu)
     snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot submit the certificate request to the "
@@ -423,25 +431,32 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   pr.client_ip = cip;
   pr.user_agent = ua;
   ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
-  if(s->p->connector) {
+  if(s->connector) {
     sceplab_art_activity(act, sizeof(act));
     sceplab_art_plugin(&s->art, 1, s->thread, "Calling VerifyRequest ...");
     sceplab_art_plugin(&s->art, 1, s->thread, "Sending request to certificate registration point.");
   }
-  if(s->p->connector && crp_fault(s, act, &ans, t0))
+  if(s->connector && crp_fault(s, act, &ans, t0))
     ; /* the CRP failed before any policy ran */
+  else if(s->p->faults & SCEPLAB_FAULT_NOT_INSTALLED) {
+    /* no Intune policy module: NDES checks the challenge against its own password cache, where an
+     * Intune challenge never is */
+    ans.decision = SCEPLAB_POLICY_DENY;
+    ans.event = 29;
+    snprintf(ans.reason, sizeof(ans.reason), "no Intune policy module: NDES does not know the challenge");
+  }
   else if(!s->p->policy) {
     ans.decision = SCEPLAB_POLICY_DENY;
     snprintf(ans.reason, sizeof(ans.reason), "no policy");
   }
   else if(s->p->policy(s->p->policy_ud, &pr, &ans, err) != 0)
     return -1;
-  else if(s->p->connector)
+  else if(s->connector)
     log_verify(s, &ans, act, t0);
   if(ans.decision == SCEPLAB_POLICY_ALLOW) {
     unsigned code = ca_fault(s);
     if(code) {
-      if(s->p->connector)
+      if(s->connector)
         log_notify(s, &ans, rq, NULL, code);
       ans.decision = SCEPLAB_POLICY_DENY;
       ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
@@ -461,12 +476,13 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
+    ip.now = s->art.offset ? (int64_t)time(NULL) + s->art.offset : 0; /* a replay's virtual clock */
     ip.latency_ms = (s->p->faults & SCEPLAB_FAULT_SLOW_CA) && !s->p->ca_latency_ms ? 2000 : s->p->ca_latency_ms;
     {
       X509 *x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, rq->transaction_id, &ip, err);
       if(!x)
         return -1;
-      if(s->p->connector)
+      if(s->connector)
         log_notify(s, &ans, rq, x, 0);
       *content = issued_p7(x, clen, err);
       X509_free(x);
@@ -673,6 +689,67 @@ static void read_clock(server *s)
   fclose(f);
 }
 
+/* NDES loads its two RA certificates and checks their chains against the Trusted Root store at the
+ * current (virtual) time; when it cannot use them, mscep.dll fails every request with 500 and the
+ * Application log says why (event 2), once per cause. Returns the HRESULT, or 0. */
+static unsigned ra_check(server *s)
+{
+  static const int tiers[2] = {SCEPLAB_CA_RA_SIGN, SCEPLAB_CA_RA_ENCRYPT};
+  sceplab_ca *ca = s->p->ca;
+  X509 *root = sceplab_ca_cert(ca, SCEPLAB_CA_ROOT), *issuing = sceplab_ca_cert(ca, SCEPLAB_CA_ISSUING);
+  STACK_OF(X509) *chain;
+  unsigned code = 0, was = s->ra_error;
+  size_t i;
+  if(!s->trust || s->ra_checked == s->art.offset + 1)
+    return s->ra_error;
+  if(!(chain = sk_X509_new_null()))
+    return s->ra_error;
+  sk_X509_push(chain, issuing);
+  if(X509_cmp(root, issuing) != 0)
+    sk_X509_push(chain, root);
+  for(i = 0; i < 2 && !code; i++) {
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int e;
+    if(!ctx || !X509_STORE_CTX_init(ctx, s->trust, sceplab_ca_cert(ca, tiers[i]), chain)) {
+      X509_STORE_CTX_free(ctx);
+      break;
+    }
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), time(NULL) + (time_t)s->art.offset);
+    if(X509_verify_cert(ctx) != 1) {
+      e = X509_STORE_CTX_get_error(ctx);
+      code = e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID ? 0x800B0101u /* CERT_E_EXPIRED */
+             : 0x800B0109u; /* CERT_E_UNTRUSTEDROOT */
+    }
+    X509_STORE_CTX_free(ctx);
+  }
+  sk_X509_free(chain);
+  ERR_clear_error();
+  s->ra_error = code;
+  s->ra_checked = s->art.offset + 1;
+  if(code && code != was) {
+    char text[320];
+    snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot retrieve one of its required certificates "
+             "(0x%08x). %s", code, code == 0x800B0101u ?
+             "A required certificate is not within its validity period when verifying against the current system clock "
+             "or the timestamp in the signed file." :
+             "A certificate chain processed, but terminated in a root certificate which is not trusted by the trust provider.");
+    sceplab_art_event(&s->art, 2, 1, text);
+  }
+  return code;
+}
+
+/* What NDES shows at the bare SCEP URL when no Intune policy module is installed. */
+static const char ndes_page[] =
+  "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\"><Title>Network Device Enrollment "
+  "Service</Title></Head><Body BgColor=#FFFFFF><Font ID=locPageFont Face=\"Arial\"><Table Border=0 CellSpacing=0 "
+  "CellPadding=4 Width=100%><TR><TD BgColor=#336699><Font Color=#FFFFFF Size=-1><B><Span ID=locMSCertSrv>Network Device "
+  "Enrollment Service</Span></B></Font></TD></TR></Table><P>Network Device Enrollment Service allows you to obtain "
+  "certificates for routers or other network devices using the Simple Certificate Enrollment Protocol (SCEP).</P><P>This "
+  "URL is used by network devices to submit certificate requests.</P><P>To obtain an enrollment challenge password, go to "
+  "the admin URL. By default, the admin URL is http://localhost/CertSrv/mscep_admin</P><P>For more information see "
+  "<A HREF=\"http://go.microsoft.com/fwlink/?LinkId=67852\">Using Network Device Enrollment Service </A>.</P>"
+  "</Font></Body></HTML>";
+
 static void handle(struct evhttp_request *req, void *arg)
 {
   server *s = arg;
@@ -718,6 +795,16 @@ static void handle(struct evhttp_request *req, void *arg)
   else if(s->p->faults & SCEPLAB_FAULT_IMPERSONATION) {
     set_text(&o, 500, "500 - Internal server error.");
     o.win32 = 1346; /* ERROR_BAD_IMPERSONATION_LEVEL */
+  }
+  else if(ra_check(s))
+    set_text(&o, 500, "500 - Internal server error.");
+  else if(s->plugin_failed)
+    /* the policy module's Initialize failed, so the SCEP application pool stops */
+    set_text(&o, 503, "Service Unavailable");
+  else if(!op && (s->p->faults & SCEPLAB_FAULT_NOT_INSTALLED)) {
+    /* without the Intune policy module NDES shows its own page */
+    set_text(&o, 200, ndes_page);
+    o.type = "text/html";
   }
   else if(!op)
     /* NDES with the Intune connector answers the bare URL with 403 */
@@ -918,7 +1005,14 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   sceplab_art_init(&s.art, p->log_dir, p->host);
   read_clock(&s);
   s.thread = 4000 + (unsigned)getpid() % 1000;
-  if(p->connector) {
+  s.connector = p->connector && !(p->faults & SCEPLAB_FAULT_NOT_INSTALLED);
+  if(p->faults & SCEPLAB_FAULT_NOT_INSTALLED)
+    sceplab_art_setup_failed(&s.art);
+  /* NDES's Trusted Root store: the CA's root, unless the CA was renewed and its old root removed */
+  if(!p->ca_only && (s.trust = X509_STORE_new()) != NULL && !(p->faults & SCEPLAB_FAULT_RA_UNTRUSTED))
+    X509_STORE_add_cert(s.trust, sceplab_ca_cert(p->ca, SCEPLAB_CA_ROOT));
+  ra_check(&s);
+  if(s.connector) {
     /* the policy module's start, as NDES's application pool loads it */
     char *thumb = sceplab_thumbprint(sceplab_ca_cert(p->ca, SCEPLAB_CA_RA_SIGN), EVP_sha1());
     char *c;
@@ -927,6 +1021,16 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     sceplab_art_plugin(&s.art, 1, s.thread, "==========[ NDES policy module started in process %u ]==========", s.art.pid);
     sceplab_art_plugin(&s.art, 1, s.thread, "Calling Initialize...");
     sceplab_art_plugin(&s.art, 1, s.thread, "NDES thumbprint is %s.", thumb ? thumb : "");
+    if(p->faults & SCEPLAB_FAULT_POLICY_EXPIRED) {
+      /* the certificate NDESCertThumbprint names is past its notAfter: Initialize fails */
+      sceplab_art_plugin(&s.art, 3, s.thread, "Failed to get the NDES policy certificate %s from the local machine store: "
+                         "0x800b0101. A required certificate is not within its validity period when verifying against "
+                         "the current system clock or the timestamp in the signed file.", thumb ? thumb : "");
+      sceplab_art_plugin(&s.art, 3, s.thread, "Exiting Initialize with 0x800b0101");
+      s.plugin_failed = 1;
+    }
+    else
+      sceplab_art_plugin(&s.art, 1, s.thread, "Exiting Initialize with 0x0");
     free(thumb);
   }
   if(!(s.base = event_base_new()) || !(http = evhttp_new(s.base))) {
@@ -970,6 +1074,7 @@ out:
   if(s.iis)
     fclose(s.iis);
   sceplab_art_close(&s.art);
+  X509_STORE_free(s.trust);
   SSL_CTX_free(s.ssl);
   free(s.cacert);
   free(s.nextca);

@@ -33,7 +33,9 @@ describe("sceplab replay", function()
   -- a customer's bundle (the playbook fixtures are written as the systems write them) becomes a
   -- scenario, and the scenario's replay diagnoses as the customer's bundle did
   for _, case in ipairs({ "challenge-expired", "subject-mismatch", "ca-template-unsupported", "scep-app-pool-503",
-                          "connector-service-stopped", "healthy-windows", "healthy-android", "healthy-ios" }) do
+                          "connector-service-stopped", "healthy-windows", "healthy-android", "healthy-ios",
+                          "connector-not-installed", "policy-cert-expired", "ra-chain-untrusted", "ra-cert-expired",
+                          "ndes-500" }) do
     it("writes a scenario from the " .. case .. " bundle that replays to the same diagnosis (--from)", function()
       local file = h.tmpname() .. ".lua"
       local code, _, err = h.sceplab({ "replay", "--from", h.root .. "/lua/playbooks/fixtures/" .. case, "-o", file })
@@ -48,6 +50,33 @@ describe("sceplab replay", function()
       end
     end)
   end
+
+  -- the virtual clock reaches the certificates: the renewed one is issued at the renewal threshold
+  -- of the first (20% of 365 days left), on the clock the logs carry
+  it("renews at the threshold on the virtual clock: the certificates' dates follow it", function()
+    local bundle = h.tmpname()
+    local code, out, err = h.sceplab({ "replay", "renewal-healthy", "--bundle", bundle, "--check" })
+    assert.are.equal(0, code, out .. err)
+    assert.matches("3%. renewal %(20%% of the lifetime left, 29%d days", out)
+    local p = io.popen("cat " .. h.shquote(bundle) .. "/NDES/CertificateRequestStatus/Succeed/*.CRS")
+    local crs = p:read("a")
+    p:close()
+    local days = {}
+    for mo, d, y in crs:gmatch("<CertExpirationDate>(%d+)/(%d+)/(%d+)") do
+      days[#days + 1] = os.time({ year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = 12 }) // 86400
+    end
+    assert.are.equal(2, #days, crs)
+    table.sort(days)
+    -- the second certificate expires 292 days after the first (its lifetime started then)
+    assert.is_true(days[2] - days[1] >= 291 and days[2] - days[1] <= 293, tostring(days[2] - days[1]))
+    assert.is_true(days[1] - os.time() // 86400 >= 364)
+    -- and NDES's IIS log rolled over to the day of the renewal
+    local l = io.popen("ls " .. h.shquote(bundle .. "/NDES"))
+    local names = l:read("a")
+    l:close()
+    local _, iis = names:gsub("u_ex%d+%.log", "")
+    assert.are.equal(2, iis, names)
+  end)
 
   it("lists the bundled scenarios with what each reproduces", function()
     local code, out = h.sceplab({ "replay", "--list" })
@@ -80,6 +109,18 @@ describe("sceplab replay", function()
       steps = {}, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c4)
     assert.matches("platform 'blackberry' is not simulated (windows, android or ios)", e4, 1, true)
+    local c6, e6 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
+      steps = { { "deploy" }, { "advance", weeks = 2 } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c6)
+    assert.matches("steps[2]: advance takes minutes, hours or days, not 'weeks'", e6, 1, true)
+    local c7, e7 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
+      steps = { { "deploy" }, { "renew" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c7)
+    assert.matches("steps[2]: renew needs an enroll step before it", e7, 1, true)
+    local c8, e8 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x", renewal_threshold = 80 },
+      steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c8)
+    assert.matches("profile.renewal_threshold' must be an integer percentage from 1 to 50", e8, 1, true)
     -- scenarios are data scripts in the sandbox: no os.execute
     local c5, e5, f5 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
       steps = {}, expect = { verdict = "failed" }, os.execute("true") }]])

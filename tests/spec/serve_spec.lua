@@ -734,3 +734,62 @@ describe("sceplab serve over HTTPS with the peers", function()
     -- only, so the second trusts the system store alone; the HTTP spec above covers PKIOperation)
   end)
 end)
+
+-- NDES's own state, seen with curl as an admin browses the SCEP URL: without the Intune policy
+-- module the bare URL is NDES's page (200); with RA certificates chaining to a root no longer
+-- trusted NDES cannot start (event 2) and every request is a 500; an expired policy certificate
+-- stops the pool (503).
+describe("sceplab serve: NDES's own certificates and the connector's installation", function()
+  local function curl(url)
+    return (sh_out("curl -s -o /dev/null -w '%{http_code}' " .. h.shquote(url)))
+  end
+
+  it("without the connector: NDES's page at the bare URL, SetupMsi.log 1603, the Intune challenge refused", function()
+    local dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local s = start(dir, { "--policy", "intune", "--fault", "connector-not-installed" })
+    local page = sh_out("curl -s " .. h.shquote(s.url))
+    assert.matches("Network Device Enrollment Service allows you to obtain certificates", page, 1, true)
+    assert.are.equal("200", curl(s.url .. "?operation=GetCACaps&message=x"))
+    local code = enroll(s, "CN=nina", h.tmpname())
+    stop(s)
+    assert.are_not.equal(0, code)
+    assert.matches("error status: 1603", h.read(dir .. "/logs/SetupMsi.log"), 1, true)
+    assert.is_nil(io.open(dir .. "/logs/NDESPlugin.log")) -- no policy module, no log of it
+    local ids = diagnosis(dir .. "/logs")
+    assert.are.same({ "challenge-rejected", "connector-not-installed" }, ids)
+  end)
+
+  it("checks its RA certificates' chains: an untrusted root is event 2 and a 500 for every request", function()
+    local dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local s = start(dir, { "--policy", "intune", "--fault", "ra-chain-untrusted" })
+    assert.are.equal("500", curl(s.url .. "?operation=GetCACaps&message=x"))
+    assert.are.equal("500", curl(s.url .. "?operation=GetCACert&message=x"))
+    stop(s)
+    local ev = h.read(dir .. "/logs/NDES-Application.xml")
+    assert.matches("<EventID Qualifiers='49152'>2</EventID>", ev, 1, true)
+    assert.matches("(0x800b0109). A certificate chain processed, but terminated in a root certificate", ev, 1, true)
+    local _, n = ev:gsub("<Event ", "")
+    assert.are.equal(1, n) -- once per cause, not per request
+    local ids = diagnosis(dir .. "/logs")
+    assert.are.same({ "ndes-500", "ra-chain-untrusted" }, ids)
+    -- the same CA without the fault: the chain verifies (openssl agrees) and NDES answers
+    assert.matches("ra%-sign%.pem: OK", (sh_out(("openssl verify -CAfile %s -untrusted %s %s"):format(
+      h.shquote(dir .. "/root.pem"), h.shquote(dir .. "/ca.pem"), h.shquote(dir .. "/ra-sign.pem")))))
+    s = start(dir, { "--policy", "intune" })
+    assert.are.equal("200", curl(s.url .. "?operation=GetCACaps&message=x"))
+    stop(s)
+  end)
+
+  it("an expired policy certificate fails Initialize: 0x800b0101 in NDESPlugin.log, 503 to devices", function()
+    local dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local s = start(dir, { "--policy", "intune", "--fault", "policy-cert-expired" })
+    assert.are.equal("503", curl(s.url .. "?operation=GetCACaps&message=x"))
+    stop(s)
+    local plugin = h.read(dir .. "/logs/NDESPlugin.log")
+    assert.matches("Exiting Initialize with 0x800b0101", plugin, 1, true)
+    assert.are.same({ "policy-cert-expired", "scep-app-pool-503" }, (diagnosis(dir .. "/logs")))
+  end)
+end)

@@ -66,6 +66,7 @@ typedef struct sceplab_issue_params {
   size_t nekus;
   const char *template_name;     /* Microsoft template name extension, or NULL */
   int latency_ms;                /* a slow CA: wait this long inside the issuing transaction */
+  int64_t now;                   /* the time to issue at (Unix seconds): a replay's virtual clock; 0 = now */
 } sceplab_issue_params;
 
 /* Issues a certificate for a PKCS#10 request (its subject, public key and requested SANs, key

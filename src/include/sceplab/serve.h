@@ -75,7 +75,10 @@ enum {
   SCEPLAB_FAULT_CRP_404 = 1u << 16,         /* the CertificateRegistrationSvc application is missing: VerifyRequest 404 */
   SCEPLAB_FAULT_CRP_TEMP = 1u << 17,        /* the CRP's pool cannot write C:\Windows\TEMP: VerifyRequest 500, WAS 5009, ASP.NET 1310 */
   SCEPLAB_FAULT_CRP_CN = 1u << 18,          /* the SSL certificate does not name the host NDESPlugin calls (12175) */
-  SCEPLAB_FAULT_TEMPLATE_ACL = 1u << 19     /* the template's permissions refuse NDES's account (0x80094012) */
+  SCEPLAB_FAULT_TEMPLATE_ACL = 1u << 19,    /* the template's permissions refuse NDES's account (0x80094012) */
+  SCEPLAB_FAULT_NOT_INSTALLED = 1u << 20,   /* no Intune connector: the bare URL answers 200, NDES checks its own passwords */
+  SCEPLAB_FAULT_POLICY_EXPIRED = 1u << 21,  /* the policy module's certificate expired: Initialize fails, 503 */
+  SCEPLAB_FAULT_RA_UNTRUSTED = 1u << 22     /* the RA certificates chain to a root no longer trusted: NDES event 2, 500 */
 };
 
 typedef struct sceplab_fault_info {
