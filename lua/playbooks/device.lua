@@ -14,6 +14,10 @@ end
 local INSTALL_FAILED = { "failed to install", "install failed", "installation failed", "cert_install_fail", "could not install",
                          "unable to install", "install certificate failed" }
 local DNS = { 0x80072EE7, 0x80072EFD, 0x80072EE2 }
+-- NSURLErrorDomain codes (iOS): the host not found, no connection, a timeout; and the TLS ones
+local NSURL_REACH = { [-1001] = true, [-1003] = true, [-1004] = true, [-1009] = true }
+local NSURL_TLS = { [-1200] = true, [-1201] = true, [-1202] = true, [-1203] = true, [-1204] = true, [-1205] = true,
+                    [-1206] = true }
 
 return {
   description = "The device reports that it cannot reach NDES, does not trust it, gave up retrying, or could not install the certificate.",
@@ -37,17 +41,23 @@ return {
     ["retries-exhausted"] = { title = "The device used up its retries and now waits 24 hours", step = 5,
       cause = "The SCEP profile's retry count (3) is used up; the Global Re-evaluation Scheme makes the device wait 24 hours before trying again.",
       fix = { "Fix the first failure found for this enrollment, then make the device try again now: re-assign the profile or remove and re-add the device to the group, and sync." } },
+    ["ios-scep-error"] = { title = "iOS reports the SCEP exchange failed (MCSCEPErrorDomain)",
+      cause = "profiled could not get a certificate from the SCEP server: 22004, GetCACert did not answer with CA certificates (an error page: read the server's status for the same time); 22005, a network error (the NSURLErrorDomain error under it); 22013, the PKIOperation answer was no certificate (the server refused the request or answered with an error page); 22002, 22006-22012, the device itself (CA response, capabilities, key or CSR). 22003 is the trusted root (trusted-root-missing).",
+      fix = { "Read NDES's side at the same time: IIS's status for profiled's requests and the connector's verdict (NDESPlugin.log, the CRP's svclog) name the cause the device cannot see.",
+              "Once fixed, the profile installs at the next check-in; remove and re-add the device to the group to retry now." },
+      severity = "warning" },
     ["device-install-failed"] = { title = "The certificate was issued but the device did not install it", step = 5,
       cause = "NDES answered the PKIOperation (or the connector reported the certificate issued) and the device reports an install failure: key storage (TPM, Passport), a full certificate store, or a profile removed meanwhile.",
       fix = { "Read the device's error right after the PKIOperation and check the key storage provider in the SCEP profile (TPM-backed keys need a working TPM).",
               "Remove stale copies of the certificate and sync the device." } },
   },
   match = { hresults = { 0x80072EE7, 0x80072EFD, 0x80072EE2, 0x80072F8F },
-            contains = { "12175", "Registration Authority's response is invalid", "trusted root", "Retry Count", "install" },
+            contains = { "12175", "Registration Authority's response is invalid", "trusted root", "Retry Count", "install",
+                         "MCSCEPErrorDomain", "NSURLErrorDomain", "Certificate retrieval reported error" },
             -- "install" reaches the C filter; check() keeps only the failure phrases
             event_ids = { 86 } },
   check = function(records, ctx)
-    local dns, tls, root, retries, install, tries = {}, {}, {}, {}, {}, {}
+    local dns, tls, root, retries, install, tries, scep = {}, {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
       local device = on_device(r)
       if device then
@@ -63,8 +73,19 @@ return {
           tries[#tries + 1] = r
           if tonumber(n, 16) >= 3 then retries[#retries + 1] = r end
         end
-        for _, s in ipairs(INSTALL_FAILED) do
-          if ctx.text(r, s) then install[#install + 1] = r break end
+        -- iOS: NSURLSession's errors (no HTTP answer) and profiled's SCEP errors
+        local nsurl = tonumber((r.message or ""):match("NSURLErrorDomain Code=(%-%d+)"))
+        local claimed = root[#root] == r
+        if nsurl and not claimed then
+          if NSURL_TLS[nsurl] then tls[#tls + 1] = r elseif NSURL_REACH[nsurl] then dns[#dns + 1] = r end
+          claimed = NSURL_TLS[nsurl] or NSURL_REACH[nsurl]
+        end
+        if not claimed and (ctx.text(r, "MCSCEPErrorDomain") or ctx.text(r, "Certificate retrieval reported error")) then
+          scep[#scep + 1] = r -- the certificate never arrived: not an install failure
+        elseif not claimed then
+          for _, s in ipairs(INSTALL_FAILED) do
+            if ctx.text(r, s) then install[#install + 1] = r break end
+          end
         end
       end
     end
@@ -77,6 +98,7 @@ return {
     if #tls > 0 then out[#out + 1] = { id = "ndes-tls-failure", evidence = tls } end
     -- the failed tries before the last belong to the same story: the evidence, in order
     if #retries > 0 then out[#out + 1] = { id = "retries-exhausted", evidence = tries } end
+    if #scep > 0 then out[#out + 1] = { id = "ios-scep-error", evidence = scep } end
     if #install > 0 and issued then
       -- the first record of the issuance, as counted, leads the evidence
       local f = issued.first

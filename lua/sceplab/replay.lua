@@ -191,7 +191,7 @@ PLATFORM.windows = {
 
 -- Company Portal's OMADMLog.log: tab-separated, local time (UTC here), jscep's transport lines.
 PLATFORM.android = {
-  file = "OMADMLog.log", retries = 1,
+  file = "OMADMLog.log", retries = 1, cacert_first = true,
   client = { method = "get", no_post_retry = true },
   line = function(t, e)
     return ("%s.%07d\t%s\tEvent\t%s\t%d\t%d\t%s\n"):format(os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)),
@@ -228,9 +228,22 @@ PLATFORM.android = {
   end,
 }
 
--- profiled in a Console copy ("Copy" in Console.app: tab-separated, no date).
+-- profiled in a Console copy ("Copy" in Console.app: tab-separated, no date). Its lines follow
+-- what profiled's SCEP payload handler logs (its format strings, levels and MCSCEPErrorDomain
+-- codes: 22003 invalid RA response, 22004 no usable CA certificate, 22005 network error, 22013 the
+-- PKIOperation answer is no certificate); an NSError is printed as its verbose description, on one
+-- line.
+local function ios_error(code, desc, under)
+  return ("NSError: Desc   : %s US Desc: %s Domain : MCSCEPErrorDomain Code   : %d Type   : MCFatalError%s")
+    :format(desc, desc, code, under and (" Underlying error: " .. under) or "")
+end
+local IOS_CODES = { [22003] = "The Registration Authority's response is invalid.",
+                    [22004] = "The SCEP server's certificate configuration is not supported.",
+                    [22005] = "A network error occurred while contacting the SCEP server.",
+                    [22013] = "The SCEP server returned an invalid response." }
+
 PLATFORM.ios = {
-  file = "ios-console.txt", retries = 1, needs_date = true,
+  file = "ios-console.txt", retries = 1, needs_date = true, cacert_first = true,
   client = { method = "get", raw_base64 = true, no_post_retry = true },
   line = function(t, e)
     return ("%s\t%s.%06d +0000\tprofiled\t%s\n"):format(e.level, os.date("!%H:%M:%S", math.floor(t)),
@@ -241,21 +254,47 @@ PLATFORM.ios = {
   end,
   exchange = function(d, ex)
     local url = ex.url
-    if ex.operation == "PKIOperation" and #url > 160 then url = url:sub(1, 160) .. "..." end
-    d:log { level = "default", text = "Performing synchronous URL request: " .. url }
+    if ex.operation == "PKIOperation" then
+      d:log { level = "default", text = "Attempting to retrieve issued certificate..." }
+      d:log { level = "debug", text = "Sending CSR via GET." }
+      if #url > 160 then url = url:sub(1, 160) .. "..." end
+    end
+    d:log { level = "debug", text = "Performing synchronous URL request: " .. url }
+    if ex.status then
+      -- an HTTP error status is no NSURLSession error: profiled reads the body it got
+      d:log { level = "debug", text = "URL request succeeded." }
+    else
+      d:log { level = "error", text = ("URL request to %s failed. Error: %s"):format(url, d.url_error) }
+      d:log { level = "debug", text = "URL request failed. Status code: 0" }
+    end
   end,
   success = function(d)
-    d:log { level = "default", text = "Attempting to retrieve issued certificate..." }
+    d:log { level = "default", text = "Issued certificate received." }
     d:log { level = "default", text = ('Profile "www.windowsintune.com.SCEP.%s" installed.'):format(d.request_id) }
   end,
-  failure = function(d, _, _, err)
-    if tostring(err or ""):match("CAThumbprint") then
-      -- the RA's certificate chains to no root the device has: iOS's words for it
-      d:log { level = "error", text = "Profile installation failed. Error: NSError: Desc   : The SCEP server returned an invalid " ..
-              "response. US Desc: The Registration Authority's response is invalid." }
-      return
+  failure = function(d, r, _, err)
+    local code
+    local e = tostring(err or "")
+    if e:match("CAThumbprint") then
+      code = 22003 -- the RA's certificate chains to no root the device has
+    elseif r then
+      -- a CertRep FAILURE: SecSCEPVerifyReply's error, then 22013
+      d:log { level = "error", text = ("Certificate retrieval reported error: failInfo %s (pkiStatus FAILURE)")
+        :format(r.fail_info or "badRequest") }
+      code = 22013
+      d:log { level = "default", text = "Could not retrieve issued certificate: " .. ios_error(code, IOS_CODES[code]) }
+    elseif e:match("HTTP %d%d%d") then
+      -- an error page instead of the CA certificates (GetCACert) or of a CertRep (PKIOperation)
+      code = e:match("^PKIOperation") and 22013 or 22004
+      if code == 22013 then
+        d:log { level = "default", text = "Could not retrieve issued certificate: " .. ios_error(code, IOS_CODES[code]) }
+      end
+    else
+      code = 22005
     end
-    d:log { level = "error", text = 'Profile installation failed: Error Domain=MCSCEPErrorDomain Code=22013 "The SCEP server returned an invalid response."' }
+    d:log { level = "error", text = "Cannot retrieve SCEP identity: " .. ios_error(code, IOS_CODES[code],
+      code == 22005 and d.url_error or nil) }
+    d:log { level = "error", text = "Profile installation failed. Error: " .. ios_error(code, IOS_CODES[code]) }
   end,
 }
 
@@ -293,8 +332,19 @@ function Device:enroll(overrides)
     local opts = { url = p.url, ca_thumbprint = p.ca_thumbprint, ndes = true, cacert = self.cacert }
     for k, v in pairs(self.pf.client) do opts[k] = v end
     local c = scep.client(opts)
-    local r, err = c:enroll(p)
+    local r, err
+    -- jscep and profiled ask for the CA certificates before the capabilities
+    if self.pf.cacert_first then
+      local cas, cerr = c:ca_certs()
+      if not cas then err = cerr end
+    end
+    if not err then r, err = c:enroll(p) end
     c:close()
+    -- NSURLSession's error for a request that got no HTTP answer (iOS logs it)
+    local e = tostring(err or "")
+    self.url_error = (e:match("SSL") or e:match("TLS") or e:match("[Cc]ertificate verify"))
+      and 'Error Domain=NSURLErrorDomain Code=-1202 "The certificate for this server is invalid."'
+      or 'Error Domain=NSURLErrorDomain Code=-1004 "Could not connect to the server."'
     if self.pf.exchange then for _, ex in ipairs(c.exchanges) do self.pf.exchange(self, ex) end end
     if self.pf.exchanges then self.pf.exchanges(self, c.exchanges, p) end
     if r and r.status == "SUCCESS" then
