@@ -6,6 +6,14 @@
 return {
   description = "Records that show an enrollment step succeeding.",
   success = {
+    -- step 1: the device took the SCEP profile (the CSP executing it, Company Portal queueing the
+    -- request, profiled starting the profile)
+    { id = "windows-profile-received", step = 1, label = "Windows took the SCEP profile (event 306)",
+      match = { event_ids = { 306 }, components = { "DeviceManagement-Enterprise" } } },
+    { id = "android-profile-received", step = 1, label = "Company Portal queued the SCEP request",
+      match = { components = { "CertificateEnrollmentManager" }, contains = { "Trying to enroll certificate request" } } },
+    { id = "ios-profile-received", step = 1, label = "iOS began installing the SCEP profile",
+      match = { contains_all = { "Beginning installation of profile", ".SCEP." } } },
     { id = "pkioperation-answered", step = 2, label = "NDES answered the device's PKIOperation",
       match = { sources = { "iis" }, operations = { "PKIOperation" }, statuses = { 200 } } },
     { id = "challenge-verified", step = 3, label = "the policy module verified the challenge",

@@ -567,10 +567,15 @@ function M.run(paths, opts)
       if rank(a) ~= rank(b) then return rank(a) < rank(b) end
       return a.rule.id < b.rule.id
     end)
-    local ev = {}
+    local ev, seen = {}, {}
     for _, h in ipairs(list) do
+      -- two rules may recognise the same record (event 39 by its id and by its words): once
+      local at = tostring(h.first.file) .. ":" .. tostring(h.first.line)
+      if seen[at] then goto next end
+      seen[at] = true
       ev[#ev + 1] = { file = h.first.file, line = h.first.line, time = h.first.time, steps = json.array({ table.unpack(h.rule.steps) }),
                       label = h.rule.label, count = h.count, text = (h.first.text or ""):gsub("%s+", " ") }
+      ::next::
     end
     return json.array(ev)
   end

@@ -98,7 +98,7 @@ static void random_serial(ASN1_INTEGER *serial)
   BN_free(bn);
 }
 
-static char *serial_hex(const ASN1_INTEGER *s)
+char *sceplab_serial_hex(const ASN1_INTEGER *s)
 {
   BIGNUM *bn = ASN1_INTEGER_to_BN(s, NULL);
   char *h = bn ? BN_bn2hex(bn) : NULL, *out = h ? strdup(h) : NULL;
@@ -509,7 +509,7 @@ int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err)
  * verifiable). */
 static int retire(const char *dir, const char *name, X509 *x, sceplab_error *err)
 {
-  char *serial = serial_hex(X509_get0_serialNumber(x)), old[96];
+  char *serial = sceplab_serial_hex(X509_get0_serialNumber(x)), old[96];
   int i, rc = 0;
   if(!serial)
     return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
@@ -787,7 +787,7 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     goto fail;
   }
-  serial = serial_hex(X509_get0_serialNumber(x));
+  serial = sceplab_serial_hex(X509_get0_serialNumber(x));
   subject = name_text(X509_get_subject_name(x));
   if(sqlite3_prepare_v2(ca->db, "INSERT INTO certificates(serial, subject, not_before, not_after, der, transaction_id)"
                         " VALUES(?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
@@ -895,7 +895,7 @@ int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, con
 unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_t *len)
 {
   sqlite3_stmt *st = NULL;
-  char *hex = serial_hex(serial);
+  char *hex = sceplab_serial_hex(serial);
   unsigned char *out = NULL;
   if(hex && sqlite3_prepare_v2(ca->db, "SELECT der FROM certificates WHERE serial = ?", -1, &st, NULL) == SQLITE_OK) {
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);

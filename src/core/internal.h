@@ -24,6 +24,7 @@ sceplab_val *sceplab_name_val(const X509_NAME *name);     /* RFC 4514 string */
 sceplab_val *sceplab_name_rdns(const X509_NAME *name);    /* [{type, value}] in encoded order */
 sceplab_val *sceplab_oid_val(const ASN1_OBJECT *obj);     /* {oid, name} */
 char *sceplab_thumbprint(X509 *x, const EVP_MD *md);      /* upper-case hex, malloc'd */
+char *sceplab_serial_hex(const ASN1_INTEGER *s);           /* a serial number as upper-case hex, malloc'd */
 /* Read every certificate in buf (PEM, DER, PKCS#7 certs-only); NULL with err on failure. */
 STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_error *err);
 

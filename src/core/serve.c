@@ -263,13 +263,12 @@ static void log_notify(server *s, const sceplab_policy_answer *ans, const scepla
   sceplab_art_crs c;
   char name[64], issuer[256], cn[128] = "";
   char *serial = NULL, *thumb = x ? sceplab_thumbprint(x, EVP_sha1()) : NULL;
-  BIGNUM *bn = x ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
   struct tm tm;
   outcome o;
   double t0 = now_ms();
   unsigned faults = s->p->faults;
   memset(&c, 0, sizeof(c));
-  serial = bn ? BN_bn2hex(bn) : NULL;
+  serial = x ? sceplab_serial_hex(X509_get0_serialNumber(x)) : NULL;
   X509_NAME_get_text_by_NID(X509_get_subject_name(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING)), NID_commonName, cn,
                             sizeof(cn));
   snprintf(issuer, sizeof(issuer), "%s\\%s", s->art.host, cn);
@@ -296,8 +295,7 @@ static void log_notify(server *s, const sceplab_policy_answer *ans, const scepla
       sceplab_art_crs_move(&s->art, name, x && !(faults & SCEPLAB_FAULT_UPLOAD) ? "Succeed" : "Failed");
   }
   sceplab_art_plugin(&s->art, 1, s->thread, "Exiting Notify with 0x0");
-  OPENSSL_free(serial);
-  BN_free(bn);
+  free(serial);
   free(thumb);
 }
 
