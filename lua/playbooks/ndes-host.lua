@@ -1,6 +1,6 @@
 -- The NDES server itself: the connector is not (properly) installed, the RA certificates chain to an
--- old CA ("terminated in a root certificate which is not trusted by the trust provider"), the policy
--- certificate or NDES's own RA certificates expired, or Network Service cannot write to C:\Windows\Temp.
+-- old CA ("terminated in a root certificate which is not trusted by the trust provider"), NDES's own
+-- RA certificates expired, or Network Service cannot write to C:\Windows\Temp.
 local UNTRUSTED = "terminated in a root certificate which is not trusted by the trust provider"
 
 return {
@@ -22,10 +22,6 @@ return {
       cause = "NDES cannot use its RA certificates, Exchange Enrollment Agent (Offline request) and CEP Encryption: they are past their validity (Application event 2, CERT_E_EXPIRED 0x800B0101; they last two years from the NDES installation), so mscep.dll answers 500 to every request.",
       fix = { "Request new CEP Encryption and Exchange Enrollment Agent (Offline request) certificates with the expired ones' subject (or reinstall the NDES role), and give the NDES service account Read on their private keys.",
               "Run iisreset and browse to the SCEP URL: it should answer 403 again." } },
-    ["policy-cert-expired"] = { title = "The NDES policy certificate expired", step = 3,
-      cause = "The client authentication certificate NDESPlugin presents to the CRP (NDESCertThumbprint) is expired (CERT_E_EXPIRED 0x800B0101).",
-      fix = { "Enroll a new certificate with Client and Server Authentication for the NDES server.",
-              "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." } },
     ["crp-500-temp-permission"] = { title = "Network Service cannot write to C:\\Windows\\Temp", step = 3,
       cause = "VerifyRequest answers 500 with WAS 5009 / ASP.NET 1310: the CertificateRegistrationSvc worker (Network Service) lacks write access to C:\\Windows\\Temp.",
       fix = { "Give NETWORK SERVICE Modify on C:\\Windows\\Temp.", "Run iisreset and retry." } },
@@ -33,10 +29,10 @@ return {
   -- "mscep.dll -> 200" is how an IIS record of the bare URL answering 200 reads; asking for every
   -- status 200 would send nearly all of an IIS log to Lua
   match = { hresults = { 0x800B0109, 0x800B0101 }, event_ids = { 5009, 1310 }, statuses = { 500 },
-            contains = { "Installation failed", "error status: 1603", UNTRUSTED, "expired", "mscep.dll -> 200",
-                         "cannot retrieve one of its required certificates" } },
+            contains = { "Installation failed", "error status: 1603", UNTRUSTED, "mscep.dll -> 200",
+                         "cannot retrieve one of its required certificates", "MSCEP-RA" } },
   check = function(records, ctx)
-    local msi, bare200, chain, expired, vr500, temp, ra_expired = {}, {}, {}, {}, {}, {}, {}
+    local msi, bare200, chain, vr500, temp, ra_expired = {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
       if r.source == "msi" and r.level == "error" and (ctx.text(r, "Installation failed") or ctx.text(r, "1603")) then msi[#msi + 1] = r end
       -- the bare SCEP URL answers 403 once the Intune policy module is in place; 200 is the generic NDES page
@@ -48,9 +44,10 @@ return {
       if r.source ~= "iis" and (ctx.hresult(r, 0x800B0109) or ctx.text(r, UNTRUSTED)) then chain[#chain + 1] = r end
       -- NDES's own "cannot retrieve one of its required certificates": its RA pair, not the policy module's
       local ndes_own = ctx.text(r, "cannot retrieve one of its required certificates")
-      if ndes_own and ctx.hresult(r, 0x800B0101) then ra_expired[#ra_expired + 1] = r
-      elseif ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
-         or (ctx.text(r, "policy") and ctx.text(r, "certificate") and ctx.text(r, "expired")) then expired[#expired + 1] = r end
+      -- CAPI2's chain for an RA certificate (NDES names them HOST-MSCEP-RA) is NDES's own too
+                       or (ctx.text(r, "CertGetCertificateChain") and ctx.text(r, "MSCEP-RA"))
+      -- (an expired policy module certificate is policy-module.lua's)
+      if ndes_own and ctx.hresult(r, 0x800B0101) then ra_expired[#ra_expired + 1] = r end
       if r.source == "iis" and r.http_status == 500 and url:find("/verifyrequest", 1, true) then vr500[#vr500 + 1] = r end
       if r.event_id == 5009 or r.event_id == 1310 then temp[#temp + 1] = r end
     end
@@ -62,7 +59,6 @@ return {
       out[#out + 1] = { id = "connector-not-installed", evidence = ev }
     end
     if #chain > 0 then out[#out + 1] = { id = "ra-chain-untrusted", evidence = chain } end
-    if #expired > 0 then out[#out + 1] = { id = "policy-cert-expired", evidence = expired } end
     if #ra_expired > 0 then out[#out + 1] = { id = "ra-cert-expired", evidence = ra_expired } end
     if #vr500 > 0 and #temp > 0 then
       local ev = {}

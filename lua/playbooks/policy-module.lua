@@ -22,6 +22,10 @@ return {
     ["policy-cert-client-auth"] = { title = "The NDES policy certificate lacks Client Authentication",
       cause = "CertificateRegistrationSvc answers VerifyRequest with 403 (no substatus 16): the certificate NDESPlugin presents (NDESCertThumbprint) has no Client Authentication EKU.",
       fix = { "Issue a certificate with the Client Authentication EKU for the policy module, reinstall the Intune Certificate Connector with it, and restart the Intune Connector Service and IIS." } },
+    ["policy-cert-expired"] = { title = "The NDES policy certificate expired",
+      cause = "The client authentication certificate NDESPlugin presents to the CRP (NDESCertThumbprint) is expired (CERT_E_EXPIRED 0x800B0101): Initialize fails and the SCEP pool answers 503, or, when it expired while the pool ran, IIS refuses it on VerifyRequest (403.17). CAPI2's Operational log shows the chain with CERT_TRUST_IS_NOT_TIME_VALID.",
+      fix = { "Enroll a new certificate with Client and Server Authentication for the NDES server.",
+              "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." } },
     ["signing-cert-missing"] = { title = "The CRP cannot retrieve its signing certificate",
       cause = "Verify challenge returns false and the Certificate Registration Point cannot use its signing certificate ('Signing certificate could not be retrieved', or a CryptographicException 'm_safeCertContext is an invalid handle' while it validates the challenge): the connector has not received the certificate it verifies challenges with.",
       fix = { "Restart the Intune Connector Service.", "Check the connector's connectivity to Intune (proxy settings, firewall) and its NDESConnector .svclog for errors." } },
@@ -31,23 +35,34 @@ return {
   },
   -- "Verify challenge returns true" is success (counted by success.lua): only the failing forms
   -- ("returns false", "returns -- 403 - Forbidden") come here, so a busy NDES's successes stay in C
-  match = { statuses = { 403 }, contains = { "Verify challenge returns false", "Verify challenge returns --",
+  match = { statuses = { 403 }, hresults = { 0x800B0101 },
+            contains = { "Verify challenge returns false", "Verify challenge returns --", "NDESCertThumbprint", "expired",
                                              "Signing certificate could not be retrieved", "12175",
                                              "CERT_CN_INVALID", "0x409", "m_safeCertContext is an invalid handle" } },
   check = function(records, ctx)
     local out = {}
     local verify_false, signing, forbidden_plugin, cn, vr403, vr403_16 = {}, {}, {}, {}, {}, {}
+    local vr403_17, expired = false, {}
     for _, r in ipairs(records) do
       if ctx.text(r, "Verify challenge returns false") then verify_false[#verify_false + 1] = r end
       if ctx.text(r, "Verify challenge returns") and ctx.text(r, "403") then forbidden_plugin[#forbidden_plugin + 1] = r end
       if signing_missing(r, ctx) then signing[#signing + 1] = r end
+      -- the policy certificate's expiry: CERT_E_EXPIRED anywhere but in NDES's own RA certificates
+      -- (its event 2, CAPI2's chain for HOST-MSCEP-RA: ndes-host.lua), or the words
+      local ra = ctx.text(r, "cannot retrieve one of its required certificates") or ctx.text(r, "MSCEP-RA")
+      local device = r.platform or r.source == "android" or (r.component or ""):find("DeviceManagement", 1, true)
+      if not ra and not device and r.source ~= "iis" and (ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
+         or (ctx.text(r, "policy") and ctx.text(r, "certificate") and ctx.text(r, "expired"))) then expired[#expired + 1] = r end
       -- NDESPlugin's own 12175 (a device's 12175 is ndes-tls-failure, in device.lua)
       if r.source == "cmtrace" and (ctx.text(r, "12175") or ctx.text(r, "CERT_CN_INVALID")) then cn[#cn + 1] = r end
       if r.source == "iis" and r.http_status == 403 and (r.scep_operation == "VerifyRequest" or r.scep_operation == "Notify") then
-        if r.http_substatus == 16 or r.win32_status == 2148204809 then vr403_16[#vr403_16 + 1] = r else vr403[#vr403 + 1] = r end
+        -- 403.17: the client certificate expired (ndes-host's policy-cert-expired)
+        if r.http_substatus == 17 then vr403_17 = true expired[#expired + 1] = r
+        elseif r.http_substatus == 16 or r.win32_status == 2148204809 then vr403_16[#vr403_16 + 1] = r
+        else vr403[#vr403 + 1] = r end
       end
     end
-    if #vr403_16 > 0 or (#forbidden_plugin > 0 and #vr403 == 0) then
+    if #vr403_16 > 0 or (#forbidden_plugin > 0 and #vr403 == 0 and not vr403_17) then
       local ev = {}
       for _, r in ipairs(vr403_16) do ev[#ev + 1] = r end
       for _, r in ipairs(forbidden_plugin) do ev[#ev + 1] = r end
@@ -79,6 +94,11 @@ return {
       out[#out + 1] = { id = "signing-cert-missing", evidence = ev }
     end
     if #cn > 0 then out[#out + 1] = { id = "ssl-cn-invalid", evidence = cn } end
+    if #expired > 0 then
+      -- NDESPlugin's "returns -- 403" is the same failure when IIS said 403.17
+      if vr403_17 then for _, r in ipairs(forbidden_plugin) do expired[#expired + 1] = r end end
+      out[#out + 1] = { id = "policy-cert-expired", evidence = expired }
+    end
     return out
   end,
 }

@@ -145,11 +145,18 @@ PLATFORM.windows = {
       d:log { id = 32, level = 2, text = "SCEP: Failed to install certificate. Result: (The operation failed (0x80090016))." }
       return false
     end
+    -- as a Windows 11 device logs it: 39, the OMA-DM session that reports the result to Intune
+    -- (256, alert com.microsoft:mdm.SCEPcertinstall.result), then 309 with the thumbprint
+    d:log { id = 39, level = 4, text = "SCEP: Certificate installed successfully." }
+    d:log { id = 256, level = 4, text = ("OmaDmLogOmaDmApiInitiateSession: Result: (The operation completed successfully.), " ..
+      "Account Id: (%s), Initiation Id: ({%s}), Mode: (2), Origin: (33), AutoDelete: (false), Alert Count: (1), " ..
+      "First Alert Name: (com.microsoft:mdm.SCEPcertinstall.result), User Sid: (S-1-12-1-1-1-1-1), User Only: (true), " ..
+      "All Active Users: (false), Process Name: (C:\\Windows\\system32\\svchost.exe), System Or Admin: (true).")
+      :format(d.account, d.run:guid()) }
     d:log { id = 309, level = 4, text = ("SCEP: InstallFromRegEntries. CorrelationGuid : ({%s}) UniqueId : (%s) " ..
-      "Certificate Thumbprint : (%s) Respondent Server : (%s) Install Status : (0x1) Current Retry Count :  (0x%x) " ..
+      "Certificate Thumbprint : (%s) Respondent Server : (%s/pkiclient.exe) Install Status : (0x1) Current Retry Count :  (0x%x) " ..
       "Result : (The operation completed successfully.)"):format(d.run:guid(), d.node, r.certificate and r.certificate.sha1 or "",
       url, attempt) }
-    d:log { id = 39, level = 4, text = "SCEP: Certificate installed successfully." }
   end,
   -- the CSR made and about to be sent: 36 (what the seeds call the sign of a connection)
   exchanges = function(d, list, p)
@@ -303,7 +310,9 @@ Device.__index = Device
 
 local function new_device(run, platform, faults)
   local pf = PLATFORM[platform]
-  return setmetatable({ run = run, pf = pf, lines = {}, retry_count = pf.retries, faults = faults or {} }, Device)
+  -- the MDM enrollment's account ID (event 256 names it): one per device
+  return setmetatable({ run = run, pf = pf, lines = {}, retry_count = pf.retries, faults = faults or {},
+                        account = run:guid() }, Device)
 end
 
 function Device:log(e) self.lines[#self.lines + 1] = self.pf.line(self.run:now(), e) end

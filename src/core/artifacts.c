@@ -33,7 +33,9 @@ void sceplab_art_close(sceplab_art *a)
     fclose(a->events);
   if(a->system)
     fclose(a->system);
-  a->plugin = a->crp = a->events = a->system = NULL;
+  if(a->capi2)
+    fclose(a->capi2);
+  a->plugin = a->crp = a->events = a->system = a->capi2 = NULL;
 }
 
 static FILE *open_log(sceplab_art *a, const char *name)
@@ -98,6 +100,73 @@ void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *f
           msg, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), -(long)tm.tm_gmtoff / 60, tm.tm_mon + 1,
           tm.tm_mday, tm.tm_year + 1900, type, thread);
   fflush(a->plugin);
+}
+
+/* CERT_TRUST_* error bits as CAPI2 names them in an ErrorStatus element. */
+static void trust_status(FILE *f, unsigned error)
+{
+  static const struct { unsigned bit; const char *name; } names[] = {
+    {0x1, "CERT_TRUST_IS_NOT_TIME_VALID"}, {0x8, "CERT_TRUST_IS_NOT_SIGNATURE_VALID"},
+    {0x20, "CERT_TRUST_IS_UNTRUSTED_ROOT"}, {0x40, "CERT_TRUST_REVOCATION_STATUS_UNKNOWN"},
+    {0x10000, "CERT_TRUST_IS_PARTIAL_CHAIN"}};
+  size_t i;
+  fprintf(f, "<TrustStatus><ErrorStatus value=\"%X\"", error);
+  for(i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if(error & names[i].bit)
+      fprintf(f, " %s=\"true\"", names[i].name);
+  fputs("/></TrustStatus>", f);
+}
+
+void sceplab_art_capi2_chain(sceplab_art *a, const sceplab_art_cert *chain, size_t n, const char *process,
+                             unsigned result, const char *result_text)
+{
+  struct timeval tv;
+  struct tm tm;
+  unsigned all = 0;
+  size_t i;
+  char guid[48];
+  if(!n || (!a->capi2 && !(a->capi2 = open_log(a, "NDES-CAPI2.xml"))))
+    return;
+  for(i = 0; i < n; i++)
+    all |= chain[i].error;
+  utc_now(a, &tv, &tm);
+  sceplab_art_activity(guid, sizeof(guid));
+  /* as `wevtutil qe Microsoft-Windows-CAPI2/Operational` prints it, one event a line */
+  fprintf(a->capi2,
+          "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>"
+          "<Provider Name=\"Microsoft-Windows-CAPI2\" Guid=\"{5bbca4a8-b209-48dc-a8c7-b23d3e5216fb}\"/>"
+          "<EventID>11</EventID><Version>0</Version><Level>%d</Level><Task>11</Task><Opcode>2</Opcode>"
+          "<Keywords>0x4000000000000003</Keywords><TimeCreated SystemTime=\"%04d-%02d-%02dT%02d:%02d:%02d.%06ld000Z\"/>"
+          "<EventRecordID>%lu</EventRecordID><Correlation/><Execution ProcessID=\"%u\" ThreadID=\"1\"/>"
+          "<Channel>Microsoft-Windows-CAPI2/Operational</Channel><Computer>",
+          result ? 2 : 4, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+          (long)tv.tv_usec, ++a->record, a->pid);
+  put_xml(a->capi2, a->host);
+  fputs("</Computer><Security UserID=\"S-1-5-20\"/></System><UserData><CertGetCertificateChain><Certificate fileRef=\"",
+        a->capi2);
+  put_xml(a->capi2, chain[0].thumbprint ? chain[0].thumbprint : "");
+  fputs(".cer\" subjectName=\"", a->capi2);
+  put_xml(a->capi2, chain[0].subject ? chain[0].subject : "");
+  fprintf(a->capi2, "\"/><ValidationTime>%04d-%02d-%02dT%02d:%02d:%02dZ</ValidationTime>"
+          "<Flags value=\"40000000\" CERT_CHAIN_REVOCATION_CHECK_CHAIN_EXCLUDE_ROOT=\"true\"/>"
+          "<ChainEngineInfo context=\"machine\"/><CertificateChain chainRef=\"%s\">", tm.tm_year + 1900, tm.tm_mon + 1,
+          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, guid);
+  trust_status(a->capi2, all);
+  for(i = 0; i < n; i++) {
+    fputs("<ChainElement><Certificate fileRef=\"", a->capi2);
+    put_xml(a->capi2, chain[i].thumbprint ? chain[i].thumbprint : "");
+    fputs(".cer\" subjectName=\"", a->capi2);
+    put_xml(a->capi2, chain[i].subject ? chain[i].subject : "");
+    fputs("\"/>", a->capi2);
+    trust_status(a->capi2, chain[i].error);
+    fputs("</ChainElement>", a->capi2);
+  }
+  fputs("</CertificateChain><EventAuxInfo ProcessName=\"", a->capi2);
+  put_xml(a->capi2, process);
+  fprintf(a->capi2, "\"/><CorrelationAuxInfo TaskId=\"%s\" SeqNumber=\"1\"/><Result value=\"%X\">", guid, result);
+  put_xml(a->capi2, result ? result_text : "");
+  fputs("</Result></CertGetCertificateChain></UserData></Event>\n", a->capi2);
+  fflush(a->capi2);
 }
 
 void sceplab_art_setup_failed(sceplab_art *a)

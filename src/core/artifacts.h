@@ -13,7 +13,7 @@
 typedef struct sceplab_art {
   char dir[4096];
   char host[64];
-  FILE *plugin, *crp, *events, *system;
+  FILE *plugin, *crp, *events, *system, *capi2;
   unsigned pid;
   unsigned long record;          /* EventRecordID */
   long long offset;              /* seconds added to the clock: a replay's virtual time */
@@ -48,6 +48,16 @@ void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char
 void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *message);
 /* An event of another provider in the System log (WAS, ASP.NET), into NDES-System.xml. */
 void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id, int level, const char *message);
+/* One certificate of a chain in a CAPI2 event: its subject (CN), SHA-1 thumbprint, and its
+ * CERT_TRUST_* error bits. */
+typedef struct sceplab_art_cert {
+  const char *subject, *thumbprint;
+  unsigned error;
+} sceplab_art_cert;
+/* A CAPI2 Operational event 11 (CertGetCertificateChain) as Windows writes it, into NDES-CAPI2.xml:
+ * the chain from the end certificate up, the chain's error bits and the result (HRESULT, its text). */
+void sceplab_art_capi2_chain(sceplab_art *a, const sceplab_art_cert *chain, size_t n, const char *process,
+                             unsigned result, const char *result_text);
 /* SetupMsi.log of an Intune connector installation that failed (1603), as Windows Installer logs it. */
 void sceplab_art_setup_failed(sceplab_art *a);
 /* Writes the CRS file in Processing under a new name (out, 33+ bytes); then moves it. */

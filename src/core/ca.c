@@ -1099,6 +1099,36 @@ int sceplab_ca_challenge_outstanding(sceplab_ca *ca, sceplab_error *err)
   return n;
 }
 
+X509 *sceplab_ca_policy_cert(sceplab_ca *ca, const char *host, int64_t not_before, int days, sceplab_error *err)
+{
+  char cn[128];
+  X509_NAME *subj;
+  EVP_PKEY *k;
+  X509 *x;
+  time_t nb = (time_t)not_before;
+  snprintf(cn, sizeof(cn), "CN=%s", host && *host ? host : "NDES01");
+  if(!(subj = sceplab_dn_parse(cn, err)))
+    return NULL;
+  /* the key never leaves memory and signs nothing here: a fast one */
+  if(!(k = sceplab_key_generate("ec:p256", err))) {
+    X509_NAME_free(subj);
+    return NULL;
+  }
+  x = make_cert_san(subj, k, ca->cert[SCEPLAB_CA_ISSUING], ca->key[SCEPLAB_CA_ISSUING], days > 0 ? days : 730,
+                    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment", "clientAuth,serverAuth", NULL, NULL);
+  X509_NAME_free(subj);
+  EVP_PKEY_free(k);
+  if(x && (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) ||
+           !X509_time_adj_ex(X509_getm_notAfter(x), days > 0 ? days : 730, 0, &nb) ||
+           X509_sign(x, ca->key[SCEPLAB_CA_ISSUING], EVP_sha256()) <= 0)) {
+    X509_free(x);
+    x = NULL;
+  }
+  if(!x)
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the NDES policy certificate");
+  return x;
+}
+
 int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, int days, char **cert_pem, char **key_pem,
                           sceplab_error *err)
 {

@@ -52,6 +52,8 @@ typedef struct server {
   int connector;                /* the Intune policy module is installed and loaded */
   int plugin_failed;            /* its Initialize failed: the application pool stops (503) */
   X509_STORE *trust;            /* NDES's Trusted Root store, to check its RA certificates */
+  X509 *policy;                 /* the policy module's certificate (NDESCertThumbprint) */
+  int policy_logged;            /* its expiry is in the CAPI2 log already */
   unsigned ra_error;            /* why NDES cannot use its RA certificates (HRESULT), or 0 */
   long long ra_checked;         /* the clock offset ra_error was computed at, +1 */
 } server;
@@ -299,6 +301,64 @@ static void log_notify(server *s, const sceplab_policy_answer *ans, const scepla
   free(thumb);
 }
 
+/* The virtual clock's now. */
+static time_t vnow(const server *s) { return time(NULL) + (time_t)s->art.offset; }
+
+/* A certificate's chain as CAPI2 logs it: the certificate, the issuing CA, the root (once), with
+ * the error bits of the end and of the root. thumbs receives what to free. */
+static size_t capi2_chain(server *s, X509 *end, unsigned end_err, unsigned root_err, sceplab_art_cert *out,
+                          char *names[3][2])
+{
+  X509 *list[3];
+  size_t n = 0, i;
+  X509 *issuing = sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING), *root = sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ROOT);
+  list[n++] = end;
+  list[n++] = issuing;
+  if(X509_cmp(root, issuing) != 0)
+    list[n++] = root;
+  for(i = 0; i < n; i++) {
+    char cn[256] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(list[i]), NID_commonName, cn, sizeof(cn));
+    names[i][0] = strdup(cn);
+    names[i][1] = sceplab_thumbprint(list[i], EVP_sha1());
+    out[i].subject = names[i][0];
+    out[i].thumbprint = names[i][1];
+    out[i].error = i == 0 ? end_err : i == n - 1 ? root_err : 0;
+  }
+  return n;
+}
+
+static void capi2_log(server *s, X509 *end, unsigned end_err, unsigned root_err, unsigned result, const char *text)
+{
+  sceplab_art_cert chain[3];
+  char *names[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+  size_t n = capi2_chain(s, end, end_err, root_err, chain, names), i;
+  sceplab_art_capi2_chain(&s->art, chain, n, "w3wp.exe", result, text);
+  for(i = 0; i < n; i++) {
+    free(names[i][0]);
+    free(names[i][1]);
+  }
+}
+
+static const char expired_text[] = "A required certificate is not within its validity period when verifying against the "
+                                   "current system clock or the timestamp in the signed file.";
+static const char untrusted_text[] = "A certificate chain processed, but terminated in a root certificate which is not "
+                                     "trusted by the trust provider.";
+
+/* Whether the policy module's certificate is past its notAfter on the (virtual) clock; the first
+ * time it is, CAPI2 logs the chain NDESPlugin built for it. */
+static int policy_expired(server *s)
+{
+  time_t t = vnow(s);
+  if(!s->policy || X509_cmp_time(X509_get0_notAfter(s->policy), &t) >= 0)
+    return 0;
+  if(!s->policy_logged) {
+    capi2_log(s, s->policy, 0x1, 0, 0x800B0101u, expired_text);
+    s->policy_logged = 1;
+  }
+  return 1;
+}
+
 /* Faults at the Certificate Registration Point: VerifyRequest never reaches the policy. Returns 1
  * when one played (ans is then a denial), 0 otherwise. */
 static int crp_fault(server *s, const char *act, sceplab_policy_answer *ans, double t0)
@@ -306,7 +366,17 @@ static int crp_fault(server *s, const char *act, sceplab_policy_answer *ans, dou
   unsigned f = s->p->faults;
   outcome o;
   memset(&o, 0, sizeof(o));
-  if(f & SCEPLAB_FAULT_CRP_CN) {
+  if(policy_expired(s)) {
+    /* the policy certificate expired while the pool ran: IIS refuses it as the client certificate
+     * of VerifyRequest (403.17, "client certificate has expired or is not yet valid") */
+    o.status = 403;
+    o.win32 = 2148204801u; /* CERT_E_EXPIRED */
+    iis_log_sub(s, "POST", "/CertificateRegistrationSvc/Certificate/VerifyRequest", s->bind, "NDES_Plugin", &o, 17,
+                (long)(now_ms() - t0 + 0.5));
+    sceplab_art_plugin(&s->art, 3, s->thread, "Verify challenge returns -- 403 - Forbidden: Access is denied.");
+    snprintf(ans->reason, sizeof(ans->reason), "VerifyRequest answered 403.17: the policy certificate expired");
+  }
+  else if(f & SCEPLAB_FAULT_CRP_CN) {
     /* WinHTTP refuses the CRP's certificate name: the request never reaches IIS */
     sceplab_art_plugin(&s->art, 3, s->thread, "Error 12175: WINHTTP_CALLBACK_STATUS_FLAG_CERT_CN_INVALID while sending the "
                        "request to https://%s/CertificateRegistrationSvc", s->art.host);
@@ -712,11 +782,14 @@ static unsigned ra_check(server *s)
       X509_STORE_CTX_free(ctx);
       break;
     }
-    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), time(NULL) + (time_t)s->art.offset);
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), vnow(s));
     if(X509_verify_cert(ctx) != 1) {
       e = X509_STORE_CTX_get_error(ctx);
       code = e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID ? 0x800B0101u /* CERT_E_EXPIRED */
              : 0x800B0109u; /* CERT_E_UNTRUSTEDROOT */
+      if(code != was)
+        capi2_log(s, sceplab_ca_cert(ca, tiers[i]), code == 0x800B0101u ? 0x1 : 0, code == 0x800B0101u ? 0 : 0x20, code,
+                  code == 0x800B0101u ? expired_text : untrusted_text);
     }
     X509_STORE_CTX_free(ctx);
   }
@@ -727,10 +800,7 @@ static unsigned ra_check(server *s)
   if(code && code != was) {
     char text[320];
     snprintf(text, sizeof(text), "The Network Device Enrollment Service cannot retrieve one of its required certificates "
-             "(0x%08x). %s", code, code == 0x800B0101u ?
-             "A required certificate is not within its validity period when verifying against the current system clock "
-             "or the timestamp in the signed file." :
-             "A certificate chain processed, but terminated in a root certificate which is not trusted by the trust provider.");
+             "(0x%08x). %s", code, code == 0x800B0101u ? expired_text : untrusted_text);
     sceplab_art_event(&s->art, 2, 1, text);
   }
   return code;
@@ -1011,15 +1081,21 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     X509_STORE_add_cert(s.trust, sceplab_ca_cert(p->ca, SCEPLAB_CA_ROOT));
   ra_check(&s);
   if(s.connector) {
-    /* the policy module's start, as NDES's application pool loads it */
-    char *thumb = sceplab_thumbprint(sceplab_ca_cert(p->ca, SCEPLAB_CA_RA_SIGN), EVP_sha1());
-    char *c;
+    /* the policy module's start, as NDES's application pool loads it: its certificate
+     * (NDESCertThumbprint) is checked at Initialize */
+    char *thumb, *c;
+    time_t t = vnow(&s);
+    int expired_fault = (p->faults & SCEPLAB_FAULT_POLICY_EXPIRED) != 0;
+    if(!(s.policy = sceplab_ca_policy_cert(p->ca, s.art.host, (int64_t)t - (expired_fault ? 400 : 0) * 86400LL - 300,
+                                           365, err)))
+      goto out;
+    thumb = sceplab_thumbprint(s.policy, EVP_sha1());
     for(c = thumb; c && *c; c++)
       *c = (char)tolower((unsigned char)*c);
     sceplab_art_plugin(&s.art, 1, s.thread, "==========[ NDES policy module started in process %u ]==========", s.art.pid);
     sceplab_art_plugin(&s.art, 1, s.thread, "Calling Initialize...");
     sceplab_art_plugin(&s.art, 1, s.thread, "NDES thumbprint is %s.", thumb ? thumb : "");
-    if(p->faults & SCEPLAB_FAULT_POLICY_EXPIRED) {
+    if(policy_expired(&s)) {
       /* the certificate NDESCertThumbprint names is past its notAfter: Initialize fails */
       sceplab_art_plugin(&s.art, 3, s.thread, "Failed to get the NDES policy certificate %s from the local machine store: "
                          "0x800b0101. A required certificate is not within its validity period when verifying against "
@@ -1073,6 +1149,7 @@ out:
     fclose(s.iis);
   sceplab_art_close(&s.art);
   X509_STORE_free(s.trust);
+  X509_free(s.policy);
   SSL_CTX_free(s.ssl);
   free(s.cacert);
   free(s.nextca);

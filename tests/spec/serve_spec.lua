@@ -772,6 +772,11 @@ describe("sceplab serve: NDES's own certificates and the connector's installatio
     assert.matches("(0x800b0109). A certificate chain processed, but terminated in a root certificate", ev, 1, true)
     local _, n = ev:gsub("<Event ", "")
     assert.are.equal(1, n) -- once per cause, not per request
+    -- CAPI2's chain for the RA certificate, as Windows logs it: the root untrusted
+    local capi2 = h.read(dir .. "/logs/NDES-CAPI2.xml")
+    assert.matches('<Result value="800B0109">', capi2, 1, true)
+    assert.matches('subjectName="SCEPLAB-MSCEP-RA"', capi2, 1, true)
+    assert.matches('CERT_TRUST_IS_UNTRUSTED_ROOT="true"', capi2, 1, true)
     local ids = diagnosis(dir .. "/logs")
     assert.are.same({ "ndes-500", "ra-chain-untrusted" }, ids)
     -- the same CA without the fault: the chain verifies (openssl agrees) and NDES answers
@@ -790,6 +795,11 @@ describe("sceplab serve: NDES's own certificates and the connector's installatio
     stop(s)
     local plugin = h.read(dir .. "/logs/NDESPlugin.log")
     assert.matches("Exiting Initialize with 0x800b0101", plugin, 1, true)
+    -- the certificate NDESPlugin names is the one CAPI2 found expired
+    local thumb = plugin:match("NDES thumbprint is (%x+)%.")
+    local capi2 = h.read(dir .. "/logs/NDES-CAPI2.xml")
+    assert.matches('fileRef="' .. thumb:upper() .. '.cer" subjectName="NDES01"', capi2, 1, true)
+    assert.matches('CERT_TRUST_IS_NOT_TIME_VALID="true"', capi2, 1, true)
     assert.are.same({ "policy-cert-expired", "scep-app-pool-503" }, (diagnosis(dir .. "/logs")))
   end)
 end)

@@ -99,6 +99,10 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
 /* A TLS server certificate for names (DNS names or IP addresses; the first is the CN) issued by
  * the issuing CA for days (0: 30), with a new RSA-2048 key: both PEM, malloc'd, for serve's
  * --tls-cert; a name the clients do not use reproduces a TLS name mismatch. */
+/* The certificate NDES's Intune policy module presents to the CRP (NDESCertThumbprint): Client and
+ * Server Authentication for host, valid from not_before (Unix seconds) for days (default 730).
+ * Kept in memory by the emulator: an expired one plays an expired policy certificate. */
+X509 *sceplab_ca_policy_cert(sceplab_ca *ca, const char *host, int64_t not_before, int days, sceplab_error *err);
 int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, int days, char **cert_pem,
                           char **key_pem, sceplab_error *err);
 
