@@ -16,7 +16,10 @@ local M = {}
 local FIELDS = { description = "string", platform = "string", server = "table", profile = "table", device = "table",
                  intune = "table", steps = "table", expect = "table", references = "table" }
 local PLATFORMS = { windows = true, android = true, ios = true }
-local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix = true, rotate = true, renew = true }
+local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix = true, rotate = true, renew = true,
+                offline = true, online = true }
+local SERVER_FIELDS = { policy = "string", faults = "table", config = "table", key = "string", tls = "boolean",
+                        tiers = "number", caps = "table" }
 
 --- Faults, one word each in server.faults: the server's (core.faults(): each played as the real
 -- system shows it) and Intune's (the token's signer).
@@ -40,6 +43,35 @@ function M.bundled() return sandbox.bundled("scenarios") end
 
 local function fail(path, fmt, ...) return nil, path .. ": " .. fmt:format(...) end
 
+--- A customer's SCEP profile (a SyncML message as the device got it, or an Apple profile), named by
+-- profile.file (relative to the scenario), fills the scenario's profile: subject, SANs, key size,
+-- key usage, EKUs, RetryCount. Its CAThumbprint and challenge are the customer's: the replay's CA
+-- and Intune make their own. Fields the scenario sets win.
+function M.profile_from_file(sc, path)
+  local f = sc.profile.file
+  if type(f) ~= "string" then return fail(path, "field 'profile.file' must be a string (a SyncML or Apple profile)") end
+  local full = f:sub(1, 1) == "/" and f or ((path:match("^(.*)/") or ".") .. "/" .. f)
+  local data, rerr = sys.read_file(full, (require "sceplab.core.decode").max_input)
+  if not data then return fail(path, "profile.file: %s", tostring(rerr)) end
+  local p, perr = (require "sceplab.profile").from_document(data, full)
+  if not p then return fail(path, "profile.file: %s", tostring(perr)) end
+  local out = sc.profile
+  out.subject = out.subject or p.subject
+  if out.san == nil and p.san then
+    out.san = {}
+    for _, x in ipairs(p.san) do out.san[#out.san + 1] = x.type .. ":" .. x.value end
+  end
+  out.key_bits = out.key_bits or (p.key and p.key.bits)
+  out.key_usage = out.key_usage or p.key_usage -- names, as the CSP's KeyUsage bits decode
+  out.ekus = out.ekus or p.eku
+  out.retry_count = out.retry_count or (p.retry and p.retry.count)
+  if not out.user then
+    for _, x in ipairs(p.san or {}) do if x.type == "upn" then out.user = x.value break end end
+  end
+  out.file = nil
+  return true
+end
+
 --- Loads and checks a scenario: the table, or nil, "file: field ...".
 function M.load(path)
   local env, res = sandbox.load(path, "scenario")
@@ -56,12 +88,28 @@ function M.load(path)
   if not PLATFORMS[sc.platform] then
     return fail(path, "platform '%s' is not simulated (windows, android or ios)", tostring(sc.platform))
   end
+  sc.server = sc.server or {}
+  for k, v in pairs(sc.server) do
+    if not SERVER_FIELDS[k] then return fail(path, "unknown field 'server.%s'", tostring(k)) end
+    if type(v) ~= SERVER_FIELDS[k] then return fail(path, "field 'server.%s' must be a %s", k, SERVER_FIELDS[k]) end
+  end
+  if sc.server.tiers ~= nil and sc.server.tiers ~= 1 and sc.server.tiers ~= 2 then
+    return fail(path, "field 'server.tiers' must be 1 (the root issues) or 2 (root and issuing CA)")
+  end
+  for i, c in ipairs(sc.server.caps or {}) do
+    if type(c) ~= "string" or not c:match("^[%w%-]+$") then
+      return fail(path, "server.caps[%d] must be a capability name (as GetCACaps lists them)", i)
+    end
+  end
+  if sc.profile.file ~= nil then
+    local ok, err = M.profile_from_file(sc, path)
+    if not ok then return nil, err end
+  end
   if type(sc.profile.subject) ~= "string" then return fail(path, "field 'profile.subject' (string) is required") end
   local rt = sc.profile.renewal_threshold
   if rt ~= nil and (math.type(rt) ~= "integer" or rt < 1 or rt > 50) then
     return fail(path, "field 'profile.renewal_threshold' must be an integer percentage from 1 to 50 (Intune's range)")
   end
-  sc.server = sc.server or {}
   for i, f in ipairs(sc.server.faults or {}) do
     if not M.FAULTS[f] then
       local names = {}
@@ -73,7 +121,7 @@ function M.load(path)
   for i, st in ipairs(sc.steps) do
     if type(st) ~= "table" or not STEPS[st[1]] then
       return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"}, {\"advance\", minutes|hours|days = N}, " ..
-                  "{\"renew\"}, {\"fault\", NAME}, {\"fix\", NAME} or {\"rotate\"}", i)
+                  "{\"renew\"}, {\"fault\", NAME}, {\"fix\", NAME}, {\"rotate\"}, {\"offline\"} or {\"online\"}", i)
     end
     if st[1] == "advance" then
       local total = 0
@@ -121,8 +169,8 @@ local PLATFORM = {}
 
 -- DeviceManagement-Enterprise-Diagnostics-Provider/Admin, as `wevtutil qe /f:RenderedXml` prints it.
 PLATFORM.windows = {
-  file = "DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml", retries = 3,
-  client = { oaep = true, method = "post" },
+  file = "DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml", retries = 3, csp_retries = true,
+  client = { oaep = true, method = "auto" }, -- POST when GetCACaps offers it, as Windows does
   line = function(t, e)
     local levels = { [2] = "Error", [3] = "Warning", [4] = "Information" }
     return ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>" ..
@@ -321,6 +369,10 @@ function Device:deploy(profile_xml)
   local p, err = (require "sceplab.profile").from_document(profile_xml, "the SyncML profile")
   if not p then return nil, err end
   self.profile, self.node = p, p.name
+  -- Windows tries as often as the profile's RetryCount says (the CSP's node)
+  if self.pf.csp_retries and p.retry and math.type(p.retry.count) == "integer" and p.retry.count >= 1 then
+    self.retry_count = math.min(p.retry.count, 30)
+  end
   -- as Company Portal and profiled name it: "ModelName=AC_.../LogicalName_...;Hash=..."
   self.request_id = p.request_id and ("ModelName=" .. p.request_id) or p.name
   self.pf.deploy(self)
@@ -450,7 +502,7 @@ function M.run(sc, opts)
   end
   local faults = {}
   for _, f in ipairs(sc.server.faults or {}) do faults[f] = true end
-  local okc, cerr = core.ca_init(work .. "/ca", { key = sc.server.key })
+  local okc, cerr = core.ca_init(work .. "/ca", { key = sc.server.key, one_tier = sc.server.tiers == 1 })
   if not okc then cleanup() return nil, cerr, "failed" end
   local ca, oerr = core.ca_open(work .. "/ca")
   if not ca then cleanup() return nil, oerr, "failed" end
@@ -486,7 +538,7 @@ function M.run(sc, opts)
     srv, serr = serve.spawn({
       dir = work .. "/ca", policy = sc.server.policy or "intune", port = url and tonumber(url:match(":(%d+)/")) or 0,
       log_dir = bundle .. "/NDES", faults = list, config = sc.server.config or {}, host = "NDES01",
-      clock_file = run.clock_file, tls_cert = tls and tls.cert, tls_key = tls and tls.key,
+      clock_file = run.clock_file, tls_cert = tls and tls.cert, tls_key = tls and tls.key, caps = sc.server.caps,
     })
     if not srv then return nil, serr end
     url = serr
@@ -511,13 +563,15 @@ function M.run(sc, opts)
     local prof, ti = sc.profile, sc.intune or {}
     local tca = token_ca()
     local claims_in = { subject = ti.subject or prof.subject, user_id = prof.user, device_id = prof.device,
-      san = ti.san or prof.san, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage,
+      san = ti.san or prof.san, key_bits = prof.key_bits or 2048,
+      -- the token's KeyUsage is a list of names in one string
+      key_usage = type(prof.key_usage) == "table" and table.concat(prof.key_usage, ",") or prof.key_usage,
       ekus = prof.ekus or { "clientAuth" }, issued_at = math.floor(run:now()), minutes = ti.minutes }
     local tok, terr = tca:intune_token(claims_in)
     if not tok then return nil, terr end
     -- the profile is laid out from what the token says (a token from another tenant is still read)
     local claims = { device_id = prof.device or "replay-device", user_id = prof.user, subject = prof.subject,
-      san = {}, key_bits = prof.key_bits or 2048, key_usage = prof.key_usage }
+      san = {}, key_bits = prof.key_bits or 2048, key_usage = type(prof.key_usage) == "table" and prof.key_usage or nil }
     -- the token as its issuer reads it (its request id, its EKUs as OIDs): the tenant that signed
     -- it verifies it, whichever server it goes to
     local cl, verr = tca:intune_verify(tok, claims_in.issued_at)
@@ -563,8 +617,16 @@ function M.run(sc, opts)
       local ok3, e3 = start()
       if not ok3 then rerr = e3 break end
       steps[#steps + 1] = ("%d. %s: %s"):format(i, what == "fault" and "the server breaks" or "the admin fixes", st[2])
+    elseif what == "offline" then
+      -- the NDES server is down (powered off, IIS stopped): nothing listens at the URL
+      if srv then srv:stop() srv = nil end
+      steps[#steps + 1] = ("%d. NDES goes offline"):format(i)
+    elseif what == "online" then
+      local ok3, e3 = start()
+      if not ok3 then rerr = e3 break end
+      steps[#steps + 1] = ("%d. NDES is back online"):format(i)
     elseif what == "rotate" then
-      srv:stop()
+      if srv then srv:stop() end
       local ok3, e3 = ca:rollover()
       if ok3 then ok3, e3 = ca:activate() end
       if not ok3 then rerr = e3 break end

@@ -78,6 +78,25 @@ describe("sceplab replay", function()
     assert.are.equal(2, iis, names)
   end)
 
+  -- Windows follows GetCACaps as the real client does; a customer's SyncML drives the enrollment
+  it("follows the server's capabilities and takes a customer's SyncML profile", function()
+    local bundle = h.tmpname()
+    local code, out, err = h.sceplab({ "replay", "old-ndes-single-tier", "--bundle", bundle, "--check" })
+    assert.are.equal(0, code, out .. err)
+    local p = io.popen("cat " .. h.shquote(bundle) .. "/NDES/u_ex*.log")
+    local iis = p:read("a")
+    p:close()
+    assert.matches("GET /certsrv/mscep/mscep.dll operation=PKIOperation&message=", iis, 1, true)
+    assert.is_nil(iis:find("POST /certsrv/mscep", 1, true))
+    local b2 = h.tmpname()
+    code, out, err = h.sceplab({ "replay", "ndes-offline-customer-profile", "--bundle", b2, "--check" })
+    assert.are.equal(0, code, out .. err)
+    assert.matches("token for CN=joymalya", out, 1, true) -- the subject of the customer's SyncML
+    assert.matches("failed 3 times %(GET [^\n]*Couldn't connect", out) -- its RetryCount, NDES offline
+    local plugin = h.read(b2 .. "/NDES/NDESPlugin.log")
+    assert.matches("Verify challenge returns true", plugin, 1, true) -- its SANs and EKUs passed phase 3
+  end)
+
   it("lists the bundled scenarios with what each reproduces", function()
     local code, out = h.sceplab({ "replay", "--list" })
     assert.are.equal(0, code)
@@ -121,6 +140,18 @@ describe("sceplab replay", function()
       steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c8)
     assert.matches("profile.renewal_threshold' must be an integer percentage from 1 to 50", e8, 1, true)
+    local c9, e9 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
+      server = { tiers = 3 }, steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c9)
+    assert.matches("field 'server.tiers' must be 1 (the root issues) or 2", e9, 1, true)
+    local c10, e10 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
+      server = { colour = "blue" }, steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c10)
+    assert.matches("unknown field 'server.colour'", e10, 1, true)
+    local c11, e11 = bad([[return { description = "x", platform = "windows", profile = { file = "no-such-profile.xml" },
+      steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c11)
+    assert.matches("profile.file: [^\n]*no%-such%-profile%.xml", e11)
     -- scenarios are data scripts in the sandbox: no os.execute
     local c5, e5, f5 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
       steps = {}, expect = { verdict = "failed" }, os.execute("true") }]])
