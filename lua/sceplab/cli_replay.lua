@@ -62,7 +62,7 @@ function M.run(args)
   end
   io.stdout:write(("bundle: %s (NDES/ and Device/)\n"):format(bundle))
   if not args.check then return 0 end
-  local rep, fails = replay.check(sc, bundle)
+  local rep, fails = replay.check(sc, bundle, res.date)
   if not rep then stderr("%s", fails) return 1 end
   local ids = {}
   for _, f in ipairs(rep.findings) do ids[#ids + 1] = f.id end

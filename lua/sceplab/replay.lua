@@ -363,7 +363,11 @@ local function new_device(run, platform, faults)
                         account = run:guid() }, Device)
 end
 
-function Device:log(e) self.lines[#self.lines + 1] = self.pf.line(self.run:now(), e) end
+function Device:log(e)
+  local t = self.run:now()
+  self.first_t = self.first_t or t -- the day a dateless log (a Console copy) starts on
+  self.lines[#self.lines + 1] = self.pf.line(t, e)
+end
 
 function Device:deploy(profile_xml)
   local p, err = (require "sceplab.profile").from_document(profile_xml, "the SyncML profile")
@@ -669,7 +673,8 @@ function M.run(sc, opts)
   if rerr then return nil, rerr, "failed" end
   local wok, werr = device:write(bundle .. "/Device")
   if not wok then return nil, werr, "failed" end
-  return { bundle = bundle, steps = steps, result = result }
+  return { bundle = bundle, steps = steps, result = result,
+           date = os.date("!%Y-%m-%d", math.floor(device.first_t or run:now())) }
 end
 
 -- ---- from a ticket to a scenario ----------------------------------------------------------
@@ -781,11 +786,12 @@ function M.remove_bundle(dir)
 end
 
 --- Diagnoses a bundle and compares it with the scenario's expect: report, failures (a list).
-function M.check(sc, bundle)
-  -- a Console copy writes no date: the run's (UTC) day, as an admin passes --date
+-- date: the (UTC) day the device's log starts on, for a log that writes none (default today).
+function M.check(sc, bundle, date)
+  -- a Console copy writes no date: the run's day, as an admin passes --date
   local inputs = bundle:match("%.zip$") and { bundle } or { bundle .. "/NDES", bundle .. "/Device" }
   local rep, err = diagnose.run(inputs,
-                                { date = PLATFORM[sc.platform].needs_date and os.date("!%Y-%m-%d") or nil })
+                                { date = PLATFORM[sc.platform].needs_date and (date or os.date("!%Y-%m-%d")) or nil })
   if not rep then return nil, err end
   return rep, diagnose.check_expect(rep, sc.expect)
 end
