@@ -209,7 +209,8 @@ PLATFORM.windows = {
   -- the CSR made and about to be sent: 36 (what the seeds call the sign of a connection)
   exchanges = function(d, list, p)
     for _, ex in ipairs(list) do
-      if ex.operation == "PKIOperation" then
+      if ex.operation == "PKIOperation" and not d.csr_logged then
+        d.csr_logged = true
         d:log { id = 36, level = 4, text = ("SCEP: Certificate request generated successfully. Enhanced Key Usage: (%s), " ..
           "NDES URL: (%s/pkiclient.exe), Container Name: (), KSP Setting: (0x2), Store Location: (0x1).")
           :format(table.concat(p.eku or { "1.3.6.1.5.5.7.3.2" }, ","), p.url) }
@@ -392,8 +393,23 @@ function Device:enroll(overrides)
   for k, v in pairs(overrides or {}) do p[k] = v end
   if p.challenge == false then p.challenge = nil end -- a device that sends no challengePassword
   local scep = require "sceplab.scep"
+  -- Windows makes its key and request once (event 36) and retries with them: one transaction ID
+  -- across the tries, as NDES sees it
+  local key
+  if self.pf.csp_retries then
+    local kerr
+    key, kerr = (require "sceplab.core.pkey").generate(scep.key_spec(p))
+    if not key then return nil, kerr end
+  end
+  self.csr_logged = false
   for attempt = 1, self.retry_count do
     self.attempts = attempt
+    -- Windows waits RetryDelay (the profile's, in minutes; 1 by default) between tries: on the
+    -- virtual clock, so the logs space them as a device does
+    if attempt > 1 and self.pf.csp_retries then
+      local delay = p.retry and p.retry.delay and math.max(1, p.retry.delay // 60) or 1
+      self.run:advance(math.tointeger(delay) or 1)
+    end
     local opts = { url = p.url, ca_thumbprint = p.ca_thumbprint, ndes = true, cacert = self.cacert }
     for k, v in pairs(self.pf.client) do opts[k] = v end
     local c = scep.client(opts)
@@ -403,7 +419,7 @@ function Device:enroll(overrides)
       local cas, cerr = c:ca_certs()
       if not cas then err = cerr end
     end
-    if not err then r, err = c:enroll(p) end
+    if not err then r, err = c:enroll(p, { key = key }) end
     c:close()
     -- NSURLSession's error for a request that got no HTTP answer (iOS logs it)
     local e = tostring(err or "")

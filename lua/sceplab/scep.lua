@@ -278,6 +278,9 @@ local function key_spec(profile)
   return "rsa:" .. tostring(k.bits or 2048)
 end
 
+--- The key spec ("rsa:2048", "ec:p256") a profile's key asks for.
+M.key_spec = key_spec
+
 -- Sends one pkiMessage and verifies the reply; handles GET->POST on 414 or a cut reply.
 function Client:transact(alg, cas, msgtype, content, signer_cert, signer_key, txid, expect_key, result)
   local nonce = core.nonce()

@@ -113,12 +113,35 @@ function M.group(records, window)
     end
     return best
   end
+  -- A device's own log is one device's story: a record there chains to the record before it (a
+  -- Windows retry every RetryDelay minutes stays in its attempt however long the retries take).
+  -- Server logs interleave many devices and do not chain.
+  local function on_device(r)
+    local c = r.component or ""
+    return r.platform ~= nil or r.source == "android" or r.source == "ios" or c:find("DeviceManagement", 1, true) ~= nil
+  end
+  local function insert_sorted(list, e)
+    local lo, hi = 1, #list + 1
+    while lo < hi do
+      local mid = (lo + hi) // 2
+      if list[mid].t <= e.t then lo = mid + 1 else hi = mid end
+    end
+    table.insert(list, lo, e)
+  end
   for _, i in ipairs(unassigned) do
     local r = records[i]
     if r.time_us then
       local a = (r.device_id and nearest(by_device[r.device_id:lower()], r.time_us))
         or nearest(last_in_file[r.file], r.time_us) or nearest(last_any, r.time_us)
-      if a then r.attempt = a.id end
+      if a then
+        r.attempt = a.id
+        if on_device(r) then
+          -- and what the server logged at that moment belongs to the same attempt
+          last_in_file[r.file] = last_in_file[r.file] or {}
+          insert_sorted(last_in_file[r.file], { t = r.time_us, a = a })
+          insert_sorted(last_any, { t = r.time_us, a = a })
+        end
+      end
     end
   end
   for _, r in ipairs(records) do

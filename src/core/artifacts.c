@@ -1,5 +1,6 @@
 /* The NDES server's own logs as `sceplab serve` writes them: see artifacts.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,20 @@ static void utc_now(const sceplab_art *a, struct timeval *tv, struct tm *tm)
   clock_now(a, tv);
   t = tv->tv_sec;
   gmtime_r(&t, tm);
+}
+
+/* A CRS file's time is its modification time (the connector writes no time inside): on the
+ * virtual clock, so a replayed bundle's CRS files sit on the day their story does. */
+static void stamp(const sceplab_art *a, const char *path)
+{
+  struct timespec ts[2];
+  struct timeval tv;
+  if(!a->offset)
+    return;
+  clock_now(a, &tv);
+  ts[0].tv_sec = ts[1].tv_sec = tv.tv_sec;
+  ts[0].tv_nsec = ts[1].tv_nsec = (long)tv.tv_usec * 1000;
+  utimensat(AT_FDCWD, path, ts, 0);
 }
 
 void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *fmt, ...)
@@ -338,7 +353,10 @@ int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, 
   snprintf(num, sizeof(num), "%d", (int)c->hresult); /* .NET writes the HRESULT as a signed Int32 */
   crs_elem(f, "HResult", num);
   fputs("</CertRequestStatus>", f);
-  return fclose(f) == 0 ? 0 : -1;
+  if(fclose(f) != 0)
+    return -1;
+  stamp(a, path);
+  return 0;
 }
 
 int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder)
@@ -346,5 +364,8 @@ int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder)
   char from[4400], to[4400];
   if(crs_path(a, "Processing", name, from, sizeof(from)) != 0 || crs_path(a, folder, name, to, sizeof(to)) != 0)
     return -1;
-  return rename(from, to);
+  if(rename(from, to) != 0)
+    return -1;
+  stamp(a, to);
+  return 0;
 }

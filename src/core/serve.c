@@ -481,7 +481,9 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     *status = SCEPLAB_STATUS_PENDING;
     return 0;
   }
-  if(st == SCEPLAB_REQ_REJECTED) {
+  /* a refusal an admin made stands; the connector's is a verification NDES runs again for each
+   * request, as a device's retry (the same transaction) shows in NDESPlugin.log each time */
+  if(st == SCEPLAB_REQ_REJECTED && !s->connector) {
     *status = SCEPLAB_STATUS_FAILURE;
     *fail = SCEPLAB_FAIL_BADREQUEST;
     return 0;
