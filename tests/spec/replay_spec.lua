@@ -97,6 +97,31 @@ describe("sceplab replay", function()
     assert.matches("Verify challenge returns true", plugin, 1, true) -- its SANs and EKUs passed phase 3
   end)
 
+  -- Windows retries one request RetryDelay (1) minute apart; the diagnosis keeps the three tries
+  -- and what NDES logged for each in one attempt, with one verdict
+  it("spaces Windows' retries a minute apart and diagnoses them as one attempt", function()
+    local bundle = h.tmpname()
+    local code, out, err = h.sceplab({ "replay", "key-size-mismatch", "--bundle", bundle, "--check" })
+    assert.are.equal(0, code, out .. err)
+    local ev = h.read(bundle .. "/Device/DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml")
+    local times = {}
+    for id, t in ev:gmatch("<EventID>(%d+)</EventID>.-SystemTime='([^']+)'") do
+      if id == "307" then times[#times + 1] = (require "sceplab.time").parse(t) end
+    end
+    assert.are.equal(3, #times)
+    assert.are.equal(60, math.floor(times[2] - times[1] + 0.5))
+    assert.are.equal(60, math.floor(times[3] - times[2] + 0.5))
+    -- the same transaction each time, verified by the connector each time
+    local _, verifies = h.read(bundle .. "/NDES/NDESPlugin.log"):gsub("Calling VerifyRequest", "")
+    assert.are.equal(3, verifies)
+    local c2, json = h.sceplab({ "diagnose", "--format", "json", bundle .. "/NDES", bundle .. "/Device" })
+    assert.are.equal(1, c2)
+    local rep = require("cjson").decode(json)
+    assert.are.equal(1, #rep.verdicts, json)
+    assert.are.equal(1, rep.verdicts[1].attempt)
+    assert.are.equal(3, rep.verdicts[1].failing_step)
+  end)
+
   it("lists the bundled scenarios with what each reproduces", function()
     local code, out = h.sceplab({ "replay", "--list" })
     assert.are.equal(0, code)
