@@ -19,9 +19,11 @@ end
 
 function M.run(args)
   if args.list then
-    for _, name in ipairs(replay.bundled()) do
+    local names, width = replay.bundled(), 0
+    for _, name in ipairs(names) do width = math.max(width, #name) end
+    for _, name in ipairs(names) do
       local sc, err = replay.load(replay.scenario_path(name))
-      io.stdout:write(("%-28s %s\n"):format(name, sc and sc.description or ("(does not load: " .. err .. ")")))
+      io.stdout:write(("%-" .. width .. "s  %s\n"):format(name, sc and sc.description or ("(does not load: " .. err .. ")")))
     end
     return 0
   end

@@ -697,7 +697,8 @@ end
 
 -- Findings a scenario reproduces through its data rather than a fault.
 local BY_DATA = { ["challenge-expired"] = true, ["subject-mismatch"] = true, ["csr-key-mismatch"] = true,
-                  ["retries-exhausted"] = true, ["ra-cert-expired"] = true, ["ndes-500"] = true }
+                  ["retries-exhausted"] = true, ["ra-cert-expired"] = true, ["ndes-500"] = true,
+                  ["ios-scep-error"] = true }
 
 local function evidence_text(f)
   local out = {}
@@ -746,6 +747,15 @@ function M.from_report(rep, name)
         table.insert(sc.expect.raises, f.id)
       elseif f.id == "retries-exhausted" then
         table.insert(sc.expect.raises, f.id)
+      elseif f.id == "ios-scep-error" then
+        -- the device's echo of a failure elsewhere: the server's finding is the one to reproduce
+        local alone = true
+        for _, g in ipairs(rep.findings) do
+          if g.id ~= f.id and g.severity == "error" then alone = false end
+        end
+        if alone then
+          notes[#notes + 1] = "ios-scep-error: only the device's side is in the bundle; add the server fault behind it"
+        end
       elseif f.id == "ra-cert-expired" or f.id == "ndes-500" then
         -- time does it: NDES's RA certificates last two years
         if not sc.ra_expiry then
