@@ -60,7 +60,10 @@ return {
   check = function(records, ctx)
     local by, generic = {}, {}
     for _, r in ipairs(records) do
-      local k = kind_of(r, ctx)
+      -- CAPI2's chain building on NDES and the policy module's start are about NDES's own
+      -- certificates (ndes-host.lua), not the CA answering a request
+      local own = (r.component or ""):find("CAPI2", 1, true) or (r.source == "cmtrace" and ctx.text(r, "Initialize"))
+      local k = not own and kind_of(r, ctx) or nil
       if k then by[k.id] = by[k.id] or {} table.insert(by[k.id], r)
       elseif ca_failure(r, ctx) then generic[#generic + 1] = r end
     end

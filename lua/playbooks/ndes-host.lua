@@ -1,6 +1,7 @@
 -- The NDES server itself: the connector is not (properly) installed, the RA certificates chain to an
 -- old CA ("terminated in a root certificate which is not trusted by the trust provider"), NDES's own
--- RA certificates expired, or Network Service cannot write to C:\Windows\Temp.
+-- RA certificates expired, the CRL of the connector's certificates is out of reach, or Network
+-- Service cannot write to C:\Windows\Temp.
 local UNTRUSTED = "terminated in a root certificate which is not trusted by the trust provider"
 
 return {
@@ -22,17 +23,22 @@ return {
       cause = "NDES cannot use its RA certificates, Exchange Enrollment Agent (Offline request) and CEP Encryption: they are past their validity (Application event 2, CERT_E_EXPIRED 0x800B0101; they last two years from the NDES installation), so mscep.dll answers 500 to every request.",
       fix = { "Request new CEP Encryption and Exchange Enrollment Agent (Offline request) certificates with the expired ones' subject (or reinstall the NDES role), and give the NDES service account Read on their private keys.",
               "Run iisreset and browse to the SCEP URL: it should answer 403 again." } },
+    ["connector-crl-unreachable"] = { title = "The CRL of the connector's certificates cannot be reached (SCEP answers 503)",
+      cause = "The revocation check of a certificate the Intune connector uses on NDES fails offline (CAPI2: CRYPT_E_REVOCATION_OFFLINE 0x80092013, 'the revocation server was offline'; CERT_TRUST_IS_OFFLINE_REVOCATION): the policy module does not start and the SCEP application pool stops.",
+      fix = { "From the NDES server, download the CRLs and AIA of the connector's certificates' chain (certutil -url, or certutil -verify -urlfetch on the certificate) and open the firewall or proxy to their distribution points.",
+              "Publish a fresh CRL if it has expired, then restart the SCEP application pool (iisreset)." } },
     ["crp-500-temp-permission"] = { title = "Network Service cannot write to C:\\Windows\\Temp", step = 3,
       cause = "VerifyRequest answers 500 with WAS 5009 / ASP.NET 1310: the CertificateRegistrationSvc worker (Network Service) lacks write access to C:\\Windows\\Temp.",
       fix = { "Give NETWORK SERVICE Modify on C:\\Windows\\Temp.", "Run iisreset and retry." } },
   },
   -- "mscep.dll -> 200" is how an IIS record of the bare URL answering 200 reads; asking for every
   -- status 200 would send nearly all of an IIS log to Lua
-  match = { hresults = { 0x800B0109, 0x800B0101 }, event_ids = { 5009, 1310 }, statuses = { 500 },
+  match = { hresults = { 0x800B0109, 0x800B0101, 0x80092013 }, event_ids = { 5009, 1310 }, statuses = { 500 },
             contains = { "Installation failed", "error status: 1603", UNTRUSTED, "mscep.dll -> 200",
-                         "cannot retrieve one of its required certificates", "MSCEP-RA" } },
+                         "cannot retrieve one of its required certificates", "MSCEP-RA",
+                         "CERT_TRUST_IS_OFFLINE_REVOCATION" } },
   check = function(records, ctx)
-    local msi, bare200, chain, vr500, temp, ra_expired = {}, {}, {}, {}, {}, {}
+    local msi, bare200, chain, vr500, temp, ra_expired, crl = {}, {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
       if r.source == "msi" and r.level == "error" and (ctx.text(r, "Installation failed") or ctx.text(r, "1603")) then msi[#msi + 1] = r end
       -- the bare SCEP URL answers 403 once the Intune policy module is in place; 200 is the generic NDES page
@@ -50,6 +56,12 @@ return {
       if ndes_own and ctx.hresult(r, 0x800B0101) then ra_expired[#ra_expired + 1] = r end
       if r.source == "iis" and r.http_status == 500 and url:find("/verifyrequest", 1, true) then vr500[#vr500 + 1] = r end
       if r.event_id == 5009 or r.event_id == 1310 then temp[#temp + 1] = r end
+      -- an offline revocation check on NDES (CAPI2 logs the failing ones at error level), or the
+      -- policy module's Initialize failing with it
+      if (r.level == "error" or r.level == "critical") and (ctx.hresult(r, 0x80092013) or ctx.text(r, "CERT_TRUST_IS_OFFLINE_REVOCATION"))
+         and ((r.component or ""):find("CAPI2", 1, true) or (r.source == "cmtrace" and ctx.text(r, "Initialize"))) then
+        crl[#crl + 1] = r
+      end
     end
     local out = {}
     if #msi > 0 or #bare200 > 0 then
@@ -60,6 +72,7 @@ return {
     end
     if #chain > 0 then out[#out + 1] = { id = "ra-chain-untrusted", evidence = chain } end
     if #ra_expired > 0 then out[#out + 1] = { id = "ra-cert-expired", evidence = ra_expired } end
+    if #crl > 0 then out[#out + 1] = { id = "connector-crl-unreachable", evidence = crl } end
     if #vr500 > 0 and #temp > 0 then
       local ev = {}
       for _, r in ipairs(vr500) do ev[#ev + 1] = r end

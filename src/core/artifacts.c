@@ -123,7 +123,7 @@ static void trust_status(FILE *f, unsigned error)
   static const struct { unsigned bit; const char *name; } names[] = {
     {0x1, "CERT_TRUST_IS_NOT_TIME_VALID"}, {0x8, "CERT_TRUST_IS_NOT_SIGNATURE_VALID"},
     {0x20, "CERT_TRUST_IS_UNTRUSTED_ROOT"}, {0x40, "CERT_TRUST_REVOCATION_STATUS_UNKNOWN"},
-    {0x10000, "CERT_TRUST_IS_PARTIAL_CHAIN"}};
+    {0x10000, "CERT_TRUST_IS_PARTIAL_CHAIN"}, {0x1000000, "CERT_TRUST_IS_OFFLINE_REVOCATION"}};
   size_t i;
   fprintf(f, "<TrustStatus><ErrorStatus value=\"%X\"", error);
   for(i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -132,56 +132,103 @@ static void trust_status(FILE *f, unsigned error)
   fputs("/></TrustStatus>", f);
 }
 
-void sceplab_art_capi2_chain(sceplab_art *a, const sceplab_art_cert *chain, size_t n, const char *process,
-                             unsigned result, const char *result_text)
+/* The System part of a CAPI2 Operational event, as `wevtutil qe Microsoft-Windows-CAPI2/Operational`
+ * prints it (one event a line here); the caller writes UserData. NULL when the log cannot open. */
+static FILE *capi2_begin(sceplab_art *a, unsigned id, unsigned opcode, const char *keywords, int error, struct tm *tm)
 {
   struct timeval tv;
-  struct tm tm;
-  unsigned all = 0;
-  size_t i;
-  char guid[48];
-  if(!n || (!a->capi2 && !(a->capi2 = open_log(a, "NDES-CAPI2.xml"))))
-    return;
-  for(i = 0; i < n; i++)
-    all |= chain[i].error;
-  utc_now(a, &tv, &tm);
-  sceplab_art_activity(guid, sizeof(guid));
-  /* as `wevtutil qe Microsoft-Windows-CAPI2/Operational` prints it, one event a line */
+  if(!a->capi2 && !(a->capi2 = open_log(a, "NDES-CAPI2.xml")))
+    return NULL;
+  utc_now(a, &tv, tm);
   fprintf(a->capi2,
           "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>"
           "<Provider Name=\"Microsoft-Windows-CAPI2\" Guid=\"{5bbca4a8-b209-48dc-a8c7-b23d3e5216fb}\"/>"
-          "<EventID>11</EventID><Version>0</Version><Level>%d</Level><Task>11</Task><Opcode>2</Opcode>"
-          "<Keywords>0x4000000000000003</Keywords><TimeCreated SystemTime=\"%04d-%02d-%02dT%02d:%02d:%02d.%06ld000Z\"/>"
+          "<EventID>%u</EventID><Version>0</Version><Level>%d</Level><Task>%u</Task><Opcode>%u</Opcode>"
+          "<Keywords>%s</Keywords><TimeCreated SystemTime=\"%04d-%02d-%02dT%02d:%02d:%02d.%06ld000Z\"/>"
           "<EventRecordID>%lu</EventRecordID><Correlation/><Execution ProcessID=\"%u\" ThreadID=\"1\"/>"
           "<Channel>Microsoft-Windows-CAPI2/Operational</Channel><Computer>",
-          result ? 2 : 4, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-          (long)tv.tv_usec, ++a->record, a->pid);
+          id, error ? 2 : 4, id, opcode, keywords, tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday, tm->tm_hour,
+          tm->tm_min, tm->tm_sec, (long)tv.tv_usec, ++a->record, a->pid);
   put_xml(a->capi2, a->host);
-  fputs("</Computer><Security UserID=\"S-1-5-20\"/></System><UserData><CertGetCertificateChain><Certificate fileRef=\"",
-        a->capi2);
-  put_xml(a->capi2, chain[0].thumbprint ? chain[0].thumbprint : "");
-  fputs(".cer\" subjectName=\"", a->capi2);
-  put_xml(a->capi2, chain[0].subject ? chain[0].subject : "");
-  fprintf(a->capi2, "\"/><ValidationTime>%04d-%02d-%02dT%02d:%02d:%02dZ</ValidationTime>"
+  fputs("</Computer><Security UserID=\"S-1-5-20\"/></System><UserData>", a->capi2);
+  return a->capi2;
+}
+
+static void capi2_cert(FILE *f, const sceplab_art_cert *c)
+{
+  fputs("<Certificate fileRef=\"", f);
+  put_xml(f, c->thumbprint ? c->thumbprint : "");
+  fputs(".cer\" subjectName=\"", f);
+  put_xml(f, c->subject ? c->subject : "");
+  fputs("\"/>", f);
+}
+
+static void capi2_end(FILE *f, const char *process, const char *task, unsigned result, const char *result_text)
+{
+  fputs("<EventAuxInfo ProcessName=\"", f);
+  put_xml(f, process);
+  fprintf(f, "\"/><CorrelationAuxInfo TaskId=\"%s\" SeqNumber=\"1\"/><Result value=\"%X\">", task, result);
+  put_xml(f, result && result_text ? result_text : "");
+  fputs("</Result>", f);
+}
+
+void sceplab_art_capi2_chain(sceplab_art *a, const sceplab_art_cert *chain, size_t n, const char *process,
+                             unsigned result, const char *result_text)
+{
+  struct tm tm;
+  unsigned all = 0, worst = result;
+  size_t i;
+  char guid[48];
+  FILE *f;
+  for(i = 0; i < n; i++) {
+    all |= chain[i].error;
+    if(chain[i].revocation)
+      worst = worst ? worst : chain[i].revocation;
+  }
+  if(!n || !(f = capi2_begin(a, 11, 2, "0x4000000000000003", worst != 0, &tm)))
+    return;
+  sceplab_art_activity(guid, sizeof(guid));
+  fputs("<CertGetCertificateChain>", f);
+  capi2_cert(f, &chain[0]);
+  fprintf(f, "<ValidationTime>%04d-%02d-%02dT%02d:%02d:%02dZ</ValidationTime>"
           "<Flags value=\"40000000\" CERT_CHAIN_REVOCATION_CHECK_CHAIN_EXCLUDE_ROOT=\"true\"/>"
           "<ChainEngineInfo context=\"machine\"/><CertificateChain chainRef=\"%s\">", tm.tm_year + 1900, tm.tm_mon + 1,
           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, guid);
-  trust_status(a->capi2, all);
+  trust_status(f, all);
   for(i = 0; i < n; i++) {
-    fputs("<ChainElement><Certificate fileRef=\"", a->capi2);
-    put_xml(a->capi2, chain[i].thumbprint ? chain[i].thumbprint : "");
-    fputs(".cer\" subjectName=\"", a->capi2);
-    put_xml(a->capi2, chain[i].subject ? chain[i].subject : "");
-    fputs("\"/>", a->capi2);
-    trust_status(a->capi2, chain[i].error);
-    fputs("</ChainElement>", a->capi2);
+    fputs("<ChainElement>", f);
+    capi2_cert(f, &chain[i]);
+    trust_status(f, chain[i].error);
+    if(chain[i].revocation) {
+      /* the CRL could not be had: the result and its text, as the sample's RevocationInfo shows */
+      fprintf(f, "<RevocationInfo><RevocationResult value=\"%X\">", chain[i].revocation);
+      put_xml(f, chain[i].revocation_text ? chain[i].revocation_text : "");
+      fputs("</RevocationResult></RevocationInfo>", f);
+    }
+    fputs("</ChainElement>", f);
   }
-  fputs("</CertificateChain><EventAuxInfo ProcessName=\"", a->capi2);
-  put_xml(a->capi2, process);
-  fprintf(a->capi2, "\"/><CorrelationAuxInfo TaskId=\"%s\" SeqNumber=\"1\"/><Result value=\"%X\">", guid, result);
-  put_xml(a->capi2, result ? result_text : "");
-  fputs("</Result></CertGetCertificateChain></UserData></Event>\n", a->capi2);
-  fflush(a->capi2);
+  fputs("</CertificateChain>", f);
+  capi2_end(f, process, guid, result, result_text);
+  fputs("</CertGetCertificateChain></UserData></Event>\n", f);
+  fflush(f);
+}
+
+void sceplab_art_capi2_policy(sceplab_art *a, const sceplab_art_cert *end, const char *process, unsigned result,
+                              const char *result_text)
+{
+  struct tm tm;
+  char guid[48];
+  FILE *f = capi2_begin(a, 30, 0, "0x4000000000000001", result != 0, &tm);
+  if(!f)
+    return;
+  sceplab_art_activity(guid, sizeof(guid));
+  fputs("<CertVerifyCertificateChainPolicy><Policy type=\"CERT_CHAIN_POLICY_BASE\" constant=\"1\"/>", f);
+  capi2_cert(f, end);
+  fprintf(f, "<CertificateChain chainRef=\"%s\"/><Flags value=\"0\"/><Status chainIndex=\"%d\" elementIndex=\"%d\"/>",
+          guid, result ? 0 : -1, result ? 0 : -1);
+  capi2_end(f, process, guid, result, result_text);
+  fputs("</CertVerifyCertificateChainPolicy></UserData></Event>\n", f);
+  fflush(f);
 }
 
 void sceplab_art_setup_failed(sceplab_art *a)

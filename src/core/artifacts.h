@@ -53,11 +53,16 @@ void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id,
 typedef struct sceplab_art_cert {
   const char *subject, *thumbprint;
   unsigned error;
+  unsigned revocation;            /* its revocation check's result (HRESULT), or 0 */
+  const char *revocation_text;
 } sceplab_art_cert;
 /* A CAPI2 Operational event 11 (CertGetCertificateChain) as Windows writes it, into NDES-CAPI2.xml:
  * the chain from the end certificate up, the chain's error bits and the result (HRESULT, its text). */
 void sceplab_art_capi2_chain(sceplab_art *a, const sceplab_art_cert *chain, size_t n, const char *process,
                              unsigned result, const char *result_text);
+/* A CAPI2 Operational event 30 (CertVerifyCertificateChainPolicy) for the chain of end. */
+void sceplab_art_capi2_policy(sceplab_art *a, const sceplab_art_cert *end, const char *process, unsigned result,
+                              const char *result_text);
 /* SetupMsi.log of an Intune connector installation that failed (1603), as Windows Installer logs it. */
 void sceplab_art_setup_failed(sceplab_art *a);
 /* Writes the CRS file in Processing under a new name (out, 33+ bytes); then moves it. */

@@ -90,6 +90,7 @@ static const sceplab_fault_info fault_table[] = {
   {"connector-not-installed", SCEPLAB_FAULT_NOT_INSTALLED, "connector-not-installed", "the Intune connector's setup failed (SetupMsi.log 1603): no policy module, the bare URL answers 200, NDES refuses the Intune challenge (event 29)"},
   {"policy-cert-expired", SCEPLAB_FAULT_POLICY_EXPIRED, "policy-cert-expired", "the policy module's certificate (NDESCertThumbprint) expired: Initialize fails (0x800b0101), SCEP requests get 503"},
   {"ra-chain-untrusted", SCEPLAB_FAULT_RA_UNTRUSTED, "ra-chain-untrusted", "the CA was renewed and its old root removed: NDES's RA certificates no longer chain to a trusted root (event 2), 500"},
+  {"crl-unreachable", SCEPLAB_FAULT_CRL_OFFLINE, "connector-crl-unreachable", "the CRL of the policy module's certificate cannot be reached: CAPI2 0x80092013, Initialize fails, WAS 5002, SCEP requests get 503"},
   {"request-too-large", SCEPLAB_FAULT_BODY_413, "request-too-large-413", "request filtering's maxAllowedContentLength set too low: a POST over 2 KB gets 413"},
 };
 
@@ -328,12 +329,27 @@ static size_t capi2_chain(server *s, X509 *end, unsigned end_err, unsigned root_
   return n;
 }
 
-static void capi2_log(server *s, X509 *end, unsigned end_err, unsigned root_err, unsigned result, const char *text)
+static const char offline_text[] = "The revocation function was unable to check revocation because the revocation "
+                                   "server was offline.";
+
+/* CAPI2's events for a chain NDES's worker built: event 11 (the chain; revocation, when not 0, is
+ * the end certificate's revocation check failing), and event 30 (the policy check) when it failed
+ * for revocation. */
+static void capi2_log(server *s, X509 *end, unsigned end_err, unsigned root_err, unsigned result, const char *text,
+                      unsigned revocation)
 {
   sceplab_art_cert chain[3];
   char *names[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
-  size_t n = capi2_chain(s, end, end_err, root_err, chain, names), i;
+  size_t n, i;
+  memset(chain, 0, sizeof(chain));
+  n = capi2_chain(s, end, end_err, root_err, chain, names);
+  if(revocation) {
+    chain[0].revocation = revocation;
+    chain[0].revocation_text = offline_text;
+  }
   sceplab_art_capi2_chain(&s->art, chain, n, "w3wp.exe", result, text);
+  if(revocation)
+    sceplab_art_capi2_policy(&s->art, &chain[0], "w3wp.exe", revocation, offline_text);
   for(i = 0; i < n; i++) {
     free(names[i][0]);
     free(names[i][1]);
@@ -353,7 +369,7 @@ static int policy_expired(server *s)
   if(!s->policy || X509_cmp_time(X509_get0_notAfter(s->policy), &t) >= 0)
     return 0;
   if(!s->policy_logged) {
-    capi2_log(s, s->policy, 0x1, 0, 0x800B0101u, expired_text);
+    capi2_log(s, s->policy, 0x1, 0, 0x800B0101u, expired_text, 0);
     s->policy_logged = 1;
   }
   return 1;
@@ -791,7 +807,7 @@ static unsigned ra_check(server *s)
              : 0x800B0109u; /* CERT_E_UNTRUSTEDROOT */
       if(code != was)
         capi2_log(s, sceplab_ca_cert(ca, tiers[i]), code == 0x800B0101u ? 0x1 : 0, code == 0x800B0101u ? 0 : 0x20, code,
-                  code == 0x800B0101u ? expired_text : untrusted_text);
+                  code == 0x800B0101u ? expired_text : untrusted_text, 0);
     }
     X509_STORE_CTX_free(ctx);
   }
@@ -1097,7 +1113,16 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     sceplab_art_plugin(&s.art, 1, s.thread, "==========[ NDES policy module started in process %u ]==========", s.art.pid);
     sceplab_art_plugin(&s.art, 1, s.thread, "Calling Initialize...");
     sceplab_art_plugin(&s.art, 1, s.thread, "NDES thumbprint is %s.", thumb ? thumb : "");
-    if(policy_expired(&s)) {
+    if(p->faults & SCEPLAB_FAULT_CRL_OFFLINE) {
+      /* the CRL distribution points of the policy module's certificate cannot be reached: the
+       * chain builds, its revocation is unknown (offline), the policy check fails, the pool stops */
+      capi2_log(&s, s.policy, 0x1000040, 0, 0, NULL, 0x80092013u);
+      sceplab_art_plugin(&s.art, 3, s.thread, "Exiting Initialize with 0x80092013");
+      sceplab_art_system_event(&s.art, "Microsoft-Windows-WAS", 5002, 2, "Application pool 'SCEP' is being automatically "
+                               "disabled due to a series of failures in the process(es) serving that application pool.");
+      s.plugin_failed = 1;
+    }
+    else if(policy_expired(&s)) {
       /* the certificate NDESCertThumbprint names is past its notAfter: Initialize fails */
       sceplab_art_plugin(&s.art, 3, s.thread, "Failed to get the NDES policy certificate %s from the local machine store: "
                          "0x800b0101. A required certificate is not within its validity period when verifying against "

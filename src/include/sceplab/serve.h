@@ -78,7 +78,8 @@ enum {
   SCEPLAB_FAULT_TEMPLATE_ACL = 1u << 19,    /* the template's permissions refuse NDES's account (0x80094012) */
   SCEPLAB_FAULT_NOT_INSTALLED = 1u << 20,   /* no Intune connector: the bare URL answers 200, NDES checks its own passwords */
   SCEPLAB_FAULT_POLICY_EXPIRED = 1u << 21,  /* the policy module's certificate expired: Initialize fails, 503 */
-  SCEPLAB_FAULT_RA_UNTRUSTED = 1u << 22     /* the RA certificates chain to a root no longer trusted: NDES event 2, 500 */
+  SCEPLAB_FAULT_RA_UNTRUSTED = 1u << 22,    /* the RA certificates chain to a root no longer trusted: NDES event 2, 500 */
+  SCEPLAB_FAULT_CRL_OFFLINE = 1u << 23      /* the policy certificate's CRL is unreachable: CAPI2 0x80092013, 503 */
 };
 
 typedef struct sceplab_fault_info {
