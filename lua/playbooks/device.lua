@@ -53,9 +53,10 @@ return {
   },
   match = { hresults = { 0x80072EE7, 0x80072EFD, 0x80072EE2, 0x80072F8F },
             contains = { "12175", "Registration Authority's response is invalid", "trusted root", "Retry Count", "install",
+                         "SCEPInstallCertificateWithScepHelper",
                          "MCSCEPErrorDomain", "NSURLErrorDomain", "Certificate retrieval reported error" },
             -- "install" reaches the C filter; check() keeps only the failure phrases
-            event_ids = { 86 } },
+            event_ids = { 86, 307 } },
   check = function(records, ctx)
     local dns, tls, root, retries, install, tries, scep = {}, {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
@@ -68,10 +69,11 @@ return {
            or (ctx.text(r, "trusted root") and (r.level == "error" or ctx.text(r, "missing") or ctx.text(r, "not found"))) then
           root[#root + 1] = r
         end
+        -- Windows' failed tries: 307 each (with the retry count in some builds' words, not in others')
         local n = (r.message or ""):match("Current Retry Count%s*:%s*%(0x(%x+)%)")
-        if n and (r.event_id == 307 or r.level == "error") then
+        if (r.event_id == 307 and (r.component or ""):find("DeviceManagement", 1, true)) or (n and r.level == "error") then
           tries[#tries + 1] = r
-          if tonumber(n, 16) >= 3 then retries[#retries + 1] = r end
+          if n and tonumber(n, 16) >= 3 then retries[#retries + 1] = r end
         end
         -- iOS: NSURLSession's errors (no HTTP answer) and profiled's SCEP errors
         local nsurl = tonumber((r.message or ""):match("NSURLErrorDomain Code=(%-%d+)"))
@@ -97,7 +99,8 @@ return {
     if #dns > 0 then out[#out + 1] = { id = "ndes-unreachable", evidence = dns } end
     if #tls > 0 then out[#out + 1] = { id = "ndes-tls-failure", evidence = tls } end
     -- the failed tries before the last belong to the same story: the evidence, in order
-    if #retries > 0 then out[#out + 1] = { id = "retries-exhausted", evidence = tries } end
+    -- the profile's RetryCount (3) used up: a try counted third, or three tries in one enrollment
+    if #retries > 0 or #tries >= 3 then out[#out + 1] = { id = "retries-exhausted", evidence = tries } end
     if #scep > 0 then out[#out + 1] = { id = "ios-scep-error", evidence = scep } end
     if #install > 0 and issued then
       -- the first record of the issuance, as counted, leads the evidence

@@ -219,17 +219,17 @@ PLATFORM.windows = {
     end
   end,
   -- 307 for each failed try, then 32 with the HTTP status when the server answered with one
-  failure = function(d, _, attempt, err)
+  -- each failed try: 307 as the seeds show it for any failure ("Failed to Initialize SCEP
+  -- enrollment with NDES Server ..."), then 32 with the error when there is one to say
+  failure = function(d, _, _, err)
+    d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper: Failed to " ..
+      "Initialize SCEP enrollment with NDES Server '%s/pkiclient.exe', CA cert thumbprint '%s' and server certs ''. )")
+      :format(d.profile.url, d.profile.ca_thumbprint or "") }
     if tostring(err or ""):match("CAThumbprint") then
       -- the profile's CAThumbprint names no CA the server sent: Windows stops before the CSR
-      d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper: Failed to " ..
-        "Initialize SCEP enrollment with NDES Server '%s/pkiclient.exe', CA cert thumbprint '%s' and server certs ''. )")
-        :format(d.profile.url, d.profile.ca_thumbprint or "") }
       d:log { id = 32, level = 2, text = "SCEP: Certificate enroll failed. Result: (The hash value is not correct.)." }
       return
     end
-    d:log { id = 307, level = 2, text = ("SCEP: Failed LogError Message : (SCEPInstallCertificateWithScepHelper) " ..
-      "Install Status : (0x80004005) Current Retry Count :  (0x%x)"):format(attempt) }
     local status = tonumber(tostring(err or ""):match("HTTP (%d%d%d)"))
     local said = { [500] = "Internal server error", [502] = "Bad Gateway", [503] = "Service unavailable",
                    [504] = "Gateway timeout", [413] = "Request entity too large", [414] = "Request uri too long",
