@@ -306,7 +306,7 @@ static void log_notify(server *s, const sceplab_policy_answer *ans, const scepla
 static time_t vnow(const server *s) { return time(NULL) + (time_t)s->art.offset; }
 
 /* A certificate's chain as CAPI2 logs it: the certificate, the issuing CA, the root (once), with
- * the error bits of the end and of the root. thumbs receives what to free. */
+ * the error bits of the end and of the root. names receives the strings to free. */
 static size_t capi2_chain(server *s, X509 *end, unsigned end_err, unsigned root_err, sceplab_art_cert *out,
                           char *names[3][2])
 {
@@ -1123,10 +1123,8 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
       s.plugin_failed = 1;
     }
     else if(policy_expired(&s)) {
-      /* the certificate NDESCertThumbprint names is past its notAfter: Initialize fails */
-      sceplab_art_plugin(&s.art, 3, s.thread, "Failed to get the NDES policy certificate %s from the local machine store: "
-                         "0x800b0101. A required certificate is not within its validity period when verifying against "
-                         "the current system clock or the timestamp in the signed file.", thumb ? thumb : "");
+      /* the certificate NDESCertThumbprint names is past its notAfter: Initialize fails (CAPI2 has
+       * logged its chain; the policy module's own words are its exit code) */
       sceplab_art_plugin(&s.art, 3, s.thread, "Exiting Initialize with 0x800b0101");
       s.plugin_failed = 1;
     }
