@@ -1,16 +1,5 @@
 -- What the device itself reports: it cannot reach NDES (DNS, connection, TLS), it lacks the trusted
 -- root, it used up its retries, or it got a certificate and could not install it.
-local EVENT_SOURCES = { eventtext = true, eventxml = true, evtx = true, eventcsv = true, eventblock = true }
--- Device records: Android and iOS logs (Console or syslog copies of profiled and mdmd), and Windows
--- events of the device's own providers (NDES writes Windows events too, with words such as
--- "trusted root" that mean something else there).
-local function on_device(r)
-  if r.source == "android" or r.platform == "ios" or r.platform == "android" then return true end
-  local c = r.component or ""
-  return EVENT_SOURCES[r.source] and (c:find("DeviceManagement", 1, true) or c:find("CertEnroll", 1, true)
-                                      or c:find("CertificateServicesClient", 1, true)) ~= nil
-end
-
 local INSTALL_FAILED = { "failed to install", "install failed", "installation failed", "cert_install_fail", "could not install",
                          "unable to install", "install certificate failed" }
 local DNS = { 0x80072EE7, 0x80072EFD, 0x80072EE2 }
@@ -60,7 +49,7 @@ return {
   check = function(records, ctx)
     local dns, tls, root, retries, install, tries, scep = {}, {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
-      local device = on_device(r)
+      local device = ctx.on_device(r)
       if device then
         for _, h in ipairs(DNS) do if ctx.hresult(r, h) then dns[#dns + 1] = r break end end
         if ctx.hresult(r, 0x80072F8F) or ctx.text(r, "12175")
@@ -71,7 +60,7 @@ return {
         end
         -- Windows' failed tries: 307 each (with the retry count in some builds' words, not in others')
         local n = (r.message or ""):match("Current Retry Count%s*:%s*%(0x(%x+)%)")
-        if (r.event_id == 307 and (r.component or ""):find("DeviceManagement", 1, true)) or (n and r.level == "error") then
+        if r.event_id == 307 or (n and r.level == "error") then
           tries[#tries + 1] = r
           if n and tonumber(n, 16) >= 3 then retries[#retries + 1] = r end
         end

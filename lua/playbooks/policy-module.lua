@@ -50,8 +50,7 @@ return {
       -- the policy certificate's expiry: CERT_E_EXPIRED anywhere but in NDES's own RA certificates
       -- (its event 2, CAPI2's chain for HOST-MSCEP-RA: ndes-host.lua), or the words
       local ra = ctx.text(r, "cannot retrieve one of its required certificates") or ctx.text(r, "MSCEP-RA")
-      local device = r.platform or r.source == "android" or (r.component or ""):find("DeviceManagement", 1, true)
-      if not ra and not device and r.source ~= "iis" and (ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
+      if not ra and not ctx.on_device(r) and r.source ~= "iis" and (ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
          or (ctx.text(r, "policy") and ctx.text(r, "certificate") and ctx.text(r, "expired"))) then expired[#expired + 1] = r end
       -- NDESPlugin's own 12175 (a device's 12175 is ndes-tls-failure, in device.lua)
       if r.source == "cmtrace" and (ctx.text(r, "12175") or ctx.text(r, "CERT_CN_INVALID")) then cn[#cn + 1] = r end

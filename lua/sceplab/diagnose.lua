@@ -323,6 +323,7 @@ local function context(attempt, all, successes)
   -- "Authority's" matches "Authority’s": quotes in one form, case folded
   function ctx.text(r, s) return norm(r):find(normalize(s):lower(), 1, true) ~= nil end
   function ctx.is_scep_url(r) return (r.url or ""):lower():find("mscep", 1, true) ~= nil end
+  ctx.on_device = timeline.on_device
   function ctx.hresult(r, code) return r.hresult ~= nil and tonumber(r.hresult:sub(3), 16) == code & 0xFFFFFFFF end
   -- the first n records of a list (default 5)
   function ctx.first(list, n) return { table.unpack(list, 1, math.min(#list, n or 5)) } end

@@ -26,6 +26,20 @@ function M.merge(paths, opts, emit)
   return inputs
 end
 
+-- Windows event formats: NDES writes Windows events too, with words such as "trusted root" that
+-- mean something else there, so only the device's own providers count as the device.
+local EVENT_SOURCES = { eventtext = true, eventxml = true, evtx = true, eventcsv = true, eventblock = true }
+
+--- Whether a record is the device's own: Android and iOS logs (Company Portal, Console or syslog
+-- copies of profiled and mdmd), and Windows events of the device's providers (DeviceManagement,
+-- CertEnroll, CertificateServicesClient).
+function M.on_device(r)
+  if r.source == "android" or r.source == "ios" or r.platform == "ios" or r.platform == "android" then return true end
+  local c = r.component or ""
+  return EVENT_SOURCES[r.source] ~= nil and (c:find("DeviceManagement", 1, true) or c:find("CertEnroll", 1, true)
+                                              or c:find("CertificateServicesClient", 1, true)) ~= nil
+end
+
 -- The identifiers that name one enrollment attempt: its request id and its transaction id. A
 -- device id is weaker (a device makes many attempts) and is handled apart.
 local function keys_of(r)
@@ -116,10 +130,7 @@ function M.group(records, window)
   -- A device's own log is one device's story: a record there chains to the record before it (a
   -- Windows retry every RetryDelay minutes stays in its attempt however long the retries take).
   -- Server logs interleave many devices and do not chain.
-  local function on_device(r)
-    local c = r.component or ""
-    return r.platform ~= nil or r.source == "android" or r.source == "ios" or c:find("DeviceManagement", 1, true) ~= nil
-  end
+  local on_device = M.on_device
   local function insert_sorted(list, e)
     local lo, hi = 1, #list + 1
     while lo < hi do
