@@ -140,7 +140,7 @@ function M.load(path)
       if total == 0 then return fail(path, "steps[%d]: advance needs minutes, hours or days = a positive integer", i) end
       st.minutes = total
     end
-    if st[1] == "renew" and #(sc.steps) > 0 then
+    if st[1] == "renew" then
       local enrolled = false
       for j = 1, i - 1 do enrolled = enrolled or sc.steps[j][1] == "enroll" end
       if not enrolled then return fail(path, "steps[%d]: renew needs an enroll step before it (a certificate to renew)", i) end
