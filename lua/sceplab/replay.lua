@@ -50,7 +50,11 @@ local function fail(path, fmt, ...) return nil, path .. ": " .. fmt:format(...) 
 function M.profile_from_file(sc, path)
   local f = sc.profile.file
   if type(f) ~= "string" then return fail(path, "field 'profile.file' must be a string (a SyncML or Apple profile)") end
-  local full = f:sub(1, 1) == "/" and f or ((path:match("^(.*)/") or ".") .. "/" .. f)
+  -- a scenario is data: it names a file beside it, never one elsewhere on the machine
+  if f:sub(1, 1) == "/" or ("/" .. f .. "/"):find("/../", 1, true) then
+    return fail(path, "field 'profile.file' must be a path inside the scenario's folder, not '%s'", f)
+  end
+  local full = (path:match("^(.*)/") or ".") .. "/" .. f
   local data, rerr = sys.read_file(full, (require "sceplab.core.decode").max_input)
   if not data then return fail(path, "profile.file: %s", tostring(rerr)) end
   local p, perr = (require "sceplab.profile").from_document(data, full)

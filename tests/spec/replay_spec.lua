@@ -180,6 +180,10 @@ describe("sceplab replay", function()
       steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c11)
     assert.matches("profile.file: [^\n]*no%-such%-profile%.xml", e11)
+    local c12, e12 = bad([[return { description = "x", platform = "windows", profile = { file = "../../etc/passwd" },
+      steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c12)
+    assert.matches("field 'profile.file' must be a path inside the scenario's folder", e12, 1, true)
     -- scenarios are data scripts in the sandbox: no os.execute
     local c5, e5, f5 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
       steps = {}, expect = { verdict = "failed" }, os.execute("true") }]])
