@@ -62,7 +62,8 @@ function M.run(args)
     if not ok then stderr("%s", zerr) return 1 end
     bundle = zip
   end
-  io.stdout:write(("bundle: %s (NDES/ and Device/)\n"):format(bundle))
+  io.stdout:write(("bundle: %s (%s)\n"):format(bundle, sc.collect.ndes and sc.collect.device and "NDES/ and Device/"
+                                                       or sc.collect.ndes and "NDES/" or "Device/"))
   if not args.check then return 0 end
   local rep, fails = replay.check(sc, bundle, res.date)
   if not rep then stderr("%s", fails) return 1 end

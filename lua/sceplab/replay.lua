@@ -14,6 +14,7 @@ local M = {}
 
 -- What a scenario may say (docs/scenarios.md).
 local FIELDS = { description = "string", platform = "string", server = "table", profile = "table", device = "table",
+                 collect = "table",
                  intune = "table", steps = "table", expect = "table", references = "table" }
 local PLATFORMS = { windows = true, android = true, ios = true }
 local STEPS = { deploy = true, enroll = true, advance = true, fault = true, fix = true, rotate = true, renew = true,
@@ -110,6 +111,14 @@ function M.load(path)
     if not ok then return nil, err end
   end
   if type(sc.profile.subject) ~= "string" then return fail(path, "field 'profile.subject' (string) is required") end
+  -- what the ticket's bundle holds: the NDES server's logs, the device's, or both (the default)
+  local have = {}
+  for i, c in ipairs(sc.collect or { "ndes", "device" }) do
+    if c ~= "ndes" and c ~= "device" then return fail(path, "collect[%d] must be \"ndes\" or \"device\"", i) end
+    have[c] = true
+  end
+  if not next(have) then return fail(path, "field 'collect' must name \"ndes\", \"device\" or both") end
+  sc.collect = have
   local rt = sc.profile.renewal_threshold
   if rt ~= nil and (math.type(rt) ~= "integer" or rt < 1 or rt > 50) then
     return fail(path, "field 'profile.renewal_threshold' must be an integer percentage from 1 to 50 (Intune's range)")
@@ -691,8 +700,11 @@ function M.run(sc, opts)
   ca:close()
   cleanup()
   if rerr then return nil, rerr, "failed" end
-  local wok, werr = device:write(bundle .. "/Device")
-  if not wok then return nil, werr, "failed" end
+  if sc.collect.device then
+    local wok, werr = device:write(bundle .. "/Device")
+    if not wok then return nil, werr, "failed" end
+  end
+  if not sc.collect.ndes then M.remove_bundle(bundle .. "/NDES") end
   return { bundle = bundle, steps = steps, result = result,
            date = os.date("!%Y-%m-%d", math.floor(device.first_t or run:now())) }
 end
@@ -781,8 +793,15 @@ function M.from_report(rep, name)
       sc.expect.verdict, sc.expect.failing_step = "failed", v.failing_step
     end
   end
+  -- a bundle of the NDES server's logs alone: the skeleton collects those alone
+  local server_only = false
+  for _, v in ipairs(rep.verdicts or {}) do
+    if v.status == "server-succeeded" then server_only = true end
+    if v.status == "enrollment-succeeded" then server_only = false break end
+  end
   if #sc.expect.raises == 0 then
-    sc.expect = { verdict = "enrollment-succeeded", no_errors = true }
+    sc.expect = { verdict = server_only and "server-succeeded" or "enrollment-succeeded", no_errors = true }
+    if server_only then sc.collect = { "ndes" } end
     local failing = false
     for _, f in ipairs(rep.findings) do failing = failing or f.severity ~= "info" end
     if failing then notes[#notes + 1] = "no finding it could reproduce: the skeleton plays a healthy enrollment" end
@@ -819,7 +838,12 @@ end
 -- date: the (UTC) day the device's log starts on, for a log that writes none (default today).
 function M.check(sc, bundle, date)
   -- a Console copy writes no date: the run's day, as an admin passes --date
-  local inputs = bundle:match("%.zip$") and { bundle } or { bundle .. "/NDES", bundle .. "/Device" }
+  local inputs = { bundle }
+  if not bundle:match("%.zip$") then
+    inputs = {}
+    if sc.collect.ndes then inputs[#inputs + 1] = bundle .. "/NDES" end
+    if sc.collect.device then inputs[#inputs + 1] = bundle .. "/Device" end
+  end
   local rep, err = diagnose.run(inputs,
                                 { date = PLATFORM[sc.platform].needs_date and (date or os.date("!%Y-%m-%d")) or nil })
   if not rep then return nil, err end

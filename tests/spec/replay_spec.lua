@@ -19,6 +19,12 @@ describe("sceplab replay", function()
       assert.are.equal(0, code, out .. err)
       assert.matches("check: the bundle diagnoses as the scenario expects", out, 1, true)
       -- laid out like a collection, and no secret of the lab CA in it
+      if out:match("bundle: [^\n]*%(NDES/%)\n") then
+        -- a ticket with the server's logs alone
+        assert.is_nil(io.open(bundle .. "/Device/DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml"))
+        assert.is_truthy(io.open(bundle .. "/NDES/NDESPlugin.log"))
+        return
+      end
       local dev = io.popen("ls " .. h.shquote(bundle .. "/Device"))
       assert.matches("^DeviceManagement%-Enterprise%-Diagnostics%-Provider%-Admin%.xml\n$", dev:read("a")
         :gsub("^OMADMLog%.log\n$", "DeviceManagement-Enterprise-Diagnostics-Provider-Admin.xml\n")
@@ -35,7 +41,7 @@ describe("sceplab replay", function()
   for _, case in ipairs({ "challenge-expired", "subject-mismatch", "ca-template-unsupported", "scep-app-pool-503",
                           "connector-service-stopped", "healthy-windows", "healthy-android", "healthy-ios",
                           "connector-not-installed", "policy-cert-expired", "ra-chain-untrusted", "ra-cert-expired",
-                          "ndes-500", "connector-crl-unreachable", "policy-cert-expired-403-17" }) do
+                          "ndes-500", "connector-crl-unreachable", "policy-cert-expired-403-17", "server-succeeded" }) do
     it("writes a scenario from the " .. case .. " bundle that replays to the same diagnosis (--from)", function()
       local file = h.tmpname() .. ".lua"
       local code, _, err = h.sceplab({ "replay", "--from", h.root .. "/lua/playbooks/fixtures/" .. case, "-o", file })
@@ -180,6 +186,10 @@ describe("sceplab replay", function()
       steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c11)
     assert.matches("profile.file: [^\n]*no%-such%-profile%.xml", e11)
+    local c13, e13 = bad([[return { description = "x", platform = "windows", profile = { subject = "CN=x" },
+      collect = { "phone" }, steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
+    assert.are.equal(3, c13)
+    assert.matches('collect[1] must be "ndes" or "device"', e13, 1, true)
     local c12, e12 = bad([[return { description = "x", platform = "windows", profile = { file = "../../etc/passwd" },
       steps = { { "deploy" } }, expect = { verdict = "failed" } }]])
     assert.are.equal(3, c12)
