@@ -143,10 +143,10 @@ static int add_template_name(X509 *x, const char *name)
 }
 
 /* A certificate for key under subject, signed by issuer (NULL: self-signed with key), with SANs
- * when san is given (OpenSSL's "DNS:x,IP:y" form). */
+ * when san is given (OpenSSL's "DNS:x,IP:y" form), valid from `from` (0: five minutes ago) for days. */
 static X509 *make_cert_san(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int days,
                            const char *basic, const char *usage, const char *eku, const char *template_name,
-                           const char *san)
+                           const char *san, time_t from)
 {
   X509 *x = X509_new();
   int ok = x != NULL;
@@ -155,7 +155,9 @@ static X509 *make_cert_san(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer
   if(ok) {
     random_serial(X509_get_serialNumber(x));
     /* five minutes back: a device whose clock is a little behind still accepts it */
-    ok = X509_gmtime_adj(X509_getm_notBefore(x), -300) && X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL);
+    time_t t = from ? from : time(NULL) - 300;
+    ok = X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &t) &&
+         X509_time_adj_ex(X509_getm_notAfter(x), days, from ? 0 : 300, &t);
   }
   ok = ok && add_ext(x, issuer, NID_basic_constraints, basic) == 0 && add_ext(x, issuer, NID_key_usage, usage) == 0 &&
        add_ext(x, issuer, NID_subject_key_identifier, "hash") == 0;
@@ -178,7 +180,7 @@ static X509 *make_cert_san(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer
 static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int days,
                        const char *basic, const char *usage, const char *eku, const char *template_name)
 {
-  return make_cert_san(subject, key, issuer, issuer_key, days, basic, usage, eku, template_name, NULL);
+  return make_cert_san(subject, key, issuer, issuer_key, days, basic, usage, eku, template_name, NULL, 0);
 }
 
 static int save_pair(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sceplab_error *err)
@@ -1115,15 +1117,10 @@ X509 *sceplab_ca_policy_cert(sceplab_ca *ca, const char *host, int64_t not_befor
     return NULL;
   }
   x = make_cert_san(subj, k, ca->cert[SCEPLAB_CA_ISSUING], ca->key[SCEPLAB_CA_ISSUING], days > 0 ? days : 730,
-                    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment", "clientAuth,serverAuth", NULL, NULL);
+                    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment", "clientAuth,serverAuth", NULL, NULL,
+                    nb ? nb : time(NULL));
   X509_NAME_free(subj);
   EVP_PKEY_free(k);
-  if(x && (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) ||
-           !X509_time_adj_ex(X509_getm_notAfter(x), days > 0 ? days : 730, 0, &nb) ||
-           X509_sign(x, ca->key[SCEPLAB_CA_ISSUING], EVP_sha256()) <= 0)) {
-    X509_free(x);
-    x = NULL;
-  }
   if(!x)
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the NDES policy certificate");
   return x;
@@ -1156,7 +1153,7 @@ int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, in
     return -1;
   }
   x = make_cert_san(subj, k, ca->cert[SCEPLAB_CA_ISSUING], ca->key[SCEPLAB_CA_ISSUING], days > 0 ? days : 30,
-                    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment", "serverAuth", NULL, san);
+                    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment", "serverAuth", NULL, san, 0);
   X509_NAME_free(subj);
   if(x) {
     *cert_pem = sceplab_cert_pem(x);
