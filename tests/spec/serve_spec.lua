@@ -743,11 +743,15 @@ describe("sceplab serve: NDES's own certificates and the connector's installatio
   local function curl(url)
     return (sh_out("curl -s -o /dev/null -w '%{http_code}' " .. h.shquote(url)))
   end
-
-  it("without the connector: NDES's page at the bare URL, SetupMsi.log 1603, the Intune challenge refused", function()
+  -- a new CA served by NDES with the Intune connector and one fault: the CA's folder and the server
+  local function faulty(fault)
     local dir = h.tmpname()
     assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
-    local s = start(dir, { "--policy", "intune", "--fault", "connector-not-installed" })
+    return dir, start(dir, { "--policy", "intune", "--fault", fault })
+  end
+
+  it("without the connector: NDES's page at the bare URL, SetupMsi.log 1603, the Intune challenge refused", function()
+    local dir, s = faulty("connector-not-installed")
     local page = sh_out("curl -s " .. h.shquote(s.url))
     assert.matches("Network Device Enrollment Service allows you to obtain certificates", page, 1, true)
     assert.are.equal("200", curl(s.url .. "?operation=GetCACaps&message=x"))
@@ -761,9 +765,7 @@ describe("sceplab serve: NDES's own certificates and the connector's installatio
   end)
 
   it("checks its RA certificates' chains: an untrusted root is event 2 and a 500 for every request", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
-    local s = start(dir, { "--policy", "intune", "--fault", "ra-chain-untrusted" })
+    local dir, s = faulty("ra-chain-untrusted")
     assert.are.equal("500", curl(s.url .. "?operation=GetCACaps&message=x"))
     assert.are.equal("500", curl(s.url .. "?operation=GetCACert&message=x"))
     stop(s)
@@ -788,9 +790,7 @@ describe("sceplab serve: NDES's own certificates and the connector's installatio
   end)
 
   it("an expired policy certificate fails Initialize: 0x800b0101 in NDESPlugin.log, 503 to devices", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
-    local s = start(dir, { "--policy", "intune", "--fault", "policy-cert-expired" })
+    local dir, s = faulty("policy-cert-expired")
     assert.are.equal("503", curl(s.url .. "?operation=GetCACaps&message=x"))
     stop(s)
     local plugin = h.read(dir .. "/logs/NDESPlugin.log")
