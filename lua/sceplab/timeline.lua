@@ -125,32 +125,33 @@ function M.group(records, window)
         if d <= window and (not bestd or d < bestd) then best, bestd = e.a, d end
       end
     end
-    return best
+    return best, bestd
   end
   -- A device's own log is one device's story: a record there chains to the record before it (a
-  -- Windows retry every RetryDelay minutes stays in its attempt however long the retries take).
-  -- Server logs interleave many devices and do not chain.
+  -- Windows retry every RetryDelay minutes stays in its attempt however long the retries take),
+  -- and what the server logged at that moment joins it too. Server logs interleave many devices
+  -- and do not chain. Chained records go to lists of their own, appended in time order as the
+  -- identified ones are, so the search stays logarithmic.
   local on_device = M.on_device
-  local function insert_sorted(list, e)
-    local lo, hi = 1, #list + 1
-    while lo < hi do
-      local mid = (lo + hi) // 2
-      if list[mid].t <= e.t then lo = mid + 1 else hi = mid end
-    end
-    table.insert(list, lo, e)
+  local chained_file, chained_any = {}, {}
+  local function closer(l1, l2, t)
+    local a1, d1 = nearest(l1, t)
+    local a2, d2 = nearest(l2, t)
+    if a1 and (not a2 or d1 <= d2) then return a1 end
+    return a2
   end
   for _, i in ipairs(unassigned) do
     local r = records[i]
     if r.time_us then
       local a = (r.device_id and nearest(by_device[r.device_id:lower()], r.time_us))
-        or nearest(last_in_file[r.file], r.time_us) or nearest(last_any, r.time_us)
+        or closer(last_in_file[r.file], chained_file[r.file], r.time_us) or closer(last_any, chained_any, r.time_us)
       if a then
         r.attempt = a.id
         if on_device(r) then
-          -- and what the server logged at that moment belongs to the same attempt
-          last_in_file[r.file] = last_in_file[r.file] or {}
-          insert_sorted(last_in_file[r.file], { t = r.time_us, a = a })
-          insert_sorted(last_any, { t = r.time_us, a = a })
+          chained_file[r.file] = chained_file[r.file] or {}
+          local l = chained_file[r.file]
+          l[#l + 1] = { t = r.time_us, a = a }
+          chained_any[#chained_any + 1] = { t = r.time_us, a = a }
         end
       end
     end
