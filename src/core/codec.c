@@ -363,9 +363,113 @@ size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_
   return o;
 }
 
+/* The start of the ill-formed sequence at p to replace with one U+FFFD: its maximal subpart (the
+ * longest start of a well-formed sequence, as Unicode recommends), at least one byte. *cut is set
+ * when those bytes are a well-formed start that the end of the buffer cut short. */
+static size_t utf8_bad_len(const unsigned char *p, size_t n, int *cut)
+{
+  size_t len, k;
+  unsigned char lo = 0x80, hi = 0xBF;
+  *cut = 0;
+  if(p[0] >= 0xC2 && p[0] <= 0xDF) len = 2;
+  else if(p[0] >= 0xE0 && p[0] <= 0xEF) len = 3;
+  else if(p[0] >= 0xF0 && p[0] <= 0xF4) len = 4;
+  else return 1;
+  if(p[0] == 0xE0) lo = 0xA0;
+  else if(p[0] == 0xED) hi = 0x9F;
+  else if(p[0] == 0xF0) lo = 0x90;
+  else if(p[0] == 0xF4) hi = 0x8F;
+  for(k = 1; k < len && k < n; k++) {
+    unsigned char lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xBF;
+    if(p[k] < lo_k || p[k] > hi_k)
+      return k;
+  }
+  *cut = k < len; /* every byte there was right: the buffer ended first */
+  return k;
+}
+
+size_t sceplab_utf8_valid(const char *in, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)in;
+  size_t i = 0, len;
+  uint32_t cp;
+  while(i < n) {
+    /* logs are mostly ASCII: eight bytes at a time while no byte has its high bit set */
+    while(i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if(w & 0x8080808080808080ull)
+        break;
+      i += 8;
+    }
+    if(i >= n)
+      break;
+    if(p[i] < 0x80) {
+      i++;
+      continue;
+    }
+    if(!(len = utf8_seq(p + i, n - i, &cp)))
+      return i;
+    i += len;
+  }
+  return n;
+}
+
+size_t sceplab_utf8_cut_tail(const char *in, size_t n)
+{
+  size_t start = sceplab_utf8_valid(in, n);
+  int cut;
+  while(start < n) {
+    size_t k = utf8_bad_len((const unsigned char *)in + start, n - start, &cut);
+    if(cut && start + k == n)
+      return k;
+    start += k;
+    start += sceplab_utf8_valid(in + start, n - start);
+  }
+  return 0;
+}
+
+size_t sceplab_utf8_repair(const char *in, size_t n, char *out)
+{
+  size_t i = 0, o = 0;
+  while(i < n) {
+    size_t good = sceplab_utf8_valid(in + i, n - i), k;
+    int cut;
+    memmove(out + o, in + i, good); /* in and out may be the same buffer when nothing was bad yet */
+    o += good;
+    i += good;
+    if(i >= n)
+      break;
+    k = utf8_bad_len((const unsigned char *)in + i, n - i, &cut);
+    memcpy(out + o, "\xEF\xBF\xBD", 3);
+    o += 3;
+    i += k;
+  }
+  return o;
+}
+
+size_t sceplab_utf8_boundary(const char *in, size_t n, size_t max)
+{
+  size_t i = 0, len;
+  uint32_t cp;
+  if(n <= max)
+    return n;
+  while(i < max) {
+    len = utf8_seq((const unsigned char *)in + i, n - i, &cp);
+    if(!len)
+      len = 1;
+    if(i + len > max)
+      break;
+    i += len;
+  }
+  return i;
+}
+
 static const char *const apostrophes[] = {
   "'", "`", "\xC2\xB4", "\xE2\x80\x98", "\xE2\x80\x99", "\xE2\x80\xB2", "\xC3\xA2\xE2\x82\xAC\xE2\x84\xA2",
-  "\xC3\xA2\xE2\x82\xAC\xCB\x9C", "&#39;", "&apos;", "&#x27;", NULL};
+  "\xC3\xA2\xE2\x82\xAC\xCB\x9C", "&#39;", "&apos;", "&#x27;", "&rsquo;", "&lsquo;", "&#8217;", "&#x2019;",
+  /* escapes left in text pasted out of JSON, C# strings and RTF: "Authority\u2019s", "Authority\'92s" */
+  "\\u2019", "\\u2018", "\\u0027", "\\'92", "\\'91", NULL};
 static const char *const quotes[] = {
   "\"", "\xE2\x80\x9C", "\xE2\x80\x9D", "\xC3\xA2\xE2\x82\xAC\xC5\x93", "\xC3\xA2\xE2\x82\xAC\xC2\x9D", "&quot;", NULL};
 
@@ -394,7 +498,8 @@ size_t sceplab_quote_at(const char *p, size_t n, char q)
   if(q == '\'' ? ((unsigned char)*p == 0x91 || (unsigned char)*p == 0x92)
                 : ((unsigned char)*p == 0x93 || (unsigned char)*p == 0x94))
     return 1;
-  if(*p != '`' && *p != '&' && (unsigned char)*p != 0xC2 && (unsigned char)*p != 0xC3 && (unsigned char)*p != 0xE2)
+  if(*p != '`' && *p != '&' && *p != '\\' && (unsigned char)*p != 0xC2 && (unsigned char)*p != 0xC3 &&
+     (unsigned char)*p != 0xE2)
     return 0;
   for(i = 0; forms[i]; i++) {
     size_t len = strlen(forms[i]);
@@ -427,12 +532,41 @@ size_t sceplab_normalize_quotes(const char *in, size_t n, char *out)
   return o;
 }
 
+static int ascii_letter(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* An apostrophe as pasted text mangles it: a run of one to three characters that are no letters
+ * ("Authority...s", "Authority?s", "Authority\xEF\xBF\xBDs"), on one line, not white space alone.
+ * The length of the run at p, or 0. A character is a whole UTF-8 sequence, or one byte that
+ * starts none. */
+size_t sceplab_mangled_apostrophe(const char *p, size_t n)
+{
+  size_t i = 0, chars = 0;
+  int visible = 0;
+  while(i < n && chars < 3 && !ascii_letter(p[i]) && p[i] != '\n' && p[i] != '\r') {
+    uint32_t cp;
+    size_t len = utf8_seq((const unsigned char *)p + i, n - i, &cp);
+    visible = visible || (p[i] != ' ' && p[i] != '\t');
+    i += len ? len : 1;
+    chars++;
+  }
+  /* the run must end where the word goes on, at a letter; white space alone is a word break */
+  return visible && i < n && ascii_letter(p[i]) ? i : 0;
+}
+
 size_t sceplab_match_text(const char *p, size_t n, const char *needle)
 {
   size_t i = 0, k;
+  const char *start = needle;
   for(; *needle; needle++) {
     if(*needle == '\'' || *needle == '"') {
-      if(!(k = sceplab_quote_at(p + i, n - i, *needle)))
+      k = sceplab_quote_at(p + i, n - i, *needle);
+      /* an apostrophe inside a word ("Authority's"): whatever a paste left in its place */
+      if(!k && *needle == '\'' && needle > start && ascii_letter(needle[-1]) && ascii_letter(needle[1]))
+        k = sceplab_mangled_apostrophe(p + i, n - i);
+      if(!k)
         return 0;
       i += k;
     }

@@ -115,9 +115,59 @@ static void quotes_normalised(void **state)
   assert_int_equal(sceplab_match_text("Authority s", 11, "Authority's"), 0);
 }
 
+/* Ill-formed UTF-8 becomes one U+FFFD per maximal subpart; well-formed text is left as it is. */
+static void utf8_repaired(void **state)
+{
+  static const struct { const char *in, *out; } cases[] = {
+    {"plain ascii", "plain ascii"},
+    {"caf\xC3\xA9 \xE2\x80\x99", "caf\xC3\xA9 \xE2\x80\x99"}, /* é and ’ stay */
+    {"a\xFF" "b", "a\xEF\xBF\xBD" "b"}, /* a byte that starts nothing */
+    {"a\xE2\x82 b", "a\xEF\xBF\xBD b"}, /* a 3-byte sequence cut short: one */
+    {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"}, /* an overlong '/' */
+    {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* a surrogate */
+    {"x\x80", "x\xEF\xBF\xBD"}, /* a stray continuation byte */
+  };
+  char out[64];
+  size_t i, n;
+  (void)state;
+  for(i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    n = sceplab_utf8_repair(cases[i].in, strlen(cases[i].in), out);
+    out[n] = '\0';
+    assert_string_equal(out, cases[i].out);
+    assert_int_equal(sceplab_utf8_valid(out, n), n);
+  }
+  assert_int_equal(sceplab_utf8_valid("ab\xFF" "cd", 5), 2);
+  /* a reader holds the start of a character the chunk's end cut, never a bad byte */
+  assert_int_equal(sceplab_utf8_cut_tail("ab\xE2\x80", 4), 2);
+  assert_int_equal(sceplab_utf8_cut_tail("ab\xF0", 3), 1);
+  assert_int_equal(sceplab_utf8_cut_tail("ab\xFF", 3), 0);
+  assert_int_equal(sceplab_utf8_cut_tail("ab\xC3\xA9", 4), 0);
+  /* a cut at 4 bytes keeps "ab" and the whole é, never half of ’ */
+  assert_int_equal(sceplab_utf8_boundary("ab\xC3\xA9\xE2\x80\x99", 7, 5), 4);
+  assert_int_equal(sceplab_utf8_boundary("abc", 3, 10), 3);
+}
+
+/* An apostrophe inside a word, as pastes mangle it: one to three non-letters, not white space alone. */
+static void apostrophes_as_pasted(void **state)
+{
+  static const char *const match[] = {"Authority...s", "Authority?s", "Authority\\u2019s", "Authority\xEF\xBF\xBD" "s",
+                                      "Authority\\'92s", "Authority&rsquo;s", "Authority .s", NULL};
+  static const char *const no[] = {"Authority....s", "Authority s", "Authoritys", "Authority.\ns", "Authority??", NULL};
+  size_t i;
+  (void)state;
+  for(i = 0; match[i]; i++)
+    assert_int_equal(sceplab_match_text(match[i], strlen(match[i]), "authority's"), strlen(match[i]));
+  for(i = 0; no[i]; i++)
+    assert_int_equal(sceplab_match_text(no[i], strlen(no[i]), "authority's"), 0);
+  /* a quote that is no apostrophe inside a word keeps to its known forms */
+  assert_int_equal(sceplab_match_text("say ?x?", 7, "say 'x'"), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(utf8_repaired),
+    cmocka_unit_test(apostrophes_as_pasted),
     cmocka_unit_test(b64_tolerates_breaks_and_missing_padding),
     cmocka_unit_test(b64_rejects_garbage_with_offset),
     cmocka_unit_test(b64_round_trip),

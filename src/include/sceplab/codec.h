@@ -43,6 +43,17 @@ unsigned char *sceplab_to_utf8(const unsigned char *buf, size_t n, size_t *outle
 size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
 size_t sceplab_visible_len(const char *in, size_t n);
 
+/* Text as UTF-8 whatever the input held. sceplab_utf8_valid: the length of the longest valid prefix
+ * (n when all is). sceplab_utf8_repair writes in to out (room for 3 * n bytes) with each ill-formed
+ * sequence (a stray continuation byte, an overlong form, a surrogate, a sequence cut short) as one
+ * U+FFFD per maximal subpart, and returns the length written. sceplab_utf8_cut_tail: the bytes at
+ * the end of in that start a sequence the end cut short (0-3: a reader holds them for the next
+ * chunk). sceplab_utf8_boundary: the longest prefix of at most max bytes that cuts no character. */
+size_t sceplab_utf8_valid(const char *in, size_t n);
+size_t sceplab_utf8_repair(const char *in, size_t n, char *out);
+size_t sceplab_utf8_cut_tail(const char *in, size_t n);
+size_t sceplab_utf8_boundary(const char *in, size_t n, size_t max);
+
 /* Apostrophes and quotes as logs, web pages and mail clients write them: straight, curly (U+2018,
  * U+2019, U+201C, U+201D), backtick and acute accent, the prime, HTML entities (&#39; &apos;
  * &quot;), curly quotes whose UTF-8 was read as Windows-1252 and encoded again ("â€™"), and the
@@ -54,9 +65,16 @@ size_t sceplab_quote_at(const char *p, size_t n, char q);
 size_t sceplab_normalize_quotes(const char *in, size_t n, char *out);
 
 /* Case-insensitive match of needle at p (at most n bytes), an apostrophe or a double quote in the
- * needle matching any form of it (sceplab_quote_at), so "Authority's" matches "Authority’s":
- * the length matched, or 0. What the log filter's "contains" uses. */
+ * needle matching any form of it (sceplab_quote_at), so "Authority's" matches "Authority’s"; an
+ * apostrophe between two letters of the needle also matches what pasting leaves in its place: a run
+ * of one to three characters that are no letters, on one line, not white space alone
+ * ("Authority...s", "Authority?s"; "Authority s" is two words).
+ * The length matched, or 0. What the log filter's "contains" uses. */
 size_t sceplab_match_text(const char *p, size_t n, const char *needle);
+/* The length of the run at p that a paste left where an apostrophe stood inside a word (one to
+ * three characters that are no ASCII letters, not white space alone, no line break, followed by a
+ * letter), or 0. */
+size_t sceplab_mangled_apostrophe(const char *p, size_t n);
 
 /* Case-insensitive search for needle within the first n bytes of hay. */
 const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle);
