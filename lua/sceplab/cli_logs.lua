@@ -72,11 +72,14 @@ local function report_inputs(inputs)
     stderr("no input could be read as a log (%d file(s) not recognised or unreadable)", #inputs)
     return 3
   end
-  local unread = {}
+  local unread, binary = {}, 0
   for _, i in ipairs(inputs) do
     if not i.format then
       if i.fatal then stderr("%s", i.error) code = 3
+      -- an archive member refused (a bomb, nested too deep): said whatever the terminal
+      elseif i.refused then stderr("%s", i.error)
       elseif tty then stderr("skipped %s", i.error)
+      elseif i.binary then binary = binary + 1
       else unread[#unread + 1] = i.file end
     else
       local line = ("%s: %s, %d record(s), skipped %d"):format(i.file, i.format, i.records, i.skipped)
@@ -89,6 +92,7 @@ local function report_inputs(inputs)
     end
   end
   -- files of a folder or archive that are no log: one line, never silence (a terminal lists each)
+  if binary > 0 then stderr("skipped %d binary file(s) (images, documents, archives not opened): not logs", binary) end
   if #unread > 0 then
     local shown = { table.unpack(unread, 1, 3) }
     stderr("skipped %d file(s) not read as a log: %s%s", #unread, table.concat(shown, ", "), #unread > 3 and ", ..." or "")

@@ -12,12 +12,16 @@ M.parse_time = (require "sceplab.time").parse
 -- pass, small files and newest-first exports read whole and sorted, large ones streamed, so memory
 -- and open files stay bounded whatever the bundle holds.
 -- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes), offset (minutes east
--- assumed for formats without a zone), date ("YYYY-MM-DD" for date-less formats), format, progress.
+-- assumed for formats without a zone), date ("YYYY-MM-DD" for date-less formats), format, progress,
+-- archive_depth and archive_budget (how deep archives inside archives are opened, how many bytes an
+-- archive may expand to; docs/log-formats.md).
 -- Returns inputs: {{file, format, why, records, skipped, examples, steps, out_of_order?, sorted?} |
--- {file, error, fatal}}; an input whose reading stopped in the middle has format and error both.
+-- {file, error, fatal, binary?, refused?}}; an input whose reading stopped in the middle has format
+-- and error both.
 function M.merge(paths, opts, emit)
   opts = opts or {}
-  local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress }
+  local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress,
+                  archive_depth = opts.archive_depth, archive_budget = opts.archive_budget }
   local m <close>, err, code = logs.merge(paths, opts.filter, lopts)
   if not m then return { { file = table.concat(paths, " "), error = err, fatal = true, code = code } } end
   for r in m:records() do emit(r) end

@@ -40,7 +40,8 @@ void sceplab_optlib_forget(void);
   X(archive_write_new) X(archive_write_free) X(archive_write_set_format_zip) X(archive_write_open_filename) \
   X(archive_write_header) X(archive_write_data) X(archive_write_close) X(archive_entry_new) X(archive_entry_free) \
   X(archive_entry_set_pathname) X(archive_entry_set_size) X(archive_entry_set_filetype) X(archive_entry_set_perm) \
-  X(archive_entry_set_mtime)
+  X(archive_entry_set_mtime) X(archive_read_support_format_cab) X(archive_read_open_fd) X(archive_filter_bytes) \
+  X(archive_entry_pathname_utf8)
 #define SCEPLAB_EVTX_FUNCS(X)                                                                  \
   X(libevtx_file_initialize) X(libevtx_file_open) X(libevtx_file_close) X(libevtx_file_free) \
   X(libevtx_file_get_number_of_records) X(libevtx_file_get_record_by_index)                    \
@@ -124,6 +125,10 @@ SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define archive_entry_set_filetype (*sceplab_optlib_archive_entry_set_filetype)
 #define archive_entry_set_perm (*sceplab_optlib_archive_entry_set_perm)
 #define archive_entry_set_mtime (*sceplab_optlib_archive_entry_set_mtime)
+#define archive_read_support_format_cab (*sceplab_optlib_archive_read_support_format_cab)
+#define archive_read_open_fd (*sceplab_optlib_archive_read_open_fd)
+#define archive_filter_bytes (*sceplab_optlib_archive_filter_bytes)
+#define archive_entry_pathname_utf8 (*sceplab_optlib_archive_entry_pathname_utf8)
 #endif
 #ifdef LIBEVTX_VERSION
 SCEPLAB_EVTX_FUNCS(SCEPLAB_OPTLIB_DECLARE)

@@ -33,6 +33,19 @@ typedef struct lmerge {
   size_t ncounters;
 } lmerge;
 
+static void push_utf8(lua_State *L, const char *p, size_t n);
+
+/* nil, message, code: the message as UTF-8 (it may quote a path or a first line as the input had them) */
+static int logs_fail(lua_State *L, const sceplab_error *err)
+{
+  int n = sceplab_lua_fail(L, err);
+  if(err->msg[0]) {
+    push_utf8(L, err->msg, strlen(err->msg));
+    lua_replace(L, -3);
+  }
+  return n;
+}
+
 static size_t string_list(lua_State *L, int t, const char *field, const char **out, size_t max)
 {
   size_t n = 0, i, len;
@@ -155,6 +168,17 @@ static void read_opts(lua_State *L, int idx, sceplab_log_opts *o)
     o->date = luaL_checkstring(L, -1);
   if(lua_getfield(L, idx, "format") != LUA_TNIL)
     o->format = luaL_checkstring(L, -1);
+  if(lua_getfield(L, idx, "archive_depth") != LUA_TNIL) {
+    lua_Integer d = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, d >= 1 && d <= 16, idx, "field 'archive_depth' must be 1..16 levels");
+    o->archive_depth = (int)d;
+  }
+  if(lua_getfield(L, idx, "archive_budget") != LUA_TNIL) {
+    lua_Integer b = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, b > 0, idx, "field 'archive_budget' must be a positive number of bytes");
+    o->archive_budget = (uint64_t)b;
+  }
+  lua_pop(L, 2);
   if(lua_getfield(L, idx, "progress"), lua_toboolean(L, -1)) {
     lprogress *p = progress_state(L);
     /* true: every 64 MB; a number: every that many bytes */
@@ -195,7 +219,7 @@ static int open_common(lua_State *L, int member)
   if(!l->lg) {
     if(err.code == SCEPLAB_E_USAGE)
       return luaL_argerror(L, 3, err.msg);
-    return sceplab_lua_fail(L, &err);
+    return logs_fail(L, &err);
   }
   return 1;
 }
@@ -261,7 +285,7 @@ static void add_member(void *u, int index, const char *name)
   lua_createtable(L, 0, 2);
   lua_pushinteger(L, index);
   lua_setfield(L, -2, "index");
-  lua_pushstring(L, name);
+  push_utf8(L, name, strlen(name));
   lua_setfield(L, -2, "name");
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 }
@@ -273,14 +297,27 @@ static int l_members(lua_State *L)
   sceplab_error err;
   lua_newtable(L);
   if(sceplab_archive_members(path, add_member, L, &err) < 0)
-    return sceplab_lua_fail(L, &err);
+    return logs_fail(L, &err);
   return 1;
+}
+
+/* Pushes text as valid UTF-8: the readers repair what they decode, but a field cut to fit a
+ * buffer may end in half a character, and a report must never carry one. */
+static void push_utf8(lua_State *L, const char *p, size_t n)
+{
+  if(sceplab_utf8_valid(p, n) == n)
+    lua_pushlstring(L, p, n);
+  else {
+    luaL_Buffer b;
+    char *o = luaL_buffinitsize(L, &b, 3 * n);
+    luaL_pushresultsize(&b, sceplab_utf8_repair(p, n, o));
+  }
 }
 
 static void set_str(lua_State *L, const char *key, sceplab_str s)
 {
   if(s.p && s.n) {
-    lua_pushlstring(L, s.p, s.n);
+    push_utf8(L, s.p, s.n);
     lua_setfield(L, -2, key);
   }
 }
@@ -288,7 +325,7 @@ static void set_str(lua_State *L, const char *key, sceplab_str s)
 static void set_cstr(lua_State *L, const char *key, const char *s)
 {
   if(s && *s) {
-    lua_pushstring(L, s);
+    push_utf8(L, s, strlen(s));
     lua_setfield(L, -2, key);
   }
 }
@@ -429,7 +466,7 @@ static int m_next(lua_State *L)
   sceplab_err_clear(&err);
   rc = sceplab_log_next(l->lg, &r, &err);
   if(rc < 0)
-    return sceplab_lua_fail(L, &err);
+    return logs_fail(L, &err);
   if(rc == 0) {
     lua_pushnil(L);
     return 1;
@@ -553,7 +590,7 @@ static int l_merge(lua_State *L)
   if(!lm->m) {
     if(err.code == SCEPLAB_E_USAGE)
       return luaL_argerror(L, 3, err.msg);
-    return sceplab_lua_fail(L, &err);
+    return logs_fail(L, &err);
   }
   return 1;
 }
@@ -695,6 +732,10 @@ static int mm_inputs(lua_State *L)
         lua_setfield(L, -2, in->sorted ? "sorted" : "partly_sorted");
       }
     }
+    if(in->binary || in->refused) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, in->binary ? "binary" : "refused");
+    }
     if(in->error) {
       lua_pushstring(L, in->error);
       lua_setfield(L, -2, "error");
@@ -775,7 +816,7 @@ static int l_explain(lua_State *L)
   sceplab_error err;
   sceplab_err_clear(&err);
   if(sceplab_log_explain(luaL_checkstring(L, 1), out, sizeof(out), &err) != 0)
-    return sceplab_lua_fail(L, &err);
+    return logs_fail(L, &err);
   lua_pushstring(L, out);
   return 1;
 }
@@ -926,7 +967,7 @@ static int l_zip_dir(lua_State *L)
   sceplab_error err;
   sceplab_err_clear(&err);
   if(sceplab_zip_dir(dir, zip, &err) != 0)
-    return sceplab_lua_fail(L, &err);
+    return logs_fail(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }

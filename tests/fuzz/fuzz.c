@@ -112,6 +112,47 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
     sceplab_log_close(lg);
     return rc < 0 ? NULL : sceplab_val_null();
   }
+#elif defined(FUZZ_bundle)
+  {
+    /* a bundle as the merge reads it: a zip (or cab) whose members may be archives themselves,
+     * evtx, images or text; every input is read, refused or listed with why, and every name,
+     * record and message is UTF-8 */
+    static char path[64];
+    const char *paths[1];
+    FILE *f;
+    sceplab_merge *m;
+    const sceplab_record *r;
+    const char *file;
+    size_t i;
+    if(!path[0]) {
+      int fd;
+      snprintf(path, sizeof(path), "/tmp/sceplab-fuzz-bundle-XXXXXX");
+      fd = mkstemp(path);
+      if(fd >= 0)
+        close(fd);
+    }
+    f = fopen(path, "wb");
+    if(!f)
+      return sceplab_val_null();
+    fwrite(d, 1, n, f);
+    fclose(f);
+    paths[0] = path;
+    m = sceplab_merge_open(paths, 1, NULL, NULL, err);
+    if(!m)
+      return NULL;
+    while(sceplab_merge_next(m, &r, &file, err) > 0)
+      if((r->message.n && !r->message.p) || sceplab_utf8_valid(r->message.p ? r->message.p : "", r->message.n) != r->message.n ||
+         sceplab_utf8_valid(file, strlen(file)) != strlen(file))
+        abort();
+    for(i = 0; i < sceplab_merge_count(m); i++) {
+      const sceplab_merge_input *in = sceplab_merge_input_at(m, i);
+      if(sceplab_utf8_valid(in->path, strlen(in->path)) != strlen(in->path) ||
+         (in->error && sceplab_utf8_valid(in->error, strlen(in->error)) != strlen(in->error)))
+        abort();
+    }
+    sceplab_merge_close(m);
+    return sceplab_val_null();
+  }
 #elif defined(FUZZ_reply)
   {
     /* a server's CertRep, verified against a fixed expectation: must be refused or answered */

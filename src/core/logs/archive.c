@@ -32,32 +32,79 @@ static int member_close(void *c)
   return 0;
 }
 
+int logs_archive_magic(const unsigned char *p, size_t n)
+{
+  if(n >= 4 && (memcmp(p, "PK\3\4", 4) == 0 || memcmp(p, "PK\5\6", 4) == 0)) /* a zip, or an empty one */
+    return 1;
+  if(n >= 4 && memcmp(p, "MSCF", 4) == 0) /* a Microsoft cabinet (libarchive reads MSZIP and LZX) */
+    return 2;
+  return 0;
+}
+
+static int file_magic(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  unsigned char magic[4];
+  size_t got = f ? fread(magic, 1, 4, f) : 0;
+  if(f)
+    fclose(f);
+  return logs_archive_magic(magic, got);
+}
+
+struct archive *logs_archive_new(int kind, sceplab_error *err)
+{
+  struct archive *a;
+  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, err) != 0)
+    return NULL;
+  if(!(a = archive_read_new())) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  if(kind == 2)
+    archive_read_support_format_cab(a);
+  else
+    archive_read_support_format_zip(a);
+  archive_read_support_filter_all(a);
+  return a;
+}
+
+void logs_member_name(char *out, size_t outlen, const char *outer, struct archive_entry *e)
+{
+  /* the name as the archive wrote it in UTF-8, else its bytes; shown, never opened: as UTF-8 */
+  const char *name = archive_entry_pathname_utf8(e);
+  char raw[1024], fixed[3 * sizeof(raw)];
+  size_t n;
+  if(!name)
+    name = archive_entry_pathname(e);
+  snprintf(raw, sizeof(raw), "%s", name ? name : "?");
+  n = sceplab_utf8_repair(raw, sceplab_utf8_boundary(raw, strlen(raw), sizeof(raw) - 1), fixed);
+  snprintf(out, outlen, "%s!%.*s", outer, (int)n, fixed);
+  out[sceplab_utf8_boundary(out, strlen(out), outlen - 1)] = '\0';
+}
+
 /* An archive handle positioned at regular-file member index (or walking all when each is set). */
 static struct archive *archive_at(const char *path, int index, void (*each)(void *, int, const char *), void *u,
                                   struct archive_entry **entry, int *count, sceplab_error *err)
 {
   struct archive *a;
   struct archive_entry *e;
-  int i = 0, rc;
-  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, err) != 0)
+  int i = 0, rc, kind = file_magic(path);
+  if(!(a = logs_archive_new(kind, err)))
     return NULL;
-  a = archive_read_new();
-  if(!a) {
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  archive_read_support_format_zip(a);
-  archive_read_support_filter_all(a);
   if(archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a zip archive (%s)", path, archive_error_string(a));
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a %s archive (%s)", path, kind == 2 ? "cab" : "zip",
+                    archive_error_string(a));
     archive_read_free(a);
     return NULL;
   }
   while((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
     if(archive_entry_filetype(e) != AE_IFREG)
       continue;
-    if(each)
-      each(u, i, archive_entry_pathname(e));
+    if(each) {
+      char name[2048];
+      logs_member_name(name, sizeof(name), "", e);
+      each(u, i, name + 1); /* without the "!" of an empty outer name */
+    }
     else if(i == index) {
       *entry = e;
       return a;
@@ -81,12 +128,7 @@ int sceplab_archive_members(const char *path, void (*each)(void *u, int index, c
                             sceplab_error *err)
 {
   int count = 0;
-  FILE *f = fopen(path, "rb");
-  unsigned char magic[4];
-  size_t got = f ? fread(magic, 1, 4, f) : 0;
-  if(f)
-    fclose(f);
-  if(got != 4 || memcmp(magic, "PK\3\4", 4) != 0)
+  if(!file_magic(path))
     return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: not a zip archive", path), -1;
   sceplab_err_clear(err);
   archive_at(path, -1, each, u, NULL, &count, err);
@@ -106,7 +148,7 @@ sceplab_log *sceplab_log_open_member(const char *archive, int index, const scepl
   sceplab_log *lg;
   if(!a)
     return NULL;
-  snprintf(name, sizeof(name), "%s!%s", archive, archive_entry_pathname(e));
+  logs_member_name(name, sizeof(name), archive, e);
   mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : -1;
   c = malloc(sizeof(*c));
   f = c ? fopencookie(c, "rb", io) : NULL;
@@ -118,7 +160,9 @@ sceplab_log *sceplab_log_open_member(const char *archive, int index, const scepl
   }
   c->a = a;
   lg = logs_open_stream(f, name, err);
-  return lg ? logs_finish_open(lg, name, filter, opts, mtime, err) : NULL;
+  if(lg)
+    lg->in_archive = 1;
+  return lg ? logs_finish_open(lg, name, filter, opts, mtime, NULL, err) : NULL;
 }
 
 /* ---- writing: a bundle folder as a zip, as collections are sent --------------------------- */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libevtx.h>
 
@@ -22,24 +24,71 @@ static int evtx_error(sceplab_error *err, libevtx_error_t *e, const char *what, 
   return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: %s: %s", path, what, msg);
 }
 
+/* An archive member has no name libevtx can open: its bytes (what detection read, then the rest of
+ * the stream, bounded as every member is) go to an unlinked file, which libevtx opens through
+ * /proc/self/fd. A member already spooled to such a file is opened where it is. The descriptor to
+ * open, or -1 with err. */
+static int member_fd(sceplab_log *lg, sceplab_error *err)
+{
+  struct stat st;
+  char buf[65536];
+  size_t got;
+  int fd = fileno(lg->f);
+  if(fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    return dup(fd);
+  if((fd = logs_tmpfd(lg->path, err)) < 0)
+    return -1;
+  /* detection read the first chunk as it is (no UTF-8 repair for a binary format) */
+  if(write(fd, lg->buf + lg->start, lg->end - lg->start) != (ssize_t)(lg->end - lg->start))
+    goto failed;
+  while((got = fread(buf, 1, sizeof(buf), lg->f)) > 0)
+    if(write(fd, buf, got) != (ssize_t)got)
+      goto failed;
+  if(ferror(lg->f)) {
+    close(fd);
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: the archive member could not be read whole", lg->path), -1;
+  }
+  return fd;
+failed:
+  close(fd);
+  return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: cannot spool the member: %s", lg->path, strerror(errno)), -1;
+}
+
 int logs_evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
 {
   libevtx_error_t *e = NULL;
+  char proc[64];
+  int fd = -1, opened;
   lg->fmt = FMT_EVTX;
+  if(lg->in_archive) {
+    if((fd = member_fd(lg, err)) < 0)
+      return -1;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    path = proc;
+  }
   if(lg->f) {
     fclose(lg->f);
     lg->f = NULL;
   }
-  if(sceplab_optlib_need(SCEPLAB_LIB_EVTX, err) != 0)
+  if(sceplab_optlib_need(SCEPLAB_LIB_EVTX, err) != 0) {
+    if(fd >= 0)
+      close(fd);
     return -1;
-  if(libevtx_file_initialize(&lg->evtx, &e) != 1)
-    return evtx_error(err, e, "cannot read EVTX", path);
-  if(libevtx_file_open(lg->evtx, path, LIBEVTX_OPEN_READ, &e) != 1) {
+  }
+  if(libevtx_file_initialize(&lg->evtx, &e) != 1) {
+    if(fd >= 0)
+      close(fd);
+    return evtx_error(err, e, "cannot read EVTX", lg->path);
+  }
+  opened = libevtx_file_open(lg->evtx, path, LIBEVTX_OPEN_READ, &e) == 1;
+  if(fd >= 0)
+    close(fd); /* libevtx holds a descriptor of its own: the unlinked file lives as long as it does */
+  if(!opened) {
     libevtx_file_free(&lg->evtx, NULL);
-    return evtx_error(err, e, "cannot open EVTX", path);
+    return evtx_error(err, e, "cannot open EVTX", lg->path);
   }
   if(libevtx_file_get_number_of_records(lg->evtx, &lg->evtx_count, &e) != 1)
-    return evtx_error(err, e, "cannot count EVTX records", path);
+    return evtx_error(err, e, "cannot count EVTX records", lg->path);
   return 0;
 }
 
@@ -82,7 +131,20 @@ static int logs_evtx_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err
       continue;
     }
     lg->arena_used = 0;
-    if(logs_parse_fragment(lg, lg->xml, strlen(lg->xml), r))
+    size = strlen(lg->xml);
+    if(sceplab_utf8_valid(lg->xml, size) < size) {
+      /* an unpaired surrogate in the record's UTF-16: U+FFFD, as in every text input */
+      size_t cap = 3 * size + 1;
+      char *fixed = malloc(cap);
+      if(!fixed)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+      size = sceplab_utf8_repair(lg->xml, size, fixed);
+      fixed[size] = '\0';
+      free(lg->xml);
+      lg->xml = fixed;
+      lg->xmlcap = cap;
+    }
+    if(logs_parse_fragment(lg, lg->xml, size, r))
       return 1;
   }
   return 0;

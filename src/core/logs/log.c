@@ -71,11 +71,36 @@ sceplab_log *sceplab_log_open(const char *path, const sceplab_log_filter *filter
   struct stat st;
   if(!lg)
     return NULL;
-  return logs_finish_open(lg, path, filter, opts, stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1, err);
+  return logs_finish_open(lg, path, filter, opts, stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1, NULL, err);
+}
+
+/* What a binary input is (a screenshot in a bundle, an archive not opened), from its first bytes;
+ * NULL when it may be text. Only asked once no format claimed the input. */
+static const char *binary_kind(const unsigned char *p, size_t n)
+{
+  static const struct { const char *magic; size_t len; const char *what; } kinds[] = {
+    {"\x89PNG\r\n\x1A\n", 8, "PNG image"}, {"\xFF\xD8\xFF", 3, "JPEG image"}, {"GIF87a", 6, "GIF image"},
+    {"GIF89a", 6, "GIF image"}, {"%PDF-", 5, "PDF document"}, {"PK\3\4", 4, "zip archive"}, {"PK\5\6", 4, "zip archive"},
+    {"MSCF", 4, "cab archive"}, {"\x1F\x8B", 2, "gzip data"}, {"7z\xBC\xAF\x27\x1C", 6, "7-Zip archive"},
+    {"Rar!\x1A\x07", 6, "RAR archive"}, {"\x7F" "ELF", 4, "executable"},
+    {"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8, "Office document"},
+  };
+  size_t i, controls = 0, look = n < 4096 ? n : 4096;
+  for(i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+    if(n >= kinds[i].len && memcmp(p, kinds[i].magic, kinds[i].len) == 0)
+      return kinds[i].what;
+  /* text (UTF-16 is decoded by now) has no NUL and few control characters */
+  for(i = 0; i < look; i++) {
+    if(!p[i])
+      return "binary data";
+    if(p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r' && p[i] != '\f' && p[i] != 0x1B)
+      controls++;
+  }
+  return look && controls * 10 > look ? "binary data" : NULL;
 }
 
 sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
-                                const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err)
+                                const sceplab_log_opts *opts, int64_t mtime, const char **binary, sceplab_error *err)
 {
   const char *why = NULL;
   if(opts && opts->format) {
@@ -86,7 +111,7 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     if(i == NFORMATS) {
       char list[256];
       forceable_list(list, sizeof(list));
-      sceplab_err_set(err, SCEPLAB_E_USAGE, "format '%s' cannot be forced (one of %s)", opts->format, list);
+      sceplab_err_set(err, SCEPLAB_E_USAGE, "format '%.40s' cannot be forced (one of %s)", opts->format, list);
       sceplab_log_close(lg);
       return NULL;
     }
@@ -102,17 +127,29 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     }
   }
   else if((lg->ft = logs_detect(lg->buf ? lg->buf : "", lg->end, &why)) == NULL) {
-    size_t k = 0;
-    while(k < lg->end && k < 60 && lg->buf[k] != '\n' && lg->buf[k] != '\r')
-      k++;
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: log format not recognised (first line: \"%.*s\")", path, (int)k,
-                    lg->buf ? lg->buf : "");
+    const char *kind = binary_kind((const unsigned char *)(lg->buf ? lg->buf : ""), lg->end);
+    if(kind) {
+      /* said, counted, never quoted: its bytes have no place in a report */
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: binary file (%s), not a log", lg->path, kind);
+      if(binary)
+        *binary = kind;
+    }
+    else {
+      /* the first line as UTF-8, cut at a character's end */
+      char first[200];
+      size_t k = 0;
+      while(k < lg->end && k < 64 && lg->buf[k] != '\n' && lg->buf[k] != '\r')
+        k++;
+      k = sceplab_utf8_boundary(lg->buf, k, 60);
+      first[sceplab_utf8_repair(lg->buf, k, first)] = '\0';
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: log format not recognised (first line: \"%s\")", lg->path, first);
+    }
     sceplab_log_close(lg);
     return NULL;
   }
   if(opts && ((opts->has_bias && (opts->bias < -MAX_OFFSET_MIN || opts->bias > MAX_OFFSET_MIN)) ||
               (opts->has_offset && (opts->offset_min < -MAX_OFFSET_MIN || opts->offset_min > MAX_OFFSET_MIN)))) {
-    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: bias and offset stay within %d minutes of UTC", path, MAX_OFFSET_MIN);
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "%s: bias and offset stay within %d minutes of UTC", lg->path, MAX_OFFSET_MIN);
     sceplab_log_close(lg);
     return NULL;
   }
@@ -128,11 +165,15 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
   if(!lg->why)
     lg->why = why;
   lg->fmt = lg->ft->id;
+  if(lg->ft != &logs_fmt_evtx && logs_repair_utf8(lg, err) != 0) {
+    sceplab_log_close(lg);
+    return NULL;
+  }
   /* Formats of XML records need libxml2: said once, at open, rather than for every record. */
   if(lg->ft->flags & LOGS_XML2) {
     sceplab_error lib;
     if(sceplab_optlib_need(SCEPLAB_LIB_XML2, &lib) != 0) {
-      sceplab_err_set(err, lib.code, "%s: %s", path, lib.msg);
+      sceplab_err_set(err, lib.code, "%s: %s", lg->path, lib.msg);
       sceplab_log_close(lg);
       return NULL;
     }
@@ -392,8 +433,13 @@ int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_erro
   }
   if((ft = logs_detect(lg->buf ? lg->buf : "", lg->end, &why)) == NULL) {
     size_t seen = lg->end;
+    const char *kind = binary_kind((const unsigned char *)(lg->buf ? lg->buf : ""), lg->end);
+    if(kind)
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: binary file (%s), not a log", lg->path, kind);
+    else
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", lg->path, seen);
     sceplab_log_close(lg);
-    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: no known log format in the first %zu bytes", path, seen);
+    return err ? (int)err->code : SCEPLAB_E_INPUT;
   }
   snprintf(out, outlen, "%s: %s%s", ft->name, why,
            lg->enc == ENC_UTF16LE ? ", UTF-16LE" : lg->enc == ENC_UTF16BE ? ", UTF-16BE" : "");

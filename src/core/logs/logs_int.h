@@ -30,7 +30,7 @@
 #define MAX_MESSAGE (1u << 20)   /* a longer CMTrace message is cut */
 #define MAX_FIELDS 64
 
-typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE } encoding;
+typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE, ENC_CP1252 } encoding;
 typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
                FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG, FMT_JSONL, FMT_EVTBLOCK } format;
 typedef struct logs_format logs_format;
@@ -52,6 +52,8 @@ struct sceplab_log {
   FILE *f;
   char *path;
   encoding enc;
+  int repair;                     /* ill-formed UTF-8 becomes U+FFFD as chunks are decoded */
+  int in_archive;                 /* read from an archive member: path names no file to open */
   format fmt;
   const logs_format *ft;          /* the format's table entry */
   const char *why;                /* why it was read as that format */
@@ -150,6 +152,9 @@ int logs_msg_append(sceplab_log *lg, size_t *len, const char *p, size_t n);
 sceplab_str logs_arena_str(sceplab_log *lg, const char *s);
 sceplab_log *logs_open_raw(const char *path, sceplab_error *err);
 sceplab_log *logs_open_stream(FILE *f, const char *path, sceplab_error *err);
+int logs_repair_utf8(sceplab_log *lg, sceplab_error *err);
+char *logs_utf8_dup(const char *s);          /* malloc'd, ill-formed sequences as U+FFFD */
+int logs_tmpfd(const char *what, sceplab_error *err); /* an unlinked file in $TMPDIR, or -1 */
 
 /* time.c */
 int64_t logs_make_time(int y, int mo, int d, int h, int mi, int s, long us);
@@ -169,6 +174,16 @@ void logs_event_step(sceplab_record *r);
 void logs_jscep_fields(sceplab_record *r);
 size_t logs_clean_rtf(sceplab_log *lg, const char *p, size_t n);
 
+/* archive.c: zip and cab archives (libarchive) */
+struct archive;
+struct archive_entry;
+int logs_archive_magic(const unsigned char *p, size_t n);      /* 1 zip, 2 cab, 0 neither */
+struct archive *logs_archive_new(int kind, sceplab_error *err); /* a reader for that kind */
+void logs_member_name(char *out, size_t outlen, const char *outer, struct archive_entry *e); /* "outer!member", UTF-8 */
+
+/* winmsg.c: the HRESULT a Windows system message stands for (its text alone), or 0 */
+uint32_t logs_hresult_of_text(const char *m, size_t n);
+
 /* filter.c */
 void logs_index_needles(const sceplab_log_filter *f, logs_needles *ix);
 int logs_filter_fields(const sceplab_log_filter *f, const sceplab_record *r);
@@ -176,8 +191,10 @@ int logs_filter_message(const sceplab_log_filter *f, const logs_needles *ix, con
 
 /* log.c: the format whose detection rule the text meets, and why; NULL when none does */
 const logs_format *logs_detect(const char *p, size_t n, const char **why);
+/* Detects the format and applies the options; on failure closes lg, and when the input is binary
+ * (an image, an archive too deep to open) sets *binary (if not NULL) to what it is. */
 sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
-                              const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err);
+                              const sceplab_log_opts *opts, int64_t mtime, const char **binary, sceplab_error *err);
 
 /* shared by the two XML formats and .evtx */
 int logs_parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_record *r);

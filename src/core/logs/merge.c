@@ -1,5 +1,5 @@
-/* The merged timeline: every log under the paths given (files, directories walked, zip bundles read
- * in one pass) as one stream in UTC order.
+/* The merged timeline: every log under the paths given (files, directories walked, zip and cab
+ * bundles read in one pass, the archives inside them too) as one stream in UTC order.
  * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit.
  *
  * Memory and file descriptors stay bounded whatever the bundle holds:
@@ -9,7 +9,8 @@
  *    10,000 small buffers, not 10,000 open files and readers;
  *  - a format that may be written newest first (Event Viewer exports) is read whole and sorted;
  *  - a zip is read once, front to back: small members as above, large ones spooled to an unlinked
- *    temporary file and streamed from it (as lnav unpacks archives before reading them).
+ *    temporary file and streamed from it (as lnav unpacks archives before reading them); an
+ *    archive inside it is spooled and walked the same way, within the limits said below.
  * Kept records are capped (BUFFER_CAP bytes in all); past the cap an input is streamed as written
  * and records out of time order are counted. The merge itself is a binary heap over the inputs'
  * current records, ordered by time, then input, then line. */
@@ -448,7 +449,7 @@ static merge_input *add_input(sceplab_merge *m, const char *path, int named)
   }
   in = &m->in[m->n];
   memset(in, 0, sizeof(*in));
-  in->path = strdup(path);
+  in->path = logs_utf8_dup(path); /* shown, never opened: as UTF-8 whatever the file system held */
   in->info.path = in->path;
   in->info.named = named;
   in->last_time = SCEPLAB_TIME_UNKNOWN;
@@ -461,7 +462,7 @@ static merge_input *add_input(sceplab_merge *m, const char *path, int named)
 static void input_error(merge_input *in, const sceplab_error *e)
 {
   free(in->error);
-  in->error = strdup(e->msg[0] ? e->msg : "cannot be read");
+  in->error = logs_utf8_dup(e->msg[0] ? e->msg : "cannot be read"); /* it may quote a path or a line */
   in->info.error = in->error;
 }
 
@@ -538,10 +539,15 @@ static void open_file(sceplab_merge *m, const char *path, int named)
   struct stat st;
   if(!in)
     return;
+  const char *binary = NULL;
   sceplab_err_clear(&e);
-  in->lg = sceplab_log_open(path, &m->filter, &m->opts, &e);
+  in->lg = logs_open_raw(path, &e);
+  if(in->lg)
+    in->lg = logs_finish_open(in->lg, path, &m->filter, &m->opts, stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1,
+                              &binary, &e);
   if(!in->lg) {
     input_error(in, &e);
+    in->info.binary = binary != NULL;
     if(e.code == SCEPLAB_E_USAGE)
       in->info.usage = 1;
     return;
@@ -549,42 +555,102 @@ static void open_file(sceplab_merge *m, const char *path, int named)
   start_input(m, in, stat(path, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX);
 }
 
-/* ---- zip bundles, in one pass ----------------------------------------------------------------- */
+/* ---- archives: zip and cab bundles, and the archives inside them, in one pass ------------------
+ *
+ * A case zip often holds the device's own zip (a Windows MDM diagnostic archive, "Laptop-logs.zip")
+ * and sometimes a cab: an archive member that is an archive is spooled and walked in turn, its
+ * members named "case.zip!Laptop-logs.zip!path". What an archive may cost is bounded, so a bomb is
+ * refused with a message and the rest is still read:
+ *  - archives inside archives are followed MAX_NESTING levels deep (a quine, r.zip, ends there);
+ *  - a member expanding more than MEMBER_RATIO times its compressed size (past its first MiB:
+ *    logs compress 5 to 50 times, a bomb's zeros 1,000) is refused;
+ *  - everything an outermost archive expands to, at every depth, stays within EXPAND_RATIO times
+ *    its size, and at least EXPAND_FLOOR: past that the rest of it is not read;
+ *  - at most MAX_MEMBERS members are read from one outermost archive. */
+#define MAX_NESTING 4
+#define MEMBER_RATIO 500
+#define MEMBER_RATIO_AFTER (1u << 20)
+#define EXPAND_RATIO 100 /* (said in the refusal's words: keep them in step) */
+#define EXPAND_FLOOR (1ull << 30)
+#define MAX_MEMBERS 100000
 
-typedef struct entry_cookie { struct archive *a; } entry_cookie;
+/* One outermost archive being walked, whatever the depth reached. */
+typedef struct archive_walk {
+  const char *top;          /* the outermost archive's name, for messages */
+  uint64_t expanded, budget;
+  size_t members;
+  int depth_limit;
+  int asked;                /* the budget is the caller's (opts.archive_budget) */
+  int spent;                /* the budget is spent: nothing more of it is read */
+} archive_walk;
 
-static ssize_t entry_read(void *c, char *buf, size_t n)
+/* A member as it is read: the bytes it expanded to, what the archive had consumed at its start. */
+typedef struct entry_cookie {
+  struct archive *a;
+  archive_walk *w;
+  uint64_t out;
+  int64_t raw0;
+  unsigned char peek[8];    /* its first bytes, read to see whether it is an archive itself */
+  size_t npeek, ppos;
+  char refused[320];        /* why its reading was stopped (a bomb), or empty */
+} entry_cookie;
+
+static ssize_t entry_read(void *cv, char *buf, size_t n)
 {
-  la_ssize_t r = archive_read_data(((entry_cookie *)c)->a, buf, n);
-  return r < 0 ? -1 : (ssize_t)r;
+  entry_cookie *c = cv;
+  la_ssize_t r;
+  if(c->ppos < c->npeek) {
+    size_t k = c->npeek - c->ppos < n ? c->npeek - c->ppos : n;
+    memcpy(buf, c->peek + c->ppos, k);
+    c->ppos += k;
+    return (ssize_t)k;
+  }
+  if(c->refused[0])
+    return -1;
+  r = archive_read_data(c->a, buf, n);
+  if(r <= 0)
+    return r < 0 ? -1 : 0;
+  c->out += (uint64_t)r;
+  c->w->expanded += (uint64_t)r;
+  if(c->w->expanded > c->w->budget) {
+    uint64_t b = c->w->budget;
+    snprintf(c->refused, sizeof(c->refused), "refused: %.80s expands past %llu %s (%s): a zip bomb? the rest of it is "
+             "not read", c->w->top, (unsigned long long)(b >= 1u << 20 ? b >> 20 : b), b >= 1u << 20 ? "MiB" : "bytes",
+             c->w->asked ? "the budget asked for" : "100 times its size, 1 GiB at least");
+    c->w->spent = 1;
+    return -1;
+  }
+  if(c->out > MEMBER_RATIO_AFTER) {
+    int64_t raw = archive_filter_bytes(c->a, -1) - c->raw0;
+    if(raw <= 0 || c->out / MEMBER_RATIO > (uint64_t)raw) {
+      snprintf(c->refused, sizeof(c->refused),
+               "refused: expands more than %d times its compressed size (a zip bomb?); not read", MEMBER_RATIO);
+      return -1;
+    }
+  }
+  return (ssize_t)r;
 }
 
-static int entry_close(void *c)
+static int entry_close(void *cv)
 {
-  free(c); /* the archive goes on to the next member */
+  (void)cv; /* the cookie is the caller's; the archive goes on to the next member */
   return 0;
 }
 
 /* A temporary file, already unlinked, holding the rest of the member: large members are spooled so
- * they can be streamed in step with the other inputs. A member damaged in the middle keeps what
- * came before the damage (*damaged set, err saying where); NULL when nothing could be spooled. */
+ * they can be streamed in step with the other inputs, nested archives so they can be walked. A
+ * member damaged in the middle keeps what came before the damage (*damaged set, err saying where);
+ * NULL when nothing could be spooled. */
 static FILE *spool(FILE *from, const char *name, int *damaged, sceplab_error *err)
 {
-  const char *dir = getenv("TMPDIR");
-  char path[4096];
   char buf[65536];
   size_t n;
   uint64_t total = 0;
   int fd;
   FILE *to;
   *damaged = 0;
-  snprintf(path, sizeof(path), "%.4000s/sceplab-member-XXXXXX", dir && *dir ? dir : "/tmp");
-  fd = mkstemp(path);
-  if(fd < 0) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "cannot spool a zip member to %s: %s", path, strerror(errno));
+  if((fd = logs_tmpfd(name, err)) < 0)
     return NULL;
-  }
-  unlink(path);
   to = fdopen(fd, "w+b");
   if(!to) {
     close(fd);
@@ -593,8 +659,7 @@ static FILE *spool(FILE *from, const char *name, int *damaged, sceplab_error *er
   }
   while((n = fread(buf, 1, sizeof(buf), from)) > 0) {
     if(fwrite(buf, 1, n, to) != n) {
-      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: cannot spool the member to %s: %s", name, dir && *dir ? dir : "/tmp",
-                      strerror(errno));
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: cannot spool the member: %s", name, strerror(errno));
       fclose(to);
       return NULL;
     }
@@ -609,35 +674,133 @@ static FILE *spool(FILE *from, const char *name, int *damaged, sceplab_error *er
   return to;
 }
 
-static void open_member(sceplab_merge *m, struct archive *a, struct archive_entry *e, const char *zip)
+/* A member whose reading was refused (a bomb): none of it is read, the input says why. */
+static void refuse(sceplab_merge *m, merge_input *in, const char *why)
+{
+  sceplab_error e;
+  if(in->lg) {
+    sceplab_log_close(in->lg);
+    in->lg = NULL;
+  }
+  if(in->kept.n || in->kept.len) {
+    m->kept_bytes -= in->kept.len;
+    store_free(&in->kept);
+  }
+  memset(&in->info.steps, 0, sizeof(in->info.steps));
+  in->info.format = in->info.why = NULL;
+  in->info.records = in->info.skipped = 0;
+  in->info.read_error = in->info.sorted = in->info.partly_sorted = 0;
+  in->info.refused = 1;
+  sceplab_err_set(&e, SCEPLAB_E_INPUT, "%s: %s", in->path, why);
+  input_error(in, &e);
+}
+
+static void walk_archive(sceplab_merge *m, archive_walk *w, struct archive *a, const char *name, int depth);
+
+/* An input for a member that could not be read, with why. */
+static merge_input *member_error(sceplab_merge *m, const char *name, const sceplab_error *err)
+{
+  merge_input *in = add_input(m, name, 0);
+  if(in)
+    input_error(in, err);
+  return in;
+}
+
+/* An archive inside an archive, at the member the cookie reads (f): spooled, then walked; its
+ * members are the inputs. It is listed itself only when it cannot be read. */
+static void open_nested(sceplab_merge *m, const char *name, FILE *f, entry_cookie *c, int kind, int depth)
+{
+  sceplab_error err;
+  int damaged = 0;
+  FILE *s;
+  struct archive *na;
+  merge_input *in;
+  sceplab_err_clear(&err);
+  if(depth + 1 > c->w->depth_limit) {
+    fclose(f);
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: a %s archive nested %d deep: not opened (archives inside archives "
+                    "are followed %d levels deep)", name, kind == 2 ? "cab" : "zip", depth + 1, c->w->depth_limit);
+    if((in = member_error(m, name, &err)))
+      in->info.refused = 1;
+    return;
+  }
+  s = spool(f, name, &damaged, &err);
+  fclose(f);
+  if(c->refused[0] || !s || damaged) {
+    if(s)
+      fclose(s);
+    if(c->refused[0]) {
+      sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: %s", name, c->refused);
+      if((in = member_error(m, name, &err)))
+        in->info.refused = 1;
+    }
+    else
+      member_error(m, name, &err);
+    return;
+  }
+  if(!(na = logs_archive_new(kind, &err)) || archive_read_open_fd(na, fileno(s), 65536) != ARCHIVE_OK) {
+    if(na)
+      sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: not a %s archive (%s)", name, kind == 2 ? "cab" : "zip",
+                      archive_error_string(na));
+    member_error(m, name, &err);
+    if(na)
+      archive_read_free(na);
+    fclose(s);
+    return;
+  }
+  walk_archive(m, c->w, na, name, depth + 1);
+  archive_read_free(na);
+  fclose(s);
+}
+
+static void open_member(sceplab_merge *m, archive_walk *w, struct archive *a, struct archive_entry *e,
+                        const char *outer, int depth)
 {
   char name[4096];
   int64_t mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : -1;
   uint64_t size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : UINT64_MAX;
   cookie_io_functions_t io = {entry_read, NULL, NULL, entry_close};
-  entry_cookie *c;
+  entry_cookie c; /* every path below closes the stream over it before returning */
   merge_input *in;
   sceplab_error err;
-  int damaged = 0;
+  const char *binary = NULL;
+  int damaged = 0, kind;
+  la_ssize_t got;
   FILE *f;
-  snprintf(name, sizeof(name), "%s!%s", zip, archive_entry_pathname(e));
-  if(!(in = add_input(m, name, 0)))
-    return;
+  logs_member_name(name, sizeof(name), outer, e);
   sceplab_err_clear(&err);
-  c = malloc(sizeof(*c));
-  f = c ? fopencookie(c, "rb", io) : NULL;
-  if(!f) {
-    free(c);
+  memset(&c, 0, sizeof(c));
+  c.a = a;
+  c.w = w;
+  c.raw0 = archive_filter_bytes(a, -1);
+  /* the first bytes say whether the member is an archive itself */
+  got = archive_read_data(a, c.peek, sizeof(c.peek));
+  c.npeek = got > 0 ? (size_t)got : 0;
+  c.out = c.npeek;
+  w->expanded += c.npeek;
+  if(!(f = fopencookie(&c, "rb", io))) {
     sceplab_err_set(&err, SCEPLAB_E_NOMEM, "out of memory");
-    input_error(in, &err);
+    member_error(m, name, &err);
     return;
   }
-  c->a = a;
+  if((kind = logs_archive_magic(c.peek, c.npeek)) != 0) {
+    open_nested(m, name, f, &c, kind, depth);
+    return;
+  }
+  if(!(in = add_input(m, name, 0))) {
+    fclose(f);
+    return;
+  }
   if(size > SMALL_INPUT) {
     FILE *s = spool(f, name, &damaged, &err);
     fclose(f);
-    if(!s) {
-      input_error(in, &err);
+    if(c.refused[0] || !s) {
+      if(s)
+        fclose(s);
+      if(c.refused[0])
+        refuse(m, in, c.refused);
+      else
+        input_error(in, &err);
       return;
     }
     if(damaged) {
@@ -651,23 +814,39 @@ static void open_member(sceplab_merge *m, struct archive *a, struct archive_entr
     sceplab_error oerr;
     sceplab_err_clear(&oerr);
     in->lg = logs_open_stream(f, name, &oerr);
-    if(in->lg)
-      in->lg = logs_finish_open(in->lg, name, &m->filter, &m->opts, mtime, &oerr);
+    if(in->lg) {
+      in->lg->in_archive = 1;
+      in->lg = logs_finish_open(in->lg, name, &m->filter, &m->opts, mtime, &binary, &oerr);
+    }
     if(!in->lg) {
-      if(!damaged)
+      if(c.refused[0])
+        refuse(m, in, c.refused);
+      else if(!damaged)
         input_error(in, &oerr);
+      in->info.binary = binary != NULL;
       return;
     }
   }
   if(size <= SMALL_INPUT) {
     /* a small member must be read now, while the archive is on it */
-    if(read_whole(m, in, (in->lg->ft->flags & LOGS_UNORDERED) != 0) == 0) {
+    int whole = read_whole(m, in, (in->lg->ft->flags & LOGS_UNORDERED) != 0);
+    if(c.refused[0]) {
+      refuse(m, in, c.refused);
+      return;
+    }
+    if(whole == 0) {
       /* over the buffer cap: spool the rest and stream it */
       FILE *s = spool(in->lg->f, name, &damaged, &err);
-      if(!s) {
-        input_error(in, &err);
-        sceplab_log_close(in->lg);
-        in->lg = NULL;
+      if(c.refused[0] || !s) {
+        if(s)
+          fclose(s);
+        if(c.refused[0])
+          refuse(m, in, c.refused);
+        else {
+          input_error(in, &err);
+          sceplab_log_close(in->lg);
+          in->lg = NULL;
+        }
         return;
       }
       if(damaged) {
@@ -682,7 +861,46 @@ static void open_member(sceplab_merge *m, struct archive *a, struct archive_entr
   start_input(m, in, size);
 }
 
-/* 1 when path is a zip this walked (its members added), 0 when it is no zip, -1 when it is one
+/* Every regular member of an open archive, in the order it holds them. An archive with none is
+ * said to be empty, never silently nothing. */
+static void walk_archive(sceplab_merge *m, archive_walk *w, struct archive *a, const char *name, int depth)
+{
+  struct archive_entry *e;
+  sceplab_error err;
+  size_t before = m->n;
+  int rc;
+  while(!w->spent && (rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    if(archive_entry_filetype(e) != AE_IFREG)
+      continue;
+    if(++w->members > MAX_MEMBERS) {
+      merge_input *in = add_input(m, name, 0);
+      sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: more than %d members: the rest are not read", name, MAX_MEMBERS);
+      if(in) {
+        input_error(in, &err);
+        in->info.refused = 1;
+      }
+      w->spent = 1;
+      return;
+    }
+    open_member(m, w, a, e, name, depth);
+  }
+  if(!w->spent && rc != ARCHIVE_EOF) {
+    merge_input *in = add_input(m, name, 0);
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: damaged archive (%s)", name, archive_error_string(a));
+    if(in) {
+      input_error(in, &err);
+      in->info.named = depth == 0; /* the outermost archive's damage is an error wherever it was found */
+    }
+  }
+  else if(m->n == before) {
+    merge_input *in = add_input(m, name, 0);
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: an empty archive (no files in it)", name);
+    if(in)
+      input_error(in, &err);
+  }
+}
+
+/* 1 when path is an archive this walked (its members added), 0 when it is none, -1 when it is one
  * that cannot be read (the error on an input named after it). */
 static int open_zip(sceplab_merge *m, const char *path, int named)
 {
@@ -690,45 +908,44 @@ static int open_zip(sceplab_merge *m, const char *path, int named)
   unsigned char magic[4];
   size_t got = f ? fread(magic, 1, 4, f) : 0;
   struct archive *a;
-  struct archive_entry *e;
   sceplab_error err;
-  int rc;
+  archive_walk w;
+  struct stat st;
+  int kind;
   if(f)
     fclose(f);
-  if(got != 4 || memcmp(magic, "PK\3\4", 4) != 0)
+  if(!(kind = logs_archive_magic(magic, got)))
     return 0;
   sceplab_err_clear(&err);
-  if(sceplab_optlib_need(SCEPLAB_LIB_ARCHIVE, &err) != 0 || !(a = archive_read_new())) {
+  if(!(a = logs_archive_new(kind, &err))) {
     merge_input *in = add_input(m, path, named);
     if(in) {
-      if(!err.msg[0])
-        sceplab_err_set(&err, SCEPLAB_E_NOMEM, "out of memory");
       input_error(in, &err);
-      in->info.named = 1; /* a zip that cannot be opened is an error wherever it was found */
+      in->info.named = 1; /* an archive that cannot be opened is an error wherever it was found */
     }
     return -1;
   }
-  archive_read_support_format_zip(a);
-  archive_read_support_filter_all(a);
   if(archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
     merge_input *in = add_input(m, path, named);
-    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: not a zip archive (%s)", path, archive_error_string(a));
+    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: not a %s archive (%s)", path, kind == 2 ? "cab" : "zip",
+                    archive_error_string(a));
     if(in)
       input_error(in, &err);
     archive_read_free(a);
     return -1;
   }
-  while((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK)
-    if(archive_entry_filetype(e) == AE_IFREG)
-      open_member(m, a, e, path);
-  if(rc != ARCHIVE_EOF) {
-    merge_input *in = add_input(m, path, named);
-    sceplab_err_set(&err, SCEPLAB_E_INPUT, "%s: damaged archive (%s)", path, archive_error_string(a));
-    if(in) {
-      input_error(in, &err);
-      in->info.named = 1;
-    }
+  memset(&w, 0, sizeof(w));
+  w.top = path;
+  w.depth_limit = m->opts.archive_depth > 0 ? m->opts.archive_depth : MAX_NESTING;
+  if(m->opts.archive_budget) {
+    w.budget = m->opts.archive_budget;
+    w.asked = 1;
   }
+  else {
+    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    w.budget = size > EXPAND_FLOOR / EXPAND_RATIO ? size * EXPAND_RATIO : EXPAND_FLOOR;
+  }
+  walk_archive(m, &w, a, path, 0);
   archive_read_free(a);
   return 1;
 }

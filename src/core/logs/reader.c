@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "logs_int.h"
 
@@ -30,6 +31,134 @@ static size_t put_utf8(char *o, uint32_t cp)
   return 4;
 }
 
+static int grow(sceplab_log *lg, size_t need)
+{
+  size_t cap = lg->cap ? lg->cap : CHUNK * 2;
+  char *nb;
+  while(cap < need)
+    cap *= 2;
+  nb = realloc(lg->buf, cap);
+  if(!nb)
+    return -1;
+  lg->buf = nb;
+  lg->cap = cap;
+  return 0;
+}
+
+/* Windows-1252 ("ANSI", what Notepad saves): 0x80-0x9F as Unicode (0: undefined there), 0xA0-0xFF
+ * are Latin-1. */
+static const unsigned short cp1252[32] = {
+  0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+  0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178};
+
+static size_t from_cp1252(const unsigned char *in, size_t n, char *out)
+{
+  size_t i, o = 0;
+  for(i = 0; i < n; i++) {
+    uint32_t cp = in[i] < 0x80 || in[i] >= 0xA0 ? in[i] : cp1252[in[i] - 0x80];
+    o += put_utf8(out + o, cp ? cp : 0xFFFD);
+  }
+  return o;
+}
+
+/* Text saved as Windows-1252: not UTF-8, no well-formed UTF-8 sequence at all, and the bytes a
+ * Windows editor writes for typographic quotes, dashes or an ellipsis ("Authority\x92s"), none
+ * that Windows-1252 leaves undefined. A stray byte in UTF-8 text is not enough: it becomes U+FFFD. */
+static int looks_cp1252(const unsigned char *p, size_t n)
+{
+  size_t i;
+  int typographic = 0;
+  for(i = 0; i < n; i++) {
+    if(p[i] < 0x80)
+      continue;
+    if(p[i] == 0x81 || p[i] == 0x8D || p[i] == 0x8F || p[i] == 0x90 || p[i] == 0x9D)
+      return 0;
+    if(p[i] == 0x80 || p[i] == 0x85 || (p[i] >= 0x91 && p[i] <= 0x94) || p[i] == 0x96 || p[i] == 0x97)
+      typographic = 1;
+    if(p[i] >= 0xC2 && p[i] <= 0xF4 && sceplab_utf8_valid((const char *)p + i, n - i > 4 ? 4 : n - i) > 0)
+      return 0; /* a well-formed sequence: UTF-8 with some damage, not ANSI */
+  }
+  return typographic;
+}
+
+/* From now on the text handed to parsers is valid UTF-8: what was read already is repaired in
+ * place (a character cut by the end of the chunk goes back to wait for the rest), and every
+ * later chunk as it is decoded. Text saved as Windows-1252 is decoded as such instead. Called
+ * once the format is known: detection (and .evtx, which is binary) sees the bytes as they are. */
+int logs_repair_utf8(sceplab_log *lg, sceplab_error *err)
+{
+  size_t n = lg->end - lg->start, good, hold;
+  if(lg->repair || lg->enc != ENC_UTF8)
+    return 0;
+  lg->repair = 1;
+  if(!lg->buf || !n)
+    return 0; /* an empty file: nothing read yet */
+  good = sceplab_utf8_valid(lg->buf + lg->start, n);
+  if(good < n && looks_cp1252((const unsigned char *)lg->buf + lg->start + good, n - good)) {
+    char *fixed = malloc(3 * n + 1);
+    size_t len;
+    if(!fixed)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    len = from_cp1252((const unsigned char *)lg->buf + lg->start, n, fixed);
+    if(lg->start + len + 1 > lg->cap && grow(lg, lg->start + len + 1) != 0) {
+      free(fixed);
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    }
+    memcpy(lg->buf + lg->start, fixed, len);
+    lg->end = lg->start + len;
+    free(fixed);
+    lg->enc = ENC_CP1252;
+    return 0;
+  }
+  hold = lg->eof ? 0 : sceplab_utf8_cut_tail(lg->buf + lg->start + good, n - good);
+  if(good == n)
+    return 0;
+  if(hold) {
+    memcpy(lg->raw, lg->buf + lg->end - hold, hold);
+    lg->rawleft = hold;
+    lg->end -= hold;
+    n -= hold;
+  }
+  if(good < n) {
+    char *fixed = malloc(3 * n + 1);
+    size_t len;
+    if(!fixed)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    len = sceplab_utf8_repair(lg->buf + lg->start, n, fixed);
+    if(lg->start + len + 1 > lg->cap && grow(lg, lg->start + len + 1) != 0) {
+      free(fixed);
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    }
+    memcpy(lg->buf + lg->start, fixed, len);
+    lg->end = lg->start + len;
+    free(fixed);
+  }
+  return 0;
+}
+
+char *logs_utf8_dup(const char *s)
+{
+  size_t n = strlen(s);
+  char *out = malloc(3 * n + 1);
+  if(out)
+    out[sceplab_utf8_repair(s, n, out)] = '\0';
+  return out;
+}
+
+int logs_tmpfd(const char *what, sceplab_error *err)
+{
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  int fd;
+  snprintf(path, sizeof(path), "%.4000s/sceplab-member-XXXXXX", dir && *dir ? dir : "/tmp");
+  fd = mkstemp(path);
+  if(fd < 0)
+    return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: cannot spool to %s: %s", what, dir && *dir ? dir : "/tmp",
+                           strerror(errno)), -1;
+  unlink(path);
+  return fd;
+}
+
 /* Appends decoded bytes to buf; returns 0 at end of file, -1 on error. */
 int logs_refill(sceplab_log *lg, sceplab_error *err)
 {
@@ -46,6 +175,14 @@ int logs_refill(sceplab_log *lg, sceplab_error *err)
     if(ferror(lg->f))
       return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: read error: %s", lg->path, strerror(errno)), -1;
     lg->eof = 1;
+    if(lg->enc == ENC_UTF8 && lg->rawleft) {
+      /* a sequence the end of the file cut short: U+FFFD, as any other ill-formed one */
+      if(lg->end + 3 * lg->rawleft + 1 > lg->cap && grow(lg, lg->end + 3 * lg->rawleft + 1) != 0)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+      lg->end += sceplab_utf8_repair((const char *)lg->raw, lg->rawleft, lg->buf + lg->end);
+      lg->rawleft = 0;
+      return 1;
+    }
     return 0;
   }
   lg->bytes_read += n;
@@ -53,21 +190,23 @@ int logs_refill(sceplab_log *lg, sceplab_error *err)
     lg->progress(lg->progress_ud, n);
   n += lg->rawleft;
   lg->rawleft = 0;
-  need = lg->end + (lg->enc == ENC_UTF8 ? n : n / 2 * 3 + 4) + 1;
-  if(need > lg->cap) {
-    size_t cap = lg->cap ? lg->cap : CHUNK * 2;
-    char *nb;
-    while(cap < need)
-      cap *= 2;
-    nb = realloc(lg->buf, cap);
-    if(!nb)
-      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
-    lg->buf = nb;
-    lg->cap = cap;
-  }
-  if(lg->enc == ENC_UTF8) {
+  need = lg->end + (lg->enc == ENC_UTF8 ? (lg->repair ? 3 * n : n) : lg->enc == ENC_CP1252 ? 3 * n : n / 2 * 3 + 4) + 1;
+  if(need > lg->cap && grow(lg, need) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+  if(lg->enc == ENC_UTF8 && !lg->repair) {
     memcpy(lg->buf + lg->end, lg->raw, n);
     lg->end += n;
+  }
+  else if(lg->enc == ENC_CP1252) {
+    lg->end += from_cp1252(lg->raw, n, lg->buf + lg->end);
+    lg->rawleft = 0;
+  }
+  else if(lg->enc == ENC_UTF8) {
+    /* text is UTF-8 from here on: a character cut by the chunk's end waits for the next read */
+    size_t hold = sceplab_utf8_cut_tail((const char *)lg->raw, n);
+    lg->end += sceplab_utf8_repair((const char *)lg->raw, n - hold, lg->buf + lg->end);
+    memmove(lg->raw, lg->raw + n - hold, hold);
+    lg->rawleft = hold;
   }
   else {
     size_t i = 0;
@@ -218,7 +357,7 @@ sceplab_log *logs_open_stream(FILE *f, const char *path, sceplab_error *err)
     return NULL;
   }
   lg->f = f;
-  lg->path = strdup(path);
+  lg->path = logs_utf8_dup(path); /* a name is shown, never opened, from here: as UTF-8 */
   if(!lg->path) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     sceplab_log_close(lg);

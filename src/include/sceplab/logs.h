@@ -103,6 +103,12 @@ typedef struct sceplab_log_opts {
   size_t ncounters;
   void (*counted)(void *ud, size_t counter, const sceplab_record *r, const char *path);
   void *counted_ud;
+  /* Archives in a merge (zip and cab, and the archives inside them): how many levels of archives
+   * inside archives are opened (0: 4), and how many bytes an outermost archive may expand to at
+   * every depth (0: 100 times its size, 1 GiB at least). A member expanding more than 500 times
+   * its compressed size is refused whatever these say. */
+  int archive_depth;
+  uint64_t archive_budget;
 } sceplab_log_opts;
 
 /* Does a record pass the filter? The test the readers apply, for a record a front end holds (the
@@ -151,7 +157,8 @@ const char *sceplab_log_skip_example(const sceplab_log *lg, int i);
 typedef struct sceplab_merge sceplab_merge;
 
 typedef struct sceplab_merge_input {
-  const char *path;        /* a file, or "ARCHIVE!member" */
+  const char *path;        /* a file, or "ARCHIVE!member" ("case.zip!Laptop-logs.zip!member" inside a
+                              nested archive), as UTF-8 */
   const char *format;      /* NULL when it was not read as a log */
   const char *why;         /* why it was read as that format */
   uint64_t records;        /* parsed, before filtering */
@@ -165,6 +172,8 @@ typedef struct sceplab_merge_input {
   int sorted;              /* read whole and sorted by time (an export written newest first) */
   int partly_sorted;       /* too large to read whole: its first part was sorted, the rest merged as written */
   int usage;               /* the options were refused (a bias out of range) */
+  int binary;              /* a binary file (an image, an archive not opened): skipped, its bytes never shown */
+  int refused;             /* an archive member refused as a bomb, or past the nesting or member limits */
 } sceplab_merge_input;
 
 sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const sceplab_log_filter *filter,
