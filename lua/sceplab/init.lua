@@ -27,6 +27,7 @@ sceplab.logs = {
   members = core_logs.members,
   explain = core_logs.explain,
   formats = core_logs.formats,
+  find_text = core_logs.find_text,
   timeline = function(paths, opts) return (require "sceplab.timeline").timeline(paths, opts) end,
 }
 

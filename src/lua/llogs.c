@@ -972,8 +972,34 @@ static int l_zip_dir(lua_State *L)
   return 1;
 }
 
+/* find_text(text, needle [, init]) -> start, end | nil: the readers' text search (filter.contains,
+ * the playbooks' match.contains): case-insensitive, any form of an apostrophe or a quote in the
+ * needle matches, and an apostrophe inside a word also matches what a paste left in its place (a
+ * run of one to three non-letters: "Authority...s", "Authority?s"). */
+static int l_find_text(lua_State *L)
+{
+  size_t n, k;
+  const char *text = luaL_checklstring(L, 1, &n), *needle = luaL_checkstring(L, 2);
+  lua_Integer init = luaL_optinteger(L, 3, 1);
+  size_t i = init > 0 ? (size_t)init - 1 : 0;
+  if(!*needle) {
+    lua_pushinteger(L, (lua_Integer)i + 1);
+    lua_pushinteger(L, (lua_Integer)i);
+    return 2;
+  }
+  for(; i < n; i++)
+    if((k = sceplab_match_text(text + i, n - i, needle)) > 0) {
+      lua_pushinteger(L, (lua_Integer)i + 1);
+      lua_pushinteger(L, (lua_Integer)(i + k));
+      return 2;
+    }
+  lua_pushnil(L);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
-  {"zip_dir", l_zip_dir}, {"open", l_open}, {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge},
+  {"find_text", l_find_text}, {"zip_dir", l_zip_dir}, {"open", l_open}, {"open_member", l_open_member},
+  {"members", l_members}, {"merge", l_merge},
   {"explain", l_explain}, {"progress_end", l_progress_end}, {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
 };
 

@@ -1,8 +1,11 @@
 -- Everything a support bundle holds, read: .evtx inside a zip, archives inside archives (zip and
 -- cab) to a bounded depth and size, bombs refused with the rest still read, binary members skipped
--- and counted, and text that is UTF-8 whatever the input held.
+-- and counted, and text that is UTF-8 whatever the input held. Then text as pasted rather than as
+-- written: mangled apostrophes, a copy that starts mid-record, severities said in the text, Windows
+-- errors written as their message alone, and SetupMsi.log as admins quote it.
 local h = require "helper"
 local sceplab = require "sceplab"
+local core = require "sceplab.core.logs"
 local json = require "cjson"
 
 local logs = h.fixture("logs")
@@ -256,5 +259,95 @@ write("u.zip", zipped([("badXname.log", read(d + "/bad.log")), ("notes.txt", b"c
     h.write(dir .. "/ansi.log", "May 23 14:15:38 iPhone profiled[150] <Error>: (Error) MC: The Registration Authority\x92s response is invalid. Caf\xe9.\n")
     local r = sceplab.logs.timeline({ dir .. "/ansi.log" }, { date = "2021-06-01" }).records[1]
     assert.are.equal("(Error) MC: The Registration Authority\u{2019}s response is invalid. Caf\u{E9}.", r.message)
+  end)
+end)
+
+describe("text as pasted", function()
+  local pasted = h.fixture("pasted")
+  local NEEDLE = "Registration Authority's response is invalid"
+
+  it("matches an apostrophe however a paste mangled it: ..., ?, \\u2019, or a run of up to three non-letters", function()
+    for _, text in ipairs({ "The Registration Authority...s response is invalid.", "The Registration Authority?s response is invalid.",
+                            "The Registration Authority\\u2019s response is invalid.", "The Registration Authority\u{FFFD}s response is invalid.",
+                            "The Registration Authority\u{2019}s response is invalid.", "The Registration Authority's response is invalid." }) do
+      assert.truthy(sceplab.logs.find_text(text, NEEDLE), text)
+      assert.is_true(core.filter({ contains = { NEEDLE } }):test({ source = "syslog", message = text }), text)
+    end
+    for _, text in ipairs({ "The Registration Authority....s response is invalid.", "The Registration Authority s response is invalid.",
+                            "The Registration Authoritys response is invalid.", "The Registration Authority.\ns response is invalid." }) do
+      assert.is_nil(sceplab.logs.find_text(text, NEEDLE), text)
+    end
+  end)
+
+  it("reads an iOS syslog copy as pasted: the leading NSError lines are a record, (Error) in a <Notice> is an error", function()
+    local lg = assert(sceplab.logs.open(pasted .. "/ios-syslog-pasted.log", nil, { date = "2021-06-01" }))
+    local got = {}
+    for r in lg:records() do got[#got + 1] = r end
+    local stats = lg:stats()
+    lg:close()
+    assert.are.equal(5, #got)
+    assert.are.equal(0, stats.skipped)
+    assert.are.equal("Desc   : The Registration Authority...s response is invalid.\nDomain : MCSCEPErrorDomain\nCode   : 22013",
+      got[1].message)
+    assert.are.equal("error", got[1].level)
+    assert.are.equal(1, got[1].line)
+    assert.are.equal("2021-05-23T14:15:36Z", got[1].time) -- the time of the record after it
+    assert.is_true(got[1].time_inferred)
+    assert.are.equal("ios", got[1].platform)
+    assert.are.same({ "error", "info", "error", "error", "info" },
+      { got[1].level, got[2].level, got[3].level, got[4].level, got[5].level })
+    -- all three manglings reach a playbook's match through the C filter
+    local n = 0
+    local f = assert(sceplab.logs.open(pasted .. "/ios-syslog-pasted.log", { contains = { NEEDLE } }, { date = "2021-06-01" }))
+    for _ in f:records() do n = n + 1 end
+    f:close()
+    assert.are.equal(3, n)
+  end)
+
+  it("gives a Windows error written as its message alone the HRESULT it stands for", function()
+    local r = assert(sceplab.logs.open(pasted .. "/DeviceManagement-text-only.txt")):next()
+    assert.are.equal("0x800B0101", r.hresult)
+    assert.are.equal("CERT_E_EXPIRED", r.hresult_name)
+    local svc = {}
+    for rec in assert(sceplab.logs.open(pasted .. "/CertificateRegistrationPoint-text-only.svclog")):records() do svc[#svc + 1] = rec end
+    assert.are.equal("CERT_E_UNTRUSTEDROOT", svc[1].hresult_name)
+    assert.are.equal("0x80072EE7", svc[2].hresult)
+    -- a playbook's hresults match it whichever way it was written
+    local want = core.filter({ hresults = { 0x800B0101 } })
+    assert.is_true(want:test(r))
+    -- the whole message, in any case, across a wrapped line, any apostrophe; never part of a sentence
+    local function code_of(text)
+      local p = h.write(h.tmpname(), "<![LOG[" .. text .. "]LOG]!><time=\"3:16:05.500+420\" date=\"05-24-2020\" component=\"x\" context=\"\" type=\"3\" thread=\"1\" file=\"\">\n")
+      local rec = assert(sceplab.logs.open(p)):next()
+      os.remove(p)
+      return rec and rec.hresult
+    end
+    assert.are.equal("0x800B010F", code_of("TLS: The certificate\u{2019}s CN name does not match the passed value."))
+    assert.are.equal("0x80092013", code_of("the revocation function was unable to check revocation\nbecause the revocation server was offline"))
+    assert.are.equal("0x80072EE2", code_of("WinHttpSendRequest: The operation timed out"))
+    assert.are.equal("0x80070542", code_of("Either a required impersonation level was not provided, or the provided impersonation level is invalid."))
+    assert.is_nil(code_of("The operation timed outright"))
+    assert.is_nil(code_of("401 - Unauthorized: Access is denied due to invalid credentials."))
+    assert.is_nil(code_of("403 - Forbidden: Access is denied."))
+    assert.are.equal("0x80070005", code_of("CertEnroll: Access is denied."))
+    -- a code written beside the text wins
+    assert.are.equal("0x80094800", code_of("The operation timed out 0x80094800"))
+  end)
+
+  it("reads SetupMsi.log as admins quote it: no header, lines broken by a page, a record per line", function()
+    assert.matches("^msi: Windows Installer log, quoted", sceplab.logs.explain(pasted .. "/SetupMsi-quoted.txt"))
+    local got = {}
+    for r in assert(sceplab.logs.open(pasted .. "/SetupMsi-quoted.txt", nil, { date = "2020-05-24" })):records() do got[#got + 1] = r end
+    assert.are.equal(6, #got)
+    assert.are.equal(1603, got[2].win32_status)
+    assert.are.equal("error", got[2].level)
+    assert.are.equal("ERROR_INSTALL_FAILURE", got[2].hresult_name)
+    assert.is_true(got[2].time_inferred)
+    assert.are.equal("2020-05-24T16:13:11Z", got[2].time)
+    assert.are.equal("error", got[3].level) -- "Error 1920."
+    assert.matches("^Service' failed to start", got[4].message) -- the wrapped half, kept
+    assert.are.equal("0x80070005", got[5].hresult)
+    assert.are.equal("error", got[5].level)
+    assert.are.equal("error", got[6].level) -- Return value 3
   end)
 end)

@@ -51,10 +51,16 @@ describe("log formats", function()
   end
 
   it("reads iOS logs as admins copy them: NSError lines kept with their record, lower-case tab-separated Console copies", function()
-    -- the syslog copy starts in the middle of a record: its first two lines belong to one before it
+    -- the syslog copy starts in the middle of a record: its first two lines (an NSError's, of a record
+    -- not pasted) are a record of their own, an error at the time of the record after them
     local got, stats = records(dir .. "/ios-syslog-nserror.log", nil, { date = "2020-10-29" })
-    assert.are.equal(4, #got)
-    assert.are.equal(2, stats.skipped)
+    assert.are.equal(5, #got)
+    assert.are.equal(0, stats.skipped)
+    assert.are.equal("Domain : MCSCEPErrorDomain\nCode   : 22013", got[1].message)
+    assert.are.equal("error", got[1].level)
+    assert.are.equal(got[2].time, got[1].time)
+    assert.is_true(got[1].time_inferred)
+    table.remove(got, 1)
     local failed = got[3]
     assert.are.equal("error", failed.level)
     assert.are.equal(5, failed.line)
@@ -273,11 +279,13 @@ describe("log formats", function()
 
   it("reads the connector's SetupMsi.log (UTF-16) and names a failed install", function()
     local got = records(dir .. "/SetupMsi.log")
-    assert.are.equal(3, #got) -- property dumps and action lines are not records
-    assert.are.equal("2020-05-24T16:13:11.905000Z", got[2].time) -- the date from the log's header
-    assert.are.equal("MSI (c)", got[2].component)
-    assert.matches("Installation completed successfully", got[2].message)
-    assert.are.equal(0, got[3].win32_status)
+    assert.are.equal(4, #got) -- property dumps are not records; an action line is
+    assert.are.equal("Action", got[2].component)
+    assert.are.equal("2020-05-24T16:13:01Z", got[2].time)
+    assert.are.equal("2020-05-24T16:13:11.905000Z", got[3].time) -- the date from the log's header
+    assert.are.equal("MSI (c)", got[3].component)
+    assert.matches("Installation completed successfully", got[3].message)
+    assert.are.equal(0, got[4].win32_status)
     local failed = records(dir .. "/SetupMsi-failed.log", nil, { date = "2020-05-24" })
     assert.are.equal("error", failed[1].level)
     assert.are.equal(1603, failed[2].win32_status)
@@ -378,7 +386,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4 + 3 + 2, n) -- + the iOS and Event Viewer copies
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4 + 3 + 2 + 2, n) -- + the iOS and Event Viewer copies, an iOS copy's leading NSError lines and SetupMsi's action line
   end)
 
   it("walks past empty folders (a CertificateRequestStatus/Processing with nothing in it)", function()

@@ -27,6 +27,53 @@ static void set_platform(sceplab_record *r)
   r->platform.n = 3;
 }
 
+/* A record's severity from its own text where its header says less: profiled writes "<Notice>:
+ * (Error) MC: ..." (the level it meant, in the text). */
+static void level_from_text(sceplab_record *r)
+{
+  const char *m = r->message.p;
+  size_t n = r->message.n;
+  if(!m || r->level >= SCEPLAB_LVL_ERROR)
+    return;
+  if(sceplab_memcasestr(m, n, "(Error)") || sceplab_memcasestr(m, n, "<Error>") || sceplab_memcasestr(m, n, "(Fault)"))
+    r->level = SCEPLAB_LVL_ERROR;
+  else if(r->level < SCEPLAB_LVL_WARNING && (sceplab_memcasestr(m, n, "(Warning)") || sceplab_memcasestr(m, n, "<Warning>")))
+    r->level = SCEPLAB_LVL_WARNING;
+}
+
+/* A copy that starts in the middle of a record: its first lines (an NSError's "Desc   : ..." lines
+ * of a record not pasted) are a record of their own, not lost. Its time is the next record's
+ * (time_inferred: log.c looks ahead); an NSError's lines are an error's. 1 when it is one. */
+static int leading_orphan(sceplab_log *lg, const char *p, size_t n, sceplab_record *r)
+{
+  size_t len;
+  if(lg->records || !n)
+    return 0;
+  while(n && (*p == ' ' || *p == '\t')) {
+    p++;
+    n--;
+  }
+  if(!n)
+    return 0;
+  lg->arena_used = 0;
+  len = logs_clean_rtf(lg, p, n);
+  r->message.p = lg->msg;
+  r->message.n = len;
+  r->time_inferred = 1;
+  r->level = SCEPLAB_LVL_INFO;
+  {
+    static const char *const nserror[] = {"Desc ", "Sugg ", "US Desc:", "US Sugg:", "Domain ", "Code ", "NSError", NULL};
+    int i;
+    for(i = 0; nserror[i]; i++)
+      if(n >= strlen(nserror[i]) && strncmp(p, nserror[i], strlen(nserror[i])) == 0)
+        r->level = SCEPLAB_LVL_ERROR;
+  }
+  set_platform(r);
+  level_from_text(r);
+  logs_step_from_text(r);
+  return 1;
+}
+
 /* A Console record's head: TYPE TIME OFFSET PROCESS, separated by spaces or tabs, the type in either
  * case ("Default" as Console shows it, "default" as it copies it). 1 with the fields, else 0. */
 static int console_head(const char *p, size_t n, sceplab_str *type, sceplab_str *t, sceplab_str *off, sceplab_str *proc,
@@ -72,6 +119,8 @@ static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   if(!console_head(p, n, &type, &t, &off, &proc, &cur) || !logs_copy_view(t, tb, sizeof(tb)) ||
      !logs_copy_view(off, ob, sizeof(ob)) || sscanf(tb, "%2d:%2d:%2d%n", &h, &mi, &s, &k) != 3 ||
      sscanf(ob + 1, "%2d%2d", &oh, &om) != 2) {
+    if(leading_orphan(lg, p, n, r))
+      return 1;
     if(n)
       logs_skip(lg, r->line, "not an iOS console line");
     return 0;
@@ -105,6 +154,7 @@ static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   len = logs_clean_rtf(lg, cur, (size_t)(end - cur));
   r->message.p = lg->msg;
   r->message.n = len;
+  level_from_text(r);
   logs_jscep_fields(r);
   if(r->url.n) {
     const char *op = sceplab_memcasestr(r->url.p, r->url.n, "operation=");
@@ -151,6 +201,8 @@ static int logs_parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_r
   size_t len;
   (void)err;
   if(!syslog_head(p, n, &month, &d, &h, &mi, &s, &lt, &gt)) {
+    if(leading_orphan(lg, p, n, r))
+      return 1;
     if(n)
       logs_skip(lg, r->line, "not a syslog line");
     return 0;
@@ -190,6 +242,7 @@ static int logs_parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_r
   len = logs_clean_rtf(lg, m, (size_t)(p + n - m));
   r->message.p = lg->msg;
   r->message.n = len;
+  level_from_text(r);
   logs_jscep_fields(r);
   {
     int step = r->step;

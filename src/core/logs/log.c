@@ -347,6 +347,46 @@ static int read_continuation(sceplab_log *lg, sceplab_record *r, sceplab_error *
   }
 }
 
+/* A record its format could give no time (the leading lines of a copy that starts in the middle of
+ * a record) takes the next record's: the next line is parsed for its time and given back. The
+ * record's message is kept aside first, as parsing moves the message buffer. */
+static int borrow_next_time(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
+{
+  const char *p;
+  size_t n;
+  sceplab_record next;
+  int rc;
+  if(r->message.n) {
+    char *held = realloc(lg->held, r->message.n);
+    if(!held)
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    memcpy(held, r->message.p, r->message.n);
+    lg->held = held;
+    r->message.p = held;
+  }
+  if((rc = logs_next_line(lg, &p, &n, err)) <= 0)
+    return rc;
+  if(lg->line_cut) {
+    /* a line that long is no record: skipped as the main loop would */
+    logs_skip(lg, lg->line - 1, "line longer than 1 MiB");
+    return 0;
+  }
+  {
+    uint64_t skipped = lg->skipped;
+    record_init(lg, &next);
+    next.line = lg->line - 1;
+    if(lg->ft->line(lg, p, n, &next, err) > 0 && next.time_us != SCEPLAB_TIME_UNKNOWN) {
+      r->time_us = next.time_us;
+      r->utc_offset_min = next.utc_offset_min;
+      r->zone_assumed = next.zone_assumed;
+      r->date_assumed = next.date_assumed;
+    }
+    lg->skipped = skipped; /* the line is read again as what it is */
+  }
+  logs_unread_line(lg, p);
+  return 0;
+}
+
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
   if(lg->ft->record) {
@@ -378,6 +418,10 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
       return -1;
     if(got && lg->ft->continues && read_continuation(lg, r, err) < 0)
       return -1;
+    /* formats of one line a record (and continuation lines) may look one line ahead */
+    if(got && lg->ft->continues && r->time_us == SCEPLAB_TIME_UNKNOWN && r->time_inferred &&
+       borrow_next_time(lg, r, err) < 0)
+      return -1;
     if(got && keep(lg, r))
       return 1;
   }
@@ -395,6 +439,7 @@ void sceplab_log_close(sceplab_log *lg)
   free(lg->path);
   free(lg->buf);
   free(lg->msg);
+  free(lg->held);
   free(lg->pending);
   free(lg->xml);
   if(lg->evtx) {

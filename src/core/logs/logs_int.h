@@ -5,8 +5,9 @@
  *   reader.c   the streaming reader: BOM and UTF-16 decoding, CRLF, bounded lines, scratch space
  *   time.c     civil dates to UTC, fractions, ISO 8601, assumed zones
  *   extract.c  fields any message may carry: HRESULTs, request, transaction and device ids
+ *   winmsg.c   Windows' system messages and the HRESULT each stands for
  *   filter.c   the C filter (cheap fields first, the message search last)
- *   archive.c  zip bundles, read in place
+ *   archive.c  zip and cab bundles, read in place
  *   log.c      the format table (detection order, names, parsers), open, next, close, explain
  *   fmt_*.c    one file per format: its detection rule and its parser
  * A record's strings are views into the reader's buffers, valid until the next record, so a record
@@ -80,6 +81,7 @@ struct sceplab_log {
   struct { int date, time, method, stem, query, cip, host, sip, status, sub, win32, taken, ua; } ix;
   char *msg;                      /* CMTrace message accumulator */
   size_t msgcap;
+  char *held;                     /* a record's message kept aside while the reader looks ahead */
   char scratch[4096];             /* rendered message and decoded user agent */
   char *pending;                  /* XML formats: text read but not yet parsed */
   size_t pendlen, pendcap;
