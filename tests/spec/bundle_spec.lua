@@ -259,6 +259,12 @@ write("u.zip", zipped([("badXname.log", read(d + "/bad.log")), ("notes.txt", b"c
     h.write(dir .. "/ansi.log", "May 23 14:15:38 iPhone profiled[150] <Error>: (Error) MC: The Registration Authority\x92s response is invalid. Caf\xe9.\n")
     local r = sceplab.logs.timeline({ dir .. "/ansi.log" }, { date = "2021-06-01" }).records[1]
     assert.are.equal("(Error) MC: The Registration Authority\u{2019}s response is invalid. Caf\u{E9}.", r.message)
+    -- a UTF-8 text (its é well formed) with one such byte is no ANSI text: the byte is U+FFFD
+    h.write(dir .. "/utf8.log", "May 23 14:15:37 iPhone profiled[150] <Notice>: Caf\xc3\xa9\nMay 23 14:15:38 iPhone " ..
+      "profiled[150] <Error>: (Error) MC: The Registration Authority\x92s response is invalid.\n")
+    local u = sceplab.logs.timeline({ dir .. "/utf8.log" }, { date = "2021-06-01" }).records
+    assert.are.equal("Caf\u{E9}", u[1].message)
+    assert.are.equal("(Error) MC: The Registration Authority\u{FFFD}s response is invalid.", u[2].message)
   end)
 end)
 

@@ -570,7 +570,7 @@ static void open_file(sceplab_merge *m, const char *path, int named)
 #define MAX_NESTING 4
 #define MEMBER_RATIO 500
 #define MEMBER_RATIO_AFTER (1u << 20)
-#define EXPAND_RATIO 100 /* (said in the refusal's words: keep them in step) */
+#define EXPAND_RATIO 100
 #define EXPAND_FLOOR (1ull << 30)
 #define MAX_MEMBERS 100000
 
@@ -614,9 +614,15 @@ static ssize_t entry_read(void *cv, char *buf, size_t n)
   c->w->expanded += (uint64_t)r;
   if(c->w->expanded > c->w->budget) {
     uint64_t b = c->w->budget;
+    char limit[64];
+    if(c->w->asked)
+      snprintf(limit, sizeof(limit), "the budget asked for");
+    else
+      snprintf(limit, sizeof(limit), "%d times its size, %llu GiB at least", EXPAND_RATIO,
+               (unsigned long long)(EXPAND_FLOOR >> 30));
     snprintf(c->refused, sizeof(c->refused), "refused: %.80s expands past %llu %s (%s): a zip bomb? the rest of it is "
              "not read", c->w->top, (unsigned long long)(b >= 1u << 20 ? b >> 20 : b), b >= 1u << 20 ? "MiB" : "bytes",
-             c->w->asked ? "the budget asked for" : "100 times its size, 1 GiB at least");
+             limit);
     c->w->spent = 1;
     return -1;
   }

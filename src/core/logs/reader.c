@@ -94,7 +94,7 @@ int logs_repair_utf8(sceplab_log *lg, sceplab_error *err)
   if(!lg->buf || !n)
     return 0; /* an empty file: nothing read yet */
   good = sceplab_utf8_valid(lg->buf + lg->start, n);
-  if(good < n && looks_cp1252((const unsigned char *)lg->buf + lg->start + good, n - good)) {
+  if(good < n && looks_cp1252((const unsigned char *)lg->buf + lg->start, n)) {
     char *fixed = malloc(3 * n + 1);
     size_t len;
     if(!fixed)
