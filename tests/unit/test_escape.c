@@ -1,5 +1,5 @@
-/* Escaping for each output format (codec.h, src/core/escape.c): hostile bytes in, text each format
- * can carry out. */
+/* Escaping for each output format (codec.h, src/core/escape.c) and the writers of the NDES logs that use it
+ * (src/core/artifacts.c): hostile bytes in every field, read back by sceplab's own readers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "../../src/core/artifacts.h"
 
 /* A terminal's clear-screen and title sequences, BEL, CR LF, a byte that is no UTF-8, U+FFFF, C1's
  * CSI, a right-to-left override, markup and quotes: what a device may put in any field. */
@@ -203,6 +204,115 @@ static void random_inputs_keep_each_promise(void **state)
   }
 }
 
+/* Every record of path as the format want, none skipped: their count; with msgs, their messages. */
+static size_t read_back(const char *path, const char *want, char msgs[][1024], size_t max)
+{
+  sceplab_error err;
+  sceplab_record r;
+  size_t n = 0;
+  int rc;
+  sceplab_log *lg = sceplab_log_open(path, NULL, NULL, &err);
+  if(!lg)
+    fail_msg("%s: %s", path, err.msg);
+  assert_string_equal(sceplab_log_format(lg), want);
+  while((rc = sceplab_log_next(lg, &r, &err)) > 0) {
+    if(msgs && n < max)
+      snprintf(msgs[n], 1024, "%.*s", (int)r.message.n, r.message.p);
+    n++;
+  }
+  assert_int_equal(rc, 0);
+  if(sceplab_log_skipped(lg))
+    fail_msg("%s: skipped %s", path, sceplab_log_skip_example(lg, 0));
+  sceplab_log_close(lg);
+  return n;
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+  FILE *f = fopen(path, "rb");
+  char *buf = malloc(1 << 16);
+  assert_non_null(f);
+  *n = fread(buf, 1, (1 << 16) - 1, f);
+  buf[*n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* Each writer of the NDES logs, hostile text in every field it takes: each file reads back whole,
+ * with as many records as were written and nothing forged. */
+static void ndes_log_writers_escape_every_field(void **state)
+{
+  char dir[] = "/tmp/sceplab-test-escape-XXXXXX", path[256], name[64], msgs[8][1024], cmd[300];
+  char act[48];
+  sceplab_art a;
+  sceplab_art_crs c;
+  sceplab_art_cert chain[2];
+  sceplab_error err;
+  sceplab_val *v;
+  size_t n, i;
+  char *text;
+  (void)state;
+  assert_non_null(mkdtemp(dir));
+  sceplab_art_init(&a, dir, nasty);
+  sceplab_art_plugin(&a, 1, 7, "Certificate request status written for transaction %s", forged);
+  sceplab_art_plugin(&a, 3, 7, "%s", nasty);
+  sceplab_art_activity(act, sizeof(act));
+  sceplab_art_crp(&a, 1, act, "VerifyRequest: Phase 3 validation failed: %s %s", nasty, forged);
+  sceplab_art_event(&a, 29, 1, nasty);
+  sceplab_art_system_event(&a, nasty, 5009, 3, nasty);
+  chain[0] = (sceplab_art_cert){nasty, nasty, 0x8, 0, NULL};
+  chain[1] = (sceplab_art_cert){nasty, "AB", 0x20, 0x80092013u, nasty};
+  sceplab_art_capi2_chain(&a, chain, 2, nasty, 0x800B0109u, nasty);
+  sceplab_art_capi2_policy(&a, &chain[0], nasty, 0x800B0109u, nasty);
+  memset(&c, 0, sizeof(c));
+  c.serial_hex = c.thumbprint = c.issuer_ca = c.user_id = c.device_id = c.request_id = nasty;
+  c.transaction_id = forged;
+  assert_int_equal(sceplab_art_crs_write(&a, &c, name, sizeof(name)), 0);
+  sceplab_art_close(&a);
+
+  snprintf(path, sizeof(path), "%s/NDESPlugin.log", dir);
+  assert_int_equal(read_back(path, "cmtrace", msgs, 8), 2);
+  for(i = 0; i < 2; i++)
+    assert_null(strstr(msgs[i], "]LOG]!>"));
+  assert_non_null(strstr(msgs[0], "transaction x]LOG]!\xEF\xBF\xBD<time="));
+  snprintf(path, sizeof(path), "%s/NDES-Application.xml", dir);
+  assert_int_equal(read_back(path, "eventxml", msgs, 8), 1);
+  /* the message as the device sent it, less what XML cannot carry */
+  assert_string_equal(msgs[0], "\xEF\xBF\xBD[2J\xEF\xBF\xBD]0;owned\xEF\xBF\xBD\r\n\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                               "\xE2\x80\xAE</Data>\"'&");
+  snprintf(path, sizeof(path), "%s/NDES-System.xml", dir);
+  assert_int_equal(read_back(path, "eventxml", NULL, 0), 1);
+  snprintf(path, sizeof(path), "%s/NDES-CAPI2.xml", dir);
+  assert_int_equal(read_back(path, "eventxml", NULL, 0), 2);
+  snprintf(cmd, sizeof(cmd), "%s/CertificateRegistrationPoint_*.svclog", dir);
+  {
+    /* its name has the time in it: the one file there is */
+    char ls[320];
+    FILE *p;
+    snprintf(ls, sizeof(ls), "ls %s", cmd);
+    p = popen(ls, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(path, sizeof(path), p));
+    pclose(p);
+    path[strcspn(path, "\n")] = '\0';
+  }
+  assert_int_equal(read_back(path, "svclog", msgs, 8), 1);
+  assert_non_null(strstr(msgs[0], "]LOG]!><time="));
+  snprintf(path, sizeof(path), "%s/CertificateRequestStatus/Processing/%s", dir, name);
+  text = slurp(path, &n);
+  v = sceplab_crs_parse((unsigned char *)text, n, &err);
+  if(!v)
+    fail_msg("%s", err.msg);
+  /* the value as the device sent it */
+  assert_string_equal(str_at(v, "fields.TransactionID"), forged);
+  assert_string_equal(str_at(v, "fields.UserID"), str_at(v, "fields.DeviceID"));
+  assert_non_null(strstr(str_at(v, "fields.UserID"), "</Data>\"'&"));
+  sceplab_val_free(v);
+  free(text);
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -212,6 +322,7 @@ int main(void)
     cmocka_unit_test(xml_text_is_well_formed_whatever_the_input),
     cmocka_unit_test(terminal_shows_controls_as_escapes),
     cmocka_unit_test(random_inputs_keep_each_promise),
+    cmocka_unit_test(ndes_log_writers_escape_every_field),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
