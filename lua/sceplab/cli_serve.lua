@@ -5,6 +5,7 @@ local serve = require "sceplab.serve"
 local sys = require "sceplab.core.sys"
 local codec = require "sceplab.core.codec"
 local json = require "sceplab.json"
+local visible = codec.visible
 
 local M = {}
 local stderr = cli.stderr
@@ -145,9 +146,10 @@ local function run_ca(args)
     local list, err = ca:list()
     if not list then stderr("%s", err) return 1 end
     if args.json then io.stdout:write(json.encode(json.array(list)), "\n") return 0 end
+    -- a transaction ID, a subject and a policy's reason are what a device chose: one line each
     for _, r in ipairs(list) do
-      io.stdout:write(("%-9s %s  %s%s%s\n"):format(r.state, r.transaction_id, r.subject or "-",
-        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or ""))
+      io.stdout:write(visible(("%-9s %s  %s%s%s"):format(r.state, r.transaction_id, r.subject or "-",
+        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or ""), true), "\n")
     end
     if #list == 0 then io.stdout:write("no requests yet\n") end
     return 0
@@ -221,7 +223,7 @@ local function make_token(ca, args)
 end
 
 local function print_claims(c)
-  local w = function(k, v) if v then io.stdout:write(("%-20s %s\n"):format(k, v)) end end
+  local w = function(k, v) if v then io.stdout:write(("%-20s %s\n"):format(k, visible(v, true))) end end
   w("device", c.device_id)
   w("user", c.user_id)
   w("subject", c.subject)
@@ -334,10 +336,11 @@ local function run_serve(args)
       io.stdout:flush()
       io.stderr:write(("sceplab: policy %s (%s), CA %s; Ctrl-C stops\n"):format(args.policy, pol.description, dir))
     end,
-    logged = args.verbose and function(line) io.stderr:write(line) end or nil,
+    -- each line from the server is one line here, whatever a device put in it
+    logged = args.verbose and function(line) io.stderr:write(visible((line:gsub("\n$", "")), true), "\n") end or nil,
     on_decision = args.verbose and function(req, a)
-      io.stderr:write(("sceplab: %s %s %s: %s%s\n"):format(req.message_type, req.transaction_id, req.subject or "-",
-        a.decision, a.reason and (" (" .. a.reason .. ")") or ""))
+      io.stderr:write(visible(("sceplab: %s %s %s: %s%s"):format(req.message_type, req.transaction_id, req.subject or "-",
+        a.decision, a.reason and (" (" .. a.reason .. ")") or ""), true), "\n")
     end or nil,
   })
   if not ok then

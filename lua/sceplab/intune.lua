@@ -12,9 +12,7 @@ local KU_BITS = { digitalSignature = 0x80, nonRepudiation = 0x40, keyEnciphermen
 
 M.SAN_CODES, M.KU_BITS = SAN_CODES, KU_BITS
 
-local function esc(s)
-  return (tostring(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&apos;" }))
-end
+local function esc(s) return (require "sceplab.core.codec").xml(tostring(s)) end
 
 --- The CSP node name of a CertificateRequestId ("ModelName=AC_x/LogicalName_y;Version=1;Hash=z"
 -- -> "ModelName_AC_x_LogicalName_y_Hash_z"), as Windows names it in its events.

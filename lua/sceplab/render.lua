@@ -1,8 +1,13 @@
 -- Readable text summaries of decoded documents, one function per kind.
+local visible = (require "sceplab.core.codec").visible
+
 local M = {}
 
+-- Each line of a summary is one line on the terminal, whatever the document holds: a subject or
+-- a transaction ID carries what its sender chose (escape sequences, line breaks, bytes that are
+-- not UTF-8), shown as escapes.
 local function line(out, fmt, ...)
-  out[#out + 1] = select("#", ...) > 0 and fmt:format(...) or fmt
+  out[#out + 1] = visible(select("#", ...) > 0 and fmt:format(...) or fmt, true)
 end
 
 -- "  Label          value" with a fixed label column; nothing for nil values.

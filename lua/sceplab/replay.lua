@@ -5,6 +5,7 @@
 -- (NDES/ and Device/), which `replay --check` diagnoses and compares with the scenario's expect.
 local sandbox = require "sceplab.sandbox"
 local sys = require "sceplab.core.sys"
+local codec = require "sceplab.core.codec"
 local core = require "sceplab.core.serve"
 local serve = require "sceplab.serve"
 local intune = require "sceplab.intune"
@@ -174,9 +175,8 @@ end
 -- Portal's OMADM log, jscep's GETs), iOS (profiled in a Console copy, GET with base64 that is not
 -- percent-encoded).
 
-local function xml_esc(s)
-  return (tostring(s):gsub("[<>&'\"]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ["'"] = "&apos;", ['"'] = "&quot;" }))
-end
+-- XML text: the server's answers are quoted in these events (codec.xml, as every XML writer)
+local function xml_esc(s) return codec.xml(tostring(s)) end
 
 local PLATFORM = {}
 

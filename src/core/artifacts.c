@@ -14,6 +14,7 @@
 
 #include "artifacts.h"
 #include "internal.h"
+#include "sceplab/codec.h"
 
 void sceplab_art_init(sceplab_art *a, const char *dir, const char *host)
 {
@@ -49,20 +50,8 @@ static FILE *open_log(sceplab_art *a, const char *name)
   return fopen(path, "a");
 }
 
-/* Text for an XML element's content: the five characters XML reserves, and no control bytes. */
-static void put_xml(FILE *f, const char *s)
-{
-  for(; *s; s++) {
-    switch(*s) {
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '&': fputs("&amp;", f); break;
-    case '\'': fputs("&apos;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default: fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
-    }
-  }
-}
+/* XML text or an attribute value: whatever a device put in it, escaped (codec.h). */
+static void put_xml(FILE *f, const char *s) { sceplab_esc_fputs(f, sceplab_esc_xml, s); }
 
 /* Now, on the (possibly virtual) clock: real time plus the offset a replay set. */
 static void clock_now(const sceplab_art *a, struct timeval *tv)
@@ -109,10 +98,13 @@ void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *f
   clock_now(a, &tv);
   t = tv.tv_sec;
   localtime_r(&t, &tm);
+  /* the message carries what devices chose (a transaction ID): it must not end the record */
+  fputs("<![LOG[", a->plugin);
+  sceplab_esc_fputs(a->plugin, sceplab_esc_cmtrace, msg);
   fprintf(a->plugin,
-          "<![LOG[%s]LOG]!><time=\"%d:%02d:%02d.%03ld%+ld\" date=\"%02d-%02d-%04d\" component=\"NDESPlugin\" context=\"\" "
+          "]LOG]!><time=\"%d:%02d:%02d.%03ld%+ld\" date=\"%02d-%02d-%04d\" component=\"NDESPlugin\" context=\"\" "
           "type=\"%d\" thread=\"%u\" file=\"\">\n",
-          msg, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), -(long)tm.tm_gmtoff / 60, tm.tm_mon + 1,
+          tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), -(long)tm.tm_gmtoff / 60, tm.tm_mon + 1,
           tm.tm_mday, tm.tm_year + 1900, type, thread);
   fflush(a->plugin);
 }

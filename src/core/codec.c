@@ -262,209 +262,6 @@ const char *sceplab_memcasestr(const char *hay, size_t n, const char *needle)
   return NULL;
 }
 
-/* Length of the UTF-8 sequence at p (1..4) when it is well formed, else 0. */
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-  size_t len, i;
-  uint32_t c;
-  if(p[0] < 0x80) { *cp = p[0]; return 1; }
-  if(p[0] >= 0xC2 && p[0] <= 0xDF) { len = 2; c = p[0] & 0x1F; }
-  else if(p[0] >= 0xE0 && p[0] <= 0xEF) { len = 3; c = p[0] & 0x0F; }
-  else if(p[0] >= 0xF0 && p[0] <= 0xF4) { len = 4; c = p[0] & 0x07; }
-  else return 0;
-  if(n < len)
-    return 0;
-  for(i = 1; i < len; i++) {
-    if((p[i] & 0xC0) != 0x80)
-      return 0;
-    c = c << 6 | (p[i] & 0x3F);
-  }
-  if((len == 3 && (c < 0x800 || (c >= 0xD800 && c < 0xE000))) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)))
-    return 0;
-  *cp = c;
-  return len;
-}
-
-/* The escape for the character at p (its length in *len), or an empty string when it shows as is. */
-static const char *visible_escape(const unsigned char *p, size_t n, size_t *len, char buf[12])
-{
-  uint32_t cp = 0;
-  *len = utf8_seq(p, n, &cp);
-  if(*len == 0) {
-    *len = 1;
-    snprintf(buf, 12, "\\x%02X", p[0]);
-    return buf;
-  }
-  if((cp < 0x20 && cp != '\t' && cp != '\n') || cp == 0x7F) {
-    snprintf(buf, 12, "\\x%02X", (unsigned)cp);
-    return buf;
-  }
-  if((cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
-    snprintf(buf, 12, "\\u%04X", (unsigned)cp);
-    return buf;
-  }
-  return "";
-}
-
-size_t sceplab_visible_len(const char *in, size_t n)
-{
-  const unsigned char *p = (const unsigned char *)in;
-  size_t i = 0, total = 0, len;
-  int changed = 0;
-  char buf[12];
-  while(i < n) {
-    if(p[i] >= 0x20 && p[i] < 0x7F) { /* the common case: printable ASCII */
-      i++;
-      total++;
-      continue;
-    }
-    {
-      const char *e = visible_escape(p + i, n - i, &len, buf);
-      if(*e) {
-        total += strlen(e);
-        changed = 1;
-      }
-      else
-        total += len;
-      i += len;
-    }
-  }
-  return changed ? total : 0;
-}
-
-size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_t *consumed)
-{
-  const unsigned char *p = (const unsigned char *)in;
-  size_t i = 0, o = 0, len;
-  char buf[12];
-  if(!outlen) {
-    *consumed = 0;
-    return 0;
-  }
-  while(i < n) {
-    const char *e;
-    size_t elen;
-    if(p[i] >= 0x20 && p[i] < 0x7F) {
-      if(o + 1 >= outlen)
-        break;
-      out[o++] = (char)p[i++];
-      continue;
-    }
-    e = visible_escape(p + i, n - i, &len, buf);
-    elen = *e ? strlen(e) : len;
-    if(o + elen >= outlen)
-      break;
-    memcpy(out + o, *e ? e : (const char *)p + i, elen);
-    o += elen;
-    i += len;
-  }
-  out[o] = '\0';
-  *consumed = i;
-  return o;
-}
-
-/* The start of the ill-formed sequence at p to replace with one U+FFFD: its maximal subpart (the
- * longest start of a well-formed sequence, as Unicode recommends), at least one byte. *cut is set
- * when those bytes are a well-formed start that the end of the buffer cut short. */
-static size_t utf8_bad_len(const unsigned char *p, size_t n, int *cut)
-{
-  size_t len, k;
-  unsigned char lo = 0x80, hi = 0xBF;
-  *cut = 0;
-  if(p[0] >= 0xC2 && p[0] <= 0xDF) len = 2;
-  else if(p[0] >= 0xE0 && p[0] <= 0xEF) len = 3;
-  else if(p[0] >= 0xF0 && p[0] <= 0xF4) len = 4;
-  else return 1;
-  if(p[0] == 0xE0) lo = 0xA0;
-  else if(p[0] == 0xED) hi = 0x9F;
-  else if(p[0] == 0xF0) lo = 0x90;
-  else if(p[0] == 0xF4) hi = 0x8F;
-  for(k = 1; k < len && k < n; k++) {
-    unsigned char lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xBF;
-    if(p[k] < lo_k || p[k] > hi_k)
-      return k;
-  }
-  *cut = k < len; /* every byte there was right: the buffer ended first */
-  return k;
-}
-
-size_t sceplab_utf8_valid(const char *in, size_t n)
-{
-  const unsigned char *p = (const unsigned char *)in;
-  size_t i = 0, len;
-  uint32_t cp;
-  while(i < n) {
-    /* logs are mostly ASCII: eight bytes at a time while no byte has its high bit set */
-    while(i + 8 <= n) {
-      uint64_t w;
-      memcpy(&w, p + i, 8);
-      if(w & 0x8080808080808080ull)
-        break;
-      i += 8;
-    }
-    if(i >= n)
-      break;
-    if(p[i] < 0x80) {
-      i++;
-      continue;
-    }
-    if(!(len = utf8_seq(p + i, n - i, &cp)))
-      return i;
-    i += len;
-  }
-  return n;
-}
-
-size_t sceplab_utf8_cut_tail(const char *in, size_t n)
-{
-  size_t start = sceplab_utf8_valid(in, n);
-  int cut;
-  while(start < n) {
-    size_t k = utf8_bad_len((const unsigned char *)in + start, n - start, &cut);
-    if(cut && start + k == n)
-      return k;
-    start += k;
-    start += sceplab_utf8_valid(in + start, n - start);
-  }
-  return 0;
-}
-
-size_t sceplab_utf8_repair(const char *in, size_t n, char *out)
-{
-  size_t i = 0, o = 0;
-  while(i < n) {
-    size_t good = sceplab_utf8_valid(in + i, n - i), k;
-    int cut;
-    memmove(out + o, in + i, good); /* in and out may be the same buffer when nothing was bad yet */
-    o += good;
-    i += good;
-    if(i >= n)
-      break;
-    k = utf8_bad_len((const unsigned char *)in + i, n - i, &cut);
-    memcpy(out + o, "\xEF\xBF\xBD", 3);
-    o += 3;
-    i += k;
-  }
-  return o;
-}
-
-size_t sceplab_utf8_boundary(const char *in, size_t n, size_t max)
-{
-  size_t i = 0, len;
-  uint32_t cp;
-  if(n <= max)
-    return n;
-  while(i < max) {
-    len = utf8_seq((const unsigned char *)in + i, n - i, &cp);
-    if(!len)
-      len = 1;
-    if(i + len > max)
-      break;
-    i += len;
-  }
-  return i;
-}
-
 static const char *const apostrophes[] = {
   "'", "`", "\xC2\xB4", "\xE2\x80\x98", "\xE2\x80\x99", "\xE2\x80\xB2", "\xC3\xA2\xE2\x82\xAC\xE2\x84\xA2",
   "\xC3\xA2\xE2\x82\xAC\xCB\x9C", "&#39;", "&apos;", "&#x27;", "&rsquo;", "&lsquo;", "&#8217;", "&#x2019;",
@@ -476,13 +273,8 @@ static const char *const quotes[] = {
 /* The length of the valid UTF-8 character at p, or 1 (ASCII, or a byte that starts none). */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
-  size_t len = *p >= 0xF0 && *p <= 0xF4 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC2 && *p < 0xE0 ? 2 : 1, i;
-  if(len == 1 || *p > 0xF4 || len > n)
-    return 1;
-  for(i = 1; i < len; i++)
-    if((p[i] & 0xC0) != 0x80)
-      return 1;
-  return len;
+  size_t len = sceplab_utf8_char((const char *)p, n);
+  return len ? len : 1;
 }
 
 size_t sceplab_quote_at(const char *p, size_t n, char q)
@@ -546,10 +338,9 @@ size_t sceplab_mangled_apostrophe(const char *p, size_t n)
   size_t i = 0, chars = 0;
   int visible = 0;
   while(i < n && chars < 3 && !ascii_letter(p[i]) && p[i] != '\n' && p[i] != '\r') {
-    uint32_t cp;
-    size_t len = utf8_seq((const unsigned char *)p + i, n - i, &cp);
+    size_t len = utf8_len((const unsigned char *)p + i, n - i);
     visible = visible || (p[i] != ' ' && p[i] != '\t');
-    i += len ? len : 1;
+    i += len;
     chars++;
   }
   /* the run must end where the word goes on, at a letter; white space alone is a word break */

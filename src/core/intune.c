@@ -22,19 +22,10 @@
 #include "sceplab/intune.h"
 #include "sceplab/scep.h"
 
-/* The challenge's inner document: what the certificate may be issued for. */
-static void put_esc(BIO *b, const char *s)
-{
-  for(; s && *s; s++) {
-    switch(*s) {
-    case '<': BIO_puts(b, "&lt;"); break;
-    case '>': BIO_puts(b, "&gt;"); break;
-    case '&': BIO_puts(b, "&amp;"); break;
-    case '"': BIO_puts(b, "&quot;"); break;
-    default: BIO_write(b, s, 1);
-    }
-  }
-}
+static void put_bio(void *b, const char *p, size_t n) { BIO_write(b, p, (int)n); }
+
+/* The challenge's inner document: what the certificate may be issued for, as XML text. */
+static void put_esc(BIO *b, const char *s) { sceplab_esc_put(sceplab_esc_xml, s, put_bio, b); }
 
 static void put_elem(BIO *b, const char *name, const char *value)
 {
@@ -96,7 +87,9 @@ static char *challenge_xml(const sceplab_intune_claims *c, const char *request_i
     const char *colon = strchr(c->san[i], ':');
     BIO_puts(b, "<SubjectAlternativeName Type=\"");
     if(colon) {
-      BIO_write(b, c->san[i], (int)(colon - c->san[i]));
+      char *type = strndup(c->san[i], (size_t)(colon - c->san[i]));
+      put_esc(b, type ? type : "");
+      free(type);
       BIO_puts(b, "\">");
       put_esc(b, colon + 1);
     }

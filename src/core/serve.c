@@ -112,17 +112,11 @@ static const char iis_fields[] =
   "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer)"
   " sc-status sc-substatus sc-win32-status time-taken\n";
 
+/* A field as IIS writes it ('+' for a space, '-' for nothing), cut to out: a device chose it. */
 static void iis_field(char *out, size_t outlen, const char *v)
 {
-  size_t i, o = 0;
-  /* IIS writes '+' for spaces and '-' for an empty field */
-  if(!v || !*v) {
-    snprintf(out, outlen, "-");
-    return;
-  }
-  for(i = 0; v[i] && o + 1 < outlen; i++)
-    out[o++] = v[i] == ' ' ? '+' : (unsigned char)v[i] < 0x20 ? '?' : v[i];
-  out[o] = '\0';
+  size_t used;
+  sceplab_esc_w3c(v ? v : "", v ? strlen(v) : 0, out, outlen, &used);
 }
 
 static void iis_write(server *s, const char *method, const char *stem, const char *query, const char *cip,

@@ -1,4 +1,4 @@
-/* sceplab.core.codec: the tolerant base64, hex and URL codecs. */
+/* sceplab.core.codec: the tolerant base64, hex and URL codecs, and text escaped for the terminal and XML. */
 #include <stdlib.h>
 
 #include "lutil.h"
@@ -68,21 +68,44 @@ static int l_urldecode(lua_State *L)
   return push_owned(L, out, outlen);
 }
 
-/* visible(s) -> s with control characters, bidirectional overrides and invalid UTF-8 escaped; s
- * itself (no copy) when nothing needs escaping. */
+/* visible(s [, one_line]) -> s with control characters, bidirectional overrides and invalid UTF-8
+ * escaped (with one_line, tab, CR and newline too: one field on one line); s itself (no copy)
+ * when nothing needs escaping. */
 static int l_visible(lua_State *L)
 {
   size_t n, need, used;
   const char *s = luaL_checklstring(L, 1, &n);
+  int one_line = lua_toboolean(L, 2);
   luaL_Buffer b;
-  need = sceplab_visible_len(s, n);
+  need = one_line ? sceplab_visible_line_len(s, n) : sceplab_visible_len(s, n);
   if(need == 0) {
     lua_settop(L, 1);
     return 1;
   }
   luaL_buffinit(L, &b);
-  sceplab_visible(s, n, luaL_prepbuffsize(&b, need + 1), need + 1, &used);
+  if(one_line)
+    sceplab_visible_line(s, n, luaL_prepbuffsize(&b, need + 1), need + 1, &used);
+  else
+    sceplab_visible(s, n, luaL_prepbuffsize(&b, need + 1), need + 1, &used);
   luaL_addsize(&b, need);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* xml(s) -> s as XML text or an attribute value (codec.h's sceplab_esc_xml): markup escaped, what
+ * XML cannot carry replaced with U+FFFD. The writers of XML in Lua use it, as those in C do. */
+static int l_xml(lua_State *L)
+{
+  size_t n, used = 0;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  while(n) {
+    char *o = luaL_prepbuffsize(&b, 512);
+    luaL_addsize(&b, sceplab_esc_xml(s, n, o, 512, &used));
+    s += used;
+    n -= used;
+  }
   luaL_pushresult(&b);
   return 1;
 }
@@ -99,7 +122,7 @@ static int l_normalize_quotes(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-  {"visible", l_visible}, {"normalize_quotes", l_normalize_quotes}, {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
+  {"visible", l_visible}, {"xml", l_xml}, {"normalize_quotes", l_normalize_quotes}, {"b64decode", l_b64decode}, {"b64encode", l_b64encode}, {"hexencode", l_hexencode},
   {"hexdecode", l_hexdecode}, {"urldecode", l_urldecode}, {NULL, NULL}
 };
 

@@ -10,6 +10,73 @@
 
 #include "sceplab/sceplab.h"
 #include "../../src/core/optlib.h"
+#if defined(FUZZ_escape)
+#include <strings.h>
+#endif
+
+#if defined(FUZZ_escape)
+/* Each format's escaping of hostile text, written in pieces as small as out allows: the pieces
+ * make the text the whole run makes, and what each format promises holds. The first byte
+ * chooses the size of the pieces. */
+static int utf8_ok(const unsigned char *p, size_t n, int nonchars)
+{
+  size_t i = 0, len, k;
+  while(i < n) {
+    unsigned long cp;
+    if(p[i] < 0x80) { i++; continue; }
+    if(p[i] >= 0xC2 && p[i] <= 0xDF) { len = 2; cp = p[i] & 0x1F; }
+    else if(p[i] >= 0xE0 && p[i] <= 0xEF) { len = 3; cp = p[i] & 0x0F; }
+    else if(p[i] >= 0xF0 && p[i] <= 0xF4) { len = 4; cp = p[i] & 0x07; }
+    else return 0;
+    if(i + len > n)
+      return 0;
+    for(k = 1; k < len; k++) {
+      if((p[i + k] & 0xC0) != 0x80)
+        return 0;
+      cp = cp << 6 | (p[i + k] & 0x3F);
+    }
+    if((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp < 0xE000))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+       (cp >= 0x80 && cp <= 0x9F) || (!nonchars && (cp & 0xFFFE) == 0xFFFE))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static void escape_check(sceplab_escaper f, int which, const char *in, size_t n, size_t outlen)
+{
+  char *whole = malloc(n * 13 + 16), piece[256];
+  size_t used = 0, w = f(in, n, whole, n * 13 + 16, &used), i, o = 0;
+  /* a terminal shows U+FFFF as it is; the files replace it */
+  if(used != n || strlen(whole) != w || !utf8_ok((unsigned char *)whole, w, which == 3))
+    abort();
+  for(i = 0; i < w; i++) {
+    unsigned char c = (unsigned char)whole[i];
+    if(c == 0x7F || c < 0x20)
+      abort();                                              /* one line, no control byte */
+    if(which == 0 && i + 7 <= w && strncasecmp(whole + i, "]LOG]!>", 7) == 0)
+      abort();                                              /* CMTrace: no terminator */
+    if(which == 1 && c == ' ')
+      abort();                                              /* W3C: no field separator */
+    if(which == 2 && strchr("<>\"'", c))
+      abort();                                              /* XML: no markup */
+  }
+  for(i = 0; n && i < n; i += used) {
+    size_t pw = f(in + i, n - i, piece, outlen, &used);
+    if(!used || pw >= outlen || o + pw > w || memcmp(whole + o, piece, pw) != 0)
+      abort();
+    o += pw;
+  }
+  if(n && o != w)
+    abort();
+  free(whole);
+}
+
+static size_t visible_line(const char *in, size_t n, char *out, size_t outlen, size_t *consumed)
+{
+  return sceplab_visible_line(in, n, out, outlen, consumed);
+}
+#endif
 
 #if defined(FUZZ_intune_token)
 /* The CA the token target verifies against: made once per process in a scratch directory,
@@ -226,6 +293,16 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
     if(!reply)
       return NULL;
     free(reply);
+    return sceplab_val_null();
+  }
+#elif defined(FUZZ_escape)
+  {
+    size_t outlen = n ? 16 + d[0] % 200 : 16;
+    (void)err;
+    escape_check(sceplab_esc_cmtrace, 0, (const char *)d, n, outlen);
+    escape_check(sceplab_esc_w3c, 1, (const char *)d, n, outlen);
+    escape_check(sceplab_esc_xml, 2, (const char *)d, n, outlen);
+    escape_check(visible_line, 3, (const char *)d, n, outlen);
     return sceplab_val_null();
   }
 #elif defined(FUZZ_intune_token)

@@ -3,6 +3,7 @@
 #define SCEPLAB_CODEC_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,9 +40,50 @@ unsigned char *sceplab_to_utf8(const unsigned char *buf, size_t n, size_t *outle
  * displays in another order than it reads) become visible escapes ("\x1B", "\u202E"); bytes that
  * are not UTF-8 become "\xHH". Returns the number of bytes written to out (at most outlen - 1,
  * NUL-terminated; stops early rather than cut an escape) and sets *consumed to the input used.
- * sceplab_visible_len tells how many bytes the whole text needs (0 when it needs no change). */
+ * sceplab_visible_len tells how many bytes the whole text needs (0 when it needs no change).
+ * The _line forms are for one field on one line (a transaction ID in a listing): tab, CR and
+ * newline are escaped too. */
 size_t sceplab_visible(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
 size_t sceplab_visible_len(const char *in, size_t n);
+size_t sceplab_visible_line(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
+size_t sceplab_visible_line_len(const char *in, size_t n);
+
+/* Escaping, one function per output format that text a device or a log chose can reach: the
+ * CMTrace log (NDESPlugin.log), the W3C log (IIS), XML (CRS files, .svclog, event XML, CAPI2,
+ * CertEnrollTokens, the SyncML profile) and the terminal (sceplab_visible above). Every writer
+ * of those formats goes through these (src/core/escape.c); none writes such text raw.
+ *
+ * Each function has sceplab_visible's contract: writes the escaped form of in[0..n) to out, at
+ * most outlen - 1 bytes and a NUL, stopping before an escape or a character rather than cutting
+ * it; returns the bytes written and sets *consumed to the input used. 16 bytes of out always make
+ * progress. Bytes that are no UTF-8 (a stray byte, an overlong form, a surrogate, a cut sequence)
+ * and Unicode noncharacters (U+FDD0-U+FDEF, U+FFFE and U+FFFF of every plane) never pass. */
+typedef size_t (*sceplab_escaper)(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
+
+/* A CMTrace message ("<![LOG[message]LOG]!><time=...>"): one line, so control characters (CR
+ * and LF among them) become spaces; the record's terminator "]LOG]!>", in any case, loses its
+ * '>' to U+FFFD, so a message cannot end its record and start another; DEL, C1 controls, bytes
+ * that are no UTF-8 and noncharacters become U+FFFD. */
+size_t sceplab_esc_cmtrace(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
+
+/* A field of a W3C extended log (IIS): fields are separated by spaces, so a space is '+' (as IIS
+ * writes its User-Agent), control characters, DEL, C1 controls, bidirectional controls, bytes
+ * that are no UTF-8 and noncharacters are percent-encoded byte by byte ("%1B", "%C2%9B"), and an
+ * empty value is "-". */
+size_t sceplab_esc_w3c(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
+
+/* XML text or attribute value (either quote): & < > " ' as entities; tab, LF and CR as
+ * character references (a record stays on its line, the value intact); every other C0 control,
+ * DEL, C1 controls, bytes that are no UTF-8 and noncharacters (U+FFFE and U+FFFF are no XML
+ * characters) become U+FFFD. */
+size_t sceplab_esc_xml(const char *in, size_t n, char *out, size_t outlen, size_t *consumed);
+
+/* Passes the NUL-terminated s through esc to put, in pieces; sceplab_esc_fputs writes it to f. */
+void sceplab_esc_put(sceplab_escaper esc, const char *s, void (*put)(void *ud, const char *p, size_t n), void *ud);
+void sceplab_esc_fputs(FILE *f, sceplab_escaper esc, const char *s);
+
+/* The length of the well-formed UTF-8 character at p (1..4), or 0 when none starts there. */
+size_t sceplab_utf8_char(const char *p, size_t n);
 
 /* Text as UTF-8 whatever the input held. sceplab_utf8_valid: the length of the longest valid prefix
  * (n when all is). sceplab_utf8_repair writes in to out (room for 3 * n bytes) with each ill-formed
