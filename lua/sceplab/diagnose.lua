@@ -409,7 +409,7 @@ function M.run(paths, opts)
   for _, pb in ipairs(playbooks) do if pb.check then checking[#checking + 1] = pb end end
   local rules, counters = success_rules(playbooks)
   local filter = union_filter(checking)
-  local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, date = opts.date,
+  local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, zone = opts.zone, date = opts.date,
                                               progress = opts.progress, counters = counters })
   if not m then return nil, merr end
   -- records, at most KEEP_FIRST and the last of each kind; the rest counted on the last kept.

@@ -12,12 +12,15 @@ M.parse_time = (require "sceplab.time").parse
 -- pass, small files and newest-first exports read whole and sorted, large ones streamed, so memory
 -- and open files stay bounded whatever the bundle holds.
 -- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes), offset (minutes east
--- assumed for formats without a zone), date ("YYYY-MM-DD" for date-less formats), format, progress.
--- Returns inputs: {{file, format, why, records, skipped, examples, steps, out_of_order?, sorted?} |
--- {file, error, fatal}}; an input whose reading stopped in the middle has format and error both.
+-- assumed for formats without a zone) or zone (an IANA zone name, its offset taken at each record's
+-- moment), date ("YYYY-MM-DD" for date-less formats), format, progress.
+-- Returns inputs: {{file, format, why, records, skipped, examples, steps, out_of_order?, sorted?,
+-- date_source?, offset_source?, date_note?, offset_note?, order_note?} | {file, error, fatal}}; an
+-- input whose reading stopped in the middle has format and error both.
 function M.merge(paths, opts, emit)
   opts = opts or {}
-  local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress }
+  local lopts = { bias = opts.bias, offset = opts.offset, zone = opts.zone, date = opts.date, format = opts.format,
+                  progress = opts.progress }
   local m <close>, err, code = logs.merge(paths, opts.filter, lopts)
   if not m then return { { file = table.concat(paths, " "), error = err, fatal = true, code = code } } end
   for r in m:records() do emit(r) end

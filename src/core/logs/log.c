@@ -116,15 +116,6 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     sceplab_log_close(lg);
     return NULL;
   }
-  if(opts && opts->date) {
-    int y, m, d;
-    char extra;
-    if(sscanf(opts->date, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || logs_make_time(y, m, d, 0, 0, 0, 0) == SCEPLAB_TIME_UNKNOWN) {
-      sceplab_err_set(err, SCEPLAB_E_USAGE, "date '%.40s' is not a calendar date (YYYY-MM-DD, 1970-2200)", opts->date);
-      sceplab_log_close(lg);
-      return NULL;
-    }
-  }
   if(!lg->why)
     lg->why = why;
   lg->fmt = lg->ft->id;
@@ -152,10 +143,6 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     lg->bias_set = 1;
     lg->bias = opts->bias;
   }
-  if(opts && opts->has_offset) {
-    lg->offset_set = 1;
-    lg->offset_min = opts->offset_min;
-  }
   if(opts && opts->progress) {
     lg->progress = opts->progress;
     lg->progress_ud = opts->progress_ud;
@@ -163,16 +150,10 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
       lg->progress(lg->progress_ud, (size_t)lg->bytes_read);
   }
   lg->mtime_us = mtime >= 0 ? mtime * 1000000 : SCEPLAB_TIME_UNKNOWN;
-  /* the date for date-less formats: given, else the file's modification date */
-  if(opts && opts->date && sscanf(opts->date, "%4d-%2d-%2d", &lg->year, &lg->month, &lg->day) == 3)
-    ;
-  else {
-    struct tm tm;
-    time_t t = mtime >= 0 ? (time_t)mtime : time(NULL);
-    gmtime_r(&t, &tm);
-    lg->year = tm.tm_year + 1900;
-    lg->month = tm.tm_mon + 1;
-    lg->day = tm.tm_mday;
+  /* the date of date-less formats and the offset of zone-less ones: given, or decided later */
+  if(logs_clock_init(lg, opts, mtime, err) != 0) {
+    sceplab_log_close(lg);
+    return NULL;
   }
   return lg;
 }
@@ -258,6 +239,8 @@ static int keep(sceplab_log *lg, sceplab_record *r)
   int pass, made = 0;
   lg->records++;
   count_step(lg, r);
+  logs_clock_count(lg, r);
+
   if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
     lg->last_time = r->time_us;
   if(lg->ncounters)
@@ -308,6 +291,8 @@ static int read_continuation(sceplab_log *lg, sceplab_record *r, sceplab_error *
 
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
+  if(!lg->clock.prepared)
+    logs_clock_prepare(lg);
   if(lg->ft->record) {
     for(;;) {
       int rc;
@@ -360,6 +345,7 @@ void sceplab_log_close(sceplab_log *lg)
     libevtx_file_close(lg->evtx, NULL);
     libevtx_file_free(&lg->evtx, NULL);
   }
+  logs_clock_free(&lg->clock);
   free(lg);
 }
 

@@ -12,7 +12,8 @@
  *    temporary file and streamed from it (as lnav unpacks archives before reading them).
  * Kept records are capped (BUFFER_CAP bytes in all); past the cap an input is streamed as written
  * and records out of time order are counted. The merge itself is a binary heap over the inputs'
- * current records, ordered by time, then input, then line. */
+ * current records, ordered by time, then input, then line.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ typedef struct packed_head {
   int64_t time_us, win32_status;
   uint64_t line, offset, scep_message_length;
   long event_id, http_status, http_substatus, time_taken_ms;
-  const char *source, *hresult_name;
+  const char *source, *hresult_name, *date_source, *offset_source;
   int utc_offset_min, step;
   unsigned char zone_assumed, time_inferred, date_assumed, level;
 } packed_head;
@@ -116,6 +117,8 @@ static int store_add(rec_store *s, const sceplab_record *r)
   h.time_taken_ms = r->time_taken_ms;
   h.source = r->source;
   h.hresult_name = r->hresult_name;
+  h.date_source = r->date_source;
+  h.offset_source = r->offset_source;
   h.utc_offset_min = r->utc_offset_min;
   h.step = r->step;
   h.zone_assumed = (unsigned char)r->zone_assumed;
@@ -155,6 +158,8 @@ static void store_get(const rec_store *s, size_t i, sceplab_record *r)
   r->time_taken_ms = h.time_taken_ms;
   r->source = h.source;
   r->hresult_name = h.hresult_name;
+  r->date_source = h.date_source;
+  r->offset_source = h.offset_source;
   r->utc_offset_min = h.utc_offset_min;
   r->step = h.step;
   r->zone_assumed = h.zone_assumed;
@@ -208,6 +213,7 @@ typedef struct merge_input {
   int has_cur;
   int64_t last_time;
   char *path, *error, *examples[3]; /* owned; info points at them */
+  char *notes[3];               /* owned: the time notes info.times points at */
 } merge_input;
 
 /* The counts of opts.counters: entries by (counter, key) in an open-addressing table. A record
@@ -482,6 +488,22 @@ static void snapshot(merge_input *in)
     free(in->examples[i]);
     in->examples[i] = strdup(ex);
     in->info.examples[i] = in->examples[i];
+  }
+  {
+    sceplab_log_time_info t;
+    const char **slot[3];
+    sceplab_log_times(in->lg, &t);
+    in->info.times = t;
+    slot[0] = &in->info.times.date_note;
+    slot[1] = &in->info.times.offset_note;
+    slot[2] = &in->info.times.order_note;
+    for(i = 0; i < 3; i++) {
+      /* the reader's strings go with it: the input keeps copies */
+      char *copy = *slot[i] ? strdup(*slot[i]) : NULL;
+      free(in->notes[i]);
+      in->notes[i] = copy;
+      *slot[i] = copy;
+    }
   }
 }
 
@@ -966,8 +988,10 @@ void sceplab_merge_close(sceplab_merge *m)
     store_free(&in->kept);
     free(in->path);
     free(in->error);
-    for(j = 0; j < 3; j++)
+    for(j = 0; j < 3; j++) {
       free(in->examples[j]);
+      free(in->notes[j]);
+    }
   }
   for(i = 0; i < m->counts.n; i++) {
     free(m->counts.e[i].key);

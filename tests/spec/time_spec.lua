@@ -1,0 +1,200 @@
+-- Dates and zones: a log without a date takes it from a date written in it, then its zip entry's
+-- or its file's time, and says which (date_source, offset_source); one day/month order per file,
+-- offsets per record, zones across daylight saving changes.
+local h = require "helper"
+local json = require "cjson"
+local sceplab = require "sceplab"
+
+local dir
+
+-- Writes a zip of name -> text, every entry dated stamp ({y, m, d, H, M, S}).
+local function zip(path, files, stamp)
+  local args = { path, table.concat(stamp, ",") }
+  local tmp = {}
+  for name, text in pairs(files) do
+    local f = h.write(h.tmpname(), text)
+    tmp[#tmp + 1] = f
+    args[#args + 1] = name .. "=" .. f
+  end
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = h.shquote(a) end
+  assert(os.execute("python3 -c " .. h.shquote([[
+import sys, zipfile
+out, stamp = sys.argv[1], tuple(int(x) for x in sys.argv[2].split(","))
+with zipfile.ZipFile(out, "w") as z:
+    for a in sys.argv[3:]:
+        name, path = a.split("=", 1)
+        z.writestr(zipfile.ZipInfo(name, date_time=stamp), open(path, "rb").read())
+]]) .. " " .. table.concat(quoted, " ")))
+  for _, f in ipairs(tmp) do os.remove(f) end
+  return path
+end
+
+local function touch(path, stamp)
+  assert(os.execute("touch -d " .. h.shquote(stamp) .. " " .. h.shquote(path)))
+  return path
+end
+
+local function by_file(records, pattern)
+  local out = {}
+  for _, r in ipairs(records) do if r.file:find(pattern) then out[#out + 1] = r end end
+  return out
+end
+
+-- An iPhone's requests (a Console copy: times of day and their offset, no date) and the lines IIS
+-- wrote for them, in UTC: 19:30 at -05:00 is 00:30 the next day.
+local IIS = table.concat({
+  "#Software: Microsoft Internet Information Services 10.0",
+  "#Fields: date time s-computername cs-method cs-uri-stem cs-uri-query s-port c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken",
+  "2020-05-25 00:30:54 NDES01 GET /certsrv/mscep/mscep.dll operation=GetCACert&message=SCEP%20Authority 443 10.5.14.22 profiled/1.0+CFNetwork/811.5.4+Darwin/16.6.0 200 0 0 31",
+  "2020-05-25 00:30:55 NDES01 GET /certsrv/mscep/mscep.dll operation=GetCACaps&message=SCEP%20Authority 443 10.5.14.22 profiled/1.0+CFNetwork/811.5.4+Darwin/16.6.0 200 0 0 2",
+  "2020-05-25 00:31:02 NDES01 GET /certsrv/mscep/mscep.dll operation=PKIOperation&message=MIIB 443 10.5.14.22 profiled/1.0+CFNetwork/811.5.4+Darwin/16.6.0 500 0 0 2",
+}, "\n") .. "\n"
+local IOS = table.concat({
+  "Debug 19:30:53.691033 -0500 profiled Performing synchronous URL request: https://ndes.contoso.com/certsrv/mscep/mscep.dll?operation=GetCACert&message=SCEP%20Authority",
+  "Debug 19:30:54.640644 -0500 profiled Performing synchronous URL request: https://ndes.contoso.com/certsrv/mscep/mscep.dll?operation=GetCACaps&message=SCEP%20Authority",
+  "Error 19:31:02.000001 -0500 profiled The Registration Authority's response is invalid.",
+}, "\n") .. "\n"
+
+describe("dates of logs that write none", function()
+  setup(function() dir = h.tmpdir() end)
+  teardown(function() os.execute("rm -rf " .. h.shquote(dir)) end)
+
+  it("takes a date written in the file before its file's time", function()
+    -- before: the file's modification time (2019-01-01)
+    local p = touch(h.write(dir .. "/header.txt", "Console log of J. Doe's iPhone, saved 2020-05-24\n" .. IOS), "2019-01-01 12:00:00Z")
+    local got = sceplab.logs.timeline({ p }).records
+    assert.are.equal("2020-05-25T00:30:53.691033Z", got[1].time)
+    assert.are.equal("file", got[1].date_source)
+    local _, out = h.sceplab({ "timeline", "--explain-format", p })
+    assert.matches("date_source file %(2020%-05%-24, written in the file %(line 1%)%)", out)
+  end)
+
+  it("takes the zip entry's time when nothing else says, then the file's modification time, and says which", function()
+    local bundle = zip(dir .. "/alone.zip", { ["console.txt"] = IOS }, { 2021, 3, 4, 12, 0, 0 })
+    local got = sceplab.logs.timeline({ bundle }).records
+    assert.are.equal("2021-03-05T00:30:53.691033Z", got[1].time)
+    assert.are.equal("zip-entry", got[1].date_source)
+    local p = touch(h.write(dir .. "/plain.txt", IOS), "2019-07-08 12:00:00Z")
+    got = sceplab.logs.timeline({ p }).records
+    assert.are.equal("2019-07-09T00:30:53.691033Z", got[1].time)
+    assert.are.equal("mtime", got[1].date_source)
+    local t = sceplab.logs.timeline({ p })
+    assert.matches("the file's modification time", t.inputs[1].date_note)
+  end)
+
+  it("rolls the day when the times of one file cross midnight", function()
+    -- before: the record after midnight was dated the same day, a day early
+    local p = h.write(dir .. "/midnight.txt", table.concat({
+      "Default 23:59:58.000000 -0500 profiled Attempting to retrieve issued certificate...",
+      "Error 00:00:03.000000 -0500 profiled The Registration Authority's response is invalid.",
+      "Default 00:10:00.000000 -0500 mdmd Still there",
+    }, "\n") .. "\n")
+    local got = sceplab.logs.timeline({ p }, { date = "2020-05-24" }).records
+    assert.are.equal("2020-05-25T04:59:58Z", got[1].time)
+    assert.are.equal("2020-05-25T05:00:03Z", got[2].time)
+    assert.are.equal("2020-05-25T05:10:00Z", got[3].time)
+  end)
+
+end)
+
+describe("offsets of logs that write none", function()
+  setup(function() dir = h.tmpdir() end)
+  teardown(function() os.execute("rm -rf " .. h.shquote(dir)) end)
+
+  it("reads a named zone's offset at each record's moment, across a daylight saving change", function()
+    -- before: --assume-offset took one offset for the whole file, or refused a zone's name
+    local p = h.write(dir .. "/dst.log", table.concat({
+      "2024-03-31T00:30:00.0000000\tINFO\tEvent\tcom.microsoft.omadm.Enroll\t1\t1\tbefore the change",
+      "2024-03-31T02:30:00.0000000\tINFO\tEvent\tcom.microsoft.omadm.Enroll\t1\t1\tafter the change",
+      "2024-10-27T01:30:00.0000000\tINFO\tEvent\tcom.microsoft.omadm.Enroll\t1\t1\tfirst 01:30",
+      "2024-10-27T01:20:00.0000000\tINFO\tEvent\tcom.microsoft.omadm.Enroll\t1\t1\tsecond 01:20",
+    }, "\n") .. "\n")
+    local got = sceplab.logs.timeline({ p }, { zone = "Europe/London" }).records
+    assert.are.same({ "2024-03-31T00:30:00Z", "2024-03-31T01:30:00Z" }, { got[1].time, got[2].time })
+    assert.are.same({ 0, 60 }, { got[1].utc_offset, got[2].utc_offset })
+    assert.are.equal("zone", got[1].offset_source)
+    -- the hour the clocks repeat: the log has passed 01:30 BST, so 01:20 is GMT
+    assert.are.equal("2024-10-27T00:30:00Z", got[3].time)
+    assert.are.equal("2024-10-27T01:20:00Z", got[4].time)
+    local code, out = h.sceplab({ "timeline", "--jsonl", "--assume-offset", "Europe/London", p })
+    assert.are.equal(0, code)
+    assert.matches('"offset_source":"zone"', out)
+    local code2, _, err = h.sceplab({ "timeline", "--assume-offset", "Europe/Nowhere", p })
+    assert.are.equal(2, code2)
+    assert.matches("%-%-assume%-offset 'Europe/Nowhere': zone 'Europe/Nowhere': not in the time zone database", err)
+  end)
+
+  it("gives each pasted event block without XML the offset of the nearest block with it (a file across a change)", function()
+    -- before: the first block's offset for the whole file, an hour off after the change
+    local function block(date, sys)
+      return table.concat({ "Log Name:      Application", "Source:        Microsoft-Windows-NetworkDeviceEnrollmentService",
+        "Date:          " .. date, "Event ID:      31", "Level:         Error", "Computer:      NDES01", "Description:",
+        "The Network Device Enrollment Service cannot submit the certificate request.",
+        sys and ("Event Xml:\n<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System><TimeCreated SystemTime=\"" .. sys .. "\" /></System></Event>") or "",
+        "" }, "\n")
+    end
+    local p = h.write(dir .. "/blocks.txt", block("3/30/2024 10:00:00 AM", "2024-03-30T10:00:00.0000000Z") ..
+      block("3/30/2024 11:00:00 AM") .. block("4/2/2024 10:00:00 AM", "2024-04-02T09:00:00.0000000Z") .. block("4/2/2024 11:00:00 AM"))
+    local got = sceplab.logs.timeline({ p }).records
+    assert.are.same({ "2024-03-30T10:00:00Z", "2024-03-30T11:00:00Z", "2024-04-02T09:00:00Z", "2024-04-02T10:00:00Z" },
+                    { got[1].time, got[2].time, got[3].time, got[4].time })
+    assert.are.same({ "record", "file", "record", "file" }, { got[1].offset_source, got[2].offset_source, got[3].offset_source, got[4].offset_source })
+  end)
+
+  it("reads +0530 as five and a half hours", function()
+    -- before: "+0530" was read as "+05:00"
+    local p = h.write(dir .. "/kolkata.xml", '<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System>'
+      .. '<Provider Name="Microsoft-Windows-CertificationAuthority"/><EventID>22</EventID><Level>2</Level>'
+      .. '<TimeCreated SystemTime="2024-02-13T15:46:06.000+0530"/><Computer>CA01</Computer></System>'
+      .. '<EventData><Data>denied</Data></EventData></Event>\n')
+    local got = sceplab.logs.timeline({ p }).records
+    assert.are.equal("2024-02-13T10:16:06Z", got[1].time)
+    assert.are.equal(330, got[1].utc_offset)
+    local code, out = h.sceplab({ "timeline", "--tz", "+0530", p })
+    assert.are.equal(0, code)
+    assert.matches("^2024%-02%-13 15:46:06%.000%+05:30 ", out)
+  end)
+end)
+
+describe("day/month order of Event Viewer exports", function()
+  setup(function() dir = h.tmpdir() end)
+  teardown(function() os.execute("rm -rf " .. h.shquote(dir)) end)
+
+  local SRC = "Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider"
+
+  it("reads an en-GB CSV export day first, its ambiguous dates decided by its unambiguous ones", function()
+    -- before: month/day always: 13/02/2024 was lost, 05/02/2024 read as 2 May
+    local p = h.write(dir .. "/en-GB.csv", table.concat({
+      "Level,Date and Time,Source,Event ID,Task Category",
+      "Error,13/02/2024 15:16:04," .. SRC .. ",32,None,\"SCEP: Certificate enroll failed. Result: (The hash value is not correct.).\"",
+      "Information,05/02/2024 09:00:00," .. SRC .. ",306,None,\"SCEP: CspExecute\"",
+    }, "\r\n") .. "\r\n")
+    local t = sceplab.logs.timeline({ p }, { offset = 0 })
+    assert.are.equal(2, #t.records)
+    assert.are.equal("2024-02-05T09:00:00Z", t.records[1].time)
+    assert.are.equal("2024-02-13T15:16:04Z", t.records[2].time)
+    assert.matches("^day first: 13/02/2024 %(line 2%) reads only that way", t.inputs[1].order_note)
+    local _, out = h.sceplab({ "timeline", "--explain-format", p })
+    assert.matches("day/month order day first: 13/02/2024", out)
+  end)
+
+  it("decides the order once per file: a text export's ambiguous first lines follow a later unambiguous one", function()
+    -- before: each line guessed on its own: 04/03 was 3 April while 24/03 was 24 March
+    local p = h.write(dir .. "/export.txt", table.concat({
+      "Level\tDate and Time\tSource\tEvent ID\tTask Category",
+      "Error\t04/03/2024 10:00:00\t" .. SRC .. "\t32\tNone\tSCEP: Certificate enroll failed.",
+      "Error\t24/03/2024 10:00:00\t" .. SRC .. "\t32\tNone\tSCEP: Certificate enroll failed.",
+    }, "\n") .. "\n")
+    local got = sceplab.logs.timeline({ p }).records
+    assert.are.same({ "2024-03-04T10:00:00Z", "2024-03-24T10:00:00Z" }, { got[1].time, got[2].time })
+    -- a German export (dots, 24-hour clock) reads too
+    local de = h.write(dir .. "/de.txt", "Level\tDate and Time\tSource\tEvent ID\tTask Category\n"
+      .. "Error\t05.02.2024 15:16:04\t" .. SRC .. "\t32\tNone\tSCEP: Certificate enroll failed.\n")
+    assert.are.equal("2024-02-05T15:16:04Z", sceplab.logs.timeline({ de }).records[1].time)
+    -- and an en-US one stays month first
+    local us = h.write(dir .. "/us.txt", "Level\tDate and Time\tSource\tEvent ID\tTask Category\n"
+      .. "Error\t5/2/2024 3:16:04 PM\t" .. SRC .. "\t32\tNone\tSCEP: Certificate enroll failed.\n")
+    assert.are.equal("2024-05-02T15:16:04Z", sceplab.logs.timeline({ us }).records[1].time)
+  end)
+end)
