@@ -1,6 +1,8 @@
--- Dates and zones: a log without a date takes it from a date written in it, then its zip entry's
--- or its file's time, and says which (date_source, offset_source); one day/month order per file,
--- offsets per record, zones across daylight saving changes.
+-- Dates and zones: a log without a date takes it from what the bundle proves (the requests IIS
+-- logged, ids NDES's records name), then a date written in it, then its zip entry's or its file's
+-- time, and says which (date_source); local times without a zone take the offset the bundle proves,
+-- and the report says when nothing does (offset_source); one day/month order per file, offsets per
+-- record, zones across daylight saving changes.
 local h = require "helper"
 local json = require "cjson"
 local sceplab = require "sceplab"
@@ -60,6 +62,35 @@ describe("dates of logs that write none", function()
   setup(function() dir = h.tmpdir() end)
   teardown(function() os.execute("rm -rf " .. h.shquote(dir)) end)
 
+  it("gives an iOS Console copy in an old zip the date of the requests IIS logged for it (correlated)", function()
+    -- before: the zip entry's day (2018-01-02), years away from the NDES records it answers
+    local bundle = zip(dir .. "/case.zip", { ["NDES01/u_ex200525.log"] = IIS, ["iPhone/console.txt"] = IOS }, { 2018, 1, 2, 12, 0, 0 })
+    local t = sceplab.logs.timeline({ bundle })
+    local ios = by_file(t.records, "console%.txt$")
+    assert.are.equal(3, #ios)
+    assert.are.equal("2020-05-25T00:30:53.691033Z", ios[1].time)
+    assert.are.equal("2020-05-25T00:31:02.000001Z", ios[3].time)
+    for _, r in ipairs(ios) do
+      assert.are.equal("correlated", r.date_source)
+      assert.are.equal("record", r.offset_source) -- the Console writes each record's offset
+    end
+    local input
+    for _, i in ipairs(t.inputs) do if i.file:find("console%.txt$") then input = i end end
+    assert.are.equal("correlated", input.date_source)
+    assert.matches("^2020%-05%-24, correlated: 2 of its 2 device records fall within 3 minutes of requests u_ex200525%.log logged",
+                   input.date_note)
+    -- the device's requests and IIS's lines are one attempt now
+    for _, r in ipairs(t.records) do if r.source == "iis" then assert.are.equal("record", r.date_source) end end
+    -- what --explain-format says
+    local code, out = h.sceplab({ "timeline", "--explain-format", bundle })
+    assert.are.equal(0, code)
+    assert.matches("console%.txt: ios: iOS console copy[^\n]*\n  date_source correlated %(2020%-05%-24, correlated:", out)
+    -- --date still decides
+    local given = by_file(sceplab.logs.timeline({ bundle }, { date = "2019-02-03" }).records, "console%.txt$")
+    assert.are.equal("2019-02-04T00:30:53.691033Z", given[1].time)
+    assert.are.equal("option", given[1].date_source)
+  end)
+
   it("takes a date written in the file before its file's time", function()
     -- before: the file's modification time (2019-01-01)
     local p = touch(h.write(dir .. "/header.txt", "Console log of J. Doe's iPhone, saved 2020-05-24\n" .. IOS), "2019-01-01 12:00:00Z")
@@ -96,11 +127,117 @@ describe("dates of logs that write none", function()
     assert.are.equal("2020-05-25T05:10:00Z", got[3].time)
   end)
 
+  it("places a syslog copy's year and zone by the requests IIS logged", function()
+    local syslog = "May 24 19:30:53 iPhone profiled[150] <Notice>: Performing synchronous URL request: https://ndes.contoso.com/certsrv/mscep/mscep.dll?operation=GetCACert\n"
+                .. "May 24 19:30:54 iPhone profiled[150] <Notice>: Performing synchronous URL request: https://ndes.contoso.com/certsrv/mscep/mscep.dll?operation=GetCACaps\n"
+                .. "May 24 19:31:02 iPhone profiled[150] <Error>: The Registration Authority's response is invalid.\n"
+    local bundle = zip(dir .. "/syslog.zip", { ["u_ex200525.log"] = IIS, ["iphone.log"] = syslog }, { 2023, 1, 2, 12, 0, 0 })
+    local got = by_file(sceplab.logs.timeline({ bundle }).records, "iphone%.log$")
+    assert.are.equal("2020-05-25T00:30:53Z", got[1].time)
+    assert.are.equal("correlated", got[1].date_source)
+    assert.are.equal("correlated", got[1].offset_source)
+    assert.are.equal(-300, got[1].utc_offset)
+  end)
 end)
 
 describe("offsets of logs that write none", function()
   setup(function() dir = h.tmpdir() end)
   teardown(function() os.execute("rm -rf " .. h.shquote(dir)) end)
+
+  it("gives the sample bundle's device events the offset its IIS requests prove (-07:00)", function()
+    -- before: read as UTC, the device's error at 03:16Z and NDES's lines at 10:16Z for one attempt
+    local t = sceplab.logs.timeline({ h.fixture("bundles/ndes-bundle.zip") })
+    local dev = by_file(t.records, "DeviceManagement%-Admin%.txt$")
+    assert.are.equal(3, #dev)
+    assert.are.equal(32, dev[3].event_id)
+    assert.are.equal("2020-05-24T10:16:04Z", dev[3].time)
+    assert.are.equal(-420, dev[3].utc_offset)
+    assert.are.equal("correlated", dev[3].offset_source)
+    assert.is_nil(dev[3].zone_assumed)
+    -- --assume-offset still decides
+    dev = by_file(sceplab.logs.timeline({ h.fixture("bundles/ndes-bundle.zip") }, { offset = 60 }).records, "DeviceManagement")
+    assert.are.equal("2020-05-24T02:16:04Z", dev[3].time)
+    assert.are.equal("option", dev[3].offset_source)
+    local code, out = h.sceplab({ "timeline", "--jsonl", "--assume-offset", "+01:00", h.fixture("bundles/ndes-bundle.zip") })
+    assert.are.equal(0, code)
+    assert.matches('"date_source":"record"[^\n]*"offset_source":"option"[^\n]*"time":"2020%-05%-24T02:16:04Z"', out)
+  end)
+
+  it("gives an Android log the offset of the requests IIS logged from it", function()
+    -- jscep's transport lines, as the Company Portal writes them (local time, no zone)
+    local function line(t, text) return "2020-05-24T" .. t .. "\tVERB\tEvent\torg.jscep.transport.UrlConnectionGetTransport\t18327\t10\t" .. text .. "\n" end
+    local url = "https://ndes.contoso.com/certsrv/mscep/mscep.dll?operation="
+    local omadm = line("03:20:00.6150000", "Sending GetCACert(ca) to " .. url .. "GetCACert&message=ca")
+               .. line("03:20:00.6530000", "Received '200 OK' when sending GetCACert(ca) to " .. url .. "GetCACert&message=ca")
+               .. line("03:20:01.9000000", "Sending PkiOperation to " .. url .. "PKIOperation&message=MIIB")
+               .. line("03:20:02.0000000", "Received '500 Internal Server Error' when sending PkiOperation to " .. url .. "PKIOperation&message=MIIB")
+    local iis = "#Fields: date time cs-method cs-uri-stem cs-uri-query c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken\n"
+             .. "2020-05-24 10:20:01 GET /certsrv/mscep/mscep.dll operation=GetCACert&message=ca 10.5.14.30 Dalvik/2.1.0+(Linux;+U;+Android+12) 200 0 0 2\n"
+             .. "2020-05-24 10:20:02 GET /certsrv/mscep/mscep.dll operation=PKIOperation&message=MIIB 10.5.14.30 Dalvik/2.1.0+(Linux;+U;+Android+12) 500 0 1346 2\n"
+    os.execute("mkdir -p " .. h.shquote(dir .. "/android"))
+    h.write(dir .. "/android/OMADMLog.log", omadm)
+    h.write(dir .. "/android/u_ex200524.log", iis)
+    local t = sceplab.logs.timeline({ dir .. "/android" })
+    local got = by_file(t.records, "OMADMLog")
+    assert.are.equal("2020-05-24T10:20:00.615000Z", got[1].time)
+    assert.are.equal(-420, got[1].utc_offset)
+    assert.are.equal("correlated", got[1].offset_source)
+    assert.matches("^%-07:00, correlated: 4 of its 4 device records", t.inputs[1].offset_note)
+    -- a server that logs a request every few seconds meets any reading of a log's times: nothing
+    -- is proven then, and the log says its times are unzoned
+    local busy = { "#Fields: date time cs-method cs-uri-stem cs-uri-query c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken" }
+    for s = 0, 86399, 20 do
+      busy[#busy + 1] = ("2020-05-24 %02d:%02d:%02d GET /certsrv/mscep/mscep.dll operation=%s&message=ca 10.5.14.30 Dalvik/2.1.0+(Linux;+U;+Android+12) 200 0 0 2")
+        :format(s // 3600, s // 60 % 60, s % 60, s % 40 == 0 and "GetCACert" or "PKIOperation")
+    end
+    h.write(dir .. "/android/u_ex200524.log", table.concat(busy, "\n") .. "\n")
+    t = sceplab.logs.timeline({ dir .. "/android" })
+    got = by_file(t.records, "OMADMLog")
+    assert.are.equal("assumed", got[1].offset_source)
+    assert.are.equal("2020-05-24T03:20:00.615000Z", got[1].time)
+    assert.matches("more than one reading alike", t.inputs[1].offset_note)
+  end)
+
+  it("says in the report that device times are unzoned when nothing proves their offset", function()
+    -- before: the Android log's local times were read as UTC without a word
+    local p = h.write(dir .. "/OMADMLog.log", "2020-05-24T03:20:02.0000000\tERROR\tEvent\torg.jscep.transport.UrlConnectionGetTransport\t18327\t10\tReceived '500 Internal Server Error' when sending PKIOperation to https://ndes.contoso.com/certsrv/mscep/mscep.dll\n")
+    local _, out = h.sceplab({ "diagnose", "--format", "json", p })
+    local rep = json.decode(out)
+    assert.are.equal(1, #rep.time_notes)
+    assert.matches("OMADMLog%.log: times are unzoned", rep.time_notes[1])
+    assert.are.equal("assumed", rep.inputs[1].offset_source)
+    local _, text = h.sceplab({ "diagnose", p })
+    assert.matches("Times: [^\n]*OMADMLog%.log: times are unzoned %(local times without a zone, and nothing proves one: read as UTC%)", text)
+    for _, f in ipairs(rep.findings) do
+      for _, e in ipairs(f.evidence) do assert.are.equal("no zone written: read as UTC", e.time_note) end
+    end
+    local _, md = h.sceplab({ "diagnose", "--format", "md", p })
+    assert.matches("%- Times: [^\n]*times are unzoned", md)
+    -- with an offset given, nothing to say
+    _, out = h.sceplab({ "diagnose", "--format", "json", "--assume-offset=-07:00", p })
+    assert.are.equal(0, #json.decode(out).time_notes)
+  end)
+
+  it("says when a finding's evidence rests on an inferred date", function()
+    -- before: the evidence's time was shown as if the log had written it
+    local src = h.read(h.root .. "/lua/playbooks/fixtures/ios-scep-error/ios-console.txt")
+    local p = touch(h.write(dir .. "/ios-console.txt", src), "2026-11-30 12:00:00Z")
+    local _, out = h.sceplab({ "diagnose", "--format", "json", p })
+    local rep = json.decode(out)
+    local f
+    for _, x in ipairs(rep.findings) do if x.id == "ios-scep-error" then f = x end end
+    assert.is_truthy(f)
+    assert.are.equal("date from the file's modification time", f.evidence[1].time_note)
+    local _, text = h.sceplab({ "diagnose", p })
+    assert.matches("ios%-console%.txt:%d+  2026%-11%-30T[%d:.]+Z %(date from the file's modification time%)", text)
+    local _, html = h.sceplab({ "diagnose", "--format", "html", p })
+    assert.matches("Z %(date from the file&#39;s modification time%)</td>", html)
+    -- --date: the date is the admin's word, nothing to say
+    _, out = h.sceplab({ "diagnose", "--format", "json", "--date", "2026-11-30", p })
+    for _, x in ipairs(json.decode(out).findings) do
+      for _, e in ipairs(x.evidence) do assert.is_nil(e.time_note) end
+    end
+  end)
 
   it("reads a named zone's offset at each record's moment, across a daylight saving change", function()
     -- before: --assume-offset took one offset for the whole file, or refused a zone's name

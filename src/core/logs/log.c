@@ -143,6 +143,10 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     lg->bias_set = 1;
     lg->bias = opts->bias;
   }
+  if(opts && opts->observe) {
+    lg->observe = opts->observe;
+    lg->observe_ud = opts->observe_ud;
+  }
   if(opts && opts->progress) {
     lg->progress = opts->progress;
     lg->progress_ud = opts->progress_ud;
@@ -240,7 +244,12 @@ static int keep(sceplab_log *lg, sceplab_record *r)
   lg->records++;
   count_step(lg, r);
   logs_clock_count(lg, r);
-
+  if(lg->observe) {
+    /* the merge learns the bundle's times from every record, whatever the filter keeps */
+    if(logs_evidence_wants_fields(r))
+      make_fields(lg, r, &made);
+    lg->observe(lg->observe_ud, r);
+  }
   if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
     lg->last_time = r->time_us;
   if(lg->ncounters)

@@ -6,6 +6,7 @@
  *   time.c     dates and zones for every reader (logtime.h): civil dates, offsets, day/month order,
  *              each file's clock (the date of date-less formats, the assumed zone)
  *   zone.c     IANA zones from tzdata (TZif files and their POSIX rule), never through setenv("TZ")
+ *   infer.c    a bundle's date-less and zone-less logs placed by the records of its dated logs
  *   extract.c  fields any message may carry: HRESULTs, request, transaction and device ids
  *   filter.c   the C filter (cheap fields first, the message search last)
  *   archive.c  zip bundles, read in place
@@ -100,6 +101,9 @@ struct sceplab_log {
   int64_t last_time;
   int bias_set, bias;
   logs_clock clock;               /* dates and offsets of date-less and zone-less records (time.c) */
+  /* the merge watching every record before the filter (the bundle's evidence of times, infer.c) */
+  void (*observe)(void *ud, const sceplab_record *r);
+  void *observe_ud;
   char regkey[512];               /* registry exports: the current [key] */
   sceplab_log_filter filter;
   uint64_t records, skipped;
@@ -180,6 +184,21 @@ void logs_assume_zone(sceplab_log *lg, sceplab_record *r);
 void logs_time_sources(sceplab_record *r, logs_tsrc date, logs_tsrc offset);
 /* Counts the record's sources for the file's summary (sceplab_log_times). */
 void logs_clock_count(sceplab_log *lg, sceplab_record *r);
+
+/* infer.c: the bundle's evidence of times, and what it proves of a log without them */
+typedef struct logs_evidence logs_evidence;
+logs_evidence *logs_evidence_new(void);
+void logs_evidence_free(logs_evidence *ev);
+/* Whether the record's ids are worth extracting for the evidence (cheap: before the filter). */
+int logs_evidence_wants_fields(const sceplab_record *r);
+/* A record seen (before the filter) in the input named input: kept when its time is proven. */
+void logs_evidence_add(logs_evidence *ev, const sceplab_record *r, const char *input);
+/* Whether lg (opened, nothing read) has date-less or zone-less records that nothing proves; its
+ * text is then read ahead whole (up to a bound) so that logs_infer can read it first. */
+int logs_wants_bundle_time(sceplab_log *lg, sceplab_error *err);
+/* Reads lg's text in a second reader, matches its device records with the evidence and, when the
+ * evidence proves it, sets lg's date and/or offset (source "correlated"). 1 set, 0 not. */
+int logs_infer(logs_evidence *ev, sceplab_log *lg);
 
 /* extract.c */
 extern const char *const logs_month_names;

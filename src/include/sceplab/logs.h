@@ -109,6 +109,9 @@ typedef struct sceplab_log_opts {
   size_t ncounters;
   void (*counted)(void *ud, size_t counter, const sceplab_record *r, const char *path);
   void *counted_ud;
+  /* Every record parsed, before the filter (the merge learns the bundle's times from them). */
+  void (*observe)(void *ud, const sceplab_record *r);
+  void *observe_ud;
 } sceplab_log_opts;
 
 /* Does a record pass the filter? The test the readers apply, for a record a front end holds (the
