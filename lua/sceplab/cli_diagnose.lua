@@ -19,8 +19,8 @@ function M.register(p)
   d:option("-o --output"):description("Write the report to this file instead of standard output.")
   d:option("--playbooks"):description("Also load the playbooks in this directory (repeatable; a file of the same name replaces the bundled one)."):count("*")
   d:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written."):convert(tonumber)
-  d:option("--assume-offset"):description("UTC offset of formats that write none, e.g. -07:00; default UTC.")
-  d:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console).")
+  d:option("--assume-offset"):description("UTC offset of formats that write none, e.g. -07:00, or a zone name (Europe/London); default: what the bundle's dated logs prove, else UTC.")
+  d:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: what the bundle's dated logs prove.")
 
   local pb = p:command("playbooks"):description("List or show the diagnostic playbooks (bundled, SCEPLAB_PLAYBOOKS and --playbooks).")
   pb:command_target("playbooks_command")
@@ -58,7 +58,7 @@ local function run_diagnose(args)
   for _, p in ipairs(args.paths) do
     if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
   end
-  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = topts.bias, offset = topts.offset, date = topts.date,
+  local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
                                             progress = sys.isatty(2) })
   if not rep then stderr("%s", err) return 3 end
   local text

@@ -39,20 +39,29 @@ function M.register(p)
   t:option("--request"):description("Only records of this Intune request id (any spelling).")
   t:option("--device"):description("Only records of this device id.")
   t:option("--bias"):description("CMTrace time-zone bias in minutes, instead of the one written (some writers use the ISO sign)."):convert(tonumber)
-  t:option("--assume-offset"):description("UTC offset of formats that write none (Android, Event Viewer exports, syslog), e.g. --assume-offset=-07:00; default UTC.")
-  t:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: the file's modification date.")
+  t:option("--assume-offset"):description("UTC offset of formats that write none (Android, Event Viewer exports, syslog), e.g. --assume-offset=-07:00, or a zone name (Europe/London) whose offset each record gets at its own moment; default: what the bundle's dated logs prove, else UTC.")
+  t:option("--date"):description("The date (YYYY-MM-DD) for formats that write none (iOS console); default: what the bundle's dated logs prove, a date written in the file, the zip entry's or the file's time.")
   t:flag("--explain-format"):description("Say which format each file is read as, and why; read nothing else.")
   t:option("--as"):description("Read every file as this format instead of detecting it.")
     :choices(M.format_names(true))
   t:flag("--attempts"):description("After the timeline, list the enrollment attempts it groups into.")
 end
 
-local function explain(args)
-  -- what each file found under the paths is read as, and why (the merge opens each once)
-  local inputs = timeline.merge(args.paths, { format = args.as }, function() end)
+local function explain(args, topts)
+  -- what each file found under the paths is read as, and why (the merge opens each once), and
+  -- where the records without their own date or offset get them
+  local inputs = timeline.merge(args.paths, { format = args.as, bias = topts.bias, offset = topts.offset, zone = topts.zone,
+                                              date = topts.date }, function() end)
   local code = 0
   for _, i in ipairs(inputs) do
-    if i.format then io.stdout:write(visible(i.file), ": ", i.format, ": ", i.why or "", "\n") else
+    if i.format then
+      io.stdout:write(visible(i.file), ": ", i.format, ": ", i.why or "", "\n")
+      local t = {}
+      if i.date_source then t[#t + 1] = ("date_source %s (%s)"):format(i.date_source, i.date_note or "") end
+      if i.offset_source then t[#t + 1] = ("offset_source %s (%s)"):format(i.offset_source, i.offset_note or "") end
+      if i.order_note then t[#t + 1] = "day/month order " .. i.order_note end
+      if #t > 0 then io.stdout:write("  ", visible(table.concat(t, "; ")), "\n") end
+    else
       io.stdout:write(visible(i.file or "?"), ": ", visible(i.error), "\n")
       if i.fatal then code = 3 end
     end
@@ -115,7 +124,11 @@ local function print_attempts(records)
 end
 
 function M.run(args)
-  if args.explain_format then return explain(args) end
+  if args.explain_format then
+    local topts, terr = time.from_args(args)
+    if not topts then stderr("%s", terr) return 2 end
+    return explain(args, topts)
+  end
   local output = args.jsonl and "jsonl" or args.format or "text"
   local valid = false
   for _, o in ipairs(OUTPUTS) do valid = valid or o == output end
@@ -150,7 +163,7 @@ function M.run(args)
     local id = sceplab.intune_id.parse(args.request)
     filter.request_id = id and id.canonical or args.request
   end
-  local m, err = logs.merge(args.paths, filter, { bias = topts.bias, offset = topts.offset, date = topts.date,
+  local m, err = logs.merge(args.paths, filter, { bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
     format = args.as,
     -- progress would garble records printed to the same terminal
     progress = sys.isatty(2) and not sys.isatty(1) })

@@ -303,7 +303,8 @@ end
 local function evidence_of(r)
   local text = (r.message or ""):gsub("%s+", " ")
   if #text > 300 then text = text:sub(1, 297) .. "..." end
-  return { file = r.file, line = r.line, time = r.time, text = text, source = r.source, level = r.level }
+  return { file = r.file, line = r.line, time = r.time, text = text, source = r.source, level = r.level,
+           time_note = timeline.time_note(r) }
 end
 
 -- A record's kind, for the cap on records of one kind: where, what status or event, what level,
@@ -409,7 +410,7 @@ function M.run(paths, opts)
   for _, pb in ipairs(playbooks) do if pb.check then checking[#checking + 1] = pb end end
   local rules, counters = success_rules(playbooks)
   local filter = union_filter(checking)
-  local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, date = opts.date,
+  local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, zone = opts.zone, date = opts.date,
                                               progress = opts.progress, counters = counters })
   if not m then return nil, merr end
   -- records, at most KEEP_FIRST and the last of each kind; the rest counted on the last kept.
@@ -624,7 +625,8 @@ function M.run(paths, opts)
     if e and e:sub(1, #i.file + 2) == i.file .. ": " then e = e:sub(#i.file + 3) end  -- the file is named already
     clean_inputs[#clean_inputs + 1] = { file = i.file, format = i.format, records = i.records, skipped = i.skipped,
                                         examples = i.examples, steps = i.steps, error = e, fatal = i.fatal or nil,
-                                        sorted = i.sorted, out_of_order = i.out_of_order }
+                                        sorted = i.sorted, out_of_order = i.out_of_order, date_source = i.date_source,
+                                        offset_source = i.offset_source, date_note = i.date_note, offset_note = i.offset_note }
   end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.name end
@@ -638,7 +640,7 @@ function M.run(paths, opts)
   json.array(findings) json.array(verdicts) json.array(missing) json.array(attempts)
   return { inputs = clean_inputs, attempts = attempts, findings = findings, verdicts = verdicts,
            steps_without_evidence = missing, playbooks = pbl, records_examined = #records + dropped,
-           records_counted = counted }
+           records_counted = counted, time_notes = json.array(timeline.time_notes(inputs)) }
 end
 
 -- expect.lua fields: which findings a fixture case must and must not raise, and its verdict.

@@ -14,9 +14,10 @@ local STEPS = {
 }
 M.STEPS = STEPS
 
-local function fmt_time(t)
+-- An evidence line's time, with what it rests on when its date or offset was inferred.
+local function fmt_time(t, note)
   if not t then return "(no time)" end
-  return t
+  return note and (t .. " (" .. note .. ")") or t
 end
 
 -- Who a verdict is about: an attempt, or the records no attempt holds (a server-only bundle has
@@ -79,6 +80,7 @@ local function render_text(rep, colour)
                                              (i.skipped or 0) > 0 and (", %d skipped"):format(i.skipped) or "",
                                              i.error and ("; reading stopped: " .. i.error) or "")) end
   end
+  for _, n in ipairs(rep.time_notes or {}) do w("  Times: " .. n) end
   w("")
   local by = index(rep.findings)
   if #rep.verdicts > 0 then
@@ -103,7 +105,7 @@ local function render_text(rep, colour)
     if #f.evidence > 0 then
       w("   Evidence:")
       for _, e in ipairs(f.evidence) do
-        w(("     %s:%s  %s"):format(e.file or "?", tostring(e.line or "?"), fmt_time(e.time)))
+        w(("     %s:%s  %s"):format(e.file or "?", tostring(e.line or "?"), fmt_time(e.time, e.time_note)))
         w("       " .. evidence_text(e))
       end
       if more_line(f) then w("     " .. more_line(f)) end
@@ -151,7 +153,8 @@ local function render_md(rep)
       w("| File:line | Time (UTC) | Text |")
       w("|---|---|---|")
       for _, e in ipairs(f.evidence) do
-        w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), e.time or "", md_escape(evidence_text(e))))
+        w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), md_escape(e.time and fmt_time(e.time, e.time_note) or ""),
+                                          md_escape(evidence_text(e))))
       end
       w("")
       if more_line(f) then w(more_line(f)) w("") end
@@ -163,6 +166,10 @@ local function render_md(rep)
   w("|---|---|---|---|")
   for _, i in ipairs(rep.inputs) do
     w(("| `%s` | %s | %s | %s |"):format(i.file, i.format or (i.error and md_escape(i.error)) or "?", i.records or 0, i.skipped or 0))
+  end
+  for i, n in ipairs(rep.time_notes or {}) do
+    if i == 1 then w("") end
+    w("- Times: " .. md_escape(n))
   end
   if #rep.steps_without_evidence > 0 then
     local s = {}
@@ -263,7 +270,7 @@ local function render_html(rep)
       w("<table><tr><th>File:line</th><th>Time (UTC)</th><th>Text</th></tr>\n")
       for _, e in ipairs(f.evidence) do
         w(("<tr><td class=\"mono\">%s:%s</td><td class=\"mono time\">%s</td><td class=\"text\">%s</td></tr>\n")
-          :format(esc(e.file or "?"), esc(e.line or "?"), esc(e.time or ""), esc(evidence_text(e))))
+          :format(esc(e.file or "?"), esc(e.line or "?"), esc(e.time and fmt_time(e.time, e.time_note) or ""), esc(evidence_text(e))))
       end
       w("</table>\n")
       if more_line(f) then w("<p>", esc(more_line(f)), "</p>\n") end
@@ -287,7 +294,9 @@ local function render_html(rep)
     w(("<tr><td class=\"mono\">%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n")
       :format(esc(i.file), esc(i.format or ("not read: " .. (i.error or "?"))), esc(i.records or ""), esc(i.skipped or "")))
   end
-  w("</table>\n</body></html>\n")
+  w("</table>\n")
+  for _, n in ipairs(rep.time_notes or {}) do w("<p>Times: ", esc(n), "</p>\n") end
+  w("</body></html>\n")
   return table.concat(out)
 end
 

@@ -76,15 +76,28 @@ function M.parse(s)
   return t
 end
 
---- The time options timeline and diagnose share, checked: --assume-offset (minutes), --bias,
--- --date, --since, --until. Returns {offset, bias, date, since, ["until"]} | nil, message.
+--- An IANA zone name the time zone database has ("Europe/London") | nil, message.
+function M.zone(s)
+  if type(s) ~= "string" or not s:match("^%a[%w_+%-]*/?[%w_+%-/]*$") then return nil, "expected +HH:MM or a zone name" end
+  local ok, why = (require "sceplab.core.logs").zone(s)
+  if not ok then return nil, why end
+  return s
+end
+
+--- The time options timeline and diagnose share, checked: --assume-offset (minutes, or a zone
+-- name whose offset each record gets at its own moment), --bias, --date, --since, --until.
+-- Returns {offset, zone, bias, date, since, ["until"]} | nil, message.
 function M.from_args(args)
   local out = {}
   local function fail(opt, v, why) return nil, ("--%s '%s': %s"):format(opt, tostring(v), why) end
   if args.assume_offset then
     local off, why = M.offset(args.assume_offset)
-    if not off then return fail("assume-offset", args.assume_offset, why) end
-    out.offset = off
+    if off then out.offset = off
+    elseif tostring(args.assume_offset):match("^%a") then
+      local z, zwhy = M.zone(args.assume_offset)
+      if not z then return fail("assume-offset", args.assume_offset, zwhy) end
+      out.zone = z
+    else return fail("assume-offset", args.assume_offset, why) end
   end
   if args.bias then
     local b, why = M.bias(args.bias)

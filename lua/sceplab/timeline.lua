@@ -12,16 +12,19 @@ M.parse_time = (require "sceplab.time").parse
 -- pass, small files and newest-first exports read whole and sorted, large ones streamed, so memory
 -- and open files stay bounded whatever the bundle holds.
 -- opts: filter (see sceplab.core.logs.open), bias (CMTrace bias override, minutes), offset (minutes east
--- assumed for formats without a zone), date ("YYYY-MM-DD" for date-less formats), format, progress,
--- archive_depth and archive_budget (how deep archives inside archives are opened, how many bytes an
--- archive may expand to; docs/log-formats.md).
--- Returns inputs: {{file, format, why, records, skipped, examples, steps, out_of_order?, sorted?} |
+-- assumed for formats without a zone) or zone (an IANA zone name, its offset taken at each record's
+-- moment), date ("YYYY-MM-DD" for date-less formats), format, progress, archive_depth and
+-- archive_budget (how deep archives inside archives are opened, how many bytes an archive may expand
+-- to). Without date and offset, a log that writes none is placed by the bundle's dated records
+-- (docs/log-formats.md).
+-- Returns inputs: {{file, format, why, records, skipped, examples, steps, out_of_order?, sorted?,
+-- date_source?, offset_source?, date_note?, offset_note?, order_note?} |
 -- {file, error, fatal, binary?, refused?}}; an input whose reading stopped in the middle has format
 -- and error both.
 function M.merge(paths, opts, emit)
   opts = opts or {}
-  local lopts = { bias = opts.bias, offset = opts.offset, date = opts.date, format = opts.format, progress = opts.progress,
-                  archive_depth = opts.archive_depth, archive_budget = opts.archive_budget }
+  local lopts = { bias = opts.bias, offset = opts.offset, zone = opts.zone, date = opts.date, format = opts.format,
+                  progress = opts.progress, archive_depth = opts.archive_depth, archive_budget = opts.archive_budget }
   local m <close>, err, code = logs.merge(paths, opts.filter, lopts)
   if not m then return { { file = table.concat(paths, " "), error = err, fatal = true, code = code } } end
   for r in m:records() do emit(r) end
@@ -183,6 +186,44 @@ function M.group(records, window)
     a.keys, a.sources, a.steps = sorted(a.keys), sorted(a.sources), sorted(a.steps)
   end
   return attempts
+end
+
+-- Date and offset sources that say a record's time rests on an inference, in words for a report.
+local DATE_WORDS = { correlated = "date correlated with the bundle", file = "date written elsewhere in its file",
+                     ["zip-entry"] = "date from the zip entry's time", mtime = "date from the file's modification time" }
+local OFFSET_WORDS = { correlated = "offset correlated with the bundle", assumed = "no zone written: read as UTC" }
+
+--- In words, what a record's time rests on when its text does not give it whole (its date or its
+-- offset inferred, or assumed), or nil: what a finding's evidence says beside its time.
+function M.time_note(r)
+  local d, o = DATE_WORDS[r.date_source or ""], OFFSET_WORDS[r.offset_source or ""]
+  if d and o then return d .. "; " .. o end
+  return d or o
+end
+
+--- The report's notes on the inputs' times: each log whose records' dates or offsets nothing in the
+-- bundle proves (unzoned device times read as UTC, a date from the file's time), and each placed by
+-- the bundle's evidence, so a reader knows what the times rest on. A list of strings.
+function M.time_notes(inputs)
+  local notes = {}
+  for _, i in ipairs(inputs) do
+    if i.format then
+      if i.offset_source == "assumed" then
+        notes[#notes + 1] = ("%s: times are unzoned (%s); if it was written elsewhere, its records are off by that offset (--assume-offset sets it)")
+          :format(i.file, i.offset_note or "no zone written, read as UTC")
+      elseif i.offset_source == "correlated" then
+        notes[#notes + 1] = ("%s: UTC offset %s"):format(i.file, i.offset_note or "correlated with the bundle")
+      end
+      -- (a CRS file or a registry export has no time of its own: no note, its time is its file's)
+      if (i.date_source == "mtime" or i.date_source == "zip-entry") and i.date_note then
+        notes[#notes + 1] = ("%s: no date written, and nothing in the bundle proves one: %s (--date sets it)")
+          :format(i.file, i.date_note)
+      elseif i.date_source == "correlated" or i.date_source == "file" then
+        notes[#notes + 1] = ("%s: no date on its records; date %s"):format(i.file, i.date_note or i.date_source)
+      end
+    end
+  end
+  return notes
 end
 
 --- All records in order and the attempts they group into: {records, inputs, attempts}.

@@ -145,7 +145,8 @@ static lprogress *progress_state(lua_State *L);
 static void progress_cb(void *ud, size_t n);
 
 /* Reads the options table at idx (nil: defaults). Strings stay on the caller's stack.
- * opts: {bias = minutes, offset = minutes east, date = "YYYY-MM-DD", format = name, progress} */
+ * opts: {bias = minutes, offset = minutes east, zone = "Europe/London", date = "YYYY-MM-DD", format = name,
+ *        progress} */
 static void read_opts(lua_State *L, int idx, sceplab_log_opts *o)
 {
   memset(o, 0, sizeof(*o));
@@ -164,6 +165,8 @@ static void read_opts(lua_State *L, int idx, sceplab_log_opts *o)
     o->offset_min = (int)off;
     o->has_offset = 1;
   }
+  if(lua_getfield(L, idx, "zone") != LUA_TNIL)
+    o->zone = luaL_checkstring(L, -1);
   if(lua_getfield(L, idx, "date") != LUA_TNIL)
     o->date = luaL_checkstring(L, -1);
   if(lua_getfield(L, idx, "format") != LUA_TNIL)
@@ -190,8 +193,8 @@ static void read_opts(lua_State *L, int idx, sceplab_log_opts *o)
     o->progress = progress_cb;
     o->progress_ud = p;
   }
-  /* the strings (date, format) are kept in the options table, which the caller holds */
-  lua_pop(L, 5);
+  /* the strings (zone, date, format) are kept in the options table, which the caller holds */
+  lua_pop(L, 6);
 }
 
 /* open(path [, filter [, opts]]) -> log | nil, message, code */
@@ -365,6 +368,8 @@ static void push_record(lua_State *L, const char *file, const sceplab_record *r)
     lua_setfield(L, -2, "time_us");
     lua_pushinteger(L, r->utc_offset_min);
     lua_setfield(L, -2, "utc_offset");
+    set_cstr(L, "date_source", r->date_source);
+    set_cstr(L, "offset_source", r->offset_source);
   }
   if(r->zone_assumed) {
     lua_pushboolean(L, 1);
@@ -698,7 +703,8 @@ static int mm_records(lua_State *L)
   return 2;
 }
 
-/* merge:inputs() -> {{file, format, records, skipped, examples, steps, out_of_order?, sorted?} |
+/* merge:inputs() -> {{file, format, records, skipped, examples, steps, out_of_order?, sorted?, date_source?,
+ *                      offset_source?, date_note?, offset_note?, order_note?} |
  *                     {file, error, fatal}...}; an input that stopped in the middle has both. */
 static int mm_inputs(lua_State *L)
 {
@@ -731,6 +737,12 @@ static int mm_inputs(lua_State *L)
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, in->sorted ? "sorted" : "partly_sorted");
       }
+      /* where the records without their own date or offset got them, and why */
+      set_cstr(L, "date_source", in->times.date_source);
+      set_cstr(L, "offset_source", in->times.offset_source);
+      set_cstr(L, "date_note", in->times.date_note);
+      set_cstr(L, "offset_note", in->times.offset_note);
+      set_cstr(L, "order_note", in->times.order_note);
     }
     if(in->binary || in->refused) {
       lua_pushboolean(L, 1);
@@ -807,6 +819,20 @@ static int mm_tostring(lua_State *L)
     lua_pushfstring(L, "sceplab.merge (%d inputs)", (int)sceplab_merge_count(lm->m));
   else
     lua_pushliteral(L, "sceplab.merge (closed)");
+  return 1;
+}
+
+/* zone(name) -> true | nil, message: whether the time zone database has the zone (--assume-offset). */
+static int l_zone(lua_State *L)
+{
+  sceplab_error err;
+  sceplab_err_clear(&err);
+  if(sceplab_log_zone_check(luaL_checkstring(L, 1), &err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -999,8 +1025,8 @@ static int l_find_text(lua_State *L)
 
 static const luaL_Reg funcs[] = {
   {"find_text", l_find_text}, {"zip_dir", l_zip_dir}, {"open", l_open}, {"open_member", l_open_member},
-  {"members", l_members}, {"merge", l_merge},
-  {"explain", l_explain}, {"progress_end", l_progress_end}, {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
+  {"members", l_members}, {"merge", l_merge}, {"explain", l_explain}, {"zone", l_zone}, {"progress_end", l_progress_end},
+  {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)

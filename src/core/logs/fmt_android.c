@@ -66,5 +66,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_android = {.id = FMT_OMADM, .name = "android", .flags = LOGS_FORCEABLE,
+const logs_format logs_fmt_android = {.id = FMT_OMADM, .name = "android", .flags = LOGS_FORCEABLE | LOGS_ZONELESS,
   .detect = detect, .line = logs_parse_omadm};

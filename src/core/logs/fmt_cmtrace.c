@@ -51,11 +51,16 @@ static int cm_time(sceplab_log *lg, sceplab_str t, sceplab_str d, sceplab_record
     if(b < -MAX_OFFSET_MIN || b > MAX_OFFSET_MIN)
       return -1; /* "+99999": not a zone */
     bias = (int)b;
+    logs_time_sources(r, LOGS_TS_RECORD, LOGS_TS_RECORD);
   }
-  else
+  else {
     r->zone_assumed = 1;
-  if(lg->bias_set)
+    logs_time_sources(r, LOGS_TS_RECORD, LOGS_TS_ASSUMED);
+  }
+  if(lg->bias_set) {
     bias = lg->bias;
+    logs_time_sources(r, LOGS_TS_RECORD, LOGS_TS_OPTION);
+  }
   r->time_us = logs_make_time(y, mo, day, h, mi, s, us);
   if(r->time_us == SCEPLAB_TIME_UNKNOWN)
     return -1;

@@ -49,6 +49,8 @@ static int logs_parse_crs(sceplab_log *lg, sceplab_record *r, sceplab_error *err
     r->component = logs_arena_str(lg, fb);
   }
   r->time_us = lg->mtime_us;
+  /* no time of its own: the file's (or its zip entry's) */
+  logs_time_sources(r, lg->clock.origin_src, lg->clock.origin_src);
   r->time_text = logs_arena_str(lg, "file modification time");
   r->step = 6;
   r->level = flen == 6 && strncasecmp(folder, "Failed", 6) == 0 ? SCEPLAB_LVL_ERROR

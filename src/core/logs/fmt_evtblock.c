@@ -87,35 +87,20 @@ static int flattened(const char *p, size_t n, sceplab_str *val)
 }
 
 /* "5/24/2020 3:16:04 AM", "24/05/2020 15:16:04", "2020-05-24 15:16:04", "2020-05-24T15:16:04.123":
- * local time, to UTC with the assumed zone. Month first unless the first number cannot be one. */
+ * local time, read as UTC (the day/month order is the file's, decided once: see prepare). */
+static int local_time(const logs_dateorder *o, sceplab_str d, int64_t *local_us)
+{
+  logs_civil c;
+  if(logs_parse_local(o, d.p, d.n, &c) < 0)
+    return -1;
+  *local_us = logs_make_time(c.y, c.mo, c.d, c.h, c.mi, c.s, c.us);
+  return *local_us == SCEPLAB_TIME_UNKNOWN ? -1 : 0;
+}
+
+/* The local Date to UTC: the zone --assume-offset gives, the file's event XML shows, or UTC. */
 static int local_date(sceplab_log *lg, sceplab_str d, sceplab_record *r)
 {
-  char b[64], ampm[3] = "";
-  int a, m, y, h, mi, s = 0, k = 0;
-  long us = 0;
-  if(!logs_copy_view(d, b, sizeof(b)))
-    return -1;
-  if(sscanf(b, "%4d-%2d-%2d%*[T ]%2d:%2d:%2d%n", &y, &m, &a, &h, &mi, &s, &k) == 6) {
-    if(b[k] == '.')
-      logs_fraction_us(b + k + 1, strlen(b + k + 1), &us);
-  }
-  else if(sscanf(b, "%d/%d/%d %d:%d:%d%n", &m, &a, &y, &h, &mi, &s, &k) == 6 ||
-          sscanf(b, "%d.%d.%d %d:%d:%d%n", &a, &m, &y, &h, &mi, &s, &k) == 6) {
-    sscanf(b + k, " %2s", ampm);
-    if(strchr(b, '/') && m > 12 && a <= 12) { /* 24/05/2020: day first */
-      int t = m;
-      m = a;
-      a = t;
-    }
-    if((ampm[0] == 'P' || ampm[0] == 'p') && h < 12)
-      h += 12;
-    else if((ampm[0] == 'A' || ampm[0] == 'a') && h == 12)
-      h = 0;
-  }
-  else
-    return -1;
-  r->time_us = logs_make_time(y, m, a, h, mi, s, us);
-  if(r->time_us == SCEPLAB_TIME_UNKNOWN)
+  if(local_time(&lg->clock.order, d, &r->time_us) != 0)
     return -1;
   logs_assume_zone(lg, r);
   return 0;
@@ -135,8 +120,10 @@ static int finish(sceplab_log *lg, sceplab_record *r, sceplab_str *val, const ch
 {
   char tmp[512];
   r->line = line;
-  if(system_time && logs_iso_time(system_time, r) == 0)
+  if(system_time && logs_iso_time(system_time, r) == 0) {
     r->time_text = logs_arena_str(lg, system_time);
+    logs_time_sources(r, LOGS_TS_RECORD, r->zone_assumed ? LOGS_TS_ASSUMED : LOGS_TS_RECORD);
+  }
   else if(val[L_DATE].n && local_date(lg, val[L_DATE], r) == 0) {
     if(logs_copy_view(val[L_DATE], tmp, sizeof(tmp)))
       r->time_text = logs_arena_str(lg, tmp);
@@ -274,52 +261,72 @@ static int read_block(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
   return finish(lg, r, val, sys[0] ? sys : NULL, first) ? 1 : 2;
 }
 
-/* A block pasted with its event XML shows the machine's zone: its Date is local time, its
- * SystemTime UTC. Learnt once from the first such block in the text already read, it places the
- * blocks pasted without XML (the same machine) at their true time, unless --assume-offset says. */
-static void learn_zone(sceplab_log *lg)
+#define PREPARE_LOOKAHEAD (16u << 20)
+
+/* The values of the "Date:" labels in text (at a line's start, or inside a flattened block), for
+ * each: fn(lg, value, the text after it, line). */
+static void each_date(sceplab_log *lg, const char *p, const char *end, uint64_t line,
+                      void (*fn)(sceplab_log *lg, sceplab_str v, const char *rest, uint64_t line))
 {
-  const char *p = lg->buf ? lg->buf + lg->start : NULL, *end = p ? lg->buf + lg->end : NULL;
-  lg->zone_tried = 1;
-  if(!p || lg->offset_set)
-    return;
   while(p < end) {
-    const char *date = sceplab_memcasestr(p, (size_t)(end - p), "\nDate:");
-    const char *next, *st, *eol;
-    sceplab_record local, utc;
-    char sys[64];
-    if(!date)
-      return;
-    date += 6;
-    next = sceplab_memcasestr(date, (size_t)(end - date), "\nLog Name:");
-    st = sceplab_memcasestr(date, (size_t)((next ? next : end) - date), "SystemTime=");
-    eol = memchr(date, '\n', (size_t)(end - date));
-    if(st && eol && system_time(st, (size_t)(end - st), sys, sizeof(sys))) {
-      sceplab_log probe;
-      int64_t diff;
-      memset(&local, 0, sizeof(local));
-      memset(&utc, 0, sizeof(utc));
-      memset(&probe, 0, sizeof(probe));
-      if(local_date(&probe, trim(date, (size_t)(eol - date)), &local) == 0 && logs_iso_time(sys, &utc) == 0) {
-        /* whole minutes; zones are whole quarter hours and Date has no fraction */
-        diff = (local.time_us - utc.time_us) / 60000000;
-        if(diff >= -MAX_OFFSET_MIN && diff <= MAX_OFFSET_MIN) {
-          lg->offset_set = 1;
-          lg->offset_min = (int)((diff >= 0 ? diff + 7 : diff - 7) / 15 * 15);
-          lg->zone_learnt = 1;
-        }
-      }
-      return;
+    const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end;
+    const char *at = sceplab_memcasestr(p, (size_t)(eol - p), "Date:");
+    if(at && (at == p || isspace((unsigned char)at[-1]))) {
+      sceplab_str v = trim(at + 5, (size_t)(eol - at - 5));
+      fn(lg, v, eol, line);
     }
-    p = next ? next : end;
+    line++;
+    p = nl ? nl + 1 : end;
   }
+}
+
+static void see_order(sceplab_log *lg, sceplab_str v, const char *rest, uint64_t line)
+{
+  (void)rest;
+  logs_order_see(&lg->clock.order, v.p, v.n, line);
+}
+
+/* A block pasted with its event XML shows the machine's zone: its Date is local time, its
+ * SystemTime UTC. Every such block's difference is learnt, so a block pasted without XML takes the
+ * offset of the nearest one (a file across a daylight saving change has two), unless
+ * --assume-offset says. */
+static void see_zone(sceplab_log *lg, sceplab_str v, const char *rest, uint64_t line)
+{
+  const char *end = lg->buf + lg->end, *next, *st;
+  char sys[64];
+  sceplab_record utc;
+  int64_t local;
+  (void)line;
+  next = sceplab_memcasestr(rest, (size_t)(end - rest), "\nLog Name:");
+  st = sceplab_memcasestr(rest, (size_t)((next ? next : end) - rest), "SystemTime=");
+  memset(&utc, 0, sizeof(utc));
+  if(!st || !system_time(st, (size_t)(end - st), sys, sizeof(sys)) || local_time(&lg->clock.order, v, &local) != 0 ||
+     logs_iso_time(sys, &utc) != 0 || utc.zone_assumed)
+    return;
+  {
+    /* whole minutes; zones are whole quarter hours and Date has no fraction */
+    int64_t diff = (local - utc.time_us) / 60000000;
+    if(diff >= -MAX_OFFSET_MIN && diff <= MAX_OFFSET_MIN)
+      logs_learn_offset(lg, local / 1000000, (int)((diff >= 0 ? diff + 7 : diff - 7) / 15 * 15));
+  }
+}
+
+/* Before the first block: the day/month order of the file's Dates, then the zone its event XML
+ * shows, from the text read ahead (pasted copies are small; a large file, its first 16 MiB). */
+static void prepare(sceplab_log *lg)
+{
+  sceplab_error e;
+  logs_lookahead(lg, PREPARE_LOOKAHEAD, &e);
+  if(!lg->buf)
+    return;
+  each_date(lg, lg->buf + lg->start, lg->buf + lg->end, lg->line, see_order);
+  logs_order_decide(&lg->clock.order, lg->clock.order_note, sizeof(lg->clock.order_note));
+  each_date(lg, lg->buf + lg->start, lg->buf + lg->end, lg->line, see_zone);
 }
 
 static int parse_block(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
   int rc;
-  if(!lg->zone_tried)
-    learn_zone(lg);
   while((rc = read_block(lg, r, err)) == 2)
     ; /* skipped and counted: on to the next block */
   return rc;
@@ -352,5 +359,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_eventblock = {.id = FMT_EVTBLOCK, .name = "eventblock", .flags = LOGS_FORCEABLE | LOGS_UNORDERED,
-  .detect = detect, .record = parse_block};
+const logs_format logs_fmt_eventblock = {.id = FMT_EVTBLOCK, .name = "eventblock", .flags = LOGS_FORCEABLE | LOGS_UNORDERED | LOGS_ZONELESS,
+  .detect = detect, .record = parse_block, .prepare = prepare};

@@ -17,8 +17,8 @@ static int logs_parse_evtexport(sceplab_log *lg, const char *p, size_t n, scepla
   sceplab_str col[5];
   const char *cur = p, *end = p + n;
   size_t len = 0;
-  int i, mo, d, y, h, mi, s, k = 0;
-  char tb[48], ampm[3] = "";
+  int i;
+  logs_civil c;
   if(r->line == 1)
     return 0; /* the header */
   for(i = 0; i < 5; i++) {
@@ -45,16 +45,12 @@ static int logs_parse_evtexport(sceplab_log *lg, const char *p, size_t n, scepla
     }
     cur++;
   }
-  if(!logs_copy_view(col[1], tb, sizeof(tb)) || sscanf(tb, "%d/%d/%d %d:%d:%d%n", &mo, &d, &y, &h, &mi, &s, &k) != 6) {
+  /* the machine's short date, in the order decided for the whole file (prepare) */
+  if(logs_parse_local(&lg->clock.order, col[1].p, col[1].n, &c) < 0) {
     logs_skip(lg, r->line, "unreadable Date and Time");
     return 0;
   }
-  sscanf(tb + k, " %2s", ampm);
-  if((ampm[0] == 'P' || ampm[0] == 'p') && h < 12)
-    h += 12;
-  else if((ampm[0] == 'A' || ampm[0] == 'a') && h == 12)
-    h = 0;
-  r->time_us = logs_make_time(y, mo, d, h, mi, s, 0);
+  r->time_us = logs_make_time(c.y, c.mo, c.d, c.h, c.mi, c.s, c.us);
   if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
     logs_skip(lg, r->line, "Date and Time out of range");
     return 0;
@@ -118,6 +114,62 @@ static int logs_parse_evtexport(sceplab_log *lg, const char *p, size_t n, scepla
   return 1;
 }
 
+/* The Date and Time column of a line (the second), quoted or not. */
+static int date_column(const char *p, size_t n, char sep, sceplab_str *v)
+{
+  const char *cur = memchr(p, sep, n), *end = p + n;
+  if(!cur)
+    return 0;
+  cur++;
+  if(cur < end && *cur == '"') {
+    const char *q = memchr(cur + 1, '"', (size_t)(end - cur - 1));
+    if(!q)
+      return 0;
+    v->p = cur + 1;
+    v->n = (size_t)(q - cur - 1);
+    return 1;
+  }
+  v->p = cur;
+  v->n = logs_span_until(cur, end, sep == '\t' ? "\t" : ",");
+  return 1;
+}
+
+#define ORDER_LOOKAHEAD (16u << 20)
+
+/* Day or month first: decided once for the file from its dates (logtime.h), reading ahead when
+ * the first chunk's dates all read both ways. */
+static void prepare(sceplab_log *lg)
+{
+  char sep = lg->fmt == FMT_EVTTXT ? '\t' : ',';
+  size_t at = lg->start;
+  uint64_t line = lg->line;
+  logs_dateorder *o = &lg->clock.order;
+  for(;;) {
+    const char *p = lg->buf + at, *end = lg->buf + lg->end;
+    while(p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      sceplab_str v;
+      if(!nl && !lg->eof)
+        break; /* a line cut by the chunk: read on first */
+      if(line > 1 && date_column(p, nl ? (size_t)(nl - p) : (size_t)(end - p), sep, &v))
+        logs_order_see(o, v.p, v.n, line);
+      line++;
+      p = nl ? nl + 1 : end;
+    }
+    at = (size_t)(p - lg->buf);
+    if(o->day_first || o->month_first || lg->eof || lg->end - lg->start >= ORDER_LOOKAHEAD)
+      break;
+    {
+      size_t before = lg->start;
+      sceplab_error e;
+      if(logs_refill(lg, &e) <= 0)
+        break;
+      at -= before - lg->start; /* the buffer was compacted */
+    }
+  }
+  logs_order_decide(o, lg->clock.order_note, sizeof(lg->clock.order_note));
+}
+
 static const char *detect_text(const char *p, size_t n)
 {
   static const char head[] = "Level\tDate and Time\tSource\tEvent ID";
@@ -134,7 +186,7 @@ static const char *detect_csv(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_eventtext = {.id = FMT_EVTTXT, .name = "eventtext", .flags = LOGS_FORCEABLE | LOGS_UNORDERED,
-  .detect = detect_text, .line = logs_parse_evtexport};
-const logs_format logs_fmt_eventcsv = {.id = FMT_EVTCSV, .name = "eventcsv", .flags = LOGS_FORCEABLE | LOGS_UNORDERED,
-  .detect = detect_csv, .line = logs_parse_evtexport};
+const logs_format logs_fmt_eventtext = {.id = FMT_EVTTXT, .name = "eventtext", .flags = LOGS_FORCEABLE | LOGS_UNORDERED | LOGS_ZONELESS,
+  .detect = detect_text, .line = logs_parse_evtexport, .prepare = prepare};
+const logs_format logs_fmt_eventcsv = {.id = FMT_EVTCSV, .name = "eventcsv", .flags = LOGS_FORCEABLE | LOGS_UNORDERED | LOGS_ZONELESS,
+  .detect = detect_csv, .line = logs_parse_evtexport, .prepare = prepare};

@@ -158,6 +158,7 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   r->time_text.p = toks[di].p;
   r->time_text.n = (size_t)(toks[ti].p + toks[ti].n - toks[di].p);
   r->utc_offset_min = 0; /* W3C extended logs are written in UTC */
+  logs_time_sources(r, LOGS_TS_RECORD, LOGS_TS_FORMAT);
   r->method = tok_val(toks, lg->ix.method);
   r->url = tok_val(toks, lg->ix.stem);
   r->query = tok_val(toks, lg->ix.query);

@@ -112,13 +112,13 @@ static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   sceplab_str type, t, off, proc;
   const char *cur, *end = p + n;
   char tb[24], ob[8];
-  int h, mi, s, k = 0, oh, om;
+  int h, mi, s, k = 0, offset = 0;
   long us = 0;
   size_t len;
   (void)err;
   if(!console_head(p, n, &type, &t, &off, &proc, &cur) || !logs_copy_view(t, tb, sizeof(tb)) ||
      !logs_copy_view(off, ob, sizeof(ob)) || sscanf(tb, "%2d:%2d:%2d%n", &h, &mi, &s, &k) != 3 ||
-     sscanf(ob + 1, "%2d%2d", &oh, &om) != 2) {
+     logs_parse_offset(ob, strlen(ob), &offset) != 5) {
     if(leading_orphan(lg, p, n, r))
       return 1;
     if(n)
@@ -127,14 +127,15 @@ static int logs_parse_ios(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   }
   if(tb[k] == '.')
     logs_fraction_us(tb + k + 1, strlen(tb + k + 1), &us);
-  r->time_us = logs_make_time(lg->year, lg->month, lg->day, h, mi, s, us);
+  /* the record's own offset, the file's date (times of day only: see the clock in time.c) */
+  r->time_us = logs_dateless_time(lg, r, h, mi, s, us, offset);
   if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
     logs_skip(lg, r->line, "time out of range");
     return 0;
   }
-  r->date_assumed = 1;
-  r->utc_offset_min = (ob[0] == '-' ? -1 : 1) * (oh * 60 + om);
-  r->time_us -= (int64_t)r->utc_offset_min * 60 * 1000000;
+  r->utc_offset_min = offset;
+  r->time_us -= (int64_t)offset * LOGS_MIN_US;
+  r->offset_source = logs_tsrc_name(LOGS_TS_RECORD);
   /* the record may go on over the next lines: its strings leave the line buffer now */
   lg->arena_used = 0;
   {
@@ -207,12 +208,11 @@ static int logs_parse_syslog(sceplab_log *lg, const char *p, size_t n, sceplab_r
       logs_skip(lg, r->line, "not a syslog line");
     return 0;
   }
-  r->time_us = logs_make_time(lg->year, month, d, h, mi, s, 0);
+  r->time_us = logs_yearless_time(lg, r, month, d, h, mi, s, 0);
   if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
     logs_skip(lg, r->line, "date out of range");
     return 0;
   }
-  r->date_assumed = 1;
   logs_assume_zone(lg, r);
   lg->arena_used = 0;
   {
@@ -298,7 +298,7 @@ static const char *detect_syslog(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_ios = {.id = FMT_IOS, .name = "ios", .flags = LOGS_FORCEABLE,
+const logs_format logs_fmt_ios = {.id = FMT_IOS, .name = "ios", .flags = LOGS_FORCEABLE | LOGS_DATELESS,
   .detect = detect_console, .line = logs_parse_ios, .continues = console_continues};
-const logs_format logs_fmt_syslog = {.id = FMT_SYSLOG, .name = "syslog", .flags = LOGS_FORCEABLE,
+const logs_format logs_fmt_syslog = {.id = FMT_SYSLOG, .name = "syslog", .flags = LOGS_FORCEABLE | LOGS_YEARLESS | LOGS_ZONELESS,
   .detect = detect_syslog, .line = logs_parse_syslog, .continues = syslog_continues};

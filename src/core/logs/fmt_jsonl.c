@@ -145,6 +145,8 @@ static void field(sceplab_record *r, const char *k, size_t kn, char *s, size_t n
   else if(KEY("zone_assumed")) r->zone_assumed = n == 4 && memcmp(s, "true", 4) == 0;
   else if(KEY("time_inferred")) r->time_inferred = n == 4 && memcmp(s, "true", 4) == 0;
   else if(KEY("date_assumed")) r->date_assumed = n == 4 && memcmp(s, "true", 4) == 0;
+  else if(KEY("date_source")) r->date_source = logs_tsrc_name(logs_tsrc_named(s, n));
+  else if(KEY("offset_source")) r->offset_source = logs_tsrc_name(logs_tsrc_named(s, n));
 #undef KEY
 }
 
@@ -213,6 +215,11 @@ static int parse_jsonl(sceplab_log *lg, const char *line, size_t len, sceplab_re
     logs_skip(lg, at, "sceplab JSONL record without a readable \"time\"");
     return 0;
   }
+  /* an export of an older sceplab says nothing of its sources: the time was written whole */
+  if(!r->date_source)
+    r->date_source = logs_tsrc_name(LOGS_TS_RECORD);
+  if(!r->offset_source)
+    r->offset_source = logs_tsrc_name(r->zone_assumed ? LOGS_TS_ASSUMED : LOGS_TS_RECORD);
   return 1;
 bad:
   logs_skip(lg, at, "not a sceplab JSONL record (one flat JSON object per line)");

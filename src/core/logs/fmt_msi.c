@@ -69,6 +69,34 @@ static int action_time(const char *p, size_t n, int *h, int *mi, int *s, const c
   return 1;
 }
 
+/* The date of "=== Verbose logging started: 5/24/2020  16:12:58 ..." (the machine's short date,
+ * so in its order), or of the property dump's "Property(S): Date = 24/05/2020": the text after
+ * the label, or NULL. */
+static const char *date_text(const char *p, size_t n)
+{
+  const char *at;
+  if(n > 4 && strncmp(p, "=== ", 4) == 0 && (at = memchr(p, ':', n)) != NULL)
+    return at + 1;
+  if(n > 9 && strncmp(p, "Property(", 9) == 0 && (at = sceplab_memcasestr(p, n, "): Date = ")) != NULL)
+    return at + 10;
+  return NULL;
+}
+
+/* The order of the machine's short date, from the headers and the Date property read ahead. */
+static void prepare(sceplab_log *lg)
+{
+  const char *p = lg->buf ? lg->buf + lg->start : NULL, *end = p ? lg->buf + lg->end : NULL;
+  uint64_t line = lg->line;
+  while(p && p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end, *d = date_text(p, (size_t)(eol - p));
+    if(d)
+      logs_order_see(&lg->clock.order, d, (size_t)(eol - d), line);
+    line++;
+    p = nl ? nl + 1 : end;
+  }
+  logs_order_decide(&lg->clock.order, lg->clock.order_note, sizeof(lg->clock.order_note));
+}
+
 /* "=== Verbose logging started: 5/24/2020  16:12:58 ..." gives the date the MSI lines lack;
  * "MSI (c) (28:54) [16:13:11:905]: message" lines are records with their time, "Action start
  * 16:13:01: ..." too; property dumps are not records. Any other line is (a log as admins quote it:
@@ -76,7 +104,7 @@ static int action_time(const char *p, size_t n, int *h, int *mi, int *s, const c
 static int logs_parse_msi(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
 {
   char head[96];
-  int h, mi, s, ms = 0, mo, d, y, timed = 0;
+  int h, mi, s, ms = 0, timed = 0;
   const char *br = NULL, *msg = NULL;
   size_t hn;
   (void)err;
@@ -88,12 +116,13 @@ static int logs_parse_msi(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   memcpy(head, p, hn);
   head[hn] = 0;
   if(starts(p, n, "=== ")) {
-    const char *colon = strchr(head, ':');
-    if(colon && sscanf(colon + 1, " %d/%d/%d", &mo, &d, &y) == 3) {
-      lg->year = y;
-      lg->month = mo;
-      lg->day = d;
-    }
+    const char *d = date_text(p, n);
+    logs_civil c;
+    while(d && d < p + n && *d == ' ')
+      d++;
+    /* the date only: "5/24/2020  16:12:58" has two spaces, which logs_parse_local reads too */
+    if(d && logs_parse_local(&lg->clock.order, d, (size_t)(p + n - d), &c) > 0)
+      logs_written_date(lg, c.y, c.mo, c.d, r->line);
     return 0;
   }
   if(!n || starts(p, n, "Property("))
@@ -122,7 +151,7 @@ static int logs_parse_msi(sceplab_log *lg, const char *p, size_t n, sceplab_reco
     r->component.n = 6; /* "Action" */
   }
   if(timed) {
-    r->time_us = logs_make_time(lg->year, lg->month, lg->day, h, mi, s, ms * 1000L);
+    r->time_us = logs_dateless_time(lg, r, h, mi, s, ms * 1000L, lg->clock.offset_set ? lg->clock.offset_min : 0);
     if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
       logs_skip(lg, r->line, "time out of range");
       return 0;
@@ -172,5 +201,5 @@ static const char *detect(const char *p, size_t n)
   return NULL;
 }
 
-const logs_format logs_fmt_msi = {.id = FMT_MSI, .name = "msi", .flags = LOGS_FORCEABLE,
-  .detect = detect, .line = logs_parse_msi};
+const logs_format logs_fmt_msi = {.id = FMT_MSI, .name = "msi", .flags = LOGS_FORCEABLE | LOGS_DATELESS | LOGS_ZONELESS,
+  .detect = detect, .line = logs_parse_msi, .prepare = prepare};

@@ -43,6 +43,8 @@ static int logs_parse_reg(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   lg->arena_used = 0;
   r->component = logs_arena_str(lg, lg->regkey);
   r->time_us = lg->mtime_us;
+  /* no time of its own: the file's (or its zip entry's) */
+  logs_time_sources(r, lg->clock.origin_src, lg->clock.origin_src);
   r->time_text = logs_arena_str(lg, "file modification time");
   r->level = SCEPLAB_LVL_INFO;
   return 1;

@@ -155,6 +155,7 @@ int logs_parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_rec
     return 0;
   }
   r->time_text = logs_arena_str(lg, t);
+  logs_time_sources(r, LOGS_TS_RECORD, r->zone_assumed ? LOGS_TS_ASSUMED : LOGS_TS_RECORD);
   xmlFree(t);
   {
     char *comp = sceplab_xml_text(sceplab_xml_child(sys, "Computer"));

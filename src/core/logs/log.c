@@ -153,15 +153,6 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     sceplab_log_close(lg);
     return NULL;
   }
-  if(opts && opts->date) {
-    int y, m, d;
-    char extra;
-    if(sscanf(opts->date, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || logs_make_time(y, m, d, 0, 0, 0, 0) == SCEPLAB_TIME_UNKNOWN) {
-      sceplab_err_set(err, SCEPLAB_E_USAGE, "date '%.40s' is not a calendar date (YYYY-MM-DD, 1970-2200)", opts->date);
-      sceplab_log_close(lg);
-      return NULL;
-    }
-  }
   if(!lg->why)
     lg->why = why;
   lg->fmt = lg->ft->id;
@@ -193,9 +184,9 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
     lg->bias_set = 1;
     lg->bias = opts->bias;
   }
-  if(opts && opts->has_offset) {
-    lg->offset_set = 1;
-    lg->offset_min = opts->offset_min;
+  if(opts && opts->observe) {
+    lg->observe = opts->observe;
+    lg->observe_ud = opts->observe_ud;
   }
   if(opts && opts->progress) {
     lg->progress = opts->progress;
@@ -204,16 +195,10 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
       lg->progress(lg->progress_ud, (size_t)lg->bytes_read);
   }
   lg->mtime_us = mtime >= 0 ? mtime * 1000000 : SCEPLAB_TIME_UNKNOWN;
-  /* the date for date-less formats: given, else the file's modification date */
-  if(opts && opts->date && sscanf(opts->date, "%4d-%2d-%2d", &lg->year, &lg->month, &lg->day) == 3)
-    ;
-  else {
-    struct tm tm;
-    time_t t = mtime >= 0 ? (time_t)mtime : time(NULL);
-    gmtime_r(&t, &tm);
-    lg->year = tm.tm_year + 1900;
-    lg->month = tm.tm_mon + 1;
-    lg->day = tm.tm_mday;
+  /* the date of date-less formats and the offset of zone-less ones: given, or decided later */
+  if(logs_clock_init(lg, opts, mtime, err) != 0) {
+    sceplab_log_close(lg);
+    return NULL;
   }
   return lg;
 }
@@ -299,6 +284,13 @@ static int keep(sceplab_log *lg, sceplab_record *r)
   int pass, made = 0;
   lg->records++;
   count_step(lg, r);
+  logs_clock_count(lg, r);
+  if(lg->observe) {
+    /* the merge learns the bundle's times from every record, whatever the filter keeps */
+    if(logs_evidence_wants_fields(r))
+      make_fields(lg, r, &made);
+    lg->observe(lg->observe_ud, r);
+  }
   if(r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred)
     lg->last_time = r->time_us;
   if(lg->ncounters)
@@ -380,6 +372,9 @@ static int borrow_next_time(sceplab_log *lg, sceplab_record *r, sceplab_error *e
       r->utc_offset_min = next.utc_offset_min;
       r->zone_assumed = next.zone_assumed;
       r->date_assumed = next.date_assumed;
+      /* the borrowed time's date and offset came from where the next record's did */
+      r->date_source = next.date_source;
+      r->offset_source = next.offset_source;
     }
     lg->skipped = skipped; /* the line is read again as what it is */
   }
@@ -389,6 +384,8 @@ static int borrow_next_time(sceplab_log *lg, sceplab_record *r, sceplab_error *e
 
 int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
+  if(!lg->clock.prepared)
+    logs_clock_prepare(lg);
   if(lg->ft->record) {
     for(;;) {
       int rc;
@@ -446,6 +443,7 @@ void sceplab_log_close(sceplab_log *lg)
     libevtx_file_close(lg->evtx, NULL);
     libevtx_file_free(&lg->evtx, NULL);
   }
+  logs_clock_free(&lg->clock);
   free(lg);
 }
 

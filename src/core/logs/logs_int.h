@@ -3,7 +3,10 @@
  * src/core/logs/ is one reader cut into pieces, as curl's lib/vtls is one TLS layer with a file
  * per backend:
  *   reader.c   the streaming reader: BOM and UTF-16 decoding, CRLF, bounded lines, scratch space
- *   time.c     civil dates to UTC, fractions, ISO 8601, assumed zones
+ *   time.c     dates and zones for every reader (logtime.h): civil dates, offsets, day/month order,
+ *              each file's clock (the date of date-less formats, the assumed zone)
+ *   zone.c     IANA zones from tzdata (TZif files and their POSIX rule), never through setenv("TZ")
+ *   infer.c    a bundle's date-less and zone-less logs placed by the records of its dated logs
  *   extract.c  fields any message may carry: HRESULTs, request, transaction and device ids
  *   winmsg.c   Windows' system messages and the HRESULT each stands for
  *   filter.c   the C filter (cheap fields first, the message search last)
@@ -25,6 +28,7 @@
 
 #include "../internal.h"
 #include "sceplab/logs.h"
+#include "logtime.h"
 
 #define CHUNK (256u * 1024u)
 #define MAX_LINE (1u << 20)      /* a longer line is cut and counted as skipped */
@@ -100,10 +104,10 @@ struct sceplab_log {
   const char *ua_platform;
   int64_t last_time;
   int bias_set, bias;
-  int offset_set, offset_min;     /* assumed zone for zone-less formats */
-  int zone_learnt;                /* offset_min was learnt from the file itself (not assumed) */
-  int zone_tried;                 /* a format that can learn its zone has looked */
-  int year, month, day;           /* the date for date-less formats */
+  logs_clock clock;               /* dates and offsets of date-less and zone-less records (time.c) */
+  /* the merge watching every record before the filter (the bundle's evidence of times, infer.c) */
+  void (*observe)(void *ud, const sceplab_record *r);
+  void *observe_ud;
   char regkey[512];               /* registry exports: the current [key] */
   sceplab_log_filter filter;
   uint64_t records, skipped;
@@ -121,6 +125,9 @@ struct sceplab_log {
 #define LOGS_FORCEABLE 2u   /* --format may name it (evtx is a binary container, found by signature) */
 #define LOGS_EXTRACTED 4u   /* the parser extracted the message fields itself (no logs_extract pass) */
 #define LOGS_UNORDERED 8u   /* may be written newest first (Event Viewer exports): the merge sorts it */
+#define LOGS_DATELESS 16u   /* times of day only (iOS Console copies, MSI lines): the file's date is used */
+#define LOGS_YEARLESS 32u   /* month and day, no year (syslog) */
+#define LOGS_ZONELESS 64u   /* local times without a zone (Android, Event Viewer exports, syslog, MSI) */
 
 struct logs_format {
   format id;
@@ -134,6 +141,9 @@ struct logs_format {
    * whether a line continues the record before it. The parser then keeps the record's message in
    * lg->msg and its other strings in the arena, since reading on may move the line buffer. */
   int (*continues)(const char *p, size_t n);
+  /* called once before the first record, the file's first chunk read: what the whole file decides
+   * (the day/month order of its dates, the zone its pasted event XML shows) */
+  void (*prepare)(sceplab_log *lg);
 };
 
 extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_fmt_eventxml, logs_fmt_android,
@@ -158,11 +168,44 @@ int logs_repair_utf8(sceplab_log *lg, sceplab_error *err);
 char *logs_utf8_dup(const char *s);          /* malloc'd, ill-formed sequences as U+FFFD */
 int logs_tmpfd(const char *what, sceplab_error *err); /* an unlinked file in $TMPDIR, or -1 */
 
-/* time.c */
-int64_t logs_make_time(int y, int mo, int d, int h, int mi, int s, long us);
-int logs_fraction_us(const char *p, size_t n, long *us);
+/* time.c: the reader's clock (the rest of the date/time module is in logtime.h) */
 int logs_iso_time(const char *t, sceplab_record *r);
+/* At open: the file's time (mtime, seconds; -1 none) and the options (--date, --assume-offset). */
+int logs_clock_init(sceplab_log *lg, const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err);
+void logs_clock_free(logs_clock *c);
+/* Before the first record: a date written before it, then the format's own prepare. */
+void logs_clock_prepare(sceplab_log *lg);
+/* Reads ahead until max bytes of text are buffered (or the end): 1 at the end, 0 not, -1 an error. */
+int logs_lookahead(sceplab_log *lg, size_t max, sceplab_error *err);
+/* A date written in the file (a header) for its date-less records, unless --date or the bundle says. */
+void logs_written_date(sceplab_log *lg, int y, int m, int d, uint64_t line);
+/* A date-less record's UTC time: the file's date, plus the midnights crossed; offset_min the record's. */
+int64_t logs_dateless_time(sceplab_log *lg, sceplab_record *r, int h, int mi, int s, long us, int offset_min);
+/* A year-less record's local time (read as UTC; the zone is applied by logs_assume_zone). */
+int64_t logs_yearless_time(sceplab_log *lg, sceplab_record *r, int mo, int d, int h, int mi, int s, long us);
+/* An offset the file shows at a local moment (an event block's Date beside its XML SystemTime). */
+void logs_learn_offset(sceplab_log *lg, int64_t local_s, int offset_min);
+/* A local time without a zone (r->time_us read as UTC) to UTC: --assume-offset (an offset, or a
+ * zone's offset at that moment), the bundle's, the file's, else UTC (offset_source says which). */
 void logs_assume_zone(sceplab_log *lg, sceplab_record *r);
+void logs_time_sources(sceplab_record *r, logs_tsrc date, logs_tsrc offset);
+/* Counts the record's sources for the file's summary (sceplab_log_times). */
+void logs_clock_count(sceplab_log *lg, sceplab_record *r);
+
+/* infer.c: the bundle's evidence of times, and what it proves of a log without them */
+typedef struct logs_evidence logs_evidence;
+logs_evidence *logs_evidence_new(void);
+void logs_evidence_free(logs_evidence *ev);
+/* Whether the record's ids are worth extracting for the evidence (cheap: before the filter). */
+int logs_evidence_wants_fields(const sceplab_record *r);
+/* A record seen (before the filter) in the input named input: kept when its time is proven. */
+void logs_evidence_add(logs_evidence *ev, const sceplab_record *r, const char *input);
+/* Whether lg (opened, nothing read) has date-less or zone-less records that nothing proves; its
+ * text is then read ahead whole (up to a bound) so that logs_infer can read it first. */
+int logs_wants_bundle_time(sceplab_log *lg, sceplab_error *err);
+/* Reads lg's text in a second reader, matches its device records with the evidence and, when the
+ * evidence proves it, sets lg's date and/or offset (source "correlated"). 1 set, 0 not. */
+int logs_infer(logs_evidence *ev, sceplab_log *lg);
 
 /* extract.c */
 extern const char *const logs_month_names;

@@ -13,7 +13,11 @@
  *    archive inside it is spooled and walked the same way, within the limits said below.
  * Kept records are capped (BUFFER_CAP bytes in all); past the cap an input is streamed as written
  * and records out of time order are counted. The merge itself is a binary heap over the inputs'
- * current records, ordered by time, then input, then line. */
+ * current records, ordered by time, then input, then line.
+ *
+ * A log without a date (an iOS Console copy) or a zone (Android, Event Viewer exports) is read
+ * last: every other input is watched as it is read (infer.c keeps its proven moments), large ones
+ * in a pass of their own, and the log is placed where that evidence proves before it is read. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +43,7 @@ typedef struct packed_head {
   int64_t time_us, win32_status;
   uint64_t line, offset, scep_message_length;
   long event_id, http_status, http_substatus, time_taken_ms;
-  const char *source, *hresult_name;
+  const char *source, *hresult_name, *date_source, *offset_source;
   int utc_offset_min, step;
   unsigned char zone_assumed, time_inferred, date_assumed, level;
 } packed_head;
@@ -117,6 +121,8 @@ static int store_add(rec_store *s, const sceplab_record *r)
   h.time_taken_ms = r->time_taken_ms;
   h.source = r->source;
   h.hresult_name = r->hresult_name;
+  h.date_source = r->date_source;
+  h.offset_source = r->offset_source;
   h.utc_offset_min = r->utc_offset_min;
   h.step = r->step;
   h.zone_assumed = (unsigned char)r->zone_assumed;
@@ -156,6 +162,8 @@ static void store_get(const rec_store *s, size_t i, sceplab_record *r)
   r->time_taken_ms = h.time_taken_ms;
   r->source = h.source;
   r->hresult_name = h.hresult_name;
+  r->date_source = h.date_source;
+  r->offset_source = h.offset_source;
   r->utc_offset_min = h.utc_offset_min;
   r->step = h.step;
   r->zone_assumed = h.zone_assumed;
@@ -208,7 +216,10 @@ typedef struct merge_input {
   sceplab_record cur;
   int has_cur;
   int64_t last_time;
+  uint64_t size;                /* bytes, for the choice of reading whole or streaming */
+  int deferred;                 /* read once the bundle's evidence has placed it (infer.c) */
   char *path, *error, *examples[3]; /* owned; info points at them */
+  char *notes[3];               /* owned: the time notes info.times points at */
 } merge_input;
 
 /* The counts of opts.counters: entries by (counter, key) in an open-addressing table. A record
@@ -237,8 +248,11 @@ struct sceplab_merge {
   size_t last;                  /* the input whose record was returned last, advanced on the next call */
   int returned;
   size_t kept_bytes;
+  size_t deferred_bytes;        /* text of the logs put off, held until they are placed */
   sceplab_log_filter filter;
   sceplab_log_opts opts;
+  logs_evidence *ev;            /* the bundle's proven moments, while the inputs are opened */
+  const char *observing;        /* the input being read whole, whose records are evidence */
 };
 
 static uint32_t count_hash(size_t counter, const char *key)
@@ -484,6 +498,45 @@ static void snapshot(merge_input *in)
     in->examples[i] = strdup(ex);
     in->info.examples[i] = in->examples[i];
   }
+  {
+    sceplab_log_time_info t;
+    const char **slot[3];
+    sceplab_log_times(in->lg, &t);
+    in->info.times = t;
+    slot[0] = &in->info.times.date_note;
+    slot[1] = &in->info.times.offset_note;
+    slot[2] = &in->info.times.order_note;
+    for(i = 0; i < 3; i++) {
+      /* the reader's strings go with it: the input keeps copies */
+      char *copy = *slot[i] ? strdup(*slot[i]) : NULL;
+      free(in->notes[i]);
+      in->notes[i] = copy;
+      *slot[i] = copy;
+    }
+  }
+}
+
+/* Every record the readers parse, before the filter: the evidence of the bundle's times. */
+static void observe(void *ud, const sceplab_record *r)
+{
+  sceplab_merge *m = ud;
+  if(m->ev && m->observing)
+    logs_evidence_add(m->ev, r, m->observing);
+}
+
+/* A log without a date or a zone that nothing else proves waits for the evidence of the others:
+ * 1 when it is put off (its text read ahead whole), 0 when it is read now. */
+static int defer(sceplab_merge *m, merge_input *in)
+{
+  sceplab_error e;
+  sceplab_err_clear(&e);
+  if(!m->ev || m->deferred_bytes >= BUFFER_CAP || !logs_wants_bundle_time(in->lg, &e))
+    return 0;
+  /* held as text until placed, within the cap kept records have too: past it, read as written */
+  m->deferred_bytes += in->lg->end - in->lg->start;
+  in->deferred = 1;
+  in->lg->observe = NULL; /* its own records prove nothing */
+  return 1;
 }
 
 /* Reads an input whole into kept (sorted by time), or stops at the buffer cap and leaves it to be
@@ -495,6 +548,7 @@ static int read_whole(sceplab_merge *m, merge_input *in, int sort)
   int rc;
   size_t before = in->kept.len;
   sceplab_err_clear(&e);
+  m->observing = in->path;
   while(m->kept_bytes + (in->kept.len - before) < BUFFER_CAP && (rc = sceplab_log_next(in->lg, &r, &e)) > 0) {
     if(store_add(&in->kept, &r) != 0) {
       sceplab_err_set(&e, SCEPLAB_E_NOMEM, "%s: out of memory keeping its records", in->info.path);
@@ -502,6 +556,7 @@ static int read_whole(sceplab_merge *m, merge_input *in, int sort)
       break;
     }
   }
+  m->observing = NULL;
   m->kept_bytes += in->kept.len - before;
   if(m->kept_bytes >= BUFFER_CAP && rc > 0) {
     /* over the cap: what was read is returned first, the rest streamed as written */
@@ -528,6 +583,9 @@ static void start_input(sceplab_merge *m, merge_input *in, uint64_t size)
   int unordered = (in->lg->ft->flags & LOGS_UNORDERED) != 0;
   in->info.format = sceplab_log_format(in->lg);
   in->info.why = sceplab_log_why(in->lg);
+  in->size = size;
+  if(defer(m, in))
+    return;
   if(size <= SMALL_INPUT || unordered)
     read_whole(m, in, unordered);
 }
@@ -833,6 +891,9 @@ static void open_member(sceplab_merge *m, archive_walk *w, struct archive *a, st
       return;
     }
   }
+  in->size = size;
+  if(size <= SMALL_INPUT && defer(m, in))
+    return; /* read ahead whole while the archive is on it */
   if(size <= SMALL_INPUT) {
     /* a small member must be read now, while the archive is on it */
     int whole = read_whole(m, in, (in->lg->ft->flags & LOGS_UNORDERED) != 0);
@@ -1085,6 +1146,70 @@ static int advance(sceplab_merge *m, size_t i, sceplab_error *err)
   return rc < 0 ? -1 : 0;
 }
 
+/* The proven moments of an input being streamed (too large to be read whole at open): a pass of
+ * its own, through a second descriptor on the same file (a spooled zip member's too). */
+static void prescan(sceplab_merge *m, merge_input *in)
+{
+  char fdpath[64];
+  int fd = in->lg->f ? fileno(in->lg->f) : -1;
+  sceplab_log_filter none;
+  sceplab_log_opts o;
+  sceplab_record r;
+  sceplab_error e;
+  sceplab_log *lg;
+  FILE *f;
+  if(fd < 0 || !(in->lg->ft->flags & LOGS_FORCEABLE))
+    return;
+  snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+  if(!(f = fopen(fdpath, "rb")))
+    return;
+  memset(&none, 0, sizeof(none));
+  none.since_us = none.until_us = SCEPLAB_TIME_UNKNOWN;
+  none.min_level = (sceplab_level)(SCEPLAB_LVL_CRITICAL + 1); /* every record watched, none returned */
+  memset(&o, 0, sizeof(o));
+  o.format = in->lg->ft->name;
+  o.has_bias = m->opts.has_bias;
+  o.bias = m->opts.bias;
+  o.observe = observe;
+  o.observe_ud = m;
+  sceplab_err_clear(&e);
+  if(!(lg = logs_open_stream(f, in->path, &e)) || !(lg = logs_finish_open(lg, in->path, &none, &o, -1, NULL, &e)))
+    return;
+  m->observing = in->path;
+  while(sceplab_log_next(lg, &r, &e) > 0)
+    ;
+  m->observing = NULL;
+  sceplab_log_close(lg);
+}
+
+/* The logs put off: placed by the evidence of the others (read whole or prescanned), then read. */
+static void place_deferred(sceplab_merge *m)
+{
+  size_t i;
+  int any = 0;
+  for(i = 0; i < m->n; i++)
+    any |= m->in[i].deferred;
+  if(any)
+    for(i = 0; i < m->n; i++)
+      if(m->in[i].lg && !m->in[i].deferred)
+        prescan(m, &m->in[i]);
+  for(i = 0; i < m->n; i++)
+    if(m->in[i].lg)
+      m->in[i].lg->observe = NULL;
+  for(i = 0; i < m->n; i++) {
+    merge_input *in = &m->in[i];
+    if(!in->deferred)
+      continue;
+    logs_infer(m->ev, in->lg);
+    in->deferred = 0;
+    if(in->size <= SMALL_INPUT || (in->lg->ft->flags & LOGS_UNORDERED))
+      read_whole(m, in, (in->lg->ft->flags & LOGS_UNORDERED) != 0);
+  }
+  logs_evidence_free(m->ev);
+  m->ev = NULL;
+  m->opts.observe = NULL;
+}
+
 sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const sceplab_log_filter *filter,
                                   const sceplab_log_opts *opts, sceplab_error *err)
 {
@@ -1115,8 +1240,12 @@ sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const
     m->opts.counted = counted;
     m->opts.counted_ud = &m->counts;
   }
+  m->ev = logs_evidence_new();
+  m->opts.observe = observe;
+  m->opts.observe_ud = m;
   for(i = 0; i < npaths; i++)
     walk(m, paths[i], 1, 0);
+  place_deferred(m);
   /* a usage error (a bias out of range) is the caller's, not an input's: said once */
   for(i = 0; i < m->n; i++) {
     if(m->in[i].info.usage) {
@@ -1189,8 +1318,10 @@ void sceplab_merge_close(sceplab_merge *m)
     store_free(&in->kept);
     free(in->path);
     free(in->error);
-    for(j = 0; j < 3; j++)
+    for(j = 0; j < 3; j++) {
       free(in->examples[j]);
+      free(in->notes[j]);
+    }
   }
   for(i = 0; i < m->counts.n; i++) {
     free(m->counts.e[i].key);

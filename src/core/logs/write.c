@@ -259,6 +259,7 @@ static void jsonl(sceplab_writer *w, const sceplab_record *r, const char *file)
   S("component", r->component);
   S("context", r->context);
   T("date_assumed", r->date_assumed);
+  C("date_source", r->date_source);
   C("device_id", r->device_id);
   I("event_id", r->event_id);
   S("file", fv);
@@ -275,6 +276,7 @@ static void jsonl(sceplab_writer *w, const sceplab_record *r, const char *file)
   S("method", r->method);
   JKEY(b, first, "offset");
   ob_int(b, (long long)r->offset);
+  C("offset_source", r->offset_source);
   S("platform", r->platform);
   C("request_id", r->request_id);
   P("scep_message_length", r->scep_message_length);
@@ -424,6 +426,8 @@ static void ecs(sceplab_writer *w, const sceplab_record *r, const char *file)
   T("zone_assumed", r->zone_assumed);
   T("time_inferred", r->time_inferred);
   T("date_assumed", r->date_assumed);
+  C("date_source", r->date_source);
+  C("offset_source", r->offset_source);
   OB_LIT(b, "}}\n");
 }
 
@@ -550,15 +554,16 @@ sceplab_writer *sceplab_writer_new(FILE *out, sceplab_write_format fmt, const ch
   if(tz && strcmp(tz, "local") == 0)
     w->tz_local = 1;
   else if(tz && strcmp(tz, "UTC") != 0 && strcmp(tz, "Z") != 0) {
-    int h, m;
-    char sign;
-    if(sscanf(tz, "%c%2d:%2d", &sign, &h, &m) != 3 || (sign != '+' && sign != '-') || m > 59 || h * 60 + m > MAX_OFFSET_MIN) {
+    int min, a;
+    /* "+05:30" and "+0530" alike (never five hours) */
+    if(tz[0] == 'Z' || logs_parse_offset(tz, strlen(tz), &min) != (int)strlen(tz)) {
       free(w);
       sceplab_err_set(err, SCEPLAB_E_USAGE, "zone '%.20s': expected UTC, local or +HH:MM within 18:00 of UTC", tz);
       return NULL;
     }
-    w->tz_offset_s = (sign == '-' ? -1 : 1) * (h * 3600 + m * 60);
-    snprintf(w->tz_label, sizeof(w->tz_label), "%.6s", tz);
+    w->tz_offset_s = min * 60;
+    a = min < 0 ? -min : min;
+    snprintf(w->tz_label, sizeof(w->tz_label), "%c%02d:%02d", min < 0 ? '-' : '+', a / 60, a % 60);
   }
   return w;
 }

@@ -32,6 +32,11 @@ typedef struct sceplab_record {
   int zone_assumed;         /* no zone in the text: UTC (or the per-source override) was assumed */
   int time_inferred;        /* no time on this record: the previous record's time is used */
   int date_assumed;         /* the format has no date: the file's (or the given) date is used */
+  /* Where the date and the UTC offset came from: "record" (its own text), "format" (IIS: UTC),
+   * "option" (--date, --assume-offset), "zone" (--assume-offset ZONE, at the record's moment),
+   * "correlated" (the bundle's dated records), "file" (written elsewhere in the file), "zip-entry",
+   * "mtime", "assumed" (offset: nothing says, UTC). NULL when the record has no time. */
+  const char *date_source, *offset_source;
   sceplab_str time_text;    /* the time as written */
   const char *source;       /* format name: "iis", "cmtrace" */
   uint64_t line;            /* first line of the record, from 1 */
@@ -90,6 +95,7 @@ typedef struct sceplab_log_opts {
   int bias;
   int has_offset;     /* zone-less formats (Android, Event Viewer exports, syslog): the UTC offset in */
   int offset_min;     /* minutes east to assume instead of UTC */
+  const char *zone;   /* or an IANA zone ("Europe/London"): each record gets its moment's offset */
   const char *date;   /* "YYYY-MM-DD" for formats without a date (iOS console); default: the file's date */
   const char *format; /* read as this format ("iis", "cmtrace", ...) instead of detecting it */
   /* called with the bytes of each chunk read from the file, so a front end can show progress even
@@ -109,6 +115,9 @@ typedef struct sceplab_log_opts {
    * its compressed size is refused whatever these say. */
   int archive_depth;
   uint64_t archive_budget;
+  /* Every record parsed, before the filter (the merge learns the bundle's times from them). */
+  void (*observe)(void *ud, const sceplab_record *r);
+  void *observe_ud;
 } sceplab_log_opts;
 
 /* Does a record pass the filter? The test the readers apply, for a record a front end holds (the
@@ -149,6 +158,17 @@ uint64_t sceplab_log_step_records(const sceplab_log *lg, int step);
 /* Up to 3 examples of skipped lines: "line N: reason". */
 const char *sceplab_log_skip_example(const sceplab_log *lg, int i);
 
+/* Where a file's records got their dates and offsets: the source its records without their own
+ * use (NULL when each carried its own), and why in words; and the order its numeric dates were
+ * read in. Strings live as long as the log. */
+typedef struct sceplab_log_time_info {
+  const char *date_source, *offset_source;
+  const char *date_note, *offset_note, *order_note;
+} sceplab_log_time_info;
+void sceplab_log_times(const sceplab_log *lg, sceplab_log_time_info *out);
+/* Whether an IANA zone name (opts.zone) is in the time zone database: 0, or -1 with err. */
+int sceplab_log_zone_check(const char *name, sceplab_error *err);
+
 /* ---- the merged timeline ----
  * Every log under paths (files; directories walked, names sorted; zip bundles read in one pass) as
  * one stream in UTC order (then input, then line), with bounded memory and file descriptors: small
@@ -174,6 +194,7 @@ typedef struct sceplab_merge_input {
   int usage;               /* the options were refused (a bias out of range) */
   int binary;              /* a binary file (an image, an archive not opened): skipped, its bytes never shown */
   int refused;             /* an archive member refused as a bomb, or past the nesting or member limits */
+  sceplab_log_time_info times; /* where its dates and offsets came from (see sceplab_log_times) */
 } sceplab_merge_input;
 
 sceplab_merge *sceplab_merge_open(const char *const *paths, size_t npaths, const sceplab_log_filter *filter,
