@@ -12,7 +12,7 @@ local KINDS = {
 
 local function kind_of(r, ctx)
   for _, k in ipairs(KINDS) do
-    for _, h in ipairs(k.hresults) do if ctx.hresult(r, h) then return k end end
+    for _, h in ipairs(k.hresults) do if ctx.code(r, h) then return k end end
     for _, w in ipairs(k.words) do if ctx.text(r, w) then return k end end
   end
 end

@@ -40,25 +40,25 @@ return {
   check = function(records, ctx)
     local msi, bare200, chain, vr500, temp, ra_expired, crl = {}, {}, {}, {}, {}, {}, {}
     for _, r in ipairs(records) do
-      if r.source == "msi" and r.level == "error" and (ctx.text(r, "Installation failed") or ctx.text(r, "1603")) then msi[#msi + 1] = r end
+      if r.source == "msi" and r.level == "error" and (ctx.text(r, "Installation failed") or ctx.code(r, 1603)) then msi[#msi + 1] = r end
       -- the bare SCEP URL answers 403 once the Intune policy module is in place; 200 is the generic NDES page
       local url = (r.url or ""):lower()
       if r.source == "iis" and r.http_status == 200 and url:match("/mscep%.dll/?$") and (r.scep_operation == nil) then
         bare200[#bare200 + 1] = r
       end
       -- IIS's VerifyRequest 403.16 carries the same code: that is the client certificate's chain (policy-module)
-      if r.source ~= "iis" and (ctx.hresult(r, 0x800B0109) or ctx.text(r, UNTRUSTED)) then chain[#chain + 1] = r end
+      if r.source ~= "iis" and (ctx.code(r, 0x800B0109) or ctx.text(r, UNTRUSTED)) then chain[#chain + 1] = r end
       -- NDES's own "cannot retrieve one of its required certificates": its RA pair, not the policy module's
       local ndes_own = ctx.text(r, "cannot retrieve one of its required certificates")
       -- CAPI2's chain for an RA certificate (NDES names them HOST-MSCEP-RA) is NDES's own too
                        or (ctx.text(r, "CertGetCertificateChain") and ctx.text(r, "MSCEP-RA"))
       -- (an expired policy module certificate is policy-module.lua's)
-      if ndes_own and ctx.hresult(r, 0x800B0101) then ra_expired[#ra_expired + 1] = r end
+      if ndes_own and ctx.code(r, 0x800B0101) then ra_expired[#ra_expired + 1] = r end
       if r.source == "iis" and r.http_status == 500 and url:find("/verifyrequest", 1, true) then vr500[#vr500 + 1] = r end
       if r.event_id == 5009 or r.event_id == 1310 then temp[#temp + 1] = r end
       -- an offline revocation check on NDES (CAPI2 logs the failing ones at error level), or the
       -- policy module's Initialize failing with it
-      if (r.level == "error" or r.level == "critical") and (ctx.hresult(r, 0x80092013) or ctx.text(r, "CERT_TRUST_IS_OFFLINE_REVOCATION"))
+      if (r.level == "error" or r.level == "critical") and (ctx.code(r, 0x80092013) or ctx.text(r, "CERT_TRUST_IS_OFFLINE_REVOCATION"))
          and ((r.component or ""):find("CAPI2", 1, true) or (r.source == "cmtrace" and ctx.text(r, "Initialize"))) then
         crl[#crl + 1] = r
       end

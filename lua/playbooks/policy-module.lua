@@ -4,7 +4,7 @@
 -- ("CryptographicException: m_safeCertContext is an invalid handle" in ValidateChallenge or
 -- ValidationPhase1). (seeds 002, 004)
 local function signing_missing(r, ctx)
-  if ctx.text(r, "Signing certificate could not be retrieved") or (r.source == "svclog" and ctx.text(r, "0x409")) then return true end
+  if ctx.text(r, "Signing certificate could not be retrieved") or (r.source == "svclog" and ctx.code(r, "0x409")) then return true end
   return ctx.text(r, "m_safeCertContext is an invalid handle")
          and (ctx.text(r, "ValidateChallenge") or ctx.text(r, "ValidationPhase1") or ctx.text(r, "CryptographicException"))
 end
@@ -45,15 +45,15 @@ return {
     local vr403_17, expired = false, {}
     for _, r in ipairs(records) do
       if ctx.text(r, "Verify challenge returns false") then verify_false[#verify_false + 1] = r end
-      if ctx.text(r, "Verify challenge returns") and ctx.text(r, "403") then forbidden_plugin[#forbidden_plugin + 1] = r end
+      if ctx.text(r, "Verify challenge returns") and ctx.code(r, 403) then forbidden_plugin[#forbidden_plugin + 1] = r end
       if signing_missing(r, ctx) then signing[#signing + 1] = r end
       -- the policy certificate's expiry: CERT_E_EXPIRED anywhere but in NDES's own RA certificates
       -- (its event 2, CAPI2's chain for HOST-MSCEP-RA: ndes-host.lua), or the words
       local ra = ctx.text(r, "cannot retrieve one of its required certificates") or ctx.text(r, "MSCEP-RA")
-      if not ra and not ctx.on_device(r) and r.source ~= "iis" and (ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
+      if not ra and not ctx.on_device(r) and r.source ~= "iis" and (ctx.code(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
          or (ctx.text(r, "policy") and ctx.text(r, "certificate") and ctx.text(r, "expired"))) then expired[#expired + 1] = r end
       -- NDESPlugin's own 12175 (a device's 12175 is ndes-tls-failure, in device.lua)
-      if r.source == "cmtrace" and (ctx.text(r, "12175") or ctx.text(r, "CERT_CN_INVALID")) then cn[#cn + 1] = r end
+      if r.source == "cmtrace" and (ctx.code(r, 12175) or ctx.text(r, "CERT_CN_INVALID")) then cn[#cn + 1] = r end
       if r.source == "iis" and r.http_status == 403 and (r.scep_operation == "VerifyRequest" or r.scep_operation == "Notify") then
         -- 403.17: the client certificate expired (ndes-host's policy-cert-expired)
         if r.http_substatus == 17 then vr403_17 = true expired[#expired + 1] = r

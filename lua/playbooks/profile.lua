@@ -19,7 +19,7 @@ return {
   check = function(records, ctx)
     local hash, init = {}, {}
     for _, r in ipairs(records) do
-      if ctx.text(r, "hash value is not correct") or ctx.hresult(r, 0x80091007) then hash[#hash + 1] = r end
+      if ctx.text(r, "hash value is not correct") or ctx.code(r, 0x80091007) then hash[#hash + 1] = r end
       if ctx.text(r, "CA cert thumbprint") then init[#init + 1] = r end
     end
     if #hash == 0 then return {} end

@@ -238,7 +238,8 @@ end
 -- One C filter for all playbooks: the union of their criteria, and every error record (the
 -- candidates of unclassified-error).
 local function union_filter(playbooks)
-  local f = { any = true, statuses = {}, event_ids = {}, hresults = {}, contains = {}, min_level = "error" }
+  local f = { any = true, statuses = {}, event_ids = {}, hresults = {}, contains = {}, min_level = "error",
+              whole_numbers = true }
   local seen = {}
   local function add(list, v)
     local key = type(v) .. ":" .. tostring(v)
@@ -263,7 +264,9 @@ local function success_rules(playbooks)
   for _, pb in ipairs(playbooks) do
     for _, rule in ipairs(pb.success or {}) do
       rules[#rules + 1] = rule
-      counters[#counters + 1] = rule.match
+      local c = { whole_numbers = true }
+      for k, v in pairs(rule.match) do c[k] = v end
+      counters[#counters + 1] = c
     end
   end
   return rules, counters
@@ -288,7 +291,32 @@ local function compile(pb)
   local m = pb.match
   return logs.filter({ any = true, sources = m.sources, components = m.components, operations = m.operations,
                        statuses = m.statuses, event_ids = m.event_ids, hresults = m.hresults, contains = m.contains,
-                       min_level = m.min_level })
+                       min_level = m.min_level, whole_numbers = true })
+end
+
+local has_code = logs.has_code
+
+-- A string that is a number as logs write one: 12175, -1004, 0x409.
+local function is_number(s)
+  return type(s) == "string" and (s:match("^%-?%d+$") or s:match("^0[xX]%x+$")) ~= nil
+end
+
+-- ctx.code(r, code): the record carries the code, as a whole token of its message in any spelling
+-- logs use (sceplab.core.logs.has_code: decimal, 0x hex, an HRESULT's bare hex and signed decimal)
+-- or in its hresult field (which the readers fill from the code or from Windows' message text).
+-- code: an integer, or a string that pins the spelling ("0x409": never its decimal 1033).
+local function code_of(r, code)
+  if math.type(code) ~= "integer" and not is_number(code) then
+    error("ctx.code: the code must be an integer or a number as logs write it (\"0x409\"), not " ..
+          (type(code) == "string" and ("%q"):format(code) or type(code)), 2)
+  end
+  local h = r.hresult
+  if h then
+    local v = tonumber(h:sub(3), 16)
+    local want = math.type(code) == "integer" and code or (code:match("^0[xX]") and tonumber(code:sub(3), 16))
+    if want and v == want & 0xFFFFFFFF then return true end
+  end
+  return has_code(r.message or "", code)
 end
 
 local function matches(pb, filter, r)
@@ -320,8 +348,13 @@ local function context(attempt, all, successes)
   function ctx.within(a, b, seconds)
     return a.time_us and b.time_us and math.abs(a.time_us - b.time_us) <= seconds * 1e6
   end
-  -- "Authority's" matches "Authority’s": quotes in one form, case folded
-  function ctx.text(r, s) return norm(r):find(normalize(s):lower(), 1, true) ~= nil end
+  -- "Authority's" matches "Authority’s": quotes in one form, case folded; a number ("12175",
+  -- "0x409") as a whole token in that spelling, as the C filter's contains
+  function ctx.text(r, s)
+    if is_number(s) then return has_code(r.message or "", s) end
+    return norm(r):find(normalize(s):lower(), 1, true) ~= nil
+  end
+  ctx.code = code_of
   function ctx.is_scep_url(r) return (r.url or ""):lower():find("mscep", 1, true) ~= nil end
   ctx.on_device = timeline.on_device
   function ctx.hresult(r, code) return r.hresult ~= nil and tonumber(r.hresult:sub(3), 16) == code & 0xFFFFFFFF end

@@ -1,0 +1,140 @@
+-- Diagnosis that never cries wolf and reads everything (issue 20): codes are whole tokens, reports
+-- are valid UTF-8 whatever the logs hold, a playbook sees every record its match asks for, the
+-- verdict names the root cause and who failed.
+local h = require "helper"
+local json = require "cjson"
+require "sceplab" -- loads the core modules
+local logs = require "sceplab.core.logs"
+local diagnose = require "sceplab.diagnose"
+
+local function by_id(rep, id)
+  for _, f in ipairs(rep.findings) do if f.id == id then return f end end
+end
+
+local function errors_of(rep)
+  local out = {}
+  for _, f in ipairs(rep.findings) do if f.severity == "error" then out[#out + 1] = f.id end end
+  return out
+end
+
+-- a copy of a bundled fixture case (its expect.lua left out), with more lines appended to files
+local function case_with(case, extra)
+  local d = h.tmpdir()
+  local src = h.root .. "/lua/playbooks/fixtures/" .. case
+  assert(os.execute("cp -r " .. h.shquote(src) .. "/. " .. h.shquote(d)))
+  os.remove(d .. "/expect.lua")
+  for name, text in pairs(extra or {}) do
+    local f = assert(io.open(d .. "/" .. name, "ab"))
+    f:write(text)
+    f:close()
+  end
+  return d
+end
+
+local function playbook_dir(text)
+  local d = h.tmpdir()
+  h.write(d .. "/team.lua", text)
+  return d
+end
+
+local function cmtrace(msg, time)
+  return ('<![LOG[%s]LOG]!><time="%s+420" date="05-24-2020" component="NDESPlugin" context="" type="1" thread="4120" file="">\n')
+    :format(msg, time or "3:16:07.000")
+end
+
+describe("codes are matched as whole tokens", function()
+  it("logs.has_code finds a code in the spellings logs use, never inside an identifier", function()
+    local yes = {
+      { "Error 12175 CERT_CN_INVALID", 12175 }, { "failed (12175).", 12175 }, { "WINHTTP_CALLBACK_STATUS 12175", 12175 },
+      { "error: 0x2F8F", 12175 }, { "0x00002f8f", 12175 },
+      { "hr=0x800B0109", 0x800B0109 }, { "hr 800b0109", 0x800B0109 }, { "(2148204809)", 0x800B0109 },
+      { "HRESULT -2146762487", 0x800B0109 }, { "Code=-1004 ", -1004 }, { "answered 0x409.", "0x409" },
+      { "0x00000409", "0x409" }, { "status 1603", "1603" },
+    }
+    local no = {
+      { "transaction 7C12175D16", 12175 }, { "id 12175ab", 12175 }, { "version 10.0.12175.1", 12175 },
+      { "{3DA494E4-1603-415C-B895-FB5265C5C83B}", 1603 }, { "MIIBx+12175/aB==", 12175 }, { "LogicalName_12175_x", 12175 },
+      { "Code=1004", -1004 }, { "Code=-1004", 1004 }, { "Culture 1033", "0x409" }, { "0x4090000", "0x409" },
+      { "0x2F8F", "12175" }, { "thumbprint a800b0109f", 0x800B0109 },
+    }
+    for _, c in ipairs(yes) do assert.is_true(logs.has_code(c[1], c[2]), c[1] .. " / " .. tostring(c[2])) end
+    for _, c in ipairs(no) do assert.is_false(logs.has_code(c[1], c[2]), c[1] .. " / " .. tostring(c[2])) end
+    assert.has_error(function() logs.has_code("x", "12175abc") end)
+    assert.has_error(function() logs.has_code("x", 1.5) end)
+  end)
+
+  it("the C filter's whole_numbers option matches numbers in contains as tokens, words as substrings", function()
+    local f = logs.filter({ contains = { "12175", "0x409", "Verify challenge" }, any = true, whole_numbers = true })
+    local sub = logs.filter({ contains = { "12175", "0x409", "Verify challenge" }, any = true })
+    local function rec(m) return { source = "cmtrace", message = m } end
+    assert.is_true(f:test(rec("Error 12175 calling the CRP")))
+    assert.is_false(f:test(rec("transaction 7C12175D16")))
+    assert.is_false(f:test(rec("code 0x4091")))
+    assert.is_true(f:test(rec("CRP answered 0x409")))
+    assert.is_true(f:test(rec("Verify challenge returns true")))
+    assert.is_true(sub:test(rec("transaction 7C12175D16"))) -- without it, as timeline --grep: substrings
+    -- one needle alone takes the other path through the filter: the same answer
+    local one = logs.filter({ contains = { "12175" }, whole_numbers = true })
+    assert.is_false(one:test(rec("transaction 7C12175D16")))
+    assert.is_true(one:test(rec("Error 12175")))
+  end)
+
+  -- the class of bug: a random transaction id in NDESPlugin.log held ...7C12175D16... and a healthy
+  -- replay diagnosed ssl-cn-invalid (ctx.text(r, "12175") was a substring test)
+  it("a healthy NDES bundle whose ids hold the digits of codes raises nothing", function()
+    local d = case_with("server-succeeded", { ["NDESPlugin.log"] =
+      cmtrace("Certificate request status written for transaction 95E57C12175D16A0B2148204809CD0x4090A1603B80072EE7F")
+      .. cmtrace("NDES thumbprint is a412175f1346b800b0109c0410d0411e1000f5002a22004b403c503d.") })
+    local rep = assert(diagnose.run({ d }))
+    assert.are.same({}, errors_of(rep))
+    assert.are.equal("server-succeeded", rep.verdicts[1].status)
+    -- and the same code written as NDESPlugin writes the failure is still found
+    local bad = case_with("server-succeeded", { ["NDESPlugin.log"] =
+      cmtrace("Error 12175 calling https://ndes.contoso.com/CertificateRegistrationSvc: CERT_CN_INVALID") })
+    rep = assert(diagnose.run({ bad }))
+    assert.is_truthy(by_id(rep, "ssl-cn-invalid"))
+  end)
+
+  it("a user playbook's numeric contains receives only the records with the code as a token", function()
+    local d = playbook_dir([[return { description = "d", step = 3, severity = "error",
+      findings = { ["team-12175"] = { title = "t", cause = "c", fix = {} } },
+      match = { contains = { "12175" } },
+      check = function(recs) return { { id = "team-12175", evidence = recs } } end }]])
+    local b = case_with("server-succeeded", { ["NDESPlugin.log"] =
+      cmtrace("Certificate request status written for transaction 95E57C12175D16A0") .. cmtrace("WINHTTP_CALLBACK error 12175") })
+    local code, out = h.sceplab({ "diagnose", "--format", "json", "--playbooks", d, b })
+    assert.are.equal(1, code)
+    local f = by_id(json.decode(out), "team-12175")
+    assert.are.equal(1, f.evidence_count)
+    assert.matches("WINHTTP_CALLBACK error 12175", f.evidence[1].text, 1, true)
+  end)
+
+  it("ctx.code matches the record's hresult field whichever way the log wrote the error", function()
+    local d = playbook_dir([[return { description = "d", step = 3, severity = "error",
+      findings = { ["team-expired"] = { title = "t", cause = "c", fix = {} } },
+      match = { min_level = "warning" },
+      check = function(recs, ctx)
+        local ev = {}
+        for _, r in ipairs(recs) do if ctx.code(r, 0x800B0101) then ev[#ev + 1] = r end end
+        return #ev > 0 and { { id = "team-expired", evidence = ev } } or {}
+      end }]])
+    -- sceplab's own JSONL: the message as Windows wrote it, the code in the hresult field only
+    local b = h.tmpdir()
+    h.write(b .. "/records.jsonl", json.encode({ source = "eventxml", level = "error", line = 1, time = "2020-05-24T10:16:05Z", file = "NDES.xml",
+      message = "A required certificate is not within its validity period when verifying against the current system clock.",
+      hresult = "0x800B0101" }) .. "\n" .. json.encode({ source = "eventxml", level = "error", line = 2, file = "NDES.xml",
+      time = "2020-05-24T10:16:06Z", message = "Chain for thumbprint 800b0101aa: 7C800B0101 is no code" }) .. "\n")
+    local code, out, err = h.sceplab({ "diagnose", "--format", "json", "--playbooks", d, b })
+    assert.are.equal(1, code, err)
+    local f = by_id(json.decode(out), "team-expired")
+    assert.are.equal(1, f.evidence_count)
+    assert.matches("validity period", f.evidence[1].text, 1, true)
+    -- a code that is no integer and no number as logs write it is a mistake in the playbook
+    local d2 = playbook_dir([[return { description = "d", step = 3, severity = "error",
+      findings = { ["team-x"] = { title = "t", cause = "c", fix = {} } }, match = { min_level = "warning" },
+      check = function(recs, ctx) ctx.code(recs[1], "twelve") return {} end }]])
+    local c2, _, e2 = h.sceplab({ "diagnose", "--playbooks", d2, b })
+    assert.are.equal(3, c2)
+    assert.matches("team.lua: check failed: [^\n]*ctx.code: the code must be an integer", e2)
+  end)
+end)
