@@ -328,10 +328,27 @@ local function matches(pb, filter, r)
   return false
 end
 
+-- Evidence text: one line, valid UTF-8, at most n characters (never a character cut in half).
+local EVIDENCE_CHARS = 300
+local function one_line(s, n)
+  local text = json.utf8((s or ""):gsub("%s+", " "))
+  n = n or EVIDENCE_CHARS
+  if utf8.len(text) > n then text = text:sub(1, utf8.offset(text, n - 2) - 1) .. "..." end
+  return text
+end
+M.one_line = one_line
+
+-- The start of a message as the C counters keep it (a fixed buffer): a character it cut at the
+-- end is left out rather than shown as U+FFFD.
+local function whole_chars(s)
+  s = s or ""
+  local tail = s:match("[\xC0-\xF7][\x80-\xBF]*$")
+  if tail and not utf8.len(tail) then s = s:sub(1, #s - #tail) end
+  return s
+end
+
 local function evidence_of(r)
-  local text = (r.message or ""):gsub("%s+", " ")
-  if #text > 300 then text = text:sub(1, 297) .. "..." end
-  return { file = r.file, line = r.line, time = r.time, text = text, source = r.source, level = r.level }
+  return { file = r.file, line = r.line, time = r.time, text = one_line(r.message), source = r.source, level = r.level }
 end
 
 -- A record's kind, for the cap on records of one kind: where, what status or event, what level,
@@ -608,7 +625,7 @@ function M.run(paths, opts)
       if seen[at] then goto next end
       seen[at] = true
       ev[#ev + 1] = { file = h.first.file, line = h.first.line, time = h.first.time, steps = json.array({ table.unpack(h.rule.steps) }),
-                      label = h.rule.label, count = h.count, text = (h.first.text or ""):gsub("%s+", " ") }
+                      label = h.rule.label, count = h.count, text = one_line(whole_chars(h.first.text)) }
       ::next::
     end
     return json.array(ev)

@@ -138,3 +138,68 @@ describe("codes are matched as whole tokens", function()
     assert.matches("team.lua: check failed: [^\n]*ctx.code: the code must be an integer", e2)
   end)
 end)
+
+describe("reports are valid UTF-8 whatever the input holds", function()
+  -- a stray byte in a log line, a first line and a zip member's name; a valid é where a cut by
+  -- bytes would halve it
+  local function bundle()
+    local d = h.tmpdir()
+    local long = ("x"):rep(296) .. "\xC3\xA9 and more words after the cut"
+    h.write(d .. "/NDESPlugin.log",
+      cmtrace("Calling VerifyRequest ...", "3:16:05.000")
+      .. ('<![LOG[CA failed request 0x80094800 \xC3( stray \xFF\xFE bytes]LOG]!><time="3:16:06.000+420" date="05-24-2020" component="NDESPlugin" context="" type="3" thread="1" file="">\n')
+      .. ('<![LOG[%s]LOG]!><time="3:16:07.000+420" date="05-24-2020" component="NDESPlugin" context="" type="3" thread="1" file="">\n'):format(long))
+    h.write(d .. "/notes.txt", "Collected by \xFF\xFEsomeone\n")
+    local zip = h.tmpname() .. ".zip"
+    assert(logs.zip_dir(d, zip))
+    -- the member's name as an old zip tool writes it: bytes of a code page, not UTF-8
+    local data = h.read(zip)
+    local n
+    data, n = data:gsub("notes%.txt", "not\xE9s.txt")
+    assert.are.equal(2, n) -- local header and central directory
+    h.write(zip, data)
+    return zip
+  end
+
+  local function valid(s, what)
+    assert.is_truthy(utf8.len(s), what .. " is not valid UTF-8: " .. s:sub(1, 400))
+  end
+
+  it("diagnose --format json, text, md and html; timeline --format jsonl, ecs and text", function()
+    local zip = bundle()
+    local outs = {}
+    for _, f in ipairs({ "json", "text", "md", "html" }) do
+      local code, out, err = h.sceplab({ "diagnose", "--format", f, zip })
+      assert.are.equal(1, code, err)
+      valid(out, "diagnose --format " .. f)
+      outs[f] = out
+    end
+    for _, f in ipairs({ "jsonl", "ecs", "text" }) do
+      local code, out, err = h.sceplab({ "timeline", "--format", f, zip })
+      assert.is_true(code == 0 or code == 1, err)
+      valid(out, "timeline --format " .. f)
+    end
+    -- the JSON names what it could not show: U+FFFD in the error, file and text fields
+    local rep = json.decode(outs.json)
+    local texts = {}
+    for _, f in ipairs(rep.findings) do for _, e in ipairs(f.evidence) do texts[#texts + 1] = e.text end end
+    local all = table.concat(texts, "\n")
+    assert.matches("0x80094800 \u{FFFD}( stray \u{FFFD}\u{FFFD} bytes", all, 1, true)
+    local files = {}
+    for _, i in ipairs(rep.inputs) do files[#files + 1] = i.file .. " " .. tostring(i.error) end
+    assert.matches("not\u{FFFD}s.txt", table.concat(files, "\n"), 1, true)
+    -- text is shortened by characters: the é before the cut stays whole
+    assert.matches(("x"):rep(296) .. "\u{E9}...", all, 1, true)
+    assert.is_nil(outs.text:find("\\xC3", 1, true))
+  end)
+
+  it("json.encode replaces what is not UTF-8 and keeps what is", function()
+    local enc = require "sceplab.json"
+    assert.are.equal('"a\u{FFFD}b"', enc.encode("a\xFFb"))
+    assert.are.equal('"\u{FFFD}"', enc.encode("\xC3"))            -- cut in half
+    assert.are.equal('"\u{FFFD}\u{FFFD}\u{FFFD}"', enc.encode("\xED\xA0\x80")) -- a surrogate
+    assert.are.equal('"\u{FFFD}\u{FFFD}"', enc.encode("\xC0\xAF"))  -- an overlong '/'
+    assert.are.equal('"caf\u{E9} \u{1F600}"', enc.encode("caf\u{E9} \u{1F600}"))
+    assert.are.equal('{"k\u{FFFD}":"v"}', enc.encode({ ["k\xFF"] = "v" }, true))
+  end)
+end)
