@@ -88,10 +88,13 @@ static int token_is(const unsigned char *p, size_t n, int neg, int64_t value, un
   return neg ? value < 0 && v == (uint64_t)(-(value + 1)) + 1 : value >= 0 && v == (uint64_t)value;
 }
 
-int sceplab_text_has_code(const char *text, size_t n, int64_t value, unsigned how)
+/* Does text hold, as a whole token, one of k numbers (value[idx[i]] in spelling[idx[i]])? One pass
+ * over the text however many numbers a filter has. */
+static int has_codes(const char *text, size_t n, const int64_t *value, const unsigned char *spelling,
+                     const short *idx, size_t k)
 {
   const unsigned char *m = (const unsigned char *)text;
-  size_t i = 0;
+  size_t i = 0, c;
   while(i < n) {
     size_t s, e;
     int neg = 0, joined = 0;
@@ -114,11 +117,22 @@ int sceplab_text_has_code(const char *text, size_t n, int64_t value, unsigned ho
       }
       break;
     }
-    if(!joined && token_is(m + s, e - s, neg, value, how))
-      return 1;
+    /* a number starts with a digit (a bare-hex HRESULT may start with a letter: 8-F) */
+    if(!joined && (hex_val(m[s]) >= 0))
+      for(c = 0; c < k; c++) {
+        size_t h = idx ? (size_t)idx[c] : c;
+        if(token_is(m + s, e - s, neg, value[h], spelling[h]))
+          return 1;
+      }
     i = e;
   }
   return 0;
+}
+
+int sceplab_text_has_code(const char *text, size_t n, int64_t value, unsigned how)
+{
+  unsigned char sp = (unsigned char)how;
+  return has_codes(text, n, &value, &sp, NULL, 1);
 }
 
 int sceplab_code_spelling(const char *s, size_t n, int64_t *value, unsigned *spelling)
@@ -187,11 +201,8 @@ static int has_quote(const char *s)
 static int contains_any(const sceplab_log_filter *f, const logs_needles *ix, const char *m, size_t n)
 {
   size_t j;
-  for(j = 0; j < ix->nnumbers; j++) {
-    short h = ix->numbers[j];
-    if(sceplab_text_has_code(m, n, ix->value[h], ix->spelling[h]))
-      return 1;
-  }
+  if(ix->nnumbers && has_codes(m, n, ix->value, ix->spelling, ix->numbers, ix->nnumbers))
+    return 1;
   for(j = 0; j < n; j++) {
     short h = ix->head[fold((unsigned char)m[j])];
     for(; h >= 0; h = ix->next[h]) {
