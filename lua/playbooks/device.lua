@@ -40,6 +40,9 @@ return {
       fix = { "Read the device's error right after the PKIOperation and check the key storage provider in the SCEP profile (TPM-backed keys need a working TPM).",
               "Remove stale copies of the certificate and sync the device." } },
   },
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { hresults = { 0x80072EE7, 0x80072EFD, 0x80072EE2, 0x80072F8F },
             contains = { "12175", "Registration Authority's response is invalid", "trusted root", "Retry Count", "install",
                          "SCEPInstallCertificateWithScepHelper",

@@ -33,6 +33,9 @@ return {
   },
   -- "mscep.dll -> 200" is how an IIS record of the bare URL answering 200 reads; asking for every
   -- status 200 would send nearly all of an IIS log to Lua
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { hresults = { 0x800B0109, 0x800B0101, 0x80092013 }, event_ids = { 5009, 1310 }, statuses = { 500 },
             contains = { "Installation failed", "error status: 1603", UNTRUSTED, "mscep.dll -> 200",
                          "cannot retrieve one of its required certificates", "MSCEP-RA",

@@ -35,6 +35,9 @@ return {
   },
   -- "Verify challenge returns true" is success (counted by success.lua): only the failing forms
   -- ("returns false", "returns -- 403 - Forbidden") come here, so a busy NDES's successes stay in C
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { statuses = { 403 }, hresults = { 0x800B0101 },
             contains = { "Verify challenge returns false", "Verify challenge returns --", "NDESCertThumbprint", "expired",
                                              "Signing certificate could not be retrieved", "12175",

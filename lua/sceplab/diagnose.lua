@@ -28,15 +28,17 @@ local SEVERITY = { error = 3, warning = 2, info = 1 }
 local LEVELS = { verbose = 1, info = 2, warning = 3, error = 4, critical = 5 }
 
 -- How many records of one kind (same source, status, event, level and message shape) reach the
--- playbooks: the first KEEP_FIRST and the last one; the rest are counted. A failing NDES writes
--- the same 500 a million times; the diagnosis needs a few of them and the count.
+-- playbooks that declare `sample = true`: the first KEEP_FIRST and the last one; the rest are
+-- counted. A failing NDES writes the same 500 a million times; a playbook that judges kinds of
+-- records needs a few of them and the count. A playbook without `sample` gets every record its
+-- match asks for (a slow PKIOperation among thousands of fast ones is one of a kind).
 M.KEEP_FIRST = 20
 -- Evidence shown per finding: the first EVIDENCE_FIRST and last EVIDENCE_LAST, with the count.
 M.EVIDENCE_FIRST, M.EVIDENCE_LAST = 3, 2
 
 local PLAYBOOK_FIELDS = {
   description = "string", references = "table", step = "number", severity = "string", findings = "table",
-  match = "table", check = "function", success = "table", fixtures = "string",
+  match = "table", check = "function", success = "table", fixtures = "string", sample = "boolean",
 }
 local FINDING_FIELDS = { title = "string", cause = "string", fix = "table", step = "number", severity = "string" }
 local MATCH_TYPES = { sources = "table", statuses = "table", event_ids = "table", hresults = "table", contains = "table",
@@ -354,7 +356,8 @@ end
 -- A record's kind, for the cap on records of one kind: where, what status or event, what level,
 -- and the message's shape (digits and hex folded, cut).
 local function kind_of(r)
-  local shape = (r.message or ""):sub(1, 80):gsub("%x%x%x%x+", "#"):gsub("%d+", "#")
+  -- folded before it is cut, so "(81 ms) android" and "(15320 ms) android" are one shape
+  local shape = (r.message or ""):sub(1, 200):gsub("%x%x%x%x+", "#"):gsub("%d+", "#"):sub(1, 80)
   return table.concat({ r.source or "", r.file or "", r.http_status or "", r.event_id or "", r.level or "",
                         r.scep_operation or "", r.component or "", shape }, "\0")
 end
@@ -455,8 +458,14 @@ function M.run(paths, opts)
   local playbooks, err = opts.playbooks, nil
   if not playbooks then playbooks, err = M.load_all(opts.dirs) end
   if not playbooks then return nil, err end
-  local checking = {}
-  for _, pb in ipairs(playbooks) do if pb.check then checking[#checking + 1] = pb end end
+  local checking, compiled, whole = {}, {}, {}
+  for _, pb in ipairs(playbooks) do
+    if pb.check then
+      checking[#checking + 1] = pb
+      compiled[pb] = compile(pb)
+      if not pb.sample then whole[#whole + 1] = pb end
+    end
+  end
   local rules, counters = success_rules(playbooks)
   local filter = union_filter(checking)
   local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, date = opts.date,
@@ -467,6 +476,16 @@ function M.run(paths, opts)
   local records, kinds, dropped, seq = {}, {}, 0, 0
   for r in m:records() do
     seq = seq + 1
+    -- a record a playbook without `sample` asks for is kept whatever its kind
+    local wanted = false
+    for _, pb in ipairs(whole) do
+      if matches(pb, compiled[pb], r) then wanted = true break end
+    end
+    if wanted then
+      r._seq = seq
+      records[#records + 1] = r
+      goto next
+    end
     local k = kind_of(r)
     local slot = kinds[k]
     if not slot then slot = { n = 0 } kinds[k] = slot end
@@ -479,6 +498,7 @@ function M.run(paths, opts)
       r._seq = seq
       slot.last = r
     end
+    ::next::
   end
   local inputs, counts = m:inputs(), m:counts()
   m:close()
@@ -530,7 +550,7 @@ function M.run(paths, opts)
     end
   end
   for _, pb in ipairs(checking) do
-    local filter = compile(pb)
+    local filter = compiled[pb]
     for _, k in ipairs(keys) do
       local recs = per_attempt[k] or {}
       local mine = {}

@@ -203,3 +203,56 @@ describe("reports are valid UTF-8 whatever the input holds", function()
     assert.are.equal('{"k\u{FFFD}":"v"}', enc.encode({ ["k\xFF"] = "v" }, true))
   end)
 end)
+
+describe("a playbook sees every record its match asks for", function()
+  -- 25 PKIOperations of about a second, one of ten, five more: the slow one is the 26th of its kind
+  local function iis_log()
+    local d = h.tmpdir()
+    local lines = { "#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0",
+      "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken" }
+    for i = 1, 31 do
+      lines[#lines + 1] = ("2020-05-24 10:%02d:00 10.0.0.5 GET /certsrv/mscep/mscep.dll/pkiclient.exe operation=PKIOperation&message=MIIB 443 - 10.0.0.%d Dalvik/2.1.0 - 200 0 0 %d")
+        :format(i, i, i == 26 and 9876 or 1000 + i)
+    end
+    h.write(d .. "/u_ex200524.log", table.concat(lines, "\n") .. "\n")
+    return d
+  end
+  local function slow_playbook(sample)
+    return playbook_dir(([[return { description = "PKIOperations slower than 5 s", step = 2, severity = "warning",
+      %s
+      findings = { ["team-slow-pkioperation"] = { title = "A PKIOperation took more than 5 s", cause = "c", fix = {} } },
+      match = { sources = { "iis" }, operations = { "PKIOperation" }, statuses = { 200 } },
+      check = function(records)
+        local slow = {}
+        for _, r in ipairs(records) do if (r.time_taken_ms or 0) > 5000 then slow[#slow + 1] = r end end
+        return #slow > 0 and { { id = "team-slow-pkioperation", evidence = slow } } or {}
+      end }]]):format(sample and "sample = true," or ""))
+  end
+
+  it("the slow one among many fast ones reaches a playbook that did not ask for a sample", function()
+    local code, out, err = h.sceplab({ "diagnose", "--format", "json", "--playbooks", slow_playbook(false), iis_log() })
+    assert.are.equal(0, code, err)
+    local f = by_id(json.decode(out), "team-slow-pkioperation")
+    assert.is_truthy(f, out)
+    assert.are.equal(1, f.evidence_count)
+    assert.matches("%(9876 ms%)", f.evidence[1].text)
+  end)
+
+  it("a playbook that declares sample = true gets the first 20 and the last of a kind, the rest counted", function()
+    local code, out = h.sceplab({ "diagnose", "--format", "json", "--playbooks", slow_playbook(true), iis_log() })
+    assert.are.equal(0, code)
+    local rep = json.decode(out)
+    assert.is_nil(by_id(rep, "team-slow-pkioperation"))
+    assert.are.equal(31, rep.records_examined)
+  end)
+
+  it("the bundled playbooks sample (a failing NDES's flood stays bounded)", function()
+    for _, pb in ipairs(assert(diagnose.load_all())) do
+      if pb.check then assert.is_true(pb.sample, pb.file) end
+    end
+    local d = playbook_dir([[return { description = "d", sample = "yes", findings = {}, match = {}, check = function() end }]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("team.lua: field 'sample' must be a boolean, not a string", err, 1, true)
+  end)
+end)
