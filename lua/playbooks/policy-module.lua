@@ -25,7 +25,9 @@ return {
     ["policy-cert-expired"] = { title = "The NDES policy certificate expired",
       cause = "The client authentication certificate NDESPlugin presents to the CRP (NDESCertThumbprint) is expired (CERT_E_EXPIRED 0x800B0101): Initialize fails and the SCEP pool answers 503, or, when it expired while the pool ran, IIS refuses it on VerifyRequest (403.17). CAPI2's Operational log shows the chain with CERT_TRUST_IS_NOT_TIME_VALID.",
       fix = { "Enroll a new certificate with Client and Server Authentication for the NDES server.",
-              "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." } },
+              "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." },
+      -- Initialize fails with it: the SCEP pool stops and answers 503
+      explains = { "scep-app-pool-503" } },
     ["signing-cert-missing"] = { title = "The CRP cannot retrieve its signing certificate",
       cause = "Verify challenge returns false and the Certificate Registration Point cannot use its signing certificate ('Signing certificate could not be retrieved', or a CryptographicException 'm_safeCertContext is an invalid handle' while it validates the challenge): the connector has not received the certificate it verifies challenges with.",
       fix = { "Restart the Intune Connector Service.", "Check the connector's connectivity to Intune (proxy settings, firewall) and its NDESConnector .svclog for errors." } },

@@ -40,7 +40,8 @@ local PLAYBOOK_FIELDS = {
   description = "string", references = "table", step = "number", severity = "string", findings = "table",
   match = "table", check = "function", success = "table", fixtures = "string", sample = "boolean",
 }
-local FINDING_FIELDS = { title = "string", cause = "string", fix = "table", step = "number", severity = "string" }
+local FINDING_FIELDS = { title = "string", cause = "string", fix = "table", step = "number", severity = "string",
+                         explains = "table" }
 local MATCH_TYPES = { sources = "table", statuses = "table", event_ids = "table", hresults = "table", contains = "table",
                       min_level = "string", components = "table", operations = "table", patterns = "table" }
 local SUCCESS_FIELDS = { id = "string", step = "number", steps = "table", label = "string", match = "table" }
@@ -142,6 +143,9 @@ function M.validate(pb, where)
     for i, line in ipairs(f.fix) do
       if type(line) ~= "string" then return nil, ("%s: field '%sfix' entry %d must be a string"):format(where, w, i) end
     end
+    for i, other in ipairs(f.explains or {}) do
+      if type(other) ~= "string" then return nil, ("%s: field '%sexplains' entry %d must be a finding id"):format(where, w, i) end
+    end
     ids[#ids + 1] = id
   end
   if #ids == 0 then return nil, where .. ": field 'findings' declares no finding" end
@@ -225,6 +229,16 @@ function M.load_all(dirs)
       owner["success:" .. rule.id] = pb.file
     end
     list[#list + 1] = pb
+  end
+  -- a finding explains findings that exist
+  for _, pb in ipairs(list) do
+    for id, f in pairs(pb.findings or {}) do
+      for _, other in ipairs(f.explains or {}) do
+        if not owner[other] then
+          return nil, ("%s: field 'findings[%q].explains' names '%s', which no playbook declares"):format(pb.file, id, other)
+        end
+      end
+    end
   end
   return list
 end
@@ -541,7 +555,8 @@ function M.run(paths, opts)
     local f = by_key[key]
     if not f then
       f = { id = id, step = decl.step, severity = decl.severity, title = decl.title, cause = decl.cause,
-            fix = decl.fix or {}, attempt = k ~= 0 and k or nil, playbook = pb and pb.file, _ev = {}, detail = detail }
+            fix = decl.fix or {}, attempt = k ~= 0 and k or nil, playbook = pb and pb.file, _ev = {}, detail = detail,
+            _explains = decl.explains }
       by_key[key] = f
       findings[#findings + 1] = f
     end
@@ -592,17 +607,59 @@ function M.run(paths, opts)
             nil, k, loose)
     end
   end
+  -- the root cause: a finding whose declaration explains another one raised for the same attempt
+  -- (ra-cert-expired, with NDES's event, explains the 500s ndes-500 reads) takes it in: its records
+  -- become evidence under `explains`, and the verdict names the cause. Chains fold into the first.
+  local gone = {}
+  repeat
+    local changed = false
+    for _, f in ipairs(findings) do
+      for _, other in ipairs(not gone[f] and f._explains or {}) do
+        local g = by_key[other .. "@" .. (f.attempt or 0)]
+        if g and g ~= f and not gone[g] then
+          gone[g], changed = true, true
+          f._absorbed = f._absorbed or {}
+          f._absorbed[#f._absorbed + 1] = g
+        end
+      end
+    end
+  until not changed
+  if next(gone) then
+    local kept = {}
+    for _, f in ipairs(findings) do if not gone[f] then kept[#kept + 1] = f end end
+    findings = kept
+  end
   -- evidence: bounded, with the count
+  local function evidence_list(list)
+    local ev, total = bounded(list)
+    local out = {}
+    for _, r in ipairs(ev) do out[#out + 1] = evidence_of(r) end
+    return json.array(out), total, ev[1]
+  end
+  local function explained(f, out)
+    for _, g in ipairs(f._absorbed or {}) do
+      local ev, total = evidence_list(g._ev)
+      out[#out + 1] = { id = g.id, title = g.title, step = g.step, severity = g.severity, evidence = ev, evidence_count = total }
+      explained(g, out)
+    end
+    return out
+  end
   local anchor = {}
   for _, f in ipairs(findings) do
-    local ev, total = bounded(f._ev)
-    f.evidence = {}
-    for _, r in ipairs(ev) do f.evidence[#f.evidence + 1] = evidence_of(r) end
-    f.evidence_count = total
-    anchor[f] = ev[1] and ev[1].time_us
+    local first
+    f.evidence, f.evidence_count, first = evidence_list(f._ev)
+    anchor[f] = first and first.time_us
+    if f._absorbed then f.explains = json.array(explained(f, {})) end
     if f.detail then f.cause = f.cause .. " " .. f.detail end
-    f._ev, f.detail = nil, nil
   end
+  local raw_ev = {} -- the records each finding rests on (those it explains too), for who() below
+  for _, f in ipairs(findings) do
+    local list = {}
+    for _, r in ipairs(f._ev) do list[#list + 1] = r end
+    for _, g in ipairs(f._absorbed or {}) do for _, r in ipairs(g._ev) do list[#list + 1] = r end end
+    raw_ev[f.id .. "@" .. (f.attempt or 0)] = list
+  end
+  for _, f in pairs(by_key) do f._ev, f.detail, f._explains, f._absorbed = nil, nil, nil, nil end
   table.sort(findings, function(a, b)
     if SEVERITY[a.severity] ~= SEVERITY[b.severity] then return SEVERITY[a.severity] > SEVERITY[b.severity] end
     if a.step ~= b.step then return a.step < b.step end
@@ -650,6 +707,28 @@ function M.run(paths, opts)
     end
     return json.array(ev)
   end
+  -- who a verdict is about: the device (its name in its own logs, its Intune device id, the address
+  -- IIS saw its SCEP requests from), the user and the request, as the failing finding's records name
+  -- them, then the attempt's; the records no attempt claims are many devices' at once, so there
+  -- the finding's records only
+  local function who(k, finding)
+    local w = {}
+    local list = {}
+    for _, r in ipairs(finding and raw_ev[finding .. "@" .. k] or {}) do list[#list + 1] = r end
+    if k ~= 0 then for _, r in ipairs(per_attempt[k] or {}) do list[#list + 1] = r end end
+    for _, r in ipairs(list) do
+      w.request = w.request or r.request_id
+      w.transaction = w.transaction or r.transaction_id
+      w.device_id = w.device_id or r.device_id
+      w.user = w.user or r.user_id
+      if r.source == "iis" then
+        if not w.client_ip and r.client_ip and (r.url or ""):lower():find("mscep", 1, true) then w.client_ip = r.client_ip end
+      elseif not w.device and r.host and timeline.on_device(r) then
+        w.device = r.host -- the computer in the device's own events (an IIS line's host is the server)
+      end
+    end
+    return next(w) and w or nil
+  end
   local verdicts = {}
   for _, k in ipairs(keys) do
     local failing
@@ -659,8 +738,10 @@ function M.run(paths, opts)
     local ok = succeeded[k] or {}
     local attempt = k ~= 0 and k or nil
     if failing then
+      local explains = {}
+      for _, g in ipairs(failing.explains or {}) do explains[#explains + 1] = g.id end
       verdicts[#verdicts + 1] = { attempt = attempt, status = "failed", failing_step = failing.step, finding = failing.id,
-                                  around = around(records, anchor[failing]) }
+                                  explains = #explains > 0 and explains or nil, around = around(records, anchor[failing]) }
     elseif ok[5] then
       local ev = success_evidence(k, 5) -- the install first
       verdicts[#verdicts + 1] = { attempt = attempt, status = "enrollment-succeeded", evidence = ev }
@@ -677,6 +758,7 @@ function M.run(paths, opts)
         cause = d.cause, fix = {}, evidence = ev, evidence_count = #ev, attempt = attempt }
     end
   end
+  for _, v in ipairs(verdicts) do v.who = who(v.attempt or 0, v.finding) end
   -- which workflow steps the inputs say nothing about
   local steps_seen = {}
   for _, r in ipairs(records) do if r.step then steps_seen[r.step] = true end end
@@ -739,7 +821,15 @@ end
 function M.check_expect(rep, e)
   local fails = {}
   local raised = {}
-  for _, f in ipairs(rep.findings) do raised[f.id] = raised[f.id] or {} table.insert(raised[f.id], f) end
+  for _, f in ipairs(rep.findings) do
+    raised[f.id] = raised[f.id] or {}
+    table.insert(raised[f.id], f)
+    -- a finding another explains was raised too: it is that one's evidence now
+    for _, g in ipairs(f.explains or {}) do
+      raised[g.id] = raised[g.id] or {}
+      table.insert(raised[g.id], g)
+    end
+  end
   for _, id in ipairs(e.raises or {}) do
     if not raised[id] then fails[#fails + 1] = ("'%s' was not raised"):format(id) end
   end
@@ -747,9 +837,12 @@ function M.check_expect(rep, e)
     if raised[id] then fails[#fails + 1] = ("'%s' was raised"):format(id) end
   end
   if e.no_errors then
-    for _, f in ipairs(rep.findings) do
-      if f.severity == "error" then fails[#fails + 1] = ("error '%s' was raised"):format(f.id) end
+    for id, list in pairs(raised) do
+      for _, f in ipairs(list) do
+        if f.severity == "error" then fails[#fails + 1] = ("error '%s' was raised"):format(id) break end
+      end
     end
+    table.sort(fails)
   end
   -- the verdict and failing step: of any verdict (a fixture is usually one attempt)
   if e.verdict or e.failing_step then

@@ -256,3 +256,85 @@ describe("a playbook sees every record its match asks for", function()
     assert.matches("team.lua: field 'sample' must be a boolean, not a string", err, 1, true)
   end)
 end)
+
+describe("the verdict names the root cause", function()
+  local function fixture(case) return h.root .. "/lua/playbooks/fixtures/" .. case end
+
+  -- NDES's expired RA pair (event 2) and the 500s it causes, in one attempt: the class of bug was
+  -- a verdict naming the generic ndes-500 (it sorts first) and both printed as findings
+  it("folds ndes-500 into ra-cert-expired: the verdict names the cause, the 500s are its evidence", function()
+    local code, out = h.sceplab({ "diagnose", "--format", "json", "--assume-offset=-07:00", fixture("ra-cert-expired") })
+    assert.are.equal(1, code)
+    local rep = json.decode(out)
+    assert.is_nil(by_id(rep, "ndes-500"))
+    local f = by_id(rep, "ra-cert-expired")
+    assert.are.equal("ndes-500", f.explains[1].id)
+    assert.is_true(f.explains[1].evidence_count >= 1)
+    assert.matches("-> 500", f.explains[1].evidence[1].text, 1, true)
+    local failed = {}
+    for _, v in ipairs(rep.verdicts) do if v.status == "failed" then failed[#failed + 1] = v end end
+    assert.are.equal(1, #failed)
+    assert.are.equal("ra-cert-expired", failed[1].finding)
+    assert.are.same({ "ndes-500" }, failed[1].explains)
+    local _, text = h.sceplab({ "diagnose", "--assume-offset=-07:00", fixture("ra-cert-expired") })
+    assert.matches("[ra-cert-expired], which explains ndes-500", text, 1, true)
+    assert.matches("Explains NDES fails the request (HTTP 500) [ndes-500]", text, 1, true)
+    assert.is_nil(text:find("ERROR NDES fails the request", 1, true))
+  end)
+
+  it("names a cause at a later step than the symptom: policy-cert-expired over the 503s it causes", function()
+    local d = h.tmpdir()
+    assert(os.execute("cp -r " .. h.shquote(fixture("policy-cert-expired")) .. "/. " .. h.shquote(d)))
+    assert(os.execute("cp " .. h.shquote(fixture("scep-app-pool-503")) .. "/u_ex200524.log " .. h.shquote(d)))
+    os.remove(d .. "/expect.lua")
+    local rep = assert(diagnose.run({ d }))
+    assert.are.equal(1, #rep.verdicts)
+    assert.are.equal("policy-cert-expired", rep.verdicts[1].finding)
+    assert.are.equal(3, rep.verdicts[1].failing_step)
+    assert.is_nil(by_id(rep, "scep-app-pool-503"))
+    assert.are.equal("scep-app-pool-503", by_id(rep, "policy-cert-expired").explains[1].id)
+  end)
+
+  it("never reports the same finding twice for one attempt, in any bundled fixture", function()
+    for _, r in ipairs(assert(diagnose.test(diagnose.bundled_dir()))) do
+      local seen = {}
+      for _, f in ipairs(r.report.findings) do
+        local ids = { f.id }
+        for _, g in ipairs(f.explains or {}) do ids[#ids + 1] = g.id end
+        for _, id in ipairs(ids) do
+          local key = id .. "@" .. tostring(f.attempt)
+          assert.is_nil(seen[key], r.case .. ": " .. key .. " twice")
+          seen[key] = true
+        end
+      end
+    end
+  end)
+
+  it("says which device, user and request failed, in text and Markdown", function()
+    local bundle = h.fixture("bundles/ndes-bundle.zip")
+    local _, text = h.sceplab({ "diagnose", bundle })
+    local want = "failed for: Intune device id 58c120b7-a22a-428f-89de-7b0856e0c43e, user d35ca381-e692-4e08-9d33-759db7dff5d5, " ..
+                 "request AC_d70bf40e-1822-44b4-9ee5-0cc777c5bf70/LogicalName_0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0;Hash=-1271337020 " ..
+                 "(transaction a1c0ffee0000000000000000000000000000beef)"
+    assert.matches(want, text, 1, true)
+    local _, md = h.sceplab({ "diagnose", "--format", "md", bundle })
+    assert.matches("  - " .. want, md, 1, true)
+    -- the device's own events name the computer
+    local rep = assert(diagnose.run({ h.root .. "/lua/playbooks/fixtures/ca-thumbprint-mismatch" }))
+    assert.is_truthy(rep.verdicts[1].who == nil or rep.verdicts[1].who.device_id == nil)
+    -- README's example is this bundle's verdict, word for word
+    local readme = h.read(h.root .. "/README.md")
+    local block = readme:match("\nVerdict:\n(.-)\n\n")
+    local got = text:match("\nVerdict:\n(.-)\n\n")
+    assert.are.equal(block, got)
+  end)
+
+  it("refuses an explains that names no finding, naming the file", function()
+    local d = playbook_dir([[return { description = "d", step = 3, severity = "error",
+      findings = { ["team-x"] = { title = "t", cause = "c", fix = {}, explains = { "no-such-finding" } } },
+      match = { contains = { "x" } }, check = function() return {} end }]])
+    local code, _, err = h.sceplab({ "playbooks", "list", "--playbooks", d })
+    assert.are.equal(3, code)
+    assert.matches("team.lua: field 'findings[\"team-x\"].explains' names 'no-such-finding', which no playbook declares", err, 1, true)
+  end)
+end)
