@@ -778,6 +778,24 @@ function M.run(paths, opts)
                                         examples = i.examples, steps = i.steps, error = e, fatal = i.fatal or nil,
                                         sorted = i.sorted, out_of_order = i.out_of_order }
   end
+  -- the device platforms the bundle shows: its own logs (records of the device, success rules of
+  -- a platform, Android and iOS log files), then the requests IIS saw by their user agent. What
+  -- replay --from plays.
+  local devices = {}
+  local function count(p, kind, n)
+    if p ~= "windows" and p ~= "android" and p ~= "ios" then return end
+    devices[p] = devices[p] or { own = 0, requests = 0 }
+    devices[p][kind] = devices[p][kind] + n
+  end
+  for _, r in ipairs(records) do
+    local n = 1 + (r._more or 0)
+    if r.source == "iis" then count(r.platform, "requests", n)
+    elseif timeline.on_device(r) then
+      count(r.platform or (r.source == "android" and "android") or (r.source == "ios" and "ios") or "windows", "own", n)
+    end
+  end
+  for _, sm in ipairs(successes) do count(sm.rule.id:match("^(%l+)%-"), "own", sm.count) end
+  for _, i in ipairs(inputs) do count(i.format, "own", i.records or 0) end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.name end
   for _, a in ipairs(attempts) do a.first_us, a.last_us = nil, nil end
@@ -790,7 +808,7 @@ function M.run(paths, opts)
   json.array(findings) json.array(verdicts) json.array(missing) json.array(attempts)
   return { inputs = clean_inputs, attempts = attempts, findings = findings, verdicts = verdicts,
            steps_without_evidence = missing, playbooks = pbl, records_examined = #records + dropped,
-           records_counted = counted }
+           records_counted = counted, devices = devices }
 end
 
 -- expect.lua fields: which findings a fixture case must and must not raise, and its verdict.
