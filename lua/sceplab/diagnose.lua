@@ -3,18 +3,21 @@
 -- A playbook is data plus a function (lua/playbooks/*.lua, loaded through the sandbox):
 --   return {
 --     description = "...", references = {...}, step = 2, severity = "error",  -- defaults for its findings
---     findings = { ["iis-impersonation-500"] = { title = "...", cause = "...", fix = {...} }, ... },
+--     findings = { ["iis-impersonation-500"] = { title = "...", cause = "...", fix = {...}, explains? }, ... },
 --     match = { sources, components, operations, statuses, event_ids, hresults, contains, patterns, min_level },
+--     sample = true,  -- optional: it judges kinds of records, a sample of a flood will do
 --     check = function(records, ctx) return { { id = "iis-impersonation-500", evidence = { rec... } } } end,
 --   }
 -- or a success playbook: `success = { { id, step | steps, label, match } ... }`, whose records are
 -- counted in C (never sent to Lua one by one) and are positive evidence for the steps they name.
 --
--- The engine compiles every playbook's match into one C filter, so records no playbook can use never
--- reach Lua; keeps at most a few records of each kind (what repeats is counted); groups what passes
--- into enrollment attempts; hands each playbook the records of each attempt its own declaration
--- matches; checks that every finding it returns is one it declared; raises unclassified-error for
--- error records in steps 2-6 no finding claims; and writes the verdict of each attempt.
+-- The engine compiles every playbook's match into one C filter (numbers matched as whole tokens),
+-- so records no playbook can use never reach Lua; keeps every record a playbook without `sample`
+-- asks for and, of the rest, at most a few of each kind (what repeats is counted); groups what
+-- passes into enrollment attempts; hands each playbook the records of each attempt its own
+-- declaration matches; checks that every finding it returns is one it declared; raises
+-- unclassified-error for error records in steps 2-6 no finding claims; folds a finding into the one
+-- that explains it; and writes the verdict of each attempt, naming the cause and who failed.
 local sandbox = require "sceplab.sandbox"
 local timeline = require "sceplab.timeline"
 local logs = require "sceplab.core.logs"
