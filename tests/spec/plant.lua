@@ -27,9 +27,15 @@ function M.catalog_codes(playbook_dir, playbooks)
       if c:match("^0[xX]%x+$") then add(c:sub(3):upper()) end
     end
   end
-  local p = io.popen("cat " .. playbook_dir .. "/*.lua")
-  local src = p:read("a")
-  p:close()
+  local parts = {}
+  for _, name in ipairs((require "sceplab.core.sys").listdir(playbook_dir) or {}) do
+    if name:match("%.lua$") then
+      local f = assert(io.open(playbook_dir .. "/" .. name, "rb"))
+      parts[#parts + 1] = f:read("a")
+      f:close()
+    end
+  end
+  local src = table.concat(parts, "\n")
   src = src:gsub("%-%-[^\n]*", "") -- comments name codes too, but the code is what matters
   for hex in src:gmatch("0[xX](%x+)") do
     add(hex:upper())
