@@ -9,19 +9,25 @@ local KEY_MISMATCH = { "KeyLengthMismatch", "KeyUsageMismatch", "EnhancedKeyUsag
                        "Key usage", "Enhanced key usage" }
 
 local KINDS = {
-  { id = "challenge-invalid", any = { "Phase 1 validation failed", "CRPSCEPDeserialize_Failed", "0x410" } },
-  { id = "challenge-expired", any = { "Phase 2 validation failed", "CRPSCEPChallenge_Expired", "0x411", "challenge has expired" } },
+  { id = "challenge-invalid", any = { "Phase 1 validation failed", "CRPSCEPDeserialize_Failed" }, codes = { "0x410" } },
+  { id = "challenge-expired", any = { "Phase 2 validation failed", "CRPSCEPChallenge_Expired", "challenge has expired" },
+    codes = { "0x411" } },
   { id = "csr-key-mismatch", any = KEY_MISMATCH, phase3 = true },
   { id = "subject-mismatch", any = { "Phase 3 validation failed", "do not match" }, unless = KEY_MISMATCH },
 }
 
-local function any_text(ctx, r, list)
+-- the CRP's codes in its own spelling ("0x410"): never the decimal 1040, never digits inside an id
+local function any_text(ctx, r, list, codes)
   for _, s in ipairs(list) do if ctx.text(r, s) then return true end end
+  for _, c in ipairs(codes or {}) do if ctx.code(r, c) then return true end end
   return false
 end
 
 local contains = { "password", "Exiting VerifyRequest with 0x8" }
-for _, k in ipairs(KINDS) do for _, s in ipairs(k.any) do contains[#contains + 1] = s end end
+for _, k in ipairs(KINDS) do
+  for _, s in ipairs(k.any) do contains[#contains + 1] = s end
+  for _, c in ipairs(k.codes or {}) do contains[#contains + 1] = c end
+end
 
 return {
   description = "NDES or the Certificate Registration Point rejects the challenge the device sent.",
@@ -58,13 +64,16 @@ return {
       fix = { "In IIS Manager check the CertificateRegistrationSvc application under the Default Web Site.",
               "Reinstall the Intune Certificate Connector, then restart IIS." } },
   },
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { contains = contains, event_ids = { 28, 29 }, statuses = { 404 } },
   check = function(records, ctx)
     local out = {}
     for _, k in ipairs(KINDS) do
       local ev = {}
       for _, r in ipairs(records) do
-        if any_text(ctx, r, k.any) and (r.source == "svclog" or r.source == "cmtrace" or ctx.text(r, "challenge")
+        if any_text(ctx, r, k.any, k.codes) and (r.source == "svclog" or r.source == "cmtrace" or ctx.text(r, "challenge")
                                         or ctx.text(r, "CRP"))
            and (not k.phase3 or ctx.text(r, "Phase 3"))
            and not (k.unless and any_text(ctx, r, k.unless)) then

@@ -40,6 +40,9 @@ return {
       fix = { "Read the device's error right after the PKIOperation and check the key storage provider in the SCEP profile (TPM-backed keys need a working TPM).",
               "Remove stale copies of the certificate and sync the device." } },
   },
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { hresults = { 0x80072EE7, 0x80072EFD, 0x80072EE2, 0x80072F8F },
             contains = { "12175", "Registration Authority's response is invalid", "trusted root", "Retry Count", "install",
                          "SCEPInstallCertificateWithScepHelper",
@@ -51,8 +54,8 @@ return {
     for _, r in ipairs(records) do
       local device = ctx.on_device(r)
       if device then
-        for _, h in ipairs(DNS) do if ctx.hresult(r, h) then dns[#dns + 1] = r break end end
-        if ctx.hresult(r, 0x80072F8F) or ctx.text(r, "12175")
+        for _, h in ipairs(DNS) do if ctx.code(r, h) then dns[#dns + 1] = r break end end
+        if ctx.code(r, 0x80072F8F) or ctx.code(r, 12175)
            or (r.event_id == 86 and (r.component or ""):find("CertEnroll", 1, true)) then tls[#tls + 1] = r end
         if ctx.text(r, "Registration Authority's response is invalid")
            or (ctx.text(r, "trusted root") and (r.level == "error" or ctx.text(r, "missing") or ctx.text(r, "not found"))) then

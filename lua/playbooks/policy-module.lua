@@ -4,7 +4,7 @@
 -- ("CryptographicException: m_safeCertContext is an invalid handle" in ValidateChallenge or
 -- ValidationPhase1). (seeds 002, 004)
 local function signing_missing(r, ctx)
-  if ctx.text(r, "Signing certificate could not be retrieved") or (r.source == "svclog" and ctx.text(r, "0x409")) then return true end
+  if ctx.text(r, "Signing certificate could not be retrieved") or (r.source == "svclog" and ctx.code(r, "0x409")) then return true end
   return ctx.text(r, "m_safeCertContext is an invalid handle")
          and (ctx.text(r, "ValidateChallenge") or ctx.text(r, "ValidationPhase1") or ctx.text(r, "CryptographicException"))
 end
@@ -25,7 +25,9 @@ return {
     ["policy-cert-expired"] = { title = "The NDES policy certificate expired",
       cause = "The client authentication certificate NDESPlugin presents to the CRP (NDESCertThumbprint) is expired (CERT_E_EXPIRED 0x800B0101): Initialize fails and the SCEP pool answers 503, or, when it expired while the pool ran, IIS refuses it on VerifyRequest (403.17). CAPI2's Operational log shows the chain with CERT_TRUST_IS_NOT_TIME_VALID.",
       fix = { "Enroll a new certificate with Client and Server Authentication for the NDES server.",
-              "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." } },
+              "Reinstall the Intune Certificate Connector selecting the new certificate (it updates NDESCertThumbprint), then restart IIS." },
+      -- Initialize fails with it: the SCEP pool stops and answers 503
+      explains = { "scep-app-pool-503" } },
     ["signing-cert-missing"] = { title = "The CRP cannot retrieve its signing certificate",
       cause = "Verify challenge returns false and the Certificate Registration Point cannot use its signing certificate ('Signing certificate could not be retrieved', or a CryptographicException 'm_safeCertContext is an invalid handle' while it validates the challenge): the connector has not received the certificate it verifies challenges with.",
       fix = { "Restart the Intune Connector Service.", "Check the connector's connectivity to Intune (proxy settings, firewall) and its NDESConnector .svclog for errors." } },
@@ -35,6 +37,9 @@ return {
   },
   -- "Verify challenge returns true" is success (counted by success.lua): only the failing forms
   -- ("returns false", "returns -- 403 - Forbidden") come here, so a busy NDES's successes stay in C
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { statuses = { 403 }, hresults = { 0x800B0101 },
             contains = { "Verify challenge returns false", "Verify challenge returns --", "NDESCertThumbprint", "expired",
                                              "Signing certificate could not be retrieved", "12175",
@@ -45,15 +50,15 @@ return {
     local vr403_17, expired = false, {}
     for _, r in ipairs(records) do
       if ctx.text(r, "Verify challenge returns false") then verify_false[#verify_false + 1] = r end
-      if ctx.text(r, "Verify challenge returns") and ctx.text(r, "403") then forbidden_plugin[#forbidden_plugin + 1] = r end
+      if ctx.text(r, "Verify challenge returns") and ctx.code(r, 403) then forbidden_plugin[#forbidden_plugin + 1] = r end
       if signing_missing(r, ctx) then signing[#signing + 1] = r end
       -- the policy certificate's expiry: CERT_E_EXPIRED anywhere but in NDES's own RA certificates
       -- (its event 2, CAPI2's chain for HOST-MSCEP-RA: ndes-host.lua), or the words
       local ra = ctx.text(r, "cannot retrieve one of its required certificates") or ctx.text(r, "MSCEP-RA")
-      if not ra and not ctx.on_device(r) and r.source ~= "iis" and (ctx.hresult(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
+      if not ra and not ctx.on_device(r) and r.source ~= "iis" and (ctx.code(r, 0x800B0101) or (ctx.text(r, "NDESCertThumbprint") and ctx.text(r, "expired"))
          or (ctx.text(r, "policy") and ctx.text(r, "certificate") and ctx.text(r, "expired"))) then expired[#expired + 1] = r end
       -- NDESPlugin's own 12175 (a device's 12175 is ndes-tls-failure, in device.lua)
-      if r.source == "cmtrace" and (ctx.text(r, "12175") or ctx.text(r, "CERT_CN_INVALID")) then cn[#cn + 1] = r end
+      if r.source == "cmtrace" and (ctx.code(r, 12175) or ctx.text(r, "CERT_CN_INVALID")) then cn[#cn + 1] = r end
       if r.source == "iis" and r.http_status == 403 and (r.scep_operation == "VerifyRequest" or r.scep_operation == "Notify") then
         -- 403.17: the client certificate expired (ndes-host's policy-cert-expired)
         if r.http_substatus == 17 then vr403_17 = true expired[#expired + 1] = r

@@ -13,6 +13,9 @@ return {
       cause = "CRS files stay in Processing: the Intune Connector Service that uploads them is stopped.",
       fix = { "Start the Intune Connector Service (services.msc) and set it to Automatic." } },
   },
+  -- it judges kinds of records: of a flood of one kind (a failing NDES's 500s) the first 20 and the
+  -- last, the rest counted
+  sample = true,
   match = { sources = { "crs" }, contains = { "CRS in Failed", "CRS in Processing" }, min_level = "warning" },
   check = function(records, ctx)
     local failed, processing = {}, {}

@@ -13,7 +13,7 @@ function M.register(p)
   r:option("--bundle"):description("Write the bundle into this new directory (default: replay-NAME).")
   r:flag("--check"):description("Diagnose the bundle and compare with the scenario's expect (exit 1 when it differs).")
   r:flag("--list"):description("List the bundled scenarios and what each reproduces.")
-  r:option("--from"):description("Write a scenario skeleton from a diagnosed bundle (a customer's logs: folder or zip): its platform, the faults its findings imply, its findings as the expect.")
+  r:option("--from"):description("Write a scenario skeleton from a diagnosed bundle (a customer's logs: folder or zip): its platform, the faults its findings imply, its findings as the expect. Exit 1 when a finding cannot be reproduced (it stays in the expect).")
   r:option("-o --output"):description("With --from: write the scenario to this file instead of standard output.")
 end
 
@@ -30,15 +30,22 @@ function M.run(args)
   if args.from then
     local rep, derr = (require "sceplab.diagnose").run({ args.from }, {})
     if not rep then stderr("%s", derr) return 3 end
-    local sc, notes = replay.from_report(rep, args.from)
-    local text = replay.to_lua(sc, notes, args.from)
+    local sc, notes, missing = replay.from_report(rep, args.from)
+    local text = replay.to_lua(sc, notes, args.from, missing)
     for _, n in ipairs(notes) do io.stderr:write("sceplab: note: ", n, "\n") end
-    if not args.output then io.stdout:write(text) return 0 end
+    -- a skeleton that cannot reproduce the bundle's diagnosis is still written (a start), says so,
+    -- and keeps the finding in its expect: `replay --check` fails rather than calling it reproduced
+    for _, m in ipairs(missing) do
+      stderr("cannot reproduce %s (%s): the scenario expects it anyway, so `replay --check` fails until something plays it",
+             m.id, m.why)
+    end
+    local status = #missing > 0 and 1 or 0
+    if not args.output then io.stdout:write(text) return status end
     local out, oerr = sys.reserve(args.output, false)
     if not out then stderr("%s", oerr) return 1 end
     local ok, werr = out:commit(text)
     if not ok then stderr("%s", werr) return 1 end
-    return 0
+    return status
   end
   if not args.scenario then stderr("replay: name a scenario (sceplab replay --list)") return 2 end
   local path = replay.scenario_path(args.scenario)
@@ -68,7 +75,11 @@ function M.run(args)
   local rep, fails = replay.check(sc, bundle, res.date)
   if not rep then stderr("%s", fails) return 1 end
   local ids = {}
-  for _, f in ipairs(rep.findings) do ids[#ids + 1] = f.id end
+  for _, f in ipairs(rep.findings) do
+    local explained = {}
+    for _, g in ipairs(f.explains or {}) do explained[#explained + 1] = g.id end
+    ids[#ids + 1] = f.id .. (#explained > 0 and (" (explains " .. table.concat(explained, ", ") .. ")") or "")
+  end
   io.stdout:write(("diagnosis: %s\n"):format(#ids > 0 and table.concat(ids, ", ") or "no finding"))
   if #fails > 0 then
     for _, f in ipairs(fails) do io.stdout:write("  MISMATCH ", f, "\n") end

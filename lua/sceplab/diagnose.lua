@@ -3,18 +3,21 @@
 -- A playbook is data plus a function (lua/playbooks/*.lua, loaded through the sandbox):
 --   return {
 --     description = "...", references = {...}, step = 2, severity = "error",  -- defaults for its findings
---     findings = { ["iis-impersonation-500"] = { title = "...", cause = "...", fix = {...} }, ... },
+--     findings = { ["iis-impersonation-500"] = { title = "...", cause = "...", fix = {...}, explains? }, ... },
 --     match = { sources, components, operations, statuses, event_ids, hresults, contains, patterns, min_level },
+--     sample = true,  -- optional: it judges kinds of records, a sample of a flood will do
 --     check = function(records, ctx) return { { id = "iis-impersonation-500", evidence = { rec... } } } end,
 --   }
 -- or a success playbook: `success = { { id, step | steps, label, match } ... }`, whose records are
 -- counted in C (never sent to Lua one by one) and are positive evidence for the steps they name.
 --
--- The engine compiles every playbook's match into one C filter, so records no playbook can use never
--- reach Lua; keeps at most a few records of each kind (what repeats is counted); groups what passes
--- into enrollment attempts; hands each playbook the records of each attempt its own declaration
--- matches; checks that every finding it returns is one it declared; raises unclassified-error for
--- error records in steps 2-6 no finding claims; and writes the verdict of each attempt.
+-- The engine compiles every playbook's match into one C filter (numbers matched as whole tokens),
+-- so records no playbook can use never reach Lua; keeps every record a playbook without `sample`
+-- asks for and, of the rest, at most a few of each kind (what repeats is counted); groups what
+-- passes into enrollment attempts; hands each playbook the records of each attempt its own
+-- declaration matches; checks that every finding it returns is one it declared; raises
+-- unclassified-error for error records in steps 2-6 no finding claims; folds a finding into the one
+-- that explains it; and writes the verdict of each attempt, naming the cause and who failed.
 local sandbox = require "sceplab.sandbox"
 local timeline = require "sceplab.timeline"
 local logs = require "sceplab.core.logs"
@@ -28,17 +31,20 @@ local SEVERITY = { error = 3, warning = 2, info = 1 }
 local LEVELS = { verbose = 1, info = 2, warning = 3, error = 4, critical = 5 }
 
 -- How many records of one kind (same source, status, event, level and message shape) reach the
--- playbooks: the first KEEP_FIRST and the last one; the rest are counted. A failing NDES writes
--- the same 500 a million times; the diagnosis needs a few of them and the count.
+-- playbooks that declare `sample = true`: the first KEEP_FIRST and the last one; the rest are
+-- counted. A failing NDES writes the same 500 a million times; a playbook that judges kinds of
+-- records needs a few of them and the count. A playbook without `sample` gets every record its
+-- match asks for (a slow PKIOperation among thousands of fast ones is one of a kind).
 M.KEEP_FIRST = 20
 -- Evidence shown per finding: the first EVIDENCE_FIRST and last EVIDENCE_LAST, with the count.
 M.EVIDENCE_FIRST, M.EVIDENCE_LAST = 3, 2
 
 local PLAYBOOK_FIELDS = {
   description = "string", references = "table", step = "number", severity = "string", findings = "table",
-  match = "table", check = "function", success = "table", fixtures = "string",
+  match = "table", check = "function", success = "table", fixtures = "string", sample = "boolean",
 }
-local FINDING_FIELDS = { title = "string", cause = "string", fix = "table", step = "number", severity = "string" }
+local FINDING_FIELDS = { title = "string", cause = "string", fix = "table", step = "number", severity = "string",
+                         explains = "table" }
 local MATCH_TYPES = { sources = "table", statuses = "table", event_ids = "table", hresults = "table", contains = "table",
                       min_level = "string", components = "table", operations = "table", patterns = "table" }
 local SUCCESS_FIELDS = { id = "string", step = "number", steps = "table", label = "string", match = "table" }
@@ -140,6 +146,9 @@ function M.validate(pb, where)
     for i, line in ipairs(f.fix) do
       if type(line) ~= "string" then return nil, ("%s: field '%sfix' entry %d must be a string"):format(where, w, i) end
     end
+    for i, other in ipairs(f.explains or {}) do
+      if type(other) ~= "string" then return nil, ("%s: field '%sexplains' entry %d must be a finding id"):format(where, w, i) end
+    end
     ids[#ids + 1] = id
   end
   if #ids == 0 then return nil, where .. ": field 'findings' declares no finding" end
@@ -224,6 +233,16 @@ function M.load_all(dirs)
     end
     list[#list + 1] = pb
   end
+  -- a finding explains findings that exist
+  for _, pb in ipairs(list) do
+    for id, f in pairs(pb.findings or {}) do
+      for _, other in ipairs(f.explains or {}) do
+        if not owner[other] then
+          return nil, ("%s: field 'findings[%q].explains' names '%s', which no playbook declares"):format(pb.file, id, other)
+        end
+      end
+    end
+  end
   return list
 end
 
@@ -238,7 +257,8 @@ end
 -- One C filter for all playbooks: the union of their criteria, and every error record (the
 -- candidates of unclassified-error).
 local function union_filter(playbooks)
-  local f = { any = true, statuses = {}, event_ids = {}, hresults = {}, contains = {}, min_level = "error" }
+  local f = { any = true, statuses = {}, event_ids = {}, hresults = {}, contains = {}, min_level = "error",
+              whole_numbers = true }
   local seen = {}
   local function add(list, v)
     local key = type(v) .. ":" .. tostring(v)
@@ -263,7 +283,9 @@ local function success_rules(playbooks)
   for _, pb in ipairs(playbooks) do
     for _, rule in ipairs(pb.success or {}) do
       rules[#rules + 1] = rule
-      counters[#counters + 1] = rule.match
+      local c = { whole_numbers = true }
+      for k, v in pairs(rule.match) do c[k] = v end
+      counters[#counters + 1] = c
     end
   end
   return rules, counters
@@ -288,7 +310,32 @@ local function compile(pb)
   local m = pb.match
   return logs.filter({ any = true, sources = m.sources, components = m.components, operations = m.operations,
                        statuses = m.statuses, event_ids = m.event_ids, hresults = m.hresults, contains = m.contains,
-                       min_level = m.min_level })
+                       min_level = m.min_level, whole_numbers = true })
+end
+
+local has_code = logs.has_code
+
+-- A string that is a number as logs write one: 12175, -1004, 0x409.
+local function is_number(s)
+  return type(s) == "string" and (s:match("^%-?%d+$") or s:match("^0[xX]%x+$")) ~= nil
+end
+
+-- ctx.code(r, code): the record carries the code, as a whole token of its message in any spelling
+-- logs use (sceplab.core.logs.has_code: decimal, 0x hex, an HRESULT's bare hex and signed decimal)
+-- or in its hresult field (which the readers fill from the code or from Windows' message text).
+-- code: an integer, or a string that pins the spelling ("0x409": never its decimal 1033).
+local function code_of(r, code)
+  if math.type(code) ~= "integer" and not is_number(code) then
+    error("ctx.code: the code must be an integer or a number as logs write it (\"0x409\"), not " ..
+          (type(code) == "string" and ("%q"):format(code) or type(code)), 2)
+  end
+  local h = r.hresult
+  if h then
+    local v = tonumber(h:sub(3), 16)
+    local want = math.type(code) == "integer" and code or (code:match("^0[xX]") and tonumber(code:sub(3), 16))
+    if want and v == want & 0xFFFFFFFF then return true end
+  end
+  return has_code(r.message or "", code)
 end
 
 local function matches(pb, filter, r)
@@ -300,17 +347,35 @@ local function matches(pb, filter, r)
   return false
 end
 
+-- Evidence text: one line, valid UTF-8, at most n characters (never a character cut in half).
+local EVIDENCE_CHARS = 300
+local function one_line(s, n)
+  local text = json.utf8((s or ""):gsub("%s+", " "))
+  n = n or EVIDENCE_CHARS
+  if utf8.len(text) > n then text = text:sub(1, utf8.offset(text, n - 2) - 1) .. "..." end
+  return text
+end
+M.one_line = one_line
+
+-- The start of a message as the C counters keep it (a fixed buffer): a character it cut at the
+-- end is left out rather than shown as U+FFFD.
+local function whole_chars(s)
+  s = s or ""
+  local tail = s:match("[\xC0-\xF7][\x80-\xBF]*$")
+  if tail and not utf8.len(tail) then s = s:sub(1, #s - #tail) end
+  return s
+end
+
 local function evidence_of(r)
-  local text = (r.message or ""):gsub("%s+", " ")
-  if #text > 300 then text = text:sub(1, 297) .. "..." end
-  return { file = r.file, line = r.line, time = r.time, text = text, source = r.source, level = r.level,
+  return { file = r.file, line = r.line, time = r.time, text = one_line(r.message), source = r.source, level = r.level,
            time_note = timeline.time_note(r) }
 end
 
 -- A record's kind, for the cap on records of one kind: where, what status or event, what level,
 -- and the message's shape (digits and hex folded, cut).
 local function kind_of(r)
-  local shape = (r.message or ""):sub(1, 80):gsub("%x%x%x%x+", "#"):gsub("%d+", "#")
+  -- folded before it is cut, so "(81 ms) android" and "(15320 ms) android" are one shape
+  local shape = (r.message or ""):sub(1, 200):gsub("%x%x%x%x+", "#"):gsub("%d+", "#"):sub(1, 80)
   return table.concat({ r.source or "", r.file or "", r.http_status or "", r.event_id or "", r.level or "",
                         r.scep_operation or "", r.component or "", shape }, "\0")
 end
@@ -321,8 +386,13 @@ local function context(attempt, all, successes)
   function ctx.within(a, b, seconds)
     return a.time_us and b.time_us and math.abs(a.time_us - b.time_us) <= seconds * 1e6
   end
-  -- "Authority's" matches "Authority’s": quotes in one form, case folded
-  function ctx.text(r, s) return norm(r):find(normalize(s):lower(), 1, true) ~= nil end
+  -- "Authority's" matches "Authority’s": quotes in one form, case folded; a number ("12175",
+  -- "0x409") as a whole token in that spelling, as the C filter's contains
+  function ctx.text(r, s)
+    if is_number(s) then return has_code(r.message or "", s) end
+    return norm(r):find(normalize(s):lower(), 1, true) ~= nil
+  end
+  ctx.code = code_of
   function ctx.is_scep_url(r) return (r.url or ""):lower():find("mscep", 1, true) ~= nil end
   ctx.on_device = timeline.on_device
   function ctx.hresult(r, code) return r.hresult ~= nil and tonumber(r.hresult:sub(3), 16) == code & 0xFFFFFFFF end
@@ -406,8 +476,14 @@ function M.run(paths, opts)
   local playbooks, err = opts.playbooks, nil
   if not playbooks then playbooks, err = M.load_all(opts.dirs) end
   if not playbooks then return nil, err end
-  local checking = {}
-  for _, pb in ipairs(playbooks) do if pb.check then checking[#checking + 1] = pb end end
+  local checking, compiled, whole = {}, {}, {}
+  for _, pb in ipairs(playbooks) do
+    if pb.check then
+      checking[#checking + 1] = pb
+      compiled[pb] = compile(pb)
+      if not pb.sample then whole[#whole + 1] = pb end
+    end
+  end
   local rules, counters = success_rules(playbooks)
   local filter = union_filter(checking)
   local m, merr = logs.merge(paths, filter, { bias = opts.bias, offset = opts.offset, zone = opts.zone, date = opts.date,
@@ -418,6 +494,16 @@ function M.run(paths, opts)
   local records, kinds, dropped, seq = {}, {}, 0, 0
   for r in m:records() do
     seq = seq + 1
+    -- a record a playbook without `sample` asks for is kept whatever its kind
+    local wanted = false
+    for _, pb in ipairs(whole) do
+      if matches(pb, compiled[pb], r) then wanted = true break end
+    end
+    if wanted then
+      r._seq = seq
+      records[#records + 1] = r
+      goto next
+    end
     local k = kind_of(r)
     local slot = kinds[k]
     if not slot then slot = { n = 0 } kinds[k] = slot end
@@ -430,6 +516,7 @@ function M.run(paths, opts)
       r._seq = seq
       slot.last = r
     end
+    ::next::
   end
   local inputs, counts = m:inputs(), m:counts()
   m:close()
@@ -472,7 +559,8 @@ function M.run(paths, opts)
     local f = by_key[key]
     if not f then
       f = { id = id, step = decl.step, severity = decl.severity, title = decl.title, cause = decl.cause,
-            fix = decl.fix or {}, attempt = k ~= 0 and k or nil, playbook = pb and pb.file, _ev = {}, detail = detail }
+            fix = decl.fix or {}, attempt = k ~= 0 and k or nil, playbook = pb and pb.file, _ev = {}, detail = detail,
+            _explains = decl.explains }
       by_key[key] = f
       findings[#findings + 1] = f
     end
@@ -481,7 +569,7 @@ function M.run(paths, opts)
     end
   end
   for _, pb in ipairs(checking) do
-    local filter = compile(pb)
+    local filter = compiled[pb]
     for _, k in ipairs(keys) do
       local recs = per_attempt[k] or {}
       local mine = {}
@@ -523,17 +611,59 @@ function M.run(paths, opts)
             nil, k, loose)
     end
   end
+  -- the root cause: a finding whose declaration explains another one raised for the same attempt
+  -- (ra-cert-expired, with NDES's event, explains the 500s ndes-500 reads) takes it in: its records
+  -- become evidence under `explains`, and the verdict names the cause. Chains fold into the first.
+  local gone = {}
+  repeat
+    local changed = false
+    for _, f in ipairs(findings) do
+      for _, other in ipairs(not gone[f] and f._explains or {}) do
+        local g = by_key[other .. "@" .. (f.attempt or 0)]
+        if g and g ~= f and not gone[g] then
+          gone[g], changed = true, true
+          f._absorbed = f._absorbed or {}
+          f._absorbed[#f._absorbed + 1] = g
+        end
+      end
+    end
+  until not changed
+  if next(gone) then
+    local kept = {}
+    for _, f in ipairs(findings) do if not gone[f] then kept[#kept + 1] = f end end
+    findings = kept
+  end
   -- evidence: bounded, with the count
+  local function evidence_list(list)
+    local ev, total = bounded(list)
+    local out = {}
+    for _, r in ipairs(ev) do out[#out + 1] = evidence_of(r) end
+    return json.array(out), total, ev[1]
+  end
+  local function explained(f, out)
+    for _, g in ipairs(f._absorbed or {}) do
+      local ev, total = evidence_list(g._ev)
+      out[#out + 1] = { id = g.id, title = g.title, step = g.step, severity = g.severity, evidence = ev, evidence_count = total }
+      explained(g, out)
+    end
+    return out
+  end
   local anchor = {}
   for _, f in ipairs(findings) do
-    local ev, total = bounded(f._ev)
-    f.evidence = {}
-    for _, r in ipairs(ev) do f.evidence[#f.evidence + 1] = evidence_of(r) end
-    f.evidence_count = total
-    anchor[f] = ev[1] and ev[1].time_us
+    local first
+    f.evidence, f.evidence_count, first = evidence_list(f._ev)
+    anchor[f] = first and first.time_us
+    if f._absorbed then f.explains = json.array(explained(f, {})) end
     if f.detail then f.cause = f.cause .. " " .. f.detail end
-    f._ev, f.detail = nil, nil
   end
+  local raw_ev = {} -- the records each finding rests on (those it explains too), for who() below
+  for _, f in ipairs(findings) do
+    local list = {}
+    for _, r in ipairs(f._ev) do list[#list + 1] = r end
+    for _, g in ipairs(f._absorbed or {}) do for _, r in ipairs(g._ev) do list[#list + 1] = r end end
+    raw_ev[f.id .. "@" .. (f.attempt or 0)] = list
+  end
+  for _, f in pairs(by_key) do f._ev, f.detail, f._explains, f._absorbed = nil, nil, nil, nil end
   table.sort(findings, function(a, b)
     if SEVERITY[a.severity] ~= SEVERITY[b.severity] then return SEVERITY[a.severity] > SEVERITY[b.severity] end
     if a.step ~= b.step then return a.step < b.step end
@@ -576,10 +706,32 @@ function M.run(paths, opts)
       if seen[at] then goto next end
       seen[at] = true
       ev[#ev + 1] = { file = h.first.file, line = h.first.line, time = h.first.time, steps = json.array({ table.unpack(h.rule.steps) }),
-                      label = h.rule.label, count = h.count, text = (h.first.text or ""):gsub("%s+", " ") }
+                      label = h.rule.label, count = h.count, text = one_line(whole_chars(h.first.text)) }
       ::next::
     end
     return json.array(ev)
+  end
+  -- who a verdict is about: the device (its name in its own logs, its Intune device id, the address
+  -- IIS saw its SCEP requests from), the user and the request, as the failing finding's records name
+  -- them, then the attempt's; the records no attempt claims are many devices' at once, so there
+  -- the finding's records only
+  local function who(k, finding)
+    local w = {}
+    local list = {}
+    for _, r in ipairs(finding and raw_ev[finding .. "@" .. k] or {}) do list[#list + 1] = r end
+    if k ~= 0 then for _, r in ipairs(per_attempt[k] or {}) do list[#list + 1] = r end end
+    for _, r in ipairs(list) do
+      w.request = w.request or r.request_id
+      w.transaction = w.transaction or r.transaction_id
+      w.device_id = w.device_id or r.device_id
+      w.user = w.user or r.user_id
+      if r.source == "iis" then
+        if not w.client_ip and r.client_ip and (r.url or ""):lower():find("mscep", 1, true) then w.client_ip = r.client_ip end
+      elseif not w.device and r.host and timeline.on_device(r) then
+        w.device = r.host -- the computer in the device's own events (an IIS line's host is the server)
+      end
+    end
+    return next(w) and w or nil
   end
   local verdicts = {}
   for _, k in ipairs(keys) do
@@ -590,8 +742,10 @@ function M.run(paths, opts)
     local ok = succeeded[k] or {}
     local attempt = k ~= 0 and k or nil
     if failing then
+      local explains = {}
+      for _, g in ipairs(failing.explains or {}) do explains[#explains + 1] = g.id end
       verdicts[#verdicts + 1] = { attempt = attempt, status = "failed", failing_step = failing.step, finding = failing.id,
-                                  around = around(records, anchor[failing]) }
+                                  explains = #explains > 0 and explains or nil, around = around(records, anchor[failing]) }
     elseif ok[5] then
       local ev = success_evidence(k, 5) -- the install first
       verdicts[#verdicts + 1] = { attempt = attempt, status = "enrollment-succeeded", evidence = ev }
@@ -608,6 +762,7 @@ function M.run(paths, opts)
         cause = d.cause, fix = {}, evidence = ev, evidence_count = #ev, attempt = attempt }
     end
   end
+  for _, v in ipairs(verdicts) do v.who = who(v.attempt or 0, v.finding) end
   -- which workflow steps the inputs say nothing about
   local steps_seen = {}
   for _, r in ipairs(records) do if r.step then steps_seen[r.step] = true end end
@@ -628,6 +783,24 @@ function M.run(paths, opts)
                                         sorted = i.sorted, out_of_order = i.out_of_order, date_source = i.date_source,
                                         offset_source = i.offset_source, date_note = i.date_note, offset_note = i.offset_note }
   end
+  -- the device platforms the bundle shows: its own logs (records of the device, success rules of
+  -- a platform, Android and iOS log files), then the requests IIS saw by their user agent. What
+  -- replay --from plays.
+  local devices = {}
+  local function count(p, kind, n)
+    if p ~= "windows" and p ~= "android" and p ~= "ios" then return end
+    devices[p] = devices[p] or { own = 0, requests = 0 }
+    devices[p][kind] = devices[p][kind] + n
+  end
+  for _, r in ipairs(records) do
+    local n = 1 + (r._more or 0)
+    if r.source == "iis" then count(r.platform, "requests", n)
+    elseif timeline.on_device(r) then
+      count(r.platform or (r.source == "android" and "android") or (r.source == "ios" and "ios") or "windows", "own", n)
+    end
+  end
+  for _, sm in ipairs(successes) do count(sm.rule.id:match("^(%l+)%-"), "own", sm.count) end
+  for _, i in ipairs(inputs) do count(i.format, "own", i.records or 0) end
   local pbl = {}
   for _, pb in ipairs(playbooks) do pbl[#pbl + 1] = pb.name end
   for _, a in ipairs(attempts) do a.first_us, a.last_us = nil, nil end
@@ -640,7 +813,7 @@ function M.run(paths, opts)
   json.array(findings) json.array(verdicts) json.array(missing) json.array(attempts)
   return { inputs = clean_inputs, attempts = attempts, findings = findings, verdicts = verdicts,
            steps_without_evidence = missing, playbooks = pbl, records_examined = #records + dropped,
-           records_counted = counted, time_notes = json.array(timeline.time_notes(inputs)) }
+           records_counted = counted, time_notes = json.array(timeline.time_notes(inputs)), devices = devices }
 end
 
 -- expect.lua fields: which findings a fixture case must and must not raise, and its verdict.
@@ -671,7 +844,15 @@ end
 function M.check_expect(rep, e)
   local fails = {}
   local raised = {}
-  for _, f in ipairs(rep.findings) do raised[f.id] = raised[f.id] or {} table.insert(raised[f.id], f) end
+  for _, f in ipairs(rep.findings) do
+    raised[f.id] = raised[f.id] or {}
+    table.insert(raised[f.id], f)
+    -- a finding another explains was raised too: it is that one's evidence now
+    for _, g in ipairs(f.explains or {}) do
+      raised[g.id] = raised[g.id] or {}
+      table.insert(raised[g.id], g)
+    end
+  end
   for _, id in ipairs(e.raises or {}) do
     if not raised[id] then fails[#fails + 1] = ("'%s' was not raised"):format(id) end
   end
@@ -679,9 +860,12 @@ function M.check_expect(rep, e)
     if raised[id] then fails[#fails + 1] = ("'%s' was raised"):format(id) end
   end
   if e.no_errors then
-    for _, f in ipairs(rep.findings) do
-      if f.severity == "error" then fails[#fails + 1] = ("error '%s' was raised"):format(f.id) end
+    for id, list in pairs(raised) do
+      for _, f in ipairs(list) do
+        if f.severity == "error" then fails[#fails + 1] = ("error '%s' was raised"):format(id) break end
+      end
     end
+    table.sort(fails)
   end
   -- the verdict and failing step: of any verdict (a fixture is usually one attempt)
   if e.verdict or e.failing_step then

@@ -20,8 +20,28 @@ local escapes = {
   ["\t"] = "\\t",
 }
 
+local REPLACEMENT = "\u{FFFD}"
+
+--- s as valid UTF-8: each byte that does not belong to a well-formed sequence (a stray byte of a
+-- log line, a zip member's name, a sequence cut in the middle) becomes U+FFFD. JSON is UTF-8, and
+-- a consumer that meets invalid bytes rejects the whole document.
+function M.utf8(s)
+  local ok, bad = utf8.len(s) -- strict: no surrogates, nothing past U+10FFFF, no overlong forms
+  if ok then return s end
+  local out, i = {}, 1
+  while bad do
+    out[#out + 1] = s:sub(i, bad - 1)
+    out[#out + 1] = REPLACEMENT
+    i = bad + 1
+    if i > #s then break end
+    ok, bad = utf8.len(s, i)
+  end
+  out[#out + 1] = s:sub(i)
+  return table.concat(out)
+end
+
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. M.utf8(s):gsub('[%c"\\]', function(c)
     return escapes[c] or string.format("\\u%04x", c:byte())
   end) .. '"'
 end

@@ -33,12 +33,35 @@ local function steps_list(steps)
   return table.concat(s, ", ")
 end
 
+-- "which explains ndes-500": the findings the verdict's cause took in
+local function explains_text(v)
+  if not v.explains or #v.explains == 0 then return "" end
+  return ", which explains " .. table.concat(v.explains, ", ")
+end
+
+--- Which device, user and request a verdict is about, in words: what the attempt's records name.
+function M.who_text(v)
+  if not v.who or not next(v.who) then return "the logs name no device, user or request" end
+  local w = v.who
+  local device
+  if w.device and w.device_id then device = ("device %s (Intune device id %s)"):format(w.device, w.device_id)
+  elseif w.device then device = "device " .. w.device
+  elseif w.device_id then device = "Intune device id " .. w.device_id
+  elseif w.client_ip then device = "the device at " .. w.client_ip .. " (as IIS saw it)"
+  else device = "device not named in the logs" end
+  local request
+  if w.request then request = "request " .. w.request .. (w.transaction and (" (transaction " .. w.transaction .. ")") or "")
+  elseif w.transaction then request = "transaction " .. w.transaction
+  else request = "request not named in the logs" end
+  return ("%s, %s, %s"):format(device, w.user and ("user " .. w.user) or "user not named in the logs", request)
+end
+
 local function verdict_line(v, findings_by_id, rep)
   local who = who_of(v, rep)
   if v.status == "failed" then
     local f = findings_by_id[v.finding]
-    return ("%s: FAILED at step %d (%s): %s [%s]"):format(who, v.failing_step, STEPS[v.failing_step],
-                                                          f and f.title or v.finding, v.finding)
+    return ("%s: FAILED at step %d (%s): %s [%s]%s"):format(who, v.failing_step, STEPS[v.failing_step],
+                                                            f and f.title or v.finding, v.finding, explains_text(v))
   elseif v.status == "server-succeeded" then
     return ("%s: the server side succeeded (step%s %s); no device log shows the install"):format(who,
       #(v.steps or {}) > 1 and "s" or "", steps_list(v.steps))
@@ -85,7 +108,10 @@ local function render_text(rep, colour)
   local by = index(rep.findings)
   if #rep.verdicts > 0 then
     w("Verdict:")
-    for _, v in ipairs(rep.verdicts) do w("  " .. verdict_line(v, by, rep)) end
+    for _, v in ipairs(rep.verdicts) do
+      w("  " .. verdict_line(v, by, rep))
+      if v.status == "failed" then w("    failed for: " .. M.who_text(v)) end
+    end
     w("")
   end
   if #rep.findings == 0 then
@@ -110,6 +136,15 @@ local function render_text(rep, colour)
       end
       if more_line(f) then w("     " .. more_line(f)) end
     end
+    for _, g in ipairs(f.explains or {}) do
+      w(("   Explains %s [%s] (%d record%s), which this causes:"):format(g.title or g.id, g.id, g.evidence_count or 0,
+                                                                      (g.evidence_count or 0) == 1 and "" or "s"))
+      for _, e in ipairs(g.evidence or {}) do
+        w(("     %s:%s  %s"):format(e.file or "?", tostring(e.line or "?"), fmt_time(e.time)))
+        w("       " .. evidence_text(e))
+      end
+      if more_line(g) then w("     " .. more_line(g)) end
+    end
     w("")
   end
   if #rep.steps_without_evidence > 0 then
@@ -132,7 +167,10 @@ local function render_md(rep)
   if #rep.verdicts > 0 then
     w("## Verdict")
     w("")
-    for _, v in ipairs(rep.verdicts) do w("- " .. verdict_line(v, by, rep)) end
+    for _, v in ipairs(rep.verdicts) do
+      w("- " .. md_escape(verdict_line(v, by, rep)))
+      if v.status == "failed" then w("  - failed for: " .. md_escape(M.who_text(v))) end
+    end
     w("")
   end
   w("## Findings")
@@ -158,6 +196,20 @@ local function render_md(rep)
       end
       w("")
       if more_line(f) then w(more_line(f)) w("") end
+    end
+    for _, g in ipairs(f.explains or {}) do
+      w(("**Explains** %s (`%s`, %d record%s), which this causes:"):format(md_escape(g.title or g.id), g.id,
+        g.evidence_count or 0, (g.evidence_count or 0) == 1 and "" or "s"))
+      w("")
+      if #(g.evidence or {}) > 0 then
+        w("| File:line | Time (UTC) | Text |")
+        w("|---|---|---|")
+        for _, e in ipairs(g.evidence) do
+          w(("| `%s:%s` | %s | %s |"):format(e.file or "?", tostring(e.line or "?"), e.time or "", md_escape(evidence_text(e))))
+        end
+        w("")
+      end
+      if more_line(g) then w(more_line(g)) w("") end
     end
   end
   w("## Inputs")
@@ -235,8 +287,9 @@ local function render_html(rep)
     local who = who_of(v, rep):gsub("^%l", string.upper)
     if v.status == "failed" then
       local f = by[v.finding]
-      w(("<div class=\"verdict failed\">%s: <b>failed at step %d</b> (%s): %s <code>%s</code></div>\n")
-        :format(esc(who), v.failing_step, esc(steps[v.failing_step]), esc(f and f.title or v.finding), esc(v.finding)))
+      w(("<div class=\"verdict failed\">%s: <b>failed at step %d</b> (%s): %s <code>%s</code>%s<br><small>failed for: %s</small></div>\n")
+        :format(esc(who), v.failing_step, esc(steps[v.failing_step]), esc(f and f.title or v.finding), esc(v.finding),
+                esc(explains_text(v)), esc(M.who_text(v))))
     elseif v.status == "server-succeeded" then
       w(("<div class=\"verdict ok\">%s: <b>the server side succeeded</b> (step%s %s); no device log shows the install</div>\n")
         :format(esc(who), #(v.steps or {}) > 1 and "s" or "", esc(steps_list(v.steps))))
@@ -274,6 +327,19 @@ local function render_html(rep)
       end
       w("</table>\n")
       if more_line(f) then w("<p>", esc(more_line(f)), "</p>\n") end
+    end
+    for _, g in ipairs(f.explains or {}) do
+      w(("<p><b>Explains</b> %s <code>%s</code> (%d record%s), which this causes:</p>\n"):format(esc(g.title or g.id), esc(g.id),
+        g.evidence_count or 0, (g.evidence_count or 0) == 1 and "" or "s"))
+      if #(g.evidence or {}) > 0 then
+        w("<table><tr><th>File:line</th><th>Time (UTC)</th><th>Text</th></tr>\n")
+        for _, e in ipairs(g.evidence) do
+          w(("<tr><td class=\"mono\">%s:%s</td><td class=\"mono time\">%s</td><td class=\"text\">%s</td></tr>\n")
+            :format(esc(e.file or "?"), esc(e.line or "?"), esc(e.time or ""), esc(evidence_text(e))))
+        end
+        w("</table>\n")
+      end
+      if more_line(g) then w("<p>", esc(more_line(g)), "</p>\n") end
     end
     w("</div>\n")
   end

@@ -94,7 +94,7 @@ static sceplab_level level_named(const char *s)
 /* Reads the filter table at idx (nil: no filter) into f, its arrays into fs. The caller keeps the
  * table (and so its strings) alive as long as f is used.
  * filter: {sources, contains, statuses, event_ids, hresults, operations, components, min_level,
- *          since, until (epoch seconds), any, request_id, device_id} */
+ *          since, until (epoch seconds), any, whole_numbers, request_id, device_id} */
 static void read_filter(lua_State *L, int idx, lfilter *fs, sceplab_log_filter *f)
 {
   memset(f, 0, sizeof(*f));
@@ -126,7 +126,9 @@ static void read_filter(lua_State *L, int idx, lfilter *fs, sceplab_log_filter *
   lua_pop(L, 1);
   lua_getfield(L, idx, "any");
   f->any = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, idx, "whole_numbers");
+  f->whole_numbers = lua_toboolean(L, -1);
+  lua_pop(L, 2);
   if(lua_getfield(L, idx, "since") != LUA_TNIL)
     f->since_us = (int64_t)(luaL_checknumber(L, -1) * 1e6);
   if(lua_getfield(L, idx, "until") != LUA_TNIL)
@@ -1023,10 +1025,34 @@ static int l_find_text(lua_State *L)
   return 1;
 }
 
+/* has_code(text, code) -> boolean: does text hold the number as a whole token? code is an integer
+ * (found in decimal or 0x hex, and as an HRESULT, 0x80000000 to 0xFFFFFFFF, also in bare 8-digit hex
+ * and signed decimal) or a string spelling ("12175", "-1004", "0x409": that spelling only). */
+static int l_has_code(lua_State *L)
+{
+  size_t n, sn;
+  const char *text = luaL_checklstring(L, 1, &n);
+  int64_t v;
+  unsigned how;
+  if(lua_isinteger(L, 2)) {
+    lua_Integer c = lua_tointeger(L, 2);
+    v = (int64_t)c;
+    how = SCEPLAB_CODE_DEC | SCEPLAB_CODE_HEX;
+    if(c >= 0x80000000LL && c <= 0xFFFFFFFFLL)
+      how |= SCEPLAB_CODE_HRESULT;
+  } else {
+    const char *s = luaL_checklstring(L, 2, &sn);
+    if(lua_type(L, 2) != LUA_TSTRING || !sceplab_code_spelling(s, sn, &v, &how))
+      return luaL_argerror(L, 2, "a code is an integer or a number as logs write it (\"12175\", \"-1004\", \"0x409\")");
+  }
+  lua_pushboolean(L, sceplab_text_has_code(text, n, v, how));
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
-  {"find_text", l_find_text}, {"zip_dir", l_zip_dir}, {"open", l_open}, {"open_member", l_open_member},
-  {"members", l_members}, {"merge", l_merge}, {"explain", l_explain}, {"zone", l_zone}, {"progress_end", l_progress_end},
-  {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
+  {"find_text", l_find_text}, {"has_code", l_has_code}, {"zip_dir", l_zip_dir}, {"open", l_open},
+  {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge}, {"explain", l_explain}, {"zone", l_zone},
+  {"progress_end", l_progress_end}, {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)

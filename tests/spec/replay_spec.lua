@@ -41,7 +41,8 @@ describe("sceplab replay", function()
   for _, case in ipairs({ "challenge-expired", "subject-mismatch", "ca-template-unsupported", "scep-app-pool-503",
                           "connector-service-stopped", "healthy-windows", "healthy-android", "healthy-ios",
                           "connector-not-installed", "policy-cert-expired", "ra-chain-untrusted", "ra-cert-expired",
-                          "ndes-500", "connector-crl-unreachable", "policy-cert-expired-403-17", "server-succeeded" }) do
+                          "ndes-500", "connector-crl-unreachable", "policy-cert-expired-403-17", "server-succeeded",
+                          "ca-thumbprint-mismatch", "challenge-rejected", "renewal-password-missing" }) do
     it("writes a scenario from the " .. case .. " bundle that replays to the same diagnosis (--from)", function()
       local file = h.tmpname() .. ".lua"
       local code, _, err = h.sceplab({ "replay", "--from", h.root .. "/lua/playbooks/fixtures/" .. case, "-o", file })
@@ -56,6 +57,67 @@ describe("sceplab replay", function()
       end
     end)
   end
+
+  -- an iOS syslog bundle is an iOS device's: the skeleton plays iOS, and its replay diagnoses as
+  -- the syslog did (the class of bug: the platform came from the file's format alone, and a syslog
+  -- file is no "ios" format, so every syslog bundle was replayed as Windows)
+  it("plays the platform of the bundle's strongest device evidence: an iOS syslog bundle as iOS", function()
+    local file = h.tmpname() .. ".lua"
+    local code, _, err = h.sceplab({ "replay", "--from", h.fixture("logs/ios-syslog.log"), "-o", file })
+    assert.are.equal(0, code, err)
+    assert.matches('platform = "ios"', h.read(file), 1, true)
+    local c2, out, e2 = h.sceplab({ "replay", file, "--bundle", h.tmpname(), "--check" })
+    assert.are.equal(0, c2, out .. e2)
+    assert.matches("diagnosis: [^\n]*trusted%-root%-missing", out)
+  end)
+
+  -- the class of bug: a finding no fault reproduces was dropped and the expect rewritten to a
+  -- healthy enrollment, so replay --check said "diagnoses as the scenario expects" of a scenario
+  -- that reproduces nothing
+  it("says when it cannot reproduce a bundle's diagnosis, exits 1, and keeps the finding expected", function()
+    for _, case in ipairs({ h.root .. "/lua/playbooks/fixtures/unclassified-error", h.fixture("logs/ios-syslog-nserror.log") }) do
+      local file = h.tmpname() .. ".lua"
+      local code, _, err = h.sceplab({ "replay", "--from", case, "-o", file })
+      assert.are.equal(1, code, err)
+      assert.matches("cannot reproduce [%w%-]+ %(", err)
+      local sc = h.read(file)
+      assert.matches("-- CANNOT REPRODUCE", sc, 1, true)
+      assert.is_nil(sc:find("no_errors", 1, true))
+      local c2, out = h.sceplab({ "replay", file, "--bundle", h.tmpname(), "--check" })
+      assert.are.equal(1, c2, out)
+      assert.matches("check: the bundle does not diagnose as the scenario expects", out, 1, true)
+    end
+  end)
+
+  -- every finding maps back from --from: a fault or a recipe (with a bundled scenario that raises
+  -- it), or it is listed as not replayable with a reason
+  it("maps every finding of the catalog to a fault or recipe, or says why it cannot be replayed", function()
+    local diagnose = require "sceplab.diagnose"
+    local replay = require "sceplab.replay"
+    local raised_by = {}
+    for _, name in ipairs(replay.bundled()) do
+      local sc = assert(replay.load(replay.scenario_path(name)))
+      for _, id in ipairs(sc.expect.raises or {}) do raised_by[id] = raised_by[id] or {} raised_by[id][name] = true end
+    end
+    local ids = {}
+    for _, pb in ipairs(assert(diagnose.load_all())) do for id in pairs(pb.findings or {}) do ids[#ids + 1] = id end end
+    for id in pairs(diagnose.ENGINE_FINDINGS) do ids[#ids + 1] = id end
+    table.sort(ids)
+    for _, id in ipairs(ids) do
+      local how, what = replay.replayable(id)
+      if how == "fault" then
+        assert.is_truthy(replay.FAULTS[what], id)
+      elseif how == "recipe" then
+        assert.is_truthy(raised_by[id] and raised_by[id][what.scenario], id .. ": scenario " .. tostring(what.scenario) .. " does not raise it")
+        assert.is_truthy(what.play or what.why, id)
+      elseif how ~= "info" then
+        assert.is_string(replay.NOT_REPLAYABLE[id], id .. " is neither replayable nor listed as not (" .. tostring(what) .. ")")
+        assert.is_nil(raised_by[id], id .. " is raised by a bundled scenario but --from cannot play it")
+      end
+    end
+    -- what a bundled scenario reproduces maps back
+    for id in pairs(raised_by) do assert.is_truthy(replay.replayable(id), id) end
+  end)
 
   -- the virtual clock reaches the certificates: the renewed one is issued at the renewal threshold
   -- of the first (20% of 365 days left), on the clock the logs carry

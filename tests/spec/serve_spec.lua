@@ -442,7 +442,11 @@ local function diagnosis(folder)
   assert(out ~= "", err)
   local rep = cjson.decode(out)
   local ids, by = {}, {}
-  for _, f in ipairs(rep.findings) do ids[#ids + 1] = f.id by[f.id] = f end
+  for _, f in ipairs(rep.findings) do
+    ids[#ids + 1] = f.id by[f.id] = f
+    -- a finding the cause explains was raised too (it is shown as the cause's evidence)
+    for _, g in ipairs(f.explains or {}) do ids[#ids + 1] = g.id by[g.id] = g end
+  end
   table.sort(ids)
   return ids, by, code
 end

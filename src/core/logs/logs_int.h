@@ -51,6 +51,11 @@ typedef struct logs_needles {
   char quoted[NEEDLES_MAX];       /* the needle has an apostrophe or a quote: any form of it matches */
   unsigned char second[NEEDLES_MAX]; /* its second character, folded (0: none or a quote): checked
                                         before the full comparison, which most candidates fail */
+  /* filter.whole_numbers: the needles that are numbers, searched as tokens, not in the index */
+  short numbers[NEEDLES_MAX];
+  size_t nnumbers;
+  int64_t value[NEEDLES_MAX];
+  unsigned char spelling[NEEDLES_MAX];
 } logs_needles;
 
 struct sceplab_log {

@@ -86,7 +86,26 @@ typedef struct sceplab_log_filter {
   const long *hresults;        /* HRESULTs (0x800B0109), matched on the record's hresult whatever form the text
                                   wrote it in: 0x800B0109, 800B0109, signed or unsigned decimal */
   size_t nhresults;
+  int whole_numbers;           /* contains and contains_all entries that are numbers ("12175", "-1004", "0x409")
+                                  match a whole token in that spelling, never digits inside a hex id,
+                                  a GUID or base64 (sceplab_text_has_code) */
 } sceplab_log_filter;
+
+/* Numbers as logs write them: the spellings sceplab_text_has_code accepts. */
+enum {
+  SCEPLAB_CODE_DEC = 1,    /* decimal, with a sign when negative: 12175, -1004 */
+  SCEPLAB_CODE_HEX = 2,    /* 0x hex, any case, zero-padded or not: 0x409, 0x00000409 */
+  SCEPLAB_CODE_HRESULT = 4 /* a 32-bit HRESULT: also 8-digit bare hex (800B0109) and the signed decimal
+                              (-2146762487) beside the unsigned one */
+};
+/* Does text hold value as a whole token in one of the spellings? A token is bounded by what is
+ * neither a letter, a digit nor '_'; '.', '-', '+' and '/' between two such characters join them
+ * into one token (a version, a GUID, base64), so 12175 is found in "(12175)", "error 12175" and
+ * "WINHTTP_... 12175", never in "7C12175D16". 1 or 0. */
+int sceplab_text_has_code(const char *text, size_t n, int64_t value, unsigned spellings);
+/* Is s (n bytes) a number written as logs write one, decimal ("12175", "-1004") or 0x hex ("0x409")?
+ * 1 with *value and *spelling (the spelling it was written in), else 0. */
+int sceplab_code_spelling(const char *s, size_t n, int64_t *value, unsigned *spelling);
 
 typedef struct sceplab_log sceplab_log;
 
