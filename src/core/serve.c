@@ -18,16 +18,17 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "artifacts.h"
+#include "httpd.h"
 #include "internal.h"
 #include "optlib.h"
 #include "sceplab/codec.h"
@@ -38,6 +39,7 @@ typedef struct server {
   const sceplab_serve_params *p;
   struct event_base *base;
   SSL_CTX *ssl;
+  sceplab_httpd *httpd;
   FILE *iis;
   char iis_name[32];
   char bind[64];
@@ -691,9 +693,9 @@ static void set_utf16_html(outcome *o, int status, const char *html)
   o->len = 2 * n + 2;
 }
 
-static int admin_authorized(server *s, struct evhttp_request *req)
+static int admin_authorized(server *s, const sceplab_httpd_req *rq)
 {
-  const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  const char *h = sceplab_httpd_header(rq, "Authorization");
   char want[512], *b64;
   int ok;
   if(!s->p->admin_user)
@@ -708,7 +710,7 @@ static int admin_authorized(server *s, struct evhttp_request *req)
   return ok;
 }
 
-static void admin_page(server *s, struct evhttp_request *req, outcome *o)
+static void admin_page(server *s, const sceplab_httpd_req *rq, outcome *o, sceplab_httpd_resp *resp)
 {
   static const char head[] =
     "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-16\">"
@@ -722,8 +724,8 @@ static void admin_page(server *s, struct evhttp_request *req, outcome *o)
   sceplab_error err;
   char *pw;
   int out;
-  if(!admin_authorized(s, req)) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Basic realm=\"mscep_admin\"");
+  if(!admin_authorized(s, rq)) {
+    snprintf(resp->headers, sizeof(resp->headers), "WWW-Authenticate: Basic realm=\"mscep_admin\"\r\n");
     set_text(o, 401, "401 - Unauthorized: Access is denied due to invalid credentials.");
     return;
   }
@@ -836,39 +838,41 @@ static const char ndes_page[] =
   "<A HREF=\"http://go.microsoft.com/fwlink/?LinkId=67852\">Using Network Device Enrollment Service </A>.</P>"
   "</Font></Body></HTML>";
 
-static void handle(struct evhttp_request *req, void *arg)
+static void handle(void *arg, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
 {
   server *s = arg;
   double t0 = now_ms();
-  const char *uri = evhttp_request_get_uri(req);
-  struct evhttp_uri *u = evhttp_uri_parse(uri);
+  struct evhttp_uri *u = evhttp_uri_parse(rq->target);
   const char *path = u ? evhttp_uri_get_path(u) : NULL, *query = u ? evhttp_uri_get_query(u) : NULL;
-  char *dpath = path ? evhttp_uridecode(path, 0, NULL) : NULL;
+  size_t dlen = 0;
+  char *dpath = path ? evhttp_uridecode(path, 0, &dlen) : NULL;
   struct evkeyvalq args;
-  const char *op = NULL, *ua = evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent");
-  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-  const char *method = cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "OTHER";
-  char *cip = NULL;
-  ev_uint16_t cport = 0;
+  const char *op = NULL, *ua = sceplab_httpd_header(rq, "User-Agent");
+  sceplab_httpd_method cmd = rq->method;
+  const char *method = cmd == SCEPLAB_HTTPD_GET ? "GET" : cmd == SCEPLAB_HTTPD_POST ? "POST" : cmd == SCEPLAB_HTTPD_HEAD ? "HEAD" : "OTHER";
+  const char *cip = rq->peer;
   outcome o;
-  struct evbuffer *out;
   memset(&o, 0, sizeof(o));
   TAILQ_INIT(&args);
   read_clock(s);
-  evhttp_connection_get_peer(evhttp_request_get_connection(req), &cip, &cport);
+  if(dpath && strlen(dpath) != dlen) {
+    /* a %00 in the path: the comparisons below would stop at it and take
+     * /certsrv/mscep/mscep.dll%00.txt for the SCEP URL */
+    free(dpath);
+    dpath = NULL;
+  }
   if(query)
     evhttp_parse_query_str(query, &args);
   op = evhttp_find_header(&args, "operation");
-  if(s->p->admin_page && is_admin_path(dpath) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD))
-    admin_page(s, req, &o);
+  if(s->p->admin_page && is_admin_path(dpath) && (cmd == SCEPLAB_HTTPD_GET || cmd == SCEPLAB_HTTPD_HEAD))
+    admin_page(s, rq, &o, resp);
   else if(!is_scep_path(dpath))
     set_text(&o, 404, "Not Found");
-  else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
+  else if(cmd != SCEPLAB_HTTPD_GET && cmd != SCEPLAB_HTTPD_POST && cmd != SCEPLAB_HTTPD_HEAD)
     set_text(&o, 405, "Method Not Allowed");
   else if(s->p->faults & SCEPLAB_FAULT_SCEP_404)
     set_text(&o, 404, "404 - File or directory not found.");
-  else if((s->p->faults & SCEPLAB_FAULT_BODY_413) && cmd == EVHTTP_REQ_POST &&
-          evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 2048)
+  else if((s->p->faults & SCEPLAB_FAULT_BODY_413) && cmd == SCEPLAB_HTTPD_POST && rq->body_len > 2048)
     set_text(&o, 413, "413 - Request Entity Too Large");
   else if(s->p->faults & SCEPLAB_FAULT_PROXY_502)
     set_text(&o, 502, "502 - Web server received an invalid response while acting as a gateway or proxy server.");
@@ -920,12 +924,11 @@ static void handle(struct evhttp_request *req, void *arg)
   else if(!strcasecmp(op, "PKIOperation")) {
     unsigned char *der = NULL;
     size_t n = 0, bad = 0;
-    if(cmd == EVHTTP_REQ_POST) {
-      struct evbuffer *in = evhttp_request_get_input_buffer(req);
-      n = evbuffer_get_length(in);
+    if(cmd == SCEPLAB_HTTPD_POST) {
+      n = rq->body_len;
       der = n ? malloc(n) : NULL;
       if(der)
-        memcpy(der, evbuffer_pullup(in, (ev_ssize_t)n), n);
+        memcpy(der, rq->body, n);
     }
     else {
       const char *m = evhttp_find_header(&args, "message");
@@ -947,32 +950,22 @@ static void handle(struct evhttp_request *req, void *arg)
   }
   else
     set_text(&o, 400, "unknown operation");
-  out = evbuffer_new();
-  if(out && o.body && cmd != EVHTTP_REQ_HEAD)
-    evbuffer_add(out, o.body, o.len);
-  if(o.type)
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", o.type);
-  evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 401 ? "Unauthorized" : o.status == 403 ? "Forbidden"
-                                   : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error"
-                                   : o.status == 503 ? "Service Unavailable" : o.status == 502 ? "Bad Gateway"
-                                   : o.status == 504 ? "Gateway Timeout" : o.status == 414 ? "Request-URI Too Long"
-                                   : o.status == 413 ? "Request Entity Too Large"
-                                   : "Bad Request", out);
-  iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
-  if(out)
-    evbuffer_free(out);
-  free(o.body);
+  resp->status = o.status;
+  resp->type = o.type;
+  resp->body = o.body; /* the server frees it */
+  resp->len = o.len;
+  iis_log(s, method, dpath ? dpath : path ? path : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
   free(dpath);
   evhttp_clear_headers(&args);
   if(u)
     evhttp_uri_free(u);
 }
 
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+static void serve_warn(void *ud, const char *line)
 {
-  server *s = arg;
-  SSL *ssl = SSL_new(s->ssl);
-  return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+  server *s = ud;
+  if(s->p->warn)
+    s->p->warn(s->p->ud, line);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -1051,11 +1044,8 @@ static int make_nextca(server *s, sceplab_error *err)
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
 {
   server s;
-  struct evhttp *http = NULL;
-  struct evhttp_bound_socket *bound;
+  sceplab_httpd_params hp;
   struct event *sigint = NULL, *sigterm = NULL;
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof(ss);
   struct sigaction ign, old_pipe;
   int rc = -1;
   memset(&s, 0, sizeof(s));
@@ -1084,6 +1074,27 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
       goto out;
     }
   }
+  if(!(s.base = event_base_new())) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start the event loop");
+    goto out;
+  }
+  memset(&hp, 0, sizeof(hp));
+  hp.bind = s.bind;
+  hp.port = p->port;
+  hp.ssl = s.ssl;
+  hp.max_connections = p->max_connections;
+  hp.max_per_client = p->max_per_client;
+  hp.header_ms = p->header_timeout * 1000;
+  hp.body_ms = p->body_timeout * 1000;
+  hp.idle_ms = p->idle_timeout * 1000;
+  hp.max_head = 98304; /* a 65534-byte URL, as NDES guidance configures IIS */
+  hp.max_body = p->max_body ? p->max_body : 65536; /* larger than any SCEP message: 413 */
+  hp.handler = handle;
+  hp.warn = serve_warn;
+  hp.ud = &s;
+  if(!(s.httpd = sceplab_httpd_new(s.base, &hp, err)))
+    goto out;
+  s.port = sceplab_httpd_port(s.httpd);
   if(p->log_dir && mkdir(p->log_dir, 0755) != 0 && errno != EEXIST) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p->log_dir, strerror(errno));
     goto out;
@@ -1132,25 +1143,6 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
       sceplab_art_plugin(&s.art, 1, s.thread, "Exiting Initialize with 0x0");
     free(thumb);
   }
-  if(!(s.base = event_base_new()) || !(http = evhttp_new(s.base))) {
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start the event loop");
-    goto out;
-  }
-  /* a request larger than any SCEP message is refused by libevent itself (413) */
-  evhttp_set_max_body_size(http, (ev_ssize_t)(p->max_body ? p->max_body : 65536));
-  evhttp_set_max_headers_size(http, 98304); /* a 65534-byte URL, as NDES guidance configures IIS */
-  evhttp_set_timeout(http, 30);
-  evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-  evhttp_set_gencb(http, handle, &s);
-  if(s.ssl)
-    evhttp_set_bevcb(http, tls_bev, &s);
-  bound = evhttp_bind_socket_with_handle(http, s.bind, (ev_uint16_t)p->port);
-  if(!bound) {
-    sceplab_err_set(err, SCEPLAB_E_USAGE, "cannot listen on %s port %u: %s", s.bind, p->port, strerror(errno));
-    goto out;
-  }
-  if(getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
-    s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
   sigint = event_new(s.base, SIGINT, EV_SIGNAL | EV_PERSIST, on_signal, s.base);
   sigterm = event_new(s.base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_signal, s.base);
   if(!sigint || !sigterm || event_add(sigint, NULL) != 0 || event_add(sigterm, NULL) != 0) {
@@ -1166,8 +1158,7 @@ out:
     event_free(sigint);
   if(sigterm)
     event_free(sigterm);
-  if(http)
-    evhttp_free(http);
+  sceplab_httpd_free(s.httpd);
   if(s.base)
     event_base_free(s.base);
   if(s.iis)
