@@ -30,7 +30,8 @@ function M.register(p)
   s:flag("--ca-only"):description("GetCACert answers the CA alone instead of NDES's two RA certificates and the chain.")
   s:flag("--allow-des"):description("Accept requests enveloped with single DES, as micromdm's scepclient sends (the reply uses 3DES).")
   s:flag("--no-logs"):description("Write no IIS log in DIR/logs.")
-  s:option("--admin-user"):description("With a policy that has NDES's admin page (ndes-otp): the user /certsrv/mscep_admin/ asks for (HTTP Basic; the password from SCEPLAB_ADMIN_PASSWORD). Default: the page is open.")
+  s:option("--admin-user"):description("With a policy that has NDES's admin page (ndes-otp): the user /certsrv/mscep_admin/ asks for (HTTP Basic; the password from SCEPLAB_ADMIN_PASSWORD). Required unless --bind is a loopback address.")
+  s:flag("--admin-get-compat"):description("NDES compatibility: a GET of the admin page makes a password, as NDES's does (scrapers expect it). Off: a GET shows a form, and posting it (with its token) makes the password, so a link or an image on another web page cannot.")
   s:option("--max-connections"):description("Connections open at once (default: what `ulimit -n` holds after a reserve, at most 1024); more wait in the backlog."):convert(tonumber)
   s:option("--max-per-client"):description("Connections open at once from one client address (default 64; raise it behind a reverse proxy, whose address is every client's)."):convert(tonumber)
   s:option("--header-timeout"):description("Seconds a client has for a request line and headers, from their first byte; a trickle does not extend it (default 20)."):convert(tonumber)
@@ -343,13 +344,19 @@ local function run_serve(args)
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
     faults = args.fault, password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
-    max_connections = limits.max_connections,
+    admin_get_compat = args.admin_get_compat, max_connections = limits.max_connections,
     max_per_client = limits.max_per_client, header_timeout = limits.header_timeout, body_timeout = limits.body_timeout,
     idle_timeout = limits.idle_timeout,
     ready = function(url, pol)
       io.stdout:write("listening on ", url, "\n")
       io.stdout:flush()
       io.stderr:write(("sceplab: policy %s (%s), CA %s; Ctrl-C stops\n"):format(args.policy, pol.description, dir))
+      if pol.admin_page then
+        local admin = url:gsub("/mscep/mscep%.dll$", "/mscep_admin/")
+        io.stderr:write(("sceplab: admin page %s hands out one-time passwords (%s)%s\n"):format(admin,
+          args.admin_user and ("to " .. args.admin_user) or "to loopback clients, no credentials",
+          args.admin_user and not args.tls_cert and "; its password crosses the network in clear without --tls-cert" or ""))
+      end
     end,
     logged = args.verbose and function(line) io.stderr:write(line) end or nil,
     on_decision = args.verbose and function(req, a)

@@ -25,6 +25,8 @@
 #include <openssl/crypto.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "artifacts.h"
@@ -35,11 +37,21 @@
 #include "sceplab/scep.h"
 #include "sceplab/serve.h"
 
+#define ADMIN_TRACKED 64        /* client addresses whose failed admin logins are remembered */
+
+typedef struct admin_failure {
+  char ip[48];
+  unsigned fails;               /* in a row */
+  double until, last;           /* ms: no attempt is examined before until */
+} admin_failure;
+
 typedef struct server {
   const sceplab_serve_params *p;
   struct event_base *base;
   SSL_CTX *ssl;
   sceplab_httpd *httpd;
+  unsigned char csrf_key[32];   /* the admin form's tokens, for this run */
+  admin_failure failed[ADMIN_TRACKED];
   FILE *iis;
   char iis_name[32];
   char bind[64];
@@ -693,13 +705,30 @@ static void set_utf16_html(outcome *o, int status, const char *html)
   o->len = 2 * n + 2;
 }
 
-static int admin_authorized(server *s, const sceplab_httpd_req *rq)
+/* Whether Host names this machine's loopback: without credentials the page answers only that,
+ * so a web page whose name an attacker rebinds to 127.0.0.1 (DNS rebinding) is refused. */
+static int loopback_host(const char *host)
 {
-  const char *h = sceplab_httpd_header(rq, "Authorization");
+  char name[256], *end;
+  struct in_addr a4;
+  if(!host || strlen(host) >= sizeof(name))
+    return 0;
+  snprintf(name, sizeof(name), "%s", host);
+  if(name[0] == '[') {
+    if(!(end = strchr(name, ']')) || (end[1] && end[1] != ':'))
+      return 0;
+    *end = '\0';
+    return !strcmp(name + 1, "::1");
+  }
+  if((end = strchr(name, ':')) != NULL)
+    *end = '\0';
+  return !strcasecmp(name, "localhost") || (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
+}
+
+static int admin_authorized(server *s, const char *h)
+{
   char want[512], *b64;
   int ok;
-  if(!s->p->admin_user)
-    return 1;
   if(!h || strncasecmp(h, "Basic ", 6) != 0)
     return 0;
   snprintf(want, sizeof(want), "%s:%s", s->p->admin_user, s->p->admin_password ? s->p->admin_password : "");
@@ -707,6 +736,66 @@ static int admin_authorized(server *s, const sceplab_httpd_req *rq)
   ok = b64 && strlen(b64) == strlen(h + 6) && CRYPTO_memcmp(b64, h + 6, strlen(b64)) == 0;
   OPENSSL_cleanse(want, sizeof(want));
   free(b64);
+  return ok;
+}
+
+/* Failed admin logins of one client address: each doubles the time before the next attempt from
+ * there is examined (0.25 s, 0.5 s, 1 s, ... 30 s), so guessing goes at a few tries a minute. */
+static admin_failure *admin_failures(server *s, const char *ip, int create)
+{
+  size_t i, oldest = 0;
+  for(i = 0; i < ADMIN_TRACKED; i++) {
+    if(s->failed[i].ip[0] && !strcmp(s->failed[i].ip, ip))
+      return &s->failed[i];
+    if(s->failed[i].last < s->failed[oldest].last)
+      oldest = i;
+  }
+  if(!create)
+    return NULL;
+  memset(&s->failed[oldest], 0, sizeof(s->failed[oldest]));
+  snprintf(s->failed[oldest].ip, sizeof(s->failed[oldest].ip), "%s", ip);
+  return &s->failed[oldest];
+}
+
+/* The admin form's token: the time it was made and an HMAC of that time, the client's address
+ * and the user under a key made at start. A page elsewhere cannot read it (same-origin), so it
+ * cannot make the browser of a logged-in administrator post the form. */
+static void csrf_token(server *s, const char *peer, long long t, char *out, size_t n)
+{
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0, i;
+  char msg[256];
+  size_t o;
+  snprintf(msg, sizeof(msg), "%llx|%s|%s", t, peer, s->p->admin_user ? s->p->admin_user : "");
+  HMAC(EVP_sha256(), s->csrf_key, (int)sizeof(s->csrf_key), (const unsigned char *)msg, strlen(msg), mac, &len);
+  o = (size_t)snprintf(out, n, "%llx.", t);
+  for(i = 0; i < 16 && i < len && o + 3 <= n; i++, o += 2)
+    snprintf(out + o, n - o, "%02x", mac[i]);
+}
+
+#define CSRF_SECONDS 600
+
+static int csrf_valid(server *s, const sceplab_httpd_req *rq)
+{
+  char body[1024], want[96];
+  const char *tok;
+  struct evkeyvalq args;
+  long long t;
+  char *end;
+  int ok = 0;
+  if(!rq->body || rq->body_len >= sizeof(body))
+    return 0;
+  memcpy(body, rq->body, rq->body_len);
+  body[rq->body_len] = '\0';
+  TAILQ_INIT(&args);
+  if(evhttp_parse_query_str(body, &args) == 0 && (tok = evhttp_find_header(&args, "csrf")) != NULL) {
+    t = strtoll(tok, &end, 16);
+    if(*end == '.' && t <= (long long)time(NULL) && (long long)time(NULL) - t <= CSRF_SECONDS) {
+      csrf_token(s, rq->peer, t, want, sizeof(want));
+      ok = strlen(tok) == strlen(want) && CRYPTO_memcmp(tok, want, strlen(want)) == 0;
+    }
+  }
+  evhttp_clear_headers(&args);
   return ok;
 }
 
@@ -718,15 +807,70 @@ static void admin_page(server *s, const sceplab_httpd_req *rq, outcome *o, scepl
     "<P><Font Face=\"Arial\" Size=+1><B>Network Device Enrollment Service</B></Font>"
     "<P>Network Device Enrollment Service allows you to obtain certificates for routers or other network devices "
     "using the Simple Certificate Enrollment Protocol (SCEP).";
-  char page[2048], thumb[64] = "";
+  char page[2048], thumb[64] = "", token[96];
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned mdlen = 0, i;
   sceplab_error err;
   char *pw;
   int out;
-  if(!admin_authorized(s, rq)) {
-    snprintf(resp->headers, sizeof(resp->headers), "WWW-Authenticate: Basic realm=\"mscep_admin\"\r\n");
-    set_text(o, 401, "401 - Unauthorized: Access is denied due to invalid credentials.");
+  /* a page that shows secrets: never cached, never framed (a framed button can be clicked for
+   * the administrator by the page around it) */
+  snprintf(resp->headers, sizeof(resp->headers), "Cache-Control: no-store\r\nX-Frame-Options: DENY\r\n"
+           "Content-Security-Policy: frame-ancestors 'none'\r\n");
+  if(!s->p->admin_user && !loopback_host(sceplab_httpd_header(rq, "Host"))) {
+    set_text(o, 403, "403 - Forbidden: without --admin-user the admin page answers requests for a loopback host name only.");
+    return;
+  }
+  if(s->p->admin_user) {
+    const char *auth = sceplab_httpd_header(rq, "Authorization");
+    double now = now_ms();
+    admin_failure *f = admin_failures(s, rq->peer, 0);
+    if(f && now < f->until) {
+      /* still waiting after a failure: not examined, right or wrong */
+      size_t n = strlen(resp->headers);
+      snprintf(resp->headers + n, sizeof(resp->headers) - n, "Retry-After: %.0f\r\n", (f->until - now) / 1000 + 0.999);
+      set_text(o, 429, "429 - Too many failed logins from this address: wait and retry.");
+      return;
+    }
+    if(!admin_authorized(s, auth)) {
+      size_t n = strlen(resp->headers);
+      snprintf(resp->headers + n, sizeof(resp->headers) - n, "WWW-Authenticate: Basic realm=\"mscep_admin\"\r\n");
+      set_text(o, 401, "401 - Unauthorized: Access is denied due to invalid credentials.");
+      if(auth) { /* a wrong password, not the browser's first request without one */
+        if(!(f = admin_failures(s, rq->peer, 1)))
+          return;
+        if(now - f->last > 15 * 60 * 1000.0)
+          f->fails = 0;
+        f->fails++;
+        resp->delay_ms = 250u << (f->fails < 8 ? f->fails - 1 : 7);
+        if(resp->delay_ms > 30000)
+          resp->delay_ms = 30000;
+        f->until = now + resp->delay_ms;
+        f->last = now;
+      }
+      return;
+    }
+    if(f)
+      memset(f, 0, sizeof(*f));
+  }
+  /* the CA certificate's MD5 hash, in groups of eight hex digits, as the page shows it */
+  X509_digest(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING), EVP_md5(), md, &mdlen);
+  for(i = 0; i < mdlen && 2 * i + i / 4 + 3 < sizeof(thumb); i++)
+    snprintf(thumb + strlen(thumb), sizeof(thumb) - strlen(thumb), "%s%02X", i && i % 4 == 0 ? " " : "", md[i]);
+  if(rq->method == SCEPLAB_HTTPD_POST && !csrf_valid(s, rq)) {
+    set_text(o, 403, "403 - Forbidden: the form's token is missing, wrong or older than 10 minutes: reload the page.");
+    return;
+  }
+  if(rq->method != SCEPLAB_HTTPD_POST && !s->p->admin_get_compat) {
+    /* a GET only shows the form: a password is made by posting it, so a link or an <img> on any
+     * page the administrator opens cannot make (and use up) one */
+    csrf_token(s, rq->peer, (long long)time(NULL), token, sizeof(token));
+    snprintf(page, sizeof(page),
+             "%s<P> The thumbprint (hash value) for the CA certificate is: <B> %s </B>"
+             "<P><Form Method=\"POST\" Action=\"/certsrv/mscep_admin/\"><Input Type=\"hidden\" Name=\"csrf\" Value=\"%s\">"
+             "<Input Type=\"submit\" Value=\"Get an enrollment challenge password\"></Form>"
+             "</Font></Body></HTML>", head, thumb, token);
+    set_utf16_html(o, 200, page);
     return;
   }
   sceplab_err_clear(&err);
@@ -741,10 +885,6 @@ static void admin_page(server *s, const sceplab_httpd_req *rq, outcome *o, scepl
     set_text(o, 500, err.msg);
     return;
   }
-  /* the CA certificate's MD5 hash, in groups of eight hex digits, as the page shows it */
-  X509_digest(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING), EVP_md5(), md, &mdlen);
-  for(i = 0; i < mdlen && 2 * i + i / 4 + 3 < sizeof(thumb); i++)
-    snprintf(thumb + strlen(thumb), sizeof(thumb) - strlen(thumb), "%s%02X", i && i % 4 == 0 ? " " : "", md[i]);
   snprintf(page, sizeof(page),
            "%s<P>To complete certificate enrollment for your network device you will need the following information:"
            "<P> The thumbprint (hash value) for the CA certificate is: <B> %s </B>"
@@ -864,7 +1004,7 @@ static void handle(void *arg, const sceplab_httpd_req *rq, sceplab_httpd_resp *r
   if(query)
     evhttp_parse_query_str(query, &args);
   op = evhttp_find_header(&args, "operation");
-  if(s->p->admin_page && is_admin_path(dpath) && (cmd == SCEPLAB_HTTPD_GET || cmd == SCEPLAB_HTTPD_HEAD))
+  if(s->p->admin_page && is_admin_path(dpath) && (cmd == SCEPLAB_HTTPD_GET || cmd == SCEPLAB_HTTPD_HEAD || cmd == SCEPLAB_HTTPD_POST))
     admin_page(s, rq, &o, resp);
   else if(!is_scep_path(dpath))
     set_text(&o, 404, "Not Found");
@@ -1094,7 +1234,17 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   hp.ud = &s;
   if(!(s.httpd = sceplab_httpd_new(s.base, &hp, err)))
     goto out;
+  if(p->admin_page && !p->admin_user && !sceplab_httpd_loopback(s.httpd)) {
+    /* the page hands out one-time passwords: open to a network, it hands them to the network */
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "the admin page (/certsrv/mscep_admin/) hands out one-time passwords: listening "
+                    "on %s, not a loopback address, it needs --admin-user (password in SCEPLAB_ADMIN_PASSWORD)", s.bind);
+    goto out;
+  }
   s.port = sceplab_httpd_port(s.httpd);
+  if(RAND_bytes(s.csrf_key, sizeof(s.csrf_key)) != 1) {
+    sceplab_err_set(err, SCEPLAB_E_CRYPTO, "no random bytes");
+    goto out;
+  }
   if(p->log_dir && mkdir(p->log_dir, 0755) != 0 && errno != EEXIST) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p->log_dir, strerror(errno));
     goto out;
@@ -1167,6 +1317,7 @@ out:
   X509_STORE_free(s.trust);
   X509_free(s.policy);
   SSL_CTX_free(s.ssl);
+  OPENSSL_cleanse(s.csrf_key, sizeof(s.csrf_key));
   free(s.cacert);
   free(s.nextca);
   sigaction(SIGPIPE, &old_pipe, NULL);

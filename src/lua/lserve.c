@@ -523,7 +523,7 @@ static void logged_cb(void *ud, const char *line)
 
 /* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
  * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
- * admin_page, admin_user, admin_password, password_max, max_connections, max_per_client,
+ * admin_page, admin_user, admin_password, admin_get_compat, password_max, max_connections, max_per_client,
  * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line)} */
 /* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
  * functions, when given, are pushed at 4 and 5. */
@@ -560,7 +560,9 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->crs_hold = lua_toboolean(L, -1);
   lua_getfield(L, 2, "admin_page");
   p->admin_page = lua_toboolean(L, -1);
-  lua_pop(L, 5);
+  lua_getfield(L, 2, "admin_get_compat");
+  p->admin_get_compat = lua_toboolean(L, -1);
+  lua_pop(L, 6);
   p->host = opt_str(L, 2, "host");
   p->admin_user = opt_str(L, 2, "admin_user");
   p->clock_file = opt_str(L, 2, "clock_file");

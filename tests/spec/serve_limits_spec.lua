@@ -1,7 +1,7 @@
 -- sceplab serve under attack, as a client on the device network attacks it: out of descriptors,
--- slow lorises, pipelining, odd requests. Hostile clients are tests/interop/http_attack.py (raw
--- sockets); what the server does is read from /proc (CPU, peak memory), its stderr and what the
--- peers get back.
+-- slow lorises, pipelining, the admin page, odd requests. Hostile clients are
+-- tests/interop/http_attack.py (raw sockets); what the server does is read from /proc (CPU, peak
+-- memory), its stderr, its database (the sqlite3 tool) and what the peers get back.
 local h = require "helper"
 local json = require "cjson"
 
@@ -16,18 +16,21 @@ end
 
 local function sleep(s) os.execute("sleep " .. s) end
 
--- every process a test starts is stopped after it, whether it passed or not
+-- waits for a process to end, at most seconds
+local function wait_pid(pid, seconds)
+  os.execute(("for i in $(seq %d); do kill -0 %s 2>/dev/null || break; sleep 0.1; done"):format(seconds * 10, pid))
+end
+
+-- every process a test starts is stopped after it, whether it passed or not; stopped means gone
+-- (a server closing its database still holds it)
 local live = {}
 local function track(pid) live[pid] = true return pid end
 local function halt(pid)
   if pid and live[pid] then
     live[pid] = nil
     h.kill(pid)
+    wait_pid(pid, 10)
   end
-end
--- waits for a process to end, at most seconds
-local function wait_pid(pid, seconds)
-  os.execute(("for i in $(seq %d); do kill -0 %s 2>/dev/null || break; sleep 0.1; done"):format(seconds * 10, pid))
 end
 after_each(function()
   for pid in pairs(live) do halt(pid) end
@@ -107,6 +110,10 @@ local shared
 local function shared_ca()
   shared = shared or new_ca()
   return shared
+end
+
+local function sql(dir, query)
+  return (sh_out(("sqlite3 -cmd '.timeout 5000' %s %s"):format(h.shquote(dir .. "/ca.db"), h.shquote(query))))
 end
 
 describe("sceplab serve out of file descriptors", function()
@@ -231,6 +238,108 @@ describe("sceplab serve keep-alive", function()
     assert.matches("^HTTP/1.1 200", r.second or ("closed: " .. tostring(r.error)))
     assert.matches(": OK", (sh_out(("openssl verify -CAfile %s -untrusted %s %s"):format(h.shquote(dir .. "/root.pem"),
       h.shquote(dir .. "/ca.pem"), h.shquote(work .. "/cert.pem")))))
+  end)
+end)
+
+describe("sceplab serve's admin page", function()
+  local function admin(s) return s.base .. "/certsrv/mscep_admin/" end
+
+  -- the page as text (UTF-16 on the wire, as NDES sends it), and the HTTP status
+  local function page(s, extra)
+    local body, hdr = h.tmpname(), h.tmpname()
+    sh_out(("curl -s -m 40 -D %s -o %s %s %s"):format(h.shquote(hdr), h.shquote(body), extra or "", h.shquote(admin(s))))
+    local status = h.read(hdr):match("^HTTP/1.1 (%d+)")
+    local text = size(body) > 0 and h.read(body):sub(1, 2) == "\255\254" and sh_out("iconv -f UTF-16 -t UTF-8 " .. h.shquote(body))
+                 or h.read(body)
+    return status, text, h.read(hdr)
+  end
+
+  local function outstanding(dir)
+    return tonumber((sql(dir, "SELECT count(*) FROM challenges WHERE used IS NULL")))
+  end
+
+  it("refuses to start on an address other than loopback without credentials", function()
+    local dir = shared_ca()
+    -- (timeout: a server that starts would run until stopped)
+    local err = sh_out(("timeout 20 %s serve --dir %s --port 0 --bind 0.0.0.0 --policy ndes-otp </dev/null 2>&1; echo exit $?")
+      :format(h.shquote(h.bin), h.shquote(dir)))
+    assert.matches("exit 2\n$", err)
+    assert.matches("the admin page (/certsrv/mscep_admin/) hands out one-time passwords: listening on 0.0.0.0, not a " ..
+      "loopback address, it needs --admin-user", err, 1, true)
+    -- a policy without the page binds anywhere; with credentials the page does too
+    local s = start(dir, { "--bind", "0.0.0.0", "--policy", "ndes-otp", "--admin-user", "ndesadmin" },
+                    { SCEPLAB_ADMIN_PASSWORD = "adm1n" })
+    assert.matches("admin page .* hands out one%-time passwords %(to ndesadmin%); its password crosses the network " ..
+      "in clear without %-%-tls%-cert", h.read(s.log))
+    stop(s)
+  end)
+
+  it("makes a password on a POST with the form's token only: not on a GET, not on a forged token", function()
+    local dir = new_ca()
+    local s = start(dir, { "--policy", "ndes-otp" })
+    local st, text, hdr = page(s)
+    assert.are.equal("200", st)
+    assert.matches("X-Frame-Options: DENY", hdr, 1, true)
+    assert.is_nil(text:find("enrollment challenge password is", 1, true))
+    assert.are.equal(0, outstanding(dir)) -- before: each GET made one (an <img> tag drained the cache)
+    local token = text:match('Name="csrf" Value="([%x.]+)"')
+    assert.is_string(token, text)
+    assert.are.equal("403", (page(s, "-X POST")))
+    assert.are.equal("403", (page(s, "--data csrf=" .. token:match("^%x+%.") .. ("0"):rep(32))))
+    assert.are.equal("403", (page(s, "--data csrf=" .. token .. "00")))
+    assert.are.equal(0, outstanding(dir))
+    -- a page another site's DNS name was rebound to this address for: not the loopback Host
+    assert.are.equal("403", (page(s, "-H 'Host: attacker.example'")))
+    local st2, text2 = page(s, "--data csrf=" .. token)
+    assert.are.equal("200", st2)
+    local pw = text2:match("[Tt]he enrollment challenge password is: <B> (%x+) </B>")
+    assert.is_string(pw, text2)
+    assert.are.equal(1, outstanding(dir))
+    local key = h.tmpname()
+    local code = h.sceplab_env({ SCEPLAB_CHALLENGE = pw }, { "enroll", "--url", s.url, "--subject", "CN=router",
+                                 "--key-out", key .. ".key", "--cert-out", key .. ".pem" })
+    stop(s)
+    assert.are.equal(0, code)
+    -- NDES's own behavior on request: a GET makes one
+    local s2 = start(dir, { "--policy", "ndes-otp", "--admin-get-compat" })
+    local st3, text3 = page(s2)
+    stop(s2)
+    assert.are.equal("200", st3)
+    assert.matches("enrollment challenge password is: <B> %x+ </B>", text3)
+    assert.are.equal(1, outstanding(dir))
+  end)
+
+  it("backs off failed logins: each wrong password doubles the wait, attempts within it are not examined", function()
+    local s = start(shared_ca(), { "--policy", "ndes-otp", "--admin-user", "ndesadmin", "--admin-get-compat" },
+                    { SCEPLAB_ADMIN_PASSWORD = "adm1n" })
+    local function timed(user)
+      local out = sh_out(("curl -s -o /dev/null -m 40 -w '%%{http_code} %%{time_total}' -u %s %s"):format(
+        h.shquote(user), h.shquote(admin(s))))
+      local code, t = out:match("(%d+) ([%d.]+)")
+      return code, tonumber(t)
+    end
+    local times = {}
+    for i = 1, 3 do
+      local code, t = timed("ndesadmin:guess" .. i)
+      assert.are.equal("401", code)
+      times[i] = t
+    end
+    -- the fourth wrong answer comes 2 s late; the right password sent meanwhile is not examined
+    local out = h.tmpname()
+    local fourth = track(h.spawn(("curl -s -o /dev/null -m 40 -w '%%{http_code} %%{time_total}' -u ndesadmin:guess4 %s"):format(
+      h.shquote(admin(s))), out))
+    sleep(0.5)
+    local locked = timed("ndesadmin:adm1n")
+    wait_pid(fourth, 40)
+    local c4, t4 = h.read(out):match("(%d+) ([%d.]+)")
+    times[4] = tonumber(t4)
+    local ok = timed("ndesadmin:adm1n")
+    stop(s)
+    -- before: 300 wrong passwords took 2.4 s
+    assert.is_true(times[1] >= 0.2 and times[2] >= 0.45 and times[3] >= 0.95 and times[4] >= 1.9, json.encode(times))
+    assert.are.equal("401", c4)
+    assert.are.equal("429", locked)
+    assert.are.equal("200", ok)
   end)
 end)
 

@@ -110,6 +110,8 @@ typedef struct sceplab_serve_params {
   const char *admin_user;       /* HTTP Basic credentials the admin page asks for (NDES: Windows
                                  * authentication), or NULL: open to whoever reaches it */
   const char *admin_password;
+  int admin_get_compat;         /* a GET of the admin page makes a password, as NDES's does (default: a
+                                 * GET shows a form whose POST, with its token, makes one) */
   int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
   int ca_latency_ms;            /* a slow CA: each issuance takes this long (inside its transaction) */
   unsigned faults;              /* SCEPLAB_FAULT_* bits */
@@ -134,7 +136,8 @@ typedef struct sceplab_serve_params {
 } sceplab_serve_params;
 
 /* Serves until SIGINT or SIGTERM: 0, or -1 with err when it cannot start (address in use,
- * unreadable TLS files, libevent missing, limits the descriptors cannot hold). */
+ * unreadable TLS files, libevent missing, limits the descriptors cannot hold, an admin page
+ * without credentials on an address other than loopback). */
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err);
 
 #ifdef __cplusplus
