@@ -42,6 +42,10 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS challenges(value TEXT PRIMARY KEY, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
   " used INTEGER);";
 
+#define CHALLENGE_PREFIX "sha256:"
+
+static int exec_simple(sceplab_ca *ca, const char *sql);
+
 /* -1, with err naming the database, what was being done and SQLite's message. */
 static int db_fail(sceplab_ca *ca, sceplab_error *err, const char *what)
 {
@@ -203,6 +207,90 @@ static int save_pair(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sc
   return rc;
 }
 
+/* Takes from path's mode whatever keep does not allow (an owned file or directory; a missing
+ * one is fine): the state directory and ca.db hold keys and unused passwords. */
+static int narrow_mode(const char *path, mode_t keep, sceplab_error *err)
+{
+  struct stat st;
+  if(lstat(path, &st) != 0 || S_ISLNK(st.st_mode) || st.st_uid != geteuid() || !(st.st_mode & 07777 & ~keep))
+    return 0;
+  if(chmod(path, st.st_mode & keep) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno)), -1;
+  return 0;
+}
+
+/* ca.db and the -wal and -shm files SQLite makes beside it with ca.db's mode: 0600, whatever
+ * the umask, and narrowed in a directory made before. */
+static int db_modes(const char *dir, sceplab_error *err)
+{
+  static const char *const ext[] = {".db", ".db-wal", ".db-shm"};
+  size_t i;
+  int rc = 0;
+  for(i = 0; i < 3 && rc == 0; i++) {
+    char *p = path_of(dir, "ca", ext[i]);
+    rc = p ? narrow_mode(p, 0600, err) : (sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1);
+    free(p);
+  }
+  return rc;
+}
+
+/* "sha256:" and the hex SHA-256 of a one-time password, as ca.db keeps it. */
+static void challenge_digest(const char *pw, char out[72])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0, i;
+  EVP_Digest(pw, strlen(pw), md, &len, EVP_sha256(), NULL);
+  snprintf(out, 72, CHALLENGE_PREFIX);
+  for(i = 0; i < len && i < 32; i++)
+    snprintf(out + strlen(CHALLENGE_PREFIX) + 2 * i, 3, "%02x", md[i]);
+  OPENSSL_cleanse(md, sizeof(md));
+}
+
+/* A database from before one-time passwords were hashed: each kept in clear is replaced by its
+ * digest, then the WAL is checkpointed and truncated so no clear copy stays there either (and
+ * secure_delete zeroes the old cells). Does nothing, and writes nothing, when none is left. */
+static int hash_old_challenges(sceplab_ca *ca, sceplab_error *err)
+{
+  static const char find[] = "SELECT value FROM challenges WHERE value NOT LIKE '" CHALLENGE_PREFIX "%' LIMIT 1";
+  sqlite3_stmt *st = NULL, *up = NULL;
+  int rc = -1, more;
+  if(sqlite3_prepare_v2(ca->db, find, -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "reading one-time passwords");
+  more = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  st = NULL;
+  if(!more)
+    return 0;
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)
+    return db_fail(ca, err, "hashing one-time passwords");
+  if(sqlite3_prepare_v2(ca->db, find, -1, &st, NULL) != SQLITE_OK ||
+     sqlite3_prepare_v2(ca->db, "UPDATE challenges SET value = ?1 WHERE value = ?2", -1, &up, NULL) != SQLITE_OK)
+    goto out;
+  while(sqlite3_step(st) == SQLITE_ROW) {
+    char digest[72];
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    challenge_digest(v ? v : "", digest);
+    sqlite3_bind_text(up, 1, digest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(up, 2, v ? v : "", -1, SQLITE_TRANSIENT);
+    if(sqlite3_step(up) != SQLITE_DONE)
+      goto out;
+    sqlite3_reset(up);
+    sqlite3_reset(st);
+  }
+  if(exec_simple(ca, "COMMIT") != 0)
+    goto out;
+  rc = 0;
+  exec_simple(ca, "PRAGMA wal_checkpoint(TRUNCATE)");
+out:
+  sqlite3_finalize(st);
+  sqlite3_finalize(up);
+  if(rc != 0) {
+    db_fail(ca, err, "hashing one-time passwords");
+    exec_simple(ca, "ROLLBACK");
+  }
+  return rc;
+}
+
 static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
 {
   char *p = path_of(ca->dir, "ca", ".db");
@@ -212,6 +300,23 @@ static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
     return -1;
   }
   if(sceplab_optlib_need(SCEPLAB_LIB_SQLITE, err) != 0) {
+    free(p);
+    return -1;
+  }
+  if(create) {
+    /* SQLite would make it 0644 (umask permitting): made here first, 0600, and the -wal and
+     * -shm files SQLite adds later take its mode */
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if(fd < 0 || fchmod(fd, 0600) != 0) {
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p, strerror(errno));
+      if(fd >= 0)
+        close(fd);
+      free(p);
+      return -1;
+    }
+    close(fd);
+  }
+  if(db_modes(ca->dir, err) != 0) {
     free(p);
     return -1;
   }
@@ -229,7 +334,10 @@ static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
   sqlite3_busy_timeout(ca->db, 5000);
   if(sqlite3_exec(ca->db, schema, NULL, NULL, NULL) != SQLITE_OK)
     return db_fail(ca, err, "schema");
-  return 0;
+  /* a deleted or replaced password leaves no copy in the database's free pages */
+  if(exec_simple(ca, "PRAGMA secure_delete=ON") != 0)
+    return db_fail(ca, err, "schema");
+  return hash_old_challenges(ca, err);
 }
 
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
@@ -254,6 +362,9 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", dir, strerror(errno));
     return -1;
   }
+  /* an existing directory (made by hand, or by a tool with a wide umask) is made private too */
+  if(narrow_mode(dir, 0700, err) != 0)
+    return -1;
   dbp = path_of(dir, "ca", ".db");
   if(!dbp) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
@@ -431,7 +542,7 @@ sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
     free(kp);
     ERR_clear_error();
   }
-  if(open_db(ca, 0, err) != 0) {
+  if(narrow_mode(dir, 0700, err) != 0 || open_db(ca, 0, err) != 0) {
     sceplab_ca_close(ca);
     return NULL;
   }
@@ -1061,7 +1172,11 @@ char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err)
     free(hex);
     return (void)db_fail(ca, err, "recording a challenge"), NULL;
   }
-  sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+  {
+    char digest[72];
+    challenge_digest(hex, digest);
+    sqlite3_bind_text(st, 1, digest, -1, SQLITE_TRANSIENT);
+  }
   sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)now + 60LL * (minutes > 0 ? minutes : 60));
   if(sqlite3_step(st) != SQLITE_DONE) {
@@ -1081,8 +1196,12 @@ int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_erro
   if(sqlite3_prepare_v2(ca->db, "UPDATE challenges SET used = ?1 WHERE value = ?2 AND used IS NULL AND expires >= ?1",
                         -1, &st, NULL) != SQLITE_OK)
     return db_fail(ca, err, "checking a challenge");
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-  sqlite3_bind_text(st, 2, challenge, -1, SQLITE_TRANSIENT);
+  {
+    char digest[72];
+    challenge_digest(challenge, digest);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_TRANSIENT);
+  }
   rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(ca->db) > 0 : db_fail(ca, err, "checking a challenge");
   sqlite3_finalize(st);
   return rc;

@@ -165,7 +165,7 @@ static void iis_write(server *s, const char *method, const char *stem, const cha
       fclose(s->iis);
     snprintf(path, sizeof(path), "%s/%s", s->p->log_dir, name);
     fresh = stat(path, &st) != 0 || st.st_size == 0;
-    s->iis = fopen(path, "a");
+    s->iis = sceplab_art_fopen(path, "a");
     snprintf(s->iis_name, sizeof(s->iis_name), "%s", name);
     if(s->iis && fresh)
       fprintf(s->iis, "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
@@ -1245,7 +1245,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
     sceplab_err_set(err, SCEPLAB_E_CRYPTO, "no random bytes");
     goto out;
   }
-  if(p->log_dir && mkdir(p->log_dir, 0755) != 0 && errno != EEXIST) {
+  if(p->log_dir && sceplab_art_mkdir(p->log_dir) != 0) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p->log_dir, strerror(errno));
     goto out;
   }

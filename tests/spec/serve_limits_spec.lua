@@ -1,5 +1,5 @@
 -- sceplab serve under attack, as a client on the device network attacks it: out of descriptors,
--- slow lorises, pipelining, the admin page, odd requests. Hostile clients are
+-- slow lorises, pipelining, the admin page, secrets on disk, odd requests. Hostile clients are
 -- tests/interop/http_attack.py (raw sockets); what the server does is read from /proc (CPU, peak
 -- memory), its stderr, its database (the sqlite3 tool) and what the peers get back.
 local h = require "helper"
@@ -340,6 +340,58 @@ describe("sceplab serve's admin page", function()
     assert.are.equal("401", c4)
     assert.are.equal("429", locked)
     assert.are.equal("200", ok)
+  end)
+end)
+
+describe("sceplab serve's secrets on disk", function()
+  local function mode(path) return (sh_out("stat -c %a " .. h.shquote(path))):match("%d+") end
+
+  it("keeps the state directory 0700, ca.db and its WAL 0600 and the logs 0640 under umask 000", function()
+    local dir = h.tmpname()
+    assert(os.execute("mkdir -m 0755 " .. h.shquote(dir)))
+    local code, _, err = h.sceplab({ "ca", "init", "--dir", dir }) -- the directory exists: made private all the same
+    assert.are.equal(0, code, err)
+    -- a log the server appends to from before, world-writable
+    assert(os.execute(("mkdir -m 0777 %s/logs && touch %s/logs/NDESPlugin.log && chmod 0666 %s/logs/NDESPlugin.log")
+      :format(h.shquote(dir), h.shquote(dir), h.shquote(dir))))
+    local s = start(dir, { "--policy", "intune" }, {}, "umask 000")
+    assert.are.equal("403", status_of(s.url)) -- a line in the IIS log
+    local modes = {}
+    for _, f in ipairs({ "", "/ca.db", "/ca.db-wal", "/ca.db-shm", "/logs", "/logs/NDESPlugin.log" }) do
+      modes[f] = mode(dir .. f)
+    end
+    local iis = (sh_out("ls " .. h.shquote(dir .. "/logs"))):match("u_ex%d+%.log")
+    modes.iis = iis and mode(dir .. "/logs/" .. iis)
+    stop(s)
+    -- before: 0755 kept, ca.db and its WAL 0644, the IIS log 0666
+    assert.are.same({ [""] = "700", ["/ca.db"] = "600", ["/ca.db-wal"] = "600", ["/ca.db-shm"] = "600", ["/logs"] = "750",
+                      ["/logs/NDESPlugin.log"] = "640", iis = "640" }, modes)
+  end)
+
+  it("keeps one-time passwords as SHA-256 digests, and hashes those an older ca.db kept in clear", function()
+    local dir = new_ca()
+    local _, pw = h.sceplab({ "ca", "challenge", "--dir", dir })
+    pw = pw:match("^(%x+)\n$")
+    assert.is_string(pw)
+    local stored = sql(dir, "SELECT value FROM challenges")
+    assert.is_nil(stored:find(pw, 1, true), "the password is in ca.db: " .. stored)
+    assert.matches("^sha256:%x+\n$", stored)
+    -- a database from before: a password in clear, found and converted when the CA is opened
+    local now = os.time()
+    sql(dir, ("INSERT INTO challenges(value, created, expires) VALUES('0123456789ABCDEF', %d, %d)"):format(now, now + 3600))
+    assert.are.equal(0, (h.sceplab({ "ca", "list", "--dir", dir })))
+    assert.are.equal("0", (sql(dir, "SELECT count(*) FROM challenges WHERE value NOT LIKE 'sha256:%'")):match("%d+"))
+    assert.is_nil(h.read(dir .. "/ca.db"):find("0123456789ABCDEF", 1, true))
+    -- both still work, once
+    local s = start(dir, { "--policy", "ndes-otp" }, {})
+    local function enroll(secret)
+      local key = h.tmpname()
+      return (h.sceplab_env({ SCEPLAB_CHALLENGE = secret }, { "enroll", "--url", s.url, "--subject", "CN=otp",
+                                                              "--key-out", key .. ".key", "--cert-out", key .. ".pem" }))
+    end
+    local a, b, again = enroll(pw), enroll("0123456789ABCDEF"), enroll(pw)
+    stop(s)
+    assert.are.same({ 0, 0, 1 }, { a, b, again })
   end)
 end)
 

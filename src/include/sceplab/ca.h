@@ -107,7 +107,7 @@ int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, in
                           char **key_pem, sceplab_error *err);
 
 /* One-time challenges (NDES's admin page): a new random one valid for minutes, and its use
- * (1 valid and now used, 0 unknown, used or expired). */
+ * (1 valid and now used, 0 unknown, used or expired). ca.db keeps their SHA-256 digests only. */
 char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err);
 int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_error *err);
 /* How many one-time challenges are unused and unexpired (NDES's password cache), or -1. */
