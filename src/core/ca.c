@@ -40,7 +40,11 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS certificates(serial TEXT PRIMARY KEY, subject TEXT NOT NULL, not_before INTEGER,"
   " not_after INTEGER, der BLOB NOT NULL, transaction_id TEXT, revoked_at INTEGER, reason INTEGER);"
   "CREATE TABLE IF NOT EXISTS challenges(value TEXT PRIMARY KEY, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
-  " used INTEGER);";
+  " used INTEGER);"
+  /* the current CRL (one row): GetCRL answers it until a revocation, a new issuing CA or half
+   * its validity calls for a new one */
+  "CREATE TABLE IF NOT EXISTS crl(id INTEGER PRIMARY KEY CHECK(id = 1), number INTEGER NOT NULL, der BLOB NOT NULL,"
+  " this_update INTEGER NOT NULL, next_update INTEGER NOT NULL, revoked INTEGER NOT NULL, issuer TEXT NOT NULL);";
 
 #define CHALLENGE_PREFIX "sha256:"
 
@@ -1100,8 +1104,16 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
   ASN1_TIME *t = ASN1_TIME_new();
   ASN1_INTEGER *number = ASN1_INTEGER_new();
   unsigned char *der = NULL, *p;
-  int ok, n;
-  long long num = 1;
+  char *thumb = sceplab_thumbprint(issuer, EVP_sha1());
+  int ok, n = 0, db_ok = 0;
+  long long num = 1, revoked = 0;
+  time_t now = time(NULL);
+  days = days > 0 ? days : 7;
+  /* one transaction: the number, the revocations listed and the CRL kept as current agree */
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0) {
+    db_fail(ca, err, "making a CRL");
+    goto done;
+  }
   /* the CRL number goes up by one each time one is made */
   if(exec_simple(ca, "INSERT INTO meta(key, value) VALUES('crl_number', '1') ON CONFLICT(key) DO UPDATE SET"
                      " value = CAST(value AS INTEGER) + 1") == 0 &&
@@ -1110,10 +1122,10 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
     num = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
   st = NULL;
-  ok = crl && t && number && X509_CRL_set_version(crl, 1) && X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
-       X509_gmtime_adj(t, 0) && X509_CRL_set1_lastUpdate(crl, t) && X509_time_adj_ex(t, days > 0 ? days : 7, 0, NULL) &&
-       X509_CRL_set1_nextUpdate(crl, t) && ASN1_INTEGER_set_int64(number, num) &&
-       X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0);
+  ok = thumb && crl && t && number && X509_CRL_set_version(crl, 1) &&
+       X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) && ASN1_TIME_set(t, now) &&
+       X509_CRL_set1_lastUpdate(crl, t) && X509_time_adj_ex(t, days, 0, &now) && X509_CRL_set1_nextUpdate(crl, t) &&
+       ASN1_INTEGER_set_int64(number, num) && X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0);
   if(ok && sqlite3_prepare_v2(ca->db, "SELECT serial, revoked_at, reason FROM certificates WHERE revoked_at IS NOT NULL",
                               -1, &st, NULL) == SQLITE_OK) {
     while(ok && sqlite3_step(st) == SQLITE_ROW) {
@@ -1133,25 +1145,69 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
       ASN1_INTEGER_free(serial);
       ASN1_TIME_free(when);
       ASN1_ENUMERATED_free(reason);
+      revoked++;
     }
   }
   else
     ok = 0;
   sqlite3_finalize(st);
+  st = NULL;
   ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ca->key[SCEPLAB_CA_ISSUING], EVP_sha256()) > 0 &&
        (n = i2d_X509_CRL(crl, NULL)) > 0 && (der = malloc((size_t)n)) != NULL;
   if(ok) {
     p = der;
     i2d_X509_CRL(crl, &p);
     *len = (size_t)n;
+    /* kept as the current CRL, with what it was made from, for sceplab_ca_crl_current */
+    if(sqlite3_prepare_v2(ca->db, "INSERT OR REPLACE INTO crl(id, number, der, this_update, next_update, revoked, issuer)"
+                          " VALUES(1, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_bind_int64(st, 1, (sqlite3_int64)num);
+      sqlite3_bind_blob(st, 2, der, n, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+      sqlite3_bind_int64(st, 4, (sqlite3_int64)now + 86400LL * days);
+      sqlite3_bind_int64(st, 5, (sqlite3_int64)revoked);
+      sqlite3_bind_text(st, 6, thumb, -1, SQLITE_TRANSIENT);
+      db_ok = sqlite3_step(st) == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    if(!db_ok || exec_simple(ca, "COMMIT") != 0) {
+      db_fail(ca, err, "recording the CRL");
+      free(der);
+      der = NULL;
+    }
   }
   else
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the CRL");
+  if(!der)
+    exec_simple(ca, "ROLLBACK");
+done:
   X509_CRL_free(crl);
   ASN1_TIME_free(t);
   ASN1_INTEGER_free(number);
+  free(thumb);
   ERR_clear_error();
   return der;
+}
+
+unsigned char *sceplab_ca_crl_current(sceplab_ca *ca, int days, size_t *len, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  unsigned char *der = NULL;
+  char *thumb = sceplab_thumbprint(ca->cert[SCEPLAB_CA_ISSUING], EVP_sha1());
+  /* re-signed before its nextUpdate (at half its validity), at a revocation, or when the issuing
+   * CA changed (rollover) */
+  if(thumb && sqlite3_prepare_v2(ca->db, "SELECT der FROM crl WHERE issuer = ?1 AND ?2 >= this_update AND"
+                                 " ?2 < this_update + (next_update - this_update) / 2 AND"
+                                 " revoked = (SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL)",
+                                 -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, thumb, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+    if(sqlite3_step(st) == SQLITE_ROW)
+      der = blob_copy(st, 0, len);
+  }
+  sqlite3_finalize(st);
+  free(thumb);
+  return der ? der : sceplab_ca_crl(ca, days, len, err);
 }
 
 char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err)

@@ -660,7 +660,7 @@ static void pkioperation(server *s, const unsigned char *der, size_t n, const ch
   }
   else if(rq.message_type == SCEPLAB_MSG_GETCRL) {
     size_t cn = 0;
-    unsigned char *crl = sceplab_ca_crl(ca, 7, &cn, &err);
+    unsigned char *crl = sceplab_ca_crl_current(ca, 7, &cn, &err); /* signed anew only when needed */
     content = crl ? sceplab_degenerate(NULL, 0, crl, cn, &clen, &err) : NULL;
     status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     free(crl);
