@@ -31,7 +31,13 @@ function M.register(p)
   s:flag("--ca-only"):description("GetCACert answers the CA alone instead of NDES's two RA certificates and the chain.")
   s:flag("--allow-des"):description("Accept requests enveloped with single DES, as micromdm's scepclient sends (the reply uses 3DES).")
   s:flag("--no-logs"):description("Write no IIS log in DIR/logs.")
-  s:option("--admin-user"):description("With a policy that has NDES's admin page (ndes-otp): the user /certsrv/mscep_admin/ asks for (HTTP Basic; the password from SCEPLAB_ADMIN_PASSWORD). Default: the page is open.")
+  s:option("--admin-user"):description("With a policy that has NDES's admin page (ndes-otp): the user /certsrv/mscep_admin/ asks for (HTTP Basic; the password from SCEPLAB_ADMIN_PASSWORD). Required unless --bind is a loopback address.")
+  s:flag("--admin-get-compat"):description("NDES compatibility: a GET of the admin page makes a password, as NDES's does (scrapers expect it). Off: a GET shows a form, and posting it (with its token) makes the password, so a link or an image on another web page cannot.")
+  s:option("--max-connections"):description("Connections open at once (default: what `ulimit -n` holds after a reserve, at most 1024); more wait in the backlog."):convert(tonumber)
+  s:option("--max-per-client"):description("Connections open at once from one client address (default 64; raise it behind a reverse proxy, whose address is every client's)."):convert(tonumber)
+  s:option("--header-timeout"):description("Seconds a client has for a request line and headers, from their first byte; a trickle does not extend it (default 20)."):convert(tonumber)
+  s:option("--body-timeout"):description("Seconds a client has for a request body, from the end of its headers (default 60)."):convert(tonumber)
+  s:option("--idle-timeout"):description("Seconds an idle keep-alive connection stays open between requests, said in the Keep-Alive header (default 120, as IIS)."):convert(tonumber)
   local fault_names = {}
   for _, f in ipairs(core.faults()) do fault_names[#fault_names + 1] = f.name end
   s:option("--fault"):description("Play a failure as the real system shows it (repeatable): " .. table.concat(fault_names, ", ") .. " (docs/cli.md)."):count("*")
@@ -326,15 +332,33 @@ local function run_serve(args)
   end
   local port = math.tointeger(args.port)
   if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
+  local limits = {}
+  for _, k in ipairs({ "max_connections", "max_per_client", "header_timeout", "body_timeout", "idle_timeout" }) do
+    local v = args[k]
+    if v ~= nil then
+      local n = math.tointeger(v)
+      if not n or n < 1 or n > 1000000 then stderr("--%s must be a whole number from 1 to 1000000", (k:gsub("_", "-"))) return 2 end
+      limits[k] = n
+    end
+  end
   local ok, err, code = serve.run({
     dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
     faults = args.fault, password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
+    admin_get_compat = args.admin_get_compat, max_connections = limits.max_connections,
+    max_per_client = limits.max_per_client, header_timeout = limits.header_timeout, body_timeout = limits.body_timeout,
+    idle_timeout = limits.idle_timeout,
     ready = function(url, pol)
       io.stdout:write("listening on ", url, "\n")
       io.stdout:flush()
       io.stderr:write(("sceplab: policy %s (%s), CA %s; Ctrl-C stops\n"):format(args.policy, pol.description, dir))
+      if pol.admin_page then
+        local admin = url:gsub("/mscep/mscep%.dll$", "/mscep_admin/")
+        io.stderr:write(("sceplab: admin page %s hands out one-time passwords (%s)%s\n"):format(admin,
+          args.admin_user and ("to " .. args.admin_user) or "to loopback clients, no credentials",
+          args.admin_user and not args.tls_cert and "; its password crosses the network in clear without --tls-cert" or ""))
+      end
     end,
     -- each line from the server is one line here, whatever a device put in it
     logged = args.verbose and function(line) io.stderr:write(visible((line:gsub("\n$", "")), true), "\n") end or nil,

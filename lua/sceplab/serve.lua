@@ -140,7 +140,8 @@ end
 
 --- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
--- admin_password, password_max, ca_latency_ms, faults (names: core.faults()), clock (a function),
+-- admin_password, admin_get_compat, password_max, ca_latency_ms, faults (names: core.faults()),
+-- max_connections, max_per_client, header_timeout, body_timeout, idle_timeout (seconds), clock (a function),
 -- clock_file (a virtual clock: seconds to add to real time, read at each request), ready(url),
 -- logged(line), on_decision(req, answer).
 -- Returns true | nil, message, code.
@@ -163,6 +164,9 @@ local function prepare(opts)
     caps = table.concat(caps, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
     connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
     admin_page = pol.admin_page, admin_user = opts.admin_user, admin_password = opts.admin_password,
+    admin_get_compat = opts.admin_get_compat, max_connections = opts.max_connections,
+    max_per_client = opts.max_per_client, header_timeout = opts.header_timeout, body_timeout = opts.body_timeout,
+    idle_timeout = opts.idle_timeout,
     password_max = opts.password_max, ca_latency_ms = opts.ca_latency_ms, faults = opts.faults,
     clock_file = opts.clock_file,
     log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,

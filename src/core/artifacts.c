@@ -16,6 +16,35 @@
 #include "internal.h"
 #include "sceplab/codec.h"
 
+int sceplab_art_mkdir(const char *dir)
+{
+  struct stat st;
+  if(mkdir(dir, 0750) != 0 && errno != EEXIST)
+    return -1;
+  /* mkdir's mode is what the umask leaves of it, and an existing directory keeps what it had:
+   * whatever others may do beyond 0750 is taken away */
+  if(stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07027) && st.st_uid == geteuid() &&
+     chmod(dir, st.st_mode & 0750) != 0)
+    return -1;
+  return 0;
+}
+
+FILE *sceplab_art_fopen(const char *path, const char *mode)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (mode[0] == 'a' ? O_APPEND : O_TRUNC), 0640);
+  struct stat st;
+  FILE *f;
+  if(fd < 0)
+    return NULL;
+  if(fstat(fd, &st) == 0 && (st.st_mode & 07137) && st.st_uid == geteuid() && fchmod(fd, st.st_mode & 0640) != 0) {
+    close(fd);
+    return NULL;
+  }
+  if(!(f = fdopen(fd, mode)))
+    close(fd);
+  return f;
+}
+
 void sceplab_art_init(sceplab_art *a, const char *dir, const char *host)
 {
   memset(a, 0, sizeof(*a));
@@ -47,7 +76,7 @@ static FILE *open_log(sceplab_art *a, const char *name)
     return NULL;
   if(snprintf(path, sizeof(path), "%s/%s", a->dir, name) >= (int)sizeof(path))
     return NULL;
-  return fopen(path, "a");
+  return sceplab_art_fopen(path, "a");
 }
 
 /* XML text or an attribute value: whatever a device put in it, escaped (codec.h). */
@@ -336,9 +365,9 @@ static int crs_path(const sceplab_art *a, const char *folder, const char *name, 
   char d[4200];
   if(snprintf(d, sizeof(d), "%s/CertificateRequestStatus", a->dir) >= (int)sizeof(d))
     return -1;
-  if(mkdir(d, 0755) != 0 && errno != EEXIST)
+  if(sceplab_art_mkdir(d) != 0)
     return -1;
-  if(snprintf(out, n, "%s/%s", d, folder) >= (int)n || (mkdir(out, 0755) != 0 && errno != EEXIST))
+  if(snprintf(out, n, "%s/%s", d, folder) >= (int)n || sceplab_art_mkdir(out) != 0)
     return -1;
   if(name && snprintf(out, n, "%s/%s/%s", d, folder, name) >= (int)n)
     return -1;
@@ -366,7 +395,7 @@ int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, 
   for(i = 0; i < 16; i++)
     snprintf(name + 2 * i, 3, "%02X", b[i]);
   snprintf(name + 32, namelen - 32, ".CRS");
-  if(crs_path(a, "Processing", name, path, sizeof(path)) != 0 || !(f = fopen(path, "w")))
+  if(crs_path(a, "Processing", name, path, sizeof(path)) != 0 || !(f = sceplab_art_fopen(path, "w")))
     return -1;
   gmtime_r(&t, &tm);
   h = tm.tm_hour % 12 ? tm.tm_hour % 12 : 12;

@@ -29,6 +29,12 @@ typedef struct sceplab_art_crs {
   unsigned hresult;
 } sceplab_art_crs;
 
+/* Logs name devices and hold their requests' details: a log directory is 0750 and a log file
+ * 0640 whatever the umask (an existing one with wider bits is narrowed). mode is fopen's ("a",
+ * "w"). */
+int sceplab_art_mkdir(const char *dir);
+FILE *sceplab_art_fopen(const char *path, const char *mode);
+
 void sceplab_art_init(sceplab_art *a, const char *dir, const char *host);
 void sceplab_art_close(sceplab_art *a);
 

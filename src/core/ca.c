@@ -40,7 +40,15 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS certificates(serial TEXT PRIMARY KEY, subject TEXT NOT NULL, not_before INTEGER,"
   " not_after INTEGER, der BLOB NOT NULL, transaction_id TEXT, revoked_at INTEGER, reason INTEGER);"
   "CREATE TABLE IF NOT EXISTS challenges(value TEXT PRIMARY KEY, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
-  " used INTEGER);";
+  " used INTEGER);"
+  /* the current CRL (one row): GetCRL answers it until a revocation, a new issuing CA or half
+   * its validity calls for a new one */
+  "CREATE TABLE IF NOT EXISTS crl(id INTEGER PRIMARY KEY CHECK(id = 1), number INTEGER NOT NULL, der BLOB NOT NULL,"
+  " this_update INTEGER NOT NULL, next_update INTEGER NOT NULL, revoked INTEGER NOT NULL, issuer TEXT NOT NULL);";
+
+#define CHALLENGE_PREFIX "sha256:"
+
+static int exec_simple(sceplab_ca *ca, const char *sql);
 
 /* -1, with err naming the database, what was being done and SQLite's message. */
 static int db_fail(sceplab_ca *ca, sceplab_error *err, const char *what)
@@ -203,6 +211,90 @@ static int save_pair(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sc
   return rc;
 }
 
+/* Takes from path's mode whatever keep does not allow (an owned file or directory; a missing
+ * one is fine): the state directory and ca.db hold keys and unused passwords. */
+static int narrow_mode(const char *path, mode_t keep, sceplab_error *err)
+{
+  struct stat st;
+  if(lstat(path, &st) != 0 || S_ISLNK(st.st_mode) || st.st_uid != geteuid() || !(st.st_mode & 07777 & ~keep))
+    return 0;
+  if(chmod(path, st.st_mode & keep) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno)), -1;
+  return 0;
+}
+
+/* ca.db and the -wal and -shm files SQLite makes beside it with ca.db's mode: 0600, whatever
+ * the umask, and narrowed in a directory made before. */
+static int db_modes(const char *dir, sceplab_error *err)
+{
+  static const char *const ext[] = {".db", ".db-wal", ".db-shm"};
+  size_t i;
+  int rc = 0;
+  for(i = 0; i < 3 && rc == 0; i++) {
+    char *p = path_of(dir, "ca", ext[i]);
+    rc = p ? narrow_mode(p, 0600, err) : (sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1);
+    free(p);
+  }
+  return rc;
+}
+
+/* "sha256:" and the hex SHA-256 of a one-time password, as ca.db keeps it. */
+static void challenge_digest(const char *pw, char out[72])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0, i;
+  EVP_Digest(pw, strlen(pw), md, &len, EVP_sha256(), NULL);
+  snprintf(out, 72, CHALLENGE_PREFIX);
+  for(i = 0; i < len && i < 32; i++)
+    snprintf(out + strlen(CHALLENGE_PREFIX) + 2 * i, 3, "%02x", md[i]);
+  OPENSSL_cleanse(md, sizeof(md));
+}
+
+/* A database from before one-time passwords were hashed: each kept in clear is replaced by its
+ * digest, then the WAL is checkpointed and truncated so no clear copy stays there either (and
+ * secure_delete zeroes the old cells). Does nothing, and writes nothing, when none is left. */
+static int hash_old_challenges(sceplab_ca *ca, sceplab_error *err)
+{
+  static const char find[] = "SELECT value FROM challenges WHERE value NOT LIKE '" CHALLENGE_PREFIX "%' LIMIT 1";
+  sqlite3_stmt *st = NULL, *up = NULL;
+  int rc = -1, more;
+  if(sqlite3_prepare_v2(ca->db, find, -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "reading one-time passwords");
+  more = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  st = NULL;
+  if(!more)
+    return 0;
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)
+    return db_fail(ca, err, "hashing one-time passwords");
+  if(sqlite3_prepare_v2(ca->db, find, -1, &st, NULL) != SQLITE_OK ||
+     sqlite3_prepare_v2(ca->db, "UPDATE challenges SET value = ?1 WHERE value = ?2", -1, &up, NULL) != SQLITE_OK)
+    goto out;
+  while(sqlite3_step(st) == SQLITE_ROW) {
+    char digest[72];
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    challenge_digest(v ? v : "", digest);
+    sqlite3_bind_text(up, 1, digest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(up, 2, v ? v : "", -1, SQLITE_TRANSIENT);
+    if(sqlite3_step(up) != SQLITE_DONE)
+      goto out;
+    sqlite3_reset(up);
+    sqlite3_reset(st);
+  }
+  if(exec_simple(ca, "COMMIT") != 0)
+    goto out;
+  rc = 0;
+  exec_simple(ca, "PRAGMA wal_checkpoint(TRUNCATE)");
+out:
+  sqlite3_finalize(st);
+  sqlite3_finalize(up);
+  if(rc != 0) {
+    db_fail(ca, err, "hashing one-time passwords");
+    exec_simple(ca, "ROLLBACK");
+  }
+  return rc;
+}
+
 static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
 {
   char *p = path_of(ca->dir, "ca", ".db");
@@ -212,6 +304,23 @@ static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
     return -1;
   }
   if(sceplab_optlib_need(SCEPLAB_LIB_SQLITE, err) != 0) {
+    free(p);
+    return -1;
+  }
+  if(create) {
+    /* SQLite would make it 0644 (umask permitting): made here first, 0600, and the -wal and
+     * -shm files SQLite adds later take its mode */
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if(fd < 0 || fchmod(fd, 0600) != 0) {
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p, strerror(errno));
+      if(fd >= 0)
+        close(fd);
+      free(p);
+      return -1;
+    }
+    close(fd);
+  }
+  if(db_modes(ca->dir, err) != 0) {
     free(p);
     return -1;
   }
@@ -229,7 +338,10 @@ static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
   sqlite3_busy_timeout(ca->db, 5000);
   if(sqlite3_exec(ca->db, schema, NULL, NULL, NULL) != SQLITE_OK)
     return db_fail(ca, err, "schema");
-  return 0;
+  /* a deleted or replaced password leaves no copy in the database's free pages */
+  if(exec_simple(ca, "PRAGMA secure_delete=ON") != 0)
+    return db_fail(ca, err, "schema");
+  return hash_old_challenges(ca, err);
 }
 
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
@@ -254,6 +366,9 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", dir, strerror(errno));
     return -1;
   }
+  /* an existing directory (made by hand, or by a tool with a wide umask) is made private too */
+  if(narrow_mode(dir, 0700, err) != 0)
+    return -1;
   dbp = path_of(dir, "ca", ".db");
   if(!dbp) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
@@ -431,7 +546,7 @@ sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
     free(kp);
     ERR_clear_error();
   }
-  if(open_db(ca, 0, err) != 0) {
+  if(narrow_mode(dir, 0700, err) != 0 || open_db(ca, 0, err) != 0) {
     sceplab_ca_close(ca);
     return NULL;
   }
@@ -989,8 +1104,16 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
   ASN1_TIME *t = ASN1_TIME_new();
   ASN1_INTEGER *number = ASN1_INTEGER_new();
   unsigned char *der = NULL, *p;
-  int ok, n;
-  long long num = 1;
+  char *thumb = sceplab_thumbprint(issuer, EVP_sha1());
+  int ok, n = 0, db_ok = 0;
+  long long num = 1, revoked = 0;
+  time_t now = time(NULL);
+  days = days > 0 ? days : 7;
+  /* one transaction: the number, the revocations listed and the CRL kept as current agree */
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0) {
+    db_fail(ca, err, "making a CRL");
+    goto done;
+  }
   /* the CRL number goes up by one each time one is made */
   if(exec_simple(ca, "INSERT INTO meta(key, value) VALUES('crl_number', '1') ON CONFLICT(key) DO UPDATE SET"
                      " value = CAST(value AS INTEGER) + 1") == 0 &&
@@ -999,10 +1122,10 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
     num = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
   st = NULL;
-  ok = crl && t && number && X509_CRL_set_version(crl, 1) && X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
-       X509_gmtime_adj(t, 0) && X509_CRL_set1_lastUpdate(crl, t) && X509_time_adj_ex(t, days > 0 ? days : 7, 0, NULL) &&
-       X509_CRL_set1_nextUpdate(crl, t) && ASN1_INTEGER_set_int64(number, num) &&
-       X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0);
+  ok = thumb && crl && t && number && X509_CRL_set_version(crl, 1) &&
+       X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) && ASN1_TIME_set(t, now) &&
+       X509_CRL_set1_lastUpdate(crl, t) && X509_time_adj_ex(t, days, 0, &now) && X509_CRL_set1_nextUpdate(crl, t) &&
+       ASN1_INTEGER_set_int64(number, num) && X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0);
   if(ok && sqlite3_prepare_v2(ca->db, "SELECT serial, revoked_at, reason FROM certificates WHERE revoked_at IS NOT NULL",
                               -1, &st, NULL) == SQLITE_OK) {
     while(ok && sqlite3_step(st) == SQLITE_ROW) {
@@ -1022,25 +1145,69 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
       ASN1_INTEGER_free(serial);
       ASN1_TIME_free(when);
       ASN1_ENUMERATED_free(reason);
+      revoked++;
     }
   }
   else
     ok = 0;
   sqlite3_finalize(st);
+  st = NULL;
   ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ca->key[SCEPLAB_CA_ISSUING], EVP_sha256()) > 0 &&
        (n = i2d_X509_CRL(crl, NULL)) > 0 && (der = malloc((size_t)n)) != NULL;
   if(ok) {
     p = der;
     i2d_X509_CRL(crl, &p);
     *len = (size_t)n;
+    /* kept as the current CRL, with what it was made from, for sceplab_ca_crl_current */
+    if(sqlite3_prepare_v2(ca->db, "INSERT OR REPLACE INTO crl(id, number, der, this_update, next_update, revoked, issuer)"
+                          " VALUES(1, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_bind_int64(st, 1, (sqlite3_int64)num);
+      sqlite3_bind_blob(st, 2, der, n, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+      sqlite3_bind_int64(st, 4, (sqlite3_int64)now + 86400LL * days);
+      sqlite3_bind_int64(st, 5, (sqlite3_int64)revoked);
+      sqlite3_bind_text(st, 6, thumb, -1, SQLITE_TRANSIENT);
+      db_ok = sqlite3_step(st) == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    if(!db_ok || exec_simple(ca, "COMMIT") != 0) {
+      db_fail(ca, err, "recording the CRL");
+      free(der);
+      der = NULL;
+    }
   }
   else
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the CRL");
+  if(!der)
+    exec_simple(ca, "ROLLBACK");
+done:
   X509_CRL_free(crl);
   ASN1_TIME_free(t);
   ASN1_INTEGER_free(number);
+  free(thumb);
   ERR_clear_error();
   return der;
+}
+
+unsigned char *sceplab_ca_crl_current(sceplab_ca *ca, int days, size_t *len, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  unsigned char *der = NULL;
+  char *thumb = sceplab_thumbprint(ca->cert[SCEPLAB_CA_ISSUING], EVP_sha1());
+  /* re-signed before its nextUpdate (at half its validity), at a revocation, or when the issuing
+   * CA changed (rollover) */
+  if(thumb && sqlite3_prepare_v2(ca->db, "SELECT der FROM crl WHERE issuer = ?1 AND ?2 >= this_update AND"
+                                 " ?2 < this_update + (next_update - this_update) / 2 AND"
+                                 " revoked = (SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL)",
+                                 -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, thumb, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+    if(sqlite3_step(st) == SQLITE_ROW)
+      der = blob_copy(st, 0, len);
+  }
+  sqlite3_finalize(st);
+  free(thumb);
+  return der ? der : sceplab_ca_crl(ca, days, len, err);
 }
 
 char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err)
@@ -1061,7 +1228,11 @@ char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err)
     free(hex);
     return (void)db_fail(ca, err, "recording a challenge"), NULL;
   }
-  sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+  {
+    char digest[72];
+    challenge_digest(hex, digest);
+    sqlite3_bind_text(st, 1, digest, -1, SQLITE_TRANSIENT);
+  }
   sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)now + 60LL * (minutes > 0 ? minutes : 60));
   if(sqlite3_step(st) != SQLITE_DONE) {
@@ -1081,8 +1252,12 @@ int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_erro
   if(sqlite3_prepare_v2(ca->db, "UPDATE challenges SET used = ?1 WHERE value = ?2 AND used IS NULL AND expires >= ?1",
                         -1, &st, NULL) != SQLITE_OK)
     return db_fail(ca, err, "checking a challenge");
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-  sqlite3_bind_text(st, 2, challenge, -1, SQLITE_TRANSIENT);
+  {
+    char digest[72];
+    challenge_digest(challenge, digest);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_TRANSIENT);
+  }
   rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(ca->db) > 0 : db_fail(ca, err, "checking a challenge");
   sqlite3_finalize(st);
   return rc;

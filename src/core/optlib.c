@@ -7,9 +7,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <sqlite3.h>
 #include <libevtx.h>
 #include <libxml/parser.h>

@@ -53,22 +53,20 @@ void sceplab_optlib_forget(void);
   X(sqlite3_prepare_v2) X(sqlite3_bind_text) X(sqlite3_bind_int64) X(sqlite3_bind_int) \
   X(sqlite3_bind_blob) X(sqlite3_step) X(sqlite3_finalize) X(sqlite3_column_text) \
   X(sqlite3_column_blob) X(sqlite3_column_bytes) X(sqlite3_column_int64) X(sqlite3_column_int) \
-  X(sqlite3_column_type) X(sqlite3_changes)
+  X(sqlite3_column_type) X(sqlite3_changes) X(sqlite3_reset)
 #define SCEPLAB_EVENT_FUNCS(X) \
-  X(event_base_new) X(event_base_free) X(event_base_dispatch) X(event_base_loopbreak) \
-  X(event_new) X(event_add) X(event_free) X(evhttp_new) X(evhttp_free) \
-  X(evhttp_bind_socket_with_handle) X(evhttp_bound_socket_get_fd) X(evhttp_set_gencb) \
-  X(evhttp_set_max_body_size) X(evhttp_set_max_headers_size) X(evhttp_set_timeout) \
-  X(evhttp_set_bevcb) X(evhttp_set_allowed_methods) X(evhttp_request_get_uri) \
-  X(evhttp_request_get_command) X(evhttp_request_get_input_buffer) \
-  X(evhttp_request_get_output_headers) X(evhttp_request_get_input_headers) \
-  X(evhttp_request_get_connection) X(evhttp_find_header) X(evhttp_add_header) \
-  X(evhttp_send_reply) X(evhttp_connection_get_peer) X(evhttp_uri_parse) X(evhttp_uri_get_path) \
-  X(evhttp_uri_get_query) X(evhttp_uri_free) X(evhttp_parse_query_str) X(evhttp_clear_headers) \
-  X(evhttp_uridecode) X(evbuffer_new) X(evbuffer_free) X(evbuffer_add) X(evbuffer_get_length) \
-  X(evbuffer_pullup)
+  X(event_base_new) X(event_base_free) X(event_base_dispatch) X(event_base_loopbreak) X(event_new) \
+  X(event_add) X(event_del) X(event_free) X(evconnlistener_new) X(evconnlistener_free) \
+  X(evconnlistener_enable) X(evconnlistener_disable) X(evconnlistener_set_error_cb) \
+  X(bufferevent_socket_new) X(bufferevent_free) X(bufferevent_setcb) X(bufferevent_enable) \
+  X(bufferevent_disable) X(bufferevent_get_input) X(bufferevent_get_output) \
+  X(bufferevent_setwatermark) X(bufferevent_getfd) X(evbuffer_new) X(evbuffer_free) X(evbuffer_add) \
+  X(evbuffer_get_length) X(evbuffer_pullup) X(evbuffer_remove) X(evbuffer_drain) \
+  X(evbuffer_remove_buffer) X(evbuffer_search_eol) X(evbuffer_ptr_set) X(evhttp_uri_parse) \
+  X(evhttp_uri_get_path) X(evhttp_uri_get_query) X(evhttp_uri_free) X(evhttp_parse_query_str) \
+  X(evhttp_find_header) X(evhttp_clear_headers) X(evhttp_uridecode)
 #define SCEPLAB_EVENT_SSL_FUNCS(X) \
-  X(bufferevent_openssl_socket_new)
+  X(bufferevent_openssl_socket_new) X(bufferevent_openssl_set_allow_dirty_shutdown)
 
 #ifndef SCEPLAB_OPTLIB_IMPL
 #define SCEPLAB_OPTLIB_DECLARE(f) extern __typeof__(f) *sceplab_optlib_##f;
@@ -165,8 +163,10 @@ SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define sqlite3_column_int (*sceplab_optlib_sqlite3_column_int)
 #define sqlite3_column_type (*sceplab_optlib_sqlite3_column_type)
 #define sqlite3_changes (*sceplab_optlib_sqlite3_changes)
+#define sqlite3_reset (*sceplab_optlib_sqlite3_reset)
 #endif
-#if defined(EVENT2_EVENT_H_INCLUDED_) && defined(EVENT2_HTTP_H_INCLUDED_) && defined(EVENT2_BUFFER_H_INCLUDED_)
+#if defined(EVENT2_EVENT_H_INCLUDED_) && defined(EVENT2_HTTP_H_INCLUDED_) && defined(EVENT2_BUFFER_H_INCLUDED_) && \
+    defined(EVENT2_BUFFEREVENT_H_INCLUDED_) && defined(EVENT2_LISTENER_H_INCLUDED_)
 SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define event_base_new (*sceplab_optlib_event_base_new)
 #define event_base_free (*sceplab_optlib_event_base_free)
@@ -174,43 +174,45 @@ SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define event_base_loopbreak (*sceplab_optlib_event_base_loopbreak)
 #define event_new (*sceplab_optlib_event_new)
 #define event_add (*sceplab_optlib_event_add)
+#define event_del (*sceplab_optlib_event_del)
 #define event_free (*sceplab_optlib_event_free)
-#define evhttp_new (*sceplab_optlib_evhttp_new)
-#define evhttp_free (*sceplab_optlib_evhttp_free)
-#define evhttp_bind_socket_with_handle (*sceplab_optlib_evhttp_bind_socket_with_handle)
-#define evhttp_bound_socket_get_fd (*sceplab_optlib_evhttp_bound_socket_get_fd)
-#define evhttp_set_gencb (*sceplab_optlib_evhttp_set_gencb)
-#define evhttp_set_max_body_size (*sceplab_optlib_evhttp_set_max_body_size)
-#define evhttp_set_max_headers_size (*sceplab_optlib_evhttp_set_max_headers_size)
-#define evhttp_set_timeout (*sceplab_optlib_evhttp_set_timeout)
-#define evhttp_set_bevcb (*sceplab_optlib_evhttp_set_bevcb)
-#define evhttp_set_allowed_methods (*sceplab_optlib_evhttp_set_allowed_methods)
-#define evhttp_request_get_uri (*sceplab_optlib_evhttp_request_get_uri)
-#define evhttp_request_get_command (*sceplab_optlib_evhttp_request_get_command)
-#define evhttp_request_get_input_buffer (*sceplab_optlib_evhttp_request_get_input_buffer)
-#define evhttp_request_get_output_headers (*sceplab_optlib_evhttp_request_get_output_headers)
-#define evhttp_request_get_input_headers (*sceplab_optlib_evhttp_request_get_input_headers)
-#define evhttp_request_get_connection (*sceplab_optlib_evhttp_request_get_connection)
-#define evhttp_find_header (*sceplab_optlib_evhttp_find_header)
-#define evhttp_add_header (*sceplab_optlib_evhttp_add_header)
-#define evhttp_send_reply (*sceplab_optlib_evhttp_send_reply)
-#define evhttp_connection_get_peer (*sceplab_optlib_evhttp_connection_get_peer)
-#define evhttp_uri_parse (*sceplab_optlib_evhttp_uri_parse)
-#define evhttp_uri_get_path (*sceplab_optlib_evhttp_uri_get_path)
-#define evhttp_uri_get_query (*sceplab_optlib_evhttp_uri_get_query)
-#define evhttp_uri_free (*sceplab_optlib_evhttp_uri_free)
-#define evhttp_parse_query_str (*sceplab_optlib_evhttp_parse_query_str)
-#define evhttp_clear_headers (*sceplab_optlib_evhttp_clear_headers)
-#define evhttp_uridecode (*sceplab_optlib_evhttp_uridecode)
+#define evconnlistener_new (*sceplab_optlib_evconnlistener_new)
+#define evconnlistener_free (*sceplab_optlib_evconnlistener_free)
+#define evconnlistener_enable (*sceplab_optlib_evconnlistener_enable)
+#define evconnlistener_disable (*sceplab_optlib_evconnlistener_disable)
+#define evconnlistener_set_error_cb (*sceplab_optlib_evconnlistener_set_error_cb)
+#define bufferevent_socket_new (*sceplab_optlib_bufferevent_socket_new)
+#define bufferevent_free (*sceplab_optlib_bufferevent_free)
+#define bufferevent_setcb (*sceplab_optlib_bufferevent_setcb)
+#define bufferevent_enable (*sceplab_optlib_bufferevent_enable)
+#define bufferevent_disable (*sceplab_optlib_bufferevent_disable)
+#define bufferevent_get_input (*sceplab_optlib_bufferevent_get_input)
+#define bufferevent_get_output (*sceplab_optlib_bufferevent_get_output)
+#define bufferevent_setwatermark (*sceplab_optlib_bufferevent_setwatermark)
+#define bufferevent_getfd (*sceplab_optlib_bufferevent_getfd)
 #define evbuffer_new (*sceplab_optlib_evbuffer_new)
 #define evbuffer_free (*sceplab_optlib_evbuffer_free)
 #define evbuffer_add (*sceplab_optlib_evbuffer_add)
 #define evbuffer_get_length (*sceplab_optlib_evbuffer_get_length)
 #define evbuffer_pullup (*sceplab_optlib_evbuffer_pullup)
+#define evbuffer_remove (*sceplab_optlib_evbuffer_remove)
+#define evbuffer_drain (*sceplab_optlib_evbuffer_drain)
+#define evbuffer_remove_buffer (*sceplab_optlib_evbuffer_remove_buffer)
+#define evbuffer_search_eol (*sceplab_optlib_evbuffer_search_eol)
+#define evbuffer_ptr_set (*sceplab_optlib_evbuffer_ptr_set)
+#define evhttp_uri_parse (*sceplab_optlib_evhttp_uri_parse)
+#define evhttp_uri_get_path (*sceplab_optlib_evhttp_uri_get_path)
+#define evhttp_uri_get_query (*sceplab_optlib_evhttp_uri_get_query)
+#define evhttp_uri_free (*sceplab_optlib_evhttp_uri_free)
+#define evhttp_parse_query_str (*sceplab_optlib_evhttp_parse_query_str)
+#define evhttp_find_header (*sceplab_optlib_evhttp_find_header)
+#define evhttp_clear_headers (*sceplab_optlib_evhttp_clear_headers)
+#define evhttp_uridecode (*sceplab_optlib_evhttp_uridecode)
 #endif
 #ifdef EVENT2_BUFFEREVENT_SSL_H_INCLUDED_
 SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define bufferevent_openssl_socket_new (*sceplab_optlib_bufferevent_openssl_socket_new)
+#define bufferevent_openssl_set_allow_dirty_shutdown (*sceplab_optlib_bufferevent_openssl_set_allow_dirty_shutdown)
 #endif
 #undef SCEPLAB_OPTLIB_DECLARE
 #endif

@@ -18,26 +18,40 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "artifacts.h"
+#include "httpd.h"
 #include "internal.h"
 #include "optlib.h"
 #include "sceplab/codec.h"
 #include "sceplab/scep.h"
 #include "sceplab/serve.h"
 
+#define ADMIN_TRACKED 64        /* client addresses whose failed admin logins are remembered */
+
+typedef struct admin_failure {
+  char ip[48];
+  unsigned fails;               /* in a row */
+  double until, last;           /* ms: no attempt is examined before until */
+} admin_failure;
+
 typedef struct server {
   const sceplab_serve_params *p;
   struct event_base *base;
   SSL_CTX *ssl;
+  sceplab_httpd *httpd;
+  unsigned char csrf_key[32];   /* the admin form's tokens, for this run */
+  admin_failure failed[ADMIN_TRACKED];
   FILE *iis;
   char iis_name[32];
   char bind[64];
@@ -145,7 +159,7 @@ static void iis_write(server *s, const char *method, const char *stem, const cha
       fclose(s->iis);
     snprintf(path, sizeof(path), "%s/%s", s->p->log_dir, name);
     fresh = stat(path, &st) != 0 || st.st_size == 0;
-    s->iis = fopen(path, "a");
+    s->iis = sceplab_art_fopen(path, "a");
     snprintf(s->iis_name, sizeof(s->iis_name), "%s", name);
     if(s->iis && fresh)
       fprintf(s->iis, "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
@@ -640,7 +654,7 @@ static void pkioperation(server *s, const unsigned char *der, size_t n, const ch
   }
   else if(rq.message_type == SCEPLAB_MSG_GETCRL) {
     size_t cn = 0;
-    unsigned char *crl = sceplab_ca_crl(ca, 7, &cn, &err);
+    unsigned char *crl = sceplab_ca_crl_current(ca, 7, &cn, &err); /* signed anew only when needed */
     content = crl ? sceplab_degenerate(NULL, 0, crl, cn, &clen, &err) : NULL;
     status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     free(crl);
@@ -685,13 +699,30 @@ static void set_utf16_html(outcome *o, int status, const char *html)
   o->len = 2 * n + 2;
 }
 
-static int admin_authorized(server *s, struct evhttp_request *req)
+/* Whether Host names this machine's loopback: without credentials the page answers only that,
+ * so a web page whose name an attacker rebinds to 127.0.0.1 (DNS rebinding) is refused. */
+static int loopback_host(const char *host)
 {
-  const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  char name[256], *end;
+  struct in_addr a4;
+  if(!host || strlen(host) >= sizeof(name))
+    return 0;
+  snprintf(name, sizeof(name), "%s", host);
+  if(name[0] == '[') {
+    if(!(end = strchr(name, ']')) || (end[1] && end[1] != ':'))
+      return 0;
+    *end = '\0';
+    return !strcmp(name + 1, "::1");
+  }
+  if((end = strchr(name, ':')) != NULL)
+    *end = '\0';
+  return !strcasecmp(name, "localhost") || (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
+}
+
+static int admin_authorized(server *s, const char *h)
+{
   char want[512], *b64;
   int ok;
-  if(!s->p->admin_user)
-    return 1;
   if(!h || strncasecmp(h, "Basic ", 6) != 0)
     return 0;
   snprintf(want, sizeof(want), "%s:%s", s->p->admin_user, s->p->admin_password ? s->p->admin_password : "");
@@ -702,7 +733,67 @@ static int admin_authorized(server *s, struct evhttp_request *req)
   return ok;
 }
 
-static void admin_page(server *s, struct evhttp_request *req, outcome *o)
+/* Failed admin logins of one client address: each doubles the time before the next attempt from
+ * there is examined (0.25 s, 0.5 s, 1 s, ... 30 s), so guessing goes at a few tries a minute. */
+static admin_failure *admin_failures(server *s, const char *ip, int create)
+{
+  size_t i, oldest = 0;
+  for(i = 0; i < ADMIN_TRACKED; i++) {
+    if(s->failed[i].ip[0] && !strcmp(s->failed[i].ip, ip))
+      return &s->failed[i];
+    if(s->failed[i].last < s->failed[oldest].last)
+      oldest = i;
+  }
+  if(!create)
+    return NULL;
+  memset(&s->failed[oldest], 0, sizeof(s->failed[oldest]));
+  snprintf(s->failed[oldest].ip, sizeof(s->failed[oldest].ip), "%s", ip);
+  return &s->failed[oldest];
+}
+
+/* The admin form's token: the time it was made and an HMAC of that time, the client's address
+ * and the user under a key made at start. A page elsewhere cannot read it (same-origin), so it
+ * cannot make the browser of a logged-in administrator post the form. */
+static void csrf_token(server *s, const char *peer, long long t, char *out, size_t n)
+{
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0, i;
+  char msg[256];
+  size_t o;
+  snprintf(msg, sizeof(msg), "%llx|%s|%s", t, peer, s->p->admin_user ? s->p->admin_user : "");
+  HMAC(EVP_sha256(), s->csrf_key, (int)sizeof(s->csrf_key), (const unsigned char *)msg, strlen(msg), mac, &len);
+  o = (size_t)snprintf(out, n, "%llx.", t);
+  for(i = 0; i < 16 && i < len && o + 3 <= n; i++, o += 2)
+    snprintf(out + o, n - o, "%02x", mac[i]);
+}
+
+#define CSRF_SECONDS 600
+
+static int csrf_valid(server *s, const sceplab_httpd_req *rq)
+{
+  char body[1024], want[96];
+  const char *tok;
+  struct evkeyvalq args;
+  long long t;
+  char *end;
+  int ok = 0;
+  if(!rq->body || rq->body_len >= sizeof(body))
+    return 0;
+  memcpy(body, rq->body, rq->body_len);
+  body[rq->body_len] = '\0';
+  TAILQ_INIT(&args);
+  if(evhttp_parse_query_str(body, &args) == 0 && (tok = evhttp_find_header(&args, "csrf")) != NULL) {
+    t = strtoll(tok, &end, 16);
+    if(*end == '.' && t <= (long long)time(NULL) && (long long)time(NULL) - t <= CSRF_SECONDS) {
+      csrf_token(s, rq->peer, t, want, sizeof(want));
+      ok = strlen(tok) == strlen(want) && CRYPTO_memcmp(tok, want, strlen(want)) == 0;
+    }
+  }
+  evhttp_clear_headers(&args);
+  return ok;
+}
+
+static void admin_page(server *s, const sceplab_httpd_req *rq, outcome *o, sceplab_httpd_resp *resp)
 {
   static const char head[] =
     "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-16\">"
@@ -710,15 +801,70 @@ static void admin_page(server *s, struct evhttp_request *req, outcome *o)
     "<P><Font Face=\"Arial\" Size=+1><B>Network Device Enrollment Service</B></Font>"
     "<P>Network Device Enrollment Service allows you to obtain certificates for routers or other network devices "
     "using the Simple Certificate Enrollment Protocol (SCEP).";
-  char page[2048], thumb[64] = "";
+  char page[2048], thumb[64] = "", token[96];
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned mdlen = 0, i;
   sceplab_error err;
   char *pw;
   int out;
-  if(!admin_authorized(s, req)) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Basic realm=\"mscep_admin\"");
-    set_text(o, 401, "401 - Unauthorized: Access is denied due to invalid credentials.");
+  /* a page that shows secrets: never cached, never framed (a framed button can be clicked for
+   * the administrator by the page around it) */
+  snprintf(resp->headers, sizeof(resp->headers), "Cache-Control: no-store\r\nX-Frame-Options: DENY\r\n"
+           "Content-Security-Policy: frame-ancestors 'none'\r\n");
+  if(!s->p->admin_user && !loopback_host(sceplab_httpd_header(rq, "Host"))) {
+    set_text(o, 403, "403 - Forbidden: without --admin-user the admin page answers requests for a loopback host name only.");
+    return;
+  }
+  if(s->p->admin_user) {
+    const char *auth = sceplab_httpd_header(rq, "Authorization");
+    double now = now_ms();
+    admin_failure *f = admin_failures(s, rq->peer, 0);
+    if(f && now < f->until) {
+      /* still waiting after a failure: not examined, right or wrong */
+      size_t n = strlen(resp->headers);
+      snprintf(resp->headers + n, sizeof(resp->headers) - n, "Retry-After: %.0f\r\n", (f->until - now) / 1000 + 0.999);
+      set_text(o, 429, "429 - Too many failed logins from this address: wait and retry.");
+      return;
+    }
+    if(!admin_authorized(s, auth)) {
+      size_t n = strlen(resp->headers);
+      snprintf(resp->headers + n, sizeof(resp->headers) - n, "WWW-Authenticate: Basic realm=\"mscep_admin\"\r\n");
+      set_text(o, 401, "401 - Unauthorized: Access is denied due to invalid credentials.");
+      if(auth) { /* a wrong password, not the browser's first request without one */
+        if(!(f = admin_failures(s, rq->peer, 1)))
+          return;
+        if(now - f->last > 15 * 60 * 1000.0)
+          f->fails = 0;
+        f->fails++;
+        resp->delay_ms = 250u << (f->fails < 8 ? f->fails - 1 : 7);
+        if(resp->delay_ms > 30000)
+          resp->delay_ms = 30000;
+        f->until = now + resp->delay_ms;
+        f->last = now;
+      }
+      return;
+    }
+    if(f)
+      memset(f, 0, sizeof(*f));
+  }
+  /* the CA certificate's MD5 hash, in groups of eight hex digits, as the page shows it */
+  X509_digest(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING), EVP_md5(), md, &mdlen);
+  for(i = 0; i < mdlen && 2 * i + i / 4 + 3 < sizeof(thumb); i++)
+    snprintf(thumb + strlen(thumb), sizeof(thumb) - strlen(thumb), "%s%02X", i && i % 4 == 0 ? " " : "", md[i]);
+  if(rq->method == SCEPLAB_HTTPD_POST && !csrf_valid(s, rq)) {
+    set_text(o, 403, "403 - Forbidden: the form's token is missing, wrong or older than 10 minutes: reload the page.");
+    return;
+  }
+  if(rq->method != SCEPLAB_HTTPD_POST && !s->p->admin_get_compat) {
+    /* a GET only shows the form: a password is made by posting it, so a link or an <img> on any
+     * page the administrator opens cannot make (and use up) one */
+    csrf_token(s, rq->peer, (long long)time(NULL), token, sizeof(token));
+    snprintf(page, sizeof(page),
+             "%s<P> The thumbprint (hash value) for the CA certificate is: <B> %s </B>"
+             "<P><Form Method=\"POST\" Action=\"/certsrv/mscep_admin/\"><Input Type=\"hidden\" Name=\"csrf\" Value=\"%s\">"
+             "<Input Type=\"submit\" Value=\"Get an enrollment challenge password\"></Form>"
+             "</Font></Body></HTML>", head, thumb, token);
+    set_utf16_html(o, 200, page);
     return;
   }
   sceplab_err_clear(&err);
@@ -733,10 +879,6 @@ static void admin_page(server *s, struct evhttp_request *req, outcome *o)
     set_text(o, 500, err.msg);
     return;
   }
-  /* the CA certificate's MD5 hash, in groups of eight hex digits, as the page shows it */
-  X509_digest(sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING), EVP_md5(), md, &mdlen);
-  for(i = 0; i < mdlen && 2 * i + i / 4 + 3 < sizeof(thumb); i++)
-    snprintf(thumb + strlen(thumb), sizeof(thumb) - strlen(thumb), "%s%02X", i && i % 4 == 0 ? " " : "", md[i]);
   snprintf(page, sizeof(page),
            "%s<P>To complete certificate enrollment for your network device you will need the following information:"
            "<P> The thumbprint (hash value) for the CA certificate is: <B> %s </B>"
@@ -830,39 +972,41 @@ static const char ndes_page[] =
   "<A HREF=\"http://go.microsoft.com/fwlink/?LinkId=67852\">Using Network Device Enrollment Service </A>.</P>"
   "</Font></Body></HTML>";
 
-static void handle(struct evhttp_request *req, void *arg)
+static void handle(void *arg, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
 {
   server *s = arg;
   double t0 = now_ms();
-  const char *uri = evhttp_request_get_uri(req);
-  struct evhttp_uri *u = evhttp_uri_parse(uri);
+  struct evhttp_uri *u = evhttp_uri_parse(rq->target);
   const char *path = u ? evhttp_uri_get_path(u) : NULL, *query = u ? evhttp_uri_get_query(u) : NULL;
-  char *dpath = path ? evhttp_uridecode(path, 0, NULL) : NULL;
+  size_t dlen = 0;
+  char *dpath = path ? evhttp_uridecode(path, 0, &dlen) : NULL;
   struct evkeyvalq args;
-  const char *op = NULL, *ua = evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent");
-  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-  const char *method = cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ? "POST" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "OTHER";
-  char *cip = NULL;
-  ev_uint16_t cport = 0;
+  const char *op = NULL, *ua = sceplab_httpd_header(rq, "User-Agent");
+  sceplab_httpd_method cmd = rq->method;
+  const char *method = cmd == SCEPLAB_HTTPD_GET ? "GET" : cmd == SCEPLAB_HTTPD_POST ? "POST" : cmd == SCEPLAB_HTTPD_HEAD ? "HEAD" : "OTHER";
+  const char *cip = rq->peer;
   outcome o;
-  struct evbuffer *out;
   memset(&o, 0, sizeof(o));
   TAILQ_INIT(&args);
   read_clock(s);
-  evhttp_connection_get_peer(evhttp_request_get_connection(req), &cip, &cport);
+  if(dpath && strlen(dpath) != dlen) {
+    /* a %00 in the path: the comparisons below would stop at it and take
+     * /certsrv/mscep/mscep.dll%00.txt for the SCEP URL */
+    free(dpath);
+    dpath = NULL;
+  }
   if(query)
     evhttp_parse_query_str(query, &args);
   op = evhttp_find_header(&args, "operation");
-  if(s->p->admin_page && is_admin_path(dpath) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD))
-    admin_page(s, req, &o);
+  if(s->p->admin_page && is_admin_path(dpath) && (cmd == SCEPLAB_HTTPD_GET || cmd == SCEPLAB_HTTPD_HEAD || cmd == SCEPLAB_HTTPD_POST))
+    admin_page(s, rq, &o, resp);
   else if(!is_scep_path(dpath))
     set_text(&o, 404, "Not Found");
-  else if(cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD)
+  else if(cmd != SCEPLAB_HTTPD_GET && cmd != SCEPLAB_HTTPD_POST && cmd != SCEPLAB_HTTPD_HEAD)
     set_text(&o, 405, "Method Not Allowed");
   else if(s->p->faults & SCEPLAB_FAULT_SCEP_404)
     set_text(&o, 404, "404 - File or directory not found.");
-  else if((s->p->faults & SCEPLAB_FAULT_BODY_413) && cmd == EVHTTP_REQ_POST &&
-          evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 2048)
+  else if((s->p->faults & SCEPLAB_FAULT_BODY_413) && cmd == SCEPLAB_HTTPD_POST && rq->body_len > 2048)
     set_text(&o, 413, "413 - Request Entity Too Large");
   else if(s->p->faults & SCEPLAB_FAULT_PROXY_502)
     set_text(&o, 502, "502 - Web server received an invalid response while acting as a gateway or proxy server.");
@@ -914,12 +1058,11 @@ static void handle(struct evhttp_request *req, void *arg)
   else if(!strcasecmp(op, "PKIOperation")) {
     unsigned char *der = NULL;
     size_t n = 0, bad = 0;
-    if(cmd == EVHTTP_REQ_POST) {
-      struct evbuffer *in = evhttp_request_get_input_buffer(req);
-      n = evbuffer_get_length(in);
+    if(cmd == SCEPLAB_HTTPD_POST) {
+      n = rq->body_len;
       der = n ? malloc(n) : NULL;
       if(der)
-        memcpy(der, evbuffer_pullup(in, (ev_ssize_t)n), n);
+        memcpy(der, rq->body, n);
     }
     else {
       const char *m = evhttp_find_header(&args, "message");
@@ -941,32 +1084,22 @@ static void handle(struct evhttp_request *req, void *arg)
   }
   else
     set_text(&o, 400, "unknown operation");
-  out = evbuffer_new();
-  if(out && o.body && cmd != EVHTTP_REQ_HEAD)
-    evbuffer_add(out, o.body, o.len);
-  if(o.type)
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", o.type);
-  evhttp_send_reply(req, o.status, o.status == 200 ? "OK" : o.status == 401 ? "Unauthorized" : o.status == 403 ? "Forbidden"
-                                   : o.status == 404 ? "Not Found" : o.status == 500 ? "Internal Server Error"
-                                   : o.status == 503 ? "Service Unavailable" : o.status == 502 ? "Bad Gateway"
-                                   : o.status == 504 ? "Gateway Timeout" : o.status == 414 ? "Request-URI Too Long"
-                                   : o.status == 413 ? "Request Entity Too Large"
-                                   : "Bad Request", out);
-  iis_log(s, method, dpath ? dpath : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
-  if(out)
-    evbuffer_free(out);
-  free(o.body);
+  resp->status = o.status;
+  resp->type = o.type;
+  resp->body = o.body; /* the server frees it */
+  resp->len = o.len;
+  iis_log(s, method, dpath ? dpath : path ? path : "-", query, cip, ua, &o, (long)(now_ms() - t0 + 0.5));
   free(dpath);
   evhttp_clear_headers(&args);
   if(u)
     evhttp_uri_free(u);
 }
 
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+static void serve_warn(void *ud, const char *line)
 {
-  server *s = arg;
-  SSL *ssl = SSL_new(s->ssl);
-  return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+  server *s = ud;
+  if(s->p->warn)
+    s->p->warn(s->p->ud, line);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -1045,11 +1178,8 @@ static int make_nextca(server *s, sceplab_error *err)
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
 {
   server s;
-  struct evhttp *http = NULL;
-  struct evhttp_bound_socket *bound;
+  sceplab_httpd_params hp;
   struct event *sigint = NULL, *sigterm = NULL;
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof(ss);
   struct sigaction ign, old_pipe;
   int rc = -1;
   memset(&s, 0, sizeof(s));
@@ -1078,7 +1208,38 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
       goto out;
     }
   }
-  if(p->log_dir && mkdir(p->log_dir, 0755) != 0 && errno != EEXIST) {
+  if(!(s.base = event_base_new())) {
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start the event loop");
+    goto out;
+  }
+  memset(&hp, 0, sizeof(hp));
+  hp.bind = s.bind;
+  hp.port = p->port;
+  hp.ssl = s.ssl;
+  hp.max_connections = p->max_connections;
+  hp.max_per_client = p->max_per_client;
+  hp.header_ms = p->header_timeout * 1000;
+  hp.body_ms = p->body_timeout * 1000;
+  hp.idle_ms = p->idle_timeout * 1000;
+  hp.max_head = 98304; /* a 65534-byte URL, as NDES guidance configures IIS */
+  hp.max_body = p->max_body ? p->max_body : 65536; /* larger than any SCEP message: 413 */
+  hp.handler = handle;
+  hp.warn = serve_warn;
+  hp.ud = &s;
+  if(!(s.httpd = sceplab_httpd_new(s.base, &hp, err)))
+    goto out;
+  if(p->admin_page && !p->admin_user && !sceplab_httpd_loopback(s.httpd)) {
+    /* the page hands out one-time passwords: open to a network, it hands them to the network */
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "the admin page (/certsrv/mscep_admin/) hands out one-time passwords: listening "
+                    "on %s, not a loopback address, it needs --admin-user (password in SCEPLAB_ADMIN_PASSWORD)", s.bind);
+    goto out;
+  }
+  s.port = sceplab_httpd_port(s.httpd);
+  if(RAND_bytes(s.csrf_key, sizeof(s.csrf_key)) != 1) {
+    sceplab_err_set(err, SCEPLAB_E_CRYPTO, "no random bytes");
+    goto out;
+  }
+  if(p->log_dir && sceplab_art_mkdir(p->log_dir) != 0) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", p->log_dir, strerror(errno));
     goto out;
   }
@@ -1126,25 +1287,6 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
       sceplab_art_plugin(&s.art, 1, s.thread, "Exiting Initialize with 0x0");
     free(thumb);
   }
-  if(!(s.base = event_base_new()) || !(http = evhttp_new(s.base))) {
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start the event loop");
-    goto out;
-  }
-  /* a request larger than any SCEP message is refused by libevent itself (413) */
-  evhttp_set_max_body_size(http, (ev_ssize_t)(p->max_body ? p->max_body : 65536));
-  evhttp_set_max_headers_size(http, 98304); /* a 65534-byte URL, as NDES guidance configures IIS */
-  evhttp_set_timeout(http, 30);
-  evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-  evhttp_set_gencb(http, handle, &s);
-  if(s.ssl)
-    evhttp_set_bevcb(http, tls_bev, &s);
-  bound = evhttp_bind_socket_with_handle(http, s.bind, (ev_uint16_t)p->port);
-  if(!bound) {
-    sceplab_err_set(err, SCEPLAB_E_USAGE, "cannot listen on %s port %u: %s", s.bind, p->port, strerror(errno));
-    goto out;
-  }
-  if(getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
-    s.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
   sigint = event_new(s.base, SIGINT, EV_SIGNAL | EV_PERSIST, on_signal, s.base);
   sigterm = event_new(s.base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_signal, s.base);
   if(!sigint || !sigterm || event_add(sigint, NULL) != 0 || event_add(sigterm, NULL) != 0) {
@@ -1160,8 +1302,7 @@ out:
     event_free(sigint);
   if(sigterm)
     event_free(sigterm);
-  if(http)
-    evhttp_free(http);
+  sceplab_httpd_free(s.httpd);
   if(s.base)
     event_base_free(s.base);
   if(s.iis)
@@ -1170,6 +1311,7 @@ out:
   X509_STORE_free(s.trust);
   X509_free(s.policy);
   SSL_CTX_free(s.ssl);
+  OPENSSL_cleanse(s.csrf_key, sizeof(s.csrf_key));
   free(s.cacert);
   free(s.nextca);
   sigaction(SIGPIPE, &old_pipe, NULL);

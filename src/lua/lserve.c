@@ -501,6 +501,13 @@ static void ready_cb(void *ud, unsigned port)
   lua_settop(s->L, top);
 }
 
+/* The server's warnings (connections refused, out of descriptors), rate-limited by the server */
+static void warn_cb(void *ud, const char *line)
+{
+  (void)ud;
+  fprintf(stderr, "sceplab: %s\n", line);
+}
+
 static void logged_cb(void *ud, const char *line)
 {
   lserver *s = ud;
@@ -516,7 +523,8 @@ static void logged_cb(void *ud, const char *line)
 
 /* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
  * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
- * admin_page, admin_user, admin_password, password_max, ready = f(port), logged = f(line)} */
+ * admin_page, admin_user, admin_password, admin_get_compat, password_max, max_connections, max_per_client,
+ * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line)} */
 /* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
  * functions, when given, are pushed at 4 and 5. */
 static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver *s)
@@ -552,7 +560,9 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->crs_hold = lua_toboolean(L, -1);
   lua_getfield(L, 2, "admin_page");
   p->admin_page = lua_toboolean(L, -1);
-  lua_pop(L, 5);
+  lua_getfield(L, 2, "admin_get_compat");
+  p->admin_get_compat = lua_toboolean(L, -1);
+  lua_pop(L, 6);
   p->host = opt_str(L, 2, "host");
   p->admin_user = opt_str(L, 2, "admin_user");
   p->clock_file = opt_str(L, 2, "clock_file");
@@ -560,6 +570,18 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->password_max = opt_int(L, 2, "password_max", 0);
   p->ca_latency_ms = opt_int(L, 2, "ca_latency_ms", 0);
   luaL_argcheck(L, p->ca_latency_ms >= 0 && p->ca_latency_ms <= 600000, 2, "ca_latency_ms must be 0..600000");
+  {
+    static const char *const limits[] = {"max_connections", "max_per_client", "header_timeout", "body_timeout",
+                                         "idle_timeout"};
+    unsigned *slots[] = {&p->max_connections, &p->max_per_client, &p->header_timeout, &p->body_timeout,
+                         &p->idle_timeout};
+    size_t i;
+    for(i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+      int v = opt_int(L, 2, limits[i], 0);
+      luaL_argcheck(L, v >= 0 && v <= 1000000, 2, lua_pushfstring(L, "%s must be 0..1000000", limits[i]));
+      *slots[i] = (unsigned)v;
+    }
+  }
   if(lua_getfield(L, 2, "faults") == LUA_TTABLE) {
     size_t nf, k, i, len = lua_rawlen(L, -1);
     const sceplab_fault_info *fi = sceplab_serve_faults(&nf);
@@ -580,6 +602,7 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->policy_ud = s;
   p->ready = ready_cb;
   p->logged = logged_cb;
+  p->warn = warn_cb;
   p->ud = s;
 }
 

@@ -28,7 +28,9 @@ local FORGED_TXID = "\27[2J\255\239\191\191</Data>\"'" ..
 local SUBJECT = "CN=dev\27[2J\239\191\191\194\155\226\128\174\\</Data\\>\\\"'&\r\nOU=x"
 local SANS = { { type = "dns", value = "d\27[2J\255\r\n.example" }, { type = "upn", value = "u\255\27]0;x\7@example" } }
 local TEMPLATE = "T\27\155x"
-local UA = "ua " .. NASTY
+-- A user agent as hostile as HTTP lets through: bytes 0x80-0xFF (no UTF-8, U+FFFF, CSI, RLO) and
+-- markup. Control characters in a header are refused (400) before anything is logged.
+local UA = "ua \255\239\191\191\194\155\226\128\174</Data>\"'&"
 -- decoded by the server: ESC, CR LF, a byte that is no UTF-8, U+FFFF, CSI, RLO, markup
 local EVIL_PATH = "%1B%5B2J%0D%0A%FF%EF%BF%BF%C2%9B%E2%80%AE%3C/Data%3E%20x"
 local EVIL_QUERY = "operation=GetCACaps&x=%1B%5B2J+y%0A"
@@ -175,7 +177,7 @@ local function assert_serve_log(s)
 end
 
 describe("sceplab serve --policy intune, a device writing its own records", function()
-  local s, allowed, denied, csr, msg
+  local s, allowed, denied, csr, msg, ctl_status
   setup(function()
     s = start(h.tmpname(), { "--policy", "intune" })
     local function token(subject)
@@ -190,6 +192,7 @@ describe("sceplab serve --policy intune, a device writing its own records", func
                                    challenge = token("CN=bob") }) }
     csr, msg = denied[3], allowed[4]
     hostile_get(s)
+    ctl_status = assert(http.request { url = s.url .. "?operation=GetCACaps", user_agent = "ua " .. NASTY }).status
     stop(s)
   end)
   teardown(function() stop(s) end)
@@ -246,10 +249,15 @@ describe("sceplab serve --policy intune, a device writing its own records", func
     assert.are.equal(2, seen)
   end)
 
+  it("refuses a header holding control characters (400) before any log reads it", function()
+    assert.are.equal(400, ctl_status)
+  end)
+
   it("writes the IIS log with the fields of each line intact", function()
     local recs = timeline(s.logs)
     local text = assert_iis(s.logs, recs)
-    assert.matches(" ua%+%%1B%[2J", text) -- the user agent, its space '+' as IIS writes it, ESC encoded
+    -- the user agent, its space '+' as IIS writes it, what is no UTF-8, U+FFFF, C1 and RLO encoded
+    assert.matches(" ua+%FF%EF%BF%BF%C2%9B%E2%80%AE", text, 1, true)
     assert.matches("/certsrv/mscep/%1B[2J%0D%0A%FF", text, 1, true)
   end)
 
@@ -306,8 +314,8 @@ return {
     assert.are.same({ 3, 1 }, { phases, crs })
     local file = ls(h.shquote(s.logs) .. "/CertificateRequestStatus/Succeed/*.CRS")[1]
     local text = h.read(file)
-    -- the raw user agent: ESC and the byte that is no UTF-8 replaced, U+FFFF too, markup escaped
-    assert.matches("<UserID>ua \239\191\189[2J\239\191\189]0;owned\239\191\189\239\191\189\239\191\189", text, 1, true)
+    -- the raw user agent: the byte that is no UTF-8 replaced, U+FFFF and C1's CSI too, markup escaped
+    assert.matches("<UserID>ua \239\191\189\239\191\189\239\191\189", text, 1, true)
     assert.matches("&lt;/Data&gt;&quot;&apos;&amp;</UserID>", text, 1, true)
     assert.matches("<DeviceID>dev\239\191\189[2J", text, 1, true)
     assert_serve_log(s)

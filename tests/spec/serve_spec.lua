@@ -602,10 +602,10 @@ describe("sceplab intune and serve --policy intune", function()
 end)
 
 describe("sceplab serve, NDES's admin page", function()
-  it("hands out one-time passwords in UTF-16 behind credentials, as scrapers read them, until the cache is full", function()
+  it("hands out one-time passwords in UTF-16 behind credentials, as scrapers read them (a GET, with --admin-get-compat), until the cache is full", function()
     local dir = h.tmpname()
     assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
-    local s = start(dir, { "--policy", "ndes-otp", "--admin-user", "ndesadmin", "--password-max", "2" },
+    local s = start(dir, { "--policy", "ndes-otp", "--admin-user", "ndesadmin", "--password-max", "2", "--admin-get-compat" },
                     { SCEPLAB_ADMIN_PASSWORD = "adm1n" })
     local admin = s.url:gsub("/mscep/mscep%.dll$", "/mscep_admin/")
     assert.are.equal("401", (sh_out("curl -s -o /dev/null -w '%{http_code}' " .. h.shquote(admin))))

@@ -93,8 +93,13 @@ unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_
 sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err);
 /* Revokes a certificate by serial (hex); reason an RFC 5280 CRLReason code. */
 int sceplab_ca_revoke(sceplab_ca *ca, const char *serial_hex, int reason, sceplab_error *err);
-/* A CRL of the issuing CA over every revocation, valid for days; DER, malloc'd. */
+/* A new CRL of the issuing CA over every revocation, valid for days, with the next CRL number;
+ * it becomes the current one. DER, malloc'd. */
 unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_error *err);
+/* The current CRL (GetCRL's answer): the one made last, signed anew (as sceplab_ca_crl, for days)
+ * only when a certificate was revoked since, the issuing CA changed, or half its validity is
+ * over. Serving it costs no signature and no write. DER, malloc'd. */
+unsigned char *sceplab_ca_crl_current(sceplab_ca *ca, int days, size_t *len, sceplab_error *err);
 
 /* A TLS server certificate for names (DNS names or IP addresses; the first is the CN) issued by
  * the issuing CA for days (0: 30), with a new RSA-2048 key: both PEM, malloc'd, for serve's
@@ -107,7 +112,7 @@ int sceplab_ca_tls_server(sceplab_ca *ca, const char *const *names, size_t n, in
                           char **key_pem, sceplab_error *err);
 
 /* One-time challenges (NDES's admin page): a new random one valid for minutes, and its use
- * (1 valid and now used, 0 unknown, used or expired). */
+ * (1 valid and now used, 0 unknown, used or expired). ca.db keeps their SHA-256 digests only. */
 char *sceplab_ca_challenge_new(sceplab_ca *ca, int minutes, sceplab_error *err);
 int sceplab_ca_challenge_use(sceplab_ca *ca, const char *challenge, sceplab_error *err);
 /* How many one-time challenges are unused and unexpired (NDES's password cache), or -1. */

@@ -110,22 +110,34 @@ typedef struct sceplab_serve_params {
   const char *admin_user;       /* HTTP Basic credentials the admin page asks for (NDES: Windows
                                  * authentication), or NULL: open to whoever reaches it */
   const char *admin_password;
+  int admin_get_compat;         /* a GET of the admin page makes a password, as NDES's does (default: a
+                                 * GET shows a form whose POST, with its token, makes one) */
   int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
   int ca_latency_ms;            /* a slow CA: each issuance takes this long (inside its transaction) */
   unsigned faults;              /* SCEPLAB_FAULT_* bits */
   const char *clock_file;       /* a virtual clock: the file holds seconds to add to real time (a
                                  * replay advances it); read at each request. NULL: real time */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
+  /* Limits against a hostile network (docs/security.md); 0 for each default. */
+  unsigned max_connections;     /* open at once (default: what RLIMIT_NOFILE holds after a reserve, at most 1024) */
+  unsigned max_per_client;      /* open at once from one client address (64) */
+  unsigned header_timeout;      /* seconds for a request line and headers, from their first byte (20) */
+  unsigned body_timeout;        /* seconds for a body, from the end of the headers (60) */
+  unsigned idle_timeout;        /* seconds a keep-alive connection may idle between requests (120, as IIS) */
   sceplab_policy_fn policy;
   void *policy_ud;
   /* called once listening, with the port; and for each request answered, with its log line */
   void (*ready)(void *ud, unsigned port);
   void (*logged)(void *ud, const char *line);
+  /* what the operator must hear about (connections refused, out of descriptors), at most one
+   * line of a kind every 10 s */
+  void (*warn)(void *ud, const char *line);
   void *ud;
 } sceplab_serve_params;
 
-/* Serves until SIGINT or SIGTERM: 0, or -1 with err when
- * it cannot start (address in use, unreadable TLS files, libevent missing). */
+/* Serves until SIGINT or SIGTERM: 0, or -1 with err when it cannot start (address in use,
+ * unreadable TLS files, libevent missing, limits the descriptors cannot hold, an admin page
+ * without credentials on an address other than loopback). */
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err);
 
 #ifdef __cplusplus
