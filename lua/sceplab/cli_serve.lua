@@ -54,11 +54,11 @@ function M.register(p)
   l:flag("--json"):description("As JSON.")
   local a = c:command("approve"):description("Issue a pending request (the client gets it at its next CertPoll).")
   dir_option(a)
-  a:argument("transaction_id"):description("The request's transaction ID (sceplab ca list).")
+  a:argument("transaction_id"):description("The request's transaction ID, or #N when several requests carry it (sceplab ca list).")
   a:option("--days"):description("Lifetime in days (default 365)."):convert(tonumber)
   local r = c:command("reject"):description("Reject a pending request (the client gets FAILURE badRequest).")
   dir_option(r)
-  r:argument("transaction_id"):description("The request's transaction ID.")
+  r:argument("transaction_id"):description("The request's transaction ID, or #N (sceplab ca list).")
   r:option("--why"):description("Why, for the list."):default("rejected by the administrator")
   local v = c:command("revoke"):description("Revoke a certificate by serial (the next CRL lists it).")
   dir_option(v)
@@ -146,8 +146,8 @@ local function run_ca(args)
     if not list then stderr("%s", err) return 1 end
     if args.json then io.stdout:write(json.encode(json.array(list)), "\n") return 0 end
     for _, r in ipairs(list) do
-      io.stdout:write(("%-9s %s  %s%s%s\n"):format(r.state, r.transaction_id, r.subject or "-",
-        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or ""))
+      io.stdout:write(("%-9s %s  %s%s%s  #%d\n"):format(r.state, r.transaction_id, r.subject or "-",
+        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or "", r.id))
     end
     if #list == 0 then io.stdout:write("no requests yet\n") end
     return 0

@@ -6,11 +6,13 @@
 --     description = "...",
 --     check = function(req, ctx) return ctx.allow() | ctx.deny(reason [, fail_info]) | ctx.pending(reason) end,
 --   }
--- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (signed by a
--- valid certificate this CA issued), subject, subject_rdns, san, key = {type, bits}, key_usage, eku,
--- template_name, client_ip, user_agent}. ctx: config (--set key=value, and SCEPLAB_CHALLENGE as
--- config.challenge), now(), use_challenge(pw) (the CA's one-time passwords), intune_verify(token),
--- allow{days, ekus, template, ...}, deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
+-- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (renews the
+-- certificate this CA issued that signed it: valid, not revoked, same subject and SANs),
+-- renewal_refused (why a certificate of ours that signed it is not renewed), subject, subject_rdns,
+-- san, key = {type, bits}, key_usage, eku, template_name, client_ip, user_agent}. ctx: config (--set
+-- key=value, and SCEPLAB_CHALLENGE as config.challenge), now(), use_challenge(pw) (the CA's one-time
+-- passwords), intune_verify(token), allow{days, ekus, template, ...},
+-- deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
 -- (a comparison that takes the same time however much matches). extra: phases, device_id,
 -- user_id, request_id (the connector's logs), event (the NDES event a refusal logs). A policy
 -- with connector = true stands for the Intune connector: the server writes its logs.
@@ -127,7 +129,8 @@ function M.handler(pol, ca, config, on_decision, clock)
   return function(raw)
     local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
-                  renewal = raw.renewal, client_ip = raw.client_ip, user_agent = raw.user_agent,
+                  renewal = raw.renewal, renewal_refused = raw.renewal_refused, client_ip = raw.client_ip,
+                  user_agent = raw.user_agent,
                   subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
                   key_usage = doc.key_usage, eku = doc.eku, template_name = doc.template_name }
     local ok, a, why = sandbox.call(pol.file .. ": check", pol.check, req, ctx)

@@ -298,48 +298,32 @@ static int c_use_challenge(lua_State *L)
   return 1;
 }
 
-/* ca:approve(transaction_id [, days]) -> certificate DER: issues a pending request */
+/* ca:approve(which [, days]) -> certificate DER: issues a pending request (its transaction ID, or #N) */
 static int c_approve(lua_State *L)
 {
   lca *c = check_ca(L, 1);
-  const char *txid = luaL_checkstring(L, 2);
+  const char *which = luaL_checkstring(L, 2);
   sceplab_issue_params ip;
   sceplab_error err;
-  size_t n = 0, cn = 0;
-  unsigned char *csr, *cert = NULL;
-  char *why = NULL;
+  size_t cn = 0;
+  unsigned char *cert;
   sceplab_err_clear(&err);
   memset(&ip, 0, sizeof(ip));
   ip.days = (int)luaL_optinteger(L, 3, 0);
-  if(sceplab_ca_request(c->ca, txid, NULL, NULL, &why, &err) != SCEPLAB_REQ_PENDING) {
-    free(why);
-    sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
-    return sceplab_lua_fail(L, &err);
-  }
-  csr = sceplab_ca_request_csr(c->ca, txid, &n, &err);
-  if(csr)
-    cert = sceplab_ca_issue(c->ca, csr, n, txid, &ip, &cn, &err);
-  free(csr);
-  if(!cert)
+  if(!(cert = sceplab_ca_approve(c->ca, which, &ip, &cn, &err)))
     return sceplab_lua_fail(L, &err);
   lua_pushlstring(L, (const char *)cert, cn);
   free(cert);
   return 1;
 }
 
-/* ca:reject(transaction_id [, why]) -> true */
+/* ca:reject(which [, why]) -> true */
 static int c_reject(lua_State *L)
 {
   lca *c = check_ca(L, 1);
-  const char *txid = luaL_checkstring(L, 2);
   sceplab_error err;
   sceplab_err_clear(&err);
-  if(sceplab_ca_request(c->ca, txid, NULL, NULL, NULL, &err) != SCEPLAB_REQ_PENDING) {
-    sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
-    return sceplab_lua_fail(L, &err);
-  }
-  if(sceplab_ca_hold(c->ca, NULL, 0, txid, SCEPLAB_REQ_REJECTED, luaL_optstring(L, 3, "rejected by the administrator"),
-                     &err) != 0)
+  if(sceplab_ca_reject(c->ca, luaL_checkstring(L, 2), luaL_optstring(L, 3, "rejected by the administrator"), &err) != 0)
     return sceplab_lua_fail(L, &err);
   lua_pushboolean(L, 1);
   return 1;
@@ -392,6 +376,10 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
   }
   lua_pushboolean(L, rq->renewal);
   lua_setfield(L, -2, "renewal");
+  if(rq->renewal_refused) {
+    lua_pushstring(L, rq->renewal_refused);
+    lua_setfield(L, -2, "renewal_refused");
+  }
   if(rq->client_ip) {
     lua_pushstring(L, rq->client_ip);
     lua_setfield(L, -2, "client_ip");

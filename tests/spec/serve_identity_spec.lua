@@ -1,8 +1,7 @@
 -- sceplab serve under attack, identity: who may get which certificate. Renewal authorises only the
--- identity of the certificate that signs it; a transaction ID alone decides nothing; an Intune
--- challenge gives one certificate; a request is signed by the CSR's key or by a certificate of the
--- requester; the certificate profile comes from the policy, not from the CSR. Real peers where the
--- attacks were found: micromdm's scepclient, sceplab's own client, openssl on what was issued.
+-- identity of the certificate that signs it; a transaction ID alone decides nothing; a request is
+-- signed by the CSR's key or by a certificate of the requester. Real peers where the attacks were found: micromdm's scepclient, sceplab's own client,
+-- openssl on what was issued.
 local h = require "helper"
 local sceplab = require "sceplab"
 local core = require "sceplab.core.scep"
@@ -75,7 +74,67 @@ end
 
 local function new_key() return assert(pkey.generate("rsa:2048")) end
 
-describe("sceplab renew", function()
+describe("renewal (item: renewal mints any identity)", function()
+  it("authorises only the signer's subject and SANs, from a certificate not revoked (ndes-otp)", function()
+    local dir = new_ca()
+    local _, pw = h.sceplab({ "ca", "challenge", "--dir", dir })
+    local s = start(dir, { "--policy", "ndes-otp" })
+    local k = h.tmpname()
+    local c0, o0, e0 = h.sceplab_env({ SCEPLAB_CHALLENGE = pw:match("%x+") }, { "enroll", "--url", s.url, "--subject",
+      "CN=dev1,O=Contoso", "--san", "dns:dev1.contoso.com", "--key-out", k .. ".key", "--cert-out", k .. ".pem" })
+    assert.are.equal(0, c0, o0 .. e0)
+    local function renew(out, extra)
+      local args = { "renew", "--url", s.url, "--cert", k .. ".pem", "--key", k .. ".key", "--key-out", out .. ".key",
+                     "--cert-out", out .. ".pem" }
+      for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+      return h.sceplab(args)
+    end
+    -- a device with one ordinary certificate asks for the administrator's identity, no challenge
+    local evil = h.tmpname()
+    local c1, o1 = renew(evil, { "--subject", "CN=Administrator", "--san", "upn:administrator@contoso.com" })
+    -- its own identity renews (the client carries the old certificate's SANs over)
+    local good = h.tmpname()
+    local c2, o2, e2 = renew(good)
+    -- and once its certificate is revoked, not even that
+    assert.are.equal(0, (h.sceplab({ "ca", "revoke", "--dir", dir, serial_of(k .. ".pem") })))
+    local late = h.tmpname()
+    local c3, o3 = renew(late)
+    stop(s)
+    assert.are.equal(1, c1, o1)
+    assert.matches("RenewalReq FAILURE", o1, 1, true)
+    assert.is_nil(io.open(evil .. ".pem"))
+    assert.are.equal(0, c2, o2 .. e2)
+    local t = text_of(good .. ".pem")
+    assert.matches("Subject: CN = dev1, O = Contoso", t, 1, true)
+    assert.matches("DNS:dev1.contoso.com", t, 1, true)
+    assert.are.equal(1, c3, o3)
+    assert.is_nil(io.open(late .. ".pem"))
+    local why = {}
+    for _, r in ipairs(list(dir)) do if r.why then why[#why + 1] = r.why end end
+    why = table.concat(why, "\n")
+    assert.matches("not the signer's subject", why, 1, true)
+    assert.matches("the signing certificate is revoked", why, 1, true)
+  end)
+end)
+
+describe("a transaction ID alone decides nothing (item: answer by transaction ID)", function()
+  it("renews with the same key (sceplab renew --reuse-key) into a new certificate", function()
+    local dir = new_ca()
+    local s = start(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" })
+    local k, r = h.tmpname(), h.tmpname()
+    local env = { SCEPLAB_CHALLENGE = "s3cret" }
+    assert.are.equal(0, (h.sceplab_env(env, { "enroll", "--url", s.url, "--subject", "CN=same-key", "--key-out", k .. ".key",
+                                              "--cert-out", k .. ".pem" })))
+    local code, out, err = h.sceplab_env(env, { "renew", "--url", s.url, "--reuse-key", "--cert", k .. ".pem", "--key",
+                                                k .. ".key", "--key-out", r .. ".key", "--cert-out", r .. ".pem" })
+    stop(s)
+    assert.are.equal(0, code, out .. err)
+    assert.matches("RenewalReq SUCCESS", out, 1, true)
+    assert.are_not.equal(serial_of(k .. ".pem"), serial_of(r .. ".pem"))
+    assert.are.equal((sh_out("openssl x509 -noout -pubkey -in " .. h.shquote(k .. ".pem"))),
+                     (sh_out("openssl x509 -noout -pubkey -in " .. h.shquote(r .. ".pem"))))
+  end)
+
   it("says so, exit 1, when a renewal gets back the certificate it renews", function()
     -- without Renewal advertised, renew sends a PKCSReq signed by the old certificate; with the
     -- same key, subject and challenge it is the enrollment's request again, and a resend gets the
@@ -92,5 +151,123 @@ describe("sceplab renew", function()
     assert.are.equal(1, code, out .. err)
     assert.matches("the certificate being renewed", err, 1, true)
     assert.is_nil(io.open(r .. ".pem"))
+  end)
+
+  it("issues afresh to micromdm's scepclient re-using its key with a new subject, and after a mistyped challenge", function()
+    local dir = new_ca()
+    local s = start(dir, { "--allow-des" }, { SCEPLAB_CHALLENGE = "s3cret" })
+    local function genkey()
+      local key = h.tmpname()
+      assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | " ..
+        h.CLEAN .. "openssl rsa -traditional -out " .. h.shquote(key) .. " 2>/dev/null"))
+      return key
+    end
+    -- scepclient keeps csr.pem and self.pem beside the key: each run in a directory of its own, the key copied
+    local function run(key, cn, challenge)
+      local work = h.tmpdir()
+      assert(os.execute("cp " .. h.shquote(key) .. " " .. h.shquote(work .. "/key.pem")))
+      local p = io.popen(("cd %s && %sscepclient -server-url %s -challenge %s -cn %s -private-key key.pem -certificate cert.pem 2>&1")
+        :format(h.shquote(work), h.CLEAN, h.shquote(s.url), h.shquote(challenge), h.shquote(cn)))
+      local out = p:read("a")
+      p:close()
+      return out, work .. "/cert.pem"
+    end
+    local k1, k2 = genkey(), genkey()
+    local o1, c1 = run(k1, "first", "s3cret")
+    local o2, c2 = run(k1, "second", "s3cret")
+    local o3 = run(k2, "typo", "s3creT")
+    local o4, c4 = run(k2, "typo", "s3cret")
+    stop(s)
+    assert.matches("pkiStatus=SUCCESS", o1, 1, true)
+    assert.matches("CN = first", text_of(c1), 1, true)
+    assert.matches("pkiStatus=SUCCESS", o2, 1, true)
+    assert.matches("CN = second", text_of(c2), 1, true)
+    assert.are_not.equal(serial_of(c1), serial_of(c2))
+    assert.matches("failInfo: badRequest", o3, 1, true)
+    assert.matches("pkiStatus=SUCCESS", o4, 1, true)
+    assert.matches("CN = typo", text_of(c4), 1, true)
+  end)
+
+  it("answers another key sending a victim's transaction ID with a wrong challenge: FAILURE, never the victim's certificate", function()
+    local dir = new_ca()
+    local s = start(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" })
+    local victim = new_key()
+    local vcsr, vself = csr_of(victim, "CN=victim", { challenge = "s3cret" })
+    local txid = victim:transaction_id()
+    local first = send(s.url, core.PKCSREQ, vcsr, vself, victim, txid)
+    local attacker = new_key()
+    local acsr, aself = csr_of(attacker, "CN=victim", { challenge = "guess" })
+    local stolen = send(s.url, core.PKCSREQ, acsr, aself, attacker, txid)
+    -- the victim's retry still gets its certificate
+    local again = send(s.url, core.PKCSREQ, vcsr, vself, victim, txid)
+    stop(s)
+    assert.are.equal("SUCCESS", first.status)
+    assert.are.equal("FAILURE", stolen.status)
+    assert.are.equal("badRequest", stolen.fail_info)
+    assert.is_nil(stolen.certificate_pem)
+    assert.are.equal("SUCCESS", again.status)
+    assert.are.equal(first.certificate_pem, again.certificate_pem)
+  end)
+end)
+
+describe("who signs a request (RFC 8894 3.3.1)", function()
+  it("refuses a PKCSReq signed by a self-signed certificate of another key (badMessageCheck)", function()
+    local dir = new_ca()
+    local s = start(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" })
+    local a, b = new_key(), new_key()
+    local csr = csr_of(a, "CN=a", { challenge = "s3cret" })
+    local bself = assert(core.selfsigned(b, "CN=a"))
+    local r = send(s.url, core.PKCSREQ, csr, bself, b, a:transaction_id())
+    stop(s)
+    assert.are.equal("FAILURE", r.status)
+    assert.are.equal("badMessageCheck", r.fail_info)
+    assert.are.same({}, list(dir))
+    assert.matches("signed by a key other than the CSR's", h.read(s.log), 1, true)
+  end)
+end)
+
+describe("a ca.db from before requests had an identity", function()
+  it("is migrated in place, idempotently: its rows kept, a resend of an old request still answered from them", function()
+    local dir = new_ca()
+    local env = { SCEPLAB_CHALLENGE = "s3cret" }
+    local s = start(dir, {}, env)
+    local k = h.tmpname()
+    assert.are.equal(0, (h.sceplab_env(env, { "enroll", "--url", s.url, "--subject", "CN=legacy", "--key-out", k .. ".key",
+                                              "--cert-out", k .. ".pem" })))
+    stop(s)
+    -- the table as it was: one row per transaction ID, no identity, no used-token table
+    local py = h.write(h.tmpname() .. ".py", [[
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript("""
+BEGIN;
+CREATE TABLE old(transaction_id TEXT PRIMARY KEY, state TEXT NOT NULL, subject TEXT, csr BLOB, serial TEXT, why TEXT,
+                 created INTEGER NOT NULL, updated INTEGER NOT NULL);
+INSERT INTO old SELECT transaction_id, state, subject, csr, serial, why, created, updated FROM requests;
+DROP TABLE requests; ALTER TABLE old RENAME TO requests; DROP TABLE IF EXISTS used_tokens;
+COMMIT;
+""")
+print(",".join(r[1] for r in db.execute("PRAGMA table_info(requests)")))
+]])
+    local cols = sh_out("python3 " .. h.shquote(py) .. " " .. h.shquote(dir .. "/ca.db"))
+    assert.matches("^transaction_id,state,subject,csr,serial,why,created,updated\n$", cols)
+    local first = list(dir)
+    local again = list(dir)
+    assert.are.equal(1, #first)
+    assert.are.same(first, again)
+    assert.are.equal("issued", first[1].state)
+    local s2 = start(dir, {}, env)
+    local code, out, err = h.sceplab_env(env, { "enroll", "--url", s2.url, "--subject", "CN=legacy", "--key", k .. ".key",
+                                                "--key-out", k .. "-2.key", "--cert-out", k .. "-2.pem" })
+    local c3 = h.sceplab_env(env, { "enroll", "--url", s2.url, "--subject", "CN=legacy-renamed", "--key", k .. ".key",
+                                    "--key-out", k .. "-3.key", "--cert-out", k .. "-3.pem" })
+    stop(s2)
+    assert.are.equal(0, code, out .. err)
+    assert.are.equal(h.read(k .. ".pem"), h.read(k .. "-2.pem"))
+    assert.are.equal(0, c3)
+    assert.matches("CN = legacy%-renamed", text_of(k .. "-3.pem"))
+    local rows = list(dir)
+    assert.are.equal(2, #rows)
+    assert.are.equal(rows[1].transaction_id, rows[2].transaction_id)
   end)
 end)

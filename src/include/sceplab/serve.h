@@ -24,7 +24,10 @@ typedef struct sceplab_policy_request {
   size_t csr_len;
   X509_REQ *req;                /* the same, parsed and its signature verified */
   X509 *signer;                 /* the certificate that signed the request */
-  int renewal;                  /* signed by a valid certificate this CA issued */
+  int renewal;                  /* renews the certificate that signed it: one this CA issued, valid
+                                 * now, not revoked, whose subject and SANs the request asks for */
+  const char *renewal_refused;  /* signed by a certificate this CA issued that it does not renew:
+                                 * why (revoked, expired, another identity), or NULL */
   const char *client_ip;
   const char *user_agent;
 } sceplab_policy_request;
