@@ -6,6 +6,7 @@
 --   3 the CSR asks for what the challenge was issued for: subject, SANs, key length, key usage, EKUs.
 -- Each refusal carries the reason code of the validation service; the server writes the phases to
 -- the CRP's .svclog, the result to NDESPlugin.log, and a CRS file for each issued certificate.
+-- A challenge gives one certificate: a second request with it fails phase 2 (ChallengeAlreadyUsed).
 -- Settings (--set): days (lifetime), strict_key_length=false (accept keys larger than asked).
 
 local function lower(s) return type(s) == "string" and s:lower() or "" end
@@ -81,6 +82,15 @@ return {
       return ctx.deny(code .. ": " .. msg, "badRequest", { phases = phases })
     end
     local who = { device_id = claims.device_id, user_id = claims.user_id, request_id = claims.request_id }
+    -- a challenge is for one certificate: one that gave a certificate is spent (the server also
+    -- records its request ID with the certificate it issues, so two racing requests cannot both pass)
+    local serial = ctx.token_used(claims.request_id)
+    if serial then
+      local msg = ("the challenge was used already: certificate %s was issued for it"):format(serial)
+      who.phases = { { phase = 1, ok = true, message = PHASE1_OK },
+                     { phase = 2, ok = false, code = "ChallengeAlreadyUsed", message = msg } }
+      return ctx.deny("ChallengeAlreadyUsed: " .. msg, "badRequest", who)
+    end
     local phases = { { phase = 1, ok = true, message = PHASE1_OK }, { phase = 2, ok = true, message = PHASE2_OK } }
     local why, why_code = phase3(req, claims, ctx.config)
     if why then

@@ -11,7 +11,7 @@
 -- renewal_refused (why a certificate of ours that signed it is not renewed), subject, subject_rdns,
 -- san, key = {type, bits}, key_usage, eku, template_name, client_ip, user_agent}. ctx: config (--set
 -- key=value, and SCEPLAB_CHALLENGE as config.challenge), now(), use_challenge(pw) (the CA's one-time
--- passwords), intune_verify(token), allow{days, ekus, template, ...},
+-- passwords), intune_verify(token), token_used(request_id), allow{days, ekus, template, ...},
 -- deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
 -- (a comparison that takes the same time however much matches). extra: phases, device_id,
 -- user_id, request_id (the connector's logs), event (the NDES event a refusal logs). A policy
@@ -82,6 +82,11 @@ local function context(ca, config, clock)
       return nil, "the request carries no challenge", "ChallengeMalformed", 1, "CRPSCEPDeserialize_Failed", 0x410
     end
     return ca:intune_verify(token, ctx.now())
+  end
+  -- The serial of the certificate an Intune challenge (its request ID) gave already, or nil.
+  function ctx.token_used(request_id)
+    if type(request_id) ~= "string" or request_id == "" then return nil end
+    return ca:once_used(request_id) or nil
   end
   function ctx.allow(t)
     t = t or {}

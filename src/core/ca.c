@@ -931,18 +931,44 @@ static int exec_row(sceplab_ca *ca, const char *sql, int64_t row, const char *te
   return rc;
 }
 
+/* Whether once gave a certificate already: 1 with *serial when asked, 0, -1 with err. */
+static int once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  if(serial)
+    *serial = NULL;
+  if(sqlite3_prepare_v2(ca->db, "SELECT serial FROM used_tokens WHERE request_id = ?", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "reading the used challenges");
+  sqlite3_bind_text(st, 1, once, -1, SQLITE_TRANSIENT);
+  if(sqlite3_step(st) == SQLITE_ROW) {
+    rc = 1;
+    if(serial)
+      *serial = text_copy(st, 0);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sceplab_ca_once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err)
+{
+  return once_used(ca, once, serial, err);
+}
+
 /* Issues req and records it: as a new request under id (row 0), or as the pending request row
  * (an administrator's approval). One transaction, begun before anything is read: a concurrent
- * resend waits and then finds this one's certificate. */
+ * resend waits and then finds this one's certificate; two uses of one challenge cannot both pass. */
 static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen, const char *txid,
-                   const sceplab_req_id *id, int64_t row, const sceplab_issue_params *ip, sceplab_error *err)
+                   const sceplab_req_id *id, int64_t row, const sceplab_issue_params *ip, unsigned *refused,
+                   sceplab_error *err)
 {
   X509 *x = NULL;
   unsigned char *der = NULL;
   size_t dlen = 0;
-  char *serial = NULL, *subject = NULL;
+  char *serial = NULL, *subject = NULL, *used = NULL;
   sqlite3_stmt *st = NULL;
   time_t now = ip && ip->now ? (time_t)ip->now : time(NULL);
+  unsigned code = 0;
   if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)
     return (void)db_fail(ca, err, "starting a transaction"), NULL;
   if(!row) {
@@ -971,6 +997,17 @@ static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size
   }
   sqlite3_finalize(st);
   st = NULL;
+  if(ip && ip->once) {
+    int u = once_used(ca, ip->once, &used, err);
+    if(u < 0)
+      goto fail;
+    if(u) {
+      code = 0x80094003u; /* CERTSRV_E_BAD_REQUESTSTATUS */
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "the challenge was used already: certificate %s was issued for it",
+                      used ? used : "?");
+      goto fail;
+    }
+  }
   if(!(x = cert_for(ca, req, ip, err)))
     goto fail;
   if(!(der = der_of(x, &dlen))) {
@@ -1000,6 +1037,23 @@ static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size
                         row, serial, (int64_t)now, err, "recording the request") != 0
              : insert_request(ca, id, "issued", subject, csr, csrlen, serial, NULL, now, err) < 0)
     goto fail;
+  if(ip && ip->once) {
+    if(sqlite3_prepare_v2(ca->db, "INSERT INTO used_tokens(request_id, transaction_id, serial, used) VALUES(?, ?, ?, ?)",
+                          -1, &st, NULL) != SQLITE_OK) {
+      db_fail(ca, err, "recording the challenge as used");
+      goto fail;
+    }
+    sqlite3_bind_text(st, 1, ip->once, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, txid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, serial, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+    if(sqlite3_step(st) != SQLITE_DONE) {
+      db_fail(ca, err, "recording the challenge as used");
+      goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+  }
   if(ip && ip->latency_ms > 0) {
     /* a slow CA (a fault `serve --ca-latency` plays): the certificate is signed and written, the
      * transaction not yet committed; a crash now must lose it whole */
@@ -1018,18 +1072,24 @@ static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size
 fail:
   sqlite3_finalize(st);
   exec_simple(ca, "ROLLBACK");
+  if(refused)
+    *refused = code;
   X509_free(x);
   free(der);
   free(serial);
   free(subject);
+  free(used);
   ERR_clear_error();
   return NULL;
 }
 
 X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen,
-                           const sceplab_req_id *id, const sceplab_issue_params *ip, sceplab_error *err)
+                           const sceplab_req_id *id, const sceplab_issue_params *ip, unsigned *refused,
+                           sceplab_error *err)
 {
-  return issue(ca, req, csr, csrlen, id->transaction_id, id, 0, ip, err);
+  if(refused)
+    *refused = 0;
+  return issue(ca, req, csr, csrlen, id->transaction_id, id, 0, ip, refused, err);
 }
 
 int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const sceplab_req_id *id,
@@ -1144,7 +1204,7 @@ unsigned char *sceplab_ca_approve(sceplab_ca *ca, const char *which, const scepl
   if(row > 0 && !csr)
     sceplab_err_set(err, SCEPLAB_E_INPUT, "request %s has no CSR to issue", which);
   else if(row > 0 && (req = csr_parse(csr, csrlen, err)) != NULL)
-    x = issue(ca, req, csr, csrlen, txid, NULL, row, ip, err);
+    x = issue(ca, req, csr, csrlen, txid, NULL, row, ip, NULL, err);
   if(x && !(der = der_of(x, len)))
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
   X509_free(x);
@@ -1208,11 +1268,14 @@ int sceplab_ca_issued(sceplab_ca *ca, X509 *x, int *revoked, sceplab_error *err)
 }
 
 /* A ca.db from before requests had an identity of their own (the transaction ID was the table's
- * key) is rebuilt with its rows kept and their CSRs' digests filled in; then the index the
- * identity needs. Idempotent, and safe when two servers open the same store at once. */
+ * key) is rebuilt with its rows kept and their CSRs' digests filled in; then the tables and index
+ * the identity needs. Idempotent, and safe when two servers open the same store at once. */
 static int migrate_requests(sceplab_ca *ca, sceplab_error *err)
 {
-  static const char tables[] = "CREATE INDEX IF NOT EXISTS requests_transaction ON requests(transaction_id);";
+  static const char tables[] =
+    "CREATE INDEX IF NOT EXISTS requests_transaction ON requests(transaction_id);"
+    "CREATE TABLE IF NOT EXISTS used_tokens(request_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL,"
+    " serial TEXT NOT NULL, used INTEGER NOT NULL);";
   static const char has[] = "SELECT count(*) FROM pragma_table_info('requests') WHERE name = 'csr_id'";
   sqlite3_stmt *st = NULL, *up = NULL;
   int present = -1, rc = -1;

@@ -627,6 +627,7 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   if(ans.decision == SCEPLAB_POLICY_ALLOW) {
     sceplab_issue_params ip;
     const char *ekus[8];
+    unsigned refused = 0;
     size_t i;
     X509 *x;
     memset(&ip, 0, sizeof(ip));
@@ -636,19 +637,32 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
+    ip.once = ans.request_id[0] ? ans.request_id : NULL; /* an Intune challenge is for one certificate */
     ip.now = s->art.offset ? (int64_t)time(NULL) + s->art.offset : 0; /* a replay's virtual clock */
     ip.latency_ms = (s->p->faults & SCEPLAB_FAULT_SLOW_CA) && !s->p->ca_latency_ms ? 2000 : s->p->ca_latency_ms;
-    x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, &id, &ip, err);
-    if(!x)
+    x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, &id, &ip, &refused, err);
+    if(!x && !refused)
       return -1;
-    if(s->connector)
-      log_notify(s, &ans, rq, x, 0);
-    *content = issued_p7(x, clen, err);
-    X509_free(x);
-    if(!*content)
-      return -1;
-    *status = SCEPLAB_STATUS_SUCCESS;
-    return 0;
+    if(x) {
+      if(s->connector)
+        log_notify(s, &ans, rq, x, 0);
+      *content = issued_p7(x, clen, err);
+      X509_free(x);
+      if(!*content)
+        return -1;
+      *status = SCEPLAB_STATUS_SUCCESS;
+      return 0;
+    }
+    /* the CA refuses what the policy allowed (a challenge used already), as ADCS refuses a
+     * request it will not issue */
+    if(s->connector) {
+      sceplab_art_plugin(&s->art, 3, s->thread, "CA failed request 0x%08X", refused);
+      log_notify(s, &ans, rq, NULL, refused);
+    }
+    ans.decision = SCEPLAB_POLICY_DENY;
+    ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
+    snprintf(ans.reason, sizeof(ans.reason), "%.*s", (int)sizeof(ans.reason) - 1, err->msg);
+    sceplab_err_clear(err);
   }
   if(sceplab_ca_hold(s->p->ca, rq->content, rq->content_len, &id,
                      ans.decision == SCEPLAB_POLICY_PENDING ? SCEPLAB_REQ_PENDING : SCEPLAB_REQ_REJECTED,

@@ -329,6 +329,25 @@ static int c_reject(lua_State *L)
   return 1;
 }
 
+/* ca:once_used(request_id) -> the serial of the certificate it gave, or false */
+static int c_once_used(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  char *serial = NULL;
+  int rc;
+  sceplab_err_clear(&err);
+  rc = sceplab_ca_once_used(c->ca, luaL_checkstring(L, 2), &serial, &err);
+  if(rc < 0)
+    return sceplab_lua_fail(L, &err);
+  if(rc)
+    lua_pushstring(L, serial ? serial : "?");
+  else
+    lua_pushboolean(L, 0);
+  free(serial);
+  return 1;
+}
+
 /* The server's callbacks reach Lua through this: the state and the stack slots of the policy and
  * the ready function, fixed while serve() runs. */
 typedef struct lserver {
@@ -772,6 +791,7 @@ static int c_intune_verify(lua_State *L)
 static const luaL_Reg ca_methods[] = {
   {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
   {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
+  {"once_used", c_once_used},
   {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint},
   {"rollover", c_rollover}, {"tls_server", c_tls_server}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };

@@ -1,6 +1,7 @@
 -- sceplab serve under attack, identity: who may get which certificate. Renewal authorises only the
--- identity of the certificate that signs it; a transaction ID alone decides nothing; a request is
--- signed by the CSR's key or by a certificate of the requester. Real peers where the attacks were found: micromdm's scepclient, sceplab's own client,
+-- identity of the certificate that signs it; a transaction ID alone decides nothing; an Intune
+-- challenge gives one certificate; a request is signed by the CSR's key or by a certificate of the
+-- requester. Real peers where the attacks were found: micromdm's scepclient, sceplab's own client,
 -- openssl on what was issued.
 local h = require "helper"
 local sceplab = require "sceplab"
@@ -207,6 +208,45 @@ describe("a transaction ID alone decides nothing (item: answer by transaction ID
     assert.is_nil(stolen.certificate_pem)
     assert.are.equal("SUCCESS", again.status)
     assert.are.equal(first.certificate_pem, again.certificate_pem)
+  end)
+end)
+
+describe("one Intune challenge, one certificate (item: token reuse)", function()
+  it("issues one certificate for one CertEnrollToken to three keys; the first one's retry still gets it", function()
+    local dir = new_ca()
+    local s = start(dir, { "--policy", "intune" })
+    local _, tok = h.sceplab({ "intune", "token", "--dir", dir, "--subject", "CN=erin,O=Contoso" })
+    tok = tok:gsub("%s", "")
+    local env = { SCEPLAB_CHALLENGE = tok }
+    local keys, codes = {}, {}
+    for i = 1, 3 do
+      keys[i] = h.tmpname()
+      codes[i] = (h.sceplab_env(env, { "enroll", "--url", s.url, "--subject", "CN=erin,O=Contoso", "--key-out",
+                                        keys[i] .. ".key", "--cert-out", keys[i] .. ".pem" }))
+    end
+    -- Windows retries the same transaction (same key, same request)
+    local rc, ro, re = h.sceplab_env(env, { "enroll", "--url", s.url, "--subject", "CN=erin,O=Contoso", "--key", keys[1] .. ".key",
+                                            "--key-out", keys[1] .. "-again.key", "--cert-out", keys[1] .. "-again.pem" })
+    stop(s)
+    assert.are.same({ 0, 1, 1 }, codes)
+    assert.are.equal(0, rc, ro .. re)
+    assert.are.equal(h.read(keys[1] .. ".pem"), h.read(keys[1] .. "-again.pem"))
+    local issued, why = 0, {}
+    for _, r in ipairs(list(dir)) do
+      if r.state == "issued" then issued = issued + 1 end
+      if r.why then why[#why + 1] = r.why end
+    end
+    assert.are.equal(1, issued)
+    assert.are.equal(2, #why)
+    for _, w in ipairs(why) do assert.matches("the challenge was used already", w, 1, true) end
+    local svc = sh_out("cat " .. h.shquote(dir .. "/logs") .. "/CertificateRegistrationPoint_*.svclog")
+    assert.matches("Phase 2 validation failed: the challenge was used already", svc, 1, true)
+    -- diagnose reads the refusals as a reused challenge, not an expired one
+    local _, out = h.sceplab({ "diagnose", "--format", "json", dir .. "/logs" })
+    local ids = {}
+    for _, f in ipairs(cjson.decode(out).findings) do ids[f.id] = true end
+    assert.is_true(ids["challenge-reused"], out)
+    assert.is_nil(ids["challenge-expired"])
   end)
 end)
 

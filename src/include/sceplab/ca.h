@@ -82,15 +82,20 @@ typedef struct sceplab_issue_params {
   const char *const *ekus;       /* EKUs to set instead of the CSR's (OIDs or short names), or NULL */
   size_t nekus;
   const char *template_name;     /* Microsoft template name extension, or NULL */
+  const char *once;              /* a challenge good for one certificate (an Intune token's request
+                                  * ID): recorded with it; another request with it is refused */
   int latency_ms;                /* a slow CA: wait this long inside the issuing transaction */
   int64_t now;                   /* the time to issue at (Unix seconds): a replay's virtual clock; 0 = now */
 } sceplab_issue_params;
 
 /* Issues a certificate for a request already parsed and verified (req; csr is its DER, kept for
  * the record) and records it under id, in one transaction; a resend of a request issued already
- * gets the same certificate. */
+ * gets the same certificate. When the CA refuses (a challenge used already) it returns NULL with
+ * err's class SCEPLAB_E_INPUT, err saying why, and *refused (when given) the CA's error code as
+ * ADCS reports it (0x80094003 a challenge used already). */
 X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen,
-                           const sceplab_req_id *id, const sceplab_issue_params *ip, sceplab_error *err);
+                           const sceplab_req_id *id, const sceplab_issue_params *ip, unsigned *refused,
+                           sceplab_error *err);
 /* Records a request left pending (or rejected, with why) under id: a new request, or its resend's
  * record updated. A new one supersedes pending requests of the same transaction ID and key. */
 int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const sceplab_req_id *id,
@@ -114,6 +119,9 @@ unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_
 /* Whether x is a certificate this CA issued (its very DER is in the store): 1, with *revoked set;
  * 0 when not; -1 with err. */
 int sceplab_ca_issued(sceplab_ca *ca, X509 *x, int *revoked, sceplab_error *err);
+/* Whether a one-time challenge (sceplab_issue_params.once) gave a certificate already: 1 with
+ * *serial (malloc'd hex) when given, 0 when not, -1 with err. */
+int sceplab_ca_once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err);
 
 /* Requests and certificates, as documents: [{transaction_id, state, subject, serial?, ...}]. */
 sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err);

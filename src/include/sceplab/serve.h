@@ -49,7 +49,7 @@ typedef struct sceplab_policy_answer {
    * challenge was issued to: the server logs them as the connector does (serve params' connector). */
   struct { int phase, ok; char message[384]; char code[48]; } phases[4];
   size_t nphases;
-  char device_id[64], user_id[128], request_id[256];
+  char device_id[64], user_id[128], request_id[256]; /* with ALLOW, a request ID gives one certificate */
 } sceplab_policy_answer;
 
 /* 0 with ans filled, or -1 with err: the request is answered with HTTP 500 and the error logged. */
