@@ -35,6 +35,30 @@ end
 local PHASE1_OK = "message signature verified and request decrypted."
 local PHASE2_OK = "the challenge has not expired."
 
+-- The certificate profile a challenge allows: the SAN types it names (no others), its key usages,
+-- wildcards only when it names one. Phase 3 compared the CSR with the same claims.
+local KEY_USAGES = { digitalSignature = true, nonRepudiation = true, keyEncipherment = true, dataEncipherment = true,
+                     keyAgreement = true, encipherOnly = true, decipherOnly = true }
+local SAN_TYPES = { dns = true, email = true, ip = true, uri = true, upn = true }
+
+local function profile_of(claims)
+  local p, seen = { san = {}, wildcard = false }, {}
+  for _, s in ipairs(claims.san or {}) do
+    if SAN_TYPES[s.type] and not seen[s.type] then
+      seen[s.type] = true
+      p.san[#p.san + 1] = s.type
+    end
+    if s.type == "dns" and tostring(s.value):find("*", 1, true) then p.wildcard = true end
+  end
+  if tostring(claims.subject or ""):find("*", 1, true) then p.wildcard = true end
+  if claims.key_usage then
+    local ku = {}
+    for _, k in ipairs(claims.key_usage) do if KEY_USAGES[k] then ku[#ku + 1] = k end end
+    if #ku > 0 then p.key_usage = ku end
+  end
+  return p
+end
+
 -- Phase 3: the first way the CSR differs from the claims, as message and reason code.
 local function phase3(req, claims, cfg)
   if not rdns_equal(req.subject_rdns, claims.subject_rdns) then
@@ -101,6 +125,7 @@ return {
     phases[3] = { phase = 3, ok = true, message = "the request matches the challenge." }
     who.phases = phases
     who.ekus = claims.ekus
+    who.profile = profile_of(claims)
     who.days = tonumber(ctx.config.days) and math.tointeger(tonumber(ctx.config.days)) or nil
     return ctx.allow(who)
   end,

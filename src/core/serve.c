@@ -637,6 +637,7 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
+    ip.profile = ans.has_profile ? &ans.profile : NULL;
     ip.once = ans.request_id[0] ? ans.request_id : NULL; /* an Intune challenge is for one certificate */
     ip.now = s->art.offset ? (int64_t)time(NULL) + s->art.offset : 0; /* a replay's virtual clock */
     ip.latency_ms = (s->p->faults & SCEPLAB_FAULT_SLOW_CA) && !s->p->ca_latency_ms ? 2000 : s->p->ca_latency_ms;
@@ -653,8 +654,8 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
       *status = SCEPLAB_STATUS_SUCCESS;
       return 0;
     }
-    /* the CA refuses what the policy allowed (a challenge used already), as ADCS refuses a
-     * request it will not issue */
+    /* the CA refuses what the policy allowed (the certificate profile, a challenge used already),
+     * as ADCS refuses a request its template does not issue */
     if(s->connector) {
       sceplab_art_plugin(&s->art, 3, s->thread, "CA failed request 0x%08X", refused);
       log_notify(s, &ans, rq, NULL, refused);

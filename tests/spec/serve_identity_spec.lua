@@ -1,8 +1,8 @@
 -- sceplab serve under attack, identity: who may get which certificate. Renewal authorises only the
 -- identity of the certificate that signs it; a transaction ID alone decides nothing; an Intune
 -- challenge gives one certificate; a request is signed by the CSR's key or by a certificate of the
--- requester. Real peers where the attacks were found: micromdm's scepclient, sceplab's own client,
--- openssl on what was issued.
+-- requester; the certificate profile comes from the policy, not from the CSR. Real peers where the
+-- attacks were found: micromdm's scepclient, sceplab's own client, openssl on what was issued.
 local h = require "helper"
 local sceplab = require "sceplab"
 local core = require "sceplab.core.scep"
@@ -263,6 +263,117 @@ describe("who signs a request (RFC 8894 3.3.1)", function()
     assert.are.equal("badMessageCheck", r.fail_info)
     assert.are.same({}, list(dir))
     assert.matches("signed by a key other than the CSR's", h.read(s.log), 1, true)
+  end)
+end)
+
+describe("the certificate profile (static policy)", function()
+  local dir, s
+  setup(function()
+    dir = new_ca()
+    s = start(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" })
+  end)
+  teardown(function() stop(s) end)
+
+  -- Enrolls key with a CSR asking for opts; returns the reply and the certificate file, if any.
+  local function ask(subject, opts)
+    opts.challenge = "s3cret"
+    local key = new_key()
+    local csr, self = csr_of(key, subject, opts)
+    local r = send(s.url, core.PKCSREQ, csr, self, key, key:transaction_id())
+    local file
+    if r.certificate_pem then file = h.write(h.tmpname() .. ".pem", r.certificate_pem) end
+    return r, file
+  end
+
+  it("refuses a subject equal to the CA's, keyCertSign, a wildcard DNS name and an administrator UPN", function()
+    local ca_subject = ask("CN=sceplab Issuing CA", {})
+    local cert_sign = ask("CN=signer", { key_usage = { "digitalSignature", "keyCertSign" } })
+    local wildcard = ask("CN=www", { san = { { type = "dns", value = "*.contoso.com" } } })
+    local upn = ask("CN=Administrator", { san = { { type = "upn", value = "administrator@contoso.com" } } })
+    for name, r in pairs({ ca_subject = ca_subject, cert_sign = cert_sign, wildcard = wildcard, upn = upn }) do
+      assert.are.equal("FAILURE", r.status, name)
+      assert.is_nil(r.certificate_pem, name)
+    end
+    local why = {}
+    for _, row in ipairs(list(dir)) do if row.why then why[#why + 1] = row.why end end
+    why = table.concat(why, "\n")
+    assert.matches("the subject is the CA's", why, 1, true)
+    assert.matches("keyCertSign", why, 1, true)
+    assert.matches("wildcard", why, 1, true)
+    assert.matches("upn", why, 1, true)
+  end)
+
+  -- Sends a CSR openssl made from the [v3] section given (extensions a CSR may carry that
+  -- sceplab's own client never puts there); returns the reply.
+  local function ask_openssl(cn, v3)
+    local work = h.tmpdir()
+    local conf = h.write(work .. "/req.cnf", "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n" ..
+      "req_extensions = v3\n[dn]\nCN = " .. cn .. "\n[attrs]\nchallengePassword = s3cret\n[v3]\n" .. v3)
+    assert(os.execute(("%sopenssl req -new -newkey rsa:2048 -nodes -keyout %s -config %s -outform DER -out %s 2>/dev/null")
+      :format(h.CLEAN, h.shquote(work .. "/k.pem"), h.shquote(conf), h.shquote(work .. "/req.der"))))
+    local key = assert(pkey.load(h.read(work .. "/k.pem")))
+    return send(s.url, core.PKCSREQ, h.read(work .. "/req.der"), assert(core.selfsigned(key, "CN=" .. cn)), key,
+                key:transaction_id())
+  end
+
+  it("refuses basicConstraints CA:TRUE, and a SAN extension asked twice (the second one a UPN)", function()
+    local ca = ask_openssl("sub-ca", "basicConstraints = critical,CA:TRUE\n")
+    -- two subjectAltName extensions: the second by OID, an administrator's UPN
+    local twice = ask_openssl("twice", "subjectAltName = DNS:twice.contoso.com\n2.5.29.17 = DER:" ..
+      "302BA029060A2B060104018237140203A01B0C1961646D696E6973747261746F7240636F6E746F736F2E636F6D\n")
+    assert.are.equal("FAILURE", ca.status)
+    assert.are.equal("FAILURE", twice.status)
+    assert.is_nil(twice.certificate_pem)
+    local why = {}
+    for _, row in ipairs(list(dir)) do if row.why then why[#why + 1] = row.why end end
+    why = table.concat(why, "\n")
+    assert.matches("CA:TRUE", why, 1, true)
+    assert.matches("extension 2.5.29.17 twice", why, 1, true)
+  end)
+
+  it("drops EKUs and key usages outside the profile: openssl sees client authentication only, CA:FALSE", function()
+    local r, file = ask("CN=tool", { eku = { "clientAuth", "codeSigning", "anyExtendedKeyUsage", "1.3.6.1.4.1.311.20.2.1" },
+                                     key_usage = { "digitalSignature", "keyEncipherment", "decipherOnly" } })
+    assert.are.equal("SUCCESS", r.status)
+    local t = text_of(file)
+    assert.matches("TLS Web Client Authentication", t, 1, true)
+    assert.is_nil(t:find("Code Signing", 1, true))
+    assert.is_nil(t:find("Any Extended Key Usage", 1, true))
+    assert.is_nil(t:find("1.3.6.1.4.1.311.20.2.1", 1, true))
+    assert.matches("Digital Signature, Key Encipherment\n", t, 1, true)
+    assert.matches("CA:FALSE", t, 1, true)
+    -- a request asking for none gets the profile's: never a certificate for any purpose
+    local r2, file2 = ask("CN=plain", {})
+    assert.are.equal("SUCCESS", r2.status)
+    local t2 = text_of(file2)
+    assert.matches("X509v3 Extended Key Usage", t2, 1, true)
+    assert.matches("TLS Web Client Authentication", t2, 1, true)
+  end)
+end)
+
+describe("the certificate profile from --set (docs/policies.md)", function()
+  it("widens the SAN types to UPN and narrows the EKUs to clientAuth; a name it does not know stops serve", function()
+    local dir = new_ca()
+    local env = { SCEPLAB_CHALLENGE = "s3cret" }
+    local s = start(dir, { "--set", "allow_san=dns,upn", "--set", "allow_eku=clientAuth" }, env)
+    local k, w = h.tmpname(), h.tmpname()
+    local c1, o1, e1 = h.sceplab_env(env, { "enroll", "--url", s.url, "--subject", "CN=alice", "--san",
+      "upn:alice@contoso.com", "--eku", "serverAuth", "--eku", "clientAuth", "--key-out", k .. ".key", "--cert-out", k .. ".pem" })
+    local c2 = h.sceplab_env(env, { "enroll", "--url", s.url, "--subject", "CN=web", "--san", "dns:*.contoso.com",
+      "--key-out", w .. ".key", "--cert-out", w .. ".pem" })
+    stop(s)
+    assert.are.equal(0, c1, o1 .. e1)
+    local t = text_of(k .. ".pem")
+    assert.matches("othername: UPN::alice@contoso.com", t, 1, true)
+    assert.matches("TLS Web Client Authentication\n", t, 1, true)
+    assert.is_nil(t:find("TLS Web Server Authentication", 1, true))
+    assert.are.equal(1, c2)
+    local code, _, err = h.sceplab_env(env, { "serve", "--dir", dir, "--port", "0", "--set", "allow_san=dns,x400" })
+    assert.are.equal(2, code)
+    assert.matches("allow_*: san[2] is no SAN type: x400", err, 1, true)
+    local c4, _, e4 = h.sceplab_env(env, { "serve", "--dir", dir, "--port", "0", "--set", "allow_eku=clientAuth,notAnEku" })
+    assert.are.equal(2, c4)
+    assert.matches("allow_*: eku[2] is no EKU", e4, 1, true)
   end)
 end)
 

@@ -77,11 +77,36 @@ typedef struct sceplab_req_id {
 int sceplab_req_id_make(sceplab_req_id *id, const char *transaction_id, const char *message_type, X509_REQ *req,
                         const unsigned char *csr, size_t csrlen, EVP_PKEY *signer, sceplab_error *err);
 
+/* The certificate profile: what a request may ask for, as a CA template allows. basicConstraints
+ * is CA:FALSE whatever it says; a request asking for CA:TRUE, keyCertSign or cRLSign, for a CA's
+ * subject, for a SAN type outside san or for a wildcard name (unless wildcard) is refused; key
+ * usages and EKUs outside the profile are dropped. A certificate always carries an EKU: those asked
+ * that the profile allows, else the profile's first (clientAuth by default). */
+enum {
+  SCEPLAB_SAN_EMAIL = 1u << 0, SCEPLAB_SAN_DNS = 1u << 1, SCEPLAB_SAN_URI = 1u << 2, SCEPLAB_SAN_IP = 1u << 3,
+  SCEPLAB_SAN_UPN = 1u << 4, SCEPLAB_SAN_DIRNAME = 1u << 5, SCEPLAB_SAN_RID = 1u << 6, SCEPLAB_SAN_OTHERNAME = 1u << 7
+};
+typedef struct sceplab_cert_profile {
+  unsigned key_usage;           /* allowed key usages: bit n is KeyUsage bit n (0 digitalSignature .. 8 decipherOnly) */
+  char eku[16][64];             /* EKUs a request may ask for (OIDs or names such as clientAuth) */
+  size_t neku;
+  unsigned san;                 /* SAN types allowed (SCEPLAB_SAN_*) */
+  int wildcard;                 /* a '*' in a DNS name or the common name */
+} sceplab_cert_profile;
+
+/* The defaults: digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement;
+ * clientAuth, serverAuth, emailProtection, ipsecIKE; dns, email, ip, uri; no wildcard. */
+void sceplab_cert_profile_default(sceplab_cert_profile *p);
+/* Names: "digitalSignature".. and "dns", "upn".. (as the decoder writes them); -1 when unknown. */
+int sceplab_key_usage_bit(const char *name);
+unsigned sceplab_san_type(const char *name);
+
 typedef struct sceplab_issue_params {
   int days;                      /* lifetime; default 365 */
   const char *const *ekus;       /* EKUs to set instead of the CSR's (OIDs or short names), or NULL */
   size_t nekus;
   const char *template_name;     /* Microsoft template name extension, or NULL */
+  const sceplab_cert_profile *profile; /* what the request may ask for; NULL: the defaults */
   const char *once;              /* a challenge good for one certificate (an Intune token's request
                                   * ID): recorded with it; another request with it is refused */
   int latency_ms;                /* a slow CA: wait this long inside the issuing transaction */
@@ -90,9 +115,10 @@ typedef struct sceplab_issue_params {
 
 /* Issues a certificate for a request already parsed and verified (req; csr is its DER, kept for
  * the record) and records it under id, in one transaction; a resend of a request issued already
- * gets the same certificate. When the CA refuses (a challenge used already) it returns NULL with
- * err's class SCEPLAB_E_INPUT, err saying why, and *refused (when given) the CA's error code as
- * ADCS reports it (0x80094003 a challenge used already). */
+ * gets the same certificate. When the CA refuses (the profile, a challenge used already) it
+ * returns NULL with err's class SCEPLAB_E_INPUT, err saying why, and *refused (when given) the
+ * CA's error code as ADCS reports it (0x80094001 a subject or name it does not issue, 0x80094802
+ * an extension it does not issue, 0x80094003 a challenge used already). */
 X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen,
                            const sceplab_req_id *id, const sceplab_issue_params *ip, unsigned *refused,
                            sceplab_error *err);
@@ -110,7 +136,7 @@ sceplab_req_state sceplab_ca_poll(sceplab_ca *ca, const char *transaction_id, EV
                                   size_t *len, sceplab_error *err);
 /* An administrator's decision on a pending request, named by its transaction ID (when only one
  * request under it is pending) or by "#N", its number in the list: approve issues it (DER,
- * malloc'd), reject refuses it with why. */
+ * malloc'd, with the defaults of the profile), reject refuses it with why. */
 unsigned char *sceplab_ca_approve(sceplab_ca *ca, const char *which, const sceplab_issue_params *ip, size_t *len,
                                   sceplab_error *err);
 int sceplab_ca_reject(sceplab_ca *ca, const char *which, const char *why, sceplab_error *err);

@@ -44,6 +44,8 @@ typedef struct sceplab_policy_answer {
   char ekus[8][64];             /* with ALLOW: EKUs to set instead of the CSR's */
   size_t nekus;
   char template_name[64];       /* with ALLOW: Microsoft template name extension, or "" */
+  sceplab_cert_profile profile; /* with ALLOW and has_profile: what the request may ask for */
+  int has_profile;              /* 0: the CA's default profile */
   /* A policy that verifies as the Intune connector does says what each phase of VerifyRequest
    * found (1 signature/decryption, 2 expiry, 3 the CSR against the challenge) and whom the
    * challenge was issued to: the server logs them as the connector does (serve params' connector). */
