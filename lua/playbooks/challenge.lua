@@ -1,5 +1,5 @@
 -- Step 3, the Certificate Registration Point verifies the challenge in three phases (seed 003):
--- 1 signature and decryption, 2 expiry, 3 subject match. NDES itself logs events 28 and 29 when a
+-- 1 signature and decryption, 2 expiry (and, in sceplab serve, a challenge used already), 3 subject match. NDES itself logs events 28 and 29 when a
 -- request has no usable password, and VerifyRequest or Notify may answer 404.
 local FIX_RESTART = "Restart the Intune Connector Service and retry the enrollment from the device (sync)."
 
@@ -8,10 +8,14 @@ local FIX_RESTART = "Restart the Intune Connector Service and retry the enrollme
 local KEY_MISMATCH = { "KeyLengthMismatch", "KeyUsageMismatch", "EnhancedKeyUsageMismatch", "Key length in CSR",
                        "Key usage", "Enhanced key usage" }
 
+-- A challenge that gave a certificate already (sceplab serve's connector says so in phase 2).
+local REUSED = { "ChallengeAlreadyUsed", "challenge was used already" }
+
 local KINDS = {
   { id = "challenge-invalid", any = { "Phase 1 validation failed", "CRPSCEPDeserialize_Failed" }, codes = { "0x410" } },
+  { id = "challenge-reused", any = REUSED },
   { id = "challenge-expired", any = { "Phase 2 validation failed", "CRPSCEPChallenge_Expired", "challenge has expired" },
-    codes = { "0x411" } },
+    codes = { "0x411" }, unless = REUSED },
   { id = "csr-key-mismatch", any = KEY_MISMATCH, phase3 = true },
   { id = "subject-mismatch", any = { "Phase 3 validation failed", "do not match" }, unless = KEY_MISMATCH },
 }
@@ -43,6 +47,10 @@ return {
       cause = "The CRP found the challenge expired (phase 2): the device reached NDES long after Intune issued the profile, or the NDES server's clock is wrong.",
       fix = { "Check the NDES server's clock and time zone against the device's.",
               "Sync the device so Intune issues a fresh challenge; if retries are exhausted, re-assign the profile." } },
+    ["challenge-reused"] = { title = "The challenge gave a certificate already",
+      cause = "The challenge (its CertificateRequestId) was used for a certificate before (phase 2): one Intune challenge is for one certificate, and another key or another request tried it again, a device that lost the key it enrolled, or a copied challenge.",
+      fix = { "Sync the device so Intune issues a fresh challenge (re-assign the profile if the device keeps retrying with the old one).",
+              "If the request came from no managed device, treat the challenge as leaked: find where the profile or token was copied." } },
     ["subject-mismatch"] = { title = "The CSR subject does not match the challenge",
       cause = "The Subject Name in the CSR and the one the challenge was issued for differ (phase 3): typically special characters or an escaped comma in the profile's subject name format.",
       fix = { "Simplify the SCEP profile's Subject name format (avoid commas and special characters in the CN; use {{...}} variables directly).",

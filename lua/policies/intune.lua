@@ -6,6 +6,7 @@
 --   3 the CSR asks for what the challenge was issued for: subject, SANs, key length, key usage, EKUs.
 -- Each refusal carries the reason code of the validation service; the server writes the phases to
 -- the CRP's .svclog, the result to NDESPlugin.log, and a CRS file for each issued certificate.
+-- A challenge gives one certificate: a second request with it fails phase 2 (ChallengeAlreadyUsed).
 -- Settings (--set): days (lifetime), strict_key_length=false (accept keys larger than asked).
 
 local function lower(s) return type(s) == "string" and s:lower() or "" end
@@ -33,6 +34,30 @@ end
 
 local PHASE1_OK = "message signature verified and request decrypted."
 local PHASE2_OK = "the challenge has not expired."
+
+-- The certificate profile a challenge allows: the SAN types it names (no others), its key usages,
+-- wildcards only when it names one. Phase 3 compared the CSR with the same claims.
+local KEY_USAGES = { digitalSignature = true, nonRepudiation = true, keyEncipherment = true, dataEncipherment = true,
+                     keyAgreement = true, encipherOnly = true, decipherOnly = true }
+local SAN_TYPES = { dns = true, email = true, ip = true, uri = true, upn = true }
+
+local function profile_of(claims)
+  local p, seen = { san = {}, wildcard = false }, {}
+  for _, s in ipairs(claims.san or {}) do
+    if SAN_TYPES[s.type] and not seen[s.type] then
+      seen[s.type] = true
+      p.san[#p.san + 1] = s.type
+    end
+    if s.type == "dns" and tostring(s.value):find("*", 1, true) then p.wildcard = true end
+  end
+  if tostring(claims.subject or ""):find("*", 1, true) then p.wildcard = true end
+  if claims.key_usage then
+    local ku = {}
+    for _, k in ipairs(claims.key_usage) do if KEY_USAGES[k] then ku[#ku + 1] = k end end
+    if #ku > 0 then p.key_usage = ku end
+  end
+  return p
+end
 
 -- Phase 3: the first way the CSR differs from the claims, as message and reason code.
 local function phase3(req, claims, cfg)
@@ -81,6 +106,15 @@ return {
       return ctx.deny(code .. ": " .. msg, "badRequest", { phases = phases })
     end
     local who = { device_id = claims.device_id, user_id = claims.user_id, request_id = claims.request_id }
+    -- a challenge is for one certificate: one that gave a certificate is spent (the server also
+    -- records its request ID with the certificate it issues, so two racing requests cannot both pass)
+    local serial = ctx.token_used(claims.request_id)
+    if serial then
+      local msg = ("the challenge was used already: certificate %s was issued for it"):format(serial)
+      who.phases = { { phase = 1, ok = true, message = PHASE1_OK },
+                     { phase = 2, ok = false, code = "ChallengeAlreadyUsed", message = msg } }
+      return ctx.deny("ChallengeAlreadyUsed: " .. msg, "badRequest", who)
+    end
     local phases = { { phase = 1, ok = true, message = PHASE1_OK }, { phase = 2, ok = true, message = PHASE2_OK } }
     local why, why_code = phase3(req, claims, ctx.config)
     if why then
@@ -91,6 +125,7 @@ return {
     phases[3] = { phase = 3, ok = true, message = "the request matches the challenge." }
     who.phases = phases
     who.ekus = claims.ekus
+    who.profile = profile_of(claims)
     who.days = tonumber(ctx.config.days) and math.tointeger(tonumber(ctx.config.days)) or nil
     return ctx.allow(who)
   end,

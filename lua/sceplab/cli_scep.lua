@@ -414,6 +414,16 @@ local function cmd_renew(args)
   local c = client_for(args, url)
   local result, rerr, code = c:renew(cert, old, profile, { reuse_key = args.reuse_key,
     poll_interval = args.poll_interval, poll_max = args.poll_max, state_file = args.state })
+  if result and result.same_certificate then
+    -- the server answered with the certificate being renewed: nothing to write, nothing renewed
+    for _, o in pairs(outs) do o:abort() end
+    stderr("%s %s answered with the certificate being renewed (serial %s): the server took the request for a resend "
+      .. "of the transaction that issued it (transaction ID %s, derived from the key); nothing was renewed. "
+      .. "Renew with a new key (without --reuse-key), or ask the server's administrator.",
+      result.message_type or "RenewalReq", result.status, result.certificate and result.certificate.serial or "?",
+      result.transaction_id or "?")
+    return EXIT.failed
+  end
   return finish(args, result, rerr, code, outs)
 end
 

@@ -61,11 +61,11 @@ function M.register(p)
   l:flag("--json"):description("As JSON.")
   local a = c:command("approve"):description("Issue a pending request (the client gets it at its next CertPoll).")
   dir_option(a)
-  a:argument("transaction_id"):description("The request's transaction ID (sceplab ca list).")
+  a:argument("transaction_id"):description("The request's transaction ID, or #N when several requests carry it (sceplab ca list).")
   a:option("--days"):description("Lifetime in days (default 365)."):convert(tonumber)
   local r = c:command("reject"):description("Reject a pending request (the client gets FAILURE badRequest).")
   dir_option(r)
-  r:argument("transaction_id"):description("The request's transaction ID.")
+  r:argument("transaction_id"):description("The request's transaction ID, or #N (sceplab ca list).")
   r:option("--why"):description("Why, for the list."):default("rejected by the administrator")
   local v = c:command("revoke"):description("Revoke a certificate by serial (the next CRL lists it).")
   dir_option(v)
@@ -154,8 +154,8 @@ local function run_ca(args)
     if args.json then io.stdout:write(json.encode(json.array(list)), "\n") return 0 end
     -- a transaction ID, a subject and a policy's reason are what a device chose: one line each
     for _, r in ipairs(list) do
-      io.stdout:write(visible(("%-9s %s  %s%s%s"):format(r.state, r.transaction_id, r.subject or "-",
-        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or ""), true), "\n")
+      io.stdout:write(visible(("%-9s %s  %s%s%s  #%d"):format(r.state, r.transaction_id, r.subject or "-",
+        r.serial and ("  serial " .. r.serial) or "", r.why and ("  (" .. r.why .. ")") or "", r.id), true), "\n")
     end
     if #list == 0 then io.stdout:write("no requests yet\n") end
     return 0

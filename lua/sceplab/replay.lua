@@ -747,6 +747,8 @@ M.RECIPES = {
       sc.profile.ca_thumbprint = t and #t == 40 and t:upper() or ("0C93E3B330AC0F3770CCED39CE5EDCBD23919305")
       sc.platform = "windows" -- Windows checks the thumbprint and logs event 32
     end },
+  ["challenge-reused"] = { scenario = "challenge-reused", doc = "a second enrollment with the same profile and a new key",
+    play = function(sc) sc.steps[#sc.steps + 1] = { "enroll" } end },
   ["challenge-rejected"] = { scenario = "ndes-password-rejected", doc = "NDES checking the Intune challenge as its own password (server.policy = \"static\")",
     play = function(sc)
       sc.server.policy, sc.server.config = "static", { challenge = "NDES-OWN-PASSWORD" }

@@ -388,6 +388,14 @@ function Client:enroll(profile, opts)
   return result
 end
 
+-- Whether two PEM (or DER) certificates are the same certificate.
+local function same_cert(a, b)
+  local x509 = (require "sceplab").x509
+  local da, db = x509.parse(a), x509.parse(b)
+  local ca, cb = da and da.certificates and da.certificates[1], db and db.certificates and db.certificates[1]
+  return ca ~= nil and cb ~= nil and ca.sha256 ~= nil and ca.sha256 == cb.sha256
+end
+
 --- Renews with an existing certificate and key: RenewalReq when the server advertises Renewal,
 -- else a PKCSReq signed with the old certificate (what servers without Renewal expect).
 -- opts.key: the new key (generated from the profile when absent); opts.reuse_key keeps the old one.
@@ -404,15 +412,26 @@ function Client:renew(cert_pem, old_key, profile, opts)
     key, err, code = pkey.generate(key_spec(profile))
     if not key then return nil, err, code end
   end
-  local subject = profile.subject
-  if not subject then
+  -- the identity renewed is the certificate's: its subject and SANs unless the profile says
+  -- otherwise (a server renews only that identity without a challenge, as NDES does)
+  local subject, san = profile.subject, profile.san
+  if not subject or not san then
     local doc = (require "sceplab").x509.parse(cert_pem)
-    subject = doc and doc.certificates[1].subject or ""
+    local old = doc and doc.certificates[1] or {}
+    subject = subject or old.subject or ""
+    if not san and old.san then
+      san = {}
+      for _, s in ipairs(old.san) do
+        if s.type == "dns" or s.type == "email" or s.type == "upn" or s.type == "uri" or s.type == "ip" then
+          san[#san + 1] = { type = s.type, value = s.value }
+        end
+      end
+    end
   end
   local challenge
   challenge, err = challenge_of(profile)
   if err then return nil, err, "input" end
-  local csr, cerr, ccode = core.csr(key, { subject = subject, san = profile.san, eku = profile.eku,
+  local csr, cerr, ccode = core.csr(key, { subject = subject, san = san, eku = profile.eku,
     key_usage = profile.key_usage, challenge = challenge, template = profile.template, digest = alg.digest })
   if not csr then return nil, cerr, ccode end
   local caps = self.caps_cache
@@ -424,6 +443,11 @@ function Client:renew(cert_pem, old_key, profile, opts)
   reply, err, code = self:transact(alg, cas, msgtype, csr, cert_pem, old_key, txid, key, result)
   if not reply then return nil, err, code, result end
   merge(result, reply)
+  -- a server that answers by transaction ID alone hands back the certificate being renewed (every
+  -- client derives the ID from the key, so --reuse-key repeats it): nothing was renewed
+  if result.status == "SUCCESS" and result.certificate_pem and same_cert(result.certificate_pem, cert_pem) then
+    result.same_certificate = true
+  end
   if result.status == "PENDING" then
     local state = { transaction_id = txid, subject = subject }
     -- polls are signed with the certificate that signed the request

@@ -6,11 +6,13 @@
 --     description = "...",
 --     check = function(req, ctx) return ctx.allow() | ctx.deny(reason [, fail_info]) | ctx.pending(reason) end,
 --   }
--- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (signed by a
--- valid certificate this CA issued), subject, subject_rdns, san, key = {type, bits}, key_usage, eku,
--- template_name, client_ip, user_agent}. ctx: config (--set key=value, and SCEPLAB_CHALLENGE as
--- config.challenge), now(), use_challenge(pw) (the CA's one-time passwords), intune_verify(token),
--- allow{days, ekus, template, ...}, deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
+-- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (renews the
+-- certificate this CA issued that signed it: valid, not revoked, same subject and SANs),
+-- renewal_refused (why a certificate of ours that signed it is not renewed), subject, subject_rdns,
+-- san, key = {type, bits}, key_usage, eku, template_name, client_ip, user_agent}. ctx: config (--set
+-- key=value, and SCEPLAB_CHALLENGE as config.challenge), now(), use_challenge(pw) (the CA's one-time
+-- passwords), intune_verify(token), token_used(request_id), allow{days, ekus, template, profile,
+-- ...}, deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
 -- (a comparison that takes the same time however much matches). extra: phases, device_id,
 -- user_id, request_id (the connector's logs), event (the NDES event a refusal logs). A policy
 -- with connector = true stands for the Intune connector: the server writes its logs.
@@ -26,6 +28,11 @@ M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1",
 local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean",
                         admin_page = "boolean" }
 local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
+-- What a certificate profile (allow{profile = ...}) may name: the names the CSR decoder gives.
+local KEY_USAGES = { digitalSignature = true, nonRepudiation = true, keyEncipherment = true, dataEncipherment = true,
+                     keyAgreement = true, keyCertSign = true, cRLSign = true, encipherOnly = true, decipherOnly = true }
+local SAN_TYPES = { dns = true, email = true, ip = true, uri = true, upn = true, dirname = true, rid = true,
+                    othername = true }
 
 --- The file of a policy named on the command line: a path, or a bundled name (lua/policies/NAME.lua).
 function M.policy_path(name) return sandbox.script_path("policies", name) end
@@ -69,6 +76,22 @@ local function with_extra(a, t)
   return a
 end
 
+-- The certificate profile the --set settings give (allow_key_usage, allow_eku, allow_san: comma
+-- lists; allow_wildcard=true), for a policy's allow{} that gives none: nil when none is set.
+local function config_profile(config)
+  local p, any = {}, false
+  for key, field in pairs({ allow_key_usage = "key_usage", allow_eku = "eku", allow_san = "san" }) do
+    local v = config[key]
+    if type(v) == "string" then
+      local list = {}
+      for name in v:gmatch("[^,%s]+") do list[#list + 1] = name end
+      p[field], any = list, true
+    end
+  end
+  if config.allow_wildcard ~= nil then p.wildcard, any = config.allow_wildcard == "true", true end
+  return any and p or nil
+end
+
 local function context(ca, config, clock)
   local ctx = { config = config, equal = equal }
   function ctx.now() return clock and clock() or os.time() end
@@ -81,15 +104,45 @@ local function context(ca, config, clock)
     end
     return ca:intune_verify(token, ctx.now())
   end
+  -- The serial of the certificate an Intune challenge (its request ID) gave already, or nil.
+  function ctx.token_used(request_id)
+    if type(request_id) ~= "string" or request_id == "" then return nil end
+    return ca:once_used(request_id) or nil
+  end
   function ctx.allow(t)
     t = t or {}
-    return with_extra({ decision = "allow", days = t.days, ekus = t.ekus, template = t.template }, t)
+    return with_extra({ decision = "allow", days = t.days, ekus = t.ekus, template = t.template, profile = t.profile }, t)
   end
   function ctx.deny(reason, fail_info, t)
     return with_extra({ decision = "deny", reason = reason, fail_info = fail_info or "badRequest" }, t)
   end
   function ctx.pending(reason, t) return with_extra({ decision = "pending", reason = reason }, t) end
   return ctx
+end
+
+-- What is wrong with a certificate profile table, or nil.
+local function profile_error(p)
+  if type(p) ~= "table" then return "profile must be a table" end
+  for k, v in pairs(p) do
+    local names = k == "key_usage" and KEY_USAGES or k == "san" and SAN_TYPES or k == "eku" and true or nil
+    if k == "wildcard" then
+      if type(v) ~= "boolean" then return "profile.wildcard must be a boolean" end
+    elseif not names then
+      return ("profile has no field '%s' (key_usage, eku, san, wildcard)"):format(tostring(k))
+    elseif type(v) ~= "table" then
+      return ("profile.%s must be a list"):format(k)
+    else
+      for i, name in ipairs(v) do
+        if type(name) ~= "string" or (names ~= true and not names[name]) then
+          return ("profile.%s[%d] is no %s: %s"):format(k, i,
+            k == "key_usage" and "key usage name" or k == "san" and "SAN type" or "EKU", tostring(name))
+        end
+      end
+    end
+  end
+  -- the server's own reading (an EKU is a name or OID OpenSSL knows)
+  local ok, err = core.profile_check(p)
+  if not ok then return (err:gsub("^policy: ", "")) end
 end
 
 -- The checked answer, or error naming the policy (the request then gets HTTP 500 and the log says why).
@@ -114,6 +167,10 @@ local function answer_of(pol, a)
       end
     end
   end
+  if a.profile ~= nil then
+    local perr = profile_error(a.profile)
+    if perr then error(("%s: %s"):format(pol.file, perr), 0) end
+  end
   if a.event ~= nil and math.type(a.event) ~= "integer" then
     error(("%s: event must be an NDES event ID (28 or 29)"):format(pol.file), 0)
   end
@@ -124,15 +181,19 @@ end
 -- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
 function M.handler(pol, ca, config, on_decision, clock)
   local ctx = context(ca, config, clock)
+  local default_profile = config_profile(config)
   return function(raw)
     local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
-                  renewal = raw.renewal, client_ip = raw.client_ip, user_agent = raw.user_agent,
+                  renewal = raw.renewal, renewal_refused = raw.renewal_refused, client_ip = raw.client_ip,
+                  user_agent = raw.user_agent,
                   subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
                   key_usage = doc.key_usage, eku = doc.eku, template_name = doc.template_name }
     local ok, a, why = sandbox.call(pol.file .. ": check", pol.check, req, ctx)
     if not ok then error(why == "timeout" and a or tostring(a), 0) end
     a = answer_of(pol, a)
+    -- the --set profile, for a policy whose allow{} gives none
+    if a.decision == "allow" and a.profile == nil then a.profile = default_profile end
     if on_decision then on_decision(req, a) end
     return a
   end
@@ -149,6 +210,9 @@ end
 local function prepare(opts)
   local pol, perr = M.load_policy(M.policy_path(opts.policy or "static"))
   if not pol then return nil, perr, "input" end
+  local cprof = config_profile(opts.config or {})
+  local cerr0 = cprof and profile_error(cprof)
+  if cerr0 then return nil, "--set allow_*: " .. cerr0:gsub("^profile%.", ""), "usage" end
   local ca, cerr, code = core.ca_open(opts.dir)
   if not ca then return nil, cerr, code end
   local caps = opts.caps

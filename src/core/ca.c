@@ -32,11 +32,17 @@ struct sceplab_ca {
 
 static const char *const tier_file[SCEPLAB_CA_TIERS] = {"root", "ca", "ra-sign", "ra-encrypt", "intune-sign"};
 
+/* One row per request: a transaction ID may carry several (one key's renewal, a new subject, a
+ * corrected challenge), told apart by what sceplab_req_id holds. */
+#define REQUESTS_COLUMNS                                                                                   \
+  "id INTEGER PRIMARY KEY, transaction_id TEXT NOT NULL, message_type TEXT, key_id TEXT, csr_id TEXT,"    \
+  " signer_id TEXT, state TEXT NOT NULL, subject TEXT, csr BLOB, serial TEXT, why TEXT,"                  \
+  " created INTEGER NOT NULL, updated INTEGER NOT NULL"
+
 static const char schema[] =
   "PRAGMA journal_mode=WAL;"
   "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-  "CREATE TABLE IF NOT EXISTS requests(transaction_id TEXT PRIMARY KEY, state TEXT NOT NULL, subject TEXT,"
-  " csr BLOB, serial TEXT, why TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS requests(" REQUESTS_COLUMNS ");"
   "CREATE TABLE IF NOT EXISTS certificates(serial TEXT PRIMARY KEY, subject TEXT NOT NULL, not_before INTEGER,"
   " not_after INTEGER, der BLOB NOT NULL, transaction_id TEXT, revoked_at INTEGER, reason INTEGER);"
   "CREATE TABLE IF NOT EXISTS challenges(value TEXT PRIMARY KEY, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
@@ -211,6 +217,8 @@ static int save_pair(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sc
   return rc;
 }
 
+static int migrate_requests(sceplab_ca *ca, sceplab_error *err);
+
 /* Takes from path's mode whatever keep does not allow (an owned file or directory; a missing
  * one is fine): the state directory and ca.db hold keys and unused passwords. */
 static int narrow_mode(const char *path, mode_t keep, sceplab_error *err)
@@ -341,7 +349,9 @@ static int open_db(sceplab_ca *ca, int create, sceplab_error *err)
   /* a deleted or replaced password leaves no copy in the database's free pages */
   if(exec_simple(ca, "PRAGMA secure_delete=ON") != 0)
     return db_fail(ca, err, "schema");
-  return hash_old_challenges(ca, err);
+  if(hash_old_challenges(ca, err) != 0)
+    return -1;
+  return migrate_requests(ca, err);
 }
 
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
@@ -739,15 +749,313 @@ static char *name_text(const X509_NAME *n)
   return out;
 }
 
-/* The certificate for a request: its subject and key, the SANs, key usage and EKUs it asks for
- * (or the EKUs the policy sets), never CA:TRUE. */
-static X509 *cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip, sceplab_error *err)
+/* ---- request identity -------------------------------------------------------------------- */
+
+static void hex_of(const unsigned char *md, unsigned n, char *out)
 {
-  X509 *issuer = ca->cert[SCEPLAB_CA_ISSUING], *x = X509_new();
+  unsigned i;
+  for(i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
+  out[2 * n] = '\0';
+}
+
+static int sha256_hex(const unsigned char *d, size_t n, char out[65])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0;
+  if(EVP_Digest(d, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    return -1;
+  hex_of(md, mdlen, out);
+  return 0;
+}
+
+static int key_hex(EVP_PKEY *k, char out[65])
+{
+  unsigned char *der = NULL;
+  int n = k ? i2d_PUBKEY(k, &der) : -1, rc;
+  if(n <= 0)
+    return -1;
+  rc = sha256_hex(der, (size_t)n, out);
+  OPENSSL_free(der);
+  return rc;
+}
+
+/* The digest of a CSR's CertificationRequestInfo, sliced from its DER as it came: a client that
+ * signs the same request again (ECDSA signatures differ each time) sends the same request. */
+static int csr_hex(const unsigned char *der, size_t n, char out[65])
+{
+  const unsigned char *p = der, *tbs;
+  long len = 0;
+  int tag = 0, cls = 0;
+  /* anything but definite-length SEQUENCEs (BER a parser let through): the whole request */
+  if(n > 0x7fffffff || (ASN1_get_object(&p, &len, &tag, &cls, (long)n) & 0x81) || tag != V_ASN1_SEQUENCE)
+    return sha256_hex(der, n, out);
+  tbs = p;
+  if((ASN1_get_object(&p, &len, &tag, &cls, (long)(n - (size_t)(p - der))) & 0x81) || tag != V_ASN1_SEQUENCE)
+    return sha256_hex(der, n, out);
+  return sha256_hex(tbs, (size_t)(p - tbs) + (size_t)len, out);
+}
+
+int sceplab_req_id_make(sceplab_req_id *id, const char *txid, const char *message_type, X509_REQ *req,
+                        const unsigned char *csr, size_t csrlen, EVP_PKEY *signer, sceplab_error *err)
+{
+  memset(id, 0, sizeof(*id));
+  id->transaction_id = txid;
+  id->message_type = message_type;
+  if(key_hex(X509_REQ_get0_pubkey(req), id->key) != 0 || csr_hex(csr, csrlen, id->csr) != 0 ||
+     key_hex(signer, id->signer) != 0) {
+    ERR_clear_error();
+    return sceplab_err_set(err, SCEPLAB_E_CRYPTO, "cannot digest the request's keys or CSR"), -1;
+  }
+  return 0;
+}
+
+/* ---- the certificate profile ------------------------------------------------------------ */
+
+static const char *const ku_names[9] = {"digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
+                                        "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly"};
+#define KU_CA ((1u << 5) | (1u << 6)) /* keyCertSign, cRLSign: a CA's */
+
+static const struct { const char *name; unsigned bit; } san_names[] = {
+  {"email", SCEPLAB_SAN_EMAIL}, {"dns", SCEPLAB_SAN_DNS}, {"uri", SCEPLAB_SAN_URI}, {"ip", SCEPLAB_SAN_IP},
+  {"upn", SCEPLAB_SAN_UPN}, {"dirname", SCEPLAB_SAN_DIRNAME}, {"rid", SCEPLAB_SAN_RID}, {"othername", SCEPLAB_SAN_OTHERNAME},
+};
+
+int sceplab_key_usage_bit(const char *name)
+{
+  int i;
+  for(i = 0; i < 9; i++)
+    if(name && !strcmp(name, ku_names[i]))
+      return i;
+  return -1;
+}
+
+unsigned sceplab_san_type(const char *name)
+{
+  size_t i;
+  for(i = 0; i < sizeof(san_names) / sizeof(san_names[0]); i++)
+    if(name && !strcmp(name, san_names[i].name))
+      return san_names[i].bit;
+  return 0;
+}
+
+void sceplab_cert_profile_default(sceplab_cert_profile *p)
+{
+  static const char *const ekus[] = {"clientAuth", "serverAuth", "emailProtection", "1.3.6.1.5.5.8.2.2" /* ipsecIKE */};
+  size_t i;
+  memset(p, 0, sizeof(*p));
+  p->key_usage = 0x1f; /* digitalSignature .. keyAgreement */
+  for(i = 0; i < sizeof(ekus) / sizeof(ekus[0]); i++)
+    snprintf(p->eku[p->neku++], sizeof(p->eku[0]), "%s", ekus[i]);
+  p->san = SCEPLAB_SAN_DNS | SCEPLAB_SAN_EMAIL | SCEPLAB_SAN_IP | SCEPLAB_SAN_URI;
+}
+
+static unsigned san_type_of(const GENERAL_NAME *gn)
+{
+  char oid[64];
+  switch(gn->type) {
+  case GEN_EMAIL: return SCEPLAB_SAN_EMAIL;
+  case GEN_DNS: return SCEPLAB_SAN_DNS;
+  case GEN_URI: return SCEPLAB_SAN_URI;
+  case GEN_IPADD: return SCEPLAB_SAN_IP;
+  case GEN_DIRNAME: return SCEPLAB_SAN_DIRNAME;
+  case GEN_RID: return SCEPLAB_SAN_RID;
+  case GEN_OTHERNAME:
+    OBJ_obj2txt(oid, sizeof(oid), gn->d.otherName->type_id, 1);
+    return !strcmp(oid, "1.3.6.1.4.1.311.20.2.3") ? SCEPLAB_SAN_UPN : SCEPLAB_SAN_OTHERNAME;
+  }
+  return 0; /* x400Address, ediPartyName: never issued */
+}
+
+static const char *san_type_name(unsigned t)
+{
+  size_t i;
+  for(i = 0; i < sizeof(san_names) / sizeof(san_names[0]); i++)
+    if(san_names[i].bit == t)
+      return san_names[i].name;
+  return "x400/ediParty";
+}
+
+static int has_star(const ASN1_STRING *s)
+{
+  return s && memchr(ASN1_STRING_get0_data(s), '*', (size_t)ASN1_STRING_length(s)) != NULL;
+}
+
+/* Whether the profile refuses req: 1 with why and the CA's error code, 0 when it may be issued.
+ * Names the device chose stay out of why: it reaches logs and listings. */
+static int refuses(sceplab_ca *ca, X509_REQ *req, const STACK_OF(X509_EXTENSION) *exts, const sceplab_cert_profile *pf,
+                   char *why, size_t n, unsigned *code)
+{
+  const X509_NAME *subj = X509_REQ_get_subject_name(req);
+  X509 *own[SCEPLAB_CA_TIERS + 1];
+  BASIC_CONSTRAINTS *bc;
+  ASN1_BIT_STRING *ku;
+  GENERAL_NAMES *gens;
+  int i, refused = 0;
+  for(i = 0; i < SCEPLAB_CA_TIERS; i++)
+    own[i] = ca->cert[i];
+  own[SCEPLAB_CA_TIERS] = ca->next;
+  *code = 0x80094001u; /* CERTSRV_E_BAD_REQUESTSUBJECT */
+  for(i = 0; i <= SCEPLAB_CA_TIERS; i++)
+    if(own[i] && X509_NAME_entry_count(subj) > 0 && X509_NAME_cmp(subj, X509_get_subject_name(own[i])) == 0) {
+      char *t = name_text(X509_get_subject_name(own[i]));
+      snprintf(why, n, "the subject is the CA's (%s: %s)", i == SCEPLAB_CA_TIERS ? "next-ca" : tier_file[i], t ? t : "?");
+      free(t);
+      return 1;
+    }
+  for(i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1); i >= 0 && !pf->wildcard;
+      i = X509_NAME_get_index_by_NID(subj, NID_commonName, i))
+    if(has_star(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i))))
+      return snprintf(why, n, "a wildcard in the subject's common name, outside the profile"), 1;
+  *code = 0x80094802u; /* CERTSRV_E_TEMPLATE_CONFLICT */
+  /* an extension asked twice would be read once here (OpenSSL's lookup then finds none) and
+   * copied twice into the certificate: RFC 5280 allows one of each */
+  for(i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+    const ASN1_OBJECT *o = X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, i));
+    int j;
+    for(j = i + 1; j < sk_X509_EXTENSION_num(exts); j++)
+      if(OBJ_cmp(o, X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, j))) == 0) {
+        char oid[80];
+        OBJ_obj2txt(oid, sizeof(oid), o, 1);
+        return snprintf(why, n, "the request asks for extension %s twice", oid), 1;
+      }
+  }
+  if((bc = X509V3_get_d2i(exts, NID_basic_constraints, NULL, NULL)) != NULL) {
+    refused = bc->ca != 0;
+    BASIC_CONSTRAINTS_free(bc);
+    if(refused)
+      return snprintf(why, n, "the request asks for basicConstraints CA:TRUE: this CA issues end entities only"), 1;
+  }
+  else if(X509v3_get_ext_by_NID(exts, NID_basic_constraints, -1) >= 0)
+    return snprintf(why, n, "the request's basicConstraints extension does not decode"), 1;
+  if((ku = X509V3_get_d2i(exts, NID_key_usage, NULL, NULL)) != NULL) {
+    int sign = ASN1_BIT_STRING_get_bit(ku, 5), crl = ASN1_BIT_STRING_get_bit(ku, 6);
+    ASN1_BIT_STRING_free(ku);
+    if(sign || crl)
+      return snprintf(why, n, "the request asks for %s%s%s, a CA's key usage", sign ? "keyCertSign" : "",
+                      sign && crl ? " and " : "", crl ? "cRLSign" : ""), 1;
+  }
+  else if(X509v3_get_ext_by_NID(exts, NID_key_usage, -1) >= 0)
+    return snprintf(why, n, "the request's keyUsage extension does not decode"), 1;
+  *code = 0x80094001u;
+  if(!(gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL)) && X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) >= 0)
+    return snprintf(why, n, "the request's subjectAltName extension does not decode"), 1;
+  if(gens) {
+    for(i = 0; i < sk_GENERAL_NAME_num(gens) && !refused; i++) {
+      const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+      unsigned t = san_type_of(gn);
+      if(!(t & pf->san)) {
+        char allowed[128] = "";
+        size_t k;
+        for(k = 0; k < sizeof(san_names) / sizeof(san_names[0]); k++)
+          if(pf->san & san_names[k].bit)
+            snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s", allowed[0] ? ", " : "",
+                     san_names[k].name);
+        snprintf(why, n, "the request asks for a %s SAN, outside the profile (%s)", san_type_name(t),
+                 allowed[0] ? allowed : "no SANs");
+        refused = 1;
+      }
+      else if(gn->type == GEN_DNS && !pf->wildcard && has_star(gn->d.dNSName)) {
+        snprintf(why, n, "the request asks for a wildcard DNS name, outside the profile");
+        refused = 1;
+      }
+    }
+    GENERAL_NAMES_free(gens);
+  }
+  ERR_clear_error();
+  return refused;
+}
+
+/* Appends name to a comma-separated list. */
+static void list_add(char *list, size_t n, const char *name)
+{
+  snprintf(list + strlen(list), n - strlen(list), "%s%s", list[0] ? "," : "", name);
+}
+
+/* The key usages issued: those asked that the profile allows, else what the key does (RSA signs
+ * and takes key transport, others sign), within the profile. */
+static void issued_key_usage(X509_REQ *req, const STACK_OF(X509_EXTENSION) *exts, const sceplab_cert_profile *pf,
+                             char *out, size_t n)
+{
+  ASN1_BIT_STRING *ku = X509V3_get_d2i(exts, NID_key_usage, NULL, NULL);
+  unsigned bits = 0, allowed = pf->key_usage & ~KU_CA;
+  int i;
+  for(i = 0; ku && i < 9; i++)
+    if(ASN1_BIT_STRING_get_bit(ku, i))
+      bits |= 1u << i;
+  ASN1_BIT_STRING_free(ku);
+  if(!(bits &= allowed)) {
+    /* RSA: digitalSignature and keyEncipherment; EC and others: digitalSignature */
+    bits = (EVP_PKEY_get_base_id(X509_REQ_get0_pubkey(req)) == EVP_PKEY_RSA ? 0x5u : 0x1u) & allowed;
+    if(!bits)
+      bits = allowed;
+  }
+  snprintf(out, n, "critical");
+  for(i = 0; i < 9; i++)
+    if(bits & (1u << i))
+      list_add(out, n, ku_names[i]);
+  ERR_clear_error();
+}
+
+/* The EKUs issued: the policy's, else those asked that the profile allows, else the profile's
+ * first: a certificate without an EKU would be good for any purpose. "" when there are none. */
+static void issued_ekus(const STACK_OF(X509_EXTENSION) *exts, const sceplab_issue_params *ip,
+                        const sceplab_cert_profile *pf, char *out, size_t n)
+{
+  EXTENDED_KEY_USAGE *eku;
+  size_t k;
+  int i;
+  out[0] = '\0';
+  if(ip && ip->nekus) {
+    for(k = 0; k < ip->nekus; k++)
+      list_add(out, n, ip->ekus[k]);
+    return;
+  }
+  if((eku = X509V3_get_d2i(exts, NID_ext_key_usage, NULL, NULL)) != NULL) {
+    for(i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+      const ASN1_OBJECT *asked = sk_ASN1_OBJECT_value(eku, i);
+      for(k = 0; k < pf->neku; k++) {
+        ASN1_OBJECT *o = OBJ_txt2obj(pf->eku[k], 0);
+        int same = o && OBJ_cmp(o, asked) == 0;
+        ASN1_OBJECT_free(o);
+        if(same) {
+          char oid[80];
+          OBJ_obj2txt(oid, sizeof(oid), asked, 1);
+          list_add(out, n, oid);
+          break;
+        }
+      }
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+  }
+  if(!out[0] && pf->neku)
+    list_add(out, n, pf->eku[0]);
+  ERR_clear_error();
+}
+
+/* The certificate for a request, as the profile shapes it: the request's subject, key and SANs,
+ * the key usages and EKUs it may have, never CA:TRUE. NULL with *refused set when the profile
+ * refuses it (err says why), or with err alone when it cannot be made. */
+static X509 *cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip, unsigned *refused,
+                      sceplab_error *err)
+{
+  X509 *issuer = ca->cert[SCEPLAB_CA_ISSUING], *x = NULL;
   EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
   STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-  int i, ok = x && pub;
-  ok = ok && X509_set_version(x, 2) && X509_set_subject_name(x, X509_REQ_get_subject_name(req)) &&
+  sceplab_cert_profile dflt;
+  const sceplab_cert_profile *pf = ip && ip->profile ? ip->profile : (sceplab_cert_profile_default(&dflt), &dflt);
+  char why[256], ku[192], ekus[1100];
+  int i, ok;
+  if(refuses(ca, req, exts, pf, why, sizeof(why), refused)) {
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "refused by the certificate profile: %s", why);
+    return NULL;
+  }
+  *refused = 0;
+  issued_key_usage(req, exts, pf, ku, sizeof(ku));
+  issued_ekus(exts, ip, pf, ekus, sizeof(ekus));
+  x = X509_new();
+  ok = x && pub && X509_set_version(x, 2) && X509_set_subject_name(x, X509_REQ_get_subject_name(req)) &&
        X509_set_issuer_name(x, X509_get_subject_name(issuer)) && X509_set_pubkey(x, pub);
   if(ok) {
     time_t t = ip && ip->now ? (time_t)ip->now : time(NULL);
@@ -755,22 +1063,17 @@ static X509 *cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params 
     ok = X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &t) &&
          X509_time_adj_ex(X509_getm_notAfter(x), ip && ip->days > 0 ? ip->days : 365, 0, &t);
   }
-  for(i = 0; ok && i < sk_X509_EXTENSION_num(exts); i++) {
-    X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
-    int nid = OBJ_obj2nid(X509_EXTENSION_get_object(e));
-    if(nid == NID_subject_alt_name || nid == NID_key_usage || (nid == NID_ext_key_usage && !(ip && ip->nekus)))
-      ok = X509_add_ext(x, e, -1);
+  /* the SANs as the profile read them, encoded anew; every other requested extension is dropped */
+  if(ok && (i = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1)) >= 0) {
+    GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+    ok = gens && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, X509_EXTENSION_get_critical(sk_X509_EXTENSION_value(exts, i)),
+                               X509V3_ADD_DEFAULT) == 1;
+    GENERAL_NAMES_free(gens);
   }
-  if(ok && ip && ip->nekus) {
-    char list[512] = "";
-    size_t k;
-    for(k = 0; k < ip->nekus; k++) {
-      if(k)
-        strncat(list, ",", sizeof(list) - strlen(list) - 1);
-      strncat(list, ip->ekus[k], sizeof(list) - strlen(list) - 1);
-    }
-    ok = add_ext(x, issuer, NID_ext_key_usage, list) == 0;
-  }
+  if(ok && strcmp(ku, "critical") != 0)
+    ok = add_ext(x, issuer, NID_key_usage, ku) == 0;
+  if(ok && ekus[0])
+    ok = add_ext(x, issuer, NID_ext_key_usage, ekus) == 0;
   ok = ok && add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") == 0 &&
        add_ext(x, issuer, NID_subject_key_identifier, "hash") == 0 &&
        add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") == 0;
@@ -817,45 +1120,77 @@ static char *text_copy(sqlite3_stmt *st, int col)
   return t ? strdup((const char *)t) : NULL;
 }
 
-sceplab_req_state sceplab_ca_request(sceplab_ca *ca, const char *txid, unsigned char **cert, size_t *len, char **why,
-                                     sceplab_error *err)
+static sceplab_req_state state_of(const char *s)
+{
+  return !s ? SCEPLAB_REQ_NONE : !strcmp(s, "issued") ? SCEPLAB_REQ_ISSUED : !strcmp(s, "pending") ? SCEPLAB_REQ_PENDING
+       : SCEPLAB_REQ_REJECTED;
+}
+
+/* The request id names (a resend of it): its row, or 0 (-1 with err); its state, and its
+ * certificate and why when asked. Rows from before requests had an identity (no message type, no
+ * signer) match any. */
+static int64_t request_row(sceplab_ca *ca, const sceplab_req_id *id, sceplab_req_state *state, unsigned char **cert,
+                           size_t *len, char **why, sceplab_error *err)
 {
   sqlite3_stmt *st = NULL;
-  sceplab_req_state s = SCEPLAB_REQ_NONE;
+  int64_t row = 0;
+  *state = SCEPLAB_REQ_NONE;
+  if(sqlite3_prepare_v2(ca->db, "SELECT r.id, r.state, c.der, r.why FROM requests r LEFT JOIN certificates c ON"
+                        " c.serial = r.serial WHERE r.transaction_id = ?1 AND r.csr_id = ?2 AND (r.message_type = ?3"
+                        " OR r.message_type IS NULL) AND (r.signer_id = ?4 OR r.signer_id IS NULL)"
+                        " ORDER BY r.id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "reading a request");
+  sqlite3_bind_text(st, 1, id->transaction_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, id->csr, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, id->message_type ? id->message_type : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, id->signer, -1, SQLITE_TRANSIENT);
+  if(sqlite3_step(st) == SQLITE_ROW) {
+    row = sqlite3_column_int64(st, 0);
+    *state = state_of((const char *)sqlite3_column_text(st, 1));
+    if(*state == SCEPLAB_REQ_ISSUED && cert)
+      *cert = blob_copy(st, 2, len);
+    if(*state == SCEPLAB_REQ_REJECTED && why)
+      *why = text_copy(st, 3);
+  }
+  sqlite3_finalize(st);
+  return row;
+}
+
+sceplab_req_state sceplab_ca_request(sceplab_ca *ca, const sceplab_req_id *id, unsigned char **cert, size_t *len,
+                                     char **why, sceplab_error *err)
+{
+  sceplab_req_state s;
   if(cert)
     *cert = NULL;
   if(why)
     *why = NULL;
-  if(sqlite3_prepare_v2(ca->db, "SELECT r.state, c.der, r.why FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
-                        " WHERE r.transaction_id = ?", -1, &st, NULL) != SQLITE_OK)
+  return request_row(ca, id, &s, cert, len, why, err) > 0 ? s : SCEPLAB_REQ_NONE;
+}
+
+sceplab_req_state sceplab_ca_poll(sceplab_ca *ca, const char *txid, EVP_PKEY *signer, unsigned char **cert, size_t *len,
+                                  sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  sceplab_req_state s = SCEPLAB_REQ_NONE;
+  char key[65];
+  *cert = NULL;
+  if(key_hex(signer, key) != 0) {
+    ERR_clear_error();
+    return SCEPLAB_REQ_NONE;
+  }
+  if(sqlite3_prepare_v2(ca->db, "SELECT r.state, c.der FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
+                        " WHERE r.transaction_id = ?1 AND (r.key_id = ?2 OR r.signer_id = ?2) ORDER BY r.id DESC LIMIT 1",
+                        -1, &st, NULL) != SQLITE_OK)
     return (void)db_fail(ca, err, "reading a request"), SCEPLAB_REQ_NONE;
   sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
   if(sqlite3_step(st) == SQLITE_ROW) {
-    const char *state = (const char *)sqlite3_column_text(st, 0);
-    s = !state ? SCEPLAB_REQ_NONE : !strcmp(state, "issued") ? SCEPLAB_REQ_ISSUED
-      : !strcmp(state, "pending") ? SCEPLAB_REQ_PENDING : SCEPLAB_REQ_REJECTED;
-    if(s == SCEPLAB_REQ_ISSUED && cert)
+    s = state_of((const char *)sqlite3_column_text(st, 0));
+    if(s == SCEPLAB_REQ_ISSUED)
       *cert = blob_copy(st, 1, len);
-    if(s == SCEPLAB_REQ_REJECTED && why)
-      *why = text_copy(st, 2);
   }
   sqlite3_finalize(st);
   return s;
-}
-
-unsigned char *sceplab_ca_request_csr(sceplab_ca *ca, const char *txid, size_t *len, sceplab_error *err)
-{
-  sqlite3_stmt *st = NULL;
-  unsigned char *out = NULL;
-  if(sqlite3_prepare_v2(ca->db, "SELECT csr FROM requests WHERE transaction_id = ?", -1, &st, NULL) != SQLITE_OK)
-    return (void)db_fail(ca, err, "reading a request"), NULL;
-  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
-  if(sqlite3_step(st) == SQLITE_ROW)
-    out = blob_copy(st, 0, len);
-  sqlite3_finalize(st);
-  if(!out)
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "no request with transaction ID %s", txid);
-  return out;
 }
 
 static int exec_simple(sceplab_ca *ca, const char *sql)
@@ -874,31 +1209,154 @@ static unsigned char *der_of(X509 *x, size_t *len)
   return der;
 }
 
-X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen, const char *txid,
-                           const sceplab_issue_params *ip, sceplab_error *err)
+/* A new request's record under id; the pending requests it supersedes (the same transaction ID
+ * and key: the device started over) are closed. Inside the caller's transaction. */
+static int64_t insert_request(sceplab_ca *ca, const sceplab_req_id *id, const char *state, const char *subject,
+                              const unsigned char *csr, size_t csrlen, const char *serial, const char *why, time_t now,
+                              sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t row;
+  if(sqlite3_prepare_v2(ca->db, "INSERT INTO requests(transaction_id, message_type, key_id, csr_id, signer_id, state,"
+                        " subject, csr, serial, why, created, updated) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                        -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "recording the request");
+  sqlite3_bind_text(st, 1, id->transaction_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, id->message_type ? id->message_type : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, id->key, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, id->csr, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 5, id->signer, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 6, state, -1, SQLITE_STATIC);
+  if(subject)
+    sqlite3_bind_text(st, 7, subject, -1, SQLITE_TRANSIENT);
+  if(csr)
+    sqlite3_bind_blob(st, 8, csr, (int)csrlen, SQLITE_TRANSIENT);
+  if(serial)
+    sqlite3_bind_text(st, 9, serial, -1, SQLITE_TRANSIENT);
+  if(why)
+    sqlite3_bind_text(st, 10, why, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 11, (sqlite3_int64)now);
+  if(sqlite3_step(st) != SQLITE_DONE) {
+    sqlite3_finalize(st);
+    return db_fail(ca, err, "recording the request");
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  row = 0;
+  if(sqlite3_prepare_v2(ca->db, "SELECT last_insert_rowid()", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    row = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if(row <= 0)
+    return db_fail(ca, err, "recording the request");
+  if(sqlite3_prepare_v2(ca->db, "UPDATE requests SET state = 'rejected', why = 'superseded by a later request of the"
+                        " same transaction ID and key', updated = ?3 WHERE transaction_id = ?1 AND key_id = ?2 AND"
+                        " state = 'pending' AND id <> ?4", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "recording the request");
+  sqlite3_bind_text(st, 1, id->transaction_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, id->key, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)row);
+  row = sqlite3_step(st) == SQLITE_DONE ? row : db_fail(ca, err, "recording the request");
+  sqlite3_finalize(st);
+  return row;
+}
+
+/* Runs one statement binding row (?1) and an optional text (?2): 0 or -1 with err. */
+static int exec_row(sceplab_ca *ca, const char *sql, int64_t row, const char *text, int64_t now, sceplab_error *err,
+                    const char *what)
+{
+  sqlite3_stmt *st = NULL;
+  int rc;
+  if(sqlite3_prepare_v2(ca->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, what);
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)row);
+  if(text)
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+  rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ca, err, what);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Whether once gave a certificate already: 1 with *serial when asked, 0, -1 with err. */
+static int once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  if(serial)
+    *serial = NULL;
+  if(sqlite3_prepare_v2(ca->db, "SELECT serial FROM used_tokens WHERE request_id = ?", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "reading the used challenges");
+  sqlite3_bind_text(st, 1, once, -1, SQLITE_TRANSIENT);
+  if(sqlite3_step(st) == SQLITE_ROW) {
+    rc = 1;
+    if(serial)
+      *serial = text_copy(st, 0);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sceplab_ca_once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err)
+{
+  return once_used(ca, once, serial, err);
+}
+
+/* Issues req and records it: as a new request under id (row 0), or as the pending request row
+ * (an administrator's approval). One transaction, begun before anything is read: a concurrent
+ * resend waits and then finds this one's certificate; two uses of one challenge cannot both pass. */
+static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen, const char *txid,
+                   const sceplab_req_id *id, int64_t row, const sceplab_issue_params *ip, unsigned *refused,
+                   sceplab_error *err)
 {
   X509 *x = NULL;
   unsigned char *der = NULL;
   size_t dlen = 0;
-  char *serial = NULL, *subject = NULL;
+  char *serial = NULL, *subject = NULL, *used = NULL;
   sqlite3_stmt *st = NULL;
   time_t now = ip && ip->now ? (time_t)ip->now : time(NULL);
-  /* BEGIN IMMEDIATE: the write lock first, so a concurrent issue of the same transaction waits
-   * and then finds this one's certificate */
+  unsigned code = 0;
   if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)
     return (void)db_fail(ca, err, "starting a transaction"), NULL;
-  if(sceplab_ca_request(ca, txid, &der, &dlen, NULL, err) == SCEPLAB_REQ_ISSUED && der) {
-    const unsigned char *p = der;
-    exec_simple(ca, "COMMIT");
-    x = d2i_X509(NULL, &p, (long)dlen); /* a retry of the same transaction gets the same certificate */
+  if(!row) {
+    sceplab_req_state s;
+    int64_t found = request_row(ca, id, &s, &der, &dlen, NULL, err);
+    if(found < 0)
+      goto fail;
+    if(s == SCEPLAB_REQ_ISSUED && der) {
+      const unsigned char *p = der;
+      exec_simple(ca, "COMMIT");
+      x = d2i_X509(NULL, &p, (long)dlen); /* a resend gets the certificate issued to it */
+      free(der);
+      if(!x)
+        sceplab_err_openssl(err, SCEPLAB_E_FAILED, "%s/ca.db: the certificate of transaction %s is damaged", ca->dir, txid);
+      return x;
+    }
     free(der);
-    if(!x)
-      sceplab_err_openssl(err, SCEPLAB_E_FAILED, "%s/ca.db: the certificate of transaction %s is damaged", ca->dir, txid);
-    return x;
+    der = NULL;
+    row = found; /* a resend of a request pending or refused before: its record is updated */
   }
-  free(der);
-  der = NULL;
-  if(!(x = cert_for(ca, req, ip, err)))
+  else if(sqlite3_prepare_v2(ca->db, "SELECT state FROM requests WHERE id = ?", -1, &st, NULL) != SQLITE_OK ||
+          (sqlite3_bind_int64(st, 1, (sqlite3_int64)row), sqlite3_step(st)) != SQLITE_ROW ||
+          state_of((const char *)sqlite3_column_text(st, 0)) != SCEPLAB_REQ_PENDING) {
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "request #%lld of transaction %s is no longer pending", (long long)row, txid);
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if(ip && ip->once) {
+    int u = once_used(ca, ip->once, &used, err);
+    if(u < 0)
+      goto fail;
+    if(u) {
+      code = 0x80094003u; /* CERTSRV_E_BAD_REQUESTSTATUS */
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "the challenge was used already: certificate %s was issued for it",
+                      used ? used : "?");
+      goto fail;
+    }
+  }
+  if(!(x = cert_for(ca, req, ip, &code, err)))
     goto fail;
   if(!(der = der_of(x, &dlen))) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
@@ -923,20 +1381,26 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
   }
   sqlite3_finalize(st);
   st = NULL;
-  if(sqlite3_prepare_v2(ca->db, "INSERT INTO requests(transaction_id, state, subject, csr, serial, created, updated)"
-                        " VALUES(?1, 'issued', ?2, ?3, ?4, ?5, ?5) ON CONFLICT(transaction_id) DO UPDATE SET"
-                        " state = 'issued', serial = ?4, why = NULL, updated = ?5", -1, &st, NULL) != SQLITE_OK) {
-    db_fail(ca, err, "recording the request");
+  if(row > 0 ? exec_row(ca, "UPDATE requests SET state = 'issued', serial = ?2, why = NULL, updated = ?3 WHERE id = ?1",
+                        row, serial, (int64_t)now, err, "recording the request") != 0
+             : insert_request(ca, id, "issued", subject, csr, csrlen, serial, NULL, now, err) < 0)
     goto fail;
-  }
-  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, subject ? subject : "", -1, SQLITE_TRANSIENT);
-  sqlite3_bind_blob(st, 3, csr, (int)csrlen, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 4, serial, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
-  if(sqlite3_step(st) != SQLITE_DONE) {
-    db_fail(ca, err, "recording the request");
-    goto fail;
+  if(ip && ip->once) {
+    if(sqlite3_prepare_v2(ca->db, "INSERT INTO used_tokens(request_id, transaction_id, serial, used) VALUES(?, ?, ?, ?)",
+                          -1, &st, NULL) != SQLITE_OK) {
+      db_fail(ca, err, "recording the challenge as used");
+      goto fail;
+    }
+    sqlite3_bind_text(st, 1, ip->once, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, txid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, serial, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+    if(sqlite3_step(st) != SQLITE_DONE) {
+      db_fail(ca, err, "recording the challenge as used");
+      goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
   }
   if(ip && ip->latency_ms > 0) {
     /* a slow CA (a fault `serve --ca-latency` plays): the certificate is signed and written, the
@@ -945,7 +1409,7 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
     nanosleep(&ts, NULL);
   }
   /* the certificate leaves this function only once the transaction recording it committed */
-  if((sqlite3_finalize(st), st = NULL, exec_simple(ca, "COMMIT")) != 0) {
+  if(exec_simple(ca, "COMMIT") != 0) {
     db_fail(ca, err, "recording the request");
     goto fail;
   }
@@ -956,57 +1420,155 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
 fail:
   sqlite3_finalize(st);
   exec_simple(ca, "ROLLBACK");
+  if(refused)
+    *refused = code;
   X509_free(x);
   free(der);
   free(serial);
   free(subject);
+  free(used);
   ERR_clear_error();
   return NULL;
 }
 
-unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid,
-                                const sceplab_issue_params *ip, size_t *len, sceplab_error *err)
+X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen,
+                           const sceplab_req_id *id, const sceplab_issue_params *ip, unsigned *refused,
+                           sceplab_error *err)
 {
-  X509_REQ *req = csr_parse(csr, csrlen, err);
-  X509 *x = req ? sceplab_ca_issue_req(ca, req, csr, csrlen, txid, ip, err) : NULL;
-  unsigned char *der = x ? der_of(x, len) : NULL;
-  if(x && !der)
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-  X509_free(x);
-  X509_REQ_free(req);
-  return der;
+  if(refused)
+    *refused = 0;
+  return issue(ca, req, csr, csrlen, id->transaction_id, id, 0, ip, refused, err);
 }
 
-int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *txid, sceplab_req_state state,
-                    const char *why, sceplab_error *err)
+int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const sceplab_req_id *id,
+                    sceplab_req_state state, const char *why, sceplab_error *err)
 {
-  sqlite3_stmt *st = NULL;
   X509_REQ *req = csr ? csr_parse(csr, csrlen, err) : NULL;
   char *subject = req ? name_text(X509_REQ_get_subject_name(req)) : NULL;
-  int rc;
+  const char *name = state == SCEPLAB_REQ_PENDING ? "pending" : "rejected";
+  sceplab_req_state s;
+  time_t now = time(NULL);
+  int64_t row;
+  int rc = -1;
   X509_REQ_free(req);
   if(csr && !req)
     return -1;
-  if(sqlite3_prepare_v2(ca->db, "INSERT INTO requests(transaction_id, state, subject, csr, why, created, updated)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(transaction_id) DO UPDATE SET state = ?2,"
-                        " why = ?5, updated = ?6, csr = coalesce(?4, csr), subject = coalesce(?3, subject)"
-                        " WHERE state <> 'issued'", -1, &st, NULL) != SQLITE_OK) {
+  if(exec_simple(ca, "BEGIN IMMEDIATE") != 0) {
     free(subject);
-    return db_fail(ca, err, "recording the request");
+    return db_fail(ca, err, "starting a transaction");
   }
-  sqlite3_bind_text(st, 1, txid, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, state == SCEPLAB_REQ_PENDING ? "pending" : "rejected", -1, SQLITE_STATIC);
-  if(subject)
-    sqlite3_bind_text(st, 3, subject, -1, SQLITE_TRANSIENT);
-  if(csr)
-    sqlite3_bind_blob(st, 4, csr, (int)csrlen, SQLITE_TRANSIENT);
-  if(why)
-    sqlite3_bind_text(st, 5, why, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
-  rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ca, err, "recording the request");
-  sqlite3_finalize(st);
+  if((row = request_row(ca, id, &s, NULL, NULL, NULL, err)) > 0) {
+    /* a resend: its record says what became of it this time, unless it was issued meanwhile */
+    sqlite3_stmt *st = NULL;
+    if(sqlite3_prepare_v2(ca->db, "UPDATE requests SET state = ?2, why = ?3, updated = ?4 WHERE id = ?1 AND"
+                          " state <> 'issued'", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_bind_int64(st, 1, (sqlite3_int64)row);
+      sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+      if(why)
+        sqlite3_bind_text(st, 3, why, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+      rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    if(rc != 0)
+      db_fail(ca, err, "recording the request");
+  }
+  else if(row == 0)
+    rc = insert_request(ca, id, name, subject, csr, csrlen, NULL, why, now, err) > 0 ? 0 : -1;
+  if(rc != 0 || exec_simple(ca, "COMMIT") != 0) {
+    if(rc == 0)
+      db_fail(ca, err, "recording the request");
+    exec_simple(ca, "ROLLBACK");
+    rc = -1;
+  }
   free(subject);
   return rc;
+}
+
+/* The pending request which names: "#N", or a transaction ID only one pending request carries.
+ * Its row, with its transaction ID and CSR when asked; 0 with err. */
+static int64_t pending_row(sceplab_ca *ca, const char *which, char **txid, unsigned char **csr, size_t *csrlen,
+                           sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  int64_t row = 0, first = 0, second = 0;
+  int n = 0;
+  char *end = NULL;
+  long long num = which[0] == '#' ? strtoll(which + 1, &end, 10) : 0;
+  if(which[0] == '#' && (!end || *end || num <= 0))
+    return sceplab_err_set(err, SCEPLAB_E_USAGE, "'%s': a request is named by its transaction ID or #N", which), 0;
+  if(sqlite3_prepare_v2(ca->db, which[0] == '#' ? "SELECT id, transaction_id, csr FROM requests WHERE id = ?1 AND state = 'pending'"
+                        : "SELECT id, transaction_id, csr FROM requests WHERE transaction_id = ?2 AND state = 'pending' ORDER BY id",
+                        -1, &st, NULL) != SQLITE_OK)
+    return db_fail(ca, err, "reading a request"), 0;
+  if(which[0] == '#')
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)num);
+  else
+    sqlite3_bind_text(st, 2, which, -1, SQLITE_TRANSIENT);
+  while(sqlite3_step(st) == SQLITE_ROW) {
+    if(++n == 1) {
+      first = sqlite3_column_int64(st, 0);
+      if(txid)
+        *txid = text_copy(st, 1);
+      if(csr)
+        *csr = blob_copy(st, 2, csrlen);
+    }
+    else if(n == 2)
+      second = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  if(n == 1)
+    row = first;
+  else {
+    if(txid) {
+      free(*txid);
+      *txid = NULL;
+    }
+    if(csr) {
+      free(*csr);
+      *csr = NULL;
+    }
+    if(n == 0)
+      sceplab_err_set(err, SCEPLAB_E_INPUT, which[0] == '#' ? "no pending request %s" : "no pending request with transaction ID %s",
+                      which);
+    else
+      /* another key sent the same transaction ID: the administrator must say which one */
+      sceplab_err_set(err, SCEPLAB_E_INPUT, "%d pending requests carry transaction ID %s, from different keys: name one "
+                      "by its number (#%lld, #%lld%s; sceplab ca list)", n, which, (long long)first, (long long)second,
+                      n > 2 ? ", ..." : "");
+  }
+  return row;
+}
+
+unsigned char *sceplab_ca_approve(sceplab_ca *ca, const char *which, const sceplab_issue_params *ip, size_t *len,
+                                  sceplab_error *err)
+{
+  char *txid = NULL;
+  unsigned char *csr = NULL, *der = NULL;
+  size_t csrlen = 0;
+  int64_t row = pending_row(ca, which, &txid, &csr, &csrlen, err);
+  X509_REQ *req = NULL;
+  X509 *x = NULL;
+  if(row > 0 && !csr)
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "request %s has no CSR to issue", which);
+  else if(row > 0 && (req = csr_parse(csr, csrlen, err)) != NULL)
+    x = issue(ca, req, csr, csrlen, txid, NULL, row, ip, NULL, err);
+  if(x && !(der = der_of(x, len)))
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+  X509_free(x);
+  X509_REQ_free(req);
+  free(csr);
+  free(txid);
+  return der;
+}
+
+int sceplab_ca_reject(sceplab_ca *ca, const char *which, const char *why, sceplab_error *err)
+{
+  int64_t row = pending_row(ca, which, NULL, NULL, NULL, err);
+  if(row <= 0)
+    return -1;
+  return exec_row(ca, "UPDATE requests SET state = 'rejected', why = ?2, updated = ?3 WHERE id = ?1 AND state = 'pending'",
+                  row, why ? why : "rejected by the administrator", (int64_t)time(NULL), err, "rejecting a request");
 }
 
 unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_t *len)
@@ -1024,20 +1586,129 @@ unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_
   return out;
 }
 
+int sceplab_ca_issued(sceplab_ca *ca, X509 *x, int *revoked, sceplab_error *err)
+{
+  sqlite3_stmt *st = NULL;
+  char *hex = x ? sceplab_serial_hex(X509_get0_serialNumber(x)) : NULL;
+  unsigned char *der = NULL;
+  int n = x ? i2d_X509(x, &der) : -1, rc = 0;
+  *revoked = 0;
+  if(!hex || n <= 0) {
+    free(hex);
+    OPENSSL_free(der);
+    return x ? (sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1) : 0;
+  }
+  if(sqlite3_prepare_v2(ca->db, "SELECT der, revoked_at FROM certificates WHERE serial = ?", -1, &st, NULL) != SQLITE_OK)
+    rc = db_fail(ca, err, "reading a certificate");
+  else {
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    /* the very certificate, not one that borrows a serial of ours */
+    if(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == n &&
+       memcmp(sqlite3_column_blob(st, 0), der, (size_t)n) == 0) {
+      rc = 1;
+      *revoked = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    }
+  }
+  sqlite3_finalize(st);
+  free(hex);
+  OPENSSL_free(der);
+  return rc;
+}
+
+/* A ca.db from before requests had an identity of their own (the transaction ID was the table's
+ * key) is rebuilt with its rows kept and their CSRs' digests filled in; then the tables and index
+ * the identity needs. Idempotent, and safe when two servers open the same store at once. */
+static int migrate_requests(sceplab_ca *ca, sceplab_error *err)
+{
+  static const char tables[] =
+    "CREATE INDEX IF NOT EXISTS requests_transaction ON requests(transaction_id);"
+    "CREATE TABLE IF NOT EXISTS used_tokens(request_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL,"
+    " serial TEXT NOT NULL, used INTEGER NOT NULL);";
+  static const char has[] = "SELECT count(*) FROM pragma_table_info('requests') WHERE name = 'csr_id'";
+  sqlite3_stmt *st = NULL, *up = NULL;
+  int present = -1, rc = -1;
+  if(sqlite3_prepare_v2(ca->db, has, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    present = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if(present < 0)
+    return db_fail(ca, err, "reading the schema");
+  if(!present) {
+    if(exec_simple(ca, "BEGIN IMMEDIATE") != 0)
+      return db_fail(ca, err, "migrating the requests");
+    /* again inside the transaction: another server may have migrated it meanwhile */
+    if(sqlite3_prepare_v2(ca->db, has, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+      goto out;
+    present = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if(!present) {
+      if(exec_simple(ca, "CREATE TABLE requests_new(" REQUESTS_COLUMNS ");"
+                         "INSERT INTO requests_new(transaction_id, state, subject, csr, serial, why, created, updated)"
+                         " SELECT transaction_id, state, subject, csr, serial, why, created, updated FROM requests"
+                         " ORDER BY created, rowid;"
+                         "DROP TABLE requests; ALTER TABLE requests_new RENAME TO requests;") != 0 ||
+         sqlite3_prepare_v2(ca->db, "SELECT id, csr FROM requests WHERE csr IS NOT NULL", -1, &st, NULL) != SQLITE_OK)
+        goto out;
+      while(sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = 0;
+        unsigned char *csr = blob_copy(st, 1, &n);
+        const unsigned char *p = csr;
+        X509_REQ *req = csr ? d2i_X509_REQ(NULL, &p, (long)n) : NULL;
+        char key[65], cid[65];
+        if(req && key_hex(X509_REQ_get0_pubkey(req), key) == 0 && csr_hex(csr, n, cid) == 0) {
+          int ok = sqlite3_prepare_v2(ca->db, "UPDATE requests SET key_id = ?2, csr_id = ?3 WHERE id = ?1", -1, &up,
+                                      NULL) == SQLITE_OK;
+          if(ok) {
+            sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+            sqlite3_bind_text(up, 2, key, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(up, 3, cid, -1, SQLITE_TRANSIENT);
+            ok = sqlite3_step(up) == SQLITE_DONE;
+          }
+          sqlite3_finalize(up);
+          up = NULL;
+          if(!ok) {
+            X509_REQ_free(req);
+            free(csr);
+            goto out;
+          }
+        }
+        X509_REQ_free(req);
+        free(csr);
+      }
+      ERR_clear_error();
+    }
+    if(exec_simple(ca, "COMMIT") != 0)
+      goto out;
+  }
+  rc = exec_simple(ca, tables);
+out:
+  if(rc != 0) {
+    db_fail(ca, err, "migrating the requests");
+    exec_simple(ca, "ROLLBACK");
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(up);
+  return rc;
+}
+
 sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err)
 {
   sqlite3_stmt *st = NULL;
   sceplab_val *list = sceplab_val_arr();
   if(sqlite3_prepare_v2(ca->db, "SELECT r.transaction_id, r.state, r.subject, r.serial, r.why, r.created, r.updated,"
-                        " c.not_after, c.revoked_at, c.reason FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
-                        " ORDER BY r.created, r.transaction_id", -1, &st, NULL) != SQLITE_OK) {
+                        " c.not_after, c.revoked_at, c.reason, r.id, r.message_type FROM requests r"
+                        " LEFT JOIN certificates c ON c.serial = r.serial ORDER BY r.created, r.id", -1, &st, NULL) != SQLITE_OK) {
     sceplab_val_free(list);
     return (void)db_fail(ca, err, "listing"), NULL;
   }
   while(sqlite3_step(st) == SQLITE_ROW) {
     sceplab_val *o = sceplab_val_obj();
     const char *state = (const char *)sqlite3_column_text(st, 1);
+    sceplab_obj_set_int(o, "id", sqlite3_column_int64(st, 10));
     sceplab_obj_set_str(o, "transaction_id", (const char *)sqlite3_column_text(st, 0));
+    if(sqlite3_column_type(st, 11) == SQLITE_TEXT && sqlite3_column_bytes(st, 11) > 0)
+      sceplab_obj_set_str(o, "message_type", (const char *)sqlite3_column_text(st, 11));
     sceplab_obj_set_str(o, "state", sqlite3_column_type(st, 8) != SQLITE_NULL ? "revoked" : state ? state : "?");
     if(sqlite3_column_type(st, 2) != SQLITE_NULL)
       sceplab_obj_set_str(o, "subject", (const char *)sqlite3_column_text(st, 2));

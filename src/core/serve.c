@@ -28,6 +28,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "artifacts.h"
 #include "httpd.h"
@@ -193,22 +194,62 @@ static void set_text(outcome *o, int status, const char *text)
   o->len = o->body ? strlen(text) : 0;
 }
 
-/* Is the signer a valid certificate this CA issued (a renewal signed by the old certificate)? */
-static int issued_by_us(server *s, X509 *signer)
+static time_t vnow(const server *s);
+
+/* The SANs of an extension list, or NULL. */
+static GENERAL_NAMES *sans_of(const STACK_OF(X509_EXTENSION) *exts)
 {
-  X509 *issuing = sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING);
-  size_t n = 0;
-  unsigned char *der;
-  int ok;
-  if(!signer || X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(issuing)) != 0 ||
-     X509_verify(signer, X509_get0_pubkey(issuing)) != 1 || X509_cmp_current_time(X509_get0_notAfter(signer)) <= 0) {
-    ERR_clear_error();
+  return exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+}
+
+/* Whether two SAN lists name the same things, in any order. */
+static int same_sans(GENERAL_NAMES *a, GENERAL_NAMES *b)
+{
+  int na = a ? sk_GENERAL_NAME_num(a) : 0, nb = b ? sk_GENERAL_NAME_num(b) : 0, i, j;
+  unsigned char used[256];
+  if(na != nb || na > (int)sizeof(used))
     return 0;
+  memset(used, 0, sizeof(used));
+  for(i = 0; i < na; i++) {
+    for(j = 0; j < nb; j++)
+      if(!used[j] && GENERAL_NAME_cmp(sk_GENERAL_NAME_value(a, i), sk_GENERAL_NAME_value(b, j)) == 0)
+        break;
+    if(j == nb)
+      return 0;
+    used[j] = 1;
   }
-  der = sceplab_ca_find(s->p->ca, X509_get0_serialNumber(signer), &n);
-  ok = der != NULL;
-  free(der);
-  return ok;
+  return 1;
+}
+
+/* Whether a request signed by a certificate this CA issued (ours; revoked when so) renews it, as
+ * NDES renews: the certificate is valid now (the virtual clock's now) and not revoked, and the
+ * request asks for its subject and its SANs, nothing else. The signature is that certificate's key's:
+ * the message's signature verified with it. 1, or 0 with why. */
+static int renews_signer(server *s, X509 *signer, X509_REQ *req, int revoked, char *why, size_t n)
+{
+  time_t t = vnow(s);
+  STACK_OF(X509_EXTENSION) *exts;
+  GENERAL_NAMES *mine, *asked;
+  int same;
+  if(revoked)
+    return snprintf(why, n, "the signing certificate is revoked"), 0;
+  if(X509_cmp_time(X509_get0_notBefore(signer), &t) >= 0 || X509_cmp_time(X509_get0_notAfter(signer), &t) <= 0) {
+    ERR_clear_error();
+    return snprintf(why, n, "the signing certificate is not valid now (expired or not yet valid)"), 0;
+  }
+  if(X509_NAME_cmp(X509_get_subject_name(signer), X509_REQ_get_subject_name(req)) != 0)
+    return snprintf(why, n, "the request's subject is not the signer's subject"), 0;
+  exts = X509_REQ_get_extensions(req);
+  mine = X509_get_ext_d2i(signer, NID_subject_alt_name, NULL, NULL);
+  asked = sans_of(exts);
+  same = same_sans(mine, asked);
+  GENERAL_NAMES_free(mine);
+  GENERAL_NAMES_free(asked);
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  ERR_clear_error();
+  if(!same)
+    return snprintf(why, n, "the request's SANs are not the signer's SANs"), 0;
+  return 1;
 }
 
 /* The CertRep content for an issued certificate: a certificates-only PKCS#7 holding it. */
@@ -479,19 +520,50 @@ static unsigned ca_fault(server *s)
   return code;
 }
 
-/* PKCSReq and RenewalReq: a transaction seen before gets the same answer; a new one goes to the
- * policy. Sets *status, *fail and the content (a PKCS#7) to reply with. */
+/* A request refused before any record is made (the message does not check out), for the -v log. */
+static void log_refused(server *s, const sceplab_scep_request *rq, int fail, const char *why)
+{
+  char line[512];
+  const char *mt = sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, rq->message_type);
+  if(!s->p->logged)
+    return;
+  snprintf(line, sizeof(line), "sceplab: %s %s refused with %s: %s\n", mt ? mt : "request", rq->transaction_id,
+           sceplab_scep_name(SCEPLAB_NAMES_FAIL_INFO, fail), why);
+  s->p->logged(s->p->ud, line);
+}
+
+/* PKCSReq and RenewalReq: a resend of a request seen before gets the same answer; anything else
+ * is a new request for the policy, whatever transaction ID it carries. Sets *status, *fail and the
+ * content (a PKCS#7) to reply with. */
 static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const char *ua, int *status, int *fail,
                   unsigned char **content, size_t *clen, sceplab_error *err)
 {
   unsigned char *cert = NULL;
   size_t n = 0;
-  char *why = NULL;
-  sceplab_req_state st = sceplab_ca_request(s->p->ca, rq->transaction_id, &cert, &n, &why, err);
+  char *why = NULL, renewal_why[128] = "";
+  sceplab_req_state st;
+  sceplab_req_id id;
   sceplab_policy_request pr;
   sceplab_policy_answer ans;
   char act[48] = "";
   double t0 = now_ms();
+  int revoked = 0, ours = sceplab_ca_issued(s->p->ca, rq->signer, &revoked, err);
+  if(ours < 0)
+    return -1;
+  /* RFC 8894 3.3.1: the requester signs with the CSR's key (a self-signed certificate) or with a
+   * certificate of its own: one this CA issued. Any other key would have the answer enveloped to
+   * someone the request does not name. */
+  if(!ours && EVP_PKEY_eq(X509_get0_pubkey(rq->signer), X509_REQ_get0_pubkey(rq->csr)) != 1) {
+    ERR_clear_error();
+    *status = SCEPLAB_STATUS_FAILURE;
+    *fail = SCEPLAB_FAIL_BADMESSAGECHECK;
+    log_refused(s, rq, *fail, "signed by a key other than the CSR's, and not by a certificate this CA issued");
+    return 0;
+  }
+  if(sceplab_req_id_make(&id, rq->transaction_id, sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, rq->message_type),
+                         rq->csr, rq->content, rq->content_len, X509_get0_pubkey(rq->signer), err) != 0)
+    return -1;
+  st = sceplab_ca_request(s->p->ca, &id, &cert, &n, &why, err);
   free(why);
   if(st == SCEPLAB_REQ_ISSUED && cert) {
     *content = stored_p7(cert, n, clen, err);
@@ -515,13 +587,14 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   memset(&pr, 0, sizeof(pr));
   memset(&ans, 0, sizeof(ans));
   pr.transaction_id = rq->transaction_id;
-  pr.message_type = sceplab_scep_name(SCEPLAB_NAMES_MESSAGE_TYPE, rq->message_type);
+  pr.message_type = id.message_type;
   pr.challenge = rq->challenge;
   pr.csr = rq->content;
   pr.csr_len = rq->content_len;
   pr.req = rq->csr;
   pr.signer = rq->signer;
-  pr.renewal = issued_by_us(s, rq->signer);
+  pr.renewal = ours && renews_signer(s, rq->signer, rq->csr, revoked, renewal_why, sizeof(renewal_why));
+  pr.renewal_refused = renewal_why[0] ? renewal_why : NULL;
   pr.client_ip = cip;
   pr.user_agent = ua;
   ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
@@ -562,7 +635,9 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
   if(ans.decision == SCEPLAB_POLICY_ALLOW) {
     sceplab_issue_params ip;
     const char *ekus[8];
+    unsigned refused = 0;
     size_t i;
+    X509 *x;
     memset(&ip, 0, sizeof(ip));
     ip.days = ans.days;
     for(i = 0; i < ans.nekus && i < 8; i++)
@@ -570,23 +645,35 @@ static int enroll(server *s, sceplab_scep_request *rq, const char *cip, const ch
     ip.ekus = ans.nekus ? ekus : NULL;
     ip.nekus = ans.nekus;
     ip.template_name = ans.template_name[0] ? ans.template_name : NULL;
+    ip.profile = ans.has_profile ? &ans.profile : NULL;
+    ip.once = ans.request_id[0] ? ans.request_id : NULL; /* an Intune challenge is for one certificate */
     ip.now = s->art.offset ? (int64_t)time(NULL) + s->art.offset : 0; /* a replay's virtual clock */
     ip.latency_ms = (s->p->faults & SCEPLAB_FAULT_SLOW_CA) && !s->p->ca_latency_ms ? 2000 : s->p->ca_latency_ms;
-    {
-      X509 *x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, rq->transaction_id, &ip, err);
-      if(!x)
-        return -1;
+    x = sceplab_ca_issue_req(s->p->ca, rq->csr, rq->content, rq->content_len, &id, &ip, &refused, err);
+    if(!x && !refused)
+      return -1;
+    if(x) {
       if(s->connector)
         log_notify(s, &ans, rq, x, 0);
       *content = issued_p7(x, clen, err);
       X509_free(x);
+      if(!*content)
+        return -1;
+      *status = SCEPLAB_STATUS_SUCCESS;
+      return 0;
     }
-    if(!*content)
-      return -1;
-    *status = SCEPLAB_STATUS_SUCCESS;
-    return 0;
+    /* the CA refuses what the policy allowed (the certificate profile, a challenge used already),
+     * as ADCS refuses a request its template does not issue */
+    if(s->connector) {
+      sceplab_art_plugin(&s->art, 3, s->thread, "CA failed request 0x%08X", refused);
+      log_notify(s, &ans, rq, NULL, refused);
+    }
+    ans.decision = SCEPLAB_POLICY_DENY;
+    ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
+    snprintf(ans.reason, sizeof(ans.reason), "%.*s", (int)sizeof(ans.reason) - 1, err->msg);
+    sceplab_err_clear(err);
   }
-  if(sceplab_ca_hold(s->p->ca, rq->content, rq->content_len, rq->transaction_id,
+  if(sceplab_ca_hold(s->p->ca, rq->content, rq->content_len, &id,
                      ans.decision == SCEPLAB_POLICY_PENDING ? SCEPLAB_REQ_PENDING : SCEPLAB_REQ_REJECTED,
                      ans.reason[0] ? ans.reason : NULL, err) != 0)
     return -1;
@@ -633,7 +720,8 @@ static void pkioperation(server *s, const unsigned char *der, size_t n, const ch
   else if(rq.message_type == SCEPLAB_MSG_CERTPOLL) {
     unsigned char *cert = NULL;
     size_t cn = 0;
-    switch(sceplab_ca_request(ca, rq.transaction_id, &cert, &cn, NULL, &err)) {
+    /* the request of this transaction that the poll's signer made: another key's is not its to poll */
+    switch(sceplab_ca_poll(ca, rq.transaction_id, X509_get0_pubkey(rq.signer), &cert, &cn, &err)) {
     case SCEPLAB_REQ_ISSUED:
       content = cert ? stored_p7(cert, cn, &clen, &err) : NULL;
       status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;

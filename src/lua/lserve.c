@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
 
 #include "lutil.h"
 #include "sceplab/ca.h"
@@ -298,50 +300,53 @@ static int c_use_challenge(lua_State *L)
   return 1;
 }
 
-/* ca:approve(transaction_id [, days]) -> certificate DER: issues a pending request */
+/* ca:approve(which [, days]) -> certificate DER: issues a pending request (its transaction ID, or #N) */
 static int c_approve(lua_State *L)
 {
   lca *c = check_ca(L, 1);
-  const char *txid = luaL_checkstring(L, 2);
+  const char *which = luaL_checkstring(L, 2);
   sceplab_issue_params ip;
   sceplab_error err;
-  size_t n = 0, cn = 0;
-  unsigned char *csr, *cert = NULL;
-  char *why = NULL;
+  size_t cn = 0;
+  unsigned char *cert;
   sceplab_err_clear(&err);
   memset(&ip, 0, sizeof(ip));
   ip.days = (int)luaL_optinteger(L, 3, 0);
-  if(sceplab_ca_request(c->ca, txid, NULL, NULL, &why, &err) != SCEPLAB_REQ_PENDING) {
-    free(why);
-    sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
-    return sceplab_lua_fail(L, &err);
-  }
-  csr = sceplab_ca_request_csr(c->ca, txid, &n, &err);
-  if(csr)
-    cert = sceplab_ca_issue(c->ca, csr, n, txid, &ip, &cn, &err);
-  free(csr);
-  if(!cert)
+  if(!(cert = sceplab_ca_approve(c->ca, which, &ip, &cn, &err)))
     return sceplab_lua_fail(L, &err);
   lua_pushlstring(L, (const char *)cert, cn);
   free(cert);
   return 1;
 }
 
-/* ca:reject(transaction_id [, why]) -> true */
+/* ca:reject(which [, why]) -> true */
 static int c_reject(lua_State *L)
 {
   lca *c = check_ca(L, 1);
-  const char *txid = luaL_checkstring(L, 2);
   sceplab_error err;
   sceplab_err_clear(&err);
-  if(sceplab_ca_request(c->ca, txid, NULL, NULL, NULL, &err) != SCEPLAB_REQ_PENDING) {
-    sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
-    return sceplab_lua_fail(L, &err);
-  }
-  if(sceplab_ca_hold(c->ca, NULL, 0, txid, SCEPLAB_REQ_REJECTED, luaL_optstring(L, 3, "rejected by the administrator"),
-                     &err) != 0)
+  if(sceplab_ca_reject(c->ca, luaL_checkstring(L, 2), luaL_optstring(L, 3, "rejected by the administrator"), &err) != 0)
     return sceplab_lua_fail(L, &err);
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ca:once_used(request_id) -> the serial of the certificate it gave, or false */
+static int c_once_used(lua_State *L)
+{
+  lca *c = check_ca(L, 1);
+  sceplab_error err;
+  char *serial = NULL;
+  int rc;
+  sceplab_err_clear(&err);
+  rc = sceplab_ca_once_used(c->ca, luaL_checkstring(L, 2), &serial, &err);
+  if(rc < 0)
+    return sceplab_lua_fail(L, &err);
+  if(rc)
+    lua_pushstring(L, serial ? serial : "?");
+  else
+    lua_pushboolean(L, 0);
+  free(serial);
   return 1;
 }
 
@@ -359,6 +364,85 @@ static void copy_field(lua_State *L, const char *k, char *out, size_t n)
   lua_getfield(L, -1, k);
   snprintf(out, n, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
   lua_pop(L, 1);
+}
+
+/* The names of list field k of the table on top, each through fn: 0, or -1 with err naming it. */
+static int name_list(lua_State *L, const char *k, int (*fn)(const char *, void *), void *ud, sceplab_error *err)
+{
+  size_t n, i;
+  int rc = 0;
+  if(lua_getfield(L, -1, k) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 1; /* absent: the default */
+  }
+  n = lua_rawlen(L, -1);
+  for(i = 1; i <= n && rc == 0; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i);
+    if(!lua_isstring(L, -1) || fn(lua_tostring(L, -1), ud) != 0)
+      rc = sceplab_err_set(err, SCEPLAB_E_FAILED, "policy: profile.%s[%d] is no %s", k, (int)i,
+                           !strcmp(k, "key_usage") ? "key usage name" : !strcmp(k, "san") ? "SAN type" : "EKU");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return rc ? -1 : 0;
+}
+
+static int add_ku(const char *name, void *ud)
+{
+  int bit = sceplab_key_usage_bit(name);
+  if(bit < 0)
+    return -1;
+  ((sceplab_cert_profile *)ud)->key_usage |= 1u << bit;
+  return 0;
+}
+
+static int add_san(const char *name, void *ud)
+{
+  unsigned t = sceplab_san_type(name);
+  if(!t)
+    return -1;
+  ((sceplab_cert_profile *)ud)->san |= t;
+  return 0;
+}
+
+static int add_eku(const char *name, void *ud)
+{
+  sceplab_cert_profile *p = ud;
+  ASN1_OBJECT *o = OBJ_txt2obj(name, 0); /* a name OpenSSL knows (clientAuth) or an OID */
+  ASN1_OBJECT_free(o);
+  ERR_clear_error();
+  if(!o || p->neku >= sizeof(p->eku) / sizeof(p->eku[0]) || strlen(name) >= sizeof(p->eku[0]))
+    return -1;
+  snprintf(p->eku[p->neku++], sizeof(p->eku[0]), "%s", name);
+  return 0;
+}
+
+/* The profile table on top ({key_usage, eku, san, wildcard}): each list given replaces the
+ * default one. */
+static int read_profile(lua_State *L, sceplab_cert_profile *p, sceplab_error *err)
+{
+  sceplab_cert_profile d;
+  int rc;
+  sceplab_cert_profile_default(&d);
+  memset(p, 0, sizeof(*p));
+  if((rc = name_list(L, "key_usage", add_ku, p, err)) < 0)
+    return -1;
+  if(rc == 1)
+    p->key_usage = d.key_usage;
+  if((rc = name_list(L, "eku", add_eku, p, err)) < 0)
+    return -1;
+  if(rc == 1) {
+    memcpy(p->eku, d.eku, sizeof(d.eku));
+    p->neku = d.neku;
+  }
+  if((rc = name_list(L, "san", add_san, p, err)) < 0)
+    return -1;
+  if(rc == 1)
+    p->san = d.san;
+  lua_getfield(L, -1, "wildcard");
+  p->wildcard = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return 0;
 }
 
 static const char *const fail_names[] = {"badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", NULL};
@@ -392,6 +476,10 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
   }
   lua_pushboolean(L, rq->renewal);
   lua_setfield(L, -2, "renewal");
+  if(rq->renewal_refused) {
+    lua_pushstring(L, rq->renewal_refused);
+    lua_setfield(L, -2, "renewal_refused");
+  }
   if(rq->client_ip) {
     lua_pushstring(L, rq->client_ip);
     lua_setfield(L, -2, "client_ip");
@@ -455,6 +543,12 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
   lua_getfield(L, -1, "event");
   if(lua_isinteger(L, -1))
     ans->event = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if(lua_getfield(L, -1, "profile") == LUA_TTABLE && read_profile(L, &ans->profile, err) != 0) {
+    lua_settop(L, top);
+    return -1;
+  }
+  ans->has_profile = lua_istable(L, -1);
   lua_pop(L, 1);
   copy_field(L, "device_id", ans->device_id, sizeof(ans->device_id));
   copy_field(L, "user_id", ans->user_id, sizeof(ans->user_id));
@@ -807,12 +901,28 @@ static int c_intune_verify(lua_State *L)
 static const luaL_Reg ca_methods[] = {
   {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
   {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
+  {"once_used", c_once_used},
   {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint},
   {"rollover", c_rollover}, {"tls_server", c_tls_server}, {"activate", c_activate}, {"next", c_next}, {"intune_verify", c_intune_verify}, {"close", c_close}, {NULL, NULL}
 };
 static const luaL_Reg ca_meta[] = {{"__gc", c_close}, {"__close", c_close}, {"__tostring", c_tostring}, {NULL, NULL}};
+/* profile_check(profile) -> true | nil, message: whether the server reads a certificate profile
+ * table as given (each name known, each EKU one OpenSSL knows) */
+static int l_profile_check(lua_State *L)
+{
+  sceplab_cert_profile p;
+  sceplab_error err;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  sceplab_err_clear(&err);
+  lua_settop(L, 1);
+  if(read_profile(L, &p, &err) != 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {{"ca_init", l_ca_init}, {"ca_open", l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn}, {"faults", l_faults},
-                                 {NULL, NULL}};
+                                 {"profile_check", l_profile_check}, {NULL, NULL}};
 static const luaL_Reg server_methods[] = {{"port", m_server_port}, {"stop", m_server_stop}, {NULL, NULL}};
 static const luaL_Reg server_meta[] = {{"__gc", m_server_stop}, {"__close", m_server_stop}, {"__tostring", m_server_tostring},
                                        {NULL, NULL}};

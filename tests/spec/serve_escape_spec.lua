@@ -294,7 +294,7 @@ return {
   connector = true,
   check = function(req, ctx)
     local rdn = req.subject_rdns and req.subject_rdns[1] and req.subject_rdns[1].value or ""
-    return ctx.allow({ device_id = rdn, user_id = req.user_agent, request_id = req.transaction_id,
+    return ctx.allow({ profile = { san = { "dns", "upn" } }, device_id = rdn, user_id = req.user_agent, request_id = req.transaction_id,
       phases = { { phase = 1, ok = true, message = req.transaction_id }, { phase = 2, ok = true, message = req.user_agent },
                  { phase = 3, ok = true, message = rdn .. " " .. sans(req) .. " " .. tostring(req.template_name) } } })
   end,

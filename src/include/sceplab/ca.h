@@ -57,37 +57,97 @@ int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err);
 X509 *sceplab_ca_next(const sceplab_ca *ca);
 int sceplab_ca_rollover_activate(sceplab_ca *ca, sceplab_error *err);
 
-/* What a request is at, by its transactionID: none, pending, issued, rejected. */
+/* What a request is at: none, pending, issued, rejected. */
 typedef enum { SCEPLAB_REQ_NONE, SCEPLAB_REQ_PENDING, SCEPLAB_REQ_ISSUED, SCEPLAB_REQ_REJECTED } sceplab_req_state;
+
+/* What makes a request the one stored, beyond its transactionID. Every common client derives the
+ * ID from its public key, so one key's renewal, a new subject or a corrected challenge carry the ID
+ * of its first request: only a resend (RFC 8894 4.3) repeats all of this and gets the stored
+ * answer; anything else is a new request. Digests are SHA-256, in hex. */
+typedef struct sceplab_req_id {
+  const char *transaction_id;
+  const char *message_type;     /* "PKCSReq", "RenewalReq" */
+  char key[65];                 /* the CSR's public key (SubjectPublicKeyInfo) */
+  char csr[65];                 /* the CSR's signed content: the same request signed again is the same */
+  char signer[65];              /* the public key that signed the message: the reply is enveloped to it */
+} sceplab_req_id;
+
+/* Fills id for req (parsed; csr its DER) under transaction_id and message_type (kept by
+ * reference), signed by signer's key: 0, or -1 with err. */
+int sceplab_req_id_make(sceplab_req_id *id, const char *transaction_id, const char *message_type, X509_REQ *req,
+                        const unsigned char *csr, size_t csrlen, EVP_PKEY *signer, sceplab_error *err);
+
+/* The certificate profile: what a request may ask for, as a CA template allows. basicConstraints
+ * is CA:FALSE whatever it says; a request asking for CA:TRUE, keyCertSign or cRLSign, for a CA's
+ * subject, for a SAN type outside san or for a wildcard name (unless wildcard) is refused; key
+ * usages and EKUs outside the profile are dropped. A certificate always carries an EKU: those asked
+ * that the profile allows, else the profile's first (clientAuth by default). */
+enum {
+  SCEPLAB_SAN_EMAIL = 1u << 0, SCEPLAB_SAN_DNS = 1u << 1, SCEPLAB_SAN_URI = 1u << 2, SCEPLAB_SAN_IP = 1u << 3,
+  SCEPLAB_SAN_UPN = 1u << 4, SCEPLAB_SAN_DIRNAME = 1u << 5, SCEPLAB_SAN_RID = 1u << 6, SCEPLAB_SAN_OTHERNAME = 1u << 7
+};
+typedef struct sceplab_cert_profile {
+  unsigned key_usage;           /* allowed key usages: bit n is KeyUsage bit n (0 digitalSignature .. 8 decipherOnly) */
+  char eku[16][64];             /* EKUs a request may ask for (OIDs or names such as clientAuth) */
+  size_t neku;
+  unsigned san;                 /* SAN types allowed (SCEPLAB_SAN_*) */
+  int wildcard;                 /* a '*' in a DNS name or the common name */
+} sceplab_cert_profile;
+
+/* The defaults: digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement;
+ * clientAuth, serverAuth, emailProtection, ipsecIKE; dns, email, ip, uri; no wildcard. */
+void sceplab_cert_profile_default(sceplab_cert_profile *p);
+/* Names: "digitalSignature".. and "dns", "upn".. (as the decoder writes them); -1 when unknown. */
+int sceplab_key_usage_bit(const char *name);
+unsigned sceplab_san_type(const char *name);
 
 typedef struct sceplab_issue_params {
   int days;                      /* lifetime; default 365 */
   const char *const *ekus;       /* EKUs to set instead of the CSR's (OIDs or short names), or NULL */
   size_t nekus;
   const char *template_name;     /* Microsoft template name extension, or NULL */
+  const sceplab_cert_profile *profile; /* what the request may ask for; NULL: the defaults */
+  const char *once;              /* a challenge good for one certificate (an Intune token's request
+                                  * ID): recorded with it; another request with it is refused */
   int latency_ms;                /* a slow CA: wait this long inside the issuing transaction */
   int64_t now;                   /* the time to issue at (Unix seconds): a replay's virtual clock; 0 = now */
 } sceplab_issue_params;
 
-/* Issues a certificate for a PKCS#10 request (its subject, public key and requested SANs, key
- * usage and EKUs) and records it under transaction_id in one transaction; returns its DER
- * (malloc'd). The same transaction_id asked again gets the certificate already issued. */
-unsigned char *sceplab_ca_issue(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *transaction_id,
-                                const sceplab_issue_params *ip, size_t *len, sceplab_error *err);
-/* The same for a request already parsed and verified (req), returning the certificate: the server
- * parses a request once. csr is its DER, kept for the record. */
+/* Issues a certificate for a request already parsed and verified (req; csr is its DER, kept for
+ * the record) and records it under id, in one transaction; a resend of a request issued already
+ * gets the same certificate. When the CA refuses (the profile, a challenge used already) it
+ * returns NULL with err's class SCEPLAB_E_INPUT, err saying why, and *refused (when given) the
+ * CA's error code as ADCS reports it (0x80094001 a subject or name it does not issue, 0x80094802
+ * an extension it does not issue, 0x80094003 a challenge used already). */
 X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen,
-                           const char *transaction_id, const sceplab_issue_params *ip, sceplab_error *err);
-/* Records a request left pending (or rejected, with why) for transaction_id. */
-int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const char *transaction_id,
+                           const sceplab_req_id *id, const sceplab_issue_params *ip, unsigned *refused,
+                           sceplab_error *err);
+/* Records a request left pending (or rejected, with why) under id: a new request, or its resend's
+ * record updated. A new one supersedes pending requests of the same transaction ID and key. */
+int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const sceplab_req_id *id,
                     sceplab_req_state state, const char *why, sceplab_error *err);
-/* The state of transaction_id; *cert (malloc'd DER) when issued, *why when rejected (malloc'd). */
-sceplab_req_state sceplab_ca_request(sceplab_ca *ca, const char *transaction_id, unsigned char **cert, size_t *len,
+/* The state of the request id names (NONE when it is no resend of one); *cert (malloc'd DER) when
+ * issued, *why when rejected (malloc'd). */
+sceplab_req_state sceplab_ca_request(sceplab_ca *ca, const sceplab_req_id *id, unsigned char **cert, size_t *len,
                                      char **why, sceplab_error *err);
-/* The stored CSR of a pending request (malloc'd DER), for issuing it on approval. */
-unsigned char *sceplab_ca_request_csr(sceplab_ca *ca, const char *transaction_id, size_t *len, sceplab_error *err);
+/* CertPoll: the latest request of transaction_id that signer's key made (its CSR's key or the key
+ * that signed it); *cert (malloc'd DER) when issued. Another key's request is not its to poll. */
+sceplab_req_state sceplab_ca_poll(sceplab_ca *ca, const char *transaction_id, EVP_PKEY *signer, unsigned char **cert,
+                                  size_t *len, sceplab_error *err);
+/* An administrator's decision on a pending request, named by its transaction ID (when only one
+ * request under it is pending) or by "#N", its number in the list: approve issues it (DER,
+ * malloc'd, with the defaults of the profile), reject refuses it with why. */
+unsigned char *sceplab_ca_approve(sceplab_ca *ca, const char *which, const sceplab_issue_params *ip, size_t *len,
+                                  sceplab_error *err);
+int sceplab_ca_reject(sceplab_ca *ca, const char *which, const char *why, sceplab_error *err);
 /* An issued certificate by serial (hex, any case) and issuer; malloc'd DER or NULL (not ours). */
 unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_t *len);
+/* Whether x is a certificate this CA issued (its very DER is in the store): 1, with *revoked set;
+ * 0 when not; -1 with err. */
+int sceplab_ca_issued(sceplab_ca *ca, X509 *x, int *revoked, sceplab_error *err);
+/* Whether a one-time challenge (sceplab_issue_params.once) gave a certificate already: 1 with
+ * *serial (malloc'd hex) when given, 0 when not, -1 with err. */
+int sceplab_ca_once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err);
 
 /* Requests and certificates, as documents: [{transaction_id, state, subject, serial?, ...}]. */
 sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err);

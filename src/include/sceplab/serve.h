@@ -24,7 +24,10 @@ typedef struct sceplab_policy_request {
   size_t csr_len;
   X509_REQ *req;                /* the same, parsed and its signature verified */
   X509 *signer;                 /* the certificate that signed the request */
-  int renewal;                  /* signed by a valid certificate this CA issued */
+  int renewal;                  /* renews the certificate that signed it: one this CA issued, valid
+                                 * now, not revoked, whose subject and SANs the request asks for */
+  const char *renewal_refused;  /* signed by a certificate this CA issued that it does not renew:
+                                 * why (revoked, expired, another identity), or NULL */
   const char *client_ip;
   const char *user_agent;
 } sceplab_policy_request;
@@ -41,12 +44,14 @@ typedef struct sceplab_policy_answer {
   char ekus[8][64];             /* with ALLOW: EKUs to set instead of the CSR's */
   size_t nekus;
   char template_name[64];       /* with ALLOW: Microsoft template name extension, or "" */
+  sceplab_cert_profile profile; /* with ALLOW and has_profile: what the request may ask for */
+  int has_profile;              /* 0: the CA's default profile */
   /* A policy that verifies as the Intune connector does says what each phase of VerifyRequest
    * found (1 signature/decryption, 2 expiry, 3 the CSR against the challenge) and whom the
    * challenge was issued to: the server logs them as the connector does (serve params' connector). */
   struct { int phase, ok; char message[384]; char code[48]; } phases[4];
   size_t nphases;
-  char device_id[64], user_id[128], request_id[256];
+  char device_id[64], user_id[128], request_id[256]; /* with ALLOW, a request ID gives one certificate */
 } sceplab_policy_answer;
 
 /* 0 with ans filled, or -1 with err: the request is answered with HTTP 500 and the error logged. */
