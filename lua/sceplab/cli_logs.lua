@@ -131,6 +131,14 @@ function M.run(args)
   end
   local topts, terr = time.from_args(args)
   if not topts then stderr("%s", terr) return 2 end
+  for i, st in ipairs(args.status) do
+    local n = math.tointeger(st)
+    if not n or n < 100 or n > 999 then
+      stderr("--status %s: expected an HTTP status, 100 to 999", tostring(st))
+      return 2
+    end
+    args.status[i] = n
+  end
   local known = {}
   for _, name in ipairs(M.format_names()) do known[name] = true end
   for _, s in ipairs(args.source) do

@@ -324,6 +324,10 @@ local function run_serve(args)
   end
   local port = math.tointeger(args.port)
   if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
+  if not (args.bind:match("^[%w.%-]+$") or args.bind:match("^[%x:]+$")) or #args.bind > 63 then
+    stderr("--bind '%s': expected an address such as 127.0.0.1, 0.0.0.0 or ::", args.bind:sub(1, 80))
+    return 2
+  end
   local ok, err, code = serve.run({
     dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
@@ -342,6 +346,9 @@ local function run_serve(args)
   })
   if not ok then
     stderr("%s", err)
+    -- an address in use or not on this host is the machine's state, not a mistake in the command
+    -- line: exit 4, as for any failure to talk on the network (docs/cli.md)
+    if code == "network" or tostring(err):match("^cannot listen on ") then return 4 end
     return code == "usage" and 2 or code == "input" and 3 or 1
   end
   return 0

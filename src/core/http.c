@@ -5,12 +5,15 @@
 #include <string.h>
 #include <strings.h>
 
+/* libcurl is opened on first use (optlib.h), which its type-checking macros would bypass. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
+#include "optlib.h"
 #include "sceplab/http.h"
 
 typedef struct buf { unsigned char *p; size_t n, cap, max; int truncated; } buf;
@@ -220,6 +223,8 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
   long connects = 0;
   curl_off_t declared = -1;
   memset(r, 0, sizeof(*r));
+  if(sceplab_optlib_need(SCEPLAB_LIB_CURL, err) != 0)
+    return SCEPLAB_E_FAILED;
   if(!o)
     o = &defaults;
   b.max = o->max_body ? o->max_body : (16u << 20);
