@@ -42,6 +42,19 @@ function M.progress()
   return not M.opts.quiet and (require "sceplab.core.sys").isatty(2)
 end
 
+--- Tells the log readers' progress line how much the paths hold, so it shows a total and a
+-- percentage; left unknown when a zip is among them (what is read there is what it unpacks).
+function M.progress_total(paths)
+  local sys = require "sceplab.core.sys"
+  local total = 0
+  for _, p in ipairs(paths) do
+    local n, zip = sys.du(p)
+    if not n or zip then total = 0 break end
+    total = total + n
+  end
+  (require "sceplab.core.logs").progress_total(total)
+end
+
 --- A URL the HTTP client can use: url | nil, one line saying what is wrong with it (what names
 -- the option or argument). A usage mistake, caught before anything is sent.
 function M.check_url(url, what)
@@ -510,9 +523,31 @@ local function cmd_config(p, args)
   return M.EXIT.ok
 end
 
+-- "--since -2h", "--assume-offset -07:00": argparse takes a word starting with "-" for an option,
+-- but no option starts with a digit, so such a word after a long option is that option's value.
+local function join_negative_values(argv)
+  local out, i = {}, 1
+  while argv[i] do
+    local a, nxt = argv[i], argv[i + 1]
+    if a == "--" then
+      for j = i, #argv do out[#out + 1] = argv[j] end
+      break
+    end
+    if nxt and a:match("^%-%-[%w][%w%-]*$") and nxt:match("^%-%d") then
+      out[#out + 1] = a .. "=" .. nxt
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
+end
+
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
   M.host = host or {}
+  argv = join_negative_values(argv)
   local version, quiet = version_only(argv)
   if version then return cmd_version(quiet) end
   local only, command = wanted(argv)

@@ -285,6 +285,10 @@ function M.bash(p)
   -- keys: the command path with the program name (bash refuses an empty key)
   emit(p, "sceplab")
   for _, e in ipairs(commands(p)) do emit(e.cmd, "sceplab " .. table.concat(e.path, " ")) end
+  -- `sceplab help TOPIC`: the topic is a command
+  local names = {}
+  for _, c in ipairs(public_commands(p)) do names[#names + 1] = c._name end
+  out[#out + 1] = ("_sceplab_choices['sceplab help|']=%s"):format(sq(table.concat(names, " ")))
   out[#out + 1] = [==[
 _sceplab() {
     local cur=${COMP_WORDS[COMP_CWORD]} path=sceplab i w prev="" key
