@@ -55,7 +55,9 @@ function M.register(p)
   local a = c:command("approve"):description("Issue a pending request (the client gets it at its next CertPoll).")
   dir_option(a)
   a:argument("transaction_id"):description("The request's transaction ID (sceplab ca list).")
-  a:option("--days"):description("Lifetime in days (default 365)."):convert(tonumber)
+  a:option("--days"):description("Lifetime in days (default 365: the policy answered PENDING, not how to issue)."):convert(tonumber)
+  a:option("--template"):description("The Microsoft template name extension to set (default: none, whatever the policy would set).")
+  a:option("--eku"):description("An extended key usage to set instead of the CSR's, OID or name (repeatable)."):count("*")
   local r = c:command("reject"):description("Reject a pending request (the client gets FAILURE badRequest).")
   dir_option(r)
   r:argument("transaction_id"):description("The request's transaction ID.")
@@ -152,7 +154,10 @@ local function run_ca(args)
     if #list == 0 then io.stdout:write("no requests yet\n") end
     return 0
   elseif cmd == "approve" then
-    local der, err = ca:approve(args.transaction_id, args.days and math.tointeger(args.days) or nil)
+    local days = args.days and math.tointeger(args.days)
+    if args.days and (not days or days < 1 or days > 36500) then stderr("--days must be 1..36500") return 2 end
+    local der, err = ca:approve(args.transaction_id, { days = days, template = args.template,
+                                                      ekus = #args.eku > 0 and args.eku or nil })
     if not der then stderr("%s", err) return 1 end
     io.stdout:write("issued: the client gets the certificate at its next CertPoll\n")
     return 0

@@ -61,7 +61,10 @@ function M.parse(text, file)
     if n == 1 then line = line:gsub("^\239\187\191", "") end -- a UTF-8 BOM from a Windows editor
     local s = trim(line)
     if s ~= "" and not s:match("^[#;]") then
-      local name = s:match("^%[%s*(.-)%s*%]$")
+      local name, rest = s:match("^%[%s*(.-)%s*%](.*)$")
+      if name and not (rest == "" or rest:match("^%s*[#;]")) then
+        return nil, ("%s:%d: [%s]: text after the section's name"):format(file, n, name)
+      end
       if name then
         if not name:match("^[%w%-_ ]+$") then
           return nil, ("%s:%d: [%s]: expected a command name, such as [serve] or [ca list]"):format(file, n, name)
@@ -202,34 +205,47 @@ local function file_entries(conf, path, name)
   end
 end
 
---- Checks every entry of the sections that apply to the command (cmd: its argparse parser):
--- unknown keys and bad values are errors naming file:line. Returns true | nil, message.
-function M.check(conf, path, cmd)
-  local by_name = {}
-  for _, opt in ipairs(cmd._options) do
+-- The settable options of a command and of every command under it ([ca] covers ca init, ca
+-- list, ...): {name = option}.
+local function options_under(parser, into)
+  into = into or {}
+  for _, opt in ipairs(parser._options) do
     local name = M.long_name(opt)
-    if name then by_name[name] = opt end
+    if name and M.settable(opt) and not into[name] then into[name] = opt end
   end
+  for _, c in ipairs(parser._commands or {}) do options_under(c, into) end
+  return into
+end
+
+--- Checks every entry of the sections that apply to the command (cmd: its argparse parser; a
+-- section of a parent command is checked against the options of the commands under it): unknown
+-- keys and bad values are errors naming file:line. Returns true | nil, message.
+function M.check(conf, path, cmd)
+  local node, own = cmd, options_under(cmd)
   for _, sec in ipairs(sections_for(path)) do
+    local allowed = sec ~= "" and options_under(node) or {}
     for _, e in ipairs(conf.sections[sec] or {}) do
-      local opt = by_name[e.key]
       if sec == "" then
         if not M.GLOBAL_KEYS[e.key] then
           return nil, ("%s: %s: not a setting for every command (put it under a [command] section; before any: %s)")
             :format(e.where, e.key, table.concat(M.sorted_keys(M.GLOBAL_KEYS), ", "))
         end
-      elseif not opt or not M.settable(opt) then
-        local known = {}
-        for name, o in pairs(by_name) do if M.settable(o) then known[#known + 1] = name end end
-        table.sort(known)
-        return nil, ("%s: [%s] %s: not a setting of 'sceplab %s' (%s)"):format(e.where, sec, e.key, sec,
-          #known > 0 and ("one of " .. table.concat(known, ", ")) or "it has none")
-      end
-      if opt then
+        if own[e.key] then
+          local _, why = convert(own[e.key], e.value)
+          if why then return nil, ("%s: %s = %s: %s"):format(e.where, e.key, e.value, why) end
+        end
+      else
+        local opt = allowed[e.key]
+        if not opt then
+          local known = M.sorted_keys(allowed)
+          return nil, ("%s: [%s] %s: not a setting of 'sceplab %s' (%s)"):format(e.where, sec, e.key, sec,
+            #known > 0 and ("one of " .. table.concat(known, ", ")) or "it has none")
+        end
         local _, why = convert(opt, e.value)
         if why then return nil, ("%s: %s = %s: %s"):format(e.where, e.key, e.value, why) end
       end
     end
+    if sec ~= "" then node = node._parent or node end
   end
   return true
 end

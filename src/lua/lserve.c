@@ -298,7 +298,10 @@ static int c_use_challenge(lua_State *L)
   return 1;
 }
 
-/* ca:approve(transaction_id [, days]) -> certificate DER: issues a pending request */
+/* ca:approve(transaction_id [, days | {days, template, ekus}]) -> certificate DER: issues a
+ * pending request; what the CSR does not say (lifetime, template name, EKUs) is what the
+ * administrator gives, the policy having answered PENDING rather than how to issue. */
+#define APPROVE_MAX_EKUS 16
 static int c_approve(lua_State *L)
 {
   lca *c = check_ca(L, 1);
@@ -308,9 +311,32 @@ static int c_approve(lua_State *L)
   size_t n = 0, cn = 0;
   unsigned char *csr, *cert = NULL;
   char *why = NULL;
+  const char *ekus[APPROVE_MAX_EKUS];
   sceplab_err_clear(&err);
   memset(&ip, 0, sizeof(ip));
-  ip.days = (int)luaL_optinteger(L, 3, 0);
+  if(lua_istable(L, 3)) {
+    lua_Integer i, count;
+    lua_getfield(L, 3, "days");
+    ip.days = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 3, "template");
+    ip.template_name = luaL_optstring(L, -1, NULL); /* the table keeps the string */
+    lua_pop(L, 2);
+    if(lua_getfield(L, 3, "ekus") == LUA_TTABLE) {
+      count = (lua_Integer)lua_rawlen(L, -1);
+      luaL_argcheck(L, count <= APPROVE_MAX_EKUS, 3, "at most 16 ekus");
+      for(i = 1; i <= count; i++) {
+        lua_rawgeti(L, -1, i);
+        ekus[i - 1] = luaL_checkstring(L, -1);
+        lua_pop(L, 1); /* the ekus table keeps the string */
+      }
+      if(count > 0) {
+        ip.ekus = ekus;
+        ip.nekus = (size_t)count;
+      }
+    }
+    lua_pop(L, 1);
+  } else
+    ip.days = (int)luaL_optinteger(L, 3, 0);
   if(sceplab_ca_request(c->ca, txid, NULL, NULL, &why, &err) != SCEPLAB_REQ_PENDING) {
     free(why);
     sceplab_err_set(&err, SCEPLAB_E_INPUT, "no pending request with transaction ID %s", txid);
