@@ -455,9 +455,6 @@ local function cmd_enroll(args)
     end
     profile.subject = ""
   end
-  if not profile.challenge or profile.challenge == "" then
-    cli.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
-  end
   local key
   if args.key then
     key, err = load_key(args.key, args.key_pass)
@@ -465,6 +462,10 @@ local function cmd_enroll(args)
   end
   local outs, oerr = reserve_outputs(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
+  -- said once everything else is known to be right, just before the request goes out
+  if not profile.challenge or profile.challenge == "" then
+    cli.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
+  end
   local c = client_for(args, profile.url)
   local result, eerr, code = c:enroll(profile, { key = key, poll_interval = args.poll_interval, poll_max = args.poll_max,
                                                 state_file = args.state })
