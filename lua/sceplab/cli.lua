@@ -1,37 +1,115 @@
 -- The sceplab command line. src/cli/main.c boots the engine and calls main(args, host).
 -- Exit codes (docs/cli.md): 0 success, 1 the operation reports a failure, 2 usage,
 -- 3 unreadable or invalid input, 4 network or transport failure, 70 internal error.
-local argparse = require "argparse"
-local sceplab = require "sceplab"
+-- Modules are required where they are used: `sceplab --version` and a usage error load no more
+-- than this file, and each command no more than its own (docs/performance.md).
+-- sceplab.core registers the C modules (sceplab.core.sys, ...) in package.preload: cheap, no I/O.
+require "sceplab.core"
 
 local M = {}
 
-M.EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4 }
+M.EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4, internal = 70 }
 local CODE_EXIT = { input = 3, nomem = 3, crypto = 3, network = 4, failed = 1, usage = 2 }
 
-local visible = (require "sceplab.core.codec").visible
+--- The run's global settings (--quiet, --color, --config), after flags, files and defaults.
+M.opts = { quiet = false, color = "auto" }
 
 --- One line on stderr, prefixed "sceplab: " (the command modules use it too). What it names (a
 -- file, a line of a log) is shown with control characters escaped, on one line.
 local function stderr(fmt, ...)
+  local visible = (require "sceplab.core.codec").visible
   io.stderr:write("sceplab: ", (visible(fmt:format(...)):gsub("\n", " ")), "\n")
 end
 M.stderr = stderr
 
-local MAX_INPUT = (require "sceplab.core.decode").max_input
+--- A note on stderr (what was assumed, what was skipped): one line, unless --quiet.
+function M.note(fmt, ...)
+  if not M.opts.quiet then stderr(fmt, ...) end
+end
+
+--- Whether text written to fd (1 stdout, 2 stderr) gets colours: --color always|never, else a
+-- terminal with NO_COLOR unset (https://no-color.org) and TERM other than dumb.
+function M.colour(fd)
+  local c = M.opts.color or "auto"
+  if c == "always" then return true end
+  if c == "never" then return false end
+  if (os.getenv("NO_COLOR") or "") ~= "" or os.getenv("TERM") == "dumb" then return false end
+  return (require "sceplab.core.sys").isatty(fd or 1)
+end
+
+--- Whether a progress line may be drawn on stderr: a terminal, and not --quiet.
+function M.progress()
+  return not M.opts.quiet and (require "sceplab.core.sys").isatty(2)
+end
+
+--- Tells the log readers' progress line how much the paths hold, so it shows a total and a
+-- percentage; left unknown when a zip is among them (what is read there is what it unpacks).
+function M.progress_total(paths)
+  local sys = require "sceplab.core.sys"
+  local total = 0
+  for _, p in ipairs(paths) do
+    local n, zip = sys.du(p)
+    if not n or zip then total = 0 break end
+    total = total + n
+  end
+  (require "sceplab.core.logs").progress_total(total)
+end
+
+--- A URL the HTTP client can use: url | nil, one line saying what is wrong with it (what names
+-- the option or argument). A usage mistake, caught before anything is sent.
+function M.check_url(url, what)
+  local shown = (require "sceplab.core.codec").visible(tostring(url)):sub(1, 120)
+  local scheme, rest = tostring(url):match("^(%a[%w+.%-]*)://(.*)$")
+  if not scheme then
+    return nil, ("%s '%s': not a URL (expected http://HOST/PATH or https://HOST/PATH, such as https://ndes.contoso.com/certsrv/mscep/mscep.dll)"):format(what, shown)
+  end
+  if scheme:lower() ~= "http" and scheme:lower() ~= "https" then
+    return nil, ("%s '%s': %s:// is not HTTP (SCEP runs over http:// or https://)"):format(what, shown, scheme)
+  end
+  if url:find("[%s%c]") then
+    return nil, ("%s '%s': a space or control character in a URL (percent-encode it: %%20)"):format(what, shown)
+  end
+  local host, port = rest:match("^%[([%x:.]+)%](.*)$")
+  if not host then host, port = rest:match("^([^/?#:@]+)(.*)$") end
+  if not host or host == "" then return nil, ("%s '%s': no host name"):format(what, shown) end
+  port = port and port:match("^:([^/?#]*)")
+  if port and (not port:match("^%d+$") or tonumber(port) < 1 or tonumber(port) > 65535) then
+    return nil, ("%s '%s': port '%s' is not 1..65535"):format(what, shown, port)
+  end
+  return url
+end
+
+--- A hexadecimal value (colons, spaces and dashes between digits allowed, as copied from
+-- certificate dialogs): upper-case digits | nil, message. lengths: accepted digit counts.
+function M.check_hex(value, what, lengths, names)
+  local v = tostring(value)
+  local digits = v:gsub("[:%s%-]", "")
+  local shown = (require "sceplab.core.codec").visible(v):sub(1, 80)
+  if digits == "" or digits:find("%X") then
+    return nil, ("%s '%s': not hexadecimal"):format(what, shown)
+  end
+  if lengths then
+    local ok = false
+    for _, n in ipairs(lengths) do ok = ok or #digits == n end
+    if not ok then
+      return nil, ("%s '%s': %d hex digits, expected %s"):format(what, shown, #digits, names or table.concat(lengths, " or "))
+    end
+  end
+  return digits:upper()
+end
 
 --- Reads a file, or standard input for "-", of at most `limit` bytes (default: what the decoders
 -- accept, 64 MiB); returns bytes | nil, message. The limit holds while reading, so a 3 GB file, a
 -- pipe or /dev/zero costs at most the limit in memory before the refusal.
 function M.read_input(path, limit)
-  return (require "sceplab.core.sys").read_file(path, limit or MAX_INPUT)
+  return (require "sceplab.core.sys").read_file(path, limit or (require "sceplab.core.decode").max_input)
 end
 
 -- Which module registers each command. A run registers only the group of the command it names,
 -- so `sceplab enroll` does not load and build the diagnose and timeline parsers; help, errors
 -- and a missing command get the full parser.
 local GROUPS = {
-  builtin = { "help", "decode", "run" },
+  builtin = { "help", "decode", "run", "config", "__generate" },
   ["sceplab.cli_scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
   ["sceplab.cli_logs"] = { "timeline" },
   ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
@@ -48,30 +126,90 @@ end
 
 -- What to build for argv: the group (and the command) the first word names when no help is asked
 -- for at the top; nil means everything.
+-- `help X` gets X's group. Global options that take a value are stepped over.
+local GLOBAL_VALUED = { ["--config"] = true, ["--color"] = true }
 local function wanted(argv)
-  for _, a in ipairs(argv) do
-    if a:sub(1, 1) ~= "-" then
-      if a == "help" or not GROUP_OF[a] then return nil end
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    if GLOBAL_VALUED[a] then
+      i = i + 1
+    elseif a:sub(1, 1) ~= "-" then
+      if a == "help" then
+        local topic = argv[i + 1]
+        if topic and GROUP_OF[topic] then return GROUP_OF[topic], topic end
+        return nil
+      end
+      if not GROUP_OF[a] then return nil end
       return GROUP_OF[a], a
+    elseif a == "-h" or a == "--help" then
+      return nil
     end
-    if a == "-h" or a == "--help" then return nil end
+    i = i + 1
   end
-  return argv[1] == "--version" and "builtin" or nil
+  return nil
 end
 
+-- The options every command takes. On the top-level parser they get targets of their own: argparse
+-- resets a target when the command's own option of that name comes into play.
+local function global_options(cmd, top)
+  local prefix = top and "global_" or ""
+  local c = cmd:option("--config"):argname("FILE"):target(prefix .. "config")
+    :description("Read settings from FILE instead of " .. "/etc/sceplab/sceplab.conf and ~/.config/sceplab/sceplab.conf (sceplab config show).")
+  local q = cmd:flag("-q --quiet"):target(prefix .. "quiet")
+    :description("Print results and errors only: no progress, notes or summaries.")
+  local k = cmd:option("--color"):argname("WHEN"):target(prefix .. "color"):choices({ "auto", "always", "never" })
+    :description("Colour text output: auto (a terminal, NO_COLOR unset), always or never.")
+  return c, q, k
+end
+
+local function find_option(cmd, alias)
+  for _, o in ipairs(cmd._options) do
+    for _, a in ipairs(o._aliases) do
+      if a == alias then return o end
+    end
+  end
+end
+M.find_option = find_option
+
+-- One output grammar: a command with --json also takes --format text|json, one with --format also
+-- takes --json (for timeline, whose records are JSON lines, --json is --format jsonl).
+local function output_options(cmd)
+  local json, fmt = find_option(cmd, "--json"), find_option(cmd, "--format")
+  if json and not fmt then
+    cmd:option("--format"):choices({ "text", "json" }):description("Output: text (default) or json (the same as --json).")
+  elseif fmt and not json then
+    cmd:flag("--json"):description(cmd._name == "timeline" and "The same as --format jsonl." or "The same as --format json.")
+  end
+end
+
+--- Calls fn(cmd, path) for every command under parser (path: the words naming it).
+local function each_command(parser, fn, path)
+  path = path or {}
+  for _, c in ipairs(parser._commands) do
+    local sub = { table.unpack(path) }
+    sub[#sub + 1] = c._name
+    fn(c, sub)
+    each_command(c, fn, sub)
+  end
+end
+M.each_command = each_command
+
 local function build_parser(only, command)
+  local argparse = require "argparse"
   local p = argparse("sceplab")
     :description("Decode, enroll, probe and diagnose SCEP certificate enrollment through Microsoft Intune and NDES.")
     :epilog("Run 'sceplab help COMMAND' for a command's options. Exit codes: 0 ok, 1 failure reported, 2 usage, 3 bad input, 4 network.")
     :add_help(true)
-  p:flag("--version"):description("Print the version and exit.")
+  p:flag("--version"):description("Print the version, the commit and the libraries' versions, and exit (with --quiet: the first line).")
+  global_options(p, true)
   p:command_target("command")
   p:require_command(false)
 
   local function want(group) return only == nil or only == group end
   if want("builtin") then
   local help = p:command("help"):description("Show help for sceplab or one command.")
-  help:argument("topic"):args("?"):description("The command to explain.")
+  help:argument("topic"):args("*"):description("The command to explain (a sub-command too: help ca list).")
 
   local d = p:command("decode")
     :description("Decode SyncML, CertEnrollToken, certificates, CSRs, pkiMessages, CRS files, Apple profiles or Intune request ids. The kind is detected from the content.")
@@ -80,7 +218,7 @@ local function build_parser(only, command)
   d:flag("--show-secrets"):description("Show challenges and challengePassword values instead of redacting them.")
   d:option("--key"):description("Recipient private key (PEM or DER) to open a pkiMessage envelope.")
   d:option("--key-pass"):description("Passphrase of an encrypted --key.")
-  d:option("--as"):description("Force the kind: " .. table.concat(sceplab.kinds, ", ") .. ".")
+  d:option("--as"):description("Force the kind: " .. table.concat((require "sceplab").kinds, ", ") .. ".")
   d:flag("--as-profile"):description("Print the SCEP enrollments found (SyncML or Apple profile) as sceplab Lua profiles.")
 
   end
@@ -92,27 +230,60 @@ local function build_parser(only, command)
   local r = p:command("run"):description("Run a Lua script with the sceplab API (sandboxed: no os.execute, io.popen, package.loadlib).")
   r:argument("script"):description("The Lua script.")
   r:argument("args"):args("*"):description("Arguments, available to the script as arg[1..n] and as ...")
+
+  local cf = p:command("config"):description("Show the configuration: the files read (/etc/sceplab/sceplab.conf, ~/.config/sceplab/sceplab.conf or --config) and each setting's value and origin (flag > environment > file > default).")
+  cf:command_target("config_command")
+  local show = cf:command("show"):description("Show the settings in the files, or every setting of one command and where its value comes from.")
+  show:argument("for_command"):args("*"):argname("COMMAND"):description("A command (serve, ca list, diagnose, ...): every setting it takes.")
+  show:option("--format"):choices({ "text", "json" }):description("Output: text (default) or json.")
+
+  -- Internal: the man pages and shell completions, generated from this parser at build time.
+  local g = p:command("__generate"):hidden(true)
+  g:argument("what"):choices({ "man", "bash", "zsh" })
+  g:argument("out"):description("A directory (man) or a file (bash, zsh).")
   end
+  each_command(p, function(c)
+    if #c._commands == 0 then
+      output_options(c)
+      global_options(c, false)
+    end
+  end)
   return p
 end
+M.build_parser = build_parser
+
+--- The command named by words ({"ca", "list"}) in parser p | nil, the first unknown word.
+local function find_command(p, words)
+  local c = p
+  for _, w in ipairs(words) do
+    local found
+    for _, sub in ipairs(c._commands) do
+      if sub._name == w and not sub._hidden then found = sub end
+    end
+    if not found then return nil, w end
+    c = found
+  end
+  return c
+end
+M.find_command = find_command
 
 local function cmd_help(p, args)
-  if not args.topic then
+  if #args.topic == 0 then
     io.stdout:write(p:get_help(), "\n")
     return 0
   end
-  for _, c in ipairs(p._commands) do
-    if c._name == args.topic then
-      io.stdout:write(c:get_help(), "\n")
-      return 0
-    end
+  local c, unknown = find_command(p, args.topic)
+  if c then
+    io.stdout:write(c:get_help(), "\n")
+    return 0
   end
   io.stderr:write(p:get_usage(), "\n")
-  stderr("unknown command '%s'", args.topic)
+  stderr("unknown command '%s' (sceplab help lists them)", table.concat(args.topic, " "):sub(1, 200))
   return M.EXIT.usage
 end
 
 local function cmd_decode(args)
+  local sceplab = require "sceplab"
   local data, err = M.read_input(args.input)
   if not data then
     stderr("%s", err)
@@ -123,6 +294,10 @@ local function cmd_decode(args)
     local key, kerr = M.read_input(args.key)
     if not key then
       stderr("--key: %s", kerr)
+      return M.EXIT.input
+    end
+    if key == "" then
+      stderr("--key %s: empty file (expected a private key, PEM or DER)", args.key)
       return M.EXIT.input
     end
     opts.key, opts.key_pass = key, args.key_pass
@@ -174,31 +349,234 @@ local function cmd_decode(args)
 end
 
 local function cmd_run(args)
-  local code, err = sceplab.sandbox.run(args.script, args.args)
+  local code, err = (require "sceplab.sandbox").run(args.script, args.args)
   if err then stderr("%s", err) end
   return code
+end
+
+--- `sceplab --version`: the version and commit, then the libraries it runs with as they report
+-- themselves (those opened on first use are opened for it). --quiet: the first line only.
+local function cmd_version(quiet)
+  local host = M.host
+  io.stdout:write(("sceplab %s (commit %s)\n"):format(host.version or "?", host.commit or "unknown"))
+  if quiet then return 0 end
+  local v = (require "sceplab.core").versions()
+  local rows = { { "OpenSSL", "openssl" }, { "libcurl", "libcurl" }, { "libxml2", "libxml2" }, { "Lua", "lua" },
+                 { "SQLite", "sqlite" }, { "libevent", "libevent" }, { "libarchive", "libarchive" }, { "libevtx", "libevtx" } }
+  for _, r in ipairs(rows) do
+    local value = v[r[2]] or ("not available: " .. tostring(v.unavailable[r[2]]))
+    if r[1] == "Lua" then value = value:gsub("^Lua ", "") end
+    io.stdout:write(("  %-10s %s\n"):format(r[1], value))
+  end
+  return 0
+end
+
+-- argv is `[global options] --version [global options]`: answered without building a parser.
+local function version_only(argv)
+  local seen, quiet, i = false, false, 1
+  while argv[i] do
+    local a = argv[i]
+    if a == "--version" then seen = true
+    elseif a == "-q" or a == "--quiet" then quiet = true
+    elseif GLOBAL_VALUED[a] then i = i + 1
+    elseif not (a:match("^%-%-config=") or a:match("^%-%-color=")) then return nil end
+    i = i + 1
+  end
+  return seen, quiet
+end
+
+-- Parses argv with parser p: args | nil, message, the (sub-)command parser that refused it.
+local function parse(p, argv)
+  if not p._parse then -- an argparse without the internal entry: the top-level usage then
+    local ok, res = p:pparse(argv)
+    if ok then return res end
+    return nil, res, p
+  end
+  local where, msg
+  local ok, res = pcall(p._parse, p, argv, function(parser, err)
+    where, msg = parser, err
+    error(err, 0)
+  end)
+  if ok then return res end
+  if not msg then error(res, 0) end
+  return nil, msg, where
+end
+
+--- The command parser and path ({"ca", "list"}) args chose under p.
+local function chosen(p, args)
+  local c, path = p, {}
+  while #c._commands > 0 do
+    local name = args[c._command_target or ""]
+    local nxt
+    for _, sub in ipairs(c._commands) do
+      if sub._name == name or (not c._command_target and args[sub._target or sub._name] == true) then nxt = sub end
+    end
+    if not nxt then break end
+    c = nxt
+    path[#path + 1] = c._name
+  end
+  return c, path
+end
+M.chosen = chosen
+
+-- The settings files applied to the command; the global options resolved. true | nil, message.
+local function settle(args, argv, cmd, path)
+  local config = require "sceplab.config"
+  local explicit = args.config or args.global_config
+  local conf, err = config.load(explicit)
+  if not conf then return nil, err end
+  M.conf = conf
+  if #path > 0 then
+    local ok, aerr = config.apply(conf, path, cmd, args, argv)
+    if not ok then return nil, aerr end
+  end
+  M.opts = { quiet = args.quiet or args.global_quiet or false, color = args.color or args.global_color or "auto",
+             config = explicit }
+  -- --json and --format: one output choice
+  local fmt = find_option(cmd, "--format")
+  if args.json and fmt then
+    local want = cmd._name == "timeline" and "jsonl" or "json"
+    if config.given(argv, fmt) and args.format ~= want then
+      return nil, ("--json and --format %s ask for two outputs: give one"):format(tostring(args.format)), M.EXIT.usage
+    end
+    args.format = want
+  end
+  if find_option(cmd, "--json") and fmt then args.json = args.format == "json" end
+  return true
+end
+
+local function cmd_config(p, args)
+  local config = require "sceplab.config"
+  local conf = M.conf
+  local doc = { files = conf.files }
+  if #args.for_command > 0 then
+    local cmd, unknown = find_command(p, args.for_command)
+    if not cmd then
+      stderr("config show: no command '%s' (sceplab help lists them)", unknown)
+      return M.EXIT.usage
+    end
+    if #cmd._commands > 0 then
+      local subs = {}
+      for _, c in ipairs(cmd._commands) do subs[#subs + 1] = c._name end
+      stderr("config show %s: name one of its commands (%s)", table.concat(args.for_command, " "), table.concat(subs, ", "))
+      return M.EXIT.usage
+    end
+    local ok, err = config.check(conf, args.for_command, cmd)
+    if not ok then stderr("%s", err) return M.EXIT.input end
+    doc.command = table.concat(args.for_command, " ")
+    doc.settings = config.effective(conf, args.for_command, cmd)
+  else
+    -- every section in the files, each checked against its command
+    doc.sections = {}
+    for _, name in ipairs(conf.order) do
+      local words = {}
+      for w in name:gmatch("%S+") do words[#words + 1] = w end
+      if #words > 0 then
+        local cmd, unknown = find_command(p, words)
+        if not cmd then
+          stderr("%s: [%s]: no command '%s' (sceplab help lists them)", conf.sections[name][1].where, name, unknown)
+          return M.EXIT.input
+        end
+        local ok, err = config.check({ sections = { [name] = conf.sections[name] } }, words, cmd)
+        if not ok then stderr("%s", err) return M.EXIT.input end
+      else
+        for _, e in ipairs(conf.sections[name]) do
+          if not config.GLOBAL_KEYS[e.key] then
+            stderr("%s: %s: not a setting for every command (before any section: %s)", e.where, e.key,
+              table.concat(config.sorted_keys(config.GLOBAL_KEYS), ", "))
+            return M.EXIT.input
+          end
+        end
+      end
+      local entries = {}
+      for _, e in ipairs(conf.sections[name]) do entries[#entries + 1] = { key = e.key, value = e.value, source = e.where } end
+      doc.sections[#doc.sections + 1] = { name = name, settings = entries }
+    end
+  end
+  if args.format == "json" then
+    local json = require "sceplab.json"
+    for _, f in ipairs(doc.files) do f.why = f.why end
+    io.stdout:write(json.encode(doc), "\n")
+    return M.EXIT.ok
+  end
+  local out = {}
+  for _, f in ipairs(doc.files) do out[#out + 1] = ("# %s%s"):format(f.path, f.read and "" or (" (" .. f.why .. ")")) end
+  local function rows(list)
+    local w = 0
+    for _, r in ipairs(list) do w = math.max(w, #r.key) end
+    for _, r in ipairs(list) do
+      out[#out + 1] = ("%-" .. w .. "s = %-30s # %s"):format(r.key, r.value ~= "" and r.value or "-", r.source)
+    end
+  end
+  if doc.settings then
+    out[#out + 1] = ("[%s]"):format(doc.command)
+    rows(doc.settings)
+  else
+    for _, sec in ipairs(doc.sections) do
+      if sec.name ~= "" then out[#out + 1] = ("[%s]"):format(sec.name) end
+      rows(sec.settings)
+    end
+    if #doc.sections == 0 then out[#out + 1] = "# no settings: every command runs with its defaults" end
+    out[#out + 1] = "# every setting of a command, and where its value comes from: sceplab config show COMMAND"
+  end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+  return M.EXIT.ok
+end
+
+-- "--since -2h", "--assume-offset -07:00": argparse takes a word starting with "-" for an option,
+-- but no option starts with a digit, so such a word after a long option is that option's value.
+local function join_negative_values(argv)
+  local out, i = {}, 1
+  while argv[i] do
+    local a, nxt = argv[i], argv[i + 1]
+    if a == "--" then
+      for j = i, #argv do out[#out + 1] = argv[j] end
+      break
+    end
+    if nxt and a:match("^%-%-[%w][%w%-]*$") and nxt:match("^%-%d") then
+      out[#out + 1] = a .. "=" .. nxt
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
 end
 
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
   M.host = host or {}
+  argv = join_negative_values(argv)
+  local version, quiet = version_only(argv)
+  if version then return cmd_version(quiet) end
   local only, command = wanted(argv)
   local p = build_parser(only, command)
-  local ok, args = p:pparse(argv)
-  if not ok and only then
-    -- Report usage errors against the full parser, exactly as before the shortcut.
+  local args, msg, where = parse(p, argv)
+  if not args and only then
+    -- usage errors are reported against the full parser, exactly as without the shortcut
     p = build_parser(nil)
-    ok, args = p:pparse(argv)
+    args, msg, where = parse(p, argv)
   end
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n")
-    stderr("%s", args)
+  if not args then
+    io.stderr:write((where or p):get_usage(), "\n")
+    local names, c = {}, where
+    while c and c ~= p and c._parent do
+      table.insert(names, 1, c._name)
+      c = c._parent
+    end
+    stderr("%s (sceplab help%s)", msg, #names > 0 and (" " .. table.concat(names, " ")) or "")
     return M.EXIT.usage
   end
-  if args.version then
-    io.stdout:write("sceplab ", M.host.version or sceplab.version, "\n")
-    return 0
+  -- the build's step: the parser alone, whatever settings files the machine has
+  if args.command == "__generate" then return (require "sceplab.gendoc").run(only and build_parser(nil) or p, args.what, args.out) end
+  local cmd, path = chosen(p, args)
+  local ok, err, code = settle(args, argv, cmd, path)
+  if not ok then
+    stderr("%s", err)
+    return code or M.EXIT.input
   end
+  if args.version then return cmd_version(M.opts.quiet) end
   if not args.command then
     io.stderr:write(p:get_usage(), "\n")
     stderr("no command given (try 'sceplab help')")
@@ -207,6 +585,7 @@ function M.main(argv, host)
   if args.command == "help" then return cmd_help(p, args) end
   if args.command == "decode" then return cmd_decode(args) end
   if args.command == "run" then return cmd_run(args) end
+  if args.command == "config" then return cmd_config(only and build_parser(nil) or p, args) end
   if args.command == "timeline" then return (require "sceplab.cli_logs").run(args) end
   if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
   if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli_serve").run(args) end

@@ -1,8 +1,11 @@
 -- CLI: sceplab bench, a load tool for any SCEP server (NDES, micromdm, step-ca, sceplab serve).
--- N worker processes (this same executable, started with --worker) enroll their share each with
--- the real client, one connection per enrollment as devices do, and append one JSON line per
--- enrollment (status and the time of each phase) to their own file; the parent shows a live
--- progress line and reports enrollments/s and per-phase latency percentiles.
+-- The parent first asks the server for GetCACaps and GetCACert, so a wrong URL stops at once with
+-- what it answered. N worker processes (this same executable, started with --worker) then make
+-- their share of keys (unless --keys), say so, and wait for the start, so key generation is timed
+-- on its own and never inside the load; then each enrolls its share with the real client, one
+-- connection per enrollment as devices do, appending one JSON line per key and per enrollment to
+-- its own file. The parent shows a progress line with the total and the percentage, and reports
+-- enrollments/s over the enrollment phase and per-phase latency percentiles.
 local cli = require "sceplab.cli"
 local sys = require "sceplab.core.sys"
 local json = require "sceplab.json"
@@ -12,13 +15,13 @@ local stderr = cli.stderr
 
 function M.register(p)
   local b = p:command("bench")
-    :description("Load a SCEP server: C concurrent clients enroll M times in all (fresh keys unless --keys), and report enrollments/s and per-phase latency (GetCACaps, GetCACert, PKIOperation: p50/p95/p99).")
+    :description("Load a SCEP server: C concurrent clients enroll M times in all, and report enrollments/s and per-phase latency (GetCACaps, GetCACert, PKIOperation: p50/p95/p99). The server is asked for GetCACaps and GetCACert first; fresh keys (unless --keys) are made before the load and timed apart.")
   b:argument("url"):description("The SCEP server URL.")
   b:option("--concurrency"):description("Concurrent clients (processes)."):default("4"):convert(tonumber)
   b:option("--count"):description("Enrollments in all."):default("100"):convert(tonumber)
   b:option("--rate"):description("At most this many enrollments started per second, in all (default: as fast as they go)."):convert(tonumber)
   b:option("--ramp"):description("A morning peak: clients start one after another over this many seconds, as a fleet's devices do when people arrive."):convert(tonumber)
-  b:option("--keys"):description("A directory of PEM keys k1.pem, k2.pem, ... made in advance (key generation is then not in the load).")
+  b:option("--keys"):description("A directory of PEM keys k1.pem, k2.pem, ... made in advance.")
   b:option("--key-type"):description("Fresh keys of this type (rsa:2048 default, ec:p256 ...)."):default("rsa:2048")
   b:option("--subject"):description("Subject of each request; %d is replaced by the enrollment's number."):default("CN=bench-%d")
   b:option("--method"):description("PKIOperation method: auto (per GetCACaps), get or post."):choices({ "auto", "get", "post" }):default("auto")
@@ -29,14 +32,38 @@ function M.register(p)
   b:option("--worker-to"):hidden(true):convert(tonumber)
   b:option("--worker-delay"):hidden(true):convert(tonumber)
   b:option("--worker-interval"):hidden(true):convert(tonumber)
+  b:option("--worker-go"):hidden(true)
 end
 
 local function shquote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
--- One worker: enrollments FROM..TO, a JSON line each, then a line {"done": true}.
+-- The key specs the C core makes (src/include/sceplab/scep.h).
+local KEY_TYPES = { ["rsa:1024"] = true, ["rsa:2048"] = true, ["rsa:3072"] = true, ["rsa:4096"] = true,
+                    ["ec:p256"] = true, ["ec:p384"] = true }
+
+-- One worker: its keys first ({"key": n, "seconds": s} each, then {"keys_done": true}), a wait
+-- for the parent's go (a file appears), then enrollments FROM..TO, a JSON line each, then
+-- {"done": true}.
 local function worker(args)
   local scep = require "sceplab.scep"
   local out = assert(io.open(args.worker_out, "ab"))
+  local keys = {}
+  for i = args.worker_from, args.worker_to do
+    local t0 = sys.now()
+    local key, kerr
+    if args.keys then
+      local pem = sys.read_file(("%s/k%d.pem"):format(args.keys, i), 1 << 20)
+      if pem then key, kerr = scep.pkey.load(pem) else kerr = ("%s/k%d.pem: missing"):format(args.keys, i) end
+    else
+      key, kerr = scep.pkey.generate(args.key_type)
+    end
+    keys[i] = key or kerr
+    out:write(json.encode({ key = i, seconds = sys.now() - t0 }, true), "\n")
+    out:flush()
+  end
+  out:write('{"keys_done":true}\n')
+  out:flush()
+  while args.worker_go and not sys.kind(args.worker_go) do sys.sleep(0.01) end
   if args.worker_delay and args.worker_delay > 0 then sys.sleep(args.worker_delay) end
   local next_start = sys.now()
   for i = args.worker_from, args.worker_to do
@@ -45,16 +72,10 @@ local function worker(args)
       if wait > 0 then sys.sleep(wait) end
       next_start = next_start + args.worker_interval
     end
-    local key, kerr
-    if args.keys then
-      local pem = sys.read_file(("%s/k%d.pem"):format(args.keys, i), 1 << 20)
-      if pem then key, kerr = scep.pkey.load(pem) else kerr = ("%s/k%d.pem: missing"):format(args.keys, i) end
-    else
-      key, kerr = scep.pkey.generate(args.key_type)
-    end
+    local key = keys[i]
     local rec = { n = i }
-    if not key then
-      rec.error = kerr
+    if type(key) == "string" then
+      rec.error = key
     else
       local t0 = sys.now()
       local c = scep.client { url = args.url, method = args.method }
@@ -91,84 +112,180 @@ local function percentile(sorted, p)
 end
 
 local PHASES = { "GetCACaps", "GetCACert", "PKIOperation", "total" }
+local CODE_EXIT = { input = 3, network = 4, crypto = 1, failed = 1, usage = 2 }
+
+-- The server answers SCEP: GetCACaps, then GetCACert with a CA. true | nil, message, exit code.
+local function check_server(args)
+  local scep = require "sceplab.scep"
+  local c = scep.client { url = args.url, method = args.method, reuse_connections = false }
+  local caps, err, code, resp = c:caps()
+  if not caps and resp then return nil, ("%s does not answer SCEP: %s"):format(args.url, err), CODE_EXIT[code] or 1 end
+  if not caps then return nil, err, CODE_EXIT[code] or 1 end
+  for _, word in ipairs(caps.caps) do
+    if word:find("[<>{}]") or #word > 40 then
+      return nil, ("%s is not a SCEP server: GetCACaps answered %s, not a list of capabilities"):format(args.url,
+        (caps.caps[1] or ""):find("<") and "an HTML page" or "something else"), 1
+    end
+  end
+  local cas, cerr, ccode = c:ca_certs()
+  if not cas then return nil, ("%s: %s"):format(args.url, cerr), CODE_EXIT[ccode] or 1 end
+  return true
+end
+
+-- Reads every worker's file: keys made (and their seconds), records, workers whose keys are done,
+-- workers done.
+local function collect(work, conc)
+  local st = { keys = 0, key_seconds = 0, recs = {}, keys_done = 0, done = 0 }
+  for w = 1, conc do
+    for _, l in ipairs(lines_of(work .. "/w" .. w)) do
+      local r = json.decode(l)
+      if r then
+        if r.done then st.done = st.done + 1
+        elseif r.keys_done then st.keys_done = st.keys_done + 1
+        elseif r.key then st.keys = st.keys + 1 st.key_seconds = st.key_seconds + (r.seconds or 0)
+        else st.recs[#st.recs + 1] = r end
+      end
+    end
+  end
+  return st
+end
+
+local function progress_line(text)
+  io.stderr:write("\r\27[K", text)
+  io.stderr:flush()
+end
 
 function M.run(args)
   if args.worker then return worker(args) end
   local conc, count = math.tointeger(args.concurrency), math.tointeger(args.count)
   if not conc or conc < 1 or conc > 256 then stderr("--concurrency must be 1..256") return 2 end
-  if not count or count < 1 then stderr("--count must be a positive integer") return 2 end
-  if args.rate and args.rate <= 0 then stderr("--rate must be positive") return 2 end
-  if not args.url:match("^https?://") then stderr("%s: the URL must start with http:// or https://", args.url) return 2 end
+  if not count or count < 1 or count > 10000000 then stderr("--count must be a positive integer") return 2 end
+  if args.rate and not (args.rate > 0 and args.rate < 1e6) then stderr("--rate must be a positive number of enrollments a second") return 2 end
+  if args.ramp and not (args.ramp >= 0 and args.ramp <= 86400) then stderr("--ramp must be 0..86400 seconds") return 2 end
+  local ok, uerr = cli.check_url(args.url, "URL")
+  if not ok then stderr("%s", uerr) return 2 end
+  if not args.keys and not KEY_TYPES[args.key_type] then
+    stderr("--key-type '%s': one of rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384 (rsa:1024 too)", args.key_type:sub(1, 40))
+    return 2
+  end
   if args.keys and sys.kind(args.keys) ~= "directory" then stderr("--keys %s: not a directory", args.keys) return 3 end
   local exe = sys.executable()
   if not exe then stderr("cannot find this executable to start workers (/proc/self/exe)") return 1 end
+  local sok, serr, scode = check_server(args)
+  if not sok then stderr("%s", serr) return scode end
   conc = math.min(conc, count)
   local work = os.tmpname()
   os.remove(work)
   assert(sys.mkdir(work))
+  local go = work .. "/go"
   local per = count // conc
   local from = 1
-  local t0 = sys.now()
+  local pids = {}
   for w = 1, conc do
     local to = from + per - 1 + (w <= count % conc and 1 or 0)
     local cmd = { shquote(exe), "bench", shquote(args.url), "--worker", tostring(w), "--worker-out", shquote(work .. "/w" .. w),
                   "--worker-from", tostring(from), "--worker-to", tostring(to), "--key-type", shquote(args.key_type),
-                  "--subject", shquote(args.subject), "--method", args.method }
+                  "--subject", shquote(args.subject), "--method", args.method, "--worker-go", shquote(go) }
     if args.keys then cmd[#cmd + 1] = "--keys" cmd[#cmd + 1] = shquote(args.keys) end
     if args.ramp and args.ramp > 0 then
       cmd[#cmd + 1] = "--worker-delay" cmd[#cmd + 1] = ("%.3f"):format(args.ramp * (w - 1) / conc)
     end
     if args.rate then cmd[#cmd + 1] = "--worker-interval" cmd[#cmd + 1] = ("%.4f"):format(conc / args.rate) end
-    os.execute(table.concat(cmd, " ") .. " >/dev/null 2>>" .. shquote(work .. "/errors") .. " &")
+    local pidf = work .. "/pid" .. w
+    os.execute(table.concat(cmd, " ") .. " >/dev/null 2>>" .. shquote(work .. "/errors") .. " & echo $! >" .. shquote(pidf))
+    pids[w] = (sys.read_file(pidf, 64) or ""):match("%d+")
     from = to + 1
   end
-  -- the live line: enrollments done, failed, rate; until every worker wrote its last line
-  local tty = sys.isatty(2)
-  local recs, done
-  repeat
-    sys.sleep(0.2)
-    recs, done = {}, 0
+  local show = cli.progress()
+  local function cleanup()
+    for w = 1, conc do os.remove(work .. "/w" .. w) os.remove(work .. "/pid" .. w) end
+    os.remove(work .. "/errors")
+    os.remove(go)
+    os.remove(work)
+  end
+  -- a worker gone before its last line: its error (a crash, a signal) ends the run, said
+  local function dead_worker(st, phase_done)
+    if st[phase_done] >= conc then return nil end
     for w = 1, conc do
-      for _, l in ipairs(lines_of(work .. "/w" .. w)) do
-        local r = json.decode(l)
-        if r and r.done then done = done + 1 elseif r then recs[#recs + 1] = r end
+      if pids[w] and not sys.kind("/proc/" .. pids[w]) then
+        local f = collect(work, conc)
+        if f[phase_done] < conc then
+          local errs = sys.read_file(work .. "/errors", 4096) or ""
+          return ("a worker stopped before finishing%s"):format(errs ~= "" and (": " .. errs:gsub("%s+$", ""):gsub("\n", " | ")) or "")
+        end
       end
     end
-    if tty then
-      local failed = 0
-      for _, r in ipairs(recs) do if r.status ~= "SUCCESS" then failed = failed + 1 end end
-      io.stderr:write(("\r  %d/%d enrolled, %d failed, %.1f/s   "):format(#recs - failed, count, failed,
-        #recs / math.max(sys.now() - t0, 1e-3)))
+  end
+  -- phase 1: the keys (made in the workers, in parallel), with the total and the percentage
+  local k0 = sys.now()
+  local st
+  repeat
+    sys.sleep(0.1)
+    st = collect(work, conc)
+    if show then progress_line(("  %s keys: %d/%d (%d%%)"):format(args.keys and "loading" or "making " .. args.key_type, st.keys, count,
+      st.keys * 100 // count)) end
+    local why = dead_worker(st, "keys_done")
+    if why then
+      if show then io.stderr:write("\n") end
+      stderr("%s", why)
+      cleanup()
+      return 1
     end
-  until done == conc or sys.now() - t0 > 3600
+  until st.keys_done == conc or sys.now() - k0 > 3600
+  local key_wall = sys.now() - k0
+  local key_cpu = st.key_seconds
+  -- phase 2: the enrollments, timed from the go
+  local f = assert(io.open(go, "wb"))
+  f:close()
+  local t0 = sys.now()
+  repeat
+    sys.sleep(0.2)
+    st = collect(work, conc)
+    if show then
+      local failed = 0
+      for _, r in ipairs(st.recs) do if r.status ~= "SUCCESS" then failed = failed + 1 end end
+      progress_line(("  enrolled %d/%d (%d%%), %d failed, %.1f/s"):format(#st.recs - failed, count, #st.recs * 100 // count,
+        failed, #st.recs / math.max(sys.now() - t0, 1e-3)))
+    end
+    local why = dead_worker(st, "done")
+    if why then
+      if show then io.stderr:write("\n") end
+      stderr("%s", why)
+      cleanup()
+      return 1
+    end
+  until st.done == conc or sys.now() - t0 > 3600
   local wall = sys.now() - t0
-  if tty then io.stderr:write("\n") end
-  local ok, failures, times = 0, {}, {}
+  if show then io.stderr:write("\r\27[K") end
+  local recs = st.recs
+  local enrolled, failures, times = 0, {}, {}
   for _, ph in ipairs(PHASES) do times[ph] = {} end
   for _, r in ipairs(recs) do
     if r.status == "SUCCESS" then
-      ok = ok + 1
+      enrolled = enrolled + 1
       for _, ph in ipairs(PHASES) do if r[ph] then table.insert(times[ph], r[ph] * 1000) end end
     else
       local why = r.error or "?"
       failures[why] = (failures[why] or 0) + 1
     end
   end
-  local rep = { url = args.url, concurrency = conc, count = count, enrolled = ok, failed = #recs - ok,
-                wall_seconds = wall, per_second = ok / wall, phases = {}, failures = failures }
+  local rep = { url = args.url, concurrency = conc, count = count, enrolled = enrolled, failed = #recs - enrolled,
+                wall_seconds = wall, per_second = enrolled / wall, phases = {}, failures = failures,
+                keys = { count = st.keys, type = args.keys and "loaded" or args.key_type, wall_seconds = key_wall,
+                         ms_each = st.keys > 0 and key_cpu / st.keys * 1000 or 0 } }
   for _, ph in ipairs(PHASES) do
     table.sort(times[ph])
     rep.phases[ph] = { p50 = percentile(times[ph], 50), p95 = percentile(times[ph], 95), p99 = percentile(times[ph], 99),
                        n = #times[ph] }
   end
-  for w = 1, conc do os.remove(work .. "/w" .. w) end
-  os.remove(work .. "/errors")
-  os.remove(work)
+  cleanup()
   if args.json then
     io.stdout:write(json.encode(rep), "\n")
   else
-    io.stdout:write(("%s: %d enrolled, %d failed, %d concurrent, %.2f s, %.1f enrollments/s\n"):format(args.url, ok,
+    io.stdout:write(("%s: %d enrolled, %d failed, %d concurrent, %.2f s, %.1f enrollments/s\n"):format(args.url, enrolled,
       rep.failed, conc, wall, rep.per_second))
+    io.stdout:write(("  keys: %d %s in %.2f s before the load (%.1f ms each; not in the figures below)\n"):format(st.keys,
+      rep.keys.type, key_wall, rep.keys.ms_each))
     io.stdout:write("  phase          p50 ms   p95 ms   p99 ms\n")
     for _, ph in ipairs(PHASES) do
       local t = rep.phases[ph]

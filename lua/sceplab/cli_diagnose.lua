@@ -58,14 +58,16 @@ local function run_diagnose(args)
   for _, p in ipairs(args.paths) do
     if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
   end
+  local progress = cli.progress()
+  if progress then cli.progress_total(args.paths) end
   local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
-                                            progress = sys.isatty(2) })
+                                            progress = progress })
   if not rep then stderr("%s", err) return 3 end
   local text
   if args.format == "json" then
     text = sceplab.json.encode(rep) .. "\n"
   else
-    text = report.render(rep, args.format, not args.output and sys.isatty(1) and os.getenv("NO_COLOR") == nil)
+    text = report.render(rep, args.format, not args.output and cli.colour(1))
   end
   if args.output then
     local out, oerr = sys.reserve(args.output)

@@ -29,9 +29,9 @@ function M.register(p)
   t:argument("paths"):args("+"):description("Log files, directories or zip bundles.")
   t:option("--format"):description("Output: text (default), jsonl (one sceplab record per line, read back by sceplab) or ecs (Elastic Common Schema JSON, one document per line).")
   t:flag("--jsonl"):description("The same as --format jsonl.")
-  t:option("--since"):description("Only records at or after this time (ISO 8601; UTC unless it carries a zone).")
-  t:option("--until"):description("Only records at or before this time.")
-  t:option("--tz"):description("Display zone of the text output: UTC (default), local, or an offset such as +05:30."):default("UTC")
+  t:option("--since"):description("Only records at or after this time: ISO 8601 (in --tz unless it carries a zone), relative (-2h, -30m, -1d) or today, yesterday.")
+  t:option("--until"):description("Only records at or before this time (as --since).")
+  t:option("--tz"):description("Zone of the text output and of --since/--until without one: UTC (default), local, an offset such as +05:30, or a zone name such as Europe/Berlin."):default("UTC")
   t:option("--source"):description("Only this format (" .. table.concat(M.format_names(), ", ") .. "); repeatable."):count("*")
   t:option("--grep"):description("Only records whose message contains this text; repeatable."):count("*")
   t:option("--status"):description("Only HTTP records with this status; repeatable."):count("*"):convert(tonumber)
@@ -72,7 +72,7 @@ end
 -- The inputs, said on stderr: which could not be read (fatal when named), and what each read gave
 -- when stderr is a terminal or something was skipped. Returns the exit code so far.
 local function report_inputs(inputs)
-  local code, tty, read = 0, sys.isatty(2), 0
+  local code, tty, read = 0, cli.progress(), 0
   for _, i in ipairs(inputs) do
     if i.format then read = read + 1 end
   end
@@ -95,7 +95,9 @@ local function report_inputs(inputs)
       if #i.examples > 0 then line = line .. " (" .. table.concat(i.examples, "; ") .. ")" end
       if i.sorted then line = line .. ", written newest first: sorted" end
       if (i.out_of_order or 0) > 0 then line = line .. (", %d record(s) out of time order"):format(i.out_of_order) end
-      if tty or i.skipped > 0 or i.error or (i.out_of_order or 0) > 0 then io.stderr:write("  ", visible(line), "\n") end
+      if tty or (not cli.opts.quiet and (i.skipped > 0 or i.error or (i.out_of_order or 0) > 0)) then
+        io.stderr:write("  ", visible(line), "\n")
+      end
       -- reading stopped in the middle: said whatever the terminal, the records before it stand
       if i.error then stderr("%s (the records before it were read)", i.error) end
     end
@@ -104,7 +106,7 @@ local function report_inputs(inputs)
   if binary > 0 then stderr("skipped %d binary file(s) (images, documents, archives not opened): not logs", binary) end
   if #unread > 0 then
     local shown = { table.unpack(unread, 1, 3) }
-    stderr("skipped %d file(s) not read as a log: %s%s", #unread, table.concat(shown, ", "), #unread > 3 and ", ..." or "")
+    cli.note("skipped %d file(s) not read as a log: %s%s", #unread, table.concat(shown, ", "), #unread > 3 and ", ..." or "")
   end
   return code
 end
@@ -142,12 +144,18 @@ function M.run(args)
     stderr("--format '%s': one of text, jsonl, ecs", output)
     return 2
   end
-  if not (args.tz == "UTC" or args.tz == "Z" or args.tz == "local" or time.offset(args.tz)) then
-    stderr("--tz '%s': expected UTC, local or +HH:MM within 18:00 of UTC", args.tz)
-    return 2
-  end
   local topts, terr = time.from_args(args)
   if not topts then stderr("%s", terr) return 2 end
+  -- an IANA zone is now the process's local zone (time.use_zone): the writer shows "local" times
+  local display = topts.display.kind == "iana" and "local" or topts.display.kind == "utc" and "UTC" or args.tz
+  for i, st in ipairs(args.status) do
+    local n = math.tointeger(st)
+    if not n or n < 100 or n > 999 then
+      stderr("--status %s: expected an HTTP status, 100 to 999", tostring(st))
+      return 2
+    end
+    args.status[i] = n
+  end
   local known = {}
   for _, name in ipairs(M.format_names()) do known[name] = true end
   for _, s in ipairs(args.source) do
@@ -163,20 +171,21 @@ function M.run(args)
     local id = sceplab.intune_id.parse(args.request)
     filter.request_id = id and id.canonical or args.request
   end
+  -- progress would garble records printed to the same terminal
+  local progress = cli.progress() and not sys.isatty(1)
+  if progress then cli.progress_total(args.paths) end
   local m, err = logs.merge(args.paths, filter, { bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
-    format = args.as,
-    -- progress would garble records printed to the same terminal
-    progress = sys.isatty(2) and not sys.isatty(1) })
+    format = args.as, progress = progress })
   if not m then stderr("%s", err) return 3 end
-  local count, werr, records = m:write(output, args.tz, args.attempts)
+  local count, werr, records = m:write(output, display, args.attempts)
   local inputs = m:inputs()
   m:close()
-  if sys.isatty(2) and not sys.isatty(1) then logs.progress_end() end
+  if progress then logs.progress_end() end
   if not count then stderr("%s", werr) return 1 end
   local code = report_inputs(inputs)
   if code == 3 and count == 0 then return code end
   if records then print_attempts(records) end
-  if count == 0 and code == 0 and output == "text" then stderr("no records matched") end
+  if count == 0 and code == 0 and output == "text" then cli.note("no records matched") end
   return code
 end
 

@@ -71,6 +71,8 @@ function M.register(p, only)
   e:option("--cert-out"):description("Write the issued certificate here (PEM).")
   e:option("--chain-out"):description("Write every certificate of the reply here (PEM).")
   e:option("--resume"):description("Continue a PENDING enrollment from a --state file.")
+  e:flag("--allow-empty-subject"):description("Send a request with an empty subject (the certificate then names its holder in SANs only).")
+  e:flag("--force"):description("Overwrite an existing --key-out file.")
   end
 
   if want("renew") then
@@ -85,6 +87,7 @@ function M.register(p, only)
   transport_options(r)
   r:option("--key-out"):description("Write the new private key here (PEM, mode 0600).")
   r:option("--cert-out"):description("Write the new certificate here (PEM).")
+  r:flag("--force"):description("Overwrite an existing --key-out file.")
   end
 
   -- GetCert and GetCRL are signed with the requester's own certificate and key.
@@ -138,11 +141,58 @@ local function read(path, what)
   return data
 end
 
+-- The values every command that talks to a server takes, checked before anything is sent: hex
+-- thumbprints, times, the trace directory, the CA bundle. true | nil, message, exit code.
+local function check_common(args)
+  for _, o in ipairs({ { "ca_fingerprint", { 40, 64 }, "40 (SHA-1) or 64 (SHA-256)" },
+                       { "ca_thumbprint", { 40, 64 }, "40 (SHA-1) or 64 (SHA-256)" },
+                       { "pin", { 64 }, "64 (SHA-256)" } }) do
+    if args[o[1]] then
+      local v, err = cli.check_hex(args[o[1]], "--" .. o[1]:gsub("_", "-"), o[2], o[3])
+      if not v then return nil, err, EXIT.usage end
+      args[o[1]] = v
+    end
+  end
+  for _, o in ipairs({ { "timeout", 0 }, { "poll_interval", -1 }, { "poll_max", -1 } }) do
+    local v = args[o[1]]
+    if v ~= nil and not (v > o[2] and v < 1e7) then
+      return nil, ("--%s %s: expected %s seconds"):format(o[1]:gsub("_", "-"), tostring(v),
+        o[2] == 0 and "a positive number of" or "a number of"), EXIT.usage
+    end
+  end
+  if args.proxy then
+    -- curl's form without a scheme (proxy.contoso.com:8080) is an HTTP proxy
+    local ok, err = cli.check_url(args.proxy:find("://", 1, true) and args.proxy or ("http://" .. args.proxy), "--proxy")
+    if not ok then return nil, (err:gsub("'http://", "'", 1)), EXIT.usage end
+  end
+  if args.cacert and sys.kind(args.cacert) ~= "file" then
+    return nil, ("--cacert %s: %s"):format(args.cacert, sys.kind(args.cacert) and "not a file (a PEM bundle of CA certificates)"
+      or "no such file"), EXIT.input
+  end
+  if args.trace then
+    local kind = sys.kind(args.trace)
+    if kind and kind ~= "directory" then return nil, ("--trace %s: not a directory"):format(args.trace), EXIT.input end
+    if not kind then
+      local ok, err = sys.mkdir(args.trace)
+      if not ok then return nil, "--trace: " .. err, EXIT.input end
+    end
+  end
+  return true
+end
+
+-- The URL a command talks to: --url or the positional URL. url | nil, message, exit code.
+local function check_target(url, what)
+  if not url then return nil, ("%s is required"):format(what), EXIT.usage end
+  local ok, err = cli.check_url(url, what)
+  if not ok then return nil, err, EXIT.usage end
+  return url
+end
+
 local function client_for(args, url)
   local ndes
   if args.ndes then ndes = true elseif args.no_ndes then ndes = false end
   local log
-  if not args.json and sys.isatty(2) then log = function(s) io.stderr:write("  ", s, "\n") end end
+  if not args.json and cli.progress() then log = function(s) io.stderr:write("  ", s, "\n") end end
   return sceplab.scep.client{
     url = url, ndes = ndes, method = args.method, cipher = args.cipher, digest = args.digest, oaep = args.oaep,
     ca_fingerprint = args.ca_fingerprint, ca_thumbprint = args.ca_thumbprint, root = args.root_pem,
@@ -213,6 +263,7 @@ local function public(result)
 end
 
 local function print_result(args, result, written)
+  if cli.opts.quiet and not args.json then return end
   if args.json then
     local doc = public(result)
     doc.written = written
@@ -360,7 +411,24 @@ local function load_key(path, pass)
   return k
 end
 
+-- An existing private key is not overwritten unless asked: it may be the only copy of the key of a
+-- certificate in use. --key naming the same file is no overwrite (the same key is written back).
+local function check_key_out(args)
+  if args.key_out and not args.force and sys.kind(args.key_out) and args.key_out ~= args.key then
+    return nil, ("--key-out %s: exists (a private key is not overwritten: choose another file, or --force)"):format(args.key_out)
+  end
+  return true
+end
+
 local function cmd_enroll(args)
+  local ok, verr, vcode = check_common(args)
+  if not ok then stderr("%s", verr) return vcode end
+  if args.url then
+    ok, verr, vcode = check_target(args.url, "--url")
+    if not ok then stderr("%s", verr) return vcode end
+  end
+  ok, verr = check_key_out(args)
+  if not ok then stderr("%s", verr) return EXIT.usage end
   if args.resume then
     local state, err = sceplab.scep.load_state(args.resume)
     if not state then stderr("%s", err) return EXIT.input end
@@ -377,7 +445,16 @@ local function cmd_enroll(args)
   end
   local profile, err = build_profile(args)
   if not profile then stderr("%s", err) return EXIT.input end
+  local url, uerr, ucode = check_target(profile.url, args.profile and "--url (or the profile's url)" or "--url")
+  if not url then stderr("%s", uerr) return ucode end
   args.url = profile.url
+  if not profile.subject or profile.subject:match("^%s*$") then
+    if not args.allow_empty_subject then
+      stderr("no subject (--subject CN=NAME,O=ORG, or the profile's): the certificate would name nobody; --allow-empty-subject sends it so")
+      return EXIT.usage
+    end
+    profile.subject = ""
+  end
   local key
   if args.key then
     key, err = load_key(args.key, args.key_pass)
@@ -385,6 +462,10 @@ local function cmd_enroll(args)
   end
   local outs, oerr = reserve_outputs(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
+  -- said once everything else is known to be right, just before the request goes out
+  if not profile.challenge or profile.challenge == "" then
+    cli.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
+  end
   local c = client_for(args, profile.url)
   local result, eerr, code = c:enroll(profile, { key = key, poll_interval = args.poll_interval, poll_max = args.poll_max,
                                                 state_file = args.state })
@@ -396,10 +477,22 @@ local function cmd_renew(args)
     stderr("renew needs --key-out FILE and --cert-out FILE")
     return EXIT.usage
   end
+  local ok, verr, vcode = check_common(args)
+  if not ok then stderr("%s", verr) return vcode end
+  ok, verr = check_key_out(args)
+  if not ok then stderr("%s", verr) return EXIT.usage end
   local cert, err = read(args.cert, "--cert")
   if not cert then stderr("%s", err) return EXIT.input end
   local old, kerr = load_key(args.key, args.key_pass)
   if not old then stderr("%s", kerr) return EXIT.input end
+  -- a renewal is signed with the current certificate's key: another key is refused by any CA
+  -- (NDES says HTTP 400), so it is found here, before anything is sent
+  local same, merr = old:matches(cert)
+  if same == nil then stderr("--cert %s: %s", args.cert, merr) return EXIT.input end
+  if not same then
+    stderr("--key %s is not the key of --cert %s (their public keys differ): give the certificate's own key", args.key, args.cert)
+    return EXIT.input
+  end
   local profile = {}
   if args.profile or args.url then
     local perr
@@ -408,6 +501,8 @@ local function cmd_renew(args)
   end
   local url = args.url or profile.url
   if not url then stderr("renew needs --url or a --profile with url") return EXIT.usage end
+  local uok, uerr, ucode = check_target(url, "--url")
+  if not uok then stderr("%s", uerr) return ucode end
   args.url = url
   local outs, oerr = reserve_outputs(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
@@ -428,10 +523,28 @@ local function cmd_renew(args)
 end
 
 local function cmd_simple(args, fn)
+  local ok, verr, vcode = check_common(args)
+  if not ok then stderr("%s", verr) return vcode end
+  ok, verr, vcode = check_target(args.url, "--url")
+  if not ok then stderr("%s", verr) return vcode end
+  if args.serial then
+    local serial, serr = cli.check_hex(args.serial, "--serial")
+    if not serial then stderr("%s", serr) return EXIT.usage end
+    if #serial > 40 then stderr("--serial: %d hex digits; a serial number has at most 40 (20 bytes)", #serial) return EXIT.usage end
+    args.serial = serial
+  end
   local cert, err = read(args.cert, "--cert")
   if not cert then stderr("%s", err) return EXIT.input end
   local key, kerr = load_key(args.key, args.key_pass)
   if not key then stderr("%s", kerr) return EXIT.input end
+  -- the request names the certificate's issuer and serial and is signed with it: it must be one,
+  -- and this key's
+  local same, merr = key:matches(cert)
+  if same == nil then stderr("--cert %s: %s", args.cert, merr) return EXIT.input end
+  if not same then
+    stderr("--key %s is not the key of --cert %s (their public keys differ): give the certificate's own key", args.key, args.cert)
+    return EXIT.input
+  end
   local outs, oerr = reserve_outputs(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
   local c = client_for(args, args.url)
@@ -441,6 +554,9 @@ local function cmd_simple(args, fn)
 end
 
 local function cmd_getca(args)
+  local ok, verr, vcode = check_common(args)
+  if ok then ok, verr, vcode = check_target(args.url, "URL") end
+  if not ok then stderr("%s", verr) return vcode end
   local out, oerr
   if args.out then
     out, oerr = sys.reserve(args.out)
@@ -491,6 +607,9 @@ local function cmd_getca(args)
 end
 
 local function cmd_caps(args)
+  local ok, verr, vcode = check_common(args)
+  if ok then ok, verr, vcode = check_target(args.url, "URL") end
+  if not ok then stderr("%s", verr) return vcode end
   local c = client_for(args, args.url)
   local caps, err, code = c:caps()
   if not caps then stderr("%s", err) return CODE_EXIT[code] or 1 end
@@ -509,6 +628,9 @@ local function cmd_caps(args)
 end
 
 local function cmd_probe(args)
+  local ok, verr, vcode = check_common(args)
+  if ok then ok, verr, vcode = check_target(args.url, "URL") end
+  if not ok then stderr("%s", verr) return vcode end
   local opts = { ca_thumbprint = args.ca_thumbprint, ndes = args.ndes or nil, cacert = args.cacert, pin = args.pin,
                  insecure = args.insecure, proxy = args.proxy, timeout = args.timeout }
   if args.profile then
@@ -526,7 +648,12 @@ local function cmd_probe(args)
   if args.json then
     io.stdout:write(sceplab.json.encode(report), "\n")
   else
-    io.stdout:write(probe.render(report), "\n")
+    io.stdout:write(probe.render(report, cli.colour(1)), "\n")
+  end
+  -- no HTTP answer at all: a network failure, not a finding about the server
+  if report.unreachable then
+    stderr("%s: no HTTP answer: %s", args.url, report.unreachable)
+    return EXIT.network
   end
   return report.summary.fail > 0 and EXIT.failed or EXIT.ok
 end

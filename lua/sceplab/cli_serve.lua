@@ -62,7 +62,9 @@ function M.register(p)
   local a = c:command("approve"):description("Issue a pending request (the client gets it at its next CertPoll).")
   dir_option(a)
   a:argument("transaction_id"):description("The request's transaction ID, or #N when several requests carry it (sceplab ca list).")
-  a:option("--days"):description("Lifetime in days (default 365)."):convert(tonumber)
+  a:option("--days"):description("Lifetime in days (default 365: the policy answered PENDING, not how to issue)."):convert(tonumber)
+  a:option("--template"):description("The Microsoft template name extension to set (default: none, whatever the policy would set).")
+  a:option("--eku"):description("An extended key usage to set instead of the CSR's, OID or name (repeatable)."):count("*")
   local r = c:command("reject"):description("Reject a pending request (the client gets FAILURE badRequest).")
   dir_option(r)
   r:argument("transaction_id"):description("The request's transaction ID, or #N (sceplab ca list).")
@@ -160,7 +162,10 @@ local function run_ca(args)
     if #list == 0 then io.stdout:write("no requests yet\n") end
     return 0
   elseif cmd == "approve" then
-    local der, err = ca:approve(args.transaction_id, args.days and math.tointeger(args.days) or nil)
+    local days = args.days and math.tointeger(args.days)
+    if args.days and (not days or days < 1 or days > 36500) then stderr("--days must be 1..36500") return 2 end
+    local der, err = ca:approve(args.transaction_id, { days = days, template = args.template,
+                                                      ekus = #args.eku > 0 and args.eku or nil })
     if not der then stderr("%s", err) return 1 end
     io.stdout:write("issued: the client gets the certificate at its next CertPoll\n")
     return 0
@@ -332,6 +337,10 @@ local function run_serve(args)
   end
   local port = math.tointeger(args.port)
   if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
+  if not (args.bind:match("^[%w.%-]+$") or args.bind:match("^[%x:]+$")) or #args.bind > 63 then
+    stderr("--bind '%s': expected an address such as 127.0.0.1, 0.0.0.0 or ::", args.bind:sub(1, 80))
+    return 2
+  end
   local limits = {}
   for _, k in ipairs({ "max_connections", "max_per_client", "header_timeout", "body_timeout", "idle_timeout" }) do
     local v = args[k]
@@ -369,6 +378,10 @@ local function run_serve(args)
   })
   if not ok then
     stderr("%s", err)
+    -- an address in use or not on this host is the machine's state, not a mistake in the command
+    -- line: exit 4, as for any failure to talk on the network (docs/cli.md); a --bind that names
+    -- no address is a usage error (2)
+    if code == "network" then return 4 end
     return code == "usage" and 2 or code == "input" and 3 or 1
   end
   return 0

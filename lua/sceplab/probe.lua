@@ -85,6 +85,10 @@ local function check_bare(report, url, opts)
   if not resp then
     add(report, "bare-url", "fail", "no HTTP answer: " .. err, { error = err },
       { "Check DNS and the network path to the server; behind the Entra application proxy, that the connector service runs." })
+    -- nothing answered (name not resolved, connection refused or timed out, TLS not spoken): every
+    -- other check would only repeat it, and their server-side advice (IIS request filtering, RA
+    -- certificates) would mislead
+    report.unreachable = err
     return nil
   end
   report.server = resp.server
@@ -311,6 +315,10 @@ function M.run(url, opts)
   opts = opts or {}
   local report = { url = url, checks = {}, summary = { ok = 0, warn = 0, fail = 0, info = 0 }, timings = {}, ndes = opts.ndes }
   local bare = check_bare(report, url, opts)
+  if report.unreachable then
+    report.ndes = report.ndes or false
+    return report
+  end
   check_tls(report, url, opts, bare)
   -- A connection per call, so every call's time includes its connect and TLS handshake.
   local client = scep.client{ url = url, ndes = report.ndes, proxy = opts.proxy, cacert = opts.cacert, pin = opts.pin,
@@ -325,16 +333,27 @@ function M.run(url, opts)
   return report
 end
 
---- The report as text.
-function M.render(report)
+-- Severity colours (ANSI SGR): what needs fixing stands out on a terminal.
+local COLOUR = { ok = "32", warn = "33", fail = "1;31", info = "2" }
+
+--- The report as text; colour adds severity colours (cli.colour decides).
+function M.render(report, colour)
+  local function paint(status)
+    local text = ("%-5s"):format(status)
+    if not colour or not COLOUR[status] then return text end
+    return "\27[" .. COLOUR[status] .. "m" .. text .. "\27[0m"
+  end
   local out = { ("Probe of %s%s%s"):format(report.url, report.ndes and " (NDES)" or "", report.server and (" - server " .. report.server) or "") }
   for _, c in ipairs(report.checks) do
-    out[#out + 1] = ("  %-5s %-15s %s"):format(c.status, c.id, c.summary)
+    out[#out + 1] = ("  %s %-15s %s"):format(paint(c.status), c.id, c.summary)
     for i, step in ipairs(c.fix or {}) do
       out[#out + 1] = ("        %s %s"):format(i == 1 and "fix:" or "    ", step)
     end
   end
   local s = report.summary
+  if report.unreachable then
+    out[#out + 1] = "the server did not answer: the other checks need an answer and were not run"
+  end
   out[#out + 1] = ("%d ok, %d warn, %d fail"):format(s.ok, s.warn, s.fail)
   return table.concat(out, "\n")
 end

@@ -77,16 +77,110 @@ function M.parse(s)
 end
 
 --- An IANA zone name the time zone database has ("Europe/London") | nil, message.
-function M.zone(s)
+function M.assume_zone(s)
   if type(s) ~= "string" or not s:match("^%a[%w_+%-]*/?[%w_+%-/]*$") then return nil, "expected +HH:MM or a zone name" end
   local ok, why = (require "sceplab.core.logs").zone(s)
   if not ok then return nil, why end
   return s
 end
 
+--- A display zone as --tz takes it: {kind = "utc"|"offset"|"local"|"iana", offset (minutes, for
+-- utc and offset), name (for iana)} | nil, message. An IANA name must be in the zone database.
+function M.zone(s)
+  s = tostring(s)
+  if s == "UTC" or s == "Z" or s == "utc" then return { kind = "utc", offset = 0 } end
+  if s == "local" then return { kind = "local" } end
+  if s:match("^[+-]") then
+    local off, why = M.offset(s)
+    if not off then return nil, why end
+    return { kind = "offset", offset = off }
+  end
+  if not s:match("^[%a][%w_+%-]*$") and not s:match("^[%a][%w_+%-]*/[%w_+%-/]+$") then
+    return nil, "expected UTC, local, +HH:MM or a zone name such as Europe/Berlin"
+  end
+  return { kind = "iana", name = s }
+end
+
+--- Makes an IANA zone the process's local zone (timeline's display, times read in it).
+function M.use_zone(z)
+  if z.kind ~= "iana" then return true end
+  local ok, why = (require "sceplab.core.sys").set_zone(z.name)
+  if not ok then return nil, why .. " (e.g. Europe/Berlin, America/New_York, Asia/Kolkata)" end
+  return true
+end
+
+-- Seconds since the epoch of a wall-clock time in zone z (a table of year, month, day, hour, min,
+-- sec): arithmetic for UTC and offsets, mktime (os.time) for the local and IANA zones, which
+-- knows their summer times.
+local function wall_to_epoch(t, z)
+  if z.kind == "utc" or z.kind == "offset" then
+    return M.days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 + t.min * 60 + t.sec - (z.offset or 0) * 60
+  end
+  return os.time({ year = t.year, month = t.month, day = t.day, hour = t.hour, min = t.min, sec = t.sec })
+end
+
+-- The wall clock in zone z at epoch seconds e.
+local function epoch_to_wall(e, z)
+  if z.kind == "utc" or z.kind == "offset" then
+    return os.date("!*t", math.floor(e + (z.offset or 0) * 60))
+  end
+  return os.date("*t", math.floor(e))
+end
+
+local UNITS = { s = 1, m = 60, h = 3600, d = 86400, w = 7 * 86400 }
+
+--- A time as --since and --until take it, in seconds since the epoch | nil, message:
+-- relative to now ("-2h", "-90m", "-1d12h", "now"), a day in the zone ("today", "yesterday": its
+-- first second), or ISO 8601 ("2020-05-24T10:16:00Z"; without a zone, read in zone z).
+function M.instant(s, z, now)
+  z = z or { kind = "utc", offset = 0 }
+  now = now or os.time()
+  s = tostring(s)
+  local lower = s:lower()
+  if lower == "now" then return now end
+  if lower == "today" or lower == "yesterday" then
+    local w = epoch_to_wall(now, z)
+    w.hour, w.min, w.sec = 0, 0, 0
+    if lower == "yesterday" then
+      -- the day before, whatever its length (a summer-time change makes it 23 or 25 hours)
+      local y, m, d = w.year, w.month, w.day - 1
+      if d < 1 then
+        m = m - 1
+        if m < 1 then m, y = 12, y - 1 end
+        d = M.days_in_month(y, m)
+      end
+      w.year, w.month, w.day = y, m, d
+    end
+    return wall_to_epoch(w, z)
+  end
+  local sign, rest = s:match("^([+-])(%d.*)$")
+  if sign and rest:match("^[%d%a]+$") then
+    local total, pos = 0, 1
+    while pos <= #rest do
+      local n, unit, nxt = rest:match("^(%d+)(%a)()", pos)
+      if not n or not UNITS[unit] then return nil, "expected a relative time such as -2h, -30m, -1d12h (units s, m, h, d, w)" end
+      total = total + tonumber(n) * UNITS[unit]
+      pos = nxt
+    end
+    return sign == "-" and now - total or now + total
+  end
+  local t = M.parse(s)
+  if t == nil then
+    return nil, "expected an ISO 8601 time such as 2020-05-24T10:16:00Z, a relative time such as -2h, or today, yesterday"
+  end
+  -- no zone written: the time is a wall-clock time in z
+  local zoned = s:match("[Zz]$") or s:match("[T ]%d%d:%d%d[:%d.]*[+-]%d%d:?%d%d$")
+  if not zoned and z.kind ~= "utc" then
+    local wall = os.date("!*t", math.floor(t))
+    return wall_to_epoch(wall, z) + (t - math.floor(t))
+  end
+  return t
+end
+
 --- The time options timeline and diagnose share, checked: --assume-offset (minutes, or a zone
--- name whose offset each record gets at its own moment), --bias, --date, --since, --until.
--- Returns {offset, zone, bias, date, since, ["until"]} | nil, message.
+-- name whose offset each record gets at its own moment), --bias, --date, --tz (the display zone),
+-- --since, --until (read in --tz when it is given). Returns {offset, zone (the assumed zone's
+-- name), bias, date, display (M.zone's table), since, ["until"]} | nil, message.
 function M.from_args(args)
   local out = {}
   local function fail(opt, v, why) return nil, ("--%s '%s': %s"):format(opt, tostring(v), why) end
@@ -94,7 +188,7 @@ function M.from_args(args)
     local off, why = M.offset(args.assume_offset)
     if off then out.offset = off
     elseif tostring(args.assume_offset):match("^%a") then
-      local z, zwhy = M.zone(args.assume_offset)
+      local z, zwhy = M.assume_zone(args.assume_offset)
       if not z then return fail("assume-offset", args.assume_offset, zwhy) end
       out.zone = z
     else return fail("assume-offset", args.assume_offset, why) end
@@ -109,10 +203,19 @@ function M.from_args(args)
     if not d then return fail("date", args.date, why) end
     out.date = d
   end
+  local zone = { kind = "utc", offset = 0 }
+  if args.tz then
+    local z, why = M.zone(args.tz)
+    if not z then return fail("tz", args.tz, why) end
+    local ok, zwhy = M.use_zone(z)
+    if not ok then return fail("tz", args.tz, zwhy) end
+    zone = z
+  end
+  out.display = zone
   for _, k in ipairs({ "since", "until" }) do
     if args[k] then
-      local t = M.parse(args[k])
-      if not t then return fail(k, args[k], "expected an ISO 8601 time such as 2020-05-24T10:16:00Z") end
+      local t, why = M.instant(args[k], zone)
+      if not t then return fail(k, args[k], why) end
       out[k] = t
     end
   end

@@ -5,12 +5,15 @@
 #include <string.h>
 #include <strings.h>
 
+/* libcurl is opened on first use (optlib.h), which its type-checking macros would bypass. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
+#include "optlib.h"
 #include "sceplab/http.h"
 
 typedef struct buf { unsigned char *p; size_t n, cap, max; int truncated; } buf;
@@ -148,6 +151,7 @@ static char *dup_or_null(const char *s)
 struct sceplab_http_session {
   CURL *curl;
   char *trust; /* proxy and TLS options of the previous request, as one string */
+  sceplab_plain_conn *plain; /* the kept-open connection of plain HTTP (http_plain.c) */
 };
 
 sceplab_http_session *sceplab_http_session_new(void)
@@ -160,6 +164,7 @@ void sceplab_http_session_free(sceplab_http_session *s)
   if(!s)
     return;
   curl_easy_cleanup(s->curl);
+  sceplab_plain_close(s->plain);
   free(s->trust);
   free(s);
 }
@@ -207,6 +212,21 @@ int sceplab_http_request(const sceplab_http_opts *o, const char *method, const c
   return sceplab_http_request_in(NULL, o, method, url, body, body_len, content_type, r, err);
 }
 
+/* No usable answer: the error names the request and, for a body cut or stalled after the headers,
+ * what arrived, so nobody reads capabilities (or blames algorithms) from 4 bytes of 1,000. */
+static int transfer_error(const char *method, const char *url, const sceplab_http_resp *r, long long declared,
+                          int timed_out, const char *why, sceplab_error *err)
+{
+  char got[160] = "";
+  if(r->status > 0 && declared >= 0 && (long long)r->body_len < declared)
+    snprintf(got, sizeof(got), "HTTP %ld reply %s after %zu of %lld bytes (Content-Length): ", r->status,
+             timed_out ? "stalled" : "cut short", r->body_len, declared);
+  else if(r->status > 0)
+    snprintf(got, sizeof(got), "HTTP %ld reply incomplete after %zu bytes: ", r->status, r->body_len);
+  return sceplab_err_set(err, SCEPLAB_E_NETWORK, "%s %.120s%s: %s%s", method, url, strlen(url) > 120 ? "..." : "",
+                         got, why);
+}
+
 int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o, const char *method,
                             const char *url, const unsigned char *body, size_t body_len, const char *content_type,
                             sceplab_http_resp *r, sceplab_error *err)
@@ -222,6 +242,19 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
   memset(r, 0, sizeof(*r));
   if(!o)
     o = &defaults;
+  /* plain HTTP needs no libcurl (http_plain.c says why) */
+  if(sceplab_plain_eligible(o, method, url)) {
+    sceplab_plain_conn *one = NULL;
+    long long plain_declared = -1;
+    int prc = sceplab_plain_request(s ? &s->plain : &one, o, method, url, body, body_len, content_type, r,
+                                    &plain_declared);
+    sceplab_plain_close(one);
+    if(prc != 0)
+      return transfer_error(method, url, r, plain_declared, r->curl_code == 28, r->curl_error, err);
+    return 0;
+  }
+  if(sceplab_optlib_need(SCEPLAB_LIB_CURL, err) != 0)
+    return SCEPLAB_E_FAILED;
   b.max = o->max_body ? o->max_body : (16u << 20);
   h.max = 1u << 20;
   c = s ? session_handle(s, o) : curl_easy_init();
@@ -298,19 +331,9 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
   else
     curl_easy_cleanup(c);
   curl_slist_free_all(hdrs);
-  if(rc != CURLE_OK && !(r->status > 0 && rc == CURLE_WRITE_ERROR)) {
-    /* No usable answer. A body cut or stalled after the headers is named with what arrived, so
-     * nobody reads capabilities (or blames algorithms) from 4 bytes of 1,000. */
-    const char *why = r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc);
-    char got[160] = "";
-    if(r->status > 0 && declared >= 0 && (curl_off_t)b.n < declared)
-      snprintf(got, sizeof(got), "HTTP %ld reply %s after %zu of %lld bytes (Content-Length): ", r->status,
-               rc == CURLE_OPERATION_TIMEDOUT ? "stalled" : "cut short", b.n, (long long)declared);
-    else if(r->status > 0)
-      snprintf(got, sizeof(got), "HTTP %ld reply incomplete after %zu bytes: ", r->status, b.n);
-    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "%s %.120s%s: %s%s", method, url, strlen(url) > 120 ? "..." : "",
-                           got, why);
-  }
+  if(rc != CURLE_OK && !(r->status > 0 && rc == CURLE_WRITE_ERROR))
+    return transfer_error(method, url, r, (long long)declared, rc == CURLE_OPERATION_TIMEDOUT,
+                          r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc), err);
   return 0;
 }
 

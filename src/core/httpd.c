@@ -901,7 +901,7 @@ static int bind_listener(sceplab_httpd *h, sceplab_error *err)
   if(e) {
     if(fd >= 0)
       close(fd);
-    return sceplab_err_set(err, SCEPLAB_E_USAGE, "cannot listen on %s port %u: %s", h->p.bind, h->p.port, strerror(e)), -1;
+    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "cannot listen on %s port %u: %s", h->p.bind, h->p.port, strerror(e)), -1;
   }
   if(getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
     if(ss.ss_family == AF_INET6) {

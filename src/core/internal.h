@@ -54,4 +54,15 @@ xmlNode *sceplab_xml_root(xmlDoc *doc, const char *name, const char *what, scepl
 /* Parse a decimal integer field strictly; returns 0 on success. */
 int sceplab_parse_i64(const char *s, int64_t *out);
 
+/* http_plain.c: plain HTTP/1.1 without libcurl, for http:// URLs with no proxy and no redirects
+ * to follow (http.c decides). A connection kept open between requests of a session. */
+typedef struct sceplab_plain_conn sceplab_plain_conn;
+int sceplab_plain_eligible(const sceplab_http_opts *o, const char *method, const char *url);
+/* 0 with r filled; -1 with r->curl_error and r->curl_code saying what failed, and *declared the
+ * Content-Length when one was given (for "cut short after N of M bytes"). */
+int sceplab_plain_request(sceplab_plain_conn **conn, const sceplab_http_opts *o, const char *method, const char *url,
+                          const unsigned char *body, size_t body_len, const char *content_type, sceplab_http_resp *r,
+                          long long *declared);
+void sceplab_plain_close(sceplab_plain_conn *c);
+
 #endif

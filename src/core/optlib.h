@@ -3,8 +3,11 @@
  * libxml2 (with ICU and libstdc++ behind it), libarchive (a dozen compression libraries) and
  * libevtx cost a process about 2 ms of CPU to map and relocate, while the commands most often run
  * one per process (enroll, probe, caps) use none of them. SQLite and libevent (with its OpenSSL
- * bufferevents) serve `sceplab serve` and `sceplab ca` only: about 1 ms more, opened the same way. So they are not linked: each is opened
- * with dlopen by the first function that needs it, and the calls below go through pointers.
+ * bufferevents) serve `sceplab serve` and `sceplab ca` only: about 1 ms more, opened the same way.
+ * Debian's libcurl is the dearest of all: 32 shared libraries behind it (GnuTLS, Kerberos, LDAP,
+ * RTMP, SSH, ...), about 5 ms of CPU per process, paid by `decode`, `timeline` and `--version` too
+ * while only the commands that talk HTTP use it. So none of them is linked: each is opened with
+ * dlopen by the first function that needs it, and the calls below go through pointers.
  *
  * Include this after <libxml/...>, <archive.h> and <libevtx.h>: it keeps their declarations and
  * turns each call into a call through the pointer of the same name. Code that starts using a
@@ -17,7 +20,7 @@
 
 typedef enum {
   SCEPLAB_LIB_XML2, SCEPLAB_LIB_ARCHIVE, SCEPLAB_LIB_EVTX, SCEPLAB_LIB_SQLITE, SCEPLAB_LIB_EVENT, SCEPLAB_LIB_EVENT_SSL,
-  SCEPLAB_LIB_COUNT
+  SCEPLAB_LIB_CURL, SCEPLAB_LIB_COUNT
 } sceplab_optlib;
 
 /* Opens lib if it is not open yet: 0, or -1 with err (SCEPLAB_E_FAILED, naming the file and why). */
@@ -67,9 +70,16 @@ void sceplab_optlib_forget(void);
   X(evhttp_find_header) X(evhttp_clear_headers) X(evhttp_uridecode)
 #define SCEPLAB_EVENT_SSL_FUNCS(X) \
   X(bufferevent_openssl_socket_new) X(bufferevent_openssl_set_allow_dirty_shutdown)
+#define SCEPLAB_CURL_FUNCS(X) \
+  X(curl_easy_init) X(curl_easy_cleanup) X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_getinfo) \
+  X(curl_easy_perform) X(curl_easy_strerror) X(curl_slist_append) X(curl_slist_free_all) X(curl_version_info)
 
 #ifndef SCEPLAB_OPTLIB_IMPL
 #define SCEPLAB_OPTLIB_DECLARE(f) extern __typeof__(f) *sceplab_optlib_##f;
+/* Releases may run on error paths before the library was needed (a document refused before
+ * parsing): they do nothing then, and nothing for NULL, so cleanup code never calls through an
+ * unresolved pointer. */
+#define SCEPLAB_OPTLIB_RELEASE(ptr, arg) do { if(ptr && (arg)) (*ptr)(arg); } while(0)
 #ifdef LIBXML_VERSION
 SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 /* xmlFree is a variable in libxml2 (a function pointer), read through its address. */
@@ -77,10 +87,6 @@ SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #error "libxml2 built with per-thread allocators: xmlFree is a function there, adapt optlib.h"
 #endif
 extern xmlFreeFunc *sceplab_optlib_xmlFree;
-/* Releases may run on error paths before the library was needed (a document refused before
- * parsing): they do nothing then, and nothing for NULL, so cleanup code never calls through an
- * unresolved pointer. */
-#define SCEPLAB_OPTLIB_RELEASE(ptr, arg) do { if(ptr && (arg)) (*ptr)(arg); } while(0)
 #define xmlFree(p) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_xmlFree, p)
 #define xmlReadMemory (*sceplab_optlib_xmlReadMemory)
 #define xmlCtxtReadMemory (*sceplab_optlib_xmlCtxtReadMemory)
@@ -213,6 +219,25 @@ SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define bufferevent_openssl_socket_new (*sceplab_optlib_bufferevent_openssl_socket_new)
 #define bufferevent_openssl_set_allow_dirty_shutdown (*sceplab_optlib_bufferevent_openssl_set_allow_dirty_shutdown)
+#endif
+#ifdef CURLINC_CURL_H
+/* curl.h's type-checking macros call the functions by name: include it with CURL_DISABLE_TYPECHECK. */
+#ifndef CURL_DISABLE_TYPECHECK
+#error "include <curl/curl.h> with CURL_DISABLE_TYPECHECK defined before optlib.h"
+#endif
+SCEPLAB_CURL_FUNCS(SCEPLAB_OPTLIB_DECLARE)
+#define curl_easy_init (*sceplab_optlib_curl_easy_init)
+#define curl_easy_cleanup(c) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_curl_easy_cleanup, c)
+#define curl_easy_reset (*sceplab_optlib_curl_easy_reset)
+#undef curl_easy_setopt  /* curl.h's pass-through definitions */
+#undef curl_easy_getinfo
+#define curl_easy_setopt (*sceplab_optlib_curl_easy_setopt)
+#define curl_easy_getinfo (*sceplab_optlib_curl_easy_getinfo)
+#define curl_easy_perform (*sceplab_optlib_curl_easy_perform)
+#define curl_easy_strerror (*sceplab_optlib_curl_easy_strerror)
+#define curl_slist_append (*sceplab_optlib_curl_slist_append)
+#define curl_slist_free_all(l) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_curl_slist_free_all, l)
+#define curl_version_info (*sceplab_optlib_curl_version_info)
 #endif
 #undef SCEPLAB_OPTLIB_DECLARE
 #endif

@@ -1040,6 +1040,19 @@ X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err)
   return x;
 }
 
+int sceplab_key_matches_cert(EVP_PKEY *key, const unsigned char *cert, size_t n, sceplab_error *err)
+{
+  X509 *x = sceplab_cert_load(cert, n, err);
+  EVP_PKEY *pub;
+  int same;
+  if(!x)
+    return -1;
+  pub = X509_get0_pubkey(x);
+  same = pub && EVP_PKEY_eq(pub, key) == 1;
+  X509_free(x);
+  return same;
+}
+
 char *sceplab_cert_pem(X509 *x)
 {
   STACK_OF(X509) *one = sk_X509_new_null();

@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "lutil.h"
+#include "sceplab_commit.h"
 
 struct sceplab_engine {
   lua_State *L;
@@ -215,6 +216,8 @@ sceplab_engine *sceplab_engine_new(void)
   lua_setfield(e->L, -2, "lua_dir");
   lua_pushstring(e->L, SCEPLAB_VERSION);
   lua_setfield(e->L, -2, "version");
+  lua_pushstring(e->L, SCEPLAB_COMMIT);
+  lua_setfield(e->L, -2, "commit");
   lua_pushboolean(e->L, isatty(STDERR_FILENO));
   lua_setfield(e->L, -2, "stderr_tty");
   lua_pushboolean(e->L, isatty(STDOUT_FILENO));
@@ -261,7 +264,12 @@ int sceplab_engine_run_cli(sceplab_engine *e, int argc, char **argv)
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);
   if(lua_pcall(L, 2, 1, -4) != LUA_OK) {
-    fprintf(stderr, "sceplab: internal error: %s\n", lua_tostring(L, -1));
+    /* Every user mistake is answered before this: what lands here is a bug, said as one, with
+     * what a report needs (the traceback) and what to send with it. */
+    fprintf(stderr, "sceplab: internal error: %s\n"
+                    "sceplab: this is a bug in sceplab %s (commit %s), not in your input: please report it with the "
+                    "command line, the message above and the output of `sceplab --version`\n",
+            lua_tostring(L, -1), SCEPLAB_VERSION, SCEPLAB_COMMIT);
     lua_pop(L, 2);
     return SCEPLAB_EXIT_INTERNAL;
   }

@@ -21,6 +21,20 @@ static const luaL_Reg modules[] = {
   {NULL, NULL}
 };
 
+/* core.versions() -> {openssl, libcurl, ..., lua, unavailable = {name: why}}: opens the libraries
+ * that are otherwise opened on first use, so only for --version. */
+static int versions(lua_State *L)
+{
+  sceplab_val *v = sceplab_versions();
+  if(!v)
+    return luaL_error(L, "out of memory");
+  sceplab_lua_push_val(L, v);
+  sceplab_val_free(v);
+  lua_pushstring(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua");
+  return 1;
+}
+
 int luaopen_sceplab_core(lua_State *L)
 {
   const luaL_Reg *m;
@@ -33,6 +47,8 @@ int luaopen_sceplab_core(lua_State *L)
   lua_newtable(L);
   lua_pushstring(L, SCEPLAB_API_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushcfunction(L, versions);
+  lua_setfield(L, -2, "versions");
   lua_newtable(L);
   for(m = modules; m->name; m++) {
     lua_pushboolean(L, 1);

@@ -142,7 +142,7 @@ static void read_filter(lua_State *L, int idx, lfilter *fs, sceplab_log_filter *
   lua_pop(L, 2);
 }
 
-typedef struct lprogress { uint64_t bytes, next, step; int shown; } lprogress; /* see progress_cb */
+typedef struct lprogress { uint64_t bytes, next, step, total; int shown; } lprogress; /* see progress_cb */
 static lprogress *progress_state(lua_State *L);
 static void progress_cb(void *ud, size_t n);
 
@@ -255,11 +255,25 @@ static void progress_cb(void *ud, size_t n)
   lprogress *p = ud;
   p->bytes += n;
   if(p->bytes >= p->next) {
-    fprintf(stderr, "\rsceplab: %llu MB read", (unsigned long long)(p->bytes >> 20));
+    /* with the total the front end gave (logs.progress_total), how far: a total that turns out
+     * short (a file grew) is no promise, so the percentage stops at 99 until the end */
+    if(p->total > 0)
+      fprintf(stderr, "\rsceplab: %llu of %llu MB read (%u%%)", (unsigned long long)(p->bytes >> 20),
+              (unsigned long long)(p->total >> 20), (unsigned)(p->bytes >= p->total ? 99 : p->bytes * 100 / p->total));
+    else
+      fprintf(stderr, "\rsceplab: %llu MB read", (unsigned long long)(p->bytes >> 20));
     fflush(stderr);
     p->shown = 1;
     p->next = p->bytes + p->step;
   }
+}
+
+/* progress_total(bytes): what the next read will read in all, for the percentage (0: unknown). */
+static int l_progress_total(lua_State *L)
+{
+  lua_Integer t = luaL_checkinteger(L, 1);
+  progress_state(L)->total = t > 0 ? (uint64_t)t : 0;
+  return 0;
 }
 
 static int l_progress_end(lua_State *L)
@@ -267,6 +281,7 @@ static int l_progress_end(lua_State *L)
   lprogress *p = progress_state(L);
   if(p->shown)
     fputs("\r\033[K", stderr);
+  p->total = 0;
   p->bytes = 0;
   p->next = p->step = PROGRESS_STEP;
   p->shown = 0;
@@ -1052,7 +1067,8 @@ static int l_has_code(lua_State *L)
 static const luaL_Reg funcs[] = {
   {"find_text", l_find_text}, {"has_code", l_has_code}, {"zip_dir", l_zip_dir}, {"open", l_open},
   {"open_member", l_open_member}, {"members", l_members}, {"merge", l_merge}, {"explain", l_explain}, {"zone", l_zone},
-  {"progress_end", l_progress_end}, {"formats", l_formats}, {"filter", l_filter}, {NULL, NULL}
+  {"progress_end", l_progress_end}, {"progress_total", l_progress_total}, {"formats", l_formats}, {"filter", l_filter},
+  {NULL, NULL}
 };
 
 int luaopen_sceplab_core_logs(lua_State *L)

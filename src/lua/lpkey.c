@@ -96,6 +96,23 @@ static int m_transaction_id(lua_State *L)
   return 1;
 }
 
+/* key:matches(cert) -> true | false | nil, message, code: whether the certificate (PEM or DER)
+ * is this key's, so a renewal with the wrong key is refused before anything is sent. */
+static int m_matches(lua_State *L)
+{
+  EVP_PKEY *k = sceplab_lua_checkpkey(L, 1);
+  size_t n;
+  const char *c = luaL_checklstring(L, 2, &n);
+  sceplab_error err;
+  int r;
+  sceplab_err_clear(&err);
+  r = sceplab_key_matches_cert(k, (const unsigned char *)c, n, &err);
+  if(r < 0)
+    return sceplab_lua_fail(L, &err);
+  lua_pushboolean(L, r);
+  return 1;
+}
+
 static int m_close(lua_State *L)
 {
   lpkey *p = luaL_checkudata(L, 1, PKEY_MT);
@@ -116,7 +133,7 @@ static int m_tostring(lua_State *L)
 
 static const luaL_Reg methods[] = {
   {"pem", m_pem}, {"public_pem", m_public_pem}, {"type", m_type}, {"bits", m_bits},
-  {"transaction_id", m_transaction_id}, {"close", m_close}, {NULL, NULL}
+  {"transaction_id", m_transaction_id}, {"matches", m_matches}, {"close", m_close}, {NULL, NULL}
 };
 
 static const luaL_Reg meta[] = {

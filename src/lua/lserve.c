@@ -300,7 +300,10 @@ static int c_use_challenge(lua_State *L)
   return 1;
 }
 
-/* ca:approve(which [, days]) -> certificate DER: issues a pending request (its transaction ID, or #N) */
+/* ca:approve(which [, days | {days, template, ekus}]) -> certificate DER: issues a pending request
+ * (its transaction ID, or #N); what the CSR does not say (lifetime, template name, EKUs) is what the
+ * administrator gives, the policy having answered PENDING rather than how to issue. */
+#define APPROVE_MAX_EKUS 16
 static int c_approve(lua_State *L)
 {
   lca *c = check_ca(L, 1);
@@ -309,9 +312,32 @@ static int c_approve(lua_State *L)
   sceplab_error err;
   size_t cn = 0;
   unsigned char *cert;
+  const char *ekus[APPROVE_MAX_EKUS];
   sceplab_err_clear(&err);
   memset(&ip, 0, sizeof(ip));
-  ip.days = (int)luaL_optinteger(L, 3, 0);
+  if(lua_istable(L, 3)) {
+    lua_Integer i, count;
+    lua_getfield(L, 3, "days");
+    ip.days = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 3, "template");
+    ip.template_name = luaL_optstring(L, -1, NULL); /* the table keeps the string */
+    lua_pop(L, 2);
+    if(lua_getfield(L, 3, "ekus") == LUA_TTABLE) {
+      count = (lua_Integer)lua_rawlen(L, -1);
+      luaL_argcheck(L, count <= APPROVE_MAX_EKUS, 3, "at most 16 ekus");
+      for(i = 1; i <= count; i++) {
+        lua_rawgeti(L, -1, i);
+        ekus[i - 1] = luaL_checkstring(L, -1);
+        lua_pop(L, 1); /* the ekus table keeps the string */
+      }
+      if(count > 0) {
+        ip.ekus = ekus;
+        ip.nekus = (size_t)count;
+      }
+    }
+    lua_pop(L, 1);
+  } else
+    ip.days = (int)luaL_optinteger(L, 3, 0);
   if(!(cert = sceplab_ca_approve(c->ca, which, &ip, &cn, &err)))
     return sceplab_lua_fail(L, &err);
   lua_pushlstring(L, (const char *)cert, cn);

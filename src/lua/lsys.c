@@ -331,6 +331,92 @@ static int l_listdir(lua_State *L)
   return 1;
 }
 
+/* Bytes of the regular files at path, a directory walked (symbolic links not followed); *zip is
+ * set when one of them starts as a zip does (what the readers count for those is what they
+ * unpack, not the file's size). */
+static int du_walk(const char *path, int depth, long long *total, int *zip)
+{
+  struct stat st;
+  if(lstat(path, &st) != 0)
+    return -1;
+  if(S_ISREG(st.st_mode)) {
+    char magic[4];
+    FILE *f = fopen(path, "rb");
+    if(f) {
+      if(fread(magic, 1, 4, f) == 4 && memcmp(magic, "PK\3\4", 4) == 0)
+        *zip = 1;
+      fclose(f);
+    }
+    *total += (long long)st.st_size;
+  } else if(S_ISDIR(st.st_mode) && depth < 32) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char sub[4096];
+    if(!d)
+      return 0;
+    while((e = readdir(d)) != NULL) {
+      if(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      if((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) < sizeof(sub))
+        du_walk(sub, depth + 1, total, zip);
+    }
+    closedir(d);
+  }
+  return 0;
+}
+
+/* du(path) -> bytes, has_zip | nil, message: what a log reader will read under path, for a
+ * progress line with a total. */
+static int l_du(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  long long total = 0;
+  int zip = 0;
+  if(du_walk(path, 0, &total, &zip) != 0)
+    return luaL_fileresult(L, 0, path);
+  lua_pushinteger(L, (lua_Integer)total);
+  lua_pushboolean(L, zip);
+  return 2;
+}
+
+/* set_zone(name) -> true | nil, message: makes the IANA zone `name` (Europe/Berlin) the
+ * process's local zone, so localtime_r, mktime, os.date and os.time work in it (the log writer's
+ * "local" display, --since read in that zone). The name must be a TZif file of the zone database
+ * ($TZDIR, else /usr/share/zoneinfo); it is checked here because glibc silently takes an unknown
+ * TZ as UTC. Called by the CLI before any thread exists; children inherit TZ, as they should. */
+static int l_set_zone(lua_State *L)
+{
+  const char *name = luaL_checkstring(L, 1);
+  const char *dir = getenv("TZDIR");
+  char path[4096], magic[4];
+  FILE *f;
+  size_t n;
+  if(!*name || name[0] == '/' || strstr(name, "..") || strlen(name) > 200) {
+    lua_pushnil(L);
+    lua_pushstring(L, "not a zone name (such as Europe/Berlin)");
+    return 2;
+  }
+  snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
+  f = fopen(path, "rb");
+  if(!f) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "no such zone in %s", dir && *dir ? dir : "/usr/share/zoneinfo");
+    return 2;
+  }
+  n = fread(magic, 1, sizeof(magic), f);
+  fclose(f);
+  if(n != sizeof(magic) || memcmp(magic, "TZif", 4) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, "not a zone of the zone database");
+    return 2;
+  }
+  if(setenv("TZ", name, 1) != 0)
+    return luaL_fileresult(L, 0, "TZ");
+  tzset();
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_isatty(lua_State *L)
 {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -414,7 +500,7 @@ static int l_limit(lua_State *L)
 
 static const luaL_Reg funcs[] = {
   {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
-  {"isatty", l_isatty}, {"kind", l_kind}, {"executable", l_executable}, {"listdir", l_listdir}, {"limit", l_limit},
+  {"isatty", l_isatty}, {"set_zone", l_set_zone}, {"du", l_du}, {"kind", l_kind}, {"executable", l_executable}, {"listdir", l_listdir}, {"limit", l_limit},
   {"read_file", l_read_file}, {"reserve", l_reserve}, {NULL, NULL}
 };
 

@@ -3,10 +3,20 @@ local h = require "helper"
 local json = require "cjson"
 
 describe("sceplab CLI", function()
-  it("prints its version", function()
+  it("prints its version, the commit and the libraries it runs with", function()
     local code, out = h.sceplab({ "--version" })
     assert.are.equal(0, code)
-    assert.matches("^sceplab %d+%.%d+%.%d+\n$", out)
+    assert.matches("^sceplab %d+%.%d+%.%d+ %(commit [%w%-]+%)\n", out)
+    for _, lib in ipairs({ "OpenSSL", "libcurl", "libxml2", "Lua", "SQLite", "libevent" }) do
+      assert.matches("\n  " .. lib .. " +%d+%.%d+", out)
+    end
+    -- --quiet: the first line, and the same from any place of the global options
+    local code2, out2 = h.sceplab({ "--version", "-q" })
+    assert.are.equal(0, code2)
+    assert.matches("^sceplab %d+%.%d+%.%d+ %(commit [%w%-]+%)\n$", out2)
+    local code3, out3 = h.sceplab({ "--color", "never", "--version", "--quiet" })
+    assert.are.equal(0, code3)
+    assert.are.equal(out2, out3)
   end)
 
   it("explains itself and each command", function()

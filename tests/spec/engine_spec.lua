@@ -18,7 +18,7 @@ local function prefix_with(source_marker)
     p, p, h.shquote(h.bin), p, h.shquote(root), p))
   local real = io.popen("realpath " .. h.shquote(p)):read("l")
   local cli = real .. "/share/sceplab/lua/sceplab/cli.lua"
-  local src = h.read(cli):gsub('io%.stdout:write%("sceplab ", [^\n]-\n', ('io.stdout:write("%s\\n")\n'):format(source_marker), 1)
+  local src = h.read(cli):gsub('io%.stdout:write%(%("sceplab %%s %(commit[^\n]-\n', ('io.stdout:write("%s\\n")\n'):format(source_marker), 1)
   assert(src:find(source_marker, 1, true), "cli.lua no longer prints the version the way this spec expects")
   h.write(cli, src)
   return real, cli

@@ -61,7 +61,7 @@ describe("PENDING", function()
   it("checks every output before the request and keeps what the CA issued when an output fails after", function()
     -- an output that cannot be written is found before anything is sent: exit 3, not the network error
     for _, opt in ipairs({ "--key-out", "--cert-out", "--chain-out", "--state" }) do
-      local args = { "enroll", "--url", "http://127.0.0.1:1/scep", "--subject", "CN=x",
+      local args = { "enroll", "--url", "http://127.0.0.1:1/scep", "--subject", "CN=x", "--force",
                      "--key-out", dir .. "/k", "--cert-out", dir .. "/c" }
       local i = 0
       for j, a in ipairs(args) do if a == opt then i = j end end
@@ -109,7 +109,8 @@ describe("PENDING", function()
     local pid, url = start(0)
     local function enroll(thumb, extra)
       local prof = h.write(dir .. "/p.lua", ("return { url = %q, subject = 'CN=thumb', ca_thumbprint = %q }"):format(url, thumb))
-      local args = { "enroll", "--profile", prof, "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--trace", dir .. "/t" }
+      local args = { "enroll", "--profile", prof, "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--trace", dir .. "/t",
+                     "--force" }
       for _, a in ipairs(extra or {}) do args[#args + 1] = a end
       os.execute("rm -rf " .. h.shquote(dir .. "/t"))
       return h.sceplab(args)

@@ -203,7 +203,7 @@ describe("sceplab probe", function()
     local dir = h.tmpdir()
     local function enroll(url, extra)
       local args = { "enroll", "--url", url, "--proxy", proxy.url, "--subject", "CN=proxied-" .. math.random(1e6),
-                     "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json" }
+                     "--key-out", dir .. "/k", "--cert-out", dir .. "/c", "--json", "--force" }
       for _, a in ipairs(extra or {}) do args[#args + 1] = a end
       return h.sceplab(args)
     end

@@ -228,7 +228,9 @@ describe("sceplab serve, pending requests and the CA's other operations", functi
       os.execute("sleep 0.1")
     end
     assert.is_string(txid, "no pending request appeared")
-    local code, out = h.sceplab({ "ca", "approve", "--dir", dir, txid })
+    -- the policy said PENDING, not how to issue: the administrator gives lifetime, template, EKUs
+    local code, out = h.sceplab({ "ca", "approve", "--dir", dir, txid, "--days", "30", "--template", "Machine",
+                                  "--eku", "clientAuth" })
     assert.are.equal(0, code)
     assert.matches("issued", out, 1, true)
     for _ = 1, 100 do
@@ -237,6 +239,12 @@ describe("sceplab serve, pending requests and the CA's other operations", functi
     end
     stop(s)
     assert.matches(": OK", verify(dir, key .. ".pem"))
+    local _, dec = h.sceplab({ "decode", "--json", key .. ".pem" })
+    local c = require("cjson").decode(dec).certificates[1]
+    local function t(iso) return require("sceplab.time").parse(iso) end
+    assert.is_true(math.abs(t(c.not_after) - t(c.not_before) - 30 * 86400 - 300) < 5, c.not_before .. " " .. c.not_after)
+    assert.are.equal("Machine", c.template_name)
+    assert.are.equal("1.3.6.1.5.5.7.3.2", c.eku[1].oid)
     local _, list = h.sceplab({ "ca", "list", "--dir", dir })
     assert.matches("issued%s+" .. txid, list)
   end)

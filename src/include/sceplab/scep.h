@@ -174,6 +174,9 @@ unsigned char *sceplab_degenerate(X509 *const *certs, size_t ncerts, const unsig
 
 /* Certificates from PEM/DER text (first one), and back to PEM. */
 X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
+/* 1 when the certificate (PEM or DER, the first of several) carries key's public key, 0 when it
+ * carries another, -1 with err when it cannot be read. */
+int sceplab_key_matches_cert(EVP_PKEY *key, const unsigned char *cert, size_t n, sceplab_error *err);
 char *sceplab_cert_pem(X509 *x);
 
 #ifdef __cplusplus
