@@ -9,7 +9,7 @@
 #include <openssl/x509.h>
 
 #include "sceplab/sceplab.h"
-#include "../../src/core/optlib.h"
+#include "../../src/core/base/optlib.h"
 #if defined(FUZZ_escape)
 #include <strings.h>
 #endif

@@ -1,4 +1,4 @@
-/* The log reader's date/time module (src/core/logs/time.c): offsets as written, the day/month
+/* The log reader's date/time module (src/core/logs/core/time.c): offsets as written, the day/month
  * order of a file's dates, local dates as Windows and tools write them, and IANA zones across
  * daylight saving changes, from tzdata's files and past them by their POSIX rule. */
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "../../src/core/logs/logtime.h"
+#include "../../src/core/logs/core/logtime.h"
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {

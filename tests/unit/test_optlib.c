@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "../../src/core/optlib.h"
+#include "../../src/core/base/optlib.h"
 
 typedef sceplab_val *(*plain_fn)(const unsigned char *, size_t, sceplab_error *);
 
