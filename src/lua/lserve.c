@@ -872,6 +872,7 @@ static int c_intune_token(lua_State *L)
 {
   lca *c = check_ca(L, 1);
   sceplab_intune_claims cl;
+  sceplab_intune_keys k;
   const char *san[16], *ekus[16];
   sceplab_error err;
   char *tok;
@@ -892,7 +893,8 @@ static int c_intune_token(lua_State *L)
   cl.nekus = str_list(L, 2, "ekus", ekus, 16);
   cl.ekus = ekus;
   sceplab_err_clear(&err);
-  if(!(tok = sceplab_intune_token(c->ca, &cl, &err)))
+  sceplab_ca_intune_keys(c->ca, &k);
+  if(!(tok = sceplab_intune_token(&k, &cl, &err)))
     return sceplab_lua_fail(L, &err);
   lua_pushstring(L, tok);
   free(tok);
@@ -907,10 +909,12 @@ static int c_intune_verify(lua_State *L)
   const char *tok = luaL_checklstring(L, 2, &n);
   lua_Integer now = luaL_optinteger(L, 3, 0);
   sceplab_intune_failure f;
+  sceplab_intune_keys k;
   sceplab_error err;
   sceplab_val *v;
   sceplab_err_clear(&err);
-  if(!(v = sceplab_intune_verify(c->ca, tok, n, (int64_t)now, &f, &err))) {
+  sceplab_ca_intune_keys(c->ca, &k);
+  if(!(v = sceplab_intune_verify(&k, tok, n, (int64_t)now, &f, &err))) {
     lua_pushnil(L);
     lua_pushstring(L, err.msg);
     lua_pushstring(L, f.code);

@@ -1,5 +1,5 @@
 /* Escaping for each output format (codec.h, src/core/base/escape.c) and the writers of the NDES logs that use it
- * (src/core/ndes/artifacts.c): hostile bytes in every field, read back by sceplab's own readers. */
+ * (src/core/ndes/ndeslog.c): hostile bytes in every field, read back by sceplab's own readers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "../../src/core/ndes/artifacts.h"
+#include "../../src/core/ndes/ndeslog.h"
 
 /* A terminal's clear-screen and title sequences, BEL, CR LF, a byte that is no UTF-8, U+FFFF, C1's
  * CSI, a right-to-left override, markup and quotes: what a device may put in any field. */

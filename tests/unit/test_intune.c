@@ -11,6 +11,7 @@
 
 static char dir[] = "/tmp/sceplab-test-intune-XXXXXX";
 static sceplab_ca *ca;
+static sceplab_intune_keys keys;
 
 static int setup(void **state)
 {
@@ -18,6 +19,7 @@ static int setup(void **state)
   (void)state;
   if(!mkdtemp(dir) || sceplab_ca_init(dir, NULL, &err) != 0 || !(ca = sceplab_ca_open(dir, &err)))
     return -1;
+  sceplab_ca_intune_keys(ca, &keys);
   return 0;
 }
 
@@ -48,7 +50,7 @@ static char *issue(int64_t issued_at, int minutes)
   c.key_bits = 2048;
   c.issued_at = issued_at;
   c.minutes = minutes;
-  tok = sceplab_intune_token(ca, &c, &err);
+  tok = sceplab_intune_token(&keys, &c, &err);
   assert_non_null(tok);
   return tok;
 }
@@ -59,7 +61,7 @@ static void passes_as_issued(void **state)
   size_t n = 0;
   sceplab_intune_failure f;
   sceplab_error err;
-  sceplab_val *v = sceplab_intune_verify(ca, tok, strlen(tok), 0, &f, &err);
+  sceplab_val *v = sceplab_intune_verify(&keys, tok, strlen(tok), 0, &f, &err);
   (void)state;
   assert_non_null(v);
   assert_string_equal(str_at(v, "device_id"), "58c120b7-a22a-428f-89de-7b0856e0c43e");
@@ -73,7 +75,7 @@ static void passes_as_issued(void **state)
   /* the same token as its XML (what a log or a decoder shows) */
   xml = (char *)sceplab_b64_decode(tok, strlen(tok), &n, NULL);
   assert_non_null(xml);
-  v = sceplab_intune_verify(ca, xml, n, 0, &f, &err);
+  v = sceplab_intune_verify(&keys, xml, n, 0, &f, &err);
   assert_non_null(v);
   sceplab_val_free(v);
   free(xml);
@@ -93,7 +95,7 @@ static void tamper(const char *tok, const char *elem, int want_phase, const char
   assert_non_null(p);
   p += strlen(open) + 40;
   *p = *p == 'A' ? 'B' : 'A';
-  assert_null(sceplab_intune_verify(ca, xml, n, 0, &f, &err));
+  assert_null(sceplab_intune_verify(&keys, xml, n, 0, &f, &err));
   assert_int_equal(f.phase, want_phase);
   assert_string_equal(f.code, want_code);
   assert_non_null(err.msg[0] ? err.msg : NULL);
@@ -116,18 +118,18 @@ static void refuses_expired_and_garbage(void **state)
   sceplab_intune_failure f;
   sceplab_error err;
   (void)state;
-  assert_null(sceplab_intune_verify(ca, tok, strlen(tok), 0, &f, &err));
+  assert_null(sceplab_intune_verify(&keys, tok, strlen(tok), 0, &f, &err));
   assert_int_equal(f.phase, 2);
   assert_string_equal(f.code, "ChallengeExpired");
   assert_int_equal(f.hresult, 0x411);
   /* valid at a time inside its window (a replay's virtual clock) */
-  sceplab_val_free(sceplab_intune_verify(ca, tok, strlen(tok), (int64_t)time(NULL) - 3000, &f, &err));
+  sceplab_val_free(sceplab_intune_verify(&keys, tok, strlen(tok), (int64_t)time(NULL) - 3000, &f, &err));
   assert_int_equal(f.phase, 0);
   free(tok);
-  assert_null(sceplab_intune_verify(ca, "s3cret", 6, 0, &f, &err));
+  assert_null(sceplab_intune_verify(&keys, "s3cret", 6, 0, &f, &err));
   assert_int_equal(f.phase, 1);
   assert_string_equal(f.code, "ChallengeMalformed");
-  assert_null(sceplab_intune_verify(ca, "<Data></Data>", 13, 0, &f, &err));
+  assert_null(sceplab_intune_verify(&keys, "<Data></Data>", 13, 0, &f, &err));
   assert_string_equal(f.code, "SignatureVerificationFailed");
 }
 

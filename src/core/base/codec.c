@@ -1,13 +1,14 @@
 /* Text codecs. Written by hand because every input here is hostile: base64 with line breaks and
  * no padding, URL-encoded GET parameters, UTF-16 exports from Windows tools. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "sceplab/codec.h"
+#include "base/base_int.h"
 
 static int b64val(unsigned char c)
 {
@@ -368,4 +369,18 @@ size_t sceplab_match_text(const char *p, size_t n, const char *needle)
     }
   }
   return i;
+}
+
+int sceplab_parse_i64(const char *s, int64_t *out)
+{
+  char *end;
+  long long v;
+  if(!s || !*s)
+    return -1;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if(errno || *end)
+    return -1;
+  *out = v;
+  return 0;
 }

@@ -22,8 +22,9 @@
 #include <libevtx.h>
 #include <libxml/parser.h>
 
-#include "internal.h"
-#include "optlib.h"
+#include "base/base_int.h"
+#include "base/optlib.h"
+#include "sceplab/version.h"
 
 #define SCEPLAB_OPTLIB_DEFINE(f) __typeof__(f) *sceplab_optlib_##f;
 SCEPLAB_XML2_FUNCS(SCEPLAB_OPTLIB_DEFINE)

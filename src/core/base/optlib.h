@@ -56,7 +56,7 @@ void sceplab_optlib_forget(void);
   X(sqlite3_prepare_v2) X(sqlite3_bind_text) X(sqlite3_bind_int64) X(sqlite3_bind_int) \
   X(sqlite3_bind_blob) X(sqlite3_step) X(sqlite3_finalize) X(sqlite3_column_text) \
   X(sqlite3_column_blob) X(sqlite3_column_bytes) X(sqlite3_column_int64) X(sqlite3_column_int) \
-  X(sqlite3_column_type) X(sqlite3_changes) X(sqlite3_reset)
+  X(sqlite3_column_type) X(sqlite3_changes) X(sqlite3_reset) X(sqlite3_bind_null) X(sqlite3_last_insert_rowid)
 #define SCEPLAB_EVENT_FUNCS(X) \
   X(event_base_new) X(event_base_free) X(event_base_dispatch) X(event_base_loopbreak) X(event_new) \
   X(event_add) X(event_del) X(event_free) X(evconnlistener_new) X(evconnlistener_free) \
@@ -67,7 +67,8 @@ void sceplab_optlib_forget(void);
   X(evbuffer_get_length) X(evbuffer_pullup) X(evbuffer_remove) X(evbuffer_drain) \
   X(evbuffer_remove_buffer) X(evbuffer_search_eol) X(evbuffer_ptr_set) X(evhttp_uri_parse) \
   X(evhttp_uri_get_path) X(evhttp_uri_get_query) X(evhttp_uri_free) X(evhttp_parse_query_str) \
-  X(evhttp_find_header) X(evhttp_clear_headers) X(evhttp_uridecode)
+  X(evhttp_find_header) X(evhttp_clear_headers) X(evhttp_uridecode) X(event_base_priority_init) X(event_priority_set) \
+  X(event_get_fd)
 #define SCEPLAB_EVENT_SSL_FUNCS(X) \
   X(bufferevent_openssl_socket_new) X(bufferevent_openssl_set_allow_dirty_shutdown)
 #define SCEPLAB_CURL_FUNCS(X) \
@@ -170,6 +171,8 @@ SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define sqlite3_column_type (*sceplab_optlib_sqlite3_column_type)
 #define sqlite3_changes (*sceplab_optlib_sqlite3_changes)
 #define sqlite3_reset (*sceplab_optlib_sqlite3_reset)
+#define sqlite3_bind_null (*sceplab_optlib_sqlite3_bind_null)
+#define sqlite3_last_insert_rowid (*sceplab_optlib_sqlite3_last_insert_rowid)
 #endif
 #if defined(EVENT2_EVENT_H_INCLUDED_) && defined(EVENT2_HTTP_H_INCLUDED_) && defined(EVENT2_BUFFER_H_INCLUDED_) && \
     defined(EVENT2_BUFFEREVENT_H_INCLUDED_) && defined(EVENT2_LISTENER_H_INCLUDED_)
@@ -182,6 +185,9 @@ SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define event_add (*sceplab_optlib_event_add)
 #define event_del (*sceplab_optlib_event_del)
 #define event_free (*sceplab_optlib_event_free)
+#define event_base_priority_init (*sceplab_optlib_event_base_priority_init)
+#define event_priority_set (*sceplab_optlib_event_priority_set)
+#define event_get_fd (*sceplab_optlib_event_get_fd)
 #define evconnlistener_new (*sceplab_optlib_evconnlistener_new)
 #define evconnlistener_free (*sceplab_optlib_evconnlistener_free)
 #define evconnlistener_enable (*sceplab_optlib_evconnlistener_enable)

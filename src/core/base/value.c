@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sceplab/value.h"
-#include "sceplab/codec.h"
+#include "base/base_int.h"
 
 static sceplab_val *vnew(sceplab_vtype t)
 {
@@ -367,4 +366,23 @@ void sceplab_warn(sceplab_val *obj, const char *fmt, ...)
   }
   if(sceplab_arr_push_str(w, buf) != 0)
     obj->failed = 1;
+}
+
+sceplab_val *sceplab_done(sceplab_val *v, sceplab_error *err)
+{
+  if(sceplab_val_failed(v)) {
+    sceplab_val_free(v);
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  return v;
+}
+
+sceplab_val *sceplab_secret_val(const char *s, size_t n, int show)
+{
+  char buf[64];
+  if(show)
+    return sceplab_val_strn(s, n);
+  snprintf(buf, sizeof(buf), "(redacted, %zu characters)", n);
+  return sceplab_val_str(buf);
 }

@@ -7,7 +7,7 @@
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 static sceplab_val *alg_name(const X509_ALGOR *alg)
 {

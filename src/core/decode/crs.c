@@ -6,7 +6,7 @@
 
 #include <libxml/parser.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 sceplab_val *sceplab_crs_parse(const unsigned char *buf, size_t n, sceplab_error *err)
 {

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 static sceplab_val *run(sceplab_kind kind, const unsigned char *p, size_t n, const sceplab_decode_opts *opts,
                         sceplab_error *err)

@@ -13,7 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 #define MAX_LAYERS 6
 

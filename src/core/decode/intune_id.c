@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 /* Matches a literal case-sensitively at s[i]; returns the length consumed or 0. */
 static size_t lit(const char *s, size_t n, size_t i, const char *l)

@@ -11,7 +11,7 @@
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 #define OID_SCEP_PREFIX "2.16.840.1.113733.1.9."
 #define OID_FAILINFOTEXT "1.3.6.1.5.5.7.24.1"

@@ -9,7 +9,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 #define PLIST_MAX_DEPTH 64
 
@@ -120,7 +120,7 @@ static void redact_challenges(sceplab_val *content, const sceplab_decode_opts *o
 {
   const char *ch = sceplab_obj_get_str(content, "Challenge");
   if(ch && !(opts && opts->show_secrets))
-    sceplab_obj_set(content, "Challenge", sceplab_secret_val(ch, strlen(ch), opts));
+    sceplab_obj_set(content, "Challenge", sceplab_secret_val(ch, strlen(ch), opts && opts->show_secrets));
 }
 
 /* Collects the SCEP payloads, whether top-level or inside PayloadContent. */

@@ -9,7 +9,7 @@
 #include <libxml/parser.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 #define ITEM_DATA_MAX (1u << 20)  /* longer Data is cut in the command list (never in decoding) */
 
@@ -69,7 +69,7 @@ static sceplab_val *item_val(const xmlNode *item, const xmlNode *cmd_meta, const
     size_t n = d ? strlen(d) : 0;
     sceplab_obj_set_int(v, "data_length", (int64_t)n);
     if(target && secret_uri(target))
-      sceplab_obj_set(v, "data", sceplab_secret_val(d ? d : "", n, opts));
+      sceplab_obj_set(v, "data", sceplab_secret_val(d ? d : "", n, opts && opts->show_secrets));
     else if(n > ITEM_DATA_MAX) {
       sceplab_obj_set_strn(v, "data", d, ITEM_DATA_MAX);
       sceplab_obj_set_bool(v, "data_truncated", 1);
@@ -286,7 +286,7 @@ static void install_node(sceplab_val *enr, const char *node, const char *data, c
     }
     else
       sceplab_obj_set_str(ch, "kind", "static");
-    sceplab_obj_set(ch, "value", sceplab_secret_val(data, strlen(data), opts));
+    sceplab_obj_set(ch, "value", sceplab_secret_val(data, strlen(data), opts && opts->show_secrets));
     sceplab_obj_set(enr, "challenge", ch);
   }
   else if(strcmp(node, "EKUMapping") == 0)
@@ -402,7 +402,7 @@ static void scep_item(sceplab_val *list, sceplab_val *index, const char *cmd, co
     const char *node = rest + 8;
     sceplab_val *nodes = (sceplab_val *)sceplab_obj_get(e, "nodes");
     if(strcmp(node, "Challenge") == 0)
-      sceplab_obj_set(nodes, node, sceplab_secret_val(data, strlen(data), opts));
+      sceplab_obj_set(nodes, node, sceplab_secret_val(data, strlen(data), opts && opts->show_secrets));
     else
       sceplab_obj_set_str(nodes, node, data);
     install_node(e, node, data, opts);

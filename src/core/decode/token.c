@@ -9,7 +9,7 @@
 
 #include <libxml/parser.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 typedef struct span { const char *p; size_t n; int found; int case_mismatch; char close[64]; } span;
 

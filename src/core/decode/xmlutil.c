@@ -6,7 +6,7 @@
 
 #include <libxml/parser.h>
 
-#include "internal.h"
+#include "decode/decode_int.h"
 
 xmlDoc *sceplab_xml_read(const unsigned char *buf, size_t n, const char *what, sceplab_error *err)
 {
@@ -111,14 +111,4 @@ xmlNode *sceplab_xml_root(xmlDoc *doc, const char *name, const char *what, scepl
     return NULL;
   }
   return root;
-}
-
-sceplab_val *sceplab_done(sceplab_val *v, sceplab_error *err)
-{
-  if(sceplab_val_failed(v)) {
-    sceplab_val_free(v);
-    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
-    return NULL;
-  }
-  return v;
 }

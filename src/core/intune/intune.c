@@ -17,10 +17,8 @@
 #include <openssl/objects.h>
 #include <openssl/rand.h>
 
-#include "internal.h"
-#include "sceplab/codec.h"
+#include "decode/decode_int.h"
 #include "sceplab/intune.h"
-#include "sceplab/scep.h"
 
 static void put_bio(void *b, const char *p, size_t n) { BIO_write(b, p, (int)n); }
 
@@ -76,7 +74,10 @@ static char *challenge_xml(const sceplab_intune_claims *c, const char *request_i
   char *out;
   if(!b)
     return NULL;
-  sceplab_guid(nonce, sizeof(nonce), '-', 0);
+  if(sceplab_guid(nonce, sizeof(nonce), '-', 0) != 0) {
+    BIO_free(b);
+    return NULL;
+  }
   BIO_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?><Challenge Version=\"1\">");
   put_elem(b, "DeviceID", c->device_id);
   put_elem(b, "UserID", c->user_id);
@@ -140,10 +141,10 @@ static unsigned char *cms_der(CMS_ContentInfo *cms, size_t *n)
   return der;
 }
 
-char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, sceplab_error *err)
+char *sceplab_intune_token(const sceplab_intune_keys *k, const sceplab_intune_claims *c, sceplab_error *err)
 {
-  X509 *signer = sceplab_ca_cert(ca, SCEPLAB_CA_INTUNE_SIGN), *enc = sceplab_ca_cert(ca, SCEPLAB_CA_RA_ENCRYPT);
-  EVP_PKEY *skey = sceplab_ca_key(ca, SCEPLAB_CA_INTUNE_SIGN);
+  X509 *signer = k->sign_cert, *enc = k->enc_cert;
+  EVP_PKEY *skey = k->sign_key;
   int64_t issued = c->issued_at ? c->issued_at : (int64_t)time(NULL);
   char rid[256], g1[40], g2[40], ts[40], devid[40];
   sceplab_intune_claims cl;
@@ -157,7 +158,7 @@ char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, scepl
   if(!signer || !skey) {
     sceplab_err_set(err, SCEPLAB_E_USAGE,
                     "%s: no intune-sign.pem (a state directory made before tokens existed): make a new one with `sceplab ca init`",
-                    sceplab_ca_dir(ca));
+                    k->source ? k->source : "the CA");
     return NULL;
   }
   if(!c->subject || !*c->subject) {
@@ -166,7 +167,8 @@ char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, scepl
   }
   if(!c->device_id) {
     /* a device Intune has not named yet: a new device ID, as enrollment gives one */
-    sceplab_guid(devid, sizeof(devid), '-', 0);
+    if(sceplab_guid(devid, sizeof(devid), '-', 0) != 0)
+      goto rng;
     cl = *c;
     cl.device_id = devid;
     c = &cl;
@@ -176,9 +178,9 @@ char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, scepl
   else {
     /* Intune's form: the profile's model and logical names, a version and a hash */
     uint32_t h;
-    sceplab_guid(g1, sizeof(g1), '-', 0);
-    sceplab_guid(g2, sizeof(g2), '_', 0);
-    RAND_bytes((unsigned char *)&h, sizeof(h));
+    if(sceplab_guid(g1, sizeof(g1), '-', 0) != 0 || sceplab_guid(g2, sizeof(g2), '_', 0) != 0 ||
+       RAND_bytes((unsigned char *)&h, sizeof(h)) != 1)
+      goto rng;
     snprintf(rid, sizeof(rid), "ModelName=AC_%s/LogicalName_%s;Version=1;Hash=%d", g1, g2, (int)(h & 0x7fffffff));
   }
   inner = challenge_xml(c, rid, issued, issued + 60 * (int64_t)(c->minutes > 0 ? c->minutes : 60));
@@ -223,6 +225,9 @@ char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, scepl
   goto out;
 oom:
   sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+  goto out;
+rng:
+  sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "no random bytes");
 out:
   ERR_clear_error();
   OPENSSL_free(der);
@@ -359,10 +364,10 @@ static sceplab_val *claims_of(const char *xml, size_t n, sceplab_error *err)
   return sceplab_done(v, err);
 }
 
-sceplab_val *sceplab_intune_verify(sceplab_ca *ca, const char *token, size_t n, int64_t now, sceplab_intune_failure *f,
-                                   sceplab_error *err)
+sceplab_val *sceplab_intune_verify(const sceplab_intune_keys *k, const char *token, size_t n, int64_t now,
+                                   sceplab_intune_failure *f, sceplab_error *err)
 {
-  X509 *signer = sceplab_ca_cert(ca, SCEPLAB_CA_INTUNE_SIGN);
+  X509 *signer = k->sign_cert;
   const char *s = token, *data, *p;
   unsigned char *decoded = NULL, *sig = NULL, *chal = NULL;
   size_t len = n, dlen = 0, plen = 0, slen = 0, clen = 0;
@@ -419,8 +424,7 @@ sceplab_val *sceplab_intune_verify(sceplab_ca *ca, const char *token, size_t n, 
   chal = p ? sceplab_b64_decode(p, plen, &clen, NULL) : NULL;
   out = BIO_new(BIO_s_mem());
   if(!chal || !out ||
-     sceplab_envelope_open(chal, clen, sceplab_ca_key(ca, SCEPLAB_CA_RA_ENCRYPT), sceplab_ca_cert(ca, SCEPLAB_CA_RA_ENCRYPT),
-                           out, &legacy, err) != 0) {
+     sceplab_envelope_open(chal, clen, k->enc_key, k->enc_cert, out, &legacy, err) != 0) {
     fail(f, err, 1, "ChallengeDecryptionFailed", "the challenge cannot be decrypted with this server's encryption certificate");
     goto out;
   }

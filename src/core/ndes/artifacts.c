@@ -1,439 +1,161 @@
-/* The NDES server's own logs as `sceplab serve` writes them: see artifacts.h. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
+/* The artifact writer: an observer of the server's events (artifacts.h) that writes what NDES and
+ * the Intune connector log for each, in their own words and formats (the records: ndeslog.c). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <openssl/rand.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
-#include "artifacts.h"
-#include "internal.h"
-#include "sceplab/codec.h"
+#include "ndes/artifacts.h"
+#include "pki/pki_int.h"
 
-int sceplab_art_mkdir(const char *dir)
+typedef struct writer {
+  sceplab_art art;
+  unsigned thread;              /* the policy module's thread ID in its log */
+} writer;
+
+/* What the connector logs once the policy answered: each phase in the CRP's .svclog, its result
+ * in NDESPlugin.log (the VerifyRequest call itself is IIS's line). */
+static void verified(writer *w, const ndes_event *ev)
 {
-  struct stat st;
-  if(mkdir(dir, 0750) != 0 && errno != EEXIST)
-    return -1;
-  /* mkdir's mode is what the umask leaves of it, and an existing directory keeps what it had:
-   * whatever others may do beyond 0750 is taken away */
-  if(stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07027) && st.st_uid == geteuid() &&
-     chmod(dir, st.st_mode & 0750) != 0)
-    return -1;
-  return 0;
-}
-
-FILE *sceplab_art_fopen(const char *path, const char *mode)
-{
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (mode[0] == 'a' ? O_APPEND : O_TRUNC), 0640);
-  struct stat st;
-  FILE *f;
-  if(fd < 0)
-    return NULL;
-  if(fstat(fd, &st) == 0 && (st.st_mode & 07137) && st.st_uid == geteuid() && fchmod(fd, st.st_mode & 0640) != 0) {
-    close(fd);
-    return NULL;
-  }
-  if(!(f = fdopen(fd, mode)))
-    close(fd);
-  return f;
-}
-
-void sceplab_art_init(sceplab_art *a, const char *dir, const char *host)
-{
-  memset(a, 0, sizeof(*a));
-  snprintf(a->dir, sizeof(a->dir), "%s", dir ? dir : "");
-  snprintf(a->host, sizeof(a->host), "%s", host && *host ? host : "NDES01");
-  a->pid = (unsigned)getpid();
-  a->record = 1000;
-}
-
-void sceplab_art_close(sceplab_art *a)
-{
-  if(a->plugin)
-    fclose(a->plugin);
-  if(a->crp)
-    fclose(a->crp);
-  if(a->events)
-    fclose(a->events);
-  if(a->system)
-    fclose(a->system);
-  if(a->capi2)
-    fclose(a->capi2);
-  a->plugin = a->crp = a->events = a->system = a->capi2 = NULL;
-}
-
-static FILE *open_log(sceplab_art *a, const char *name)
-{
-  char path[4200];
-  if(!a->dir[0])
-    return NULL;
-  if(snprintf(path, sizeof(path), "%s/%s", a->dir, name) >= (int)sizeof(path))
-    return NULL;
-  return sceplab_art_fopen(path, "a");
-}
-
-/* XML text or an attribute value: whatever a device put in it, escaped (codec.h). */
-static void put_xml(FILE *f, const char *s) { sceplab_esc_fputs(f, sceplab_esc_xml, s); }
-
-/* Now, on the (possibly virtual) clock: real time plus the offset a replay set. */
-static void clock_now(const sceplab_art *a, struct timeval *tv)
-{
-  gettimeofday(tv, NULL);
-  tv->tv_sec += (time_t)a->offset;
-}
-
-static void utc_now(const sceplab_art *a, struct timeval *tv, struct tm *tm)
-{
-  time_t t;
-  clock_now(a, tv);
-  t = tv->tv_sec;
-  gmtime_r(&t, tm);
-}
-
-/* A CRS file's time is its modification time (the connector writes no time inside): on the
- * virtual clock, so a replayed bundle's CRS files sit on the day their story does. */
-static void stamp(const sceplab_art *a, const char *path)
-{
-  struct timespec ts[2];
-  struct timeval tv;
-  if(!a->offset)
-    return;
-  clock_now(a, &tv);
-  ts[0].tv_sec = ts[1].tv_sec = tv.tv_sec;
-  ts[0].tv_nsec = ts[1].tv_nsec = (long)tv.tv_usec * 1000;
-  utimensat(AT_FDCWD, path, ts, 0);
-}
-
-void sceplab_art_plugin(sceplab_art *a, int type, unsigned thread, const char *fmt, ...)
-{
-  struct timeval tv;
-  struct tm tm;
-  time_t t;
-  char msg[1024];
-  va_list ap;
-  if(!a->plugin && !(a->plugin = open_log(a, "NDESPlugin.log")))
-    return;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  /* CMTrace: local time and the Windows bias (UTC = local + bias minutes) */
-  clock_now(a, &tv);
-  t = tv.tv_sec;
-  localtime_r(&t, &tm);
-  /* the message carries what devices chose (a transaction ID): it must not end the record */
-  fputs("<![LOG[", a->plugin);
-  sceplab_esc_fputs(a->plugin, sceplab_esc_cmtrace, msg);
-  fprintf(a->plugin,
-          "]LOG]!><time=\"%d:%02d:%02d.%03ld%+ld\" date=\"%02d-%02d-%04d\" component=\"NDESPlugin\" context=\"\" "
-          "type=\"%d\" thread=\"%u\" file=\"\">\n",
-          tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), -(long)tm.tm_gmtoff / 60, tm.tm_mon + 1,
-          tm.tm_mday, tm.tm_year + 1900, type, thread);
-  fflush(a->plugin);
-}
-
-/* CERT_TRUST_* error bits as CAPI2 names them in an ErrorStatus element. */
-static void trust_status(FILE *f, unsigned error)
-{
-  static const struct { unsigned bit; const char *name; } names[] = {
-    {0x1, "CERT_TRUST_IS_NOT_TIME_VALID"}, {0x8, "CERT_TRUST_IS_NOT_SIGNATURE_VALID"},
-    {0x20, "CERT_TRUST_IS_UNTRUSTED_ROOT"}, {0x40, "CERT_TRUST_REVOCATION_STATUS_UNKNOWN"},
-    {0x10000, "CERT_TRUST_IS_PARTIAL_CHAIN"}, {0x1000000, "CERT_TRUST_IS_OFFLINE_REVOCATION"}};
+  const sceplab_policy_answer *ans = ev->answer;
+  int ok = ans->decision == SCEPLAB_POLICY_ALLOW;
   size_t i;
-  fprintf(f, "<TrustStatus><ErrorStatus value=\"%X\"", error);
-  for(i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    if(error & names[i].bit)
-      fprintf(f, " %s=\"true\"", names[i].name);
-  fputs("/></TrustStatus>", f);
-}
-
-/* The System part of a CAPI2 Operational event, as `wevtutil qe Microsoft-Windows-CAPI2/Operational`
- * prints it (one event a line here); the caller writes UserData. NULL when the log cannot open. */
-static FILE *capi2_begin(sceplab_art *a, unsigned id, unsigned opcode, const char *keywords, int error, struct tm *tm)
-{
-  struct timeval tv;
-  if(!a->capi2 && !(a->capi2 = open_log(a, "NDES-CAPI2.xml")))
-    return NULL;
-  utc_now(a, &tv, tm);
-  fprintf(a->capi2,
-          "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>"
-          "<Provider Name=\"Microsoft-Windows-CAPI2\" Guid=\"{5bbca4a8-b209-48dc-a8c7-b23d3e5216fb}\"/>"
-          "<EventID>%u</EventID><Version>0</Version><Level>%d</Level><Task>%u</Task><Opcode>%u</Opcode>"
-          "<Keywords>%s</Keywords><TimeCreated SystemTime=\"%04d-%02d-%02dT%02d:%02d:%02d.%06ld000Z\"/>"
-          "<EventRecordID>%lu</EventRecordID><Correlation/><Execution ProcessID=\"%u\" ThreadID=\"1\"/>"
-          "<Channel>Microsoft-Windows-CAPI2/Operational</Channel><Computer>",
-          id, error ? 2 : 4, id, opcode, keywords, tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday, tm->tm_hour,
-          tm->tm_min, tm->tm_sec, (long)tv.tv_usec, ++a->record, a->pid);
-  put_xml(a->capi2, a->host);
-  fputs("</Computer><Security UserID=\"S-1-5-20\"/></System><UserData>", a->capi2);
-  return a->capi2;
-}
-
-static void capi2_cert(FILE *f, const sceplab_art_cert *c)
-{
-  fputs("<Certificate fileRef=\"", f);
-  put_xml(f, c->thumbprint ? c->thumbprint : "");
-  fputs(".cer\" subjectName=\"", f);
-  put_xml(f, c->subject ? c->subject : "");
-  fputs("\"/>", f);
-}
-
-static void capi2_end(FILE *f, const char *process, const char *task, unsigned result, const char *result_text)
-{
-  fputs("<EventAuxInfo ProcessName=\"", f);
-  put_xml(f, process);
-  fprintf(f, "\"/><CorrelationAuxInfo TaskId=\"%s\" SeqNumber=\"1\"/><Result value=\"%X\">", task, result);
-  put_xml(f, result && result_text ? result_text : "");
-  fputs("</Result>", f);
-}
-
-void sceplab_art_capi2_chain(sceplab_art *a, const sceplab_art_cert *chain, size_t n, const char *process,
-                             unsigned result, const char *result_text)
-{
-  struct tm tm;
-  unsigned all = 0, worst = result;
-  size_t i;
-  char guid[48];
-  FILE *f;
-  for(i = 0; i < n; i++) {
-    all |= chain[i].error;
-    if(chain[i].revocation)
-      worst = worst ? worst : chain[i].revocation;
+  for(i = 0; i < ans->nphases && i < 4; i++) {
+    const char *code = ans->phases[i].code;
+    if(ans->phases[i].ok)
+      sceplab_art_crp(&w->art, 0, ev->activity, "VerifyRequest: Phase %d validation succeeded: %s", ans->phases[i].phase,
+                      ans->phases[i].message);
+    else
+      sceplab_art_crp(&w->art, 1, ev->activity, "VerifyRequest: Phase %d validation failed: %s%s%s", ans->phases[i].phase,
+                      ans->phases[i].message, code[0] ? " Reason: " : "", code);
   }
-  if(!n || !(f = capi2_begin(a, 11, 2, "0x4000000000000003", worst != 0, &tm)))
-    return;
-  sceplab_art_activity(guid, sizeof(guid));
-  fputs("<CertGetCertificateChain>", f);
-  capi2_cert(f, &chain[0]);
-  fprintf(f, "<ValidationTime>%04d-%02d-%02dT%02d:%02d:%02dZ</ValidationTime>"
-          "<Flags value=\"40000000\" CERT_CHAIN_REVOCATION_CHECK_CHAIN_EXCLUDE_ROOT=\"true\"/>"
-          "<ChainEngineInfo context=\"machine\"/><CertificateChain chainRef=\"%s\">", tm.tm_year + 1900, tm.tm_mon + 1,
-          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, guid);
-  trust_status(f, all);
-  for(i = 0; i < n; i++) {
-    fputs("<ChainElement>", f);
-    capi2_cert(f, &chain[i]);
-    trust_status(f, chain[i].error);
-    if(chain[i].revocation) {
-      /* the CRL could not be had: the result and its text, as the sample's RevocationInfo shows */
-      fprintf(f, "<RevocationInfo><RevocationResult value=\"%X\">", chain[i].revocation);
-      put_xml(f, chain[i].revocation_text ? chain[i].revocation_text : "");
-      fputs("</RevocationResult></RevocationInfo>", f);
-    }
-    fputs("</ChainElement>", f);
+  sceplab_art_plugin(&w->art, 1, w->thread, "Verify challenge returns %s", ok ? "true" : "false");
+  sceplab_art_plugin(&w->art, ok ? 1 : 3, w->thread, "Exiting VerifyRequest with 0x%s", ok ? "0" : "80070057");
+}
+
+/* The connector's report of a request the CA answered: Notify, and its CRS file from Processing
+ * to the folder the outcome says (none: it stays in Processing, the connector service stopped). */
+static void notified(writer *w, const ndes_event *ev)
+{
+  const sceplab_policy_answer *ans = ev->answer;
+  sceplab_art_crs c;
+  char name[64], issuer[256], cn[128] = "";
+  char *serial = ev->cert ? sceplab_serial_hex(X509_get0_serialNumber(ev->cert)) : NULL;
+  char *thumb = ev->cert ? sceplab_thumbprint(ev->cert, EVP_sha1()) : NULL;
+  struct tm tm;
+  memset(&c, 0, sizeof(c));
+  if(ev->issuer)
+    X509_NAME_get_text_by_NID(X509_get_subject_name(ev->issuer), NID_commonName, cn, sizeof(cn));
+  snprintf(issuer, sizeof(issuer), "%s\\%s", w->art.host, cn);
+  c.serial_hex = serial;
+  c.thumbprint = thumb;
+  c.issuer_ca = issuer;
+  c.transaction_id = ev->transaction_id;
+  c.user_id = ans ? ans->user_id : "";
+  c.device_id = ans ? ans->device_id : "";
+  c.request_id = ans ? ans->request_id : "";
+  c.status = ev->cert ? 0 : 1;
+  c.hresult = ev->hresult;
+  c.upload_attempts = ev->upload_attempts;
+  if(ev->cert && ASN1_TIME_to_tm(X509_get0_notAfter(ev->cert), &tm))
+    c.not_after = (int64_t)timegm(&tm);
+  sceplab_art_plugin(&w->art, 1, w->thread, "Calling Notify ...");
+  if(sceplab_art_crs_write(&w->art, &c, name, sizeof(name)) == 0) {
+    sceplab_art_plugin(&w->art, 1, w->thread, "Certificate request status written for transaction %s", ev->transaction_id);
+    if(ev->crs_folder)
+      sceplab_art_crs_move(&w->art, name, ev->crs_folder);
   }
-  fputs("</CertificateChain>", f);
-  capi2_end(f, process, guid, result, result_text);
-  fputs("</CertGetCertificateChain></UserData></Event>\n", f);
-  fflush(f);
+  sceplab_art_plugin(&w->art, 1, w->thread, "Exiting Notify with 0x0");
+  free(serial);
+  free(thumb);
 }
 
-void sceplab_art_capi2_policy(sceplab_art *a, const sceplab_art_cert *end, const char *process, unsigned result,
-                              const char *result_text)
+static void on_event(void *ud, const ndes_event *ev)
 {
-  struct tm tm;
-  char guid[48];
-  FILE *f = capi2_begin(a, 30, 0, "0x4000000000000001", result != 0, &tm);
-  if(!f)
-    return;
-  sceplab_art_activity(guid, sizeof(guid));
-  fputs("<CertVerifyCertificateChainPolicy><Policy type=\"CERT_CHAIN_POLICY_BASE\" constant=\"1\"/>", f);
-  capi2_cert(f, end);
-  fprintf(f, "<CertificateChain chainRef=\"%s\"/><Flags value=\"0\"/><Status chainIndex=\"%d\" elementIndex=\"%d\"/>",
-          guid, result ? 0 : -1, result ? 0 : -1);
-  capi2_end(f, process, guid, result, result_text);
-  fputs("</CertVerifyCertificateChainPolicy></UserData></Event>\n", f);
-  fflush(f);
-}
-
-void sceplab_art_setup_failed(sceplab_art *a)
-{
-  static const char product[] = "Microsoft Intune Connector", version[] = "6.2301.1.0";
-  struct timeval tv;
-  struct tm tm;
-  time_t t;
-  FILE *f = open_log(a, "SetupMsi.log");
-  if(!f)
-    return;
-  clock_now(a, &tv);
-  t = tv.tv_sec - 14; /* the setup ran a little before the server started */
-  localtime_r(&t, &tm);
-  /* msiexec's header gives the date its lines lack; "(c)" is the client side, where setup ends */
-  fprintf(f, "=== Verbose logging started: %d/%d/%04d  %d:%02d:%02d  Build type: SHIP UNICODE 5.00.10011.00  Calling process: "
-          "C:\\Windows\\system32\\msiexec.exe ===\n", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-          tm.tm_sec);
-  fprintf(f, "MSI (c) (1C:20) [%02d:%02d:%02d:%03d]: Note: 1: 1708 \n", tm.tm_hour, tm.tm_min, tm.tm_sec, 118);
-  fprintf(f, "MSI (c) (1C:20) [%02d:%02d:%02d:%03d]: Product: %s -- Installation failed.\n\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-          120, product);
-  fprintf(f, "MSI (c) (1C:20) [%02d:%02d:%02d:%03d]: Windows Installer installed the product. Product Name: %s. Product Version: "
-          "%s. Product Language: 1033. Manufacturer: Microsoft Corporation. Installation success or error status: 1603.\n\n",
-          tm.tm_hour, tm.tm_min, tm.tm_sec, 125, product, version);
-  fprintf(f, "=== Verbose logging stopped: %d/%d/%04d  %d:%02d:%02d ===\n", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900,
-          tm.tm_hour, tm.tm_min, tm.tm_sec);
-  fclose(f);
-}
-
-void sceplab_art_crp(sceplab_art *a, int error, const char *activity, const char *fmt, ...)
-{
-  struct timeval tv;
-  struct tm tm;
-  char msg[1024];
-  va_list ap;
-  utc_now(a, &tv, &tm);
-  if(!a->crp) {
-    char name[96];
-    snprintf(name, sizeof(name), "CertificateRegistrationPoint_%04d-%02d-%02d_%02d%02d%02d.svclog", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if(!(a->crp = open_log(a, name)))
-      return;
+  writer *w = ud;
+  switch(ev->kind) {
+  case NDES_EV_SETUP_FAILED:
+    sceplab_art_setup_failed(&w->art);
+    break;
+  case NDES_EV_POLICY_START: {
+    char *thumb = ev->cert ? sceplab_thumbprint(ev->cert, EVP_sha1()) : NULL, *c;
+    for(c = thumb; c && *c; c++)
+      *c = (char)tolower((unsigned char)*c);
+    sceplab_art_plugin(&w->art, 1, w->thread, "==========[ NDES policy module started in process %u ]==========", w->art.pid);
+    sceplab_art_plugin(&w->art, 1, w->thread, "Calling Initialize...");
+    sceplab_art_plugin(&w->art, 1, w->thread, "NDES thumbprint is %s.", thumb ? thumb : "");
+    free(thumb);
+    break;
   }
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  fprintf(a->crp,
-          "<E2ETraceEvent xmlns=\"http://schemas.microsoft.com/2004/06/E2ETraceEvent\"><System xmlns=\"http://schemas.microsoft.com/2004/06/windows/eventlog/system\">"
-          "<EventID>0</EventID><Type>3</Type><SubType Name=\"%s\">0</SubType><Level>%d</Level>"
-          "<TimeCreated SystemTime=\"%04d-%02d-%02dT%02d:%02d:%02d.%06ld0Z\" /><Source Name=\"CertificateRegistrationPoint\" />"
-          "<Correlation ActivityID=\"%s\" /><Execution ProcessName=\"w3wp\" ProcessID=\"%u\" ThreadID=\"1\" /><Channel />"
-          "<Computer>",
-          error ? "Error" : "Information", error ? 2 : 8, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-          tm.tm_min, tm.tm_sec, (long)tv.tv_usec, activity, a->pid);
-  put_xml(a->crp, a->host);
-  fputs("</Computer></System><ApplicationData>", a->crp);
-  put_xml(a->crp, msg);
-  fputs("</ApplicationData></E2ETraceEvent>\n", a->crp);
-  fflush(a->crp);
+  case NDES_EV_POLICY_INIT:
+    if(ev->hresult)
+      sceplab_art_plugin(&w->art, 3, w->thread, "Exiting Initialize with 0x%08x", ev->hresult);
+    else
+      sceplab_art_plugin(&w->art, 1, w->thread, "Exiting Initialize with 0x0");
+    break;
+  case NDES_EV_CHAIN:
+    sceplab_art_capi2_chain(&w->art, ev->chain, ev->nchain, ev->process, ev->result, ev->result_text);
+    if(ev->revocation && ev->nchain)
+      sceplab_art_capi2_policy(&w->art, &ev->chain[0], ev->process, ev->revocation, ev->chain[0].revocation_text);
+    break;
+  case NDES_EV_APP_EVENT:
+    sceplab_art_event(&w->art, ev->id, ev->error, ev->text);
+    break;
+  case NDES_EV_SYSTEM_EVENT:
+    sceplab_art_system_event(&w->art, ev->provider, ev->id, ev->level, ev->text);
+    break;
+  case NDES_EV_VERIFY_CALLED:
+    sceplab_art_plugin(&w->art, 1, w->thread, "Calling VerifyRequest ...");
+    sceplab_art_plugin(&w->art, 1, w->thread, "Sending request to certificate registration point.");
+    break;
+  case NDES_EV_VERIFY_FAILED:
+    if(ev->verify == NDES_VERIFY_FORBIDDEN)
+      sceplab_art_plugin(&w->art, 3, w->thread, "Verify challenge returns -- 403 - Forbidden: Access is denied.");
+    else if(ev->verify == NDES_VERIFY_UNREACHABLE)
+      sceplab_art_plugin(&w->art, 3, w->thread, "Error 12175: WINHTTP_CALLBACK_STATUS_FLAG_CERT_CN_INVALID while sending "
+                         "the request to https://%s/CertificateRegistrationSvc", w->art.host);
+    else
+      sceplab_art_plugin(&w->art, 3, w->thread, "Verify challenge returns false");
+    break;
+  case NDES_EV_CRP_TRACE:
+    sceplab_art_crp(&w->art, ev->error, ev->activity, "%s", ev->text);
+    break;
+  case NDES_EV_VERIFIED:
+    verified(w, ev);
+    break;
+  case NDES_EV_CA_REFUSED:
+    sceplab_art_plugin(&w->art, 3, w->thread, "CA failed request 0x%08X", ev->hresult);
+    break;
+  case NDES_EV_NOTIFIED:
+    notified(w, ev);
+    break;
+  case NDES_EV_HTTP:
+  case NDES_EV_REFUSED:
+  case NDES_EV_ISSUED:
+    break; /* IIS's and the console's; the connector reports an issuance in its Notify */
+  }
 }
 
-void sceplab_art_event(sceplab_art *a, unsigned id, int error, const char *message)
+static void on_close(void *ud)
 {
-  struct timeval tv;
-  struct tm tm;
-  if(!a->events && !(a->events = open_log(a, "NDES-Application.xml")))
-    return;
-  utc_now(a, &tv, &tm);
-  /* as `wevtutil qe Application /f:RenderedXml` prints it, one event a line */
-  fprintf(a->events,
-          "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
-          "<Provider Name='Microsoft-Windows-NetworkDeviceEnrollmentService' Guid='{7acfd5ae-0e1d-4e08-9c36-55f7d5d2d1a6}' EventSourceName='NetworkDeviceEnrollmentService'/>"
-          "<EventID Qualifiers='%u'>%u</EventID><Level>%d</Level><TimeCreated SystemTime='%04d-%02d-%02dT%02d:%02d:%02d.%06ld0Z'/>"
-          "<EventRecordID>%lu</EventRecordID><Channel>Application</Channel><Computer>",
-          error ? 49152u : 16384u, id, error ? 2 : 4, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-          tm.tm_sec, (long)tv.tv_usec, ++a->record);
-  put_xml(a->events, a->host);
-  fputs("</Computer></System><EventData><Data>", a->events);
-  put_xml(a->events, message);
-  fprintf(a->events, "</Data></EventData><RenderingInfo Culture='en-US'><Message>");
-  put_xml(a->events, message);
-  fprintf(a->events, "</Message><Level>%s</Level></RenderingInfo></Event>\n", error ? "Error" : "Information");
-  fflush(a->events);
+  writer *w = ud;
+  sceplab_art_close(&w->art);
+  free(w);
 }
 
-void sceplab_art_system_event(sceplab_art *a, const char *provider, unsigned id, int level, const char *message)
+int ndes_artifacts_observer(ndes_observers *obs, const char *dir, const char *host)
 {
-  struct timeval tv;
-  struct tm tm;
-  static const char *const names[] = {"", "Critical", "Error", "Warning", "Information"};
-  if(!a->system && !(a->system = open_log(a, "NDES-System.xml")))
-    return;
-  utc_now(a, &tv, &tm);
-  fputs("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='", a->system);
-  put_xml(a->system, provider);
-  fprintf(a->system, "'/><EventID>%u</EventID><Level>%d</Level><TimeCreated SystemTime='%04d-%02d-%02dT%02d:%02d:%02d.%06ld0Z'/>"
-          "<EventRecordID>%lu</EventRecordID><Channel>System</Channel><Computer>",
-          id, level, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec,
-          ++a->record);
-  put_xml(a->system, a->host);
-  fputs("</Computer></System><EventData><Data>", a->system);
-  put_xml(a->system, message);
-  fputs("</Data></EventData><RenderingInfo Culture='en-US'><Message>", a->system);
-  put_xml(a->system, message);
-  fprintf(a->system, "</Message><Level>%s</Level></RenderingInfo></Event>\n", level >= 1 && level <= 4 ? names[level] : "");
-  fflush(a->system);
-}
-
-void sceplab_art_activity(char *out, size_t n) { sceplab_guid(out, n, '-', 1); }
-
-static int crs_path(const sceplab_art *a, const char *folder, const char *name, char *out, size_t n)
-{
-  char d[4200];
-  if(snprintf(d, sizeof(d), "%s/CertificateRequestStatus", a->dir) >= (int)sizeof(d))
+  writer *w;
+  if(obs->n >= NDES_OBSERVERS_MAX || !(w = calloc(1, sizeof(*w))))
     return -1;
-  if(sceplab_art_mkdir(d) != 0)
-    return -1;
-  if(snprintf(out, n, "%s/%s", d, folder) >= (int)n || sceplab_art_mkdir(out) != 0)
-    return -1;
-  if(name && snprintf(out, n, "%s/%s/%s", d, folder, name) >= (int)n)
-    return -1;
-  return 0;
-}
-
-static void crs_elem(FILE *f, const char *name, const char *v)
-{
-  fprintf(f, "  <%s>", name);
-  put_xml(f, v ? v : "");
-  fprintf(f, "</%s>\r\n", name);
-}
-
-int sceplab_art_crs_write(sceplab_art *a, const sceplab_art_crs *c, char *name, size_t namelen)
-{
-  unsigned char b[16];
-  char path[4400], exp[40], num[16];
-  struct tm tm;
-  time_t t = (time_t)c->not_after;
-  FILE *f;
-  int i, h;
-  if(!a->dir[0] || namelen < 37)
-    return -1;
-  RAND_bytes(b, sizeof(b));
-  for(i = 0; i < 16; i++)
-    snprintf(name + 2 * i, 3, "%02X", b[i]);
-  snprintf(name + 32, namelen - 32, ".CRS");
-  if(crs_path(a, "Processing", name, path, sizeof(path)) != 0 || !(f = sceplab_art_fopen(path, "w")))
-    return -1;
-  gmtime_r(&t, &tm);
-  h = tm.tm_hour % 12 ? tm.tm_hour % 12 : 12;
-  /* the connector's .NET DateTime.ToString() in en-US */
-  snprintf(exp, sizeof(exp), "%d/%d/%04d %d:%02d:%02d %s", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900, h, tm.tm_min,
-           tm.tm_sec, tm.tm_hour < 12 ? "AM" : "PM");
-  fputs("\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<CertRequestStatus xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
-        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n", f);
-  crs_elem(f, "Version", "9");
-  crs_elem(f, "CertSerialNumber", c->serial_hex);
-  crs_elem(f, "UserID", c->user_id);
-  crs_elem(f, "DeviceID", c->device_id);
-  crs_elem(f, "IssuerCA", c->issuer_ca);
-  snprintf(num, sizeof(num), "%d", c->upload_attempts > 0 ? c->upload_attempts : 1);
-  crs_elem(f, "UploadAttempt", num);
-  crs_elem(f, "UploadStatus", "2");
-  crs_elem(f, "Thumbprint", c->thumbprint);
-  crs_elem(f, "CertificateRequestID", c->request_id);
-  crs_elem(f, "TransactionID", c->transaction_id);
-  crs_elem(f, "CertExpirationDate", c->not_after ? exp : "");
-  snprintf(num, sizeof(num), "%d", c->status);
-  crs_elem(f, "Status", num);
-  snprintf(num, sizeof(num), "%d", (int)c->hresult); /* .NET writes the HRESULT as a signed Int32 */
-  crs_elem(f, "HResult", num);
-  fputs("</CertRequestStatus>", f);
-  if(fclose(f) != 0)
-    return -1;
-  stamp(a, path);
-  return 0;
-}
-
-int sceplab_art_crs_move(sceplab_art *a, const char *name, const char *folder)
-{
-  char from[4400], to[4400];
-  if(crs_path(a, "Processing", name, from, sizeof(from)) != 0 || crs_path(a, folder, name, to, sizeof(to)) != 0)
-    return -1;
-  if(rename(from, to) != 0)
-    return -1;
-  stamp(a, to);
+  sceplab_art_init(&w->art, dir, host);
+  w->thread = 4000 + w->art.pid % 1000;
+  obs->o[obs->n].event = on_event;
+  obs->o[obs->n].close = on_close;
+  obs->o[obs->n].ud = w;
+  obs->n++;
   return 0;
 }

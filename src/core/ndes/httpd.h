@@ -5,7 +5,10 @@
  * one: no connection count or per-address limit (its accept loop spins on EMFILE), no deadline a
  * trickle cannot reset (its timeout restarts with every byte), and it keeps reading a connection
  * into memory while an answer is pending (pipelining grew a server to gigabytes). So the
- * connections are handled here, and every limit is a parameter. */
+ * connections are handled here, and every limit is a parameter.
+ *
+ * libevent is used here and nowhere else: the rest of the server sees requests already routed
+ * by path (a route table), their path decoded, and parameters read with sceplab_httpd_param. */
 #ifndef SCEPLAB_HTTPD_H
 #define SCEPLAB_HTTPD_H
 
@@ -15,8 +18,6 @@
 
 #include "sceplab/error.h"
 
-struct event_base;
-
 typedef enum { SCEPLAB_HTTPD_GET = 1, SCEPLAB_HTTPD_POST, SCEPLAB_HTTPD_HEAD, SCEPLAB_HTTPD_OTHER } sceplab_httpd_method;
 
 /* A request read whole (line, headers, body), as the handler sees it. */
@@ -24,6 +25,9 @@ typedef struct sceplab_httpd_req {
   sceplab_httpd_method method;
   const char *method_name;      /* as sent */
   const char *target;           /* the request-target as sent (path and query) */
+  const char *raw_path;         /* its path as sent, or NULL when the target does not parse */
+  const char *path;             /* the same percent-decoded, or NULL (undecodable, or a %00 in it) */
+  const char *query;            /* its query as sent, or NULL */
   int minor;                    /* HTTP/1.minor */
   char *const *headers;         /* name, value, name, value, ... (2 * nheaders) */
   size_t nheaders;
@@ -41,13 +45,31 @@ typedef struct sceplab_httpd_resp {
   char headers[256];            /* more header lines, each "Name: value\r\n" */
   unsigned delay_ms;            /* send it this much later (without blocking the loop) */
   int close;                    /* close the connection once it is sent */
+  int substatus;                /* for the server's log (IIS's sc-substatus, sc-win32-status) */
+  unsigned win32;
 } sceplab_httpd_resp;
+
+typedef void (*sceplab_httpd_handler)(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp);
+
+/* A route: the (decoded) paths it answers, compared without case, and the methods it takes
+ * (a bit 1 << method each; 0: all); a request no route takes goes to the fallback. */
+typedef struct sceplab_httpd_route {
+  const char *const *paths;     /* NULL-terminated */
+  unsigned methods;
+  sceplab_httpd_handler handler;
+  void *ud;
+} sceplab_httpd_route;
+#define SCEPLAB_HTTPD_ROUTES_MAX 8
 
 /* The first header named name (case-insensitive), or NULL. */
 const char *sceplab_httpd_header(const sceplab_httpd_req *rq, const char *name);
 
 /* The reason phrase of a status. */
 const char *sceplab_httpd_reason(int status);
+
+/* The value of parameter name in a query string or a form body (application/x-www-form-urlencoded),
+ * percent-decoded: malloc'd, or NULL when it is not there. */
+char *sceplab_httpd_param(const char *query, size_t len, const char *name);
 
 typedef struct sceplab_httpd_params {
   const char *bind;             /* address or name to listen on */
@@ -61,16 +83,24 @@ typedef struct sceplab_httpd_params {
   unsigned write_ms;            /* an answer, from the end of the request */
   size_t max_head;              /* request line and headers, bytes */
   size_t max_body;              /* body, bytes (larger: 413) */
-  void (*handler)(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp);
+  sceplab_httpd_route routes[SCEPLAB_HTTPD_ROUTES_MAX];
+  size_t nroutes;
+  sceplab_httpd_handler fallback; /* what no route takes */
+  /* each request answered, once its answer is set (before any delay), with the milliseconds it took */
+  void (*answered)(void *ud, const sceplab_httpd_req *rq, const sceplab_httpd_resp *resp, long taken_ms);
   void (*warn)(void *ud, const char *line); /* rate-limited: at most one line per kind every 10 s */
   void *ud;
 } sceplab_httpd_params;
 
 typedef struct sceplab_httpd sceplab_httpd;
 
-/* Listens on p->bind and p->port in base's loop: the server, or NULL with err (SCEPLAB_E_USAGE
- * for an address that cannot be bound or limits the descriptors cannot hold). */
-sceplab_httpd *sceplab_httpd_new(struct event_base *base, const sceplab_httpd_params *p, sceplab_error *err);
+/* Listens on p->bind and p->port with an event loop of its own: the server, or NULL with err
+ * (SCEPLAB_E_USAGE for an address that cannot be bound or limits the descriptors cannot hold). */
+sceplab_httpd *sceplab_httpd_new(const sceplab_httpd_params *p, sceplab_error *err);
+/* Serves on the caller's thread until SIGINT or SIGTERM: 0, or -1 with err. */
+int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err);
+/* Calls cb when fd becomes readable, before the requests that became readable with it. */
+int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), void *ud, sceplab_error *err);
 unsigned sceplab_httpd_port(const sceplab_httpd *h);
 /* The address listened on is a loopback one (127.0.0.0/8, ::1). */
 int sceplab_httpd_loopback(const sceplab_httpd *h);

@@ -1,4 +1,5 @@
-/* OpenSSL helpers shared by the decoders and the SCEP client. */
+/* OpenSSL helpers shared by the decoders and the SCEP client and server: envelopes (single DES
+ * in a private legacy context only) and GUIDs. */
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -13,110 +14,7 @@
 
 #include <openssl/rand.h>
 
-#include "internal.h"
-
-/* Never prompt: an encrypted key without a passphrase is an error, not a terminal question. */
-int sceplab_pem_pass_cb(char *buf, int size, int rwflag, void *u)
-{
-  const char *pass = u;
-  size_t n;
-  (void)rwflag;
-  if(!pass)
-    return -1;
-  n = strlen(pass);
-  if(n > (size_t)size)
-    return -1;
-  memcpy(buf, pass, n);
-  return (int)n;
-}
-
-/* Decodes DER of a known structure and key type: OpenSSL 3.0 builds its decoder chain from every
- * decoder it has when the type is unknown, which costs a key load about three times as much. */
-static EVP_PKEY *decode_typed(const unsigned char *der, long len, const char *structure, const char *type)
-{
-  EVP_PKEY *pk = NULL;
-  size_t left = (size_t)len;
-  OSSL_DECODER_CTX *dc = OSSL_DECODER_CTX_new_for_pkey(&pk, "DER", structure, type, EVP_PKEY_KEYPAIR, NULL, NULL);
-  if(dc && !OSSL_DECODER_from_data(dc, &der, &left)) {
-    EVP_PKEY_free(pk);
-    pk = NULL;
-  }
-  OSSL_DECODER_CTX_free(dc);
-  return pk;
-}
-
-/* An unencrypted PKCS#8, RSA or EC key, PEM or DER, with the key type read first; NULL for
- * anything else (encrypted keys among them), which the general path then reads. */
-static EVP_PKEY *key_load_plain(const unsigned char *buf, size_t n)
-{
-  unsigned char *der = NULL;
-  char *name = NULL, *header = NULL;
-  const unsigned char *p;
-  long len = 0;
-  EVP_PKEY *pk = NULL;
-  PKCS8_PRIV_KEY_INFO *p8;
-  BIO *b = BIO_new_mem_buf(buf, (int)n);
-  if(b && memchr(buf, '-', n < 64 ? n : 64) && PEM_read_bio(b, &name, &header, &der, &len) && !header[0]) {
-    if(!strcmp(name, "RSA PRIVATE KEY"))
-      pk = decode_typed(der, len, "type-specific", "RSA");
-    else if(!strcmp(name, "EC PRIVATE KEY"))
-      pk = decode_typed(der, len, "type-specific", "EC");
-    else if(strcmp(name, "PRIVATE KEY"))
-      len = 0;
-  } else {
-    OPENSSL_free(der);
-    der = NULL;
-    len = 0;
-    if(n > 0 && buf[0] == 0x30) { /* DER */
-      der = OPENSSL_memdup(buf, n);
-      len = der ? (long)n : 0;
-    }
-  }
-  if(!pk && len > 0 && (p = der, p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, len)) != NULL) {
-    const ASN1_OBJECT *alg = NULL;
-    char type[80];
-    if(PKCS8_pkey_get0(&alg, NULL, NULL, NULL, p8) && OBJ_obj2txt(type, sizeof(type), alg, 1) > 0)
-      pk = decode_typed(der, len, "PrivateKeyInfo", type);
-    PKCS8_PRIV_KEY_INFO_free(p8);
-  }
-  BIO_free(b);
-  OPENSSL_free(name);
-  OPENSSL_free(header);
-  OPENSSL_clear_free(der, (size_t)(len > 0 ? len : 0));
-  ERR_clear_error();
-  return pk;
-}
-
-EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err)
-{
-  BIO *b;
-  EVP_PKEY *pk;
-  if(n > 0x7fffffff) {
-    sceplab_err_set(err, SCEPLAB_E_INPUT, "key too large");
-    return NULL;
-  }
-  pk = key_load_plain(buf, n);
-  if(pk)
-    return pk;
-  b = BIO_new_mem_buf(buf, (int)n);
-  pk = b ? PEM_read_bio_PrivateKey(b, NULL, sceplab_pem_pass_cb, (void *)pass) : NULL;
-  BIO_free(b);
-  if(!pk) {
-    const unsigned char *p = buf;
-    ERR_clear_error();
-    pk = d2i_AutoPrivateKey(NULL, &p, (long)n);
-  }
-  if(!pk) {
-    int encrypted = sceplab_memcasestr((const char *)buf, n < 4096 ? n : 4096, "ENCRYPTED") != NULL;
-    if(encrypted && !pass)
-      sceplab_err_set(err, SCEPLAB_E_INPUT, "the key is encrypted; give its passphrase");
-    else
-      sceplab_err_openssl(err, SCEPLAB_E_INPUT, "not a private key (PEM or DER)%s",
-                          encrypted ? ", or wrong passphrase" : "");
-    ERR_clear_error();
-  }
-  return pk;
-}
+#include "pki/pki_int.h"
 
 static CRYPTO_ONCE legacy_once = CRYPTO_ONCE_STATIC_INIT, cipher_once = CRYPTO_ONCE_STATIC_INIT;
 static OSSL_LIB_CTX *legacy_libctx, *cipher_libctx;
@@ -287,13 +185,17 @@ int sceplab_envelope_open(const unsigned char *der, size_t n, EVP_PKEY *key, X50
   return 0;
 }
 
-void sceplab_guid(char *out, size_t n, char sep, int braces)
+int sceplab_guid(char *out, size_t n, char sep, int braces)
 {
   unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
+  if(RAND_bytes(b, sizeof(b)) != 1) {
+    snprintf(out, n, "%s", "");
+    return -1;
+  }
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
   snprintf(out, n, "%s%02x%02x%02x%02x%c%02x%02x%c%02x%02x%c%02x%02x%c%02x%02x%02x%02x%02x%02x%s", braces ? "{" : "",
            b[0], b[1], b[2], b[3], sep, b[4], b[5], sep, b[6], b[7], sep, b[8], b[9], sep, b[10], b[11], b[12], b[13],
            b[14], b[15], braces ? "}" : "");
+  return 0;
 }

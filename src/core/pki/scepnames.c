@@ -2,7 +2,7 @@
  * one table for the decoder, the client's reply checks and the Lua side. */
 #include <string.h>
 
-#include "sceplab/scep.h"
+#include "sceplab/pki.h"
 
 typedef struct { int code; const char *name; } scep_name;
 

@@ -1,4 +1,5 @@
-/* Certificates and certification requests, described field by field. */
+/* Certificates and certification requests, described field by field; certificates read from
+ * PEM, DER and PKCS#7, and written as PEM. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,37 +12,15 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509v3.h>
 
-#include "internal.h"
+#include "pki/pki_int.h"
 
 #define OID_MS_UPN "1.3.6.1.4.1.311.20.2.3"
 #define OID_MS_TEMPLATE_NAME "1.3.6.1.4.1.311.20.2"
 #define OID_MS_TEMPLATE_V2 "1.3.6.1.4.1.311.21.7"
-
-int sceplab_parse_i64(const char *s, int64_t *out)
-{
-  char *end;
-  long long v;
-  if(!s || !*s)
-    return -1;
-  errno = 0;
-  v = strtoll(s, &end, 10);
-  if(errno || *end)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-sceplab_val *sceplab_secret_val(const char *s, size_t n, const sceplab_decode_opts *opts)
-{
-  char buf[64];
-  if(opts && opts->show_secrets)
-    return sceplab_val_strn(s, n);
-  snprintf(buf, sizeof(buf), "(redacted, %zu characters)", n);
-  return sceplab_val_str(buf);
-}
 
 void sceplab_asn1_time_iso(const ASN1_TIME *t, char *out, size_t outlen)
 {
@@ -378,7 +357,7 @@ sceplab_val *sceplab_x509_describe(X509 *x)
   return v;
 }
 
-sceplab_val *sceplab_x509_req_describe(X509_REQ *req, const sceplab_decode_opts *opts)
+sceplab_val *sceplab_x509_req_describe(X509_REQ *req, int show_secrets)
 {
   sceplab_val *v = sceplab_val_obj();
   sceplab_val *attrs = sceplab_val_arr();
@@ -410,7 +389,7 @@ sceplab_val *sceplab_x509_req_describe(X509_REQ *req, const sceplab_decode_opts 
       sceplab_obj_set_bool(cp, "present", 1);
       sceplab_obj_set_int(cp, "length", n > 0 ? n : 0);
       sceplab_obj_set(cp, "value", sceplab_secret_val(n > 0 ? (const char *)utf8 : "",
-                                                      n > 0 ? (size_t)n : 0, opts));
+                                                      n > 0 ? (size_t)n : 0, show_secrets));
       sceplab_obj_set(v, "challenge_password", cp);
       OPENSSL_free(utf8);
     }
@@ -429,7 +408,7 @@ sceplab_val *sceplab_x509_req_describe(X509_REQ *req, const sceplab_decode_opts 
   return v;
 }
 
-static int is_pem(const unsigned char *buf, size_t n)
+int sceplab_is_pem(const unsigned char *buf, size_t n)
 {
   return sceplab_memcasestr((const char *)buf, n < 4096 ? n : 4096, "-----BEGIN ") != NULL;
 }
@@ -449,7 +428,8 @@ static int pem_begins(const unsigned char *buf, size_t n)
 
 /* The certificates of a PEM, DER or PKCS#7 input; *problem (when not NULL) gets what could not be
  * read of it, or stays empty. */
-static STACK_OF(X509) *read_certs(const unsigned char *buf, size_t n, char *problem, size_t plen, sceplab_error *err)
+STACK_OF(X509) *sceplab_read_certs_noted(const unsigned char *buf, size_t n, char *problem, size_t plen,
+                                         sceplab_error *err)
 {
   STACK_OF(X509) *sk = sk_X509_new_null();
   int blocks = 0;
@@ -464,7 +444,7 @@ static STACK_OF(X509) *read_certs(const unsigned char *buf, size_t n, char *prob
     sk_X509_free(sk);
     return NULL;
   }
-  if(is_pem(buf, n)) {
+  if(sceplab_is_pem(buf, n)) {
     BIO *b = BIO_new_mem_buf(buf, (int)n);
     char *name = NULL, *header = NULL;
     unsigned char *data = NULL;
@@ -540,78 +520,78 @@ static STACK_OF(X509) *read_certs(const unsigned char *buf, size_t n, char *prob
 
 STACK_OF(X509) *sceplab_read_certs(const unsigned char *buf, size_t n, sceplab_error *err)
 {
-  return read_certs(buf, n, NULL, 0, err);
+  return sceplab_read_certs_noted(buf, n, NULL, 0, err);
 }
 
-/* Order-independent chain facts: which certificate issued which. */
-static void chain_links(sceplab_val *list, STACK_OF(X509) *sk)
+char *sceplab_certs_pem(STACK_OF(X509) *sk)
 {
-  int i, j;
-  for(i = 0; i < sk_X509_num(sk); i++) {
-    X509 *x = sk_X509_value(sk, i);
-    sceplab_val *c = (sceplab_val *)list->u.c.items[i];
-    for(j = 0; j < sk_X509_num(sk); j++) {
-      X509 *issuer = sk_X509_value(sk, j);
-      if(i != j && X509_check_issued(issuer, x) == X509_V_OK) {
-        EVP_PKEY *ipk = X509_get0_pubkey(issuer);
-        sceplab_obj_set_int(c, "issued_by", j);
-        sceplab_obj_set_bool(c, "issuer_signature_valid", ipk && X509_verify(x, ipk) == 1);
-        break;
-      }
-    }
-  }
-  ERR_clear_error();
-}
-
-sceplab_val *sceplab_certs_parse(const unsigned char *buf, size_t n, sceplab_error *err)
-{
-  char problem[160];
-  STACK_OF(X509) *sk = read_certs(buf, n, problem, sizeof(problem), err);
-  sceplab_val *v, *list;
+  BIO *b = BIO_new(BIO_s_mem());
+  char *data = NULL, *out;
+  long n;
   int i;
+  if(!b)
+    return NULL;
+  for(i = 0; i < sk_X509_num(sk); i++)
+    PEM_write_bio_X509(b, sk_X509_value(sk, i));
+  n = BIO_get_mem_data(b, &data);
+  out = malloc((size_t)n + 1);
+  if(out) {
+    memcpy(out, data, (size_t)n);
+    out[n] = '\0';
+  }
+  BIO_free(b);
+  return out;
+}
+
+X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err)
+{
+  STACK_OF(X509) *sk = sceplab_read_certs(buf, n, err);
+  X509 *x;
   if(!sk)
     return NULL;
-  v = sceplab_val_obj();
-  if(problem[0])
-    sceplab_warn(v, "%s", problem);
-  list = sceplab_val_arr();
-  for(i = 0; i < sk_X509_num(sk); i++)
-    sceplab_arr_push(list, sceplab_x509_describe(sk_X509_value(sk, i)));
-  if(!sceplab_val_failed(list))
-    chain_links(list, sk);
-  sceplab_obj_set_int(v, "count", sk_X509_num(sk));
-  sceplab_obj_set(v, "certificates", list);
+  x = sk_X509_shift(sk);
   sk_X509_pop_free(sk, X509_free);
-  return sceplab_done(v, err);
+  return x;
 }
 
-sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab_decode_opts *opts,
-                               sceplab_error *err)
+char *sceplab_cert_pem(X509 *x)
 {
-  X509_REQ *req = NULL;
-  sceplab_val *v;
-  if(n > 0x7fffffff)
-    return (void)sceplab_err_set(err, SCEPLAB_E_INPUT, "request too large"), NULL;
-  if(is_pem(buf, n)) {
-    BIO *b = BIO_new_mem_buf(buf, (int)n);
-    req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-  }
-  else {
-    const unsigned char *p = buf;
-    req = d2i_X509_REQ(NULL, &p, (long)n);
-  }
-  if(!req) {
-    sceplab_err_openssl(err, SCEPLAB_E_INPUT, "not a PKCS#10 certificate request");
+  STACK_OF(X509) *one = sk_X509_new_null();
+  char *pem;
+  if(!one)
     return NULL;
-  }
-  v = sceplab_x509_req_describe(req, opts);
-  X509_REQ_free(req);
-  return sceplab_done(v, err);
+  sk_X509_push(one, x);
+  pem = sceplab_certs_pem(one);
+  sk_X509_free(one);
+  return pem;
 }
 
-sceplab_val *sceplab_csr_describe(X509_REQ *req, const sceplab_decode_opts *opts)
+char *sceplab_serial_hex(const ASN1_INTEGER *s)
 {
-  static const sceplab_decode_opts noopts;
-  return sceplab_x509_req_describe(req, opts ? opts : &noopts);
+  BIGNUM *bn = ASN1_INTEGER_to_BN(s, NULL);
+  char *h = bn ? BN_bn2hex(bn) : NULL, *out = h ? strdup(h) : NULL;
+  OPENSSL_free(h);
+  BN_free(bn);
+  return out;
+}
+
+X509_EXTENSION *sceplab_template_name_ext(const char *name)
+{
+  ASN1_BMPSTRING *bmp = ASN1_BMPSTRING_new();
+  ASN1_OBJECT *oid = OBJ_txt2obj(OID_MS_TEMPLATE_NAME, 1);
+  ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+  unsigned char *der = NULL, *u = NULL;
+  int len, ulen = 0;
+  X509_EXTENSION *e = NULL;
+  /* UTF-16BE from UTF-8 (OPENSSL_utf82uni ends it with two zero bytes, not part of the string) */
+  if(bmp && oid && os && OPENSSL_utf82uni(name, (int)strlen(name), &u, &ulen) && ulen >= 2 &&
+     ASN1_STRING_set(bmp, u, ulen - 2) && (len = i2d_ASN1_BMPSTRING(bmp, &der)) > 0 && ASN1_OCTET_STRING_set(os, der, len))
+    e = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os);
+  OPENSSL_free(der);
+  OPENSSL_free(u);
+  ASN1_OCTET_STRING_free(os);
+  ASN1_OBJECT_free(oid);
+  ASN1_BMPSTRING_free(bmp);
+  ERR_clear_error();
+  return e;
 }

@@ -12,9 +12,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
-#include "optlib.h"
-#include "sceplab/http.h"
+#include "scep/scep_int.h"
+#include "base/optlib.h"
 
 typedef struct buf { unsigned char *p; size_t n, cap, max; int truncated; } buf;
 

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scep/scep_int.h"
 
 #define HEADER_MAX (1u << 20)
 #define CHUNK_MAX ((unsigned long long)1 << 40)

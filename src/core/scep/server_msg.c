@@ -12,12 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
-#include "sceplab/scep.h"
-
-#define OID_SCEP_MESSAGETYPE "2.16.840.1.113733.1.9.2"
-#define OID_SCEP_SENDERNONCE "2.16.840.1.113733.1.9.5"
-#define OID_SCEP_TRANSID "2.16.840.1.113733.1.9.7"
+#include "scep/scep_int.h"
 
 /* A signed attribute's first value: its bytes, or -1. */
 static int signed_attr(CMS_SignerInfo *si, const char *oid, unsigned char *out, size_t outlen, size_t *len)

@@ -1,8 +1,9 @@
 /* sceplab: the embedded CA behind `sceplab serve`. A state directory holds the keys and
- * certificates as PEM files (keys 0600) and ca.db, an SQLite database (WAL) of requests, issued
- * certificates, revocations and one-time challenges. Every change is one SQLite transaction: a
- * certificate is handed out only after the transaction that records it committed, so a crash
- * (kill -9) loses nothing committed and leaves no half-issued certificate. */
+ * certificates as PEM files (keys 0600) and the CA's store: ca.db, an SQLite database (WAL) of
+ * requests, issued certificates, revocations and one-time challenges, with a schema version its
+ * migrations keep. Every change is one transaction of the store: a certificate is handed out only
+ * after the transaction that records it committed, so a crash (kill -9) loses nothing committed
+ * and leaves no half-issued certificate. A store that cannot answer is an error, never "none". */
 #ifndef SCEPLAB_CA_H
 #define SCEPLAB_CA_H
 
@@ -12,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "sceplab/error.h"
+#include "sceplab/intune.h"
 #include "sceplab/value.h"
 
 #ifdef __cplusplus
@@ -45,6 +47,9 @@ void sceplab_ca_close(sceplab_ca *ca);
 const char *sceplab_ca_dir(const sceplab_ca *ca);
 X509 *sceplab_ca_cert(const sceplab_ca *ca, sceplab_ca_tier t);   /* owned by ca */
 EVP_PKEY *sceplab_ca_key(const sceplab_ca *ca, sceplab_ca_tier t); /* owned by ca */
+/* The pairs an Intune token involves (INTUNE_SIGN, RA_ENCRYPT), for sceplab_intune_token and
+ * sceplab_intune_verify; owned by ca. */
+void sceplab_ca_intune_keys(const sceplab_ca *ca, sceplab_intune_keys *k);
 /* A tier's SHA-1 thumbprint, upper-case hex as Windows shows it (malloc'd), or NULL. */
 char *sceplab_ca_thumbprint(const sceplab_ca *ca, sceplab_ca_tier t);
 
@@ -57,8 +62,10 @@ int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err);
 X509 *sceplab_ca_next(const sceplab_ca *ca);
 int sceplab_ca_rollover_activate(sceplab_ca *ca, sceplab_error *err);
 
-/* What a request is at: none, pending, issued, rejected. */
-typedef enum { SCEPLAB_REQ_NONE, SCEPLAB_REQ_PENDING, SCEPLAB_REQ_ISSUED, SCEPLAB_REQ_REJECTED } sceplab_req_state;
+/* What a request is at: none, pending, issued, rejected; ERROR: the store could not say (err). */
+typedef enum {
+  SCEPLAB_REQ_ERROR = -1, SCEPLAB_REQ_NONE, SCEPLAB_REQ_PENDING, SCEPLAB_REQ_ISSUED, SCEPLAB_REQ_REJECTED
+} sceplab_req_state;
 
 /* What makes a request the one stored, beyond its transactionID. Every common client derives the
  * ID from its public key, so one key's renewal, a new subject or a corrected challenge carry the ID
@@ -109,7 +116,6 @@ typedef struct sceplab_issue_params {
   const sceplab_cert_profile *profile; /* what the request may ask for; NULL: the defaults */
   const char *once;              /* a challenge good for one certificate (an Intune token's request
                                   * ID): recorded with it; another request with it is refused */
-  int latency_ms;                /* a slow CA: wait this long inside the issuing transaction */
   int64_t now;                   /* the time to issue at (Unix seconds): a replay's virtual clock; 0 = now */
 } sceplab_issue_params;
 
@@ -126,12 +132,13 @@ X509 *sceplab_ca_issue_req(sceplab_ca *ca, X509_REQ *req, const unsigned char *c
  * record updated. A new one supersedes pending requests of the same transaction ID and key. */
 int sceplab_ca_hold(sceplab_ca *ca, const unsigned char *csr, size_t csrlen, const sceplab_req_id *id,
                     sceplab_req_state state, const char *why, sceplab_error *err);
-/* The state of the request id names (NONE when it is no resend of one); *cert (malloc'd DER) when
- * issued, *why when rejected (malloc'd). */
+/* The state of the request id names (NONE when it is no resend of one, ERROR with err when the
+ * store cannot say); *cert (malloc'd DER) when issued, *why when rejected (malloc'd). */
 sceplab_req_state sceplab_ca_request(sceplab_ca *ca, const sceplab_req_id *id, unsigned char **cert, size_t *len,
                                      char **why, sceplab_error *err);
 /* CertPoll: the latest request of transaction_id that signer's key made (its CSR's key or the key
- * that signed it); *cert (malloc'd DER) when issued. Another key's request is not its to poll. */
+ * that signed it); *cert (malloc'd DER) when issued. Another key's request is not its to poll.
+ * ERROR with err when the store cannot say. */
 sceplab_req_state sceplab_ca_poll(sceplab_ca *ca, const char *transaction_id, EVP_PKEY *signer, unsigned char **cert,
                                   size_t *len, sceplab_error *err);
 /* An administrator's decision on a pending request, named by its transaction ID (when only one
@@ -140,14 +147,19 @@ sceplab_req_state sceplab_ca_poll(sceplab_ca *ca, const char *transaction_id, EV
 unsigned char *sceplab_ca_approve(sceplab_ca *ca, const char *which, const sceplab_issue_params *ip, size_t *len,
                                   sceplab_error *err);
 int sceplab_ca_reject(sceplab_ca *ca, const char *which, const char *why, sceplab_error *err);
-/* An issued certificate by serial (hex, any case) and issuer; malloc'd DER or NULL (not ours). */
-unsigned char *sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, size_t *len);
+/* An issued certificate by serial: 1 with *der (malloc'd DER), 0 when it is none of ours, -1 with
+ * err when the store cannot say. */
+int sceplab_ca_find(sceplab_ca *ca, const ASN1_INTEGER *serial, unsigned char **der, size_t *len, sceplab_error *err);
 /* Whether x is a certificate this CA issued (its very DER is in the store): 1, with *revoked set;
  * 0 when not; -1 with err. */
 int sceplab_ca_issued(sceplab_ca *ca, X509 *x, int *revoked, sceplab_error *err);
 /* Whether a one-time challenge (sceplab_issue_params.once) gave a certificate already: 1 with
  * *serial (malloc'd hex) when given, 0 when not, -1 with err. */
 int sceplab_ca_once_used(sceplab_ca *ca, const char *once, char **serial, sceplab_error *err);
+
+/* A test knob (serve --ca-latency): each write transaction of the store waits ms milliseconds
+ * between its writes and its commit, the window a crash test kills the server in. */
+void sceplab_ca_set_commit_delay(sceplab_ca *ca, unsigned ms);
 
 /* Requests and certificates, as documents: [{transaction_id, state, subject, serial?, ...}]. */
 sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err);

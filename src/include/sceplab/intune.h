@@ -1,4 +1,5 @@
-/* sceplab: the Intune side of SCEP, emulated over the embedded CA (ca.h). Intune hands each
+/* sceplab: the Intune side of SCEP, emulated with the embedded CA's keys (ca.h gives them:
+ * sceplab_ca_intune_keys). Intune hands each
  * device a CertEnrollToken as its challenge: base64 of
  *   <CertEnrollToken><Data><CertEnrollChallenge>B64</CertEnrollChallenge>
  *   <SignerThumbprint>SHA1</SignerThumbprint></Data><Signature>HEX</Signature>
@@ -15,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sceplab/ca.h"
+#include <openssl/x509.h>
+
 #include "sceplab/error.h"
 #include "sceplab/value.h"
 
@@ -38,9 +40,20 @@ typedef struct sceplab_intune_claims {
   int minutes;                  /* how long the challenge is valid; 0: 60 */
 } sceplab_intune_claims;
 
-/* A token for claims, signed with the CA's INTUNE_SIGN pair and encrypted to its RA_ENCRYPT
- * certificate: base64 text, malloc'd. */
-char *sceplab_intune_token(sceplab_ca *ca, const sceplab_intune_claims *c, sceplab_error *err);
+/* The keys a token involves: the Intune service's challenge-signing pair (registered with the
+ * connector) and NDES's encryption (CEP Encryption) pair the challenge is encrypted to. source
+ * names where they come from, for messages (the CA's state directory). */
+typedef struct sceplab_intune_keys {
+  X509 *sign_cert;              /* NULL: none registered */
+  EVP_PKEY *sign_key;           /* needed to make tokens only */
+  X509 *enc_cert;
+  EVP_PKEY *enc_key;            /* needed to verify tokens only */
+  const char *source;
+} sceplab_intune_keys;
+
+/* A token for claims, signed with the signing pair and encrypted to the encryption certificate:
+ * base64 text, malloc'd. */
+char *sceplab_intune_token(const sceplab_intune_keys *k, const sceplab_intune_claims *c, sceplab_error *err);
 
 /* Why a token failed phases 1-2: the phase and the validation service's reason code. */
 typedef struct sceplab_intune_failure {
@@ -54,8 +67,8 @@ typedef struct sceplab_intune_failure {
  * claims as a document {device_id, user_id, subject, san = [{type, value}], key_bits,
  * key_usage = [..], ekus = [..], request_id, issued_at, expires_at, signer_thumbprint}; or
  * NULL with *f and err saying why. */
-sceplab_val *sceplab_intune_verify(sceplab_ca *ca, const char *token, size_t n, int64_t now, sceplab_intune_failure *f,
-                                   sceplab_error *err);
+sceplab_val *sceplab_intune_verify(const sceplab_intune_keys *k, const char *token, size_t n, int64_t now,
+                                   sceplab_intune_failure *f, sceplab_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
-/* sceplab: the SCEP protocol (RFC 8894) for the client side: keys, CSRs, pkiMessages and the
- * strict verification of replies. Transport is in http.h. */
+/* sceplab: the SCEP protocol (RFC 8894): CSRs, pkiMessages and the strict verification of replies
+ * on the client side, requests and CertReps on the server side. Keys, names, certificates and
+ * SCEP's numbers are in pki.h (included); transport is in http.h. */
 #ifndef SCEPLAB_SCEP_H
 #define SCEPLAB_SCEP_H
 
@@ -9,46 +10,14 @@
 #include <openssl/x509.h>
 
 #include "sceplab/error.h"
+#include "sceplab/pki.h"
 #include "sceplab/value.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-enum {
-  SCEPLAB_MSG_CERTREP = 3,
-  SCEPLAB_MSG_RENEWALREQ = 17,
-  SCEPLAB_MSG_PKCSREQ = 19,
-  SCEPLAB_MSG_CERTPOLL = 20,
-  SCEPLAB_MSG_GETCERT = 21,
-  SCEPLAB_MSG_GETCRL = 22
-};
-enum { SCEPLAB_STATUS_SUCCESS = 0, SCEPLAB_STATUS_FAILURE = 2, SCEPLAB_STATUS_PENDING = 3 };
-enum {
-  SCEPLAB_FAIL_BADALG = 0, SCEPLAB_FAIL_BADMESSAGECHECK = 1, SCEPLAB_FAIL_BADREQUEST = 2, SCEPLAB_FAIL_BADTIME = 3,
-  SCEPLAB_FAIL_BADCERTID = 4
-};
-
-/* The names of SCEP's numbers, in one table (scepnames.c): messageType ("PKCSReq"), pkiStatus
- * ("PENDING"), failInfo ("badCertId"). name: NULL when unknown; code: -1 when unknown; name_at
- * walks a table (NULL past its end). */
-typedef enum { SCEPLAB_NAMES_MESSAGE_TYPE, SCEPLAB_NAMES_PKI_STATUS, SCEPLAB_NAMES_FAIL_INFO } sceplab_scep_names;
-const char *sceplab_scep_name(sceplab_scep_names kind, int code);
-int sceplab_scep_code(sceplab_scep_names kind, const char *name);
-const char *sceplab_scep_name_at(sceplab_scep_names kind, size_t i, int *code);
-
 #define SCEPLAB_NONCE_LEN 16
-
-/* Keys: "rsa:1024", "rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384". */
-EVP_PKEY *sceplab_key_generate(const char *spec, sceplab_error *err);
-/* PKCS#8 or traditional PEM, or DER; never prompts (an encrypted key needs pass). */
-EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err);
-/* PKCS#8 PEM of the private key, or the public key when public_only; malloc'd. */
-char *sceplab_key_pem(EVP_PKEY *key, int public_only, size_t *len);
-
-/* Distinguished names as profiles write them ("CN=a,O=b"): RFC 4514 escapes (\, \+ \XX), quoted
- * values ("a, b"), '+' for multi-valued RDNs; encoded in the order written, as Windows does. */
-X509_NAME *sceplab_dn_parse(const char *dn, sceplab_error *err);
 
 typedef struct sceplab_san {
   const char *type;   /* email, dns, uri, upn, ip */
@@ -171,13 +140,6 @@ unsigned char *sceplab_scep_reply(const sceplab_scep_request *rq, int pki_status
 /* A certificates-only PKCS#7 of certs (and a CRL, DER, or NULL); malloc'd DER. */
 unsigned char *sceplab_degenerate(X509 *const *certs, size_t ncerts, const unsigned char *crl_der, size_t crl_len,
                                   size_t *len, sceplab_error *err);
-
-/* Certificates from PEM/DER text (first one), and back to PEM. */
-X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
-/* 1 when the certificate (PEM or DER, the first of several) carries key's public key, 0 when it
- * carries another, -1 with err when it cannot be read. */
-int sceplab_key_matches_cert(EVP_PKEY *key, const unsigned char *cert, size_t n, sceplab_error *err);
-char *sceplab_cert_pem(X509 *x);
 
 #ifdef __cplusplus
 }

@@ -92,6 +92,7 @@ typedef struct sceplab_fault_info {
   unsigned bit;
   const char *finding;          /* the finding id a diagnosis names for it, or NULL */
   const char *doc;              /* one line */
+  const char *stage;            /* where it plays: "start-up", "request", "verify-request", "ca-submit", "reply" */
 } sceplab_fault_info;
 
 /* Every fault, in a fixed order; *n is set to their number. */
@@ -118,10 +119,12 @@ typedef struct sceplab_serve_params {
   int admin_get_compat;         /* a GET of the admin page makes a password, as NDES's does (default: a
                                  * GET shows a form whose POST, with its token, makes one) */
   int password_max;             /* NDES's password cache: at most this many outstanding (default 5) */
-  int ca_latency_ms;            /* a slow CA: each issuance takes this long (inside its transaction) */
+  int ca_latency_ms;            /* a test knob: each write transaction of the CA's store waits this long
+                                 * before it commits (a crash test kills the server in that window) */
   unsigned faults;              /* SCEPLAB_FAULT_* bits */
   const char *clock_file;       /* a virtual clock: the file holds seconds to add to real time (a
-                                 * replay advances it); read at each request. NULL: real time */
+                                 * replay advances it); read at start and when it is written (inotify),
+                                 * for the server, the CA and the policy's clock. NULL: real time */
   size_t max_body;              /* largest request accepted (default 64 KiB; a 2 KB key's request is ~3 KB) */
   /* Limits against a hostile network (docs/security.md); 0 for each default. */
   unsigned max_connections;     /* open at once (default: what RLIMIT_NOFILE holds after a reserve, at most 1024) */

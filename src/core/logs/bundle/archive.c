@@ -1,5 +1,5 @@
 /* Zip bundles, read in place through libarchive.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log bundle (src/core/logs/bundle/): see logs_int.h and bundle.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "logs_int.h"
+#include "logs/bundle/bundle.h"
 
 typedef struct member_cookie { struct archive *a; } member_cookie;
 

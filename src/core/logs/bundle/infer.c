@@ -9,14 +9,14 @@
  * lacking a date or a zone is read first in a second reader: the date and the offset under which
  * the most of its device records meet that evidence, clear of what chance gives any other, are
  * the log's.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log bundle (src/core/logs/bundle/): see logs_int.h and bundle.h. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/bundle/bundle.h"
 
 #define REQS_MAX (1u << 20)     /* proven requests kept (16 MB): past it, a busy server proves nothing */
 #define IDS_MAX (1u << 18)      /* proven ids kept */
@@ -86,23 +86,6 @@ static int plat_named(sceplab_str s)
   return PL_ANY;
 }
 
-/* A time the record's own text gives whole: date and offset written, or UTC by the format. */
-static int proven(const sceplab_record *r)
-{
-  return r->time_us != SCEPLAB_TIME_UNKNOWN && !r->time_inferred && r->date_source == logs_tsrc_name(LOGS_TS_RECORD) &&
-         (r->offset_source == logs_tsrc_name(LOGS_TS_RECORD) || r->offset_source == logs_tsrc_name(LOGS_TS_FORMAT));
-}
-
-int logs_evidence_wants_fields(const sceplab_record *r)
-{
-  if(!proven(r))
-    return 1; /* a log being placed: its own ids are what it is matched by */
-  /* a dated record's ids are worth extracting only when its text names one (cheap tests first) */
-  return r->message.n &&
-         (sceplab_memcasestr(r->message.p, r->message.n, "LogicalName") ||
-          sceplab_memcasestr(r->message.p, r->message.n, "Transaction"));
-}
-
 static uint64_t hash_id(const char *s)
 {
   uint64_t h = 1469598103934665603ULL;
@@ -154,7 +137,7 @@ void logs_evidence_add(logs_evidence *ev, const sceplab_record *r, const char *i
 {
   int op, plat;
   uint16_t in;
-  if(!proven(r))
+  if(!logs_time_proven(r))
     return;
   op = op_of(r->scep_operation);
   plat = plat_named(r->platform);

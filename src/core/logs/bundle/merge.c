@@ -1,6 +1,6 @@
 /* The merged timeline: every log under the paths given (files, directories walked, zip and cab
  * bundles read in one pass, the archives inside them too) as one stream in UTC order.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit.
+ * Part of the log bundle (src/core/logs/bundle/): see logs_int.h and bundle.h.
  *
  * Memory and file descriptors stay bounded whatever the bundle holds:
  *  - a large input is streamed: one reader, one record held at a time;
@@ -29,7 +29,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "logs_int.h"
+#include "logs/bundle/bundle.h"
 
 #define SMALL_INPUT (1u << 20)
 #define BUFFER_CAP (256u << 20)

@@ -1,5 +1,5 @@
 /* Extraction shared by formats: HRESULTs, ids, jscep request lines, tokens.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's core (src/core/logs/core/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/core/logs_int.h"
+#include "sceplab/decode.h"
 
 static const struct { uint32_t code; const char *name; } hresults[] = {
   {0x800B0109, "CERT_E_UNTRUSTEDROOT"}, {0x800B010A, "CERT_E_CHAINING"}, {0x800B0101, "CERT_E_EXPIRED"},

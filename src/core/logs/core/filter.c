@@ -1,5 +1,5 @@
 /* The filter, evaluated in C before a record reaches Lua: cheap fields first, the message last.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's core (src/core/logs/core/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/core/logs_int.h"
 
 /* Many needles (diagnose passes every playbook's substrings, ~100) made one memchr scan per needle
  * per record the main cost. Instead: one pass over the message, and at each byte only the needles

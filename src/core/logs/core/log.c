@@ -1,5 +1,5 @@
-/* Opening, detection, iteration: the public sceplab_log_* functions.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+/* Opening, detection (through the format table, formats/formats.c), iteration: the public
+ * sceplab_log_* functions. Part of the log reader's core (src/core/logs/core/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,29 +9,18 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <libevtx.h>
+#include "logs/core/logs_int.h"
 
-#include "logs_int.h"
-
-/* Every format, in detection order: the first whose rule the text meets is the format. Specific
- * signatures come first (directives, XML roots, export headers), line shapes after. .evtx is found
- * by its binary signature before any of them. */
-static const logs_format *const formats[] = {
-  &logs_fmt_jsonl, &logs_fmt_iis, &logs_fmt_msi, &logs_fmt_registry, &logs_fmt_crs, &logs_fmt_svclog,
-  /* a pasted event block may carry its event XML: the block is the record */
-  &logs_fmt_eventblock, &logs_fmt_eventxml, &logs_fmt_eventtext, &logs_fmt_eventcsv, &logs_fmt_android, &logs_fmt_ios, &logs_fmt_syslog,
-  &logs_fmt_cmtrace, &logs_fmt_evtx,
-};
-#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+#define NFORMATS logs_nformats
 
 const char *sceplab_log_format_name(size_t i)
 {
-  return i < NFORMATS ? formats[i]->name : NULL;
+  return i < NFORMATS ? logs_formats[i]->name : NULL;
 }
 
 int sceplab_log_format_forceable(size_t i)
 {
-  return i < NFORMATS && (formats[i]->flags & LOGS_FORCEABLE) != 0;
+  return i < NFORMATS && (logs_formats[i]->flags & LOGS_FORCEABLE) != 0;
 }
 
 /* "iis, cmtrace, ..." of the formats --format may name, for messages. */
@@ -40,27 +29,26 @@ static void forceable_list(char *out, size_t outlen)
   size_t i, o = 0;
   out[0] = '\0';
   for(i = 0; i < NFORMATS; i++)
-    if(formats[i]->flags & LOGS_FORCEABLE)
-      o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? ", " : "", formats[i]->name);
+    if(logs_formats[i]->flags & LOGS_FORCEABLE)
+      o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? ", " : "", logs_formats[i]->name);
 }
 
-static int is_evtx(const sceplab_log *lg)
+/* A binary format whose signature the input's first bytes carry, and why; NULL when none. */
+static const logs_format *binary_format(const sceplab_log *lg, const char **why)
 {
-  return lg->end >= 8 && memcmp(lg->buf, "ElfFile", 8) == 0;
-}
-
-const char *sceplab_level_name(sceplab_level l)
-{
-  static const char *const names[] = {"unknown", "verbose", "info", "warning", "error", "critical"};
-  return (unsigned)l < 6 ? names[l] : "unknown";
+  size_t i;
+  for(i = 0; i < NFORMATS; i++)
+    if((logs_formats[i]->flags & LOGS_BINARY) && (*why = logs_formats[i]->detect(lg->buf ? lg->buf : "", lg->end)) != NULL)
+      return logs_formats[i];
+  return NULL;
 }
 
 const logs_format *logs_detect(const char *p, size_t n, const char **why)
 {
   size_t i;
   for(i = 0; i < NFORMATS; i++)
-    if(formats[i]->detect && (*why = formats[i]->detect(p, n)) != NULL)
-      return formats[i];
+    if(logs_formats[i]->detect && !(logs_formats[i]->flags & LOGS_BINARY) && (*why = logs_formats[i]->detect(p, n)) != NULL)
+      return logs_formats[i];
   return NULL;
 }
 
@@ -106,7 +94,7 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
   if(opts && opts->format) {
     size_t i;
     for(i = 0; i < NFORMATS; i++)
-      if((formats[i]->flags & LOGS_FORCEABLE) && strcmp(opts->format, formats[i]->name) == 0)
+      if((logs_formats[i]->flags & LOGS_FORCEABLE) && strcmp(opts->format, logs_formats[i]->name) == 0)
         break;
     if(i == NFORMATS) {
       char list[256];
@@ -115,13 +103,11 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
       sceplab_log_close(lg);
       return NULL;
     }
-    lg->ft = formats[i];
+    lg->ft = logs_formats[i];
     lg->why = "as asked (--format)";
   }
-  else if(is_evtx(lg)) {
-    lg->ft = &logs_fmt_evtx;
-    lg->why = "binary Windows event log (ElfFile signature), read with libevtx";
-    if(logs_evtx_open(lg, path, err) != 0) {
+  else if((lg->ft = binary_format(lg, &lg->why)) != NULL) {
+    if(lg->ft->open(lg, path, err) != 0) {
       sceplab_log_close(lg);
       return NULL;
     }
@@ -156,7 +142,9 @@ sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_l
   if(!lg->why)
     lg->why = why;
   lg->fmt = lg->ft->id;
-  if(lg->ft != &logs_fmt_evtx && logs_repair_utf8(lg, err) != 0) {
+  lg->formats = logs_formats;
+  lg->nformats = NFORMATS;
+  if(!(lg->ft->flags & LOGS_BINARY) && logs_repair_utf8(lg, err) != 0) {
     sceplab_log_close(lg);
     return NULL;
   }
@@ -424,29 +412,6 @@ int sceplab_log_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
   }
 }
 
-void sceplab_log_close(sceplab_log *lg)
-{
-  int i;
-  if(!lg)
-    return;
-  if(lg->f)
-    fclose(lg->f);
-  for(i = 0; i < lg->nfields; i++)
-    free(lg->fields[i]);
-  free(lg->path);
-  free(lg->buf);
-  free(lg->msg);
-  free(lg->held);
-  free(lg->pending);
-  free(lg->xml);
-  if(lg->evtx) {
-    libevtx_file_close(lg->evtx, NULL);
-    libevtx_file_free(&lg->evtx, NULL);
-  }
-  logs_clock_free(&lg->clock);
-  free(lg);
-}
-
 const char *sceplab_log_format(const sceplab_log *lg) { return lg->ft->name; }
 const char *sceplab_log_path(const sceplab_log *lg) { return lg->path; }
 const char *sceplab_log_why(const sceplab_log *lg) { return lg->why; }
@@ -469,8 +434,8 @@ int sceplab_log_explain(const char *path, char *out, size_t outlen, sceplab_erro
   const char *why;
   if(!lg)
     return err ? (int)err->code : SCEPLAB_E_INPUT;
-  if(is_evtx(lg)) {
-    snprintf(out, outlen, "evtx: binary Windows event log (ElfFile signature), read with libevtx");
+  if((ft = binary_format(lg, &why)) != NULL) {
+    snprintf(out, outlen, "%s: %s", ft->name, why);
     sceplab_log_close(lg);
     return 0;
   }

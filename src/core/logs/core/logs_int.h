@@ -1,22 +1,22 @@
 /* The log reader's private header: the reader state every part shares, and the parts.
  *
  * src/core/logs/ is one reader cut into pieces, as curl's lib/vtls is one TLS layer with a file
- * per backend:
- *   reader.c   the streaming reader: BOM and UTF-16 decoding, CRLF, bounded lines, scratch space
- *   time.c     dates and zones for every reader (logtime.h): civil dates, offsets, day/month order,
- *              each file's clock (the date of date-less formats, the assumed zone)
- *   zone.c     IANA zones from tzdata (TZif files and their POSIX rule), never through setenv("TZ")
- *   infer.c    a bundle's date-less and zone-less logs placed by the records of its dated logs
- *   extract.c  fields any message may carry: HRESULTs, request, transaction and device ids
- *   winmsg.c   Windows' system messages and the HRESULT each stands for
- *   filter.c   the C filter (cheap fields first, the message search last)
- *   archive.c  zip and cab bundles, read in place
- *   log.c      the format table (detection order, names, parsers), open, next, close, explain
- *   fmt_*.c    one file per format: its detection rule and its parser
+ * per backend. Three layers, each calling only the ones before it:
+ *   core/      the reader: reader.c (streaming: BOM and UTF-16 decoding, CRLF, bounded lines,
+ *              scratch space, close), dates.c and time.c (logtime.h: dates as written, each file's
+ *              clock), zone.c (IANA zones), extract.c (fields any message may carry), winmsg.c
+ *              (Windows' system messages), records.c (level names, what the evidence wants),
+ *              xmlrec.c (XML event records), filter.c (the C filter), log.c (open, detection through
+ *              the format table, next, explain), write.c (records written out)
+ *   formats/   one file per format: its detection rule, its parser, its table entry; formats.c is
+ *              the table in detection order. The core reaches a format through the table only, and
+ *              a format calls the core only.
+ *   bundle/    bundles: archive.c (zip and cab, read in place), infer.c (date-less and zone-less logs
+ *              placed by the dated ones), inputs.c and merge.c (the merged timeline)
  * A record's strings are views into the reader's buffers, valid until the next record, so a record
  * the filter rejects costs no copy.
  *
- * Library headers (<libxml/parser.h>, <archive.h>) go before this one: internal.h's optlib.h turns
+ * Library headers (<libxml/parser.h>, <archive.h>, <libevtx.h>) go before this one: optlib.h turns
  * their calls into calls through pointers opened on first use. */
 #ifndef SCEPLAB_LOGS_INT_H
 #define SCEPLAB_LOGS_INT_H
@@ -24,11 +24,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <libevtx.h>
-
-#include "../internal.h"
+#include "base/base_int.h"
+#include "base/optlib.h"
+#include "logs/core/logtime.h"
 #include "sceplab/logs.h"
-#include "logtime.h"
 
 #define CHUNK (256u * 1024u)
 #define MAX_LINE (1u << 20)      /* a longer line is cut and counted as skipped */
@@ -99,8 +98,9 @@ struct sceplab_log {
   size_t arena_used;
   int64_t mtime_us;               /* the file's modification time (CRS files have no other) */
   int done;                       /* single-record formats: already returned */
-  libevtx_file_t *evtx;           /* binary .evtx: libevtx reads the chunks */
-  int evtx_count, evtx_index;
+  void *fstate;                   /* a format's own state (binary .evtx: libevtx's file), freed by its close */
+  const logs_format *const *formats; /* the format table, for a parser that names formats (JSONL) */
+  size_t nformats;
   char *xml;                      /* one record's XML */
   size_t xmlcap;
   char ua[1024];                  /* IIS: the decoded user agent, kept while the raw one repeats */
@@ -122,10 +122,12 @@ struct sceplab_log {
 
 
 /* ---- the format table ----
- * One entry per format, in fmt_<name>.c, listed in log.c in detection order. detect looks at the
- * first chunk of the (decoded) text and answers why it is this format, or NULL. A line format
- * parses one line at a time (line); a record format reads what it needs itself (record). render
- * builds the message of a record only once it passed the cheap filters (IIS renders its fields). */
+ * One entry per format, in formats/fmt_<name>.c, listed in formats/formats.c in detection order.
+ * detect looks at the first chunk of the (decoded) text and answers why it is this format, or
+ * NULL; a binary format's (LOGS_BINARY) looks at the bytes as read, before any text rule, and its
+ * open takes the input over. A line format parses one line at a time (line); a record format
+ * reads what it needs itself (record). render builds the message of a record only once it passed
+ * the cheap filters (IIS renders its fields). close frees what the format kept (fstate). */
 #define LOGS_XML2 1u        /* records are XML: libxml2 is needed, and said at open */
 #define LOGS_FORCEABLE 2u   /* --format may name it (evtx is a binary container, found by signature) */
 #define LOGS_EXTRACTED 4u   /* the parser extracted the message fields itself (no logs_extract pass) */
@@ -133,6 +135,7 @@ struct sceplab_log {
 #define LOGS_DATELESS 16u   /* times of day only (iOS Console copies, MSI lines): the file's date is used */
 #define LOGS_YEARLESS 32u   /* month and day, no year (syslog) */
 #define LOGS_ZONELESS 64u   /* local times without a zone (Android, Event Viewer exports, syslog, MSI) */
+#define LOGS_BINARY 128u    /* a binary container found by its signature (.evtx): no text decoding */
 
 struct logs_format {
   format id;
@@ -149,18 +152,20 @@ struct logs_format {
   /* called once before the first record, the file's first chunk read: what the whole file decides
    * (the day/month order of its dates, the zone its pasted event XML shows) */
   void (*prepare)(sceplab_log *lg);
+  int (*open)(sceplab_log *lg, const char *path, sceplab_error *err); /* LOGS_BINARY: reads the input itself */
+  void (*close)(sceplab_log *lg);
 };
 
-extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_fmt_eventxml, logs_fmt_android,
-  logs_fmt_ios, logs_fmt_syslog, logs_fmt_eventtext, logs_fmt_eventcsv, logs_fmt_evtx, logs_fmt_crs, logs_fmt_msi,
-  logs_fmt_registry, logs_fmt_jsonl, logs_fmt_eventblock;
+/* formats/formats.c: every format, in detection order. */
+extern const logs_format *const logs_formats[];
+extern const size_t logs_nformats;
 
 /* ---- shared by the parts ---- */
 
 #define MAX_OFFSET_MIN (18 * 60) /* zones stay within 18 hours of UTC */
 #define MAX_FRAGMENT (4u << 20)  /* an XML record larger than this is skipped */
 
-/* reader.c */
+/* reader.c (and sceplab_log_close) */
 void logs_skip(sceplab_log *lg, uint64_t line, const char *why);
 int logs_refill(sceplab_log *lg, sceplab_error *err);
 int logs_next_line(sceplab_log *lg, const char **p, size_t *n, sceplab_error *err);
@@ -177,7 +182,6 @@ int logs_tmpfd(const char *what, sceplab_error *err); /* an unlinked file in $TM
 int logs_iso_time(const char *t, sceplab_record *r);
 /* At open: the file's time (mtime, seconds; -1 none) and the options (--date, --assume-offset). */
 int logs_clock_init(sceplab_log *lg, const sceplab_log_opts *opts, int64_t mtime, sceplab_error *err);
-void logs_clock_free(logs_clock *c);
 /* Before the first record: a date written before it, then the format's own prepare. */
 void logs_clock_prepare(sceplab_log *lg);
 /* Reads ahead until max bytes of text are buffered (or the end): 1 at the end, 0 not, -1 an error. */
@@ -197,20 +201,13 @@ void logs_time_sources(sceplab_record *r, logs_tsrc date, logs_tsrc offset);
 /* Counts the record's sources for the file's summary (sceplab_log_times). */
 void logs_clock_count(sceplab_log *lg, sceplab_record *r);
 
-/* infer.c: the bundle's evidence of times, and what it proves of a log without them */
-typedef struct logs_evidence logs_evidence;
-logs_evidence *logs_evidence_new(void);
-void logs_evidence_free(logs_evidence *ev);
-/* Whether the record's ids are worth extracting for the evidence (cheap: before the filter). */
+/* zone.c: frees what a reader's clock holds (its zone) */
+void logs_clock_free(logs_clock *c);
+
+/* records.c: whether a record's time was proven by what it says, and whether its ids are worth
+ * extracting for a bundle's evidence of times (cheap: before the filter) */
+int logs_time_proven(const sceplab_record *r);
 int logs_evidence_wants_fields(const sceplab_record *r);
-/* A record seen (before the filter) in the input named input: kept when its time is proven. */
-void logs_evidence_add(logs_evidence *ev, const sceplab_record *r, const char *input);
-/* Whether lg (opened, nothing read) has date-less or zone-less records that nothing proves; its
- * text is then read ahead whole (up to a bound) so that logs_infer can read it first. */
-int logs_wants_bundle_time(sceplab_log *lg, sceplab_error *err);
-/* Reads lg's text in a second reader, matches its device records with the evidence and, when the
- * evidence proves it, sets lg's date and/or offset (source "correlated"). 1 set, 0 not. */
-int logs_infer(logs_evidence *ev, sceplab_log *lg);
 
 /* extract.c */
 extern const char *const logs_month_names;
@@ -224,12 +221,6 @@ void logs_event_step(sceplab_record *r);
 void logs_jscep_fields(sceplab_record *r);
 size_t logs_clean_rtf(sceplab_log *lg, const char *p, size_t n);
 
-/* archive.c: zip and cab archives (libarchive) */
-struct archive;
-struct archive_entry;
-int logs_archive_magic(const unsigned char *p, size_t n);      /* 1 zip, 2 cab, 0 neither */
-struct archive *logs_archive_new(int kind, sceplab_error *err); /* a reader for that kind */
-void logs_member_name(char *out, size_t outlen, const char *outer, struct archive_entry *e); /* "outer!member", UTF-8 */
 
 /* winmsg.c: the HRESULT a Windows system message stands for (its text alone), or 0 */
 uint32_t logs_hresult_of_text(const char *m, size_t n);
@@ -246,8 +237,8 @@ const logs_format *logs_detect(const char *p, size_t n, const char **why);
 sceplab_log *logs_finish_open(sceplab_log *lg, const char *path, const sceplab_log_filter *filter,
                               const sceplab_log_opts *opts, int64_t mtime, const char **binary, sceplab_error *err);
 
-/* shared by the two XML formats and .evtx */
+/* xmlrec.c: one XML event record (event XML, an E2ETraceEvent, an .evtx record's XML) onto r:
+ * 1, or 0 when it is none (skipped, said) */
 int logs_parse_fragment(sceplab_log *lg, const char *frag, size_t n, sceplab_record *r);
-int logs_evtx_open(sceplab_log *lg, const char *path, sceplab_error *err);
 
 #endif

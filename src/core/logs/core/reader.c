@@ -1,5 +1,5 @@
 /* Reading: the streaming reader (BOM, UTF-16, CRLF, bounded lines) and per-record scratch space.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's core (src/core/logs/core/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "logs_int.h"
+#include "logs/core/logs_int.h"
 
 void logs_skip(sceplab_log *lg, uint64_t line, const char *why)
 {
@@ -395,4 +395,25 @@ sceplab_log *logs_open_stream(FILE *f, const char *path, sceplab_error *err)
     return NULL;
   }
   return lg;
+}
+
+void sceplab_log_close(sceplab_log *lg)
+{
+  int i;
+  if(!lg)
+    return;
+  if(lg->f)
+    fclose(lg->f);
+  for(i = 0; i < lg->nfields; i++)
+    free(lg->fields[i]);
+  free(lg->path);
+  free(lg->buf);
+  free(lg->msg);
+  free(lg->held);
+  free(lg->pending);
+  free(lg->xml);
+  if(lg->ft && lg->ft->close)
+    lg->ft->close(lg);
+  logs_clock_free(&lg->clock);
+  free(lg);
 }

@@ -1,5 +1,5 @@
 /* Windows' system messages and the HRESULT each stands for.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit.
+ * Part of the log reader's core (src/core/logs/core/): see logs_int.h.
  *
  * Windows often writes an error as its message text alone: the MDM client's "SCEP: Certificate
  * enroll failed. Result: (The hash value is not correct.)", a CryptographicException in the
@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "logs_int.h"
+#include "logs/core/logs_int.h"
 
 static const struct winmsg { uint32_t code; const char *text; } messages[] = {
   /* certificates and trust (winerror.h; MS-ERREF's wording where it differs) */

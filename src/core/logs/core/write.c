@@ -2,13 +2,13 @@
  * line of timeline, and Elastic Common Schema JSON (timeline --format ecs) for the engines big teams
  * run (Elasticsearch, OpenSearch, Splunk). A record never becomes a Lua table on this path, so a
  * 2 GB IIS log exports at the parser's speed, not at the speed of building tables.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's core (src/core/logs/core/): see logs_int.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "logs_int.h"
+#include "logs/core/logs_int.h"
 
 /* ---- an output buffer, flushed to a FILE in large writes ---------------------------------------- */
 

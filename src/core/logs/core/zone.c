@@ -1,14 +1,14 @@
 /* IANA zones for the log reader: tzdata's TZif files (RFC 8536) and the POSIX TZ rule at their end,
  * read from $TZDIR or /usr/share/zoneinfo, so an assumed zone gives each record the offset of its
  * own moment, daylight saving time included, without setenv("TZ") and localtime.
- * Part of the log reader (src/core/logs/): see logtime.h for the date/time module's pieces. */
+ * Part of the log reader's core (src/core/logs/core/): see logtime.h and logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "logs_int.h"
+#include "logs/core/logs_int.h"
 
 /* Digits at p (at most max): their value, and how many in *k (0: none). */
 static int digits(const char *p, size_t n, int max, int *k)
@@ -385,4 +385,10 @@ int sceplab_log_zone_check(const char *name, sceplab_error *err)
   logs_zone *z = logs_zone_load(name, err);
   logs_zone_free(z);
   return z ? 0 : -1;
+}
+
+void logs_clock_free(logs_clock *c)
+{
+  logs_zone_free(c->zone);
+  c->zone = NULL;
 }

@@ -1,5 +1,5 @@
 /* CMTrace logs (NDESPlugin.log and the other Intune connector logs), both forms.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 /* Value of name="..." in the attribute text. */
 static sceplab_str attr_of(const char *a, size_t n, const char *name)

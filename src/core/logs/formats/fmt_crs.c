@@ -1,5 +1,5 @@
 /* CRS files of the Intune connector: one record per file, the folder is the status.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
+#include "sceplab/decode.h"
 
 static int logs_parse_crs(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {

@@ -19,14 +19,14 @@
  * pasted, gives the exact UTC time (TimeCreated SystemTime); the Date line is local time with no
  * zone. Web pages and tickets flatten a block onto one line ("Log Name: System Source: ... Event
  * ID: 5002 ... Description: ...", or from "Event ID:" on): read as well.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 static const char *const labels[] = {"Log Name:", "Source:", "Date:", "Event ID:", "Task Category:", "Level:",
                                      "Opcode:", "Keywords:", "User:", "Computer:", "Description:", NULL};

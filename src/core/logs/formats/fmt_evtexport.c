@@ -1,5 +1,5 @@
 /* Event Viewer "Save as" exports: text (tab) and CSV.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 /* Event Viewer "Save as" text (tab) and CSV (comma): Level, Date and Time, Source, Event ID, Task
  * Category, then the description, quoted (with "" inside) when it spans lines. */

@@ -1,5 +1,5 @@
-/* Binary .evtx files, read with libevtx; each record's XML goes through fmt_xml.c.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+/* Binary .evtx files, read with libevtx; each record's XML is parsed by the core (xmlrec.c).
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,13 @@
 
 #include <libevtx.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
+
+/* what the reader keeps for an .evtx file (lg->fstate) */
+typedef struct evtx_state {
+  libevtx_file_t *file;
+  int count, index;
+} evtx_state;
 
 /* libevtx's error text, as one line, into err: "<path>: <what>: <libevtx's reason>". */
 static int evtx_error(sceplab_error *err, libevtx_error_t *e, const char *what, const char *path)
@@ -54,11 +60,15 @@ failed:
   return sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: cannot spool the member: %s", lg->path, strerror(errno)), -1;
 }
 
-int logs_evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
+static int evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
 {
   libevtx_error_t *e = NULL;
   char proc[64];
   int fd = -1, opened;
+  evtx_state *st = calloc(1, sizeof(*st));
+  if(!st)
+    return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+  lg->fstate = st;
   lg->fmt = FMT_EVTX;
   if(lg->in_archive) {
     if((fd = member_fd(lg, err)) < 0)
@@ -75,19 +85,20 @@ int logs_evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
       close(fd);
     return -1;
   }
-  if(libevtx_file_initialize(&lg->evtx, &e) != 1) {
+  if(libevtx_file_initialize(&st->file, &e) != 1) {
     if(fd >= 0)
       close(fd);
     return evtx_error(err, e, "cannot read EVTX", lg->path);
   }
-  opened = libevtx_file_open(lg->evtx, path, LIBEVTX_OPEN_READ, &e) == 1;
+  opened = libevtx_file_open(st->file, path, LIBEVTX_OPEN_READ, &e) == 1;
   if(fd >= 0)
     close(fd); /* libevtx holds a descriptor of its own: the unlinked file lives as long as it does */
   if(!opened) {
-    libevtx_file_free(&lg->evtx, NULL);
+    libevtx_file_free(&st->file, NULL);
+    st->file = NULL;
     return evtx_error(err, e, "cannot open EVTX", lg->path);
   }
-  if(libevtx_file_get_number_of_records(lg->evtx, &lg->evtx_count, &e) != 1)
+  if(libevtx_file_get_number_of_records(st->file, &st->count, &e) != 1)
     return evtx_error(err, e, "cannot count EVTX records", lg->path);
   return 0;
 }
@@ -95,14 +106,15 @@ int logs_evtx_open(sceplab_log *lg, const char *path, sceplab_error *err)
 /* The next EVTX record: its XML, parsed as a Windows event. 1, 0 at end. */
 static int logs_evtx_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err)
 {
-  while(lg->evtx_index < lg->evtx_count) {
+  evtx_state *st = lg->fstate;
+  while(st && st->index < st->count) {
     libevtx_record_t *rec = NULL;
     libevtx_error_t *e = NULL;
     size_t size = 0;
-    int index = lg->evtx_index++, got;
+    int index = st->index++, got;
     char why[200];
     r->line = (uint64_t)index + 1;
-    if(libevtx_file_get_record_by_index(lg->evtx, index, &rec, &e) != 1 ||
+    if(libevtx_file_get_record_by_index(st->file, index, &rec, &e) != 1 ||
        libevtx_record_get_utf8_xml_string_size(rec, &size, &e) != 1 || size == 0 || size > MAX_FRAGMENT) {
       char msg[160] = "no XML";
       if(e) {
@@ -150,6 +162,24 @@ static int logs_evtx_next(sceplab_log *lg, sceplab_record *r, sceplab_error *err
   return 0;
 }
 
-/* found by its "ElfFile" signature before any text rule, in log.c */
-const logs_format logs_fmt_evtx = {.id = FMT_EVTX, .name = "evtx", .flags = LOGS_XML2,
-  .record = logs_evtx_next};
+static void evtx_close(sceplab_log *lg)
+{
+  evtx_state *st = lg->fstate;
+  if(!st)
+    return;
+  if(st->file) {
+    libevtx_file_close(st->file, NULL);
+    libevtx_file_free(&st->file, NULL);
+  }
+  free(st);
+  lg->fstate = NULL;
+}
+
+static const char *detect_evtx(const char *p, size_t n)
+{
+  return n >= 8 && memcmp(p, "ElfFile", 8) == 0 ? "binary Windows event log (ElfFile signature), read with libevtx" : NULL;
+}
+
+/* found by its "ElfFile" signature before any text rule */
+const logs_format logs_fmt_evtx = {.id = FMT_EVTX, .name = "evtx", .flags = LOGS_XML2 | LOGS_BINARY,
+  .detect = detect_evtx, .record = logs_evtx_next, .open = evtx_open, .close = evtx_close};

@@ -1,5 +1,5 @@
 /* IIS W3C extended logs (u_exYYMMDD.log): fields from the #Fields directive.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 static int field_index(const sceplab_log *lg, const char *name)
 {

@@ -1,5 +1,5 @@
 /* iOS: Console copies and the legacy syslog form.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 /* The processes of an iOS device that enroll and install certificates: their records are the
  * device's own evidence, whichever form the log was copied in. */

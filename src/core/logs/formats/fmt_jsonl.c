@@ -1,13 +1,13 @@
 /* sceplab's own JSONL (timeline --jsonl) read back: one flat JSON object per line, its fields
  * mapped back onto the record, so an exported timeline is diagnosed and filtered exactly as the
  * logs it came from (the same C filter), and names the file each record first came from.
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 /* Unescapes the JSON string whose body starts at s (after the quote), in place: returns its length
  * and sets *end after the closing quote, or returns -1 when it is not a valid string. */
@@ -71,13 +71,13 @@ static long json_string(char *s, const char *limit, char **end)
   return (long)(o - s);
 }
 
-static const char *static_source(const char *s, size_t n)
+/* A format's name as the table spells it (a static string), from the table the core gave lg. */
+static const char *static_source(const sceplab_log *lg, const char *s, size_t n)
 {
   size_t i;
-  const char *name;
-  for(i = 0; (name = sceplab_log_format_name(i)) != NULL; i++)
-    if(strlen(name) == n && memcmp(name, s, n) == 0)
-      return name;
+  for(i = 0; i < lg->nformats; i++)
+    if(strlen(lg->formats[i]->name) == n && memcmp(lg->formats[i]->name, s, n) == 0)
+      return lg->formats[i]->name;
   return "jsonl";
 }
 
@@ -98,7 +98,8 @@ static void set_array(char *dst, size_t size, const char *s, size_t n)
 }
 
 /* One field of the object onto the record. */
-static void field(sceplab_record *r, const char *k, size_t kn, char *s, size_t n, int is_string, int *has_time)
+static void field(const sceplab_log *lg, sceplab_record *r, const char *k, size_t kn, char *s, size_t n, int is_string,
+                  int *has_time)
 {
 #define KEY(name) (kn == sizeof(name) - 1 && memcmp(k, name, kn) == 0)
   sceplab_str v = {s, n};
@@ -109,7 +110,7 @@ static void field(sceplab_record *r, const char *k, size_t kn, char *s, size_t n
     *has_time = logs_iso_time(t, r) == 0;
   }
   else if(KEY("utc_offset")) r->utc_offset_min = (int)num;
-  else if(KEY("source")) r->source = static_source(s, n);
+  else if(KEY("source")) r->source = static_source(lg, s, n);
   else if(KEY("file")) r->origin = v;
   else if(KEY("line")) r->line = (uint64_t)num;
   else if(KEY("offset")) r->offset = (uint64_t)num;
@@ -200,7 +201,7 @@ static int parse_jsonl(sceplab_log *lg, const char *line, size_t len, sceplab_re
       if(vn == 0 || *v == '{' || *v == '[')
         goto bad; /* a record is flat */
     }
-    field(r, k, (size_t)kn, v, (size_t)vn, is_string, &has_time);
+    field(lg, r, k, (size_t)kn, v, (size_t)vn, is_string, &has_time);
     while(p < end && isspace((unsigned char)*p))
       p++;
     if(p < end && *p == ',') {

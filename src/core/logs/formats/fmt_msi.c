@@ -1,5 +1,5 @@
 /* Windows Installer logs (SetupMsi.log of the Intune connector).
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 /* The record's level and codes from its text: "Installation success or error status: 1603" and
  * "CustomAction X returned actual error code 1603" set win32_status (and ERROR_INSTALL_FAILURE);

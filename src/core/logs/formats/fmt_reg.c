@@ -1,5 +1,5 @@
 /* Registry exports (.reg).
- * Part of the log reader (src/core/logs/): see logs_int.h for how the pieces fit. */
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs_int.h"
+#include "logs/formats/formats.h"
 
 /* One record per value: component is the key, message "name=value"; no times, so the file's. */
 static int logs_parse_reg(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)

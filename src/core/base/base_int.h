@@ -1,0 +1,21 @@
+/* base/: what every layer above uses (errors, document trees, codecs, escaping, the optional
+ * libraries, the clock). This is its private header: helpers that are not public API. */
+#ifndef SCEPLAB_BASE_INT_H
+#define SCEPLAB_BASE_INT_H
+
+#include <stdint.h>
+
+#include "sceplab/codec.h"
+#include "sceplab/error.h"
+#include "sceplab/value.h"
+
+/* A decoder's last step: the tree, or NULL with "out of memory" when any part failed to allocate. */
+sceplab_val *sceplab_done(sceplab_val *v, sceplab_error *err);
+
+/* Parse a decimal integer field strictly; returns 0 on success. */
+int sceplab_parse_i64(const char *s, int64_t *out);
+
+/* A secret rendered for display: the value itself with show, else a redaction marker. */
+sceplab_val *sceplab_secret_val(const char *s, size_t n, int show);
+
+#endif

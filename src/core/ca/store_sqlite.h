@@ -1,0 +1,35 @@
+/* The SQLite store's private header: store_sqlite.c (the store's operations) and store_sqlite_db.c
+ * (the database underneath: statements, schema, migrations) share it. */
+#ifndef SCEPLAB_CA_STORE_SQLITE_H
+#define SCEPLAB_CA_STORE_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "base/optlib.h"
+#include "ca/store.h"
+
+typedef struct sq {
+  sceplab_store base;
+  sqlite3 *db;
+  char *dir;
+} sq;
+
+/* One row per request: a transaction ID may carry several (one key's renewal, a new subject, a
+ * corrected challenge), told apart by what sceplab_req_id holds. */
+#define REQUESTS_COLUMNS                                                                                   \
+  "id INTEGER PRIMARY KEY, transaction_id TEXT NOT NULL, message_type TEXT, key_id TEXT, csr_id TEXT,"    \
+  " signer_id TEXT, state TEXT NOT NULL, subject TEXT, csr BLOB, serial TEXT, why TEXT,"                  \
+  " created INTEGER NOT NULL, updated INTEGER NOT NULL"
+
+/* STORE_ERROR, with err naming the database, what was being done and SQLite's message. */
+int sq_fail(sq *s, sceplab_error *err, const char *what);
+int sq_exec_simple(sq *s, const char *sql);
+sqlite3_stmt *sq_prepare(sq *s, const char *sql);
+/* Steps to the first row: STORE_FOUND (the row is there to read), STORE_NOT_FOUND, STORE_ERROR. */
+int sq_first_row(sq *s, sqlite3_stmt *st, sceplab_error *err, const char *what);
+unsigned char *sq_blob_copy(sqlite3_stmt *st, int col, size_t *len);
+char *sq_text_copy(sqlite3_stmt *st, int col);
+/* the schema brought to this version, each migration once: 0, or -1. */
+int sq_migrate(sq *s, sceplab_error *err);
+
+#endif

@@ -1,0 +1,262 @@
+/* The SQLite database under the store (store_sqlite.c): the statements' helpers, and the schema
+ * with its migrations: a schema version in meta, and numbered steps
+ * that each run once, in order, under SQLite's write lock (BEGIN IMMEDIATE) with the version read
+ * again once the lock is held, so two processes opening an old database at once run each step
+ * once between them. The in-place conversions of earlier releases (hashed one-time passwords,
+ * requests with an identity) are steps 2 and 3. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "ca/ca_int.h"
+#include "ca/store_sqlite.h"
+
+/* ---- statements ----------------------------------------------------------------------------- */
+
+/* STORE_ERROR, with err naming the database, what was being done and SQLite's message. */
+int sq_fail(sq *s, sceplab_error *err, const char *what)
+{
+  sceplab_err_set(err, SCEPLAB_E_FAILED, "%s/ca.db: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
+  return STORE_ERROR;
+}
+
+int sq_exec_simple(sq *s, const char *sql)
+{
+  return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+sqlite3_stmt *sq_prepare(sq *s, const char *sql)
+{
+  sqlite3_stmt *st = NULL;
+  if(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  return st;
+}
+
+int sq_first_row(sq *s, sqlite3_stmt *st, sceplab_error *err, const char *what)
+{
+  int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+  if(rc == SQLITE_ROW)
+    return STORE_FOUND;
+  if(rc == SQLITE_DONE)
+    return STORE_NOT_FOUND;
+  return sq_fail(s, err, what);
+}
+
+unsigned char *sq_blob_copy(sqlite3_stmt *st, int col, size_t *len)
+{
+  const void *b = sqlite3_column_blob(st, col);
+  int n = sqlite3_column_bytes(st, col);
+  unsigned char *out = b && n > 0 ? malloc((size_t)n) : NULL;
+  if(out) {
+    memcpy(out, b, (size_t)n);
+    *len = (size_t)n;
+  }
+  return out;
+}
+
+char *sq_text_copy(sqlite3_stmt *st, int col)
+{
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+/* ---- migrations --------------------------------------------------------------------------- */
+
+/* The schema version in meta: 0 for a database from before it was kept (or a new one). */
+static int schema_version(sq *s, int *version, sceplab_error *err)
+{
+  sqlite3_stmt *st = sq_prepare(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+  int rc = sq_first_row(s, st, err, "reading the schema version");
+  *version = 0;
+  if(rc == STORE_FOUND && sqlite3_column_int(st, 0) > 0) {
+    sqlite3_finalize(st);
+    st = sq_prepare(s, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'");
+    rc = sq_first_row(s, st, err, "reading the schema version");
+    if(rc == STORE_FOUND)
+      *version = sqlite3_column_int(st, 0);
+  }
+  sqlite3_finalize(st);
+  return rc == STORE_ERROR ? -1 : 0;
+}
+
+/* 1: the tables (a database from before the version was kept has some of them already). */
+static int m1_tables(sq *s, int *checkpoint, sceplab_error *err)
+{
+  static const char tables[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS requests(" REQUESTS_COLUMNS ");"
+    "CREATE TABLE IF NOT EXISTS certificates(serial TEXT PRIMARY KEY, subject TEXT NOT NULL, not_before INTEGER,"
+    " not_after INTEGER, der BLOB NOT NULL, transaction_id TEXT, revoked_at INTEGER, reason INTEGER);"
+    "CREATE TABLE IF NOT EXISTS challenges(value TEXT PRIMARY KEY, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " used INTEGER);"
+    /* the current CRL (one row): GetCRL answers it until a revocation, a new issuing CA or half
+     * its validity calls for a new one */
+    "CREATE TABLE IF NOT EXISTS crl(id INTEGER PRIMARY KEY CHECK(id = 1), number INTEGER NOT NULL, der BLOB NOT NULL,"
+    " this_update INTEGER NOT NULL, next_update INTEGER NOT NULL, revoked INTEGER NOT NULL, issuer TEXT NOT NULL);";
+  (void)checkpoint;
+  return sq_exec_simple(s, tables) == 0 ? 0 : sq_fail(s, err, "creating the tables");
+}
+
+/* 2: one-time passwords from before they were hashed: each kept in clear is replaced by its
+ * digest; the WAL is then checkpointed and truncated so no clear copy stays there either (and
+ * secure_delete zeroes the old cells). */
+static int m2_hash_challenges(sq *s, int *checkpoint, sceplab_error *err)
+{
+  sqlite3_stmt *st = sq_prepare(s, "SELECT value FROM challenges WHERE value NOT LIKE '" CA_CHALLENGE_PREFIX "%'");
+  sqlite3_stmt *up = sq_prepare(s, "UPDATE challenges SET value = ?1 WHERE value = ?2");
+  int rc = -1, step;
+  char **clear = NULL;
+  size_t n = 0, cap = 0, i;
+  if(!st || !up)
+    goto out;
+  /* read first, then write: a table is not changed under a statement reading it */
+  while((step = sqlite3_step(st)) == SQLITE_ROW) {
+    if(n == cap) {
+      char **more = realloc(clear, (cap = cap ? 2 * cap : 16) * sizeof(*clear));
+      if(!more)
+        goto out;
+      clear = more;
+    }
+    if(!(clear[n] = sq_text_copy(st, 0)))
+      goto out;
+    n++;
+  }
+  if(step != SQLITE_DONE)
+    goto out;
+  for(i = 0; i < n; i++) {
+    char digest[CA_CHALLENGE_DIGEST_LEN];
+    ca_challenge_digest(clear[i], digest);
+    sqlite3_bind_text(up, 1, digest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(up, 2, clear[i], -1, SQLITE_TRANSIENT);
+    if(sqlite3_step(up) != SQLITE_DONE)
+      goto out;
+    sqlite3_reset(up);
+  }
+  *checkpoint = n > 0;
+  rc = 0;
+out:
+  if(rc != 0)
+    sq_fail(s, err, "hashing one-time passwords");
+  for(i = 0; i < n; i++) {
+    OPENSSL_cleanse(clear[i], strlen(clear[i]));
+    free(clear[i]);
+  }
+  free(clear);
+  sqlite3_finalize(st);
+  sqlite3_finalize(up);
+  return rc;
+}
+
+/* 3: requests with an identity of their own. A table from before (the transaction ID was its key)
+ * is rebuilt with its rows kept and their CSRs' digests filled in; then the index and the table of
+ * used Intune tokens. */
+static int m3_request_identity(sq *s, int *checkpoint, sceplab_error *err)
+{
+  sqlite3_stmt *st = sq_prepare(s, "SELECT count(*) FROM pragma_table_info('requests') WHERE name = 'csr_id'"), *up = NULL;
+  int rc = -1, present = -1, step;
+  (void)checkpoint;
+  if(sq_first_row(s, st, err, "reading the schema") == STORE_FOUND)
+    present = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if(present < 0)
+    return -1;
+  if(!present) {
+    if(sq_exec_simple(s, "CREATE TABLE requests_new(" REQUESTS_COLUMNS ");"
+                      "INSERT INTO requests_new(transaction_id, state, subject, csr, serial, why, created, updated)"
+                      " SELECT transaction_id, state, subject, csr, serial, why, created, updated FROM requests"
+                      " ORDER BY created, rowid;"
+                      "DROP TABLE requests; ALTER TABLE requests_new RENAME TO requests;") != 0 ||
+       !(st = sq_prepare(s, "SELECT id, csr FROM requests WHERE csr IS NOT NULL")) ||
+       !(up = sq_prepare(s, "UPDATE requests SET key_id = ?2, csr_id = ?3 WHERE id = ?1")))
+      goto out;
+    while((step = sqlite3_step(st)) == SQLITE_ROW) {
+      size_t n = 0;
+      unsigned char *csr = sq_blob_copy(st, 1, &n);
+      char key[65], cid[65];
+      /* a CSR that does not parse keeps no identity: it matches no resend */
+      if(csr && ca_csr_ids(csr, n, key, cid) == 0) {
+        sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+        sqlite3_bind_text(up, 2, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(up, 3, cid, -1, SQLITE_TRANSIENT);
+        if(sqlite3_step(up) != SQLITE_DONE) {
+          free(csr);
+          goto out;
+        }
+        sqlite3_reset(up);
+      }
+      free(csr);
+    }
+    if(step != SQLITE_DONE)
+      goto out;
+  }
+  rc = sq_exec_simple(s, "CREATE INDEX IF NOT EXISTS requests_transaction ON requests(transaction_id);"
+                      "CREATE TABLE IF NOT EXISTS used_tokens(request_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL,"
+                      " serial TEXT NOT NULL, used INTEGER NOT NULL);");
+out:
+  if(rc != 0)
+    sq_fail(s, err, "migrating the requests");
+  sqlite3_finalize(st);
+  sqlite3_finalize(up);
+  return rc;
+}
+
+/* The migrations in order; a database at version N runs those above N, each once. */
+static const struct {
+  int version;
+  int (*run)(sq *s, int *checkpoint, sceplab_error *err);
+} migrations[] = {
+  {1, m1_tables},
+  {2, m2_hash_challenges},
+  {3, m3_request_identity},
+};
+#define SCHEMA_VERSION 3
+
+/* Each migration in its own write transaction, the version checked again once the lock is held:
+ * two processes opening an old database at once run each step once between them. */
+int sq_migrate(sq *s, sceplab_error *err)
+{
+  int version, i;
+  if(schema_version(s, &version, err) != 0)
+    return -1;
+  if(version > SCHEMA_VERSION)
+    return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s/ca.db: schema version %d, newer than this sceplab knows (%d): "
+                           "use a newer sceplab", s->dir, version, SCHEMA_VERSION), -1;
+  for(i = 0; i < (int)(sizeof(migrations) / sizeof(migrations[0])); i++) {
+    int checkpoint = 0, now;
+    char sql[96];
+    if(migrations[i].version <= version)
+      continue;
+    if(sq_exec_simple(s, "BEGIN IMMEDIATE") != 0)
+      return sq_fail(s, err, "migrating the schema");
+    if(schema_version(s, &now, err) != 0)
+      goto fail;
+    if(now < migrations[i].version) {
+      if(migrations[i].run(s, &checkpoint, err) != 0)
+        goto fail;
+      snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '%d')",
+               migrations[i].version);
+      if(sq_exec_simple(s, sql) != 0) {
+        sq_fail(s, err, "migrating the schema");
+        goto fail;
+      }
+    }
+    if(sq_exec_simple(s, "COMMIT") != 0) {
+      sq_fail(s, err, "migrating the schema");
+      goto fail;
+    }
+    if(checkpoint)
+      sq_exec_simple(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+    version = migrations[i].version;
+  }
+  return 0;
+fail:
+  sq_exec_simple(s, "ROLLBACK");
+  return -1;
+}
+

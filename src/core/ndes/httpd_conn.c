@@ -1,0 +1,574 @@
+/* One connection of the HTTP/1.1 server (httpd.h, httpd.c): the request line and headers, the
+ * body (Content-Length or chunked), the answer, keep-alive, each under its own deadline. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "ndes/httpd_int.h"
+#include "base/optlib.h"
+
+static void conn_input(conn *c);
+
+static void arm(conn *c, unsigned ms)
+{
+  struct timeval tv;
+  tv.tv_sec = (time_t)(ms / 1000);
+  tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+  event_add(c->timer, &tv);
+}
+
+static void http_date(char *out, size_t n)
+{
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Queues the answer and stops reading until it is written (on_write goes on from there). */
+static void respond(conn *c, sceplab_httpd_resp *r)
+{
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  char head[1024], date[64];
+  int n;
+  if(r->close || !c->keep_alive)
+    c->close_after = 1;
+  http_date(date, sizeof(date));
+  n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %zu\r\n", r->status,
+               sceplab_httpd_reason(r->status), date, r->type ? "Content-Type: " : "", r->type ? r->type : "",
+               r->type ? "\r\n" : "", r->len);
+  if(n > 0 && (size_t)n < sizeof(head)) {
+    if(c->close_after)
+      n += snprintf(head + n, sizeof(head) - (size_t)n, "Connection: close\r\n");
+    else
+      /* said, as IIS's own idle time: a client that waits less before reusing the connection
+       * (micromdm's scepclient re-POSTs 30 s after a PENDING) finds it open */
+      n += snprintf(head + n, sizeof(head) - (size_t)n, "%sKeep-Alive: timeout=%u\r\n",
+                    c->minor == 0 ? "Connection: keep-alive\r\n" : "", c->h->p.idle_ms / 1000);
+  }
+  if(n > 0 && (size_t)n < sizeof(head))
+    evbuffer_add(out, head, (size_t)n);
+  evbuffer_add(out, r->headers, strlen(r->headers));
+  evbuffer_add(out, "\r\n", 2);
+  if(r->body && c->m != SCEPLAB_HTTPD_HEAD)
+    evbuffer_add(out, r->body, r->len);
+  free(r->body);
+  r->body = NULL;
+  c->state = ST_WRITE;
+  bufferevent_disable(c->bev, EV_READ);
+  bufferevent_enable(c->bev, EV_WRITE);
+  arm(c, c->h->p.write_ms);
+}
+
+/* A request refused before the handler: the answer, then the connection is closed (what follows
+ * in the stream cannot be trusted to start a request). */
+static int refuse(conn *c, int status)
+{
+  sceplab_httpd_resp r;
+  char text[96];
+  memset(&r, 0, sizeof(r));
+  snprintf(text, sizeof(text), "%d %s\r\n", status, sceplab_httpd_reason(status));
+  r.status = status;
+  r.type = "text/plain";
+  r.body = (unsigned char *)strdup(text);
+  r.len = r.body ? strlen(text) : 0;
+  r.close = 1;
+  c->linger = 1;
+  respond(c, &r);
+  return -1;
+}
+
+static void request_reset(conn *c)
+{
+  size_t i;
+  for(i = 0; i < 2 * c->nhdr; i++)
+    free(c->hdr[i]);
+  free(c->hdr);
+  free(c->method);
+  free(c->target);
+  c->hdr = NULL;
+  c->nhdr = 0;
+  c->method = c->target = NULL;
+  c->have_line = 0;
+  c->head_len = c->scanned = 0;
+  c->body_kind = BODY_NONE;
+  c->want = 0;
+  c->expect_continue = 0;
+  if(c->body)
+    evbuffer_drain(c->body, evbuffer_get_length(c->body));
+}
+
+/* Takes one line off the input: 1 with *line (malloc'd, without its end), 0 when none is complete
+ * yet, -1 when more than max bytes came without one. */
+static int take_line(conn *c, struct evbuffer *in, size_t max, char **line, size_t *len)
+{
+  size_t avail = evbuffer_get_length(in), eol = 0;
+  struct evbuffer_ptr start, at;
+  *line = NULL;
+  if(c->scanned < avail && evbuffer_ptr_set(in, &start, c->scanned, EVBUFFER_PTR_SET) == 0)
+    at = evbuffer_search_eol(in, &start, &eol, EVBUFFER_EOL_CRLF);
+  else
+    at.pos = -1;
+  if(at.pos < 0) {
+    /* searched up to here; one byte back, in case it is the CR of a CRLF cut in two */
+    c->scanned = avail ? avail - 1 : 0;
+    return avail > max ? -1 : 0;
+  }
+  if((size_t)at.pos > max)
+    return -1;
+  *len = (size_t)at.pos;
+  if(!(*line = malloc(*len + 1)))
+    return -1;
+  evbuffer_remove(in, *line, *len);
+  (*line)[*len] = '\0';
+  evbuffer_drain(in, eol);
+  c->scanned = 0;
+  c->head_len += *len + eol;
+  return 1;
+}
+
+static int is_tchar(int ch)
+{
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* "METHOD SP target SP HTTP/1.x": 0, or the status refusing it. */
+static int parse_line(conn *c, char *line, size_t len)
+{
+  char *sp1 = memchr(line, ' ', len), *sp2, *p;
+  if(!sp1 || sp1 == line || !(sp2 = strchr(sp1 + 1, ' ')) || sp2 == sp1 + 1)
+    return 400;
+  for(p = line; p < sp1; p++)
+    if(!is_tchar((unsigned char)*p))
+      return 400;
+  for(p = sp1 + 1; p < sp2; p++)
+    if((unsigned char)*p <= 0x20 || *p == 0x7f)
+      return 400;
+  if(strncmp(sp2 + 1, "HTTP/", 5) != 0)
+    return 400;
+  if(strcmp(sp2 + 1, "HTTP/1.1") == 0 || strcmp(sp2 + 1, "HTTP/1.0") == 0)
+    c->minor = sp2[8] - '0';
+  else
+    return 505;
+  c->method = strndup(line, (size_t)(sp1 - line));
+  c->target = strndup(sp1 + 1, (size_t)(sp2 - sp1 - 1));
+  if(!c->method || !c->target)
+    return 500;
+  c->m = !strcmp(c->method, "GET") ? SCEPLAB_HTTPD_GET : !strcmp(c->method, "POST") ? SCEPLAB_HTTPD_POST
+       : !strcmp(c->method, "HEAD") ? SCEPLAB_HTTPD_HEAD : SCEPLAB_HTTPD_OTHER;
+  c->keep_alive = c->minor >= 1;
+  return 0;
+}
+
+/* "Name: value": 0, or the status refusing it. */
+static int parse_header(conn *c, char *line, size_t len)
+{
+  char *colon = memchr(line, ':', len), *v, *end, *p, **grown;
+  if(line[0] == ' ' || line[0] == '\t')
+    return 400; /* obsolete line folding: refused, as RFC 9112 5.2 allows */
+  if(!colon || colon == line)
+    return 400;
+  for(p = line; p < colon; p++)
+    if(!is_tchar((unsigned char)*p))
+      return 400;
+  for(v = colon + 1; *v == ' ' || *v == '\t'; v++)
+    ;
+  for(end = line + len; end > v && (end[-1] == ' ' || end[-1] == '\t'); end--)
+    ;
+  for(p = v; p < end; p++)
+    if(((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+      return 400;
+  if(c->nhdr >= MAX_HEADERS)
+    return 431;
+  if(!(grown = realloc(c->hdr, (2 * c->nhdr + 2) * sizeof(*grown))))
+    return 500;
+  c->hdr = grown;
+  c->hdr[2 * c->nhdr] = strndup(line, (size_t)(colon - line));
+  c->hdr[2 * c->nhdr + 1] = strndup(v, (size_t)(end - v));
+  c->nhdr++;
+  if(!c->hdr[2 * c->nhdr - 2] || !c->hdr[2 * c->nhdr - 1])
+    return 500;
+  return 0;
+}
+
+/* Whether the comma-separated list v holds token (case-insensitive). */
+static int has_token(const char *v, const char *token)
+{
+  size_t n = strlen(token);
+  while(*v) {
+    while(*v == ' ' || *v == '\t' || *v == ',')
+      v++;
+    if(!strncasecmp(v, token, n) && (v[n] == '\0' || v[n] == ',' || v[n] == ' ' || v[n] == '\t'))
+      return 1;
+    while(*v && *v != ',')
+      v++;
+  }
+  return 0;
+}
+
+/* What the headers say about the body and the connection: 0, or the status refusing them. */
+static int headers_done(conn *c)
+{
+  size_t i;
+  int have_len = 0, chunked = 0;
+  unsigned long long len = 0;
+  for(i = 0; i < c->nhdr; i++) {
+    const char *name = c->hdr[2 * i], *v = c->hdr[2 * i + 1];
+    if(!strcasecmp(name, "Content-Length")) {
+      /* one value, however often repeated (RFC 9110 8.6); two different ones are a request
+       * smuggling attempt or a broken client: refused */
+      const char *p = v;
+      do {
+        unsigned long long x = 0;
+        int digits = 0;
+        while(*p == ' ' || *p == '\t')
+          p++;
+        for(; *p >= '0' && *p <= '9'; p++, digits++) {
+          if(x > (~0ULL - 9) / 10)
+            return 413;
+          x = x * 10 + (unsigned)(*p - '0');
+        }
+        while(*p == ' ' || *p == '\t')
+          p++;
+        if(!digits || (*p && *p != ',') || (have_len && x != len))
+          return 400;
+        len = x;
+        have_len = 1;
+      } while(*p++ == ',');
+    }
+    else if(!strcasecmp(name, "Transfer-Encoding")) {
+      if(c->minor < 1 || strcasecmp(v, "chunked") != 0 || chunked)
+        return strcasecmp(v, "chunked") != 0 && c->minor >= 1 ? 501 : 400;
+      chunked = 1;
+    }
+    else if(!strcasecmp(name, "Connection")) {
+      if(has_token(v, "close"))
+        c->keep_alive = 0;
+      else if(has_token(v, "keep-alive") && c->minor == 0)
+        c->keep_alive = 1;
+    }
+    else if(!strcasecmp(name, "Expect")) {
+      if(strcasecmp(v, "100-continue") != 0)
+        return 417;
+      c->expect_continue = c->minor >= 1;
+    }
+  }
+  if(chunked && have_len)
+    return 400;
+  if(chunked)
+    c->body_kind = BODY_CHUNKED;
+  else if(have_len && len > 0) {
+    if(len > c->h->p.max_body)
+      return 413;
+    c->body_kind = BODY_LENGTH;
+    c->want = (size_t)len;
+  }
+  return 0;
+}
+
+/* Request line and headers: 1 when read, 0 for more, -1 when refused. */
+static int read_head(conn *c, struct evbuffer *in)
+{
+  size_t max = c->h->p.max_head;
+  for(;;) {
+    char *line;
+    size_t len = 0;
+    int rc = take_line(c, in, max > c->head_len ? max - c->head_len : 0, &line, &len), st = 0;
+    if(rc < 0)
+      return refuse(c, c->have_line ? 431 : 414);
+    if(rc == 0)
+      return 0;
+    if(c->head_len > max)
+      st = c->have_line ? 431 : 414;
+    else if(memchr(line, '\0', len))
+      st = 400;
+    else if(!c->have_line) {
+      if(len) { /* empty lines before a request are skipped (RFC 9112 2.2) */
+        st = parse_line(c, line, len);
+        c->have_line = 1;
+      }
+    }
+    else if(!len) {
+      free(line);
+      return (st = headers_done(c)) != 0 ? refuse(c, st) : 1;
+    }
+    else
+      st = parse_header(c, line, len);
+    free(line);
+    if(st)
+      return refuse(c, st);
+  }
+}
+
+/* The body: 1 when read, 0 for more, -1 when refused. */
+static int read_body(conn *c, struct evbuffer *in)
+{
+  size_t max = c->h->p.max_body;
+  for(;;) {
+    size_t avail = evbuffer_get_length(in), n;
+    char *line;
+    size_t len = 0;
+    int rc;
+    if(c->body_kind == BODY_LENGTH || (c->body_kind == BODY_CHUNKED && c->chunk_state == CH_DATA)) {
+      n = avail < c->want ? avail : c->want;
+      if(n)
+        evbuffer_remove_buffer(in, c->body, n);
+      c->want -= n;
+      if(c->want)
+        return 0;
+      if(c->body_kind == BODY_LENGTH)
+        return 1;
+      c->chunk_state = CH_DATA_END;
+      continue;
+    }
+    /* chunked: a size line, the data and its CRLF, ..., a zero size, trailers, an empty line */
+    rc = take_line(c, in, c->chunk_state == CH_TRAILER ? c->h->p.max_head : 256, &line, &len);
+    if(rc < 0 || (c->chunk_state == CH_TRAILER && c->head_len > c->h->p.max_head))
+      return free(line), refuse(c, c->chunk_state == CH_TRAILER ? 431 : 400);
+    if(rc == 0)
+      return 0;
+    if(c->chunk_state == CH_DATA_END) {
+      rc = len == 0;
+      c->chunk_state = CH_SIZE;
+    }
+    else if(c->chunk_state == CH_SIZE) {
+      unsigned long long size = 0;
+      char *p = line;
+      int digits = 0;
+      for(; isxdigit((unsigned char)*p) && digits < 16; p++, digits++)
+        size = size * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
+      rc = digits > 0 && (*p == '\0' || *p == ';' || *p == ' ' || *p == '\t');
+      if(rc && size > max - evbuffer_get_length(c->body)) {
+        free(line);
+        return refuse(c, 413);
+      }
+      c->want = (size_t)size;
+      c->chunk_state = size ? CH_DATA : CH_TRAILER;
+    }
+    else { /* a trailer line, or the empty one that ends the request */
+      free(line);
+      if(!len)
+        return 1;
+      continue;
+    }
+    free(line);
+    if(!rc)
+      return refuse(c, 400);
+  }
+}
+
+/* The request is whole: the handler answers it, now or after its delay. */
+static void dispatch(conn *c)
+{
+  sceplab_httpd_req rq;
+  sceplab_httpd_resp r;
+  size_t n = evbuffer_get_length(c->body);
+  memset(&rq, 0, sizeof(rq));
+  memset(&r, 0, sizeof(r));
+  event_del(c->timer);
+  bufferevent_disable(c->bev, EV_READ); /* the next request waits until this one is answered */
+  rq.method = c->m;
+  rq.method_name = c->method;
+  rq.target = c->target;
+  rq.minor = c->minor;
+  rq.headers = c->hdr;
+  rq.nheaders = c->nhdr;
+  rq.body = n ? evbuffer_pullup(c->body, (ev_ssize_t)n) : NULL;
+  rq.body_len = n;
+  rq.peer = c->peer;
+  r.status = 500;
+  httpd_handle(c->h, &rq, &r);
+  request_reset(c);
+  if(r.delay_ms) {
+    c->delayed = r;
+    c->state = ST_DELAY;
+    arm(c, r.delay_ms);
+    return;
+  }
+  respond(c, &r);
+}
+
+static void conn_input(conn *c)
+{
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  if(c->state == ST_IDLE) {
+    if(!evbuffer_get_length(in))
+      return;
+    /* the first byte of a request: the header deadline starts now, and is not moved again */
+    c->state = ST_HEAD;
+    c->m = 0; /* not known yet: a refusal before the request line has its body sent */
+    arm(c, c->h->p.header_ms);
+  }
+  if(c->state == ST_HEAD) {
+    if(read_head(c, in) <= 0)
+      return;
+    if(c->body_kind != BODY_NONE) {
+      c->state = ST_BODY;
+      c->chunk_state = CH_SIZE;
+      arm(c, c->h->p.body_ms);
+      if(c->expect_continue && !evbuffer_get_length(in)) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        evbuffer_add(bufferevent_get_output(c->bev), cont, sizeof(cont) - 1);
+      }
+    }
+  }
+  if(c->state == ST_BODY && read_body(c, in) <= 0)
+    return;
+  if(c->state == ST_HEAD || c->state == ST_BODY)
+    dispatch(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+  conn *c = arg;
+  if(c->state == ST_LINGER)
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+  else
+    conn_input(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+  conn *c = arg;
+  (void)bev;
+  if(c->state != ST_WRITE)
+    return; /* a 100 Continue went out */
+  if(c->close_after && c->linger) {
+    /* closing now, with the client's unread bytes in the socket, would reset the connection and
+     * could destroy the refusal before the client reads it: half-close, and drain for a while */
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    c->state = ST_LINGER;
+    if(!c->h->p.ssl && fd >= 0)
+      shutdown(fd, SHUT_WR);
+    bufferevent_enable(c->bev, EV_READ);
+    arm(c, LINGER_MS);
+    return;
+  }
+  if(c->close_after) {
+    httpd_conn_free(c);
+    return;
+  }
+  c->state = ST_IDLE;
+  arm(c, c->h->p.idle_ms);
+  bufferevent_enable(c->bev, EV_READ);
+  /* a request the client pipelined may be read already: it gets no read event of its own */
+  conn_input(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+  conn *c = arg;
+  (void)bev;
+  if(!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+    return;
+  if((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && (c->state == ST_WRITE || c->state == ST_DELAY)) {
+    c->close_after = 1; /* the client is done sending: its answer still goes out */
+    return;
+  }
+  httpd_conn_free(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+  conn *c = arg;
+  static const char *const names[] = {"header", "body", "", "answer"};
+  (void)fd;
+  (void)what;
+  if(c->state == ST_DELAY) {
+    sceplab_httpd_resp r = c->delayed;
+    memset(&c->delayed, 0, sizeof(c->delayed));
+    respond(c, &r);
+    return;
+  }
+  if(c->state != ST_IDLE && c->state != ST_LINGER)
+    httpd_warn(c->h, W_DEADLINE, "closed a connection from %s at the %s deadline (%u s)", c->peer, names[c->state],
+         (c->state == ST_HEAD ? c->h->p.header_ms : c->state == ST_BODY ? c->h->p.body_ms : c->h->p.write_ms) / 1000);
+  httpd_conn_free(c);
+}
+
+void httpd_conn_free(conn *c)
+{
+  sceplab_httpd *h = c->h;
+  if(c->prev)
+    c->prev->next = c->next;
+  else
+    h->conns = c->next;
+  if(c->next)
+    c->next->prev = c->prev;
+  if(c->cl) {
+    c->cl->n--;
+    httpd_client_put(h, c->cl);
+  }
+  if(c->bev)
+    bufferevent_free(c->bev);
+  if(c->timer)
+    event_free(c->timer);
+  request_reset(c);
+  if(c->body)
+    evbuffer_free(c->body);
+  free(c->delayed.body);
+  free(c);
+  h->nconns--;
+  if(h->listener)
+    httpd_listener_update(h);
+}
+
+void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const struct sockaddr *sa)
+{
+  conn *c = calloc(1, sizeof(*c));
+  if(!c) {
+    close(fd);
+    httpd_client_put(h, cl);
+    return;
+  }
+  c->h = h;
+  c->cl = cl;
+  cl->n++;
+  c->next = h->conns;
+  if(h->conns)
+    h->conns->prev = c;
+  h->conns = c;
+  h->nconns++;
+  if(sa->sa_family == AF_INET6 && cl->len == 16)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+  else
+    inet_ntop(AF_INET, cl->addr, c->peer, sizeof(c->peer));
+  if(h->p.ssl) {
+    SSL *ssl = SSL_new(h->p.ssl);
+    c->bev = ssl ? bufferevent_openssl_socket_new(h->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if(ssl && !c->bev)
+      SSL_free(ssl);
+    if(c->bev)
+      /* a client that just closes (no close_notify) ends the connection as an EOF would */
+      bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+  }
+  else
+    c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  c->timer = evtimer_new(h->base, on_timer, c);
+  c->body = evbuffer_new();
+  if(!c->bev || !c->timer || !c->body) {
+    if(!c->bev)
+      close(fd);
+    httpd_conn_free(c);
+    return;
+  }
+  /* what is buffered from a connection stays bounded whatever it sends */
+  bufferevent_setwatermark(c->bev, EV_READ, 0, h->p.max_head + 16384);
+  bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+  bufferevent_enable(c->bev, EV_READ);
+  /* a new connection is a request on its way: the header deadline runs from now */
+  c->state = ST_HEAD;
+  arm(c, h->p.header_ms);
+}
