@@ -183,6 +183,8 @@ static int listen_on(ndes_server *s, sceplab_error *err)
   return 0;
 }
 
+int64_t sceplab_serve_now(void) { return sceplab_clock_now(); }
+
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
 {
   ndes_server s;

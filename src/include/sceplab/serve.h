@@ -5,6 +5,7 @@
 #define SCEPLAB_SERVE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/x509.h>
 
@@ -142,6 +143,10 @@ typedef struct sceplab_serve_params {
   void (*warn)(void *ud, const char *line);
   void *ud;
 } sceplab_serve_params;
+
+/* Unix seconds on the clock serve and its CA use: real time, plus the offset of the clock file
+ * (clock_file) while a server follows it. */
+int64_t sceplab_serve_now(void);
 
 /* Serves until SIGINT or SIGTERM: 0, or -1 with err when it cannot start (address in use,
  * unreadable TLS files, libevent missing, limits the descriptors cannot hold, an admin page
