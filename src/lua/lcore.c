@@ -18,6 +18,7 @@ static const luaL_Reg modules[] = {
   {"sceplab.core.sys", luaopen_sceplab_core_sys},
   {"sceplab.core.logs", luaopen_sceplab_core_logs},
   {"sceplab.core.serve", luaopen_sceplab_core_serve},
+  {"sceplab.core.artifacts", luaopen_sceplab_core_artifacts},
   {NULL, NULL}
 };
 

@@ -53,6 +53,7 @@ int luaopen_sceplab_core_http(lua_State *L);
 int luaopen_sceplab_core_sys(lua_State *L);
 int luaopen_sceplab_core_logs(lua_State *L);
 int luaopen_sceplab_core_serve(lua_State *L);
+int luaopen_sceplab_core_artifacts(lua_State *L);
 
 /* Pushes the metatable every array of a document shares (JSON output tells an empty array from an
  * empty object by it). Scripts see it as the string "sceplab.array" (its __metatable), so none

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "logs/core/logs_int.h"
 
@@ -433,3 +434,25 @@ int logs_find_date(const char *p, size_t n, int *y, int *m, int *d)
   return 0;
 }
 
+/* The whole seconds of t, rounded down (no libm for one floor()). */
+static int64_t whole(double t)
+{
+  int64_t s = (int64_t)t;
+  return (double)s > t ? s - 1 : s;
+}
+
+void logs_utc_text(double t, int date, char *out, size_t n)
+{
+  time_t s = (time_t)whole(t);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(out, n, date ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S", &tm);
+}
+
+long logs_fraction(double t, int digits)
+{
+  double f = t - (double)whole(t), scale = 1;
+  while(digits-- > 0)
+    scale *= 10;
+  return (long)whole(f * scale);
+}

@@ -209,6 +209,15 @@ void logs_clock_free(logs_clock *c);
 int logs_time_proven(const sceplab_record *r);
 int logs_evidence_wants_fields(const sceplab_record *r);
 
+/* dates.c: a time as writers write it: the UTC date and time "YYYY-MM-DDTHH:MM:SS" (or with date
+ * 0 the time of day "HH:MM:SS"), and its fraction of a second in units of 10^-digits (truncated) */
+void logs_utc_text(double t, int date, char *out, size_t n);
+long logs_fraction(double t, int digits);
+
+/* write.c: text on one line, CR and LF as spaces (a record of a line format must not end early):
+ * the length written to out (room for strlen(in) + 1) */
+size_t logs_one_line(const char *in, char *out);
+
 /* extract.c */
 extern const char *const logs_month_names;
 void logs_set_hresult(sceplab_record *r, uint32_t code);

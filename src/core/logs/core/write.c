@@ -592,3 +592,12 @@ int sceplab_writer_close(sceplab_writer *w)
   free(w);
   return failed ? -1 : 0;
 }
+
+size_t logs_one_line(const char *in, char *out)
+{
+  size_t n = 0;
+  for(; *in; in++)
+    out[n++] = *in == '\r' || *in == '\n' ? ' ' : *in;
+  out[n] = '\0';
+  return n;
+}

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs/formats/formats.h"
+#include "logs/formats/writers.h"
 
 static int logs_parse_omadm(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
 {
@@ -68,3 +68,21 @@ static const char *detect(const char *p, size_t n)
 
 const logs_format logs_fmt_android = {.id = FMT_OMADM, .name = "android", .flags = LOGS_FORCEABLE | LOGS_ZONELESS,
   .detect = detect, .line = logs_parse_omadm};
+
+/* A line of Company Portal's OMADMLog.log, as this file reads it back: the UTC time with seven
+ * digits of fraction, the severity, "Event", the class, the process and thread IDs, the text. */
+size_t logs_write_omadm(char *out, size_t out_cap, const sceplab_device_event *e)
+{
+  char when[32], *text;
+  int n;
+  if(!e->severity || !e->component)
+    return 0;
+  if(!(text = malloc(strlen(e->text ? e->text : "") + 1)))
+    return 0;
+  logs_one_line(e->text ? e->text : "", text);
+  logs_utc_text(e->time, 1, when, sizeof(when));
+  n = snprintf(out, out_cap, "%s.%07ld\t%s\tEvent\t%s\t%d\t%d\t%s\n", when, logs_fraction(e->time, 7), e->severity,
+               e->component, 18327, 10, text);
+  free(text);
+  return n > 0 && (size_t)n < out_cap ? (size_t)n : 0;
+}

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logs/formats/formats.h"
+#include "logs/formats/writers.h"
 
 /* The processes of an iOS device that enroll and install certificates: their records are the
  * device's own evidence, whichever form the log was copied in. */
@@ -302,3 +302,21 @@ const logs_format logs_fmt_ios = {.id = FMT_IOS, .name = "ios", .flags = LOGS_FO
   .detect = detect_console, .line = logs_parse_ios, .continues = console_continues};
 const logs_format logs_fmt_syslog = {.id = FMT_SYSLOG, .name = "syslog", .flags = LOGS_FORCEABLE | LOGS_YEARLESS | LOGS_ZONELESS,
   .detect = detect_syslog, .line = logs_parse_syslog, .continues = syslog_continues};
+
+/* A line of a Console copy of profiled's log, as this file reads it back: the severity, the UTC
+ * time of day with six digits of fraction and its offset, the process, the text (no date: a
+ * Console copy writes none). */
+size_t logs_write_console(char *out, size_t out_cap, const sceplab_device_event *e)
+{
+  char when[16], *text;
+  int n;
+  if(!e->severity)
+    return 0;
+  if(!(text = malloc(strlen(e->text ? e->text : "") + 1)))
+    return 0;
+  logs_one_line(e->text ? e->text : "", text);
+  logs_utc_text(e->time, 0, when, sizeof(when));
+  n = snprintf(out, out_cap, "%s\t%s.%06ld +0000\tprofiled\t%s\n", e->severity, when, logs_fraction(e->time, 6), text);
+  free(text);
+  return n > 0 && (size_t)n < out_cap ? (size_t)n : 0;
+}

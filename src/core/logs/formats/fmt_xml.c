@@ -9,7 +9,7 @@
 
 #include <libxml/parser.h>
 
-#include "logs/formats/formats.h"
+#include "logs/formats/writers.h"
 
 static int pend_append(sceplab_log *lg, const char *p, size_t n)
 {
@@ -111,3 +111,53 @@ const logs_format logs_fmt_svclog = {.id = FMT_SVCLOG, .name = "svclog", .flags 
   .detect = detect_svclog, .record = logs_parse_xml_record};
 const logs_format logs_fmt_eventxml = {.id = FMT_EVENTXML, .name = "eventxml", .flags = LOGS_XML2 | LOGS_FORCEABLE,
   .detect = detect_eventxml, .record = logs_parse_xml_record};
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+typedef struct buf {
+  char *p;
+  size_t n, cap;
+  int full;
+} buf;
+
+static void put(void *ud, const char *p, size_t n)
+{
+  buf *b = ud;
+  if(b->full || b->n + n >= b->cap) {
+    b->full = 1;
+    return;
+  }
+  memcpy(b->p + b->n, p, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+static void puts_raw(buf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* An event of the DeviceManagement-Enterprise-Diagnostics-Provider/Admin channel, as `wevtutil qe
+ * /f:RenderedXml` prints it, one event a line (what this file reads back as eventxml). */
+size_t logs_write_device_event(char *out, size_t out_cap, const sceplab_device_event *e)
+{
+  static const char *const levels[] = {"", "", "Error", "Warning", "Information"};
+  char head[1024], when[32];
+  buf b = {out, 0, out_cap, 0};
+  if(!out_cap || e->level < 2 || e->level > 4)
+    return 0;
+  out[0] = '\0';
+  logs_utc_text(e->time, 1, when, sizeof(when));
+  snprintf(head, sizeof(head),
+           "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+           "<Provider Name='Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider' Guid='{3da494e4-0fe2-415c-b895-fb5265c5c83b}'/>"
+           "<EventID>%d</EventID><Version>0</Version><Level>%d</Level><Task>0</Task><Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords>"
+           "<TimeCreated SystemTime='%s.%07ldZ'/><Channel>Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin</Channel>"
+           "<Computer>DESKTOP-SCEPLAB</Computer></System><EventData><Data Name='Message1'>",
+           e->id, e->level, when, logs_fraction(e->time, 7));
+  puts_raw(&b, head);
+  sceplab_esc_put(sceplab_esc_xml, e->text ? e->text : "", put, &b);
+  puts_raw(&b, "</Data></EventData><RenderingInfo Culture='en-US'><Message>");
+  sceplab_esc_put(sceplab_esc_xml, e->text ? e->text : "", put, &b);
+  puts_raw(&b, "</Message><Level>");
+  puts_raw(&b, levels[e->level]);
+  puts_raw(&b, "</Level></RenderingInfo></Event>\n");
+  return b.full ? 0 : b.n;
+}
