@@ -583,8 +583,9 @@ X509_EXTENSION *sceplab_template_name_ext(const char *name)
   unsigned char *der = NULL, *u = NULL;
   int len, ulen = 0;
   X509_EXTENSION *e = NULL;
-  /* UTF-16BE from UTF-8 (OPENSSL_utf82uni ends it with two zero bytes, not part of the string) */
-  if(bmp && oid && os && OPENSSL_utf82uni(name, (int)strlen(name), &u, &ulen) && ulen >= 2 &&
+  /* UTF-16BE from UTF-8 (OPENSSL_utf82uni ends it with two zero bytes, not part of the string);
+   * what is no UTF-8 is refused here, as OpenSSL would take a stray byte for a character */
+  if(sceplab_utf8_valid(name, strlen(name)) == strlen(name) && bmp && oid && os && OPENSSL_utf82uni(name, (int)strlen(name), &u, &ulen) && ulen >= 2 &&
      ASN1_STRING_set(bmp, u, ulen - 2) && (len = i2d_ASN1_BMPSTRING(bmp, &der)) > 0 && ASN1_OCTET_STRING_set(os, der, len))
     e = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os);
   OPENSSL_free(der);
