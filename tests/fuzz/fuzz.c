@@ -309,6 +309,7 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
   {
     /* the challenge a device sends to an `intune` policy: phases 1 and 2 on untrusted text */
     static sceplab_ca *ca;
+    static sceplab_intune_keys keys;
     sceplab_intune_failure f;
     if(!ca) {
       if(!mkdtemp(ca_dir))
@@ -316,8 +317,9 @@ static sceplab_val *run(const uint8_t *d, size_t n, sceplab_error *err)
       atexit(remove_ca);
       if(sceplab_ca_init(ca_dir, NULL, err) != 0 || !(ca = sceplab_ca_open(ca_dir, err)))
         abort();
+      sceplab_ca_intune_keys(ca, &keys);
     }
-    return sceplab_intune_verify(ca, (const char *)d, n, 0, &f, err);
+    return sceplab_intune_verify(&keys, (const char *)d, n, 0, &f, err);
   }
 #else
 #error "define FUZZ_<target>"

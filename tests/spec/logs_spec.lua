@@ -753,3 +753,19 @@ describe("counting records in C (merge counters)", function()
     assert.are.equal(30001, last)
   end)
 end)
+
+describe("continuation lines", function()
+  -- A record's fields (the URL a jscep line names) are views into its message; appending the lines
+  -- that continue it moved the message buffer and left them pointing at freed memory, which the
+  -- bundle's time inference then read (found by fuzz_bundle; the input is its regression seed).
+  it("move the fields found in a record's first line with its message", function()
+    local dir = h.tmpname()
+    os.execute("mkdir -p " .. h.shquote(dir))
+    h.write(dir .. "/ios-console.txt", h.read(h.root .. "/tests/fuzz/regressions/continuation-moves-url.bin"))
+    local code, _, err = h.sceplab({ "timeline", "--format", "jsonl", dir })
+    os.remove(dir .. "/ios-console.txt")
+    os.remove(dir)
+    assert.is_nil(err:find("Sanitizer", 1, true), err)
+    assert.is_true(code == 0 or code == 1, err)
+  end)
+end)

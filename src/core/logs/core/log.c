@@ -320,8 +320,14 @@ static int read_continuation(sceplab_log *lg, sceplab_record *r, sceplab_error *
     }
     if(!n)
       continue;
-    if(logs_msg_append(lg, &len, "\n", 1) != 0 || logs_msg_append(lg, &len, p, n) != 0)
-      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+    {
+      const char *old = lg->msg;
+      size_t used = len;
+      if(logs_msg_append(lg, &len, "\n", 1) != 0 || logs_msg_append(lg, &len, p, n) != 0)
+        return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+      /* the fields the parser found in the message (a URL, an operation) moved with it */
+      logs_rebase(r, old, used, lg->msg);
+    }
     r->message.p = lg->msg;
     r->message.n = len;
   }

@@ -207,6 +207,9 @@ void logs_clock_free(logs_clock *c);
 /* records.c: whether a record's time was proven by what it says, and whether its ids are worth
  * extracting for a bundle's evidence of times (cheap: before the filter) */
 int logs_time_proven(const sceplab_record *r);
+/* The record's views into a buffer that moved from old (len bytes used) to now, made to point
+ * into now (the message buffer grows as continuation lines are appended). */
+void logs_rebase(sceplab_record *r, const char *old, size_t len, const char *now);
 int logs_evidence_wants_fields(const sceplab_record *r);
 
 /* dates.c: a time as writers write it: the UTC date and time "YYYY-MM-DDTHH:MM:SS" (or with date

@@ -144,6 +144,8 @@ static void prepare(sceplab_log *lg)
   size_t at = lg->start;
   uint64_t line = lg->line;
   logs_dateorder *o = &lg->clock.order;
+  if(!lg->buf)
+    return; /* nothing read: no date to decide by */
   for(;;) {
     const char *p = lg->buf + at, *end = lg->buf + lg->end;
     while(p < end) {
