@@ -130,6 +130,7 @@ const char *sceplab_httpd_header(const sceplab_httpd_req *rq, const char *name)
 
 /* A warning of one kind at most every ten seconds, saying how many were left out: an attack
  * must not turn the server's stderr into its own flood. */
+static void warn(sceplab_httpd *h, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void warn(sceplab_httpd *h, int kind, const char *fmt, ...)
 {
   char line[400];

@@ -73,15 +73,7 @@ end)
 -- libxml2, libarchive and libevtx are opened on first use (src/core/optlib.c): without one, the
 -- commands that need it say which file is missing and the others work.
 describe("optional libraries", function()
-  -- LD_PRELOAD splits its list at spaces as well as colons: a clone under a path with spaces needs
-  -- the shim copied somewhere without one
-  local shim = assert(os.getenv("SCEPLAB_NO_OPTLIB"), "SCEPLAB_NO_OPTLIB unset")
-  if shim:find("[ :]") then
-    local copy = h.tmpname() .. ".so"
-    assert(not copy:find("[ :]"), "the temporary directory's path has a space or a colon: " .. copy)
-    assert(os.execute("cp " .. h.shquote(shim) .. " " .. h.shquote(copy)))
-    shim = copy
-  end
+  local shim = h.no_optlib_shim()
 
   local function run_hiding(lib, args)
     -- In sanitized builds LD_PRELOAD already holds the ASan runtime, which must stay first.
