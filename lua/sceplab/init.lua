@@ -28,7 +28,7 @@ sceplab.logs = {
   explain = core_logs.explain,
   formats = core_logs.formats,
   find_text = core_logs.find_text,
-  timeline = function(paths, opts) return (require "sceplab.timeline").timeline(paths, opts) end,
+  timeline = function(paths, opts) return (require "sceplab.diagnose.timeline").timeline(paths, opts) end,
 }
 
 --- Detects the kind from the content and decodes it: returns kind, table | nil, message, code.
@@ -47,8 +47,8 @@ sceplab.detect = decode.detect
 sceplab.kinds = decode.kinds()
 
 -- Lua-side modules are loaded lazily so `require "sceplab"` stays cheap and cycle-free.
-local lazy = { profile = "sceplab.profile", sandbox = "sceplab.sandbox", json = "sceplab.json", scep = "sceplab.scep",
-               timeline = "sceplab.timeline", probe = "sceplab.probe" }
+local lazy = { profile = "sceplab.scep.profile", json = "sceplab.json", scep = "sceplab.scep",
+               timeline = "sceplab.diagnose.timeline", probe = "sceplab.scep.probe" }
 return setmetatable(sceplab, {
   __index = function(t, k)
     local mod = lazy[k]

@@ -59,9 +59,14 @@ local function pure_facade()
 end
 
 -- What a `sceplab run` script may have: the documented API (docs/lua-api.md), not the sandbox.
-local RUN_MODULES = { "sceplab.json", "sceplab.profile", "sceplab.scep", "sceplab.probe", "sceplab.timeline",
-                      "sceplab.diagnose", "sceplab.report", "sceplab.core.scep", "sceplab.core.http",
-                      "sceplab.core.sys", "sceplab.core.pkey", "sceplab.core.logs", "sceplab.intune" }
+-- The names scripts write (docs/lua-api.md), and the modules of the tree behind them.
+local RUN_MODULES = { ["sceplab.json"] = "sceplab.json", ["sceplab.profile"] = "sceplab.scep.profile",
+                      ["sceplab.scep"] = "sceplab.scep", ["sceplab.probe"] = "sceplab.scep.probe",
+                      ["sceplab.timeline"] = "sceplab.diagnose.timeline", ["sceplab.diagnose"] = "sceplab.diagnose",
+                      ["sceplab.report"] = "sceplab.report", ["sceplab.core.scep"] = "sceplab.core.scep",
+                      ["sceplab.core.http"] = "sceplab.core.http", ["sceplab.core.sys"] = "sceplab.core.sys",
+                      ["sceplab.core.pkey"] = "sceplab.core.pkey", ["sceplab.core.logs"] = "sceplab.core.logs",
+                      ["sceplab.intune"] = "sceplab.serve.intune" }
 local function run_facade()
   local s = require "sceplab"
   local out = pure_facade()
@@ -75,7 +80,7 @@ local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return r
                ["sceplab.time"] = function() return require "sceplab.time" end,
                ["sceplab.catalog"] = function() return require "sceplab.catalog" end }
 local RUN = { ["sceplab"] = run_facade }
-for _, name in ipairs(RUN_MODULES) do RUN[name] = function() return require(name) end end
+for name, module in pairs(RUN_MODULES) do RUN[name] = function() return require(module) end end
 for name, f in pairs(PURE) do RUN[name] = RUN[name] or f end
 
 --- What each kind of script may use beyond the base allow-list. Data scripts (profiles, policies,
@@ -119,15 +124,22 @@ end
 -- A `run` script can write files: every module of the sceplab tree is loaded before it starts, so
 -- one it writes into a writable tree is never loaded later by the host with the host's globals.
 local preloaded = false
+local function preload_dir(dir, prefix)
+  for _, name in ipairs(sys.listdir(dir) or {}) do
+    local stem = name:match("^([%w_]+)%.lua$")
+    if stem then
+      require(stem == "init" and prefix or prefix .. "." .. stem)
+    elseif name:match("^[%w_]+$") and sys.kind(dir .. "/" .. name) == "directory" then
+      preload_dir(dir .. "/" .. name, prefix .. "." .. name)
+    end
+  end
+end
 local function preload_tree()
   if preloaded then return end
   preloaded = true
   local path = package.searchpath("sceplab.sandbox", package.path)
   local dir = path and path:match("^(.*)/sandbox%.lua$")
-  for _, name in ipairs(dir and sys.listdir(dir) or {}) do
-    local stem = name:match("^([%w_]+)%.lua$")
-    if stem then require(stem == "init" and "sceplab" or "sceplab." .. stem) end
-  end
+  if dir then preload_dir(dir, "sceplab") end
 end
 
 --- Builds a fresh environment for a script of the given kind.
@@ -216,6 +228,12 @@ end
 local function lua_dir()
   local p = package.searchpath("sceplab.sandbox", package.path)
   return p and p:match("^(.*)/sceplab/sandbox%.lua$")
+end
+
+--- The folder of the bundled scripts of one kind (lua/SUB), or nil when the tree is not found.
+function M.script_dir(sub)
+  local d = lua_dir()
+  return d and (d .. "/" .. sub)
 end
 
 --- The file a command line names: a path as given, or a bundled script's name (lua/SUB/NAME.lua).

@@ -201,7 +201,8 @@ return { description = "d", step = 2, severity = "error",
 local tree = %q
 local function put(name) local f = assert(io.open(tree .. "/sceplab/" .. name, "w")) f:write(%q) f:close() end
 put("evil.lua")
-for _, m in ipairs({ "report.lua", "render.lua", "json.lua", "diagnose.lua", "timeline.lua", "probe.lua" }) do put(m) end
+for _, m in ipairs({ "report/init.lua", "report/decoded.lua", "json.lua", "diagnose/init.lua", "diagnose/timeline.lua",
+                    "scep/probe.lua" }) do put(m) end
 local ok, err = pcall(require, "sceplab.evil")
 assert(not ok and err:find("not available", 1, true), err)
 local rep = sceplab.diagnose.run({ %q })

@@ -110,15 +110,15 @@ end
 -- and a missing command get the full parser.
 local GROUPS = {
   builtin = { "help", "decode", "run", "config", "__generate" },
-  ["sceplab.cli_scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
-  ["sceplab.cli_logs"] = { "timeline" },
-  ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
-  ["sceplab.cli_serve"] = { "serve", "ca", "intune" },
-  ["sceplab.cli_replay"] = { "replay" },
-  ["sceplab.cli_bench"] = { "bench" },
+  ["sceplab.cli.scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
+  ["sceplab.cli.logs"] = { "timeline" },
+  ["sceplab.cli.diagnose"] = { "diagnose", "playbooks" },
+  ["sceplab.cli.serve"] = { "serve", "ca", "intune" },
+  ["sceplab.cli.replay"] = { "replay" },
+  ["sceplab.cli.bench"] = { "bench" },
 }
-local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose", "sceplab.cli_serve",
-                      "sceplab.cli_replay", "sceplab.cli_bench" }
+local GROUP_ORDER = { "builtin", "sceplab.cli.scep", "sceplab.cli.logs", "sceplab.cli.diagnose", "sceplab.cli.serve",
+                      "sceplab.cli.replay", "sceplab.cli.bench" }
 local GROUP_OF = {}
 for group, names in pairs(GROUPS) do
   for _, name in ipairs(names) do GROUP_OF[name] = group end
@@ -338,7 +338,7 @@ local function cmd_decode(args)
   if args.json then
     io.stdout:write(sceplab.json.encode(doc), "\n")
   else
-    io.stdout:write((require "sceplab.render").render(doc), "\n")
+    io.stdout:write((require "sceplab.report.decoded").render(doc), "\n")
   end
   -- Asked to open an envelope and could not: the summary is printed, the exit code says so.
   if doc.decrypted and doc.decrypted.error then
@@ -421,7 +421,7 @@ M.chosen = chosen
 
 -- The settings files applied to the command; the global options resolved. true | nil, message.
 local function settle(args, argv, cmd, path)
-  local config = require "sceplab.config"
+  local config = require "sceplab.cli.config"
   local explicit = args.config or args.global_config
   local conf, err = config.load(explicit)
   if not conf then return nil, err end
@@ -446,7 +446,7 @@ local function settle(args, argv, cmd, path)
 end
 
 local function cmd_config(p, args)
-  local config = require "sceplab.config"
+  local config = require "sceplab.cli.config"
   local conf = M.conf
   local doc = { files = conf.files }
   if #args.for_command > 0 then
@@ -569,7 +569,7 @@ function M.main(argv, host)
     return M.EXIT.usage
   end
   -- the build's step: the parser alone, whatever settings files the machine has
-  if args.command == "__generate" then return (require "sceplab.gendoc").run(only and build_parser(nil) or p, args.what, args.out) end
+  if args.command == "__generate" then return (require "sceplab.cli.gendoc").run(only and build_parser(nil) or p, args.what, args.out) end
   local cmd, path = chosen(p, args)
   local ok, err, code = settle(args, argv, cmd, path)
   if not ok then
@@ -586,12 +586,12 @@ function M.main(argv, host)
   if args.command == "decode" then return cmd_decode(args) end
   if args.command == "run" then return cmd_run(args) end
   if args.command == "config" then return cmd_config(only and build_parser(nil) or p, args) end
-  if args.command == "timeline" then return (require "sceplab.cli_logs").run(args) end
-  if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
-  if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli_serve").run(args) end
-  if args.command == "replay" then return (require "sceplab.cli_replay").run(args) end
-  if args.command == "bench" then return (require "sceplab.cli_bench").run(args) end
-  local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
+  if args.command == "timeline" then return (require "sceplab.cli.logs").run(args) end
+  if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli.diagnose").run(args) end
+  if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli.serve").run(args) end
+  if args.command == "replay" then return (require "sceplab.cli.replay").run(args) end
+  if args.command == "bench" then return (require "sceplab.cli.bench").run(args) end
+  local scep_handler = (require "sceplab.cli.scep").handlers[args.command]
   if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)
   return M.EXIT.usage

@@ -3,7 +3,7 @@
 local sceplab = require "sceplab"
 -- Loaded by cli.main, after sceplab.cli itself: not a cycle.
 local cli = require "sceplab.cli"
-local timeline = require "sceplab.timeline"
+local timeline = require "sceplab.diagnose.timeline"
 local logs = require "sceplab.core.logs"
 local sys = require "sceplab.core.sys"
 local time = require "sceplab.time"

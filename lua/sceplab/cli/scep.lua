@@ -584,7 +584,7 @@ local function cmd_getca(args)
   if args.next then
     lines[1] = ("GetNextCACert: %d certificate(s), signed by %s"):format(#r.certificates, r.signer or "?")
   end
-  require("sceplab.render").certificates(doc, lines)
+  require("sceplab.report.decoded").certificates(doc, lines)
   if args.next then
     io.stdout:write(table.concat(lines, "\n"), "\n")
     return 0
@@ -643,7 +643,7 @@ local function cmd_probe(args)
     if not pem then stderr("%s", err) return EXIT.input end
     opts.root = pem
   end
-  local probe = require "sceplab.probe"
+  local probe = require "sceplab.scep.probe"
   local report = probe.run(args.url, opts)
   if args.json then
     io.stdout:write(sceplab.json.encode(report), "\n")

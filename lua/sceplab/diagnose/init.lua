@@ -19,7 +19,7 @@
 -- unclassified-error for error records in steps 2-6 no finding claims; folds a finding into the one
 -- that explains it; and writes the verdict of each attempt, naming the cause and who failed.
 local sandbox = require "sceplab.sandbox"
-local timeline = require "sceplab.timeline"
+local timeline = require "sceplab.diagnose.timeline"
 local logs = require "sceplab.core.logs"
 local sys = require "sceplab.core.sys"
 local codec = require "sceplab.core.codec"
@@ -187,16 +187,8 @@ function M.load(path)
   return pb
 end
 
-local function lua_dir()
-  local p = package.searchpath("sceplab.diagnose", package.path)
-  return p and p:match("^(.*)/sceplab/diagnose%.lua$")
-end
-
 --- The bundled playbook directory.
-function M.bundled_dir()
-  local d = lua_dir()
-  return d and (d .. "/playbooks")
-end
+function M.bundled_dir() return sandbox.script_dir("playbooks") end
 
 --- Loads the bundled playbooks and those in dirs; a playbook file of the same name in a later
 -- directory replaces the earlier one. A finding id declared twice is an error naming both files.

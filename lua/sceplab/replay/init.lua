@@ -8,7 +8,7 @@ local sys = require "sceplab.core.sys"
 local codec = require "sceplab.core.codec"
 local core = require "sceplab.core.serve"
 local serve = require "sceplab.serve"
-local intune = require "sceplab.intune"
+local intune = require "sceplab.serve.intune"
 local diagnose = require "sceplab.diagnose"
 
 local M = {}
@@ -59,7 +59,7 @@ function M.profile_from_file(sc, path)
   local full = (path:match("^(.*)/") or ".") .. "/" .. f
   local data, rerr = sys.read_file(full, (require "sceplab.core.decode").max_input)
   if not data then return fail(path, "profile.file: %s", tostring(rerr)) end
-  local p, perr = (require "sceplab.profile").from_document(data, full)
+  local p, perr = (require "sceplab.scep.profile").from_document(data, full)
   if not p then return fail(path, "profile.file: %s", tostring(perr)) end
   local out = sc.profile
   out.subject = out.subject or p.subject
@@ -384,7 +384,7 @@ function Device:log(e)
 end
 
 function Device:deploy(profile_xml)
-  local p, err = (require "sceplab.profile").from_document(profile_xml, "the SyncML profile")
+  local p, err = (require "sceplab.scep.profile").from_document(profile_xml, "the SyncML profile")
   if not p then return nil, err end
   self.profile, self.node = p, p.name
   -- Windows tries as often as the profile's RetryCount says (the CSP's node)
@@ -910,7 +910,7 @@ function M.to_lua(sc, notes, source, missing)
       :format(m.id, m.why)
   end
   for _, n in ipairs(notes or {}) do head[#head + 1] = "-- NOTE " .. n end
-  return table.concat(head, "\n") .. "\nreturn " .. (require "sceplab.profile").lua_literal(sc, 0) .. "\n"
+  return table.concat(head, "\n") .. "\nreturn " .. (require "sceplab.scep.profile").lua_literal(sc, 0) .. "\n"
 end
 
 --- Removes a bundle folder the replay wrote (its files and folders only: what a replay writes).
