@@ -6,6 +6,7 @@
 -- URL, bad hex, words for numbers. Then the mistakes the issue names, one by one.
 local h = require "helper"
 local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local gendoc = require "sceplab.cli.gendoc"
 
 local work = h.tmpdir()
@@ -169,7 +170,7 @@ end
 describe("every command given bad arguments", function()
   local p = cli.build_parser(nil)
   local commands = {}
-  cli.each_command(p, function(c, words)
+  util.each_command(p, function(c, words)
     if #c._commands == 0 and not c._hidden and words[1] ~= "__generate" then commands[#commands + 1] = { c, words } end
   end)
 

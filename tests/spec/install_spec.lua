@@ -7,6 +7,7 @@
 -- both.
 local h = require "helper"
 local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 
 local build = assert(os.getenv("SCEPLAB_BUILD_DIR"), "SCEPLAB_BUILD_DIR unset (run through ctest)")
 local prefix = h.tmpdir() .. "/usr/local"
@@ -181,7 +182,7 @@ int main(void)
     -- each option `sceplab help CMD` prints is in CMD's man page and in the completions
     local bash, zsh = h.read(gen .. "/sceplab.bash"), h.read(gen .. "/_sceplab")
     local p = cli.build_parser(nil)
-    cli.each_command(p, function(c, words)
+    util.each_command(p, function(c, words)
       if c._hidden or words[1] == "__generate" or words[1] == "help" or #c._commands > 0 then return end
       local _, help = installed("help", table.unpack(words))
       local page = h.read(gen .. "/man/sceplab-" .. words[1] .. ".1"):gsub("\\%-", "-")

@@ -1,7 +1,6 @@
 -- CLI: sceplab diagnose and sceplab playbooks.
 local sceplab = require "sceplab"
--- Loaded by cli.main, after sceplab.cli itself: not a cycle.
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local diagnose = require "sceplab.diagnose"
 local sys = require "sceplab.core.sys"
 local report = require "sceplab.report"
@@ -9,7 +8,7 @@ local report = require "sceplab.report"
 local M = {}
 local STEPS = report.STEPS
 
-local stderr = cli.stderr
+local stderr = util.stderr
 
 function M.register(p)
   local d = p:command("diagnose")
@@ -58,8 +57,8 @@ local function run_diagnose(args)
   for _, p in ipairs(args.paths) do
     if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
   end
-  local progress = cli.progress()
-  if progress then cli.progress_total(args.paths) end
+  local progress = util.progress()
+  if progress then util.progress_total(args.paths) end
   local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
                                             progress = progress })
   if not rep then stderr("%s", err) return 3 end
@@ -67,7 +66,7 @@ local function run_diagnose(args)
   if args.format == "json" then
     text = sceplab.json.encode(rep) .. "\n"
   else
-    text = report.render(rep, args.format, not args.output and cli.colour(1))
+    text = report.render(rep, args.format, not args.output and util.colour(1))
   end
   if args.output then
     local out, oerr = sys.reserve(args.output)

@@ -1,16 +1,15 @@
 -- CLI commands of the SCEP client: enroll, renew, getcert, getcrl, getca, caps.
 local sceplab = require "sceplab"
--- Loaded by cli.main, after sceplab.cli itself: not a cycle.
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local sys = require "sceplab.core.sys"
 
 local M = {}
 
-local EXIT = cli.EXIT
+local EXIT = util.EXIT
 -- Unlike decode's, a crypto failure here is a reply refused by a named check: exit 1.
 local CODE_EXIT = { input = 3, nomem = 3, network = 4, crypto = 1, failed = 1, usage = 2 }
 
-local stderr = cli.stderr
+local stderr = util.stderr
 
 -- How to reach and trust the server: every command that talks to one, the probe included.
 local function connection_options(cmd)
@@ -136,7 +135,7 @@ function M.register(p, only)
 end
 
 local function read(path, what)
-  local data, err = (require "sceplab.cli").read_input(path)
+  local data, err = util.read_input(path)
   if not data then return nil, ("%s: %s"):format(what, err) end
   return data
 end
@@ -148,7 +147,7 @@ local function check_common(args)
                        { "ca_thumbprint", { 40, 64 }, "40 (SHA-1) or 64 (SHA-256)" },
                        { "pin", { 64 }, "64 (SHA-256)" } }) do
     if args[o[1]] then
-      local v, err = cli.check_hex(args[o[1]], "--" .. o[1]:gsub("_", "-"), o[2], o[3])
+      local v, err = util.check_hex(args[o[1]], "--" .. o[1]:gsub("_", "-"), o[2], o[3])
       if not v then return nil, err, EXIT.usage end
       args[o[1]] = v
     end
@@ -162,7 +161,7 @@ local function check_common(args)
   end
   if args.proxy then
     -- curl's form without a scheme (proxy.contoso.com:8080) is an HTTP proxy
-    local ok, err = cli.check_url(args.proxy:find("://", 1, true) and args.proxy or ("http://" .. args.proxy), "--proxy")
+    local ok, err = util.check_url(args.proxy:find("://", 1, true) and args.proxy or ("http://" .. args.proxy), "--proxy")
     if not ok then return nil, (err:gsub("'http://", "'", 1)), EXIT.usage end
   end
   if args.cacert and sys.kind(args.cacert) ~= "file" then
@@ -183,7 +182,7 @@ end
 -- The URL a command talks to: --url or the positional URL. url | nil, message, exit code.
 local function check_target(url, what)
   if not url then return nil, ("%s is required"):format(what), EXIT.usage end
-  local ok, err = cli.check_url(url, what)
+  local ok, err = util.check_url(url, what)
   if not ok then return nil, err, EXIT.usage end
   return url
 end
@@ -192,7 +191,7 @@ local function client_for(args, url)
   local ndes
   if args.ndes then ndes = true elseif args.no_ndes then ndes = false end
   local log
-  if not args.json and cli.progress() then log = function(s) io.stderr:write("  ", s, "\n") end end
+  if not args.json and util.progress() then log = function(s) io.stderr:write("  ", s, "\n") end end
   return sceplab.scep.client{
     url = url, ndes = ndes, method = args.method, cipher = args.cipher, digest = args.digest, oaep = args.oaep,
     ca_fingerprint = args.ca_fingerprint, ca_thumbprint = args.ca_thumbprint, root = args.root_pem,
@@ -263,7 +262,7 @@ local function public(result)
 end
 
 local function print_result(args, result, written)
-  if cli.opts.quiet and not args.json then return end
+  if util.opts.quiet and not args.json then return end
   if args.json then
     local doc = public(result)
     doc.written = written
@@ -464,7 +463,7 @@ local function cmd_enroll(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
   -- said once everything else is known to be right, just before the request goes out
   if not profile.challenge or profile.challenge == "" then
-    cli.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
+    util.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
   end
   local c = client_for(args, profile.url)
   local result, eerr, code = c:enroll(profile, { key = key, poll_interval = args.poll_interval, poll_max = args.poll_max,
@@ -528,7 +527,7 @@ local function cmd_simple(args, fn)
   ok, verr, vcode = check_target(args.url, "--url")
   if not ok then stderr("%s", verr) return vcode end
   if args.serial then
-    local serial, serr = cli.check_hex(args.serial, "--serial")
+    local serial, serr = util.check_hex(args.serial, "--serial")
     if not serial then stderr("%s", serr) return EXIT.usage end
     if #serial > 40 then stderr("--serial: %d hex digits; a serial number has at most 40 (20 bytes)", #serial) return EXIT.usage end
     args.serial = serial
@@ -648,7 +647,7 @@ local function cmd_probe(args)
   if args.json then
     io.stdout:write(sceplab.json.encode(report), "\n")
   else
-    io.stdout:write(probe.render(report, cli.colour(1)), "\n")
+    io.stdout:write(probe.render(report, util.colour(1)), "\n")
   end
   -- no HTTP answer at all: a network failure, not a finding about the server
   if report.unreachable then

@@ -1,5 +1,5 @@
 -- CLI: sceplab serve (an NDES-faithful SCEP server) and sceplab ca (its embedded CA).
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local core = require "sceplab.core.serve"
 local serve = require "sceplab.serve"
 local sys = require "sceplab.core.sys"
@@ -8,7 +8,7 @@ local json = require "sceplab.json"
 local visible = codec.visible
 
 local M = {}
-local stderr = cli.stderr
+local stderr = util.stderr
 
 local function default_dir() return os.getenv("SCEPLAB_STATE") or "sceplab-state" end
 
