@@ -4,8 +4,9 @@
 -- no os.execute, io.popen, package.loadlib, dofile, loadfile, load, debug. Reading an undefined
 -- global raises an error that names the file and line, so a typo never silently reads nil.
 --
--- `require` inside a script reaches only the modules its kind allows (MODULES below), and hands
--- out a copy of each, private to the script: a script can neither reach a module that opens files
+-- `require` inside a script reaches only the pure modules (M.PURE) and those its caller gives (a
+-- `sceplab run` script: the documented API, cli/run.lua), and hands out a copy of each, private to
+-- the script: a script can neither reach a module that opens files
 -- or sockets (sandbox itself, core.sys, core.http, cli) through another name, nor change a module
 -- the host or another script uses. The modules are loaded by the host before any script runs, so a
 -- file written into the Lua tree later is never loaded as a module.
@@ -50,48 +51,28 @@ end
 
 -- What a data script may have of the public API: decoding and codecs, no I/O of any kind.
 local function pure_facade()
-  local s = require "sceplab"
-  return {
-    version = s.version, decode = s.decode, detect = s.detect, kinds = s.kinds, codec = s.codec,
-    syncml = s.syncml, token = s.token, pkimsg = s.pkimsg, crs = s.crs, x509 = s.x509,
-    mobileconfig = s.mobileconfig, intune_id = s.intune_id, json = require "sceplab.json", time = require "sceplab.time",
-  }
-end
-
--- What a `sceplab run` script may have: the documented API (docs/lua-api.md), not the sandbox.
--- The names scripts write (docs/lua-api.md), and the modules of the tree behind them.
-local RUN_MODULES = { ["sceplab.json"] = "sceplab.json", ["sceplab.profile"] = "sceplab.scep.profile",
-                      ["sceplab.scep"] = "sceplab.scep", ["sceplab.probe"] = "sceplab.scep.probe",
-                      ["sceplab.timeline"] = "sceplab.diagnose.timeline", ["sceplab.diagnose"] = "sceplab.diagnose",
-                      ["sceplab.report"] = "sceplab.report", ["sceplab.core.scep"] = "sceplab.core.scep",
-                      ["sceplab.core.http"] = "sceplab.core.http", ["sceplab.core.sys"] = "sceplab.core.sys",
-                      ["sceplab.core.pkey"] = "sceplab.core.pkey", ["sceplab.core.logs"] = "sceplab.core.logs",
-                      ["sceplab.intune"] = "sceplab.serve.intune" }
-local function run_facade()
-  local s = require "sceplab"
-  local out = pure_facade()
-  for _, k in ipairs({ "logs", "profile", "scep", "timeline", "probe" }) do out[k] = s[k] end
-  out.diagnose, out.report = require "sceplab.diagnose", require "sceplab.report"
+  local pure = require "sceplab.pure"
+  local out = { json = require "sceplab.json", time = require "sceplab.time" }
+  for _, k in ipairs(pure.FIELDS) do out[k] = pure[k] end
   return out
 end
 
---- The modules each kind of script may require, by name: a function building the module.
-local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end,
-               ["sceplab.time"] = function() return require "sceplab.time" end,
-               ["sceplab.catalog"] = function() return require "sceplab.catalog" end }
-local RUN = { ["sceplab"] = run_facade }
-for name, module in pairs(RUN_MODULES) do RUN[name] = function() return require(module) end end
-for name, f in pairs(PURE) do RUN[name] = RUN[name] or f end
+--- The modules every kind of script may require, by name: a function building the module. What
+-- else a kind may reach is the caller's to give (M.env's modules): `sceplab run` gives the
+-- documented API (cli/run.lua); the sandbox itself knows nothing above the pure modules.
+M.PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end,
+           ["sceplab.time"] = function() return require "sceplab.time" end,
+           ["sceplab.catalog"] = function() return require "sceplab.catalog" end }
 
 --- What each kind of script may use beyond the base allow-list. Data scripts (profiles, policies,
 -- playbooks, scenarios) get no file access; `run` scripts may read and write files, since
 -- automating enrollments needs that.
 local KINDS = {
-  profile = { io = false, modules = PURE },
-  policy = { io = false, modules = PURE },
-  playbook = { io = false, modules = PURE },
-  scenario = { io = false, modules = PURE },
-  run = { io = true, modules = RUN },
+  profile = { io = false, getenv = true },
+  policy = { io = false, getenv = true },
+  playbook = { io = false, getenv = true },
+  scenario = { io = false, getenv = true },
+  run = { io = true, getenv = true },
 }
 M.KINDS = KINDS
 
@@ -142,8 +123,9 @@ local function preload_tree()
   if dir then preload_dir(dir, "sceplab") end
 end
 
---- Builds a fresh environment for a script of the given kind.
-function M.env(kind, extra)
+--- Builds a fresh environment for a script of the given kind. modules: what it may require beyond
+-- M.PURE, by name (a function building each module), as `sceplab run` gives its scripts the API.
+function M.env(kind, extra, modules)
   local policy = KINDS[kind]
   if not policy then error(("sandbox: unknown script kind '%s'"):format(tostring(kind)), 2) end
   protect_string_metatable()
@@ -155,12 +137,15 @@ function M.env(kind, extra)
   env.math = copy(math)
   env.utf8 = copy(utf8)
   env.coroutine = copy(coroutine)
-  env.os = copy(os, { "clock", "date", "time", "difftime", "getenv" })
+  env.os = copy(os, { "clock", "date", "time", "difftime", policy.getenv and "getenv" or nil })
   if policy.io then
     env.io = copy(io, { "open", "lines", "read", "write", "stdout", "stderr", "stdin", "type" })
   end
   local cache = {}
-  env.require = make_require(policy.modules, cache)
+  local allowed = {}
+  for name, f in pairs(M.PURE) do allowed[name] = f end
+  for name, f in pairs(modules or {}) do allowed[name] = f end
+  env.require = make_require(allowed, cache)
   env.sceplab = env.require("sceplab")
   for k, v in pairs(extra or {}) do env[k] = v end
   env._G = env
@@ -196,10 +181,10 @@ end
 
 --- Loads a script; returns env, results table | nil, message.
 -- The message always starts with "path:line:" when the fault is inside the script.
-function M.load(path, kind, extra)
+function M.load(path, kind, extra, modules)
   local text, err = read_text(path)
   if not text then return nil, err end
-  local env = M.env(kind, extra)
+  local env = M.env(kind, extra, modules)
   local chunk, cerr = load(text, "@" .. path, "t", env)
   if not chunk then return nil, cerr end
   local res = table.pack(M.call(path, chunk))
@@ -209,12 +194,13 @@ end
 
 --- Runs a `sceplab run` script with its arguments; returns an exit code and an error message.
 -- The script may return an integer exit code; a runtime error gives 1, an unloadable script 3.
-function M.run(path, args)
+-- modules: what it may require beyond M.PURE (M.env).
+function M.run(path, args, modules)
   local text, err = read_text(path)
   if not text then return 3, err end
   local argt = { [0] = path }
   for i, a in ipairs(args or {}) do argt[i] = a end
-  local env = M.env("run", { arg = argt })
+  local env = M.env("run", { arg = argt }, modules)
   local chunk, cerr = load(text, "@" .. path, "t", env)
   if not chunk then return 3, cerr end
   local ok, res = pcall(chunk, table.unpack(argt))

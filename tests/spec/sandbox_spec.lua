@@ -2,6 +2,8 @@
 -- escape found so far tried through the binary as an attacker would.
 local h = require "helper"
 local sandbox = require "sceplab.sandbox"
+-- what `sceplab run` gives its scripts beyond the pure modules
+local RUN = (require "sceplab.cli.run").modules()
 
 local function script(text)
   return h.write(h.tmpname() .. ".lua", text)
@@ -20,7 +22,7 @@ end
 
 describe("sandbox", function()
   it("withholds process and loader functions", function()
-    local env = sandbox.env("run")
+    local env = sandbox.env("run", nil, RUN)
     assert.is_nil(rawget(env.os, "execute"))
     assert.is_nil(rawget(env.io, "popen"))
     assert.is_nil(rawget(env, "dofile"))
@@ -60,18 +62,30 @@ describe("sandbox", function()
 
   it("gives run scripts the documented modules and nothing else", function()
     local ok_path = script("local s = require 'sceplab'\nreturn s.version, type(s.scep.client), type(s.logs.open)\n")
-    local env, res = sandbox.load(ok_path, "run")
+    local env, res = sandbox.load(ok_path, "run", nil, RUN)
     os.remove(ok_path)
     assert.truthy(env, res)
     assert.are.same({ (require "sceplab").version, "function", "function", n = 3 }, res)
     for _, name in ipairs({ "os", "sceplab.sandbox", "sceplab.cli", "sceplab.core", "sceplab.nonexistent" }) do
       local bad = script(("return require %q\n"):format(name))
-      local env2, err = sandbox.load(bad, "run")
+      local env2, err = sandbox.load(bad, "run", nil, RUN)
       os.remove(bad)
       assert.is_nil(env2, name)
       assert.matches("module '" .. name:gsub("%p", "%%%0") .. "' is not available to this script", err)
     end
-    assert.is_nil(sandbox.env("run").sceplab.sandbox)
+    assert.is_nil(sandbox.env("run", nil, RUN).sceplab.sandbox)
+  end)
+
+  it("knows nothing above the pure modules: what else a run script reaches, its caller gives", function()
+    local bare = sandbox.env("run")
+    assert.is_nil(rawget(bare.sceplab, "logs"))
+    assert.has_error(function() bare.require("sceplab.diagnose") end)
+    local env = sandbox.env("run", nil, RUN)
+    -- the names docs/lua-api.md gives, whichever folder the module lives in
+    for name, field in pairs({ ["sceplab.probe"] = "run", ["sceplab.profile"] = "load", ["sceplab.timeline"] = "group",
+                               ["sceplab.intune"] = "profile", ["sceplab.diagnose"] = "run", ["sceplab.report"] = "render" }) do
+      assert.are.equal("function", type(env.require(name)[field]), name)
+    end
   end)
 
   it("gives data scripts pure modules only: no file, process or network access through any name", function()
@@ -118,7 +132,7 @@ return mt, ok, ("abc"):upper()
     assert.are.equal("ABC", ("abc"):upper())
     local key = (require "sceplab.core.pkey").generate("ec:p256")
     local run = script("local k = ...\nreturn getmetatable(k)\n")
-    local renv = sandbox.env("run")
+    local renv = sandbox.env("run", nil, RUN)
     local chunk = assert(load(h.read(run), "@" .. run, "t", renv))
     os.remove(run)
     assert.is_false(chunk(key))

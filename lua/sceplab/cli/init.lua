@@ -220,12 +220,6 @@ local function cmd_decode(args)
   return EXIT.ok
 end
 
-local function cmd_run(args)
-  local code, err = (require "sceplab.sandbox").run(args.script, args.args)
-  if err then stderr("%s", err) end
-  return code
-end
-
 --- `sceplab --version`: the version and commit, then the libraries it runs with as they report
 -- themselves (those opened on first use are opened for it). --quiet: the first line only.
 local function cmd_version(quiet)
@@ -378,7 +372,7 @@ function M.main(argv, host)
   end
   if args.command == "help" then return cmd_help(p, args) end
   if args.command == "decode" then return cmd_decode(args) end
-  if args.command == "run" then return cmd_run(args) end
+  if args.command == "run" then return (require "sceplab.cli.run").run(args) end
   if args.command == "config" then return (require "sceplab.cli.config").show(only and build_parser(nil) or p, args, M.conf) end
   if args.command == "timeline" then return (require "sceplab.cli.logs").run(args) end
   if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli.diagnose").run(args) end

@@ -506,7 +506,7 @@ end
 --- When a certificate enters its renewal window: threshold percent of its lifetime left (Unix
 -- seconds), or nil when it cannot be read.
 function M.renewal_time(cert_pem, threshold)
-  local doc = cert_pem and (require "sceplab").x509.parse(cert_pem)
+  local doc = cert_pem and (require "sceplab.pure").x509.parse(cert_pem)
   local c = doc and doc.certificates and doc.certificates[1]
   local t = require "sceplab.time"
   local nb, na = c and t.parse(c.not_before), c and t.parse(c.not_after)
