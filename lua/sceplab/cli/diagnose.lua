@@ -137,7 +137,7 @@ local function run_playbooks(args)
     local ids = {}
     for id in pairs(diagnose.ENGINE_FINDINGS) do ids[#ids + 1] = id end
     table.sort(ids)
-    io.stdout:write("(engine)  (lua/sceplab/diagnose/init.lua)\n")
+    io.stdout:write("(engine)  (lua/sceplab/diagnose/playbooks.lua)\n")
     for _, id in ipairs(ids) do
       local f = diagnose.ENGINE_FINDINGS[id]
       io.stdout:write(("  step %d  %-7s  %-28s %s\n"):format(f.step, f.severity, id, f.title))
