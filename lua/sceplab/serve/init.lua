@@ -1,203 +1,19 @@
 -- `sceplab serve`: an NDES-faithful SCEP server over the embedded CA, whose challenge policy is a
--- Lua script (lua/policies/*.lua, or a file of yours) loaded through the sandbox.
---
--- A policy is data plus a function:
---   return {
---     description = "...",
---     check = function(req, ctx) return ctx.allow() | ctx.deny(reason [, fail_info]) | ctx.pending(reason) end,
---   }
--- req: {transaction_id, message_type ("PKCSReq" | "RenewalReq"), challenge, renewal (renews the
--- certificate this CA issued that signed it: valid, not revoked, same subject and SANs),
--- renewal_refused (why a certificate of ours that signed it is not renewed), subject, subject_rdns,
--- san, key = {type, bits}, key_usage, eku, template_name, client_ip, user_agent}. ctx: config (--set
--- key=value, and SCEPLAB_CHALLENGE as config.challenge), now(), use_challenge(pw) (the CA's one-time
--- passwords), intune_verify(token), token_used(request_id), allow{days, ekus, template, profile,
--- ...}, deny(reason, fail_info, extra), pending(reason, extra), equal(a, b)
--- (a comparison that takes the same time however much matches). extra: phases, device_id,
--- user_id, request_id (the connector's logs), event (the NDES event a refusal logs). A policy
--- with connector = true stands for the Intune connector: the server writes its logs.
-local sandbox = require "sceplab.sandbox"
+-- Lua script (lua/policies/*.lua, or a file of yours) loaded through the sandbox (policy.lua: the
+-- policy, its ctx and the handler the server calls). The Intune side (the SyncML profile around a
+-- CertEnrollToken) is intune.lua.
 local core = require "sceplab.core.serve"
-local x509 = require "sceplab.core.x509"
+local policy = require "sceplab.serve.policy"
 
-local M = {}
+local M = {
+  load_policy = policy.load_policy,
+  policy_path = policy.policy_path,
+  bundled = policy.bundled,
+  handler = policy.handler,
+}
 
 -- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
 M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
-
-local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean",
-                        admin_page = "boolean" }
-local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
--- What a certificate profile (allow{profile = ...}) may name: the names the CSR decoder gives.
-local KEY_USAGES = { digitalSignature = true, nonRepudiation = true, keyEncipherment = true, dataEncipherment = true,
-                     keyAgreement = true, keyCertSign = true, cRLSign = true, encipherOnly = true, decipherOnly = true }
-local SAN_TYPES = { dns = true, email = true, ip = true, uri = true, upn = true, dirname = true, rid = true,
-                    othername = true }
-
---- The file of a policy named on the command line: a path, or a bundled name (lua/policies/NAME.lua).
-function M.policy_path(name) return sandbox.script_path("policies", name) end
-
---- The bundled policies' names.
-function M.bundled() return sandbox.bundled("policies") end
-
---- Loads and checks a policy file: the table, or nil, "file: field 'x' ...".
-function M.load_policy(path)
-  local env, res = sandbox.load(path, "policy")
-  if not env then return nil, res end
-  local pol = res[1]
-  if type(pol) ~= "table" then return nil, path .. ": a policy must return a table" end
-  for k, v in pairs(pol) do
-    if not POLICY_FIELDS[k] then return nil, ("%s: unknown field '%s'"):format(path, tostring(k)) end
-    if type(v) ~= POLICY_FIELDS[k] then
-      return nil, ("%s: field '%s' must be a %s, not a %s"):format(path, k, POLICY_FIELDS[k], type(v))
-    end
-  end
-  for _, k in ipairs({ "description", "check" }) do
-    if pol[k] == nil then return nil, ("%s: field '%s' is required"):format(path, k) end
-  end
-  pol.file = path
-  return pol
-end
-
--- Compares two strings in time that depends on their lengths only.
-local function equal(a, b)
-  if type(a) ~= "string" or type(b) ~= "string" or #a ~= #b then return false end
-  local diff = 0
-  for i = 1, #a do diff = diff | (a:byte(i) ~ b:byte(i)) end
-  return diff == 0
-end
-
--- What an answer may carry besides its decision: the connector's phases, whom the challenge was
--- issued to (for the CRS file) and the NDES event a refusal logs.
-local EXTRA = { "phases", "device_id", "user_id", "request_id", "event" }
-
-local function with_extra(a, t)
-  if type(t) == "table" then for _, k in ipairs(EXTRA) do a[k] = t[k] end end
-  return a
-end
-
--- The certificate profile the --set settings give (allow_key_usage, allow_eku, allow_san: comma
--- lists; allow_wildcard=true), for a policy's allow{} that gives none: nil when none is set.
-local function config_profile(config)
-  local p, any = {}, false
-  for key, field in pairs({ allow_key_usage = "key_usage", allow_eku = "eku", allow_san = "san" }) do
-    local v = config[key]
-    if type(v) == "string" then
-      local list = {}
-      for name in v:gmatch("[^,%s]+") do list[#list + 1] = name end
-      p[field], any = list, true
-    end
-  end
-  if config.allow_wildcard ~= nil then p.wildcard, any = config.allow_wildcard == "true", true end
-  return any and p or nil
-end
-
-local function context(ca, config, clock)
-  local ctx = { config = config, equal = equal }
-  function ctx.now() return clock and clock() or os.time() end
-  function ctx.use_challenge(pw) return type(pw) == "string" and ca:use_challenge(pw) == true end
-  -- Phases 1 and 2 of a CertEnrollToken (signature by the registered certificate, decryption,
-  -- expiry): the claims, or nil, message, reason code, phase, CRP error name, its code.
-  function ctx.intune_verify(token)
-    if type(token) ~= "string" or token == "" then
-      return nil, "the request carries no challenge", "ChallengeMalformed", 1, "CRPSCEPDeserialize_Failed", 0x410
-    end
-    return ca:intune_verify(token, ctx.now())
-  end
-  -- The serial of the certificate an Intune challenge (its request ID) gave already, or nil.
-  function ctx.token_used(request_id)
-    if type(request_id) ~= "string" or request_id == "" then return nil end
-    return ca:once_used(request_id) or nil
-  end
-  function ctx.allow(t)
-    t = t or {}
-    return with_extra({ decision = "allow", days = t.days, ekus = t.ekus, template = t.template, profile = t.profile }, t)
-  end
-  function ctx.deny(reason, fail_info, t)
-    return with_extra({ decision = "deny", reason = reason, fail_info = fail_info or "badRequest" }, t)
-  end
-  function ctx.pending(reason, t) return with_extra({ decision = "pending", reason = reason }, t) end
-  return ctx
-end
-
--- What is wrong with a certificate profile table, or nil.
-local function profile_error(p)
-  if type(p) ~= "table" then return "profile must be a table" end
-  for k, v in pairs(p) do
-    local names = k == "key_usage" and KEY_USAGES or k == "san" and SAN_TYPES or k == "eku" and true or nil
-    if k == "wildcard" then
-      if type(v) ~= "boolean" then return "profile.wildcard must be a boolean" end
-    elseif not names then
-      return ("profile has no field '%s' (key_usage, eku, san, wildcard)"):format(tostring(k))
-    elseif type(v) ~= "table" then
-      return ("profile.%s must be a list"):format(k)
-    else
-      for i, name in ipairs(v) do
-        if type(name) ~= "string" or (names ~= true and not names[name]) then
-          return ("profile.%s[%d] is no %s: %s"):format(k, i,
-            k == "key_usage" and "key usage name" or k == "san" and "SAN type" or "EKU", tostring(name))
-        end
-      end
-    end
-  end
-  -- the server's own reading (an EKU is a name or OID OpenSSL knows)
-  local ok, err = core.profile_check(p)
-  if not ok then return (err:gsub("^policy: ", "")) end
-end
-
--- The checked answer, or error naming the policy (the request then gets HTTP 500 and the log says why).
-local function answer_of(pol, a)
-  if a == "allow" or a == "pending" or a == "deny" then a = { decision = a } end
-  if type(a) ~= "table" then error(("%s: check must return a decision table, not %s"):format(pol.file, type(a)), 0) end
-  if a.decision ~= "allow" and a.decision ~= "deny" and a.decision ~= "pending" then
-    error(("%s: decision must be allow, deny or pending, not %s"):format(pol.file, tostring(a.decision)), 0)
-  end
-  if a.fail_info ~= nil and not FAIL_INFOS[a.fail_info] then
-    error(("%s: fail_info must be badAlg, badMessageCheck, badRequest, badTime or badCertId"):format(pol.file), 0)
-  end
-  if a.days ~= nil and (math.type(a.days) ~= "integer" or a.days < 1 or a.days > 36500) then
-    error(("%s: days must be an integer from 1 to 36500"):format(pol.file), 0)
-  end
-  if a.phases ~= nil then
-    if type(a.phases) ~= "table" then error(("%s: phases must be a list"):format(pol.file), 0) end
-    for i, ph in ipairs(a.phases) do
-      if type(ph) ~= "table" or math.type(ph.phase) ~= "integer" or ph.phase < 1 or ph.phase > 3
-         or type(ph.message) ~= "string" then
-        error(("%s: phases[%d] must be {phase = 1..3, ok = bool, message = string, code = string?}"):format(pol.file, i), 0)
-      end
-    end
-  end
-  if a.profile ~= nil then
-    local perr = profile_error(a.profile)
-    if perr then error(("%s: %s"):format(pol.file, perr), 0) end
-  end
-  if a.event ~= nil and math.type(a.event) ~= "integer" then
-    error(("%s: event must be an NDES event ID (28 or 29)"):format(pol.file), 0)
-  end
-  return a
-end
-
---- The handler the server calls for each PKCSReq and RenewalReq: decodes the CSR for the policy
--- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
-function M.handler(pol, ca, config, on_decision, clock)
-  local ctx = context(ca, config, clock)
-  local default_profile = config_profile(config)
-  return function(raw)
-    local doc = raw.doc or x509.csr(raw.csr) or {}
-    local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
-                  renewal = raw.renewal, renewal_refused = raw.renewal_refused, client_ip = raw.client_ip,
-                  user_agent = raw.user_agent,
-                  subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
-                  key_usage = doc.key_usage, eku = doc.eku, template_name = doc.template_name }
-    local ok, a, why = sandbox.call(pol.file .. ": check", pol.check, req, ctx)
-    if not ok then error(why == "timeout" and a or tostring(a), 0) end
-    a = answer_of(pol, a)
-    -- the --set profile, for a policy whose allow{} gives none
-    if a.decision == "allow" and a.profile == nil then a.profile = default_profile end
-    if on_decision then on_decision(req, a) end
-    return a
-  end
-end
 
 --- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
@@ -206,12 +22,13 @@ end
 -- clock_file (a virtual clock: seconds to add to real time, read at each request), ready(url),
 -- logged(line), on_decision(req, answer).
 -- Returns true | nil, message, code.
--- The policy, the open CA and the server's options for opts (see run); nil, message, code.
+--
+-- prepare: the policy, the open CA and the server's options for opts; nil, message, code.
 local function prepare(opts)
-  local pol, perr = M.load_policy(M.policy_path(opts.policy or "static"))
+  local pol, perr = policy.load_policy(policy.policy_path(opts.policy or "static"))
   if not pol then return nil, perr, "input" end
-  local cprof = config_profile(opts.config or {})
-  local cerr0 = cprof and profile_error(cprof)
+  local cprof = policy.config_profile(opts.config or {})
+  local cerr0 = cprof and policy.profile_error(cprof)
   if cerr0 then return nil, "--set allow_*: " .. cerr0:gsub("^profile%.", ""), "usage" end
   local ca, cerr, code = core.ca_open(opts.dir)
   if not ca then return nil, cerr, code end
@@ -250,7 +67,7 @@ local function prepare(opts)
     end
   end
   return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
-           handler = M.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }
+           handler = policy.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }
 end
 
 function M.run(opts)
