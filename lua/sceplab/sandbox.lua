@@ -167,10 +167,28 @@ local function read_text(path)
   return text
 end
 
+-- An error value as text. A script may raise a table whose __tostring raises, returns no string
+-- or never returns: it is made text here, inside the call's limit, never by the host after it.
+local function message_of(e)
+  if type(e) == "string" then return e end
+  local ok, s = pcall(tostring, e)
+  if ok and type(s) == "string" then return s end
+  return ("(an error value that cannot be shown: a %s)"):format(type(e))
+end
+
+-- fn called inside the limit; its error, if any, turned into text there too.
+local function guarded(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if not res[1] then error(message_of(res[2]), 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 --- Calls fn (a function a data script defined) with a time limit: true, results... | false,
 -- message [, "timeout"]. what names the script in a timeout's message ("lua/playbooks/ca.lua: check").
+-- What the host reads of the results (a table's fields) it must read inside fn, which may wrap the
+-- script's function: a metatable's __index runs the script's code too.
 function M.call(what, fn, ...)
-  local res = table.pack(sys.limit(M.TIME_LIMIT, fn, ...))
+  local res = table.pack(sys.limit(M.TIME_LIMIT, guarded, fn, ...))
   if not res[1] then
     local msg = tostring(res[2])
     if msg:find("time limit of %g+ s exceeded$") then return false, ("%s: stopped: %s"):format(what, msg), "timeout" end

@@ -172,6 +172,74 @@ return { description = "d", step = 2, severity = "error",
     assert.matches("loop%.lua: check: stopped: .*time limit of 0%.3 s exceeded$", err)
   end)
 
+  describe("reads what a script hands back inside its time limit", function()
+    local saved
+    before_each(function() saved = sandbox.TIME_LIMIT sandbox.TIME_LIMIT = 0.3 end)
+    after_each(function() sandbox.TIME_LIMIT = saved end)
+    local LOOP = "setmetatable({}, { __index = function() while true do end end })"
+
+    -- the server calls the handler for each request; its answer is then read in C, unprotected
+    local function answer(check_body)
+      local serve = require "sceplab.serve"
+      local path = script(("return { description = 'd', check = function(req, ctx) %s end }\n"):format(check_body))
+      local pol = assert(serve.load_policy(path))
+      os.remove(path)
+      local handler = serve.handler(pol, nil, {})
+      local t0 = os.time()
+      local ok, res = pcall(handler, { transaction_id = "T", message_type = "PKCSReq", doc = { subject = "CN=x" } })
+      assert.is_true(os.time() - t0 < 5)
+      return ok, res, path
+    end
+
+    it("a policy's answer whose fields never return when read", function()
+      local ok, err, path = answer("return " .. LOOP)
+      assert.is_false(ok)
+      assert.matches(path:gsub("%p", "%%%0") .. ": check: stopped: .*time limit of 0%.3 s exceeded$", err)
+    end)
+
+    it("a policy's answer whose fields raise when read: plain data comes out, or the error", function()
+      local ok, err = answer("return setmetatable({ decision = 'deny' }, { __index = function(_, k) error('reading ' .. k) end })")
+      assert.is_false(ok)
+      assert.matches("reading reason", err)
+      local ok2, a = answer("return setmetatable({ decision = 'allow', ekus = setmetatable({ 'clientAuth' }, { __index = error }) }, {})")
+      assert.is_true(ok2, a)
+      assert.is_nil(getmetatable(a))
+      assert.is_nil(getmetatable(a.ekus))
+      assert.are.same({ "clientAuth" }, a.ekus)
+      local ok3, err3 = answer("local t = { decision = 'allow' } t.profile = { eku = t } return t")
+      assert.is_false(ok3)
+      assert.matches("nested too deep", err3)
+    end)
+
+    it("an error value whose __tostring never returns", function()
+      local ok, err = answer("error(setmetatable({}, { __tostring = function() while true do end end }))")
+      assert.is_false(ok)
+      assert.matches("time limit of 0%.3 s exceeded$", err)
+      local ok2, err2 = answer("error(setmetatable({}, { __tostring = function() return {} end }))")
+      assert.is_false(ok2)
+      assert.matches("an error value that cannot be shown", err2)
+    end)
+
+    it("a playbook check's results whose fields never return or raise when read", function()
+      local diagnose = require "sceplab.diagnose"
+      for _, ret in ipairs({ LOOP, "{ setmetatable({}, { __index = function(_, k) error('reading ' .. k) end }) }" }) do
+        local dir = h.tmpdir()
+        h.write(dir .. "/odd.lua", ([[
+return { description = "d", step = 2, severity = "error",
+         findings = { ["odd"] = { title = "t", cause = "c", fix = {} } },
+         match = { statuses = { 500 } },
+         check = function(records) return %s end }
+]]):format(ret))
+        local pb = assert(diagnose.load(dir .. "/odd.lua"))
+        local ok, rep, err = pcall(diagnose.run, { h.fixture("logs/u_ex200524.log") }, { playbooks = { pb } })
+        os.execute("rm -rf " .. h.shquote(dir))
+        assert.is_true(ok, rep) -- an expected failure: nil, message, never an error raised out of the engine
+        assert.is_nil(rep)
+        assert.matches("odd%.lua: check", err)
+      end
+    end)
+  end)
+
   it("gives each script its own globals", function()
     local a = script("shared = 'a'\nreturn shared\n")
     local b = script("return rawget(_G, 'shared')\n")

@@ -32,7 +32,32 @@ function Findings:raise(id, decl, pb, k, records, detail)
   end
 end
 
---- What a playbook's check returned for attempt k, checked: true | nil, message naming the file.
+--- A check's results as plain data, read inside the call that ran the check (protected and under
+-- the time limit, sandbox.call): each result's id, detail and evidence, an evidence entry kept when
+-- it is a table without a metatable (a record, as the readers make them). Nothing the playbook
+-- made can then run its code (a metatable's __index, __len) when the engine reads it.
+function M.read(res)
+  if type(res) ~= "table" then return res end
+  local out = {}
+  for i, f in ipairs(res) do
+    if type(f) == "table" then
+      local ev = f.evidence
+      if type(ev) == "table" then
+        local list = {}
+        for _, r in ipairs(ev) do
+          if type(r) == "table" and getmetatable(r) == nil then list[#list + 1] = r end
+        end
+        ev = list
+      end
+      out[i] = { id = f.id, detail = f.detail, evidence = ev }
+    else
+      out[i] = f
+    end
+  end
+  return out
+end
+
+--- What a playbook's check returned for attempt k (M.read), checked: true | nil, message naming the file.
 function Findings:take(pb, k, res)
   if res ~= nil and type(res) ~= "table" then return nil, pb.file .. ": check must return a list of findings" end
   for i, f in ipairs(res or {}) do

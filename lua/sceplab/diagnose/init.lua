@@ -164,8 +164,8 @@ local function check(d, plan)
       local mine = {}
       for _, r in ipairs(d.per_attempt[k] or {}) do if match.matches(pb, filter, r) then mine[#mine + 1] = r end end
       if #mine > 0 then
-        local ok, res, why = sandbox.call(pb.file .. ": check", pb.check, mine,
-                                          ctx.new(k ~= 0 and k or nil, d.records, d.successes))
+        local ok, res, why = sandbox.call(pb.file .. ": check", function(recs, c) return findings.read(pb.check(recs, c)) end,
+                                          mine, ctx.new(k ~= 0 and k or nil, d.records, d.successes))
         if not ok then return nil, why == "timeout" and res or ("%s: check failed: %s"):format(pb.file, tostring(res)) end
         local tok, terr = found:take(pb, k, res)
         if not tok then return nil, terr end

@@ -175,11 +175,40 @@ local function answer_of(pol, a)
   return a
 end
 
+-- The fields an answer may have (ctx.allow, deny, pending and EXTRA), and how deep its tables go
+-- (profile.eku is the deepest: answer, profile, list).
+local ANSWER = { "decision", "reason", "fail_info", "days", "ekus", "template", "profile", "phases", "event",
+                 "device_id", "user_id", "request_id" }
+local ANSWER_DEPTH = 3
+
+-- Plain data: tables copied without their metatables, to a depth; anything else as it is.
+local function plain(v, where, depth)
+  if type(v) ~= "table" then return v end
+  if depth > ANSWER_DEPTH then error(where .. ": the answer is nested too deep (a table in itself?)", 0) end
+  local out = {}
+  for k, x in pairs(v) do
+    if type(k) == "string" or math.type(k) == "integer" then out[k] = plain(x, where, depth + 1) end
+  end
+  return out
+end
+
+-- The policy's answer as plain data, read inside the call that runs the policy (protected, and
+-- under the time limit): a field that raises or never returns when read (a metatable's __index, a
+-- __pairs) fails the request there, as an error in the policy does, instead of in the server's C
+-- code, which reads the answer outside any protected call (the server exited) and with no limit.
+local function read_answer(pol, a)
+  if type(a) ~= "table" then return a end
+  local out = {}
+  for _, k in ipairs(ANSWER) do out[k] = plain(a[k], pol.file, 1) end
+  return out
+end
+
 --- The handler the server calls for each PKCSReq and RenewalReq: decodes the CSR for the policy
 -- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
 function M.handler(pol, ca, config, on_decision, clock)
   local ctx = context(ca, config, clock)
   local default_profile = M.config_profile(config)
+  local function check(req, c) return read_answer(pol, pol.check(req, c)) end
   return function(raw)
     local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
@@ -187,7 +216,7 @@ function M.handler(pol, ca, config, on_decision, clock)
                   user_agent = raw.user_agent,
                   subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
                   key_usage = doc.key_usage, eku = doc.eku, template_name = doc.template_name }
-    local ok, a, why = sandbox.call(pol.file .. ": check", pol.check, req, ctx)
+    local ok, a, why = sandbox.call(pol.file .. ": check", check, req, ctx)
     if not ok then error(why == "timeout" and a or tostring(a), 0) end
     a = answer_of(pol, a)
     -- the --set profile, for a policy whose allow{} gives none
