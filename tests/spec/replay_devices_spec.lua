@@ -61,3 +61,13 @@ describe("replay's steps", function()
     for kind in pairs(steps) do assert.is_true(scenario.STEPS[kind], kind) end
   end)
 end)
+
+describe("replay's working directory", function()
+  it("is made with mkdtemp under TMPDIR: one that cannot be made is said, not replaced by another", function()
+    local bundle = h.tmpname()
+    local code, _, err = h.sceplab_env({ TMPDIR = "/nonexistent-sceplab-tmp" }, { "replay", "healthy-windows", "--bundle", bundle })
+    os.execute("rm -rf " .. h.shquote(bundle))
+    assert.are.equal(1, code)
+    assert.matches("cannot make a temporary directory in /nonexistent%-sceplab%-tmp %(TMPDIR%)", err)
+  end)
+end)

@@ -174,9 +174,8 @@ function M.run(args)
   local sok, serr, scode = check_server(args)
   if not sok then stderr("%s", serr) return scode end
   conc = math.min(conc, count)
-  local work = os.tmpname()
-  os.remove(work)
-  assert(sys.mkdir(work))
+  local work, werr = sys.mkdtemp("sceplab-bench-")
+  if not work then stderr("%s", werr) return 1 end
   local go = work .. "/go"
   local per = count // conc
   local from = 1

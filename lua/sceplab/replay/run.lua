@@ -112,10 +112,9 @@ function M.run(sc, opts)
   local ok, err = sys.mkdir(bundle)
   if not ok then return nil, err, "input" end
   if #(sys.listdir(bundle) or {}) > 0 then return nil, bundle .. ": not empty (a bundle is written into a new directory)", "usage" end
-  local work = os.tmpname()
-  os.remove(work)
-  ok, err = sys.mkdir(work)
-  if not ok then return nil, err, "failed" end
+  -- the CA's keys live here while the run lasts: a directory of our own, never one made before us
+  local work, werr = sys.mkdtemp("sceplab-replay-")
+  if not work then return nil, werr, "failed" end
   local faults = {}
   for _, f in ipairs(sc.server.faults or {}) do faults[f] = true end
   local run = setmetatable({ sc = sc, bundle = bundle, work = work, faults = faults, server_faults = {},
