@@ -66,12 +66,15 @@ M.PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return requi
 
 --- What each kind of script may use beyond the base allow-list. Data scripts (profiles, policies,
 -- playbooks, scenarios) get no file access; `run` scripts may read and write files, since
--- automating enrollments needs that.
+-- automating enrollments needs that. The environment (os.getenv) is for the scripts written for
+-- the machine they run on: a profile's challenge function reads SCEPLAB_CHALLENGE, a policy the
+-- secrets its server is given, a program its settings. Playbooks and scenarios are shared and run
+-- over other people's logs and tickets, and what they return ends up in reports: they get none.
 local KINDS = {
   profile = { io = false, getenv = true },
   policy = { io = false, getenv = true },
-  playbook = { io = false, getenv = true },
-  scenario = { io = false, getenv = true },
+  playbook = { io = false, getenv = false },
+  scenario = { io = false, getenv = false },
   run = { io = true, getenv = true },
 }
 M.KINDS = KINDS

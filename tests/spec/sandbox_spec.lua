@@ -88,6 +88,28 @@ describe("sandbox", function()
     end
   end)
 
+  it("gives the environment (os.getenv) to the scripts written for this machine, not to playbooks or scenarios", function()
+    for kind, has in pairs({ profile = true, policy = true, run = true, playbook = false, scenario = false }) do
+      assert.are.equal(has, rawget(sandbox.env(kind).os, "getenv") ~= nil, kind)
+    end
+    -- a playbook that reads a secret into its finding's detail: an error naming the file and line
+    local dir = h.tmpdir()
+    h.write(dir .. "/leak.lua", [[
+return { description = "d", step = 2, severity = "error",
+         findings = { ["leak"] = { title = "t", cause = "c", fix = {} } },
+         match = { statuses = { 500 } },
+         check = function(records)
+           return { { id = "leak", evidence = records, detail = os.getenv("SCEPLAB_ADMIN_PASSWORD") or "none" } }
+         end }
+]])
+    local code, out, err = h.sceplab_env({ SCEPLAB_ADMIN_PASSWORD = "hunter2" },
+      { "diagnose", "--playbooks", dir, "--format", "json", h.fixture("logs/u_ex200524.log") })
+    os.execute("rm -rf " .. h.shquote(dir))
+    assert.are.equal(3, code, out)
+    assert.matches("leak%.lua:5: .*getenv", err)
+    assert.not_matches("hunter2", out .. err)
+  end)
+
   it("gives data scripts pure modules only: no file, process or network access through any name", function()
     for _, kind in ipairs({ "profile", "policy", "playbook", "scenario" }) do
       local env = sandbox.env(kind)
