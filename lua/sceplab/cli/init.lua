@@ -1,8 +1,11 @@
--- The sceplab command line. src/cli/main.c boots the engine and calls main(args, host).
--- Exit codes (docs/cli.md): 0 success, 1 the operation reports a failure, 2 usage,
--- 3 unreadable or invalid input, 4 network or transport failure, 70 internal error.
+-- The sceplab command line: the parser and the dispatch. src/cli/main.c boots the engine and calls
+-- main(args, host). Exit codes (docs/cli.md): 0 success, 1 the operation reports a failure, 2
+-- usage, 3 unreadable or invalid input, 4 network or transport failure, 70 internal error.
+-- The folder: one file per command family (scep.lua with outputs.lua, logs.lua, diagnose.lua,
+-- serve.lua, replay.lua, bench.lua, run.lua, config.lua), gendoc.lua (man pages, completions) and
+-- util.lua (what they share with this file: exit codes, settings, messages, checks).
 -- Modules are required where they are used: `sceplab --version` and a usage error load no more
--- than this file, and each command no more than its own (docs/performance.md).
+-- than this file and util.lua, and each command no more than its own (docs/performance.md).
 -- sceplab.core registers the C modules (sceplab.core.sys, ...) in package.preload: cheap, no I/O.
 require "sceplab.core"
 local util = require "sceplab.cli.util"
