@@ -1,12 +1,11 @@
 -- CLI: sceplab diagnose and sceplab playbooks.
-local sceplab = require "sceplab"
 local util = require "sceplab.cli.util"
-local diagnose = require "sceplab.diagnose"
 local sys = require "sceplab.core.sys"
-local report = require "sceplab.report"
 
 local M = {}
-local STEPS = report.STEPS
+-- The engine and the report, loaded by M.run: registering the commands (for help or a usage
+-- error) needs neither.
+local diagnose, report
 
 local stderr = util.stderr
 
@@ -64,7 +63,7 @@ local function run_diagnose(args)
   if not rep then stderr("%s", err) return 3 end
   local text
   if args.format == "json" then
-    text = sceplab.json.encode(rep) .. "\n"
+    text = (require "sceplab.json").encode(rep) .. "\n"
   else
     text = report.render(rep, args.format, not args.output and util.colour(1))
   end
@@ -148,7 +147,7 @@ local function run_playbooks(args)
   local decl, pb = diagnose.finding(list, args.id)
   if decl and not pb then
     io.stdout:write(("id:          %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nplaybook:    (the engine)\ncause:       %s\n")
-      :format(args.id, decl.title, decl.step, STEPS[decl.step], decl.severity, decl.cause))
+      :format(args.id, decl.title, decl.step, report.STEPS[decl.step], decl.severity, decl.cause))
     for i, f in ipairs(decl.fix or {}) do io.stdout:write(("fix %d:       %s\n"):format(i, f)) end
     return 0
   end
@@ -165,7 +164,7 @@ local function run_playbooks(args)
   end
   table.sort(m)
   io.stdout:write(("id:          %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nplaybook:    %s (%s)\nalso raises: %s\ncause:       %s\n")
-    :format(args.id, decl.title, decl.step, STEPS[decl.step], decl.severity, pb.name, pb.file,
+    :format(args.id, decl.title, decl.step, report.STEPS[decl.step], decl.severity, pb.name, pb.file,
             table.concat(pb.ids, ", "), decl.cause))
   for i, f in ipairs(decl.fix) do io.stdout:write(("fix %d:       %s\n"):format(i, f)) end
   io.stdout:write("match:\n", table.concat(m, "\n"), "\n")
@@ -174,6 +173,7 @@ local function run_playbooks(args)
 end
 
 function M.run(args)
+  diagnose, report = require "sceplab.diagnose", require "sceplab.report"
   if args.command == "playbooks" then return run_playbooks(args) end
   return run_diagnose(args)
 end

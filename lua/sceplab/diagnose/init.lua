@@ -85,23 +85,24 @@ local function read(paths, plan, opts)
                                                    progress = opts.progress, counters = plan.counters })
   if not m then return nil, merr end
   local records, kinds, dropped, seq = {}, {}, 0, 0
+  local matches, kind_of, whole, compiled, keep = match.matches, match.kind_of, plan.whole, plan.compiled, M.KEEP_FIRST
   for r in m:records() do
     seq = seq + 1
     -- a record a playbook without `sample` asks for is kept whatever its kind
     local wanted = false
-    for _, pb in ipairs(plan.whole) do
-      if match.matches(pb, plan.compiled[pb], r) then wanted = true break end
+    for _, pb in ipairs(whole) do
+      if matches(pb, compiled[pb], r) then wanted = true break end
     end
     if wanted then
       r._seq = seq
       records[#records + 1] = r
       goto next
     end
-    local k = match.kind_of(r)
+    local k = kind_of(r)
     local slot = kinds[k]
     if not slot then slot = { n = 0 } kinds[k] = slot end
     slot.n = slot.n + 1
-    if slot.n <= M.KEEP_FIRST then
+    if slot.n <= keep then
       r._seq = seq
       records[#records + 1] = r
     else
@@ -160,12 +161,14 @@ local function check(d, plan)
   local found = findings.new()
   for _, pb in ipairs(plan.checking) do
     local filter = plan.compiled[pb]
+    -- the results are read where the check runs: under its time limit (findings.read)
+    local function run_check(recs, c) return findings.read(pb.check(recs, c)) end
     for _, k in ipairs(d.keys) do
       local mine = {}
       for _, r in ipairs(d.per_attempt[k] or {}) do if match.matches(pb, filter, r) then mine[#mine + 1] = r end end
       if #mine > 0 then
-        local ok, res, why = sandbox.call(pb.file .. ": check", function(recs, c) return findings.read(pb.check(recs, c)) end,
-                                          mine, ctx.new(k ~= 0 and k or nil, d.records, d.successes))
+        local ok, res, why = sandbox.call(pb.file .. ": check", run_check, mine,
+                                          ctx.new(k ~= 0 and k or nil, d.records, d.successes))
         if not ok then return nil, why == "timeout" and res or ("%s: check failed: %s"):format(pb.file, tostring(res)) end
         local tok, terr = found:take(pb, k, res)
         if not tok then return nil, terr end

@@ -10,11 +10,12 @@
 -- from.lua (`replay --from`: a scenario from a diagnosed bundle). This module is what the CLI
 -- and scripts use.
 local scenario = require "sceplab.replay.scenario"
-local run = require "sceplab.replay.run"
 local clock = require "sceplab.replay.clock"
 local from = require "sceplab.replay.from"
-local devices = require "sceplab.replay.devices"
-local diagnose = require "sceplab.diagnose"
+
+-- The run (the server, the devices) and the diagnosis are loaded when used: `replay --list`
+-- and --from need neither.
+local function run() return require "sceplab.replay.run" end
 
 local M = {
   FAULTS = scenario.FAULTS,
@@ -22,8 +23,8 @@ local M = {
   bundled = scenario.bundled,
   load = scenario.load,
   profile_from_file = scenario.profile_from_file,
-  run = run.run,
-  remove_bundle = run.remove_bundle,
+  run = function(sc, opts) return run().run(sc, opts) end,
+  remove_bundle = function(dir) return run().remove_bundle(dir) end,
   duration = clock.duration,
   renewal_time = clock.renewal_time,
   RECIPES = from.RECIPES,
@@ -43,8 +44,9 @@ function M.check(sc, bundle, date)
     if sc.collect.ndes then inputs[#inputs + 1] = bundle .. "/NDES" end
     if sc.collect.device then inputs[#inputs + 1] = bundle .. "/Device" end
   end
-  local rep, err = diagnose.run(inputs,
-                                { date = devices.PLATFORMS[sc.platform].needs_date and (date or os.date("!%Y-%m-%d")) or nil })
+  local diagnose = require "sceplab.diagnose"
+  local needs_date = (require "sceplab.replay.devices").PLATFORMS[sc.platform].needs_date
+  local rep, err = diagnose.run(inputs, { date = needs_date and (date or os.date("!%Y-%m-%d")) or nil })
   if not rep then return nil, err end
   return rep, diagnose.check_expect(rep, sc.expect)
 end
