@@ -77,20 +77,17 @@ function M.advance(run, i, st)
   return ("%d. the clock advances %s"):format(i, clock.duration(st.minutes))
 end
 
--- a fault step changes the faults in play and restarts the server, as an admin or an outage does
-function M.fault(run, i, st)
-  run.server_faults[st[2]] = true
+-- a fault or fix step changes the faults in play and restarts the server, as an admin or an
+-- outage does
+local function set_fault(run, i, st, on, what)
+  run.server_faults[st[2]] = on or nil
   local ok, err = run:start()
   if not ok then return nil, err end
-  return ("%d. %s: %s"):format(i, "the server breaks", st[2])
+  return ("%d. %s: %s"):format(i, what, st[2])
 end
 
-function M.fix(run, i, st)
-  run.server_faults[st[2]] = nil
-  local ok, err = run:start()
-  if not ok then return nil, err end
-  return ("%d. %s: %s"):format(i, "the admin fixes", st[2])
-end
+function M.fault(run, i, st) return set_fault(run, i, st, true, "the server breaks") end
+function M.fix(run, i, st) return set_fault(run, i, st, false, "the admin fixes") end
 
 -- the NDES server is down (powered off, IIS stopped): nothing listens at the URL
 function M.offline(run, i)
