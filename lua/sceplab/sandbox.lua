@@ -6,9 +6,9 @@
 --
 -- `require` inside a script reaches only the pure modules (M.PURE) and those its caller gives (a
 -- `sceplab run` script: the documented API, cli/run.lua), and hands out a copy of each, private to
--- the script: a script can neither reach a module that opens files
--- or sockets (sandbox itself, core.sys, core.http, cli) through another name, nor change a module
--- the host or another script uses. The modules are loaded by the host before any script runs, so a
+-- the script: a script can neither reach a module that opens files or sockets (sandbox itself,
+-- core.sys, core.http, cli) through another name, nor change a module the host or another script
+-- uses. The modules are loaded by the host before any script runs, so a
 -- file written into the Lua tree later is never loaded as a module.
 require "sceplab.core" -- registers the C modules
 local sys = require "sceplab.core.sys"
