@@ -62,10 +62,10 @@ function M.sceplab(args, stdin)
 end
 
 --- A new empty temporary directory.
+--- A new directory of our own (mode 0700, under TMPDIR), made by mkdtemp as sceplab makes its own.
 function M.tmpdir()
-  local d = M.tmpname()
-  assert(os.execute("mkdir -p " .. shquote(d)))
-  return d
+  require "sceplab.core"
+  return assert((require "sceplab.core.sys").mkdtemp("sceplab-spec-"))
 end
 
 --- Waits until a spawned job's log shows pattern (up to tries tenths of a second): the first
