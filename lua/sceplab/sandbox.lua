@@ -4,10 +4,11 @@
 -- no os.execute, io.popen, package.loadlib, dofile, loadfile, load, debug. Reading an undefined
 -- global raises an error that names the file and line, so a typo never silently reads nil.
 --
--- `require` inside a script reaches only the modules its kind allows (MODULES below), and hands
--- out a copy of each, private to the script: a script can neither reach a module that opens files
--- or sockets (sandbox itself, core.sys, core.http, cli) through another name, nor change a module
--- the host or another script uses. The modules are loaded by the host before any script runs, so a
+-- `require` inside a script reaches only the pure modules (M.PURE) and those its caller gives (a
+-- `sceplab run` script: the documented API, cli/run.lua), and hands out a copy of each, private to
+-- the script: a script can neither reach a module that opens files or sockets (sandbox itself,
+-- core.sys, core.http, cli) through another name, nor change a module the host or another script
+-- uses. The modules are loaded by the host before any script runs, so a
 -- file written into the Lua tree later is never loaded as a module.
 require "sceplab.core" -- registers the C modules
 local sys = require "sceplab.core.sys"
@@ -50,43 +51,31 @@ end
 
 -- What a data script may have of the public API: decoding and codecs, no I/O of any kind.
 local function pure_facade()
-  local s = require "sceplab"
-  return {
-    version = s.version, decode = s.decode, detect = s.detect, kinds = s.kinds, codec = s.codec,
-    syncml = s.syncml, token = s.token, pkimsg = s.pkimsg, crs = s.crs, x509 = s.x509,
-    mobileconfig = s.mobileconfig, intune_id = s.intune_id, json = require "sceplab.json", time = require "sceplab.time",
-  }
-end
-
--- What a `sceplab run` script may have: the documented API (docs/lua-api.md), not the sandbox.
-local RUN_MODULES = { "sceplab.json", "sceplab.profile", "sceplab.scep", "sceplab.probe", "sceplab.timeline",
-                      "sceplab.diagnose", "sceplab.report", "sceplab.core.scep", "sceplab.core.http",
-                      "sceplab.core.sys", "sceplab.core.pkey", "sceplab.core.logs", "sceplab.intune" }
-local function run_facade()
-  local s = require "sceplab"
-  local out = pure_facade()
-  for _, k in ipairs({ "logs", "profile", "scep", "timeline", "probe" }) do out[k] = s[k] end
-  out.diagnose, out.report = require "sceplab.diagnose", require "sceplab.report"
+  local pure = require "sceplab.pure"
+  local out = { json = require "sceplab.json", time = require "sceplab.time" }
+  for _, k in ipairs(pure.FIELDS) do out[k] = pure[k] end
   return out
 end
 
---- The modules each kind of script may require, by name: a function building the module.
-local PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end,
-               ["sceplab.time"] = function() return require "sceplab.time" end,
-               ["sceplab.catalog"] = function() return require "sceplab.catalog" end }
-local RUN = { ["sceplab"] = run_facade }
-for _, name in ipairs(RUN_MODULES) do RUN[name] = function() return require(name) end end
-for name, f in pairs(PURE) do RUN[name] = RUN[name] or f end
+--- The modules every kind of script may require, by name: a function building the module. What
+-- else a kind may reach is the caller's to give (M.env's modules): `sceplab run` gives the
+-- documented API (cli/run.lua); the sandbox itself knows nothing above the pure modules.
+M.PURE = { ["sceplab"] = pure_facade, ["sceplab.json"] = function() return require "sceplab.json" end,
+           ["sceplab.time"] = function() return require "sceplab.time" end,
+           ["sceplab.catalog"] = function() return require "sceplab.catalog" end }
 
 --- What each kind of script may use beyond the base allow-list. Data scripts (profiles, policies,
 -- playbooks, scenarios) get no file access; `run` scripts may read and write files, since
--- automating enrollments needs that.
+-- automating enrollments needs that. The environment (os.getenv) is for the scripts written for
+-- the machine they run on: a profile's challenge function reads SCEPLAB_CHALLENGE, a policy the
+-- secrets its server is given, a program its settings. Playbooks and scenarios are shared and run
+-- over other people's logs and tickets, and what they return ends up in reports: they get none.
 local KINDS = {
-  profile = { io = false, modules = PURE },
-  policy = { io = false, modules = PURE },
-  playbook = { io = false, modules = PURE },
-  scenario = { io = false, modules = PURE },
-  run = { io = true, modules = RUN },
+  profile = { io = false, getenv = true },
+  policy = { io = false, getenv = true },
+  playbook = { io = false, getenv = false },
+  scenario = { io = false, getenv = false },
+  run = { io = true, getenv = true },
 }
 M.KINDS = KINDS
 
@@ -119,19 +108,27 @@ end
 -- A `run` script can write files: every module of the sceplab tree is loaded before it starts, so
 -- one it writes into a writable tree is never loaded later by the host with the host's globals.
 local preloaded = false
+local function preload_dir(dir, prefix)
+  for _, name in ipairs(sys.listdir(dir) or {}) do
+    local stem = name:match("^([%w_]+)%.lua$")
+    if stem then
+      require(stem == "init" and prefix or prefix .. "." .. stem)
+    elseif name:match("^[%w_]+$") and sys.kind(dir .. "/" .. name) == "directory" then
+      preload_dir(dir .. "/" .. name, prefix .. "." .. name)
+    end
+  end
+end
 local function preload_tree()
   if preloaded then return end
   preloaded = true
   local path = package.searchpath("sceplab.sandbox", package.path)
   local dir = path and path:match("^(.*)/sandbox%.lua$")
-  for _, name in ipairs(dir and sys.listdir(dir) or {}) do
-    local stem = name:match("^([%w_]+)%.lua$")
-    if stem then require(stem == "init" and "sceplab" or "sceplab." .. stem) end
-  end
+  if dir then preload_dir(dir, "sceplab") end
 end
 
---- Builds a fresh environment for a script of the given kind.
-function M.env(kind, extra)
+--- Builds a fresh environment for a script of the given kind. modules: what it may require beyond
+-- M.PURE, by name (a function building each module), as `sceplab run` gives its scripts the API.
+function M.env(kind, extra, modules)
   local policy = KINDS[kind]
   if not policy then error(("sandbox: unknown script kind '%s'"):format(tostring(kind)), 2) end
   protect_string_metatable()
@@ -143,12 +140,15 @@ function M.env(kind, extra)
   env.math = copy(math)
   env.utf8 = copy(utf8)
   env.coroutine = copy(coroutine)
-  env.os = copy(os, { "clock", "date", "time", "difftime", "getenv" })
+  env.os = copy(os, { "clock", "date", "time", "difftime", policy.getenv and "getenv" or nil })
   if policy.io then
     env.io = copy(io, { "open", "lines", "read", "write", "stdout", "stderr", "stdin", "type" })
   end
   local cache = {}
-  env.require = make_require(policy.modules, cache)
+  local allowed = {}
+  for name, f in pairs(M.PURE) do allowed[name] = f end
+  for name, f in pairs(modules or {}) do allowed[name] = f end
+  env.require = make_require(allowed, cache)
   env.sceplab = env.require("sceplab")
   for k, v in pairs(extra or {}) do env[k] = v end
   env._G = env
@@ -170,10 +170,28 @@ local function read_text(path)
   return text
 end
 
+-- An error value as text. A script may raise a table whose __tostring raises, returns no string
+-- or never returns: it is made text here, inside the call's limit, never by the host after it.
+local function message_of(e)
+  if type(e) == "string" then return e end
+  local ok, s = pcall(tostring, e)
+  if ok and type(s) == "string" then return s end
+  return ("(an error value that cannot be shown: a %s)"):format(type(e))
+end
+
+-- fn called inside the limit; its error, if any, turned into text there too.
+local function guarded(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if not res[1] then error(message_of(res[2]), 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 --- Calls fn (a function a data script defined) with a time limit: true, results... | false,
 -- message [, "timeout"]. what names the script in a timeout's message ("lua/playbooks/ca.lua: check").
+-- What the host reads of the results (a table's fields) it must read inside fn, which may wrap the
+-- script's function: a metatable's __index runs the script's code too.
 function M.call(what, fn, ...)
-  local res = table.pack(sys.limit(M.TIME_LIMIT, fn, ...))
+  local res = table.pack(sys.limit(M.TIME_LIMIT, guarded, fn, ...))
   if not res[1] then
     local msg = tostring(res[2])
     if msg:find("time limit of %g+ s exceeded$") then return false, ("%s: stopped: %s"):format(what, msg), "timeout" end
@@ -184,10 +202,10 @@ end
 
 --- Loads a script; returns env, results table | nil, message.
 -- The message always starts with "path:line:" when the fault is inside the script.
-function M.load(path, kind, extra)
+function M.load(path, kind, extra, modules)
   local text, err = read_text(path)
   if not text then return nil, err end
-  local env = M.env(kind, extra)
+  local env = M.env(kind, extra, modules)
   local chunk, cerr = load(text, "@" .. path, "t", env)
   if not chunk then return nil, cerr end
   local res = table.pack(M.call(path, chunk))
@@ -197,12 +215,13 @@ end
 
 --- Runs a `sceplab run` script with its arguments; returns an exit code and an error message.
 -- The script may return an integer exit code; a runtime error gives 1, an unloadable script 3.
-function M.run(path, args)
+-- modules: what it may require beyond M.PURE (M.env).
+function M.run(path, args, modules)
   local text, err = read_text(path)
   if not text then return 3, err end
   local argt = { [0] = path }
   for i, a in ipairs(args or {}) do argt[i] = a end
-  local env = M.env("run", { arg = argt })
+  local env = M.env("run", { arg = argt }, modules)
   local chunk, cerr = load(text, "@" .. path, "t", env)
   if not chunk then return 3, cerr end
   local ok, res = pcall(chunk, table.unpack(argt))
@@ -216,6 +235,12 @@ end
 local function lua_dir()
   local p = package.searchpath("sceplab.sandbox", package.path)
   return p and p:match("^(.*)/sceplab/sandbox%.lua$")
+end
+
+--- The folder of the bundled scripts of one kind (lua/SUB), or nil when the tree is not found.
+function M.script_dir(sub)
+  local d = lua_dir()
+  return d and (d .. "/" .. sub)
 end
 
 --- The file a command line names: a path as given, or a bundled script's name (lua/SUB/NAME.lua).

@@ -1,4 +1,4 @@
-/* sceplab: boots the Lua engine and hands it argv; everything else lives in lua/sceplab/cli.lua. */
+/* sceplab: boots the Lua engine and hands it argv; everything else lives in lua/sceplab/cli/init.lua. */
 #include <stdlib.h>
 
 #include "engine.h"

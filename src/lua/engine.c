@@ -29,7 +29,7 @@ static int has_cli(const char *dir)
 {
   char path[PATH_MAX + 32];
   struct stat st;
-  snprintf(path, sizeof(path), "%s/sceplab/cli.lua", dir);
+  snprintf(path, sizeof(path), "%s/sceplab/cli/init.lua", dir);
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 

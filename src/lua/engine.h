@@ -9,7 +9,7 @@ typedef struct sceplab_engine sceplab_engine;
 sceplab_engine *sceplab_engine_new(void);
 void sceplab_engine_free(sceplab_engine *e);
 
-/* Runs lua/sceplab/cli.lua's main with argv[1..]; returns the process exit code. */
+/* Runs lua/sceplab/cli/init.lua's main with argv[1..]; returns the process exit code. */
 int sceplab_engine_run_cli(sceplab_engine *e, int argc, char **argv);
 
 /* Exit code for an error inside sceplab itself (a bug, not bad input). */

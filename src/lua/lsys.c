@@ -1,7 +1,8 @@
 /* sceplab.core.sys: the few operating-system services the Lua side needs and Lua lacks: files
- * only the owner can read (keys, poll state), directories, a sleep, a monotonic clock, and a time
- * limit on user scripts (limit). */
+ * only the owner can read (keys, poll state), directories (temporary ones too), a sleep, a monotonic
+ * clock, and a time limit on user scripts (limit). */
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -260,6 +261,35 @@ static int l_mkdir(lua_State *L)
   return 1;
 }
 
+/* mkdtemp([prefix]) -> path | nil, message: a new directory, mode 0700, under $TMPDIR (else /tmp),
+ * named prefix (default "sceplab-") and six random characters. mkdtemp(3) makes it or fails: a
+ * name chosen first and made later (os.tmpname, then mkdir) can be made by someone else in
+ * between, and mkdir() takes a directory that exists. */
+static int l_mkdtemp(lua_State *L)
+{
+  const char *prefix = luaL_optstring(L, 1, "sceplab-");
+  const char *dir = getenv("TMPDIR");
+  char path[PATH_MAX];
+  int n;
+  luaL_argcheck(L, !strchr(prefix, '/') && strlen(prefix) <= 64, 1, "a name prefix, no '/', at most 64 bytes");
+  if(!dir || !*dir)
+    dir = "/tmp";
+  n = snprintf(path, sizeof(path), "%s%s%sXXXXXX", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", prefix);
+  if(n < 0 || (size_t)n >= sizeof(path)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot make a temporary directory in %s (TMPDIR): the path is too long", dir);
+    return 2;
+  }
+  if(!mkdtemp(path)) {
+    int e = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot make a temporary directory in %s (TMPDIR): %s", dir, strerror(e));
+    return 2;
+  }
+  lua_pushstring(L, path);
+  return 1;
+}
+
 static int l_sleep(lua_State *L)
 {
   double s = luaL_checknumber(L, 1);
@@ -499,7 +529,7 @@ static int l_limit(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-  {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"sleep", l_sleep}, {"now", l_now},
+  {"write_private", l_write_private}, {"mkdir", l_mkdir}, {"mkdtemp", l_mkdtemp}, {"sleep", l_sleep}, {"now", l_now},
   {"isatty", l_isatty}, {"set_zone", l_set_zone}, {"du", l_du}, {"kind", l_kind}, {"executable", l_executable}, {"listdir", l_listdir}, {"limit", l_limit},
   {"read_file", l_read_file}, {"reserve", l_reserve}, {NULL, NULL}
 };

@@ -154,3 +154,22 @@ describe("sceplab.scep client CAThumbprint", function()
     assert.is_true(client(nil):check_thumbprint(sel))
   end)
 end)
+
+describe("sceplab.core.sys.mkdtemp", function()
+  local sys = require "sceplab.core.sys"
+  it("makes a new directory of our own under TMPDIR, another each time", function()
+    local a = assert(sys.mkdtemp("sceplab-api-"))
+    local b = assert(sys.mkdtemp())
+    assert.are_not.equal(a, b)
+    assert.matches("/sceplab%-api%-%w%w%w%w%w%w$", a)
+    assert.matches("/sceplab%-%w%w%w%w%w%w$", b)
+    for _, d in ipairs({ a, b }) do
+      assert.are.equal("directory", sys.kind(d))
+      local p = io.popen("stat -c %a " .. h.shquote(d))
+      assert.are.equal("700", p:read("l"))
+      p:close()
+      os.remove(d)
+    end
+    assert.has_error(function() sys.mkdtemp("../x") end)
+  end)
+end)

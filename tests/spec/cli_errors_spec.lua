@@ -6,7 +6,8 @@
 -- URL, bad hex, words for numbers. Then the mistakes the issue names, one by one.
 local h = require "helper"
 local cli = require "sceplab.cli"
-local gendoc = require "sceplab.gendoc"
+local util = require "sceplab.cli.util"
+local gendoc = require "sceplab.cli.gendoc"
 
 local work = h.tmpdir()
 local CLOSED = "http://127.0.0.1:1/certsrv/mscep/mscep.dll" -- a port nothing listens on: refused at once
@@ -169,7 +170,7 @@ end
 describe("every command given bad arguments", function()
   local p = cli.build_parser(nil)
   local commands = {}
-  cli.each_command(p, function(c, words)
+  util.each_command(p, function(c, words)
     if #c._commands == 0 and not c._hidden and words[1] ~= "__generate" then commands[#commands + 1] = { c, words } end
   end)
 
@@ -197,7 +198,7 @@ describe("every command given bad arguments", function()
         for _, v in ipairs(values) do try(argv_of(words, base, i, nil, v)) end
       end
       for _, o in ipairs(c._options) do
-        local long = (require "sceplab.config").long_name(o)
+        local long = (require "sceplab.cli.config").long_name(o)
         if long and o._maxargs > 0 and not o._hidden and long ~= "config" then
           for _, v in ipairs(bad_values(long, o)) do try(argv_of(words, base, nil, "--" .. long, v)) end
         end
@@ -312,7 +313,7 @@ describe("the mistakes users reported", function()
   it("an internal error says it is a bug and how to report it (exit 70)", function()
     -- a Lua tree whose CLI raises: what a bug in sceplab looks like
     local tree = path("broken-tree")
-    assert(os.execute(("mkdir -p %s/sceplab && printf 'error(\"boom\")\\n' > %s/sceplab/cli.lua"):format(h.shquote(tree), h.shquote(tree))))
+    assert(os.execute(("mkdir -p %s/sceplab/cli && printf 'error(\"boom\")\\n' > %s/sceplab/cli/init.lua"):format(h.shquote(tree), h.shquote(tree))))
     local outf = h.tmpname()
     local _, _, code = os.execute(("env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=0 SCEPLAB_LUA_PATH=%s %s --version >/dev/null 2>%s")
       :format(h.shquote(tree), h.shquote(h.bin), outf))

@@ -4,6 +4,7 @@
 local h = require "helper"
 local cjson = require "cjson"
 local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local time = require "sceplab.time"
 
 local iis = h.fixture("logs/u_ex200524.log")
@@ -12,9 +13,9 @@ describe("output choice", function()
   it("every command with --json takes --format text|json, and every one with --format takes --json", function()
     local p = cli.build_parser(nil)
     local seen = 0
-    cli.each_command(p, function(c, words)
+    util.each_command(p, function(c, words)
       if #c._commands > 0 or c._hidden then return end
-      local json, fmt = cli.find_option(c, "--json"), cli.find_option(c, "--format")
+      local json, fmt = util.find_option(c, "--json"), util.find_option(c, "--format")
       assert.are.equal(json ~= nil, fmt ~= nil, table.concat(words, " "))
       if json then seen = seen + 1 end
     end)

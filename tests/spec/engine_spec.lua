@@ -1,7 +1,7 @@
 -- The engine's chunk cache (src/lua/engine.c): a precompiled chunk is used only when it was
 -- compiled from the very file the search found (its chunk name) and is not older than it.
 -- Each case builds an installed layout in a temporary prefix: bin/sceplab, share/sceplab/lua
--- (a copy of the tree whose cli.lua prints a marker) and share/sceplab/luac.
+-- (a copy of the tree whose cli/init.lua prints a marker) and share/sceplab/luac.
 local h = require "helper"
 
 local root = h.root
@@ -11,15 +11,15 @@ local function sh(cmd)
   assert(os.execute(h.CLEAN .. cmd), cmd)
 end
 
--- A prefix whose cli.lua answers --version with source_marker; returns prefix, cli path.
+-- A prefix whose cli/init.lua answers --version with source_marker; returns prefix, cli path.
 local function prefix_with(source_marker)
   local p = h.tmpname()
   sh(("mkdir -p %s/bin %s/share/sceplab/luac && cp %s %s/bin/sceplab && cp -r %s/lua %s/share/sceplab/lua"):format(
     p, p, h.shquote(h.bin), p, h.shquote(root), p))
   local real = io.popen("realpath " .. h.shquote(p)):read("l")
-  local cli = real .. "/share/sceplab/lua/sceplab/cli.lua"
+  local cli = real .. "/share/sceplab/lua/sceplab/cli/init.lua"
   local src = h.read(cli):gsub('io%.stdout:write%(%("sceplab %%s %(commit[^\n]-\n', ('io.stdout:write("%s\\n")\n'):format(source_marker), 1)
-  assert(src:find(source_marker, 1, true), "cli.lua no longer prints the version the way this spec expects")
+  assert(src:find(source_marker, 1, true), "cli/init.lua no longer prints the version the way this spec expects")
   h.write(cli, src)
   return real, cli
 end
@@ -73,15 +73,7 @@ end)
 -- libxml2, libarchive and libevtx are opened on first use (src/core/optlib.c): without one, the
 -- commands that need it say which file is missing and the others work.
 describe("optional libraries", function()
-  -- LD_PRELOAD splits its list at spaces as well as colons: a clone under a path with spaces needs
-  -- the shim copied somewhere without one
-  local shim = assert(os.getenv("SCEPLAB_NO_OPTLIB"), "SCEPLAB_NO_OPTLIB unset")
-  if shim:find("[ :]") then
-    local copy = h.tmpname() .. ".so"
-    assert(not copy:find("[ :]"), "the temporary directory's path has a space or a colon: " .. copy)
-    assert(os.execute("cp " .. h.shquote(shim) .. " " .. h.shquote(copy)))
-    shim = copy
-  end
+  local shim = h.no_optlib_shim()
 
   local function run_hiding(lib, args)
     -- In sanitized builds LD_PRELOAD already holds the ASan runtime, which must stay first.

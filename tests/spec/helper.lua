@@ -62,10 +62,10 @@ function M.sceplab(args, stdin)
 end
 
 --- A new empty temporary directory.
+--- A new directory of our own (mode 0700, under TMPDIR), made by mkdtemp as sceplab makes its own.
 function M.tmpdir()
-  local d = M.tmpname()
-  assert(os.execute("mkdir -p " .. shquote(d)))
-  return d
+  require "sceplab.core"
+  return assert((require "sceplab.core.sys").mkdtemp("sceplab-spec-"))
 end
 
 --- Waits until a spawned job's log shows pattern (up to tries tenths of a second): the first
@@ -175,5 +175,18 @@ function M.openssl_verify(ca, cert)
 end
 
 math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+
+--- The optional-library shim (SCEPLAB_NO_OPTLIB), at a path LD_PRELOAD can take: it splits its
+-- list at spaces as well as colons, so a clone under a path with spaces gets a copy without one.
+function M.no_optlib_shim()
+  local shim = assert(os.getenv("SCEPLAB_NO_OPTLIB"), "SCEPLAB_NO_OPTLIB unset")
+  if shim:find("[ :]") then
+    local copy = M.tmpname() .. ".so"
+    assert(not copy:find("[ :]"), "the temporary directory's path has a space or a colon: " .. copy)
+    assert(os.execute("cp " .. shquote(shim) .. " " .. shquote(copy)))
+    shim = copy
+  end
+  return shim
+end
 
 return M

@@ -115,7 +115,7 @@ describe("plain HTTP", function()
   end)
 
   it("enrolls over http:// without loading libcurl; https:// still needs it", function()
-    local shim = os.getenv("SCEPLAB_NO_OPTLIB")
+    local shim = h.no_optlib_shim()
     local dir = h.tmpname()
     assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
     local log = h.tmpname()

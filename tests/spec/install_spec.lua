@@ -7,6 +7,7 @@
 -- both.
 local h = require "helper"
 local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 
 local build = assert(os.getenv("SCEPLAB_BUILD_DIR"), "SCEPLAB_BUILD_DIR unset (run through ctest)")
 local prefix = h.tmpdir() .. "/usr/local"
@@ -41,7 +42,7 @@ describe("sceplab installed with cmake --install", function()
     local chunk = f:read("a")
     f:close()
     local real = io.popen("realpath " .. h.shquote(prefix)):read("l")
-    assert.is_truthy(chunk:find(real .. "/share/sceplab/lua/sceplab/cli.lua", 1, true))
+    assert.is_truthy(chunk:find(real .. "/share/sceplab/lua/sceplab/cli/init.lua", 1, true))
     local strace = sh(("command -v strace >/dev/null"))
     if strace == 0 then
       local _, trace = sh(("strace -f -e trace=openat %s help decode"):format(h.shquote(bin)))
@@ -50,6 +51,20 @@ describe("sceplab installed with cmake --install", function()
     code, out = installed("decode", h.fixture("decode/token.b64"))
     assert.are.equal(0, code, out)
     assert.matches("CertEnrollToken", out)
+  end)
+
+  it("installed over an older layout, runs the new tree: a module the new one has not is removed", function()
+    -- the flat tree's sceplab/cli.lua is found before sceplab/cli/init.lua (?.lua comes first)
+    local stale = prefix .. "/share/sceplab/lua/sceplab/cli.lua"
+    h.write(stale, 'error("the stale tree was loaded")\n')
+    h.write(prefix .. "/share/sceplab/luac/sceplab.cli_scep.luac", "stale")
+    local code, out = sh(("cmake --install %s --prefix %s"):format(h.shquote(build), h.shquote(prefix)))
+    assert(code == 0, out)
+    assert.is_nil(io.open(stale, "rb"))
+    assert.is_nil(io.open(prefix .. "/share/sceplab/luac/sceplab.cli_scep.luac", "rb"))
+    code, out = installed("--version", "-q")
+    assert.are.equal(0, code, out)
+    assert.matches("^sceplab %d", out)
   end)
 
   it("has a manual page for sceplab and for each command", function()
@@ -167,7 +182,7 @@ int main(void)
     -- each option `sceplab help CMD` prints is in CMD's man page and in the completions
     local bash, zsh = h.read(gen .. "/sceplab.bash"), h.read(gen .. "/_sceplab")
     local p = cli.build_parser(nil)
-    cli.each_command(p, function(c, words)
+    util.each_command(p, function(c, words)
       if c._hidden or words[1] == "__generate" or words[1] == "help" or #c._commands > 0 then return end
       local _, help = installed("help", table.unpack(words))
       local page = h.read(gen .. "/man/sceplab-" .. words[1] .. ".1"):gsub("\\%-", "-")

@@ -2,6 +2,8 @@
 -- escape found so far tried through the binary as an attacker would.
 local h = require "helper"
 local sandbox = require "sceplab.sandbox"
+-- what `sceplab run` gives its scripts beyond the pure modules
+local RUN = (require "sceplab.cli.run").modules()
 
 local function script(text)
   return h.write(h.tmpname() .. ".lua", text)
@@ -20,7 +22,7 @@ end
 
 describe("sandbox", function()
   it("withholds process and loader functions", function()
-    local env = sandbox.env("run")
+    local env = sandbox.env("run", nil, RUN)
     assert.is_nil(rawget(env.os, "execute"))
     assert.is_nil(rawget(env.io, "popen"))
     assert.is_nil(rawget(env, "dofile"))
@@ -60,18 +62,52 @@ describe("sandbox", function()
 
   it("gives run scripts the documented modules and nothing else", function()
     local ok_path = script("local s = require 'sceplab'\nreturn s.version, type(s.scep.client), type(s.logs.open)\n")
-    local env, res = sandbox.load(ok_path, "run")
+    local env, res = sandbox.load(ok_path, "run", nil, RUN)
     os.remove(ok_path)
     assert.truthy(env, res)
     assert.are.same({ (require "sceplab").version, "function", "function", n = 3 }, res)
     for _, name in ipairs({ "os", "sceplab.sandbox", "sceplab.cli", "sceplab.core", "sceplab.nonexistent" }) do
       local bad = script(("return require %q\n"):format(name))
-      local env2, err = sandbox.load(bad, "run")
+      local env2, err = sandbox.load(bad, "run", nil, RUN)
       os.remove(bad)
       assert.is_nil(env2, name)
       assert.matches("module '" .. name:gsub("%p", "%%%0") .. "' is not available to this script", err)
     end
-    assert.is_nil(sandbox.env("run").sceplab.sandbox)
+    assert.is_nil(sandbox.env("run", nil, RUN).sceplab.sandbox)
+  end)
+
+  it("knows nothing above the pure modules: what else a run script reaches, its caller gives", function()
+    local bare = sandbox.env("run")
+    assert.is_nil(rawget(bare.sceplab, "logs"))
+    assert.has_error(function() bare.require("sceplab.diagnose") end)
+    local env = sandbox.env("run", nil, RUN)
+    -- the names docs/lua-api.md gives, whichever folder the module lives in
+    for name, field in pairs({ ["sceplab.probe"] = "run", ["sceplab.profile"] = "load", ["sceplab.timeline"] = "group",
+                               ["sceplab.intune"] = "profile", ["sceplab.diagnose"] = "run", ["sceplab.report"] = "render" }) do
+      assert.are.equal("function", type(env.require(name)[field]), name)
+    end
+  end)
+
+  it("gives the environment (os.getenv) to the scripts written for this machine, not to playbooks or scenarios", function()
+    for kind, has in pairs({ profile = true, policy = true, run = true, playbook = false, scenario = false }) do
+      assert.are.equal(has, rawget(sandbox.env(kind).os, "getenv") ~= nil, kind)
+    end
+    -- a playbook that reads a secret into its finding's detail: an error naming the file and line
+    local dir = h.tmpdir()
+    h.write(dir .. "/leak.lua", [[
+return { description = "d", step = 2, severity = "error",
+         findings = { ["leak"] = { title = "t", cause = "c", fix = {} } },
+         match = { statuses = { 500 } },
+         check = function(records)
+           return { { id = "leak", evidence = records, detail = os.getenv("SCEPLAB_ADMIN_PASSWORD") or "none" } }
+         end }
+]])
+    local code, out, err = h.sceplab_env({ SCEPLAB_ADMIN_PASSWORD = "hunter2" },
+      { "diagnose", "--playbooks", dir, "--format", "json", h.fixture("logs/u_ex200524.log") })
+    os.execute("rm -rf " .. h.shquote(dir))
+    assert.are.equal(3, code, out)
+    assert.matches("leak%.lua:5: .*getenv", err)
+    assert.not_matches("hunter2", out .. err)
   end)
 
   it("gives data scripts pure modules only: no file, process or network access through any name", function()
@@ -118,7 +154,7 @@ return mt, ok, ("abc"):upper()
     assert.are.equal("ABC", ("abc"):upper())
     local key = (require "sceplab.core.pkey").generate("ec:p256")
     local run = script("local k = ...\nreturn getmetatable(k)\n")
-    local renv = sandbox.env("run")
+    local renv = sandbox.env("run", nil, RUN)
     local chunk = assert(load(h.read(run), "@" .. run, "t", renv))
     os.remove(run)
     assert.is_false(chunk(key))
@@ -156,6 +192,74 @@ return { description = "d", step = 2, severity = "error",
     os.execute("rm -rf " .. h.shquote(dir))
     assert.is_nil(rep)
     assert.matches("loop%.lua: check: stopped: .*time limit of 0%.3 s exceeded$", err)
+  end)
+
+  describe("reads what a script hands back inside its time limit", function()
+    local saved
+    before_each(function() saved = sandbox.TIME_LIMIT sandbox.TIME_LIMIT = 0.3 end)
+    after_each(function() sandbox.TIME_LIMIT = saved end)
+    local LOOP = "setmetatable({}, { __index = function() while true do end end })"
+
+    -- the server calls the handler for each request; its answer is then read in C, unprotected
+    local function answer(check_body)
+      local serve = require "sceplab.serve"
+      local path = script(("return { description = 'd', check = function(req, ctx) %s end }\n"):format(check_body))
+      local pol = assert(serve.load_policy(path))
+      os.remove(path)
+      local handler = serve.handler(pol, nil, {})
+      local t0 = os.time()
+      local ok, res = pcall(handler, { transaction_id = "T", message_type = "PKCSReq", doc = { subject = "CN=x" } })
+      assert.is_true(os.time() - t0 < 5)
+      return ok, res, path
+    end
+
+    it("a policy's answer whose fields never return when read", function()
+      local ok, err, path = answer("return " .. LOOP)
+      assert.is_false(ok)
+      assert.matches(path:gsub("%p", "%%%0") .. ": check: stopped: .*time limit of 0%.3 s exceeded$", err)
+    end)
+
+    it("a policy's answer whose fields raise when read: plain data comes out, or the error", function()
+      local ok, err = answer("return setmetatable({ decision = 'deny' }, { __index = function(_, k) error('reading ' .. k) end })")
+      assert.is_false(ok)
+      assert.matches("reading reason", err)
+      local ok2, a = answer("return setmetatable({ decision = 'allow', ekus = setmetatable({ 'clientAuth' }, { __index = error }) }, {})")
+      assert.is_true(ok2, a)
+      assert.is_nil(getmetatable(a))
+      assert.is_nil(getmetatable(a.ekus))
+      assert.are.same({ "clientAuth" }, a.ekus)
+      local ok3, err3 = answer("local t = { decision = 'allow' } t.profile = { eku = t } return t")
+      assert.is_false(ok3)
+      assert.matches("nested too deep", err3)
+    end)
+
+    it("an error value whose __tostring never returns", function()
+      local ok, err = answer("error(setmetatable({}, { __tostring = function() while true do end end }))")
+      assert.is_false(ok)
+      assert.matches("time limit of 0%.3 s exceeded$", err)
+      local ok2, err2 = answer("error(setmetatable({}, { __tostring = function() return {} end }))")
+      assert.is_false(ok2)
+      assert.matches("an error value that cannot be shown", err2)
+    end)
+
+    it("a playbook check's results whose fields never return or raise when read", function()
+      local diagnose = require "sceplab.diagnose"
+      for _, ret in ipairs({ LOOP, "{ setmetatable({}, { __index = function(_, k) error('reading ' .. k) end }) }" }) do
+        local dir = h.tmpdir()
+        h.write(dir .. "/odd.lua", ([[
+return { description = "d", step = 2, severity = "error",
+         findings = { ["odd"] = { title = "t", cause = "c", fix = {} } },
+         match = { statuses = { 500 } },
+         check = function(records) return %s end }
+]]):format(ret))
+        local pb = assert(diagnose.load(dir .. "/odd.lua"))
+        local ok, rep, err = pcall(diagnose.run, { h.fixture("logs/u_ex200524.log") }, { playbooks = { pb } })
+        os.execute("rm -rf " .. h.shquote(dir))
+        assert.is_true(ok, rep) -- an expected failure: nil, message, never an error raised out of the engine
+        assert.is_nil(rep)
+        assert.matches("odd%.lua: check", err)
+      end
+    end)
   end)
 
   it("gives each script its own globals", function()
@@ -201,7 +305,8 @@ return { description = "d", step = 2, severity = "error",
 local tree = %q
 local function put(name) local f = assert(io.open(tree .. "/sceplab/" .. name, "w")) f:write(%q) f:close() end
 put("evil.lua")
-for _, m in ipairs({ "report.lua", "render.lua", "json.lua", "diagnose.lua", "timeline.lua", "probe.lua" }) do put(m) end
+for _, m in ipairs({ "report/init.lua", "report/decoded.lua", "json.lua", "diagnose/init.lua", "diagnose/timeline.lua",
+                    "scep/probe.lua" }) do put(m) end
 local ok, err = pcall(require, "sceplab.evil")
 assert(not ok and err:find("not available", 1, true), err)
 local rep = sceplab.diagnose.run({ %q })

@@ -349,6 +349,32 @@ describe("sceplab serve killed inside the issuing transaction", function()
 end)
 
 describe("challenge policies", function()
+  it("reads a policy's answer inside the call: a field that raises when read fails the request, not the server", function()
+    local dir = h.tmpname()
+    -- reason is read by the server's C code, outside any protected call: the server used to exit
+    local pol = h.write(h.tmpname() .. ".lua", [[
+return {
+  description = "answers with a table whose reason raises when read",
+  check = function(req, ctx)
+    if req.subject == "CN=hostile" then
+      return setmetatable({ decision = "deny" }, { __index = function(_, k)
+        if k == "reason" then error("reading reason") end
+      end })
+    end
+    return ctx.allow()
+  end,
+}]])
+    local s = start(dir, { "--policy", pol })
+    local k1, k2 = h.tmpname(), h.tmpname()
+    local c1, _, e1 = enroll(s, "CN=hostile", k1, nil, {})
+    local c2, _, e2 = enroll(s, "CN=fine", k2, nil, {})
+    stop(s)
+    assert.are.equal(4, c1, e1)
+    assert.matches("HTTP 500 .*reading reason", e1)
+    assert.are.equal(0, c2, e2)
+    assert.not_matches("internal error", h.read(s.log))
+  end)
+
   it("refuses a policy file with an unknown field, naming the file and the field", function()
     local pol = h.write(h.tmpname() .. ".lua", 'return { description = "d", check = function() end, allow_all = true }')
     local code, _, err = h.sceplab({ "serve", "--dir", h.tmpname(), "--port", "0", "--policy", pol })

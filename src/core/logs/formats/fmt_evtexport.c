@@ -144,9 +144,7 @@ static void prepare(sceplab_log *lg)
   size_t at = lg->start;
   uint64_t line = lg->line;
   logs_dateorder *o = &lg->clock.order;
-  if(!lg->buf)
-    return; /* nothing read: no date to decide by */
-  for(;;) {
+  while(lg->buf) { /* no buffer: an empty input, nothing to decide from */
     const char *p = lg->buf + at, *end = lg->buf + lg->end;
     while(p < end) {
       const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -105,7 +105,7 @@ function Client:trace(op, method, url, body, resp)
     f = io.open(base .. "-response.bin", "wb")
     if f then f:write(resp.body or "") f:close() end
   end
-  local sceplab = require "sceplab"
+  local sceplab = require "sceplab.pure"
   local json = require "sceplab.json"
   for suffix, data in pairs({ request = body, response = resp and resp.status == 200 and op == "PKIOperation" and resp.body or nil }) do
     local kind, doc = sceplab.decode(data or "")
@@ -370,7 +370,7 @@ function Client:enroll(profile, opts)
   if not signer_cert then return nil, serr, scode end
   local txid = key:transaction_id()
   -- What the profile says and what the CSR carries, side by side (escaped commas go wrong here).
-  local requested = (require "sceplab").x509.csr(csr)
+  local requested = (require "sceplab.pure").x509.csr(csr)
   local result = { transaction_id = txid, cipher = alg.cipher, digest = alg.digest, ndes = alg.ndes,
                    exchanges = self.exchanges, key = key, ca_reasons = cas.reasons,
                    profile_subject = profile.subject, csr_subject = requested and requested.subject }
@@ -390,7 +390,7 @@ end
 
 -- Whether two PEM (or DER) certificates are the same certificate.
 local function same_cert(a, b)
-  local x509 = (require "sceplab").x509
+  local x509 = (require "sceplab.pure").x509
   local da, db = x509.parse(a), x509.parse(b)
   local ca, cb = da and da.certificates and da.certificates[1], db and db.certificates and db.certificates[1]
   return ca ~= nil and cb ~= nil and ca.sha256 ~= nil and ca.sha256 == cb.sha256
@@ -416,7 +416,7 @@ function Client:renew(cert_pem, old_key, profile, opts)
   -- otherwise (a server renews only that identity without a challenge, as NDES does)
   local subject, san = profile.subject, profile.san
   if not subject or not san then
-    local doc = (require "sceplab").x509.parse(cert_pem)
+    local doc = (require "sceplab.pure").x509.parse(cert_pem)
     local old = doc and doc.certificates[1] or {}
     subject = subject or old.subject or ""
     if not san and old.san then

@@ -1,5 +1,5 @@
 -- CLI: sceplab serve (an NDES-faithful SCEP server) and sceplab ca (its embedded CA).
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local core = require "sceplab.core.serve"
 local serve = require "sceplab.serve"
 local sys = require "sceplab.core.sys"
@@ -8,7 +8,7 @@ local json = require "sceplab.json"
 local visible = codec.visible
 
 local M = {}
-local stderr = cli.stderr
+local stderr = util.stderr
 
 local function default_dir() return os.getenv("SCEPLAB_STATE") or "sceplab-state" end
 
@@ -219,7 +219,7 @@ local function make_token(ca, args)
   end
   for _, sn in ipairs(args.san or {}) do
     local t = sn:match("^(%w+):.")
-    if not t or not (require "sceplab.intune").SAN_CODES[t:lower()] then
+    if not t or not (require "sceplab.serve.intune").SAN_CODES[t:lower()] then
       return nil, ("--san '%s': expected TYPE:VALUE with TYPE upn, email, dns or uri"):format(sn), 2
     end
   end
@@ -292,7 +292,7 @@ local function run_intune(args)
     local certs = ca:certificates()
     local root = certs.root:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", "")
     local urls = args.url and #args.url > 0 and args.url or { "http://127.0.0.1:8080/certsrv/mscep/mscep.dll" }
-    local doc, perr = (require "sceplab.intune").profile({ token = tok, claims = claims, urls = urls,
+    local doc, perr = (require "sceplab.serve.intune").profile({ token = tok, claims = claims, urls = urls,
       root_der_b64 = root, ca_thumbprint = ca:thumbprint("root"), scope = args.scope, template = args.template })
     if not doc then stderr("%s", perr) return 1 end
     return write_out(args.out, doc, true)

@@ -1,15 +1,13 @@
 -- CLI: sceplab diagnose and sceplab playbooks.
-local sceplab = require "sceplab"
--- Loaded by cli.main, after sceplab.cli itself: not a cycle.
-local cli = require "sceplab.cli"
-local diagnose = require "sceplab.diagnose"
+local util = require "sceplab.cli.util"
 local sys = require "sceplab.core.sys"
-local report = require "sceplab.report"
 
 local M = {}
-local STEPS = report.STEPS
+-- The engine and the report, loaded by M.run: registering the commands (for help or a usage
+-- error) needs neither.
+local diagnose, report
 
-local stderr = cli.stderr
+local stderr = util.stderr
 
 function M.register(p)
   local d = p:command("diagnose")
@@ -58,16 +56,16 @@ local function run_diagnose(args)
   for _, p in ipairs(args.paths) do
     if not sys.kind(p) then stderr("%s: no such file or directory", p) return 3 end
   end
-  local progress = cli.progress()
-  if progress then cli.progress_total(args.paths) end
+  local progress = util.progress()
+  if progress then util.progress_total(args.paths) end
   local rep, err = diagnose.run(args.paths, { dirs = dirs, bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
                                             progress = progress })
   if not rep then stderr("%s", err) return 3 end
   local text
   if args.format == "json" then
-    text = sceplab.json.encode(rep) .. "\n"
+    text = (require "sceplab.json").encode(rep) .. "\n"
   else
-    text = report.render(rep, args.format, not args.output and cli.colour(1))
+    text = report.render(rep, args.format, not args.output and util.colour(1))
   end
   if args.output then
     local out, oerr = sys.reserve(args.output)
@@ -138,7 +136,7 @@ local function run_playbooks(args)
     local ids = {}
     for id in pairs(diagnose.ENGINE_FINDINGS) do ids[#ids + 1] = id end
     table.sort(ids)
-    io.stdout:write("(engine)  (lua/sceplab/diagnose.lua)\n")
+    io.stdout:write("(engine)  (lua/sceplab/diagnose/playbooks.lua)\n")
     for _, id in ipairs(ids) do
       local f = diagnose.ENGINE_FINDINGS[id]
       io.stdout:write(("  step %d  %-7s  %-28s %s\n"):format(f.step, f.severity, id, f.title))
@@ -149,7 +147,7 @@ local function run_playbooks(args)
   local decl, pb = diagnose.finding(list, args.id)
   if decl and not pb then
     io.stdout:write(("id:          %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nplaybook:    (the engine)\ncause:       %s\n")
-      :format(args.id, decl.title, decl.step, STEPS[decl.step], decl.severity, decl.cause))
+      :format(args.id, decl.title, decl.step, report.STEPS[decl.step], decl.severity, decl.cause))
     for i, f in ipairs(decl.fix or {}) do io.stdout:write(("fix %d:       %s\n"):format(i, f)) end
     return 0
   end
@@ -166,7 +164,7 @@ local function run_playbooks(args)
   end
   table.sort(m)
   io.stdout:write(("id:          %s\ntitle:       %s\nstep:        %d (%s)\nseverity:    %s\nplaybook:    %s (%s)\nalso raises: %s\ncause:       %s\n")
-    :format(args.id, decl.title, decl.step, STEPS[decl.step], decl.severity, pb.name, pb.file,
+    :format(args.id, decl.title, decl.step, report.STEPS[decl.step], decl.severity, pb.name, pb.file,
             table.concat(pb.ids, ", "), decl.cause))
   for i, f in ipairs(decl.fix) do io.stdout:write(("fix %d:       %s\n"):format(i, f)) end
   io.stdout:write("match:\n", table.concat(m, "\n"), "\n")
@@ -175,6 +173,7 @@ local function run_playbooks(args)
 end
 
 function M.run(args)
+  diagnose, report = require "sceplab.diagnose", require "sceplab.report"
   if args.command == "playbooks" then return run_playbooks(args) end
   return run_diagnose(args)
 end

@@ -1,9 +1,8 @@
 -- CLI: sceplab timeline. The merge, the filter and the output are C's (sceplab.core.logs): records
 -- go from the parsers to standard output without becoming Lua tables.
 local sceplab = require "sceplab"
--- Loaded by cli.main, after sceplab.cli itself: not a cycle.
-local cli = require "sceplab.cli"
-local timeline = require "sceplab.timeline"
+local util = require "sceplab.cli.util"
+local timeline = require "sceplab.diagnose.timeline"
 local logs = require "sceplab.core.logs"
 local sys = require "sceplab.core.sys"
 local time = require "sceplab.time"
@@ -11,7 +10,7 @@ local visible = (require "sceplab.core.codec").visible
 
 local M = {}
 
-local stderr = cli.stderr
+local stderr = util.stderr
 
 local OUTPUTS = { "text", "jsonl", "ecs" }
 
@@ -72,7 +71,7 @@ end
 -- The inputs, said on stderr: which could not be read (fatal when named), and what each read gave
 -- when stderr is a terminal or something was skipped. Returns the exit code so far.
 local function report_inputs(inputs)
-  local code, tty, read = 0, cli.progress(), 0
+  local code, tty, read = 0, util.progress(), 0
   for _, i in ipairs(inputs) do
     if i.format then read = read + 1 end
   end
@@ -95,7 +94,7 @@ local function report_inputs(inputs)
       if #i.examples > 0 then line = line .. " (" .. table.concat(i.examples, "; ") .. ")" end
       if i.sorted then line = line .. ", written newest first: sorted" end
       if (i.out_of_order or 0) > 0 then line = line .. (", %d record(s) out of time order"):format(i.out_of_order) end
-      if tty or (not cli.opts.quiet and (i.skipped > 0 or i.error or (i.out_of_order or 0) > 0)) then
+      if tty or (not util.opts.quiet and (i.skipped > 0 or i.error or (i.out_of_order or 0) > 0)) then
         io.stderr:write("  ", visible(line), "\n")
       end
       -- reading stopped in the middle: said whatever the terminal, the records before it stand
@@ -106,7 +105,7 @@ local function report_inputs(inputs)
   if binary > 0 then stderr("skipped %d binary file(s) (images, documents, archives not opened): not logs", binary) end
   if #unread > 0 then
     local shown = { table.unpack(unread, 1, 3) }
-    cli.note("skipped %d file(s) not read as a log: %s%s", #unread, table.concat(shown, ", "), #unread > 3 and ", ..." or "")
+    util.note("skipped %d file(s) not read as a log: %s%s", #unread, table.concat(shown, ", "), #unread > 3 and ", ..." or "")
   end
   return code
 end
@@ -172,8 +171,8 @@ function M.run(args)
     filter.request_id = id and id.canonical or args.request
   end
   -- progress would garble records printed to the same terminal
-  local progress = cli.progress() and not sys.isatty(1)
-  if progress then cli.progress_total(args.paths) end
+  local progress = util.progress() and not sys.isatty(1)
+  if progress then util.progress_total(args.paths) end
   local m, err = logs.merge(args.paths, filter, { bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
     format = args.as, progress = progress })
   if not m then stderr("%s", err) return 3 end
@@ -185,7 +184,7 @@ function M.run(args)
   local code = report_inputs(inputs)
   if code == 3 and count == 0 then return code end
   if records then print_attempts(records) end
-  if count == 0 and code == 0 and output == "text" then cli.note("no records matched") end
+  if count == 0 and code == 0 and output == "text" then util.note("no records matched") end
   return code
 end
 

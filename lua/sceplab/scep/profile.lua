@@ -82,7 +82,7 @@ end
 --- The first SCEP enrollment of a SyncML message or an Apple profile (text), challenge included:
 -- the profile | nil, "where: ...".
 function M.from_document(data, path)
-  local kind, doc = (require "sceplab").decode(data, { show_secrets = true })
+  local kind, doc = (require "sceplab.pure").decode(data, { show_secrets = true })
   if kind ~= "syncml" and kind ~= "mobileconfig" then
     return nil, ("%s: a profile is a Lua file, a SyncML message or an Apple profile, not %s"):format(path,
       kind or ("unreadable input (" .. tostring(doc) .. ")"))

@@ -1,7 +1,7 @@
 -- `sceplab probe URL`: the checks an Intune admin runs against a SCEP URL by hand, each a named
 -- check with ok, warn, fail (or info), the evidence, and what to do. Causes and fixes follow
 -- Microsoft's NDES troubleshooting guidance (../shared/seeds/004_*).
-local sceplab = require "sceplab"
+local sceplab = require "sceplab.pure"
 local http = require "sceplab.core.http"
 local core = require "sceplab.core.scep"
 local codec = require "sceplab.core.codec"

@@ -1,124 +1,35 @@
--- The sceplab command line. src/cli/main.c boots the engine and calls main(args, host).
--- Exit codes (docs/cli.md): 0 success, 1 the operation reports a failure, 2 usage,
--- 3 unreadable or invalid input, 4 network or transport failure, 70 internal error.
+-- The sceplab command line: the parser and the dispatch. src/cli/main.c boots the engine and calls
+-- main(args, host). Exit codes (docs/cli.md): 0 success, 1 the operation reports a failure, 2
+-- usage, 3 unreadable or invalid input, 4 network or transport failure, 70 internal error.
+-- The folder: one file per command family (scep.lua with outputs.lua, logs.lua, diagnose.lua,
+-- serve.lua, replay.lua, bench.lua, run.lua, config.lua), gendoc.lua (man pages, completions) and
+-- util.lua (what they share with this file: exit codes, settings, messages, checks).
 -- Modules are required where they are used: `sceplab --version` and a usage error load no more
--- than this file, and each command no more than its own (docs/performance.md).
+-- than this file and util.lua, and each command no more than its own (docs/performance.md).
 -- sceplab.core registers the C modules (sceplab.core.sys, ...) in package.preload: cheap, no I/O.
 require "sceplab.core"
+local util = require "sceplab.cli.util"
 
 local M = {}
+local EXIT, stderr = util.EXIT, util.stderr
+local find_option, find_command, each_command = util.find_option, util.find_command, util.each_command
 
-M.EXIT = { ok = 0, failed = 1, usage = 2, input = 3, network = 4, internal = 70 }
 local CODE_EXIT = { input = 3, nomem = 3, crypto = 3, network = 4, failed = 1, usage = 2 }
-
---- The run's global settings (--quiet, --color, --config), after flags, files and defaults.
-M.opts = { quiet = false, color = "auto" }
-
---- One line on stderr, prefixed "sceplab: " (the command modules use it too). What it names (a
--- file, a line of a log) is shown with control characters escaped, on one line.
-local function stderr(fmt, ...)
-  local visible = (require "sceplab.core.codec").visible
-  io.stderr:write("sceplab: ", (visible(fmt:format(...)):gsub("\n", " ")), "\n")
-end
-M.stderr = stderr
-
---- A note on stderr (what was assumed, what was skipped): one line, unless --quiet.
-function M.note(fmt, ...)
-  if not M.opts.quiet then stderr(fmt, ...) end
-end
-
---- Whether text written to fd (1 stdout, 2 stderr) gets colours: --color always|never, else a
--- terminal with NO_COLOR unset (https://no-color.org) and TERM other than dumb.
-function M.colour(fd)
-  local c = M.opts.color or "auto"
-  if c == "always" then return true end
-  if c == "never" then return false end
-  if (os.getenv("NO_COLOR") or "") ~= "" or os.getenv("TERM") == "dumb" then return false end
-  return (require "sceplab.core.sys").isatty(fd or 1)
-end
-
---- Whether a progress line may be drawn on stderr: a terminal, and not --quiet.
-function M.progress()
-  return not M.opts.quiet and (require "sceplab.core.sys").isatty(2)
-end
-
---- Tells the log readers' progress line how much the paths hold, so it shows a total and a
--- percentage; left unknown when a zip is among them (what is read there is what it unpacks).
-function M.progress_total(paths)
-  local sys = require "sceplab.core.sys"
-  local total = 0
-  for _, p in ipairs(paths) do
-    local n, zip = sys.du(p)
-    if not n or zip then total = 0 break end
-    total = total + n
-  end
-  (require "sceplab.core.logs").progress_total(total)
-end
-
---- A URL the HTTP client can use: url | nil, one line saying what is wrong with it (what names
--- the option or argument). A usage mistake, caught before anything is sent.
-function M.check_url(url, what)
-  local shown = (require "sceplab.core.codec").visible(tostring(url)):sub(1, 120)
-  local scheme, rest = tostring(url):match("^(%a[%w+.%-]*)://(.*)$")
-  if not scheme then
-    return nil, ("%s '%s': not a URL (expected http://HOST/PATH or https://HOST/PATH, such as https://ndes.contoso.com/certsrv/mscep/mscep.dll)"):format(what, shown)
-  end
-  if scheme:lower() ~= "http" and scheme:lower() ~= "https" then
-    return nil, ("%s '%s': %s:// is not HTTP (SCEP runs over http:// or https://)"):format(what, shown, scheme)
-  end
-  if url:find("[%s%c]") then
-    return nil, ("%s '%s': a space or control character in a URL (percent-encode it: %%20)"):format(what, shown)
-  end
-  local host, port = rest:match("^%[([%x:.]+)%](.*)$")
-  if not host then host, port = rest:match("^([^/?#:@]+)(.*)$") end
-  if not host or host == "" then return nil, ("%s '%s': no host name"):format(what, shown) end
-  port = port and port:match("^:([^/?#]*)")
-  if port and (not port:match("^%d+$") or tonumber(port) < 1 or tonumber(port) > 65535) then
-    return nil, ("%s '%s': port '%s' is not 1..65535"):format(what, shown, port)
-  end
-  return url
-end
-
---- A hexadecimal value (colons, spaces and dashes between digits allowed, as copied from
--- certificate dialogs): upper-case digits | nil, message. lengths: accepted digit counts.
-function M.check_hex(value, what, lengths, names)
-  local v = tostring(value)
-  local digits = v:gsub("[:%s%-]", "")
-  local shown = (require "sceplab.core.codec").visible(v):sub(1, 80)
-  if digits == "" or digits:find("%X") then
-    return nil, ("%s '%s': not hexadecimal"):format(what, shown)
-  end
-  if lengths then
-    local ok = false
-    for _, n in ipairs(lengths) do ok = ok or #digits == n end
-    if not ok then
-      return nil, ("%s '%s': %d hex digits, expected %s"):format(what, shown, #digits, names or table.concat(lengths, " or "))
-    end
-  end
-  return digits:upper()
-end
-
---- Reads a file, or standard input for "-", of at most `limit` bytes (default: what the decoders
--- accept, 64 MiB); returns bytes | nil, message. The limit holds while reading, so a 3 GB file, a
--- pipe or /dev/zero costs at most the limit in memory before the refusal.
-function M.read_input(path, limit)
-  return (require "sceplab.core.sys").read_file(path, limit or (require "sceplab.core.decode").max_input)
-end
 
 -- Which module registers each command. A run registers only the group of the command it names,
 -- so `sceplab enroll` does not load and build the diagnose and timeline parsers; help, errors
 -- and a missing command get the full parser.
 local GROUPS = {
   builtin = { "help", "decode", "run", "config", "__generate" },
-  ["sceplab.cli_scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
-  ["sceplab.cli_logs"] = { "timeline" },
-  ["sceplab.cli_diagnose"] = { "diagnose", "playbooks" },
-  ["sceplab.cli_serve"] = { "serve", "ca", "intune" },
-  ["sceplab.cli_replay"] = { "replay" },
-  ["sceplab.cli_bench"] = { "bench" },
+  ["sceplab.cli.scep"] = { "enroll", "renew", "getcert", "getcrl", "getca", "caps", "probe" },
+  ["sceplab.cli.logs"] = { "timeline" },
+  ["sceplab.cli.diagnose"] = { "diagnose", "playbooks" },
+  ["sceplab.cli.serve"] = { "serve", "ca", "intune" },
+  ["sceplab.cli.replay"] = { "replay" },
+  ["sceplab.cli.bench"] = { "bench" },
 }
-local GROUP_ORDER = { "builtin", "sceplab.cli_scep", "sceplab.cli_logs", "sceplab.cli_diagnose", "sceplab.cli_serve",
-                      "sceplab.cli_replay", "sceplab.cli_bench" }
+local GROUP_ORDER = { "builtin", "sceplab.cli.scep", "sceplab.cli.logs", "sceplab.cli.diagnose", "sceplab.cli.serve",
+                      "sceplab.cli.replay", "sceplab.cli.bench" }
 local GROUP_OF = {}
 for group, names in pairs(GROUPS) do
   for _, name in ipairs(names) do GROUP_OF[name] = group end
@@ -163,15 +74,6 @@ local function global_options(cmd, top)
   return c, q, k
 end
 
-local function find_option(cmd, alias)
-  for _, o in ipairs(cmd._options) do
-    for _, a in ipairs(o._aliases) do
-      if a == alias then return o end
-    end
-  end
-end
-M.find_option = find_option
-
 -- One output grammar: a command with --json also takes --format text|json, one with --format also
 -- takes --json (for timeline, whose records are JSON lines, --json is --format jsonl).
 local function output_options(cmd)
@@ -182,18 +84,6 @@ local function output_options(cmd)
     cmd:flag("--json"):description(cmd._name == "timeline" and "The same as --format jsonl." or "The same as --format json.")
   end
 end
-
---- Calls fn(cmd, path) for every command under parser (path: the words naming it).
-local function each_command(parser, fn, path)
-  path = path or {}
-  for _, c in ipairs(parser._commands) do
-    local sub = { table.unpack(path) }
-    sub[#sub + 1] = c._name
-    fn(c, sub)
-    each_command(c, fn, sub)
-  end
-end
-M.each_command = each_command
 
 local function build_parser(only, command)
   local argparse = require "argparse"
@@ -252,21 +142,6 @@ local function build_parser(only, command)
 end
 M.build_parser = build_parser
 
---- The command named by words ({"ca", "list"}) in parser p | nil, the first unknown word.
-local function find_command(p, words)
-  local c = p
-  for _, w in ipairs(words) do
-    local found
-    for _, sub in ipairs(c._commands) do
-      if sub._name == w and not sub._hidden then found = sub end
-    end
-    if not found then return nil, w end
-    c = found
-  end
-  return c
-end
-M.find_command = find_command
-
 local function cmd_help(p, args)
   if #args.topic == 0 then
     io.stdout:write(p:get_help(), "\n")
@@ -279,26 +154,26 @@ local function cmd_help(p, args)
   end
   io.stderr:write(p:get_usage(), "\n")
   stderr("unknown command '%s' (sceplab help lists them)", table.concat(args.topic, " "):sub(1, 200))
-  return M.EXIT.usage
+  return EXIT.usage
 end
 
 local function cmd_decode(args)
   local sceplab = require "sceplab"
-  local data, err = M.read_input(args.input)
+  local data, err = util.read_input(args.input)
   if not data then
     stderr("%s", err)
-    return M.EXIT.input
+    return EXIT.input
   end
   local opts = { show_secrets = args.show_secrets }
   if args.key then
-    local key, kerr = M.read_input(args.key)
+    local key, kerr = util.read_input(args.key)
     if not key then
       stderr("--key: %s", kerr)
-      return M.EXIT.input
+      return EXIT.input
     end
     if key == "" then
       stderr("--key %s: empty file (expected a private key, PEM or DER)", args.key)
-      return M.EXIT.input
+      return EXIT.input
     end
     opts.key, opts.key_pass = key, args.key_pass
   end
@@ -308,14 +183,14 @@ local function cmd_decode(args)
     for _, k in ipairs(sceplab.kinds) do known = known or k == as end
     if not known then
       stderr("--as: unknown kind '%s' (one of %s)", as, table.concat(sceplab.kinds, ", "))
-      return M.EXIT.usage
+      return EXIT.usage
     end
   end
   local kind, doc, code = sceplab.decode(data, opts, as)
   if not kind then
     local where = args.input == "-" and "standard input" or args.input
     stderr("%s: %s", where, doc)
-    return CODE_EXIT[code] or M.EXIT.input
+    return CODE_EXIT[code] or EXIT.input
   end
   if args.as_profile then
     local profiles
@@ -323,41 +198,35 @@ local function cmd_decode(args)
     elseif kind == "mobileconfig" then profiles = sceplab.profile.from_mobileconfig(doc)
     else
       stderr("%s: --as-profile needs SyncML or an Apple profile, this is %s", args.input, kind)
-      return M.EXIT.input
+      return EXIT.input
     end
     if #profiles == 0 then
       stderr("%s: no SCEP enrollment in this %s", args.input, kind)
-      return M.EXIT.input
+      return EXIT.input
     end
     for i, prof in ipairs(profiles) do
       if i > 1 then io.stdout:write("\n") end
       io.stdout:write(sceplab.profile.to_lua(prof))
     end
-    return M.EXIT.ok
+    return EXIT.ok
   end
   if args.json then
     io.stdout:write(sceplab.json.encode(doc), "\n")
   else
-    io.stdout:write((require "sceplab.render").render(doc), "\n")
+    io.stdout:write((require "sceplab.report.decoded").render(doc), "\n")
   end
   -- Asked to open an envelope and could not: the summary is printed, the exit code says so.
   if doc.decrypted and doc.decrypted.error then
     stderr("%s: %s", args.input, doc.decrypted.error)
-    return M.EXIT.input
+    return EXIT.input
   end
-  return M.EXIT.ok
-end
-
-local function cmd_run(args)
-  local code, err = (require "sceplab.sandbox").run(args.script, args.args)
-  if err then stderr("%s", err) end
-  return code
+  return EXIT.ok
 end
 
 --- `sceplab --version`: the version and commit, then the libraries it runs with as they report
 -- themselves (those opened on first use are opened for it). --quiet: the first line only.
 local function cmd_version(quiet)
-  local host = M.host
+  local host = util.host
   io.stdout:write(("sceplab %s (commit %s)\n"):format(host.version or "?", host.commit or "unknown"))
   if quiet then return 0 end
   local v = (require "sceplab.core").versions()
@@ -421,7 +290,7 @@ M.chosen = chosen
 
 -- The settings files applied to the command; the global options resolved. true | nil, message.
 local function settle(args, argv, cmd, path)
-  local config = require "sceplab.config"
+  local config = require "sceplab.cli.config"
   local explicit = args.config or args.global_config
   local conf, err = config.load(explicit)
   if not conf then return nil, err end
@@ -430,97 +299,19 @@ local function settle(args, argv, cmd, path)
     local ok, aerr = config.apply(conf, path, cmd, args, argv)
     if not ok then return nil, aerr end
   end
-  M.opts = { quiet = args.quiet or args.global_quiet or false, color = args.color or args.global_color or "auto",
+  util.opts = { quiet = args.quiet or args.global_quiet or false, color = args.color or args.global_color or "auto",
              config = explicit }
   -- --json and --format: one output choice
   local fmt = find_option(cmd, "--format")
   if args.json and fmt then
     local want = cmd._name == "timeline" and "jsonl" or "json"
     if config.given(argv, fmt) and args.format ~= want then
-      return nil, ("--json and --format %s ask for two outputs: give one"):format(tostring(args.format)), M.EXIT.usage
+      return nil, ("--json and --format %s ask for two outputs: give one"):format(tostring(args.format)), EXIT.usage
     end
     args.format = want
   end
   if find_option(cmd, "--json") and fmt then args.json = args.format == "json" end
   return true
-end
-
-local function cmd_config(p, args)
-  local config = require "sceplab.config"
-  local conf = M.conf
-  local doc = { files = conf.files }
-  if #args.for_command > 0 then
-    local cmd, unknown = find_command(p, args.for_command)
-    if not cmd then
-      stderr("config show: no command '%s' (sceplab help lists them)", unknown)
-      return M.EXIT.usage
-    end
-    if #cmd._commands > 0 then
-      local subs = {}
-      for _, c in ipairs(cmd._commands) do subs[#subs + 1] = c._name end
-      stderr("config show %s: name one of its commands (%s)", table.concat(args.for_command, " "), table.concat(subs, ", "))
-      return M.EXIT.usage
-    end
-    local ok, err = config.check(conf, args.for_command, cmd)
-    if not ok then stderr("%s", err) return M.EXIT.input end
-    doc.command = table.concat(args.for_command, " ")
-    doc.settings = config.effective(conf, args.for_command, cmd)
-  else
-    -- every section in the files, each checked against its command
-    doc.sections = {}
-    for _, name in ipairs(conf.order) do
-      local words = {}
-      for w in name:gmatch("%S+") do words[#words + 1] = w end
-      if #words > 0 then
-        local cmd, unknown = find_command(p, words)
-        if not cmd then
-          stderr("%s: [%s]: no command '%s' (sceplab help lists them)", conf.sections[name][1].where, name, unknown)
-          return M.EXIT.input
-        end
-        local ok, err = config.check({ sections = { [name] = conf.sections[name] } }, words, cmd)
-        if not ok then stderr("%s", err) return M.EXIT.input end
-      else
-        for _, e in ipairs(conf.sections[name]) do
-          if not config.GLOBAL_KEYS[e.key] then
-            stderr("%s: %s: not a setting for every command (before any section: %s)", e.where, e.key,
-              table.concat(config.sorted_keys(config.GLOBAL_KEYS), ", "))
-            return M.EXIT.input
-          end
-        end
-      end
-      local entries = {}
-      for _, e in ipairs(conf.sections[name]) do entries[#entries + 1] = { key = e.key, value = e.value, source = e.where } end
-      doc.sections[#doc.sections + 1] = { name = name, settings = entries }
-    end
-  end
-  if args.format == "json" then
-    local json = require "sceplab.json"
-    for _, f in ipairs(doc.files) do f.why = f.why end
-    io.stdout:write(json.encode(doc), "\n")
-    return M.EXIT.ok
-  end
-  local out = {}
-  for _, f in ipairs(doc.files) do out[#out + 1] = ("# %s%s"):format(f.path, f.read and "" or (" (" .. f.why .. ")")) end
-  local function rows(list)
-    local w = 0
-    for _, r in ipairs(list) do w = math.max(w, #r.key) end
-    for _, r in ipairs(list) do
-      out[#out + 1] = ("%-" .. w .. "s = %-30s # %s"):format(r.key, r.value ~= "" and r.value or "-", r.source)
-    end
-  end
-  if doc.settings then
-    out[#out + 1] = ("[%s]"):format(doc.command)
-    rows(doc.settings)
-  else
-    for _, sec in ipairs(doc.sections) do
-      if sec.name ~= "" then out[#out + 1] = ("[%s]"):format(sec.name) end
-      rows(sec.settings)
-    end
-    if #doc.sections == 0 then out[#out + 1] = "# no settings: every command runs with its defaults" end
-    out[#out + 1] = "# every setting of a command, and where its value comes from: sceplab config show COMMAND"
-  end
-  io.stdout:write(table.concat(out, "\n"), "\n")
-  return M.EXIT.ok
 end
 
 -- "--since -2h", "--assume-offset -07:00": argparse takes a word starting with "-" for an option,
@@ -546,7 +337,7 @@ end
 
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
-  M.host = host or {}
+  util.host = host or {}
   argv = join_negative_values(argv)
   local version, quiet = version_only(argv)
   if version then return cmd_version(quiet) end
@@ -566,35 +357,35 @@ function M.main(argv, host)
       c = c._parent
     end
     stderr("%s (sceplab help%s)", msg, #names > 0 and (" " .. table.concat(names, " ")) or "")
-    return M.EXIT.usage
+    return EXIT.usage
   end
   -- the build's step: the parser alone, whatever settings files the machine has
-  if args.command == "__generate" then return (require "sceplab.gendoc").run(only and build_parser(nil) or p, args.what, args.out) end
+  if args.command == "__generate" then return (require "sceplab.cli.gendoc").run(only and build_parser(nil) or p, args.what, args.out) end
   local cmd, path = chosen(p, args)
   local ok, err, code = settle(args, argv, cmd, path)
   if not ok then
     stderr("%s", err)
-    return code or M.EXIT.input
+    return code or EXIT.input
   end
-  if args.version then return cmd_version(M.opts.quiet) end
+  if args.version then return cmd_version(util.opts.quiet) end
   if not args.command then
     io.stderr:write(p:get_usage(), "\n")
     stderr("no command given (try 'sceplab help')")
-    return M.EXIT.usage
+    return EXIT.usage
   end
   if args.command == "help" then return cmd_help(p, args) end
   if args.command == "decode" then return cmd_decode(args) end
-  if args.command == "run" then return cmd_run(args) end
-  if args.command == "config" then return cmd_config(only and build_parser(nil) or p, args) end
-  if args.command == "timeline" then return (require "sceplab.cli_logs").run(args) end
-  if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli_diagnose").run(args) end
-  if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli_serve").run(args) end
-  if args.command == "replay" then return (require "sceplab.cli_replay").run(args) end
-  if args.command == "bench" then return (require "sceplab.cli_bench").run(args) end
-  local scep_handler = (require "sceplab.cli_scep").handlers[args.command]
+  if args.command == "run" then return (require "sceplab.cli.run").run(args) end
+  if args.command == "config" then return (require "sceplab.cli.config").show(only and build_parser(nil) or p, args, M.conf) end
+  if args.command == "timeline" then return (require "sceplab.cli.logs").run(args) end
+  if args.command == "diagnose" or args.command == "playbooks" then return (require "sceplab.cli.diagnose").run(args) end
+  if args.command == "serve" or args.command == "ca" or args.command == "intune" then return (require "sceplab.cli.serve").run(args) end
+  if args.command == "replay" then return (require "sceplab.cli.replay").run(args) end
+  if args.command == "bench" then return (require "sceplab.cli.bench").run(args) end
+  local scep_handler = (require "sceplab.cli.scep").handlers[args.command]
   if scep_handler then return scep_handler(args) end
   stderr("command '%s' is not implemented", args.command)
-  return M.EXIT.usage
+  return EXIT.usage
 end
 
 return M

@@ -1,16 +1,16 @@
--- CLI commands of the SCEP client: enroll, renew, getcert, getcrl, getca, caps.
+-- CLI commands of the SCEP client: enroll, renew, getcert, getcrl, getca, caps, probe (what they
+-- write and print: outputs.lua).
 local sceplab = require "sceplab"
--- Loaded by cli.main, after sceplab.cli itself: not a cycle.
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
+local outputs = require "sceplab.cli.outputs"
 local sys = require "sceplab.core.sys"
 
 local M = {}
 
-local EXIT = cli.EXIT
--- Unlike decode's, a crypto failure here is a reply refused by a named check: exit 1.
-local CODE_EXIT = { input = 3, nomem = 3, network = 4, crypto = 1, failed = 1, usage = 2 }
+local EXIT = util.EXIT
+local CODE_EXIT = outputs.CODE_EXIT
 
-local stderr = cli.stderr
+local stderr = util.stderr
 
 -- How to reach and trust the server: every command that talks to one, the probe included.
 local function connection_options(cmd)
@@ -136,7 +136,7 @@ function M.register(p, only)
 end
 
 local function read(path, what)
-  local data, err = (require "sceplab.cli").read_input(path)
+  local data, err = util.read_input(path)
   if not data then return nil, ("%s: %s"):format(what, err) end
   return data
 end
@@ -148,7 +148,7 @@ local function check_common(args)
                        { "ca_thumbprint", { 40, 64 }, "40 (SHA-1) or 64 (SHA-256)" },
                        { "pin", { 64 }, "64 (SHA-256)" } }) do
     if args[o[1]] then
-      local v, err = cli.check_hex(args[o[1]], "--" .. o[1]:gsub("_", "-"), o[2], o[3])
+      local v, err = util.check_hex(args[o[1]], "--" .. o[1]:gsub("_", "-"), o[2], o[3])
       if not v then return nil, err, EXIT.usage end
       args[o[1]] = v
     end
@@ -162,7 +162,7 @@ local function check_common(args)
   end
   if args.proxy then
     -- curl's form without a scheme (proxy.contoso.com:8080) is an HTTP proxy
-    local ok, err = cli.check_url(args.proxy:find("://", 1, true) and args.proxy or ("http://" .. args.proxy), "--proxy")
+    local ok, err = util.check_url(args.proxy:find("://", 1, true) and args.proxy or ("http://" .. args.proxy), "--proxy")
     if not ok then return nil, (err:gsub("'http://", "'", 1)), EXIT.usage end
   end
   if args.cacert and sys.kind(args.cacert) ~= "file" then
@@ -183,7 +183,7 @@ end
 -- The URL a command talks to: --url or the positional URL. url | nil, message, exit code.
 local function check_target(url, what)
   if not url then return nil, ("%s is required"):format(what), EXIT.usage end
-  local ok, err = cli.check_url(url, what)
+  local ok, err = util.check_url(url, what)
   if not ok then return nil, err, EXIT.usage end
   return url
 end
@@ -192,7 +192,7 @@ local function client_for(args, url)
   local ndes
   if args.ndes then ndes = true elseif args.no_ndes then ndes = false end
   local log
-  if not args.json and cli.progress() then log = function(s) io.stderr:write("  ", s, "\n") end end
+  if not args.json and util.progress() then log = function(s) io.stderr:write("  ", s, "\n") end end
   return sceplab.scep.client{
     url = url, ndes = ndes, method = args.method, cipher = args.cipher, digest = args.digest, oaep = args.oaep,
     ca_fingerprint = args.ca_fingerprint, ca_thumbprint = args.ca_thumbprint, root = args.root_pem,
@@ -252,156 +252,7 @@ local function build_profile(args)
   return p
 end
 
-local function ms(t) return t and string.format("%.0f ms", t.total * 1000) or "-" end
-
-local function public(result)
-  local out = {}
-  for k, v in pairs(result) do
-    if k ~= "key" then out[k] = v end
-  end
-  return out
-end
-
-local function print_result(args, result, written)
-  if cli.opts.quiet and not args.json then return end
-  if args.json then
-    local doc = public(result)
-    doc.written = written
-    io.stdout:write(sceplab.json.encode(doc), "\n")
-    return
-  end
-  local out = {}
-  local function f(label, value) if value ~= nil then out[#out + 1] = ("  %-14s %s"):format(label, tostring(value)) end end
-  out[#out + 1] = ("%s %s"):format(result.message_type or "Enrollment", result.status or "?")
-  if result.fail_info then f("Fail info", result.fail_info .. (result.fail_info_text and (": " .. result.fail_info_text) or "")) end
-  f("Hint", result.hint)
-  f("Server", ("%s (%s, %s, %s%s)"):format(args.url or "", result.method or "?", result.cipher or "?", result.digest or "?",
-    result.ndes and ", NDES mode" or ""))
-  f("Transaction", result.transaction_id)
-  if result.csr_subject then
-    f("Requested", result.csr_subject .. (result.profile_subject and result.profile_subject ~= "" and
-      (" (profile: " .. result.profile_subject .. ")") or ""))
-  end
-  if result.retried_with_post then f("Note", result.retried_with_post) end
-  if result.note then f("Note", result.note) end
-  if result.polls then f("Polls", result.polls) end
-  local c = result.certificate
-  if c then
-    f("Certificate", c.subject)
-    f("Issuer", c.issuer)
-    f("Serial", c.serial)
-    f("Valid", c.not_before .. " to " .. c.not_after)
-    f("SHA-256", c.sha256)
-  end
-  if result.checks then
-    local parts = {}
-    for _, ch in ipairs(result.checks) do parts[#parts + 1] = ch.name .. (ch.ok and " ok" or " FAILED") end
-    f("Checks", table.concat(parts, ", "))
-  end
-  local times = {}
-  for _, x in ipairs(result.exchanges or {}) do
-    times[#times + 1] = ("%s %s %s%s"):format(x.operation, x.method, ms(x.timings), x.reused_connection and " (same connection)" or "")
-  end
-  f("Requests", table.concat(times, "; "))
-  for _, w in ipairs(result.warnings or {}) do f("Warning", w) end
-  for _, w in ipairs(written or {}) do f("Wrote", w) end
-  io.stdout:write(table.concat(out, "\n"), "\n")
-end
-
--- The output options, in the order they are written: option, private (mode 0600, no symlink).
-local OUTPUTS = { { "key_out", true }, { "cert_out" }, { "chain_out" }, { "out" } }
-
---- Reserves every output file named before any request is sent (sys.reserve): an unwritable
--- --cert-out is found before the CA issues a certificate or NDES spends a one-time challenge.
--- Returns {option = output} | nil, message.
-local function reserve_outputs(args)
-  local outs = {}
-  for _, o in ipairs(OUTPUTS) do
-    local path = args[o[1]]
-    if path then
-      local r, err = sys.reserve(path, o[2])
-      if not r then
-        for _, x in pairs(outs) do x:abort() end
-        return nil, ("--%s: %s"):format(o[1]:gsub("_", "-"), err)
-      end
-      outs[o[1]] = r
-    end
-  end
-  -- --state is written by the client while polling: checked the same way now, written then
-  if args.state then
-    local r, err = sys.reserve(args.state, true)
-    if not r then
-      for _, x in pairs(outs) do x:abort() end
-      return nil, "--state: " .. err
-    end
-    r:abort()
-  end
-  return outs
-end
-
--- When an output cannot be written after the CA issued, what was issued is saved in the temporary
--- directory under names that say what they are, and the message says where.
-local function rescue(result, what)
-  local dir = os.getenv("TMPDIR") or "/tmp"
-  local base = ("%s/sceplab-rescue-%s"):format(dir, (result.transaction_id or "unknown"):sub(1, 16))
-  local saved = {}
-  for _, item in ipairs(what) do
-    local r = sys.reserve(base .. "-" .. item.name, item.private)
-    if r and r:commit(item.data) then saved[#saved + 1] = base .. "-" .. item.name end
-  end
-  return saved
-end
-
--- Commits the reserved outputs of a successful result (key 0600, certificate, chain, CRL) and
--- aborts them otherwise; returns the list of what was written | nil, message.
-local function write_outputs(args, result, outs)
-  local written = {}
-  if result.status ~= "SUCCESS" then
-    for _, o in pairs(outs) do o:abort() end
-    return written
-  end
-  local data = {
-    key_out = result.key and result.key:pem(), cert_out = result.certificate_pem, chain_out = result.chain_pem,
-    out = result.certificate_pem or result.crl_pem,
-  }
-  local label = { key_out = "private key, mode 0600", cert_out = "certificate", chain_out = "chain",
-                  out = result.crl_pem and "CRL" or "certificate" }
-  for _, o in ipairs(OUTPUTS) do
-    local name, r = o[1], outs[o[1]]
-    if r and data[name] then
-      local ok, err = r:commit(data[name])
-      if not ok then
-        for _, x in pairs(outs) do pcall(x.abort, x) end
-        local saved = rescue(result, {
-          { name = "key.pem", data = data.key_out, private = true }, { name = "cert.pem", data = data.cert_out or data.out },
-          { name = "chain.pem", data = data.chain_out } })
-        return nil, ("%s; the server issued it: %s"):format(err, #saved > 0 and ("saved as " .. table.concat(saved, ", "))
-          or ("could not save it either; the certificate:\n" .. (data.cert_out or data.out or "")))
-      end
-      written[#written + 1] = args[name] .. " (" .. label[name] .. ")"
-    elseif r then
-      r:abort()
-    end
-  end
-  return written
-end
-
-local function finish(args, result, err, code, outs)
-  if not result then
-    for _, o in pairs(outs or {}) do o:abort() end
-    stderr("%s", err)
-    return CODE_EXIT[code] or EXIT.failed
-  end
-  local written, werr = write_outputs(args, result, outs or {})
-  if not written then
-    stderr("%s", werr)
-    return EXIT.input
-  end
-  print_result(args, result, written)
-  if result.status == "SUCCESS" then return EXIT.ok end
-  if result.status == "PENDING" then stderr("request still PENDING%s", args.state and ("; resume with --resume " .. args.state) or "") end
-  return EXIT.failed
-end
+local ms = outputs.ms
 
 local function load_key(path, pass)
   local data, err = read(path, "--key")
@@ -433,11 +284,11 @@ local function cmd_enroll(args)
     local state, err = sceplab.scep.load_state(args.resume)
     if not state then stderr("%s", err) return EXIT.input end
     args.url = args.url or state.url
-    local outs, oerr = reserve_outputs(args)
+    local outs, oerr = outputs.reserve(args)
     if not outs then stderr("%s", oerr) return EXIT.input end
     local c = client_for(args, state.url)
     local result, perr, code = c:poll(state, { poll_interval = args.poll_interval, poll_max = args.poll_max })
-    return finish(args, result, perr, code, outs)
+    return outputs.finish(args, result, perr, code, outs)
   end
   if not args.key_out or not args.cert_out then
     stderr("enroll needs --key-out FILE and --cert-out FILE")
@@ -460,16 +311,16 @@ local function cmd_enroll(args)
     key, err = load_key(args.key, args.key_pass)
     if not key then stderr("%s", err) return EXIT.input end
   end
-  local outs, oerr = reserve_outputs(args)
+  local outs, oerr = outputs.reserve(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
   -- said once everything else is known to be right, just before the request goes out
   if not profile.challenge or profile.challenge == "" then
-    cli.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
+    util.note("warning: no challenge (--challenge, SCEPLAB_CHALLENGE or the profile's): NDES and most SCEP servers answer FAILURE badRequest")
   end
   local c = client_for(args, profile.url)
   local result, eerr, code = c:enroll(profile, { key = key, poll_interval = args.poll_interval, poll_max = args.poll_max,
                                                 state_file = args.state })
-  return finish(args, result, eerr, code, outs)
+  return outputs.finish(args, result, eerr, code, outs)
 end
 
 local function cmd_renew(args)
@@ -504,7 +355,7 @@ local function cmd_renew(args)
   local uok, uerr, ucode = check_target(url, "--url")
   if not uok then stderr("%s", uerr) return ucode end
   args.url = url
-  local outs, oerr = reserve_outputs(args)
+  local outs, oerr = outputs.reserve(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
   local c = client_for(args, url)
   local result, rerr, code = c:renew(cert, old, profile, { reuse_key = args.reuse_key,
@@ -519,7 +370,7 @@ local function cmd_renew(args)
       result.transaction_id or "?")
     return EXIT.failed
   end
-  return finish(args, result, rerr, code, outs)
+  return outputs.finish(args, result, rerr, code, outs)
 end
 
 local function cmd_simple(args, fn)
@@ -528,7 +379,7 @@ local function cmd_simple(args, fn)
   ok, verr, vcode = check_target(args.url, "--url")
   if not ok then stderr("%s", verr) return vcode end
   if args.serial then
-    local serial, serr = cli.check_hex(args.serial, "--serial")
+    local serial, serr = util.check_hex(args.serial, "--serial")
     if not serial then stderr("%s", serr) return EXIT.usage end
     if #serial > 40 then stderr("--serial: %d hex digits; a serial number has at most 40 (20 bytes)", #serial) return EXIT.usage end
     args.serial = serial
@@ -545,12 +396,12 @@ local function cmd_simple(args, fn)
     stderr("--key %s is not the key of --cert %s (their public keys differ): give the certificate's own key", args.key, args.cert)
     return EXIT.input
   end
-  local outs, oerr = reserve_outputs(args)
+  local outs, oerr = outputs.reserve(args)
   if not outs then stderr("%s", oerr) return EXIT.input end
   local c = client_for(args, args.url)
   local result, rerr, code = fn(c, cert, key)
   if result then result.message_type = fn == nil and "" or (args.serial and "GetCert" or "GetCRL") end
-  return finish(args, result, rerr, code, outs)
+  return outputs.finish(args, result, rerr, code, outs)
 end
 
 local function cmd_getca(args)
@@ -584,7 +435,7 @@ local function cmd_getca(args)
   if args.next then
     lines[1] = ("GetNextCACert: %d certificate(s), signed by %s"):format(#r.certificates, r.signer or "?")
   end
-  require("sceplab.render").certificates(doc, lines)
+  require("sceplab.report.decoded").certificates(doc, lines)
   if args.next then
     io.stdout:write(table.concat(lines, "\n"), "\n")
     return 0
@@ -643,12 +494,12 @@ local function cmd_probe(args)
     if not pem then stderr("%s", err) return EXIT.input end
     opts.root = pem
   end
-  local probe = require "sceplab.probe"
+  local probe = require "sceplab.scep.probe"
   local report = probe.run(args.url, opts)
   if args.json then
     io.stdout:write(sceplab.json.encode(report), "\n")
   else
-    io.stdout:write(probe.render(report, cli.colour(1)), "\n")
+    io.stdout:write(probe.render(report, util.colour(1)), "\n")
   end
   -- no HTTP answer at all: a network failure, not a finding about the server
   if report.unreachable then

@@ -1,10 +1,10 @@
 -- CLI: sceplab replay (a scenario played end to end into a bundle, then optionally diagnosed).
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local replay = require "sceplab.replay"
 local sys = require "sceplab.core.sys"
 
 local M = {}
-local stderr = cli.stderr
+local stderr = util.stderr
 
 function M.register(p)
   local r = p:command("replay")

@@ -1,5 +1,6 @@
--- `sceplab serve`: an NDES-faithful SCEP server over the embedded CA, whose challenge policy is a
--- Lua script (lua/policies/*.lua, or a file of yours) loaded through the sandbox.
+-- Challenge policies (lua/policies/*.lua, or a file of yours, docs/policies.md): loaded through the
+-- sandbox and checked; the ctx a policy's check gets; and the handler the server calls for each
+-- request, which decodes the CSR for the policy, runs it under the time limit and checks its answer.
 --
 -- A policy is data plus a function:
 --   return {
@@ -21,9 +22,6 @@ local core = require "sceplab.core.serve"
 local x509 = require "sceplab.core.x509"
 
 local M = {}
-
--- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
-M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
 
 local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean",
                         admin_page = "boolean" }
@@ -78,7 +76,7 @@ end
 
 -- The certificate profile the --set settings give (allow_key_usage, allow_eku, allow_san: comma
 -- lists; allow_wildcard=true), for a policy's allow{} that gives none: nil when none is set.
-local function config_profile(config)
+function M.config_profile(config)
   local p, any = {}, false
   for key, field in pairs({ allow_key_usage = "key_usage", allow_eku = "eku", allow_san = "san" }) do
     local v = config[key]
@@ -121,7 +119,7 @@ local function context(ca, config, clock)
 end
 
 -- What is wrong with a certificate profile table, or nil.
-local function profile_error(p)
+function M.profile_error(p)
   if type(p) ~= "table" then return "profile must be a table" end
   for k, v in pairs(p) do
     local names = k == "key_usage" and KEY_USAGES or k == "san" and SAN_TYPES or k == "eku" and true or nil
@@ -168,7 +166,7 @@ local function answer_of(pol, a)
     end
   end
   if a.profile ~= nil then
-    local perr = profile_error(a.profile)
+    local perr = M.profile_error(a.profile)
     if perr then error(("%s: %s"):format(pol.file, perr), 0) end
   end
   if a.event ~= nil and math.type(a.event) ~= "integer" then
@@ -177,11 +175,40 @@ local function answer_of(pol, a)
   return a
 end
 
+-- The fields an answer may have (ctx.allow, deny, pending and EXTRA), and how deep its tables go
+-- (profile.eku is the deepest: answer, profile, list).
+local ANSWER = { "decision", "reason", "fail_info", "days", "ekus", "template", "profile", "phases", "event",
+                 "device_id", "user_id", "request_id" }
+local ANSWER_DEPTH = 3
+
+-- Plain data: tables copied without their metatables, to a depth; anything else as it is.
+local function plain(v, where, depth)
+  if type(v) ~= "table" then return v end
+  if depth > ANSWER_DEPTH then error(where .. ": the answer is nested too deep (a table in itself?)", 0) end
+  local out = {}
+  for k, x in pairs(v) do
+    if type(k) == "string" or math.type(k) == "integer" then out[k] = plain(x, where, depth + 1) end
+  end
+  return out
+end
+
+-- The policy's answer as plain data, read inside the call that runs the policy (protected, and
+-- under the time limit): a field that raises or never returns when read (a metatable's __index, a
+-- __pairs) fails the request there, as an error in the policy does, instead of in the server's C
+-- code, which reads the answer outside any protected call (the server exited) and with no limit.
+local function read_answer(pol, a)
+  if type(a) ~= "table" then return a end
+  local out = {}
+  for _, k in ipairs(ANSWER) do out[k] = plain(a[k], pol.file, 1) end
+  return out
+end
+
 --- The handler the server calls for each PKCSReq and RenewalReq: decodes the CSR for the policy
 -- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
 function M.handler(pol, ca, config, on_decision, clock)
   local ctx = context(ca, config, clock)
-  local default_profile = config_profile(config)
+  local default_profile = M.config_profile(config)
+  local function check(req, c) return read_answer(pol, pol.check(req, c)) end
   return function(raw)
     local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
@@ -189,7 +216,7 @@ function M.handler(pol, ca, config, on_decision, clock)
                   user_agent = raw.user_agent,
                   subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
                   key_usage = doc.key_usage, eku = doc.eku, template_name = doc.template_name }
-    local ok, a, why = sandbox.call(pol.file .. ": check", pol.check, req, ctx)
+    local ok, a, why = sandbox.call(pol.file .. ": check", check, req, ctx)
     if not ok then error(why == "timeout" and a or tostring(a), 0) end
     a = answer_of(pol, a)
     -- the --set profile, for a policy whose allow{} gives none
@@ -197,79 +224,6 @@ function M.handler(pol, ca, config, on_decision, clock)
     if on_decision then on_decision(req, a) end
     return a
   end
-end
-
---- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
--- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
--- admin_password, admin_get_compat, password_max, ca_latency_ms, faults (names: core.faults()),
--- max_connections, max_per_client, header_timeout, body_timeout, idle_timeout (seconds), clock (a function),
--- clock_file (a virtual clock: seconds to add to real time, read at each request), ready(url),
--- logged(line), on_decision(req, answer).
--- Returns true | nil, message, code.
--- The policy, the open CA and the server's options for opts (see run); nil, message, code.
-local function prepare(opts)
-  local pol, perr = M.load_policy(M.policy_path(opts.policy or "static"))
-  if not pol then return nil, perr, "input" end
-  local cprof = config_profile(opts.config or {})
-  local cerr0 = cprof and profile_error(cprof)
-  if cerr0 then return nil, "--set allow_*: " .. cerr0:gsub("^profile%.", ""), "usage" end
-  local ca, cerr, code = core.ca_open(opts.dir)
-  if not ca then return nil, cerr, code end
-  local caps = opts.caps
-  if not caps then
-    caps = { table.unpack(M.DEFAULT_CAPS) }
-    -- a rollover CA is announced, as RFC 8894 says a server that has one does
-    if ca:next() then caps[#caps + 1] = "GetNextCACert" end
-  end
-  local scheme = opts.tls_cert and "https" or "http"
-  local host = opts.bind or "127.0.0.1"
-  local params = {
-    bind = host, port = opts.port, tls_cert = opts.tls_cert, tls_key = opts.tls_key,
-    caps = table.concat(caps, "\r\n") .. "\r\n", ca_only = opts.ca_only, allow_des = opts.allow_des,
-    connector = pol.connector, crs_hold = opts.crs_hold, host = opts.host,
-    admin_page = pol.admin_page, admin_user = opts.admin_user, admin_password = opts.admin_password,
-    admin_get_compat = opts.admin_get_compat, max_connections = opts.max_connections,
-    max_per_client = opts.max_per_client, header_timeout = opts.header_timeout, body_timeout = opts.body_timeout,
-    idle_timeout = opts.idle_timeout,
-    password_max = opts.password_max, ca_latency_ms = opts.ca_latency_ms, faults = opts.faults,
-    clock_file = opts.clock_file,
-    log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
-    ready = function(port)
-      if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end
-    end,
-    logged = opts.logged,
-  }
-  local clock = opts.clock
-  if not clock and opts.clock_file then
-    -- the virtual clock a replay advances: real time plus the seconds in the file
-    clock = function()
-      local f = io.open(opts.clock_file, "rb")
-      local off = f and tonumber(f:read("l") or "") or 0
-      if f then f:close() end
-      return os.time() + math.floor(off)
-    end
-  end
-  return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
-           handler = M.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }
-end
-
-function M.run(opts)
-  local p, err, code = prepare(opts)
-  if not p then return nil, err, code end
-  local ok, serr, ecode = core.serve(p.ca, p.params, p.handler)
-  p.ca:close()
-  return ok, serr, ecode
-end
-
---- The same server in a child process, for a caller that drives clients against it (replay):
--- the server userdata (server:port(), server:stop()) and its URL | nil, message, code.
-function M.spawn(opts)
-  local p, err, code = prepare(opts)
-  if not p then return nil, err, code end
-  local srv, serr = core.spawn(p.ca, p.params, p.handler)
-  p.ca:close()
-  if not srv then return nil, serr, "failed" end
-  return srv, ("%s://%s:%d/certsrv/mscep/mscep.dll"):format(p.scheme, p.host, srv:port())
 end
 
 return M

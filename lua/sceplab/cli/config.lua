@@ -12,7 +12,10 @@
 -- both. Precedence: the flag, then the environment variable the command reads, then the files,
 -- then the built-in default. Keys are the command's long option names; secrets are refused (they
 -- belong in the environment, which stays out of ps and out of world-readable files).
+local util = require "sceplab.cli.util"
+
 local M = {}
+local EXIT, stderr, find_command = util.EXIT, util.stderr, util.find_command
 
 M.SYSTEM = "/etc/sceplab/sceplab.conf"
 
@@ -308,6 +311,84 @@ function M.effective(conf, path, cmd)
     end
   end
   return rows
+end
+
+--- `sceplab config show [COMMAND]`: the files read and the settings they hold, each checked against
+-- its command, or every setting of one command and where its value comes from (p: the full parser).
+function M.show(p, args, conf)
+  local doc = { files = conf.files }
+  if #args.for_command > 0 then
+    local cmd, unknown = find_command(p, args.for_command)
+    if not cmd then
+      stderr("config show: no command '%s' (sceplab help lists them)", unknown)
+      return EXIT.usage
+    end
+    if #cmd._commands > 0 then
+      local subs = {}
+      for _, c in ipairs(cmd._commands) do subs[#subs + 1] = c._name end
+      stderr("config show %s: name one of its commands (%s)", table.concat(args.for_command, " "), table.concat(subs, ", "))
+      return EXIT.usage
+    end
+    local ok, err = M.check(conf, args.for_command, cmd)
+    if not ok then stderr("%s", err) return EXIT.input end
+    doc.command = table.concat(args.for_command, " ")
+    doc.settings = M.effective(conf, args.for_command, cmd)
+  else
+    -- every section in the files, each checked against its command
+    doc.sections = {}
+    for _, name in ipairs(conf.order) do
+      local words = {}
+      for w in name:gmatch("%S+") do words[#words + 1] = w end
+      if #words > 0 then
+        local cmd, unknown = find_command(p, words)
+        if not cmd then
+          stderr("%s: [%s]: no command '%s' (sceplab help lists them)", conf.sections[name][1].where, name, unknown)
+          return EXIT.input
+        end
+        local ok, err = M.check({ sections = { [name] = conf.sections[name] } }, words, cmd)
+        if not ok then stderr("%s", err) return EXIT.input end
+      else
+        for _, e in ipairs(conf.sections[name]) do
+          if not M.GLOBAL_KEYS[e.key] then
+            stderr("%s: %s: not a setting for every command (before any section: %s)", e.where, e.key,
+              table.concat(M.sorted_keys(M.GLOBAL_KEYS), ", "))
+            return EXIT.input
+          end
+        end
+      end
+      local entries = {}
+      for _, e in ipairs(conf.sections[name]) do entries[#entries + 1] = { key = e.key, value = e.value, source = e.where } end
+      doc.sections[#doc.sections + 1] = { name = name, settings = entries }
+    end
+  end
+  if args.format == "json" then
+    local json = require "sceplab.json"
+    for _, f in ipairs(doc.files) do f.why = f.why end
+    io.stdout:write(json.encode(doc), "\n")
+    return EXIT.ok
+  end
+  local out = {}
+  for _, f in ipairs(doc.files) do out[#out + 1] = ("# %s%s"):format(f.path, f.read and "" or (" (" .. f.why .. ")")) end
+  local function rows(list)
+    local w = 0
+    for _, r in ipairs(list) do w = math.max(w, #r.key) end
+    for _, r in ipairs(list) do
+      out[#out + 1] = ("%-" .. w .. "s = %-30s # %s"):format(r.key, r.value ~= "" and r.value or "-", r.source)
+    end
+  end
+  if doc.settings then
+    out[#out + 1] = ("[%s]"):format(doc.command)
+    rows(doc.settings)
+  else
+    for _, sec in ipairs(doc.sections) do
+      if sec.name ~= "" then out[#out + 1] = ("[%s]"):format(sec.name) end
+      rows(sec.settings)
+    end
+    if #doc.sections == 0 then out[#out + 1] = "# no settings: every command runs with its defaults" end
+    out[#out + 1] = "# every setting of a command, and where its value comes from: sceplab config show COMMAND"
+  end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+  return EXIT.ok
 end
 
 return M

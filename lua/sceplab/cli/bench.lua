@@ -6,12 +6,12 @@
 -- connection per enrollment as devices do, appending one JSON line per key and per enrollment to
 -- its own file. The parent shows a progress line with the total and the percentage, and reports
 -- enrollments/s over the enrollment phase and per-phase latency percentiles.
-local cli = require "sceplab.cli"
+local util = require "sceplab.cli.util"
 local sys = require "sceplab.core.sys"
 local json = require "sceplab.json"
 
 local M = {}
-local stderr = cli.stderr
+local stderr = util.stderr
 
 function M.register(p)
   local b = p:command("bench")
@@ -162,7 +162,7 @@ function M.run(args)
   if not count or count < 1 or count > 10000000 then stderr("--count must be a positive integer") return 2 end
   if args.rate and not (args.rate > 0 and args.rate < 1e6) then stderr("--rate must be a positive number of enrollments a second") return 2 end
   if args.ramp and not (args.ramp >= 0 and args.ramp <= 86400) then stderr("--ramp must be 0..86400 seconds") return 2 end
-  local ok, uerr = cli.check_url(args.url, "URL")
+  local ok, uerr = util.check_url(args.url, "URL")
   if not ok then stderr("%s", uerr) return 2 end
   if not args.keys and not KEY_TYPES[args.key_type] then
     stderr("--key-type '%s': one of rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384 (rsa:1024 too)", args.key_type:sub(1, 40))
@@ -174,9 +174,8 @@ function M.run(args)
   local sok, serr, scode = check_server(args)
   if not sok then stderr("%s", serr) return scode end
   conc = math.min(conc, count)
-  local work = os.tmpname()
-  os.remove(work)
-  assert(sys.mkdir(work))
+  local work, werr = sys.mkdtemp("sceplab-bench-")
+  if not work then stderr("%s", werr) return 1 end
   local go = work .. "/go"
   local per = count // conc
   local from = 1
@@ -196,7 +195,7 @@ function M.run(args)
     pids[w] = (sys.read_file(pidf, 64) or ""):match("%d+")
     from = to + 1
   end
-  local show = cli.progress()
+  local show = util.progress()
   local function cleanup()
     for w = 1, conc do os.remove(work .. "/w" .. w) os.remove(work .. "/pid" .. w) end
     os.remove(work .. "/errors")
