@@ -24,10 +24,11 @@ local FORGED_TXID = "\27[2J\255\239\191\191</Data>\"'" ..
 
 -- A subject with line breaks and everything a DN can carry (not bytes that are no UTF-8: OpenSSL
 -- refuses those in a UTF8String), SANs with what an IA5String and a UPN can, a template name
--- with ESC and C1's CSI (its BMPString takes each byte as a character).
+-- with ESC and C1's CSI (U+009B, written as UTF-8: the template name is UTF-8 text, encoded as
+-- UTF-16 in its BMPString, as the CA writes it; a byte that is no UTF-8 is refused by the client).
 local SUBJECT = "CN=dev\27[2J\239\191\191\194\155\226\128\174\\</Data\\>\\\"'&\r\nOU=x"
 local SANS = { { type = "dns", value = "d\27[2J\255\r\n.example" }, { type = "upn", value = "u\255\27]0;x\7@example" } }
-local TEMPLATE = "T\27\155x"
+local TEMPLATE = "T\27\194\155x"
 -- A user agent as hostile as HTTP lets through: bytes 0x80-0xFF (no UTF-8, U+FFFF, CSI, RLO) and
 -- markup. Control characters in a header are refused (400) before anything is logged.
 local UA = "ua \255\239\191\191\194\155\226\128\174</Data>\"'&"

@@ -428,6 +428,14 @@ static int pem_begins(const unsigned char *buf, size_t n)
 
 /* The certificates of a PEM, DER or PKCS#7 input; *problem (when not NULL) gets what could not be
  * read of it, or stays empty. */
+/* x onto sk; freed when the stack cannot take it (no memory), so nothing leaks and no certificate
+ * is counted that is not there. */
+static void keep(STACK_OF(X509) *sk, X509 *x)
+{
+  if(!sk_X509_push(sk, x))
+    X509_free(x);
+}
+
 STACK_OF(X509) *sceplab_read_certs_noted(const unsigned char *buf, size_t n, char *problem, size_t plen,
                                          sceplab_error *err)
 {
@@ -457,7 +465,7 @@ STACK_OF(X509) *sceplab_read_certs_noted(const unsigned char *buf, size_t n, cha
          strcmp(name, "TRUSTED CERTIFICATE") == 0) {
         X509 *x = strcmp(name, "TRUSTED CERTIFICATE") == 0 ? d2i_X509_AUX(NULL, &p, len) : d2i_X509(NULL, &p, len);
         if(x)
-          sk_X509_push(sk, x);
+          keep(sk, x);
       }
       else if(strcmp(name, "PKCS7") == 0 || strcmp(name, "CMS") == 0) {
         PKCS7 *p7 = d2i_PKCS7(NULL, &p, len);
@@ -465,7 +473,7 @@ STACK_OF(X509) *sceplab_read_certs_noted(const unsigned char *buf, size_t n, cha
           int i;
           for(i = 0; i < sk_X509_num(p7->d.sign->cert); i++)
             if(X509_up_ref(sk_X509_value(p7->d.sign->cert, i)))
-              sk_X509_push(sk, sk_X509_value(p7->d.sign->cert, i));
+              keep(sk, sk_X509_value(p7->d.sign->cert, i));
         }
         PKCS7_free(p7);
       }
@@ -488,10 +496,10 @@ STACK_OF(X509) *sceplab_read_certs_noted(const unsigned char *buf, size_t n, cha
     const unsigned char *p = buf;
     X509 *x = d2i_X509(NULL, &p, (long)n);
     if(x) {
-      sk_X509_push(sk, x);
+      keep(sk, x);
       /* Several DER certificates back to back are accepted too. */
       while((size_t)(p - buf) < n && (x = d2i_X509(NULL, &p, (long)(n - (size_t)(p - buf)))))
-        sk_X509_push(sk, x);
+        keep(sk, x);
     }
     else {
       PKCS7 *p7;
@@ -501,7 +509,7 @@ STACK_OF(X509) *sceplab_read_certs_noted(const unsigned char *buf, size_t n, cha
         int i;
         for(i = 0; i < sk_X509_num(p7->d.sign->cert); i++)
           if(X509_up_ref(sk_X509_value(p7->d.sign->cert, i)))
-            sk_X509_push(sk, sk_X509_value(p7->d.sign->cert, i));
+            keep(sk, sk_X509_value(p7->d.sign->cert, i));
       }
       PKCS7_free(p7);
     }
@@ -558,9 +566,10 @@ char *sceplab_cert_pem(X509 *x)
 {
   STACK_OF(X509) *one = sk_X509_new_null();
   char *pem;
-  if(!one)
+  if(!one || !sk_X509_push(one, x)) {
+    sk_X509_free(one);
     return NULL;
-  sk_X509_push(one, x);
+  }
   pem = sceplab_certs_pem(one);
   sk_X509_free(one);
   return pem;

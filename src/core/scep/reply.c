@@ -194,9 +194,7 @@ sceplab_val *sceplab_reply_verify(const unsigned char *der, size_t n, const scep
         found = 0;
       {
         STACK_OF(X509) *one = sk_X509_new_null();
-        char *pem;
-        sk_X509_push(one, sk_X509_value(certs, found));
-        pem = sceplab_certs_pem(one);
+        char *pem = one && sk_X509_push(one, sk_X509_value(certs, found)) ? sceplab_certs_pem(one) : NULL;
         sceplab_obj_set_str(v, "certificate_pem", pem);
         sceplab_obj_set(v, "certificate", sceplab_x509_describe(sk_X509_value(certs, found)));
         free(pem);
