@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -74,4 +75,20 @@ sceplab_val *decode_fixture(decoder_fn fn, const char *rel, int show_secrets)
     fail_msg("%s: %s", rel, err.msg);
   free(buf);
   return v;
+}
+
+sceplab_ca *scratch_ca(char *dir)
+{
+  sceplab_error err;
+  if(!mkdtemp(dir) || sceplab_ca_init(dir, NULL, &err) != 0)
+    return NULL;
+  return sceplab_ca_open(dir, &err);
+}
+
+int scratch_ca_remove(sceplab_ca *ca, const char *dir)
+{
+  char cmd[4200];
+  sceplab_ca_close(ca);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
 }

@@ -28,4 +28,9 @@ int bool_at(const sceplab_val *v, const char *path);
 /* True when any string in the "warnings" array at path contains needle. */
 int has_warning(const sceplab_val *v, const char *path, const char *needle);
 
+/* A CA made in a new scratch directory (dir: a mkdtemp template, filled in), opened: NULL when it
+ * cannot be made. scratch_ca_remove closes it and removes the directory: 0, or -1. */
+sceplab_ca *scratch_ca(char *dir);
+int scratch_ca_remove(sceplab_ca *ca, const char *dir);
+
 #endif

@@ -17,20 +17,16 @@ static sceplab_ca *ca;
 
 static int setup(void **state)
 {
-  sceplab_error err;
   (void)state;
-  if(!mkdtemp(dir) || sceplab_ca_init(dir, NULL, &err) != 0 || !(ca = sceplab_ca_open(dir, &err)))
+  if(!(ca = scratch_ca(dir)))
     return -1;
   return 0;
 }
 
 static int teardown(void **state)
 {
-  char cmd[128];
   (void)state;
-  sceplab_ca_close(ca);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return scratch_ca_remove(ca, dir);
 }
 
 /* The value of the template name extension (1.3.6.1.4.1.311.20.2) in exts, DER (malloc'd). */

@@ -15,9 +15,8 @@ static sceplab_intune_keys keys;
 
 static int setup(void **state)
 {
-  sceplab_error err;
   (void)state;
-  if(!mkdtemp(dir) || sceplab_ca_init(dir, NULL, &err) != 0 || !(ca = sceplab_ca_open(dir, &err)))
+  if(!(ca = scratch_ca(dir)))
     return -1;
   sceplab_ca_intune_keys(ca, &keys);
   return 0;
@@ -25,11 +24,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-  char cmd[128];
   (void)state;
-  sceplab_ca_close(ca);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return scratch_ca_remove(ca, dir);
 }
 
 static char *issue(int64_t issued_at, int minutes)

@@ -22,9 +22,8 @@ static int calls_left; /* revocations: how many go through before the failure */
 
 static int setup(void **state)
 {
-  sceplab_error err;
   (void)state;
-  if(!mkdtemp(dir) || sceplab_ca_init(dir, NULL, &err) != 0 || !(ca = sceplab_ca_open(dir, &err)))
+  if(!(ca = scratch_ca(dir)))
     return -1;
   real = ca->store->ops;
   return 0;
@@ -32,11 +31,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-  char cmd[128];
   (void)state;
-  sceplab_ca_close(ca);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return scratch_ca_remove(ca, dir);
 }
 
 /* The real backend again after each test. */

@@ -74,8 +74,7 @@ int logs_fraction_us(const char *p, size_t n, long *us)
   return i;
 }
 
-/* Digits at p (at most max): their value, and how many in *k (0: none). */
-static int digits(const char *p, size_t n, int max, int *k)
+int logs_digits(const char *p, size_t n, int max, int *k)
 {
   int v = 0;
   *k = 0;
@@ -95,19 +94,19 @@ int logs_parse_offset(const char *p, size_t n, int *min)
   }
   if(n < 3 || (p[0] != '+' && p[0] != '-'))
     return 0;
-  h = digits(p + 1, n - 1, 2, &k);
+  h = logs_digits(p + 1, n - 1, 2, &k);
   if(k != 2)
     return -1;
   i = 3;
   /* "+05:30" and "+0530" are five and a half hours: the minutes are never dropped */
   if((size_t)i < n && p[i] == ':') {
-    m = digits(p + i + 1, n - (size_t)i - 1, 2, &k);
+    m = logs_digits(p + i + 1, n - (size_t)i - 1, 2, &k);
     if(k != 2)
       return -1;
     i += 3;
   }
   else if((size_t)i < n && isdigit((unsigned char)p[i])) {
-    m = digits(p + i, n - (size_t)i, 2, &k);
+    m = logs_digits(p + i, n - (size_t)i, 2, &k);
     if(k != 2)
       return -1;
     i += 2;
@@ -173,18 +172,18 @@ static int num_date(const char *s, numdate *nd)
   const char *p = s;
   while(*p == ' ' || *p == '\t')
     p++;
-  nd->a = digits(p, strlen(p), 4, &nd->ka);
+  nd->a = logs_digits(p, strlen(p), 4, &nd->ka);
   if(!nd->ka)
     return 0;
   p += nd->ka;
   nd->sep = *p;
   if(nd->sep != '/' && nd->sep != '.' && nd->sep != '-')
     return 0;
-  nd->b = digits(p + 1, strlen(p + 1), 2, &nd->kb);
+  nd->b = logs_digits(p + 1, strlen(p + 1), 2, &nd->kb);
   if(!nd->kb || p[1 + nd->kb] != nd->sep)
     return 0;
   p += 2 + nd->kb;
-  nd->c = digits(p, strlen(p), 4, &nd->kc);
+  nd->c = logs_digits(p, strlen(p), 4, &nd->kc);
   if(nd->kc != 2 && nd->kc != 4)
     return 0;
   p += nd->kc;
@@ -311,16 +310,16 @@ int logs_parse_local(const logs_dateorder *o, const char *p, size_t n, logs_civi
       q++;
   else
     return -1;
-  c->h = digits(q, strlen(q), 2, &k);
+  c->h = logs_digits(q, strlen(q), 2, &k);
   if(!k || q[k] != ':')
     return -1;
   q += k + 1;
-  c->mi = digits(q, strlen(q), 2, &k);
+  c->mi = logs_digits(q, strlen(q), 2, &k);
   if(k != 2)
     return -1;
   q += 2;
   if(*q == ':') {
-    c->s = digits(q + 1, strlen(q + 1), 2, &k);
+    c->s = logs_digits(q + 1, strlen(q + 1), 2, &k);
     if(k != 2)
       return -1;
     q += 3;
@@ -383,9 +382,9 @@ int logs_find_date(const char *p, size_t n, int *y, int *m, int *d)
     if(i > 0 && isalnum((unsigned char)p[i - 1]))
       continue;
     if(isdigit((unsigned char)p[i])) {
-      a = digits(p + i, n - i, 4, &k);
+      a = logs_digits(p + i, n - i, 4, &k);
       if(k == 4 && i + 10 <= n && p[i + 4] == '-' && p[i + 7] == '-') {
-        int mo = digits(p + i + 5, 2, 2, &k2), dd = digits(p + i + 8, 2, 2, &k3);
+        int mo = logs_digits(p + i + 5, 2, 2, &k2), dd = logs_digits(p + i + 8, 2, 2, &k3);
         if(k2 == 2 && k3 == 2 && (i + 10 == n || !isdigit((unsigned char)p[i + 10])) &&
            logs_make_time(a, mo, dd, 0, 0, 0, 0) != SCEPLAB_TIME_UNKNOWN) {
           *y = a;
@@ -399,11 +398,11 @@ int logs_find_date(const char *p, size_t n, int *y, int *m, int *d)
         size_t j = i + (size_t)k + 1 + (size_t)k2;
         while(j < n && (p[j] == ' ' || p[j] == ','))
           j++;
-        a = digits(p + j, n - j, 4, &k3);
-        if(k3 == 4 && logs_make_time(a, mon, digits(p + i, n - i, 2, &k), 0, 0, 0, 0) != SCEPLAB_TIME_UNKNOWN) {
+        a = logs_digits(p + j, n - j, 4, &k3);
+        if(k3 == 4 && logs_make_time(a, mon, logs_digits(p + i, n - i, 2, &k), 0, 0, 0, 0) != SCEPLAB_TIME_UNKNOWN) {
           *y = a;
           *m = mon;
-          *d = digits(p + i, n - i, 2, &k);
+          *d = logs_digits(p + i, n - i, 2, &k);
           return 1;
         }
       }
@@ -415,13 +414,13 @@ int logs_find_date(const char *p, size_t n, int *y, int *m, int *d)
         j++;
       while(j < n && p[j] == ' ')
         j++;
-      dd = digits(p + j, n - j, 2, &k2);
+      dd = logs_digits(p + j, n - j, 2, &k2);
       if(!k2)
         continue;
       j += (size_t)k2;
       while(j < n && (p[j] == ',' || p[j] == ' '))
         j++;
-      a = digits(p + j, n - j, 4, &k3);
+      a = logs_digits(p + j, n - j, 4, &k3);
       if(k3 == 4 && (j + 4 == n || !isdigit((unsigned char)p[j + 4])) &&
          logs_make_time(a, mon, dd, 0, 0, 0, 0) != SCEPLAB_TIME_UNKNOWN) {
         *y = a;

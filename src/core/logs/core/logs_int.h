@@ -212,6 +212,8 @@ int logs_time_proven(const sceplab_record *r);
 void logs_rebase(sceplab_record *r, const char *old, size_t len, const char *now);
 int logs_evidence_wants_fields(const sceplab_record *r);
 
+/* dates.c: the digits at p (at most max): their value, and how many in *k (0: none) */
+int logs_digits(const char *p, size_t n, int max, int *k);
 /* dates.c: a time as writers write it: the UTC date and time "YYYY-MM-DDTHH:MM:SS" (or with date
  * 0 the time of day "HH:MM:SS"), and its fraction of a second in units of 10^-digits (truncated) */
 void logs_utc_text(double t, int date, char *out, size_t n);

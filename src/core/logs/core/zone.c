@@ -10,18 +10,6 @@
 
 #include "logs/core/logs_int.h"
 
-/* Digits at p (at most max): their value, and how many in *k (0: none). */
-static int digits(const char *p, size_t n, int max, int *k)
-{
-  int v = 0;
-  *k = 0;
-  while((size_t)*k < n && *k < max && isdigit((unsigned char)p[*k])) {
-    v = v * 10 + (p[*k] - '0');
-    (*k)++;
-  }
-  return v;
-}
-
 typedef struct tz_date { int kind; int m, w, d, n; int32_t time; } tz_date; /* kind: 'M', 'J', 'n' */
 typedef struct tz_rule {
   int32_t std_off, dst_off; /* seconds east */
@@ -81,15 +69,15 @@ static const char *tz_secs(const char *p, int32_t *out, int allow_sign)
   int sign = 1, h, m = 0, s = 0, k;
   if(allow_sign && (*p == '+' || *p == '-'))
     sign = *p++ == '-' ? -1 : 1;
-  h = digits(p, 3, 3, &k);
+  h = logs_digits(p, 3, 3, &k);
   if(!k)
     return NULL;
   p += k;
   if(*p == ':') {
-    m = digits(p + 1, 2, 2, &k);
+    m = logs_digits(p + 1, 2, 2, &k);
     p += 1 + k;
     if(*p == ':') {
-      s = digits(p + 1, 2, 2, &k);
+      s = logs_digits(p + 1, 2, 2, &k);
       p += 1 + k;
     }
   }
@@ -103,29 +91,29 @@ static const char *tz_date_parse(const char *p, tz_date *d)
   d->time = 7200;
   if(*p == 'M') {
     d->kind = 'M';
-    d->m = digits(p + 1, 2, 2, &k);
+    d->m = logs_digits(p + 1, 2, 2, &k);
     p += 1 + k;
     if(*p++ != '.')
       return NULL;
-    d->w = digits(p, 1, 1, &k);
+    d->w = logs_digits(p, 1, 1, &k);
     p += k;
     if(*p++ != '.')
       return NULL;
-    d->d = digits(p, 1, 1, &k);
+    d->d = logs_digits(p, 1, 1, &k);
     p += k;
     if(d->m < 1 || d->m > 12 || d->w < 1 || d->w > 5 || d->d > 6)
       return NULL;
   }
   else if(*p == 'J') {
     d->kind = 'J';
-    d->n = digits(p + 1, 3, 3, &k);
+    d->n = logs_digits(p + 1, 3, 3, &k);
     p += 1 + k;
     if(d->n < 1 || d->n > 365)
       return NULL;
   }
   else if(isdigit((unsigned char)*p)) {
     d->kind = 'n';
-    d->n = digits(p, 3, 3, &k);
+    d->n = logs_digits(p, 3, 3, &k);
     p += k;
     if(d->n > 365)
       return NULL;
