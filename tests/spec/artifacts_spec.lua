@@ -6,8 +6,8 @@ local sceplab = require "sceplab"
 local art = require "sceplab.core.artifacts"
 local codec = require "sceplab.core.codec"
 
--- what lua/sceplab/replay.lua's PLATFORM[...].line functions return (copied from it, so the two
--- are compared byte for byte until the simulators call the C writers)
+-- what replay's Lua writers returned before the simulators called the C writers (kept here, so
+-- the C writers are held to the same bytes the bundled scenarios and their fixtures were made with)
 local replay_line = {
   windows = function(t, e)
     local levels = { [2] = "Error", [3] = "Warning", [4] = "Information" }

@@ -19,7 +19,8 @@ M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1",
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
 -- admin_password, admin_get_compat, password_max, ca_latency_ms, faults (names: core.faults()),
 -- max_connections, max_per_client, header_timeout, body_timeout, idle_timeout (seconds), clock (a function),
--- clock_file (a virtual clock: seconds to add to real time, read at each request), ready(url),
+-- clock_file (a virtual clock: seconds to add to real time; the server follows it when a replay
+-- writes it), ready(url),
 -- logged(line), on_decision(req, answer).
 -- Returns true | nil, message, code.
 --
@@ -58,13 +59,9 @@ local function prepare(opts)
   }
   local clock = opts.clock
   if not clock and opts.clock_file then
-    -- the virtual clock a replay advances: real time plus the seconds in the file
-    clock = function()
-      local f = io.open(opts.clock_file, "rb")
-      local off = f and tonumber(f:read("l") or "") or 0
-      if f then f:close() end
-      return os.time() + math.floor(off)
-    end
+    -- the virtual clock a replay advances: the server's one clock (src/core/base/clock.c), which
+    -- follows the file when replay writes it; a policy reads it, not the file
+    clock = function() return core.now() end
   end
   return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
            handler = policy.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }

@@ -1,9 +1,10 @@
 -- The Android device: Company Portal enrolling through jscep (GET only), as its OMADM log shows
--- it. What happens is decided here; android_log.lua writes it.
-local log = require "sceplab.replay.devices.android_log"
+-- it. What happens is decided here; the OMADMLog lines are written in C, beside their reader
+-- (sceplab.core.artifacts, src/core/logs/formats).
+local artifacts = require "sceplab.core.artifacts"
 
 local M = {
-  log = log, retries = 1, cacert_first = true,
+  log = artifacts.device_file("android"), retries = 1, cacert_first = true,
   client = { method = "get", no_post_retry = true },
 }
 
@@ -12,7 +13,7 @@ local TRANSPORT = "org.jscep.transport.UrlConnectionGetTransport"
 local TRANSACTION = "org.jscep.transaction.EnrollmentTransaction"
 local INSTALL = "com.microsoft.omadm.platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
 
-local function line(d, level, component, text) d:record(log.line, level, component, text) end
+local function line(d, level, component, text) d:record("android", { level = level, component = component, text = text }) end
 
 function M.deploy(d)
   line(d, "VERB", MANAGER, "Trying to enroll certificate request: " .. d.request_id:gsub("/", "%%2F"))

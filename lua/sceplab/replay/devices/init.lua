@@ -1,8 +1,10 @@
 -- The simulated devices: one per platform, each driving the real SCEP client with its platform's
--- quirks (windows.lua, android.lua, ios.lua) and writing its platform's own log through a writer
--- of that format (windows_log.lua, android_log.lua, ios_log.lua). What is common lives here: the
+-- quirks (windows.lua, android.lua, ios.lua) and writing its platform's own log through the C
+-- writer of that format, which sits beside its reader (sceplab.core.artifacts). What is common
+-- lives here: the
 -- profile as the device reads it, the tries, the records kept in memory and written at the end.
 local sys = require "sceplab.core.sys"
+local artifacts = require "sceplab.core.artifacts"
 
 local M = {}
 
@@ -35,10 +37,10 @@ end
 
 --- Keeps one record of the device's log, written now on the virtual clock by write (a function of
 -- the platform's log writer) from the fields given.
-function Device:record(write, ...)
+function Device:record(platform, rec)
   local t = self.clock:now()
   self.first_t = self.first_t or t -- the day a dateless log (a Console copy) starts on
-  self.lines[#self.lines + 1] = write(t, ...)
+  self.lines[#self.lines + 1] = artifacts.device_line(platform, t, rec)
 end
 
 function Device:deploy(profile_xml)
@@ -113,7 +115,7 @@ end
 function Device:write(dir)
   local ok, err = sys.mkdir(dir)
   if not ok then return nil, err end
-  local f, ferr = io.open(dir .. "/" .. self.pf.log.file, "wb")
+  local f, ferr = io.open(dir .. "/" .. self.pf.log, "wb")
   if not f then return nil, ferr end
   f:write(table.concat(self.lines))
   f:close()

@@ -3,15 +3,16 @@
 -- handler logs (its format strings, levels and MCSCEPErrorDomain codes: 22003 invalid RA
 -- response, 22004 no usable CA certificate, 22005 network error, 22013 the PKIOperation answer is
 -- no certificate); an NSError is printed as its verbose description, on one line. What happens is
--- decided here; ios_log.lua writes it.
-local log = require "sceplab.replay.devices.ios_log"
+-- decided here; the Console lines are written in C, beside their reader (sceplab.core.artifacts,
+-- src/core/logs/formats).
+local artifacts = require "sceplab.core.artifacts"
 
 local M = {
-  log = log, retries = 1, needs_date = true, cacert_first = true,
+  log = artifacts.device_file("ios"), retries = 1, needs_date = true, cacert_first = true,
   client = { method = "get", raw_base64 = true, no_post_retry = true },
 }
 
-local function line(d, level, text) d:record(log.line, level, text) end
+local function line(d, level, text) d:record("ios", { level = level, text = text }) end
 
 local function ios_error(code, desc, under)
   return ("NSError: Desc   : %s US Desc: %s Domain : MCSCEPErrorDomain Code   : %d Type   : MCFatalError%s")

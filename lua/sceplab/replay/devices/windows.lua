@@ -1,13 +1,14 @@
 -- The Windows device: the ClientCertificateInstall CSP executing Intune's SCEP profile, as its
--- events show it. What happens is decided here; windows_log.lua writes it.
-local log = require "sceplab.replay.devices.windows_log"
+-- events show it. What happens is decided here; the event XML is written in C, beside its reader
+-- (sceplab.core.artifacts, src/core/logs/formats).
+local artifacts = require "sceplab.core.artifacts"
 
 local M = {
-  log = log, retries = 3, csp_retries = true,
+  log = artifacts.device_file("windows"), retries = 3, csp_retries = true,
   client = { oaep = true, method = "auto" }, -- POST when GetCACaps offers it, as Windows does
 }
 
-local function event(d, id, level, text) d:record(log.event, id, level, text) end
+local function event(d, id, level, text) d:record("windows", { id = id, level = level, text = text }) end
 
 -- the CSP executes the profile: 306 (0x2ab0003 is its "accepted")
 function M.deploy(d)
