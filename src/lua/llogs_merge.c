@@ -113,9 +113,10 @@ static void push_keys(lua_State *L, const char *file, const sceplab_record *r)
   llogs_set_cstr(L, "device_id", r->device_id);
 }
 
-/* merge:write(format [, tz [, keys]]) -> records written [, nil, keys] | nil, message: every record
- * left, written to standard output in C as "text", "jsonl" or "ecs" (tz, text only: "UTC", "local",
- * "+HH:MM"); with keys true, also the list of what --attempts groups by, one small table each. */
+/* merge:write(format [, tz [, keys [, colour]]]) -> records written [, nil, keys] | nil, message:
+ * every record left, written to standard output in C as "text", "jsonl" or "ecs" (tz, text only:
+ * "UTC", "local", "+HH:MM"); with keys true, also the list of what --attempts groups by, one small
+ * table each; colour (text only) colours levels with ANSI sequences. */
 static int mm_write(lua_State *L)
 {
   static const char *const names[] = {"text", "jsonl", "ecs", NULL};
@@ -127,7 +128,7 @@ static int mm_write(lua_State *L)
   sceplab_error err;
   sceplab_writer *w;
   lua_Integer n = 0;
-  int failed = 0, keys = lua_toboolean(L, 4);
+  int failed = 0, keys = lua_toboolean(L, 4), colour = lua_toboolean(L, 5);
   lua_settop(L, 3);
   if(keys)
     lua_newtable(L); /* index 4 */
@@ -136,6 +137,7 @@ static int mm_write(lua_State *L)
   w = sceplab_writer_new(stdout, fmt == 0 ? SCEPLAB_WRITE_TEXT : fmt == 1 ? SCEPLAB_WRITE_JSONL : SCEPLAB_WRITE_ECS, tz, &err);
   if(!w)
     return luaL_argerror(L, 3, err.msg);
+  sceplab_writer_colour(w, colour && fmt == 0);
   while(!failed && sceplab_merge_next(lm->m, &r, &file, &err) > 0) {
     failed = sceplab_writer_put(w, r, file) != 0;
     n++;

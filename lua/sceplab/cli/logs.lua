@@ -176,7 +176,7 @@ function M.run(args)
   local m, err = logs.merge(args.paths, filter, { bias = topts.bias, offset = topts.offset, zone = topts.zone, date = topts.date,
     format = args.as, progress = progress })
   if not m then stderr("%s", err) return 3 end
-  local count, werr, records = m:write(output, display, args.attempts)
+  local count, werr, records = m:write(output, display, args.attempts, output == "text" and util.colour(1))
   local inputs = m:inputs()
   m:close()
   if progress then logs.progress_end() end

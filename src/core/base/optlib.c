@@ -66,7 +66,7 @@ static void *open_lib(optlib_state *st)
 {
   /* RTLD_LOCAL: the library's symbols stay out of the global scope, so nothing else binds to them. */
   if(!st->handle)
-    st->handle = dlopen(st->soname, RTLD_NOW | RTLD_LOCAL);
+    st->handle = dlopen(st->soname, RTLD_LAZY | RTLD_LOCAL);
   if(!st->handle) {
     const char *e = dlerror();
     snprintf(st->why, sizeof(st->why), "%s", e ? e : st->soname);

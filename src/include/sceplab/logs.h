@@ -255,6 +255,8 @@ void sceplab_merge_close(sceplab_merge *m);
 typedef enum { SCEPLAB_WRITE_TEXT, SCEPLAB_WRITE_JSONL, SCEPLAB_WRITE_ECS } sceplab_write_format;
 typedef struct sceplab_writer sceplab_writer;
 sceplab_writer *sceplab_writer_new(FILE *out, sceplab_write_format fmt, const char *tz, sceplab_error *err);
+/* Text only: colour the level and dim the evidence (the caller decides: --color, a terminal, NO_COLOR). */
+void sceplab_writer_colour(sceplab_writer *w, int on);
 /* 0, or -1 once writing failed (a full disk, a closed pipe). file: where the record was read. */
 int sceplab_writer_put(sceplab_writer *w, const sceplab_record *r, const char *file);
 /* Flushes and frees: 0, or -1 when anything could not be written. */

@@ -230,6 +230,7 @@ struct sceplab_writer {
   int tz_local;          /* text: show each time in the machine's zone */
   int tz_offset_s;       /* text: else this offset */
   char tz_label[16];     /* text: "Z" or "+05:30" */
+  int colour;            /* text: ANSI colours on the level and the evidence */
   tcache tc;
   char scratch[1024];
 };
@@ -431,6 +432,22 @@ static void ecs(sceplab_writer *w, const sceplab_record *r, const char *file)
   OB_LIT(b, "}}\n");
 }
 
+/* The SGR sequence of a level on a terminal (probe's and diagnose's colours): warnings yellow,
+ * errors red, critical bold red; NULL leaves the level plain. */
+static const char *level_colour(sceplab_level l)
+{
+  switch(l) {
+  case SCEPLAB_LVL_WARNING:
+    return "\033[33m";
+  case SCEPLAB_LVL_ERROR:
+    return "\033[31m";
+  case SCEPLAB_LVL_CRITICAL:
+    return "\033[1;31m";
+  default:
+    return NULL;
+  }
+}
+
 /* timeline's text line: "2020-05-24 10:16:04.392Z iis      step 2 error   message  [file:line]".
  * The message on one line (its line breaks as " | "), cut at 160 bytes, and message and file name
  * with control characters escaped (codec.c's sceplab_visible). */
@@ -485,8 +502,13 @@ static void text(sceplab_writer *w, const sceplab_record *r, const char *file)
   OB_LIT(b, " ");
   {
     const char *lv = sceplab_level_name(r->level);
+    const char *on = w->colour ? level_colour(r->level) : NULL;
     size_t ln = strlen(lv);
+    if(on)
+      ob_put(b, on, strlen(on));
     ob_put(b, lv, ln);
+    if(on)
+      OB_LIT(b, "\033[0m");
     for(; ln < 7; ln++)
       OB_LIT(b, " ");
   }
@@ -514,7 +536,10 @@ static void text(sceplab_writer *w, const sceplab_record *r, const char *file)
     if(o)
       b->n += sceplab_visible(m, mn, o, mn * 6 + 8, &used);
   }
-  OB_LIT(b, "  [");
+  OB_LIT(b, "  ");
+  if(w->colour)
+    OB_LIT(b, "\033[2m");
+  OB_LIT(b, "[");
   base = r->origin.n ? NULL : strrchr(file, '/');
   if(r->origin.n) {
     const char *p = r->origin.p, *e = p + r->origin.n, *s = p;
@@ -535,7 +560,15 @@ static void text(sceplab_writer *w, const sceplab_record *r, const char *file)
   }
   OB_LIT(b, ":");
   ob_int(b, (long long)r->line);
-  OB_LIT(b, "]\n");
+  OB_LIT(b, "]");
+  if(w->colour)
+    OB_LIT(b, "\033[0m");
+  OB_LIT(b, "\n");
+}
+
+void sceplab_writer_colour(sceplab_writer *w, int on)
+{
+  w->colour = on != 0;
 }
 
 sceplab_writer *sceplab_writer_new(FILE *out, sceplab_write_format fmt, const char *tz, sceplab_error *err)
