@@ -335,6 +335,13 @@ local function join_negative_values(argv)
   return out
 end
 
+--- Whether the full parser takes argv as a command line, without running it: args | nil, message.
+-- (What the docs' command lines are checked with, so a renamed option fails a test, not a reader.)
+function M.parse_only(argv)
+  local args, msg = parse(build_parser(nil), join_negative_values(argv))
+  return args, msg
+end
+
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
   util.host = host or {}
