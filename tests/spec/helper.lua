@@ -116,6 +116,35 @@ function M.kill(pid)
   if pid then os.execute("kill " .. pid .. " 2>/dev/null; wait " .. pid .. " 2>/dev/null") end
 end
 
+--- Runs a shell command with the clean environment; returns its output (stdout and stderr) and
+-- whether it exited 0.
+function M.sh_out(cmd)
+  local p = io.popen(CLEAN .. cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
+--- Starts `sceplab serve --dir dir --port 0 [-v]` with args and environment variables env;
+-- opts.prefix: shell words run before it (a ulimit); opts.quiet: without -v. Waits for its
+-- "listening on" line; returns {url, base, port, dir, pid, log}. One log per start: a restarted
+-- server is never read from its predecessor's.
+function M.serve(dir, args, env, opts)
+  opts = opts or {}
+  local log = M.tmpname() .. ".serve.log"
+  local parts = { "env" }
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shquote(v) end
+  parts[#parts + 1] = shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port 0" .. (opts.quiet and "" or " -v")
+  for _, a in ipairs(args or {}) do parts[#parts + 1] = shquote(a) end
+  local cmd = table.concat(parts, " ")
+  if opts.prefix then cmd = "sh -c " .. shquote(opts.prefix .. "; exec " .. cmd) end
+  local pid = M.spawn(cmd, log)
+  local url, text = M.wait_log(log, "listening on (%S+)")
+  assert(url, "sceplab serve did not start: " .. tostring(text))
+  local base, port = url:match("^(https?://[^/]+:(%d+))")
+  return { url = url, base = base, port = tonumber(port), dir = dir, pid = pid, log = log }
+end
+
 --- Waits until url answers over HTTP (any status), up to seconds.
 function M.wait_http(url, seconds)
   for _ = 1, (seconds or 10) * 10 do

@@ -46,15 +46,9 @@ end
 -- `sceplab serve -v` on a free port; {url, dir, pid, log}.
 local function start(dir, args, env)
   assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
-  local log = h.tmpname() .. ".serve.log"
-  local parts = { "env" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. h.shquote(v) end
-  parts[#parts + 1] = h.shquote(h.bin) .. " serve --dir " .. h.shquote(dir) .. " --port 0 -v"
-  for _, a in ipairs(args or {}) do parts[#parts + 1] = h.shquote(a) end
-  local pid = h.spawn(table.concat(parts, " "), log)
-  local url, text = h.wait_log(log, "listening on (%S+)")
-  assert(url, "sceplab serve did not start: " .. tostring(text))
-  return { url = url, dir = dir, pid = pid, log = log, logs = dir .. "/logs" }
+  local s = h.serve(dir, args, env)
+  s.logs = dir .. "/logs"
+  return s
 end
 
 local function stop(s) if s then h.kill(s.pid) end end

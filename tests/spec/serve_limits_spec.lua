@@ -7,12 +7,7 @@ local json = require "cjson"
 
 local ATTACK = h.root .. "/tests/interop/http_attack.py"
 
-local function sh_out(cmd)
-  local p = io.popen(h.CLEAN .. cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok
-end
+local sh_out = h.sh_out
 
 local function sleep(s) os.execute("sleep " .. s) end
 
@@ -39,18 +34,9 @@ end)
 -- Starts `sceplab serve` on a free port (prefix: shell words run before it, e.g. a ulimit);
 -- returns {url, base, port, dir, pid, log}.
 local function start(dir, args, env, prefix)
-  local log = h.tmpname() .. ".serve.log"
-  local parts = { "env" }
-  for k, v in pairs(env or { SCEPLAB_CHALLENGE = "s3cret" }) do parts[#parts + 1] = k .. "=" .. h.shquote(v) end
-  parts[#parts + 1] = h.shquote(h.bin) .. " serve --dir " .. h.shquote(dir) .. " --port 0"
-  for _, a in ipairs(args or {}) do parts[#parts + 1] = h.shquote(a) end
-  local cmd = table.concat(parts, " ")
-  if prefix then cmd = "sh -c " .. h.shquote(prefix .. "; exec " .. cmd) end
-  local pid = track(h.spawn(cmd, log))
-  local url, text = h.wait_log(log, "listening on (%S+)")
-  assert(url, "sceplab serve did not start: " .. tostring(text))
-  local base, port = url:match("^(https?://[^/]+:(%d+))")
-  return { url = url, base = base, port = tonumber(port), dir = dir, pid = pid, log = log }
+  local s = h.serve(dir, args, env or { SCEPLAB_CHALLENGE = "s3cret" }, { prefix = prefix, quiet = true })
+  track(s.pid)
+  return s
 end
 
 local function stop(s) if s then halt(s.pid) end end

@@ -3,25 +3,10 @@
 -- certificate, `openssl crl` the CRL, curl what NDES answers on the bare URL.
 local h = require "helper"
 
-local function sh_out(cmd)
-  local p = io.popen(h.CLEAN .. cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok
-end
+local sh_out = h.sh_out
 
 -- Starts `sceplab serve` on a free port; returns {url, dir, pid, log}.
-local function start(dir, args, env)
-  local log = h.tmpname() .. ".serve.log" -- one per start: a restarted server must not be read from its predecessor's
-  local parts = { "env" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. h.shquote(v) end
-  parts[#parts + 1] = h.shquote(h.bin) .. " serve --dir " .. h.shquote(dir) .. " --port 0 -v"
-  for _, a in ipairs(args or {}) do parts[#parts + 1] = h.shquote(a) end
-  local pid = h.spawn(table.concat(parts, " "), log)
-  local url, text = h.wait_log(log, "listening on (%S+)")
-  assert(url, "sceplab serve did not start: " .. tostring(text))
-  return { url = url, dir = dir, pid = pid, log = log }
-end
+local function start(dir, args, env) return h.serve(dir, args, env) end
 
 local function stop(s)
   if s then h.kill(s.pid) end
