@@ -93,7 +93,7 @@ local function commands(file, text)
 end
 
 local docs = { "README.md" }
-for name in io.popen("ls " .. h.root .. "/docs"):lines() do
+for name in io.popen("ls " .. h.shquote(h.root .. "/docs")):lines() do
   if name:match("%.md$") then docs[#docs + 1] = "docs/" .. name end
 end
 
