@@ -20,10 +20,10 @@ local EXIT, stderr, find_command = util.EXIT, util.stderr, util.find_command
 M.SYSTEM = "/etc/sceplab/sceplab.conf"
 
 --- Keys before any section: applied to every command that has the option.
-M.GLOBAL_KEYS = { color = true, quiet = true, tz = true, dir = true, playbooks = true }
+M.GLOBAL_KEYS = { color = true, quiet = true, tz = true, dir = true, db = true, playbooks = true }
 
 --- Options whose value a command takes from an environment variable when the flag is not given.
-M.ENV = { dir = "SCEPLAB_STATE", playbooks = "SCEPLAB_PLAYBOOKS" }
+M.ENV = { dir = "SCEPLAB_STATE", db = "SCEPLAB_DB", playbooks = "SCEPLAB_PLAYBOOKS" }
 
 -- Options that are no setting: what one run reads, writes or does, and secrets.
 local NOT_SETTINGS = {
