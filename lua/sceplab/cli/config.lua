@@ -31,7 +31,7 @@ local NOT_SETTINGS = {
   ["explain-format"] = true, from = true, output = true, out = true, ["key-out"] = true, ["cert-out"] = true,
   ["chain-out"] = true, key = true, ["key-pass"] = true, resume = true, activate = true, token = true,
   challenge = true, ["worker"] = true, ["worker-out"] = true, ["worker-from"] = true, ["worker-to"] = true,
-  ["worker-delay"] = true, ["worker-interval"] = true, ["request-id"] = true, ["issued-at"] = true,
+  ["worker-delay"] = true, ["worker-interval"] = true, ["worker-retry"] = true, ["worker-save"] = true, save = true, ["request-id"] = true, ["issued-at"] = true,
 }
 local SECRETS = { challenge = "SCEPLAB_CHALLENGE", ["key-pass"] = "a key file without a passphrase, mode 0600",
                   ["admin-password"] = "SCEPLAB_ADMIN_PASSWORD" }
