@@ -237,7 +237,9 @@ function M.run(args)
     if args.retry then cmd[#cmd + 1] = "--worker-retry" end
     if args.save then cmd[#cmd + 1] = "--worker-save" cmd[#cmd + 1] = shquote(args.save) end
     local pidf = work .. "/pid" .. w
-    os.execute(table.concat(cmd, " ") .. " >/dev/null 2>>" .. shquote(work .. "/errors") .. " & echo $! >" .. shquote(pidf))
+    -- a worker that ends without its last line says how it ended (a signal shows as 128 + N)
+    os.execute("(" .. table.concat(cmd, " ") .. " >/dev/null; rc=$?; [ $rc -eq 0 ] || echo \"worker " .. w ..
+      " exited with status $rc\" >&2) 2>>" .. shquote(work .. "/errors") .. " & echo $! >" .. shquote(pidf))
     pids[w] = (sys.read_file(pidf, 64) or ""):match("%d+")
     from = to + 1
   end
@@ -249,12 +251,18 @@ function M.run(args)
     os.remove(work)
   end
   -- a worker gone before its last line: its error (a crash, a signal) ends the run, said
+  -- (a worker gone after its own last line is done, however long the others take: with --retry
+  -- one may still wait to resend while the rest have finished)
+  local function finished(w, phase_done)
+    local mark = phase_done == "done" and '{"done":true}' or '{"keys_done":true}'
+    for _, l in ipairs(lines_of(work .. "/w" .. w)) do if l == mark then return true end end
+    return false
+  end
   local function dead_worker(st, phase_done)
     if st[phase_done] >= conc then return nil end
     for w = 1, conc do
       if pids[w] and not sys.kind("/proc/" .. pids[w]) then
-        local f = collect(work, conc)
-        if f[phase_done] < conc then
+        if not finished(w, phase_done) then
           local errs = sys.read_file(work .. "/errors", 4096) or ""
           return ("a worker stopped before finishing%s"):format(errs ~= "" and (": " .. errs:gsub("%s+$", ""):gsub("\n", " | ")) or "")
         end
