@@ -397,7 +397,7 @@ static int l_spawn(lua_State *L)
     sceplab_err_clear(&err);
     /* an SQLite connection must not cross a fork: the child opens the CA afresh, for the server
      * and for the policy's ca userdata (the inherited connection is left untouched) */
-    if(!(own = sceplab_ca_open(sceplab_ca_dir(c->ca), &err))) {
+    if(!(own = sceplab_ca_open_db(sceplab_ca_dir(c->ca), sceplab_ca_db(c->ca), &err))) {
       fprintf(stderr, "sceplab: %s\n", err.msg);
       _exit(1);
     }

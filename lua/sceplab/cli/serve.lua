@@ -12,8 +12,16 @@ local stderr = util.stderr
 
 local function default_dir() return os.getenv("SCEPLAB_STATE") or "sceplab-state" end
 
+-- The store: --db, else SCEPLAB_DB, else the state directory's ca.db (nil).
+local function db_of(args)
+  local db = args.db or os.getenv("SCEPLAB_DB")
+  if db == "" then return nil end
+  return db
+end
+
 local function dir_option(c)
   c:option("--dir"):description("The CA's state directory (default: $SCEPLAB_STATE, else ./sceplab-state).")
+  c:option("--db"):description("The CA's database: a postgresql:// URL shared by any number of instances (default: $SCEPLAB_DB, else ca.db in the state directory). The keys stay in the state directory.")
 end
 
 function M.register(p)
@@ -117,7 +125,7 @@ function M.register(p)
 end
 
 local function open_ca(args)
-  local ca, err, code = core.ca_open(args.dir or default_dir())
+  local ca, err, code = core.ca_open(args.dir or default_dir(), db_of(args))
   if not ca then stderr("%s", err) return nil, code == "usage" and 2 or 3 end
   return ca
 end
@@ -143,7 +151,7 @@ local function run_ca(args)
     local dir = args.dir or default_dir()
     local ok, err, code = core.ca_init(dir, { key = args.key, root_cn = args.root_cn, issuing_cn = args.issuing_cn,
       ra_subject = args.ra_subject, root_days = math.tointeger(args.root_days), issuing_days = math.tointeger(args.issuing_days),
-      one_tier = args.one_tier })
+      one_tier = args.one_tier, db = db_of(args) })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
     io.stdout:write(("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
     return 0
@@ -303,9 +311,10 @@ end
 
 local function run_serve(args)
   local dir = args.dir or default_dir()
-  if sys.kind(dir .. "/ca.db") ~= "file" then
+  local db = db_of(args)
+  if sys.kind(dir .. (db and "/root.pem" or "/ca.db")) ~= "file" then
     -- one command gives a working server: a CA is made the first time
-    local ok, err, code = core.ca_init(dir)
+    local ok, err, code = core.ca_init(dir, { db = db })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
     io.stderr:write(("sceplab: made a new CA in %s (root.pem is the trusted root to give clients)\n"):format(dir))
   end
@@ -351,7 +360,7 @@ local function run_serve(args)
     end
   end
   local ok, err, code = serve.run({
-    dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
+    dir = dir, db = db, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
     faults = args.fault, password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,

@@ -15,7 +15,8 @@ local M = {
 -- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
 M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
 
---- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
+--- Runs the server until SIGINT or SIGTERM. opts: dir, db (a postgresql:// URL; nil: dir's ca.db),
+-- policy (name or file), config, bind, port,
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
 -- admin_password, admin_get_compat, password_max, ca_latency_ms, faults (names: core.faults()),
 -- max_connections, max_per_client, header_timeout, body_timeout, idle_timeout (seconds), clock (a function),
@@ -31,7 +32,7 @@ local function prepare(opts)
   local cprof = policy.config_profile(opts.config or {})
   local cerr0 = cprof and policy.profile_error(cprof)
   if cerr0 then return nil, "--set allow_*: " .. cerr0:gsub("^profile%.", ""), "usage" end
-  local ca, cerr, code = core.ca_open(opts.dir)
+  local ca, cerr, code = core.ca_open(opts.dir, opts.db)
   if not ca then return nil, cerr, code end
   local caps = opts.caps
   if not caps then

@@ -10,7 +10,7 @@
  *   request.c    requests: issue, hold, approve, reject, poll, list
  *   crl.c        revocation and the CRL
  *   challenge.c  one-time challenges (NDES's admin page)
- *   store.h      the storage seam; store.c picks a backend; store_sqlite.c holds all SQL */
+ *   store.h      the storage seam; store.c picks a backend; store_sqlite.c and store_pg.c hold all SQL */
 #ifndef SCEPLAB_CA_INT_H
 #define SCEPLAB_CA_INT_H
 
@@ -29,6 +29,7 @@ struct sceplab_store;
 
 struct sceplab_ca {
   char *dir;
+  char *db;                     /* the store's URL (--db), or NULL for dir's ca.db */
   struct sceplab_store *store;
   X509 *cert[SCEPLAB_CA_TIERS];
   EVP_PKEY *key[SCEPLAB_CA_TIERS];

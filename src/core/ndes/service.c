@@ -408,9 +408,20 @@ static void pkioperation(ndes_server *s, const unsigned char *der, size_t n, con
   else if(rq.message_type == SCEPLAB_MSG_GETCRL) {
     size_t cn = 0;
     unsigned char *crl = sceplab_ca_crl_current(ca, 7, &cn, &err); /* signed anew only when needed */
+    if(!crl && sceplab_ca_unavailable(ca))
+      rc = -1;
     content = crl ? sceplab_degenerate(NULL, 0, crl, cn, &clen, &err) : NULL;
     status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     free(crl);
+  }
+  if(rc != 0 && sceplab_ca_unavailable(ca)) {
+    /* the CA's database is out of reach: NDES answers 503 while its CA is down; the device
+     * retries the same transaction later, and the next request reconnects */
+    ndes_text(o, 503, "Service Unavailable");
+    snprintf(o->headers, sizeof(o->headers), "Retry-After: 2\r\n");
+    free(content);
+    sceplab_scep_request_free(&rq);
+    return;
   }
   if(rc != 0) {
     /* the store, the policy or the CA failed: no CertRep says anything about the request */
