@@ -267,6 +267,7 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->host = lserve_opt_str(L, 2, "host");
   p->admin_user = lserve_opt_str(L, 2, "admin_user");
   p->clock_file = lserve_opt_str(L, 2, "clock_file");
+  p->public_url = lserve_opt_str(L, 2, "public_url");
   p->admin_password = lserve_opt_str(L, 2, "admin_password");
   p->password_max = lserve_opt_int(L, 2, "password_max", 0);
   p->ca_latency_ms = lserve_opt_int(L, 2, "ca_latency_ms", 0);

@@ -45,6 +45,8 @@ int lserve_l_ca_init(lua_State *L)
     p.root_cn = lserve_opt_str(L, 2, "root_cn");
     p.issuing_cn = lserve_opt_str(L, 2, "issuing_cn");
     p.ra_subject = lserve_opt_str(L, 2, "ra_subject");
+    p.public_url = lserve_opt_str(L, 2, "public_url");
+    p.pkcs11 = lserve_opt_str(L, 2, "pkcs11");
     p.root_days = lserve_opt_int(L, 2, "root_days", 0);
     p.issuing_days = lserve_opt_int(L, 2, "issuing_days", 0);
     p.db = lserve_opt_str(L, 2, "db");

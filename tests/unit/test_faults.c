@@ -36,15 +36,15 @@ static int fresh(void **state)
 
 static void each_fault_has_one_stage(void **state)
 {
-  static const char *const stages[] = {"start-up", "request", "verify-request", "ca-submit", "reply"};
+  static const char *const stages[] = {"start-up", "request", "verify-request", "ca-submit", "reply", "publish"};
   size_t n, i, j;
   const sceplab_fault_info *f = sceplab_serve_faults(&n);
   unsigned bits = 0;
   (void)state;
-  assert_int_equal(n, 24);
+  assert_int_equal(n, 27);
   for(i = 0; i < n; i++) {
     int known = 0;
-    for(j = 0; j < 5; j++)
+    for(j = 0; j < 6; j++)
       known |= !strcmp(f[i].stage, stages[j]);
     assert_true(known);
     assert_int_equal(ndes_fault_stage(f[i].name) >= 0, 1);
@@ -204,6 +204,38 @@ static void reply_and_start_faults_set_what_they_change(void **state)
   assert_int_equal(seen[0].kind, NDES_EV_SETUP_FAILED);
 }
 
+/* The publish stage: each fault acts on what it names (the CDP, the CA certificate, OCSP), and
+ * lets the others through. */
+static void publish_faults_act_on_what_they_name(void **state)
+{
+  static const char *const what[] = {"crl", "crt", "ocsp"};
+  sceplab_httpd_req rq;
+  sceplab_httpd_resp resp;
+  ndes_fault_ctx c;
+  int i;
+  (void)state;
+  for(i = 0; i < 3; i++) {
+    request(&rq, &resp, &c, SCEPLAB_HTTPD_GET, NULL, 0);
+    c.published = what[i];
+    assert_int_equal(ndes_faults_play(SCEPLAB_FAULT_CRL_EXPIRED, NDES_STAGE_PUBLISH, &c), 0);
+    assert_int_equal(c.crl_expired, i == 0);
+    request(&rq, &resp, &c, SCEPLAB_HTTPD_GET, NULL, 0);
+    c.published = what[i];
+    assert_int_equal(ndes_faults_play(SCEPLAB_FAULT_CDP_DOWN, NDES_STAGE_PUBLISH, &c), i < 2);
+    assert_int_equal(resp.drop, i < 2);
+    assert_int_equal(resp.delay_ms, 0);
+    request(&rq, &resp, &c, SCEPLAB_HTTPD_POST, NULL, 0);
+    c.published = what[i];
+    assert_int_equal(ndes_faults_play(SCEPLAB_FAULT_OCSP_SILENT, NDES_STAGE_PUBLISH, &c), i == 2);
+    assert_int_equal(resp.drop, i == 2);
+    assert_true(i < 2 || resp.delay_ms >= 60000); /* longer than any client waits */
+  }
+  /* not played at another stage */
+  request(&rq, &resp, &c, SCEPLAB_HTTPD_GET, NULL, 0);
+  assert_int_equal(ndes_faults_play(SCEPLAB_FAULT_CDP_DOWN | SCEPLAB_FAULT_OCSP_SILENT, NDES_STAGE_REQUEST, &c), 0);
+  assert_int_equal(resp.drop, 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -212,6 +244,7 @@ int main(void)
     cmocka_unit_test_setup(verify_faults_deny_before_the_policy, fresh),
     cmocka_unit_test_setup(ca_faults_refuse_with_the_cas_code, fresh),
     cmocka_unit_test_setup(reply_and_start_faults_set_what_they_change, fresh),
+    cmocka_unit_test_setup(publish_faults_act_on_what_they_name, fresh),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@ function M.register(p)
   s:option("--set"):description("A policy setting, key=value (repeatable); the policy reads ctx.config.key."):count("*")
   s:option("--tls-cert"):description("Serve HTTPS with this certificate (PEM, with its chain).")
   s:option("--tls-key"):description("The TLS certificate's private key (PEM; default: in --tls-cert).")
+  s:option("--public-url"):description("Where clients and RADIUS servers fetch the CRL, the CA certificate and OCSP: written into every certificate as its CDP and AIA, and answered by serve at PATH/CertEnroll/ and PATH/ocsp (default: the CA's own, from `sceplab ca init --public-url`, else the address serve listens on).")
   s:option("--caps"):description("GetCACaps, comma-separated (default: " .. table.concat(serve.DEFAULT_CAPS, ",") .. ").")
   s:flag("--ca-only"):description("GetCACert answers the CA alone instead of NDES's two RA certificates and the chain.")
   s:flag("--allow-des"):description("Accept requests enveloped with single DES, as micromdm's scepclient sends (the reply uses 3DES).")
@@ -64,6 +65,7 @@ function M.register(p)
   i:option("--root-days"):description("The root's lifetime in days."):default("3650"):convert(tonumber)
   i:option("--issuing-days"):description("The issuing CA's lifetime in days."):default("1825"):convert(tonumber)
   i:flag("--one-tier"):description("One CA that is root and issuer at once.")
+  i:option("--public-url"):description("Where clients fetch the CRL, the CA certificate and OCSP (http://pki.contoso.com): every certificate carries its CDP and AIA; sceplab serve answers at each (default: the address serve listens on).")
   local l = c:command("list"):description("List the requests: transaction ID, state (issued, pending, rejected, revoked), subject, serial.")
   dir_option(l)
   l:flag("--json"):description("As JSON.")
@@ -151,7 +153,7 @@ local function run_ca(args)
     local dir = args.dir or default_dir()
     local ok, err, code = core.ca_init(dir, { key = args.key, root_cn = args.root_cn, issuing_cn = args.issuing_cn,
       ra_subject = args.ra_subject, root_days = math.tointeger(args.root_days), issuing_days = math.tointeger(args.issuing_days),
-      one_tier = args.one_tier, db = db_of(args) })
+      one_tier = args.one_tier, db = db_of(args), public_url = args.public_url })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
     io.stdout:write(("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
     return 0
@@ -363,7 +365,7 @@ local function run_serve(args)
     dir = dir, db = db, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
-    faults = args.fault, password_max = pmax, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
+    faults = args.fault, password_max = pmax, public_url = args.public_url, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
     admin_get_compat = args.admin_get_compat, max_connections = limits.max_connections,
     max_per_client = limits.max_per_client, header_timeout = limits.header_timeout, body_timeout = limits.body_timeout,
     idle_timeout = limits.idle_timeout,

@@ -51,7 +51,7 @@ local function prepare(opts)
     max_per_client = opts.max_per_client, header_timeout = opts.header_timeout, body_timeout = opts.body_timeout,
     idle_timeout = opts.idle_timeout,
     password_max = opts.password_max, ca_latency_ms = opts.ca_latency_ms, faults = opts.faults,
-    clock_file = opts.clock_file,
+    clock_file = opts.clock_file, public_url = opts.public_url,
     log_dir = opts.logs ~= false and (opts.log_dir or (opts.dir .. "/logs")) or nil,
     ready = function(port)
       if opts.ready then opts.ready(("%s://%s:%d/certsrv/mscep/mscep.dll"):format(scheme, host, port), pol) end

@@ -28,7 +28,7 @@ static void make_ra_pair(const X509_NAME *subject, EVP_PKEY *const keys[2], X509
 
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
 {
-  static const sceplab_ca_params defaults = {"rsa:2048", NULL, NULL, NULL, 0, 0, 1, NULL};
+  static const sceplab_ca_params defaults = {"rsa:2048", NULL, NULL, NULL, 0, 0, 1, NULL, NULL, NULL};
   sceplab_ca ca;
   X509_NAME *rootn = NULL, *issn = NULL, *ran = NULL;
   int rc = -1, i, exists = 0;
@@ -40,6 +40,11 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   if(!p)
     p = &defaults;
   memset(&ca, 0, sizeof(ca));
+  /* a URL that is none is refused before anything is made */
+  if(p->public_url && sceplab_ca_set_public_url(&ca, p->public_url, err) != 0)
+    return -1;
+  free(ca.public_url);
+  ca.public_url = NULL;
   /* the store's library first: a machine without it must not be left with keys and no database */
   if(sceplab_store_check(dir, p->db, &exists, err) != 0)
     return -1;
@@ -107,7 +112,7 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   for(i = 0; i < SCEPLAB_CA_TIERS; i++)
     if(ca_pair_save(dir, ca_tier_file[i], ca.cert[i], ca.key[i], err) != 0)
       goto out;
-  if(!(store = sceplab_store_open(dir, p->db, 1, err)))
+  if(ca_public_url_save(dir, p->public_url, err) != 0 || !(store = sceplab_store_open(dir, p->db, 1, err)))
     goto out;
   rc = 0;
 out:
@@ -175,7 +180,8 @@ sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *e
     sceplab_err_clear(&ignore);
     ca_pair_load(dir, "next-ca", &ca->next, &ca->next_key, &ignore);
   }
-  if(ca_narrow_mode(dir, 0700, err) != 0 || !(ca->store = sceplab_store_open(dir, ca->db, 0, err))) {
+  if(ca_narrow_mode(dir, 0700, err) != 0 || ca_public_url_load(ca, err) != 0 ||
+     !(ca->store = sceplab_store_open(dir, ca->db, 0, err))) {
     sceplab_ca_close(ca);
     return NULL;
   }
@@ -194,6 +200,8 @@ void sceplab_ca_close(sceplab_ca *ca)
   }
   X509_free(ca->next);
   EVP_PKEY_free(ca->next_key);
+  ca_ocsp_free(ca);
+  free(ca->public_url);
   free(ca->dir);
   free(ca->db);
   free(ca);

@@ -10,6 +10,9 @@
  *   request.c    requests: issue, hold, approve, reject, poll, list
  *   crl.c        revocation and the CRL
  *   challenge.c  one-time challenges (NDES's admin page)
+ *   publish.c    where revocation is published: the public URL, the CDP, AIA and OCSP URLs in
+ *                each certificate, the CRL's name under /CertEnroll/, a CRL past its nextUpdate
+ *   ocsp.c       the OCSP responder (RFC 6960): its delegated certificate and its answers
  *   store.h      the storage seam; store.c picks a backend; store_sqlite.c and store_pg.c hold all SQL */
 #ifndef SCEPLAB_CA_INT_H
 #define SCEPLAB_CA_INT_H
@@ -35,6 +38,9 @@ struct sceplab_ca {
   EVP_PKEY *key[SCEPLAB_CA_TIERS];
   X509 *next;                   /* the rollover issuing CA (next-ca.pem), or NULL */
   EVP_PKEY *next_key;
+  char *public_url;             /* where clients fetch the CRL, the CA certificate, OCSP (publish.c) */
+  X509 *ocsp;                   /* the delegated OCSP responder pair (ocsp.c), made when first needed */
+  EVP_PKEY *ocsp_key;
 };
 
 /* The file name of each tier's pair in the state directory ("root", "ca", ...). */
@@ -77,6 +83,14 @@ char *ca_name_text(const X509_NAME *n);
  * CA's error code) when the profile refuses it (err says why), or with err alone. */
 X509 *ca_cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip, unsigned *refused,
                   sceplab_error *err);
+
+/* publish.c: the public URL kept in the state directory (read at open: 0, or -1 with err) and
+ * saved at init; the CDP and AIA (caIssuers, OCSP) extensions added to x when there is one. */
+int ca_public_url_load(sceplab_ca *ca, sceplab_error *err);
+int ca_public_url_save(const char *dir, const char *url, sceplab_error *err);
+int ca_add_revinfo(const sceplab_ca *ca, X509 *x);
+/* ocsp.c: frees the responder pair (at close). */
+void ca_ocsp_free(sceplab_ca *ca);
 
 /* identity.c */
 #define CA_CHALLENGE_PREFIX "sha256:"

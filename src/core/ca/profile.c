@@ -273,7 +273,7 @@ X509 *ca_cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip,
     ok = ca_add_ext(x, issuer, NID_ext_key_usage, ekus) == 0;
   ok = ok && ca_add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") == 0 &&
        ca_add_ext(x, issuer, NID_subject_key_identifier, "hash") == 0 &&
-       ca_add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") == 0;
+       ca_add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") == 0 && ca_add_revinfo(ca, x) == 0;
   if(ok && ip && ip->template_name) {
     X509_EXTENSION *tmpl = sceplab_template_name_ext(ip->template_name);
     ok = tmpl && X509_add_ext(x, tmpl, -1);

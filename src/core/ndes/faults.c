@@ -224,6 +224,36 @@ static int crl_offline(ndes_fault_ctx *c)
   return 0;
 }
 
+/* ---- PUBLISH: the CDP, the CA certificate and the OCSP responder ------------------------------ */
+
+/* the CRL is still served, but nobody re-signs it: past its nextUpdate, CAPI2 and FreeRADIUS
+ * refuse it as they refuse a missing one */
+static int crl_expired(ndes_fault_ctx *c)
+{
+  c->crl_expired = !strcmp(c->published, "crl");
+  return 0;
+}
+
+/* the CDP's web server is down: the connection closes with no answer (WinHTTP 12030, curl 52) */
+static int cdp_down(ndes_fault_ctx *c)
+{
+  if(strcmp(c->published, "crl") != 0 && strcmp(c->published, "crt") != 0)
+    return 0;
+  c->resp->drop = 1;
+  return 1;
+}
+
+/* the responder takes the request and never answers: clients wait out their own timeout (CAPI2's
+ * 15 s, FreeRADIUS's ocsp_timeout); the connection is dropped after ten minutes */
+static int ocsp_silent(ndes_fault_ctx *c)
+{
+  if(strcmp(c->published, "ocsp") != 0)
+    return 0;
+  c->resp->drop = 1;
+  c->resp->delay_ms = 600000;
+  return 1;
+}
+
 /* ---- the table ------------------------------------------------------------------------------- */
 
 /* Listed in the CLI's order; rank is the order a stage settles them in (the first that answers
@@ -278,14 +308,22 @@ static int crl_offline(ndes_fault_ctx *c)
     "the CRL of the policy module's certificate cannot be reached: CAPI2 0x80092013, Initialize fails, WAS 5002, SCEP "  \
     "requests get 503")                                                                                                   \
   X("request-too-large", SCEPLAB_FAULT_BODY_413, NDES_STAGE_REQUEST, 1, body_413, "request-too-large-413",                   \
-    "request filtering's maxAllowedContentLength set too low: a POST over 2 KB gets 413")
+    "request filtering's maxAllowedContentLength set too low: a POST over 2 KB gets 413")                     \
+  X("crl-expired", SCEPLAB_FAULT_CRL_EXPIRED, NDES_STAGE_PUBLISH, 2, crl_expired, "crl-expired",                            \
+    "the CDP serves a CRL past its nextUpdate (nobody re-signs it): CAPI2 0x80092013, RADIUS refuses the device")         \
+  X("cdp-unreachable", SCEPLAB_FAULT_CDP_DOWN, NDES_STAGE_PUBLISH, 0, cdp_down, "cdp-unreachable",                          \
+    "the CRL distribution point closes every connection unanswered: CAPI2 0x80092013, RADIUS refuses the device")         \
+  X("ocsp-silent", SCEPLAB_FAULT_OCSP_SILENT, NDES_STAGE_PUBLISH, 1, ocsp_silent, "ocsp-no-response",                       \
+    "the OCSP responder accepts and never answers: clients time out (CAPI2 0x80092013 without a CRL to fall back on)")
 
-static const char *const stage_names[NDES_STAGES] = {"start-up", "request", "verify-request", "ca-submit", "reply"};
+static const char *const stage_names[NDES_STAGES] = {"start-up", "request", "verify-request", "ca-submit", "reply",
+                                                     "publish"};
 #define STAGE_NAME_NDES_STAGE_START "start-up"
 #define STAGE_NAME_NDES_STAGE_REQUEST "request"
 #define STAGE_NAME_NDES_STAGE_VERIFY "verify-request"
 #define STAGE_NAME_NDES_STAGE_CA "ca-submit"
 #define STAGE_NAME_NDES_STAGE_REPLY "reply"
+#define STAGE_NAME_NDES_STAGE_PUBLISH "publish"
 
 #define FAULT_INFO(name, bit, stage, rank, play, finding, doc) {name, bit, finding, doc, STAGE_NAME_##stage},
 static const sceplab_fault_info info[] = {FAULTS(FAULT_INFO)};

@@ -17,6 +17,7 @@ typedef enum {
   NDES_STAGE_VERIFY,  /* the policy module's VerifyRequest call to the CRP, before any policy runs */
   NDES_STAGE_CA,      /* the request submitted to the CA, before the CA's transaction */
   NDES_STAGE_REPLY,   /* the connector's report of the outcome (CRS files, the upload) */
+  NDES_STAGE_PUBLISH, /* a request to where revocation is published (the CDP, the CA certificate, OCSP) */
   NDES_STAGES
 } ndes_stage;
 
@@ -44,6 +45,9 @@ typedef struct ndes_fault_ctx {
   int upload_attempts;            /* the connector's tries to upload the report */
   int upload_failed;              /* the report cannot be uploaded: its CRS file goes to Failed */
   int stays_processing;           /* the connector service is stopped: CRS files stay in Processing */
+  /* PUBLISH (rq and resp as for REQUEST) */
+  const char *published;          /* what is asked for: "crl", "crt" or "ocsp" */
+  int crl_expired;                /* the CRL served is past its nextUpdate */
 } ndes_fault_ctx;
 
 /* Plays the faults on (SCEPLAB_FAULT_* bits) that act at stage, in the order a stage settles them:

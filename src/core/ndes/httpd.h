@@ -45,13 +45,16 @@ typedef struct sceplab_httpd_resp {
   char headers[256];            /* more header lines, each "Name: value\r\n" */
   unsigned delay_ms;            /* send it this much later (without blocking the loop) */
   int close;                    /* close the connection once it is sent */
+  int drop;                     /* close it with no answer at all (after delay_ms when set): a
+                                 * server that is down, or one that accepts and never answers */
   int substatus;                /* for the server's log (IIS's sc-substatus, sc-win32-status) */
   unsigned win32;
 } sceplab_httpd_resp;
 
 typedef void (*sceplab_httpd_handler)(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp);
 
-/* A route: the (decoded) paths it answers, compared without case, and the methods it takes
+/* A route: the (decoded) paths it answers, compared without case (a path ending in '*' answers
+ * every path it starts, e.g. OCSP's GET /ocsp/BASE64), and the methods it takes
  * (a bit 1 << method each; 0: all); a request no route takes goes to the fallback. */
 typedef struct sceplab_httpd_route {
   const char *const *paths;     /* NULL-terminated */

@@ -391,6 +391,11 @@ static void dispatch(conn *c)
   r.status = 500;
   httpd_handle(c->h, &rq, &r);
   request_reset(c);
+  if(r.drop && !r.delay_ms) {
+    free(r.body);
+    httpd_conn_free(c);
+    return;
+  }
   if(r.delay_ms) {
     c->delayed = r;
     c->state = ST_DELAY;
@@ -489,6 +494,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
   if(c->state == ST_DELAY) {
     sceplab_httpd_resp r = c->delayed;
     memset(&c->delayed, 0, sizeof(c->delayed));
+    if(r.drop) {
+      free(r.body);
+      httpd_conn_free(c);
+      return;
+    }
     respond(c, &r);
     return;
   }

@@ -38,9 +38,11 @@ static int route_takes(const sceplab_httpd_route *r, const sceplab_httpd_req *rq
   const char *const *p;
   if(!rq->path || (r->methods && !(r->methods & (1u << rq->method))))
     return 0;
-  for(p = r->paths; p && *p; p++)
-    if(!strcasecmp(*p, rq->path))
+  for(p = r->paths; p && *p; p++) {
+    size_t n = strlen(*p);
+    if(n && (*p)[n - 1] == '*' ? !strncasecmp(*p, rq->path, n - 1) : !strcasecmp(*p, rq->path))
       return 1;
+  }
   return 0;
 }
 

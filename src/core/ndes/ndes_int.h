@@ -7,6 +7,7 @@
  *                and certificate, NDES's own page
  *   faults.c     the faults, by stage (faults.h)
  *   admin.c      the admin page (one-time passwords)
+ *   publish.c    where revocation is published: the CRL, the CA certificate, OCSP (CDP and AIA)
  *   iislog.c     IIS: text answers, the CRP's calls as IIS logs them, its W3C log and the console
  *   artifacts.c, ndeslog.c  the artifact writer (NDES's and the connector's logs) */
 #ifndef SCEPLAB_NDES_INT_H
@@ -40,6 +41,7 @@ typedef struct ndes_world {
 } ndes_world;
 
 typedef struct ndes_admin ndes_admin;
+typedef struct ndes_publish ndes_publish;
 
 typedef struct ndes_server {
   const sceplab_serve_params *p;
@@ -55,6 +57,7 @@ typedef struct ndes_server {
   ndes_world world;
   ndes_observers obs;
   ndes_admin *admin;
+  ndes_publish *publish;
   int clock_fd;
 } ndes_server;
 
@@ -83,6 +86,13 @@ int ndes_policy_expired(ndes_server *s);
 void ndes_bare_url(ndes_server *s, sceplab_httpd_resp *resp);
 /* The text of NDES's Application event id for a password it refused (28, 29), or NULL. */
 const char *ndes_password_event(int id);
+
+/* publish.c: the CDP, AIA and OCSP routes added to hp (the public URL set from the params when
+ * given), the public URL set to serve's own address once it listens when none was given, the
+ * state freed. 0, or -1 with err. */
+int ndes_publish_routes(ndes_server *s, sceplab_httpd_params *hp, sceplab_error *err);
+int ndes_publish_listening(ndes_server *s, sceplab_error *err);
+void ndes_publish_free(ndes_server *s);
 
 /* admin.c: the admin page's handler (ud: the server), its state. */
 ndes_admin *ndes_admin_new(sceplab_error *err);

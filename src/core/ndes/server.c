@@ -168,6 +168,8 @@ static int listen_on(ndes_server *s, sceplab_error *err)
   hp.routes[hp.nroutes].paths = scep_paths;
   hp.routes[hp.nroutes].handler = ndes_scep_handler;
   hp.routes[hp.nroutes++].ud = s;
+  if(ndes_publish_routes(s, &hp, err) != 0)
+    return -1;
   hp.fallback = not_found;
   hp.answered = answered;
   hp.warn = serve_warn;
@@ -180,7 +182,7 @@ static int listen_on(ndes_server *s, sceplab_error *err)
                            "listening on %s, not a loopback address, it needs --admin-user (password in "
                            "SCEPLAB_ADMIN_PASSWORD)", s->bind), -1;
   s->port = sceplab_httpd_port(s->httpd);
-  return 0;
+  return ndes_publish_listening(s, err);
 }
 
 int64_t sceplab_serve_now(void) { return sceplab_clock_now(); }
@@ -240,6 +242,7 @@ out:
   ndes_observers_close(&s.obs);
   ndes_world_free(&s.world);
   ndes_admin_free(s.admin);
+  ndes_publish_free(&s);
   sceplab_ca_set_commit_delay(p->ca, 0);
   SSL_CTX_free(s.ssl);
   free(s.cacert);

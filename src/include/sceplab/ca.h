@@ -30,6 +30,10 @@ typedef struct sceplab_ca_params {
   int two_tier;             /* 1 (default when 0 is not asked for): root and issuing; 0: one CA */
   const char *db;           /* the store: NULL for ca.db in the state directory, or a postgresql:// URL
                              * (its schema is made or brought up to date; the keys stay in dir) */
+  const char *public_url;   /* where clients fetch the CRL, CA certificate and OCSP (http://host[:port]),
+                             * kept in the state directory (public-url); NULL: serve's address */
+  const char *pkcs11;       /* a PKCS#11 token (RFC 7512 URI) that makes and keeps the CA's and RA's
+                             * keys, or NULL: key files in the state directory */
 } sceplab_ca_params;
 
 typedef struct sceplab_ca sceplab_ca;
@@ -182,6 +186,31 @@ unsigned char *sceplab_ca_crl(sceplab_ca *ca, int days, size_t *len, sceplab_err
  * only when a certificate was revoked since, the issuing CA changed, or half its validity is
  * over. Serving it costs no signature and no write. DER, malloc'd. */
 unsigned char *sceplab_ca_crl_current(sceplab_ca *ca, int days, size_t *len, sceplab_error *err);
+
+/* Where revocation is published (as ADCS publishes to CertEnroll): every certificate issued
+ * carries a CRL Distribution Point PUBLIC/CertEnroll/NAME.crl, an AIA caIssuers
+ * PUBLIC/CertEnroll/NAME.crt and an AIA OCSP PUBLIC/ocsp, PUBLIC being the public URL (an
+ * http:// or https:// URL, its trailing '/' dropped) and NAME the issuing CA's common name
+ * with characters outside letters, digits, space, '.', '-' and '_' made '_'. Without a public URL
+ * certificates carry none. set: 0, or -1 with err (a URL that is not one); NULL clears it. */
+int sceplab_ca_set_public_url(sceplab_ca *ca, const char *url, sceplab_error *err);
+const char *sceplab_ca_public_url(const sceplab_ca *ca); /* or NULL */
+/* NAME above (malloc'd), and a published URL: "crl", "crt" or "ocsp" (malloc'd; NULL without a
+ * public URL); path_only gives its path alone (what a server routes). */
+char *sceplab_ca_publish_name(const sceplab_ca *ca);
+char *sceplab_ca_publish_url(const sceplab_ca *ca, const char *what, int path_only);
+/* A CRL like the current one but past its nextUpdate (thisUpdate 8 days ago, nextUpdate a day
+ * ago), signed by the issuing CA and never kept: what a client meets when publication stopped. */
+unsigned char *sceplab_ca_crl_expired(sceplab_ca *ca, size_t *len, sceplab_error *err);
+/* The OCSP responder (RFC 6960): the answer (a DER OCSPResponse, malloc'd) to a DER OCSPRequest,
+ * signed by the responder certificate the issuing CA issues for it (id-kp-OCSPSigning,
+ * id-pkix-ocsp-nocheck, 14 days; made anew when 2 days are left or the issuing CA changed),
+ * with the request's nonce; each certificate good, revoked (time, reason) or unknown (not this
+ * CA's). A request that does not parse gets malformedRequest; NULL with err only when no answer
+ * can be made (the store cannot say: the caller answers internalError). */
+unsigned char *sceplab_ca_ocsp(sceplab_ca *ca, const unsigned char *req, size_t n, size_t *len, sceplab_error *err);
+/* The responder's certificate (owned by ca), made when needed: NULL with err when it cannot be. */
+X509 *sceplab_ca_ocsp_cert(sceplab_ca *ca, sceplab_error *err);
 
 /* A TLS server certificate for names (DNS names or IP addresses; the first is the CN) issued by
  * the issuing CA for days (0: 30), with a new RSA-2048 key: both PEM, malloc'd, for serve's

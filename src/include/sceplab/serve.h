@@ -85,7 +85,10 @@ enum {
   SCEPLAB_FAULT_NOT_INSTALLED = 1u << 20,   /* no Intune connector: the bare URL answers 200, NDES checks its own passwords */
   SCEPLAB_FAULT_POLICY_EXPIRED = 1u << 21,  /* the policy module's certificate expired: Initialize fails, 503 */
   SCEPLAB_FAULT_RA_UNTRUSTED = 1u << 22,    /* the RA certificates chain to a root no longer trusted: NDES event 2, 500 */
-  SCEPLAB_FAULT_CRL_OFFLINE = 1u << 23      /* the policy certificate's CRL is unreachable: CAPI2 0x80092013, 503 */
+  SCEPLAB_FAULT_CRL_OFFLINE = 1u << 23,     /* the policy certificate's CRL is unreachable: CAPI2 0x80092013, 503 */
+  SCEPLAB_FAULT_CRL_EXPIRED = 1u << 24,     /* the CDP serves a CRL past its nextUpdate (publication stopped) */
+  SCEPLAB_FAULT_CDP_DOWN = 1u << 25,        /* the CDP closes every connection unanswered (the web server is down) */
+  SCEPLAB_FAULT_OCSP_SILENT = 1u << 26      /* the OCSP responder accepts and never answers */
 };
 
 typedef struct sceplab_fault_info {
@@ -93,7 +96,8 @@ typedef struct sceplab_fault_info {
   unsigned bit;
   const char *finding;          /* the finding id a diagnosis names for it, or NULL */
   const char *doc;              /* one line */
-  const char *stage;            /* where it plays: "start-up", "request", "verify-request", "ca-submit", "reply" */
+  const char *stage;            /* where it plays: "start-up", "request", "verify-request", "ca-submit", "reply",
+                                 * "publish" */
 } sceplab_fault_info;
 
 /* Every fault, in a fixed order; *n is set to their number. */
@@ -123,6 +127,9 @@ typedef struct sceplab_serve_params {
   int ca_latency_ms;            /* a test knob: each write transaction of the CA's store waits this long
                                  * before it commits (a crash test kills the server in that window) */
   unsigned faults;              /* SCEPLAB_FAULT_* bits */
+  const char *public_url;       /* where clients fetch the CRL, the CA certificate and OCSP, written into
+                                 * every certificate (ca.h): NULL: the CA's own (ca init --public-url),
+                                 * else serve's address */
   const char *clock_file;       /* a virtual clock: the file holds seconds to add to real time (a
                                  * replay advances it); read at start and when it is written (inotify),
                                  * for the server, the CA and the policy's clock. NULL: real time */
