@@ -8,7 +8,9 @@
  *   faults.c     the faults, by stage (faults.h)
  *   admin.c      the admin page (one-time passwords)
  *   iislog.c     IIS: text answers, the CRP's calls as IIS logs them, its W3C log and the console
- *   artifacts.c, ndeslog.c  the artifact writer (NDES's and the connector's logs) */
+ *   artifacts.c, ndeslog.c  the artifact writer (NDES's and the connector's logs)
+ *   tick.c       a periodic job on the loop (the params' tick: Intune's revocation requests)
+ *   web.c        a service of whole requests on httpd (web.h: `sceplab intune cloud`) */
 #ifndef SCEPLAB_NDES_INT_H
 #define SCEPLAB_NDES_INT_H
 
@@ -56,6 +58,7 @@ typedef struct ndes_server {
   ndes_observers obs;
   ndes_admin *admin;
   int clock_fd;
+  int tick_fd;                  /* the params' tick timer (tick.c), or -1 */
 } ndes_server;
 
 /* iislog.c: a text answer (malloc'd body); the monotonic clock in ms; a call of the connector to
@@ -83,6 +86,9 @@ int ndes_policy_expired(ndes_server *s);
 void ndes_bare_url(ndes_server *s, sceplab_httpd_resp *resp);
 /* The text of NDES's Application event id for a password it refused (28, 29), or NULL. */
 const char *ndes_password_event(int id);
+
+/* tick.c: the params' tick every tick_seconds on the loop (s->tick_fd): 0, or -1 with err. */
+int ndes_tick_start(ndes_server *s, sceplab_error *err);
 
 /* admin.c: the admin page's handler (ud: the server), its state. */
 ndes_admin *ndes_admin_new(sceplab_error *err);
