@@ -276,3 +276,60 @@ describe("serve --policy intune-api with a certificate credential", function()
     assert(ok, err)
   end)
 end)
+
+describe("serve --policy intune-api and revocations Intune asks for", function()
+  it("revokes a certificate of a retired device in the CA, lists it in the CRL and uploads the result", function()
+    local dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local c = cloud(dir)
+    local s = serve(dir, c, { "revocation_poll=1" })
+    local ok, err = pcall(function()
+      local work = h.tmpname()
+      local code, out = enroll(s, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), work)
+      assert.are.equal(0, code, out)
+      local serial = h.sh_out("openssl x509 -noout -serial -in " .. h.shquote(work .. ".pem")):match("serial=(%x+)")
+      -- Intune's side: the device is retired, Intune asks the CA to revoke its certificate
+      local answer = h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote(json.encode({ serialNumber = serial,
+        issuerName = "CN=sceplab Issuing CA" }, true)), h.shquote(c.base .. "/_sceplab/revocations")))
+      local context = assert(json.decode(answer)).requestContext
+      local up
+      for _ = 1, 50 do
+        up = calls(c.record, "uploadRevocationResults")[1]
+        if up then break end
+        os.execute("sleep 0.1")
+      end
+      assert.is_not_nil(up, "no revocation results uploaded")
+      assert.are.equal(context, up.results[1].requestContext)
+      assert.is_true(up.results[1].succeeded)
+      assert.are.equal(0, math.tointeger(up.results[1].errorCode))
+      local d = calls(c.record, "downloadRevocationRequests")
+      assert.are.equal("5019-05-05", d[1].api_version)
+      -- the CA has it revoked, and the CRL it makes lists it: openssl verify -crl_check refuses the certificate
+      local _, list = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
+      assert.matches('"revoked"', list, 1, true)
+      local crl = h.tmpname() .. ".crl.pem"
+      assert.are.equal(0, (h.sceplab({ "ca", "crl", "--dir", dir, "-o", crl })))
+      local text = h.sh_out("openssl crl -noout -text -in " .. h.shquote(crl))
+      assert.matches("SERIAL NUMBER: " .. serial:upper(), text:upper(), 1, true)
+      local chain = h.tmpname() .. ".chain.pem"
+      h.write(chain, h.read(dir .. "/root.pem") .. h.read(dir .. "/ca.pem"))
+      local v = h.sh_out(("openssl verify -crl_check -CAfile %s -CRLfile %s %s"):format(h.shquote(chain), h.shquote(crl),
+        h.shquote(work .. ".pem")))
+      assert.matches("certificate revoked", v, 1, true)
+      -- an unknown serial: the result says so (CertificateNotFoundError, 4004)
+      h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote('{"serialNumber":"0BADC0DE"}'), h.shquote(c.base .. "/_sceplab/revocations")))
+      local second
+      for _ = 1, 50 do
+        second = calls(c.record, "uploadRevocationResults")[2]
+        if second then break end
+        os.execute("sleep 0.1")
+      end
+      assert.is_not_nil(second)
+      assert.is_false(second.results[1].succeeded)
+      assert.are.equal(4004, math.tointeger(second.results[1].errorCode))
+    end)
+    h.kill(s.pid)
+    h.kill(c.pid)
+    assert(ok, err)
+  end)
+end)
