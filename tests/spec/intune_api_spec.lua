@@ -333,3 +333,33 @@ describe("serve --policy intune-api and revocations Intune asks for", function()
     assert(ok, err)
   end)
 end)
+
+describe("serve --policy intune-api through an HTTP proxy with credentials", function()
+  it("reaches the cloud through tinyproxy (BasicAuth); a wrong proxy password is a refusal", function()
+    local dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local c = cloud(dir)
+    local proxy = h.tinyproxy("BasicAuth sceplab pr0xy-pass\n")
+    local ok, err = pcall(function()
+      local logf = h.tmpname() .. ".api.log"
+      local s = serve(dir, c, { "proxy=" .. proxy.url, "proxy_user=sceplab", "api_log=" .. logf },
+                      { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET, SCEPLAB_INTUNE_PROXY_PASSWORD = "pr0xy-pass" })
+      local code, out = enroll(s, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
+      h.kill(s.pid)
+      assert.are.equal(0, code, out)
+      assert.is_nil(h.read(logf):find("pr0xy-pass", 1, true))
+      local logf2 = h.tmpname() .. ".api.log"
+      local s2 = serve(dir, c, { "proxy=" .. proxy.url, "proxy_user=sceplab", "api_log=" .. logf2 },
+                       { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET, SCEPLAB_INTUNE_PROXY_PASSWORD = "wrong" })
+      local code2 = enroll(s2, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
+      h.kill(s2.pid)
+      assert.are.equal(1, code2)
+      -- tinyproxy refuses the credentials (and drops the connection): no token, nothing validated
+      assert.matches("token:graph 1 ", h.read(logf2), 1, true)
+      assert.is_nil(h.read(logf2):find("validateRequest", 1, true))
+    end)
+    h.kill(proxy.pid)
+    h.kill(c.pid)
+    assert(ok, err)
+  end)
+end)

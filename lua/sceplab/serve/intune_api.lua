@@ -154,8 +154,11 @@ function M.client(config, env, opts)
       content_type = "application/x-www-form-urlencoded", headers = { ["client-request-id"] = entry.client_request_id } },
       deadline or sys.now() + budget, entry)
     if not resp then
-      entry.code, entry.message = entry.code or "failed", why
-      log:write(entry)
+      -- each attempt is in the log already; a call that never started is logged here
+      if not entry.attempt then
+        entry.code, entry.message = "timeout", why
+        log:write(entry)
+      end
       return nil, "the token endpoint " .. token_url .. ": " .. why, why:find("imed out") and "timeout" or "network"
     end
     local doc = json.decode(resp.body) or {}
@@ -185,8 +188,11 @@ function M.client(config, env, opts)
     local resp, why = exchange({ method = "GET", url = graph .. "/v1.0/servicePrincipals/appId=" .. codes.INTUNE_APP_ID .. "/endpoints",
       headers = { Authorization = "Bearer " .. tok, ["client-request-id"] = entry.client_request_id } }, deadline, entry)
     if not resp then
-      entry.code, entry.message = entry.code or "failed", why
-      log:write(entry)
+      -- each attempt is in the log already; a call that never started is logged here
+      if not entry.attempt then
+        entry.code, entry.message = "timeout", why
+        log:write(entry)
+      end
       return nil, "Graph's service discovery: " .. why, "network"
     end
     local doc = json.decode(resp.body) or {}
@@ -237,8 +243,11 @@ function M.client(config, env, opts)
     local resp, why = exchange(req, deadline, entry)
     entry.on_retry = nil
     if not resp then
-      entry.code, entry.message = entry.code or "failed", why
-      log:write(entry)
+      -- each attempt is in the log already; a call that never started is logged here
+      if not entry.attempt then
+        entry.code, entry.message = "timeout", why
+        log:write(entry)
+      end
       local code = why:find("imed out") and "timeout" or why:match("^HTTP %d+") or "network"
       return nil, ("%s: %s"):format(entry.endpoint, why), code
     end
