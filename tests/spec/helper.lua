@@ -173,12 +173,13 @@ function M.scepserver(extra)
 end
 
 --- Starts Debian's tinyproxy on a free loopback port, logging every request; returns {url, log, dir, pid}.
-function M.tinyproxy()
+-- extra: more configuration lines (BasicAuth user password).
+function M.tinyproxy(extra)
   local dir = M.tmpdir()
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
     M.write(dir .. "/tinyproxy.conf", ("Port %d\nListen 127.0.0.1\nTimeout 30\nLogFile \"%s/tinyproxy.log\"\n" ..
-      "LogLevel Connect\nMaxClients 20\nAllow 127.0.0.1\n"):format(port, dir))
+      "LogLevel Connect\nMaxClients 20\nAllow 127.0.0.1\n%s"):format(port, dir, extra or ""))
     local pid = M.spawn(("tinyproxy -d -c %s/tinyproxy.conf"):format(dir), dir .. "/out.log")
     local url = ("http://127.0.0.1:%d"):format(port)
     if M.wait_http(url, 5) then

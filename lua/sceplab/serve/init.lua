@@ -64,8 +64,22 @@ local function prepare(opts)
     -- follows the file when replay writes it; a policy reads it, not the file
     clock = function() return core.now() end
   end
-  return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
-           handler = policy.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }
+  local api
+  if pol.intune_api then
+    -- Intune's API (serve/intune_policy.lua): its settings checked before the server listens
+    local ok, res = pcall((require "sceplab.serve.intune_policy").api, ca, opts.config or {},
+                          params.log_dir and (params.log_dir .. "/intune-api.log"))
+    if not ok then
+      ca:close()
+      return nil, tostring(res), "usage"
+    end
+    api = res
+  end
+  local handler, hooks = policy.handler(pol, ca, opts.config or {}, opts.on_decision, clock, api)
+  params.outcome = hooks.outcome
+  -- a policy's tick runs at its API's poll interval; without one, never
+  if hooks.tick and api and api.poll_seconds then params.tick, params.tick_seconds = hooks.tick, api.poll_seconds end
+  return { pol = pol, ca = ca, params = params, scheme = scheme, host = host, handler = handler }
 end
 
 function M.run(opts)

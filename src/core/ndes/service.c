@@ -223,6 +223,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
     ans->decision = SCEPLAB_POLICY_DENY;
     ans->fail_info = SCEPLAB_FAIL_BADREQUEST;
     snprintf(ans->reason, sizeof(ans->reason), "the CA refused the request (0x%08X)", fc.refusal);
+    if(s->p->issued)
+      s->p->issued(s->p->ud, rq->transaction_id, NULL, fc.refusal, ans->reason);
     return 0;
   }
   memset(&ip, 0, sizeof(ip));
@@ -245,6 +247,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
     emit(s, &ev);
     if(s->world.connector)
       notify(s, ans, rq, x, 0);
+    if(s->p->issued)
+      s->p->issued(s->p->ud, rq->transaction_id, x, 0, NULL);
     *content = issued_p7(x, clen, err);
     X509_free(x);
     return *content ? 1 : -1;
@@ -256,6 +260,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
   ans->fail_info = SCEPLAB_FAIL_BADREQUEST;
   snprintf(ans->reason, sizeof(ans->reason), "%.*s", (int)sizeof(ans->reason) - 1, err->msg);
   sceplab_err_clear(err);
+  if(s->p->issued)
+    s->p->issued(s->p->ud, rq->transaction_id, NULL, refused_code, ans->reason);
   return 0;
 }
 
