@@ -61,21 +61,29 @@ describe("the PostgreSQL store", function()
   setup(function() pg = pgserver.new() end)
   teardown(function() if pg then pg:destroy() end end)
 
-  it("makes the schema once when `ca init` and `ca list` processes open a new database at once", function()
+  it("makes the schema once when `ca` processes open a new database at once, and is one CA's", function()
     local db = pg:createdb("race")
     local keys = h.tmpname()
     assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", keys })))
-    local a, b = h.tmpname(), h.tmpname()
+    local crl1, crl2 = h.tmpname(), h.tmpname()
     local r = together({
-      { "ca", "init", "--dir", a, "--db", db }, { "ca", "init", "--dir", b, "--db", db },
       { "ca", "list", "--dir", keys, "--db", db }, { "ca", "list", "--json", "--dir", keys, "--db", db },
+      { "ca", "crl", "--dir", keys, "--db", db, "-o", crl1 }, { "ca", "crl", "--dir", keys, "--db", db, "-o", crl2 },
     })
     for i = 1, 4 do assert.are.equal(0, r[i].code, r[i].err) end
     -- each migration ran once (its statements would fail a second time: CREATE TABLE, the
     -- primary key of schema_migrations), and the version says the last
     assert.are.equal("1\n2\n", pg:psql("race", "SELECT version FROM schema_migrations ORDER BY version"))
     assert.are.equal("2\n", pg:psql("race", "SELECT value FROM meta WHERE key = 'schema_version'"))
+    -- another CA's keys are refused: its certificates would mix with this one's
+    local other = h.tmpname()
+    local code0, _, err0 = h.sceplab({ "ca", "init", "--dir", other, "--db", db })
+    assert.are.equal(2, code0)
+    assert.matches("the database holds the records of another CA", err0, 1, true)
     -- the keys stay in the state directory: no ca.db is made beside them
+    local a = h.tmpname()
+    local db2 = pg:createdb("race2")
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", a, "--db", db2 })))
     assert.is_nil(io.open(a .. "/ca.db"))
     assert.is_not_nil(io.open(a .. "/ca.key"))
     -- a URL that names no database is one line naming it, without the password
@@ -227,12 +235,18 @@ describe("the PostgreSQL store", function()
     os.execute("sleep 1.1") -- the server tries the database again at most once a second
     code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", s.url, "--subject", "CN=during",
       "--key", k2 .. ".key", "--key-out", k2 .. "-2.key", "--cert-out", k2 .. ".pem" })
+    assert.are.equal(0, code, err)
+    -- PostgreSQL restarted while the server is idle: its connection is dead, and the first request
+    -- after finds out, connects again and is served
+    pg:restart()
+    local k3 = h.tmpname()
+    code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, enroll_cmd(s.url, "CN=after", k3))
     local alive = os.execute("kill -0 " .. s.pid)
     h.kill(s.pid)
     assert.are.equal(0, code, err)
     assert.is_true(alive)
     local rows = list(dirs[1], db)
-    assert.are.equal(2, #rows)
+    assert.are.equal(3, #rows)
     for _, row in ipairs(rows) do assert.are.equal("issued", row.state) end
   end)
 end)

@@ -130,6 +130,12 @@ typedef struct sceplab_store_ops {
   int (*crl_number_next)(sceplab_store *s, int64_t *n, sceplab_error *err);
   int (*crl_put)(sceplab_store *s, const store_crl *c, sceplab_error *err);
   int (*crl_get)(sceplab_store *s, store_crl *c, sceplab_error *err);
+
+  /* A store shared by machines is one CA's: bind records value under key (the root's digest) when
+   * nothing is recorded yet, and answers STORE_FOUND when the value recorded is value,
+   * STORE_NOT_FOUND with *other (malloc'd) when it is another CA's. NULL for a store kept beside
+   * the keys (SQLite's ca.db). */
+  int (*bind)(sceplab_store *s, const char *key, const char *value, char **other, sceplab_error *err);
 } sceplab_store_ops;
 
 /* Every backend's store starts with this. */

@@ -486,6 +486,24 @@ static int p_crl_get(sceplab_store *st, store_crl *c, sceplab_error *err)
   return rc;
 }
 
+static int p_bind(sceplab_store *st, const char *key, const char *value, char **other, sceplab_error *err)
+{
+  pg *s = (pg *)st;
+  const char *p[2] = {key, value};
+  PGresult *r = pg_run(s, err, "reading the CA's identity", "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key)"
+                       " DO NOTHING", 2, p, -1, NULL, 0);
+  int rc;
+  *other = NULL;
+  PQclear(r);
+  if(!r || !(r = pg_run(s, err, "reading the CA's identity", "SELECT value FROM meta WHERE key = $1", 1, p, -1, NULL, 0)))
+    return STORE_ERROR;
+  rc = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), value) ? STORE_FOUND : STORE_NOT_FOUND;
+  if(rc == STORE_NOT_FOUND && PQntuples(r) == 1)
+    *other = pg_text(r, 0, 0);
+  PQclear(r);
+  return rc;
+}
+
 static const sceplab_store_ops pg_ops = {
   "postgresql", p_close, p_begin, p_commit, p_rollback,
   p_request_find, p_request_poll, p_request_get, p_request_pending, p_request_insert, p_request_update,
@@ -494,6 +512,7 @@ static const sceplab_store_ops pg_ops = {
   p_challenge_add, p_challenge_use, p_challenge_outstanding,
   p_token_used, p_token_use,
   p_crl_number_next, p_crl_put, p_crl_get,
+  p_bind,
 };
 
 /* What errors name: the URL without its user, password and parameters. */
