@@ -212,6 +212,45 @@ describe("the PostgreSQL store", function()
     assert.matches("Serial Number: " .. serial, text, 1, true)
   end)
 
+  it("hands out nothing when PostgreSQL goes away inside the issuing transaction, and issues it once on the resend", function()
+    local db = pg:createdb("mid")
+    local dirs = ca_for(db, 1)
+    -- each write transaction waits 2 s between its writes and its COMMIT: PostgreSQL stops in there
+    local s = h.serve(dirs[1], { "--db", db, "--ca-latency", "2000" }, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true })
+    local key = h.tmpname()
+    assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(key .. ".key") ..
+      " 2>/dev/null"))
+    local function enroll(out)
+      return { "enroll", "--url", s.url, "--subject", "CN=cut", "--key", key .. ".key", "--key-out", out .. ".key",
+               "--cert-out", out .. ".pem", env = { SCEPLAB_CHALLENGE = "s3cret" } }
+    end
+    local first = h.tmpname()
+    local bg = h.spawn(("env ASAN_OPTIONS=detect_leaks=0 SCEPLAB_CHALLENGE=s3cret %s enroll --url %s --subject CN=cut --key %s " ..
+      "--key-out %s --cert-out %s"):format(q(h.bin), q(s.url), q(key .. ".key"), q(first .. ".key"), q(first .. ".pem")),
+      first .. ".log")
+    os.execute("sleep 1")
+    pg:stop()
+    os.execute("wait " .. bg .. " 2>/dev/null")
+    for _ = 1, 100 do
+      if os.execute("kill -0 " .. bg .. " 2>/dev/null") ~= true then break end
+      os.execute("sleep 0.1")
+    end
+    local log = h.read(first .. ".log")
+    assert.matches("HTTP 503", log, 1, true)
+    assert.is_nil(io.open(first .. ".pem"), "a certificate was handed out")
+    pg:start()
+    -- the transaction was rolled back whole: nothing recorded
+    assert.are.equal("0\n", pg:psql("mid", "SELECT count(*) FROM certificates"))
+    assert.are.equal("0\n", pg:psql("mid", "SELECT count(*) FROM requests"))
+    os.execute("sleep 1.1")
+    local again = h.tmpname()
+    local r = together({ enroll(again) })
+    h.kill(s.pid)
+    assert.are.equal(0, r[1].code, r[1].err)
+    local serial = h.sh_out("openssl x509 -noout -serial -in " .. q(again .. ".pem")):match("serial=(%x+)")
+    assert.are.equal(serial .. "\n", pg:psql("mid", "SELECT serial FROM certificates"))
+  end)
+
   it("answers 503 with Retry-After while PostgreSQL is stopped, and serves again once it is back, without a restart", function()
     local db = pg:createdb("down")
     local dirs = ca_for(db, 1)
