@@ -161,6 +161,12 @@ int sceplab_ca_unavailable(const sceplab_ca *ca)
   return ca->store && ca->store->unavailable;
 }
 
+void sceplab_ca_db_stats(const sceplab_ca *ca, uint64_t *errors, uint64_t *reconnects)
+{
+  *errors = ca->store ? ca->store->errors : 0;
+  *reconnects = ca->store ? ca->store->reconnects : 0;
+}
+
 sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *err)
 {
   sceplab_ca *ca = calloc(1, sizeof(*ca));

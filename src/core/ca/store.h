@@ -146,6 +146,8 @@ struct sceplab_store {
    * restarting, refusing connections), cleared by the next call that reached it: serve then
    * answers 503 with Retry-After, as NDES does while its CA is down, instead of 500 */
   int unavailable;
+  /* since open, for metrics: calls the database failed, and connections made again */
+  uint64_t errors, reconnects;
 };
 
 /* The store of a CA's state directory (create: a new one): SQLite's ca.db in dir, or the server

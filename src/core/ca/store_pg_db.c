@@ -46,6 +46,7 @@ int pg_fail(pg *s, sceplab_error *err, const char *what, PGresult *res)
       break;
     }
   s->base.unavailable = unreachable(s, res);
+  s->base.errors++;
   sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: %s", s->where, what, one);
   return STORE_ERROR;
 }
@@ -94,11 +95,13 @@ int pg_ready(pg *s, sceplab_error *err, const char *what)
   if(s->in_tx) {
     /* the transaction went with the connection: it fails whole, nothing runs outside it */
     s->base.unavailable = 1;
+    s->base.errors++;
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: the connection was lost inside a transaction", s->where,
                            what), STORE_ERROR;
   }
   if((now = mono()) < s->retry_at) {
     s->base.unavailable = 1;
+    s->base.errors++;
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: the database cannot be reached (trying again shortly)",
                            s->where, what), STORE_ERROR;
   }
@@ -109,6 +112,7 @@ int pg_ready(pg *s, sceplab_error *err, const char *what)
     s->retry_at = now + 1;
     return pg_fail(s, err, what, NULL);
   }
+  s->base.reconnects++;
   return session(s, err);
 }
 
@@ -125,6 +129,7 @@ static int again(pg *s, const char *sql)
     s->retry_at = mono() + 1;
     return 0;
   }
+  s->base.reconnects++;
   return session(s, NULL) == 0;
 }
 
