@@ -8,7 +8,7 @@
  * (err set): a database that cannot answer is never taken for an answer of "none", since the CA
  * would then run a request's policy and issuance again for a transaction it answered before.
  * Writes answer 0 or STORE_ERROR. Several processes (and, with a server database, several
- * machines) may share one store: begin waits for the other writers (a bounded wait, then an
+ * machines) may share one store: writers that could meet take turns (a bounded wait, then an
  * error), and a write inside begin/commit is all or nothing.
  *
  * The schema carries a version (in meta); a backend brings it up to date at open with numbered
@@ -74,7 +74,10 @@ typedef struct store_crl {
 typedef struct sceplab_store_ops {
   const char *name;
   void (*close)(sceplab_store *s);
-  /* A write transaction: one at a time across every process sharing the store. */
+  /* A write transaction. Writers that could meet take turns across every process sharing the
+   * store: SQLite lets one writer in at a time (at begin); a server database locks, inside the
+   * transaction and until it ends, what a call reads in order to change it: request_find's
+   * transaction ID and row, request_get's row, the CRL at crl_number_next. */
   int (*begin)(sceplab_store *s, sceplab_error *err);
   int (*commit)(sceplab_store *s, sceplab_error *err);
   void (*rollback)(sceplab_store *s);
