@@ -52,6 +52,14 @@ local function list(dir, db)
 end
 
 -- (EC keys: made in an instant, where RSA keys cost the sanitized build seconds each)
+-- Every server a test starts is stopped after it, whether its assertions held or not.
+local started = {}
+local function serve(dir, args, env)
+  local srv = h.serve(dir, args, env, { quiet = true })
+  started[#started + 1] = srv.pid
+  return srv
+end
+
 local function enroll_cmd(url, subject, key, env)
   return { "enroll", "--url", url, "--subject", subject, "--key-type", "ec:p256", "--key-out", key .. ".key",
            "--cert-out", key .. ".pem", env = env or { SCEPLAB_CHALLENGE = "s3cret" } }
@@ -61,6 +69,10 @@ describe("the PostgreSQL store", function()
   local pg
   setup(function() pg = pgserver.new() end)
   teardown(function() if pg then pg:destroy() end end)
+  after_each(function()
+    for _, pid in ipairs(started) do h.kill(pid) end
+    started = {}
+  end)
 
   it("makes the schema once when `ca` processes open a new database at once, and is one CA's", function()
     local db = pg:createdb("race")
@@ -101,7 +113,7 @@ describe("the PostgreSQL store", function()
     local _, pw = h.sceplab({ "ca", "challenge", "--dir", dirs[1], "--db", db })
     pw = assert(pw:match("^(%x+)\n$"))
     local s = {}
-    for i = 1, 3 do s[i] = h.serve(dirs[i], { "--db", db, "--policy", "ndes-otp" }, {}, { quiet = true }) end
+    for i = 1, 3 do s[i] = serve(dirs[i], { "--db", db, "--policy", "ndes-otp" }, {}) end
     local keys, cmds = {}, {}
     for i = 1, 3 do
       keys[i] = h.tmpname()
@@ -124,7 +136,7 @@ describe("the PostgreSQL store", function()
     local db = pg:createdb("resend")
     local dirs = ca_for(db, 3)
     local s = {}
-    for i = 1, 3 do s[i] = h.serve(dirs[i], { "--db", db }, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true }) end
+    for i = 1, 3 do s[i] = serve(dirs[i], { "--db", db }, { SCEPLAB_CHALLENGE = "s3cret" }) end
     local key = h.tmpname()
     assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(key .. ".key") ..
       " 2>/dev/null"))
@@ -154,8 +166,8 @@ describe("the PostgreSQL store", function()
   it("finds at CertPoll on one instance a request left pending on another and approved by `ca approve`", function()
     local db = pg:createdb("poll")
     local dirs = ca_for(db, 2)
-    local a = h.serve(dirs[1], { "--db", db, "--policy", "manual" }, {}, { quiet = true })
-    local b = h.serve(dirs[2], { "--db", db, "--policy", "manual" }, {}, { quiet = true })
+    local a = serve(dirs[1], { "--db", db, "--policy", "manual" }, {})
+    local b = serve(dirs[2], { "--db", db, "--policy", "manual" }, {})
     local key, state = h.tmpname(), h.tmpname()
     local code, out = h.sceplab({ "enroll", "--url", a.url, "--subject", "CN=waiting", "--poll-max", "0", "--state", state,
                                   "--key-type", "ec:p256", "--key-out", key .. ".key", "--cert-out", key .. ".pem" })
@@ -188,7 +200,7 @@ describe("the PostgreSQL store", function()
   it("never repeats a CRL number, and the CRL any instance serves lists a revocation made anywhere", function()
     local db = pg:createdb("crl")
     local dirs = ca_for(db, 3)
-    local s = h.serve(dirs[3], { "--db", db, "--policy", "none" }, {}, { quiet = true })
+    local s = serve(dirs[3], { "--db", db, "--policy", "none" }, {})
     local key = h.tmpname()
     assert.are.equal(0, (h.sceplab_env({}, enroll_cmd(s.url, "CN=revoked", key, {}))))
     local serial = h.sh_out("openssl x509 -noout -serial -in " .. q(key .. ".pem")):match("serial=(%x+)")
@@ -222,7 +234,7 @@ describe("the PostgreSQL store", function()
     local db = pg:createdb("mid")
     local dirs = ca_for(db, 1)
     -- each write transaction waits 2 s between its writes and its COMMIT: PostgreSQL stops in there
-    local s = h.serve(dirs[1], { "--db", db, "--ca-latency", "2000" }, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true })
+    local s = serve(dirs[1], { "--db", db, "--ca-latency", "2000" }, { SCEPLAB_CHALLENGE = "s3cret" })
     local key = h.tmpname()
     assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(key .. ".key") ..
       " 2>/dev/null"))
@@ -284,7 +296,7 @@ describe("the PostgreSQL store", function()
   it("answers 503 with Retry-After while PostgreSQL is stopped, and serves again once it is back, without a restart", function()
     local db = pg:createdb("down")
     local dirs = ca_for(db, 1)
-    local s = h.serve(dirs[1], { "--db", db }, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true })
+    local s = serve(dirs[1], { "--db", db }, { SCEPLAB_CHALLENGE = "s3cret" })
     local k1, k2, trace = h.tmpname(), h.tmpname(), h.tmpname()
     assert.are.equal(0, (h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, enroll_cmd(s.url, "CN=before", k1))))
     assert(os.execute(h.CLEAN .. "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(k2 .. ".key") ..
