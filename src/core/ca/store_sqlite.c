@@ -481,6 +481,7 @@ static const sceplab_store_ops sqlite_ops = {
   sq_challenge_add, sq_challenge_use, sq_challenge_outstanding,
   sq_token_used, sq_token_use,
   sq_crl_number_next, sq_crl_put, sq_crl_get,
+  NULL, /* bind: ca.db lives beside its CA's keys */
 };
 
 sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_error *err)
