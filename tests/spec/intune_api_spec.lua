@@ -202,13 +202,16 @@ describe("serve --policy intune-api when the cloud fails", function()
     assert.are.equal(1, code, out)
     assert.matches("Enrollment FAILURE", out, 1, true)
     local _, list = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
-    return { dir = dir, record = c.record, list = list, log = h.read(logf), took = took }
+    -- what sceplab diagnose names from serve's API log
+    local _, diag = h.sceplab({ "diagnose", logf })
+    return { dir = dir, record = c.record, list = list, log = h.read(logf), took = took, diagnosis = diag }
   end
 
   it("a wrong client secret: AADSTS7000215 from the token endpoint, nothing issued", function()
     local r = refused({}, nil, { SCEPLAB_INTUNE_CLIENT_SECRET = "not-the-secret" })
     assert.matches("AADSTS7000215", r.list, 1, true)
     assert.matches("token:graph 1 401 AADSTS7000215", r.log, 1, true)
+    assert.matches("intune-api-secret-invalid", r.diagnosis, 1, true)
     assert.are.equal(0, #calls(r.record, "validateRequest"))
   end)
 
@@ -216,17 +219,20 @@ describe("serve --policy intune-api when the cloud fails", function()
     local r = refused({ "--fault", "secret-expired" })
     assert.matches("AADSTS7000222", r.list, 1, true)
     assert.matches("token:graph 1 401 AADSTS7000222", r.log, 1, true)
+    assert.matches("intune-api-secret-expired", r.diagnosis, 1, true)
   end)
 
   it("the app without the SCEP validation permission: validateRequest 403", function()
     local r = refused({ "--fault", "no-permission" })
     assert.matches("validateRequest 1 403", r.log, 1, true)
+    assert.matches("intune-api-permission-missing", r.diagnosis, 1, true)
     assert.matches("permission", r.list, 1, true)
   end)
 
   it("a discovery answer without the validation service", function()
     local r = refused({ "--fault", "discovery-without-service" })
     assert.matches("discovery 1 200 ServiceNotFound", r.log, 1, true)
+    assert.matches("intune-api-service-missing", r.diagnosis, 1, true)
     assert.matches("ScepRequestValidationFEService", r.list, 1, true)
   end)
 
@@ -234,6 +240,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     local r = refused({ "--fault", "service-5xx" }, { "retries=2" })
     assert.matches("validateRequest 1 503", r.log, 1, true)
     assert.matches("validateRequest 3 503", r.log, 1, true)
+    assert.matches("intune-api-unreachable", r.diagnosis, 1, true)
     assert.are.equal(3, #calls(r.record, "validateRequest"))
   end)
 
@@ -246,6 +253,7 @@ describe("serve --policy intune-api when the cloud fails", function()
   it("a code Intune forces (the profile no longer targets the device): refused and notified", function()
     local r = refused({ "--fault", "code=ScepProfileNoLongerTargetedToTheClient" })
     assert.matches("ScepProfileNoLongerTargetedToTheClient", r.list, 1, true)
+    assert.matches("intune-profile-not-targeted", r.diagnosis, 1, true)
     assert.are.equal(1, #calls(r.record, "failureNotification"))
   end)
 end)
@@ -274,6 +282,18 @@ describe("serve --policy intune-api with a certificate credential", function()
     end)
     h.kill(c.pid)
     assert(ok, err)
+  end)
+end)
+
+describe("the intune-api playbook", function()
+  it("knows every code validateRequest answers, and the finding and fix of each", function()
+    local codes = require "sceplab.serve.intune_codes"
+    local pb = dofile(h.root .. "/lua/playbooks/intune-api.lua")
+    local text = h.read(h.root .. "/lua/playbooks/intune-api.lua")
+    for _, code in ipairs(codes.ORDER) do
+      assert.is_truthy(text:find("  " .. code .. " = { \"", 1, true), code .. " is not in lua/playbooks/intune-api.lua")
+    end
+    assert.is_truthy(pb.findings["intune-api-secret-expired"])
   end)
 end)
 
