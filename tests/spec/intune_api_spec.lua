@@ -383,3 +383,44 @@ describe("serve --policy intune-api through an HTTP proxy with credentials", fun
     assert(ok, err)
   end)
 end)
+
+describe("serve --policy intune-api while Intune is slow", function()
+  it("serves other requests, and validates concurrent enrollments side by side, while one waits for Intune", function()
+    local dir = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local c = cloud(dir, { "--fault", "service-slow" })
+    local s = serve(dir, c)
+    local ok, err = pcall(function()
+      -- two enrollments at once, in the background; each validateRequest takes 2 s
+      local jobs = {}
+      for i = 1, 2 do
+        local work = h.tmpname()
+        local out = work .. ".out"
+        local cmd = ("env SCEPLAB_CHALLENGE=%s %s enroll --url %s --subject %s --san upn:alice@contoso.com --key-out %s --cert-out %s; echo exit=$? >>%s")
+          :format(h.shquote(challenge(dir, "CN=alice,O=Contoso")), h.shquote(h.bin), h.shquote(s.url),
+                  h.shquote("CN=alice,O=Contoso"), h.shquote(work .. ".key"), h.shquote(work .. ".pem"), h.shquote(out))
+        jobs[i] = { pid = h.spawn("sh -c " .. h.shquote(cmd), out), out = out }
+      end
+      local t0 = (require "sceplab.core.sys").now()
+      -- while they wait for Intune, the server answers at once
+      h.wait_log(c.record, "validateRequest", 50)
+      local caps = h.sh_out("curl -s -o /dev/null -w '%{http_code} %{time_total}' " ..
+        h.shquote(s.url .. "?operation=GetCACaps"))
+      local status, took = caps:match("^(%d+) ([%d.]+)")
+      assert.are.equal("200", status)
+      assert.is_true(tonumber(took) < 1.0, "GetCACaps took " .. tostring(took) .. " s while enrollments waited")
+      for _, j in ipairs(jobs) do
+        assert.is_truthy(h.wait_log(j.out, "exit=(%d+)", 150), h.read(j.out))
+        assert.matches("Enrollment SUCCESS", h.read(j.out), 1, true)
+        assert.matches("exit=0", h.read(j.out), 1, true)
+      end
+      -- side by side: both in about one validation's time, not two
+      local elapsed = (require "sceplab.core.sys").now() - t0
+      assert.is_true(elapsed < 3.9, ("two enrollments took %.1f s"):format(elapsed))
+      assert.are.equal(2, #calls(c.record, "successNotification"))
+    end)
+    h.kill(s.pid)
+    h.kill(c.pid)
+    assert(ok, err)
+  end)
+end)

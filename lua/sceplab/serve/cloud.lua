@@ -34,6 +34,7 @@ M.FAULTS = {
   ["service-5xx"] = "the Intune services answer 503 Service Unavailable",
   ["service-timeout"] = "the Intune services answer only after 30 seconds (a client's timeout)",
   ["token-timeout"] = "the token endpoint answers only after 30 seconds",
+  ["service-slow"] = "validateRequest answers after 2 seconds (a slow service, within a client's timeout)",
 }
 -- and code=NAME: validateRequest answers that code (intune_codes.ORDER)
 
@@ -285,7 +286,8 @@ function M.new(opts)
     end
     entry.status, entry.code = 200, code
     record(entry)
-    return answer(200, { code = code, errorDescription = desc })
+    return answer(200, { code = code, errorDescription = desc },
+                  action == "validateRequest" and opts.faults["service-slow"] and { delay_ms = 2000 } or nil)
   end
 
   local function pki_action(req, action)
