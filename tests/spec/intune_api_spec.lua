@@ -9,6 +9,16 @@ local CLIENT = "7d3ad9b5-1c3e-4b61-9d3b-2b2f0c5e1a11"
 local TENANT = "contoso.onmicrosoft.com"
 local SECRET = "lab-secret-Vx9~Q"
 
+-- One CA for every case (making one is the slow part): its state directory.
+local CA
+local function ca_dir()
+  if not CA then
+    CA = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", CA })))
+  end
+  return CA
+end
+
 local function records(path)
   local out = {}
   local f = io.open(path, "rb")
@@ -64,8 +74,7 @@ local function api_log(dir) return h.read(dir .. "/logs/intune-api.log") end
 describe("serve --policy intune-api against sceplab intune cloud", function()
   local dir, c, s
   setup(function()
-    dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    dir = ca_dir()
     c = cloud(dir)
     s = serve(dir, c)
   end)
@@ -182,8 +191,7 @@ end)
 describe("serve --policy intune-api when the cloud fails", function()
   local dir
   setup(function()
-    dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    dir = ca_dir()
   end)
 
   -- one stand-in with fault(s) and one server against it, its API log a file of its own; one
@@ -260,8 +268,7 @@ end)
 
 describe("serve --policy intune-api with a certificate credential", function()
   it("signs a client assertion (RS256, x5t) the token endpoint checks; another certificate is AADSTS700027", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local dir = ca_dir()
     local app, other = h.tmpname(), h.tmpname()
     for _, p in ipairs({ app, other }) do
       assert(select(2, h.sh_out(("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -subj /CN=sceplab-app -days 30")
@@ -285,6 +292,41 @@ describe("serve --policy intune-api with a certificate credential", function()
   end)
 end)
 
+describe("the intune-api policy's refusals", function()
+  it("maps every code validateRequest answers to its failInfo, a reason naming it, and a failureNotification", function()
+    local codes = require "sceplab.serve.intune_codes"
+    local policy = require "sceplab.serve.policy"
+    local pol = assert(policy.load_policy(policy.policy_path("intune-api")))
+    local want = { ChallengeExpired = "badTime", ChallengeInvalidTimestamp = "badTime", KeyLengthMismatch = "badAlg",
+                   SignatureValidationFailed = "badMessageCheck", SigningCertThumbprintMismatch = "badMessageCheck",
+                   CertificateRequestDecodingFailed = "badMessageCheck" }
+    for _, code in ipairs(codes.ORDER) do
+      local notified
+      local ctx = { config = {},
+        allow = function(t) return { decision = "allow", t = t } end,
+        deny = function(reason, fail_info) return { decision = "deny", reason = reason, fail_info = fail_info } end,
+        defer = function() return { decision = "defer" } end,
+        intune_api = { validate = function() return code, "as Intune said it", "0b6f4c2e-8d1a-4f3b-9c7e-2a5d6e7f8091" end,
+                       explain = codes.of,
+                       notify_failure = function(_, hresult, description) notified = { hresult, description } end } }
+      local a = pol.check({ transaction_id = "T", csr = "DER", san = {} }, ctx)
+      assert.are.equal("deny", a.decision, code)
+      assert.are.equal(want[code] or "badRequest", a.fail_info, code)
+      assert.matches("^" .. code .. ": ", a.reason)
+      assert.matches("0b6f4c2e-8d1a-4f3b-9c7e-2a5d6e7f8091", a.reason, 1, true)
+      assert.matches("fix: ", a.reason, 1, true)
+      assert.are.equal(code .. ": as Intune said it", notified[2])
+    end
+    -- no answer at all refuses too (fail closed); an answer on its way defers
+    local ctx = { config = {}, deny = function(reason) return { decision = "deny", reason = reason } end,
+                  defer = function() return { decision = "defer" } end,
+                  intune_api = { validate = function() return nil, "validateRequest: no time left", "timeout" end } }
+    assert.are.equal("deny", pol.check({ transaction_id = "T", csr = "DER" }, ctx).decision)
+    ctx.intune_api.validate = function() return nil, "waiting", "pending" end
+    assert.are.equal("defer", pol.check({ transaction_id = "T", csr = "DER" }, ctx).decision)
+  end)
+end)
+
 describe("the intune-api playbook", function()
   it("knows every code validateRequest answers, and the finding and fix of each", function()
     local codes = require "sceplab.serve.intune_codes"
@@ -299,8 +341,7 @@ end)
 
 describe("serve --policy intune-api and revocations Intune asks for", function()
   it("revokes a certificate of a retired device in the CA, lists it in the CRL and uploads the result", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local dir = ca_dir()
     local c = cloud(dir)
     local s = serve(dir, c, { "revocation_poll=1" })
     local ok, err = pcall(function()
@@ -356,8 +397,7 @@ end)
 
 describe("serve --policy intune-api through an HTTP proxy with credentials", function()
   it("reaches the cloud through tinyproxy (BasicAuth); a wrong proxy password is a refusal", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local dir = ca_dir()
     local c = cloud(dir)
     local proxy = h.tinyproxy("BasicAuth sceplab pr0xy-pass\n")
     local ok, err = pcall(function()
@@ -386,8 +426,7 @@ end)
 
 describe("serve --policy intune-api while Intune is slow", function()
   it("serves other requests, and validates concurrent enrollments side by side, while one waits for Intune", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local dir = ca_dir()
     local c = cloud(dir, { "--fault", "service-slow" })
     local s = serve(dir, c)
     local ok, err = pcall(function()
