@@ -80,6 +80,14 @@ function M.new(opts)
   local intune = assert(policy.load_policy(policy.policy_path("intune")))
   local check = policy.handler(intune, opts.ca, {}, nil, now)
 
+  -- The service's URL as the client reached it (its Host: a TLS name such as localhost), as the
+  -- real services answer with their own public names.
+  local function base_of(req)
+    local host = req.headers.host
+    if type(host) ~= "string" or not host:match("^[%w.%-:%[%]]+$") then return self.base end
+    return (self.base:match("^(%a+://)") or "http://") .. host
+  end
+
   local function record(entry)
     entry.time = iso(now())
     self.calls[#self.calls + 1] = entry
@@ -126,7 +134,7 @@ function M.new(opts)
       if not pem then return refuse(700027, "The key was not found (x5t names no certificate of the app).") end
       if not jwt.verify(h, input, sig, pem) then return refuse(700027) end
       local t = now()
-      if c.iss ~= opts.client_id or c.sub ~= opts.client_id or c.aud ~= self.base .. "/" .. tenant .. "/oauth2/v2.0/token"
+      if c.iss ~= opts.client_id or c.sub ~= opts.client_id or c.aud ~= base_of(req) .. "/" .. tenant .. "/oauth2/v2.0/token"
          or not math.tointeger(c.exp) or c.exp < t or (tonumber(c.nbf) and c.nbf > t + 300) or not c.jti then
         return refuse(700027, "The assertion's claims (iss, sub, aud, exp, nbf, jti) are not the app's or not valid now.")
       end
@@ -175,10 +183,10 @@ function M.new(opts)
     if not opts.faults["discovery-without-service"] then
       value[1] = { id = jwt.uuid(), capability = "ScepRequestValidation", providerId = jwt.uuid(),
                    providerName = codes.VALIDATION_SERVICE, providerResourceId = codes.INTUNE_APP_ID,
-                   uri = self.base .. "/" .. codes.VALIDATION_SERVICE }
+                   uri = base_of(req) .. "/" .. codes.VALIDATION_SERVICE }
       value[2] = { id = jwt.uuid(), capability = "PkiConnector", providerId = jwt.uuid(),
                    providerName = codes.PKI_SERVICE, providerResourceId = codes.INTUNE_APP_ID,
-                   uri = self.base .. "/" .. codes.PKI_SERVICE }
+                   uri = base_of(req) .. "/" .. codes.PKI_SERVICE }
     end
     record({ endpoint = "discovery", status = 200, services = #value })
     return answer(200, { ["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals('appId%3D" ..

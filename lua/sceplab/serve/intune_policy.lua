@@ -94,7 +94,7 @@ function M.api(ca, config, log_path, async)
   local function step(key, t, ...)
     local ok, a, b, c = coroutine.resume(t.co, ...)
     if coroutine.status(t.co) == "dead" then
-      t.finished, t.result = true, ok and { a, b, c } or { nil, tostring(a), "failed" }
+      t.finished, t.result, t.finished_at = true, ok and { a, b, c } or { nil, tostring(a), "failed" }, os.time()
       if not ok then io.stderr:write("sceplab: intune-api: ", tostring(a), "\n") end
       if t.forget then running[key] = nil end
     end
@@ -112,8 +112,13 @@ function M.api(ca, config, log_path, async)
     api.wake_fd = notifier:fd()
     --- The server was woken: each operation whose call ended goes on.
     function api.pump()
+      local now = os.time()
       for key, t in pairs(running) do
-        if not t.finished then step(key, t) end
+        if not t.finished then
+          step(key, t)
+        elseif now - t.finished_at > 300 then
+          running[key] = nil -- an answer nobody took: the device gave up on its request
+        end
       end
     end
   end
