@@ -164,6 +164,30 @@ describe("serve --policy intune-api against sceplab intune cloud", function()
     end)
   end
 
+  it("refuses each code validateRequest answers, with its failInfo, and tells Intune", function()
+    local codes = require "sceplab.serve.intune_codes"
+    local key = h.tmpname()
+    assert(select(2, h.sh_out("openssl genrsa -out " .. h.shquote(key .. ".key") .. " 2048")))
+    local want = { ChallengeExpired = "badTime", ChallengeInvalidTimestamp = "badTime", KeyLengthMismatch = "badAlg",
+                   SignatureValidationFailed = "badMessageCheck", SigningCertThumbprintMismatch = "badMessageCheck",
+                   CertificateRequestDecodingFailed = "badMessageCheck" }
+    local pw = challenge(dir, "CN=alice,O=Contoso")
+    for _, code in ipairs(codes.ORDER) do
+      local set = h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote('{"code":"' .. code .. '"}'),
+        h.shquote(c.base .. "/_sceplab/next-code")))
+      assert.matches(code, set, 1, true)
+      -- one key and one challenge for all: each subject makes another request (Intune answers as told)
+      local before = #calls(c.record, "failureNotification")
+      local ecode, out = h.sceplab_env({ SCEPLAB_CHALLENGE = pw }, { "enroll", "--url", s.url,
+        "--subject", "CN=" .. code, "--key", key .. ".key", "--key-out", key .. ".out.key", "--cert-out", key .. ".pem" })
+      assert.are.equal(1, ecode, code .. ": " .. out)
+      assert.matches("Fail info%s+" .. (want[code] or "badRequest"), out)
+      local f = calls(c.record, "failureNotification")
+      assert.are.equal(before + 1, #f, code)
+      assert.matches("^" .. code .. ": ", f[#f].notification.errorDescription)
+    end
+  end)
+
   it("refuses a Graph token at Intune's services and an Intune token at Graph (401), as the real services do", function()
     local function token(scope)
       local code, out, err = h.sceplab_env({ SCEPLAB_INTUNE_CLIENT_SECRET = SECRET }, { "intune", "token", "--client-id", CLIENT,

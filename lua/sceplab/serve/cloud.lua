@@ -277,7 +277,9 @@ function M.new(opts)
     entry.caller_info = r.callerInfo
     local code, desc = "Success", ""
     if action == "validateRequest" then
-      if opts.code then code, desc = opts.code, "(sceplab intune cloud --fault code=" .. opts.code .. ")"
+      local forced = self.next_code or opts.code
+      self.next_code = nil
+      if forced then code, desc = forced, "(sceplab intune cloud answers " .. forced .. " as told)"
       else code, desc = validate(r) end
     elseif action == "successNotification" then
       for _, k in ipairs({ "certificateThumbprint", "certificateSerialNumber", "certificateExpirationDateUtc",
@@ -368,6 +370,15 @@ function M.new(opts)
         return answer(400, { error = "give {\"serialNumber\": HEX, \"issuerName\": DN}" })
       end
       return answer(200, { requestContext = self.queue_revocation(b.serialNumber, b.issuerName) })
+    end
+    -- the next validateRequest answers this code (one request; --fault code=NAME: every one)
+    if path == "/_sceplab/next-code" and req.method == "POST" then
+      local b = json.decode(req.body or "")
+      if type(b) ~= "table" or not codes.CODES[b.code] then
+        return answer(400, { error = "give {\"code\": NAME}, a code of validateRequest" })
+      end
+      self.next_code = b.code
+      return answer(200, { code = b.code })
     end
     if path == "/_sceplab/calls" and req.method == "GET" then
       return answer(200, { calls = json.array(self.calls), revocations = json.array(self.revocations) })
