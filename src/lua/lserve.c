@@ -48,7 +48,7 @@ static int l_faults(lua_State *L)
 
 typedef struct lserver {
   lua_State *L;
-  int policy, ready, logged, outcome, tick;
+  int policy, ready, logged, outcome, tick, wake;
   int ready_fd;                 /* spawn: the pipe the port is written to, or -1 */
 } lserver;
 
@@ -113,6 +113,8 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
     ans->decision = SCEPLAB_POLICY_PENDING;
   else if(decision && !strcmp(decision, "deny"))
     ans->decision = SCEPLAB_POLICY_DENY;
+  else if(decision && !strcmp(decision, "defer"))
+    ans->decision = SCEPLAB_POLICY_DEFER;
   else {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "policy: decision must be allow, deny or pending");
     lua_settop(L, top);
@@ -243,6 +245,16 @@ static void issued_cb(void *ud, const char *tid, X509 *cert, unsigned refusal, c
   lua_settop(s->L, top);
 }
 
+static void wake_cb(void *ud)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L);
+  lua_pushvalue(s->L, s->wake);
+  if(lua_pcall(s->L, 0, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: wake: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
 static void tick_cb(void *ud)
 {
   lserver *s = ud;
@@ -257,7 +269,8 @@ static void tick_cb(void *ud)
  * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
  * admin_page, admin_user, admin_password, admin_get_compat, password_max, max_connections, max_per_client,
  * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line),
- * outcome = f(transaction_id, cert_der, refusal, why), tick = f(), tick_seconds} */
+ * outcome = f(transaction_id, cert_der, refusal, why), tick = f(), tick_seconds, wake = f(),
+ * wake_fd (when it is readable: wake, then every deferred request is asked again)} */
 /* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
  * functions, when given, are pushed at 4 and 5. */
 static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver *s)
@@ -278,6 +291,8 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   s->outcome = lua_isfunction(L, 6) ? 6 : 0;
   lua_getfield(L, 2, "tick"); /* 7 */
   s->tick = lua_isfunction(L, 7) ? 7 : 0;
+  lua_getfield(L, 2, "wake"); /* 8 */
+  s->wake = lua_isfunction(L, 8) ? 8 : 0;
   p->ca = c->ca;
   p->bind = lserve_opt_str(L, 2, "bind");
   p->port = (unsigned)lserve_opt_int(L, 2, "port", 0);
@@ -344,6 +359,9 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->issued = s->outcome ? issued_cb : NULL;
   p->tick = s->tick ? tick_cb : NULL;
   p->tick_seconds = (unsigned)lserve_opt_int(L, 2, "tick_seconds", 60);
+  p->wake = s->wake ? wake_cb : NULL;
+  p->wake_fd = lserve_opt_int(L, 2, "wake_fd", -1);
+  luaL_argcheck(L, !s->wake || p->wake_fd >= 0, 2, "wake needs wake_fd");
   luaL_argcheck(L, p->tick_seconds >= 1 && p->tick_seconds <= 86400, 2, "tick_seconds must be 1..86400");
   p->ud = s;
 }

@@ -68,7 +68,7 @@ local function prepare(opts)
   if pol.intune_api then
     -- Intune's API (serve/intune_policy.lua): its settings checked before the server listens
     local ok, res = pcall((require "sceplab.serve.intune_policy").api, ca, opts.config or {},
-                          params.log_dir and (params.log_dir .. "/intune-api.log"))
+                          params.log_dir and (params.log_dir .. "/intune-api.log"), true)
     if not ok then
       ca:close()
       return nil, tostring(res), "usage"
@@ -79,6 +79,9 @@ local function prepare(opts)
   params.outcome = hooks.outcome
   -- a policy's tick runs at its API's poll interval; without one, never
   if hooks.tick and api and api.poll_seconds then params.tick, params.tick_seconds = hooks.tick, api.poll_seconds end
+  -- its calls end on other threads: the server is woken, the calls' coroutines go on, and the
+  -- requests the policy deferred are asked about again
+  if api and api.pump then params.wake, params.wake_fd = api.pump, api.wake_fd end
   return { pol = pol, ca = ca, params = params, scheme = scheme, host = host, handler = handler }
 end
 

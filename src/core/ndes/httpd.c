@@ -201,7 +201,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
   sceplab_httpd *h = arg;
   int i;
   (void)what;
-  for(i = 0; i < 2; i++)
+  for(i = 0; i < WATCH_MAX; i++)
     if(h->watch[i] && event_get_fd(h->watch[i]) == fd)
       h->watch_cb[i](h->watch_ud[i], (int)fd);
 }
@@ -209,9 +209,9 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), void *ud, sceplab_error *err)
 {
   int i;
-  for(i = 0; i < 2 && h->watch[i]; i++)
+  for(i = 0; i < WATCH_MAX && h->watch[i]; i++)
     ;
-  if(i == 2 || !(h->watch[i] = event_new(h->base, fd, EV_READ | EV_PERSIST, on_watch, h)))
+  if(i == WATCH_MAX || !(h->watch[i] = event_new(h->base, fd, EV_READ | EV_PERSIST, on_watch, h)))
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot watch descriptor %d", fd), -1;
   h->watch_cb[i] = cb;
   h->watch_ud[i] = ud;
@@ -300,7 +300,7 @@ void sceplab_httpd_free(sceplab_httpd *h)
     httpd_conn_free(h->conns);
   if(h->resume)
     event_free(h->resume);
-  for(i = 0; i < 2; i++)
+  for(i = 0; i < WATCH_MAX; i++)
     if(h->watch[i])
       event_free(h->watch[i]);
   event_base_free(h->base);

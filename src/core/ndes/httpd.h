@@ -44,6 +44,9 @@ typedef struct sceplab_httpd_resp {
   size_t len;
   char headers[256];            /* more header lines, each "Name: value\r\n" */
   unsigned delay_ms;            /* send it this much later (without blocking the loop) */
+  int park;                     /* no answer yet: the request is kept, unread input waits, and the
+                                 * handler is called again with it at sceplab_httpd_resume (what
+                                 * it waits for, an API call, completes on another thread) */
   int close;                    /* close the connection once it is sent */
   int drop;                     /* close it with no answer at all (after delay_ms when set): a
                                  * server that is down, or one that accepts and never answers */
@@ -102,6 +105,8 @@ typedef struct sceplab_httpd sceplab_httpd;
 sceplab_httpd *sceplab_httpd_new(const sceplab_httpd_params *p, sceplab_error *err);
 /* Serves on the caller's thread until SIGINT or SIGTERM: 0, or -1 with err. */
 int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err);
+/* Hands every parked request to its handler again (each may park once more). */
+void sceplab_httpd_resume(sceplab_httpd *h);
 /* Calls cb when fd becomes readable, before the requests that became readable with it. */
 int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), void *ud, sceplab_error *err);
 unsigned sceplab_httpd_port(const sceplab_httpd *h);

@@ -390,6 +390,13 @@ static void dispatch(conn *c)
   rq.peer = c->peer;
   r.status = 500;
   httpd_handle(c->h, &rq, &r);
+  if(r.park) {
+    /* the request stays (method, target, headers, body) for the handler's next call */
+    free(r.body);
+    c->state = ST_PARKED;
+    arm(c, PARK_MS);
+    return;
+  }
   request_reset(c);
   if(r.drop && !r.delay_ms) {
     free(r.body);
@@ -403,6 +410,16 @@ static void dispatch(conn *c)
     return;
   }
   respond(c, &r);
+}
+
+void sceplab_httpd_resume(sceplab_httpd *h)
+{
+  conn *c = h->conns, *next;
+  for(; c; c = next) {
+    next = c->next; /* dispatch never frees c */
+    if(c->state == ST_PARKED)
+      dispatch(c);
+  }
 }
 
 static void conn_input(conn *c)
@@ -478,7 +495,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
   (void)bev;
   if(!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
     return;
-  if((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && (c->state == ST_WRITE || c->state == ST_DELAY)) {
+  if((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+     (c->state == ST_WRITE || c->state == ST_DELAY || c->state == ST_PARKED)) {
     c->close_after = 1; /* the client is done sending: its answer still goes out */
     return;
   }
@@ -499,6 +517,21 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
       httpd_conn_free(c);
       return;
     }
+    respond(c, &r);
+    return;
+  }
+  if(c->state == ST_PARKED) {
+    /* nothing resumed it: what it waited for never came */
+    static const char text[] = "503 Service Unavailable\r\n";
+    sceplab_httpd_resp r;
+    httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s parked for %u s", c->peer, PARK_MS / 1000);
+    request_reset(c);
+    memset(&r, 0, sizeof(r));
+    r.status = 503;
+    r.type = "text/plain";
+    r.body = (unsigned char *)strdup(text);
+    r.len = r.body ? sizeof(text) - 1 : 0;
+    r.close = 1;
     respond(c, &r);
     return;
   }

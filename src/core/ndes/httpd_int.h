@@ -18,7 +18,7 @@
 
 #include "ndes/httpd.h"
 
-enum { ST_HEAD, ST_BODY, ST_DELAY, ST_WRITE, ST_IDLE, ST_LINGER };
+enum { ST_HEAD, ST_BODY, ST_DELAY, ST_WRITE, ST_IDLE, ST_LINGER, ST_PARKED };
 enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
 enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
@@ -27,6 +27,8 @@ enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
 #define CLIENT_BUCKETS 256
 #define FD_RESERVE 32          /* descriptors kept for the CA, its logs and the policy */
 #define ACCEPT_PAUSE_MS 500
+#define WATCH_MAX 4            /* the clock file, the tick, the wake-ups, one spare */
+#define PARK_MS 60000          /* a parked request answered 503 if nothing resumed it by then */
 #define LINGER_MS 2000         /* reading what follows a refused request, so the refusal is not lost to a reset */
 
 typedef struct client {
@@ -62,9 +64,9 @@ typedef struct conn {
 struct sceplab_httpd {
   sceplab_httpd_params p;
   struct event_base *base;
-  struct event *watch[2];       /* descriptors watched for the server (sceplab_httpd_watch) */
-  void (*watch_cb[2])(void *ud, int fd);
-  void *watch_ud[2];
+  struct event *watch[WATCH_MAX]; /* descriptors watched for the server (sceplab_httpd_watch) */
+  void (*watch_cb[WATCH_MAX])(void *ud, int fd);
+  void *watch_ud[WATCH_MAX];
   struct evconnlistener *listener;
   struct event *resume;         /* ends an accept pause */
   conn *conns;

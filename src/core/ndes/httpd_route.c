@@ -74,7 +74,7 @@ void httpd_handle(sceplab_httpd *h, sceplab_httpd_req *rq, sceplab_httpd_resp *r
     handler(ud, rq, r);
   else
     r->status = 404;
-  if(h->p.answered)
+  if(h->p.answered && !r->park) /* a parked request is answered (and logged) when resumed */
     h->p.answered(h->p.ud, rq, r, (long)(now_ms() - t0 + 0.5));
   free(dpath);
   if(u)

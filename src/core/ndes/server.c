@@ -224,7 +224,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   if(p->clock_file && ((s.clock_fd = sceplab_clock_follow(p->clock_file, err)) < 0 ||
                        sceplab_httpd_watch(s.httpd, s.clock_fd, clock_moved, &s, err) != 0))
     goto out;
-  if(p->tick && ndes_tick_start(&s, err) != 0)
+  if((p->tick && ndes_tick_start(&s, err) != 0) || (p->wake && ndes_wake_start(&s, err) != 0))
     goto out;
   sceplab_ca_set_commit_delay(p->ca, p->ca_latency_ms > 0 ? (unsigned)p->ca_latency_ms : 0);
   /* what NDES is like, the start-up faults' say included; then it starts */

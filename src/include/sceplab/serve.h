@@ -33,7 +33,10 @@ typedef struct sceplab_policy_request {
   const char *user_agent;
 } sceplab_policy_request;
 
-typedef enum { SCEPLAB_POLICY_ALLOW, SCEPLAB_POLICY_DENY, SCEPLAB_POLICY_PENDING } sceplab_policy_decision;
+/* DEFER: no decision yet (the policy waits for an answer from elsewhere, Intune's API): nothing is
+ * recorded, the request waits without holding the loop, and the policy is asked again when the
+ * server is woken (params' wake_fd). */
+typedef enum { SCEPLAB_POLICY_ALLOW, SCEPLAB_POLICY_DENY, SCEPLAB_POLICY_PENDING, SCEPLAB_POLICY_DEFER } sceplab_policy_decision;
 
 typedef struct sceplab_policy_answer {
   sceplab_policy_decision decision;
@@ -154,6 +157,10 @@ typedef struct sceplab_serve_params {
   /* called every tick_seconds on the loop (Intune's revocation requests polled), or NULL */
   void (*tick)(void *ud);
   unsigned tick_seconds;
+  /* with wake: when wake_fd (an eventfd another thread writes) becomes readable, the server drains
+   * it, calls wake, then asks the policy again about every request it deferred */
+  int wake_fd;
+  void (*wake)(void *ud);
   void *ud;
 } sceplab_serve_params;
 
