@@ -57,6 +57,7 @@ function M.register(p)
   i:option("--root-days"):description("The root's lifetime in days."):default("3650"):convert(tonumber)
   i:option("--issuing-days"):description("The issuing CA's lifetime in days."):default("1825"):convert(tonumber)
   i:flag("--one-tier"):description("One CA that is root and issuer at once.")
+  i:option("--pkcs11"):description("Make and keep the CA's and RA's keys in a PKCS#11 token, named by an RFC 7512 URI (pkcs11:token=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so): the keys never leave it, the state directory keeps their URIs (NAME.p11). The user PIN comes from SCEPLAB_PKCS11_PIN.")
   i:option("--public-url"):description("Where clients fetch the CRL, the CA certificate and OCSP (http://pki.contoso.com): every certificate carries its CDP and AIA; sceplab serve answers at each (default: the address serve listens on).")
   local l = c:command("list"):description("List the requests: transaction ID, state (issued, pending, rejected, revoked), subject, serial.")
   dir_option(l)
@@ -145,9 +146,10 @@ local function run_ca(args)
     local dir = args.dir or default_dir()
     local ok, err, code = core.ca_init(dir, { key = args.key, root_cn = args.root_cn, issuing_cn = args.issuing_cn,
       ra_subject = args.ra_subject, root_days = math.tointeger(args.root_days), issuing_days = math.tointeger(args.issuing_days),
-      one_tier = args.one_tier, public_url = args.public_url })
+      one_tier = args.one_tier, public_url = args.public_url, pkcs11 = args.pkcs11 })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
-    io.stdout:write(("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
+    io.stdout:write(args.pkcs11 and ("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys in the token (NAME.p11 names each)\n"):format(dir)
+      or ("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
     return 0
   end
   local ca, code = open_ca(args)

@@ -99,7 +99,7 @@ X509 *sceplab_ca_ocsp_cert(sceplab_ca *ca, sceplab_error *err)
   x = NULL;
   /* a key like the issuing CA's (RSA for an RSA CA, the same curve for EC) */
   ca_key_spec(ca->key[SCEPLAB_CA_ISSUING], spec, sizeof(spec));
-  if(!(k = ca_key_new(spec, err)))
+  if(!(k = ca_key_make(ca->keeper, "ocsp", spec, err)))
     return NULL;
   if(!(x = make_responder(ca, k))) {
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the OCSP responder certificate");
