@@ -72,7 +72,7 @@ function M.register(p)
   dir_option(r)
   r:argument("transaction_id"):description("The request's transaction ID, or #N (sceplab ca list).")
   r:option("--why"):description("Why, for the list."):default("rejected by the administrator")
-  local v = c:command("revoke"):description("Revoke a certificate by serial (the next CRL lists it).")
+  local v = c:command("revoke"):description("Revoke a certificate by serial: OCSP says revoked at once, and a new CRL listing it is signed (what serve's CDP and GetCRL hand out).")
   dir_option(v)
   v:argument("serial"):description("The serial in hex (sceplab ca list).")
   v:option("--reason"):description("RFC 5280 reason code (0 unspecified, 1 keyCompromise, 4 superseded, ...)."):default("0"):convert(tonumber)
@@ -181,7 +181,10 @@ local function run_ca(args)
   elseif cmd == "revoke" then
     local ok, err = ca:revoke(args.serial, math.tointeger(args.reason) or 0)
     if not ok then stderr("%s", err) return 1 end
-    io.stdout:write(("revoked %s\n"):format(args.serial:upper()))
+    -- the CRL is signed anew now, at the revocation: serve's CDP and GetCRL hand it out as it is
+    local crl, cerr = ca:crl(7)
+    if not crl then stderr("revoked %s, but the new CRL cannot be made: %s", args.serial:upper(), cerr) return 1 end
+    io.stdout:write(("revoked %s; the CRL is signed anew\n"):format(args.serial:upper()))
     return 0
   elseif cmd == "crl" then
     local der, err = ca:crl(math.tointeger(args.days) or 7)
