@@ -144,7 +144,25 @@ describe("revocation published by serve", function()
     local u = urls(key .. ".pem")
     -- served under the public URL's path, whatever host clients use
     local got = fetch(s2.base .. "/pki/CertEnroll/sceplab%20Issuing%20CA.crl", work .. "/pub.crl")
+    -- the issuing CA's certificate names the root's CRL, which serve answers too: the whole chain
+    -- checks (openssl verify -crl_check_all, as NPS checks the chain but its root)
+    local ca_cdp = sh_out(("openssl x509 -in %s -noout -ext crlDistributionPoints"):format(q(d2 .. "/ca.pem"))):match("URI:(%S+)")
+    local got_root = fetch(s2.base .. "/pki/CertEnroll/sceplab%20Root%20CA.crl", work .. "/root.crl")
+    local got_root_crt = fetch(s2.base .. "/pki/CertEnroll/sceplab%20Root%20CA.crt", work .. "/root.crt")
     h.kill(s2.pid)
+    assert.are.equal("http://pki.contoso.test/pki/CertEnroll/sceplab%20Root%20CA.crl", ca_cdp)
+    assert.are.equal(200, got_root)
+    assert.are.equal(200, got_root_crt)
+    local pems = {}
+    for _, f in ipairs({ "pub.crl", "root.crl" }) do
+      local out, ok = sh_out(("openssl crl -inform DER -in %s"):format(q(work .. "/" .. f)))
+      assert(ok, out)
+      pems[#pems + 1] = out
+    end
+    h.write(work .. "/both.pem", table.concat(pems))
+    local all = sh_out(("openssl verify -crl_check_all -CAfile %s -untrusted %s -CRLfile %s %s"):format(q(d2 .. "/root.pem"),
+      q(d2 .. "/ca.pem"), q(work .. "/both.pem"), q(key .. ".pem")))
+    assert.matches(": OK", all, 1, true)
     assert.are.equal(0, code, err)
     assert.are.equal("http://pki.contoso.test/pki/CertEnroll/sceplab%20Issuing%20CA.crl", u.crl)
     assert.are.equal("http://pki.contoso.test/pki/ocsp", u.ocsp)

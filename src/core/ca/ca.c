@@ -96,6 +96,12 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     ca.key[SCEPLAB_CA_ISSUING] = ca.key[SCEPLAB_CA_ROOT];
     EVP_PKEY_up_ref(ca.key[SCEPLAB_CA_ISSUING]);
   }
+  /* with a public URL, the issuing CA's certificate names where the root's CRL is */
+  if(p->two_tier && ca.cert[SCEPLAB_CA_ISSUING] && p->public_url &&
+     (sceplab_ca_set_public_url(&ca, p->public_url, err) != 0 || ca_add_root_revinfo(&ca, ca.cert[SCEPLAB_CA_ISSUING]) != 0)) {
+    X509_free(ca.cert[SCEPLAB_CA_ISSUING]);
+    ca.cert[SCEPLAB_CA_ISSUING] = NULL;
+  }
   if(ca.cert[SCEPLAB_CA_ISSUING])
     make_ra_pair(ran, &ca.key[SCEPLAB_CA_RA_SIGN], ca.cert[SCEPLAB_CA_ISSUING], ca.key[SCEPLAB_CA_ISSUING],
                  &ca.cert[SCEPLAB_CA_RA_SIGN]);
@@ -126,6 +132,7 @@ out:
   X509_NAME_free(rootn);
   X509_NAME_free(issn);
   X509_NAME_free(ran);
+  free(ca.public_url);
   ERR_clear_error();
   return rc;
 }
@@ -218,6 +225,10 @@ int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err)
     return -1;
   x = ca_make_cert(X509_get_subject_name(cur), k, root, ca->key[SCEPLAB_CA_ROOT], days > 0 ? days : 1825,
                    "critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign", NULL, NULL, NULL, 0);
+  if(x && ca_add_root_revinfo(ca, x) != 0) {
+    X509_free(x);
+    x = NULL;
+  }
   if(!x) {
     EVP_PKEY_free(k);
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the next CA certificate");

@@ -102,6 +102,9 @@ X509 *ca_cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip,
 int ca_public_url_load(sceplab_ca *ca, sceplab_error *err);
 int ca_public_url_save(const char *dir, const char *url, sceplab_error *err);
 int ca_add_revinfo(const sceplab_ca *ca, X509 *x);
+/* The issuing CA's certificate (made at init) names the root's CRL and certificate when there is
+ * a public URL, and is signed again by the root. */
+int ca_add_root_revinfo(const sceplab_ca *ca, X509 *issuing);
 /* ocsp.c: frees the responder pair (at close). */
 void ca_ocsp_free(sceplab_ca *ca);
 
