@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 
+#include "base/clock.h"
 #include "ndes/ndes_int.h"
 
 struct ndes_publish {
@@ -83,7 +84,7 @@ static void root_crl_handler(void *ud, const sceplab_httpd_req *rq, sceplab_http
 {
   ndes_server *s = ud;
   ndes_publish *pb = s->publish;
-  int64_t now = sceplab_serve_now();
+  int64_t now = sceplab_clock_now();
   sceplab_error err;
   unsigned char *copy;
   if(faults(s, "crl", rq, resp, NULL))
