@@ -64,8 +64,10 @@ return {
     local by, generic = {}, {}
     for _, r in ipairs(records) do
       -- CAPI2's chain building on NDES and the policy module's start are about NDES's own
-      -- certificates (ndes-host.lua), not the CA answering a request
+      -- certificates (ndes-host.lua), not the CA answering a request; a RADIUS server refusing a
+      -- device (NPS's 6273, FreeRADIUS) is revocation.lua's
       local own = (r.component or ""):find("CAPI2", 1, true) or (r.source == "cmtrace" and ctx.text(r, "Initialize"))
+                  or r.event_id == 6273 or r.source == "freeradius"
       local k = not own and kind_of(r, ctx) or nil
       if k then by[k.id] = by[k.id] or {} table.insert(by[k.id], r)
       elseif ca_failure(r, ctx) then generic[#generic + 1] = r end

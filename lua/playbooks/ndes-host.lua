@@ -67,9 +67,11 @@ return {
       if r.source == "iis" and r.http_status == 500 and url:find("/verifyrequest", 1, true) then vr500[#vr500 + 1] = r end
       if r.event_id == 5009 or r.event_id == 1310 then temp[#temp + 1] = r end
       -- an offline revocation check on NDES (CAPI2 logs the failing ones at error level), or the
-      -- policy module's Initialize failing with it
+      -- policy module's Initialize failing with it; a RADIUS server's check of a device's
+      -- certificate (NPS's, in svchost.exe) is revocation.lua's
       if (r.level == "error" or r.level == "critical") and (ctx.code(r, 0x80092013) or ctx.text(r, "CERT_TRUST_IS_OFFLINE_REVOCATION"))
-         and ((r.component or ""):find("CAPI2", 1, true) or (r.source == "cmtrace" and ctx.text(r, "Initialize"))) then
+         and (((r.component or ""):find("CAPI2", 1, true) and not ctx.text(r, "ProcessName=svchost.exe"))
+              or (r.source == "cmtrace" and ctx.text(r, "Initialize"))) then
         crl[#crl + 1] = r
       end
     end

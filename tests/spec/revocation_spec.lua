@@ -144,7 +144,25 @@ describe("revocation published by serve", function()
     local u = urls(key .. ".pem")
     -- served under the public URL's path, whatever host clients use
     local got = fetch(s2.base .. "/pki/CertEnroll/sceplab%20Issuing%20CA.crl", work .. "/pub.crl")
+    -- the issuing CA's certificate names the root's CRL, which serve answers too: the whole chain
+    -- checks (openssl verify -crl_check_all, as NPS checks the chain but its root)
+    local ca_cdp = sh_out(("openssl x509 -in %s -noout -ext crlDistributionPoints"):format(q(d2 .. "/ca.pem"))):match("URI:(%S+)")
+    local got_root = fetch(s2.base .. "/pki/CertEnroll/sceplab%20Root%20CA.crl", work .. "/root.crl")
+    local got_root_crt = fetch(s2.base .. "/pki/CertEnroll/sceplab%20Root%20CA.crt", work .. "/root.crt")
     h.kill(s2.pid)
+    assert.are.equal("http://pki.contoso.test/pki/CertEnroll/sceplab%20Root%20CA.crl", ca_cdp)
+    assert.are.equal(200, got_root)
+    assert.are.equal(200, got_root_crt)
+    local pems = {}
+    for _, f in ipairs({ "pub.crl", "root.crl" }) do
+      local out, ok = sh_out(("openssl crl -inform DER -in %s"):format(q(work .. "/" .. f)))
+      assert(ok, out)
+      pems[#pems + 1] = out
+    end
+    h.write(work .. "/both.pem", table.concat(pems))
+    local all = sh_out(("openssl verify -crl_check_all -CAfile %s -untrusted %s -CRLfile %s %s"):format(q(d2 .. "/root.pem"),
+      q(d2 .. "/ca.pem"), q(work .. "/both.pem"), q(key .. ".pem")))
+    assert.matches(": OK", all, 1, true)
     assert.are.equal(0, code, err)
     assert.are.equal("http://pki.contoso.test/pki/CertEnroll/sceplab%20Issuing%20CA.crl", u.crl)
     assert.are.equal("http://pki.contoso.test/pki/ocsp", u.ocsp)
@@ -158,5 +176,40 @@ describe("revocation published by serve", function()
     code, _, err = h.sceplab({ "ca", "init", "--dir", work .. "/bad", "--public-url", "ftp://x" })
     assert.are.equal(2, code)
     assert.matches("public URL", err)
+  end)
+
+  it("plays the faults as clients meet them: an expired CRL, a CDP that closes unanswered, a silent OCSP responder", function()
+    local key = work .. "/dev6"
+    assert.are.equal(0, (enroll(s, "CN=dev6", key)))
+    local cert = key .. ".pem"
+    local a = h.serve(dir, { "--policy", "static", "--fault", "crl-expired", "--fault", "ocsp-silent" },
+      { SCEPLAB_CHALLENGE = "s3cret" })
+    local b = h.serve(dir, { "--policy", "static", "--fault", "cdp-unreachable" }, { SCEPLAB_CHALLENGE = "s3cret" })
+    local path = "/CertEnroll/sceplab%20Issuing%20CA.crl"
+    local crl = work .. "/expired.crl"
+    local code_a = fetch(a.base .. path, crl)
+    local _, ok_conv = sh_out(("openssl crl -inform DER -in %s -out %s"):format(q(crl), q(crl .. ".pem")))
+    local verified = sh_out(("openssl verify -crl_check -CAfile %s -CRLfile %s %s"):format(q(dir .. "/chain.pem"),
+      q(crl .. ".pem"), q(cert)))
+    local t0 = os.time()
+    local silent = ocsp(dir, cert, a.base .. "/ocsp", "-timeout 2")
+    local waited = os.time() - t0
+    local code_b, said = fetch(b.base .. path, work .. "/none.crl")
+    local code_crt, said_crt = fetch(b.base .. "/CertEnroll/sceplab%20Issuing%20CA.crt", work .. "/none.crt")
+    -- the other routes of each server still answer: a fault plays where it is named
+    local ocsp_b = ocsp(dir, cert, b.base .. "/ocsp", "")
+    h.kill(a.pid)
+    h.kill(b.pid)
+    assert.are.equal(200, code_a)
+    assert.is_true(ok_conv)
+    assert.matches("CRL has expired", verified, 1, true)
+    assert.not_matches(": OK", verified, 1, true)
+    assert.is_true(waited >= 2 and waited < 10, tostring(waited))
+    assert.not_matches(": good", silent, 1, true)
+    assert.matches("[Tt]imeout", silent)
+    assert.are.equal(0, code_b, said) -- no HTTP status at all
+    assert.matches("Empty reply from server", said, 1, true)
+    assert.are.equal(0, code_crt, said_crt)
+    assert.matches(": good", ocsp_b, 1, true)
   end)
 end)

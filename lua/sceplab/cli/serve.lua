@@ -65,6 +65,7 @@ function M.register(p)
   i:option("--root-days"):description("The root's lifetime in days."):default("3650"):convert(tonumber)
   i:option("--issuing-days"):description("The issuing CA's lifetime in days."):default("1825"):convert(tonumber)
   i:flag("--one-tier"):description("One CA that is root and issuer at once.")
+  i:option("--pkcs11"):description("Make and keep the CA's and RA's keys in a PKCS#11 token, named by an RFC 7512 URI (pkcs11:token=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so): the keys never leave it, the state directory keeps their URIs (NAME.p11). The user PIN comes from SCEPLAB_PKCS11_PIN.")
   i:option("--public-url"):description("Where clients fetch the CRL, the CA certificate and OCSP (http://pki.contoso.com): every certificate carries its CDP and AIA; sceplab serve answers at each (default: the address serve listens on).")
   local l = c:command("list"):description("List the requests: transaction ID, state (issued, pending, rejected, revoked), subject, serial.")
   dir_option(l)
@@ -79,7 +80,7 @@ function M.register(p)
   dir_option(r)
   r:argument("transaction_id"):description("The request's transaction ID, or #N (sceplab ca list).")
   r:option("--why"):description("Why, for the list."):default("rejected by the administrator")
-  local v = c:command("revoke"):description("Revoke a certificate by serial (the next CRL lists it).")
+  local v = c:command("revoke"):description("Revoke a certificate by serial: OCSP says revoked at once, and a new CRL listing it is signed (what serve's CDP and GetCRL hand out).")
   dir_option(v)
   v:argument("serial"):description("The serial in hex (sceplab ca list).")
   v:option("--reason"):description("RFC 5280 reason code (0 unspecified, 1 keyCompromise, 4 superseded, ...)."):default("0"):convert(tonumber)
@@ -172,9 +173,10 @@ local function run_ca(args)
     local dir = args.dir or default_dir()
     local ok, err, code = core.ca_init(dir, { key = args.key, root_cn = args.root_cn, issuing_cn = args.issuing_cn,
       ra_subject = args.ra_subject, root_days = math.tointeger(args.root_days), issuing_days = math.tointeger(args.issuing_days),
-      one_tier = args.one_tier, db = db_of(args), public_url = args.public_url })
+      one_tier = args.one_tier, db = db_of(args), public_url = args.public_url, pkcs11 = args.pkcs11 })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
-    io.stdout:write(("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
+    io.stdout:write(args.pkcs11 and ("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys in the token (NAME.p11 names each)\n"):format(dir)
+      or ("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
     return 0
   end
   local ca, code = open_ca(args)
@@ -206,7 +208,10 @@ local function run_ca(args)
   elseif cmd == "revoke" then
     local ok, err = ca:revoke(args.serial, math.tointeger(args.reason) or 0)
     if not ok then stderr("%s", err) return 1 end
-    io.stdout:write(("revoked %s\n"):format(args.serial:upper()))
+    -- the CRL is signed anew now, at the revocation: serve's CDP and GetCRL hand it out as it is
+    local crl, cerr = ca:crl(7)
+    if not crl then stderr("revoked %s, but the new CRL cannot be made: %s", args.serial:upper(), cerr) return 1 end
+    io.stdout:write(("revoked %s; the CRL is signed anew\n"):format(args.serial:upper()))
     return 0
   elseif cmd == "crl" then
     local der, err = ca:crl(math.tointeger(args.days) or 7)

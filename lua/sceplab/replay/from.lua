@@ -74,6 +74,7 @@ M.RECIPES = {
 
 M.NOT_REPLAYABLE = {
   ["unclassified-error"] = "no playbook names what failed, so nothing says what to play: write a playbook for it (docs/playbooks.md), then a fault",
+  ["radius-revocation-offline"] = "a RADIUS server's log says revocation could not be checked, not which publication failed: play its causes with the faults cdp-unreachable, crl-expired or ocsp-silent",
 }
 -- Intune's API for a third-party CA: played by sceplab intune cloud's faults against serve
 -- --policy intune-api (docs/intune-third-party.md), not yet by a replay scenario

@@ -68,6 +68,8 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     return -1;
   free(ca.public_url);
   ca.public_url = NULL;
+  if(p->pkcs11 && ca_p11_check(p->pkcs11, err) != 0)
+    return -1;
   /* the store's library first: a machine without it must not be left with keys and no database */
   if(sceplab_store_check(dir, p->db, &exists, err) != 0)
     return -1;
@@ -90,7 +92,7 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     if((i == SCEPLAB_CA_RA_SIGN || i == SCEPLAB_CA_RA_ENCRYPT || i == SCEPLAB_CA_INTUNE_SIGN) &&
        strncmp(spec, "rsa:", 4) != 0)
       spec = "rsa:2048";
-    if(!(ca.key[i] = ca_key_new(spec, err)))
+    if(!(ca.key[i] = ca_key_make(p->pkcs11, ca_tier_file[i], spec, err)))
       goto out;
   }
   rootn = X509_NAME_new();
@@ -117,6 +119,12 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
     ca.key[SCEPLAB_CA_ISSUING] = ca.key[SCEPLAB_CA_ROOT];
     EVP_PKEY_up_ref(ca.key[SCEPLAB_CA_ISSUING]);
   }
+  /* with a public URL, the issuing CA's certificate names where the root's CRL is */
+  if(p->two_tier && ca.cert[SCEPLAB_CA_ISSUING] && p->public_url &&
+     (sceplab_ca_set_public_url(&ca, p->public_url, err) != 0 || ca_add_root_revinfo(&ca, ca.cert[SCEPLAB_CA_ISSUING]) != 0)) {
+    X509_free(ca.cert[SCEPLAB_CA_ISSUING]);
+    ca.cert[SCEPLAB_CA_ISSUING] = NULL;
+  }
   if(ca.cert[SCEPLAB_CA_ISSUING])
     make_ra_pair(ran, &ca.key[SCEPLAB_CA_RA_SIGN], ca.cert[SCEPLAB_CA_ISSUING], ca.key[SCEPLAB_CA_ISSUING],
                  &ca.cert[SCEPLAB_CA_RA_SIGN]);
@@ -135,8 +143,8 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   for(i = 0; i < SCEPLAB_CA_TIERS; i++)
     if(ca_pair_save(dir, ca_tier_file[i], ca.cert[i], ca.key[i], err) != 0)
       goto out;
-  if(ca_public_url_save(dir, p->public_url, err) != 0 || !(store = sceplab_store_open(dir, p->db, 1, err)) ||
-     bind_root(store, dir, ca.cert[SCEPLAB_CA_ROOT], err) != 0)
+  if(ca_public_url_save(dir, p->public_url, err) != 0 || ca_keeper_save(dir, p->pkcs11, err) != 0 ||
+     !(store = sceplab_store_open(dir, p->db, 1, err)) || bind_root(store, dir, ca.cert[SCEPLAB_CA_ROOT], err) != 0)
     goto out;
   rc = 0;
 out:
@@ -148,6 +156,7 @@ out:
   X509_NAME_free(rootn);
   X509_NAME_free(issn);
   X509_NAME_free(ran);
+  free(ca.public_url);
   ERR_clear_error();
   return rc;
 }
@@ -210,6 +219,10 @@ sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *e
     sceplab_err_clear(&ignore);
     ca_pair_load(dir, "next-ca", &ca->next, &ca->next_key, &ignore);
   }
+  if(!(ca->keeper = ca_keeper_load(dir, err)) && err->msg[0]) {
+    sceplab_ca_close(ca);
+    return NULL;
+  }
   if(ca_narrow_mode(dir, 0700, err) != 0 || ca_public_url_load(ca, err) != 0 ||
      !(ca->store = sceplab_store_open(dir, ca->db, 0, err)) || bind_root(ca->store, dir, ca->cert[SCEPLAB_CA_ROOT], err) != 0) {
     sceplab_ca_close(ca);
@@ -231,6 +244,7 @@ void sceplab_ca_close(sceplab_ca *ca)
   X509_free(ca->next);
   EVP_PKEY_free(ca->next_key);
   ca_ocsp_free(ca);
+  free(ca->keeper);
   free(ca->public_url);
   free(ca->dir);
   free(ca->db);
@@ -257,10 +271,14 @@ int sceplab_ca_rollover(sceplab_ca *ca, int days, sceplab_error *err)
     return -1;
   }
   ca_key_spec(ca->key[SCEPLAB_CA_ISSUING], spec, sizeof(spec));
-  if(!(k = ca_key_new(spec, err)))
+  if(!(k = ca_key_make(ca->keeper, "next-ca", spec, err)))
     return -1;
   x = ca_make_cert(X509_get_subject_name(cur), k, root, ca->key[SCEPLAB_CA_ROOT], days > 0 ? days : 1825,
                    "critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign", NULL, NULL, NULL, 0);
+  if(x && ca_add_root_revinfo(ca, x) != 0) {
+    X509_free(x);
+    x = NULL;
+  }
   if(!x) {
     EVP_PKEY_free(k);
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the next CA certificate");
@@ -291,7 +309,7 @@ int sceplab_ca_rollover_activate(sceplab_ca *ca, sceplab_error *err)
   /* NDES re-enrolls its RA pair under the new CA: new keys, same subject and templates */
   ran = X509_NAME_dup(X509_get_subject_name(ca->cert[SCEPLAB_CA_RA_SIGN]));
   for(i = 0; i < 2; i++)
-    if(!ran || !(rk[i] = ca_key_new("rsa:2048", err)))
+    if(!ran || !(rk[i] = ca_key_make(ca->keeper, ca_tier_file[i ? SCEPLAB_CA_RA_ENCRYPT : SCEPLAB_CA_RA_SIGN], "rsa:2048", err)))
       goto out;
   make_ra_pair(ran, rk, ca->next, ca->next_key, rc);
   if(!rc[0] || !rc[1]) {

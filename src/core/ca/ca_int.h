@@ -1,9 +1,9 @@
 /* ca/: the embedded CA (the public side is sceplab/ca.h). Its private header: the CA object and
  * what its files share.
  *   ca.c         open, init, close, the tiers, rollover
- *   keys.c       where the CA's keys and certificates are kept (PEM files in the state directory):
- *                every key is made, loaded, saved and retired there, so another keeper (a PKCS#11
- *                token) slots in at one place
+ *   keys.c       where the CA's keys and certificates are kept: the key keeper's seam, every key
+ *                made, loaded, saved and retired there; a key in a PEM file (NAME.key) or in a
+ *   keys_pkcs11.c  PKCS#11 token (NAME.p11 holds its URI), through OpenSSL's pkcs11 engine
  *   certs.c      the certificates the CA makes for itself and for serve (RA, TLS, policy module)
  *   profile.c    what a request may ask for, and the certificate issued for it
  *   identity.c   a request's identity and a one-time password's digest (what the store keeps)
@@ -38,6 +38,7 @@ struct sceplab_ca {
   EVP_PKEY *key[SCEPLAB_CA_TIERS];
   X509 *next;                   /* the rollover issuing CA (next-ca.pem), or NULL */
   EVP_PKEY *next_key;
+  char *keeper;                 /* the PKCS#11 token that makes new keys (its URI, no PIN), or NULL: files */
   char *public_url;             /* where clients fetch the CRL, the CA certificate, OCSP (publish.c) */
   X509 *ocsp;                   /* the delegated OCSP responder pair (ocsp.c), made when first needed */
   EVP_PKEY *ocsp_key;
@@ -51,7 +52,20 @@ char *ca_path(const char *dir, const char *name, const char *ext); /* dir/name.e
 /* Takes from path's mode whatever keep does not allow (an owned file or directory; a missing one
  * is fine): the state directory and the database hold keys and unused passwords. */
 int ca_narrow_mode(const char *path, mode_t keep, sceplab_error *err);
-EVP_PKEY *ca_key_new(const char *spec, sceplab_error *err);
+EVP_PKEY *ca_key_new(const char *spec, sceplab_error *err); /* in memory: for keys handed out (TLS) */
+/* A key the keeper keeps, for the pair name: made in the token keeper names (a PKCS#11 URI), or
+ * in memory for a file when keeper is NULL. */
+EVP_PKEY *ca_key_make(const char *keeper, const char *name, const char *spec, sceplab_error *err);
+/* The token that makes the CA's keys, kept in the state directory (pkcs11-token, without PIN):
+ * save (nothing when keeper is NULL) and load (NULL when there is none; err when unreadable). */
+int ca_keeper_save(const char *dir, const char *keeper, sceplab_error *err);
+char *ca_keeper_load(const char *dir, sceplab_error *err);
+/* keys_pkcs11.c: a key pair made in the token of token_uri (labelled "sceplab NAME", a random
+ * id), *obj_uri its URI (malloc'd, no PIN); a key loaded by its URI; a token URI checked (its
+ * token, module and PIN: pin-value or SCEPLAB_PKCS11_PIN). */
+EVP_PKEY *ca_p11_generate(const char *token_uri, const char *name, const char *spec, char **obj_uri, sceplab_error *err);
+EVP_PKEY *ca_p11_load(const char *uri, sceplab_error *err);
+int ca_p11_check(const char *token_uri, sceplab_error *err);
 /* The key spec of an existing key ("rsa:2048", "ec:p256"), so a new one is made like it. */
 void ca_key_spec(EVP_PKEY *k, char *out, size_t n);
 /* name's pair: saved as new files (never over existing ones); loaded (1, or 0 when either file
@@ -89,6 +103,9 @@ X509 *ca_cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip,
 int ca_public_url_load(sceplab_ca *ca, sceplab_error *err);
 int ca_public_url_save(const char *dir, const char *url, sceplab_error *err);
 int ca_add_revinfo(const sceplab_ca *ca, X509 *x);
+/* The issuing CA's certificate (made at init) names the root's CRL and certificate when there is
+ * a public URL, and is signed again by the root. */
+int ca_add_root_revinfo(const sceplab_ca *ca, X509 *issuing);
 /* ocsp.c: frees the responder pair (at close). */
 void ca_ocsp_free(sceplab_ca *ca);
 

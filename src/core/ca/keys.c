@@ -1,7 +1,8 @@
-/* Where the CA's keys and certificates are kept: PEM files in the state directory (keys 0600,
- * never written over). Every key the CA makes, loads, saves or retires goes through here, so that
- * another keeper of keys (a PKCS#11 token, whose keys never leave it) replaces this file and
- * nothing else. */
+/* Where the CA's keys and certificates are kept: the key keeper's seam. Certificates are PEM
+ * files in the state directory; a key is kept by one of two backends: a PEM file beside its
+ * certificate (NAME.key, 0600, never written over), or a PKCS#11 token (keys_pkcs11.c: made and
+ * used inside it; the state directory holds NAME.p11, the key's URI without its PIN). Every key the
+ * CA makes, loads, saves or retires goes through here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -68,6 +69,119 @@ EVP_PKEY *ca_key_new(const char *spec, sceplab_error *err)
   return sceplab_key_generate(spec, err);
 }
 
+/* ---- which backend keeps a key: a token's key carries its URI -------------------------------- */
+
+static CRYPTO_ONCE ref_once = CRYPTO_ONCE_STATIC_INIT;
+static int ref_index = -1;
+
+static void ref_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+  (void)parent;
+  (void)ad;
+  (void)idx;
+  (void)argl;
+  (void)argp;
+  free(ptr);
+}
+
+static void ref_init(void) { ref_index = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_EVP_PKEY, 0, NULL, NULL, NULL, ref_free); }
+
+/* The token URI of a key a token keeps, or NULL (a key in a file). */
+static const char *key_ref(EVP_PKEY *k)
+{
+  return CRYPTO_THREAD_run_once(&ref_once, ref_init) && ref_index >= 0 ? EVP_PKEY_get_ex_data(k, ref_index) : NULL;
+}
+
+static int key_ref_set(EVP_PKEY *k, char *uri)
+{
+  if(!CRYPTO_THREAD_run_once(&ref_once, ref_init) || ref_index < 0 || !EVP_PKEY_set_ex_data(k, ref_index, uri)) {
+    free(uri);
+    return -1;
+  }
+  return 0;
+}
+
+EVP_PKEY *ca_key_make(const char *keeper, const char *name, const char *spec, sceplab_error *err)
+{
+  char *uri = NULL;
+  EVP_PKEY *k;
+  if(!keeper)
+    return sceplab_key_generate(spec, err);
+  if((k = ca_p11_generate(keeper, name, spec, &uri, err)) != NULL && key_ref_set(k, uri) != 0) {
+    EVP_PKEY_free(k);
+    return (void)sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), NULL;
+  }
+  return k;
+}
+
+/* A PKCS#11 URI without its pin-value (what the state directory may keep): malloc'd. */
+static char *without_pin(const char *uri)
+{
+  char *out = strdup(uri), *p;
+  if(out && (p = strstr(out, "pin-value=")) != NULL && p > out && (p[-1] == '?' || p[-1] == '&' || p[-1] == ';')) {
+    char *end = p + strcspn(p, "&;");
+    if(*end)
+      memmove(p, end + 1, strlen(end + 1) + 1);
+    else
+      p[-1] = '\0'; /* the last attribute: its separator goes too */
+  }
+  return out;
+}
+
+int ca_keeper_save(const char *dir, const char *keeper, sceplab_error *err)
+{
+  char *path, *uri;
+  int rc = -1;
+  if(!keeper)
+    return 0;
+  path = ca_path(dir, "pkcs11-token", "");
+  uri = without_pin(keeper);
+  if(path && uri) {
+    size_t n = strlen(uri);
+    uri[n] = '\n';
+    rc = write_new(path, uri, n + 1, 0600, err);
+  }
+  else
+    sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+  free(path);
+  free(uri);
+  return rc;
+}
+
+/* The first line of a small text file (malloc'd), or NULL when it is not there (ENOENT) or err. */
+static char *first_line(const char *path, int *missing, sceplab_error *err)
+{
+  FILE *f = fopen(path, "r");
+  char buf[2048], *out = NULL;
+  *missing = 0;
+  if(!f) {
+    if(errno == ENOENT)
+      *missing = 1;
+    else
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  if(fgets(buf, sizeof(buf), f)) {
+    buf[strcspn(buf, "\r\n")] = '\0';
+    out = strdup(buf);
+  }
+  if(!out)
+    sceplab_err_set(err, SCEPLAB_E_INPUT, "%s: empty", path);
+  fclose(f);
+  return out;
+}
+
+char *ca_keeper_load(const char *dir, sceplab_error *err)
+{
+  char *path = ca_path(dir, "pkcs11-token", ""), *uri;
+  int missing = 0;
+  if(!path)
+    return (void)sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), NULL;
+  uri = first_line(path, &missing, err);
+  free(path);
+  return uri;
+}
+
 void ca_key_spec(EVP_PKEY *k, char *out, size_t n)
 {
   char group[64] = "";
@@ -80,11 +194,15 @@ void ca_key_spec(EVP_PKEY *k, char *out, size_t n)
 
 int ca_pair_save(const char *dir, const char *name, X509 *x, EVP_PKEY *k, sceplab_error *err)
 {
-  char *cp = ca_path(dir, name, ".pem"), *kp = ca_path(dir, name, ".key");
+  const char *ref = key_ref(k);
+  char *cp = ca_path(dir, name, ".pem"), *kp = ca_path(dir, name, ref ? ".p11" : ".key");
   char *pem = sceplab_cert_pem(x);
   size_t klen = 0;
-  char *kpem = sceplab_key_pem(k, 0, &klen);
+  /* a token's key: its URI (no PIN) is what the state directory keeps, never the key */
+  char *kpem = ref ? NULL : sceplab_key_pem(k, 0, &klen);
   int rc = -1;
+  if(ref && (kpem = malloc(strlen(ref) + 2)) != NULL)
+    klen = (size_t)sprintf(kpem, "%s\n", ref);
   if(cp && kp && pem && kpem && write_new(kp, kpem, klen, 0600, err) == 0 && write_new(cp, pem, strlen(pem), 0644, err) == 0)
     rc = 0;
   else if(!err->msg[0])
@@ -126,12 +244,33 @@ static int missing_reported(const sceplab_error *err)
 
 int ca_pair_load(const char *dir, const char *name, X509 **x, EVP_PKEY **k, sceplab_error *err)
 {
-  char *cp = ca_path(dir, name, ".pem"), *kp = ca_path(dir, name, ".key");
+  char *cp = ca_path(dir, name, ".pem"), *kp = ca_path(dir, name, ".key"), *pp = ca_path(dir, name, ".p11");
   size_t n = 0;
   unsigned char *b = cp ? slurp(cp, &n, err) : NULL;
+  char *ref = NULL;
+  int missing = 1;
   *x = NULL;
   *k = NULL;
-  if(b) {
+  if(b && pp)
+    ref = first_line(pp, &missing, err);
+  if(b && !missing) {
+    /* kept in a token */
+    *x = sceplab_cert_load(b, n, err);
+    free(b);
+    b = NULL;
+    if(ref && (*k = ca_p11_load(ref, err)) != NULL && key_ref_set(*k, ref) == 0)
+      ref = NULL;
+    else if(*k) {
+      EVP_PKEY_free(*k);
+      *k = NULL;
+    }
+    free(ref);
+    free(pp);
+    pp = NULL;
+    if(!*k && !err->msg[0])
+      sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+  }
+  else if(b) {
     *x = sceplab_cert_load(b, n, err);
     free(b);
     b = kp ? slurp(kp, &n, err) : NULL;
@@ -143,6 +282,7 @@ int ca_pair_load(const char *dir, const char *name, X509 **x, EVP_PKEY **k, scep
   }
   free(cp);
   free(kp);
+  free(pp);
   if(*x && *k)
     return 1;
   X509_free(*x);
@@ -166,8 +306,13 @@ int ca_pair_retire(const char *dir, const char *name, X509 *x, sceplab_error *er
 int ca_pair_rename(const char *dir, const char *from_name, const char *to_name, sceplab_error *err)
 {
   int i, rc = 0;
+  char *p11 = ca_path(dir, from_name, ".p11");
+  struct stat st;
+  /* the key's file: the key itself, or a token's reference to it */
+  const char *kext = p11 && stat(p11, &st) == 0 ? ".p11" : ".key";
+  free(p11);
   for(i = 0; i < 2 && rc == 0; i++) {
-    char *from = ca_path(dir, from_name, i ? ".key" : ".pem"), *to = ca_path(dir, to_name, i ? ".key" : ".pem");
+    char *from = ca_path(dir, from_name, i ? kext : ".pem"), *to = ca_path(dir, to_name, i ? kext : ".pem");
     if(!from || !to || rename(from, to) != 0) {
       sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", from ? from : dir, strerror(errno));
       rc = -1;
@@ -180,9 +325,10 @@ int ca_pair_rename(const char *dir, const char *from_name, const char *to_name, 
 
 int ca_pair_exists(const char *dir, const char *name)
 {
-  char *p = ca_path(dir, name, ".key");
+  char *p = ca_path(dir, name, ".key"), *q = ca_path(dir, name, ".p11");
   struct stat st;
-  int there = p && stat(p, &st) == 0;
+  int there = (p && stat(p, &st) == 0) || (q && stat(q, &st) == 0);
   free(p);
+  free(q);
   return there;
 }

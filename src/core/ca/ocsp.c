@@ -99,7 +99,7 @@ X509 *sceplab_ca_ocsp_cert(sceplab_ca *ca, sceplab_error *err)
   x = NULL;
   /* a key like the issuing CA's (RSA for an RSA CA, the same curve for EC) */
   ca_key_spec(ca->key[SCEPLAB_CA_ISSUING], spec, sizeof(spec));
-  if(!(k = ca_key_new(spec, err)))
+  if(!(k = ca_key_make(ca->keeper, "ocsp", spec, err)))
     return NULL;
   if(!(x = make_responder(ca, k))) {
     sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the OCSP responder certificate");
@@ -109,6 +109,19 @@ X509 *sceplab_ca_ocsp_cert(sceplab_ca *ca, sceplab_error *err)
   if(ca_pair_save(ca->dir, "ocsp", x, k, err) != 0) {
     X509_free(x);
     EVP_PKEY_free(k);
+    /* another server on the same state directory made one first: its pair is as good */
+    x = NULL;
+    k = NULL;
+    sceplab_err_clear(err);
+    if(ca_pair_load(ca->dir, "ocsp", &x, &k, err) > 0 && responder_fresh(ca, x)) {
+      ca->ocsp = x;
+      ca->ocsp_key = k;
+      return x;
+    }
+    X509_free(x);
+    EVP_PKEY_free(k);
+    if(!err->msg[0])
+      sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: the OCSP responder's pair cannot be saved", ca->dir);
     return NULL;
   }
   ca->ocsp = x;

@@ -102,9 +102,10 @@ int ca_public_url_load(sceplab_ca *ca, sceplab_error *err)
   return rc;
 }
 
-char *sceplab_ca_publish_name(const sceplab_ca *ca)
+/* The /CertEnroll/ name of a CA certificate: its common name, made a plain file name. */
+static char *name_of(X509 *x)
 {
-  const X509_NAME *n = X509_get_subject_name(ca->cert[SCEPLAB_CA_ISSUING]);
+  const X509_NAME *n = X509_get_subject_name(x);
   int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
   unsigned char *utf8 = NULL;
   char *out;
@@ -131,13 +132,16 @@ char *sceplab_ca_publish_name(const sceplab_ca *ca)
   return out;
 }
 
+char *sceplab_ca_publish_name(const sceplab_ca *ca) { return name_of(ca->cert[SCEPLAB_CA_ISSUING]); }
+
 char *sceplab_ca_publish_url(const sceplab_ca *ca, const char *what, int path_only)
 {
   const char *base = ca->public_url, *path;
   char *name, *out;
   size_t n, k, o;
-  int crl = !strcmp(what, "crl"), crt = !strcmp(what, "crt");
-  if(!base || (!crl && !crt && strcmp(what, "ocsp") != 0))
+  int root = !strncmp(what, "root-", 5);
+  int crl = !strcmp(what + (root ? 5 : 0), "crl"), crt = !strcmp(what + (root ? 5 : 0), "crt");
+  if(!base || (!crl && !crt && (root || strcmp(what, "ocsp") != 0)))
     return NULL;
   /* the path part of the public URL: serve answers under it */
   path = strchr(base + (base[4] == 's' ? 8 : 7), '/');
@@ -151,7 +155,7 @@ char *sceplab_ca_publish_url(const sceplab_ca *ca, const char *what, int path_on
       snprintf(out, n, "%s/ocsp", base);
     return out;
   }
-  if(!(name = sceplab_ca_publish_name(ca)))
+  if(!(name = name_of(ca->cert[root ? SCEPLAB_CA_ROOT : SCEPLAB_CA_ISSUING])))
     return NULL;
   n = strlen(base) + 3 * strlen(name) + 32;
   if((out = malloc(n))) {
@@ -159,7 +163,7 @@ char *sceplab_ca_publish_url(const sceplab_ca *ca, const char *what, int path_on
     /* a route is matched decoded; a URL carries the space as %20 */
     for(k = 0; name[k]; k++)
       o += (size_t)(name[k] == ' ' && !path_only ? snprintf(out + o, n - o, "%%20") : snprintf(out + o, n - o, "%c", name[k]));
-    snprintf(out + o, n - o, ".%s", what);
+    snprintf(out + o, n - o, ".%s", crl ? "crl" : "crt");
   }
   free(name);
   return out;
@@ -190,6 +194,64 @@ int ca_add_revinfo(const sceplab_ca *ca, X509 *x)
   free(crt);
   free(ocsp);
   return rc;
+}
+
+int ca_add_root_revinfo(const sceplab_ca *ca, X509 *issuing)
+{
+  X509 *root = ca->cert[SCEPLAB_CA_ROOT];
+  char *crl = sceplab_ca_publish_url(ca, "root-crl", 0), *crt = sceplab_ca_publish_url(ca, "root-crt", 0), *v = NULL;
+  size_t n;
+  int rc = 0;
+  if(!ca->public_url)
+    return 0;
+  n = (crl ? strlen(crl) : 0) + (crt ? strlen(crt) : 0) + 32;
+  if(!crl || !crt || !(v = malloc(n)))
+    rc = -1;
+  if(rc == 0) {
+    snprintf(v, n, "URI:%s", crl);
+    rc = ca_add_ext(issuing, root, NID_crl_distribution_points, v);
+  }
+  if(rc == 0) {
+    snprintf(v, n, "caIssuers;URI:%s", crt);
+    rc = ca_add_ext(issuing, root, NID_info_access, v);
+  }
+  /* signed again by the root, with the extensions in */
+  if(rc == 0 && X509_sign(issuing, ca->key[SCEPLAB_CA_ROOT], EVP_sha256()) <= 0)
+    rc = -1;
+  free(v);
+  free(crl);
+  free(crt);
+  return rc;
+}
+
+unsigned char *sceplab_ca_root_crl(sceplab_ca *ca, int days, size_t *len, sceplab_error *err)
+{
+  X509 *root = ca->cert[SCEPLAB_CA_ROOT];
+  X509_CRL *crl = X509_CRL_new();
+  ASN1_TIME *t = ASN1_TIME_new();
+  ASN1_INTEGER *number = ASN1_INTEGER_new();
+  time_t now = (time_t)ca_now(NULL);
+  unsigned char *der = NULL, *p;
+  int n = 0;
+  /* the root revokes nothing sceplab makes: an empty list; its number is its time, so a later one
+   * is always greater without a counter to keep */
+  if(!crl || !t || !number || !X509_CRL_set_version(crl, 1) || !X509_CRL_set_issuer_name(crl, X509_get_subject_name(root)) ||
+     !ASN1_TIME_set(t, now) || !X509_CRL_set1_lastUpdate(crl, t) || !X509_time_adj_ex(t, days > 0 ? days : 180, 0, &now) ||
+     !X509_CRL_set1_nextUpdate(crl, t) || !ASN1_INTEGER_set_int64(number, (int64_t)now) ||
+     !X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0) ||
+     X509_CRL_sign(crl, ca->key[SCEPLAB_CA_ROOT], EVP_sha256()) <= 0 || (n = i2d_X509_CRL(crl, NULL)) <= 0 ||
+     !(der = malloc((size_t)n)))
+    sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot make the root's CRL");
+  else {
+    p = der;
+    i2d_X509_CRL(crl, &p);
+    *len = (size_t)n;
+  }
+  X509_CRL_free(crl);
+  ASN1_TIME_free(t);
+  ASN1_INTEGER_free(number);
+  ERR_clear_error();
+  return der;
 }
 
 unsigned char *sceplab_ca_crl_expired(sceplab_ca *ca, size_t *len, sceplab_error *err)

@@ -11,10 +11,15 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 
+#include "base/clock.h"
 #include "ndes/ndes_int.h"
 
 struct ndes_publish {
   char *crl[2], *crt[2], *ocsp[3]; /* the routes' paths, NULL-terminated */
+  char *root_crl[2], *root_crt[2]; /* the root's, for a two-tier CA */
+  unsigned char *root_der;          /* the root's CRL, signed at start and again at half its life */
+  size_t root_len;
+  int64_t root_made;
   size_t ocsp_len;                  /* strlen of the OCSP path: a GET's request follows it and a '/' */
   unsigned char *expired;           /* the CRL past its nextUpdate (crl-expired), made once */
   size_t expired_len;
@@ -73,19 +78,58 @@ static void crl_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_res
   der_answer(resp, der, n, "application/pkix-crl");
 }
 
-static void crt_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
+#define ROOT_CRL_DAYS 180
+
+static void root_crl_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
 {
   ndes_server *s = ud;
-  X509 *ca = sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING);
+  ndes_publish *pb = s->publish;
+  int64_t now = sceplab_clock_now();
+  sceplab_error err;
+  unsigned char *copy;
+  if(faults(s, "crl", rq, resp, NULL))
+    return;
+  sceplab_err_clear(&err);
+  /* kept, and signed by the root again when half its validity is over */
+  if(!pb->root_der || now < pb->root_made || now >= pb->root_made + ROOT_CRL_DAYS * 86400LL / 2) {
+    size_t n = 0;
+    unsigned char *der = sceplab_ca_root_crl(s->p->ca, ROOT_CRL_DAYS, &n, &err);
+    if(!der)
+      return ndes_text(resp, 500, "500 - Internal server error.");
+    free(pb->root_der);
+    pb->root_der = der;
+    pb->root_len = n;
+    pb->root_made = now;
+  }
+  if(!(copy = malloc(pb->root_len)))
+    return ndes_text(resp, 500, "500 - Internal server error.");
+  memcpy(copy, pb->root_der, pb->root_len);
+  der_answer(resp, copy, pb->root_len, "application/pkix-crl");
+}
+
+static void cert_answer(sceplab_httpd_resp *resp, X509 *ca)
+{
   unsigned char *der, *p;
   int n;
-  if(faults(s, "crt", rq, resp, NULL))
-    return;
   if((n = i2d_X509(ca, NULL)) <= 0 || !(der = malloc((size_t)n)))
     return ndes_text(resp, 500, "500 - Internal server error.");
   p = der;
   i2d_X509(ca, &p);
   der_answer(resp, der, (size_t)n, "application/pkix-cert");
+}
+
+static void root_crt_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
+{
+  ndes_server *s = ud;
+  if(!faults(s, "crt", rq, resp, NULL))
+    cert_answer(resp, sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ROOT));
+}
+
+static void crt_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
+{
+  ndes_server *s = ud;
+  if(!faults(s, "crt", rq, resp, NULL))
+    cert_answer(resp, sceplab_ca_cert(s->p->ca, SCEPLAB_CA_ISSUING));
 }
 
 /* OCSP's own error answer (RFC 6960 4.2.1), unsigned, over HTTP 200. */
@@ -189,13 +233,22 @@ int ndes_publish_routes(ndes_server *s, sceplab_httpd_params *hp, sceplab_error 
     return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
   }
   pb->ocsp_len = strlen(path);
+  /* a two-tier CA: the root's CRL and certificate, which the issuing CA's certificate may name */
+  if(X509_cmp(sceplab_ca_cert(ca, SCEPLAB_CA_ROOT), sceplab_ca_cert(ca, SCEPLAB_CA_ISSUING)) != 0 &&
+     (paths_of(pb->root_crl, sceplab_ca_publish_url(ca, "root-crl", 1), NULL) != 0 ||
+      paths_of(pb->root_crt, sceplab_ca_publish_url(ca, "root-crt", 1), NULL) != 0))
+    return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
   if(cleared)
     sceplab_ca_set_public_url(ca, NULL, err);
-  if(hp->nroutes + 3 > SCEPLAB_HTTPD_ROUTES_MAX)
+  if(hp->nroutes + 5 > SCEPLAB_HTTPD_ROUTES_MAX)
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "too many routes"), -1;
   add_route(hp, pb->crl, get, crl_handler, s);
   add_route(hp, pb->crt, get, crt_handler, s);
   add_route(hp, pb->ocsp, get | 1u << SCEPLAB_HTTPD_POST, ocsp_handler, s);
+  if(pb->root_crl[0]) {
+    add_route(hp, pb->root_crl, get, root_crl_handler, s);
+    add_route(hp, pb->root_crt, get, root_crt_handler, s);
+  }
   return 0;
 }
 
@@ -225,6 +278,9 @@ void ndes_publish_free(ndes_server *s)
     return;
   free(pb->crl[0]);
   free(pb->crt[0]);
+  free(pb->root_crl[0]);
+  free(pb->root_crt[0]);
+  free(pb->root_der);
   for(i = 0; i < 2; i++)
     free(pb->ocsp[i]);
   free(pb->expired);

@@ -198,13 +198,18 @@ unsigned char *sceplab_ca_crl_current(sceplab_ca *ca, int days, size_t *len, sce
  * certificates carry none. set: 0, or -1 with err (a URL that is not one); NULL clears it. */
 int sceplab_ca_set_public_url(sceplab_ca *ca, const char *url, sceplab_error *err);
 const char *sceplab_ca_public_url(const sceplab_ca *ca); /* or NULL */
-/* NAME above (malloc'd), and a published URL: "crl", "crt" or "ocsp" (malloc'd; NULL without a
- * public URL); path_only gives its path alone (what a server routes). */
+/* NAME above (malloc'd), and a published URL: "crl", "crt" or "ocsp", or the root's "root-crl" and
+ * "root-crt" (NAME the root's common name) (malloc'd; NULL without a public URL); path_only gives
+ * its path alone (what a server routes). With a public URL at init, the issuing CA's certificate
+ * names the root's CRL and certificate: a RADIUS server checks the whole chain. */
 char *sceplab_ca_publish_name(const sceplab_ca *ca);
 char *sceplab_ca_publish_url(const sceplab_ca *ca, const char *what, int path_only);
 /* A CRL like the current one but past its nextUpdate (thisUpdate 8 days ago, nextUpdate a day
  * ago), signed by the issuing CA and never kept: what a client meets when publication stopped. */
 unsigned char *sceplab_ca_crl_expired(sceplab_ca *ca, size_t *len, sceplab_error *err);
+/* The root's CRL: empty (the root revokes nothing sceplab makes), valid for days (0: 180), its
+ * number its time; signed by the root each call (a server keeps it). DER, malloc'd. */
+unsigned char *sceplab_ca_root_crl(sceplab_ca *ca, int days, size_t *len, sceplab_error *err);
 /* The OCSP responder (RFC 6960): the answer (a DER OCSPResponse, malloc'd) to a DER OCSPRequest,
  * signed by the responder certificate the issuing CA issues for it (id-kp-OCSPSigning,
  * id-pkix-ocsp-nocheck, 14 days; made anew when 2 days are left or the issuing CA changed),
