@@ -24,4 +24,9 @@ int lserve_l_ca_open(lua_State *L);
 int lserve_l_profile_check(lua_State *L);
 void lserve_ca_class(lua_State *L);
 
+/* lserve_workers.c */
+int lserve_l_listen(lua_State *L);
+int lserve_l_cores(lua_State *L);
+int lserve_l_supervise(lua_State *L);
+
 #endif

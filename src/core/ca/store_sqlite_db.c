@@ -19,6 +19,7 @@
 int sq_fail(sq *s, sceplab_error *err, const char *what)
 {
   sceplab_err_set(err, SCEPLAB_E_FAILED, "%s/ca.db: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
+  sceplab_tally(SCEPLAB_TALLY_DB_ERROR);
   return STORE_ERROR;
 }
 
