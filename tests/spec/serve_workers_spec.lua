@@ -71,6 +71,8 @@ describe("sceplab serve --workers", function()
     assert.are.equal(1, metric(srv.metrics, "sceplab_worker_restarts_total"))
     assert(wait_until(function() return #children(srv.pid) == 2 end, 50), "the worker was not replaced")
     assert.are.equal(2, metric(srv.metrics, "sceplab_workers"))
+    -- the killed worker's requests in flight went with it: only this scrape is in flight now
+    assert.are.equal(1, metric(srv.metrics, "sceplab_requests_in_flight"))
     -- the connections the dead worker held fail (no --retry here); no more than the clients in flight
     assert.are.equal(200, rep.enrolled + rep.failed)
     assert.is_true(rep.failed <= 8, "failed " .. rep.failed)

@@ -12,6 +12,7 @@
 #include "sceplab/serve.h"
 
 static ndes_metrics *shared;
+static unsigned my_slot;      /* 0: a single process */
 static ndes_metrics fallback; /* when no mapping can be made: this process's counts only */
 
 static const char *const op_names[NDES_OP_N] = {"GetCACaps", "GetCACert", "GetNextCACert", "PKIOperation", "other"};
@@ -32,6 +33,8 @@ ndes_metrics *ndes_metrics_get(void)
 
 void ndes_metrics_inc(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 void ndes_metrics_add(int64_t *gauge, int64_t delta) { __atomic_fetch_add(gauge, delta, __ATOMIC_RELAXED); }
+void ndes_metrics_slot(unsigned slot) { my_slot = slot < NDES_SLOTS ? slot : 0; }
+void ndes_metrics_inflight(int delta) { ndes_metrics_add(&ndes_metrics_get()->inflight[my_slot], delta); }
 
 int ndes_metrics_op(const char *query)
 {
@@ -164,7 +167,12 @@ void ndes_metrics_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_r
   family(&o, "sceplab_database_errors_total", "counter", "Statements of the CA's database that failed.");
   put(&o, "sceplab_database_errors_total %llu\n", (unsigned long long)load(&m->counts[SCEPLAB_TALLY_DB_ERROR]));
   family(&o, "sceplab_requests_in_flight", "gauge", "Requests read in part or whole and not answered yet, every worker's.");
-  put(&o, "sceplab_requests_in_flight %lld\n", (long long)__atomic_load_n(&m->inflight, __ATOMIC_RELAXED));
+  {
+    long long inflight = 0;
+    for(i = 0; i < NDES_SLOTS; i++)
+      inflight += (long long)__atomic_load_n(&m->inflight[i], __ATOMIC_RELAXED);
+    put(&o, "sceplab_requests_in_flight %lld\n", inflight);
+  }
   family(&o, "sceplab_workers", "gauge", "Worker processes serving (1: a single process).");
   put(&o, "sceplab_workers %lld\n", (long long)__atomic_load_n(&m->workers, __ATOMIC_RELAXED));
   family(&o, "sceplab_worker_restarts_total", "counter", "Workers that died and were started again.");

@@ -127,7 +127,7 @@ static void scep_timed(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp
 static void busy(void *ud, int delta)
 {
   (void)ud;
-  ndes_metrics_add(&ndes_metrics_get()->inflight, delta);
+  ndes_metrics_inflight(delta);
 }
 
 static void hup(void *ud)

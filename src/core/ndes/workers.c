@@ -20,7 +20,7 @@
 #include "ndes/metrics.h"
 #include "sceplab/workers.h"
 
-#define MAX_WORKERS 256
+#define MAX_WORKERS 256         /* 2 x MAX_WORKERS slots: NDES_SLOTS */
 #define START_MS 30000          /* a generation must listen within this */
 #define FAST_DEATH_MS 1000      /* a worker that dies sooner is restarted after this pause */
 
@@ -98,6 +98,7 @@ static void in_worker(sup *s, slot *w, int wfd, pid_t parent)
   sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
   if(prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
     _exit(1);
+  ndes_metrics_slot((unsigned)(w - s->slots));
   memset(&info, 0, sizeof(info));
   info.ready_fd = wfd;
   info.generation = w->gen;
@@ -238,6 +239,8 @@ static void reap(sup *s, int stopping)
       continue;
     close_ready(w);
     w->pid = 0;
+    /* what it had in flight died with it */
+    __atomic_store_n(&s->m->inflight[w - s->slots], 0, __ATOMIC_RELAXED);
     if(stopping || w->old || w->gen != s->gen)
       continue;
     describe(st, how, sizeof(how));
