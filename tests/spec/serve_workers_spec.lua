@@ -162,6 +162,21 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
     end)
   end
 
+  it("takes NDES's admin form made by one worker in any other (one token key for them all)", function()
+    local dir = h.tmpdir()
+    local srv = h.serve(dir, { "--policy", "ndes-otp", "--password-max", "8" }, {}, { workers = 2, quiet = true })
+    local admin = Q(srv.base .. "/certsrv/mscep_admin/")
+    local form = sh("curl -s " .. admin .. " | iconv -f UTF-16 -t UTF-8")
+    local token = form:match('Name="csrf" Value="([%x.]+)"')
+    assert.is_string(token, form)
+    -- each post a new connection, which either worker may accept: every one makes a password
+    for _ = 1, 6 do
+      local text = sh(("curl -s --data csrf=%s %s | iconv -f UTF-16 -t UTF-8"):format(token, admin))
+      assert.matches("enrollment challenge password is: <B> %x+ </B>", text)
+    end
+    h.kill(srv.pid)
+  end)
+
   it("serves /metrics on the admin listener only, as Prometheus text promtool and prometheus accept", function()
     local dir = h.tmpdir()
     local srv = h.serve(dir, { "--metrics-port", "0" }, { SCEPLAB_CHALLENGE = "s3cret" }, { workers = 2, quiet = true })

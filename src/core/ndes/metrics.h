@@ -24,6 +24,10 @@ typedef struct ndes_metrics {
   int64_t inflight[NDES_SLOTS]; /* per worker slot: a worker killed mid-request has its slot zeroed */
   int64_t workers;
   uint64_t restarts, reloads, generation;
+  /* not a metric, shared the same way: the admin form's token key, made by the supervisor before it
+   * forks, so a form one worker made is taken by another (0 in a single process: admin.c makes one) */
+  int have_admin_key;
+  unsigned char admin_key[32];
 } ndes_metrics;
 
 /* The process's counters: made (shared, anonymous) on first use, so before the first fork. */

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "ndes/metrics.h"
 #include "sceplab/workers.h"
 
@@ -368,6 +370,11 @@ int sceplab_workers_run(const sceplab_workers_params *p, sceplab_error *err)
   for(i = 0; i < sizeof(s->slots) / sizeof(s->slots[0]); i++)
     s->slots[i].ready_fd = -1;
   s->m = ndes_metrics_get(); /* the shared counters, before the first fork */
+  if(RAND_bytes(s->m->admin_key, sizeof(s->m->admin_key)) != 1) {
+    free(s);
+    return sceplab_err_set(err, SCEPLAB_E_CRYPTO, "no random bytes"), -1;
+  }
+  s->m->have_admin_key = 1;
   sigemptyset(&s->mask);
   sigaddset(&s->mask, SIGCHLD);
   sigaddset(&s->mask, SIGTERM);
