@@ -153,6 +153,11 @@ struct sceplab_store {
   uint64_t errors, reconnects;
 };
 
+/* A backend's call the database failed, a connection made again: counted on the store (db_stats)
+ * and for serve's /metrics (every worker's), in one place. */
+void sceplab_store_failed(sceplab_store *s);
+void sceplab_store_reconnected(sceplab_store *s);
+
 /* The store of a CA's state directory (create: a new one): SQLite's ca.db in dir, or the server
  * database db names (a postgresql:// URL; NULL or "" for SQLite). The database is brought up to
  * the current schema version. NULL with err. */

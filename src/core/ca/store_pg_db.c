@@ -46,7 +46,7 @@ int pg_fail(pg *s, sceplab_error *err, const char *what, PGresult *res)
       break;
     }
   s->base.unavailable = unreachable(s, res);
-  s->base.errors++;
+  sceplab_store_failed(&s->base);
   sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: %s", s->where, what, one);
   return STORE_ERROR;
 }
@@ -95,13 +95,13 @@ int pg_ready(pg *s, sceplab_error *err, const char *what)
   if(s->in_tx) {
     /* the transaction went with the connection: it fails whole, nothing runs outside it */
     s->base.unavailable = 1;
-    s->base.errors++;
+    sceplab_store_failed(&s->base);
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: the connection was lost inside a transaction", s->where,
                            what), STORE_ERROR;
   }
   if((now = mono()) < s->retry_at) {
     s->base.unavailable = 1;
-    s->base.errors++;
+    sceplab_store_failed(&s->base);
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: the database cannot be reached (trying again shortly)",
                            s->where, what), STORE_ERROR;
   }
@@ -112,7 +112,7 @@ int pg_ready(pg *s, sceplab_error *err, const char *what)
     s->retry_at = now + 1;
     return pg_fail(s, err, what, NULL);
   }
-  s->base.reconnects++;
+  sceplab_store_reconnected(&s->base);
   return session(s, err);
 }
 
@@ -129,7 +129,7 @@ static int again(pg *s, const char *sql)
     s->retry_at = mono() + 1;
     return 0;
   }
-  s->base.reconnects++;
+  sceplab_store_reconnected(&s->base);
   return session(s, NULL) == 0;
 }
 

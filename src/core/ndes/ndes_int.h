@@ -26,6 +26,7 @@
 #include "ndes/artifacts.h"
 #include "ndes/faults.h"
 #include "ndes/httpd.h"
+#include "ndes/metrics.h"
 #include "pki/pki_int.h"
 #include "sceplab/ca.h"
 #include "sceplab/scep.h"

@@ -191,8 +191,11 @@ static int ask_policy(ndes_server *s, const sceplab_policy_request *pr, sceplab_
     snprintf(ans->reason, sizeof(ans->reason), "no policy");
     return 0;
   }
-  if(s->p->policy(s->p->policy_ud, pr, ans, err) != 0)
+  if(s->p->policy(s->p->policy_ud, pr, ans, err) != 0) {
+    ndes_metrics_decided(-1);
     return -1;
+  }
+  ndes_metrics_decided((int)ans->decision);
   if(s->world.connector) {
     ndes_verify_http(s, 200, 0, 0, t0);
     ev.kind = NDES_EV_VERIFIED;
@@ -385,8 +388,10 @@ static void pkioperation(ndes_server *s, const unsigned char *der, size_t n, con
     fail = rq.fail_info;
     refused(s, &rq, fail, rq.why);
   }
-  else if(rq.message_type == SCEPLAB_MSG_PKCSREQ || rq.message_type == SCEPLAB_MSG_RENEWALREQ)
+  else if(rq.message_type == SCEPLAB_MSG_PKCSREQ || rq.message_type == SCEPLAB_MSG_RENEWALREQ) {
     rc = enroll(s, &rq, cip, ua, &status, &fail, &content, &clen, &err);
+    ndes_metrics_enrolled(rc, status);
+  }
   else if(rq.message_type == SCEPLAB_MSG_CERTPOLL) {
     unsigned char *cert = NULL;
     size_t cn = 0;
