@@ -5,7 +5,6 @@
 
 
 #include "ca/store.h"
-#include "base/base_int.h"
 
 int sceplab_store_is_server(const char *db)
 {
@@ -40,18 +39,6 @@ int sceplab_store_check(const char *dir, const char *db, int *exists, sceplab_er
     return sceplab_store_pg_check(db, err);
   }
   return sceplab_store_sqlite_check(dir, exists, err);
-}
-
-void sceplab_store_failed(sceplab_store *s)
-{
-  s->errors++;
-  sceplab_tally(SCEPLAB_TALLY_DB_ERROR);
-}
-
-void sceplab_store_reconnected(sceplab_store *s)
-{
-  s->reconnects++;
-  sceplab_tally(SCEPLAB_TALLY_DB_RECONNECT);
 }
 
 void sceplab_store_close(sceplab_store *s)
