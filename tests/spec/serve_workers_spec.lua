@@ -1,7 +1,7 @@
 -- sceplab serve --workers: one listening socket, several processes on it, a supervisor that
 -- restarts a worker killed mid-run (nothing lost: every certificate a client got is in ca.db, no
 -- serial twice, the database intact), drains on SIGTERM (a request in flight is answered) and
--- reloads a changed policy on SIGHUP without refusing a connection.
+-- reloads a changed policy on SIGHUP without refusing a connection. /metrics: serve_metrics_spec.
 local h = require "helper"
 local cjson = require "cjson"
 
@@ -175,49 +175,5 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
       assert.matches("enrollment challenge password is: <B> %x+ </B>", text)
     end
     h.kill(srv.pid)
-  end)
-
-  it("serves /metrics on the admin listener only, as Prometheus text promtool and prometheus accept", function()
-    local dir = h.tmpdir()
-    local srv = h.serve(dir, { "--metrics-port", "0" }, { SCEPLAB_CHALLENGE = "s3cret" }, { workers = 2, quiet = true })
-    local before = metric(srv.metrics, 'sceplab_enrollments_total{outcome="issued"}')
-    assert.are.equal(0, before)
-    for i = 1, 2 do
-      assert.are.equal(0, (h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", srv.url, "--subject",
-        "CN=m" .. i, "--key-type", "ec:p256", "--key-out", dir .. "/m" .. i .. ".key", "--cert-out", dir .. "/m" .. i .. ".pem", "-q" })))
-    end
-    assert.are_not.equal(0, (h.sceplab_env({ SCEPLAB_CHALLENGE = "wrong" }, { "enroll", "--url", srv.url, "--subject",
-      "CN=denied", "--key-type", "ec:p256", "--key-out", dir .. "/no.key", "--cert-out", dir .. "/no.pem", "-q" })))
-    local scrape = h.write(dir .. "/scrape.txt", (sh("curl -s " .. Q(srv.metrics))))
-    local out, ok = sh("promtool check metrics < " .. Q(scrape))
-    assert.is_true(ok, out)
-    assert.are.equal(2, metric(srv.metrics, 'sceplab_enrollments_total{outcome="issued"}'))
-    assert.are.equal(1, metric(srv.metrics, 'sceplab_enrollments_total{outcome="failure"}'))
-    assert.are.equal(2, metric(srv.metrics, 'sceplab_policy_decisions_total{decision="allow"}'))
-    assert.are.equal(1, metric(srv.metrics, 'sceplab_policy_decisions_total{decision="deny"}'))
-    assert.are.equal(3, metric(srv.metrics, 'sceplab_request_duration_seconds_count{operation="PKIOperation"}'))
-    assert.are.equal(0, metric(srv.metrics, "sceplab_database_errors_total"))
-    -- the SCEP port does not serve it, and the admin port serves nothing else
-    assert.are.equal("404", (sh("curl -s -o /dev/null -w '%{http_code}' " .. Q(srv.base .. "/metrics"))))
-    assert.are.equal("404", (sh("curl -s -o /dev/null -w '%{http_code}' " .. Q((srv.metrics:gsub("/metrics$", "/certsrv/mscep/mscep.dll"))))))
-    -- a real Prometheus scrapes it once
-    local target = srv.metrics:match("^http://([^/]+)/")
-    local prom
-    for _ = 1, 10 do
-      local port = math.random(20000, 60000)
-      h.write(dir .. "/prometheus.yml", ("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sceplab\n" ..
-        "    static_configs:\n      - targets: ['%s']\n"):format(target))
-      local pid = h.spawn(("prometheus --config.file=%s --storage.tsdb.path=%s --web.listen-address=127.0.0.1:%d")
-        :format(Q(dir .. "/prometheus.yml"), Q(dir .. "/tsdb"), port), dir .. "/prometheus.log")
-      local q = ("http://127.0.0.1:%d/api/v1/query?query=%s"):format(port, "sceplab_enrollments_total%7Boutcome%3D%22issued%22%7D")
-      local got = wait_until(function()
-        local body = sh("curl -s --max-time 2 " .. Q(q))
-        return body:match('"value":%[[%d.]+,"(%d+)"%]')
-      end, 150)
-      h.kill(pid)
-      if got then prom = got break end
-    end
-    h.kill(srv.pid)
-    assert.are.equal("2", prom)
   end)
 end)
