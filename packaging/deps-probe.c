@@ -14,6 +14,7 @@
 #include <libevtx.h>
 #include <libxml/parser.h>
 #include <sqlite3.h>
+#include <libpq-fe.h>
 
 #define SCEPLAB_OPTLIB_IMPL /* the lists only, no redirection */
 #include "optlib.h"
@@ -22,7 +23,7 @@
 static void (*const used[])(void) = {
   SCEPLAB_XML2_FUNCS(SCEPLAB_DEPS_USE) SCEPLAB_ARCHIVE_FUNCS(SCEPLAB_DEPS_USE) SCEPLAB_EVTX_FUNCS(SCEPLAB_DEPS_USE)
   SCEPLAB_SQLITE_FUNCS(SCEPLAB_DEPS_USE) SCEPLAB_EVENT_FUNCS(SCEPLAB_DEPS_USE) SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_DEPS_USE)
-  SCEPLAB_CURL_FUNCS(SCEPLAB_DEPS_USE)
+  SCEPLAB_CURL_FUNCS(SCEPLAB_DEPS_USE) SCEPLAB_PQ_FUNCS(SCEPLAB_DEPS_USE)
 };
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
  *   device_file(platform) -> the name of the platform's log file in a bundle */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lutil.h"
 #include "sceplab/artifacts.h"
@@ -55,7 +56,64 @@ static int l_device_line(lua_State *L)
   return 1;
 }
 
-static const luaL_Reg funcs[] = {{"device_line", l_device_line}, {"device_file", l_device_file}, {NULL, NULL}};
+static const char *opt_field(lua_State *L, int t, const char *k)
+{
+  const char *v = NULL;
+  if(lua_getfield(L, t, k) != LUA_TNIL)
+    v = luaL_tolstring(L, -1, NULL); /* left on the stack, alive until the call returns */
+  return v;
+}
+
+/* api_line{time, transaction_id, client_request_id, endpoint, attempt, status, code, ms, message}
+ * -> the line of serve's Intune API call log (the intune-api format) */
+static int l_api_line(lua_State *L)
+{
+  sceplab_api_call c;
+  sceplab_error err;
+  char *line;
+  memset(&c, 0, sizeof(c));
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "time");
+  c.time = luaL_checknumber(L, -1);
+  lua_getfield(L, 1, "attempt");
+  c.attempt = (int)luaL_optinteger(L, -1, 1);
+  lua_getfield(L, 1, "status");
+  c.status = (int)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "ms");
+  c.duration_ms = (long)luaL_optinteger(L, -1, 0);
+  lua_settop(L, 1);
+  c.transaction_id = opt_field(L, 1, "transaction_id");
+  c.client_request_id = opt_field(L, 1, "client_request_id");
+  c.endpoint = opt_field(L, 1, "endpoint");
+  c.code = opt_field(L, 1, "code");
+  c.message = opt_field(L, 1, "message");
+  sceplab_err_clear(&err);
+  if(!(line = sceplab_api_log_line(&c, &err)))
+    return luaL_argerror(L, 1, err.msg);
+  lua_pushstring(L, line);
+  free(line);
+  return 1;
+}
+
+static int l_api_header(lua_State *L)
+{
+  lua_pushstring(L, sceplab_api_log_header());
+  return 1;
+}
+
+/* wall_clock() -> Unix seconds with their fraction (a log line's milliseconds) */
+static int l_wall_clock(lua_State *L)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {{"device_line", l_device_line}, {"device_file", l_device_file},
+                                 {"api_line", l_api_line}, {"api_header", l_api_header},
+                                 {"wall_clock", l_wall_clock}, {NULL, NULL}};
 
 int luaopen_sceplab_core_artifacts(lua_State *L)
 {

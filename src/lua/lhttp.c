@@ -72,6 +72,36 @@ static long opt_ms(lua_State *L, const char *field)
   return v;
 }
 
+/* headers = {["Name"] = "value", ...}: one block of lines, left on the stack until the call
+ * returns; NULL when absent. A CR or LF in a name or value would start a header of its own, so
+ * either is misuse. */
+static const char *headers_of(lua_State *L)
+{
+  int n = 0, t;
+  if(lua_getfield(L, 1, "headers") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  luaL_checktype(L, -1, LUA_TTABLE);
+  t = lua_gettop(L);
+  lua_pushnil(L);
+  while(lua_next(L, t) != 0) {
+    size_t nk = 0, nv = 0;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &nk) : NULL;
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &nv) : NULL;
+    if(!k || !v || !nk || strpbrk(k, "\r\n: ") || strpbrk(v, "\r\n") || strlen(k) != nk || strlen(v) != nv)
+      luaL_error(L, "field 'headers': each must be name = \"value\", one line");
+    luaL_checkstack(L, 3, "too many headers");
+    lua_pushfstring(L, "%s: %s\r\n", k, v); /* key, value, line */
+    lua_replace(L, -2);                      /* key, line */
+    lua_insert(L, -2);                       /* line, key */
+    n++;
+  }
+  lua_concat(L, n);
+  lua_remove(L, t);
+  return lua_tostring(L, -1);
+}
+
 #define SESSION_MT "sceplab.http_session"
 
 typedef struct {
@@ -161,6 +191,7 @@ static int l_request(lua_State *L)
   lua_getfield(L, 1, "follow");
   o.follow_redirects = lua_toboolean(L, -1);
   lua_pop(L, 2);
+  o.headers = headers_of(L);
   o.timeout_ms = opt_ms(L, "timeout");
   o.connect_timeout_ms = opt_ms(L, "connect_timeout");
   if(lua_getfield(L, 1, "max_body") != LUA_TNIL)

@@ -113,6 +113,48 @@ static int m_matches(lua_State *L)
   return 1;
 }
 
+/* key:sign(data [, md]) -> signature bytes (RSA: PKCS#1 v1.5; md default sha256) */
+static int m_sign(lua_State *L)
+{
+  EVP_PKEY *k = sceplab_lua_checkpkey(L, 1);
+  size_t n, slen = 0;
+  const char *d = luaL_checklstring(L, 2, &n);
+  const char *md = luaL_optstring(L, 3, "sha256");
+  sceplab_error err;
+  unsigned char *sig;
+  sceplab_err_clear(&err);
+  if(!(sig = sceplab_key_sign(k, md, (const unsigned char *)d, n, &slen, &err))) {
+    if(err.code == SCEPLAB_E_USAGE)
+      return luaL_argerror(L, 3, err.msg);
+    return sceplab_lua_fail(L, &err);
+  }
+  lua_pushlstring(L, (const char *)sig, slen);
+  free(sig);
+  return 1;
+}
+
+/* verify(cert_or_public_key, data, signature [, md]) -> true | false | nil, message, code */
+static int l_verify(lua_State *L)
+{
+  size_t np, nd, ns;
+  const char *pub = luaL_checklstring(L, 1, &np);
+  const char *d = luaL_checklstring(L, 2, &nd);
+  const char *sig = luaL_checklstring(L, 3, &ns);
+  const char *md = luaL_optstring(L, 4, "sha256");
+  sceplab_error err;
+  int r;
+  sceplab_err_clear(&err);
+  r = sceplab_sig_verify((const unsigned char *)pub, np, md, (const unsigned char *)d, nd, (const unsigned char *)sig,
+                         ns, &err);
+  if(r < 0) {
+    if(err.code == SCEPLAB_E_USAGE)
+      return luaL_argerror(L, 4, err.msg);
+    return sceplab_lua_fail(L, &err);
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
 static int m_close(lua_State *L)
 {
   lpkey *p = luaL_checkudata(L, 1, PKEY_MT);
@@ -133,14 +175,14 @@ static int m_tostring(lua_State *L)
 
 static const luaL_Reg methods[] = {
   {"pem", m_pem}, {"public_pem", m_public_pem}, {"type", m_type}, {"bits", m_bits},
-  {"transaction_id", m_transaction_id}, {"matches", m_matches}, {"close", m_close}, {NULL, NULL}
+  {"transaction_id", m_transaction_id}, {"matches", m_matches}, {"sign", m_sign}, {"close", m_close}, {NULL, NULL}
 };
 
 static const luaL_Reg meta[] = {
   {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
 };
 
-static const luaL_Reg funcs[] = {{"generate", l_generate}, {"load", l_load}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"generate", l_generate}, {"load", l_load}, {"verify", l_verify}, {NULL, NULL}};
 
 int luaopen_sceplab_core_pkey(lua_State *L)
 {

@@ -48,7 +48,7 @@ static int l_faults(lua_State *L)
 
 typedef struct lserver {
   lua_State *L;
-  int policy, ready, logged;
+  int policy, ready, logged, outcome, tick;
   int ready_fd;                 /* spawn: the pipe the port is written to, or -1 */
 } lserver;
 
@@ -222,10 +222,42 @@ static void logged_cb(void *ud, const char *line)
   lua_settop(s->L, top);
 }
 
+/* outcome(transaction_id, certificate DER | nil, refusal HRESULT, why): what the CA did with a
+ * request the policy allowed */
+static void issued_cb(void *ud, const char *tid, X509 *cert, unsigned refusal, const char *why)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L), n;
+  unsigned char *der = NULL;
+  lua_pushvalue(s->L, s->outcome);
+  lua_pushstring(s->L, tid);
+  if(cert && (n = i2d_X509(cert, &der)) > 0) {
+    lua_pushlstring(s->L, (const char *)der, (size_t)n);
+    OPENSSL_free(der);
+  } else
+    lua_pushnil(s->L);
+  lua_pushinteger(s->L, (lua_Integer)refusal);
+  lua_pushstring(s->L, why ? why : "");
+  if(lua_pcall(s->L, 4, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: outcome: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
+static void tick_cb(void *ud)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L);
+  lua_pushvalue(s->L, s->tick);
+  if(lua_pcall(s->L, 0, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: tick: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
 /* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
  * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
  * admin_page, admin_user, admin_password, admin_get_compat, password_max, max_connections, max_per_client,
- * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line)} */
+ * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line),
+ * outcome = f(transaction_id, cert_der, refusal, why), tick = f(), tick_seconds} */
 /* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
  * functions, when given, are pushed at 4 and 5. */
 static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver *s)
@@ -242,6 +274,10 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   s->ready = lua_isfunction(L, 4) ? 4 : 0;
   lua_getfield(L, 2, "logged"); /* 5 */
   s->logged = lua_isfunction(L, 5) ? 5 : 0;
+  lua_getfield(L, 2, "outcome"); /* 6 */
+  s->outcome = lua_isfunction(L, 6) ? 6 : 0;
+  lua_getfield(L, 2, "tick"); /* 7 */
+  s->tick = lua_isfunction(L, 7) ? 7 : 0;
   p->ca = c->ca;
   p->bind = lserve_opt_str(L, 2, "bind");
   p->port = (unsigned)lserve_opt_int(L, 2, "port", 0);
@@ -305,6 +341,10 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->ready = ready_cb;
   p->logged = logged_cb;
   p->warn = warn_cb;
+  p->issued = s->outcome ? issued_cb : NULL;
+  p->tick = s->tick ? tick_cb : NULL;
+  p->tick_seconds = (unsigned)lserve_opt_int(L, 2, "tick_seconds", 60);
+  luaL_argcheck(L, p->tick_seconds >= 1 && p->tick_seconds <= 86400, 2, "tick_seconds must be 1..86400");
   p->ud = s;
 }
 
@@ -398,7 +438,7 @@ static int l_spawn(lua_State *L)
     sceplab_err_clear(&err);
     /* an SQLite connection must not cross a fork: the child opens the CA afresh, for the server
      * and for the policy's ca userdata (the inherited connection is left untouched) */
-    if(!(own = sceplab_ca_open(sceplab_ca_dir(c->ca), &err))) {
+    if(!(own = sceplab_ca_open_db(sceplab_ca_dir(c->ca), sceplab_ca_db(c->ca), &err))) {
       fprintf(stderr, "sceplab: %s\n", err.msg);
       _exit(1);
     }
@@ -436,7 +476,7 @@ static int l_now(lua_State *L)
   return 1;
 }
 
-static const luaL_Reg funcs[] = {{"now", l_now}, {"ca_init", lserve_l_ca_init}, {"ca_open", lserve_l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn}, {"faults", l_faults},
+static const luaL_Reg funcs[] = {{"now", l_now}, {"ca_init", lserve_l_ca_init}, {"ca_open", lserve_l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn}, {"faults", l_faults}, {"web", lserve_l_web},
                                  {"profile_check", lserve_l_profile_check}, {NULL, NULL}};
 static const luaL_Reg server_methods[] = {{"port", m_server_port}, {"stop", m_server_stop}, {NULL, NULL}};
 static const luaL_Reg server_meta[] = {{"__gc", m_server_stop}, {"__close", m_server_stop}, {"__tostring", m_server_tostring},

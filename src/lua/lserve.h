@@ -23,5 +23,7 @@ int lserve_l_ca_init(lua_State *L);
 int lserve_l_ca_open(lua_State *L);
 int lserve_l_profile_check(lua_State *L);
 void lserve_ca_class(lua_State *L);
+/* lserve_web.c */
+int lserve_l_web(lua_State *L);
 
 #endif

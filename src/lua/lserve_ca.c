@@ -31,7 +31,7 @@ const char *lserve_opt_str(lua_State *L, int t, const char *k)
   return v;
 }
 
-/* ca_init(dir [, {key, root_cn, issuing_cn, ra_subject, root_days, issuing_days, one_tier}]) -> true */
+/* ca_init(dir [, {key, root_cn, issuing_cn, ra_subject, root_days, issuing_days, one_tier, db}]) -> true */
 int lserve_l_ca_init(lua_State *L)
 {
   const char *dir = luaL_checkstring(L, 1);
@@ -49,6 +49,7 @@ int lserve_l_ca_init(lua_State *L)
     p.pkcs11 = lserve_opt_str(L, 2, "pkcs11");
     p.root_days = lserve_opt_int(L, 2, "root_days", 0);
     p.issuing_days = lserve_opt_int(L, 2, "issuing_days", 0);
+    p.db = lserve_opt_str(L, 2, "db");
     lua_getfield(L, 2, "one_tier");
     p.two_tier = !lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -68,15 +69,16 @@ lca *lserve_check_ca(lua_State *L, int idx)
   return c;
 }
 
+/* ca_open(dir [, db]) -> ca: db a postgresql:// URL, or nil for dir's ca.db */
 int lserve_l_ca_open(lua_State *L)
 {
-  const char *dir = luaL_checkstring(L, 1);
+  const char *dir = luaL_checkstring(L, 1), *db = luaL_optstring(L, 2, NULL);
   lca *c = lua_newuserdatauv(L, sizeof(*c), 0); /* closed until the CA is open */
   sceplab_error err;
   c->ca = NULL;
   luaL_setmetatable(L, CA_MT);
   sceplab_err_clear(&err);
-  if(!(c->ca = sceplab_ca_open(dir, &err)))
+  if(!(c->ca = sceplab_ca_open_db(dir, db, &err)))
     return sceplab_lua_fail(L, &err);
   return 1;
 }

@@ -76,6 +76,8 @@ local BASE = {
   ["intune token"] = { opts = { ["--dir"] = ca_dir, ["--subject"] = "CN=walk", ["-o"] = path("token.b64") } },
   ["intune verify"] = { pos = { h.fixture("decode/token.b64") }, opts = { ["--dir"] = ca_dir } },
   ["intune profile"] = { opts = { ["--dir"] = ca_dir, ["--subject"] = "CN=walk", ["-o"] = path("profile.xml") } },
+  -- as serve: an address no interface has, so it never listens
+  ["intune cloud"] = { opts = { ["--dir"] = ca_dir, ["--bind"] = "203.0.113.1", ["--port"] = "8090", ["--client-cert"] = cert } },
   replay = { opts = { ["--list"] = true } },
   bench = { pos = { CLOSED }, opts = { ["--count"] = "1", ["--concurrency"] = "1" } },
   run = { pos = { script } },

@@ -126,7 +126,8 @@ function M.sh_out(cmd)
 end
 
 --- Starts `sceplab serve --dir dir --port 0 [-v]` with args and environment variables env;
--- opts.prefix: shell words run before it (a ulimit); opts.quiet: without -v. Waits for its
+-- opts.prefix: shell words run before it (a ulimit); opts.quiet: without -v; opts.port: this port
+-- instead of 0 (a server restarted where a load balancer expects it). Waits for its
 -- "listening on" line; returns {url, base, port, dir, pid, log}. One log per start: a restarted
 -- server is never read from its predecessor's.
 function M.serve(dir, args, env, opts)
@@ -134,7 +135,7 @@ function M.serve(dir, args, env, opts)
   local log = M.tmpname() .. ".serve.log"
   local parts = { "env" }
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shquote(v) end
-  parts[#parts + 1] = shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port 0" .. (opts.quiet and "" or " -v")
+  parts[#parts + 1] = shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port " .. (opts.port or 0) .. (opts.quiet and "" or " -v")
   for _, a in ipairs(args or {}) do parts[#parts + 1] = shquote(a) end
   local cmd = table.concat(parts, " ")
   if opts.prefix then cmd = "sh -c " .. shquote(opts.prefix .. "; exec " .. cmd) end
@@ -172,12 +173,13 @@ function M.scepserver(extra)
 end
 
 --- Starts Debian's tinyproxy on a free loopback port, logging every request; returns {url, log, dir, pid}.
-function M.tinyproxy()
+-- extra: more configuration lines (BasicAuth user password).
+function M.tinyproxy(extra)
   local dir = M.tmpdir()
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
     M.write(dir .. "/tinyproxy.conf", ("Port %d\nListen 127.0.0.1\nTimeout 30\nLogFile \"%s/tinyproxy.log\"\n" ..
-      "LogLevel Connect\nMaxClients 20\nAllow 127.0.0.1\n"):format(port, dir))
+      "LogLevel Connect\nMaxClients 20\nAllow 127.0.0.1\n%s"):format(port, dir, extra or ""))
     local pid = M.spawn(("tinyproxy -d -c %s/tinyproxy.conf"):format(dir), dir .. "/out.log")
     local url = ("http://127.0.0.1:%d"):format(port)
     if M.wait_http(url, 5) then

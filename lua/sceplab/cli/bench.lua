@@ -25,6 +25,8 @@ function M.register(p)
   b:option("--key-type"):description("Fresh keys of this type (rsa:2048 default, ec:p256 ...)."):default("rsa:2048")
   b:option("--subject"):description("Subject of each request; %d is replaced by the enrollment's number."):default("CN=bench-%d")
   b:option("--method"):description("PKIOperation method: auto (per GetCACaps), get or post."):choices({ "auto", "get", "post" }):default("auto")
+  b:flag("--retry"):description("Resend an enrollment that met a connection error or HTTP 502, 503 or 504 with the same key, so the same transaction ID, as devices do: after Retry-After (at most 5 s) or 1 s, up to 10 times.")
+  b:option("--save"):description("Write each certificate received to this directory, as TRANSACTION-ID.pem (a second one for a transaction as TRANSACTION-ID.2.pem).")
   b:flag("--json"):description("The report as JSON.")
   b:option("--worker"):hidden(true)
   b:option("--worker-out"):hidden(true)
@@ -33,6 +35,8 @@ function M.register(p)
   b:option("--worker-delay"):hidden(true):convert(tonumber)
   b:option("--worker-interval"):hidden(true):convert(tonumber)
   b:option("--worker-go"):hidden(true)
+  b:flag("--worker-retry"):hidden(true)
+  b:option("--worker-save"):hidden(true)
 end
 
 local function shquote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -40,6 +44,18 @@ local function shquote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" en
 -- The key specs the C core makes (src/include/sceplab/scep.h).
 local KEY_TYPES = { ["rsa:1024"] = true, ["rsa:2048"] = true, ["rsa:3072"] = true, ["rsa:4096"] = true,
                     ["ec:p256"] = true, ["ec:p384"] = true }
+
+-- --retry: how many resends an enrollment gets at most, and what is worth one: no answer (the
+-- connection refused, reset or timed out) or a 502, 503 or 504 (a proxy without a live server, a
+-- server whose CA is away): nothing was decided, so a device sends the same transaction again.
+local RETRIES = 10
+local RETRY_STATUS = { [502] = true, [503] = true, [504] = true }
+local function retryable(ex)
+  if not ex then return false end
+  if ex.status == nil then return true, nil end
+  if RETRY_STATUS[ex.status] then return true, ex.retry_after end
+  return false
+end
 
 -- One worker: its keys first ({"key": n, "seconds": s} each, then {"keys_done": true}), a wait
 -- for the parent's go (a file appears), then enrollments FROM..TO, a JSON line each, then
@@ -78,15 +94,42 @@ local function worker(args)
       rec.error = key
     else
       local t0 = sys.now()
-      local c = scep.client { url = args.url, method = args.method }
-      local r, err = c:enroll({ url = args.url, subject = (args.subject:gsub("%%d", tostring(i))),
-                                challenge = os.getenv("SCEPLAB_CHALLENGE") }, { key = key })
-      c:close()
+      local r, err
+      rec.attempts = 0
+      repeat
+        -- each attempt a new client and connection, the same key: the same transaction ID
+        rec.attempts = rec.attempts + 1
+        local c = scep.client { url = args.url, method = args.method }
+        r, err = c:enroll({ url = args.url, subject = (args.subject:gsub("%%d", tostring(i))),
+                          challenge = os.getenv("SCEPLAB_CHALLENGE") }, { key = key })
+        c:close()
+        for _, ex in ipairs(c.exchanges) do
+          if ex.timings and ex.timings.total then rec[ex.operation] = (rec[ex.operation] or 0) + ex.timings.total end
+        end
+        local again, wait = false, nil
+        if not r and args.worker_retry and rec.attempts <= RETRIES then
+          again, wait = retryable(c.exchanges[#c.exchanges])
+          if again then sys.sleep(math.min(wait or 1, 5) * (0.75 + math.random() / 2)) end
+        end
+      until not again
       rec.total = sys.now() - t0
       rec.status = r and r.status or nil
       rec.error = not r and tostring(err) or (r.status ~= "SUCCESS" and (r.status .. " " .. tostring(r.fail_info)) or nil)
-      for _, ex in ipairs(c.exchanges) do
-        if ex.timings and ex.timings.total then rec[ex.operation] = (rec[ex.operation] or 0) + ex.timings.total end
+      rec.transaction_id = key:transaction_id()
+      if r and r.certificate_pem then
+        local doc = (require "sceplab.pure").x509.parse(r.certificate_pem)
+        local cert = doc and doc.certificates and doc.certificates[1] or {}
+        rec.serial, rec.sha256 = cert.serial, cert.sha256
+        if args.worker_save then
+          local path = ("%s/%s.pem"):format(args.worker_save, rec.transaction_id)
+          local k = 1
+          while sys.kind(path) do
+            k = k + 1
+            path = ("%s/%s.%d.pem"):format(args.worker_save, rec.transaction_id, k)
+          end
+          local f = io.open(path, "wb")
+          if f then f:write(r.certificate_pem) f:close() else rec.save_error = path .. ": cannot write" end
+        end
       end
     end
     out:write(json.encode(rec, true), "\n")
@@ -169,6 +212,7 @@ function M.run(args)
     return 2
   end
   if args.keys and sys.kind(args.keys) ~= "directory" then stderr("--keys %s: not a directory", args.keys) return 3 end
+  if args.save and sys.kind(args.save) ~= "directory" then stderr("--save %s: not a directory", args.save) return 3 end
   local exe = sys.executable()
   if not exe then stderr("cannot find this executable to start workers (/proc/self/exe)") return 1 end
   local sok, serr, scode = check_server(args)
@@ -190,8 +234,12 @@ function M.run(args)
       cmd[#cmd + 1] = "--worker-delay" cmd[#cmd + 1] = ("%.3f"):format(args.ramp * (w - 1) / conc)
     end
     if args.rate then cmd[#cmd + 1] = "--worker-interval" cmd[#cmd + 1] = ("%.4f"):format(conc / args.rate) end
+    if args.retry then cmd[#cmd + 1] = "--worker-retry" end
+    if args.save then cmd[#cmd + 1] = "--worker-save" cmd[#cmd + 1] = shquote(args.save) end
     local pidf = work .. "/pid" .. w
-    os.execute(table.concat(cmd, " ") .. " >/dev/null 2>>" .. shquote(work .. "/errors") .. " & echo $! >" .. shquote(pidf))
+    -- a worker that ends without its last line says how it ended (a signal shows as 128 + N)
+    os.execute("(" .. table.concat(cmd, " ") .. " >/dev/null; rc=$?; [ $rc -eq 0 ] || echo \"worker " .. w ..
+      " exited with status $rc\" >&2) 2>>" .. shquote(work .. "/errors") .. " & echo $! >" .. shquote(pidf))
     pids[w] = (sys.read_file(pidf, 64) or ""):match("%d+")
     from = to + 1
   end
@@ -203,12 +251,18 @@ function M.run(args)
     os.remove(work)
   end
   -- a worker gone before its last line: its error (a crash, a signal) ends the run, said
+  -- (a worker gone after its own last line is done, however long the others take: with --retry
+  -- one may still wait to resend while the rest have finished)
+  local function finished(w, phase_done)
+    local mark = phase_done == "done" and '{"done":true}' or '{"keys_done":true}'
+    for _, l in ipairs(lines_of(work .. "/w" .. w)) do if l == mark then return true end end
+    return false
+  end
   local function dead_worker(st, phase_done)
     if st[phase_done] >= conc then return nil end
     for w = 1, conc do
       if pids[w] and not sys.kind("/proc/" .. pids[w]) then
-        local f = collect(work, conc)
-        if f[phase_done] < conc then
+        if not finished(w, phase_done) then
           local errs = sys.read_file(work .. "/errors", 4096) or ""
           return ("a worker stopped before finishing%s"):format(errs ~= "" and (": " .. errs:gsub("%s+$", ""):gsub("\n", " | ")) or "")
         end
@@ -258,6 +312,26 @@ function M.run(args)
   if show then io.stderr:write("\r\27[K") end
   local recs = st.recs
   local enrolled, failures, times = 0, {}, {}
+  -- certificates received per transaction: more than one (different ones) is a double issuance
+  local by_tx, received, resent = {}, 0, 0
+  for _, r in ipairs(recs) do
+    if r.attempts and r.attempts > 1 then resent = resent + 1 end
+    if r.sha256 and r.transaction_id then
+      received = received + 1
+      local t = by_tx[r.transaction_id] or {}
+      by_tx[r.transaction_id] = t
+      t[r.sha256] = true
+    end
+  end
+  local transactions, most, doubled = 0, 0, {}
+  for tx, certs in pairs(by_tx) do
+    local n = 0
+    for _ in pairs(certs) do n = n + 1 end
+    transactions = transactions + 1
+    most = math.max(most, n)
+    if n > 1 then doubled[#doubled + 1] = tx end
+  end
+  table.sort(doubled)
   for _, ph in ipairs(PHASES) do times[ph] = {} end
   for _, r in ipairs(recs) do
     if r.status == "SUCCESS" then
@@ -271,7 +345,9 @@ function M.run(args)
   local rep = { url = args.url, concurrency = conc, count = count, enrolled = enrolled, failed = #recs - enrolled,
                 wall_seconds = wall, per_second = enrolled / wall, phases = {}, failures = failures,
                 keys = { count = st.keys, type = args.keys and "loaded" or args.key_type, wall_seconds = key_wall,
-                         ms_each = st.keys > 0 and key_cpu / st.keys * 1000 or 0 } }
+                         ms_each = st.keys > 0 and key_cpu / st.keys * 1000 or 0 },
+                certificates = { received = received, transactions = transactions, most_per_transaction = most,
+                                 transactions_with_several = json.array(doubled), resent = resent } }
   for _, ph in ipairs(PHASES) do
     table.sort(times[ph])
     rep.phases[ph] = { p50 = percentile(times[ph], 50), p95 = percentile(times[ph], 95), p99 = percentile(times[ph], 99),
@@ -293,8 +369,11 @@ function M.run(args)
       end
     end
     for why, n in pairs(failures) do io.stdout:write(("  failed %d: %s\n"):format(n, why)) end
+    io.stdout:write(("  certificates: %d received for %d transactions, at most %d per transaction%s%s\n"):format(received,
+      transactions, most, #doubled > 0 and (": SEVERAL for " .. table.concat(doubled, ", ")) or "",
+      resent > 0 and ("; %d enrollments resent"):format(resent) or ""))
   end
-  return rep.failed > 0 and 1 or 0
+  return (rep.failed > 0 or #doubled > 0) and 1 or 0
 end
 
 return M

@@ -20,10 +20,10 @@ local EXIT, stderr, find_command = util.EXIT, util.stderr, util.find_command
 M.SYSTEM = "/etc/sceplab/sceplab.conf"
 
 --- Keys before any section: applied to every command that has the option.
-M.GLOBAL_KEYS = { color = true, quiet = true, tz = true, dir = true, playbooks = true }
+M.GLOBAL_KEYS = { color = true, quiet = true, tz = true, dir = true, db = true, playbooks = true }
 
 --- Options whose value a command takes from an environment variable when the flag is not given.
-M.ENV = { dir = "SCEPLAB_STATE", playbooks = "SCEPLAB_PLAYBOOKS" }
+M.ENV = { dir = "SCEPLAB_STATE", db = "SCEPLAB_DB", playbooks = "SCEPLAB_PLAYBOOKS" }
 
 -- Options that are no setting: what one run reads, writes or does, and secrets.
 local NOT_SETTINGS = {
@@ -31,7 +31,7 @@ local NOT_SETTINGS = {
   ["explain-format"] = true, from = true, output = true, out = true, ["key-out"] = true, ["cert-out"] = true,
   ["chain-out"] = true, key = true, ["key-pass"] = true, resume = true, activate = true, token = true,
   challenge = true, ["worker"] = true, ["worker-out"] = true, ["worker-from"] = true, ["worker-to"] = true,
-  ["worker-delay"] = true, ["worker-interval"] = true, ["request-id"] = true, ["issued-at"] = true,
+  ["worker-delay"] = true, ["worker-interval"] = true, ["worker-retry"] = true, ["worker-save"] = true, save = true, ["request-id"] = true, ["issued-at"] = true,
 }
 local SECRETS = { challenge = "SCEPLAB_CHALLENGE", ["key-pass"] = "a key file without a passphrase, mode 0600",
                   ["admin-password"] = "SCEPLAB_ADMIN_PASSWORD" }

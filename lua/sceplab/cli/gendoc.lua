@@ -122,6 +122,7 @@ local EXIT_STATUS = {
 local ENVIRONMENT = {
   { "SCEPLAB_CHALLENGE", "The challenge password of enroll and bench, and the static policy's of serve; kept out of ps and of configuration files." },
   { "SCEPLAB_STATE", "The state directory of serve, ca and intune (default ./sceplab-state); overrides the configuration file." },
+  { "SCEPLAB_DB", "The CA's database of serve, ca and intune: a postgresql:// URL (default: ca.db in the state directory); overrides the configuration file." },
   { "SCEPLAB_PLAYBOOKS", "Colon-separated directories of playbooks for diagnose and playbooks, before --playbooks." },
   { "SCEPLAB_CONFIG", "A configuration file to read instead of the default ones (as --config)." },
   { "SCEPLAB_ADMIN_PASSWORD", "The password of serve's NDES admin page (--admin-user)." },

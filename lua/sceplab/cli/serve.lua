@@ -12,8 +12,16 @@ local stderr = util.stderr
 
 local function default_dir() return os.getenv("SCEPLAB_STATE") or "sceplab-state" end
 
+-- The store: --db, else SCEPLAB_DB, else the state directory's ca.db (nil).
+local function db_of(args)
+  local db = args.db or os.getenv("SCEPLAB_DB")
+  if db == "" then return nil end
+  return db
+end
+
 local function dir_option(c)
   c:option("--dir"):description("The CA's state directory (default: $SCEPLAB_STATE, else ./sceplab-state).")
+  c:option("--db"):description("The CA's database: a postgresql:// URL shared by any number of instances (default: $SCEPLAB_DB, else ca.db in the state directory). The keys stay in the state directory.")
 end
 
 function M.register(p)
@@ -103,9 +111,28 @@ function M.register(p)
     c:option("--issued-at"):description("When Intune issued it (ISO 8601 UTC; default now): an old time makes an expired challenge.")
     c:option("--request-id"):description("The CertificateRequestId (default: a new one in Intune's form).")
   end
-  local tk = it:command("token"):description("Issue a CertEnrollToken (base64) for a device, signed with the state's Intune signing certificate.")
+  local tk = it:command("token"):description("Issue a CertEnrollToken (base64) for a device, signed with the state's Intune signing certificate; with --client-id, get an OAuth access token from Entra ID (or sceplab intune cloud) instead.")
   claim_options(tk)
   tk:option("-o --out"):description("Write it to this file (0600) instead of standard output.")
+  tk:option("--client-id"):description("Get an access token for this app (client credentials; the secret from SCEPLAB_INTUNE_CLIENT_SECRET, or --client-cert) instead of a CertEnrollToken.")
+  tk:option("--tenant"):description("With --client-id: the tenant (ID or domain).")
+  tk:option("--authority"):description("With --client-id: the token endpoint's base URL (default https://login.microsoftonline.com; sceplab intune cloud's URL in a lab).")
+  tk:option("--scope"):description("With --client-id: intune (default, https://api.manage.microsoft.com/.default), graph, or a scope.")
+  tk:option("--client-cert"):description("With --client-id: sign a client assertion with this certificate (PEM) instead of a secret.")
+  tk:option("--client-key"):description("The --client-cert's private key (PEM; default: in --client-cert).")
+  tk:option("--proxy"):description("With --client-id: an HTTP(S) proxy URL.")
+  local cl = it:command("cloud"):description("Play Intune's cloud side for a third-party CA: Entra ID's token endpoint, Graph's service discovery, the SCEP validation service and the PKI connector's revocation calls (docs/intune-third-party.md). Runs until Ctrl-C.")
+  dir_option(cl)
+  cl:option("--bind"):description("Address to listen on."):default("127.0.0.1")
+  cl:option("--port"):description("Port (0 for any free one, said on stdout)."):default("8090"):convert(tonumber)
+  cl:option("--tenant"):description("The tenant the app is registered in."):default("contoso.onmicrosoft.com")
+  cl:option("--client-id"):description("The app registration's application (client) ID."):default("b3bcd8e2-6f4a-4c1e-9d3e-5ab5c0ffee01")
+  cl:option("--client-cert"):description("A certificate (PEM) registered for the app: client assertions signed with its key are accepted (repeatable). The client secret comes from SCEPLAB_INTUNE_CLIENT_SECRET."):count("*")
+  cl:option("--record"):description("Append each call received (token, discovery, validateRequest, notifications, revocation) to this file as JSON lines.")
+  cl:option("--token-lifetime"):description("Seconds an access token is valid (default 3599)."):convert(tonumber)
+  cl:option("--tls-cert"):description("Serve HTTPS with this certificate (PEM, with its chain).")
+  cl:option("--tls-key"):description("The TLS certificate's private key (PEM; default: in --tls-cert).")
+  cl:option("--fault"):description("Play a failure of the cloud (repeatable): token-401, secret-expired, assertion-refused, no-permission, discovery-without-service, service-5xx, service-timeout, token-timeout, or code=NAME (validateRequest answers NAME, e.g. code=ChallengeExpired)."):count("*")
   local vf = it:command("verify"):description("Verify a token as the connector does (phase 1 signature and decryption, phase 2 expiry) and print its claims.")
   dir_option(vf)
   vf:argument("token"):description("The token: a file, or the base64 text.")
@@ -120,7 +147,7 @@ function M.register(p)
 end
 
 local function open_ca(args)
-  local ca, err, code = core.ca_open(args.dir or default_dir())
+  local ca, err, code = core.ca_open(args.dir or default_dir(), db_of(args))
   if not ca then stderr("%s", err) return nil, code == "usage" and 2 or 3 end
   return ca
 end
@@ -146,7 +173,7 @@ local function run_ca(args)
     local dir = args.dir or default_dir()
     local ok, err, code = core.ca_init(dir, { key = args.key, root_cn = args.root_cn, issuing_cn = args.issuing_cn,
       ra_subject = args.ra_subject, root_days = math.tointeger(args.root_days), issuing_days = math.tointeger(args.issuing_days),
-      one_tier = args.one_tier, public_url = args.public_url, pkcs11 = args.pkcs11 })
+      one_tier = args.one_tier, db = db_of(args), public_url = args.public_url, pkcs11 = args.pkcs11 })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
     io.stdout:write(args.pkcs11 and ("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys in the token (NAME.p11 names each)\n"):format(dir)
       or ("CA made in %s: root.pem, ca.pem (issuing), ra-sign.pem and ra-encrypt.pem, keys 0600\n"):format(dir))
@@ -257,8 +284,73 @@ local function print_claims(c)
   w("signed by", c.signer_thumbprint)
 end
 
+-- sceplab intune token --client-id: an access token by client credentials.
+local function access_token(args)
+  if not args.tenant then stderr("--client-id needs --tenant") return 2 end
+  local scope = args.scope or "intune"
+  local codes = require "sceplab.serve.intune_codes"
+  scope = scope == "intune" and codes.INTUNE_SCOPE or scope == "graph" and codes.GRAPH_SCOPE or scope
+  local ok, client = pcall((require "sceplab.serve.intune_api").client, { tenant = args.tenant, client_id = args.client_id,
+    authority = args.authority, client_cert = args.client_cert, client_key = args.client_key, proxy = args.proxy })
+  if not ok then stderr("%s", client) return 2 end
+  local tok, err, code = client.token(scope)
+  client.close()
+  if not tok then stderr("%s", err) return (code == "network" or code == "timeout") and 4 or 1 end
+  return write_out(args.out, tok .. "\n", true)
+end
+
+-- sceplab intune cloud: the stand-in, until a signal.
+local function run_cloud(args, ca)
+  local faults, code = {}, nil
+  local cloud = require "sceplab.serve.cloud"
+  local codes = require "sceplab.serve.intune_codes"
+  for _, f in ipairs(args.fault or {}) do
+    local c = f:match("^code=(%w+)$")
+    if c then
+      if not codes.CODES[c] or c == "Success" then stderr("--fault code=%s: not a validation error code (%s)", c, table.concat(codes.ORDER, ", ")) return 2 end
+      code = c
+    elseif cloud.FAULTS[f] then
+      faults[f] = true
+    else
+      stderr("--fault '%s': unknown (sceplab intune cloud --help lists them)", f) return 2
+    end
+  end
+  local certs = {}
+  for _, path in ipairs(args.client_cert or {}) do
+    local text, err = sys.read_file(path, 1 << 20)
+    if not text then stderr("%s", err) return 3 end
+    certs[#certs + 1] = text
+  end
+  local port = math.tointeger(args.port)
+  if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
+  if not (args.bind:match("^[%w.%-]+$") or args.bind:match("^[%x:]+$")) or #args.bind > 63 then
+    stderr("--bind '%s': expected an address such as 127.0.0.1, 0.0.0.0 or ::", args.bind:sub(1, 80))
+    return 2
+  end
+  if args.tls_key and not args.tls_cert then stderr("--tls-key needs --tls-cert") return 2 end
+  local life = args.token_lifetime and math.tointeger(args.token_lifetime)
+  if args.token_lifetime and (not life or life < 1) then stderr("--token-lifetime must be a positive integer") return 2 end
+  local secret = os.getenv("SCEPLAB_INTUNE_CLIENT_SECRET")
+  if (not secret or secret == "") and #certs == 0 then
+    stderr("the app needs a credential: SCEPLAB_INTUNE_CLIENT_SECRET in the environment, or --client-cert") return 2
+  end
+  local ok, err, ecode = cloud.run({ ca = ca, bind = args.bind, port = port, tenant = args.tenant, client_id = args.client_id,
+    secret = secret ~= "" and secret or nil, client_certs = certs, faults = faults, code = code, record = args.record,
+    token_lifetime = life, tls_cert = args.tls_cert, tls_key = args.tls_key,
+    ready = function(base)
+      io.stdout:write("listening on ", base, "\n")
+      io.stdout:flush()
+      io.stderr:write(("sceplab: Intune's cloud for tenant %s, app %s; serve with --policy intune-api --set tenant=%s " ..
+        "--set client_id=%s --set authority=%s --set graph=%s; Ctrl-C stops\n"):format(args.tenant, args.client_id,
+        args.tenant, args.client_id, base, base))
+    end })
+  if not ok then stderr("%s", err) return ecode == "network" and 4 or ecode == "usage" and 2 or 1 end
+  return 0
+end
+
 local function run_intune(args)
   local cmd = args.intune_command
+  if cmd == "token" and args.client_id then return access_token(args) end
   local ca, code = open_ca(args)
   if not ca then return code end
   if cmd == "token" then
@@ -304,15 +396,17 @@ local function run_intune(args)
     if not doc then stderr("%s", perr) return 1 end
     return write_out(args.out, doc, true)
   end
-  stderr("intune: give a command (token, verify, profile)")
+  if cmd == "cloud" then return run_cloud(args, ca) end
+  stderr("intune: give a command (token, verify, profile, cloud)")
   return 2
 end
 
 local function run_serve(args)
   local dir = args.dir or default_dir()
-  if sys.kind(dir .. "/ca.db") ~= "file" then
+  local db = db_of(args)
+  if sys.kind(dir .. (db and "/root.pem" or "/ca.db")) ~= "file" then
     -- one command gives a working server: a CA is made the first time
-    local ok, err, code = core.ca_init(dir)
+    local ok, err, code = core.ca_init(dir, { db = db })
     if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
     io.stderr:write(("sceplab: made a new CA in %s (root.pem is the trusted root to give clients)\n"):format(dir))
   end
@@ -358,7 +452,7 @@ local function run_serve(args)
     end
   end
   local ok, err, code = serve.run({
-    dir = dir, policy = args.policy, config = config, bind = args.bind, port = port,
+    dir = dir, db = db, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
     faults = args.fault, password_max = pmax, public_url = args.public_url, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,

@@ -138,7 +138,8 @@ function Client:request(op, method, message)
   self:trace(op, method, url, method == "POST" and body or (op == "PKIOperation" and message or nil), resp or partial)
   local rec = { operation = op, method = method, url = #url > 200 and (url:sub(1, 200) .. "...") or url,
                 status = (resp or partial or {}).status, timings = (resp or partial or {}).timings,
-                reused_connection = (resp or partial or {}).reused_connection, bytes_sent = #(message or "") }
+                reused_connection = (resp or partial or {}).reused_connection, bytes_sent = #(message or ""),
+                retry_after = tonumber((((resp or partial or {}).headers or ""):match("\n[Rr][Ee][Tt][Rr][Yy]%-[Aa][Ff][Tt][Ee][Rr]:%s*(%d+)"))) }
   self.exchanges[#self.exchanges + 1] = rec
   local answered = resp or partial
   if answered and answered.server and answered.server:match("Microsoft%-IIS") and self.opts.ndes == nil then

@@ -15,7 +15,8 @@ local M = {
 -- GetCACaps as NDES on Windows Server answers it (CRLF lines), with AES for today's clients.
 M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES" }
 
---- Runs the server until SIGINT or SIGTERM. opts: dir, policy (name or file), config, bind, port,
+--- Runs the server until SIGINT or SIGTERM. opts: dir, db (a postgresql:// URL; nil: dir's ca.db),
+-- policy (name or file), config, bind, port,
 -- tls_cert, tls_key, caps (list), ca_only, allow_des, logs (false: none), crs_hold, host, admin_user,
 -- admin_password, admin_get_compat, password_max, ca_latency_ms, faults (names: core.faults()),
 -- max_connections, max_per_client, header_timeout, body_timeout, idle_timeout (seconds), clock (a function),
@@ -31,7 +32,7 @@ local function prepare(opts)
   local cprof = policy.config_profile(opts.config or {})
   local cerr0 = cprof and policy.profile_error(cprof)
   if cerr0 then return nil, "--set allow_*: " .. cerr0:gsub("^profile%.", ""), "usage" end
-  local ca, cerr, code = core.ca_open(opts.dir)
+  local ca, cerr, code = core.ca_open(opts.dir, opts.db)
   if not ca then return nil, cerr, code end
   local caps = opts.caps
   if not caps then
@@ -63,8 +64,22 @@ local function prepare(opts)
     -- follows the file when replay writes it; a policy reads it, not the file
     clock = function() return core.now() end
   end
-  return { pol = pol, ca = ca, params = params, scheme = scheme, host = host,
-           handler = policy.handler(pol, ca, opts.config or {}, opts.on_decision, clock) }
+  local api
+  if pol.intune_api then
+    -- Intune's API (serve/intune_policy.lua): its settings checked before the server listens
+    local ok, res = pcall((require "sceplab.serve.intune_policy").api, ca, opts.config or {},
+                          params.log_dir and (params.log_dir .. "/intune-api.log"))
+    if not ok then
+      ca:close()
+      return nil, tostring(res), "usage"
+    end
+    api = res
+  end
+  local handler, hooks = policy.handler(pol, ca, opts.config or {}, opts.on_decision, clock, api)
+  params.outcome = hooks.outcome
+  -- a policy's tick runs at its API's poll interval; without one, never
+  if hooks.tick and api and api.poll_seconds then params.tick, params.tick_seconds = hooks.tick, api.poll_seconds end
+  return { pol = pol, ca = ca, params = params, scheme = scheme, host = host, handler = handler }
 end
 
 function M.run(opts)

@@ -24,7 +24,7 @@ local x509 = require "sceplab.core.x509"
 local M = {}
 
 local POLICY_FIELDS = { description = "string", check = "function", references = "table", connector = "boolean",
-                        admin_page = "boolean" }
+                        admin_page = "boolean", intune_api = "boolean", outcome = "function", tick = "function" }
 local FAIL_INFOS = { badAlg = true, badMessageCheck = true, badRequest = true, badTime = true, badCertId = true }
 -- What a certificate profile (allow{profile = ...}) may name: the names the CSR decoder gives.
 local KEY_USAGES = { digitalSignature = true, nonRepudiation = true, keyEncipherment = true, dataEncipherment = true,
@@ -64,6 +64,7 @@ local function equal(a, b)
   for i = 1, #a do diff = diff | (a:byte(i) ~ b:byte(i)) end
   return diff == 0
 end
+M.equal = equal
 
 -- What an answer may carry besides its decision: the connector's phases, whom the challenge was
 -- issued to (for the CRS file) and the NDES event a refusal logs.
@@ -90,8 +91,8 @@ function M.config_profile(config)
   return any and p or nil
 end
 
-local function context(ca, config, clock)
-  local ctx = { config = config, equal = equal }
+local function context(ca, config, clock, api)
+  local ctx = { config = config, equal = equal, intune_api = api }
   function ctx.now() return clock and clock() or os.time() end
   function ctx.use_challenge(pw) return type(pw) == "string" and ca:use_challenge(pw) == true end
   -- Phases 1 and 2 of a CertEnrollToken (signature by the registered certificate, decryption,
@@ -205,13 +206,41 @@ end
 
 --- The handler the server calls for each PKCSReq and RenewalReq: decodes the CSR for the policy
 -- and runs its check under the sandbox's time limit. on_decision(req, answer) sees each outcome.
-function M.handler(pol, ca, config, on_decision, clock)
-  local ctx = context(ca, config, clock)
+-- api: what ctx.intune_api gives a policy with intune_api = true (serve/intune_policy.lua).
+-- Also returns the server's hooks for the policy's outcome(req, result, ctx) and tick(ctx), each
+-- run under the time limit too: {outcome = f(transaction_id, cert_der, refusal, why), tick = f()}.
+function M.handler(pol, ca, config, on_decision, clock, api)
+  local ctx = context(ca, config, clock, api)
+  -- the requests allowed, until the CA says what it did with them (outcome)
+  local allowed, hooks = {}, {}
   local default_profile = M.config_profile(config)
   local function check(req, c) return read_answer(pol, pol.check(req, c)) end
+  if pol.outcome then
+    function hooks.outcome(tid, der, refusal, why)
+      local req = allowed[tid]
+      allowed[tid] = nil
+      if not req then return end
+      local result = { refusal = refusal, reason = why ~= "" and why or nil }
+      if der then
+        local d = x509.certs(der)
+        local c = d and d.certificates and d.certificates[1]
+        result.certificate = c and { der = der, serial = c.serial, sha1 = c.sha1, not_after = c.not_after,
+                                     issuer = c.issuer, subject = c.subject } or nil
+      end
+      local ok, err = sandbox.call(pol.file .. ": outcome", pol.outcome, req, result, ctx)
+      if not ok then io.stderr:write("sceplab: ", tostring(err), "\n") end
+    end
+  end
+  if pol.tick then
+    function hooks.tick()
+      local ok, err = sandbox.call(pol.file .. ": tick", pol.tick, ctx)
+      if not ok then io.stderr:write("sceplab: ", tostring(err), "\n") end
+    end
+  end
   return function(raw)
     local doc = raw.doc or x509.csr(raw.csr) or {}
     local req = { transaction_id = raw.transaction_id, message_type = raw.message_type, challenge = raw.challenge,
+                  csr = raw.csr,
                   renewal = raw.renewal, renewal_refused = raw.renewal_refused, client_ip = raw.client_ip,
                   user_agent = raw.user_agent,
                   subject = doc.subject, subject_rdns = doc.subject_rdns, san = doc.san, key = doc.key,
@@ -222,8 +251,9 @@ function M.handler(pol, ca, config, on_decision, clock)
     -- the --set profile, for a policy whose allow{} gives none
     if a.decision == "allow" and a.profile == nil then a.profile = default_profile end
     if on_decision then on_decision(req, a) end
+    if a.decision == "allow" and pol.outcome then allowed[req.transaction_id] = req end
     return a
-  end
+  end, hooks
 end
 
 return M

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <libevtx.h>
 #include <libxml/parser.h>
+#include <libpq-fe.h>
 
 #include "base/base_int.h"
 #include "base/optlib.h"
@@ -34,6 +35,7 @@ SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 SCEPLAB_CURL_FUNCS(SCEPLAB_OPTLIB_DEFINE)
+SCEPLAB_PQ_FUNCS(SCEPLAB_OPTLIB_DEFINE)
 xmlFreeFunc *sceplab_optlib_xmlFree;
 
 typedef struct {
@@ -52,6 +54,7 @@ static optlib_state libs[SCEPLAB_LIB_COUNT] = {
   {SCEPLAB_EVENT_SONAME, 0, NULL, ""},
   {SCEPLAB_EVENT_SSL_SONAME, 0, NULL, ""},
   {SCEPLAB_CURL_SONAME, 0, NULL, ""},
+  {SCEPLAB_PQ_SONAME, 0, NULL, ""},
 };
 
 /* Resolves one symbol into *slot; on the first failure records why. */
@@ -94,6 +97,7 @@ static void open_one(sceplab_optlib lib)
   case SCEPLAB_LIB_EVENT: SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
   case SCEPLAB_LIB_EVENT_SSL: SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
   case SCEPLAB_LIB_CURL: SCEPLAB_CURL_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
+  case SCEPLAB_LIB_PQ: SCEPLAB_PQ_FUNCS(SCEPLAB_OPTLIB_RESOLVE) break;
   default: break;
   }
 }
@@ -133,6 +137,7 @@ void sceplab_optlib_forget(void)
   SCEPLAB_EVENT_FUNCS(SCEPLAB_OPTLIB_CLEAR)
   SCEPLAB_EVENT_SSL_FUNCS(SCEPLAB_OPTLIB_CLEAR)
   SCEPLAB_CURL_FUNCS(SCEPLAB_OPTLIB_CLEAR)
+  SCEPLAB_PQ_FUNCS(SCEPLAB_OPTLIB_CLEAR)
   sceplab_optlib_xmlFree = NULL;
   for(i = 0; i < SCEPLAB_LIB_COUNT; i++)
     libs[i].tried = 0;

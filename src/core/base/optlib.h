@@ -9,7 +9,7 @@
  * while only the commands that talk HTTP use it. So none of them is linked: each is opened with
  * dlopen by the first function that needs it, and the calls below go through pointers.
  *
- * Include this after <libxml/...>, <archive.h> and <libevtx.h>: it keeps their declarations and
+ * Include this after <libxml/...>, <archive.h>, <libevtx.h> and <libpq-fe.h>: it keeps their declarations and
  * turns each call into a call through the pointer of the same name. Code that starts using a
  * library (parses an XML document, opens an archive or an .evtx file) first calls
  * sceplab_optlib_need(), which opens it once (thread-safe) or says which library is missing. */
@@ -20,7 +20,7 @@
 
 typedef enum {
   SCEPLAB_LIB_XML2, SCEPLAB_LIB_ARCHIVE, SCEPLAB_LIB_EVTX, SCEPLAB_LIB_SQLITE, SCEPLAB_LIB_EVENT, SCEPLAB_LIB_EVENT_SSL,
-  SCEPLAB_LIB_CURL, SCEPLAB_LIB_COUNT
+  SCEPLAB_LIB_CURL, SCEPLAB_LIB_PQ, SCEPLAB_LIB_COUNT
 } sceplab_optlib;
 
 /* Opens lib if it is not open yet: 0, or -1 with err (SCEPLAB_E_FAILED, naming the file and why). */
@@ -74,6 +74,13 @@ void sceplab_optlib_forget(void);
 #define SCEPLAB_CURL_FUNCS(X) \
   X(curl_easy_init) X(curl_easy_cleanup) X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_getinfo) \
   X(curl_easy_perform) X(curl_easy_strerror) X(curl_slist_append) X(curl_slist_free_all) X(curl_version_info)
+
+/* libpq: the PostgreSQL store (ca/store_pg.c), only with `--db postgresql://...` */
+#define SCEPLAB_PQ_FUNCS(X) \
+  X(PQconnectdbParams) X(PQstatus) X(PQfinish) X(PQreset) X(PQerrorMessage) X(PQexec) X(PQexecParams) \
+  X(PQresultStatus) X(PQresultErrorField) X(PQresultErrorMessage) X(PQclear) X(PQntuples) X(PQgetvalue) \
+  X(PQgetisnull) X(PQgetlength) X(PQcmdTuples) X(PQunescapeBytea) X(PQfreemem) X(PQlibVersion) \
+  X(PQtransactionStatus) X(PQsetNoticeProcessor) X(PQdb) X(PQhost) X(PQport)
 
 #ifndef SCEPLAB_OPTLIB_IMPL
 #define SCEPLAB_OPTLIB_DECLARE(f) extern __typeof__(f) *sceplab_optlib_##f;
@@ -244,6 +251,33 @@ SCEPLAB_CURL_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define curl_slist_append (*sceplab_optlib_curl_slist_append)
 #define curl_slist_free_all(l) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_curl_slist_free_all, l)
 #define curl_version_info (*sceplab_optlib_curl_version_info)
+#endif
+#ifdef LIBPQ_FE_H
+SCEPLAB_PQ_FUNCS(SCEPLAB_OPTLIB_DECLARE)
+#define PQconnectdbParams (*sceplab_optlib_PQconnectdbParams)
+#define PQstatus (*sceplab_optlib_PQstatus)
+#define PQfinish(c) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_PQfinish, c)
+#define PQreset (*sceplab_optlib_PQreset)
+#define PQerrorMessage (*sceplab_optlib_PQerrorMessage)
+#define PQexec (*sceplab_optlib_PQexec)
+#define PQexecParams (*sceplab_optlib_PQexecParams)
+#define PQresultStatus (*sceplab_optlib_PQresultStatus)
+#define PQresultErrorField (*sceplab_optlib_PQresultErrorField)
+#define PQresultErrorMessage (*sceplab_optlib_PQresultErrorMessage)
+#define PQclear(r) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_PQclear, r)
+#define PQntuples (*sceplab_optlib_PQntuples)
+#define PQgetvalue (*sceplab_optlib_PQgetvalue)
+#define PQgetisnull (*sceplab_optlib_PQgetisnull)
+#define PQgetlength (*sceplab_optlib_PQgetlength)
+#define PQcmdTuples (*sceplab_optlib_PQcmdTuples)
+#define PQunescapeBytea (*sceplab_optlib_PQunescapeBytea)
+#define PQfreemem(p) SCEPLAB_OPTLIB_RELEASE(sceplab_optlib_PQfreemem, p)
+#define PQlibVersion (*sceplab_optlib_PQlibVersion)
+#define PQtransactionStatus (*sceplab_optlib_PQtransactionStatus)
+#define PQsetNoticeProcessor (*sceplab_optlib_PQsetNoticeProcessor)
+#define PQdb (*sceplab_optlib_PQdb)
+#define PQhost (*sceplab_optlib_PQhost)
+#define PQport (*sceplab_optlib_PQport)
 #endif
 #undef SCEPLAB_OPTLIB_DECLARE
 #endif

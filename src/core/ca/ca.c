@@ -28,7 +28,7 @@ static void make_ra_pair(const X509_NAME *subject, EVP_PKEY *const keys[2], X509
 
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
 {
-  static const sceplab_ca_params defaults = {"rsa:2048", NULL, NULL, NULL, 0, 0, 1, NULL, NULL};
+  static const sceplab_ca_params defaults = {"rsa:2048", NULL, NULL, NULL, 0, 0, 1, NULL, NULL, NULL};
   sceplab_ca ca;
   X509_NAME *rootn = NULL, *issn = NULL, *ran = NULL;
   int rc = -1, i, exists = 0;
@@ -48,7 +48,7 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   if(p->pkcs11 && ca_p11_check(p->pkcs11, err) != 0)
     return -1;
   /* the store's library first: a machine without it must not be left with keys and no database */
-  if(sceplab_store_check(dir, &exists, err) != 0)
+  if(sceplab_store_check(dir, p->db, &exists, err) != 0)
     return -1;
   if(mkdir(dir, 0700) != 0 && errno != EEXIST) {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s", dir, strerror(errno));
@@ -120,7 +120,7 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   for(i = 0; i < SCEPLAB_CA_TIERS; i++)
     if(ca_pair_save(dir, ca_tier_file[i], ca.cert[i], ca.key[i], err) != 0)
       goto out;
-  if(ca_public_url_save(dir, p->public_url, err) != 0 || ca_keeper_save(dir, p->pkcs11, err) != 0 || !(store = sceplab_store_open(dir, 1, err)))
+  if(ca_public_url_save(dir, p->public_url, err) != 0 || ca_keeper_save(dir, p->pkcs11, err) != 0 || !(store = sceplab_store_open(dir, p->db, 1, err)))
     goto out;
   rc = 0;
 out:
@@ -139,13 +139,32 @@ out:
 
 sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
 {
+  return sceplab_ca_open_db(dir, NULL, err);
+}
+
+const char *sceplab_ca_db(const sceplab_ca *ca)
+{
+  return ca->db;
+}
+
+int sceplab_ca_unavailable(const sceplab_ca *ca)
+{
+  return ca->store && ca->store->unavailable;
+}
+
+sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *err)
+{
   sceplab_ca *ca = calloc(1, sizeof(*ca));
   sceplab_error local;
   int i;
   if(!err)
     err = &local;
   sceplab_err_clear(err);
-  if(!ca || !(ca->dir = strdup(dir))) {
+  if(db && !*db)
+    db = NULL;
+  if(!ca || !(ca->dir = strdup(dir)) || (db && !(ca->db = strdup(db)))) {
+    if(ca)
+      free(ca->dir);
     free(ca);
     return (void)sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), NULL;
   }
@@ -175,7 +194,7 @@ sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err)
     return NULL;
   }
   if(ca_narrow_mode(dir, 0700, err) != 0 || ca_public_url_load(ca, err) != 0 ||
-     !(ca->store = sceplab_store_open(dir, 0, err))) {
+     !(ca->store = sceplab_store_open(dir, ca->db, 0, err))) {
     sceplab_ca_close(ca);
     return NULL;
   }
@@ -198,6 +217,7 @@ void sceplab_ca_close(sceplab_ca *ca)
   free(ca->keeper);
   free(ca->public_url);
   free(ca->dir);
+  free(ca->db);
   free(ca);
 }
 

@@ -6,14 +6,38 @@
 
 #include "ca/store.h"
 
-sceplab_store *sceplab_store_open(const char *dir, int create, sceplab_error *err)
+int sceplab_store_is_server(const char *db)
 {
-  /* the one backend today; a server database (issue: PostgreSQL) is chosen here by its URL */
+  return db && (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11));
+}
+
+/* A db given must name a backend: a typo never falls back to a fresh SQLite file. */
+static int known(const char *db, sceplab_error *err)
+{
+  if(!db || !*db || sceplab_store_is_server(db))
+    return 1;
+  sceplab_err_set(err, SCEPLAB_E_USAGE, "--db: expected a postgresql:// URL (or none, for the state directory's ca.db)");
+  return 0;
+}
+
+sceplab_store *sceplab_store_open(const char *dir, const char *db, int create, sceplab_error *err)
+{
+  if(!known(db, err))
+    return NULL;
+  if(sceplab_store_is_server(db))
+    return sceplab_store_pg_open(db, create, err);
   return sceplab_store_sqlite_open(dir, create, err);
 }
 
-int sceplab_store_check(const char *dir, int *exists, sceplab_error *err)
+int sceplab_store_check(const char *dir, const char *db, int *exists, sceplab_error *err)
 {
+  if(!known(db, err))
+    return -1;
+  if(sceplab_store_is_server(db)) {
+    /* the server database is shared: the state directory's keys say whether a CA is there */
+    *exists = 0;
+    return sceplab_store_pg_check(db, err);
+  }
   return sceplab_store_sqlite_check(dir, exists, err);
 }
 

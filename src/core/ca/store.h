@@ -1,6 +1,6 @@
 /* The CA's storage seam: requests, certificates, revocations, one-time challenges, used Intune
  * tokens and the current CRL, behind a table of functions, one file per backend, as curl's vtls
- * is one TLS layer with a file per library (store_sqlite.c is the first; store.c picks one).
+ * is one TLS layer with a file per library (store_sqlite.c, store_pg.c; store.c picks one).
  * Nothing above this header knows which database holds the CA's records: all SQL is in the
  * backend's file.
  *
@@ -136,15 +136,22 @@ typedef struct sceplab_store_ops {
 struct sceplab_store {
   const sceplab_store_ops *ops;
   unsigned commit_delay_ms;     /* test knob (sceplab_store_commit) */
+  /* set by a call that failed because the database cannot be reached (a server database down,
+   * restarting, refusing connections), cleared by the next call that reached it: serve then
+   * answers 503 with Retry-After, as NDES does while its CA is down, instead of 500 */
+  int unavailable;
 };
 
-/* The store of a CA's state directory (create: a new one): SQLite's ca.db in dir. The database
- * is brought up to the current schema version. NULL with err. */
-sceplab_store *sceplab_store_open(const char *dir, int create, sceplab_error *err);
+/* The store of a CA's state directory (create: a new one): SQLite's ca.db in dir, or the server
+ * database db names (a postgresql:// URL; NULL or "" for SQLite). The database is brought up to
+ * the current schema version. NULL with err. */
+sceplab_store *sceplab_store_open(const char *dir, const char *db, int create, sceplab_error *err);
 void sceplab_store_close(sceplab_store *s);
 /* Before a new CA is made in dir: 0 when the backend can be used (its library loads), with
  * *exists set when dir holds a store already; -1 with err. */
-int sceplab_store_check(const char *dir, int *exists, sceplab_error *err);
+int sceplab_store_check(const char *dir, const char *db, int *exists, sceplab_error *err);
+/* Whether db names a server database (postgresql:// or postgres://). */
+int sceplab_store_is_server(const char *db);
 
 /* begin, commit (after the test knob's delay), rollback. The knob: `serve --ca-latency MS` makes
  * each write transaction wait MS milliseconds after its writes, before COMMIT, so that a crash
@@ -158,5 +165,7 @@ void store_request_free(store_request *r);
 /* Backends */
 sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_error *err);
 int sceplab_store_sqlite_check(const char *dir, int *exists, sceplab_error *err);
+sceplab_store *sceplab_store_pg_open(const char *url, int create, sceplab_error *err);
+int sceplab_store_pg_check(const char *url, sceplab_error *err);
 
 #endif

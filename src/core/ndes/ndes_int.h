@@ -9,7 +9,9 @@
  *   admin.c      the admin page (one-time passwords)
  *   publish.c    where revocation is published: the CRL, the CA certificate, OCSP (CDP and AIA)
  *   iislog.c     IIS: text answers, the CRP's calls as IIS logs them, its W3C log and the console
- *   artifacts.c, ndeslog.c  the artifact writer (NDES's and the connector's logs) */
+ *   artifacts.c, ndeslog.c  the artifact writer (NDES's and the connector's logs)
+ *   tick.c       a periodic job on the loop (the params' tick: Intune's revocation requests)
+ *   web.c        a service of whole requests on httpd (web.h: `sceplab intune cloud`) */
 #ifndef SCEPLAB_NDES_INT_H
 #define SCEPLAB_NDES_INT_H
 
@@ -59,6 +61,7 @@ typedef struct ndes_server {
   ndes_admin *admin;
   ndes_publish *publish;
   int clock_fd;
+  int tick_fd;                  /* the params' tick timer (tick.c), or -1 */
 } ndes_server;
 
 /* iislog.c: a text answer (malloc'd body); the monotonic clock in ms; a call of the connector to
@@ -93,6 +96,9 @@ const char *ndes_password_event(int id);
 int ndes_publish_routes(ndes_server *s, sceplab_httpd_params *hp, sceplab_error *err);
 int ndes_publish_listening(ndes_server *s, sceplab_error *err);
 void ndes_publish_free(ndes_server *s);
+
+/* tick.c: the params' tick every tick_seconds on the loop (s->tick_fd): 0, or -1 with err. */
+int ndes_tick_start(ndes_server *s, sceplab_error *err);
 
 /* admin.c: the admin page's handler (ud: the server), its state. */
 ndes_admin *ndes_admin_new(sceplab_error *err);

@@ -196,6 +196,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   memset(&s, 0, sizeof(s));
   s.p = p;
   s.clock_fd = -1;
+  s.tick_fd = -1;
   snprintf(s.bind, sizeof(s.bind), "%s", p->bind ? p->bind : "127.0.0.1");
   if(make_cacert(&s, err) != 0)
     return -1;
@@ -223,6 +224,8 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   if(p->clock_file && ((s.clock_fd = sceplab_clock_follow(p->clock_file, err)) < 0 ||
                        sceplab_httpd_watch(s.httpd, s.clock_fd, clock_moved, &s, err) != 0))
     goto out;
+  if(p->tick && ndes_tick_start(&s, err) != 0)
+    goto out;
   sceplab_ca_set_commit_delay(p->ca, p->ca_latency_ms > 0 ? (unsigned)p->ca_latency_ms : 0);
   /* what NDES is like, the start-up faults' say included; then it starts */
   memset(&start, 0, sizeof(start));
@@ -239,6 +242,8 @@ out:
   sceplab_httpd_free(s.httpd);
   if(s.clock_fd >= 0)
     close(s.clock_fd);
+  if(s.tick_fd >= 0)
+    close(s.tick_fd);
   ndes_observers_close(&s.obs);
   ndes_world_free(&s.world);
   ndes_admin_free(s.admin);

@@ -223,6 +223,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
     ans->decision = SCEPLAB_POLICY_DENY;
     ans->fail_info = SCEPLAB_FAIL_BADREQUEST;
     snprintf(ans->reason, sizeof(ans->reason), "the CA refused the request (0x%08X)", fc.refusal);
+    if(s->p->issued)
+      s->p->issued(s->p->ud, rq->transaction_id, NULL, fc.refusal, ans->reason);
     return 0;
   }
   memset(&ip, 0, sizeof(ip));
@@ -245,6 +247,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
     emit(s, &ev);
     if(s->world.connector)
       notify(s, ans, rq, x, 0);
+    if(s->p->issued)
+      s->p->issued(s->p->ud, rq->transaction_id, x, 0, NULL);
     *content = issued_p7(x, clen, err);
     X509_free(x);
     return *content ? 1 : -1;
@@ -256,6 +260,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
   ans->fail_info = SCEPLAB_FAIL_BADREQUEST;
   snprintf(ans->reason, sizeof(ans->reason), "%.*s", (int)sizeof(ans->reason) - 1, err->msg);
   sceplab_err_clear(err);
+  if(s->p->issued)
+    s->p->issued(s->p->ud, rq->transaction_id, NULL, refused_code, ans->reason);
   return 0;
 }
 
@@ -408,9 +414,20 @@ static void pkioperation(ndes_server *s, const unsigned char *der, size_t n, con
   else if(rq.message_type == SCEPLAB_MSG_GETCRL) {
     size_t cn = 0;
     unsigned char *crl = sceplab_ca_crl_current(ca, 7, &cn, &err); /* signed anew only when needed */
+    if(!crl && sceplab_ca_unavailable(ca))
+      rc = -1;
     content = crl ? sceplab_degenerate(NULL, 0, crl, cn, &clen, &err) : NULL;
     status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     free(crl);
+  }
+  if(rc != 0 && sceplab_ca_unavailable(ca)) {
+    /* the CA's database is out of reach: NDES answers 503 while its CA is down; the device
+     * retries the same transaction later, and the next request reconnects */
+    ndes_text(o, 503, "Service Unavailable");
+    snprintf(o->headers, sizeof(o->headers), "Retry-After: 2\r\n");
+    free(content);
+    sceplab_scep_request_free(&rq);
+    return;
   }
   if(rc != 0) {
     /* the store, the policy or the CA failed: no CertRep says anything about the request */

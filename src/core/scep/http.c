@@ -299,6 +299,28 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
   }
   else if(strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  if(o->headers) {
+    /* the caller's lines, one slist entry each (without their CRLF) */
+    const char *p = o->headers;
+    while(*p) {
+      size_t n = strcspn(p, "\r\n");
+      if(n) {
+        char *line = strndup(p, n);
+        struct curl_slist *nh = line ? curl_slist_append(hdrs, line) : NULL;
+        free(line);
+        if(!nh) {
+          curl_slist_free_all(hdrs);
+          if(!s)
+            curl_easy_cleanup(c);
+          return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
+        }
+        hdrs = nh;
+      }
+      p += n;
+      p += strspn(p, "\r\n");
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  }
   if(strcmp(method, "HEAD") == 0)
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 

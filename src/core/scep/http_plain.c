@@ -464,10 +464,12 @@ static int exchange(int fd, const plain_url *u, const sceplab_http_opts *o, cons
   if(is_post)
     hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "Content-Type: %s\r\nContent-Length: %zu\r\n",
                    content_type ? content_type : "application/octet-stream", body_len);
-  hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "\r\n");
   if((size_t)hn >= sizeof(head))
     return fail(f, 3, "a request header over %zu bytes", sizeof(head));
+  /* the caller's own lines (a bearer token is longer than head) go as they are, then the blank line */
   if(send_all(fd, (const unsigned char *)head, (size_t)hn, deadline, f) != 0 ||
+     (o->headers && send_all(fd, (const unsigned char *)o->headers, strlen(o->headers), deadline, f) != 0) ||
+     send_all(fd, (const unsigned char *)"\r\n", 2, deadline, f) != 0 ||
      (is_post && body_len && send_all(fd, body, body_len, deadline, f) != 0))
     return -1;
   rd = calloc(1, sizeof(*rd));

@@ -33,6 +33,25 @@ const char *sceplab_device_log_file(sceplab_device d);
  * NULL with err (SCEPLAB_E_USAGE) when the event lacks what the format needs. */
 char *sceplab_device_log_line(sceplab_device d, const sceplab_device_event *e, sceplab_error *err);
 
+/* serve's own log of its calls to Intune's API (the intune-api policy), read back by timeline as
+ * the "intune-api" format: one call of one HTTP exchange. */
+typedef struct sceplab_api_call {
+  double time;                  /* Unix seconds (UTC), with its fraction */
+  const char *transaction_id;   /* the SCEP transaction the call is for, or NULL */
+  const char *client_request_id;
+  const char *endpoint;         /* token:graph, token:intune, discovery, validateRequest, ... */
+  int attempt;                  /* 1 for the first try */
+  int status;                   /* HTTP status, 0 when none came */
+  const char *code;             /* the service's code, Entra ID's AADSTS..., timeout, ... or NULL */
+  long duration_ms;
+  const char *message;          /* a description (never a secret), or NULL */
+} sceplab_api_call;
+
+/* The log's header lines, then each call as one line (fields escaped as W3C logs escape them),
+ * malloc'd; NULL with err when a field is too long or the endpoint missing. */
+const char *sceplab_api_log_header(void);
+char *sceplab_api_log_line(const sceplab_api_call *c, sceplab_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,8 @@ typedef struct sceplab_ca_params {
   int root_days;            /* default 3650 */
   int issuing_days;         /* default 1825 */
   int two_tier;             /* 1 (default when 0 is not asked for): root and issuing; 0: one CA */
+  const char *db;           /* the store: NULL for ca.db in the state directory, or a postgresql:// URL
+                             * (its schema is made or brought up to date; the keys stay in dir) */
   const char *public_url;   /* where clients fetch the CRL, CA certificate and OCSP (http://host[:port]),
                              * kept in the state directory (public-url); NULL: serve's address */
   const char *pkcs11;       /* a PKCS#11 token (RFC 7512 URI) that makes and keeps the CA's and RA's
@@ -47,6 +49,14 @@ typedef enum {
 /* Makes a new state directory (created 0700; refused when it holds a CA already). */
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err);
 sceplab_ca *sceplab_ca_open(const char *dir, sceplab_error *err);
+/* The same with the store db names (NULL: ca.db in dir; a postgresql:// URL: a database any
+ * number of instances share, with the same keys in each one's dir). */
+sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *err);
+/* The db it was opened with, or NULL. */
+const char *sceplab_ca_db(const sceplab_ca *ca);
+/* Whether the last failure of the CA's store was its database being out of reach (a server
+ * database down or restarting): serve answers 503 then; the next call tries to reconnect. */
+int sceplab_ca_unavailable(const sceplab_ca *ca);
 void sceplab_ca_close(sceplab_ca *ca);
 const char *sceplab_ca_dir(const sceplab_ca *ca);
 X509 *sceplab_ca_cert(const sceplab_ca *ca, sceplab_ca_tier t);   /* owned by ca */

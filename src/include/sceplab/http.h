@@ -20,6 +20,8 @@ typedef struct sceplab_http_opts {
   int follow_redirects;
   size_t max_body;            /* larger bodies are cut and flagged; 0 means 16 MiB */
   const char *user_agent;
+  const char *headers;        /* more request header lines, each "Name: value\r\n", or NULL (an API's
+                               * Authorization and api-version) */
 } sceplab_http_opts;
 
 typedef struct sceplab_http_resp {

@@ -54,6 +54,14 @@ X509 *sceplab_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
 int sceplab_key_matches_cert(EVP_PKEY *key, const unsigned char *cert, size_t n, sceplab_error *err);
 char *sceplab_cert_pem(X509 *x);
 
+/* Signatures over bytes (a JSON Web Token's RS256: md "sha256" with an RSA key): the signature,
+ * malloc'd, or NULL with err; and its check with a certificate or public key (PEM or DER): 1
+ * good, 0 bad, -1 with err when the key cannot be read. */
+unsigned char *sceplab_key_sign(EVP_PKEY *key, const char *md, const unsigned char *data, size_t n, size_t *siglen,
+                                sceplab_error *err);
+int sceplab_sig_verify(const unsigned char *pub, size_t pub_len, const char *md, const unsigned char *data,
+                       size_t n, const unsigned char *sig, size_t siglen, sceplab_error *err);
+
 #ifdef __cplusplus
 }
 #endif

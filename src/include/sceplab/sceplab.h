@@ -11,6 +11,7 @@
 #include "sceplab/logs.h"
 #include "sceplab/ca.h"
 #include "sceplab/serve.h"
+#include "sceplab/web.h"
 #include "sceplab/intune.h"
 #include "sceplab/artifacts.h"
 #include "sceplab/version.h"

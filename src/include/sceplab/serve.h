@@ -148,6 +148,12 @@ typedef struct sceplab_serve_params {
   /* what the operator must hear about (connections refused, out of descriptors), at most one
    * line of a kind every 10 s */
   void (*warn)(void *ud, const char *line);
+  /* the outcome of a request the policy allowed: the certificate issued (cert), or the CA's
+   * refusal (cert NULL, its HRESULT and why), for a policy that reports it (Intune's API) */
+  void (*issued)(void *ud, const char *transaction_id, X509 *cert, unsigned refusal, const char *why);
+  /* called every tick_seconds on the loop (Intune's revocation requests polled), or NULL */
+  void (*tick)(void *ud);
+  unsigned tick_seconds;
   void *ud;
 } sceplab_serve_params;
 

@@ -36,7 +36,8 @@
 
 typedef enum { ENC_UTF8, ENC_UTF16LE, ENC_UTF16BE, ENC_CP1252 } encoding;
 typedef enum { FMT_IIS, FMT_CMTRACE, FMT_SVCLOG, FMT_EVENTXML, FMT_OMADM, FMT_IOS, FMT_SYSLOG, FMT_EVTTXT, FMT_EVTCSV,
-               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG, FMT_JSONL, FMT_EVTBLOCK, FMT_RADIUS } format;
+               FMT_EVTX, FMT_CRS, FMT_MSI, FMT_REG, FMT_JSONL, FMT_EVTBLOCK,
+               FMT_INTUNEAPI, FMT_RADIUS } format;
 typedef struct logs_format logs_format;
 
 #define NEEDLES_MAX 256 /* filter.contains beyond this are searched one by one */

@@ -6,7 +6,7 @@
 #include "logs/formats/formats.h"
 
 const logs_format *const logs_formats[] = {
-  &logs_fmt_jsonl, &logs_fmt_iis, &logs_fmt_msi, &logs_fmt_registry, &logs_fmt_crs, &logs_fmt_svclog,
+  &logs_fmt_jsonl, &logs_fmt_intuneapi, &logs_fmt_iis, &logs_fmt_msi, &logs_fmt_registry, &logs_fmt_crs, &logs_fmt_svclog,
   /* a pasted event block may carry its event XML: the block is the record */
   &logs_fmt_eventblock, &logs_fmt_eventxml, &logs_fmt_eventtext, &logs_fmt_eventcsv, &logs_fmt_android, &logs_fmt_ios, &logs_fmt_syslog,
   &logs_fmt_radius,

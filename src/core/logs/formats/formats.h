@@ -7,6 +7,6 @@
 
 extern const logs_format logs_fmt_iis, logs_fmt_cmtrace, logs_fmt_svclog, logs_fmt_eventxml, logs_fmt_android,
   logs_fmt_ios, logs_fmt_syslog, logs_fmt_eventtext, logs_fmt_eventcsv, logs_fmt_evtx, logs_fmt_crs, logs_fmt_msi,
-  logs_fmt_registry, logs_fmt_jsonl, logs_fmt_eventblock, logs_fmt_radius;
+  logs_fmt_registry, logs_fmt_jsonl, logs_fmt_eventblock, logs_fmt_intuneapi, logs_fmt_radius;
 
 #endif

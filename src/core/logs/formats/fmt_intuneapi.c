@@ -1,0 +1,227 @@
+/* serve's log of its calls to Intune's API (the intune-api policy): W3C-style lines, one per HTTP
+ * call, with the fields a failed enrollment is traced by (its transaction ID, the client-request-id
+ * Microsoft's support asks for, the endpoint, the HTTP status, the service's or Entra ID's code,
+ * the duration). The writer (sceplab_api_log_line) sits beside the reader.
+ * Part of the log reader's formats (src/core/logs/formats/): see logs_int.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "logs/formats/formats.h"
+#include "sceplab/artifacts.h"
+
+#define API_SOFTWARE "#Software: sceplab intune-api"
+#define API_FIELDS "date time transaction-id client-request-id endpoint attempt status code duration-ms message"
+enum { F_DATE, F_TIME, F_TID, F_CRID, F_ENDPOINT, F_ATTEMPT, F_STATUS, F_CODE, F_MS, F_MESSAGE, F_COUNT };
+
+const char *sceplab_api_log_header(void)
+{
+  return API_SOFTWARE "\n#Version: 1.0\n#Fields: " API_FIELDS "\n";
+}
+
+/* One field, escaped as W3C logs escape (a space is '+'), or '-' when empty. */
+static int put_field(char *out, size_t cap, size_t *used, const char *v, size_t max)
+{
+  size_t n = v ? strnlen(v, max) : 0, consumed = 0, w;
+  if(*used + 2 > cap)
+    return -1;
+  if(*used)
+    out[(*used)++] = ' ';
+  if(!n) {
+    out[(*used)++] = '-';
+    return 0;
+  }
+  w = sceplab_esc_w3c(v, n, out + *used, cap - *used, &consumed);
+  if(consumed < n)
+    return -1;
+  *used += w;
+  return 0;
+}
+
+char *sceplab_api_log_line(const sceplab_api_call *c, sceplab_error *err)
+{
+  char date[16], tm[24], num[3][24];
+  time_t secs = (time_t)c->time;
+  long ms = (long)((c->time - (double)secs) * 1000.0);
+  struct tm t;
+  size_t cap = 4096, used = 0;
+  char *out;
+  const char *fields[F_COUNT];
+  size_t max[F_COUNT] = {16, 24, 128, 64, 64, 24, 24, 128, 24, 1024}, i;
+  if(!c->endpoint || !*c->endpoint)
+    return sceplab_err_set(err, SCEPLAB_E_USAGE, "an API call needs its endpoint"), NULL;
+  if(ms < 0 || ms > 999)
+    ms = 0;
+  gmtime_r(&secs, &t);
+  strftime(date, sizeof(date), "%Y-%m-%d", &t);
+  snprintf(tm, sizeof(tm), "%02d:%02d:%02d.%03ld", t.tm_hour, t.tm_min, t.tm_sec, ms);
+  snprintf(num[0], sizeof(num[0]), "%d", c->attempt > 0 ? c->attempt : 1);
+  snprintf(num[1], sizeof(num[1]), "%d", c->status);
+  snprintf(num[2], sizeof(num[2]), "%ld", c->duration_ms);
+  fields[F_DATE] = date;
+  fields[F_TIME] = tm;
+  fields[F_TID] = c->transaction_id;
+  fields[F_CRID] = c->client_request_id;
+  fields[F_ENDPOINT] = c->endpoint;
+  fields[F_ATTEMPT] = num[0];
+  fields[F_STATUS] = num[1];
+  fields[F_CODE] = c->code;
+  fields[F_MS] = num[2];
+  fields[F_MESSAGE] = c->message;
+  if(!(out = malloc(cap)))
+    return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), NULL;
+  for(i = 0; i < F_COUNT; i++)
+    if(put_field(out, cap - 2, &used, fields[i], max[i]) != 0) {
+      free(out);
+      return sceplab_err_set(err, SCEPLAB_E_USAGE, "an API call's field is too long"), NULL;
+    }
+  out[used++] = '\n';
+  out[used] = '\0';
+  return out;
+}
+
+/* ---- the reader ---- */
+
+static int digits(const char *p, int n)
+{
+  int v = 0, i;
+  for(i = 0; i < n; i++) {
+    if(p[i] < '0' || p[i] > '9')
+      return -1;
+    v = v * 10 + (p[i] - '0');
+  }
+  return v;
+}
+
+static long number(sceplab_str s)
+{
+  long v = 0;
+  size_t i;
+  if(!s.n || s.n > 9)
+    return -1;
+  for(i = 0; i < s.n; i++) {
+    if(s.p[i] < '0' || s.p[i] > '9')
+      return -1;
+    v = v * 10 + (s.p[i] - '0');
+  }
+  return v;
+}
+
+static int is(sceplab_str s, const char *word)
+{
+  return s.n == strlen(word) && memcmp(s.p, word, s.n) == 0;
+}
+
+static int hexval(char c)
+{
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A field decoded into the message: '+' a space, %XX its byte, '-' nothing. */
+static void append_decoded(sceplab_log *lg, size_t *len, sceplab_str s)
+{
+  size_t i;
+  int hi, lo;
+  if(s.n == 1 && s.p[0] == '-')
+    return;
+  for(i = 0; i < s.n; i++) {
+    char c = s.p[i];
+    if(c == '+')
+      c = ' ';
+    else if(c == '%' && i + 2 < s.n && (hi = hexval(s.p[i + 1])) >= 0 && (lo = hexval(s.p[i + 2])) >= 0) {
+      c = (char)(hi * 16 + lo);
+      if((unsigned char)c < 0x20 || c == 0x7f)
+        c = '?'; /* a message stays one line */
+      i += 2;
+    }
+    logs_msg_append(lg, len, &c, 1);
+  }
+}
+
+static int logs_parse_intuneapi(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
+{
+  sceplab_str f[F_COUNT];
+  const char *end = p + n;
+  size_t len = 0, k;
+  int nf = 0, y, mo, d, h, mi, s, ms = 0;
+  long status;
+  (void)err;
+  if(n && p[0] == '#')
+    return 0;
+  while(nf < F_COUNT) {
+    f[nf] = logs_next_tok(&p, end);
+    if(!f[nf].n)
+      break;
+    nf++;
+  }
+  if(nf != F_COUNT || logs_next_tok(&p, end).n) {
+    logs_skip(lg, r->line, "not the 10 fields of an intune-api line");
+    return 0;
+  }
+  if(f[F_DATE].n != 10 || f[F_TIME].n < 8 || (y = digits(f[F_DATE].p, 4)) < 0 || (mo = digits(f[F_DATE].p + 5, 2)) < 0 ||
+     (d = digits(f[F_DATE].p + 8, 2)) < 0 || (h = digits(f[F_TIME].p, 2)) < 0 || (mi = digits(f[F_TIME].p + 3, 2)) < 0 ||
+     (s = digits(f[F_TIME].p + 6, 2)) < 0 || (f[F_TIME].n == 12 && (ms = digits(f[F_TIME].p + 9, 3)) < 0)) {
+    logs_skip(lg, r->line, "no readable date and time");
+    return 0;
+  }
+  r->time_us = logs_make_time(y, mo, d, h, mi, s, (int64_t)ms * 1000);
+  if(r->time_us == SCEPLAB_TIME_UNKNOWN) {
+    logs_skip(lg, r->line, "date or time out of range");
+    return 0;
+  }
+  r->time_text.p = f[F_DATE].p;
+  r->time_text.n = (size_t)(f[F_TIME].p + f[F_TIME].n - f[F_DATE].p);
+  r->utc_offset_min = 0; /* written in UTC */
+  logs_time_sources(r, LOGS_TS_RECORD, LOGS_TS_FORMAT);
+  r->component.p = "intune-api";
+  r->component.n = 10;
+  r->url = f[F_ENDPOINT];
+  status = number(f[F_STATUS]);
+  r->http_status = status;
+  r->time_taken_ms = number(f[F_MS]);
+  if(!(f[F_TID].n == 1 && f[F_TID].p[0] == '-')) {
+    k = f[F_TID].n < sizeof(r->transaction_id) - 1 ? f[F_TID].n : sizeof(r->transaction_id) - 1;
+    memcpy(r->transaction_id, f[F_TID].p, k);
+    r->transaction_id[k] = '\0';
+  }
+  /* a refusal of any kind is an error: no answer, an HTTP error, Entra ID's AADSTS, a code other
+   * than the service's Success (or issued, found, ok: a token, a discovery, a revocation call) */
+  r->level = SCEPLAB_LVL_INFO;
+  if(status <= 0 || status >= 400 || !(is(f[F_CODE], "Success") || is(f[F_CODE], "issued") || is(f[F_CODE], "found") ||
+                                       is(f[F_CODE], "ok") || is(f[F_CODE], "-")))
+    r->level = SCEPLAB_LVL_ERROR;
+  r->step = is(f[F_ENDPOINT], "successNotification") || is(f[F_ENDPOINT], "failureNotification") ? 6
+          : f[F_ENDPOINT].n >= 5 && memcmp(f[F_ENDPOINT].p, "token", 5) == 0 ? 3
+          : is(f[F_ENDPOINT], "discovery") || is(f[F_ENDPOINT], "validateRequest") ? 3 : 0;
+  /* "validateRequest 200 SubjectNameMismatch (client-request-id ..., attempt 1, 12 ms): ..." */
+  append_decoded(lg, &len, f[F_ENDPOINT]);
+  logs_msg_append(lg, &len, " ", 1);
+  logs_msg_append(lg, &len, f[F_STATUS].p, f[F_STATUS].n);
+  logs_msg_append(lg, &len, " ", 1);
+  append_decoded(lg, &len, f[F_CODE]);
+  logs_msg_append(lg, &len, " (client-request-id ", 20);
+  append_decoded(lg, &len, f[F_CRID]);
+  logs_msg_append(lg, &len, ", attempt ", 10);
+  logs_msg_append(lg, &len, f[F_ATTEMPT].p, f[F_ATTEMPT].n);
+  logs_msg_append(lg, &len, ", ", 2);
+  logs_msg_append(lg, &len, f[F_MS].p, f[F_MS].n);
+  logs_msg_append(lg, &len, " ms)", 4);
+  if(!(f[F_MESSAGE].n == 1 && f[F_MESSAGE].p[0] == '-')) {
+    logs_msg_append(lg, &len, ": ", 2);
+    append_decoded(lg, &len, f[F_MESSAGE]);
+  }
+  r->message.p = lg->msg;
+  r->message.n = len;
+  return 1;
+}
+
+static const char *detect(const char *p, size_t n)
+{
+  if(n >= sizeof(API_SOFTWARE) - 1 && memcmp(p, API_SOFTWARE, sizeof(API_SOFTWARE) - 1) == 0)
+    return "sceplab serve's Intune API call log (#Software: sceplab intune-api)";
+  return NULL;
+}
+
+const logs_format logs_fmt_intuneapi = {.id = FMT_INTUNEAPI, .name = "intune-api", .flags = LOGS_FORCEABLE | LOGS_EXTRACTED,
+  .detect = detect, .line = logs_parse_intuneapi};
