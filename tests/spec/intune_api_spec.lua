@@ -405,6 +405,20 @@ describe("serve --policy intune-api and revocations Intune asks for", function()
       local v = h.sh_out(("openssl verify -crl_check -CAfile %s -CRLfile %s %s"):format(h.shquote(chain), h.shquote(crl),
         h.shquote(work .. ".pem")))
       assert.matches("certificate revoked", v, 1, true)
+      -- and where RADIUS servers look (serve's own CDP and OCSP, from the certificate's URLs)
+      local cert = work .. ".pem"
+      local ocsp_url = h.sh_out("openssl x509 -noout -ocsp_uri -in " .. h.shquote(cert)):match("(http%S+)")
+      local o = h.sh_out(("openssl ocsp -issuer %s -cert %s -url %s -CAfile %s -timeout 10"):format(h.shquote(dir .. "/ca.pem"),
+        h.shquote(cert), h.shquote(ocsp_url), h.shquote(chain)))
+      assert.matches("Response verify OK", o, 1, true)
+      assert.matches(": revoked", o, 1, true)
+      local cdp = h.sh_out("openssl x509 -noout -ext crlDistributionPoints -in " .. h.shquote(cert)):match("URI:(%S+)")
+      local fetched = h.tmpname() .. ".crl"
+      h.sh_out(("curl -s -o %s %s && openssl crl -inform DER -in %s -out %s"):format(h.shquote(fetched), h.shquote(cdp),
+        h.shquote(fetched), h.shquote(fetched .. ".pem")))
+      v = h.sh_out(("openssl verify -crl_check -CAfile %s -CRLfile %s %s"):format(h.shquote(chain), h.shquote(fetched .. ".pem"),
+        h.shquote(cert)))
+      assert.matches("certificate revoked", v, 1, true)
       -- an unknown serial: the result says so (CertificateNotFoundError, 4004)
       h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote('{"serialNumber":"0BADC0DE"}'), h.shquote(c.base .. "/_sceplab/revocations")))
       local second
