@@ -70,7 +70,7 @@ function M.new(opts)
   local now = opts.now or os.time
   local key = pkey.generate("rsa:2048")          -- signs the access tokens it issues
   local key_pub = key:public_pem()
-  local kid = jwt.b64url(key_pub:sub(-40, -27))
+  local kid = jwt.uuid()
   local x5ts = {}
   for _, pem in ipairs(opts.client_certs or {}) do
     local d = x509.certs(pem)

@@ -21,7 +21,7 @@ local apilog = require "sceplab.serve.intune_api_log"
 
 local M = {}
 
-M.USER_AGENT = "sceplab/" .. core.version .. " (intune-api; +https://github.com/sceplab)"
+M.USER_AGENT = "sceplab/" .. core.version .. " (intune-api)"
 
 -- Percent-encoding of a form value or a URL's user info: everything but RFC 3986's unreserved.
 local function urlencode(s)
