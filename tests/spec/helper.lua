@@ -125,6 +125,25 @@ function M.sh_out(cmd)
   return out, ok
 end
 
+-- f() until it answers something (every 0.1 s, at most tenths times): that answer, or nil.
+function M.wait_until(f, tenths)
+  for _ = 1, tenths or 300 do
+    local v = f()
+    if v then return v end
+    os.execute("sleep 0.1")
+  end
+  return nil
+end
+
+-- A metric's value in a Prometheus scrape of url (the first sample whose line starts with name), or nil.
+function M.metric(url, name)
+  local text = M.sh_out("curl -s --max-time 5 " .. shquote(url))
+  for line in text:gmatch("[^\n]+") do
+    if line:sub(1, #name + 1) == name .. " " then return tonumber(line:sub(#name + 2)) end
+  end
+  return nil
+end
+
 --- Starts `sceplab serve --dir dir --port 0 [-v]` with args and environment variables env;
 -- opts.prefix: shell words run before it (a ulimit); opts.quiet: without -v; opts.port: this port
 -- instead of 0 (a server restarted where a load balancer expects it); opts.workers: its --workers

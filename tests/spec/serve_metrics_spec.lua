@@ -4,29 +4,9 @@
 local h = require "helper"
 
 local Q = h.shquote
+local metric, wait_until = h.metric, h.wait_until
 
-local function sh(cmd)
-  local out, ok = h.sh_out(cmd)
-  return out, ok
-end
-
--- A metric's value in a scrape of url (the sample whose line starts with name), or nil.
-local function metric(url, name)
-  local text = sh("curl -s --max-time 5 " .. Q(url))
-  for line in text:gmatch("[^\n]+") do
-    if line:sub(1, #name + 1) == name .. " " then return tonumber(line:sub(#name + 2)) end
-  end
-  return nil
-end
-
-local function wait_until(f, tenths)
-  for _ = 1, tenths or 300 do
-    local v = f()
-    if v then return v end
-    os.execute("sleep 0.1")
-  end
-  return nil
-end
+local sh = h.sh_out
 
 local function enroll(url, dir, name, challenge)
   return (h.sceplab_env({ SCEPLAB_CHALLENGE = challenge }, { "enroll", "--url", url, "--subject", "CN=" .. name,

@@ -52,7 +52,9 @@ local RETRIES = 10
 local RETRY_STATUS = { [502] = true, [503] = true, [504] = true }
 local function retryable(ex)
   if not ex then return false end
-  if ex.status == nil then return true, nil end
+  -- a transport error (refused, reset, a body cut short: ex.error) is no answer whatever status
+  -- line came before it; a resend of the same transaction gets what the server decided, if anything
+  if ex.status == nil or ex.status == 0 or ex.error then return true, nil end
   if RETRY_STATUS[ex.status] then return true, ex.retry_after end
   return false
 end

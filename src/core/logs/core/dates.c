@@ -85,6 +85,12 @@ int logs_digits(const char *p, size_t n, int max, int *k)
   return v;
 }
 
+int logs_digits_exact(const char *p, int n)
+{
+  int k, v = logs_digits(p, (size_t)n, n, &k);
+  return k == n ? v : -1;
+}
+
 int logs_parse_offset(const char *p, size_t n, int *min)
 {
   int h, m = 0, k, i;

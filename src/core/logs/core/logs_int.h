@@ -215,6 +215,8 @@ int logs_evidence_wants_fields(const sceplab_record *r);
 
 /* dates.c: the digits at p (at most max): their value, and how many in *k (0: none) */
 int logs_digits(const char *p, size_t n, int max, int *k);
+/* dates.c: exactly n digits at p: their value, or -1 (a field of fixed width: "2026", "07") */
+int logs_digits_exact(const char *p, int n);
 /* dates.c: a time as writers write it: the UTC date and time "YYYY-MM-DDTHH:MM:SS" (or with date
  * 0 the time of day "HH:MM:SS"), and its fraction of a second in units of 10^-digits (truncated) */
 void logs_utc_text(double t, int date, char *out, size_t n);

@@ -86,18 +86,6 @@ static long tok_long(const sceplab_str *toks, int idx)
   return (long)view_int(tok_val(toks, idx));
 }
 
-/* n digits at p, or -1 */
-static int digits(const char *p, int n)
-{
-  int v = 0, i;
-  for(i = 0; i < n; i++) {
-    if(p[i] < '0' || p[i] > '9')
-      return -1;
-    v = v * 10 + (p[i] - '0');
-  }
-  return v;
-}
-
 static const char *platform_of(const char *ua)
 {
   if(strstr(ua, "NDES client") || strstr(ua, "NDES+client")) return "windows";
@@ -142,9 +130,9 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
   ti = lg->ix.time;
   /* "2020-05-24" and "10:16:04": W3C fixes the shape */
   if(di < 0 || ti < 0 || toks[di].n != 10 || toks[ti].n < 8 || toks[di].p[4] != '-' || toks[di].p[7] != '-' ||
-     toks[ti].p[2] != ':' || toks[ti].p[5] != ':' || (y = digits(toks[di].p, 4)) < 0 || (mo = digits(toks[di].p + 5, 2)) < 0 ||
-     (d = digits(toks[di].p + 8, 2)) < 0 || (h = digits(toks[ti].p, 2)) < 0 || (mi = digits(toks[ti].p + 3, 2)) < 0 ||
-     (s = digits(toks[ti].p + 6, 2)) < 0)
+     toks[ti].p[2] != ':' || toks[ti].p[5] != ':' || (y = logs_digits_exact(toks[di].p, 4)) < 0 || (mo = logs_digits_exact(toks[di].p + 5, 2)) < 0 ||
+     (d = logs_digits_exact(toks[di].p + 8, 2)) < 0 || (h = logs_digits_exact(toks[ti].p, 2)) < 0 || (mi = logs_digits_exact(toks[ti].p + 3, 2)) < 0 ||
+     (s = logs_digits_exact(toks[ti].p + 6, 2)) < 0)
     y = 0;
   if(y == 0) {
     logs_skip(lg, r->line, "no readable date and time");

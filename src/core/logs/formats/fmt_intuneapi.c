@@ -100,17 +100,6 @@ char *sceplab_api_log_line(const sceplab_api_call *c, sceplab_error *err)
 
 /* ---- the reader ---- */
 
-static int digits(const char *p, int n)
-{
-  int v = 0, i;
-  for(i = 0; i < n; i++) {
-    if(p[i] < '0' || p[i] > '9')
-      return -1;
-    v = v * 10 + (p[i] - '0');
-  }
-  return v;
-}
-
 static long number(sceplab_str s)
 {
   long v = 0;
@@ -192,9 +181,9 @@ static int logs_parse_intuneapi(sceplab_log *lg, const char *p, size_t n, scepla
     logs_skip(lg, r->line, "not the 10 fields of an intune-api line");
     return 0;
   }
-  if(f[F_DATE].n != 10 || f[F_TIME].n < 8 || (y = digits(f[F_DATE].p, 4)) < 0 || (mo = digits(f[F_DATE].p + 5, 2)) < 0 ||
-     (d = digits(f[F_DATE].p + 8, 2)) < 0 || (h = digits(f[F_TIME].p, 2)) < 0 || (mi = digits(f[F_TIME].p + 3, 2)) < 0 ||
-     (s = digits(f[F_TIME].p + 6, 2)) < 0 || (f[F_TIME].n == 12 && (ms = digits(f[F_TIME].p + 9, 3)) < 0)) {
+  if(f[F_DATE].n != 10 || f[F_TIME].n < 8 || (y = logs_digits_exact(f[F_DATE].p, 4)) < 0 || (mo = logs_digits_exact(f[F_DATE].p + 5, 2)) < 0 ||
+     (d = logs_digits_exact(f[F_DATE].p + 8, 2)) < 0 || (h = logs_digits_exact(f[F_TIME].p, 2)) < 0 || (mi = logs_digits_exact(f[F_TIME].p + 3, 2)) < 0 ||
+     (s = logs_digits_exact(f[F_TIME].p + 6, 2)) < 0 || (f[F_TIME].n == 12 && (ms = logs_digits_exact(f[F_TIME].p + 9, 3)) < 0)) {
     logs_skip(lg, r->line, "no readable date and time");
     return 0;
   }
