@@ -213,15 +213,25 @@ describe("serve --policy intune-api against sceplab intune cloud", function()
 end)
 
 describe("serve --policy intune-api when the cloud fails", function()
-  local dir
+  local dir, c
   setup(function()
     dir = ca_dir()
+    c = cloud(dir)
   end)
+  teardown(function() if c then h.kill(c.pid) end end)
 
-  -- one stand-in with fault(s) and one server against it, its API log a file of its own; one
-  -- enrollment, refused
-  local function refused(faults, sets, env, cloud_env)
-    local c = cloud(dir, faults, cloud_env)
+  -- the stand-in told to play fault(s) (as --fault NAME gives them), and a server against it, its
+  -- API log a file of its own; one enrollment, refused. calls(endpoint): what the stand-in got since.
+  local function refused(faults, sets, env)
+    local names, code = {}, nil
+    for i = 2, #faults, 2 do
+      local forced = faults[i]:match("^code=(%w+)$")
+      if forced then code = forced else names[#names + 1] = faults[i] end
+    end
+    local told = h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote(json.encode({ faults = json.array(names), code = code }, true)),
+      h.shquote(c.base .. "/_sceplab/faults")))
+    assert.is_not_nil(json.decode(told).faults, told)
+    local before = #records(c.record)
     local logf = h.tmpname() .. ".api.log"
     sets = sets or {}
     sets[#sets + 1] = "api_log=" .. logf
@@ -230,13 +240,17 @@ describe("serve --policy intune-api when the cloud fails", function()
     local code, out = enroll(s, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
     local took = os.time() - t0
     h.kill(s.pid)
-    h.kill(c.pid)
     assert.are.equal(1, code, out)
     assert.matches("Enrollment FAILURE", out, 1, true)
     local _, list = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
     -- what sceplab diagnose names from serve's API log
     local _, diag = h.sceplab({ "diagnose", logf })
-    return { dir = dir, record = c.record, list = list, log = h.read(logf), took = took, diagnosis = diag }
+    local function since(endpoint)
+      local out = {}
+      for i, r in ipairs(records(c.record)) do if i > before and r.endpoint == endpoint then out[#out + 1] = r end end
+      return out
+    end
+    return { dir = dir, calls = since, list = list, log = h.read(logf), took = took, diagnosis = diag }
   end
 
   it("a wrong client secret: AADSTS7000215 from the token endpoint, nothing issued", function()
@@ -244,7 +258,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     assert.matches("AADSTS7000215", r.list, 1, true)
     assert.matches("token:graph 1 401 AADSTS7000215", r.log, 1, true)
     assert.matches("intune-api-secret-invalid", r.diagnosis, 1, true)
-    assert.are.equal(0, #calls(r.record, "validateRequest"))
+    assert.are.equal(0, #r.calls("validateRequest"))
   end)
 
   it("a token endpoint refusing the app (401 invalid_client)", function()
@@ -279,7 +293,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     assert.matches("validateRequest 1 503", r.log, 1, true)
     assert.matches("validateRequest 3 503", r.log, 1, true)
     assert.matches("intune-api-unreachable", r.diagnosis, 1, true)
-    assert.are.equal(3, #calls(r.record, "validateRequest"))
+    assert.are.equal(3, #r.calls("validateRequest"))
   end)
 
   it("a service that does not answer: refused within the budget (fail closed)", function()
@@ -293,7 +307,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     local r = refused({ "--fault", "code=ScepProfileNoLongerTargetedToTheClient" })
     assert.matches("ScepProfileNoLongerTargetedToTheClient", r.list, 1, true)
     assert.matches("intune-profile-not-targeted", r.diagnosis, 1, true)
-    assert.are.equal(1, #calls(r.record, "failureNotification"))
+    assert.are.equal(1, #r.calls("failureNotification"))
   end)
 end)
 
