@@ -213,15 +213,25 @@ describe("serve --policy intune-api against sceplab intune cloud", function()
 end)
 
 describe("serve --policy intune-api when the cloud fails", function()
-  local dir
+  local dir, c
   setup(function()
     dir = ca_dir()
+    c = cloud(dir)
   end)
+  teardown(function() if c then h.kill(c.pid) end end)
 
-  -- one stand-in with fault(s) and one server against it, its API log a file of its own; one
-  -- enrollment, refused
-  local function refused(faults, sets, env, cloud_env)
-    local c = cloud(dir, faults, cloud_env)
+  -- the stand-in told to play fault(s) (as --fault NAME gives them), and a server against it, its
+  -- API log a file of its own; one enrollment, refused. calls(endpoint): what the stand-in got since.
+  local function refused(faults, sets, env)
+    local names, code = {}, nil
+    for i = 2, #faults, 2 do
+      local forced = faults[i]:match("^code=(%w+)$")
+      if forced then code = forced else names[#names + 1] = faults[i] end
+    end
+    local told = h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote(json.encode({ faults = json.array(names), code = code }, true)),
+      h.shquote(c.base .. "/_sceplab/faults")))
+    assert.is_not_nil(json.decode(told).faults, told)
+    local before = #records(c.record)
     local logf = h.tmpname() .. ".api.log"
     sets = sets or {}
     sets[#sets + 1] = "api_log=" .. logf
@@ -230,13 +240,17 @@ describe("serve --policy intune-api when the cloud fails", function()
     local code, out = enroll(s, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
     local took = os.time() - t0
     h.kill(s.pid)
-    h.kill(c.pid)
     assert.are.equal(1, code, out)
     assert.matches("Enrollment FAILURE", out, 1, true)
     local _, list = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
     -- what sceplab diagnose names from serve's API log
     local _, diag = h.sceplab({ "diagnose", logf })
-    return { dir = dir, record = c.record, list = list, log = h.read(logf), took = took, diagnosis = diag }
+    local function since(endpoint)
+      local out = {}
+      for i, r in ipairs(records(c.record)) do if i > before and r.endpoint == endpoint then out[#out + 1] = r end end
+      return out
+    end
+    return { dir = dir, calls = since, list = list, log = h.read(logf), took = took, diagnosis = diag }
   end
 
   it("a wrong client secret: AADSTS7000215 from the token endpoint, nothing issued", function()
@@ -244,7 +258,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     assert.matches("AADSTS7000215", r.list, 1, true)
     assert.matches("token:graph 1 401 AADSTS7000215", r.log, 1, true)
     assert.matches("intune-api-secret-invalid", r.diagnosis, 1, true)
-    assert.are.equal(0, #calls(r.record, "validateRequest"))
+    assert.are.equal(0, #r.calls("validateRequest"))
   end)
 
   it("a token endpoint refusing the app (401 invalid_client)", function()
@@ -279,7 +293,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     assert.matches("validateRequest 1 503", r.log, 1, true)
     assert.matches("validateRequest 3 503", r.log, 1, true)
     assert.matches("intune-api-unreachable", r.diagnosis, 1, true)
-    assert.are.equal(3, #calls(r.record, "validateRequest"))
+    assert.are.equal(3, #r.calls("validateRequest"))
   end)
 
   it("a service that does not answer: refused within the budget (fail closed)", function()
@@ -293,7 +307,7 @@ describe("serve --policy intune-api when the cloud fails", function()
     local r = refused({ "--fault", "code=ScepProfileNoLongerTargetedToTheClient" })
     assert.matches("ScepProfileNoLongerTargetedToTheClient", r.list, 1, true)
     assert.matches("intune-profile-not-targeted", r.diagnosis, 1, true)
-    assert.are.equal(1, #calls(r.record, "failureNotification"))
+    assert.are.equal(1, #r.calls("failureNotification"))
   end)
 end)
 
@@ -437,10 +451,11 @@ describe("serve --policy intune-api and revocations Intune asks for", function()
   end)
 end)
 
-describe("serve --policy intune-api through an HTTP proxy with credentials", function()
-  it("reaches the cloud through tinyproxy (BasicAuth); a wrong proxy password is a refusal", function()
+describe("serve --policy intune-api over HTTPS and through an HTTP proxy with credentials", function()
+  it("reaches the cloud through tinyproxy (BasicAuth), over HTTP and HTTPS (CONNECT, the API's certificate checked: refused without its CA); a wrong proxy password is a refusal", function()
     local dir = ca_dir()
     local c = cloud(dir)
+    local tls = cloud(dir, { "--tls-cert", h.fixture("tls/localhost.pem"), "--tls-key", h.fixture("tls/localhost.key") })
     local proxy = h.tinyproxy("BasicAuth sceplab pr0xy-pass\n")
     local ok, err = pcall(function()
       local logf = h.tmpname() .. ".api.log"
@@ -450,6 +465,27 @@ describe("serve --policy intune-api through an HTTP proxy with credentials", fun
       h.kill(s.pid)
       assert.are.equal(0, code, out)
       assert.is_nil(h.read(logf):find("pr0xy-pass", 1, true))
+      -- HTTPS through the proxy: a CONNECT tunnel, the API's certificate checked end to end
+      local base = tls.base:gsub("127%.0%.0%.1", "localhost")
+      local logt = h.tmpname() .. ".api.log"
+      local st = h.serve(dir, { "--policy", "intune-api", "--set", "tenant=" .. TENANT, "--set", "client_id=" .. CLIENT,
+        "--set", "authority=" .. base, "--set", "graph=" .. base, "--set", "cacert=" .. h.fixture("tls/ca-bundle.pem"),
+        "--set", "proxy=" .. proxy.url, "--set", "proxy_user=sceplab", "--set", "api_log=" .. logt },
+        { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET, SCEPLAB_INTUNE_PROXY_PASSWORD = "pr0xy-pass" })
+      local codet, outt = enroll(st, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
+      h.kill(st.pid)
+      assert.are.equal(0, codet, outt)
+      assert.matches("validateRequest 1 200 Success", h.read(logt), 1, true)
+      assert.matches("CONNECT", h.read(proxy.log), 1, true)
+      -- the API's certificate is checked: without the CA that issued it, refused (fail closed)
+      local logu = h.tmpname() .. ".api.log"
+      local su = h.serve(dir, { "--policy", "intune-api", "--set", "tenant=" .. TENANT, "--set", "client_id=" .. CLIENT,
+        "--set", "authority=" .. base, "--set", "graph=" .. base, "--set", "retries=0", "--set", "api_log=" .. logu },
+        { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET })
+      local codeu = enroll(su, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
+      h.kill(su.pid)
+      assert.are.equal(1, codeu)
+      assert.matches("token:graph 1 0 connect%-failed [%d]+ .*[Cc]ertificate", h.read(logu))
       local logf2 = h.tmpname() .. ".api.log"
       local s2 = serve(dir, c, { "proxy=" .. proxy.url, "proxy_user=sceplab", "api_log=" .. logf2 },
                        { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET, SCEPLAB_INTUNE_PROXY_PASSWORD = "wrong" })
@@ -462,6 +498,7 @@ describe("serve --policy intune-api through an HTTP proxy with credentials", fun
     end)
     h.kill(proxy.pid)
     h.kill(c.pid)
+    h.kill(tls.pid)
     assert(ok, err)
   end)
 end)
@@ -505,36 +542,6 @@ describe("serve --policy intune-api while Intune is slow", function()
       assert.are.equal(2, #calls(c.record, "successNotification"))
     end)
     h.kill(s.pid)
-    h.kill(c.pid)
-    assert(ok, err)
-  end)
-end)
-
-describe("serve --policy intune-api over HTTPS", function()
-  it("checks the API's TLS certificate: trusted with cacert, refused (fail closed) without", function()
-    local dir = ca_dir()
-    local c = cloud(dir, { "--tls-cert", h.fixture("tls/localhost.pem"), "--tls-key", h.fixture("tls/localhost.key") })
-    local ok, err = pcall(function()
-      local base = c.base:gsub("127%.0%.0%.1", "localhost")
-      assert.matches("^https://", base)
-      local function with(sets, logf)
-        local args = { "--policy", "intune-api", "--set", "tenant=" .. TENANT, "--set", "client_id=" .. CLIENT,
-                       "--set", "authority=" .. base, "--set", "graph=" .. base, "--set", "api_log=" .. logf }
-        for _, x in ipairs(sets) do args[#args + 1] = "--set" args[#args + 1] = x end
-        local s = h.serve(dir, args, { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET })
-        local code, out = enroll(s, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
-        h.kill(s.pid)
-        return code, out
-      end
-      local logf = h.tmpname() .. ".api.log"
-      local code, out = with({ "cacert=" .. h.fixture("tls/ca-bundle.pem") }, logf)
-      assert.are.equal(0, code, out)
-      assert.matches("validateRequest 1 200 Success", h.read(logf), 1, true)
-      local logf2 = h.tmpname() .. ".api.log"
-      local code2 = with({ "retries=0" }, logf2)
-      assert.are.equal(1, code2)
-      assert.matches("token:graph 1 0 connect%-failed [%d]+ .*[Cc]ertificate", h.read(logf2))
-    end)
     h.kill(c.pid)
     assert(ok, err)
   end)

@@ -371,6 +371,20 @@ function M.new(opts)
       end
       return answer(200, { requestContext = self.queue_revocation(b.serialNumber, b.issuerName) })
     end
+    -- the faults played from now on, as --fault gives them: {"faults": [NAME...], "code": NAME}
+    if path == "/_sceplab/faults" and req.method == "POST" then
+      local b = json.decode(req.body or "")
+      local faults = {}
+      if type(b) ~= "table" or (b.code ~= nil and not codes.CODES[b.code]) then
+        return answer(400, { error = "give {\"faults\": [NAME...], \"code\": NAME}" })
+      end
+      for _, f in ipairs(type(b.faults) == "table" and b.faults or {}) do
+        if not M.FAULTS[f] then return answer(400, { error = "unknown fault: " .. tostring(f):sub(1, 64) }) end
+        faults[f] = true
+      end
+      opts.faults, opts.code = faults, b.code
+      return answer(200, { faults = json.array(b.faults or {}), code = b.code })
+    end
     -- the next validateRequest answers this code (one request; --fault code=NAME: every one)
     if path == "/_sceplab/next-code" and req.method == "POST" then
       local b = json.decode(req.body or "")

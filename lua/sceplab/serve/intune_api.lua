@@ -71,6 +71,11 @@ function M.client(config, env, opts)
   end
   local authority = (config.authority or "https://login.microsoftonline.com"):gsub("/+$", "")
   local graph = (config.graph or "https://graph.microsoft.com"):gsub("/+$", "")
+  for name, url in pairs({ authority = authority, graph = graph, proxy = config.proxy or "http://-" }) do
+    if not url:match("^https?://[^/%s]+") then
+      error(("--set %s=%s: expected an http:// or https:// URL"):format(name, url:sub(1, 80)), 0)
+    end
+  end
   local token_url = authority .. "/" .. tenant .. "/oauth2/v2.0/token"
   local proxy = config.proxy
   if proxy and config.proxy_user then
