@@ -81,7 +81,8 @@ return {
     for _, k in ipairs(KINDS) do
       local ev = {}
       for _, r in ipairs(records) do
-        if any_text(ctx, r, k.any, k.codes) and (r.source == "svclog" or r.source == "cmtrace" or ctx.text(r, "challenge")
+        -- (Intune's own answer to a third-party CA is intune-api.lua's)
+        if r.source ~= "intune-api" and any_text(ctx, r, k.any, k.codes) and (r.source == "svclog" or r.source == "cmtrace" or ctx.text(r, "challenge")
                                         or ctx.text(r, "CRP"))
            and (not k.phase3 or ctx.text(r, "Phase 3"))
            and not (k.unless and any_text(ctx, r, k.unless)) then

@@ -44,8 +44,10 @@ return {
     local function add(id, r) by[id] = by[id] or {} table.insert(by[id], r) end
     for _, r in ipairs(records) do
       local s = status_of(r, ctx)
-      -- IIS lines count only on the SCEP URL; a CRP call answering 500 is another playbook's
-      if s and (r.source ~= "iis" or ctx.is_scep_url(r)) then
+      -- IIS lines count only on the SCEP URL; a CRP call answering 500 is another playbook's, and
+      -- Intune's API answering a third-party CA (intune-api) is intune-api.lua's
+      if r.source == "intune-api" then -- luacheck: ignore 542 (nothing to do)
+      elseif s and (r.source ~= "iis" or ctx.is_scep_url(r)) then
         add(s == 500 and r.win32_status == 1346 and imp.id or catalog.HTTP[s].id, r)
       elseif pool_down(r, ctx) then
         add(catalog.HTTP[503].id, r)

@@ -17,6 +17,8 @@ return {
   check = function(req, ctx)
     local api = ctx.intune_api
     local code, desc, crid = api.validate(req)
+    -- Intune's answer is on its way: the server asks again when it came, and serves others meanwhile
+    if not code and crid == "pending" then return ctx.defer() end
     if not code then
       -- no answer is no validation: refuse (desc says why: the token, discovery, a timeout, ...)
       return ctx.deny(("%s: Intune's validation did not answer: %s"):format(crid or "Unavailable", desc))

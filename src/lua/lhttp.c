@@ -1,6 +1,9 @@
 /* sceplab.core.http: one HTTP(S) request with timings, headers and the TLS chain, optionally on
- * the kept-open connections of a session (sceplab.http_session userdata). */
+ * the kept-open connections of a session (sceplab.http_session userdata), or on a thread of its
+ * own (start: a sceplab.http_job, its end written to a sceplab.http_notifier's eventfd). */
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "lutil.h"
 
@@ -162,41 +165,64 @@ static int m_tostring(lua_State *L)
 
 /* request{method = "GET", url, body, content_type, proxy, cacert, pin, insecure, timeout (s),
  *         connect_timeout (s), follow, max_body, session} -> response | nil, message, "network", partial */
+/* The request table at 1 read into o and the rest (strings alive in the table, or on the stack). */
+typedef struct lreq { const char *method, *url, *ctype, *body; size_t blen; } lreq;
+
+static void read_request(lua_State *L, sceplab_http_opts *o, lreq *q)
+{
+  memset(o, 0, sizeof(*o));
+  memset(q, 0, sizeof(*q));
+  luaL_checktype(L, 1, LUA_TTABLE);
+  q->method = opt_str(L, "method");
+  q->url = opt_str(L, "url");
+  q->ctype = opt_str(L, "content_type");
+  if(lua_getfield(L, 1, "body") != LUA_TNIL)
+    q->body = luaL_checklstring(L, -1, &q->blen);
+  lua_pop(L, 1);
+  o->proxy = opt_str(L, "proxy");
+  o->cacert = opt_str(L, "cacert");
+  o->pin_sha256 = opt_str(L, "pin");
+  o->user_agent = opt_str(L, "user_agent");
+  lua_getfield(L, 1, "insecure");
+  o->insecure = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "follow");
+  o->follow_redirects = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  o->headers = headers_of(L);
+  o->timeout_ms = opt_ms(L, "timeout");
+  o->connect_timeout_ms = opt_ms(L, "connect_timeout");
+  if(lua_getfield(L, 1, "max_body") != LUA_TNIL)
+    o->max_body = (size_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+}
+
+/* An answer as request() returns it: response | nil, message, code, partial response. */
+static int push_outcome(lua_State *L, int rc, sceplab_http_resp *r, const sceplab_error *err)
+{
+  if(rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err->msg);
+    lua_pushstring(L, sceplab_code_name(err->code));
+    push_resp(L, r);
+    sceplab_http_resp_free(r);
+    return 4;
+  }
+  push_resp(L, r);
+  sceplab_http_resp_free(r);
+  return 1;
+}
+
 static int l_request(lua_State *L)
 {
   sceplab_http_session *session = NULL;
   sceplab_http_opts o;
   sceplab_http_resp r;
   sceplab_error err;
-  const char *method, *url, *ctype;
-  const char *body = NULL;
-  size_t blen = 0;
+  lreq q;
   int rc;
-  memset(&o, 0, sizeof(o));
-  luaL_checktype(L, 1, LUA_TTABLE);
-  method = opt_str(L, "method");
-  url = opt_str(L, "url");
-  if(!url)
+  read_request(L, &o, &q);
+  if(!q.url)
     return luaL_error(L, "field 'url' is required");
-  ctype = opt_str(L, "content_type");
-  if(lua_getfield(L, 1, "body") != LUA_TNIL)
-    body = luaL_checklstring(L, -1, &blen);
-  lua_pop(L, 1);
-  o.proxy = opt_str(L, "proxy");
-  o.cacert = opt_str(L, "cacert");
-  o.pin_sha256 = opt_str(L, "pin");
-  o.user_agent = opt_str(L, "user_agent");
-  lua_getfield(L, 1, "insecure");
-  o.insecure = lua_toboolean(L, -1);
-  lua_getfield(L, 1, "follow");
-  o.follow_redirects = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  o.headers = headers_of(L);
-  o.timeout_ms = opt_ms(L, "timeout");
-  o.connect_timeout_ms = opt_ms(L, "connect_timeout");
-  if(lua_getfield(L, 1, "max_body") != LUA_TNIL)
-    o.max_body = (size_t)luaL_checkinteger(L, -1);
-  lua_pop(L, 1);
   if(lua_getfield(L, 1, "session") != LUA_TNIL) {
     lsession *ls = luaL_testudata(L, -1, SESSION_MT);
     if(!ls)
@@ -207,22 +233,115 @@ static int l_request(lua_State *L)
   }
   lua_pop(L, 1); /* the table still holds the session */
   sceplab_err_clear(&err);
-  rc = sceplab_http_request_in(session, &o, method ? method : "GET", url, (const unsigned char *)body, blen, ctype,
-                               &r, &err);
-  if(rc != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, err.msg);
-    lua_pushstring(L, sceplab_code_name(err.code));
-    push_resp(L, &r);
-    sceplab_http_resp_free(&r);
-    return 4;
-  }
-  push_resp(L, &r);
-  sceplab_http_resp_free(&r);
+  rc = sceplab_http_request_in(session, &o, q.method ? q.method : "GET", q.url, (const unsigned char *)q.body, q.blen,
+                               q.ctype, &r, &err);
+  return push_outcome(L, rc, &r, &err);
+}
+
+/* ---- jobs: a request on a thread of its own, its end said on a notifier's eventfd ---------- */
+
+#define NOTIFIER_MT "sceplab.http_notifier"
+#define JOB_MT "sceplab.http_job"
+
+typedef struct { int fd; } lnotifier;
+typedef struct { sceplab_http_job *j; } ljob;
+
+/* notifier() -> an eventfd every job given it writes when it ends (serve watches it) */
+static int l_notifier(lua_State *L)
+{
+  lnotifier *n = lua_newuserdatauv(L, sizeof(*n), 0); /* closed until the descriptor exists */
+  n->fd = -1;
+  luaL_setmetatable(L, NOTIFIER_MT);
+  if((n->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    return luaL_fileresult(L, 0, "eventfd");
   return 1;
 }
 
-static const luaL_Reg funcs[] = {{"request", l_request}, {"session", l_session}, {NULL, NULL}};
+static int m_notifier_fd(lua_State *L)
+{
+  lnotifier *n = luaL_checkudata(L, 1, NOTIFIER_MT);
+  lua_pushinteger(L, n->fd);
+  return 1;
+}
+
+static int m_notifier_close(lua_State *L)
+{
+  lnotifier *n = luaL_checkudata(L, 1, NOTIFIER_MT);
+  if(n->fd >= 0)
+    close(n->fd);
+  n->fd = -1;
+  return 0;
+}
+
+/* start(request [, notifier [, delay_s]]) -> job: request() on a thread of its own, after
+ * delay_s; a request without url is only the delay (a retry's backoff) */
+static int l_start(lua_State *L)
+{
+  sceplab_http_opts o;
+  sceplab_error err;
+  lreq q;
+  lnotifier *n = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, NOTIFIER_MT);
+  double delay = luaL_optnumber(L, 3, 0);
+  ljob *u;
+  luaL_argcheck(L, delay >= 0 && delay <= 600, 3, "delay must be 0..600 seconds");
+  read_request(L, &o, &q);
+  u = lua_newuserdatauv(L, sizeof(*u), 0); /* closed until the job exists */
+  u->j = NULL;
+  luaL_setmetatable(L, JOB_MT);
+  sceplab_err_clear(&err);
+  if(!(u->j = sceplab_http_job_start(&o, q.method, q.url, (const unsigned char *)q.body, q.blen, q.ctype,
+                                     (unsigned)(delay * 1000.0), n ? n->fd : -1, &err)))
+    return sceplab_lua_fail(L, &err);
+  return 1;
+}
+
+static ljob *check_job(lua_State *L)
+{
+  ljob *u = luaL_checkudata(L, 1, JOB_MT);
+  if(!u->j)
+    luaL_argerror(L, 1, "the job is closed");
+  return u;
+}
+
+static int m_job_done(lua_State *L)
+{
+  lua_pushboolean(L, sceplab_http_job_done(check_job(L)->j));
+  return 1;
+}
+
+/* job:result() -> what request() returns; the job is closed */
+static int m_job_result(lua_State *L)
+{
+  ljob *u = check_job(L);
+  sceplab_http_resp r;
+  sceplab_error err;
+  int rc;
+  if(!sceplab_http_job_done(u->j))
+    return luaL_error(L, "the job is still running (job:done())");
+  memset(&r, 0, sizeof(r));
+  sceplab_err_clear(&err);
+  rc = sceplab_http_job_result(u->j, &r, &err);
+  sceplab_http_job_free(u->j);
+  u->j = NULL;
+  return push_outcome(L, rc, &r, &err);
+}
+
+static int m_job_close(lua_State *L)
+{
+  ljob *u = luaL_checkudata(L, 1, JOB_MT);
+  sceplab_http_job_free(u->j); /* waits: a job is bounded by its timeouts */
+  u->j = NULL;
+  return 0;
+}
+
+static const luaL_Reg funcs[] = {{"request", l_request}, {"session", l_session}, {"notifier", l_notifier},
+                                 {"start", l_start}, {NULL, NULL}};
+static const luaL_Reg notifier_methods[] = {{"fd", m_notifier_fd}, {"close", m_notifier_close}, {NULL, NULL}};
+static const luaL_Reg notifier_meta[] = {{"__gc", m_notifier_close}, {"__close", m_notifier_close}, {"__index", NULL},
+                                         {NULL, NULL}};
+static const luaL_Reg job_methods[] = {{"done", m_job_done}, {"result", m_job_result}, {"close", m_job_close},
+                                       {NULL, NULL}};
+static const luaL_Reg job_meta[] = {{"__gc", m_job_close}, {"__close", m_job_close}, {"__index", NULL}, {NULL, NULL}};
 static const luaL_Reg session_methods[] = {{"close", m_close}, {NULL, NULL}};
 static const luaL_Reg session_meta[] = {
   {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {"__index", NULL}, {NULL, NULL}
@@ -231,6 +350,8 @@ static const luaL_Reg session_meta[] = {
 int luaopen_sceplab_core_http(lua_State *L)
 {
   sceplab_lua_newclass(L, SESSION_MT, session_meta, session_methods);
+  sceplab_lua_newclass(L, NOTIFIER_MT, notifier_meta, notifier_methods);
+  sceplab_lua_newclass(L, JOB_MT, job_meta, job_methods);
   luaL_newlib(L, funcs);
   return 1;
 }

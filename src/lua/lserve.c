@@ -48,7 +48,7 @@ static int l_faults(lua_State *L)
 
 typedef struct lserver {
   lua_State *L;
-  int policy, ready, logged, outcome, tick;
+  int policy, ready, logged, outcome, tick, wake, reload;
   int ready_fd;                 /* spawn: the pipe the port is written to, or -1 */
 } lserver;
 
@@ -113,6 +113,8 @@ static int policy_cb(void *ud, const sceplab_policy_request *rq, sceplab_policy_
     ans->decision = SCEPLAB_POLICY_PENDING;
   else if(decision && !strcmp(decision, "deny"))
     ans->decision = SCEPLAB_POLICY_DENY;
+  else if(decision && !strcmp(decision, "defer"))
+    ans->decision = SCEPLAB_POLICY_DEFER;
   else {
     sceplab_err_set(err, SCEPLAB_E_FAILED, "policy: decision must be allow, deny or pending");
     lua_settop(L, top);
@@ -243,6 +245,16 @@ static void issued_cb(void *ud, const char *tid, X509 *cert, unsigned refusal, c
   lua_settop(s->L, top);
 }
 
+static void wake_cb(void *ud)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L);
+  lua_pushvalue(s->L, s->wake);
+  if(lua_pcall(s->L, 0, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: wake: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
 static void tick_cb(void *ud)
 {
   lserver *s = ud;
@@ -253,11 +265,23 @@ static void tick_cb(void *ud)
   lua_settop(s->L, top);
 }
 
+/* SIGHUP in a single process: opts.reload(), which reads the policy again */
+static void reload_cb(void *ud)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L);
+  lua_pushvalue(s->L, s->reload);
+  if(lua_pcall(s->L, 0, 0, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: reload: %s\n", lua_tostring(s->L, -1));
+  lua_settop(s->L, top);
+}
+
 /* serve(ca, opts, policy) -> true when stopped by a signal | nil, message, code
  * opts: {bind, port, tls_cert, tls_key, caps, ca_only, allow_des, log_dir, max_body, connector, crs_hold, host,
  * admin_page, admin_user, admin_password, admin_get_compat, password_max, max_connections, max_per_client,
  * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line),
- * outcome = f(transaction_id, cert_der, refusal, why), tick = f(), tick_seconds} */
+ * outcome = f(transaction_id, cert_der, refusal, why), tick = f(), tick_seconds, wake = f(),
+ * wake_fd (when it is readable: wake, then every deferred request is asked again)} */
 /* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
  * functions, when given, are pushed at 4 and 5. */
 static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver *s)
@@ -278,6 +302,10 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   s->outcome = lua_isfunction(L, 6) ? 6 : 0;
   lua_getfield(L, 2, "tick"); /* 7 */
   s->tick = lua_isfunction(L, 7) ? 7 : 0;
+  lua_getfield(L, 2, "wake"); /* 8 */
+  s->wake = lua_isfunction(L, 8) ? 8 : 0;
+  lua_getfield(L, 2, "reload"); /* 9 */
+  s->reload = lua_isfunction(L, 9) ? 9 : 0;
   p->ca = c->ca;
   p->bind = lserve_opt_str(L, 2, "bind");
   p->port = (unsigned)lserve_opt_int(L, 2, "port", 0);
@@ -307,6 +335,11 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->admin_password = lserve_opt_str(L, 2, "admin_password");
   p->password_max = lserve_opt_int(L, 2, "password_max", 0);
   p->ca_latency_ms = lserve_opt_int(L, 2, "ca_latency_ms", 0);
+  /* a worker's: the supervisor's sockets, and the pipe it is told on that the worker listens */
+  p->listen_fd = lserve_opt_int(L, 2, "listen_fd", 0);
+  p->metrics_fd = lserve_opt_int(L, 2, "metrics_fd", 0);
+  p->drain_seconds = (unsigned)lserve_opt_int(L, 2, "drain_seconds", 0);
+  s->ready_fd = lserve_opt_int(L, 2, "ready_fd", -1);
   luaL_argcheck(L, p->ca_latency_ms >= 0 && p->ca_latency_ms <= 600000, 2, "ca_latency_ms must be 0..600000");
   {
     static const char *const limits[] = {"max_connections", "max_per_client", "header_timeout", "body_timeout",
@@ -344,7 +377,11 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   p->issued = s->outcome ? issued_cb : NULL;
   p->tick = s->tick ? tick_cb : NULL;
   p->tick_seconds = (unsigned)lserve_opt_int(L, 2, "tick_seconds", 60);
+  p->wake = s->wake ? wake_cb : NULL;
+  p->wake_fd = lserve_opt_int(L, 2, "wake_fd", -1);
+  luaL_argcheck(L, !s->wake || p->wake_fd >= 0, 2, "wake needs wake_fd");
   luaL_argcheck(L, p->tick_seconds >= 1 && p->tick_seconds <= 86400, 2, "tick_seconds must be 1..86400");
+  p->reload = s->reload ? reload_cb : NULL;
   p->ud = s;
 }
 
@@ -477,6 +514,7 @@ static int l_now(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {{"now", l_now}, {"ca_init", lserve_l_ca_init}, {"ca_open", lserve_l_ca_open}, {"serve", l_serve}, {"spawn", l_spawn}, {"faults", l_faults}, {"web", lserve_l_web},
+                                 {"listen", lserve_l_listen}, {"cores", lserve_l_cores}, {"supervise", lserve_l_supervise},
                                  {"profile_check", lserve_l_profile_check}, {NULL, NULL}};
 static const luaL_Reg server_methods[] = {{"port", m_server_port}, {"stop", m_server_stop}, {NULL, NULL}};
 static const luaL_Reg server_meta[] = {{"__gc", m_server_stop}, {"__close", m_server_stop}, {"__tostring", m_server_tostring},

@@ -26,4 +26,9 @@ void lserve_ca_class(lua_State *L);
 /* lserve_web.c */
 int lserve_l_web(lua_State *L);
 
+/* lserve_workers.c */
+int lserve_l_listen(lua_State *L);
+int lserve_l_cores(lua_State *L);
+int lserve_l_supervise(lua_State *L);
+
 #endif

@@ -529,8 +529,24 @@ int lserve_l_profile_check(lua_State *L)
   return 1;
 }
 
+/* ca:db_stats() -> {errors, reconnects, unavailable}: the store's database since open */
+static int c_db_stats(lua_State *L)
+{
+  lca *c = lserve_check_ca(L, 1);
+  uint64_t errors = 0, reconnects = 0;
+  sceplab_ca_db_stats(c->ca, &errors, &reconnects);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)errors);
+  lua_setfield(L, -2, "errors");
+  lua_pushinteger(L, (lua_Integer)reconnects);
+  lua_setfield(L, -2, "reconnects");
+  lua_pushboolean(L, sceplab_ca_unavailable(c->ca));
+  lua_setfield(L, -2, "unavailable");
+  return 1;
+}
+
 static const luaL_Reg ca_methods[] = {
-  {"list", c_list}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
+  {"list", c_list}, {"db_stats", c_db_stats}, {"certificates", c_certificates}, {"revoke", c_revoke}, {"crl", c_crl},
   {"challenge", c_challenge}, {"use_challenge", c_use_challenge}, {"approve", c_approve}, {"reject", c_reject},
   {"once_used", c_once_used},
   {"intune_token", c_intune_token}, {"thumbprint", c_thumbprint},

@@ -127,15 +127,17 @@ end
 
 --- Starts `sceplab serve --dir dir --port 0 [-v]` with args and environment variables env;
 -- opts.prefix: shell words run before it (a ulimit); opts.quiet: without -v; opts.port: this port
--- instead of 0 (a server restarted where a load balancer expects it). Waits for its
--- "listening on" line; returns {url, base, port, dir, pid, log}. One log per start: a restarted
--- server is never read from its predecessor's.
+-- instead of 0 (a server restarted where a load balancer expects it); opts.workers: its --workers
+-- (default 1: one process, whose limits and state a spec can count on). Waits for its "listening
+-- on" line; returns {url, base, port, dir, pid, log, metrics}. One log per start: a restarted server
+-- is never read from its predecessor's.
 function M.serve(dir, args, env, opts)
   opts = opts or {}
   local log = M.tmpname() .. ".serve.log"
   local parts = { "env" }
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shquote(v) end
-  parts[#parts + 1] = shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port " .. (opts.port or 0) .. (opts.quiet and "" or " -v")
+  parts[#parts + 1] = shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port " .. (opts.port or 0) .. (opts.quiet and "" or " -v") ..
+    " --workers " .. tostring(opts.workers or 1)
   for _, a in ipairs(args or {}) do parts[#parts + 1] = shquote(a) end
   local cmd = table.concat(parts, " ")
   if opts.prefix then cmd = "sh -c " .. shquote(opts.prefix .. "; exec " .. cmd) end
@@ -143,7 +145,8 @@ function M.serve(dir, args, env, opts)
   local url, text = M.wait_log(log, "listening on (%S+)")
   assert(url, "sceplab serve did not start: " .. tostring(text))
   local base, port = url:match("^(https?://[^/]+:(%d+))")
-  return { url = url, base = base, port = tonumber(port), dir = dir, pid = pid, log = log }
+  local metrics = M.wait_log(log, "metrics on (%S+)", 1)
+  return { url = url, base = base, port = tonumber(port), dir = dir, pid = pid, log = log, metrics = metrics }
 end
 
 --- Waits until url answers over HTTP (any status), up to seconds.

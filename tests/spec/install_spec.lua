@@ -126,8 +126,9 @@ t sceplab help pl
                             "Restart=on%-failure", "User=sceplab" }) do
       assert.matches("\n" .. want .. "\n", text)
     end
-    -- no reload: serve has no SIGHUP handler, and a unit must not promise one
-    assert.not_matches("ExecReload", text)
+    -- reload: SIGHUP to the supervisor (a new generation of workers); stop: SIGTERM to it alone, which drains
+    assert.matches("\nExecReload=/bin/kill %-HUP %$MAINPID\n", text)
+    assert.matches("\nKillMode=mixed\n", text)
     -- its Documentation= pages are looked up with man: the installed ones
     local code, out = sh(("MANPATH=%s/share/man systemd-analyze verify %s"):format(h.shquote(prefix), h.shquote(unit)))
     assert.are.equal(0, code, out)

@@ -9,6 +9,16 @@ local CLIENT = "7d3ad9b5-1c3e-4b61-9d3b-2b2f0c5e1a11"
 local TENANT = "contoso.onmicrosoft.com"
 local SECRET = "lab-secret-Vx9~Q"
 
+-- One CA for every case (making one is the slow part): its state directory.
+local CA
+local function ca_dir()
+  if not CA then
+    CA = h.tmpname()
+    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", CA })))
+  end
+  return CA
+end
+
 local function records(path)
   local out = {}
   local f = io.open(path, "rb")
@@ -64,8 +74,7 @@ local function api_log(dir) return h.read(dir .. "/logs/intune-api.log") end
 describe("serve --policy intune-api against sceplab intune cloud", function()
   local dir, c, s
   setup(function()
-    dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    dir = ca_dir()
     c = cloud(dir)
     s = serve(dir, c)
   end)
@@ -155,6 +164,30 @@ describe("serve --policy intune-api against sceplab intune cloud", function()
     end)
   end
 
+  it("refuses each code validateRequest answers, with its failInfo, and tells Intune", function()
+    local codes = require "sceplab.serve.intune_codes"
+    local key = h.tmpname()
+    assert(select(2, h.sh_out("openssl genrsa -out " .. h.shquote(key .. ".key") .. " 2048")))
+    local want = { ChallengeExpired = "badTime", ChallengeInvalidTimestamp = "badTime", KeyLengthMismatch = "badAlg",
+                   SignatureValidationFailed = "badMessageCheck", SigningCertThumbprintMismatch = "badMessageCheck",
+                   CertificateRequestDecodingFailed = "badMessageCheck" }
+    local pw = challenge(dir, "CN=alice,O=Contoso")
+    for _, code in ipairs(codes.ORDER) do
+      local set = h.sh_out(("curl -s -X POST -d %s %s"):format(h.shquote('{"code":"' .. code .. '"}'),
+        h.shquote(c.base .. "/_sceplab/next-code")))
+      assert.matches(code, set, 1, true)
+      -- one key and one challenge for all: each subject makes another request (Intune answers as told)
+      local before = #calls(c.record, "failureNotification")
+      local ecode, out = h.sceplab_env({ SCEPLAB_CHALLENGE = pw }, { "enroll", "--url", s.url,
+        "--subject", "CN=" .. code, "--key", key .. ".key", "--key-out", key .. ".out.key", "--cert-out", key .. ".pem" })
+      assert.are.equal(1, ecode, code .. ": " .. out)
+      assert.matches("Fail info%s+" .. (want[code] or "badRequest"), out)
+      local f = calls(c.record, "failureNotification")
+      assert.are.equal(before + 1, #f, code)
+      assert.matches("^" .. code .. ": ", f[#f].notification.errorDescription)
+    end
+  end)
+
   it("refuses a Graph token at Intune's services and an Intune token at Graph (401), as the real services do", function()
     local function token(scope)
       local code, out, err = h.sceplab_env({ SCEPLAB_INTUNE_CLIENT_SECRET = SECRET }, { "intune", "token", "--client-id", CLIENT,
@@ -182,8 +215,7 @@ end)
 describe("serve --policy intune-api when the cloud fails", function()
   local dir
   setup(function()
-    dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    dir = ca_dir()
   end)
 
   -- one stand-in with fault(s) and one server against it, its API log a file of its own; one
@@ -202,31 +234,43 @@ describe("serve --policy intune-api when the cloud fails", function()
     assert.are.equal(1, code, out)
     assert.matches("Enrollment FAILURE", out, 1, true)
     local _, list = h.sceplab({ "ca", "list", "--dir", dir, "--json" })
-    return { dir = dir, record = c.record, list = list, log = h.read(logf), took = took }
+    -- what sceplab diagnose names from serve's API log
+    local _, diag = h.sceplab({ "diagnose", logf })
+    return { dir = dir, record = c.record, list = list, log = h.read(logf), took = took, diagnosis = diag }
   end
 
   it("a wrong client secret: AADSTS7000215 from the token endpoint, nothing issued", function()
     local r = refused({}, nil, { SCEPLAB_INTUNE_CLIENT_SECRET = "not-the-secret" })
     assert.matches("AADSTS7000215", r.list, 1, true)
     assert.matches("token:graph 1 401 AADSTS7000215", r.log, 1, true)
+    assert.matches("intune-api-secret-invalid", r.diagnosis, 1, true)
     assert.are.equal(0, #calls(r.record, "validateRequest"))
+  end)
+
+  it("a token endpoint refusing the app (401 invalid_client)", function()
+    local r = refused({ "--fault", "token-401" })
+    assert.matches("token:graph 1 401 AADSTS7000215", r.log, 1, true)
+    assert.matches("intune-api-secret-invalid", r.diagnosis, 1, true)
   end)
 
   it("an expired client secret: AADSTS7000222", function()
     local r = refused({ "--fault", "secret-expired" })
     assert.matches("AADSTS7000222", r.list, 1, true)
     assert.matches("token:graph 1 401 AADSTS7000222", r.log, 1, true)
+    assert.matches("intune-api-secret-expired", r.diagnosis, 1, true)
   end)
 
   it("the app without the SCEP validation permission: validateRequest 403", function()
     local r = refused({ "--fault", "no-permission" })
     assert.matches("validateRequest 1 403", r.log, 1, true)
+    assert.matches("intune-api-permission-missing", r.diagnosis, 1, true)
     assert.matches("permission", r.list, 1, true)
   end)
 
   it("a discovery answer without the validation service", function()
     local r = refused({ "--fault", "discovery-without-service" })
     assert.matches("discovery 1 200 ServiceNotFound", r.log, 1, true)
+    assert.matches("intune-api-service-missing", r.diagnosis, 1, true)
     assert.matches("ScepRequestValidationFEService", r.list, 1, true)
   end)
 
@@ -234,31 +278,30 @@ describe("serve --policy intune-api when the cloud fails", function()
     local r = refused({ "--fault", "service-5xx" }, { "retries=2" })
     assert.matches("validateRequest 1 503", r.log, 1, true)
     assert.matches("validateRequest 3 503", r.log, 1, true)
+    assert.matches("intune-api-unreachable", r.diagnosis, 1, true)
     assert.are.equal(3, #calls(r.record, "validateRequest"))
   end)
 
   it("a service that does not answer: refused within the budget (fail closed)", function()
-    local r = refused({ "--fault", "service-timeout" }, { "timeout=1", "retries=1", "budget=3" })
+    local r = refused({ "--fault", "service-timeout" }, { "timeout=0.5", "retries=1", "budget=2" })
     assert.matches("validateRequest 1 0 timeout", r.log, 1, true)
-    assert.is_true(r.took <= 6, "took " .. r.took .. " s")
+    assert.matches("validateRequest 2 0 timeout", r.log, 1, true)
+    assert.is_true(r.took <= 5, "took " .. r.took .. " s")
   end)
 
   it("a code Intune forces (the profile no longer targets the device): refused and notified", function()
     local r = refused({ "--fault", "code=ScepProfileNoLongerTargetedToTheClient" })
     assert.matches("ScepProfileNoLongerTargetedToTheClient", r.list, 1, true)
+    assert.matches("intune-profile-not-targeted", r.diagnosis, 1, true)
     assert.are.equal(1, #calls(r.record, "failureNotification"))
   end)
 end)
 
 describe("serve --policy intune-api with a certificate credential", function()
   it("signs a client assertion (RS256, x5t) the token endpoint checks; another certificate is AADSTS700027", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
-    local app, other = h.tmpname(), h.tmpname()
-    for _, p in ipairs({ app, other }) do
-      assert(select(2, h.sh_out(("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -subj /CN=sceplab-app -days 30")
-        :format(h.shquote(p .. ".key"), h.shquote(p .. ".pem")))))
-    end
+    local dir = ca_dir()
+    -- the app's certificate, and another one the app never registered (the TLS fixtures')
+    local app, other = h.fixture("tls/wrongname"), h.fixture("tls/localhost")
     local c = cloud(dir, { "--client-cert", app .. ".pem" })
     local ok, err = pcall(function()
       local s = serve(dir, c, { "client_cert=" .. app .. ".pem", "client_key=" .. app .. ".key" }, {})
@@ -277,10 +320,56 @@ describe("serve --policy intune-api with a certificate credential", function()
   end)
 end)
 
+describe("the intune-api policy's refusals", function()
+  it("maps every code validateRequest answers to its failInfo, a reason naming it, and a failureNotification", function()
+    local codes = require "sceplab.serve.intune_codes"
+    local policy = require "sceplab.serve.policy"
+    local pol = assert(policy.load_policy(policy.policy_path("intune-api")))
+    local want = { ChallengeExpired = "badTime", ChallengeInvalidTimestamp = "badTime", KeyLengthMismatch = "badAlg",
+                   SignatureValidationFailed = "badMessageCheck", SigningCertThumbprintMismatch = "badMessageCheck",
+                   CertificateRequestDecodingFailed = "badMessageCheck" }
+    for _, code in ipairs(codes.ORDER) do
+      local notified
+      local ctx = { config = {},
+        allow = function(t) return { decision = "allow", t = t } end,
+        deny = function(reason, fail_info) return { decision = "deny", reason = reason, fail_info = fail_info } end,
+        defer = function() return { decision = "defer" } end,
+        intune_api = { validate = function() return code, "as Intune said it", "0b6f4c2e-8d1a-4f3b-9c7e-2a5d6e7f8091" end,
+                       explain = codes.of,
+                       notify_failure = function(_, hresult, description) notified = { hresult, description } end } }
+      local a = pol.check({ transaction_id = "T", csr = "DER", san = {} }, ctx)
+      assert.are.equal("deny", a.decision, code)
+      assert.are.equal(want[code] or "badRequest", a.fail_info, code)
+      assert.matches("^" .. code .. ": ", a.reason)
+      assert.matches("0b6f4c2e-8d1a-4f3b-9c7e-2a5d6e7f8091", a.reason, 1, true)
+      assert.matches("fix: ", a.reason, 1, true)
+      assert.are.equal(code .. ": as Intune said it", notified[2])
+    end
+    -- no answer at all refuses too (fail closed); an answer on its way defers
+    local ctx = { config = {}, deny = function(reason) return { decision = "deny", reason = reason } end,
+                  defer = function() return { decision = "defer" } end,
+                  intune_api = { validate = function() return nil, "validateRequest: no time left", "timeout" end } }
+    assert.are.equal("deny", pol.check({ transaction_id = "T", csr = "DER" }, ctx).decision)
+    ctx.intune_api.validate = function() return nil, "waiting", "pending" end
+    assert.are.equal("defer", pol.check({ transaction_id = "T", csr = "DER" }, ctx).decision)
+  end)
+end)
+
+describe("the intune-api playbook", function()
+  it("knows every code validateRequest answers, and the finding and fix of each", function()
+    local codes = require "sceplab.serve.intune_codes"
+    local pb = dofile(h.root .. "/lua/playbooks/intune-api.lua")
+    local text = h.read(h.root .. "/lua/playbooks/intune-api.lua")
+    for _, code in ipairs(codes.ORDER) do
+      assert.is_truthy(text:find("  " .. code .. " = { \"", 1, true), code .. " is not in lua/playbooks/intune-api.lua")
+    end
+    assert.is_truthy(pb.findings["intune-api-secret-expired"])
+  end)
+end)
+
 describe("serve --policy intune-api and revocations Intune asks for", function()
   it("revokes a certificate of a retired device in the CA, lists it in the CRL and uploads the result", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local dir = ca_dir()
     local c = cloud(dir)
     local s = serve(dir, c, { "revocation_poll=1" })
     local ok, err = pcall(function()
@@ -350,8 +439,7 @@ end)
 
 describe("serve --policy intune-api through an HTTP proxy with credentials", function()
   it("reaches the cloud through tinyproxy (BasicAuth); a wrong proxy password is a refusal", function()
-    local dir = h.tmpname()
-    assert.are.equal(0, (h.sceplab({ "ca", "init", "--dir", dir })))
+    local dir = ca_dir()
     local c = cloud(dir)
     local proxy = h.tinyproxy("BasicAuth sceplab pr0xy-pass\n")
     local ok, err = pcall(function()
@@ -373,6 +461,80 @@ describe("serve --policy intune-api through an HTTP proxy with credentials", fun
       assert.is_nil(h.read(logf2):find("validateRequest", 1, true))
     end)
     h.kill(proxy.pid)
+    h.kill(c.pid)
+    assert(ok, err)
+  end)
+end)
+
+describe("serve --policy intune-api while Intune is slow", function()
+  it("serves other requests, and validates concurrent enrollments side by side, while one waits for Intune", function()
+    local dir = ca_dir()
+    local c = cloud(dir, { "--fault", "service-slow" })
+    local s = serve(dir, c)
+    local ok, err = pcall(function()
+      -- two enrollments at once, in the background; each validateRequest takes 2 s
+      local jobs = {}
+      for i = 1, 2 do
+        local work = h.tmpname()
+        local out = work .. ".out"
+        local cmd = ("env SCEPLAB_CHALLENGE=%s %s enroll --url %s --subject %s --san upn:alice@contoso.com --key-out %s --cert-out %s; echo exit=$? >>%s")
+          :format(h.shquote(challenge(dir, "CN=alice,O=Contoso")), h.shquote(h.bin), h.shquote(s.url),
+                  h.shquote("CN=alice,O=Contoso"), h.shquote(work .. ".key"), h.shquote(work .. ".pem"), h.shquote(out))
+        jobs[i] = { pid = h.spawn("sh -c " .. h.shquote(cmd), out), out = out }
+      end
+      -- while they wait for Intune, the server answers at once
+      h.wait_log(c.record, "validateRequest", 50)
+      local caps = h.sh_out("curl -s -o /dev/null -w '%{http_code} %{time_total}' " ..
+        h.shquote(s.url .. "?operation=GetCACaps"))
+      local status, took = caps:match("^(%d+) ([%d.]+)")
+      assert.are.equal("200", status)
+      assert.is_true(tonumber(took) < 1.0, "GetCACaps took " .. tostring(took) .. " s while enrollments waited")
+      -- side by side: the second validation reached Intune before the first one's answer came
+      -- back (no success notified yet); one after the other, it would come 2 s after it
+      for _ = 1, 100 do
+        if #calls(c.record, "validateRequest") >= 2 then break end
+        os.execute("sleep 0.05")
+      end
+      assert.are.equal(2, #calls(c.record, "validateRequest"))
+      assert.are.equal(0, #calls(c.record, "successNotification"))
+      for _, j in ipairs(jobs) do
+        assert.is_truthy(h.wait_log(j.out, "exit=(%d+)", 150), h.read(j.out))
+        assert.matches("Enrollment SUCCESS", h.read(j.out), 1, true)
+        assert.matches("exit=0", h.read(j.out), 1, true)
+      end
+      assert.are.equal(2, #calls(c.record, "successNotification"))
+    end)
+    h.kill(s.pid)
+    h.kill(c.pid)
+    assert(ok, err)
+  end)
+end)
+
+describe("serve --policy intune-api over HTTPS", function()
+  it("checks the API's TLS certificate: trusted with cacert, refused (fail closed) without", function()
+    local dir = ca_dir()
+    local c = cloud(dir, { "--tls-cert", h.fixture("tls/localhost.pem"), "--tls-key", h.fixture("tls/localhost.key") })
+    local ok, err = pcall(function()
+      local base = c.base:gsub("127%.0%.0%.1", "localhost")
+      assert.matches("^https://", base)
+      local function with(sets, logf)
+        local args = { "--policy", "intune-api", "--set", "tenant=" .. TENANT, "--set", "client_id=" .. CLIENT,
+                       "--set", "authority=" .. base, "--set", "graph=" .. base, "--set", "api_log=" .. logf }
+        for _, x in ipairs(sets) do args[#args + 1] = "--set" args[#args + 1] = x end
+        local s = h.serve(dir, args, { SCEPLAB_INTUNE_CLIENT_SECRET = SECRET })
+        local code, out = enroll(s, "CN=alice,O=Contoso", challenge(dir, "CN=alice,O=Contoso"), h.tmpname())
+        h.kill(s.pid)
+        return code, out
+      end
+      local logf = h.tmpname() .. ".api.log"
+      local code, out = with({ "cacert=" .. h.fixture("tls/ca-bundle.pem") }, logf)
+      assert.are.equal(0, code, out)
+      assert.matches("validateRequest 1 200 Success", h.read(logf), 1, true)
+      local logf2 = h.tmpname() .. ".api.log"
+      local code2 = with({ "retries=0" }, logf2)
+      assert.are.equal(1, code2)
+      assert.matches("token:graph 1 0 connect%-failed [%d]+ .*[Cc]ertificate", h.read(logf2))
+    end)
     h.kill(c.pid)
     assert(ok, err)
   end)

@@ -37,7 +37,7 @@ describe("log formats", function()
                           "ios-syslog-nserror.log", "ios-console-copy.txt", "DeviceManagement-copy-details.txt",
                           "DeviceManagement-copy-flattened.txt",
                           "DeviceManagement-Admin-export.txt", "NDES-Application.csv", "SetupMsi.log", "MSCEP.reg", "radius.log",
-                          "CertificateRequestStatus/Failed/9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS" }) do
+                          "CertificateRequestStatus/Failed/9A1B2C3D4E5F60718293A4B5C6D7E8F9.CRS", "intune-api.log" }) do
     it("reads " .. name .. " exactly as its golden JSONL", function()
       local got = records(dir .. "/" .. name, nil, { date = dates[name] })
       local want = {}
@@ -386,7 +386,7 @@ describe("sceplab timeline", function()
       prev = t
       for _, k in ipairs({ "time", "source", "file", "line", "level", "message" }) do assert.is_not_nil(r[k], k) end
     end
-    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4 + 3 + 2 + 2 + 7, n) -- + the iOS and Event Viewer copies, an iOS copy's leading NSError lines, SetupMsi's action line and FreeRADIUS's log
+    assert.are.equal(8 + 12 + 12 + 2 + 3 + 4 + 1 + 8 + 6 + 2 + 3 + 2 + 2 + 3 + 2 + 6 + 4 + 4 + 3 + 2 + 2 + 5 + 7, n) -- + the iOS and Event Viewer copies, an iOS copy's leading NSError lines, SetupMsi's action line and serve's Intune API calls and FreeRADIUS's log
   end)
 
   it("walks past empty folders (a CertificateRequestStatus/Processing with nothing in it)", function()

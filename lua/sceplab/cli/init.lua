@@ -342,10 +342,24 @@ function M.parse_only(argv)
   return args, msg
 end
 
+--- The command line main ran, parsed again with the settings files as they are now (serve's
+-- SIGHUP): args | nil, message.
+function M.args_again()
+  local p = build_parser(nil)
+  local args, msg = parse(p, M.argv)
+  if not args then return nil, msg end
+  local cmd, path = chosen(p, args)
+  local ok, err = settle(args, M.argv, cmd, path)
+  if not ok then return nil, err end
+  return args
+end
+
 --- Entry point: args is the argv table without the program name; host describes the engine.
 function M.main(argv, host)
   util.host = host or {}
   argv = join_negative_values(argv)
+  M.argv = argv
+  util.args_again = M.args_again -- for serve's SIGHUP, without a require of this module
   local version, quiet = version_only(argv)
   if version then return cmd_version(quiet) end
   local only, command = wanted(argv)

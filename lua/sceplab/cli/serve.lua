@@ -52,6 +52,10 @@ function M.register(p)
   s:option("--fault"):description("Play a failure as the real system shows it (repeatable): " .. table.concat(fault_names, ", ") .. " (docs/cli.md)."):count("*")
   s:option("--ca-latency"):description("A slow CA: each issuance takes this many milliseconds, inside its database transaction."):convert(tonumber)
   s:option("--password-max"):description("NDES's password cache: how many unused one-time passwords may be outstanding (default 5)."):convert(tonumber)
+  s:option("--workers"):description("Processes serving the one listening socket, each with its own CA connection (default: the number of cores; 1: this process alone). A worker that dies is started again; SIGHUP reads the policy and settings again (a new generation of workers, the old one drained); SIGTERM drains."):convert(tonumber)
+  s:option("--drain-timeout"):description("Seconds SIGTERM gives requests in flight to finish (default 10)."):convert(tonumber)
+  s:option("--metrics-port"):description("Open the admin listener on this port (0: any free one, said on stdout): GET /metrics in Prometheus text format, plain HTTP."):convert(tonumber)
+  s:option("--metrics-bind"):description("The admin listener's address (default 127.0.0.1).")
   s:flag("-v --verbose"):description("Print each request's IIS log line and each policy decision on stderr.")
 
   local c = p:command("ca"):description("The embedded CA of sceplab serve: make it, list and decide its requests, revoke, CRLs, one-time passwords.")
@@ -132,7 +136,7 @@ function M.register(p)
   cl:option("--token-lifetime"):description("Seconds an access token is valid (default 3599)."):convert(tonumber)
   cl:option("--tls-cert"):description("Serve HTTPS with this certificate (PEM, with its chain).")
   cl:option("--tls-key"):description("The TLS certificate's private key (PEM; default: in --tls-cert).")
-  cl:option("--fault"):description("Play a failure of the cloud (repeatable): token-401, secret-expired, assertion-refused, no-permission, discovery-without-service, service-5xx, service-timeout, token-timeout, or code=NAME (validateRequest answers NAME, e.g. code=ChallengeExpired)."):count("*")
+  cl:option("--fault"):description("Play a failure of the cloud (repeatable): token-401, secret-expired, assertion-refused, no-permission, discovery-without-service, service-5xx, service-timeout, service-slow, token-timeout, or code=NAME (validateRequest answers NAME, e.g. code=ChallengeExpired)."):count("*")
   local vf = it:command("verify"):description("Verify a token as the connector does (phase 1 signature and decryption, phase 2 expiry) and print its claims.")
   dir_option(vf)
   vf:argument("token"):description("The token: a file, or the base64 text.")
@@ -401,20 +405,15 @@ local function run_intune(args)
   return 2
 end
 
-local function run_serve(args)
+-- serve's options from args: the table serve.run takes | nil, message, exit code.
+local function serve_opts(args)
   local dir = args.dir or default_dir()
   local db = db_of(args)
-  if sys.kind(dir .. (db and "/root.pem" or "/ca.db")) ~= "file" then
-    -- one command gives a working server: a CA is made the first time
-    local ok, err, code = core.ca_init(dir, { db = db })
-    if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
-    io.stderr:write(("sceplab: made a new CA in %s (root.pem is the trusted root to give clients)\n"):format(dir))
-  end
   local config = {}
   if os.getenv("SCEPLAB_CHALLENGE") then config.challenge = os.getenv("SCEPLAB_CHALLENGE") end
   for _, kv in ipairs(args.set or {}) do
     local k, v = kv:match("^([%w_]+)=(.*)$")
-    if not k then stderr("--set '%s': expected key=value", kv) return 2 end
+    if not k then return nil, ("--set '%s': expected key=value"):format(kv), 2 end
     config[k] = v
   end
   local caps
@@ -422,47 +421,58 @@ local function run_serve(args)
     caps = {}
     for c in args.caps:gmatch("[^,%s]+") do caps[#caps + 1] = c end
   end
-  if args.tls_key and not args.tls_cert then stderr("--tls-key needs --tls-cert") return 2 end
+  if args.tls_key and not args.tls_cert then return nil, "--tls-key needs --tls-cert", 2 end
   local known = {}
   for _, f in ipairs(core.faults()) do known[f.name] = true end
   for _, f in ipairs(args.fault or {}) do
-    if not known[f] then stderr("--fault '%s': unknown (sceplab serve --help lists them)", f) return 2 end
+    if not known[f] then return nil, ("--fault '%s': unknown (sceplab serve --help lists them)"):format(f), 2 end
   end
   if args.admin_user and not os.getenv("SCEPLAB_ADMIN_PASSWORD") then
-    stderr("--admin-user needs SCEPLAB_ADMIN_PASSWORD (kept out of the command line)") return 2
+    return nil, "--admin-user needs SCEPLAB_ADMIN_PASSWORD (kept out of the command line)", 2
   end
   local pmax = args.password_max and math.tointeger(args.password_max)
-  if args.password_max and (not pmax or pmax < 1) then stderr("--password-max must be a positive integer") return 2 end
+  if args.password_max and (not pmax or pmax < 1) then return nil, "--password-max must be a positive integer", 2 end
   if args.ca_latency and (not math.tointeger(args.ca_latency) or args.ca_latency < 0 or args.ca_latency > 600000) then
-    stderr("--ca-latency must be 0..600000 milliseconds") return 2
+    return nil, "--ca-latency must be 0..600000 milliseconds", 2
   end
   local port = math.tointeger(args.port)
-  if not port or port < 0 or port > 65535 then stderr("--port must be 0..65535") return 2 end
-  if not (args.bind:match("^[%w.%-]+$") or args.bind:match("^[%x:]+$")) or #args.bind > 63 then
-    stderr("--bind '%s': expected an address such as 127.0.0.1, 0.0.0.0 or ::", args.bind:sub(1, 80))
-    return 2
+  if not port or port < 0 or port > 65535 then return nil, "--port must be 0..65535", 2 end
+  for _, b in ipairs({ { "--bind", args.bind }, { "--metrics-bind", args.metrics_bind } }) do
+    local v = b[2]
+    if v and (not (v:match("^[%w.%-]+$") or v:match("^[%x:]+$")) or #v > 63) then
+      return nil, ("%s '%s': expected an address such as 127.0.0.1, 0.0.0.0 or ::"):format(b[1], v:sub(1, 80)), 2
+    end
   end
+  local mport = args.metrics_port and math.tointeger(args.metrics_port)
+  if args.metrics_port and (not mport or mport < 0 or mport > 65535) then return nil, "--metrics-port must be 0..65535", 2 end
+  if args.metrics_bind and not args.metrics_port then return nil, "--metrics-bind needs --metrics-port", 2 end
+  local workers = args.workers and math.tointeger(args.workers)
+  if args.workers and (not workers or workers < 1 or workers > 256) then return nil, "--workers must be 1..256", 2 end
+  local drain = args.drain_timeout and math.tointeger(args.drain_timeout)
+  if args.drain_timeout and (not drain or drain < 1 or drain > 3600) then return nil, "--drain-timeout must be 1..3600 seconds", 2 end
   local limits = {}
   for _, k in ipairs({ "max_connections", "max_per_client", "header_timeout", "body_timeout", "idle_timeout" }) do
     local v = args[k]
     if v ~= nil then
       local n = math.tointeger(v)
-      if not n or n < 1 or n > 1000000 then stderr("--%s must be a whole number from 1 to 1000000", (k:gsub("_", "-"))) return 2 end
+      if not n or n < 1 or n > 1000000 then return nil, ("--%s must be a whole number from 1 to 1000000"):format((k:gsub("_", "-"))), 2 end
       limits[k] = n
     end
   end
-  local ok, err, code = serve.run({
-    dir = dir, db = db, policy = args.policy, config = config, bind = args.bind, port = port,
+  return {
+    dir = dir, db = db, workers = workers, drain_seconds = drain, metrics_port = mport, metrics_bind = args.metrics_bind, policy = args.policy, config = config, bind = args.bind, port = port,
     tls_cert = args.tls_cert, tls_key = args.tls_key, caps = caps, ca_only = args.ca_only, allow_des = args.allow_des,
     logs = not args.no_logs, admin_user = args.admin_user, admin_password = os.getenv("SCEPLAB_ADMIN_PASSWORD"),
     faults = args.fault, password_max = pmax, public_url = args.public_url, ca_latency_ms = args.ca_latency and math.tointeger(args.ca_latency) or nil,
     admin_get_compat = args.admin_get_compat, max_connections = limits.max_connections,
     max_per_client = limits.max_per_client, header_timeout = limits.header_timeout, body_timeout = limits.body_timeout,
     idle_timeout = limits.idle_timeout,
-    ready = function(url, pol)
+    ready = function(url, pol, extra)
       io.stdout:write("listening on ", url, "\n")
+      if extra and extra.metrics then io.stdout:write("metrics on ", extra.metrics, "\n") end
       io.stdout:flush()
-      io.stderr:write(("sceplab: policy %s (%s), CA %s; Ctrl-C stops\n"):format(args.policy, pol.description, dir))
+      io.stderr:write(("sceplab: policy %s (%s), CA %s%s; Ctrl-C stops\n"):format(args.policy, pol.description, dir,
+        extra and extra.workers and extra.workers > 1 and (", %d workers"):format(extra.workers) or ""))
       if pol.admin_page then
         local admin = url:gsub("/mscep/mscep%.dll$", "/mscep_admin/")
         io.stderr:write(("sceplab: admin page %s hands out one-time passwords (%s)%s\n"):format(admin,
@@ -476,7 +486,28 @@ local function run_serve(args)
       io.stderr:write(visible(("sceplab: %s %s %s: %s%s"):format(req.message_type, req.transaction_id, req.subject or "-",
         a.decision, a.reason and (" (" .. a.reason .. ")") or ""), true), "\n")
     end or nil,
-  })
+    say = function(line) io.stderr:write("sceplab: ", line, "\n") end,
+  }
+end
+
+local function run_serve(args)
+  local dir = args.dir or default_dir()
+  local opts, oerr, ocode = serve_opts(args)
+  if not opts then stderr("%s", oerr) return ocode end
+  if sys.kind(dir .. (opts.db and "/root.pem" or "/ca.db")) ~= "file" then
+    -- one command gives a working server: a CA is made the first time
+    local ok, err, code = core.ca_init(dir, { db = opts.db })
+    if not ok then stderr("%s", err) return code == "usage" and 2 or 1 end
+    io.stderr:write(("sceplab: made a new CA in %s (root.pem is the trusted root to give clients)\n"):format(dir))
+  end
+  -- SIGHUP: the command line read again, with the settings files as they are now
+  opts.reread = function()
+    local again, aerr = util.args_again()
+    if not again then return nil, aerr end
+    local o, e = serve_opts(again)
+    return o, e
+  end
+  local ok, err, code = serve.run(opts)
   if not ok then
     stderr("%s", err)
     -- an address in use or not on this host is the machine's state, not a mistake in the command

@@ -76,6 +76,18 @@ M.NOT_REPLAYABLE = {
   ["unclassified-error"] = "no playbook names what failed, so nothing says what to play: write a playbook for it (docs/playbooks.md), then a fault",
   ["radius-revocation-offline"] = "a RADIUS server's log says revocation could not be checked, not which publication failed: play its causes with the faults cdp-unreachable, crl-expired or ocsp-silent",
 }
+-- Intune's API for a third-party CA: played by sceplab intune cloud's faults against serve
+-- --policy intune-api (docs/intune-third-party.md), not yet by a replay scenario
+for id, fault in pairs({ ["intune-api-secret-invalid"] = "SCEPLAB_INTUNE_CLIENT_SECRET wrong on serve's side",
+    ["intune-api-secret-expired"] = "--fault secret-expired", ["intune-api-assertion-refused"] = "--fault assertion-refused",
+    ["intune-api-permission-missing"] = "--fault no-permission", ["intune-api-service-missing"] = "--fault discovery-without-service",
+    ["intune-api-unreachable"] = "--fault service-5xx or service-timeout", ["intune-challenge-expired"] = "--fault code=ChallengeExpired",
+    ["intune-challenge-invalid"] = "--fault code=ChallengeDecryptionError", ["intune-csr-mismatch"] = "--fault code=SubjectNameMismatch",
+    ["intune-profile-not-targeted"] = "--fault code=ScepProfileNoLongerTargetedToTheClient",
+    ["intune-validation-unknown"] = "--fault code=Unknown" }) do
+  M.NOT_REPLAYABLE[id] = "the intune-api path has no replay scenario yet: play it with sceplab intune cloud (" .. fault ..
+    ") and serve --policy intune-api (docs/intune-third-party.md)"
+end
 
 -- The faults, by the finding each stands for (the first by name when several do).
 local function faults_by_finding()

@@ -34,6 +34,7 @@ M.FAULTS = {
   ["service-5xx"] = "the Intune services answer 503 Service Unavailable",
   ["service-timeout"] = "the Intune services answer only after 30 seconds (a client's timeout)",
   ["token-timeout"] = "the token endpoint answers only after 30 seconds",
+  ["service-slow"] = "validateRequest answers after 2 seconds (a slow service, within a client's timeout)",
 }
 -- and code=NAME: validateRequest answers that code (intune_codes.ORDER)
 
@@ -69,7 +70,7 @@ function M.new(opts)
   local now = opts.now or os.time
   local key = pkey.generate("rsa:2048")          -- signs the access tokens it issues
   local key_pub = key:public_pem()
-  local kid = jwt.b64url(key_pub:sub(-40, -27))
+  local kid = jwt.uuid()
   local x5ts = {}
   for _, pem in ipairs(opts.client_certs or {}) do
     local d = x509.certs(pem)
@@ -78,6 +79,14 @@ function M.new(opts)
   end
   local intune = assert(policy.load_policy(policy.policy_path("intune")))
   local check = policy.handler(intune, opts.ca, {}, nil, now)
+
+  -- The service's URL as the client reached it (its Host: a TLS name such as localhost), as the
+  -- real services answer with their own public names.
+  local function base_of(req)
+    local host = req.headers.host
+    if type(host) ~= "string" or not host:match("^[%w.%-:%[%]]+$") then return self.base end
+    return (self.base:match("^(%a+://)") or "http://") .. host
+  end
 
   local function record(entry)
     entry.time = iso(now())
@@ -125,7 +134,7 @@ function M.new(opts)
       if not pem then return refuse(700027, "The key was not found (x5t names no certificate of the app).") end
       if not jwt.verify(h, input, sig, pem) then return refuse(700027) end
       local t = now()
-      if c.iss ~= opts.client_id or c.sub ~= opts.client_id or c.aud ~= self.base .. "/" .. tenant .. "/oauth2/v2.0/token"
+      if c.iss ~= opts.client_id or c.sub ~= opts.client_id or c.aud ~= base_of(req) .. "/" .. tenant .. "/oauth2/v2.0/token"
          or not math.tointeger(c.exp) or c.exp < t or (tonumber(c.nbf) and c.nbf > t + 300) or not c.jti then
         return refuse(700027, "The assertion's claims (iss, sub, aud, exp, nbf, jti) are not the app's or not valid now.")
       end
@@ -174,10 +183,10 @@ function M.new(opts)
     if not opts.faults["discovery-without-service"] then
       value[1] = { id = jwt.uuid(), capability = "ScepRequestValidation", providerId = jwt.uuid(),
                    providerName = codes.VALIDATION_SERVICE, providerResourceId = codes.INTUNE_APP_ID,
-                   uri = self.base .. "/" .. codes.VALIDATION_SERVICE }
+                   uri = base_of(req) .. "/" .. codes.VALIDATION_SERVICE }
       value[2] = { id = jwt.uuid(), capability = "PkiConnector", providerId = jwt.uuid(),
                    providerName = codes.PKI_SERVICE, providerResourceId = codes.INTUNE_APP_ID,
-                   uri = self.base .. "/" .. codes.PKI_SERVICE }
+                   uri = base_of(req) .. "/" .. codes.PKI_SERVICE }
     end
     record({ endpoint = "discovery", status = 200, services = #value })
     return answer(200, { ["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals('appId%3D" ..
@@ -268,7 +277,9 @@ function M.new(opts)
     entry.caller_info = r.callerInfo
     local code, desc = "Success", ""
     if action == "validateRequest" then
-      if opts.code then code, desc = opts.code, "(sceplab intune cloud --fault code=" .. opts.code .. ")"
+      local forced = self.next_code or opts.code
+      self.next_code = nil
+      if forced then code, desc = forced, "(sceplab intune cloud answers " .. forced .. " as told)"
       else code, desc = validate(r) end
     elseif action == "successNotification" then
       for _, k in ipairs({ "certificateThumbprint", "certificateSerialNumber", "certificateExpirationDateUtc",
@@ -285,7 +296,8 @@ function M.new(opts)
     end
     entry.status, entry.code = 200, code
     record(entry)
-    return answer(200, { code = code, errorDescription = desc })
+    return answer(200, { code = code, errorDescription = desc },
+                  action == "validateRequest" and opts.faults["service-slow"] and { delay_ms = 2000 } or nil)
   end
 
   local function pki_action(req, action)
@@ -358,6 +370,15 @@ function M.new(opts)
         return answer(400, { error = "give {\"serialNumber\": HEX, \"issuerName\": DN}" })
       end
       return answer(200, { requestContext = self.queue_revocation(b.serialNumber, b.issuerName) })
+    end
+    -- the next validateRequest answers this code (one request; --fault code=NAME: every one)
+    if path == "/_sceplab/next-code" and req.method == "POST" then
+      local b = json.decode(req.body or "")
+      if type(b) ~= "table" or not codes.CODES[b.code] then
+        return answer(400, { error = "give {\"code\": NAME}, a code of validateRequest" })
+      end
+      self.next_code = b.code
+      return answer(200, { code = b.code })
     end
     if path == "/_sceplab/calls" and req.method == "GET" then
       return answer(200, { calls = json.array(self.calls), revocations = json.array(self.revocations) })

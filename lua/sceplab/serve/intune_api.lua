@@ -21,7 +21,7 @@ local apilog = require "sceplab.serve.intune_api_log"
 
 local M = {}
 
-M.USER_AGENT = "sceplab/" .. core.version .. " (intune-api; +https://github.com/sceplab)"
+M.USER_AGENT = "sceplab/" .. core.version .. " (intune-api)"
 
 -- Percent-encoding of a form value or a URL's user info: everything but RFC 3986's unreserved.
 local function urlencode(s)
@@ -85,6 +85,30 @@ function M.client(config, env, opts)
   local budget = num(config.budget, 8, 0.5, 9, "budget")
   local log = apilog.open(config.api_log or opts.api_log)
   local session = http.session()
+  local notifier = opts.notifier
+
+  -- One request: on a thread of its own when the caller runs this in a coroutine and gave a
+  -- notifier (serve: the loop goes on, and resumes the coroutine when the notifier says so),
+  -- else here and now (the CLI).
+  local function perform(req)
+    if notifier and coroutine.isyieldable() then
+      req.session = nil -- a session's connections belong to one thread
+      local job = http.start(req, notifier)
+      while not job:done() do coroutine.yield() end
+      return job:result()
+    end
+    return http.request(req)
+  end
+
+  local function pause(seconds)
+    if notifier and coroutine.isyieldable() then
+      local job = http.start({}, notifier, seconds)
+      while not job:done() do coroutine.yield() end
+      job:result()
+      return
+    end
+    sys.sleep(seconds)
+  end
 
   -- One HTTP exchange, retried on a connection failure, a timeout, 429 and 5xx with backoff, all
   -- before deadline: the response, or nil, why, the last response. log: {endpoint, transaction_id}.
@@ -100,7 +124,7 @@ function M.client(config, env, opts)
       req.connect_timeout = math.min(timeout, left)
       req.proxy, req.cacert, req.user_agent, req.session = proxy, config.cacert, M.USER_AGENT, session
       local t0 = sys.now()
-      local resp, err, kind = http.request(req)
+      local resp, err, kind = perform(req)
       local ms = math.floor((sys.now() - t0) * 1000 + 0.5)
       entry.attempt = attempt + 1
       if resp then
@@ -119,9 +143,9 @@ function M.client(config, env, opts)
       entry.code, entry.message = nil, nil
       if attempt >= retries then break end
       attempt = attempt + 1
-      local pause = 0.2 * (2 ^ (attempt - 1))
-      if deadline - sys.now() < pause + 0.05 then break end
-      sys.sleep(pause)
+      local wait = 0.2 * (2 ^ (attempt - 1))
+      if deadline - sys.now() < wait + 0.05 then break end
+      pause(wait)
       if entry.on_retry then entry.on_retry(resp == nil) end
     end
     return nil, why, last

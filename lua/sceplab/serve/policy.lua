@@ -116,6 +116,9 @@ local function context(ca, config, clock, api)
     return with_extra({ decision = "deny", reason = reason, fail_info = fail_info or "badRequest" }, t)
   end
   function ctx.pending(reason, t) return with_extra({ decision = "pending", reason = reason }, t) end
+  -- no decision yet (a policy waiting for Intune's API): the request waits, and the policy is
+  -- asked again when the server is woken
+  function ctx.defer() return { decision = "defer" } end
   return ctx
 end
 
@@ -148,7 +151,8 @@ end
 local function answer_of(pol, a)
   if a == "allow" or a == "pending" or a == "deny" then a = { decision = a } end
   if type(a) ~= "table" then error(("%s: check must return a decision table, not %s"):format(pol.file, type(a)), 0) end
-  if a.decision ~= "allow" and a.decision ~= "deny" and a.decision ~= "pending" then
+  if a.decision ~= "allow" and a.decision ~= "deny" and a.decision ~= "pending"
+     and not (a.decision == "defer" and pol.intune_api) then
     error(("%s: decision must be allow, deny or pending, not %s"):format(pol.file, tostring(a.decision)), 0)
   end
   if a.fail_info ~= nil and not FAIL_INFOS[a.fail_info] then
@@ -250,7 +254,7 @@ function M.handler(pol, ca, config, on_decision, clock, api)
     a = answer_of(pol, a)
     -- the --set profile, for a policy whose allow{} gives none
     if a.decision == "allow" and a.profile == nil then a.profile = default_profile end
-    if on_decision then on_decision(req, a) end
+    if on_decision and a.decision ~= "defer" then on_decision(req, a) end
     if a.decision == "allow" and pol.outcome then allowed[req.transaction_id] = req end
     return a
   end, hooks

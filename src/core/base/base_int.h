@@ -18,4 +18,12 @@ int sceplab_parse_i64(const char *s, int64_t *out);
 /* A secret rendered for display: the value itself with show, else a redaction marker. */
 sceplab_val *sceplab_secret_val(const char *s, size_t n, int show);
 
+/* Counters a higher layer shows (serve's /metrics), counted where the event happens: the CA's store
+ * counts its errors. Where they live is the server's choice (sceplab_tally_place: memory shared by
+ * its workers, SCEPLAB_TALLY_N slots); until then, a private copy. */
+typedef enum { SCEPLAB_TALLY_DB_ERROR, SCEPLAB_TALLY_DB_RECONNECT, SCEPLAB_TALLY_N } sceplab_tally_kind;
+void sceplab_tally(sceplab_tally_kind which);
+void sceplab_tally_place(uint64_t *shared);
+uint64_t sceplab_tally_get(sceplab_tally_kind which);
+
 #endif

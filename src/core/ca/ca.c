@@ -26,6 +26,29 @@ static void make_ra_pair(const X509_NAME *subject, EVP_PKEY *const keys[2], X509
                         "critical,keyEncipherment,dataEncipherment", NULL, "CEPEncryption", NULL, 0);
 }
 
+/* A shared store is one CA's: the root's SHA-256 recorded by the first to open it, and checked by
+ * every later one, so a machine with another CA's keys (a state directory made afresh by a first
+ * `serve` instead of copied) cannot mix its certificates into the records: 0, or -1 with err. */
+static int bind_root(sceplab_store *s, const char *dir, X509 *root, sceplab_error *err)
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0, i;
+  char hex[2 * EVP_MAX_MD_SIZE + 1], *other = NULL;
+  int rc;
+  if(!s->ops->bind)
+    return 0;
+  if(!X509_digest(root, EVP_sha256(), md, &n))
+    return sceplab_err_openssl(err, SCEPLAB_E_CRYPTO, "cannot digest the root certificate"), -1;
+  for(i = 0; i < n; i++)
+    snprintf(hex + 2 * i, 3, "%02X", md[i]);
+  if((rc = s->ops->bind(s, "ca_root_sha256", hex, &other, err)) == STORE_NOT_FOUND)
+    sceplab_err_set(err, SCEPLAB_E_USAGE, "--db: the database holds the records of another CA (root SHA-256 %.16s...), not "
+                    "of %s's (root SHA-256 %.16s...): copy that CA's state directory to this machine, or give each CA a "
+                    "database of its own", other ? other : "?", dir, hex);
+  free(other);
+  return rc == STORE_FOUND ? 0 : -1;
+}
+
 int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *err)
 {
   static const sceplab_ca_params defaults = {"rsa:2048", NULL, NULL, NULL, 0, 0, 1, NULL, NULL, NULL};
@@ -120,7 +143,8 @@ int sceplab_ca_init(const char *dir, const sceplab_ca_params *p, sceplab_error *
   for(i = 0; i < SCEPLAB_CA_TIERS; i++)
     if(ca_pair_save(dir, ca_tier_file[i], ca.cert[i], ca.key[i], err) != 0)
       goto out;
-  if(ca_public_url_save(dir, p->public_url, err) != 0 || ca_keeper_save(dir, p->pkcs11, err) != 0 || !(store = sceplab_store_open(dir, p->db, 1, err)))
+  if(ca_public_url_save(dir, p->public_url, err) != 0 || ca_keeper_save(dir, p->pkcs11, err) != 0 ||
+     !(store = sceplab_store_open(dir, p->db, 1, err)) || bind_root(store, dir, ca.cert[SCEPLAB_CA_ROOT], err) != 0)
     goto out;
   rc = 0;
 out:
@@ -150,6 +174,12 @@ const char *sceplab_ca_db(const sceplab_ca *ca)
 int sceplab_ca_unavailable(const sceplab_ca *ca)
 {
   return ca->store && ca->store->unavailable;
+}
+
+void sceplab_ca_db_stats(const sceplab_ca *ca, uint64_t *errors, uint64_t *reconnects)
+{
+  *errors = ca->store ? ca->store->errors : 0;
+  *reconnects = ca->store ? ca->store->reconnects : 0;
 }
 
 sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *err)
@@ -194,7 +224,7 @@ sceplab_ca *sceplab_ca_open_db(const char *dir, const char *db, sceplab_error *e
     return NULL;
   }
   if(ca_narrow_mode(dir, 0700, err) != 0 || ca_public_url_load(ca, err) != 0 ||
-     !(ca->store = sceplab_store_open(dir, ca->db, 0, err))) {
+     !(ca->store = sceplab_store_open(dir, ca->db, 0, err)) || bind_root(ca->store, dir, ca->cert[SCEPLAB_CA_ROOT], err) != 0) {
     sceplab_ca_close(ca);
     return NULL;
   }

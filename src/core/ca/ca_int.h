@@ -13,7 +13,7 @@
  *   publish.c    where revocation is published: the public URL, the CDP, AIA and OCSP URLs in
  *                each certificate, the CRL's name under /CertEnroll/, a CRL past its nextUpdate
  *   ocsp.c       the OCSP responder (RFC 6960): its delegated certificate and its answers
- *   store.h      the storage seam; store.c picks a backend; store_sqlite.c and store_pg.c hold all SQL */
+ *   store.h      the storage seam; store.c picks a backend; store_count.c counts failures and reconnections; store_sqlite.c and store_pg.c hold all SQL */
 #ifndef SCEPLAB_CA_INT_H
 #define SCEPLAB_CA_INT_H
 

@@ -39,6 +39,27 @@ int ca_key_id(EVP_PKEY *k, char out[65])
   return rc;
 }
 
+/* ca_key_id for a key parsed with its SubjectPublicKeyInfo, without OpenSSL 3's encoder (whose
+ * lookups by name cost as much as a tenth of an enrollment): the structure as parsed, written out
+ * again, is what i2d_PUBKEY writes for an RSA key with its NULL parameters (the decoder took the
+ * key, so its integers were minimal DER). Anything else goes through the encoder. */
+static int spki_id(X509_PUBKEY *xp, EVP_PKEY *k, char out[65])
+{
+  ASN1_OBJECT *obj = NULL;
+  X509_ALGOR *alg = NULL;
+  const void *pval = NULL;
+  unsigned char *der = NULL;
+  int ptype = V_ASN1_UNDEF, n, rc;
+  if(!xp || !X509_PUBKEY_get0_param(&obj, NULL, NULL, &alg, xp))
+    return ca_key_id(k, out);
+  X509_ALGOR_get0((const ASN1_OBJECT **)&obj, &ptype, &pval, alg);
+  if(OBJ_obj2nid(obj) != NID_rsaEncryption || ptype != V_ASN1_NULL || (n = i2d_X509_PUBKEY(xp, &der)) <= 0)
+    return ca_key_id(k, out);
+  rc = sha256_hex(der, (size_t)n, out);
+  OPENSSL_free(der);
+  return rc;
+}
+
 /* The digest of a CSR's CertificationRequestInfo, sliced from its DER as it came: a client that
  * signs the same request again (ECDSA signatures differ each time) sends the same request. */
 int ca_csr_id(const unsigned char *der, size_t n, char out[65])
@@ -58,11 +79,14 @@ int ca_csr_id(const unsigned char *der, size_t n, char out[65])
 int sceplab_req_id_make(sceplab_req_id *id, const char *txid, const char *message_type, X509_REQ *req,
                         const unsigned char *csr, size_t csrlen, EVP_PKEY *signer, sceplab_error *err)
 {
+  EVP_PKEY *key = X509_REQ_get0_pubkey(req);
   memset(id, 0, sizeof(*id));
   id->transaction_id = txid;
   id->message_type = message_type;
-  if(ca_key_id(X509_REQ_get0_pubkey(req), id->key) != 0 || ca_csr_id(csr, csrlen, id->csr) != 0 ||
-     ca_key_id(signer, id->signer) != 0) {
+  if(spki_id(X509_REQ_get_X509_PUBKEY(req), key, id->key) != 0 || ca_csr_id(csr, csrlen, id->csr) != 0 ||
+     /* a self-signed requester signs with the CSR's key: its digest is the same */
+     (signer && key && EVP_PKEY_eq(signer, key) == 1 ? (memcpy(id->signer, id->key, sizeof(id->signer)), 0)
+                                                     : ca_key_id(signer, id->signer)) != 0) {
     ERR_clear_error();
     return sceplab_err_set(err, SCEPLAB_E_CRYPTO, "cannot digest the request's keys or CSR"), -1;
   }
@@ -73,7 +97,7 @@ int ca_csr_ids(const unsigned char *der, size_t n, char key[65], char csr[65])
 {
   const unsigned char *p = der;
   X509_REQ *req = n < 0x7fffffff ? d2i_X509_REQ(NULL, &p, (long)n) : NULL;
-  int rc = req && ca_key_id(X509_REQ_get0_pubkey(req), key) == 0 && ca_csr_id(der, n, csr) == 0 ? 0 : -1;
+  int rc = req && spki_id(X509_REQ_get_X509_PUBKEY(req), X509_REQ_get0_pubkey(req), key) == 0 && ca_csr_id(der, n, csr) == 0 ? 0 : -1;
   X509_REQ_free(req);
   ERR_clear_error();
   return rc;

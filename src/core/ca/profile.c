@@ -231,6 +231,38 @@ static void issued_ekus(const STACK_OF(X509_EXTENSION) *exts, const sceplab_issu
   ERR_clear_error();
 }
 
+/* The request's SubjectPublicKeyInfo copied into x as it was parsed: X509_set_pubkey would encode
+ * the key anew and parse it back, through OpenSSL 3's encoder and decoder lookups (a tenth of an
+ * enrollment). RSA (NULL parameters) and named-curve EC keys; anything else through the key. */
+static int copy_pubkey(X509 *x, X509_REQ *req, EVP_PKEY *pub)
+{
+  X509_PUBKEY *from = X509_REQ_get_X509_PUBKEY(req), *to = X509_get_X509_PUBKEY(x);
+  ASN1_OBJECT *obj = NULL;
+  const unsigned char *bits = NULL;
+  int nbits = 0, ptype = V_ASN1_UNDEF;
+  const void *pval = NULL;
+  X509_ALGOR *alg = NULL;
+  unsigned char *copy;
+  void *param = NULL;
+  if(!from || !to || !X509_PUBKEY_get0_param(&obj, &bits, &nbits, &alg, from) || nbits <= 0)
+    return X509_set_pubkey(x, pub);
+  X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+  if(ptype == V_ASN1_OBJECT)
+    param = OBJ_dup(pval);
+  else if(ptype != V_ASN1_NULL)
+    return X509_set_pubkey(x, pub);
+  if((ptype == V_ASN1_OBJECT && !param) || !(copy = OPENSSL_memdup(bits, (size_t)nbits))) {
+    ASN1_OBJECT_free(param);
+    return 0;
+  }
+  if(!X509_PUBKEY_set0_param(to, OBJ_dup(obj), ptype, param, copy, nbits)) {
+    ASN1_OBJECT_free(param);
+    OPENSSL_free(copy);
+    return 0;
+  }
+  return 1;
+}
+
 /* The certificate for a request, as the profile shapes it: the request's subject, key and SANs,
  * the key usages and EKUs it may have, never CA:TRUE. NULL with *refused set when the profile
  * refuses it (err says why), or with err alone when it cannot be made. */
@@ -254,7 +286,7 @@ X509 *ca_cert_for(sceplab_ca *ca, X509_REQ *req, const sceplab_issue_params *ip,
   issued_ekus(exts, ip, pf, ekus, sizeof(ekus));
   x = X509_new();
   ok = x && pub && X509_set_version(x, 2) && X509_set_subject_name(x, X509_REQ_get_subject_name(req)) &&
-       X509_set_issuer_name(x, X509_get_subject_name(issuer)) && X509_set_pubkey(x, pub);
+       X509_set_issuer_name(x, X509_get_subject_name(issuer)) && copy_pubkey(x, req, pub);
   if(ok) {
     time_t t = (time_t)ca_now(ip);
     ok = ca_random_serial(X509_get_serialNumber(x)) == 0 && X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &t) &&

@@ -8,7 +8,7 @@
  * (err set): a database that cannot answer is never taken for an answer of "none", since the CA
  * would then run a request's policy and issuance again for a transaction it answered before.
  * Writes answer 0 or STORE_ERROR. Several processes (and, with a server database, several
- * machines) may share one store: begin waits for the other writers (a bounded wait, then an
+ * machines) may share one store: writers that could meet take turns (a bounded wait, then an
  * error), and a write inside begin/commit is all or nothing.
  *
  * The schema carries a version (in meta); a backend brings it up to date at open with numbered
@@ -74,7 +74,10 @@ typedef struct store_crl {
 typedef struct sceplab_store_ops {
   const char *name;
   void (*close)(sceplab_store *s);
-  /* A write transaction: one at a time across every process sharing the store. */
+  /* A write transaction. Writers that could meet take turns across every process sharing the
+   * store: SQLite lets one writer in at a time (at begin); a server database locks, inside the
+   * transaction and until it ends, what a call reads in order to change it: request_find's
+   * transaction ID and row, request_get's row, the CRL at crl_number_next. */
   int (*begin)(sceplab_store *s, sceplab_error *err);
   int (*commit)(sceplab_store *s, sceplab_error *err);
   void (*rollback)(sceplab_store *s);
@@ -130,6 +133,12 @@ typedef struct sceplab_store_ops {
   int (*crl_number_next)(sceplab_store *s, int64_t *n, sceplab_error *err);
   int (*crl_put)(sceplab_store *s, const store_crl *c, sceplab_error *err);
   int (*crl_get)(sceplab_store *s, store_crl *c, sceplab_error *err);
+
+  /* A store shared by machines is one CA's: bind records value under key (the root's digest) when
+   * nothing is recorded yet, and answers STORE_FOUND when the value recorded is value,
+   * STORE_NOT_FOUND with *other (malloc'd) when it is another CA's. NULL for a store kept beside
+   * the keys (SQLite's ca.db). */
+  int (*bind)(sceplab_store *s, const char *key, const char *value, char **other, sceplab_error *err);
 } sceplab_store_ops;
 
 /* Every backend's store starts with this. */
@@ -140,7 +149,14 @@ struct sceplab_store {
    * restarting, refusing connections), cleared by the next call that reached it: serve then
    * answers 503 with Retry-After, as NDES does while its CA is down, instead of 500 */
   int unavailable;
+  /* since open, for metrics: calls the database failed, and connections made again */
+  uint64_t errors, reconnects;
 };
+
+/* A backend's call the database failed, a connection made again: counted on the store (db_stats)
+ * and for serve's /metrics (every worker's), in one place. */
+void sceplab_store_failed(sceplab_store *s);
+void sceplab_store_reconnected(sceplab_store *s);
 
 /* The store of a CA's state directory (create: a new one): SQLite's ca.db in dir, or the server
  * database db names (a postgresql:// URL; NULL or "" for SQLite). The database is brought up to

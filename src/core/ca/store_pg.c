@@ -1,9 +1,13 @@
 /* The CA's store in PostgreSQL (`--db postgresql://...`): any number of serve instances, on any
  * number of machines, share one database (store.h says what each call promises). One connection
- * per open CA. A write transaction takes a transaction-scoped advisory lock, so writers follow
- * one another across every instance as SQLite's BEGIN IMMEDIATE makes them do across processes
- * (a bounded wait: lock_timeout); the constraints of the schema (store_pg_db.c) hold whatever a
- * writer does. A lost connection fails the call with base.unavailable set, and the next call
+ * per open CA. Writers take turns only where they could meet, so that issuance (signing inside
+ * the transaction) runs in parallel across instances instead of one at a time as with SQLite's
+ * BEGIN IMMEDIATE: inside a transaction, a request looked up by identity locks its transaction ID
+ * (an advisory lock) and its row (FOR UPDATE), a request looked up by row locks the row, and the
+ * CRL's number locks the CRL, each until commit (a bounded wait: lock_timeout). So a resend
+ * racing its original on another instance waits and finds its certificate, an approval and a
+ * resend of one request cannot both issue, and CRLs are made one at a time in the order of their
+ * numbers. The constraints of the schema (store_pg_db.c) hold whatever a writer does. A lost connection fails the call with base.unavailable set, and the next call
  * outside a transaction connects again. CA keys and certificates stay in the state directory. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +53,7 @@ static void p_close(sceplab_store *st)
 static int p_begin(sceplab_store *st, sceplab_error *err)
 {
   pg *s = (pg *)st;
-  if(pg_exec(s, err, "starting a transaction", "BEGIN; " PG_LOCK_WRITE) != 0) {
+  if(pg_exec(s, err, "starting a transaction", "BEGIN") != 0) {
     if(s->conn && PQstatus(s->conn) == CONNECTION_OK) {
       PGresult *r = PQexec(s->conn, "ROLLBACK");
       PQclear(r);
@@ -90,11 +94,21 @@ static int p_request_find(sceplab_store *st, const sceplab_req_id *id, store_req
 {
   pg *s = (pg *)st;
   const char *p[4] = {id->transaction_id, id->csr, id->message_type ? id->message_type : "", id->signer};
-  PGresult *r = pg_run(s, err, "reading a request", "SELECT r.id, r.state, c.der, r.why FROM requests r LEFT JOIN"
-                       " certificates c ON c.serial = r.serial WHERE r.transaction_id = $1 AND r.csr_id = $2 AND"
-                       " r.message_type = $3 AND r.signer_id = $4 ORDER BY r.id DESC LIMIT 1", 4, p, -1, NULL, 0);
+  PGresult *r = NULL;
   int rc;
   memset(out, 0, sizeof(*out));
+  /* in a transaction (about to issue or record it): the transaction ID's requests are this
+   * writer's until commit; the row read again once the lock is held */
+  if(s->in_tx && !(r = pg_run(s, err, "locking the transaction", PG_LOCK_TRANSACTION, 1, p, -1, NULL, 0)))
+    return STORE_ERROR;
+  PQclear(r);
+  r = pg_run(s, err, "reading a request", s->in_tx ?
+             "SELECT r.id, r.state, c.der, r.why FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
+             " WHERE r.transaction_id = $1 AND r.csr_id = $2 AND r.message_type = $3 AND r.signer_id = $4"
+             " ORDER BY r.id DESC LIMIT 1 FOR UPDATE OF r"
+             : "SELECT r.id, r.state, c.der, r.why FROM requests r LEFT JOIN certificates c ON c.serial = r.serial"
+             " WHERE r.transaction_id = $1 AND r.csr_id = $2 AND r.message_type = $3 AND r.signer_id = $4"
+             " ORDER BY r.id DESC LIMIT 1", 4, p, -1, NULL, 0);
   if(!r)
     return STORE_ERROR;
   if((rc = PQntuples(r) > 0 ? STORE_FOUND : STORE_NOT_FOUND) == STORE_FOUND) {
@@ -139,9 +153,13 @@ static int p_request_get(sceplab_store *st, int64_t row, int pending_only, store
   PGresult *r;
   int rc;
   NUM(n, row);
+  /* in a transaction (an approval about to issue it): the row is this writer's until commit, and
+   * read again once its lock is held (a resend issued meanwhile leaves it no longer pending) */
   r = pg_run(s, err, "reading a request", pending_only ?
-             "SELECT id, transaction_id, csr, state FROM requests WHERE id = $1 AND state = 'pending'"
-             : "SELECT id, transaction_id, csr, state FROM requests WHERE id = $1", 1, p, -1, NULL, 0);
+             (s->in_tx ? "SELECT id, transaction_id, csr, state FROM requests WHERE id = $1 AND state = 'pending' FOR UPDATE"
+                       : "SELECT id, transaction_id, csr, state FROM requests WHERE id = $1 AND state = 'pending'")
+             : (s->in_tx ? "SELECT id, transaction_id, csr, state FROM requests WHERE id = $1 FOR UPDATE"
+                         : "SELECT id, transaction_id, csr, state FROM requests WHERE id = $1"), 1, p, -1, NULL, 0);
   memset(out, 0, sizeof(*out));
   if(!r)
     return STORE_ERROR;
@@ -438,10 +456,14 @@ static int p_token_use(sceplab_store *st, const char *request_id, const char *tx
 
 /* ---- the CRL ------------------------------------------------------------------------------ */
 
-/* From a sequence: a number is never given twice, whichever instance asks, rolled back or not. */
+/* From a sequence: a number is never given twice, whichever instance asks, rolled back or not.
+ * The CRL is locked first, so CRLs are made and kept as current in the order of their numbers. */
 static int p_crl_number_next(sceplab_store *st, int64_t *n, sceplab_error *err)
 {
-  return count_of((pg *)st, err, "numbering the CRL", "SELECT nextval('crl_number')", 0, NULL, n);
+  pg *s = (pg *)st;
+  if(s->in_tx && pg_exec(s, err, "locking the CRL", PG_LOCK_CRL) != 0)
+    return STORE_ERROR;
+  return count_of(s, err, "numbering the CRL", "SELECT nextval('crl_number')", 0, NULL, n);
 }
 
 static int p_crl_put(sceplab_store *st, const store_crl *c, sceplab_error *err)
@@ -457,7 +479,7 @@ static int p_crl_put(sceplab_store *st, const store_crl *c, sceplab_error *err)
   r = pg_run(s, err, "recording the CRL", "INSERT INTO crl(id, number, der, this_update, next_update, revoked, issuer)"
              " VALUES(1, $1, $2, $3, $4, $5, $6) ON CONFLICT(id) DO UPDATE SET number = excluded.number, der = excluded.der,"
              " this_update = excluded.this_update, next_update = excluded.next_update, revoked = excluded.revoked,"
-             " issuer = excluded.issuer", 6, p, 1, c->der, c->der_len);
+             " issuer = excluded.issuer WHERE crl.number < excluded.number", 6, p, 1, c->der, c->der_len);
   PQclear(r);
   return r ? 0 : STORE_ERROR;
 }
@@ -486,6 +508,24 @@ static int p_crl_get(sceplab_store *st, store_crl *c, sceplab_error *err)
   return rc;
 }
 
+static int p_bind(sceplab_store *st, const char *key, const char *value, char **other, sceplab_error *err)
+{
+  pg *s = (pg *)st;
+  const char *p[2] = {key, value};
+  PGresult *r = pg_run(s, err, "reading the CA's identity", "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key)"
+                       " DO NOTHING", 2, p, -1, NULL, 0);
+  int rc;
+  *other = NULL;
+  PQclear(r);
+  if(!r || !(r = pg_run(s, err, "reading the CA's identity", "SELECT value FROM meta WHERE key = $1", 1, p, -1, NULL, 0)))
+    return STORE_ERROR;
+  rc = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), value) ? STORE_FOUND : STORE_NOT_FOUND;
+  if(rc == STORE_NOT_FOUND && PQntuples(r) == 1)
+    *other = pg_text(r, 0, 0);
+  PQclear(r);
+  return rc;
+}
+
 static const sceplab_store_ops pg_ops = {
   "postgresql", p_close, p_begin, p_commit, p_rollback,
   p_request_find, p_request_poll, p_request_get, p_request_pending, p_request_insert, p_request_update,
@@ -494,6 +534,7 @@ static const sceplab_store_ops pg_ops = {
   p_challenge_add, p_challenge_use, p_challenge_outstanding,
   p_token_used, p_token_use,
   p_crl_number_next, p_crl_put, p_crl_get,
+  p_bind,
 };
 
 /* What errors name: the URL without its user, password and parameters. */

@@ -9,9 +9,11 @@
 #include "base/optlib.h"
 #include "ca/store.h"
 
-/* The advisory locks' first key ('SCEP'); the second names the lock: 1 migrations, 2 writes. */
+/* Advisory locks, held until the transaction ends. ('SCEP', 1): migrations; ('SCEP', 2): the CRL;
+ * ('SCEQ', hash of a transaction ID): the requests of one transaction ID. */
 #define PG_LOCK_MIGRATE "SELECT pg_advisory_xact_lock(1396917584, 1)"
-#define PG_LOCK_WRITE "SELECT pg_advisory_xact_lock(1396917584, 2)"
+#define PG_LOCK_CRL "SELECT pg_advisory_xact_lock(1396917584, 2)"
+#define PG_LOCK_TRANSACTION "SELECT pg_advisory_xact_lock(1396917585, hashtext($1))"
 
 typedef struct pg {
   sceplab_store base;

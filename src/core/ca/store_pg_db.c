@@ -46,6 +46,7 @@ int pg_fail(pg *s, sceplab_error *err, const char *what, PGresult *res)
       break;
     }
   s->base.unavailable = unreachable(s, res);
+  sceplab_store_failed(&s->base);
   sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: %s", s->where, what, one);
   return STORE_ERROR;
 }
@@ -94,11 +95,13 @@ int pg_ready(pg *s, sceplab_error *err, const char *what)
   if(s->in_tx) {
     /* the transaction went with the connection: it fails whole, nothing runs outside it */
     s->base.unavailable = 1;
+    sceplab_store_failed(&s->base);
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: the connection was lost inside a transaction", s->where,
                            what), STORE_ERROR;
   }
   if((now = mono()) < s->retry_at) {
     s->base.unavailable = 1;
+    sceplab_store_failed(&s->base);
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "%s: %s: the database cannot be reached (trying again shortly)",
                            s->where, what), STORE_ERROR;
   }
@@ -109,7 +112,25 @@ int pg_ready(pg *s, sceplab_error *err, const char *what)
     s->retry_at = now + 1;
     return pg_fail(s, err, what, NULL);
   }
+  sceplab_store_reconnected(&s->base);
   return session(s, err);
+}
+
+/* A connection found dead by a statement that changes nothing (a read, or a transaction's BEGIN
+ * and lock), outside a transaction: the server restarted while this one was idle. Connected again
+ * (once), the statement runs again, so the first request after a restart is served. A write is
+ * never run twice: it may have been done before the connection broke. */
+static int again(pg *s, const char *sql)
+{
+  if(s->in_tx || !s->conn || PQstatus(s->conn) == CONNECTION_OK || (strncmp(sql, "SELECT", 6) && strncmp(sql, "BEGIN", 5)))
+    return 0;
+  PQreset(s->conn);
+  if(PQstatus(s->conn) != CONNECTION_OK) {
+    s->retry_at = mono() + 1;
+    return 0;
+  }
+  sceplab_store_reconnected(&s->base);
+  return session(s, NULL) == 0;
 }
 
 PGresult *pg_run(pg *s, sceplab_error *err, const char *what, const char *sql, int n, const char *const *params,
@@ -135,6 +156,11 @@ PGresult *pg_run(pg *s, sceplab_error *err, const char *what, const char *sql, i
   }
   r = PQexecParams(s->conn, sql, n, NULL, n ? vals : NULL, n ? lens : NULL, n ? fmts : NULL, 0);
   st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if(st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && again(s, sql)) {
+    PQclear(r);
+    r = PQexecParams(s->conn, sql, n, NULL, n ? vals : NULL, n ? lens : NULL, n ? fmts : NULL, 0);
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  }
   if(st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     pg_fail(s, err, what, r);
     PQclear(r);
@@ -153,6 +179,11 @@ int pg_exec(pg *s, sceplab_error *err, const char *what, const char *sql)
   /* the simple protocol: sql may be several statements */
   r = PQexec(s->conn, sql);
   st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if(st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && again(s, sql)) {
+    PQclear(r);
+    r = PQexec(s->conn, sql);
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  }
   if(st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     pg_fail(s, err, what, r);
     PQclear(r);

@@ -29,7 +29,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 static int run(sq *s, sqlite3_stmt *st, sceplab_error *err, const char *what)
 {
   int rc = st && sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, what);
-  sqlite3_finalize(st);
+  sq_release(s, st);
   return rc;
 }
 
@@ -49,6 +49,7 @@ static const char *state_name(sceplab_req_state st)
 static void sq_close(sceplab_store *st)
 {
   sq *s = (sq *)st;
+  sq_release_all(s);
   if(s->db)
     sqlite3_close(s->db);
   free(s->dir);
@@ -112,7 +113,7 @@ static int sq_request_find(sceplab_store *st, const sceplab_req_id *id, store_re
     if(out->state == SCEPLAB_REQ_REJECTED)
       out->why = sq_text_copy(q, 3);
   }
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc;
 }
 
@@ -134,7 +135,7 @@ static int sq_request_poll(sceplab_store *st, const char *txid, const char *key_
     if(out->state == SCEPLAB_REQ_ISSUED)
       out->cert = sq_blob_copy(q, 2, &out->cert_len);
   }
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc;
 }
 
@@ -153,7 +154,7 @@ static int sq_request_get(sceplab_store *st, int64_t row, int pending_only, stor
     out->csr = sq_blob_copy(q, 2, &out->csr_len);
     out->state = state_of((const char *)sqlite3_column_text(q, 3));
   }
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc;
 }
 
@@ -174,10 +175,10 @@ static int sq_request_pending(sceplab_store *st, const char *txid, int64_t *rows
   }
   if(step != SQLITE_DONE) {
     sq_fail(s, err, "reading a request");
-    sqlite3_finalize(q);
+    sq_release(s, q);
     return STORE_ERROR;
   }
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return 0;
 }
 
@@ -267,7 +268,7 @@ static int sq_request_list(sceplab_store *st, int (*each)(void *ud, const store_
   }
   if(!stop && step != SQLITE_DONE)
     sq_fail(s, err, "listing");
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return stop ? stop : step == SQLITE_DONE ? 0 : STORE_ERROR;
 }
 
@@ -307,7 +308,7 @@ static int sq_cert_find(sceplab_store *st, const char *serial, unsigned char **d
     if(revoked)
       *revoked = sqlite3_column_type(q, 1) != SQLITE_NULL;
   }
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc;
 }
 
@@ -335,7 +336,7 @@ static int sq_revocations(sceplab_store *st, int (*each)(void *ud, const char *s
     stop = each(ud, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int(q, 2));
   if(!stop && step != SQLITE_DONE)
     sq_fail(s, err, "reading the revocations");
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return stop ? stop : step == SQLITE_DONE ? 0 : STORE_ERROR;
 }
 
@@ -346,7 +347,7 @@ static int sq_revoked_count(sceplab_store *st, int64_t *n, sceplab_error *err)
   int rc = sq_first_row(s, q, err, "counting the revocations");
   if(rc == STORE_FOUND)
     *n = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc == STORE_FOUND ? 0 : rc == STORE_ERROR ? STORE_ERROR : sq_fail(s, err, "counting the revocations");
 }
 
@@ -386,7 +387,7 @@ static int sq_challenge_outstanding(sceplab_store *st, int64_t now, int64_t *n, 
     sqlite3_bind_int64(q, 1, (sqlite3_int64)now);
   if((rc = sq_first_row(s, q, err, "counting challenges")) == STORE_FOUND)
     *n = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc == STORE_FOUND ? 0 : rc == STORE_ERROR ? STORE_ERROR : sq_fail(s, err, "counting challenges");
 }
 
@@ -401,7 +402,7 @@ static int sq_token_used(sceplab_store *st, const char *request_id, char **seria
     sqlite3_bind_text(q, 1, request_id, -1, SQLITE_TRANSIENT);
   if((rc = sq_first_row(s, q, err, "reading the used challenges")) == STORE_FOUND && serial)
     *serial = sq_text_copy(q, 0);
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc;
 }
 
@@ -432,7 +433,7 @@ static int sq_crl_number_next(sceplab_store *st, int64_t *n, sceplab_error *err)
   q = sq_prepare(s, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'crl_number'");
   if((rc = sq_first_row(s, q, err, "numbering the CRL")) == STORE_FOUND)
     *n = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc == STORE_FOUND ? 0 : rc == STORE_ERROR ? STORE_ERROR : sq_fail(s, err, "numbering the CRL");
 }
 
@@ -469,7 +470,7 @@ static int sq_crl_get(sceplab_store *st, store_crl *c, sceplab_error *err)
       rc = STORE_ERROR;
     }
   }
-  sqlite3_finalize(q);
+  sq_release(s, q);
   return rc;
 }
 
@@ -481,6 +482,7 @@ static const sceplab_store_ops sqlite_ops = {
   sq_challenge_add, sq_challenge_use, sq_challenge_outstanding,
   sq_token_used, sq_token_use,
   sq_crl_number_next, sq_crl_put, sq_crl_get,
+  NULL, /* bind: ca.db lives beside its CA's keys */
 };
 
 sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_error *err)

@@ -8,10 +8,13 @@
 #include "base/optlib.h"
 #include "ca/store.h"
 
+#define SQ_CACHE 24
+
 typedef struct sq {
   sceplab_store base;
   sqlite3 *db;
   char *dir;
+  sqlite3_stmt *idle[SQ_CACHE]; /* prepared statements kept between uses (sq_prepare, sq_release) */
 } sq;
 
 /* One row per request: a transaction ID may carry several (one key's renewal, a new subject, a
@@ -24,7 +27,13 @@ typedef struct sq {
 /* STORE_ERROR, with err naming the database, what was being done and SQLite's message. */
 int sq_fail(sq *s, sceplab_error *err, const char *what);
 int sq_exec_simple(sq *s, const char *sql);
+/* A statement for sql: one kept from an earlier use (reset, its bindings cleared) or prepared now;
+ * NULL when it does not prepare. sq_release gives it back (reset) to be kept, or finalizes it;
+ * sq_release_all finalizes those kept (before the database closes). Parsing the same statements
+ * on every request was a twentieth of an enrollment's CPU. */
 sqlite3_stmt *sq_prepare(sq *s, const char *sql);
+void sq_release(sq *s, sqlite3_stmt *st);
+void sq_release_all(sq *s);
 /* Steps to the first row: STORE_FOUND (the row is there to read), STORE_NOT_FOUND, STORE_ERROR. */
 int sq_first_row(sq *s, sqlite3_stmt *st, sceplab_error *err, const char *what);
 unsigned char *sq_blob_copy(sqlite3_stmt *st, int col, size_t *len);

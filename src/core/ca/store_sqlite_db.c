@@ -19,6 +19,7 @@
 int sq_fail(sq *s, sceplab_error *err, const char *what)
 {
   sceplab_err_set(err, SCEPLAB_E_FAILED, "%s/ca.db: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
+  sceplab_store_failed(&s->base);
   return STORE_ERROR;
 }
 
@@ -30,11 +31,42 @@ int sq_exec_simple(sq *s, const char *sql)
 sqlite3_stmt *sq_prepare(sq *s, const char *sql)
 {
   sqlite3_stmt *st = NULL;
-  if(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+  size_t i;
+  for(i = 0; i < SQ_CACHE; i++)
+    if(s->idle[i] && !strcmp(sqlite3_sql(s->idle[i]), sql)) {
+      st = s->idle[i];
+      s->idle[i] = NULL; /* in use: never handed out twice */
+      return st;
+    }
+  if(sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
     sqlite3_finalize(st);
     return NULL;
   }
   return st;
+}
+
+void sq_release(sq *s, sqlite3_stmt *st)
+{
+  size_t i;
+  if(!st)
+    return;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  for(i = 0; i < SQ_CACHE; i++)
+    if(!s->idle[i]) {
+      s->idle[i] = st;
+      return;
+    }
+  sqlite3_finalize(st);
+}
+
+void sq_release_all(sq *s)
+{
+  size_t i;
+  for(i = 0; i < SQ_CACHE; i++) {
+    sqlite3_finalize(s->idle[i]);
+    s->idle[i] = NULL;
+  }
 }
 
 int sq_first_row(sq *s, sqlite3_stmt *st, sceplab_error *err, const char *what)
@@ -74,13 +106,13 @@ static int schema_version(sq *s, int *version, sceplab_error *err)
   int rc = sq_first_row(s, st, err, "reading the schema version");
   *version = 0;
   if(rc == STORE_FOUND && sqlite3_column_int(st, 0) > 0) {
-    sqlite3_finalize(st);
+    sq_release(s, st);
     st = sq_prepare(s, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'");
     rc = sq_first_row(s, st, err, "reading the schema version");
     if(rc == STORE_FOUND)
       *version = sqlite3_column_int(st, 0);
   }
-  sqlite3_finalize(st);
+  sq_release(s, st);
   return rc == STORE_ERROR ? -1 : 0;
 }
 
@@ -147,8 +179,8 @@ out:
     free(clear[i]);
   }
   free(clear);
-  sqlite3_finalize(st);
-  sqlite3_finalize(up);
+  sq_release(s, st);
+  sq_release(s, up);
   return rc;
 }
 
@@ -162,7 +194,7 @@ static int m3_request_identity(sq *s, int *checkpoint, sceplab_error *err)
   (void)checkpoint;
   if(sq_first_row(s, st, err, "reading the schema") == STORE_FOUND)
     present = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  sq_release(s, st);
   st = NULL;
   if(present < 0)
     return -1;
@@ -201,8 +233,8 @@ static int m3_request_identity(sq *s, int *checkpoint, sceplab_error *err)
 out:
   if(rc != 0)
     sq_fail(s, err, "migrating the requests");
-  sqlite3_finalize(st);
-  sqlite3_finalize(up);
+  sq_release(s, st);
+  sq_release(s, up);
   return rc;
 }
 

@@ -36,7 +36,9 @@ ndes_admin *ndes_admin_new(sceplab_error *err)
   ndes_admin *a = calloc(1, sizeof(*a));
   if(!a)
     return (void)sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), NULL;
-  if(RAND_bytes(a->csrf_key, sizeof(a->csrf_key)) != 1) {
+  if(ndes_metrics_get()->have_admin_key) /* the supervisor's, for every worker */
+    memcpy(a->csrf_key, ndes_metrics_get()->admin_key, sizeof(a->csrf_key));
+  else if(RAND_bytes(a->csrf_key, sizeof(a->csrf_key)) != 1) {
     free(a);
     return (void)sceplab_err_set(err, SCEPLAB_E_CRYPTO, "no random bytes"), NULL;
   }

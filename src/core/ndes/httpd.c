@@ -66,11 +66,43 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     httpd_client_put(h, cl);
     return;
   }
-  httpd_conn_open(h, cl, fd, sa);
+  httpd_conn_open(h, cl, fd, sa, 0);
   if(h->nconns >= h->p.max_connections) {
     httpd_warn(h, W_FULL, "%u connections open, the limit: new ones wait until one closes", h->nconns);
     httpd_listener_update(h);
   }
+  else if(h->turn && h->listener) {
+    /* a socket shared by workers: one connection per turn of the loop, so that the connections
+     * that arrive together are spread over the workers instead of taken by the first one awake */
+    struct timeval now = {0, 0};
+    h->waiting_turn = 1;
+    httpd_listener_update(h);
+    event_add(h->turn, &now);
+  }
+}
+
+static void on_turn(evutil_socket_t fd, short what, void *arg)
+{
+  sceplab_httpd *h = arg;
+  (void)fd;
+  (void)what;
+  h->waiting_turn = 0;
+  httpd_listener_update(h);
+}
+
+/* The admin listener: its connections count against the limits as any other. */
+static void on_accept_admin(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+  sceplab_httpd *h = arg;
+  client *cl = httpd_client_get(h, sa);
+  (void)l;
+  (void)salen;
+  if(!cl || cl->n >= h->p.max_per_client) {
+    close(fd);
+    httpd_client_put(h, cl);
+    return;
+  }
+  httpd_conn_open(h, cl, fd, sa, 1);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
@@ -141,20 +173,20 @@ static int connection_budget(unsigned asked, unsigned *max, sceplab_error *err)
   return 0;
 }
 
-static int bind_listener(sceplab_httpd *h, sceplab_error *err)
+int sceplab_httpd_listen(const char *bind_to, unsigned port, unsigned *bound, sceplab_error *err)
 {
   struct addrinfo hints, *ai = NULL;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
-  char port[16];
+  char pstr[16];
   int fd = -1, one = 1, rc, e = 0;
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
-  snprintf(port, sizeof(port), "%u", h->p.port);
-  if((rc = getaddrinfo(h->p.bind, port, &hints, &ai)) != 0)
-    return sceplab_err_set(err, SCEPLAB_E_USAGE, "cannot listen on %s port %u: %s", h->p.bind, h->p.port,
+  snprintf(pstr, sizeof(pstr), "%u", port);
+  if((rc = getaddrinfo(bind_to, pstr, &hints, &ai)) != 0)
+    return sceplab_err_set(err, SCEPLAB_E_USAGE, "cannot listen on %s port %u: %s", bind_to, port,
                            gai_strerror(rc)), -1;
   fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
   if(fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
@@ -164,19 +196,40 @@ static int bind_listener(sceplab_httpd *h, sceplab_error *err)
   if(e) {
     if(fd >= 0)
       close(fd);
-    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "cannot listen on %s port %u: %s", h->p.bind, h->p.port, strerror(e)), -1;
+    return sceplab_err_set(err, SCEPLAB_E_NETWORK, "cannot listen on %s port %u: %s", bind_to, port, strerror(e)), -1;
   }
-  if(getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-    if(ss.ss_family == AF_INET6) {
-      const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-      h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-      h->loopback = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    else {
-      h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-      h->loopback = (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-    }
+  if(bound)
+    *bound = getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ? port
+           : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return fd;
+}
+
+/* The port and whether the address is a loopback one, of a listening socket. */
+static void sock_addr(int fd, unsigned *port, int *loopback)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if(getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+    return;
+  if(ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    *loopback = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
   }
+  else {
+    *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    *loopback = (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  }
+}
+
+static int bind_listener(sceplab_httpd *h, sceplab_error *err)
+{
+  int fd = h->p.listen_fd > 0 ? h->p.listen_fd : sceplab_httpd_listen(h->p.bind, h->p.port, NULL, err), afd = -1, lb = 0;
+  unsigned aport = 0;
+  if(fd < 0)
+    return -1;
+  sock_addr(fd, &h->port, &h->loopback);
   /* backlog 0: the socket listens already */
   h->listener = evconnlistener_new(h->base, on_accept, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
   if(!h->listener) {
@@ -184,16 +237,58 @@ static int bind_listener(sceplab_httpd *h, sceplab_error *err)
     return sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot listen: out of memory"), -1;
   }
   evconnlistener_set_error_cb(h->listener, on_accept_error);
+  if(h->p.admin_fd > 0) {
+    afd = h->p.admin_fd;
+    sock_addr(afd, &aport, &lb);
+    if(!(h->admin = evconnlistener_new(h->base, on_accept_admin, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, afd))) {
+      close(afd);
+      return sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot listen: out of memory"), -1;
+    }
+  }
   return 0;
 }
 
 /* ---- the server ------------------------------------------------------------------------------ */
 
+static void on_drained(evutil_socket_t fd, short what, void *arg)
+{
+  sceplab_httpd *h = arg;
+  (void)fd;
+  (void)what;
+  if(h->nconns)
+    httpd_warn(h, W_DEADLINE, "%u connections still open at the end of the drain: closed", h->nconns);
+  event_base_loopbreak(h->base);
+}
+
+/* SIGINT stops at once; SIGTERM drains: no connection accepted any more (another process on the
+ * same socket takes them), the requests in flight answered, within drain_ms. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-  (void)sig;
+  sceplab_httpd *h = arg;
+  struct timeval tv;
   (void)what;
-  event_base_loopbreak(arg);
+  if(sig == SIGHUP) {
+    if(h->p.hup)
+      h->p.hup(h->p.ud);
+    return;
+  }
+  if(sig != SIGTERM || h->draining) {
+    event_base_loopbreak(h->base);
+    return;
+  }
+  if(h->listener)
+    evconnlistener_free(h->listener);
+  if(h->admin)
+    evconnlistener_free(h->admin);
+  h->listener = h->admin = NULL;
+  event_del(h->resume);
+  tv.tv_sec = (time_t)(h->p.drain_ms / 1000);
+  tv.tv_usec = (suseconds_t)(h->p.drain_ms % 1000) * 1000;
+  if(!(h->drain_end = evtimer_new(h->base, on_drained, h)) || event_add(h->drain_end, &tv) != 0) {
+    event_base_loopbreak(h->base);
+    return;
+  }
+  httpd_conn_drain(h);
 }
 
 static void on_watch(evutil_socket_t fd, short what, void *arg)
@@ -201,7 +296,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
   sceplab_httpd *h = arg;
   int i;
   (void)what;
-  for(i = 0; i < 2; i++)
+  for(i = 0; i < WATCH_MAX; i++)
     if(h->watch[i] && event_get_fd(h->watch[i]) == fd)
       h->watch_cb[i](h->watch_ud[i], (int)fd);
 }
@@ -209,9 +304,9 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), void *ud, sceplab_error *err)
 {
   int i;
-  for(i = 0; i < 2 && h->watch[i]; i++)
+  for(i = 0; i < WATCH_MAX && h->watch[i]; i++)
     ;
-  if(i == 2 || !(h->watch[i] = event_new(h->base, fd, EV_READ | EV_PERSIST, on_watch, h)))
+  if(i == WATCH_MAX || !(h->watch[i] = event_new(h->base, fd, EV_READ | EV_PERSIST, on_watch, h)))
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot watch descriptor %d", fd), -1;
   h->watch_cb[i] = cb;
   h->watch_ud[i] = ud;
@@ -224,11 +319,13 @@ int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), 
 
 int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err)
 {
-  struct event *sigint = event_new(h->base, SIGINT, EV_SIGNAL | EV_PERSIST, on_signal, h->base);
-  struct event *sigterm = event_new(h->base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_signal, h->base);
+  struct event *sigint = event_new(h->base, SIGINT, EV_SIGNAL | EV_PERSIST, on_signal, h);
+  struct event *sigterm = event_new(h->base, SIGTERM, EV_SIGNAL | EV_PERSIST, on_signal, h);
+  struct event *sighup = h->p.hup ? event_new(h->base, SIGHUP, EV_SIGNAL | EV_PERSIST, on_signal, h) : NULL;
   int rc = -1;
-  if(!sigint || !sigterm || event_add(sigint, NULL) != 0 || event_add(sigterm, NULL) != 0)
-    sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot watch SIGINT and SIGTERM");
+  if(!sigint || !sigterm || event_add(sigint, NULL) != 0 || event_add(sigterm, NULL) != 0 ||
+     (h->p.hup && (!sighup || event_add(sighup, NULL) != 0)))
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot watch SIGINT, SIGTERM and SIGHUP");
   else {
     event_base_dispatch(h->base);
     rc = 0;
@@ -237,6 +334,8 @@ int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err)
     event_free(sigint);
   if(sigterm)
     event_free(sigterm);
+  if(sighup)
+    event_free(sighup);
   return rc;
 }
 
@@ -267,14 +366,21 @@ sceplab_httpd *sceplab_httpd_new(const sceplab_httpd_params *p, sceplab_error *e
     h->p.idle_ms = 120000;
   if(!h->p.write_ms)
     h->p.write_ms = 60000;
+  if(!h->p.drain_ms)
+    h->p.drain_ms = 10000;
   if(!h->p.max_head)
     h->p.max_head = 98304;
   if(!h->p.max_body)
     h->p.max_body = 65536;
   if(connection_budget(p->max_connections, &h->p.max_connections, err) != 0 ||
-     !(h->resume = evtimer_new(h->base, on_resume, h)) || bind_listener(h, err) != 0) {
+     !(h->resume = evtimer_new(h->base, on_resume, h)) ||
+     (p->listen_fd > 0 && !(h->turn = evtimer_new(h->base, on_turn, h))) || bind_listener(h, err) != 0) {
+    if(h->listener)
+      evconnlistener_free(h->listener);
     if(h->resume)
       event_free(h->resume);
+    if(h->turn)
+      event_free(h->turn);
     event_base_free(h->base);
     if(!err->msg[0])
       sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
@@ -295,12 +401,19 @@ void sceplab_httpd_free(sceplab_httpd *h)
     return;
   if(h->listener)
     evconnlistener_free(h->listener);
-  h->listener = NULL;
+  if(h->admin)
+    evconnlistener_free(h->admin);
+  h->listener = h->admin = NULL;
+  h->draining = 0; /* the connections closed now end no loop */
   while(h->conns)
     httpd_conn_free(h->conns);
   if(h->resume)
     event_free(h->resume);
-  for(i = 0; i < 2; i++)
+  if(h->drain_end)
+    event_free(h->drain_end);
+  if(h->turn)
+    event_free(h->turn);
+  for(i = 0; i < WATCH_MAX; i++)
     if(h->watch[i])
       event_free(h->watch[i]);
   event_base_free(h->base);

@@ -44,6 +44,9 @@ typedef struct sceplab_httpd_resp {
   size_t len;
   char headers[256];            /* more header lines, each "Name: value\r\n" */
   unsigned delay_ms;            /* send it this much later (without blocking the loop) */
+  int park;                     /* no answer yet: the request is kept, unread input waits, and the
+                                 * handler is called again with it at sceplab_httpd_resume (what
+                                 * it waits for, an API call, completes on another thread) */
   int close;                    /* close the connection once it is sent */
   int drop;                     /* close it with no answer at all (after delay_ms when set): a
                                  * server that is down, or one that accepts and never answers */
@@ -77,6 +80,12 @@ char *sceplab_httpd_param(const char *query, size_t len, const char *name);
 typedef struct sceplab_httpd_params {
   const char *bind;             /* address or name to listen on */
   unsigned port;                /* 0: any free port */
+  int listen_fd;                /* > 0: a listening socket made already (sceplab_httpd_listen; a supervisor's,
+                                 * shared by its workers) instead of bind and port */
+  int admin_fd;                 /* > 0: a second listening socket, plain HTTP, whose requests go to
+                                 * admin_route alone (/metrics) */
+  sceplab_httpd_route admin_route;
+  unsigned drain_ms;            /* SIGTERM: how long requests in flight may take to finish (0: 10 s) */
   SSL_CTX *ssl;                 /* HTTPS when set */
   unsigned max_connections;     /* open at once; 0: what RLIMIT_NOFILE allows after a reserve, at most 1024 */
   unsigned max_per_client;      /* open at once from one address; 0: 64 */
@@ -92,6 +101,8 @@ typedef struct sceplab_httpd_params {
   /* each request answered, once its answer is set (before any delay), with the milliseconds it took */
   void (*answered)(void *ud, const sceplab_httpd_req *rq, const sceplab_httpd_resp *resp, long taken_ms);
   void (*warn)(void *ud, const char *line); /* rate-limited: at most one line per kind every 10 s */
+  void (*busy)(void *ud, int delta); /* a request's first byte came (+1), its answer went out or it ended (-1) */
+  void (*hup)(void *ud);        /* SIGHUP, on the loop; NULL: SIGHUP is not watched */
   void *ud;
 } sceplab_httpd_params;
 
@@ -100,8 +111,15 @@ typedef struct sceplab_httpd sceplab_httpd;
 /* Listens on p->bind and p->port with an event loop of its own: the server, or NULL with err
  * (SCEPLAB_E_USAGE for an address that cannot be bound or limits the descriptors cannot hold). */
 sceplab_httpd *sceplab_httpd_new(const sceplab_httpd_params *p, sceplab_error *err);
-/* Serves on the caller's thread until SIGINT or SIGTERM: 0, or -1 with err. */
+/* A listening socket on bind and port (non-blocking, close-on-exec): the descriptor with *bound
+ * its port, or -1 with err (SCEPLAB_E_USAGE for a name that does not resolve, SCEPLAB_E_NETWORK
+ * for an address that cannot be bound). */
+int sceplab_httpd_listen(const char *bind, unsigned port, unsigned *bound, sceplab_error *err);
+/* Serves on the caller's thread until SIGINT (at once) or SIGTERM (drained: no new connection is
+ * accepted, idle ones are closed, requests in flight are answered, within drain_ms): 0, or -1 with err. */
 int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err);
+/* Hands every parked request to its handler again (each may park once more). */
+void sceplab_httpd_resume(sceplab_httpd *h);
 /* Calls cb when fd becomes readable, before the requests that became readable with it. */
 int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), void *ud, sceplab_error *err);
 unsigned sceplab_httpd_port(const sceplab_httpd *h);

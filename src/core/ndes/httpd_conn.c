@@ -42,7 +42,7 @@ static void respond(conn *c, sceplab_httpd_resp *r)
   struct evbuffer *out = bufferevent_get_output(c->bev);
   char head[1024], date[64];
   int n;
-  if(r->close || !c->keep_alive)
+  if(r->close || !c->keep_alive || c->h->draining)
     c->close_after = 1;
   http_date(date, sizeof(date));
   n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %zu\r\n", r->status,
@@ -389,7 +389,14 @@ static void dispatch(conn *c)
   rq.body_len = n;
   rq.peer = c->peer;
   r.status = 500;
-  httpd_handle(c->h, &rq, &r);
+  httpd_handle(c->h, c->admin, &rq, &r);
+  if(r.park) {
+    /* the request stays (method, target, headers, body) for the handler's next call */
+    free(r.body);
+    c->state = ST_PARKED;
+    arm(c, PARK_MS);
+    return;
+  }
   request_reset(c);
   if(r.drop && !r.delay_ms) {
     free(r.body);
@@ -405,9 +412,21 @@ static void dispatch(conn *c)
   respond(c, &r);
 }
 
+void sceplab_httpd_resume(sceplab_httpd *h)
+{
+  conn *c = h->conns, *next;
+  for(; c; c = next) {
+    next = c->next; /* dispatch never frees c */
+    if(c->state == ST_PARKED)
+      dispatch(c);
+  }
+}
+
 static void conn_input(conn *c)
 {
   struct evbuffer *in = bufferevent_get_input(c->bev);
+  if(!c->busy && evbuffer_get_length(in))
+    httpd_conn_busy(c, 1);
   if(c->state == ST_IDLE) {
     if(!evbuffer_get_length(in))
       return;
@@ -455,12 +474,14 @@ static void on_write(struct bufferevent *bev, void *arg)
      * could destroy the refusal before the client reads it: half-close, and drain for a while */
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     c->state = ST_LINGER;
+    httpd_conn_busy(c, 0);
     if(!c->h->p.ssl && fd >= 0)
       shutdown(fd, SHUT_WR);
     bufferevent_enable(c->bev, EV_READ);
     arm(c, LINGER_MS);
     return;
   }
+  httpd_conn_busy(c, 0);
   if(c->close_after) {
     httpd_conn_free(c);
     return;
@@ -478,7 +499,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
   (void)bev;
   if(!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
     return;
-  if((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && (c->state == ST_WRITE || c->state == ST_DELAY)) {
+  if((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+     (c->state == ST_WRITE || c->state == ST_DELAY || c->state == ST_PARKED)) {
     c->close_after = 1; /* the client is done sending: its answer still goes out */
     return;
   }
@@ -502,15 +524,40 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     respond(c, &r);
     return;
   }
-  if(c->state != ST_IDLE && c->state != ST_LINGER)
+  if(c->state == ST_PARKED) {
+    /* nothing resumed it: what it waited for never came */
+    static const char text[] = "503 Service Unavailable\r\n";
+    sceplab_httpd_resp r;
+    httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s parked for %u s", c->peer, PARK_MS / 1000);
+    request_reset(c);
+    memset(&r, 0, sizeof(r));
+    r.status = 503;
+    r.type = "text/plain";
+    r.body = (unsigned char *)strdup(text);
+    r.len = r.body ? sizeof(text) - 1 : 0;
+    r.close = 1;
+    respond(c, &r);
+    return;
+  }
+  if(c->state != ST_IDLE && c->state != ST_LINGER && !c->h->draining)
     httpd_warn(c->h, W_DEADLINE, "closed a connection from %s at the %s deadline (%u s)", c->peer, names[c->state],
          (c->state == ST_HEAD ? c->h->p.header_ms : c->state == ST_BODY ? c->h->p.body_ms : c->h->p.write_ms) / 1000);
   httpd_conn_free(c);
 }
 
+void httpd_conn_busy(conn *c, int busy)
+{
+  if(c->busy == busy)
+    return;
+  c->busy = busy;
+  if(c->h->p.busy)
+    c->h->p.busy(c->h->p.ud, busy ? 1 : -1);
+}
+
 void httpd_conn_free(conn *c)
 {
   sceplab_httpd *h = c->h;
+  httpd_conn_busy(c, 0);
   if(c->prev)
     c->prev->next = c->next;
   else
@@ -533,9 +580,30 @@ void httpd_conn_free(conn *c)
   h->nconns--;
   if(h->listener)
     httpd_listener_update(h);
+  if(h->draining && !h->nconns)
+    event_base_loopbreak(h->base); /* the last request of a drain is answered */
 }
 
-void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const struct sockaddr *sa)
+/* A connection accepted a moment ago whose request has not been read yet may carry one already on
+ * its way: it gets this long, not the whole header deadline, to show it. */
+#define DRAIN_FRESH_MS 1000
+
+void httpd_conn_drain(sceplab_httpd *h)
+{
+  conn *c = h->conns, *next;
+  h->draining = 1;
+  for(; c; c = next) {
+    next = c->next;
+    if(c->state == ST_IDLE && !evbuffer_get_length(bufferevent_get_input(c->bev)))
+      httpd_conn_free(c);
+    else if(c->state == ST_HEAD && !c->busy)
+      arm(c, DRAIN_FRESH_MS);
+  }
+  if(!h->nconns)
+    event_base_loopbreak(h->base);
+}
+
+void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const struct sockaddr *sa, int admin)
 {
   conn *c = calloc(1, sizeof(*c));
   if(!c) {
@@ -545,6 +613,7 @@ void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const str
   }
   c->h = h;
   c->cl = cl;
+  c->admin = admin;
   cl->n++;
   c->next = h->conns;
   if(h->conns)
@@ -555,7 +624,7 @@ void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const str
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
   else
     inet_ntop(AF_INET, cl->addr, c->peer, sizeof(c->peer));
-  if(h->p.ssl) {
+  if(h->p.ssl && !admin) {
     SSL *ssl = SSL_new(h->p.ssl);
     c->bev = ssl ? bufferevent_openssl_socket_new(h->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
     if(ssl && !c->bev)

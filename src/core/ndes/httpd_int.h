@@ -18,7 +18,7 @@
 
 #include "ndes/httpd.h"
 
-enum { ST_HEAD, ST_BODY, ST_DELAY, ST_WRITE, ST_IDLE, ST_LINGER };
+enum { ST_HEAD, ST_BODY, ST_DELAY, ST_WRITE, ST_IDLE, ST_LINGER, ST_PARKED };
 enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
 enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
@@ -27,6 +27,8 @@ enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
 #define CLIENT_BUCKETS 256
 #define FD_RESERVE 32          /* descriptors kept for the CA, its logs and the policy */
 #define ACCEPT_PAUSE_MS 500
+#define WATCH_MAX 4            /* the clock file, the tick, the wake-ups, one spare */
+#define PARK_MS 60000          /* a parked request answered 503 if nothing resumed it by then */
 #define LINGER_MS 2000         /* reading what follows a refused request, so the refusal is not lost to a reset */
 
 typedef struct client {
@@ -56,17 +58,24 @@ typedef struct conn {
   size_t want;                  /* body bytes (of the chunk) still to come */
   struct evbuffer *body;
   int keep_alive, expect_continue, close_after, linger;
+  int admin;                    /* accepted on the admin listener */
+  int busy;                     /* a request is in flight (counted through busy) */
   sceplab_httpd_resp delayed;
 } conn;
 
 struct sceplab_httpd {
   sceplab_httpd_params p;
   struct event_base *base;
-  struct event *watch[2];       /* descriptors watched for the server (sceplab_httpd_watch) */
-  void (*watch_cb[2])(void *ud, int fd);
-  void *watch_ud[2];
+  struct event *watch[WATCH_MAX]; /* descriptors watched for the server (sceplab_httpd_watch) */
+  void (*watch_cb[WATCH_MAX])(void *ud, int fd);
+  void *watch_ud[WATCH_MAX];
   struct evconnlistener *listener;
+  struct evconnlistener *admin;  /* the admin listener (admin_fd), or NULL */
   struct event *resume;         /* ends an accept pause */
+  struct event *drain_end;      /* SIGTERM: the drain's deadline */
+  struct event *turn;           /* a shared socket: accepting again at the loop's next turn */
+  int waiting_turn;
+  int draining;
   conn *conns;
   unsigned nconns;
   int full, paused;             /* why the listener is disabled */
@@ -87,12 +96,17 @@ void httpd_warn(sceplab_httpd *h, int kind, const char *fmt, ...)
 void httpd_client_put(sceplab_httpd *h, client *cl);
 void httpd_listener_update(sceplab_httpd *h);
 
-/* httpd_route.c: a whole request, routed and answered into r (the answered hook told) */
-void httpd_handle(sceplab_httpd *h, sceplab_httpd_req *rq, sceplab_httpd_resp *r);
+/* httpd_route.c: a whole request, routed (admin: the admin listener's route only) and answered into
+ * r (the answered hook told) */
+void httpd_handle(sceplab_httpd *h, int admin, sceplab_httpd_req *rq, sceplab_httpd_resp *r);
 
 /* httpd_conn.c */
 /* A new connection on fd from cl: read from now on (it closes fd when it cannot be made). */
-void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const struct sockaddr *sa);
+void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const struct sockaddr *sa, int admin);
 void httpd_conn_free(conn *c);
+/* SIGTERM: idle connections closed, the others closed once answered; the loop ends with the last. */
+void httpd_conn_drain(sceplab_httpd *h);
+/* A request's first byte (+1) or its end (-1), for the busy hook. */
+void httpd_conn_busy(conn *c, int busy);
 
 #endif

@@ -133,8 +133,10 @@ void httpd_client_put(sceplab_httpd *h, client *cl)
 
 void httpd_listener_update(sceplab_httpd *h)
 {
+  if(!h->listener)
+    return; /* draining: it is gone */
   h->full = h->nconns >= h->p.max_connections;
-  if(h->full || h->paused)
+  if(h->full || h->paused || h->waiting_turn)
     evconnlistener_disable(h->listener);
   else
     evconnlistener_enable(h->listener);

@@ -46,7 +46,7 @@ static int route_takes(const sceplab_httpd_route *r, const sceplab_httpd_req *rq
   return 0;
 }
 
-void httpd_handle(sceplab_httpd *h, sceplab_httpd_req *rq, sceplab_httpd_resp *r)
+void httpd_handle(sceplab_httpd *h, int admin, sceplab_httpd_req *rq, sceplab_httpd_resp *r)
 {
   double t0 = now_ms();
   struct evhttp_uri *u = evhttp_uri_parse(rq->target);
@@ -64,7 +64,11 @@ void httpd_handle(sceplab_httpd *h, sceplab_httpd_req *rq, sceplab_httpd_resp *r
   rq->raw_path = path;
   rq->path = dpath;
   rq->query = u ? evhttp_uri_get_query(u) : NULL;
-  for(i = 0; i < h->p.nroutes; i++)
+  if(admin)
+    handler = route_takes(&h->p.admin_route, rq) ? h->p.admin_route.handler : h->p.fallback;
+  if(admin && handler != h->p.fallback)
+    ud = h->p.admin_route.ud;
+  for(i = 0; !admin && i < h->p.nroutes; i++)
     if(route_takes(&h->p.routes[i], rq)) {
       handler = h->p.routes[i].handler;
       ud = h->p.routes[i].ud;
@@ -74,7 +78,7 @@ void httpd_handle(sceplab_httpd *h, sceplab_httpd_req *rq, sceplab_httpd_resp *r
     handler(ud, rq, r);
   else
     r->status = 404;
-  if(h->p.answered)
+  if(h->p.answered && !r->park) /* a parked request is answered (and logged) when resumed */
     h->p.answered(h->p.ud, rq, r, (long)(now_ms() - t0 + 0.5));
   free(dpath);
   if(u)

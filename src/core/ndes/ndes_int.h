@@ -10,7 +10,8 @@
  *   publish.c    where revocation is published: the CRL, the CA certificate, OCSP (CDP and AIA)
  *   iislog.c     IIS: text answers, the CRP's calls as IIS logs them, its W3C log and the console
  *   artifacts.c, ndeslog.c  the artifact writer (NDES's and the connector's logs)
- *   tick.c       a periodic job on the loop (the params' tick: Intune's revocation requests)
+ *   tick.c       a periodic job on the loop (the params' tick: Intune's revocation requests), and
+ *                the wake-ups that resume requests a policy deferred
  *   web.c        a service of whole requests on httpd (web.h: `sceplab intune cloud`) */
 #ifndef SCEPLAB_NDES_INT_H
 #define SCEPLAB_NDES_INT_H
@@ -25,6 +26,7 @@
 #include "ndes/artifacts.h"
 #include "ndes/faults.h"
 #include "ndes/httpd.h"
+#include "ndes/metrics.h"
 #include "pki/pki_int.h"
 #include "sceplab/ca.h"
 #include "sceplab/scep.h"
@@ -99,6 +101,8 @@ void ndes_publish_free(ndes_server *s);
 
 /* tick.c: the params' tick every tick_seconds on the loop (s->tick_fd): 0, or -1 with err. */
 int ndes_tick_start(ndes_server *s, sceplab_error *err);
+/* The params' wake_fd watched: drained, wake called, deferred requests resumed: 0, or -1 with err. */
+int ndes_wake_start(ndes_server *s, sceplab_error *err);
 
 /* admin.c: the admin page's handler (ud: the server), its state. */
 ndes_admin *ndes_admin_new(sceplab_error *err);

@@ -19,6 +19,7 @@
 static const char *const scep_paths[] = {"/certsrv/mscep/mscep.dll", "/certsrv/mscep/mscep.dll/",
                                          "/certsrv/mscep/mscep.dll/pkiclient.exe", NULL};
 static const char *const admin_paths[] = {"/certsrv/mscep_admin", "/certsrv/mscep_admin/", NULL};
+static const char *const metrics_paths[] = {"/metrics", NULL};
 
 /* GetCACert's answer: NDES's RA certificates then the chain, or the CA alone. */
 static int make_cacert(ndes_server *s, sceplab_error *err)
@@ -115,6 +116,26 @@ static void answered(void *ud, const sceplab_httpd_req *rq, const sceplab_httpd_
   ndes_emit(&s->obs, &ev);
 }
 
+/* The SCEP URL, timed per operation for /metrics. */
+static void scep_timed(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_resp *resp)
+{
+  double t0 = ndes_now_ms();
+  ndes_scep_handler(ud, rq, resp);
+  ndes_metrics_took(ndes_metrics_op(rq->query), ndes_now_ms() - t0);
+}
+
+static void busy(void *ud, int delta)
+{
+  (void)ud;
+  ndes_metrics_inflight(delta);
+}
+
+static void hup(void *ud)
+{
+  ndes_server *s = ud;
+  s->p->reload(s->p->ud);
+}
+
 static void serve_warn(void *ud, const char *line)
 {
   ndes_server *s = ud;
@@ -151,6 +172,14 @@ static int listen_on(ndes_server *s, sceplab_error *err)
   memset(&hp, 0, sizeof(hp));
   hp.bind = s->bind;
   hp.port = p->port;
+  hp.listen_fd = p->listen_fd;
+  hp.admin_fd = p->metrics_fd;
+  hp.admin_route.paths = metrics_paths;
+  hp.admin_route.methods = 1u << SCEPLAB_HTTPD_GET | 1u << SCEPLAB_HTTPD_HEAD;
+  hp.admin_route.handler = ndes_metrics_handler;
+  hp.drain_ms = p->drain_seconds * 1000;
+  hp.busy = busy;
+  hp.hup = p->reload ? hup : NULL;
   hp.ssl = s->ssl;
   hp.max_connections = p->max_connections;
   hp.max_per_client = p->max_per_client;
@@ -166,7 +195,7 @@ static int listen_on(ndes_server *s, sceplab_error *err)
     hp.routes[hp.nroutes++].ud = s;
   }
   hp.routes[hp.nroutes].paths = scep_paths;
-  hp.routes[hp.nroutes].handler = ndes_scep_handler;
+  hp.routes[hp.nroutes].handler = scep_timed;
   hp.routes[hp.nroutes++].ud = s;
   if(ndes_publish_routes(s, &hp, err) != 0)
     return -1;
@@ -187,6 +216,11 @@ static int listen_on(ndes_server *s, sceplab_error *err)
 
 int64_t sceplab_serve_now(void) { return sceplab_clock_now(); }
 
+int sceplab_serve_listen(const char *bind, unsigned port, unsigned *bound, sceplab_error *err)
+{
+  return sceplab_httpd_listen(bind ? bind : "127.0.0.1", port, bound, err);
+}
+
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
 {
   ndes_server s;
@@ -197,6 +231,8 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   s.p = p;
   s.clock_fd = -1;
   s.tick_fd = -1;
+  if(p->listen_fd <= 0)
+    ndes_metrics_get()->workers = 1; /* a supervisor counts its own */
   snprintf(s.bind, sizeof(s.bind), "%s", p->bind ? p->bind : "127.0.0.1");
   if(make_cacert(&s, err) != 0)
     return -1;
@@ -224,7 +260,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   if(p->clock_file && ((s.clock_fd = sceplab_clock_follow(p->clock_file, err)) < 0 ||
                        sceplab_httpd_watch(s.httpd, s.clock_fd, clock_moved, &s, err) != 0))
     goto out;
-  if(p->tick && ndes_tick_start(&s, err) != 0)
+  if((p->tick && ndes_tick_start(&s, err) != 0) || (p->wake && ndes_wake_start(&s, err) != 0))
     goto out;
   sceplab_ca_set_commit_delay(p->ca, p->ca_latency_ms > 0 ? (unsigned)p->ca_latency_ms : 0);
   /* what NDES is like, the start-up faults' say included; then it starts */

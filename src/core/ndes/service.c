@@ -191,8 +191,11 @@ static int ask_policy(ndes_server *s, const sceplab_policy_request *pr, sceplab_
     snprintf(ans->reason, sizeof(ans->reason), "no policy");
     return 0;
   }
-  if(s->p->policy(s->p->policy_ud, pr, ans, err) != 0)
+  if(s->p->policy(s->p->policy_ud, pr, ans, err) != 0) {
+    ndes_metrics_decided(-1);
     return -1;
+  }
+  ndes_metrics_decided((int)ans->decision);
   if(s->world.connector) {
     ndes_verify_http(s, 200, 0, 0, t0);
     ev.kind = NDES_EV_VERIFIED;
@@ -267,7 +270,8 @@ static int submit(ndes_server *s, sceplab_scep_request *rq, const sceplab_req_id
 
 /* PKCSReq and RenewalReq: a resend of a request seen before gets the same answer; anything else
  * is a new request for the policy, whatever transaction ID it carries. Sets *status, *fail and the
- * content (a PKCS#7) to reply with; -1 with err when the store, the policy or the CA failed. */
+ * content (a PKCS#7) to reply with; -1 with err when the store, the policy or the CA failed; 1
+ * when the policy deferred its decision. */
 static int enroll(ndes_server *s, sceplab_scep_request *rq, const char *cip, const char *ua, int *status, int *fail,
                   unsigned char **content, size_t *clen, sceplab_error *err)
 {
@@ -335,6 +339,8 @@ static int enroll(ndes_server *s, sceplab_scep_request *rq, const char *cip, con
   ans.fail_info = SCEPLAB_FAIL_BADREQUEST;
   if(ask_policy(s, &pr, &ans, t0, err) != 0)
     return -1;
+  if(ans.decision == SCEPLAB_POLICY_DEFER)
+    return 1; /* asked again when the server is woken (serve.h): nothing recorded meanwhile */
   if(ans.decision == SCEPLAB_POLICY_ALLOW) {
     if((rc = submit(s, rq, &id, &ans, content, clen, err)) != 0) {
       if(rc > 0)
@@ -382,8 +388,10 @@ static void pkioperation(ndes_server *s, const unsigned char *der, size_t n, con
     fail = rq.fail_info;
     refused(s, &rq, fail, rq.why);
   }
-  else if(rq.message_type == SCEPLAB_MSG_PKCSREQ || rq.message_type == SCEPLAB_MSG_RENEWALREQ)
+  else if(rq.message_type == SCEPLAB_MSG_PKCSREQ || rq.message_type == SCEPLAB_MSG_RENEWALREQ) {
     rc = enroll(s, &rq, cip, ua, &status, &fail, &content, &clen, &err);
+    ndes_metrics_enrolled(rc, status);
+  }
   else if(rq.message_type == SCEPLAB_MSG_CERTPOLL) {
     unsigned char *cert = NULL;
     size_t cn = 0;
@@ -419,6 +427,13 @@ static void pkioperation(ndes_server *s, const unsigned char *der, size_t n, con
     content = crl ? sceplab_degenerate(NULL, 0, crl, cn, &clen, &err) : NULL;
     status = content ? SCEPLAB_STATUS_SUCCESS : SCEPLAB_STATUS_FAILURE;
     free(crl);
+  }
+  if(rc > 0) {
+    /* the policy waits for an answer: the request is parked, and handed to us again */
+    o->park = 1;
+    free(content);
+    sceplab_scep_request_free(&rq);
+    return;
   }
   if(rc != 0 && sceplab_ca_unavailable(ca)) {
     /* the CA's database is out of reach: NDES answers 503 while its CA is down; the device

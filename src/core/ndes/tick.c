@@ -28,3 +28,20 @@ int ndes_tick_start(ndes_server *s, sceplab_error *err)
     return sceplab_err_set(err, SCEPLAB_E_FAILED, "timerfd: %s", strerror(errno)), -1;
   return sceplab_httpd_watch(s->httpd, s->tick_fd, ticked, s, err);
 }
+
+static void woken(void *ud, int fd)
+{
+  ndes_server *s = ud;
+  uint64_t n;
+  while(read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+    ; /* an eventfd reads once; a pipe may hold several */
+  s->p->wake(s->p->ud);
+  sceplab_httpd_resume(s->httpd);
+}
+
+int ndes_wake_start(ndes_server *s, sceplab_error *err)
+{
+  if(s->p->wake_fd < 0)
+    return sceplab_err_set(err, SCEPLAB_E_USAGE, "a wake callback needs its descriptor"), -1;
+  return sceplab_httpd_watch(s->httpd, s->p->wake_fd, woken, s, err);
+}

@@ -57,6 +57,9 @@ const char *sceplab_ca_db(const sceplab_ca *ca);
 /* Whether the last failure of the CA's store was its database being out of reach (a server
  * database down or restarting): serve answers 503 then; the next call tries to reconnect. */
 int sceplab_ca_unavailable(const sceplab_ca *ca);
+/* For metrics: the calls its database failed since open, and the connections made again (a
+ * server database that went away and came back). */
+void sceplab_ca_db_stats(const sceplab_ca *ca, uint64_t *errors, uint64_t *reconnects);
 void sceplab_ca_close(sceplab_ca *ca);
 const char *sceplab_ca_dir(const sceplab_ca *ca);
 X509 *sceplab_ca_cert(const sceplab_ca *ca, sceplab_ca_tier t);   /* owned by ca */

@@ -64,6 +64,18 @@ int sceplab_http_request_in(sceplab_http_session *s, const sceplab_http_opts *o,
                             sceplab_http_resp *resp, sceplab_error *err);
 void sceplab_http_resp_free(sceplab_http_resp *resp);
 
+/* The same request on a thread of its own, for a caller whose loop must go on (serve asking
+ * Intune's API): started after delay_ms (a retry's backoff; no url: only the delay), it writes 1
+ * (8 bytes, as to an eventfd) to notify_fd (-1: none) when it ends. done says whether it ended;
+ * result then hands over its response (as sceplab_http_request's); free waits for it to end. */
+typedef struct sceplab_http_job sceplab_http_job;
+sceplab_http_job *sceplab_http_job_start(const sceplab_http_opts *o, const char *method, const char *url,
+                                         const unsigned char *body, size_t body_len, const char *content_type,
+                                         unsigned delay_ms, int notify_fd, sceplab_error *err);
+int sceplab_http_job_done(const sceplab_http_job *j);
+int sceplab_http_job_result(sceplab_http_job *j, sceplab_http_resp *resp, sceplab_error *err);
+void sceplab_http_job_free(sceplab_http_job *j);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include "sceplab/ca.h"
 #include "sceplab/serve.h"
 #include "sceplab/web.h"
+#include "sceplab/workers.h"
 #include "sceplab/intune.h"
 #include "sceplab/artifacts.h"
 #include "sceplab/version.h"

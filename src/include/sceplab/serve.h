@@ -33,7 +33,10 @@ typedef struct sceplab_policy_request {
   const char *user_agent;
 } sceplab_policy_request;
 
-typedef enum { SCEPLAB_POLICY_ALLOW, SCEPLAB_POLICY_DENY, SCEPLAB_POLICY_PENDING } sceplab_policy_decision;
+/* DEFER: no decision yet (the policy waits for an answer from elsewhere, Intune's API): nothing is
+ * recorded, the request waits without holding the loop, and the policy is asked again when the
+ * server is woken (params' wake_fd). */
+typedef enum { SCEPLAB_POLICY_ALLOW, SCEPLAB_POLICY_DENY, SCEPLAB_POLICY_PENDING, SCEPLAB_POLICY_DEFER } sceplab_policy_decision;
 
 typedef struct sceplab_policy_answer {
   sceplab_policy_decision decision;
@@ -140,6 +143,11 @@ typedef struct sceplab_serve_params {
   unsigned header_timeout;      /* seconds for a request line and headers, from their first byte (20) */
   unsigned body_timeout;        /* seconds for a body, from the end of the headers (60) */
   unsigned idle_timeout;        /* seconds a keep-alive connection may idle between requests (120, as IIS) */
+  /* Workers (sceplab/workers.h): sockets a supervisor made and shares, instead of bind and port. */
+  int listen_fd;                /* > 0: the SCEP listener */
+  int metrics_fd;               /* > 0: the admin listener, plain HTTP: GET /metrics (Prometheus text) */
+  unsigned drain_seconds;       /* SIGTERM: how long requests in flight may take to finish (0: 10) */
+  void (*reload)(void *ud);     /* SIGHUP, on the loop (ud), or NULL: SIGHUP is not watched */
   sceplab_policy_fn policy;
   void *policy_ud;
   /* called once listening, with the port; and for each request answered, with its log line */
@@ -154,6 +162,10 @@ typedef struct sceplab_serve_params {
   /* called every tick_seconds on the loop (Intune's revocation requests polled), or NULL */
   void (*tick)(void *ud);
   unsigned tick_seconds;
+  /* with wake: when wake_fd (an eventfd another thread writes) becomes readable, the server drains
+   * it, calls wake, then asks the policy again about every request it deferred */
+  int wake_fd;
+  void (*wake)(void *ud);
   void *ud;
 } sceplab_serve_params;
 
@@ -161,7 +173,11 @@ typedef struct sceplab_serve_params {
  * (clock_file) while a server follows it. */
 int64_t sceplab_serve_now(void);
 
-/* Serves until SIGINT or SIGTERM: 0, or -1 with err when it cannot start (address in use,
+/* A listening socket for listen_fd or metrics_fd, made before the workers fork: the descriptor
+ * with *bound its port, or -1 with err (SCEPLAB_E_NETWORK: the address cannot be bound). */
+int sceplab_serve_listen(const char *bind, unsigned port, unsigned *bound, sceplab_error *err);
+
+/* Serves until SIGINT (at once) or SIGTERM (drained: requests in flight answered first): 0, or -1 with err when it cannot start (address in use,
  * unreadable TLS files, libevent missing, limits the descriptors cannot hold, an admin page
  * without credentials on an address other than loopback). */
 int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err);

@@ -20,10 +20,11 @@ const char *sceplab_api_log_header(void)
   return API_SOFTWARE "\n#Version: 1.0\n#Fields: " API_FIELDS "\n";
 }
 
-/* One field, escaped as W3C logs escape (a space is '+'), or '-' when empty. */
+/* One field, escaped as W3C logs escape (a space is '+', a control character %XX), and '%' and
+ * '+' escaped too so that a device's own "%41" or "+" reads back as written; '-' when empty. */
 static int put_field(char *out, size_t cap, size_t *used, const char *v, size_t max)
 {
-  size_t n = v ? strnlen(v, max) : 0, consumed = 0, w;
+  size_t n = v ? strnlen(v, max) : 0, i = 0;
   if(*used + 2 > cap)
     return -1;
   if(*used)
@@ -32,18 +33,34 @@ static int put_field(char *out, size_t cap, size_t *used, const char *v, size_t 
     out[(*used)++] = '-';
     return 0;
   }
-  w = sceplab_esc_w3c(v, n, out + *used, cap - *used, &consumed);
-  if(consumed < n)
-    return -1;
-  *used += w;
+  while(i < n) {
+    size_t span = strcspn(v + i, "%+"), consumed = 0, w;
+    if(span > n - i)
+      span = n - i;
+    if(span) {
+      w = sceplab_esc_w3c(v + i, span, out + *used, cap - *used, &consumed);
+      if(consumed < span)
+        return -1;
+      *used += w;
+      i += span;
+    }
+    if(i < n) {
+      if(*used + 4 > cap)
+        return -1;
+      memcpy(out + *used, v[i] == '%' ? "%25" : "%2B", 3);
+      *used += 3;
+      i++;
+    }
+  }
   return 0;
 }
 
 char *sceplab_api_log_line(const sceplab_api_call *c, sceplab_error *err)
 {
   char date[16], tm[24], num[3][24];
-  time_t secs = (time_t)c->time;
-  long ms = (long)((c->time - (double)secs) * 1000.0);
+  long long total_ms = (long long)(c->time * 1000.0 + 0.5); /* .850 stays .850, never .849 */
+  time_t secs = (time_t)(total_ms / 1000);
+  long ms = (long)(total_ms % 1000);
   struct tm t;
   size_t cap = 4096, used = 0;
   char *out;
@@ -118,23 +135,39 @@ static int hexval(char c)
   return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* The byte at s.p[*i] decoded ('+' a space, %XX its byte, a control character '?'), *i moved on. */
+static char decoded_at(sceplab_str s, size_t *i)
+{
+  char c = s.p[*i];
+  int hi, lo;
+  if(c == '+')
+    c = ' ';
+  else if(c == '%' && *i + 2 < s.n && (hi = hexval(s.p[*i + 1])) >= 0 && (lo = hexval(s.p[*i + 2])) >= 0) {
+    c = (char)(hi * 16 + lo);
+    *i += 2;
+  }
+  if((unsigned char)c < 0x20 || c == 0x7f)
+    c = '?'; /* a field stays one line */
+  return c;
+}
+
+/* A field decoded into out (cut to cap). */
+static void decode_into(char *out, size_t cap, sceplab_str s)
+{
+  size_t i, k = 0;
+  for(i = 0; i < s.n && k + 1 < cap; i++)
+    out[k++] = decoded_at(s, &i);
+  out[k] = '\0';
+}
+
 /* A field decoded into the message: '+' a space, %XX its byte, '-' nothing. */
 static void append_decoded(sceplab_log *lg, size_t *len, sceplab_str s)
 {
   size_t i;
-  int hi, lo;
   if(s.n == 1 && s.p[0] == '-')
     return;
   for(i = 0; i < s.n; i++) {
-    char c = s.p[i];
-    if(c == '+')
-      c = ' ';
-    else if(c == '%' && i + 2 < s.n && (hi = hexval(s.p[i + 1])) >= 0 && (lo = hexval(s.p[i + 2])) >= 0) {
-      c = (char)(hi * 16 + lo);
-      if((unsigned char)c < 0x20 || c == 0x7f)
-        c = '?'; /* a message stays one line */
-      i += 2;
-    }
+    char c = decoded_at(s, &i);
     logs_msg_append(lg, len, &c, 1);
   }
 }
@@ -143,7 +176,7 @@ static int logs_parse_intuneapi(sceplab_log *lg, const char *p, size_t n, scepla
 {
   sceplab_str f[F_COUNT];
   const char *end = p + n;
-  size_t len = 0, k;
+  size_t len = 0;
   int nf = 0, y, mo, d, h, mi, s, ms = 0;
   long status;
   (void)err;
@@ -180,11 +213,8 @@ static int logs_parse_intuneapi(sceplab_log *lg, const char *p, size_t n, scepla
   status = number(f[F_STATUS]);
   r->http_status = status;
   r->time_taken_ms = number(f[F_MS]);
-  if(!(f[F_TID].n == 1 && f[F_TID].p[0] == '-')) {
-    k = f[F_TID].n < sizeof(r->transaction_id) - 1 ? f[F_TID].n : sizeof(r->transaction_id) - 1;
-    memcpy(r->transaction_id, f[F_TID].p, k);
-    r->transaction_id[k] = '\0';
-  }
+  if(!(f[F_TID].n == 1 && f[F_TID].p[0] == '-'))
+    decode_into(r->transaction_id, sizeof(r->transaction_id), f[F_TID]);
   /* a refusal of any kind is an error: no answer, an HTTP error, Entra ID's AADSTS, a code other
    * than the service's Success (or issued, found, ok: a token, a discovery, a revocation call) */
   r->level = SCEPLAB_LVL_INFO;

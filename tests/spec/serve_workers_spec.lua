@@ -1,0 +1,179 @@
+-- sceplab serve --workers: one listening socket, several processes on it, a supervisor that
+-- restarts a worker killed mid-run (nothing lost: every certificate a client got is in ca.db, no
+-- serial twice, the database intact), drains on SIGTERM (a request in flight is answered) and
+-- reloads a changed policy on SIGHUP without refusing a connection. /metrics: serve_metrics_spec.
+local h = require "helper"
+local cjson = require "cjson"
+
+local Q = h.shquote
+
+local function sh(cmd)
+  local out, ok = h.sh_out(cmd)
+  return out, ok
+end
+
+-- A metric's value in a scrape of url (the first sample whose line starts with name), or nil.
+local function metric(url, name)
+  local text = sh("curl -s --max-time 5 " .. Q(url))
+  for line in text:gmatch("[^\n]+") do
+    if line:sub(1, #name + 1) == name .. " " then return tonumber(line:sub(#name + 2)) end
+  end
+  return nil
+end
+
+local function wait_until(f, tenths)
+  for _ = 1, tenths or 300 do
+    local v = f()
+    if v then return v end
+    os.execute("sleep 0.1")
+  end
+  return nil
+end
+
+local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
+
+local function children(pid)
+  local out = sh("pgrep -P " .. pid)
+  local t = {}
+  for p in out:gmatch("%d+") do t[#t + 1] = p end
+  return t
+end
+
+local function sql(dir, q) return (sh(("sqlite3 %s %s"):format(Q(dir .. "/ca.db"), Q(q))):gsub("%s+$", "")) end
+
+-- `sceplab enroll` against url as a background job writing its certificate to out: the job's pid.
+local function enroll_bg(url, out, subject, log)
+  return h.spawn(("env SCEPLAB_CHALLENGE=s3cret %s enroll --url %s --subject %s --key-type ec:p256 --key-out %s.key --cert-out %s -q")
+    :format(Q(h.bin), Q(url), Q(subject), Q(out), Q(out)), log)
+end
+
+describe("sceplab serve --workers", function()
+  it("restarts a worker killed with SIGKILL mid-run and loses no certificate", function()
+    local dir = h.tmpdir()
+    local srv = h.serve(dir, { "--metrics-port", "0" }, { SCEPLAB_CHALLENGE = "s3cret" }, { workers = 2, quiet = true })
+    assert(srv.metrics, "no metrics URL said")
+    local benchlog = dir .. "/bench.json"
+    local bench = h.spawn(("env SCEPLAB_CHALLENGE=s3cret %s bench %s --concurrency 8 --count 200 --key-type ec:p256 --json")
+      :format(Q(h.bin), Q(srv.url)), benchlog)
+    -- beside the bench, clients that keep what they receive, to compare with ca.db
+    local saver = h.spawn(("sh -c %s"):format(Q(("for i in 1 2 3 4 5 6; do env SCEPLAB_CHALLENGE=s3cret %s enroll --url %s " ..
+      "--subject CN=saved-$i --key-type ec:p256 --key-out %s/saved-$i.key --cert-out %s/saved-$i.pem -q; done"):format(Q(h.bin), Q(srv.url), Q(dir), Q(dir)))),
+      dir .. "/saver.log")
+    -- mid-run: a worker killed once enrollments flow
+    assert(wait_until(function() return (metric(srv.metrics, 'sceplab_enrollments_total{outcome="issued"}') or 0) >= 40 end, 900),
+      "no enrollments: " .. h.read(srv.log))
+    local workers = children(srv.pid)
+    assert.are.equal(2, #workers)
+    os.execute("kill -9 " .. workers[1])
+    assert(wait_until(function() return not alive(bench) and not alive(saver) end, 1800), "the clients did not finish")
+    local rep = cjson.decode((assert(h.read(benchlog):match("{.*}"), "bench: " .. h.read(benchlog))))
+    assert.matches("worker %d %(pid " .. workers[1] .. "%) was killed by signal 9: starting another", h.read(srv.log))
+    assert.are.equal(1, metric(srv.metrics, "sceplab_worker_restarts_total"))
+    assert(wait_until(function() return #children(srv.pid) == 2 end, 50), "the worker was not replaced")
+    assert.are.equal(2, metric(srv.metrics, "sceplab_workers"))
+    -- the killed worker's requests in flight went with it: only this scrape is in flight now
+    assert.are.equal(1, metric(srv.metrics, "sceplab_requests_in_flight"))
+    -- the connections the dead worker held fail (no --retry here); no more than the clients in flight
+    assert.are.equal(200, rep.enrolled + rep.failed)
+    assert.is_true(rep.failed <= 8, "failed " .. rep.failed)
+    h.kill(srv.pid)
+    assert(wait_until(function() return not alive(srv.pid) end, 150), "serve did not stop")
+    -- every certificate a client received is the one in ca.db under its serial
+    local saved = 0
+    for i = 1, 6 do
+      local f = ("%s/saved-%d.pem"):format(dir, i)
+      if io.open(f) then
+        saved = saved + 1
+        local serial = sh("openssl x509 -noout -serial -in " .. Q(f)):match("serial=(%x+)")
+        local der = sh(("openssl x509 -in %s -outform DER | od -An -tx1 | tr -d ' \\n'"):format(Q(f)))
+        assert.are.equal(der:upper(), sql(dir, ("SELECT hex(der) FROM certificates WHERE serial = '%s'"):format(serial)))
+      end
+    end
+    assert.is_true(saved >= 5, "saved " .. saved)
+    assert.are.equal("ok", sql(dir, "PRAGMA integrity_check"))
+    local issued = tonumber(sql(dir, "SELECT count(*) FROM requests WHERE state = 'issued'"))
+    assert.is_true(issued >= rep.enrolled + saved, ("%d issued, %d received"):format(issued, rep.enrolled + saved))
+    assert.are.equal(sql(dir, "SELECT count(*) FROM certificates"), sql(dir, "SELECT count(DISTINCT serial) FROM certificates"))
+    assert.are.equal("0", sql(dir, "SELECT count(*) FROM requests WHERE state = 'issued' AND serial NOT IN (SELECT serial FROM certificates)"))
+  end)
+
+  for _, n in ipairs({ 1, 2 }) do
+    it(("drains on SIGTERM with %d worker%s: a request in flight is answered, then it exits"):format(n, n > 1 and "s" or ""), function()
+      local dir = h.tmpdir()
+      -- each issuance holds its transaction for 2 s: SIGTERM lands inside it
+      local srv = h.serve(dir, { "--metrics-port", "0", "--ca-latency", "2000" }, { SCEPLAB_CHALLENGE = "s3cret" },
+        { workers = n, quiet = true })
+      local cert = dir .. "/drained.pem"
+      local job = enroll_bg(srv.url, cert, "CN=drained", dir .. "/enroll.log")
+      -- in flight: with workers, the enrollment and this scrape; one process, busy issuing, answers
+      -- nothing else meanwhile
+      assert(wait_until(function()
+        if n > 1 then return (metric(srv.metrics, "sceplab_requests_in_flight") or 0) >= 2 end
+        return not select(2, sh("curl -s --max-time 0.5 " .. Q(srv.url .. "?operation=GetCACaps")))
+      end, 300), "the enrollment never came")
+      os.execute("kill -TERM " .. srv.pid)
+      assert(wait_until(function() return not alive(job) end, 150), "the enrollment did not finish")
+      assert(wait_until(function() return not alive(srv.pid) end, 100), "serve did not exit")
+      assert(io.open(cert), "no certificate: " .. h.read(dir .. "/enroll.log"))
+      local serial = sh("openssl x509 -noout -serial -in " .. Q(cert)):match("serial=(%x+)")
+      assert.are.equal("1", sql(dir, ("SELECT count(*) FROM certificates WHERE serial = '%s'"):format(serial)))
+      -- the socket closed with it
+      local _, ok = sh("curl -s --max-time 3 " .. Q(srv.url .. "?operation=GetCACaps"))
+      assert.is_falsy(ok)
+    end)
+  end
+
+  for _, n in ipairs({ 1, 2 }) do
+    it(("reloads a changed policy on SIGHUP with %d worker%s, refusing no connection"):format(n, n > 1 and "s" or ""), function()
+      local dir = h.tmpdir()
+      local pol = h.write(dir .. "/policy.lua", [[
+return { description = "closed", check = function(req, ctx) return ctx.deny("closed for now") end }
+]])
+      local srv = h.serve(dir, { "--metrics-port", "0", "--policy", pol }, { SCEPLAB_CHALLENGE = "s3cret" },
+        { workers = n, quiet = true })
+      local code = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", srv.url, "--subject", "CN=before",
+        "--key-type", "ec:p256", "--key-out", dir .. "/before.key", "--cert-out", dir .. "/before.pem", "-q" })
+      assert.are_not.equal(0, code)
+      -- connections made all through the reload: each must be answered
+      local codes = dir .. "/codes"
+      local loop = h.spawn(("sh -c %s"):format(Q(("while [ ! -e %s/stop ]; do curl -s -o /dev/null -w '%%{http_code}\\n' " ..
+        "--max-time 5 %s >>%s; done"):format(Q(dir), Q(srv.url .. "?operation=GetCACaps"), Q(codes)))))
+      h.write(pol, [[
+return { description = "open", check = function(req, ctx) return ctx.allow() end }
+]])
+      os.execute("sleep 0.3; kill -HUP " .. srv.pid)
+      local said = n > 1 and "reloaded: generation 2 serves" or "SIGHUP: policy .* read again"
+      assert(h.wait_log(srv.log, "(" .. said .. ")", 300), "no reload: " .. h.read(srv.log))
+      code = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", srv.url, "--subject", "CN=after",
+        "--key-type", "ec:p256", "--key-out", dir .. "/after.key", "--cert-out", dir .. "/after.pem", "-q" })
+      os.execute("sleep 0.5")
+      h.write(dir .. "/stop", "")
+      assert(wait_until(function() return not alive(loop) end, 100))
+      assert.are.equal(0, code)
+      local answers = h.lines(h.read(codes))
+      assert.is_true(#answers >= 5, "only " .. #answers .. " connections")
+      for _, c in ipairs(answers) do assert.are.equal("200", c) end
+      if n > 1 then
+        assert.are.equal(1, metric(srv.metrics, "sceplab_reloads_total"))
+        -- the old generation drained and exited; the new one serves
+        assert(wait_until(function() return #children(srv.pid) == n end, 100), "the old workers did not exit")
+      end
+      h.kill(srv.pid)
+    end)
+  end
+
+  it("takes NDES's admin form made by one worker in any other (one token key for them all)", function()
+    local dir = h.tmpdir()
+    local srv = h.serve(dir, { "--policy", "ndes-otp", "--password-max", "8" }, {}, { workers = 2, quiet = true })
+    local admin = Q(srv.base .. "/certsrv/mscep_admin/")
+    local form = sh("curl -s " .. admin .. " | iconv -f UTF-16 -t UTF-8")
+    local token = form:match('Name="csrf" Value="([%x.]+)"')
+    assert.is_string(token, form)
+    -- each post a new connection, which either worker may accept: every one makes a password
+    for _ = 1, 6 do
+      local text = sh(("curl -s --data csrf=%s %s | iconv -f UTF-16 -t UTF-8"):format(token, admin))
+      assert.matches("enrollment challenge password is: <B> %x+ </B>", text)
+    end
+    h.kill(srv.pid)
+  end)
+end)
