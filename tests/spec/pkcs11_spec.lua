@@ -80,7 +80,8 @@ describe("keys in a PKCS#11 token (SoftHSM2)", function()
   end)
 
   it("enrolls through serve with real clients, the chain verifies, and OCSP answers with a key in the token", function()
-    s = h.serve(dir, { "--policy", "static", "--allow-des" }, env)
+    -- two workers forked from the supervisor: each uses the token after the fork
+    s = h.serve(dir, { "--policy", "static", "--allow-des", "--workers", "2" }, env)
     local key = work .. "/dev1"
     local code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", s.url, "--subject", "CN=hsm-dev1",
       "--key-out", key .. ".key", "--cert-out", key .. ".pem" })
