@@ -80,7 +80,8 @@ describe("keys in a PKCS#11 token (SoftHSM2)", function()
   end)
 
   it("enrolls through serve with real clients, the chain verifies, and OCSP answers with a key in the token", function()
-    s = h.serve(dir, { "--policy", "static", "--allow-des" }, env)
+    -- two workers forked from the supervisor: each uses the token after the fork
+    s = h.serve(dir, { "--policy", "static", "--allow-des", "--workers", "2" }, env)
     local key = work .. "/dev1"
     local code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", s.url, "--subject", "CN=hsm-dev1",
       "--key-out", key .. ".key", "--cert-out", key .. ".pem" })
@@ -106,5 +107,25 @@ describe("keys in a PKCS#11 token (SoftHSM2)", function()
     assert.not_matches("%.key", (sh_out("ls -A " .. q(dir))))
     h.kill(s.pid)
     s = nil
+  end)
+
+  it("rolls the issuing CA over inside the token: the new CA's and RA's keys are made there too", function()
+    local before = h.read(dir .. "/ca.p11")
+    local code, _, err = h.sceplab_env(env, { "ca", "rollover", "--dir", dir })
+    assert.are.equal(0, code, err)
+    code, _, err = h.sceplab_env(env, { "ca", "rollover", "--dir", dir, "--activate" })
+    assert.are.equal(0, code, err)
+    local after = h.read(dir .. "/ca.p11")
+    assert.are_not.equal(before, after)
+    assert.matches("^pkcs11:token=sceplab%%20spec;id=", after)
+    local listing = sh_out("ls -A " .. q(dir))
+    assert.matches("ca%-previous%-%x+%.p11", listing)
+    assert.not_matches("%.key", listing)
+    local v = sh_out(("openssl verify -CAfile %s %s"):format(q(dir .. "/root.pem"), q(dir .. "/ca.pem")))
+    assert.matches(": OK", v, 1, true)
+    -- without the PIN the CA does not open, and says what it needs
+    local c2, _, e2 = h.sceplab_env({ SOFTHSM2_CONF = env.SOFTHSM2_CONF }, { "ca", "list", "--dir", dir })
+    assert.are.equal(2, c2)
+    assert.matches("SCEPLAB_PKCS11_PIN", e2, 1, true)
   end)
 end)

@@ -128,6 +128,12 @@ describe("revocation published by serve", function()
     -- signed by the delegated responder: OCSP signing, and no check of the responder itself
     assert.matches("OCSP Signing", out, 1, true)
     assert.matches("OCSP No Check", out, 1, true)
+    -- more certificates in one request than any client asks about (each is a lookup): refused
+    local many = {}
+    for i = 1, 65 do many[#many + 1] = ("-serial 0x%x"):format(0x1000 + i) end
+    out = sh_out(("openssl ocsp -issuer %s %s -url %s -noverify -timeout 10"):format(q(dir .. "/ca.pem"),
+      table.concat(many, " "), q(s.base .. "/ocsp")))
+    assert.matches("malformedrequest", out:lower(), 1, true)
     -- a request that is no OCSPRequest: malformedRequest, in OCSP's own answer
     assert.are.equal(200, (fetch(s.base .. "/ocsp/bm90IGFuIE9DU1AgcmVxdWVzdA==", resp)))
     out = sh_out(("openssl ocsp -respin %s -resp_text -noverify"):format(q(resp)))

@@ -16,6 +16,7 @@
 #define RESPONDER_DAYS 14
 #define RENEW_LEFT (2 * 86400) /* made anew when less than this is left */
 #define ANSWER_VALID 86400     /* nextUpdate of an answer: clients cache it this long at most */
+#define OCSP_MAX_CERTS 64
 
 void ca_ocsp_free(sceplab_ca *ca)
 {
@@ -216,8 +217,9 @@ unsigned char *sceplab_ca_ocsp(sceplab_ca *ca, const unsigned char *in, size_t n
   unsigned char *der = NULL;
   time_t t = (time_t)ca_now(NULL);
   int i, count = req ? OCSP_request_onereq_count(req) : 0, ok = 1;
-  if(!req || count <= 0 || q != in + n) {
-    /* not an OCSPRequest (or bytes after one): RFC 6960's malformedRequest, unsigned */
+  /* not an OCSPRequest (or bytes after one), or more certificates than any client asks about at
+   * once (each is a lookup): RFC 6960's malformedRequest, unsigned */
+  if(!req || count <= 0 || count > OCSP_MAX_CERTS || q != in + n) {
     resp = OCSP_response_create(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, NULL);
     der = response_der(resp, len, err);
     goto out;

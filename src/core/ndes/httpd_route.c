@@ -78,7 +78,8 @@ void httpd_handle(sceplab_httpd *h, int admin, sceplab_httpd_req *rq, sceplab_ht
     handler(ud, rq, r);
   else
     r->status = 404;
-  if(h->p.answered && !r->park) /* a parked request is answered (and logged) when resumed */
+  /* a parked request is answered (and logged) when resumed; one a fault drops unanswered never is */
+  if(h->p.answered && !r->park && !r->drop)
     h->p.answered(h->p.ud, rq, r, (long)(now_ms() - t0 + 0.5));
   free(dpath);
   if(u)

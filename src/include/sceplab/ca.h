@@ -214,7 +214,8 @@ unsigned char *sceplab_ca_root_crl(sceplab_ca *ca, int days, size_t *len, scepla
  * signed by the responder certificate the issuing CA issues for it (id-kp-OCSPSigning,
  * id-pkix-ocsp-nocheck, 14 days; made anew when 2 days are left or the issuing CA changed),
  * with the request's nonce; each certificate good, revoked (time, reason) or unknown (not this
- * CA's). A request that does not parse gets malformedRequest; NULL with err only when no answer
+ * CA's). A request that does not parse, or asks about more than 64 certificates, gets
+ * malformedRequest; NULL with err only when no answer
  * can be made (the store cannot say: the caller answers internalError). */
 unsigned char *sceplab_ca_ocsp(sceplab_ca *ca, const unsigned char *req, size_t n, size_t *len, sceplab_error *err);
 /* The responder's certificate (owned by ca), made when needed: NULL with err when it cannot be. */
