@@ -86,6 +86,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(CPACK_STRIP_FILES bin/sceplab)
 set(SCEPLAB_DEPS_PROBE ${CMAKE_BINARY_DIR}/packaging/sceplab_deps_probe)
 set(SCEPLAB_DEB_EXTRA_DEPENDS "lua-argparse, lua-cjson, adduser")
+# what optional features use when asked for: keys in a PKCS#11 token (`ca init --pkcs11`, through
+# OpenSSL's pkcs11 engine; SoftHSM2 for a token without hardware), the CA's records in PostgreSQL
+# for several instances behind HAProxy (docs/deploy.md)
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libengine-pkcs11-openssl, softhsm2, postgresql, haproxy")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/cpack-project.cmake.in ${CMAKE_BINARY_DIR}/cpack-project.cmake @ONLY)
 set(CPACK_PROJECT_CONFIG_FILE ${CMAKE_BINARY_DIR}/cpack-project.cmake)
 include(CPack)
