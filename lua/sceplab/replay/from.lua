@@ -76,18 +76,12 @@ M.NOT_REPLAYABLE = {
   ["unclassified-error"] = "no playbook names what failed, so nothing says what to play: write a playbook for it (docs/playbooks.md), then a fault",
   ["radius-revocation-offline"] = "a RADIUS server's log says revocation could not be checked, not which publication failed: play its causes with the faults cdp-unreachable, crl-expired or ocsp-silent",
 }
--- Intune's API for a third-party CA: played by sceplab intune cloud's faults against serve
--- --policy intune-api (docs/intune-third-party.md), not yet by a replay scenario
-for id, fault in pairs({ ["intune-api-secret-invalid"] = "SCEPLAB_INTUNE_CLIENT_SECRET wrong on serve's side",
-    ["intune-api-secret-expired"] = "--fault secret-expired", ["intune-api-assertion-refused"] = "--fault assertion-refused",
-    ["intune-api-permission-missing"] = "--fault no-permission", ["intune-api-service-missing"] = "--fault discovery-without-service",
-    ["intune-api-unreachable"] = "--fault service-5xx or service-timeout", ["intune-challenge-expired"] = "--fault code=ChallengeExpired",
-    ["intune-challenge-invalid"] = "--fault code=ChallengeDecryptionError", ["intune-csr-mismatch"] = "--fault code=SubjectNameMismatch",
-    ["intune-profile-not-targeted"] = "--fault code=ScepProfileNoLongerTargetedToTheClient",
-    ["intune-validation-unknown"] = "--fault code=Unknown" }) do
-  M.NOT_REPLAYABLE[id] = "the intune-api path has no replay scenario yet: play it with sceplab intune cloud (" .. fault ..
-    ") and serve --policy intune-api (docs/intune-third-party.md)"
-end
+-- Intune's API for a third-party CA (serve --policy intune-api): the cloud stand-in's faults play
+-- its findings (scenario.FAULTS), but the replay's serve signs in with a client secret, so a
+-- refused certificate assertion is not played
+M.NOT_REPLAYABLE["intune-api-assertion-refused"] = "the replay's serve signs in to the cloud stand-in with a client " ..
+  "secret, not a certificate: play it with sceplab intune cloud --fault assertion-refused and serve --policy intune-api " ..
+  "--set client_cert=... (docs/intune-third-party.md)"
 
 -- The faults, by the finding each stands for (the first by name when several do).
 local function faults_by_finding()
@@ -196,6 +190,14 @@ function M.from_report(rep, name)
     -- nothing failed in the bundle: a healthy enrollment, as the bundle shows it
     sc.expect = { verdict = server_only and "server-succeeded" or "enrollment-succeeded", no_errors = true }
     if server_only then sc.collect = { "ndes" } end
+  end
+  -- serve's Intune API call log, or a fault of Intune's API: the third-party CA path (intune-api,
+  -- against the cloud stand-in the replay starts)
+  for _, i in ipairs(rep.inputs or {}) do
+    if i.format == "intune-api" then sc.server.policy = "intune-api" end
+  end
+  for _, f in ipairs(sc.server.faults) do
+    if scenario.FAULTS[f].cloud then sc.server.policy = "intune-api" end
   end
   if #sc.server.faults == 0 then sc.server.faults = nil
   elseif sc.expect.failing_step then

@@ -30,13 +30,20 @@ local function remove_state(dir)
   os.remove(dir)
 end
 
--- everything the run keeps outside the bundle (the CAs, the TLS key, the clock)
+-- everything the run keeps outside the bundle (the CAs, the TLS key, the clock, the cloud's secret)
 local function remove_work(work)
   remove_state(work .. "/ca")
   remove_state(work .. "/other-tenant")
-  for _, n in ipairs({ "clock", "tls.pem", "tls.key", "root.pem" }) do os.remove(work .. "/" .. n) end
+  for _, n in ipairs({ "clock", "tls.pem", "tls.key", "root.pem", "cloud.secret", "cloud.out", "cloud.err", "cloud.pid" }) do
+    os.remove(work .. "/" .. n)
+  end
   os.remove(work)
 end
+
+-- The app the intune-api path's serve signs in as, at the tenant the stand-in plays.
+local TENANT, CLIENT_ID = "contoso.onmicrosoft.com", "b3bcd8e2-6f4a-4c1e-9d3e-5ab5c0ffee01"
+
+local function shquote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 local Run = {}
 Run.__index = Run
@@ -51,7 +58,8 @@ function Run:start()
   local srv, url = serve.spawn({
     dir = self.work .. "/ca", policy = sc.server.policy or "intune",
     port = self.url and tonumber(self.url:match(":(%d+)/")) or 0,
-    log_dir = self.bundle .. "/NDES", faults = list, config = sc.server.config or {}, host = "NDES01",
+    log_dir = self.bundle .. "/NDES", faults = list, config = self.config or sc.server.config or {}, host = "NDES01",
+    env = self.env,
     clock_file = self.clock.file, tls_cert = tls and tls.cert, tls_key = tls and tls.key, caps = sc.server.caps,
   })
   if not srv then return nil, url end
@@ -59,6 +67,61 @@ function Run:start()
   self.say(("server: %s, policy %s%s"):format(url, sc.server.policy or "intune",
     #list > 0 and (", faults " .. table.concat(list, ", ")) or ""))
   return true
+end
+
+-- The intune-api path: Intune's cloud played by `sceplab intune cloud` in a process of its own (this
+-- executable), over the scenario's CA (whose Intune keys signed the device's challenge), with the
+-- scenario's cloud faults; serve's settings point at it and its secret is the run's own, handed
+-- through a file (never a command line). true | nil, message.
+function Run:start_cloud()
+  if (self.sc.server.policy or "intune") ~= "intune-api" then return true end
+  local exe = sys.executable()
+  if not exe then return nil, "cannot find this executable to start sceplab intune cloud (/proc/self/exe)" end
+  local jwt = require "sceplab.serve.jwt"
+  local secret = "replay-" .. jwt.uuid()
+  local work = self.work
+  local ok, err = sys.write_private(work .. "/cloud.secret", secret)
+  if not ok then return nil, err end
+  local cmd = { "SCEPLAB_INTUNE_CLIENT_SECRET=\"$(cat " .. shquote(work .. "/cloud.secret") .. ")\"", shquote(exe), "intune", "cloud",
+                "--dir", shquote(work .. "/ca"), "--port", "0", "--tenant", TENANT, "--client-id", CLIENT_ID }
+  local list = {}
+  for _, f in ipairs(self.sc.server.faults or {}) do
+    if scenario.FAULTS[f].cloud then cmd[#cmd + 1] = "--fault" cmd[#cmd + 1] = shquote(f) list[#list + 1] = f end
+  end
+  os.execute(table.concat(cmd, " ") .. " >" .. shquote(work .. "/cloud.out") .. " 2>" .. shquote(work .. "/cloud.err") ..
+             " </dev/null & echo $! >" .. shquote(work .. "/cloud.pid"))
+  self.cloud_pid = (sys.read_file(work .. "/cloud.pid", 64) or ""):match("%d+")
+  local base
+  for _ = 1, 200 do
+    base = (sys.read_file(work .. "/cloud.out", 4096) or ""):match("listening on (%S+)")
+    if base or not (self.cloud_pid and sys.kind("/proc/" .. self.cloud_pid)) then break end
+    sys.sleep(0.05)
+  end
+  if not base then
+    local why = (sys.read_file(work .. "/cloud.err", 4096) or ""):gsub("%s+$", "")
+    return nil, "sceplab intune cloud did not start" .. (why ~= "" and (": " .. why) or "")
+  end
+  self.cloud_base = base
+  local config = {}
+  for k, v in pairs(self.sc.server.config or {}) do config[k] = v end
+  config.tenant, config.client_id = config.tenant or TENANT, config.client_id or CLIENT_ID
+  config.authority, config.graph = config.authority or base, config.graph or base
+  self.config = config
+  self.env = function(name) if name == "SCEPLAB_INTUNE_CLIENT_SECRET" then return secret end return os.getenv(name) end
+  self.say(("cloud: %s (sceplab intune cloud: Entra ID, Graph, the SCEP validation service)%s"):format(base,
+    #list > 0 and (", faults " .. table.concat(list, ", ")) or ""))
+  return true
+end
+
+function Run:stop_cloud()
+  if not self.cloud_pid then return end
+  os.execute("kill " .. self.cloud_pid .. " 2>/dev/null")
+  -- gone before its CA's files are removed
+  for _ = 1, 100 do
+    if not sys.kind("/proc/" .. self.cloud_pid) then break end
+    sys.sleep(0.05)
+  end
+  self.cloud_pid = nil
 end
 
 --- Stops the server, if it runs: NDES offline.
@@ -98,6 +161,8 @@ function Run:setup()
   end
   ok, err = self:tls_files()
   if not ok then return nil, err end
+  ok, err = self:start_cloud()
+  if not ok then return nil, err end
   ok, err = self:start()
   if not ok then return nil, err end
   self.device = devices.new(self.clock, sc.platform, self.faults)
@@ -131,6 +196,7 @@ function M.run(sc, opts)
     end
   end
   run:stop()
+  run:stop_cloud()
   if run.ca then run.ca:close() end
   remove_work(work)
   if err then return nil, err, "failed" end

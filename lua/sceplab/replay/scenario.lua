@@ -31,6 +31,20 @@ M.FAULTS = { ["other-tenant"] = { finding = "challenge-invalid",
              ["tls-name-mismatch"] = { finding = "ndes-tls-failure",
                                        doc = "NDES serves HTTPS with a certificate for another name than the URL's" } }
 for _, f in ipairs(core.faults()) do M.FAULTS[f.name] = { finding = f.finding, doc = f.doc, server = true } end
+-- The cloud's (`sceplab intune cloud --fault`, docs/intune-third-party.md): played by the stand-in the
+-- replay starts for `--policy intune-api`, which such a fault implies. code=NAME: validateRequest
+-- answers NAME (one code for each finding a code gives).
+for name, finding in pairs({ ["token-401"] = "intune-api-secret-invalid", ["secret-expired"] = "intune-api-secret-expired",
+    ["no-permission"] = "intune-api-permission-missing", ["discovery-without-service"] = "intune-api-service-missing",
+    ["service-5xx"] = "intune-api-unreachable" }) do
+  M.FAULTS[name] = { finding = finding, doc = require("sceplab.serve.cloud").FAULTS[name], cloud = true }
+end
+for code, finding in pairs({ ScepProfileNoLongerTargetedToTheClient = "intune-profile-not-targeted",
+    ChallengeExpired = "intune-challenge-expired", SignatureValidationFailed = "intune-challenge-invalid",
+    SubjectNameMismatch = "intune-csr-mismatch", Unknown = "intune-validation-unknown" }) do
+  M.FAULTS["code=" .. code] = { finding = finding, cloud = true,
+    doc = "validateRequest answers " .. code .. ": " .. require("sceplab.serve.intune_codes").CODES[code][2] }
+end
 
 --- The file of a scenario named on the command line: a path, or a bundled name (lua/scenarios/NAME.lua).
 function M.scenario_path(name) return sandbox.script_path("scenarios", name) end
@@ -127,6 +141,22 @@ function M.load(path)
       return fail(path, "server.faults[%d]: unknown fault '%s' (one of %s)", i, tostring(f), table.concat(names, ", "))
     end
   end
+  -- the third-party CA path: serve asks Intune's API, played by `sceplab intune cloud`, which runs on
+  -- real time (no virtual clock: no advance or renew) and takes its faults for the whole run
+  local cloud_fault
+  for _, f in ipairs(sc.server.faults or {}) do if M.FAULTS[f].cloud then cloud_fault = f end end
+  if cloud_fault and sc.server.policy ~= nil and sc.server.policy ~= "intune-api" then
+    return fail(path, "server.faults: '%s' is a fault of Intune's API, which server.policy '%s' does not call (intune-api does)",
+                cloud_fault, sc.server.policy)
+  end
+  if cloud_fault then sc.server.policy = "intune-api" end
+  if sc.server.policy == "intune-api" then
+    for i, st in ipairs(sc.steps) do
+      if type(st) == "table" and (st[1] == "advance" or st[1] == "renew") then
+        return fail(path, "steps[%d]: %s moves the virtual clock, which the intune-api path's cloud stand-in does not follow", i, st[1])
+      end
+    end
+  end
   for i, st in ipairs(sc.steps) do
     if type(st) ~= "table" or not M.STEPS[st[1]] then
       return fail(path, "steps[%d] must be {\"deploy\"}, {\"enroll\"}, {\"advance\", minutes|hours|days = N}, " ..
@@ -153,6 +183,9 @@ function M.load(path)
       local enrolled = false
       for j = 1, i - 1 do enrolled = enrolled or sc.steps[j][1] == "enroll" end
       if not enrolled then return fail(path, "steps[%d]: renew needs an enroll step before it (a certificate to renew)", i) end
+    end
+    if (st[1] == "fault" or st[1] == "fix") and M.FAULTS[st[2]] and M.FAULTS[st[2]].cloud then
+      return fail(path, "steps[%d]: '%s' is a fault of Intune's cloud: it goes in server.faults, for the whole run", i, st[2])
     end
     if (st[1] == "fault" or st[1] == "fix") and not (M.FAULTS[st[2]] and M.FAULTS[st[2]].server) then
       return fail(path, "steps[%d]: %s needs the name of a server fault, not '%s'", i, st[1], tostring(st[2]))

@@ -24,7 +24,8 @@ M.DEFAULT_CAPS = { "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1",
 -- writes it), ready(url),
 -- logged(line), on_decision(req, answer); workers (processes; default: the cores; 1: this process
 -- alone), drain_seconds (SIGTERM), metrics_bind and metrics_port (the admin listener: /metrics),
--- reread() -> opts | nil, message (SIGHUP: the settings read again; default: the same opts).
+-- reread() -> opts | nil, message (SIGHUP: the settings read again; default: the same opts),
+-- env(name) (where Intune's API secrets come from; default os.getenv: a replay hands its own).
 -- ready(url, pol, extra) is told extra.metrics (the /metrics URL) and extra.workers.
 -- Returns true | nil, message, code.
 --
@@ -71,7 +72,7 @@ local function prepare(opts)
   if pol.intune_api then
     -- Intune's API (serve/intune_policy.lua): its settings checked before the server listens
     local ok, res = pcall((require "sceplab.serve.intune_policy").api, ca, opts.config or {},
-                          params.log_dir and (params.log_dir .. "/intune-api.log"), true)
+                          params.log_dir and (params.log_dir .. "/intune-api.log"), true, opts.env)
     if not ok then
       ca:close()
       return nil, tostring(res), "usage"

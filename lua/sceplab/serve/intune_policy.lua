@@ -80,10 +80,11 @@ end
 
 --- The API for ca and the policy's settings (intune_api.client says which), logging to log_path;
 -- async (serving): calls on threads, the server woken through api.wake_fd and calling api.pump.
--- Raises a one-line error for a setting that is missing or wrong.
-function M.api(ca, config, log_path, async)
+-- env(name): where the secrets come from (default os.getenv). Raises a one-line error for a
+-- setting that is missing or wrong.
+function M.api(ca, config, log_path, async, env)
   local notifier = async and http.notifier() or nil
-  local client = intune_api.client(config, os.getenv, { api_log = log_path, notifier = notifier })
+  local client = intune_api.client(config, env or os.getenv, { api_log = log_path, notifier = notifier })
   local caller = config.caller_info or ("sceplab/" .. core.version)
   local ca_config = config.ca_configuration or "sceplab serve"
   local poll = tonumber(config.revocation_poll or "300")
