@@ -44,7 +44,7 @@ make_requests() { # url dir tag: the pkiMessages for the server at url, in dir (
   "$bin" run "$root/scripts/bench.d/make_requests.lua" "$1" bench "$work/keys" "$n" "$2" "$3" >/dev/null
 }
 load() { # label url requests-dir pid [db-pid]: the timed part
-  local label=$1 url=$2 req=$3 pid=$4 db=${5:-} t0 t1 c0 c1 d0=0 d1=0 ok http client
+  local label=$1 url=$2 req=$3 pid=$4 db=${5:-} t0 t1 c0 c1 d0=0 d1=0 ok fail pending other http client
   export CPU_OUT="$work/client-cpu"
   rm -f "$req"/a*.der
   sed "s|@URL@|$url?operation=PKIOperation|" "$req/curl.in" >"$req/curl.cfg"
@@ -61,14 +61,16 @@ open(os.environ["CPU_OUT"], "w").write("%f %f\n" % (ru.ru_utime, ru.ru_stime))' 
   t1=$(date +%s.%N)
   c1=$(cpu "$pid"); [ -n "$db" ] && d1=$(cpu "$db")
   http=$(grep -c '^200$' "$work/http" || true)
-  ok=$("$bin" run "$root/scripts/bench.d/count_success.lua" "$req" "$n")
+  read -r ok fail pending other < <("$bin" run "$root/scripts/bench.d/count_success.lua" "$req" "$n")
+  [ "$ok" = "$n" ] || echo "  $label: $ok SUCCESS, $fail FAILURE, $pending PENDING, $other no CertRep" >>"$work/spread"
   client=$(awk '{ printf "%.3f", $1 + $2 }' "$work/client-cpu")
   awk -v l="$label" -v n="$n" -v c="$conc" -v ok="$ok" -v http="$http" -v w="$(echo "$t1 - $t0" | bc -l)" \
-      -v cpu="$(( c1 - c0 ))" -v db="$(( d1 - d0 ))" -v hz="$hz" -v res="$results" -v client="$client" -v hasdb="$db" \
+      -v cpu="$(( c1 - c0 ))" -v db="$(( d1 - d0 ))" -v hz="$hz" -v res="$results" -v client="$client" -v hasdb="$db" -v fail="$fail" -v pending="$pending" \
     'BEGIN { k = ok > 0 ? ok : 1
              printf "| %-37s | %5d | %2d | %7d | %6d | %6.2f | %8.1f | %13.2f | %9s | %13.3f |\n", l, n, c, http, ok, w, ok / w,
                cpu / hz / k * 1000, hasdb ? sprintf("%.2f", db / hz / k * 1000) : "-", client / k * 1000;
-             printf "%s\t%.4f\t%.3f\t%.4f\t%.4f\n", l, cpu / hz / k * 1000, ok / w, client / k * 1000, db / hz / k * 1000 >> res }'
+             a = ok + fail + pending; a = a > 0 ? a : 1
+             printf "%s\t%.4f\t%.3f\t%.4f\t%.4f\t%.4f\n", l, cpu / hz / k * 1000, ok / w, client / k * 1000, db / hz / k * 1000, cpu / hz / a * 1000 >> res }'
 }
 serve() { # label workers db-url-or-empty [db-pid]: serve on a fresh copy of the CA, loaded
   local label=$1 workers=$2 db=$3 dbpid=${4:-} dir="$work/state-$RANDOM" ours url p
@@ -128,20 +130,32 @@ serve "sceplab serve (PostgreSQL, 2 workers)" 2 "$(pg_db w2)" "$pgpid"
 echo
 cat "$work/spread" 2>/dev/null || true
 awk -F'\t' -v sign="$sign_s" '
-  { cpu[$1] = $2; rate[$1] = $3; client[$1] = $4; db[$1] = $5 }
+  { cpu[$1] = $2; rate[$1] = $3; client[$1] = $4; db[$1] = $5; answer[$1] = $6 }
   END {
     floor = 3 * sign * 1000
     one = cpu["sceplab serve (SQLite, 1 worker)"]; peer = cpu["micromdm scepserver"]
     printf "RSA floor: 3 x %.3f ms (openssl speed rsa2048, this run) = %.2f ms\n", sign * 1000, floor
-    printf "server CPU per enrollment, SQLite, 1 worker: %.2f ms = %.2f x the floor (goal <= 1.5), %.2f x micromdm'"'"'s %.2f ms (goal <= 0.35)\n", one, one / floor, one / peer, peer
+    printf "server CPU per enrollment, SQLite, 1 worker: %.2f ms = %.2f x the floor (goal <= 1.5)\n", one, one / floor
+    # micromdm fails some requests under concurrency (its file depot'"'"'s serial number) after part of
+    # the work: per SUCCESS its CPU is inflated by them, per CertRep (any status) it is not; the goal
+    # is judged against the lower of the two
+    pa = answer["micromdm scepserver"]
+    printf "  vs micromdm: %.2f x its %.2f ms per SUCCESS, %.2f x its %.2f ms per CertRep (goal <= 0.35)\n", one / peer, peer, one / pa, pa
     split("SQLite PostgreSQL", st, " ")
     for (i = 1; i <= 2; i++) {
       a = rate["sceplab serve (" st[i] ", 1 worker)"]; b = rate["sceplab serve (" st[i] ", 2 workers)"]
       if (a > 0) printf "enrollments/s, %s, 2 workers / 1 worker: %.1f / %.1f = %.2f (goal >= 1.8)\n", st[i], b, a, b / a
     }
+    # how much of the 2 cores the server had: below 1 per worker, it waited (fsync, a lock, the
+    # other processes on the machine), and its rate is not set by its own CPU time
+    split("SQLite, 1 worker|SQLite, 2 workers|PostgreSQL, 1 worker|PostgreSQL, 2 workers", run, "|")
+    for (i = 1; i <= 4; i++) if ((k = "sceplab serve (" run[i] ")") in rate)
+      printf "  %s: %.2f cores busy with the server%s\n", k, rate[k] * (cpu[k] + db[k]) / 1000, (db[k] > 0 ? " and PostgreSQL" : "")
     p = "sceplab serve (PostgreSQL, 1 worker)"
     if (p in cpu) printf "PostgreSQL, 1 worker: serve %.2f ms + PostgreSQL %.2f ms = %.2f x the floor\n", cpu[p], db[p], (cpu[p] + db[p]) / floor
   }' "$results"
 grep -h "^curl:" "$work/curl.err" 2>/dev/null | sort | uniq -c | head -5 || true
+# why micromdm failed some (its log, without the time stamps)
+grep -h "err=\"" "$work/peer.log" 2>/dev/null | sed "s/^ts=[^ ]* //" | sort | uniq -c | sort -rn | head -3 || true
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "versions: sceplab $("$bin" --version -q | cut -d' ' -f2-), scep $(dpkg-query -W -f='${Version}' scep), $(openssl version | cut -d' ' -f1-2), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), curl $(curl --version | awk 'NR == 1 {print $2}')"
