@@ -33,6 +33,9 @@ else
   done
 fi
 hz=$(getconf CLK_TCK)
+idle() { # the machine's idle and all ticks so far (/proc/stat): what the run left unused
+  awk '$1 == "cpu" { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
 cpu() { # ticks of pid and its children (a supervisor's workers, a postmaster's backends)
   local p t=0
   for p in "$1" $(pgrep -P "$1" || true); do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done
@@ -44,11 +47,12 @@ make_requests() { # url dir tag: the pkiMessages for the server at url, in dir (
   "$bin" run "$root/scripts/bench.d/make_requests.lua" "$1" bench "$work/keys" "$n" "$2" "$3" >/dev/null
 }
 load() { # label url requests-dir pid [db-pid]: the timed part
-  local label=$1 url=$2 req=$3 pid=$4 db=${5:-} t0 t1 c0 c1 d0=0 d1=0 ok fail pending other http client
+  local label=$1 url=$2 req=$3 pid=$4 db=${5:-} t0 t1 c0 c1 d0=0 d1=0 ok fail pending other http client i0 a0 i1 a1
   export CPU_OUT="$work/client-cpu"
   rm -f "$req"/a*.der
   sed "s|@URL@|$url?operation=PKIOperation|" "$req/curl.in" >"$req/curl.cfg"
   c0=$(cpu "$pid"); [ -n "$db" ] && d0=$(cpu "$db")
+  read -r i0 a0 < <(idle)
   t0=$(date +%s.%N)
   # curl's CPU from wait4(2) (microseconds; time(1) counts in hundredths)
   python3 -c 'import os, sys
@@ -60,15 +64,17 @@ open(os.environ["CPU_OUT"], "w").write("%f %f\n" % (ru.ru_utime, ru.ru_stime))' 
     curl --no-progress-meter --parallel --parallel-immediate --parallel-max "$conc" --config "$req/curl.cfg" >"$work/http" 2>>"$work/curl.err" || true
   t1=$(date +%s.%N)
   c1=$(cpu "$pid"); [ -n "$db" ] && d1=$(cpu "$db")
+  read -r i1 a1 < <(idle)
   http=$(grep -c '^200$' "$work/http" || true)
   read -r ok fail pending other < <("$bin" run "$root/scripts/bench.d/count_success.lua" "$req" "$n")
   [ "$ok" = "$n" ] || echo "  $label: $ok SUCCESS, $fail FAILURE, $pending PENDING, $other no CertRep" >>"$work/spread"
   client=$(awk '{ printf "%.3f", $1 + $2 }' "$work/client-cpu")
   awk -v l="$label" -v n="$n" -v c="$conc" -v ok="$ok" -v http="$http" -v w="$(echo "$t1 - $t0" | bc -l)" \
       -v cpu="$(( c1 - c0 ))" -v db="$(( d1 - d0 ))" -v hz="$hz" -v res="$results" -v client="$client" -v hasdb="$db" -v fail="$fail" -v pending="$pending" \
+      -v idle="$(( 100 * (i1 - i0) / (a1 - a0 > 0 ? a1 - a0 : 1) ))" \
     'BEGIN { k = ok > 0 ? ok : 1
-             printf "| %-37s | %5d | %2d | %7d | %6d | %6.2f | %8.1f | %13.2f | %9s | %13.3f |\n", l, n, c, http, ok, w, ok / w,
-               cpu / hz / k * 1000, hasdb ? sprintf("%.2f", db / hz / k * 1000) : "-", client / k * 1000;
+             printf "| %-37s | %5d | %2d | %8d | %7d | %6.2f | %8.1f | %13.2f | %9s | %13.3f | %6d |\n", l, n, c, http, ok, w, ok / w,
+               cpu / hz / k * 1000, hasdb ? sprintf("%.2f", db / hz / k * 1000) : "-", client / k * 1000, idle;
              a = ok + fail + pending; a = a > 0 ? a : 1
              printf "%s\t%.4f\t%.3f\t%.4f\t%.4f\t%.4f\n", l, cpu / hz / k * 1000, ok / w, client / k * 1000, db / hz / k * 1000, cpu / hz / a * 1000 >> res }'
 }
@@ -108,8 +114,10 @@ pg_db() { # a new database: its URL
 # the RSA floor in this run: an enrollment needs three RSA-2048 private-key operations (open the
 # envelope, sign the certificate, sign the CertRep); openssl speed times one
 sign_s=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '$1 == "rsa" && $2 == "2048" {print $4}')
-echo "| server                                |     N |  C | HTTP 200 | SUCCESS | wall s | enroll/s | server CPU ms | PG CPU ms | client CPU ms |"
-echo "|---------------------------------------|-------|----|----------|---------|--------|----------|---------------|-----------|---------------|"
+# idle %: the share of the machine's cores idle during the timed part; near 0, the cores were
+# full (with the server, its load and whatever else runs) and workers cannot add throughput
+echo "| server                                |     N |  C | HTTP 200 | SUCCESS | wall s | enroll/s | server CPU ms | PG CPU ms | client CPU ms | idle % |"
+echo "|---------------------------------------|-------|----|----------|---------|--------|----------|---------------|-----------|---------------|--------|"
 # micromdm's scepserver, with requests made for its CA
 port=$((20000 + RANDOM % 20000))
 scepserver ca -init -depot "$work/depot" -keySize 2048 -key-password pw >/dev/null 2>&1
