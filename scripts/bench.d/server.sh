@@ -14,10 +14,12 @@ n=${2:-500}
 conc=${3:-8}
 work=$(mktemp -d /tmp/sceplab-bench.XXXXXX)
 pgdir=""
+# PostgreSQL refuses to run as root: as root, its programs run as nobody (as tests/spec/pg.lua does)
+as=(); [ "$(id -u)" = 0 ] && as=(runuser -u nobody --)
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   if [ -n "$pgdir" ]; then
-    runuser -u nobody -- /usr/lib/postgresql/15/bin/pg_ctl -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    "${as[@]}" /usr/lib/postgresql/15/bin/pg_ctl -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$pgdir"
   fi
   rm -rf "$work"
@@ -101,9 +103,10 @@ serve() { # label workers db-url-or-empty [db-pid]: serve on a fresh copy of the
 pg_start() { # PostgreSQL 15 as nobody in a temporary directory, on a unix socket only
   local b=/usr/lib/postgresql/15/bin
   pgdir=$(mktemp -d /tmp/sceplab-bench-pg.XXXXXX)
-  chown nobody:nogroup "$pgdir"; chmod 0700 "$pgdir"
-  runuser -u nobody -- "$b/initdb" -D "$pgdir/data" -U sceplab -A trust -E UTF8 --no-sync >/dev/null
-  runuser -u nobody -- "$b/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" \
+  [ "${#as[@]}" = 0 ] || chown nobody:nogroup "$pgdir"
+  chmod 0700 "$pgdir"
+  "${as[@]}" "$b/initdb" -D "$pgdir/data" -U sceplab -A trust -E UTF8 --no-sync >/dev/null
+  "${as[@]}" "$b/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" \
     -o "-k '$pgdir' -c listen_addresses='' -c max_connections=50" -w -t 30 start >/dev/null
 }
 pg_db() { # a new database: its URL
