@@ -1,4 +1,4 @@
--- scripts/bench server: one load worker, enrolling keys FROM..TO (made in advance) in one process.
+-- scripts/bench server-devices: one load worker, enrolling keys FROM..TO (made in advance) in one process.
 -- arg: url, challenge, key directory (k1.pem ...), from, to, tag (makes every subject unique: a
 -- server may refuse a subject it issued before)
 local sceplab = require "sceplab"

@@ -1,13 +1,16 @@
 /* The CA's store in SQLite: ca.db (WAL) in the state directory. Every SQL statement of the CA is
  * here (store.h says what each call promises). One connection per open CA; writers take SQLite's
- * write lock with BEGIN IMMEDIATE and wait up to five seconds for it (busy timeout), so several
- * processes can share the file. A statement that does not step to its end is an error, never
- * "no row". The statements' helpers, the schema and its migrations are store_sqlite_db.c's. */
+ * write lock with BEGIN IMMEDIATE, queued on a flock of the state directory (writer_lock), and a
+ * process that does not queue there (the sqlite3 shell) is waited for up to five seconds (busy
+ * timeout), so several processes can share the file. A statement that does not step to its end is
+ * an error, never "no row". The statements' helpers, the schema and its migrations are
+ * store_sqlite_db.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,25 +55,46 @@ static void sq_close(sceplab_store *st)
   sq_release_all(s);
   if(s->db)
     sqlite3_close(s->db);
+  if(s->writer_fd >= 0)
+    close(s->writer_fd);
   free(s->dir);
   free(s);
+}
+
+/* Writers (serve's workers, ca commands) queue on a flock of the state directory before SQLite's
+ * write lock: one that finds SQLite's lock taken would sleep in the busy handler by steps of 1, 2,
+ * 5, 10 ms..., where flock wakes it when the other commits. SQLite's lock stays the guard; this
+ * only orders the waits (a lock a dead process held is released with it). */
+static void writer_lock(sq *s, int op)
+{
+  if(s->writer_fd >= 0)
+    while(flock(s->writer_fd, op) != 0 && errno == EINTR) {
+    }
 }
 
 static int sq_begin(sceplab_store *st, sceplab_error *err)
 {
   sq *s = (sq *)st;
-  return sq_exec_simple(s, "BEGIN IMMEDIATE") == 0 ? 0 : sq_fail(s, err, "starting a transaction");
+  writer_lock(s, LOCK_EX);
+  if(sq_exec_simple(s, "BEGIN IMMEDIATE") == 0)
+    return 0;
+  writer_lock(s, LOCK_UN);
+  return sq_fail(s, err, "starting a transaction");
 }
 
 static int sq_commit(sceplab_store *st, sceplab_error *err)
 {
   sq *s = (sq *)st;
-  return sq_exec_simple(s, "COMMIT") == 0 ? 0 : sq_fail(s, err, "committing");
+  int rc = sq_exec_simple(s, "COMMIT") == 0 ? 0 : sq_fail(s, err, "committing");
+  if(rc == 0)
+    writer_lock(s, LOCK_UN); /* a failed COMMIT is rolled back next (store.h), and unlocks there */
+  return rc;
 }
 
 static void sq_rollback(sceplab_store *st)
 {
   sq_exec_simple((sq *)st, "ROLLBACK");
+  writer_lock((sq *)st, LOCK_UN);
 }
 
 /* ca.db and the -wal and -shm files SQLite makes beside it with ca.db's mode: 0600, whatever
@@ -490,6 +514,8 @@ sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_er
   sq *s = calloc(1, sizeof(*s));
   char *p = ca_path(dir, "ca", ".db");
   int rc;
+  if(s)
+    s->writer_fd = -1;
   if(!s || !p || !(s->dir = strdup(dir))) {
     sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory");
     goto fail;
@@ -518,6 +544,7 @@ sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_er
     goto fail;
   }
   sqlite3_busy_timeout(s->db, 5000);
+  s->writer_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* -1: writers wait as SQLite makes them */
   /* a deleted or replaced password leaves no copy in the database's free pages */
   if(sq_exec_simple(s, "PRAGMA journal_mode=WAL") != 0 || sq_exec_simple(s, "PRAGMA secure_delete=ON") != 0) {
     sq_fail(s, err, "schema");
