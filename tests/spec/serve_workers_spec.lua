@@ -174,4 +174,20 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
     end
     h.kill(srv.pid)
   end)
+
+  it("waits for another writer of the state directory a bounded time, never for ever (a writer stopped in its transaction)", function()
+    local dir = h.tmpdir()
+    local srv = h.serve(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true })
+    -- a process holding the writers' queue and never letting go, as a `ca` command stopped with
+    -- SIGSTOP inside its transaction would (SQLite's own lock is free: the bound, not SQLite, decides)
+    local holder = h.spawn("flock -o " .. Q(dir) .. " sleep 60", dir .. "/holder.log")
+    os.execute("sleep 0.3")
+    local t0 = os.time()
+    local code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", srv.url, "--subject", "CN=waited",
+      "--key-type", "ec:p256", "--key-out", dir .. "/w.key", "--cert-out", dir .. "/w.pem", "--timeout", "30", "-q" })
+    os.execute("kill " .. holder .. " 2>/dev/null")
+    assert.are.equal(0, code, err)
+    assert.is_true(os.time() - t0 <= 20, "waited " .. (os.time() - t0) .. " s")
+    h.kill(srv.pid)
+  end)
 end)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -63,13 +64,29 @@ static void sq_close(sceplab_store *st)
 
 /* Writers (serve's workers, ca commands) queue on a flock of the state directory before SQLite's
  * write lock: one that finds SQLite's lock taken would sleep in the busy handler by steps of 1, 2,
- * 5, 10 ms..., where flock wakes it when the other commits. SQLite's lock stays the guard; this
- * only orders the waits (a lock a dead process held is released with it). */
+ * 5, 10 ms..., where a try every 0.2 ms takes the flock soon after the other commits. SQLite's lock
+ * stays the guard; this only orders the waits (a lock a dead process held is released with it).
+ * The wait is bounded as SQLite's is (five seconds): a writer stopped inside its transaction
+ * (SIGSTOP, a debugger) makes the others fail as before, never hang; past the bound the writer goes
+ * on to BEGIN IMMEDIATE and SQLite's own busy timeout decides. */
+#define WRITER_WAIT_NS 5000000000LL
+#define WRITER_TRY_NS 200000L
+
 static void writer_lock(sq *s, int op)
 {
-  if(s->writer_fd >= 0)
-    while(flock(s->writer_fd, op) != 0 && errno == EINTR) {
-    }
+  struct timespec step = {0, WRITER_TRY_NS};
+  long long waited = 0;
+  if(s->writer_fd < 0)
+    return;
+  if(op == LOCK_UN) {
+    flock(s->writer_fd, LOCK_UN);
+    return;
+  }
+  while(flock(s->writer_fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR) &&
+        waited < WRITER_WAIT_NS) {
+    nanosleep(&step, NULL);
+    waited += WRITER_TRY_NS;
+  }
 }
 
 static int sq_begin(sceplab_store *st, sceplab_error *err)
