@@ -82,6 +82,25 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* libFuzzer's timer (SIGALRM, for -timeout) can interrupt a blocking connect(); the connection
+ * then goes on in the background, so wait for it instead of calling connect() again (which fails
+ * with EALREADY). True once it is established. */
+static int connect_interrupted(int fd)
+{
+  struct pollfd pf = {fd, POLLOUT, 0};
+  int soerr = 0;
+  socklen_t len = sizeof(soerr);
+  if(errno != EINTR)
+    return 0;
+  while(poll(&pf, 1, 1000) < 0)
+    if(errno != EINTR)
+      return 0;
+  if(!(pf.revents & POLLOUT) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+    return 0;
+  errno = soerr;
+  return soerr == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -104,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
   }
-  if(connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+  if(connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && !connect_interrupted(fd)) {
     fprintf(stderr, "fuzz_httpd: connect: %s\n", strerror(errno));
     abort();
   }
