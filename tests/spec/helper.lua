@@ -146,7 +146,8 @@ end
 
 --- Starts `sceplab serve --dir dir --port 0 [-v]` with args and environment variables env;
 -- opts.prefix: shell words run before it (a ulimit); opts.quiet: without -v; opts.port: this port
--- instead of 0 (a server restarted where a load balancer expects it); opts.workers: its --workers
+-- instead of 0 (a server restarted where a load balancer expects it); opts.wrap: shell words run as
+-- its wrapper (strace); opts.workers: its --workers
 -- (default 1: one process, whose limits and state a spec can count on). Waits for its "listening
 -- on" line; returns {url, base, port, dir, pid, log, metrics}. One log per start: a restarted server
 -- is never read from its predecessor's.
@@ -155,7 +156,7 @@ function M.serve(dir, args, env, opts)
   local log = M.tmpname() .. ".serve.log"
   local parts = { "env" }
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shquote(v) end
-  parts[#parts + 1] = shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port " .. (opts.port or 0) .. (opts.quiet and "" or " -v") ..
+  parts[#parts + 1] = (opts.wrap or "") .. shquote(M.bin) .. " serve --dir " .. shquote(dir) .. " --port " .. (opts.port or 0) .. (opts.quiet and "" or " -v") ..
     " --workers " .. tostring(opts.workers or 1)
   for _, a in ipairs(args or {}) do parts[#parts + 1] = shquote(a) end
   local cmd = table.concat(parts, " ")

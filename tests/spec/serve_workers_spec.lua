@@ -190,4 +190,42 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
     assert.is_true(os.time() - t0 <= 20, "waited " .. (os.time() - t0) .. " s")
     h.kill(srv.pid)
   end)
+  -- class: a lock held across a disk flush. A commit's sync runs after the writers' queue is let go
+  -- (the next writer appends while it runs) and before the reply, so an answered certificate is on
+  -- disk. strace shows the order: before, the WAL was synced inside COMMIT, with the queue held.
+  it("syncs a commit's WAL after letting the writers' queue go and before it answers", function()
+    local dir = h.tmpdir()
+    local trace = dir .. "/trace"
+    local srv = h.serve(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" },
+      { quiet = true, wrap = "strace -f -yy -e trace=flock,fdatasync,fsync,writev -o " .. Q(trace) .. " " })
+    for i = 1, 2 do
+      local code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", srv.url, "--subject",
+        "CN=synced" .. i, "--key-type", "ec:p256", "--key-out", dir .. "/s" .. i .. ".key", "--cert-out", dir .. "/s" .. i .. ".pem",
+        "--timeout", "60", "-q" })
+      assert.are.equal(0, code, err)
+    end
+    for _, p in ipairs(children(srv.pid)) do os.execute("kill " .. p .. " 2>/dev/null") end
+    h.kill(srv.pid)
+    local lines = {}
+    for l in io.lines(trace) do lines[#lines + 1] = l end
+    local reply -- the last answer: the second enrollment's CertRep
+    for i = #lines, 1, -1 do if lines[i]:find("writev%(%d+<TCP:") then reply = i break end end
+    assert.is_truthy(reply, "no reply in the trace")
+    local function is(l, what)
+      if what == "sync" then return l:find("fdatasync%(%d+<[^>]*ca%.db%-wal>%)") or l:find("fsync%(%d+<[^>]*ca%.db%-wal>%)") end
+      return l:find("flock%(%d+<[^>]*>, " .. what)
+    end
+    local un, ex
+    for i = reply, 1, -1 do if is(lines[i], "LOCK_UN") then un = i break end end
+    for i = un or 1, 1, -1 do if is(lines[i], "LOCK_EX") then ex = i break end end
+    assert.is_truthy(un and ex, "no transaction before the reply")
+    local after = false
+    for i = un, reply do if is(lines[i], "sync") then after = true end end
+    assert.is_true(after, "no WAL sync between the queue let go and the reply:\n" .. table.concat(lines, "\n", ex, reply))
+    local first_un
+    for i = ex, reply do if is(lines[i], "LOCK_UN") then first_un = i break end end
+    for i = ex, first_un do
+      assert.is_falsy(is(lines[i], "sync"), "the WAL synced with the queue held:\n" .. table.concat(lines, "\n", ex, reply))
+    end
+  end)
 end)

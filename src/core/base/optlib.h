@@ -57,7 +57,8 @@ void sceplab_optlib_forget(void);
   X(sqlite3_bind_blob) X(sqlite3_step) X(sqlite3_finalize) X(sqlite3_column_text) \
   X(sqlite3_column_blob) X(sqlite3_column_bytes) X(sqlite3_column_int64) X(sqlite3_column_int) \
   X(sqlite3_column_type) X(sqlite3_changes) X(sqlite3_reset) X(sqlite3_bind_null) X(sqlite3_last_insert_rowid) \
-  X(sqlite3_prepare_v3) X(sqlite3_sql) X(sqlite3_clear_bindings)
+  X(sqlite3_prepare_v3) X(sqlite3_sql) X(sqlite3_clear_bindings) X(sqlite3_wal_hook) X(sqlite3_file_control) \
+  X(sqlite3_wal_checkpoint_v2)
 #define SCEPLAB_EVENT_FUNCS(X) \
   X(event_base_new) X(event_base_free) X(event_base_dispatch) X(event_base_loopbreak) X(event_new) \
   X(event_add) X(event_del) X(event_free) X(evconnlistener_new) X(evconnlistener_free) \
@@ -184,6 +185,9 @@ SCEPLAB_SQLITE_FUNCS(SCEPLAB_OPTLIB_DECLARE)
 #define sqlite3_prepare_v3 (*sceplab_optlib_sqlite3_prepare_v3)
 #define sqlite3_sql (*sceplab_optlib_sqlite3_sql)
 #define sqlite3_clear_bindings (*sceplab_optlib_sqlite3_clear_bindings)
+#define sqlite3_wal_hook (*sceplab_optlib_sqlite3_wal_hook)
+#define sqlite3_file_control (*sceplab_optlib_sqlite3_file_control)
+#define sqlite3_wal_checkpoint_v2 (*sceplab_optlib_sqlite3_wal_checkpoint_v2)
 #endif
 #if defined(EVENT2_EVENT_H_INCLUDED_) && defined(EVENT2_HTTP_H_INCLUDED_) && defined(EVENT2_BUFFER_H_INCLUDED_) && \
     defined(EVENT2_BUFFEREVENT_H_INCLUDED_) && defined(EVENT2_LISTENER_H_INCLUDED_)

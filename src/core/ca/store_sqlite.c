@@ -79,14 +79,40 @@ static void writer_lock(sq *s, int op)
   if(s->writer_fd < 0)
     return;
   if(op == LOCK_UN) {
-    flock(s->writer_fd, LOCK_UN);
+    if(s->writer_locked) /* a commit's WAL hook lets it go before COMMIT returns */
+      flock(s->writer_fd, LOCK_UN);
+    s->writer_locked = 0;
     return;
   }
-  while(flock(s->writer_fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR) &&
-        waited < WRITER_WAIT_NS) {
+  while(flock(s->writer_fd, LOCK_EX | LOCK_NB) != 0) {
+    if((errno != EWOULDBLOCK && errno != EINTR) || waited >= WRITER_WAIT_NS)
+      return;
     nanosleep(&step, NULL);
     waited += WRITER_TRY_NS;
   }
+  s->writer_locked = 1;
+}
+
+/* A commit reaches the disk outside the writers' queue. The connection runs synchronous=NORMAL, so
+ * COMMIT appends to the WAL without syncing it; SQLite then calls this (its WAL hook) with its write
+ * lock released, and the flock is let go before the WAL is synced: the next writer appends its
+ * transaction while this one's sync runs, and one flush of the file system's journal often covers
+ * both. COMMIT returns after the sync, so a reply still follows a commit that is on disk, as with
+ * synchronous=FULL (the WAL is appended to in order: a sync covers every commit before it). The
+ * hook takes the place of SQLite's automatic checkpoint, which runs here as SQLite runs it. */
+#define SQ_CHECKPOINT_PAGES 1000
+
+static int wal_committed(void *ud, sqlite3 *db, const char *name, int pages)
+{
+  sq *s = ud;
+  sqlite3_file *wal = NULL;
+  writer_lock(s, LOCK_UN);
+  if(sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || !wal || !wal->pMethods ||
+     wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+    return SQLITE_IOERR_FSYNC; /* committed, not known to be on disk: the caller answers an error */
+  if(pages >= SQ_CHECKPOINT_PAGES)
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  return SQLITE_OK;
 }
 
 static int sq_begin(sceplab_store *st, sceplab_error *err)
@@ -563,10 +589,12 @@ sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_er
   sqlite3_busy_timeout(s->db, 5000);
   s->writer_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* -1: writers wait as SQLite makes them */
   /* a deleted or replaced password leaves no copy in the database's free pages */
-  if(sq_exec_simple(s, "PRAGMA journal_mode=WAL") != 0 || sq_exec_simple(s, "PRAGMA secure_delete=ON") != 0) {
+  if(sq_exec_simple(s, "PRAGMA journal_mode=WAL") != 0 || sq_exec_simple(s, "PRAGMA secure_delete=ON") != 0 ||
+     sq_exec_simple(s, "PRAGMA synchronous=NORMAL") != 0) {
     sq_fail(s, err, "schema");
     goto fail;
   }
+  sqlite3_wal_hook(s->db, wal_committed, s); /* the commit's sync, with synchronous=NORMAL */
   if(sq_migrate(s, err) != 0)
     goto fail;
   free(p);

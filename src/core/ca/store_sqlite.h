@@ -16,6 +16,7 @@ typedef struct sq {
   char *dir;
   sqlite3_stmt *idle[SQ_CACHE]; /* prepared statements kept between uses (sq_prepare, sq_release) */
   int writer_fd;                /* the state directory, flock()ed around a write transaction (-1: not) */
+  int writer_locked;            /* it is, now */
 } sq;
 
 /* One row per request: a transaction ID may carry several (one key's renewal, a new subject, a
