@@ -72,12 +72,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     httpd_listener_update(h);
   }
   else if(h->turn && h->listener) {
-    /* a socket shared by workers: one connection per turn of the loop, so that the connections
-     * that arrive together are spread over the workers instead of taken by the first one awake */
-    struct timeval now = {0, 0};
+    /* A socket shared by workers: one connection per turn of the loop, and none for SPREAD_MS
+     * while another worker holds fewer. The first worker awake would otherwise take every
+     * connection that arrives together (on a busy machine the others get no core in time), and
+     * kept-open ones (a load balancer's, a load test's) stay where they landed: 8 of 8 in one of
+     * two workers in half the runs of scripts/bench server. A worker that holds more still takes
+     * one every SPREAD_MS, so a stopped or stuck one delays connections, never starves them. */
+    struct timeval wait = {0, 0};
+    if(h->p.spread && h->p.spread(h->p.ud, (int)h->nconns))
+      wait.tv_usec = SPREAD_MS * 1000;
     h->waiting_turn = 1;
     httpd_listener_update(h);
-    event_add(h->turn, &now);
+    event_add(h->turn, &wait);
   }
 }
 
@@ -281,6 +287,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
   if(h->admin)
     evconnlistener_free(h->admin);
   h->listener = h->admin = NULL;
+  if(h->turn && h->p.spread)
+    h->p.spread(h->p.ud, -1);
   event_del(h->resume);
   tv.tv_sec = (time_t)(h->p.drain_ms / 1000);
   tv.tv_usec = (suseconds_t)(h->p.drain_ms % 1000) * 1000;
@@ -327,6 +335,8 @@ int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err)
      (h->p.hup && (!sighup || event_add(sighup, NULL) != 0)))
     sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot watch SIGINT, SIGTERM and SIGHUP");
   else {
+    if(h->turn && h->p.spread)
+      h->p.spread(h->p.ud, (int)h->nconns); /* counted among the workers that accept, idle or not */
     event_base_dispatch(h->base);
     rc = 0;
   }

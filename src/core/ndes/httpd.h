@@ -103,6 +103,9 @@ typedef struct sceplab_httpd_params {
   void (*warn)(void *ud, const char *line); /* rate-limited: at most one line per kind every 10 s */
   void (*busy)(void *ud, int delta); /* a request's first byte came (+1), its answer went out or it ended (-1) */
   void (*hup)(void *ud);        /* SIGHUP, on the loop; NULL: SIGHUP is not watched */
+  /* a socket shared by workers: this one's open connections changed to n (-1: it stopped accepting);
+   * nonzero when another worker holds fewer, and should take the next connection */
+  int (*spread)(void *ud, int n);
   void *ud;
 } sceplab_httpd_params;
 

@@ -578,8 +578,11 @@ void httpd_conn_free(conn *c)
   free(c->delayed.body);
   free(c);
   h->nconns--;
-  if(h->listener)
+  if(h->listener) {
+    if(h->turn && h->p.spread)
+      h->p.spread(h->p.ud, (int)h->nconns);
     httpd_listener_update(h);
+  }
   if(h->draining && !h->nconns)
     event_base_loopbreak(h->base); /* the last request of a drain is answered */
 }

@@ -26,6 +26,7 @@ enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
 #define MAX_HEADERS 100        /* header lines in one request */
 #define CLIENT_BUCKETS 256
 #define FD_RESERVE 32          /* descriptors kept for the CA, its logs and the policy */
+#define SPREAD_MS 2             /* a worker holding more connections than another waits this long to accept */
 #define ACCEPT_PAUSE_MS 500
 #define WATCH_MAX 4            /* the clock file, the tick, the wake-ups, one spare */
 #define PARK_MS 60000          /* a parked request answered 503 if nothing resumed it by then */

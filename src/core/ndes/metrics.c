@@ -13,6 +13,7 @@
 
 static ndes_metrics *shared;
 static unsigned my_slot;      /* 0: a single process */
+static int in_worker;         /* one of several processes on a socket (ndes_metrics_slot) */
 static ndes_metrics fallback; /* when no mapping can be made: this process's counts only */
 
 static const char *const op_names[NDES_OP_N] = {"GetCACaps", "GetCACert", "GetNextCACert", "PKIOperation", "other"};
@@ -33,7 +34,28 @@ ndes_metrics *ndes_metrics_get(void)
 
 void ndes_metrics_inc(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 void ndes_metrics_add(int64_t *gauge, int64_t delta) { __atomic_fetch_add(gauge, delta, __ATOMIC_RELAXED); }
-void ndes_metrics_slot(unsigned slot) { my_slot = slot < NDES_SLOTS ? slot : 0; }
+void ndes_metrics_slot(unsigned slot)
+{
+  my_slot = slot < NDES_SLOTS ? slot : 0;
+  in_worker = 1;
+}
+
+int ndes_metrics_conns(int n)
+{
+  ndes_metrics *m;
+  int64_t mine = n < 0 ? 0 : (int64_t)n + 1;
+  unsigned i;
+  if(!in_worker)
+    return 0;
+  m = ndes_metrics_get();
+  __atomic_store_n(&m->conns[my_slot], mine, __ATOMIC_RELAXED);
+  for(i = 0; mine > 1 && i < NDES_SLOTS; i++) {
+    int64_t c = i == my_slot ? 0 : __atomic_load_n(&m->conns[i], __ATOMIC_RELAXED);
+    if(c > 0 && c < mine)
+      return 1;
+  }
+  return 0;
+}
 void ndes_metrics_inflight(int delta) { ndes_metrics_add(&ndes_metrics_get()->inflight[my_slot], delta); }
 
 int ndes_metrics_op(const char *query)

@@ -22,6 +22,7 @@ typedef struct ndes_metrics {
   uint64_t count[NDES_OP_N];
   uint64_t sum_us[NDES_OP_N];
   int64_t inflight[NDES_SLOTS]; /* per worker slot: a worker killed mid-request has its slot zeroed */
+  int64_t conns[NDES_SLOTS];    /* per worker slot: its open connections + 1 while it accepts, else 0 */
   int64_t workers;
   uint64_t restarts, reloads, generation;
   /* not a metric, shared the same way: the admin form's token key, made by the supervisor before it
@@ -43,6 +44,10 @@ void ndes_metrics_decided(int decision);
 void ndes_metrics_add(int64_t *gauge, int64_t delta);
 /* This process's requests in flight move by delta (its worker slot's gauge). */
 void ndes_metrics_inflight(int delta);
+/* A worker's open connections are n (-1: it accepts no more, draining): published in its slot.
+ * 1 when another worker that accepts holds fewer, so this one should let it take the next; 0
+ * otherwise, and always in a single process. */
+int ndes_metrics_conns(int n);
 /* A worker process: the slot its in-flight requests are counted in (the supervisor zeroes it
  * when the worker dies). */
 void ndes_metrics_slot(unsigned slot);

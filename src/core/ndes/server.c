@@ -130,6 +130,12 @@ static void busy(void *ud, int delta)
   ndes_metrics_inflight(delta);
 }
 
+static int spread(void *ud, int n)
+{
+  (void)ud;
+  return ndes_metrics_conns(n);
+}
+
 static void hup(void *ud)
 {
   ndes_server *s = ud;
@@ -179,6 +185,7 @@ static int listen_on(ndes_server *s, sceplab_error *err)
   hp.admin_route.handler = ndes_metrics_handler;
   hp.drain_ms = p->drain_seconds * 1000;
   hp.busy = busy;
+  hp.spread = spread;
   hp.hup = p->reload ? hup : NULL;
   hp.ssl = s->ssl;
   hp.max_connections = p->max_connections;

@@ -243,6 +243,7 @@ static void reap(sup *s, int stopping)
     w->pid = 0;
     /* what it had in flight died with it */
     __atomic_store_n(&s->m->inflight[w - s->slots], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->m->conns[w - s->slots], 0, __ATOMIC_RELAXED); /* it accepts no more */
     if(stopping || w->old || w->gen != s->gen)
       continue;
     describe(st, how, sizeof(how));
