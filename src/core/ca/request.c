@@ -122,7 +122,12 @@ static void request_of(store_request *r, const sceplab_req_id *id, sceplab_req_s
 
 /* Issues req and records it: as a new request under id (row 0), or as the pending request row
  * (an administrator's approval). One transaction, begun before anything is read: a concurrent
- * resend waits and then finds this one's certificate; two uses of one challenge cannot both pass. */
+ * resend waits and then finds this one's certificate; two uses of one challenge cannot both pass.
+ * The certificate is made and signed before the transaction begins: signing is the longest part
+ * of an issue, and a transaction holds the writers' lock (SQLite's; PostgreSQL's on the request)
+ * that every other enrollment waits for. It leaves this function only once the transaction
+ * recording it committed; a resend that finds its certificate issued, or a challenge found used,
+ * throws it away (a signature spent on a rare case). */
 static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size_t csrlen, const char *txid,
                    const sceplab_req_id *id, int64_t row, const sceplab_issue_params *ip, unsigned *refused,
                    sceplab_error *err)
@@ -136,16 +141,23 @@ static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size
   unsigned code = 0;
   store_request r;
   store_cert c;
+  sceplab_error made_err;
+  unsigned made_code = 0;
   int rc;
   memset(&r, 0, sizeof(r));
-  if(sceplab_store_begin(s, err) != 0)
+  sceplab_err_clear(&made_err);
+  x = ca_cert_for(ca, req, ip, &made_code, &made_err);
+  if(sceplab_store_begin(s, err) != 0) {
+    X509_free(x);
     return NULL;
+  }
   if(!row) {
     if((rc = s->ops->request_find(s, id, &r, err)) == STORE_ERROR)
       goto fail;
     if(rc == STORE_FOUND && r.state == SCEPLAB_REQ_ISSUED && r.cert) {
       const unsigned char *p = r.cert;
       sceplab_store_rollback(s); /* nothing written */
+      X509_free(x);
       x = d2i_X509(NULL, &p, (long)r.cert_len); /* a resend gets the certificate issued to it */
       if(!x)
         sceplab_err_openssl(err, SCEPLAB_E_FAILED, "%s: the certificate of transaction %s is damaged", ca->dir, txid);
@@ -174,8 +186,12 @@ static X509 *issue(sceplab_ca *ca, X509_REQ *req, const unsigned char *csr, size
       goto fail;
     }
   }
-  if(!(x = ca_cert_for(ca, req, ip, &code, err)))
+  if(!x) {
+    if(err)
+      *err = made_err;
+    code = made_code;
     goto fail;
+  }
   serial = sceplab_serial_hex(X509_get0_serialNumber(x));
   subject = ca_name_text(X509_get_subject_name(x));
   if(!(der = der_of(x, &dlen)) || !serial) {
