@@ -102,13 +102,19 @@ static void writer_lock(sq *s, int op)
  * hook takes the place of SQLite's automatic checkpoint, which runs here as SQLite runs it. */
 #define SQ_CHECKPOINT_PAGES 1000
 
+/* The WAL synced: 0, or -1. */
+static int wal_sync(sqlite3 *db, const char *name)
+{
+  sqlite3_file *wal = NULL;
+  return sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal && wal->pMethods &&
+         wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
+}
+
 static int wal_committed(void *ud, sqlite3 *db, const char *name, int pages)
 {
   sq *s = ud;
-  sqlite3_file *wal = NULL;
   writer_lock(s, LOCK_UN);
-  if(sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || !wal || !wal->pMethods ||
-     wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+  if(wal_sync(db, name) != 0)
     return SQLITE_IOERR_FSYNC; /* committed, not known to be on disk: the caller answers an error */
   if(pages >= SQ_CHECKPOINT_PAGES)
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -157,6 +163,17 @@ static int db_modes(const char *dir, sceplab_error *err)
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
+/* Another process's commit is visible from the moment SQLite lets its lock go, a moment before that
+ * process's sync (wal_committed) returns: a certificate read here is synced before it is handed out
+ * (a resend, CertPoll, GetCert), so none leaves that a power cut could take back. Cheap when the
+ * WAL holds nothing unsynced. */
+static int handed_out(sq *s, int rc, sceplab_error *err)
+{
+  if(rc == STORE_FOUND && wal_sync(s->db, "main") != 0)
+    return sq_fail(s, err, "syncing the write-ahead log");
+  return rc;
+}
+
 static int sq_request_find(sceplab_store *st, const sceplab_req_id *id, store_request *out, sceplab_error *err)
 {
   sq *s = (sq *)st;
@@ -181,7 +198,7 @@ static int sq_request_find(sceplab_store *st, const sceplab_req_id *id, store_re
       out->why = sq_text_copy(q, 3);
   }
   sq_release(s, q);
-  return rc;
+  return out->cert ? handed_out(s, rc, err) : rc;
 }
 
 static int sq_request_poll(sceplab_store *st, const char *txid, const char *key_id, store_request *out,
@@ -203,7 +220,7 @@ static int sq_request_poll(sceplab_store *st, const char *txid, const char *key_
       out->cert = sq_blob_copy(q, 2, &out->cert_len);
   }
   sq_release(s, q);
-  return rc;
+  return out->cert ? handed_out(s, rc, err) : rc;
 }
 
 static int sq_request_get(sceplab_store *st, int64_t row, int pending_only, store_request *out, sceplab_error *err)
@@ -376,7 +393,7 @@ static int sq_cert_find(sceplab_store *st, const char *serial, unsigned char **d
       *revoked = sqlite3_column_type(q, 1) != SQLITE_NULL;
   }
   sq_release(s, q);
-  return rc;
+  return der && *der ? handed_out(s, rc, err) : rc;
 }
 
 static int sq_cert_revoke(sceplab_store *st, const char *serial, int64_t when, int reason, sceplab_error *err)
