@@ -96,8 +96,11 @@ int sceplab_req_id_make(sceplab_req_id *id, const char *txid, const char *messag
 int ca_csr_ids(const unsigned char *der, size_t n, char key[65], char csr[65])
 {
   const unsigned char *p = der;
+  int fast = sceplab_pki_rsa_decode_enter(); /* pki/rsa_decode.c */
   X509_REQ *req = n < 0x7fffffff ? d2i_X509_REQ(NULL, &p, (long)n) : NULL;
-  int rc = req && spki_id(X509_REQ_get_X509_PUBKEY(req), X509_REQ_get0_pubkey(req), key) == 0 && ca_csr_id(der, n, csr) == 0 ? 0 : -1;
+  int rc;
+  sceplab_pki_rsa_decode_leave(fast);
+  rc = req && spki_id(X509_REQ_get_X509_PUBKEY(req), X509_REQ_get0_pubkey(req), key) == 0 && ca_csr_id(der, n, csr) == 0 ? 0 : -1;
   X509_REQ_free(req);
   ERR_clear_error();
   return rc;

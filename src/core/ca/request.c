@@ -16,7 +16,9 @@
 static X509_REQ *csr_parse(const unsigned char *der, size_t n, sceplab_error *err)
 {
   const unsigned char *p = der;
+  int fast = sceplab_pki_rsa_decode_enter(); /* pki/rsa_decode.c */
   X509_REQ *req = n < 0x7fffffff ? d2i_X509_REQ(NULL, &p, (long)n) : NULL;
+  sceplab_pki_rsa_decode_leave(fast);
   if(!req)
     return (void)sceplab_err_openssl(err, SCEPLAB_E_INPUT, "not a PKCS#10 request"), NULL;
   if(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1) {

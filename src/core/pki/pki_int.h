@@ -40,6 +40,15 @@ X509_EXTENSION *sceplab_template_name_ext(const char *name);
 /* keys.c: never prompts (an encrypted key needs its passphrase in u). */
 int sceplab_pem_pass_cb(char *buf, int size, int rwflag, void *u);
 
+/* rsa_decode.c: around the parse of what a device sent (d2i of its pkiMessage, CSR), RSA keys are
+ * decoded by OpenSSL's built-in method rather than a decoder chain built per key (OpenSSL 3.0).
+ * enter returns what leave takes; between them the thread does nothing but parse. Threads that may
+ * use OpenSSL beside the serving one (sceplab_http_job) count themselves in and out, and while any
+ * runs the parse takes the ordinary path. */
+int sceplab_pki_rsa_decode_enter(void);
+void sceplab_pki_rsa_decode_leave(int entered);
+void sceplab_pki_threads(int delta);
+
 /* ossl.c: decrypts a CMS EnvelopedData into out; retries single DES in a private legacy context
  * and sets *legacy when that was needed. Returns 0 or an error code. */
 int sceplab_envelope_open(const unsigned char *der, size_t n, EVP_PKEY *key, X509 *cert, BIO *out,

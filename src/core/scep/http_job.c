@@ -39,6 +39,7 @@ static void *run(void *arg)
   j->rc = j->strs[1] ? sceplab_http_request(&j->o, j->strs[0], j->strs[1], j->body, j->body_len, j->strs[2], &j->resp,
                                            &j->err)
                      : 0; /* no URL: a timer (a retry's backoff) */
+  sceplab_pki_threads(-1); /* done with OpenSSL (pki/rsa_decode.c) */
   __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
   if(j->notify_fd >= 0 && write(j->notify_fd, &one, sizeof(one)) < 0) {
     /* an eventfd does not refuse a write; the loop checks done whenever it is woken */
@@ -78,7 +79,12 @@ sceplab_http_job *sceplab_http_job_start(const sceplab_http_opts *o, const char 
     if(!j->strs[i] && ((i == 0) || (i == 1 && url) || (i == 2 && content_type) || (i == 3 && o && o->proxy) ||
                        (i == 4 && o && o->cacert) || (i == 5 && o && o->user_agent) || (i == 6 && o && o->headers)))
       break;
-  if(i < 7 || (body_len && !j->body) || pthread_create(&j->thread, NULL, run, j) != 0) {
+  if(i < 7 || (body_len && !j->body))
+    goto fail;
+  sceplab_pki_threads(1); /* this thread's TLS uses OpenSSL beside the loop's (pki/rsa_decode.c) */
+  if(pthread_create(&j->thread, NULL, run, j) != 0) {
+    sceplab_pki_threads(-1);
+  fail:
     sceplab_http_job_free(j);
     return sceplab_err_set(err, SCEPLAB_E_NOMEM, "cannot start an HTTP job"), NULL;
   }

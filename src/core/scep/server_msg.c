@@ -115,7 +115,11 @@ int sceplab_scep_request_open(const unsigned char *der, size_t n, EVP_PKEY *ra_k
   rq->message_type = -1;
   if(n > (1u << 24))
     return sceplab_err_set(err, SCEPLAB_E_INPUT, "pkiMessage too large (%zu bytes)", n), -1;
-  cms = d2i_CMS_ContentInfo(NULL, &p, (long)n);
+  {
+    int fast = sceplab_pki_rsa_decode_enter(); /* the signer's certificate: pki/rsa_decode.c */
+    cms = d2i_CMS_ContentInfo(NULL, &p, (long)n);
+    sceplab_pki_rsa_decode_leave(fast);
+  }
   if(!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
     CMS_ContentInfo_free(cms);
     sceplab_err_openssl(err, SCEPLAB_E_INPUT, "not a pkiMessage (CMS SignedData)");
@@ -198,7 +202,9 @@ int sceplab_scep_request_open(const unsigned char *der, size_t n, EVP_PKEY *ra_k
     refuse(rq, SCEPLAB_FAIL_BADREQUEST, "no enveloped content", NULL);
   if(rq->content && (rq->message_type == SCEPLAB_MSG_PKCSREQ || rq->message_type == SCEPLAB_MSG_RENEWALREQ)) {
     const unsigned char *c = rq->content;
+    int fast = sceplab_pki_rsa_decode_enter();
     X509_REQ *req = d2i_X509_REQ(NULL, &c, (long)rq->content_len);
+    sceplab_pki_rsa_decode_leave(fast);
     if(!req)
       refuse(rq, SCEPLAB_FAIL_BADREQUEST, "the envelope holds no PKCS#10 request", NULL);
     else if(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1)
