@@ -122,11 +122,20 @@ sign_s=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '$1 == "rsa" && $2 =
 echo "| server                                |     N |  C | HTTP 200 | SUCCESS | wall s | enroll/s | server CPU ms | PG CPU ms | client CPU ms | idle % |"
 echo "|---------------------------------------|-------|----|----------|---------|--------|----------|---------------|-----------|---------------|--------|"
 # micromdm's scepserver, with requests made for its CA
-port=$((20000 + RANDOM % 20000))
 scepserver ca -init -depot "$work/depot" -keySize 2048 -key-password pw >/dev/null 2>&1
-scepserver -depot "$work/depot" -capass pw -port "$port" -challenge bench >"$work/peer.log" 2>&1 &
-peer=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/scep?operation=GetCACaps" && break; sleep 0.1; done
+# a random port may be taken (scepserver then exits at once): another, up to five times
+for try in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 20000))
+  scepserver -depot "$work/depot" -capass pw -port "$port" -challenge bench >"$work/peer.log" 2>&1 &
+  peer=$!
+  for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/scep?operation=GetCACaps" && break 2
+    kill -0 "$peer" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$peer" 2>/dev/null; wait "$peer" 2>/dev/null || true
+  [ "$try" = 5 ] && { echo "scripts/bench server: micromdm's scepserver did not start: $(tail -1 "$work/peer.log")" >&2; exit 1; }
+done
 make_requests "http://127.0.0.1:$port/scep" "$work/req-peer" peer
 load "micromdm scepserver" "http://127.0.0.1:$port/scep" "$work/req-peer" "$peer"
 kill "$peer"; wait "$peer" 2>/dev/null || true
