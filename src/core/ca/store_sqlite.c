@@ -1,6 +1,6 @@
 /* The CA's store in SQLite: ca.db (WAL) in the state directory. Every SQL statement of the CA is
  * here (store.h says what each call promises). One connection per open CA; writers take SQLite's
- * write lock with BEGIN IMMEDIATE, queued on a flock of the state directory (writer_lock), and a
+ * write lock with BEGIN IMMEDIATE, queued on a flock of the state directory (sq_writer_lock), and a
  * process that does not queue there (the sqlite3 shell) is waited for up to five seconds (busy
  * timeout), so several processes can share the file. A statement that does not step to its end is
  * an error, never "no row". The statements' helpers, the schema and its migrations are
@@ -62,72 +62,13 @@ static void sq_close(sceplab_store *st)
   free(s);
 }
 
-/* Writers (serve's workers, ca commands) queue on a flock of the state directory before SQLite's
- * write lock: one that finds SQLite's lock taken would sleep in the busy handler by steps of 1, 2,
- * 5, 10 ms..., where a try every 0.2 ms takes the flock soon after the other commits. SQLite's lock
- * stays the guard; this only orders the waits (a lock a dead process held is released with it).
- * The wait is bounded as SQLite's is (five seconds): a writer stopped inside its transaction
- * (SIGSTOP, a debugger) makes the others fail as before, never hang; past the bound the writer goes
- * on to BEGIN IMMEDIATE and SQLite's own busy timeout decides. */
-#define WRITER_WAIT_NS 5000000000LL
-#define WRITER_TRY_NS 200000L
-
-static void writer_lock(sq *s, int op)
-{
-  struct timespec step = {0, WRITER_TRY_NS};
-  long long waited = 0;
-  if(s->writer_fd < 0)
-    return;
-  if(op == LOCK_UN) {
-    if(s->writer_locked) /* a commit's WAL hook lets it go before COMMIT returns */
-      flock(s->writer_fd, LOCK_UN);
-    s->writer_locked = 0;
-    return;
-  }
-  while(flock(s->writer_fd, LOCK_EX | LOCK_NB) != 0) {
-    if((errno != EWOULDBLOCK && errno != EINTR) || waited >= WRITER_WAIT_NS)
-      return;
-    nanosleep(&step, NULL);
-    waited += WRITER_TRY_NS;
-  }
-  s->writer_locked = 1;
-}
-
-/* A commit reaches the disk outside the writers' queue. The connection runs synchronous=NORMAL, so
- * COMMIT appends to the WAL without syncing it; SQLite then calls this (its WAL hook) with its write
- * lock released, and the flock is let go before the WAL is synced: the next writer appends its
- * transaction while this one's sync runs, and one flush of the file system's journal often covers
- * both. COMMIT returns after the sync, so a reply still follows a commit that is on disk, as with
- * synchronous=FULL (the WAL is appended to in order: a sync covers every commit before it). The
- * hook takes the place of SQLite's automatic checkpoint, which runs here as SQLite runs it. */
-#define SQ_CHECKPOINT_PAGES 1000
-
-/* The WAL synced: 0, or -1. */
-static int wal_sync(sqlite3 *db, const char *name)
-{
-  sqlite3_file *wal = NULL;
-  return sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal && wal->pMethods &&
-         wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
-}
-
-static int wal_committed(void *ud, sqlite3 *db, const char *name, int pages)
-{
-  sq *s = ud;
-  writer_lock(s, LOCK_UN);
-  if(wal_sync(db, name) != 0)
-    return SQLITE_IOERR_FSYNC; /* committed, not known to be on disk: the caller answers an error */
-  if(pages >= SQ_CHECKPOINT_PAGES)
-    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-  return SQLITE_OK;
-}
-
 static int sq_begin(sceplab_store *st, sceplab_error *err)
 {
   sq *s = (sq *)st;
-  writer_lock(s, LOCK_EX);
+  sq_writer_lock(s, LOCK_EX);
   if(sq_exec_simple(s, "BEGIN IMMEDIATE") == 0)
     return 0;
-  writer_lock(s, LOCK_UN);
+  sq_writer_lock(s, LOCK_UN);
   return sq_fail(s, err, "starting a transaction");
 }
 
@@ -136,14 +77,14 @@ static int sq_commit(sceplab_store *st, sceplab_error *err)
   sq *s = (sq *)st;
   int rc = sq_exec_simple(s, "COMMIT") == 0 ? 0 : sq_fail(s, err, "committing");
   if(rc == 0)
-    writer_lock(s, LOCK_UN); /* a failed COMMIT is rolled back next (store.h), and unlocks there */
+    sq_writer_lock(s, LOCK_UN); /* a failed COMMIT is rolled back next (store.h), and unlocks there */
   return rc;
 }
 
 static void sq_rollback(sceplab_store *st)
 {
   sq_exec_simple((sq *)st, "ROLLBACK");
-  writer_lock((sq *)st, LOCK_UN);
+  sq_writer_lock((sq *)st, LOCK_UN);
 }
 
 /* ca.db and the -wal and -shm files SQLite makes beside it with ca.db's mode: 0600, whatever
@@ -164,12 +105,12 @@ static int db_modes(const char *dir, sceplab_error *err)
 /* ---- requests ----------------------------------------------------------------------------- */
 
 /* Another process's commit is visible from the moment SQLite lets its lock go, a moment before that
- * process's sync (wal_committed) returns: a certificate read here is synced before it is handed out
+ * process's sync (sq_wal_committed) returns: a certificate read here is synced before it is handed out
  * (a resend, CertPoll, GetCert), so none leaves that a power cut could take back. Cheap when the
  * WAL holds nothing unsynced. */
 static int handed_out(sq *s, int rc, sceplab_error *err)
 {
-  if(rc == STORE_FOUND && wal_sync(s->db, "main") != 0)
+  if(rc == STORE_FOUND && sq_wal_sync(s->db, "main") != 0)
     return sq_fail(s, err, "syncing the write-ahead log");
   return rc;
 }
@@ -611,7 +552,7 @@ sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_er
     sq_fail(s, err, "schema");
     goto fail;
   }
-  sqlite3_wal_hook(s->db, wal_committed, s); /* the commit's sync, with synchronous=NORMAL */
+  sqlite3_wal_hook(s->db, sq_wal_committed, s); /* the commit's sync, with synchronous=NORMAL */
   if(sq_migrate(s, err) != 0)
     goto fail;
   free(p);

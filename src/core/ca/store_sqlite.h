@@ -26,6 +26,14 @@ typedef struct sq {
   " signer_id TEXT, state TEXT NOT NULL, subject TEXT, csr BLOB, serial TEXT, why TEXT,"                  \
   " created INTEGER NOT NULL, updated INTEGER NOT NULL"
 
+/* Writers queue on a flock of the state directory (op LOCK_EX: bounded wait; LOCK_UN). */
+void sq_writer_lock(sq *s, int op);
+/* The WAL synced: 0, or -1. */
+int sq_wal_sync(sqlite3 *db, const char *name);
+/* SQLite's WAL hook: the queue let go, then the commit's sync (synchronous=NORMAL), then the
+ * automatic checkpoint SQLite would run. */
+int sq_wal_committed(void *ud, sqlite3 *db, const char *name, int pages);
+
 /* STORE_ERROR, with err naming the database, what was being done and SQLite's message. */
 int sq_fail(sq *s, sceplab_error *err, const char *what);
 int sq_exec_simple(sq *s, const char *sql);

@@ -3,15 +3,79 @@
  * that each run once, in order, under SQLite's write lock (BEGIN IMMEDIATE) with the version read
  * again once the lock is held, so two processes opening an old database at once run each step
  * once between them. The in-place conversions of earlier releases (hashed one-time passwords,
- * requests with an identity) are steps 2 and 3. */
+ * requests with an identity) are steps 2 and 3. The writers' queue and a commit's sync are here
+ * too (sq_writer_lock, sq_wal_committed). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "ca/ca_int.h"
 #include "ca/store_sqlite.h"
+
+/* ---- writers and commits ------------------------------------------------------------------ */
+
+/* Writers (serve's workers, ca commands) queue on a flock of the state directory before SQLite's
+ * write lock: one that finds SQLite's lock taken would sleep in the busy handler by steps of 1, 2,
+ * 5, 10 ms..., where a try every 0.2 ms takes the flock soon after the other commits. SQLite's lock
+ * stays the guard; this only orders the waits (a lock a dead process held is released with it).
+ * The wait is bounded as SQLite's is (five seconds): a writer stopped inside its transaction
+ * (SIGSTOP, a debugger) makes the others fail as before, never hang; past the bound the writer goes
+ * on to BEGIN IMMEDIATE and SQLite's own busy timeout decides. */
+#define WRITER_WAIT_NS 5000000000LL
+#define WRITER_TRY_NS 200000L
+
+void sq_writer_lock(sq *s, int op)
+{
+  struct timespec step = {0, WRITER_TRY_NS};
+  long long waited = 0;
+  if(s->writer_fd < 0)
+    return;
+  if(op == LOCK_UN) {
+    if(s->writer_locked) /* a commit's WAL hook lets it go before COMMIT returns */
+      flock(s->writer_fd, LOCK_UN);
+    s->writer_locked = 0;
+    return;
+  }
+  while(flock(s->writer_fd, LOCK_EX | LOCK_NB) != 0) {
+    if((errno != EWOULDBLOCK && errno != EINTR) || waited >= WRITER_WAIT_NS)
+      return;
+    nanosleep(&step, NULL);
+    waited += WRITER_TRY_NS;
+  }
+  s->writer_locked = 1;
+}
+
+/* A commit reaches the disk outside the writers' queue. The connection runs synchronous=NORMAL, so
+ * COMMIT appends to the WAL without syncing it; SQLite then calls this (its WAL hook) with its write
+ * lock released, and the flock is let go before the WAL is synced: the next writer appends its
+ * transaction while this one's sync runs, and one flush of the file system's journal often covers
+ * both. COMMIT returns after the sync, so a reply still follows a commit that is on disk, as with
+ * synchronous=FULL (the WAL is appended to in order: a sync covers every commit before it). The
+ * hook takes the place of SQLite's automatic checkpoint, which runs here as SQLite runs it. */
+#define SQ_CHECKPOINT_PAGES 1000
+
+int sq_wal_sync(sqlite3 *db, const char *name)
+{
+  sqlite3_file *wal = NULL;
+  return sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal && wal->pMethods &&
+         wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
+}
+
+int sq_wal_committed(void *ud, sqlite3 *db, const char *name, int pages)
+{
+  sq *s = ud;
+  sq_writer_lock(s, LOCK_UN);
+  if(sq_wal_sync(db, name) != 0)
+    return SQLITE_IOERR_FSYNC; /* committed, not known to be on disk: the caller answers an error */
+  if(pages >= SQ_CHECKPOINT_PAGES)
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  return SQLITE_OK;
+}
 
 /* ---- statements ----------------------------------------------------------------------------- */
 
