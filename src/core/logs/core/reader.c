@@ -304,7 +304,7 @@ int logs_msg_append(sceplab_log *lg, size_t *len, const char *p, size_t n)
     while(cap < *len + n + 2)
       cap *= 2;
     if(cap > MAX_MESSAGE + 2) {
-      n = MAX_MESSAGE > *len ? MAX_MESSAGE - *len : 0;
+      n = sceplab_utf8_boundary(p, n, MAX_MESSAGE > *len ? MAX_MESSAGE - *len : 0); /* between characters */
       cap = MAX_MESSAGE + 2;
     }
     nm = realloc(lg->msg, cap);

@@ -212,11 +212,12 @@ static int logs_parse_iis(sceplab_log *lg, const char *p, size_t n, sceplab_reco
 }
 
 /* The IIS message is rendered only for records that passed the cheap filters. */
-/* Appends to the scratch message, bounded by its size. */
+/* Appends to the scratch message, bounded by its size and cut between characters, never inside one
+ * (the fields are valid UTF-8 by now: an invalid byte is a 3-byte U+FFFD). */
 static void put(char *o, size_t *n, size_t cap, const char *s, size_t len)
 {
   if(*n + len >= cap)
-    len = *n < cap - 1 ? cap - 1 - *n : 0;
+    len = sceplab_utf8_boundary(s, len, *n < cap - 1 ? cap - 1 - *n : 0);
   memcpy(o + *n, s, len);
   *n += len;
 }
@@ -242,7 +243,7 @@ static void logs_iis_message(sceplab_log *lg, sceplab_record *r)
   size_t n = 0, cap = sizeof(lg->scratch);
   put(o, &n, cap, r->method.p ? r->method.p : "", r->method.n);
   put(o, &n, cap, " ", 1);
-  put(o, &n, cap, r->url.p ? r->url.p : "", r->url.n > 200 ? 200 : r->url.n);
+  put(o, &n, cap, r->url.p ? r->url.p : "", sceplab_utf8_boundary(r->url.p ? r->url.p : "", r->url.n, 200));
   if(r->step == 2 && r->scep_operation.n) {
     put(o, &n, cap, " ", 1);
     put(o, &n, cap, r->scep_operation.p, r->scep_operation.n);

@@ -141,24 +141,46 @@ static char decoded_at(sceplab_str s, size_t *i)
 }
 
 /* A field decoded into out (cut to cap). */
+/* The field decoded, then made valid UTF-8 again: a %XX is any byte, and the reader repaired the
+ * line before it was decoded (class: a decoding step after the repair). Returns a malloc'd string
+ * with its length in *n, or NULL. */
+static char *decoded_utf8(sceplab_str s, size_t *n)
+{
+  char *raw = malloc(s.n + 1), *out = malloc(3 * s.n + 1);
+  size_t i, k = 0;
+  if(!raw || !out) {
+    free(raw);
+    free(out);
+    return NULL;
+  }
+  for(i = 0; i < s.n; i++)
+    raw[k++] = decoded_at(s, &i);
+  *n = sceplab_utf8_repair(raw, k, out);
+  out[*n] = '\0';
+  free(raw);
+  return out;
+}
+
 static void decode_into(char *out, size_t cap, sceplab_str s)
 {
-  size_t i, k = 0;
-  for(i = 0; i < s.n && k + 1 < cap; i++)
-    out[k++] = decoded_at(s, &i);
-  out[k] = '\0';
+  size_t n = 0;
+  char *d = decoded_utf8(s, &n);
+  n = d ? sceplab_utf8_boundary(d, n, cap - 1) : 0;
+  memcpy(out, d ? d : "", n);
+  out[n] = '\0';
+  free(d);
 }
 
 /* A field decoded into the message: '+' a space, %XX its byte, '-' nothing. */
 static void append_decoded(sceplab_log *lg, size_t *len, sceplab_str s)
 {
-  size_t i;
+  size_t n = 0;
+  char *d;
   if(s.n == 1 && s.p[0] == '-')
     return;
-  for(i = 0; i < s.n; i++) {
-    char c = decoded_at(s, &i);
-    logs_msg_append(lg, len, &c, 1);
-  }
+  if((d = decoded_utf8(s, &n)) != NULL)
+    logs_msg_append(lg, len, d, n);
+  free(d);
 }
 
 static int logs_parse_intuneapi(sceplab_log *lg, const char *p, size_t n, sceplab_record *r, sceplab_error *err)
