@@ -218,27 +218,133 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
       if l:find("writev%(%d+<TCP:") and l:find("x%-pki%-message") then replies[#replies + 1] = #lines end
     end
     assert.are.equal(3, #replies, "three CertReps in the trace")
-    local function is(l, what)
-      if what == "sync" then return l:find("fdatasync%(%d+<[^>]*ca%.db%-wal>%)") or l:find("fsync%(%d+<[^>]*ca%.db%-wal>%)") end
+    -- a sync is its whole line or its start ("<unfinished ...>": another thread's call came between)
+    local function is(l, what, pid)
+      if pid and l:match("^%d+") ~= pid then return false end
+      if what == "sync" then return l:find("fdatasync%(%d+<[^>]*ca%.db%-wal>[%) ]") or l:find("fsync%(%d+<[^>]*ca%.db%-wal>[%) ]") end
       return l:find("flock%(%d+<[^>]*>, " .. what)
     end
     local function last(what, from, to)
       for i = to, from, -1 do if is(lines[i], what) then return i end end
     end
-    local function any(what, from, to)
-      for i = from, to do if is(lines[i], what) then return i end end
+    local function any(what, from, to, pid)
+      for i = from, to do if is(lines[i], what, pid) then return i end end
     end
-    -- the second enrollment: issued, its commit synced after the queue is let go
+    -- the second enrollment: issued, its commit synced after the queue is let go (by the thread that
+    -- held it: serve's thread that syncs commits holds no queue)
     local reply = replies[2]
     local ex = last("LOCK_EX", replies[1], reply)
     local un = ex and any("LOCK_UN", ex, reply)
     assert.is_truthy(ex and un, "no transaction before the reply")
     local shown = table.concat(lines, "\n", ex, reply)
-    assert.is_falsy(any("sync", ex, un), "the WAL synced with the queue held:\n" .. shown)
+    assert.is_falsy(any("sync", ex, un, lines[ex]:match("^%d+")), "the WAL synced with the queue held:\n" .. shown)
     assert.is_truthy(any("sync", un, reply), "no WAL sync between the queue let go and the reply:\n" .. shown)
     -- the resend: its certificate read back and synced before the answer
     assert.is_truthy(any("sync", replies[2] + 1, replies[3]), "the resend's certificate was answered unsynced:\n" ..
       table.concat(lines, "\n", replies[2] + 1, replies[3]))
+  end)
+
+  -- class: a disk flush on the event loop. Each commit's sync (fdatasync of ca.db's WAL) stopped the
+  -- worker's loop: nothing else was read, parsed or signed meanwhile, and commits that came
+  -- together were synced one by one. strace makes every sync take 0.7 s: eight enrollments at once
+  -- took more than 8 x 0.7 s before, and a GetCACaps sent meanwhile waited for a sync; now a thread
+  -- syncs beside the loop, commits made during a sync share the next one, and the loop answers.
+  -- Every CertRep still follows a sync that began after its request's last write to the WAL.
+  it("syncs commits beside the loop, several in one sync, and answers only what is on disk", function()
+    local dir = h.tmpdir()
+    local trace = dir .. "/trace"
+    local delay = 0.7
+    local srv = h.serve(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true,
+      wrap = ("strace -f -ttt -T -yy -s 256 -e trace=fdatasync,writev,readv,pwrite64 -e inject=fdatasync:delay_exit=%d -o %s ")
+        :format(math.floor(delay * 1e6), Q(trace)) })
+    local function now() return tonumber((sh("date +%s.%N"))) end
+    local function bench(n)
+      local code, out, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "bench", srv.url, "--concurrency", tostring(n),
+        "--count", tostring(n), "--key-type", "ec:p256", "--json" })
+      assert.are.equal(0, code, tostring(out) .. tostring(err))
+      assert.are.equal(n, cjson.decode(out).enrolled, out)
+    end
+    -- once first: a new WAL's header and directory entry are synced by SQLite itself, on the loop, once
+    bench(1)
+    local t_start = now()
+    local probe = dir .. "/probe.txt"
+    local prober = h.spawn(("sh -c 'for i in $(seq 30); do curl -s -o /dev/null --max-time 20 -w \"%%{time_total}\\n\" %s; sleep 0.1; done' >%s")
+      :format(Q(srv.url .. "?operation=GetCACaps"), Q(probe)))
+    bench(8)
+    local took = now() - t_start
+    wait_until(function() return select(2, h.read(probe):gsub("\n", "")) >= 30 end, 300)
+    os.execute("kill " .. prober .. " 2>/dev/null")
+    for _, p in ipairs(children(srv.pid)) do os.execute("kill " .. p .. " 2>/dev/null") end
+    h.kill(srv.pid)
+    local slowest = 0
+    for t in h.read(probe):gmatch("[%d.]+") do slowest = math.max(slowest, tonumber(t)) end
+    assert.is_true(took < 8 * delay, ("eight enrollments took %.1f s: their commits were synced one at a time"):format(took))
+    assert.is_true(slowest < delay * 0.8, ("a GetCACaps waited %.2f s: the loop stopped for a sync"):format(slowest))
+    -- the trace: WAL syncs (start, end: strace's -T leaves the injected delay out), WAL writes and
+    -- the socket calls of the loop (the loop is one thread: a request's writes follow its last read)
+    local syncs, events, open = {}, {}, {}
+    for l in io.lines(trace) do
+      local pid, ts = l:match("^(%d+)%s+([%d.]+)")
+      ts = tonumber(ts)
+      if l:find("fdatasync%(%d+<[^>]*ca%.db%-wal>") then
+        if l:find("<unfinished") then open[pid] = ts
+        elseif l:find("= 0") then syncs[#syncs + 1] = { ts, ts + tonumber(l:match("<([%d.]+)>%s*$")) + delay } end
+      elseif open[pid] and l:find("<%.%.%. fdatasync resumed>") and l:find("= 0") then
+        syncs[#syncs + 1] = { open[pid], ts + delay }
+        open[pid] = nil
+      elseif l:find("pwrite64%(%d+<[^>]*ca%.db%-wal>") then
+        events[#events + 1] = { ts = ts, wal = true }
+      else
+        local call, fd = l:match("(%a+)%((%d+)<TCP:")
+        if call == "readv" or call == "writev" then
+          events[#events + 1] = { ts = ts, call = call, fd = fd, certrep = call == "writev" and l:find("x%-pki%-message") ~= nil }
+        end
+      end
+    end
+    local during, certreps = 0, 0
+    for _, sy in ipairs(syncs) do if sy[1] >= t_start then during = during + 1 end end
+    assert.is_true(during >= 1 and during < 8, ("%d syncs for eight enrollments' commits: none shared"):format(during))
+    for i, e in ipairs(events) do
+      if e.certrep then
+        certreps = certreps + 1
+        local read
+        for j = i - 1, 1, -1 do if events[j].call == "readv" and events[j].fd == e.fd then read = j break end end
+        local wrote
+        for j = (read or i) + 1, i - 1 do
+          if events[j].call then break end
+          wrote = events[j].ts
+        end
+        assert.is_truthy(wrote, "a CertRep with no write of its request to the WAL before it")
+        local covered = false
+        for _, sy in ipairs(syncs) do if sy[1] >= wrote and sy[2] <= e.ts + 0.01 then covered = true end end
+        assert.is_true(covered, ("a CertRep at %.6f: no WAL sync between its commit (%.6f) and it"):format(e.ts, wrote))
+      end
+    end
+    assert.are.equal(9, certreps, "nine CertReps in the trace")
+  end)
+
+  -- A sync that fails leaves the commit not known to be on disk: the answer is a 500, never the
+  -- certificate, and no later commit is taken as durable either (the kernel may have dropped the
+  -- pages it could not write). The shim fails fdatasync on every thread but the main one.
+  it("answers 500, not a certificate, when the sync of its commit fails", function()
+    local dir = h.tmpdir()
+    local shim = h.no_optlib_shim()
+    local preload = (os.getenv("LD_PRELOAD") or "") ~= "" and (os.getenv("LD_PRELOAD") .. ":" .. shim) or shim
+    local srv = h.serve(dir, {}, { SCEPLAB_CHALLENGE = "s3cret", LD_PRELOAD = preload, SCEPLAB_TEST_FAIL_SYNC = "1",
+      ASAN_OPTIONS = "detect_leaks=0" }, { quiet = true })
+    for i = 1, 2 do
+      local code, _, err = h.sceplab_env({ SCEPLAB_CHALLENGE = "s3cret" }, { "enroll", "--url", srv.url, "--subject",
+        "CN=unsynced" .. i, "--key-type", "ec:p256", "--key-out", dir .. "/u" .. i .. ".key", "--cert-out",
+        dir .. "/u" .. i .. ".pem", "--timeout", "30", "-q" })
+      assert.are_not.equal(0, code, "enrollment " .. i .. " got a certificate whose commit was not synced")
+      assert.matches("500", err)
+      assert.is_nil(io.open(dir .. "/u" .. i .. ".pem"))
+    end
+    local caps = sh("curl -s -o /dev/null -w '%{http_code}' " .. Q(srv.url .. "?operation=GetCACaps"))
+    assert.are.equal("200", caps) -- what commits nothing is answered as before
+    for _, p in ipairs(children(srv.pid)) do os.execute("kill " .. p .. " 2>/dev/null") end
+    h.kill(srv.pid)
+    assert.matches("could not be synced to disk", h.read(srv.log))
   end)
 
   -- class: work that goes to whoever is first awake. Connections that arrive together were all

@@ -372,3 +372,26 @@ void sceplab_ca_set_commit_delay(sceplab_ca *ca, unsigned ms)
 {
   ca->store->commit_delay_ms = ms;
 }
+
+int sceplab_ca_sync_behind(sceplab_ca *ca, int notify_fd, sceplab_error *err)
+{
+  if(!ca->store->ops->sync_behind)
+    return 0;
+  return ca->store->ops->sync_behind(ca->store, notify_fd, err) == 0 ? 1 : -1;
+}
+
+void sceplab_ca_sync_inline(sceplab_ca *ca)
+{
+  if(ca->store->ops->sync_inline)
+    ca->store->ops->sync_inline(ca->store);
+}
+
+uint64_t sceplab_ca_commits(const sceplab_ca *ca)
+{
+  return ca->store->commits;
+}
+
+int sceplab_ca_durable(sceplab_ca *ca, uint64_t n)
+{
+  return ca->store->ops->durable ? ca->store->ops->durable(ca->store, n) : 1;
+}

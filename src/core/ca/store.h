@@ -139,6 +139,16 @@ typedef struct sceplab_store_ops {
    * STORE_NOT_FOUND with *other (malloc'd) when it is another CA's. NULL for a store kept beside
    * the keys (SQLite's ca.db). */
   int (*bind)(sceplab_store *s, const char *key, const char *value, char **other, sceplab_error *err);
+
+  /* Commits synced behind the caller's loop; NULL for a backend whose COMMIT returns once the
+   * transaction is durable (a server database). behind: from now on COMMIT returns once the
+   * transaction is written, and a thread syncs it, writing to notify_fd (an eventfd) after each
+   * sync; durable: 1 when the first n commits (sceplab_store.commits) are on disk, 0 not yet, -1
+   * when a sync failed (then none after it is taken as durable either); inline: what is left is
+   * synced, the thread stops, and COMMIT syncs again. */
+  int (*sync_behind)(sceplab_store *s, int notify_fd, sceplab_error *err);
+  int (*durable)(sceplab_store *s, uint64_t n);
+  void (*sync_inline)(sceplab_store *s);
 } sceplab_store_ops;
 
 /* Every backend's store starts with this. */
@@ -151,6 +161,7 @@ struct sceplab_store {
   int unavailable;
   /* since open, for metrics: calls the database failed, and connections made again */
   uint64_t errors, reconnects;
+  uint64_t commits;             /* write transactions committed since open (the backend counts) */
 };
 
 /* A backend's call the database failed, a connection made again: counted on the store (db_stats)

@@ -535,6 +535,7 @@ static const sceplab_store_ops pg_ops = {
   p_token_used, p_token_use,
   p_crl_number_next, p_crl_put, p_crl_get,
   p_bind,
+  NULL, NULL, NULL, /* sync_behind, durable, sync_inline: COMMIT returns once the server has it on disk */
 };
 
 /* What errors name: the URL without its user, password and parameters. */

@@ -53,6 +53,7 @@ static const char *state_name(sceplab_req_state st)
 static void sq_close(sceplab_store *st)
 {
   sq *s = (sq *)st;
+  sq_sync_inline(st);
   sq_release_all(s);
   if(s->db)
     sqlite3_close(s->db);
@@ -508,6 +509,7 @@ static const sceplab_store_ops sqlite_ops = {
   sq_token_used, sq_token_use,
   sq_crl_number_next, sq_crl_put, sq_crl_get,
   NULL, /* bind: ca.db lives beside its CA's keys */
+  sq_sync_behind, sq_durable, sq_sync_inline,
 };
 
 sceplab_store *sceplab_store_sqlite_open(const char *dir, int create, sceplab_error *err)

@@ -17,6 +17,7 @@ typedef struct sq {
   sqlite3_stmt *idle[SQ_CACHE]; /* prepared statements kept between uses (sq_prepare, sq_release) */
   int writer_fd;                /* the state directory, flock()ed around a write transaction (-1: not) */
   int writer_locked;            /* it is, now */
+  struct sq_behind *behind;     /* commits synced by a thread (sq_sync_behind), or NULL: by COMMIT */
 } sq;
 
 /* One row per request: a transaction ID may carry several (one key's renewal, a new subject, a
@@ -33,6 +34,10 @@ int sq_wal_sync(sqlite3 *db, const char *name);
 /* SQLite's WAL hook: the queue let go, then the commit's sync (synchronous=NORMAL), then the
  * automatic checkpoint SQLite would run. */
 int sq_wal_committed(void *ud, sqlite3 *db, const char *name, int pages);
+/* The store's sync_behind, durable and sync_inline (store.h). */
+int sq_sync_behind(sceplab_store *st, int notify_fd, sceplab_error *err);
+int sq_durable(sceplab_store *st, uint64_t n);
+void sq_sync_inline(sceplab_store *st);
 
 /* STORE_ERROR, with err naming the database, what was being done and SQLite's message. */
 int sq_fail(sq *s, sceplab_error *err, const char *what);

@@ -4,13 +4,18 @@
  * again once the lock is held, so two processes opening an old database at once run each step
  * once between them. The in-place conversions of earlier releases (hashed one-time passwords,
  * requests with an identity) are steps 2 and 3. The writers' queue and a commit's sync are here
- * too (sq_writer_lock, sq_wal_committed). */
+ * too (sq_writer_lock, sq_wal_committed, and the sync behind serve's loop: sq_sync_behind). */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -56,7 +61,8 @@ void sq_writer_lock(sq *s, int op)
  * transaction while this one's sync runs, and one flush of the file system's journal often covers
  * both. COMMIT returns after the sync, so a reply still follows a commit that is on disk, as with
  * synchronous=FULL (the WAL is appended to in order: a sync covers every commit before it). The
- * hook takes the place of SQLite's automatic checkpoint, which runs here as SQLite runs it. */
+ * hook takes the place of SQLite's automatic checkpoint, which runs here as SQLite runs it. Under
+ * serve, a thread syncs instead and the answer waits for it (sq_sync_behind, below). */
 #define SQ_CHECKPOINT_PAGES 1000
 
 int sq_wal_sync(sqlite3 *db, const char *name)
@@ -66,11 +72,163 @@ int sq_wal_sync(sqlite3 *db, const char *name)
          wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
 }
 
+/* Commits synced behind serve's loop (store.h's sync_behind). Synced in the WAL hook, each commit
+ * stopped the loop for a flush of the disk (fdatasync, 0.3-3 ms here and far more on a busy
+ * disk) while requests waited to be read: one SQLite worker kept 0.7 of a core busy. Now COMMIT
+ * returns once the transaction is in the WAL, a thread syncs it, and the loop goes on parsing and
+ * signing; the answer of a request that committed waits until a sync covers its commit (the loop
+ * asks sq_durable), so no answer leaves before what it says is on disk. Commits made while a sync
+ * runs share the next one: a group commit. The thread syncs the WAL through a descriptor of its own
+ * (Linux syncs the file whichever descriptor wrote it); the WAL carries no lock of SQLite's, so
+ * opening and closing it cannot drop one (POSIX drops a process's fcntl locks on a file with any
+ * of its descriptors closed). A failed sync is not retried: the kernel may have dropped the pages
+ * it could not write, so a later sync proves nothing about them (PostgreSQL stops for the same
+ * reason); every commit from then on reports -1 and its answer is an error. */
+typedef struct sq_behind {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t committed, synced; /* commits written; synced up to */
+  int failed, stop, notify_fd, wal_fd;
+  dev_t dev;
+  ino_t ino;
+  char *wal, *dir;
+} sq_behind;
+
+static void behind_committed(sq_behind *b, uint64_t n)
+{
+  pthread_mutex_lock(&b->mu);
+  b->committed = n;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* The WAL synced through the thread's descriptor, opened again when SQLite made a new file (its
+ * directory entry synced then too, as SQLite syncs a new journal's directory): 0, or -1. */
+static int behind_sync(sq_behind *b)
+{
+  struct stat st;
+  if(stat(b->wal, &st) != 0)
+    return errno == ENOENT ? 0 : -1; /* no WAL: the last connection checkpointed it into ca.db and synced */
+  if(b->wal_fd >= 0 && (st.st_dev != b->dev || st.st_ino != b->ino)) {
+    close(b->wal_fd);
+    b->wal_fd = -1;
+  }
+  if(b->wal_fd < 0) {
+    int dfd;
+    if((b->wal_fd = open(b->wal, O_RDONLY | O_CLOEXEC)) < 0)
+      return -1;
+    b->dev = st.st_dev;
+    b->ino = st.st_ino;
+    if((dfd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+      return -1;
+    if(fsync(dfd) != 0) {
+      close(dfd);
+      return -1;
+    }
+    close(dfd);
+  }
+  return fdatasync(b->wal_fd) == 0 ? 0 : -1;
+}
+
+static void *behind_run(void *arg)
+{
+  sq_behind *b = arg;
+  uint64_t one = 1;
+  pthread_mutex_lock(&b->mu);
+  for(;;) {
+    uint64_t target;
+    int ok;
+    while(!b->stop && (b->failed || b->synced >= b->committed))
+      pthread_cond_wait(&b->cv, &b->mu);
+    if(b->failed || b->synced >= b->committed)
+      break; /* stopping, with nothing left to sync */
+    target = b->committed;
+    pthread_mutex_unlock(&b->mu);
+    ok = behind_sync(b) == 0;
+    pthread_mutex_lock(&b->mu);
+    if(ok)
+      b->synced = target;
+    else
+      b->failed = 1;
+    if(b->notify_fd >= 0 && write(b->notify_fd, &one, sizeof(one)) < 0) {
+      /* an eventfd does not refuse a write; the loop asks sq_durable whenever it is woken */
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return NULL;
+}
+
+int sq_sync_behind(sceplab_store *st, int notify_fd, sceplab_error *err)
+{
+  sq *s = (sq *)st;
+  sq_behind *b;
+  if(s->behind)
+    return 0;
+  if(!(b = calloc(1, sizeof(*b))) || !(b->wal = ca_path(s->dir, "ca", ".db-wal")) || !(b->dir = strdup(s->dir))) {
+    if(b)
+      free(b->wal);
+    free(b);
+    return sceplab_err_set(err, SCEPLAB_E_NOMEM, "out of memory"), -1;
+  }
+  b->notify_fd = notify_fd;
+  b->wal_fd = -1;
+  b->committed = b->synced = s->base.commits; /* each synced in its hook */
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  if(pthread_create(&b->thread, NULL, behind_run, b) != 0) {
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b->wal);
+    free(b->dir);
+    free(b);
+    return sceplab_err_set(err, SCEPLAB_E_FAILED, "cannot start the thread that syncs ca.db's commits"), -1;
+  }
+  s->behind = b;
+  return 0;
+}
+
+int sq_durable(sceplab_store *st, uint64_t n)
+{
+  sq_behind *b = ((sq *)st)->behind;
+  int rc;
+  if(!b)
+    return 1; /* each commit synced before COMMIT returned */
+  pthread_mutex_lock(&b->mu);
+  rc = b->failed ? -1 : b->synced >= n;
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void sq_sync_inline(sceplab_store *st)
+{
+  sq *s = (sq *)st;
+  sq_behind *b = s->behind;
+  if(!b)
+    return;
+  pthread_mutex_lock(&b->mu);
+  b->stop = 1;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  pthread_join(b->thread, NULL); /* it syncs what was committed before it stops */
+  s->behind = NULL;
+  if(b->wal_fd >= 0)
+    close(b->wal_fd);
+  pthread_cond_destroy(&b->cv);
+  pthread_mutex_destroy(&b->mu);
+  free(b->wal);
+  free(b->dir);
+  free(b);
+}
+
 int sq_wal_committed(void *ud, sqlite3 *db, const char *name, int pages)
 {
   sq *s = ud;
   sq_writer_lock(s, LOCK_UN);
-  if(sq_wal_sync(db, name) != 0)
+  s->base.commits++;
+  if(s->behind)
+    behind_committed(s->behind, s->base.commits);
+  else if(sq_wal_sync(db, name) != 0)
     return SQLITE_IOERR_FSYNC; /* committed, not known to be on disk: the caller answers an error */
   if(pages >= SQ_CHECKPOINT_PAGES)
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);

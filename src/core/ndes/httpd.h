@@ -13,6 +13,7 @@
 #define SCEPLAB_HTTPD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -106,6 +107,12 @@ typedef struct sceplab_httpd_params {
   /* a socket shared by workers: this one's open connections changed to n (-1: it stopped accepting);
    * nonzero when another worker holds fewer, and should take the next connection */
   int (*spread)(void *ud, int n);
+  /* an answer that follows a commit waits until the commit is on disk (a store syncing behind the
+   * loop): commits() counts the commits made so far; durable(n) is 1 once the first n are on disk,
+   * 0 not yet, -1 when their sync failed (the answer becomes a 500); sceplab_httpd_durable is
+   * called when more became durable. NULL: an answer goes out as soon as it is set. */
+  uint64_t (*commits)(void *ud);
+  int (*durable)(void *ud, uint64_t n);
   void *ud;
 } sceplab_httpd_params;
 
@@ -123,6 +130,8 @@ int sceplab_httpd_listen(const char *bind, unsigned port, unsigned *bound, scepl
 int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err);
 /* Hands every parked request to its handler again (each may park once more). */
 void sceplab_httpd_resume(sceplab_httpd *h);
+/* Sends the answers whose commits became durable (params.durable). */
+void sceplab_httpd_durable(sceplab_httpd *h);
 /* Calls cb when fd becomes readable, before the requests that became readable with it. */
 int sceplab_httpd_watch(sceplab_httpd *h, int fd, void (*cb)(void *ud, int fd), void *ud, sceplab_error *err);
 unsigned sceplab_httpd_port(const sceplab_httpd *h);

@@ -369,12 +369,51 @@ static int read_body(conn *c, struct evbuffer *in)
   }
 }
 
-/* The request is whole: the handler answers it, now or after its delay. */
+/* An answer set: sent now, or after its delay. */
+static void answer(conn *c, sceplab_httpd_resp *r)
+{
+  if(r->delay_ms) {
+    c->delayed = *r;
+    c->state = ST_DELAY;
+    arm(c, r->delay_ms);
+    return;
+  }
+  respond(c, r);
+}
+
+/* An answer waiting for its commits' sync goes once they are durable (or their sync failed). */
+static void answer_if_durable(conn *c)
+{
+  sceplab_httpd_resp r;
+  int d = c->h->p.durable(c->h->p.ud, c->commits);
+  if(d == 0)
+    return;
+  r = c->delayed;
+  memset(&c->delayed, 0, sizeof(c->delayed));
+  event_del(c->timer);
+  if(d < 0) {
+    /* committed, not known to be on disk: never answered as if it were */
+    static const char text[] = "500 Internal Server Error\r\n";
+    httpd_warn(c->h, W_DEADLINE, "answered 500 to a request from %s: its commit could not be synced to disk", c->peer);
+    free(r.body);
+    memset(&r, 0, sizeof(r));
+    r.status = 500;
+    r.type = "text/plain";
+    r.body = (unsigned char *)strdup(text);
+    r.len = r.body ? sizeof(text) - 1 : 0;
+    r.close = 1;
+  }
+  answer(c, &r);
+}
+
+/* The request is whole: the handler answers it, now, after its delay, or once what it committed is
+ * on disk. */
 static void dispatch(conn *c)
 {
   sceplab_httpd_req rq;
   sceplab_httpd_resp r;
   size_t n = evbuffer_get_length(c->body);
+  uint64_t commits = c->h->p.commits ? c->h->p.commits(c->h->p.ud) : 0;
   memset(&rq, 0, sizeof(rq));
   memset(&r, 0, sizeof(r));
   event_del(c->timer);
@@ -403,13 +442,26 @@ static void dispatch(conn *c)
     httpd_conn_free(c);
     return;
   }
-  if(r.delay_ms) {
+  if(c->h->p.commits && c->h->p.commits(c->h->p.ud) != commits) {
+    /* the loop is single-threaded: every commit since the handler began is this request's */
     c->delayed = r;
-    c->state = ST_DELAY;
-    arm(c, r.delay_ms);
+    c->commits = c->h->p.commits(c->h->p.ud);
+    c->state = ST_SYNC;
+    arm(c, c->h->p.write_ms);
+    answer_if_durable(c); /* a sync that failed already writes no wake-up again */
     return;
   }
-  respond(c, &r);
+  answer(c, &r);
+}
+
+void sceplab_httpd_durable(sceplab_httpd *h)
+{
+  conn *c = h->conns, *next;
+  for(; c; c = next) {
+    next = c->next; /* answering never frees c */
+    if(c->state == ST_SYNC)
+      answer_if_durable(c);
+  }
 }
 
 void sceplab_httpd_resume(sceplab_httpd *h)
@@ -500,7 +552,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
   if(!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
     return;
   if((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-     (c->state == ST_WRITE || c->state == ST_DELAY || c->state == ST_PARKED)) {
+     (c->state == ST_WRITE || c->state == ST_DELAY || c->state == ST_PARKED || c->state == ST_SYNC)) {
     c->close_after = 1; /* the client is done sending: its answer still goes out */
     return;
   }
@@ -524,11 +576,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     respond(c, &r);
     return;
   }
-  if(c->state == ST_PARKED) {
+  if(c->state == ST_PARKED || c->state == ST_SYNC) {
     /* nothing resumed it: what it waited for never came */
     static const char text[] = "503 Service Unavailable\r\n";
     sceplab_httpd_resp r;
-    httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s parked for %u s", c->peer, PARK_MS / 1000);
+    if(c->state == ST_SYNC)
+      httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s: its commit was not on disk after %u s", c->peer,
+                 c->h->p.write_ms / 1000);
+    else
+      httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s parked for %u s", c->peer, PARK_MS / 1000);
+    free(c->delayed.body);
+    memset(&c->delayed, 0, sizeof(c->delayed));
     request_reset(c);
     memset(&r, 0, sizeof(r));
     r.status = 503;

@@ -18,7 +18,7 @@
 
 #include "ndes/httpd.h"
 
-enum { ST_HEAD, ST_BODY, ST_DELAY, ST_WRITE, ST_IDLE, ST_LINGER, ST_PARKED };
+enum { ST_HEAD, ST_BODY, ST_DELAY, ST_WRITE, ST_IDLE, ST_LINGER, ST_PARKED, ST_SYNC };
 enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
 enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
@@ -28,7 +28,7 @@ enum { W_ACCEPT, W_FULL, W_CLIENT, W_DEADLINE, W_KINDS };
 #define FD_RESERVE 32          /* descriptors kept for the CA, its logs and the policy */
 #define SPREAD_MS 2             /* a worker holding more connections than another waits this long to accept */
 #define ACCEPT_PAUSE_MS 500
-#define WATCH_MAX 4            /* the clock file, the tick, the wake-ups, one spare */
+#define WATCH_MAX 5            /* the clock file, the tick, the wake-ups, the syncs, one spare */
 #define PARK_MS 60000          /* a parked request answered 503 if nothing resumed it by then */
 #define LINGER_MS 2000         /* reading what follows a refused request, so the refusal is not lost to a reset */
 
@@ -61,7 +61,8 @@ typedef struct conn {
   int keep_alive, expect_continue, close_after, linger;
   int admin;                    /* accepted on the admin listener */
   int busy;                     /* a request is in flight (counted through busy) */
-  sceplab_httpd_resp delayed;
+  sceplab_httpd_resp delayed;   /* an answer waiting for its delay (ST_DELAY) or its commits' sync (ST_SYNC) */
+  uint64_t commits;             /* ST_SYNC: the commits it waits for (sceplab_httpd_params.durable) */
 } conn;
 
 struct sceplab_httpd {

@@ -64,6 +64,7 @@ typedef struct ndes_server {
   ndes_publish *publish;
   int clock_fd;
   int tick_fd;                  /* the params' tick timer (tick.c), or -1 */
+  int sync_fd;                  /* an eventfd the CA's store writes after each sync behind the loop, or -1 */
 } ndes_server;
 
 /* iislog.c: a text answer (malloc'd body); the monotonic clock in ms; a call of the connector to

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <openssl/cms.h>
@@ -136,6 +137,27 @@ static int spread(void *ud, int n)
   return ndes_metrics_conns(n);
 }
 
+/* Answers wait for their commits' sync (sceplab_ca_sync_behind), which runs beside the loop. */
+static uint64_t commits(void *ud)
+{
+  ndes_server *s = ud;
+  return sceplab_ca_commits(s->p->ca);
+}
+
+static int durable(void *ud, uint64_t n)
+{
+  ndes_server *s = ud;
+  return sceplab_ca_durable(s->p->ca, n);
+}
+
+static void synced(void *ud, int fd)
+{
+  ndes_server *s = ud;
+  uint64_t n;
+  if(read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+    sceplab_httpd_durable(s->httpd);
+}
+
 static void hup(void *ud)
 {
   ndes_server *s = ud;
@@ -186,6 +208,10 @@ static int listen_on(ndes_server *s, sceplab_error *err)
   hp.drain_ms = p->drain_seconds * 1000;
   hp.busy = busy;
   hp.spread = spread;
+  if(s->sync_fd >= 0) {
+    hp.commits = commits;
+    hp.durable = durable;
+  }
   hp.hup = p->reload ? hup : NULL;
   hp.ssl = s->ssl;
   hp.max_connections = p->max_connections;
@@ -238,6 +264,7 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   s.p = p;
   s.clock_fd = -1;
   s.tick_fd = -1;
+  s.sync_fd = -1;
   if(p->listen_fd <= 0)
     ndes_metrics_get()->workers = 1; /* a supervisor counts its own */
   snprintf(s.bind, sizeof(s.bind), "%s", p->bind ? p->bind : "127.0.0.1");
@@ -261,7 +288,22 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
       goto out;
     }
   }
-  if(listen_on(&s, err) != 0 || !(s.admin = ndes_admin_new(err)) || observers(&s, err) != 0)
+  /* the CA's commits synced by a thread while the loop goes on (SQLite's; a server database syncs
+   * in COMMIT): each answer that follows a commit waits for its sync */
+  if((s.sync_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    sceplab_err_set(err, SCEPLAB_E_FAILED, "eventfd: %s", strerror(errno));
+    goto out;
+  }
+  switch(sceplab_ca_sync_behind(p->ca, s.sync_fd, err)) {
+  case -1:
+    goto out;
+  case 0:
+    close(s.sync_fd);
+    s.sync_fd = -1;
+    break;
+  }
+  if(listen_on(&s, err) != 0 || !(s.admin = ndes_admin_new(err)) || observers(&s, err) != 0 ||
+     (s.sync_fd >= 0 && sceplab_httpd_watch(s.httpd, s.sync_fd, synced, &s, err) != 0))
     goto out;
   /* the one clock, set before anything is stamped: from the replay's clock file, followed */
   if(p->clock_file && ((s.clock_fd = sceplab_clock_follow(p->clock_file, err)) < 0 ||
@@ -283,6 +325,9 @@ int sceplab_serve(const sceplab_serve_params *p, sceplab_error *err)
   rc = sceplab_httpd_run(s.httpd, err);
 out:
   sceplab_httpd_free(s.httpd);
+  sceplab_ca_sync_inline(p->ca); /* what is left synced; the thread stops */
+  if(s.sync_fd >= 0)
+    close(s.sync_fd);
   if(s.clock_fd >= 0)
     close(s.clock_fd);
   if(s.tick_fd >= 0)

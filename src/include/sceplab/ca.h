@@ -178,6 +178,18 @@ int sceplab_ca_once_used(sceplab_ca *ca, const char *once, char **serial, scepla
  * between its writes and its commit, the window a crash test kills the server in. */
 void sceplab_ca_set_commit_delay(sceplab_ca *ca, unsigned ms);
 
+/* Commits made durable behind a server's loop (SQLite's ca.db; a server database makes a commit
+ * durable before COMMIT returns, and answers 0): from now on a write transaction returns once
+ * it is written, a thread of the store syncs it and writes to notify_fd (an eventfd) after each
+ * sync. An answer that follows a commit waits until sceplab_ca_durable(ca, n) is 1 for the
+ * sceplab_ca_commits(ca) read after it: 0 means not yet, -1 that a sync failed (none after it is
+ * taken as durable either). 1 when on, 0 when the store needs none, -1 with err.
+ * sceplab_ca_sync_inline syncs what is left and goes back to syncing in COMMIT. */
+int sceplab_ca_sync_behind(sceplab_ca *ca, int notify_fd, sceplab_error *err);
+void sceplab_ca_sync_inline(sceplab_ca *ca);
+uint64_t sceplab_ca_commits(const sceplab_ca *ca);
+int sceplab_ca_durable(sceplab_ca *ca, uint64_t n);
+
 /* Requests and certificates, as documents: [{transaction_id, state, subject, serial?, ...}]. */
 sceplab_val *sceplab_ca_list(sceplab_ca *ca, sceplab_error *err);
 /* Revokes a certificate by serial (hex); reason an RFC 5280 CRLReason code. */
