@@ -63,7 +63,7 @@ static X509 *check_cert(lua_State *L, int idx, const char *what)
   box = lua_newuserdatauv(L, sizeof(*box), 0);
   *box = NULL;
   luaL_setmetatable(L, CERT_BOX);
-  x = sceplab_cert_load((const unsigned char *)s, n, &err);
+  x = sceplab_scep_cert_load((const unsigned char *)s, n, &err);
   if(!x)
     luaL_error(L, "%s: %s", what, err.msg);
   *box = x;

@@ -131,6 +131,21 @@ describe("enrollment against micromdm scepserver", function()
     assert.matches("127%.0%.0%.1:9", msg)
   end)
 
+  -- The client parses the certificates it is handed with pki/rsa_decode.c's engine registered;
+  -- OpenSSL's cleanup at exit calls that engine back, after lua5.4 has unloaded core.so.
+  it("lets a Lua process that enrolled exit cleanly", function()
+    local script = h.write(h.tmpname(), ([[
+local sceplab = require "sceplab"
+local c = sceplab.scep.client{ url = %q }
+local key = assert(sceplab.scep.pkey.load(io.open(%q):read("a")))
+local r = assert(c:enroll({ subject = "CN=exit-%d", challenge = "s3cret" }, { key = key }))
+assert(r.status == "SUCCESS", r.status)
+]]):format(server.url, h.fixture("pki/device.key"), math.random(1e6)))
+    local ok, how, code = os.execute("lua5.4 " .. h.shquote(script) .. " >/dev/null 2>&1")
+    os.remove(script)
+    assert.are.same({ true, "exit", 0 }, { ok, how, code })
+  end)
+
   it("probes the server", function()
     local code, out = h.sceplab({ "probe", server.url, "--json" })
     assert.are.equal(0, code)

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include "helpers.h"
+#include "pki/pki_int.h"
 
 static X509 *cert_fixture(const char *rel)
 {
@@ -469,6 +470,117 @@ static void getcert_and_getcrl_content(void **state)
   X509_free(ca);
 }
 
+/* Whether a provider key signs: not while pki/rsa_decode.c's window is left open, whose built-in
+ * RSA method would take the operation and refuse it. */
+static int provider_key_signs(EVP_PKEY *k)
+{
+  X509_REQ *req = X509_REQ_new();
+  int ok = req && X509_REQ_set_pubkey(req, k) && X509_REQ_sign(req, k, EVP_sha256()) > 0;
+  X509_REQ_free(req);
+  return ok;
+}
+
+/* Whether the certificate's public key was decoded by OpenSSL's built-in RSA method (it then
+ * belongs to no provider) rather than by a provider's decoder. */
+static int builtin_key(X509 *x)
+{
+  EVP_PKEY *pk = X509_get0_pubkey(x);
+  assert_non_null(pk);
+  return EVP_PKEY_get0_provider(pk) == NULL;
+}
+
+/* The certificates the client is handed are parsed in pki/rsa_decode.c's window: GetCACert's (the
+ * selection and every certificate passed back as PEM), the CertRep and the PKCS#7 inside it, the
+ * CSR it describes. Their RSA keys are decoded by the built-in method, the window is closed again
+ * after each parse, on success and on refusal, and none opens while another thread may use
+ * OpenSSL. */
+static void client_parses_in_the_window(void **state)
+{
+  sceplab_error err;
+  EVP_PKEY *k = sceplab_key_generate("rsa:2048", &err);
+  size_t n, len, rlen;
+  unsigned char *chain = fixture("decode/getcacert.p7b", &n), nonce[SCEPLAB_NONCE_LEN], *req, *rep;
+  sceplab_val *sel, *v;
+  X509 *x, *signer;
+  char *txid = sceplab_transaction_id(k);
+  STACK_OF(X509) *signers = sk_X509_new_null();
+  sceplab_reply_expect ex;
+  reply_spec ok = {txid, nonce, 0, -1, 0, "pki/issuing.pem", "pki/issuing.key", 0};
+  const char *pem;
+  (void)state;
+  assert_non_null(k);
+  assert_true(provider_key_signs(k));
+  sel = sceplab_ca_select(chain, n, 0, &err);
+  assert_non_null(sel);
+  assert_true(provider_key_signs(k));
+  pem = str_at(sel, "recipient");
+  x = sceplab_scep_cert_load((const unsigned char *)pem, strlen(pem), &err);
+  assert_non_null(x);
+  assert_true(builtin_key(x));
+  assert_true(provider_key_signs(k));
+  X509_free(x);
+  /* the usual path while another thread may be using OpenSSL */
+  sceplab_pki_threads(1);
+  x = sceplab_scep_cert_load((const unsigned char *)pem, strlen(pem), &err);
+  sceplab_pki_threads(-1);
+  assert_non_null(x);
+  assert_false(builtin_key(x));
+  X509_free(x);
+  assert_null(sceplab_scep_cert_load((const unsigned char *)"junk", 4, &err));
+  assert_true(provider_key_signs(k));
+  sceplab_val_free(sel);
+
+  /* a CertRep: verified (its signer's key and the issued certificate's, decoded in the window),
+   * then refused after its parse */
+  req = pkcsreq(k, &signer, 0, "aes128", &len, nonce);
+  x = cert_fixture("pki/issuing.pem");
+  sk_X509_push(signers, x);
+  memset(&ex, 0, sizeof(ex));
+  ex.transaction_id = txid;
+  ex.sender_nonce = nonce;
+  ex.signers = signers;
+  ex.key = k;
+  ex.cert = signer;
+  ex.request_key = k;
+  rep = certrep(&ok, signer, k, &rlen);
+  v = sceplab_reply_verify(rep, rlen, &ex, &err);
+  if(!v)
+    fail_msg("%s", err.msg);
+  assert_string_equal(str_at(v, "status"), "SUCCESS");
+  assert_true(provider_key_signs(k));
+  sceplab_val_free(v);
+  rep[rlen - 20] ^= 0x01;
+  assert_null(sceplab_reply_verify(rep, rlen, &ex, &err));
+  assert_true(provider_key_signs(k));
+  assert_null(sceplab_reply_verify(rep, 10, &ex, &err));
+  assert_true(provider_key_signs(k));
+  free(rep);
+
+  /* the CSR the client describes beside its profile */
+  {
+    sceplab_csr_params c;
+    unsigned char *csr;
+    size_t clen = 0;
+    memset(&c, 0, sizeof(c));
+    c.subject = "CN=device-1";
+    csr = sceplab_csr_build(&c, k, &clen, &err);
+    assert_non_null(csr);
+    v = sceplab_csr_parse(csr, clen, NULL, &err);
+    assert_non_null(v);
+    assert_string_equal(str_at(v, "subject"), "CN=device-1");
+    assert_int_equal(int_at(v, "key.bits"), 2048);
+    assert_true(provider_key_signs(k));
+    sceplab_val_free(v);
+    free(csr);
+  }
+  sk_X509_pop_free(signers, X509_free);
+  X509_free(signer);
+  free(req);
+  free(txid);
+  free(chain);
+  EVP_PKEY_free(k);
+}
+
 /* RFC 8894's numbers and names, both ways, from the one table the decoder and client share. */
 static void scep_names(void **state)
 {
@@ -500,6 +612,7 @@ int main(void)
     cmocka_unit_test(strict_reply_checks),
     cmocka_unit_test(caps_and_ca_selection),
     cmocka_unit_test(getcert_and_getcrl_content),
+    cmocka_unit_test(client_parses_in_the_window),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

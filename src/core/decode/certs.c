@@ -56,8 +56,10 @@ sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab
 {
   X509_REQ *req = NULL;
   sceplab_val *v;
+  int fast;
   if(n > 0x7fffffff)
     return (void)sceplab_err_set(err, SCEPLAB_E_INPUT, "request too large"), NULL;
+  fast = sceplab_pki_rsa_decode_enter(); /* a key only described: pki/rsa_decode.c */
   if(sceplab_is_pem(buf, n)) {
     BIO *b = BIO_new_mem_buf(buf, (int)n);
     req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
@@ -67,6 +69,7 @@ sceplab_val *sceplab_csr_parse(const unsigned char *buf, size_t n, const sceplab
     const unsigned char *p = buf;
     req = d2i_X509_REQ(NULL, &p, (long)n);
   }
+  sceplab_pki_rsa_decode_leave(fast);
   if(!req) {
     sceplab_err_openssl(err, SCEPLAB_E_INPUT, "not a PKCS#10 certificate request");
     return NULL;

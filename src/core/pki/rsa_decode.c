@@ -16,6 +16,8 @@
  * of the process may be using OpenSSL (sceplab_pki_threads). OpenSSL 3.2's decoder cache makes
  * this unnecessary; Debian 12 has 3.0. */
 #define OPENSSL_SUPPRESS_DEPRECATED /* ENGINE and EVP_PKEY_METHOD: the 3.0 route to the built-in method */
+#include <dlfcn.h>
+
 #include <openssl/crypto.h>
 #include <openssl/engine.h>
 #include <openssl/err.h>
@@ -39,9 +41,21 @@ static int pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int 
   return *pmeth != NULL;
 }
 
+/* OpenSSL's cleanup at exit calls the engine back (pkey_meths) when it frees it, so the code that
+ * holds pkey_meths stays mapped until then: lua5.4 unloads the module (core.so) when it closes its
+ * state, before exit, and the process crashed in the unmapped callback. The sceplab executable is
+ * never unloaded (dlopen does not even find it by that name). */
+static void stay_loaded(void)
+{
+  Dl_info info;
+  if(dladdr((void *)pkey_meths, &info) && info.dli_fname)
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static void make(void)
 {
   ENGINE *e = ENGINE_new();
+  stay_loaded();
   /* in OpenSSL's list of engines for the process's life (ENGINE_add takes its own reference) */
   if(e && ENGINE_set_id(e, "sceplab-builtin-rsa") && ENGINE_set_name(e, "OpenSSL's built-in RSA method") &&
      ENGINE_set_pkey_meths(e, pkey_meths) && ENGINE_add(e))

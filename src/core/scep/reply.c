@@ -72,7 +72,12 @@ sceplab_val *sceplab_reply_verify(const unsigned char *der, size_t n, const scep
   } while(0)
 
   sceplab_obj_set(v, "checks", checks);
-  if(n > 0x7fffffff || !(cms = d2i_CMS_ContentInfo(NULL, &p, (long)n)))
+  if(n <= 0x7fffffff) {
+    int fast = sceplab_pki_rsa_decode_enter(); /* the certificates it carries: pki/rsa_decode.c */
+    cms = d2i_CMS_ContentInfo(NULL, &p, (long)n);
+    sceplab_pki_rsa_decode_leave(fast);
+  }
+  if(!cms)
     FAIL("structure", "reply is not a CMS structure (%zu bytes)", n);
   if(OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
     FAIL("structure", "reply is not SignedData");
@@ -169,7 +174,11 @@ sceplab_val *sceplab_reply_verify(const unsigned char *der, size_t n, const scep
       sceplab_warn(v, "the server encrypted its reply with single DES");
     plen = BIO_get_mem_data(plain, &data);
     q = (const unsigned char *)data;
-    p7 = d2i_PKCS7(NULL, &q, plen);
+    {
+      int fast = sceplab_pki_rsa_decode_enter(); /* the issued certificate and its chain */
+      p7 = d2i_PKCS7(NULL, &q, plen);
+      sceplab_pki_rsa_decode_leave(fast);
+    }
     if(!p7 || !PKCS7_type_is_signed(p7) || !p7->d.sign) {
       PKCS7_free(p7);
       BIO_free(plain);

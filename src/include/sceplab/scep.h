@@ -93,6 +93,12 @@ sceplab_val *sceplab_caps_parse(const char *text, size_t n);
  * certificates, reasons} with certificates as PEM. */
 sceplab_val *sceplab_ca_select(const unsigned char *buf, size_t n, int ndes, sceplab_error *err);
 
+/* The first certificate of buf (PEM, DER or PKCS#7), as sceplab_cert_load, for a certificate the
+ * client encrypts to or verifies with (the CA's, an RA's, its own signer's): an RSA key is decoded
+ * by OpenSSL's built-in method (faster than OpenSSL 3.0's decoders), unless another thread may be
+ * using OpenSSL. */
+X509 *sceplab_scep_cert_load(const unsigned char *buf, size_t n, sceplab_error *err);
+
 /* DER of IssuerAndSubject (CertPoll) and IssuerAndSerialNumber (GetCert, GetCRL). */
 unsigned char *sceplab_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject, size_t *len);
 unsigned char *sceplab_issuer_and_serial(const X509_NAME *issuer, const ASN1_INTEGER *serial, size_t *len);
