@@ -51,7 +51,7 @@ static int l_load(lua_State *L)
   lpkey *p = newkey(L);
   sceplab_error err;
   sceplab_err_clear(&err);
-  p->k = sceplab_key_load((const unsigned char *)s, n, pass, &err);
+  p->k = sceplab_key_load_builtin((const unsigned char *)s, n, pass, &err); /* the client's keys: pki.h */
   if(!p->k)
     return sceplab_lua_fail(L, &err);
   return 1;

@@ -56,6 +56,31 @@ describe("enrollment against micromdm scepserver", function()
     end)
   end
 
+  -- a ready key, as scripts/bench client hands one (scepclient reads PKCS#1 PEM only): sceplab reads
+  -- an RSA key by OpenSSL's built-in method in each unencrypted form, and writes it back as PKCS#8
+  it("enrolls with a ready RSA key in each form --key takes", function()
+    local base = work .. "/ready"
+    assert(os.execute((h.CLEAN .. "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s.p8.pem 2>/dev/null && " ..
+      "openssl rsa -in %s.p8.pem -traditional -out %s.rsa.pem 2>/dev/null && openssl rsa -in %s.p8.pem -outform DER -traditional " ..
+      "-out %s.rsa.der 2>/dev/null && openssl pkey -in %s.p8.pem -outform DER -out %s.p8.der"):format(base, base, base, base, base, base, base)))
+    local function pub(cmd)
+      local p = io.popen(h.CLEAN .. cmd .. " | openssl sha256")
+      local d = p:read("l")
+      p:close()
+      return d
+    end
+    local want = pub(("openssl pkey -in %s.p8.pem -pubout"):format(h.shquote(base)))
+    for _, form in ipairs({ "rsa.pem", "p8.pem", "rsa.der", "p8.der" }) do
+      local code, out, err, key, cert = enroll({ "--key", base .. "." .. form })
+      assert.are.equal(0, code, err)
+      assert.are.equal("SUCCESS", json.decode(out).status)
+      assert.is_true((h.openssl_verify(server.ca, cert)))
+      assert.are.equal(want, pub(("openssl x509 -in %s -pubkey -noout"):format(h.shquote(cert))), form)
+      assert.matches("^%-%-%-%-%-BEGIN PRIVATE KEY%-%-%-%-%-\n", h.read(key))
+      assert.are.equal(want, pub(("openssl pkey -in %s -pubout"):format(h.shquote(key))), form)
+    end
+  end)
+
   it("reports a wrong challenge as FAILURE with its failInfo, exit 1", function()
     local code, out = h.sceplab({ "enroll", "--url", server.url, "--challenge", "wrong", "--subject", "CN=nope",
                                   "--key-out", work .. "/x.key", "--cert-out", work .. "/x.pem", "--json" })

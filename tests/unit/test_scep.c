@@ -581,6 +581,99 @@ static void client_parses_in_the_window(void **state)
   EVP_PKEY_free(k);
 }
 
+/* The client's own RSA key, in each unencrypted form --key takes, is read by OpenSSL's built-in
+ * RSA method (no provider decodes it, so its public key is written without encoder and decoder
+ * chains), and does what the client does with it as the provider's key does: the same PEM back,
+ * the same transactionID, a PKCSReq the CA opens and verifies, a CertRep encrypted to it. An
+ * encrypted or EC key still loads; a CA's keys (sceplab_key_load) stay the provider's. */
+static void client_key_builtin(void **state)
+{
+  sceplab_error err;
+  EVP_PKEY *ref = key_fixture("pki/device.key"), *k, *ec = EVP_EC_gen("P-256");
+  char *ref_pem = sceplab_key_pem(ref, 0, NULL), *ref_txid = sceplab_transaction_id(ref), *s;
+  unsigned char *b, nonce[SCEPLAB_NONCE_LEN], *msg, *rep, *cakey;
+  size_t n, len, rlen, kn;
+  int f;
+  X509 *signer;
+  STACK_OF(X509) *signers = sk_X509_new_null();
+  sceplab_reply_expect ex;
+  sceplab_decode_opts o = {0};
+  sceplab_val *v;
+  reply_spec ok = {ref_txid, nonce, 0, -1, 0, "pki/issuing.pem", "pki/issuing.key", 0};
+  (void)state;
+  assert_non_null(EVP_PKEY_get0_provider(ref));
+  for(f = FORM_PKCS8_PEM; f <= FORM_TRAD_DER; f++) {
+    b = key_in_form(ref, (key_form)f, &n);
+    k = sceplab_key_load_builtin(b, n, NULL, &err);
+    assert_non_null(k);
+    assert_null(EVP_PKEY_get0_provider(k));
+    assert_int_equal(1, EVP_PKEY_eq(k, ref));
+    s = sceplab_key_pem(k, 0, NULL);
+    assert_string_equal(s, ref_pem);
+    free(s);
+    s = sceplab_transaction_id(k);
+    assert_string_equal(s, ref_txid);
+    free(s);
+    EVP_PKEY_free(k);
+    free(b);
+  }
+  b = key_in_form(ref, FORM_ENC_PEM, &n);
+  k = sceplab_key_load_builtin(b, n, "pw", &err);
+  assert_non_null(k);
+  assert_int_equal(1, EVP_PKEY_eq(k, ref));
+  EVP_PKEY_free(k);
+  assert_null(sceplab_key_load_builtin(b, n, NULL, &err));
+  assert_string_equal("the key is encrypted; give its passphrase", err.msg);
+  free(b);
+  b = key_in_form(ec, FORM_PKCS8_PEM, &n);
+  k = sceplab_key_load_builtin(b, n, NULL, &err);
+  assert_non_null(k);
+  assert_int_equal(1, EVP_PKEY_eq(k, ec));
+  EVP_PKEY_free(k);
+  free(b);
+
+  /* the built-in key signs and opens what a client sends and receives */
+  b = key_in_form(ref, FORM_TRAD_PEM, &n);
+  k = sceplab_key_load_builtin(b, n, NULL, &err);
+  free(b);
+  assert_non_null(k);
+  msg = pkcsreq(k, &signer, 0, "aes128", &len, nonce);
+  cakey = fixture("pki/issuing.key", &kn);
+  o.key = cakey;
+  o.keylen = kn;
+  v = sceplab_pkimsg_parse(msg, len, &o, &err);
+  assert_non_null(v);
+  assert_string_equal(str_at(v, "transaction_id"), ref_txid);
+  assert_true(bool_at(v, "signature_valid"));
+  assert_string_equal(str_at(v, "decrypted.csr.subject"), "CN=device-1");
+  assert_true(bool_at(v, "decrypted.csr.signature_valid"));
+  sceplab_val_free(v);
+  sk_X509_push(signers, cert_fixture("pki/issuing.pem"));
+  memset(&ex, 0, sizeof(ex));
+  ex.transaction_id = ref_txid;
+  ex.sender_nonce = nonce;
+  ex.signers = signers;
+  ex.key = k;
+  ex.cert = signer;
+  ex.request_key = k;
+  rep = certrep(&ok, signer, k, &rlen);
+  v = sceplab_reply_verify(rep, rlen, &ex, &err);
+  if(!v)
+    fail_msg("%s", err.msg);
+  assert_string_equal(str_at(v, "status"), "SUCCESS");
+  sceplab_val_free(v);
+  free(rep);
+  free(msg);
+  free(cakey);
+  sk_X509_pop_free(signers, X509_free);
+  X509_free(signer);
+  EVP_PKEY_free(k);
+  EVP_PKEY_free(ec);
+  EVP_PKEY_free(ref);
+  free(ref_pem);
+  free(ref_txid);
+}
+
 /* RFC 8894's numbers and names, both ways, from the one table the decoder and client share. */
 static void scep_names(void **state)
 {
@@ -613,6 +706,7 @@ int main(void)
     cmocka_unit_test(caps_and_ca_selection),
     cmocka_unit_test(getcert_and_getcrl_content),
     cmocka_unit_test(client_parses_in_the_window),
+    cmocka_unit_test(client_key_builtin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

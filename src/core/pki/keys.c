@@ -99,8 +99,10 @@ static EVP_PKEY *decode_typed(const unsigned char *der, long len, const char *st
 }
 
 /* An unencrypted PKCS#8, RSA or EC key, PEM or DER, with the key type read first; NULL for
- * anything else (encrypted keys among them), which the general path then reads. */
-static EVP_PKEY *key_load_plain(const unsigned char *buf, size_t n)
+ * anything else (encrypted keys among them), which the general path then reads. With builtin, an
+ * RSA key (PKCS#1, or PKCS#8 rsaEncryption) is read by OpenSSL's built-in RSA method and no
+ * decoder at all (pki/rsa_decode.c). */
+static EVP_PKEY *key_load_plain(const unsigned char *buf, size_t n, int builtin)
 {
   unsigned char *der = NULL;
   char *name = NULL, *header = NULL;
@@ -111,7 +113,7 @@ static EVP_PKEY *key_load_plain(const unsigned char *buf, size_t n)
   BIO *b = BIO_new_mem_buf(buf, (int)n);
   if(b && memchr(buf, '-', n < 64 ? n : 64) && PEM_read_bio(b, &name, &header, &der, &len) && !header[0]) {
     if(!strcmp(name, "RSA PRIVATE KEY"))
-      pk = decode_typed(der, len, "type-specific", "RSA");
+      pk = builtin ? sceplab_pki_rsa_private_builtin(der, len) : decode_typed(der, len, "type-specific", "RSA");
     else if(!strcmp(name, "EC PRIVATE KEY"))
       pk = decode_typed(der, len, "type-specific", "EC");
     else if(strcmp(name, "PRIVATE KEY"))
@@ -127,11 +129,19 @@ static EVP_PKEY *key_load_plain(const unsigned char *buf, size_t n)
   }
   if(!pk && len > 0 && (p = der, p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, len)) != NULL) {
     const ASN1_OBJECT *alg = NULL;
+    const unsigned char *inner = NULL;
+    int ilen = 0;
     char type[80];
-    if(PKCS8_pkey_get0(&alg, NULL, NULL, NULL, p8) && OBJ_obj2txt(type, sizeof(type), alg, 1) > 0)
-      pk = decode_typed(der, len, "PrivateKeyInfo", type);
+    if(PKCS8_pkey_get0(&alg, &inner, &ilen, NULL, p8)) {
+      if(builtin && OBJ_obj2nid(alg) == NID_rsaEncryption)
+        pk = sceplab_pki_rsa_private_builtin(inner, ilen);
+      if(!pk && OBJ_obj2txt(type, sizeof(type), alg, 1) > 0)
+        pk = decode_typed(der, len, "PrivateKeyInfo", type);
+    }
     PKCS8_PRIV_KEY_INFO_free(p8);
   }
+  else if(builtin && !pk && len > 0 && !name) /* DER: PKCS#1 RSA */
+    pk = sceplab_pki_rsa_private_builtin(der, len);
   BIO_free(b);
   OPENSSL_free(name);
   OPENSSL_free(header);
@@ -140,7 +150,7 @@ static EVP_PKEY *key_load_plain(const unsigned char *buf, size_t n)
   return pk;
 }
 
-EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err)
+static EVP_PKEY *key_load(const unsigned char *buf, size_t n, const char *pass, int builtin, sceplab_error *err)
 {
   BIO *b;
   EVP_PKEY *pk;
@@ -148,7 +158,7 @@ EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass,
     sceplab_err_set(err, SCEPLAB_E_INPUT, "key too large");
     return NULL;
   }
-  pk = key_load_plain(buf, n);
+  pk = key_load_plain(buf, n, builtin);
   if(pk)
     return pk;
   b = BIO_new_mem_buf(buf, (int)n);
@@ -169,4 +179,14 @@ EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass,
     ERR_clear_error();
   }
   return pk;
+}
+
+EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err)
+{
+  return key_load(buf, n, pass, 0, err);
+}
+
+EVP_PKEY *sceplab_key_load_builtin(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err)
+{
+  return key_load(buf, n, pass, 1, err);
 }

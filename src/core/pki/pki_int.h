@@ -48,6 +48,9 @@ int sceplab_pem_pass_cb(char *buf, int size, int rwflag, void *u);
 int sceplab_pki_rsa_decode_enter(void);
 void sceplab_pki_rsa_decode_leave(int entered);
 void sceplab_pki_threads(int delta);
+/* An RSAPrivateKey (PKCS#1 DER) as an EVP_PKEY of OpenSSL's built-in RSA method; NULL when it is
+ * not exactly one. */
+EVP_PKEY *sceplab_pki_rsa_private_builtin(const unsigned char *der, long len);
 
 /* ossl.c: decrypts a CMS EnvelopedData into out; retries single DES in a private legacy context
  * and sets *legacy when that was needed. Returns 0 or an error code. */

@@ -22,6 +22,7 @@
 #include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "pki/pki_int.h"
 
@@ -84,4 +85,25 @@ void sceplab_pki_rsa_decode_leave(int entered)
 void sceplab_pki_threads(int delta)
 {
   __atomic_add_fetch(&others, delta, __ATOMIC_ACQ_REL);
+}
+
+/* A private key the client loads itself (enroll --key, renew --key) has no window: read with
+ * d2i_RSAPrivateKey, it is an RSA key of the built-in method from the start, and nothing is
+ * registered. It signs and decrypts in the default provider, to which OpenSSL exports it once on
+ * first use. What is saved is the decoder chain of its load (7 M instructions, the first filling
+ * the decoder store), each time its public key is written (the CSR, the self-signed signer, the
+ * transactionID) an encoder chain and the decoder chain X509_PUBKEY_set runs on its output, and
+ * the encoder chain of the PEM written back (--key-out): the built-in method writes them all. */
+EVP_PKEY *sceplab_pki_rsa_private_builtin(const unsigned char *der, long len)
+{
+  const unsigned char *p = der;
+  RSA *rsa = d2i_RSAPrivateKey(NULL, &p, len);
+  EVP_PKEY *pk = rsa && p == der + len ? EVP_PKEY_new() : NULL;
+  if(!pk || !EVP_PKEY_assign_RSA(pk, rsa)) {
+    EVP_PKEY_free(pk);
+    RSA_free(rsa);
+    ERR_clear_error();
+    return NULL;
+  }
+  return pk;
 }

@@ -40,6 +40,12 @@ const char *sceplab_scep_name_at(sceplab_scep_names kind, size_t i, int *code);
 EVP_PKEY *sceplab_key_generate(const char *spec, sceplab_error *err);
 /* PKCS#8 or traditional PEM, or DER; never prompts (an encrypted key needs pass). */
 EVP_PKEY *sceplab_key_load(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err);
+/* The same, but an unencrypted RSA key (PKCS#1, or PKCS#8 rsaEncryption) is read by OpenSSL's
+ * built-in RSA method rather than a decoder (OpenSSL 3.0: an encoder and a decoder chain each
+ * time a provider key's public key is written, X509_PUBKEY_set); it signs and decrypts in the
+ * default provider, which OpenSSL exports it to on first use. For the keys of the SCEP client
+ * (enroll --key, renew, a saved state); a CA's keys keep sceplab_key_load. */
+EVP_PKEY *sceplab_key_load_builtin(const unsigned char *buf, size_t n, const char *pass, sceplab_error *err);
 /* PKCS#8 PEM of the private key, or the public key when public_only; malloc'd. */
 char *sceplab_key_pem(EVP_PKEY *key, int public_only, size_t *len);
 
