@@ -326,6 +326,19 @@ static unsigned char *certrep(const reply_spec *r, X509 *client_cert, EVP_PKEY *
   return msg;
 }
 
+/* What a client expects of the CertRep to its request: k's own, signed with signer. */
+static void expect_for(sceplab_reply_expect *x, const char *txid, const unsigned char *nonce, STACK_OF(X509) *signers,
+                       EVP_PKEY *k, X509 *signer)
+{
+  memset(x, 0, sizeof(*x));
+  x->transaction_id = txid;
+  x->sender_nonce = nonce;
+  x->signers = signers;
+  x->key = k;
+  x->cert = signer;
+  x->request_key = k;
+}
+
 static void strict_reply_checks(void **state)
 {
   sceplab_error err;
@@ -343,13 +356,7 @@ static void strict_reply_checks(void **state)
   reply_spec r;
   (void)state;
   sk_X509_push(signers, cert_fixture("pki/issuing.pem"));
-  memset(&x, 0, sizeof(x));
-  x.transaction_id = txid;
-  x.sender_nonce = nonce;
-  x.signers = signers;
-  x.key = k;
-  x.cert = signer;
-  x.request_key = k;
+  expect_for(&x, txid, nonce, signers, k, signer);
 
   rep = certrep(&ok, signer, k, &rlen);
   v = sceplab_reply_verify(rep, rlen, &x, &err);
@@ -535,13 +542,7 @@ static void client_parses_in_the_window(void **state)
   req = pkcsreq(k, &signer, 0, "aes128", &len, nonce);
   x = cert_fixture("pki/issuing.pem");
   sk_X509_push(signers, x);
-  memset(&ex, 0, sizeof(ex));
-  ex.transaction_id = txid;
-  ex.sender_nonce = nonce;
-  ex.signers = signers;
-  ex.key = k;
-  ex.cert = signer;
-  ex.request_key = k;
+  expect_for(&ex, txid, nonce, signers, k, signer);
   rep = certrep(&ok, signer, k, &rlen);
   v = sceplab_reply_verify(rep, rlen, &ex, &err);
   if(!v)
@@ -649,13 +650,7 @@ static void client_key_builtin(void **state)
   assert_true(bool_at(v, "decrypted.csr.signature_valid"));
   sceplab_val_free(v);
   sk_X509_push(signers, cert_fixture("pki/issuing.pem"));
-  memset(&ex, 0, sizeof(ex));
-  ex.transaction_id = ref_txid;
-  ex.sender_nonce = nonce;
-  ex.signers = signers;
-  ex.key = k;
-  ex.cert = signer;
-  ex.request_key = k;
+  expect_for(&ex, ref_txid, nonce, signers, k, signer);
   rep = certrep(&ok, signer, k, &rlen);
   v = sceplab_reply_verify(rep, rlen, &ex, &err);
   if(!v)

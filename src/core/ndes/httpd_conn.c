@@ -71,19 +71,26 @@ static void respond(conn *c, sceplab_httpd_resp *r)
   arm(c, c->h->p.write_ms);
 }
 
+/* The server's own answer (no handler's): its status and reason as plain text, the connection
+ * closed after it. */
+static void plain_answer(sceplab_httpd_resp *r, int status)
+{
+  char text[96];
+  memset(r, 0, sizeof(*r));
+  snprintf(text, sizeof(text), "%d %s\r\n", status, sceplab_httpd_reason(status));
+  r->status = status;
+  r->type = "text/plain";
+  r->body = (unsigned char *)strdup(text);
+  r->len = r->body ? strlen(text) : 0;
+  r->close = 1;
+}
+
 /* A request refused before the handler: the answer, then the connection is closed (what follows
  * in the stream cannot be trusted to start a request). */
 static int refuse(conn *c, int status)
 {
   sceplab_httpd_resp r;
-  char text[96];
-  memset(&r, 0, sizeof(r));
-  snprintf(text, sizeof(text), "%d %s\r\n", status, sceplab_httpd_reason(status));
-  r.status = status;
-  r.type = "text/plain";
-  r.body = (unsigned char *)strdup(text);
-  r.len = r.body ? strlen(text) : 0;
-  r.close = 1;
+  plain_answer(&r, status);
   c->linger = 1;
   respond(c, &r);
   return -1;
@@ -393,15 +400,9 @@ static void answer_if_durable(conn *c)
   event_del(c->timer);
   if(d < 0) {
     /* committed, not known to be on disk: never answered as if it were */
-    static const char text[] = "500 Internal Server Error\r\n";
     httpd_warn(c->h, W_DEADLINE, "answered 500 to a request from %s: its commit could not be synced to disk", c->peer);
     free(r.body);
-    memset(&r, 0, sizeof(r));
-    r.status = 500;
-    r.type = "text/plain";
-    r.body = (unsigned char *)strdup(text);
-    r.len = r.body ? sizeof(text) - 1 : 0;
-    r.close = 1;
+    plain_answer(&r, 500);
   }
   answer(c, &r);
 }
@@ -578,7 +579,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
   }
   if(c->state == ST_PARKED || c->state == ST_SYNC) {
     /* nothing resumed it: what it waited for never came */
-    static const char text[] = "503 Service Unavailable\r\n";
     sceplab_httpd_resp r;
     if(c->state == ST_SYNC)
       httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s: its commit was not on disk after %u s", c->peer,
@@ -588,12 +588,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     free(c->delayed.body);
     memset(&c->delayed, 0, sizeof(c->delayed));
     request_reset(c);
-    memset(&r, 0, sizeof(r));
-    r.status = 503;
-    r.type = "text/plain";
-    r.body = (unsigned char *)strdup(text);
-    r.len = r.body ? sizeof(text) - 1 : 0;
-    r.close = 1;
+    plain_answer(&r, 503);
     respond(c, &r);
     return;
   }

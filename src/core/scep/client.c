@@ -85,12 +85,9 @@ static STACK_OF(X509) *read_received(const unsigned char *buf, size_t n, sceplab
 
 X509 *sceplab_scep_cert_load(const unsigned char *buf, size_t n, sceplab_error *err)
 {
-  STACK_OF(X509) *sk = read_received(buf, n, err);
-  X509 *x;
-  if(!sk)
-    return NULL;
-  x = sk_X509_shift(sk);
-  sk_X509_pop_free(sk, X509_free);
+  int fast = sceplab_pki_rsa_decode_enter();
+  X509 *x = sceplab_cert_load(buf, n, err);
+  sceplab_pki_rsa_decode_leave(fast);
   return x;
 }
 
