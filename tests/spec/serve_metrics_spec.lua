@@ -33,6 +33,10 @@ describe("sceplab serve /metrics", function()
     assert.is_true(metric(srv.metrics, 'sceplab_request_duration_seconds_count{operation="GetCACert"}') >= 3)
     assert.are.equal(2, metric(srv.metrics, "sceplab_workers"))
     assert.are.equal(0, metric(srv.metrics, "sceplab_database_errors_total"))
+    -- the commits' syncs beside the loop: each sync covers at least one commit, and takes some time
+    local syncs, synced = metric(srv.metrics, "sceplab_database_syncs_total"), metric(srv.metrics, "sceplab_database_synced_commits_total")
+    assert.is_true(syncs >= 1 and synced >= syncs, ("%s syncs covering %s commits"):format(syncs, synced))
+    assert.is_true(metric(srv.metrics, "sceplab_database_sync_seconds_total") > 0)
     -- the database held by another writer past serve's 5 s busy timeout: a database error, an
     -- enrollment answered 500 (error), never a certificate
     local holder = h.spawn(("sh -c %s"):format(Q(("(echo 'BEGIN IMMEDIATE;'; sleep 8; echo 'COMMIT;') | sqlite3 %s")

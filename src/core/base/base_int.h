@@ -21,8 +21,13 @@ sceplab_val *sceplab_secret_val(const char *s, size_t n, int show);
 /* Counters a higher layer shows (serve's /metrics), counted where the event happens: the CA's store
  * counts its errors. Where they live is the server's choice (sceplab_tally_place: memory shared by
  * its workers, SCEPLAB_TALLY_N slots); until then, a private copy. */
-typedef enum { SCEPLAB_TALLY_DB_ERROR, SCEPLAB_TALLY_DB_RECONNECT, SCEPLAB_TALLY_N } sceplab_tally_kind;
+typedef enum {
+  SCEPLAB_TALLY_DB_ERROR, SCEPLAB_TALLY_DB_RECONNECT,
+  SCEPLAB_TALLY_DB_SYNC, SCEPLAB_TALLY_DB_SYNC_COMMITS, SCEPLAB_TALLY_DB_SYNC_US, /* syncs behind serve's loop */
+  SCEPLAB_TALLY_N
+} sceplab_tally_kind;
 void sceplab_tally(sceplab_tally_kind which);
+void sceplab_tally_add(sceplab_tally_kind which, uint64_t n);
 void sceplab_tally_place(uint64_t *shared);
 uint64_t sceplab_tally_get(sceplab_tally_kind which);
 

@@ -11,6 +11,12 @@ void sceplab_tally(sceplab_tally_kind which)
     __atomic_fetch_add(&slots[which], 1, __ATOMIC_RELAXED);
 }
 
+void sceplab_tally_add(sceplab_tally_kind which, uint64_t n)
+{
+  if((unsigned)which < SCEPLAB_TALLY_N)
+    __atomic_fetch_add(&slots[which], n, __ATOMIC_RELAXED);
+}
+
 void sceplab_tally_place(uint64_t *shared) { slots = shared ? shared : private_slots; }
 
 uint64_t sceplab_tally_get(sceplab_tally_kind which)

@@ -168,6 +168,8 @@ struct sceplab_store {
  * and for serve's /metrics (every worker's), in one place. */
 void sceplab_store_failed(sceplab_store *s);
 void sceplab_store_reconnected(sceplab_store *s);
+/* A sync behind serve's loop that covered commits, in us microseconds (any thread). */
+void sceplab_store_synced(uint64_t commits, uint64_t us);
 
 /* The store of a CA's state directory (create: a new one): SQLite's ca.db in dir, or the server
  * database db names (a postgresql:// URL; NULL or "" for SQLite). The database is brought up to

@@ -15,3 +15,10 @@ void sceplab_store_reconnected(sceplab_store *s)
   s->reconnects++;
   sceplab_tally(SCEPLAB_TALLY_DB_RECONNECT);
 }
+
+void sceplab_store_synced(uint64_t commits, uint64_t us)
+{
+  sceplab_tally(SCEPLAB_TALLY_DB_SYNC);
+  sceplab_tally_add(SCEPLAB_TALLY_DB_SYNC_COMMITS, commits);
+  sceplab_tally_add(SCEPLAB_TALLY_DB_SYNC_US, us);
+}

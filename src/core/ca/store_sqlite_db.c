@@ -138,6 +138,7 @@ static void *behind_run(void *arg)
   pthread_mutex_lock(&b->mu);
   for(;;) {
     uint64_t target;
+    struct timespec t0, t1;
     int ok;
     while(!b->stop && (b->failed || b->synced >= b->committed))
       pthread_cond_wait(&b->cv, &b->mu);
@@ -145,10 +146,16 @@ static void *behind_run(void *arg)
       break; /* stopping, with nothing left to sync */
     target = b->committed;
     pthread_mutex_unlock(&b->mu);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     ok = behind_sync(b) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     pthread_mutex_lock(&b->mu);
-    if(ok)
+    if(ok) {
+      /* for /metrics: how often, how many commits each, how long the disk took */
+      sceplab_store_synced(target - b->synced,
+                           (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000));
       b->synced = target;
+    }
     else
       b->failed = 1;
     if(b->notify_fd >= 0 && write(b->notify_fd, &one, sizeof(one)) < 0) {

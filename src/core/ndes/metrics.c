@@ -27,6 +27,7 @@ ndes_metrics *ndes_metrics_get(void)
   if(!shared) {
     void *m = mmap(NULL, sizeof(ndes_metrics), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     shared = m == MAP_FAILED ? &fallback : m;
+    _Static_assert(SCEPLAB_TALLY_N <= sizeof(shared->counts) / sizeof(shared->counts[0]), "a slot for every tally");
     sceplab_tally_place(shared->counts);
   }
   return shared;
@@ -190,6 +191,12 @@ void ndes_metrics_handler(void *ud, const sceplab_httpd_req *rq, sceplab_httpd_r
   put(&o, "sceplab_database_errors_total %llu\n", (unsigned long long)load(&m->counts[SCEPLAB_TALLY_DB_ERROR]));
   family(&o, "sceplab_database_reconnects_total", "counter", "Connections to the CA's database made again after it was lost.");
   put(&o, "sceplab_database_reconnects_total %llu\n", (unsigned long long)load(&m->counts[SCEPLAB_TALLY_DB_RECONNECT]));
+  family(&o, "sceplab_database_syncs_total", "counter", "Syncs of the CA's SQLite WAL made beside the loop (each covers every commit before it).");
+  put(&o, "sceplab_database_syncs_total %llu\n", (unsigned long long)load(&m->counts[SCEPLAB_TALLY_DB_SYNC]));
+  family(&o, "sceplab_database_synced_commits_total", "counter", "Commits those syncs covered (commits per sync: how many shared one).");
+  put(&o, "sceplab_database_synced_commits_total %llu\n", (unsigned long long)load(&m->counts[SCEPLAB_TALLY_DB_SYNC_COMMITS]));
+  family(&o, "sceplab_database_sync_seconds_total", "counter", "Time spent in those syncs (the disk's flush; answers that committed wait for it).");
+  put(&o, "sceplab_database_sync_seconds_total %.6f\n", (double)load(&m->counts[SCEPLAB_TALLY_DB_SYNC_US]) / 1e6);
   family(&o, "sceplab_requests_in_flight", "gauge", "Requests read in part or whole and not answered yet, every worker's.");
   {
     long long inflight = 0;

@@ -15,7 +15,7 @@ enum { NDES_DECIDE_ALLOW, NDES_DECIDE_DENY, NDES_DECIDE_PENDING, NDES_DECIDE_ERR
 #define NDES_SLOTS 512          /* the supervisor's worker slots (workers.c) */
 
 typedef struct ndes_metrics {
-  uint64_t counts[8];           /* base/count.c's slots (the store's errors) */
+  uint64_t counts[8];           /* base/count.c's slots (the store's errors and syncs) */
   uint64_t enroll[NDES_ENROLL_N];
   uint64_t decided[NDES_DECIDE_N];
   uint64_t bucket[NDES_OP_N][NDES_BUCKETS]; /* not cumulative: the scrape sums them */
