@@ -254,7 +254,7 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
     local dir = h.tmpdir()
     local trace = dir .. "/trace"
     local delay = 0.7
-    local srv = h.serve(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" }, { quiet = true,
+    local srv = h.serve(dir, {}, { SCEPLAB_CHALLENGE = "s3cret" }, {
       wrap = ("strace -f -ttt -T -yy -s 256 -e trace=fdatasync,writev,readv,pwrite64 -e inject=fdatasync:delay_exit=%d -o %s ")
         :format(math.floor(delay * 1e6), Q(trace)) })
     local function now() return tonumber((sh("date +%s.%N"))) end
@@ -321,6 +321,16 @@ return { description = "open", check = function(req, ctx) return ctx.allow() end
       end
     end
     assert.are.equal(9, certreps, "nine CertReps in the trace")
+    -- the log (IIS's fields on the console) says when the answer left: its time taken includes
+    -- the wait for the sync, as IIS's time-taken counts until the last byte is sent
+    local taken = {}
+    for l in h.read(srv.log):gmatch("[^\n]+") do
+      if l:find("POST /certsrv/mscep/mscep.dll operation=PKIOperation", 1, true) then taken[#taken + 1] = tonumber(l:match("(%d+)$")) end
+    end
+    assert.are.equal(9, #taken, h.read(srv.log))
+    for _, ms in ipairs(taken) do
+      assert.is_true(ms >= delay * 1000 * 0.9, ("a PKIOperation logged as taking %d ms: its sync's %d ms left out"):format(ms, delay * 1000))
+    end
   end)
 
   -- A sync that fails leaves the commit not known to be on disk: the answer is a 500, never the

@@ -388,6 +388,32 @@ static void answer(conn *c, sceplab_httpd_resp *r)
   respond(c, r);
 }
 
+/* The request as the handler sees it, from what the connection holds. */
+static void request_of(conn *c, sceplab_httpd_req *rq)
+{
+  size_t n = evbuffer_get_length(c->body);
+  memset(rq, 0, sizeof(*rq));
+  rq->method = c->m;
+  rq->method_name = c->method;
+  rq->target = c->target;
+  rq->minor = c->minor;
+  rq->headers = c->hdr;
+  rq->nheaders = c->nhdr;
+  rq->body = n ? evbuffer_pullup(c->body, (ev_ssize_t)n) : NULL;
+  rq->body_len = n;
+  rq->peer = c->peer;
+}
+
+/* A held answer leaves: logged as it is sent (the time taken includes the wait), and the request
+ * kept for the log let go. */
+static void logged(conn *c, const sceplab_httpd_resp *r)
+{
+  sceplab_httpd_req rq;
+  request_of(c, &rq);
+  httpd_logged(c->h, &rq, r, c->t0);
+  request_reset(c);
+}
+
 /* An answer waiting for its commits' sync goes once they are durable (or their sync failed). */
 static void answer_if_durable(conn *c)
 {
@@ -404,6 +430,7 @@ static void answer_if_durable(conn *c)
     free(r.body);
     plain_answer(&r, 500);
   }
+  logged(c, &r);
   answer(c, &r);
 }
 
@@ -413,23 +440,14 @@ static void dispatch(conn *c)
 {
   sceplab_httpd_req rq;
   sceplab_httpd_resp r;
-  size_t n = evbuffer_get_length(c->body);
-  uint64_t commits = c->h->p.commits ? c->h->p.commits(c->h->p.ud) : 0;
-  memset(&rq, 0, sizeof(rq));
+  double t0;
+  int held = 0;
   memset(&r, 0, sizeof(r));
   event_del(c->timer);
   bufferevent_disable(c->bev, EV_READ); /* the next request waits until this one is answered */
-  rq.method = c->m;
-  rq.method_name = c->method;
-  rq.target = c->target;
-  rq.minor = c->minor;
-  rq.headers = c->hdr;
-  rq.nheaders = c->nhdr;
-  rq.body = n ? evbuffer_pullup(c->body, (ev_ssize_t)n) : NULL;
-  rq.body_len = n;
-  rq.peer = c->peer;
+  request_of(c, &rq);
   r.status = 500;
-  httpd_handle(c->h, c->admin, &rq, &r);
+  t0 = httpd_handle(c->h, c->admin, &rq, &r, &held);
   if(r.park) {
     /* the request stays (method, target, headers, body) for the handler's next call */
     free(r.body);
@@ -437,19 +455,20 @@ static void dispatch(conn *c)
     arm(c, PARK_MS);
     return;
   }
+  if(held) {
+    /* it committed: the answer waits for the sync, the request for the log */
+    c->delayed = r;
+    c->commits = c->h->p.commits(c->h->p.ud);
+    c->t0 = t0;
+    c->state = ST_SYNC;
+    arm(c, c->h->p.write_ms);
+    answer_if_durable(c); /* a sync that failed already writes no wake-up again */
+    return;
+  }
   request_reset(c);
   if(r.drop && !r.delay_ms) {
     free(r.body);
     httpd_conn_free(c);
-    return;
-  }
-  if(c->h->p.commits && c->h->p.commits(c->h->p.ud) != commits) {
-    /* the loop is single-threaded: every commit since the handler began is this request's */
-    c->delayed = r;
-    c->commits = c->h->p.commits(c->h->p.ud);
-    c->state = ST_SYNC;
-    arm(c, c->h->p.write_ms);
-    answer_if_durable(c); /* a sync that failed already writes no wake-up again */
     return;
   }
   answer(c, &r);
@@ -587,8 +606,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
       httpd_warn(c->h, W_DEADLINE, "answered 503 to a request from %s parked for %u s", c->peer, PARK_MS / 1000);
     free(c->delayed.body);
     memset(&c->delayed, 0, sizeof(c->delayed));
-    request_reset(c);
     plain_answer(&r, 503);
+    if(c->state == ST_SYNC)
+      logged(c, &r);
+    request_reset(c);
     respond(c, &r);
     return;
   }

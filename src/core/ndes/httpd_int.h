@@ -63,6 +63,7 @@ typedef struct conn {
   int busy;                     /* a request is in flight (counted through busy) */
   sceplab_httpd_resp delayed;   /* an answer waiting for its delay (ST_DELAY) or its commits' sync (ST_SYNC) */
   uint64_t commits;             /* ST_SYNC: the commits it waits for (sceplab_httpd_params.durable) */
+  double t0;                    /* ST_SYNC: when its handler began (the log's time taken) */
 } conn;
 
 struct sceplab_httpd {
@@ -100,7 +101,11 @@ void httpd_listener_update(sceplab_httpd *h);
 
 /* httpd_route.c: a whole request, routed (admin: the admin listener's route only) and answered into
  * r (the answered hook told) */
-void httpd_handle(sceplab_httpd *h, int admin, sceplab_httpd_req *rq, sceplab_httpd_resp *r);
+/* Routes rq to its handler, which sets r; logs the answer (params.answered) unless it is parked,
+ * dropped or held: *held when the handler committed (the answer waits for the commits' sync, and
+ * httpd_logged logs it when it leaves, with the time since the returned start). */
+double httpd_handle(sceplab_httpd *h, int admin, sceplab_httpd_req *rq, sceplab_httpd_resp *r, int *held);
+void httpd_logged(sceplab_httpd *h, sceplab_httpd_req *rq, const sceplab_httpd_resp *r, double t0);
 
 /* httpd_conn.c */
 /* A new connection on fd from cl: read from now on (it closes fd when it cannot be made). */
