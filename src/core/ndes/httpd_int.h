@@ -115,5 +115,9 @@ void httpd_conn_free(conn *c);
 void httpd_conn_drain(sceplab_httpd *h);
 /* A request's first byte (+1) or its end (-1), for the busy hook. */
 void httpd_conn_busy(conn *c, int busy);
+/* httpd_read.c: the request line and headers (c->state ST_HEAD), then the body (ST_BODY), from in:
+ * 1 when whole, 0 when more is to come, -status when it is to be refused with that status. */
+int httpd_read_head(conn *c, struct evbuffer *in);
+int httpd_read_body(conn *c, struct evbuffer *in);
 
 #endif
