@@ -48,7 +48,7 @@ static int l_faults(lua_State *L)
 
 typedef struct lserver {
   lua_State *L;
-  int policy, ready, logged, outcome, tick, wake, reload;
+  int policy, ready, logged, outcome, tick, wake, reload, pending;
   int ready_fd;                 /* spawn: the pipe the port is written to, or -1 */
 } lserver;
 
@@ -255,6 +255,19 @@ static void wake_cb(void *ud)
   lua_settop(s->L, top);
 }
 
+static int pending_cb(void *ud)
+{
+  lserver *s = ud;
+  int top = lua_gettop(s->L), n = 0;
+  lua_pushvalue(s->L, s->pending);
+  if(lua_pcall(s->L, 0, 1, 0) != LUA_OK)
+    fprintf(stderr, "sceplab: pending: %s\n", lua_tostring(s->L, -1));
+  else
+    n = (int)lua_tointeger(s->L, -1);
+  lua_settop(s->L, top);
+  return n;
+}
+
 static void tick_cb(void *ud)
 {
   lserver *s = ud;
@@ -281,7 +294,8 @@ static void reload_cb(void *ud)
  * admin_page, admin_user, admin_password, admin_get_compat, password_max, max_connections, max_per_client,
  * header_timeout, body_timeout, idle_timeout (seconds), ready = f(port), logged = f(line),
  * outcome = f(transaction_id, cert_der, refusal, why), tick = f(), tick_seconds, wake = f(),
- * wake_fd (when it is readable: wake, then every deferred request is asked again)} */
+ * wake_fd (when it is readable: wake, then every deferred request is asked again), pending = f()
+ * (how many background calls are in flight: a SIGTERM's drain waits for them)} */
 /* The server's parameters from opts (stack index 2) and the policy (3); ready and logged
  * functions, when given, are pushed at 4 and 5. */
 static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver *s)
@@ -306,6 +320,8 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   s->wake = lua_isfunction(L, 8) ? 8 : 0;
   lua_getfield(L, 2, "reload"); /* 9 */
   s->reload = lua_isfunction(L, 9) ? 9 : 0;
+  lua_getfield(L, 2, "pending"); /* 10 */
+  s->pending = lua_isfunction(L, 10) ? 10 : 0;
   p->ca = c->ca;
   p->bind = lserve_opt_str(L, 2, "bind");
   p->port = (unsigned)lserve_opt_int(L, 2, "port", 0);
@@ -382,6 +398,7 @@ static void serve_params(lua_State *L, lca *c, sceplab_serve_params *p, lserver 
   luaL_argcheck(L, !s->wake || p->wake_fd >= 0, 2, "wake needs wake_fd");
   luaL_argcheck(L, p->tick_seconds >= 1 && p->tick_seconds <= 86400, 2, "tick_seconds must be 1..86400");
   p->reload = s->reload ? reload_cb : NULL;
+  p->pending = s->pending ? pending_cb : NULL;
   p->ud = s;
 }
 

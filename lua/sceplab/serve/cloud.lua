@@ -35,6 +35,7 @@ M.FAULTS = {
   ["service-timeout"] = "the Intune services answer only after 30 seconds (a client's timeout)",
   ["token-timeout"] = "the token endpoint answers only after 30 seconds",
   ["service-slow"] = "validateRequest answers after 2 seconds (a slow service, within a client's timeout)",
+  ["notification-slow"] = "successNotification answers after 2 seconds",
 }
 -- and code=NAME: validateRequest answers that code (intune_codes.ORDER)
 
@@ -297,7 +298,8 @@ function M.new(opts)
     entry.status, entry.code = 200, code
     record(entry)
     return answer(200, { code = code, errorDescription = desc },
-                  action == "validateRequest" and opts.faults["service-slow"] and { delay_ms = 2000 } or nil)
+                  (action == "validateRequest" and opts.faults["service-slow"] or
+                   action == "successNotification" and opts.faults["notification-slow"]) and { delay_ms = 2000 } or nil)
   end
 
   local function pki_action(req, action)

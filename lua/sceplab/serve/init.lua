@@ -85,7 +85,7 @@ local function prepare(opts)
   if hooks.tick and api and api.poll_seconds then params.tick, params.tick_seconds = hooks.tick, api.poll_seconds end
   -- its calls end on other threads: the server is woken, the calls' coroutines go on, and the
   -- requests the policy deferred are asked about again
-  if api and api.pump then params.wake, params.wake_fd = api.pump, api.wake_fd end
+  if api and api.pump then params.wake, params.wake_fd, params.pending = api.pump, api.wake_fd, api.pending end
   return { pol = pol, ca = ca, params = params, scheme = scheme, host = host, handler = handler, api = api }
 end
 

@@ -122,6 +122,13 @@ function M.api(ca, config, log_path, async, env)
         end
       end
     end
+    --- How many calls nobody waits for are still running (notifications, revocations): a
+    -- SIGTERM's drain waits for them, so Intune hears of a certificate issued before the stop.
+    function api.pending()
+      local n = 0
+      for _, t in pairs(running) do if t.forget and not t.finished then n = n + 1 end end
+      return n
+    end
   end
 
   -- fn now, or in the background when serving (nobody waits for its result)

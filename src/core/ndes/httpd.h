@@ -113,6 +113,9 @@ typedef struct sceplab_httpd_params {
    * called when more became durable. NULL: an answer goes out as soon as it is set. */
   uint64_t (*commits)(void *ud);
   int (*durable)(void *ud, uint64_t n);
+  /* work the server has in flight besides its connections (nonzero: some); a drain ends when the
+   * connections and it are done (sceplab_httpd_check_drained after it may have ended). NULL: none */
+  int (*pending)(void *ud);
   void *ud;
 } sceplab_httpd_params;
 
@@ -130,6 +133,8 @@ int sceplab_httpd_listen(const char *bind, unsigned port, unsigned *bound, scepl
 int sceplab_httpd_run(sceplab_httpd *h, sceplab_error *err);
 /* Hands every parked request to its handler again (each may park once more). */
 void sceplab_httpd_resume(sceplab_httpd *h);
+/* A drain whose connections are all done ends once params.pending says nothing is in flight. */
+void sceplab_httpd_check_drained(sceplab_httpd *h);
 /* Sends the answers whose commits became durable (params.durable). */
 void sceplab_httpd_durable(sceplab_httpd *h);
 /* Calls cb when fd becomes readable, before the requests that became readable with it. */

@@ -406,8 +406,13 @@ void httpd_conn_free(conn *c)
       h->p.spread(h->p.ud, (int)h->nconns);
     httpd_listener_update(h);
   }
-  if(h->draining && !h->nconns)
-    event_base_loopbreak(h->base); /* the last request of a drain is answered */
+  sceplab_httpd_check_drained(h); /* the last request of a drain is answered */
+}
+
+void sceplab_httpd_check_drained(sceplab_httpd *h)
+{
+  if(h->draining && !h->nconns && !(h->p.pending && h->p.pending(h->p.ud)))
+    event_base_loopbreak(h->base);
 }
 
 /* A connection accepted a moment ago whose request has not been read yet may carry one already on
@@ -425,8 +430,7 @@ void httpd_conn_drain(sceplab_httpd *h)
     else if(c->state == ST_HEAD && !c->busy)
       arm(c, DRAIN_FRESH_MS);
   }
-  if(!h->nconns)
-    event_base_loopbreak(h->base);
+  sceplab_httpd_check_drained(h);
 }
 
 void httpd_conn_open(sceplab_httpd *h, client *cl, evutil_socket_t fd, const struct sockaddr *sa, int admin)

@@ -158,6 +158,12 @@ static void synced(void *ud, int fd)
     sceplab_httpd_durable(s->httpd);
 }
 
+static int pending(void *ud)
+{
+  ndes_server *s = ud;
+  return s->p->pending(s->p->ud);
+}
+
 static void hup(void *ud)
 {
   ndes_server *s = ud;
@@ -213,6 +219,7 @@ static int listen_on(ndes_server *s, sceplab_error *err)
     hp.durable = durable;
   }
   hp.hup = p->reload ? hup : NULL;
+  hp.pending = p->pending ? pending : NULL;
   hp.ssl = s->ssl;
   hp.max_connections = p->max_connections;
   hp.max_per_client = p->max_per_client;

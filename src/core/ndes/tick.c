@@ -37,6 +37,7 @@ static void woken(void *ud, int fd)
     ; /* an eventfd reads once; a pipe may hold several */
   s->p->wake(s->p->ud);
   sceplab_httpd_resume(s->httpd);
+  sceplab_httpd_check_drained(s->httpd); /* a drain may have waited for what just ended */
 }
 
 int ndes_wake_start(ndes_server *s, sceplab_error *err)

@@ -166,6 +166,10 @@ typedef struct sceplab_serve_params {
    * it, calls wake, then asks the policy again about every request it deferred */
   int wake_fd;
   void (*wake)(void *ud);
+  /* work in flight besides the requests (calls to Intune's API whose outcome the policy reports, a
+   * successNotification among them): how much; a SIGTERM's drain waits for it as for a request
+   * (within drain_seconds), checked again at each wake. NULL: none */
+  int (*pending)(void *ud);
   void *ud;
 } sceplab_serve_params;
 
