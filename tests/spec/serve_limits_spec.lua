@@ -137,7 +137,8 @@ describe("sceplab serve out of file descriptors", function()
     assert.is_number(limit, h.read(s.log))
     assert.is_true(limit < 64 - 20, "no reserve kept: " .. limit)
     -- the ones waiting in the backlog get their turn as the header deadline closes the others
-    assert.is_true(r.closed > limit, ("%d closed, limit %d"):format(r.closed, limit))
+    assert.is_true(r.closed > limit, ("%d closed, limit %d (%d connected, %d refused)"):format(r.closed, limit, r.connected,
+      r.refused))
     assert.is_nil(h.read(s.log):find("Too many open files", 1, true))
     assert.are.equal("200", status_of(caps_url(s)))
     stop(s)

@@ -151,7 +151,7 @@ void logs_extract(sceplab_record *r)
   if((p = sceplab_memcasestr(m, n, "User : ")) || (p = sceplab_memcasestr(m, n, "UserID: "))) {
     const char *v = strchr(p, ':') + 1;
     size_t k = 0;
-    while(*v == ' ')
+    while(v < m + n && *v == ' ') /* the view ends where the message does: no NUL after it */
       v++;
     while((size_t)(v - m) + k < n && (isxdigit((unsigned char)v[k]) || v[k] == '-') && k + 1 < sizeof(r->user_id))
       k++;
@@ -176,7 +176,7 @@ void logs_extract(sceplab_record *r)
   if((p = sceplab_memcasestr(m, n, "Device : ")) || (p = sceplab_memcasestr(m, n, "DeviceID: "))) {
     const char *v = strchr(p, ':') + 1;
     size_t k = 0;
-    while(*v == ' ')
+    while(v < m + n && *v == ' ') /* the view ends where the message does: no NUL after it */
       v++;
     while((size_t)(v - m) + k < n && (isxdigit((unsigned char)v[k]) || v[k] == '-') && k + 1 < sizeof(r->device_id))
       k++;
